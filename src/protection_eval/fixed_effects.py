@@ -78,7 +78,7 @@ class FixedEffectsFit:
 
     @property
     def tvalues(self) -> pd.Series:
-        """z statistics of ``params``."""
+        """Return the z statistics of ``params``."""
         return self.params / self.bse
 
     @property
