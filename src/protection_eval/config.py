@@ -1,0 +1,262 @@
+"""Mission configuration: one validated YAML file per mission.
+
+A bad file is reported with the file, the key and what was expected (:class:`ConfigError`),
+never with a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from protection_eval.labels import LOCATION_PRECISIONS, VOCABULARIES
+
+TABLES: tuple[str, ...] = (
+    "incidents",
+    "patrols",
+    "patrol_tracks",
+    "bases",
+    "areas",
+    "deployments",
+)
+REQUIRED_TABLES: tuple[str, ...] = ("incidents", "patrols", "areas")
+
+#: Smallest suppression threshold the project allows for shared outputs (DOMAIN.md rule 2).
+MIN_SHARED_COUNT = 5
+
+DEFAULT_PRECISION_UNCERTAINTY_M: dict[str, float] = {
+    "exact": 100.0,
+    "settlement": 5_000.0,
+    "admin2": 50_000.0,
+    "admin1": 200_000.0,
+    "country": 1_000_000.0,
+}
+
+
+class ConfigError(ValueError):
+    """A mission configuration that cannot be used, with a message a person can act on."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Strict):
+    """How to read one input table.
+
+    Attributes
+    ----------
+    path : Path
+        File path, relative to the configuration file (resolved on load).
+    columns : dict
+        Renames from the source's own column names to model column names.
+    labels : dict
+        Per model column, source label -> model label.
+    date_format : str or None
+        strptime format for dates that are not ISO 8601 (required for e.g. 03/09/2021).
+    layer : str or None
+        Layer name in a GeoPackage with several layers.
+    decimal : str
+        Decimal separator of numeric columns in a CSV ("," for decimal commas).
+    """
+
+    path: Path
+    columns: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+    date_format: str | None = None
+    layer: str | None = None
+    decimal: Literal[".", ","] = "."
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_target_vocabularies(cls, value: dict[str, dict[str, str]]) -> dict:
+        for column, mapping in value.items():
+            if column not in VOCABULARIES:
+                raise ValueError(
+                    f"labels can be mapped for {sorted(VOCABULARIES)}, not {column!r}"
+                )
+            bad = sorted({t for t in mapping.values() if t not in VOCABULARIES[column]})
+            if bad:
+                raise ValueError(
+                    f"labels.{column} maps onto {bad}, which are not model labels; "
+                    f"use one of {list(VOCABULARIES[column])}"
+                )
+        return value
+
+
+class Sources(_Strict):
+    """The input tables of a mission; incidents, patrols and areas are required."""
+
+    incidents: SourceSpec
+    patrols: SourceSpec
+    areas: SourceSpec
+    patrol_tracks: SourceSpec | None = None
+    bases: SourceSpec | None = None
+    deployments: SourceSpec | None = None
+
+
+class Period(_Strict):
+    """The mission period analysed; dates outside it are quarantined."""
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError(f"period.end ({self.end}) is before period.start ({self.start})")
+        return self
+
+
+class CoverageSettings(_Strict):
+    """Coverage parameters: radius, window, interpolation limit and location uncertainty."""
+
+    radius_m: Annotated[float, Field(gt=0)] = 2_000.0
+    window_h: Annotated[float, Field(gt=0)] = 72.0
+    max_gap_h: Annotated[float, Field(gt=0)] = 6.0
+    precision_uncertainty_m: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_PRECISION_UNCERTAINTY_M)
+    )
+
+    @field_validator("precision_uncertainty_m")
+    @classmethod
+    def _known_precisions(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(LOCATION_PRECISIONS))
+        if unknown:
+            raise ValueError(f"unknown precisions {unknown}; use {list(LOCATION_PRECISIONS)}")
+        return {**DEFAULT_PRECISION_UNCERTAINTY_M, **value}
+
+
+class TileServer(_Strict):
+    """A map tile server the mission runs or trusts; nothing else is requested by a map."""
+
+    url: str
+    attribution: str
+
+    @field_validator("url")
+    @classmethod
+    def _templated_https(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or "{z}" not in value:
+            raise ValueError("url must be an http(s) tile template containing {z}, {x} and {y}")
+        return value
+
+
+class SharingSettings(_Strict):
+    """Disclosure settings for shared outputs."""
+
+    min_count: Annotated[int, Field(ge=MIN_SHARED_COUNT)] = 5
+    h3_resolution: Annotated[int, Field(ge=4, le=9)] = 7
+    tile_server: TileServer | None = None
+
+
+class IngestSettings(_Strict):
+    """Tolerances of ingestion checks."""
+
+    outside_tolerance_m: Annotated[float, Field(ge=0)] = 5_000.0
+
+
+class MissionConfig(_Strict):
+    """A validated mission configuration.
+
+    Attributes
+    ----------
+    mission : str
+        Code used in report paths (letters, digits, ``-`` and ``_``).
+    path : Path
+        The YAML file it was read from (set by :func:`load_mission_config`).
+    """
+
+    mission: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    name: str
+    synthetic: bool = False
+    timezone: str
+    crs: str | None = None
+    period: Period
+    sources: Sources
+    coverage: CoverageSettings = Field(default_factory=CoverageSettings)
+    sharing: SharingSettings = Field(default_factory=SharingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    seed: int = 0
+    path: Path | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone such as Africa/Juba") from exc
+        return value
+
+    def source_path(self, table: str) -> Path | None:
+        """Return the resolved path of ``table``'s source, or None when it has none."""
+        spec = getattr(self.sources, table)
+        return None if spec is None else spec.path
+
+
+def _format_errors(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: the mission configuration is not valid:"]
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "required key is missing"
+        elif item["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling against docs/data-format.md)"
+        lines.append(f"  - {key}: {message}")
+    return "\n".join(lines)
+
+
+def load_mission_config(path: str | Path) -> MissionConfig:
+    """Read and validate a mission YAML file.
+
+    Source paths are resolved relative to the file's folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The mission configuration file.
+
+    Returns
+    -------
+    MissionConfig
+        The validated configuration.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not YAML, or breaks the schema; the message names the file
+        and every offending key.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such mission configuration file") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not readable as UTF-8 YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys such as 'mission', 'sources'")
+    try:
+        config = MissionConfig.model_validate({**raw, "path": path})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from None
+    base = path.parent
+    resolved = {
+        table: spec.model_copy(update={"path": (base / spec.path)})
+        for table in TABLES
+        if (spec := getattr(config.sources, table)) is not None
+    }
+    return config.model_copy(update={"sources": config.sources.model_copy(update=resolved)})

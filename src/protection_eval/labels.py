@@ -1,0 +1,133 @@
+"""Controlled vocabularies of the canonical data model, and mapping of source labels onto them.
+
+Field data label the same thing many ways ("Rape", "Viol", "SexualAssault", multi-valued cells).
+Mapping is explicit: a label is accepted only when it is a model label already or when the
+mission configuration maps it; anything else is reported as unmapped, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: GBVIMS core types, most severe first: a cell holding several mapped labels takes the first.
+GBV_TYPES: tuple[str, ...] = (
+    "rape",
+    "sexual_assault",
+    "physical_assault",
+    "forced_marriage",
+    "denial_of_resources",
+    "psychological_abuse",
+    "unspecified",
+)
+
+LOCATION_PRECISIONS: tuple[str, ...] = ("exact", "settlement", "admin2", "admin1", "country")
+UNIT_TYPES: tuple[str, ...] = ("military", "police", "joint")
+PATROL_TYPES: tuple[str, ...] = (
+    "routine",
+    "night",
+    "escort",
+    "market_day",
+    "long_range",
+    "community",
+    "other",
+)
+
+#: Vocabulary of each labelled column, by column name.
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "gbv_type": GBV_TYPES,
+    "location_precision": LOCATION_PRECISIONS,
+    "unit_type": UNIT_TYPES,
+    "patrol_type": PATROL_TYPES,
+}
+
+_SEPARATORS = re.compile(r"\s*[,;|/]\s*")
+
+
+def normalise_text(value: str) -> str:
+    """Return ``value`` in Unicode NFC with surrounding white space removed.
+
+    Parameters
+    ----------
+    value : str
+        Text as read from a file (possibly NFD, possibly with a byte-order mark).
+
+    Returns
+    -------
+    str
+        The NFC form without a leading byte-order mark.
+    """
+    return unicodedata.normalize("NFC", value.replace("\ufeff", "")).strip()
+
+
+@dataclass(frozen=True)
+class LabelOutcome:
+    """The result of mapping one source cell onto a vocabulary.
+
+    Attributes
+    ----------
+    label : str or None
+        The model label, or None when the cell could not be mapped.
+    unmapped : tuple of str
+        Source labels in the cell that neither the vocabulary nor the mapping knows.
+    """
+
+    label: str | None
+    unmapped: tuple[str, ...] = ()
+
+
+class LabelMapper:
+    """Maps source labels of one column onto its controlled vocabulary.
+
+    Parameters
+    ----------
+    column : str
+        Canonical column name; its vocabulary comes from :data:`VOCABULARIES`.
+    mapping : Mapping[str, str], optional
+        Source label to model label, from the mission configuration. Keys are compared after
+        NFC normalisation and case folding.
+    multi_valued : bool, default False
+        Whether a cell may hold several labels separated by ``,``, ``;``, ``|`` or ``/``; the
+        most severe mapped label (vocabulary order) wins. Used for ``gbv_type``.
+    """
+
+    def __init__(
+        self,
+        column: str,
+        mapping: Mapping[str, str] | None = None,
+        *,
+        multi_valued: bool = False,
+    ) -> None:
+        self.column = column
+        self.vocabulary = VOCABULARIES[column]
+        self.multi_valued = multi_valued
+        self._lookup: dict[str, str] = {v.casefold(): v for v in self.vocabulary}
+        for source, target in (mapping or {}).items():
+            self._lookup[normalise_text(str(source)).casefold()] = target
+
+    def map(self, cell: str) -> LabelOutcome:
+        """Map one source cell.
+
+        Parameters
+        ----------
+        cell : str
+            The raw cell text (not empty).
+
+        Returns
+        -------
+        LabelOutcome
+            The model label, or the unmapped parts of the cell.
+        """
+        text = normalise_text(cell)
+        whole = self._lookup.get(text.casefold())
+        if whole is not None or not self.multi_valued:
+            return LabelOutcome(whole, () if whole is not None else (text,))
+        parts = [p for p in _SEPARATORS.split(text) if p]
+        mapped = [self._lookup.get(p.casefold()) for p in parts]
+        unmapped = tuple(p for p, m in zip(parts, mapped, strict=True) if m is None)
+        known = [m for m in mapped if m is not None]
+        if unmapped or not known:
+            return LabelOutcome(None, unmapped or (text,))
+        return LabelOutcome(min(known, key=self.vocabulary.index))

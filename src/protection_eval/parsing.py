@@ -1,0 +1,168 @@
+"""Parsing of text cells into dates, times and numbers, without guessing.
+
+Each parser returns the parsed values and, for the cells it refused, a quarantine reason and a
+detail sentence. ISO 8601 is always accepted; any other form needs the ``date_format`` the
+mission configuration declares for that source (``"excel"`` for Excel serial day numbers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"
+)
+_DAY_MONTH = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})$")
+_SERIAL = re.compile(r"^\d{4,5}(\.\d+)?$")
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+_TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%X", "%c", "%T", "%R")
+
+
+@dataclass(frozen=True)
+class ParsedTimes:
+    """Timestamps parsed from one column.
+
+    Attributes
+    ----------
+    values : pandas.Series
+        ``datetime64[ns, UTC]``; NaT where the cell was refused. A date-only cell is the
+        mission-local midnight that starts the day.
+    precision : pandas.Series
+        ``"time"`` or ``"day"`` per cell (NA where refused).
+    reason, detail : pandas.Series
+        Quarantine reason code and sentence where the cell was refused, else NA.
+    """
+
+    values: pd.Series
+    precision: pd.Series
+    reason: pd.Series
+    detail: pd.Series
+
+
+def _parse_cell(text: str, date_format: str | None) -> tuple[object, str | None, str | None, str]:
+    """Return (datetime or None, precision, reason, detail) for one non-empty cell."""
+    if _ISO_DATE.match(text):
+        try:
+            return dt.datetime.strptime(text, "%Y-%m-%d"), "day", None, ""
+        except ValueError:
+            return None, None, "date_unparseable", f"{text!r} is not a calendar date"
+    if _ISO_DATETIME.match(text):
+        try:
+            return pd.Timestamp(text.replace(" ", "T")).to_pydatetime(), "time", None, ""
+        except ValueError:
+            return None, None, "date_unparseable", f"{text!r} is not a valid date-time"
+    if date_format == "excel":
+        if _SERIAL.match(text):
+            return _EXCEL_EPOCH + dt.timedelta(days=float(text)), (
+                "time" if "." in text else "day"
+            ), None, ""
+        return None, None, "date_unparseable", f"{text!r} is not an Excel serial day number"
+    if date_format:
+        try:
+            value = dt.datetime.strptime(text, date_format)
+        except ValueError:
+            return None, None, "date_unparseable", (
+                f"{text!r} matches neither ISO 8601 nor the declared date_format {date_format!r}"
+            )
+        has_time = any(d in date_format for d in _TIME_DIRECTIVES)
+        return value, "time" if has_time else "day", None, ""
+    match = _DAY_MONTH.match(text)
+    if match:
+        first, second = int(match.group(1)), int(match.group(2))
+        if first <= 12 and second <= 12 and first != second:
+            return None, None, "date_ambiguous", (
+                f"{text!r} could be day {first} of month {second} or the reverse; declare "
+                "date_format (e.g. '%d/%m/%Y') for this source in the mission YAML"
+            )
+        return None, None, "date_unparseable", (
+            f"{text!r} is not ISO 8601 and the source declares no date_format; "
+            "add date_format (e.g. '%d/%m/%Y') to this source in the mission YAML"
+        )
+    if _SERIAL.match(text):
+        return None, None, "date_unparseable", (
+            f"{text!r} looks like an Excel serial day number; declare date_format: excel"
+        )
+    return None, None, "date_unparseable", (
+        f"{text!r} is not ISO 8601 and matches no declared date_format"
+    )
+
+
+def parse_times(cells: pd.Series, *, timezone: str, date_format: str | None) -> ParsedTimes:
+    """Parse a column of date or date-time text into UTC timestamps.
+
+    Parameters
+    ----------
+    cells : pandas.Series
+        Non-empty text cells.
+    timezone : str
+        IANA zone of naive (offset-less) values: mission-local time.
+    date_format : str, optional
+        strptime format declared for non-ISO values, or ``"excel"``.
+
+    Returns
+    -------
+    ParsedTimes
+        Values, precision and, where refused, reason and detail.
+    """
+    index = cells.index
+    parsed = [_parse_cell(str(c).strip(), date_format) for c in cells]
+    naive = pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+    aware = pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
+    for label, (value, _, _, _) in zip(index, parsed, strict=True):
+        if value is None:
+            continue
+        if value.tzinfo is None:
+            naive.loc[label] = value
+        else:
+            aware.loc[label] = pd.Timestamp(value).tz_convert("UTC")
+    localised = naive.dt.tz_localize(
+        timezone, ambiguous="NaT", nonexistent="shift_forward"
+    ).dt.tz_convert("UTC")
+    values = aware.where(aware.notna(), localised)
+    precision = pd.Series([p for _, p, _, _ in parsed], index=index, dtype=object)
+    reason = pd.Series([r for _, _, r, _ in parsed], index=index, dtype=object)
+    detail = pd.Series([d or None for _, _, _, d in parsed], index=index, dtype=object)
+    lost = values.isna() & reason.isna()
+    reason[lost] = "date_unparseable"
+    detail[lost] = "the local time does not exist or is ambiguous at a clock change"
+    return ParsedTimes(values, precision.where(reason.isna()), reason, detail)
+
+
+def parse_numbers(cells: pd.Series, *, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
+    """Parse text into floats.
+
+    Parameters
+    ----------
+    cells : pandas.Series
+        Text cells ("" for empty).
+    decimal : {".", ","}
+        The source's decimal separator.
+
+    Returns
+    -------
+    values : pandas.Series
+        float64, NaN where empty or refused.
+    refused : pandas.Series
+        Detail sentence where a non-empty cell could not be read, else NA.
+    """
+    text = cells.astype(str).str.strip()
+    if decimal == ",":
+        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    values = pd.to_numeric(text.where(text != ""), errors="coerce").astype("float64")
+    bad = values.isna() & (text != "")
+    hint = np.where(
+        cells.astype(str).str.contains(",", regex=False) & (decimal == "."),
+        " (a decimal comma? declare decimal: ',' for this source)",
+        "",
+    )
+    refused = pd.Series(pd.NA, index=cells.index, dtype=object)
+    refused[bad] = [
+        f"{c!r} is not a number{h}" for c, h in zip(cells[bad], hint[bad.to_numpy()], strict=True)
+    ]
+    return values, refused

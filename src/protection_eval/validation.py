@@ -1,0 +1,138 @@
+"""The validation report: what ingestion read, accepted, quarantined and dropped, reconciled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+#: Every quarantine reason, with the sentence shown to a person.
+REASONS: dict[str, str] = {
+    "missing_value": "a required cell is empty",
+    "invalid_number": "a number cannot be read",
+    "invalid_geometry": "the geometry is missing, empty, invalid or of the wrong type",
+    "date_unparseable": "the date cannot be read as ISO 8601 or the declared date_format",
+    "date_ambiguous": "the date could be day-first or month-first; declare date_format",
+    "date_in_future": "the date is in the future",
+    "date_outside_period": "the date is outside the mission period",
+    "ended_before_started": "the end is before the start",
+    "coordinates_out_of_range": "longitude/latitude outside -180..180 / -90..90",
+    "coordinates_zero_placeholder": "longitude and latitude are both 0 (a placeholder)",
+    "coordinates_projected": "the coordinates look like projected metres, not degrees",
+    "coordinates_swapped": "latitude and longitude look swapped",
+    "coordinates_sign_flipped": "a coordinate looks sign-flipped",
+    "outside_areas": "the point is outside the mission's areas beyond the tolerance",
+    "label_unmapped": "a label is not in the model and not mapped in the configuration",
+    "duplicate_id": "the id was already seen in an earlier row",
+    "likely_duplicate": "same time, place and type as an earlier row from another source",
+    "women_exceed_personnel": "more women than personnel",
+    "unknown_patrol": "the patrol_id is not among the accepted patrols",
+    "unknown_strategy": "the strategy_id is not in the strategy inventory",
+    "unknown_area": "the area_id is not among the accepted areas",
+}
+
+
+@dataclass
+class TableReport:
+    """Counts and reasons for one table.
+
+    Attributes
+    ----------
+    table : str
+        Canonical table name.
+    path : str
+        Source file.
+    rows_read, rows_accepted, rows_rejected : int
+        Data rows in the file; ``rows_read == rows_accepted + rows_rejected`` always.
+    reasons : dict
+        Quarantine reason -> number of rows.
+    dropped_columns : list of str
+        Source columns outside the model (never read into analysis tables).
+    """
+
+    table: str
+    path: str
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    dropped_columns: list[str] = field(default_factory=list)
+
+    @property
+    def reconciles(self) -> bool:
+        """Whether every row read was either accepted or rejected."""
+        return self.rows_read == self.rows_accepted + self.rows_rejected
+
+
+@dataclass
+class ValidationReport:
+    """The validation of one mission's inputs.
+
+    Attributes
+    ----------
+    mission : str
+        Mission code.
+    tables : dict
+        Table name -> :class:`TableReport`.
+    errors : list of str
+        Problems that make the mission unusable (a file that cannot be used, a required
+        table with no accepted row).
+    rejected : dict
+        Table name -> quarantined rows (model columns only, plus ``source_row``, ``reason``,
+        ``column`` and ``detail``).
+    """
+
+    mission: str
+    tables: dict[str, TableReport] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    rejected: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        """True when no error stops the mission and every table reconciles."""
+        return not self.errors and all(t.reconciles for t in self.tables.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form written as ``validation.json``."""
+        return {
+            "mission": self.mission,
+            "usable": self.usable,
+            "errors": list(self.errors),
+            "reason_text": {k: REASONS[k] for t in self.tables.values() for k in t.reasons},
+            "tables": {
+                name: {
+                    "path": t.path,
+                    "rows_read": t.rows_read,
+                    "rows_accepted": t.rows_accepted,
+                    "rows_rejected": t.rows_rejected,
+                    "reconciles": t.reconciles,
+                    "reasons": dict(sorted(t.reasons.items())),
+                    "dropped_columns": list(t.dropped_columns),
+                }
+                for name, t in self.tables.items()
+            },
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per table and reason (reason ``accepted`` for the accepted rows)."""
+        rows = []
+        for name, t in self.tables.items():
+            rows.append({"table": name, "reason": "accepted", "rows": t.rows_accepted})
+            rows.extend({"table": name, "reason": r, "rows": n} for r, n in t.reasons.items())
+        return pd.DataFrame(rows, columns=["table", "reason", "rows"])
+
+    def summary_lines(self) -> list[str]:
+        """Return the lines printed by ``protection-eval validate``."""
+        lines = [f"mission {self.mission}: {'usable' if self.usable else 'NOT usable'}"]
+        for name, t in self.tables.items():
+            lines.append(
+                f"  {name:<14} read {t.rows_read:>7}  accepted {t.rows_accepted:>7}  "
+                f"quarantined {t.rows_rejected:>6}"
+            )
+            for reason, n in sorted(t.reasons.items(), key=lambda kv: -kv[1]):
+                lines.append(f"      {n:>6}  {reason}: {REASONS[reason]}")
+            if t.dropped_columns:
+                lines.append(f"      dropped columns: {', '.join(t.dropped_columns)}")
+        lines.extend(f"  ERROR {e}" for e in self.errors)
+        return lines
