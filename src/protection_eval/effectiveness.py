@@ -1,0 +1,503 @@
+"""What each protection strategy and patrol presence changed in reported incidents.
+
+Estimators on the area x period panel (:mod:`protection_eval.panel`), each returning
+:class:`~protection_eval.count_models.EffectEstimate` objects that keep the fitted model:
+
+- a strategy deployed to some areas: the stacked not-yet-treated design is the headline
+  (:mod:`protection_eval.event_study`), with plain two-way fixed effects Poisson and a negative
+  binomial alongside, an overdispersion test and an event study with a joint pre-trend test;
+- a strategy deployed everywhere at once: an interrupted time series on the panel (area fixed
+  effects, trend, seasonality, a level change), since no area is left to compare with;
+- patrol presence: dose-response of patrol-hours and footprint on next-period incidents, and its
+  modification by the share of women in patrols.
+
+:func:`estimate_mission_effects` runs them all for a mission; :func:`to_effects_table` gives the
+shareable ``effects.csv`` (estimates built on fewer than ``k`` incidents are suppressed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from protection_eval.count_models import (
+    CAVEATS,
+    EFFECT_COLUMNS,
+    CountModelResult,
+    EffectEstimate,
+    compute_overdispersion_test,
+    fit_count_model,
+)
+from protection_eval.event_study import (
+    EventStudyResult,
+    compute_first_periods,
+    estimate_event_study,
+    estimate_stacked_effect,
+    plot_event_study,
+)
+
+__all__ = [
+    "DEPLOYMENT_DESIGNS",
+    "EFFECTS_CSV_COLUMNS",
+    "CountModelResult",
+    "EffectEstimate",
+    "EventStudyResult",
+    "MissionEffects",
+    "estimate_dose_response",
+    "estimate_interrupted_time_series",
+    "estimate_mission_effects",
+    "estimate_negbin_effect",
+    "estimate_stacked_effect",
+    "estimate_twfe_effect",
+    "estimate_women_share_modification",
+    "estimate_event_study",
+    "fit_count_model",
+    "plot_event_study",
+    "to_effects_table",
+]
+
+#: Columns of the shared ``effects.csv``.
+EFFECTS_CSV_COLUMNS = ["mission", *EFFECT_COLUMNS]
+#: Strategy id under which patrol-presence estimates are reported.
+PATROL_PRESENCE = "patrol-presence"
+#: Significance level for flagging overdispersion.
+OVERDISPERSION_LEVEL = 0.05
+
+_PANEL_FE = ("area_id", "period_index")
+
+
+def _is_mission_wide(panel: pd.DataFrame, column: str) -> bool:
+    """Whether a share column is the same in every area each period (absorbed by period FE)."""
+    return bool((panel.groupby("period_index")[column].nunique() <= 1).all())
+
+
+def _controls(panel: pd.DataFrame, active: str, *, with_period_fe: bool = True) -> list[str]:
+    """Other strategies' active shares that vary across areas (period FE absorb the rest)."""
+    others = [v for v in panel.attrs.get("strategies", {}).values() if v != active]
+    others = [c for c in others if c in panel and panel[c].any()]
+    if with_period_fe:
+        others = [c for c in others if not _is_mission_wide(panel, c)]
+    return others
+
+
+def estimate_twfe_effect(
+    panel: pd.DataFrame, strategy_id: str, active: str, *, outcome: str = "incidents",
+    headline: bool = False,
+) -> EffectEstimate:
+    """Poisson with area and period fixed effects, errors clustered by area.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel.
+    strategy_id : str
+        Strategy id.
+    active : str
+        Its active-share column; other strategies' shares enter as controls.
+    outcome : str
+        Count column.
+    headline : bool
+        Mark as the headline number.
+
+    Returns
+    -------
+    EffectEstimate
+        IRR of the strategy being active for a whole period (estimand ``deployment``).
+    """
+    fit = fit_count_model(
+        panel, outcome, [active, *_controls(panel, active)], fixed_effects=_PANEL_FE,
+        cluster="area_id",
+    )
+    est = EffectEstimate.from_fit(
+        fit, active, strategy_id=strategy_id, estimand="deployment", model="poisson_fe",
+        design="twfe", unit="strategy active (whole period)", headline=headline,
+    )
+    if not headline:
+        est.caveats.append(CAVEATS["twfe"])
+    return est
+
+
+def estimate_negbin_effect(
+    panel: pd.DataFrame, strategy_id: str, active: str, *, outcome: str = "incidents"
+) -> EffectEstimate:
+    """Negative binomial (NB2) alternative to :func:`estimate_twfe_effect`.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel.
+    strategy_id : str
+        Strategy id.
+    active : str
+        Its active-share column.
+    outcome : str
+        Count column.
+
+    Returns
+    -------
+    EffectEstimate
+        Same estimand as the Poisson fit, model ``negbin_fe``; dispersion in ``fit.alpha``.
+    """
+    fit = fit_count_model(
+        panel, outcome, [active, *_controls(panel, active)], family="negbin",
+        fixed_effects=_PANEL_FE, cluster="area_id",
+    )
+    est = EffectEstimate.from_fit(
+        fit, active, strategy_id=strategy_id, estimand="deployment", model="negbin_fe",
+        design="twfe", unit="strategy active (whole period)",
+    )
+    est.caveats.append(CAVEATS["twfe"])
+    return est
+
+
+def estimate_interrupted_time_series(
+    panel: pd.DataFrame,
+    strategy_id: str,
+    active: str,
+    *,
+    outcome: str = "incidents",
+    seasonal: bool | None = None,
+    headline: bool = True,
+) -> EffectEstimate:
+    """Interrupted time series for a strategy active everywhere from the same period.
+
+    Poisson with area fixed effects, a linear trend, annual harmonics (two pairs; by default
+    when the panel spans at least 24 months) and the strategy's active share, so the IRR is
+    the level change when it started. Other strategies' shares enter as controls. Errors are
+    clustered by area.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel.
+    strategy_id : str
+        Strategy id.
+    active : str
+        Its active-share column.
+    outcome : str
+        Count column.
+    seasonal : bool, optional
+        Include annual harmonics; None decides from the panel length.
+    headline : bool
+        Mark as the headline number.
+
+    Returns
+    -------
+    EffectEstimate
+        Estimand ``deployment``, design ``interrupted_time_series``.
+    """
+    data = panel.copy()
+    t = data["period_index"].to_numpy(dtype=float)
+    data["trend"] = (t - t.mean()) / 12.0
+    regressors = [active, "trend"]
+    per_year = 12.0 if panel.attrs.get("freq", "month") == "month" else 52.0
+    if seasonal is None:
+        seasonal = data["period_index"].nunique() >= 2 * per_year
+    if seasonal:
+        start = pd.PeriodIndex(data["period"]).start_time
+        phase = (start.dayofyear.to_numpy() - 1) / 365.25 * 2 * np.pi
+        for k in (1, 2):
+            data[f"sin{k}"], data[f"cos{k}"] = np.sin(k * phase), np.cos(k * phase)
+            regressors += [f"sin{k}", f"cos{k}"]
+    regressors += _controls(panel, active, with_period_fe=False)
+    fit = fit_count_model(data, outcome, regressors, fixed_effects=("area_id",), cluster="area_id")
+    est = EffectEstimate.from_fit(
+        fit, active, strategy_id=strategy_id, estimand="deployment", model="poisson_fe_area",
+        design="interrupted_time_series", unit="strategy active (level change)",
+        headline=headline,
+    )
+    est.caveats.append(CAVEATS["no_comparison"])
+    return est
+
+
+def _with_next_period(panel: pd.DataFrame, outcome: str, columns: Sequence[str]) -> pd.DataFrame:
+    """Add ``<outcome>_next`` and ``<column>_next``: the same area's values one period later."""
+    data = panel.sort_values(["area_id", "period_index"]).copy()
+    nxt = data.groupby("area_id")[[outcome, *columns]].shift(-1)
+    gap = data.groupby("area_id")["period_index"].shift(-1) - data["period_index"]
+    nxt = nxt.where(gap == 1)
+    for c in [outcome, *columns]:
+        data[f"{c}_next"] = nxt[c]
+    return data
+
+
+def _patrol_controls(panel: pd.DataFrame) -> list[str]:
+    return [
+        c for c in panel.attrs.get("strategies", {}).values()
+        if c in panel and panel[c].any() and not _is_mission_wide(panel, c)
+    ]
+
+
+def estimate_dose_response(
+    panel: pd.DataFrame, *, outcome: str = "incidents"
+) -> list[EffectEstimate]:
+    """Dose-response of patrol presence on next-period reported incidents.
+
+    Patrol-hours enter as ``log2(1 + hours)`` (IRR per doubling), footprint share per 10
+    percentage points; area and period fixed effects, strategies active next period as
+    controls, errors clustered by area. A measure the panel lacks is skipped.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel with ``patrol_hours`` and/or ``footprint_share``.
+    outcome : str
+        Count column.
+
+    Returns
+    -------
+    list of EffectEstimate
+        Estimands ``dose_patrol_hours`` and ``dose_footprint`` (strategy ``patrol-presence``).
+    """
+    controls = _patrol_controls(panel)
+    data = _with_next_period(panel, outcome, controls)
+    data["log2_patrol_hours"] = np.log2(1.0 + data["patrol_hours"])
+    data["footprint_10pp"] = data["footprint_share"] / 0.1
+    out = []
+    specs = [
+        ("log2_patrol_hours", "patrol_hours", "dose_patrol_hours", "doubling of patrol-hours"),
+        ("footprint_10pp", "footprint_share", "dose_footprint", "10 points more footprint"),
+    ]
+    for term, source, estimand, unit in specs:
+        if data[source].notna().sum() == 0 or data[source].nunique() < 2:
+            continue
+        fit = fit_count_model(
+            data, f"{outcome}_next", [term, *[f"{c}_next" for c in controls]],
+            fixed_effects=_PANEL_FE, cluster="area_id",
+        )
+        out.append(
+            EffectEstimate.from_fit(
+                fit, term, strategy_id=PATROL_PRESENCE, estimand=estimand, model="poisson_fe",
+                design="panel_fe", unit=unit,
+            )
+        )
+    return out
+
+
+def estimate_women_share_modification(
+    panel: pd.DataFrame, *, outcome: str = "incidents"
+) -> list[EffectEstimate]:
+    """Estimate whether the share of women in patrols changes what patrol presence does.
+
+    On area-periods with patrols, next-period incidents are regressed on centred
+    ``log2(1 + patrol-hours)``, the centred women's share (per 10 points) and their product,
+    with area and period fixed effects, errors clustered by area.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel with ``patrol_hours`` and ``women_share``.
+    outcome : str
+        Count column.
+
+    Returns
+    -------
+    list of EffectEstimate
+        ``women_share`` (IRR per 10 points more women at average patrol-hours) and
+        ``women_share_modification`` (how the IRR per doubling of patrol-hours changes per 10
+        points more women; above 1 means less reduction). Empty without the measures.
+    """
+    if panel["women_share"].notna().sum() == 0:
+        return []
+    controls = _patrol_controls(panel)
+    data = _with_next_period(panel, outcome, controls)
+    data = data[(data["patrol_hours"] > 0) & data["women_share"].notna()].copy()
+    if data["women_share"].nunique() < 2:
+        return []
+    dose = np.log2(1.0 + data["patrol_hours"])
+    data["log2_patrol_hours_c"] = dose - dose.mean()
+    data["women_10pp_c"] = (data["women_share"] - data["women_share"].mean()) / 0.1
+    data["hours_x_women"] = data["log2_patrol_hours_c"] * data["women_10pp_c"]
+    fit = fit_count_model(
+        data, f"{outcome}_next",
+        ["log2_patrol_hours_c", "women_10pp_c", "hours_x_women",
+         *[f"{c}_next" for c in controls]],
+        fixed_effects=_PANEL_FE, cluster="area_id",
+    )
+    common = {"strategy_id": PATROL_PRESENCE, "model": "poisson_fe", "design": "panel_fe"}
+    return [
+        EffectEstimate.from_fit(fit, "women_10pp_c", estimand="women_share",
+                                unit="10 points more women in patrols", **common),
+        EffectEstimate.from_fit(fit, "hours_x_women", estimand="women_share_modification",
+                                unit="change of the patrol-hours IRR per 10 points more women",
+                                **common),
+    ]
+
+
+#: Interchangeable estimators of a strategy's deployment effect, by design name.
+DEPLOYMENT_DESIGNS: dict[str, Callable[..., EffectEstimate | None]] = {
+    "stacked": estimate_stacked_effect,
+    "twfe": estimate_twfe_effect,
+    "negbin": estimate_negbin_effect,
+    "its": estimate_interrupted_time_series,
+}
+
+
+@dataclass
+class MissionEffects:
+    """Every estimate for one mission.
+
+    Attributes
+    ----------
+    mission : str
+        Mission code.
+    estimates : list of EffectEstimate
+        Deployment, event-study, dose-response and women's-share estimates.
+    event_studies : dict of str to EventStudyResult
+        Event studies by strategy id.
+    overdispersion : dict of str to tuple of (float, float)
+        Cameron-Trivedi ``(alpha, p)`` of each strategy's Poisson fit.
+    notes : list of str
+        What could not be estimated and why, plus the panel's notes.
+    """
+
+    mission: str
+    estimates: list[EffectEstimate] = field(default_factory=list)
+    event_studies: dict[str, EventStudyResult] = field(default_factory=dict)
+    overdispersion: dict[str, tuple[float, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def headline(self, strategy_id: str) -> EffectEstimate | None:
+        """Return a strategy's headline estimate, if any."""
+        for est in self.estimates:
+            if est.strategy_id == strategy_id and est.headline:
+                return est
+        return None
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return every estimate, one row each, with ``mission`` first (not suppressed)."""
+        if not self.estimates:
+            return pd.DataFrame(columns=EFFECTS_CSV_COLUMNS)
+        frame = pd.concat([e.to_frame() for e in self.estimates], ignore_index=True)
+        frame.insert(0, "mission", self.mission)
+        return frame
+
+
+def _estimate_strategy(
+    panel: pd.DataFrame, strategy_id: str, active: str, outcome: str, design: str, result:
+    MissionEffects, pre: int, post: int,
+) -> None:
+    first = compute_first_periods(panel, active)
+    n_treated = int(first.notna().sum())
+    if n_treated == 0:
+        result.notes.append(f"{strategy_id}: never active in the mission period, not estimated")
+        return
+    if n_treated == len(first) and first.nunique() == 1:
+        result.estimates.append(
+            estimate_interrupted_time_series(panel, strategy_id, active, outcome=outcome)
+        )
+        return
+    twfe = estimate_twfe_effect(panel, strategy_id, active, outcome=outcome,
+                                headline=design == "twfe")
+    alpha, p_over = compute_overdispersion_test(twfe.fit)
+    result.overdispersion[strategy_id] = (alpha, p_over)
+    found = [twfe, estimate_negbin_effect(panel, strategy_id, active, outcome=outcome)]
+    stacked = None
+    if design == "stacked":
+        stacked = estimate_stacked_effect(panel, strategy_id, active, outcome=outcome, pre=pre,
+                                          post=post)
+        if stacked is None:
+            result.notes.append(
+                f"{strategy_id}: no cohort has a not-yet-treated comparison; the headline is the "
+                "two-way fixed effects estimate"
+            )
+            twfe.headline = True
+        else:
+            found.insert(0, stacked)
+    study = estimate_event_study(panel, strategy_id, active, outcome=outcome, pre=pre, post=post)
+    if p_over < OVERDISPERSION_LEVEL:
+        for est in found:
+            if est.model.startswith("poisson"):
+                est.caveats.append(CAVEATS["overdispersion"].format(p=p_over))
+    if study is not None:
+        result.event_studies[strategy_id] = study
+        if study.pre_trend_failed:
+            for est in found:
+                est.caveats.append(CAVEATS["pre_trend"].format(p=study.pre_trend_p))
+    result.estimates += found
+
+
+def estimate_mission_effects(
+    panel: pd.DataFrame,
+    *,
+    mission: str | None = None,
+    strategies: Sequence[str] | None = None,
+    outcome: str = "incidents",
+    design: str = "stacked",
+    pre: int = 6,
+    post: int = 6,
+) -> MissionEffects:
+    """Estimate every strategy's effect and the patrol-presence measures of a mission.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel (:func:`protection_eval.panel.compute_mission_panel`).
+    mission : str, optional
+        Mission code; ``panel.attrs["mission"]`` when None.
+    strategies : sequence of str, optional
+        Strategy ids to estimate; all in the panel when None.
+    outcome : str
+        Count column (``incidents`` or ``incidents_<gbv_type>``).
+    design : {"stacked", "twfe"}
+        Headline design for strategies rolled out to some areas. A strategy active everywhere
+        from one period always gets the interrupted time series.
+    pre, post : int
+        Event window of the stacked design and event study.
+
+    Returns
+    -------
+    MissionEffects
+        Estimates, event studies, overdispersion tests and notes.
+    """
+    if design not in ("stacked", "twfe"):
+        raise ValueError(f"design must be 'stacked' or 'twfe', not {design!r}")
+    available = panel.attrs.get("strategies", {})
+    wanted = list(available) if strategies is None else list(strategies)
+    unknown = [s for s in wanted if s not in available]
+    if unknown:
+        raise ValueError(
+            f"strategies {unknown} have no deployments in this mission; known: {sorted(available)}"
+        )
+    result = MissionEffects(mission or panel.attrs.get("mission", ""),
+                            notes=list(panel.attrs.get("notes", [])))
+    for strategy_id in wanted:
+        _estimate_strategy(panel, strategy_id, available[strategy_id], outcome, design, result,
+                           pre, post)
+    for study in result.event_studies.values():
+        result.estimates += study.to_estimates()
+    result.estimates += estimate_dose_response(panel, outcome=outcome)
+    result.estimates += estimate_women_share_modification(panel, outcome=outcome)
+    return result
+
+
+def to_effects_table(effects: MissionEffects, *, min_count: int = 5) -> pd.DataFrame:
+    """Return the shareable ``effects.csv`` table.
+
+    An estimate whose model holds fewer than ``min_count`` incidents is suppressed: its ratio,
+    interval, p-value and incident total are blanked and the caveat says why.
+
+    Parameters
+    ----------
+    effects : MissionEffects
+        A mission's estimates.
+    min_count : int
+        Disclosure threshold ``k`` (never below 5).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`EFFECTS_CSV_COLUMNS`, one row per strategy and estimand.
+    """
+    k = max(int(min_count), 5)
+    table = effects.to_frame()
+    small = table["n_incidents"] < k
+    if small.any():
+        table["n_incidents"] = table["n_incidents"].astype("Int64")
+        table.loc[small, ["irr", "ci_low", "ci_high", "p_value"]] = np.nan
+        table.loc[small, "n_incidents"] = pd.NA
+        table.loc[small, "caveats"] = CAVEATS["suppressed"].format(k=k)
+    return table[EFFECTS_CSV_COLUMNS]
