@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = [
     "ACTORS",
     "CATEGORIES",
     "EVIDENCE_LEVELS",
+    "DEMO_STRATEGY_IDS",
     "CatalogueError",
     "CatalogueProblem",
     "Source",
@@ -30,7 +32,10 @@ __all__ = [
     "StrategyCatalogue",
     "default_catalogue_path",
     "load_catalogue",
+    "strategy_to_dict",
+    "to_listing",
     "to_strategy_table",
+    "to_strategy_text",
     "validate_catalogue",
 ]
 
@@ -52,6 +57,18 @@ EvidenceLevel = Literal["anecdotal", "descriptive", "quasi_experimental", "exper
 ACTORS: tuple[str, ...] = get_args(Actor)
 CATEGORIES: tuple[str, ...] = get_args(Category)
 EVIDENCE_LEVELS: tuple[str, ...] = get_args(EvidenceLevel)
+
+#: Strategy ids used by the synthetic demo missions; they must stay in the catalogue.
+DEMO_STRATEGY_IDS: tuple[str, ...] = (
+    "firewood-escorts",
+    "night-patrols",
+    "market-day-patrols",
+    "community-alert-networks",
+    "specialised-police-units",
+)
+
+#: Listing formats of :func:`to_listing`.
+LISTING_FORMATS = ("table", "csv", "json")
 
 #: Environment variable that points the default loader at another catalogue folder.
 CATALOGUE_ENV = "PROTECTION_EVAL_STRATEGIES"
@@ -315,6 +332,80 @@ def strategy_to_dict(strategy: Strategy) -> dict[str, Any]:
     return json.loads(strategy.model_dump_json(exclude_none=True))
 
 
+def to_listing(catalogue: StrategyCatalogue, fmt: str = "table") -> str:
+    """Render strategies for the command line.
+
+    Parameters
+    ----------
+    catalogue : StrategyCatalogue
+    fmt : {"table", "csv", "json"}
+        ``csv`` has the columns of :func:`to_strategy_table`; ``json`` is the full entries.
+
+    Returns
+    -------
+    str
+    """
+    if fmt not in LISTING_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use table, csv or json")
+    if fmt == "json":
+        return json.dumps([strategy_to_dict(s) for s in catalogue], indent=2, ensure_ascii=False)
+    frame = to_strategy_table(catalogue)
+    if fmt == "csv":
+        return frame.to_csv(index=False, lineterminator="\n")
+    if frame.empty:
+        return "no strategy matches"
+    shown = frame[["id", "actor", "category", "evidence_level", "n_sources"]].astype(str)
+    widths = {c: max(len(c), int(shown[c].str.len().max())) for c in shown.columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in shown.columns)]
+    lines.append("  ".join("-" * widths[c] for c in shown.columns))
+    for row in shown.itertuples(index=False):
+        lines.append("  ".join(v.ljust(widths[c]) for v, c in zip(row, shown.columns, strict=True)))
+    lines.append(f"{len(frame)} strategies")
+    return "\n".join(lines)
+
+
+def to_strategy_text(strategy: Strategy, file: str | None = None) -> str:
+    """Render one strategy in full, for ``strategies show``.
+
+    Parameters
+    ----------
+    strategy : Strategy
+    file : str, optional
+        Catalogue file the entry comes from.
+
+    Returns
+    -------
+    str
+    """
+    lines = [f"{strategy.name} ({strategy.id})"]
+    if file:
+        lines.append(f"file: data/strategies/{file}")
+    lines += [
+        f"actor: {strategy.actor}",
+        f"category: {strategy.category}",
+        f"evidence level: {strategy.evidence_level}",
+        f"missions: {', '.join(strategy.missions) or '-'}",
+        f"period: {strategy.period or '-'}",
+        "",
+        "What it is:",
+        textwrap.fill(strategy.description, 96, initial_indent="  ", subsequent_indent="  "),
+        "How it is meant to reduce SGBV:",
+        textwrap.fill(strategy.mechanism, 96, initial_indent="  ", subsequent_indent="  "),
+        "Sources:",
+    ]
+    for source in strategy.sources:
+        year = f", {source.year}" if source.year else ""
+        lines.append(f"  - {source.title}. {source.publisher}{year}.")
+        if source.url:
+            lines.append(f"    {source.url}")
+    if strategy.notes:
+        lines += [
+            "Notes:",
+            textwrap.fill(strategy.notes, 96, initial_indent="  ", subsequent_indent="  "),
+        ]
+    return "\n".join(lines)
+
+
 def default_catalogue_path() -> Path:
     """Return the catalogue folder used when none is given.
 
@@ -430,10 +521,18 @@ def _read_file(file: Path, name: str, problems: list[CatalogueProblem]) -> list[
         try:
             out.append(Strategy.model_validate(entry))
         except ValidationError as error:
-            for item in error.errors():
+            items = error.errors()
+            for item in items:
+                if item["type"] == "too_short" and _has_nested_error(item["loc"], items):
+                    # A list whose only item is invalid is also "too short": say it once.
+                    continue
                 where = ".".join(str(part) for part in item["loc"]) or "-"
                 problems.append(CatalogueProblem(name, label, where, _message(item)))
     return out
+
+
+def _has_nested_error(loc: tuple[Any, ...], items: list[Any]) -> bool:
+    return any(len(other["loc"]) > len(loc) and other["loc"][: len(loc)] == loc for other in items)
 
 
 def _message(item: Mapping[str, Any]) -> str:
