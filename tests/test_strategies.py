@@ -222,3 +222,27 @@ def test_table_listing_names_each_strategy(catalogue):
     assert "all-female-formed-police-units" in text
     with pytest.raises(ValueError, match="table, csv or json"):
         to_listing(catalogue, "xml")
+
+
+def test_cli_validate_exits_1_naming_file_and_field(tmp_path):
+    from typer.testing import CliRunner
+
+    from protection_eval.cli import app
+
+    folder = make_catalogue(tmp_path, [make_entry(actor="navy")])
+    result = CliRunner().invoke(app, ["strategies", "validate", "--path", str(folder)])
+    assert result.exit_code == 1
+    assert "escort.yaml" in result.output and "field 'actor'" in result.output
+
+
+def test_cli_list_csv_filters_by_category():
+    from typer.testing import CliRunner
+
+    from protection_eval.cli import app
+
+    result = CliRunner().invoke(
+        app, ["strategies", "list", "--category", "escort", "--format", "csv"]
+    )
+    assert result.exit_code == 0
+    ids = [line.split(",")[0] for line in result.output.strip().splitlines()[1:]]
+    assert "firewood-escorts" in ids and "night-patrols" not in ids

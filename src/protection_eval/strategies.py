@@ -356,10 +356,11 @@ def to_listing(catalogue: StrategyCatalogue, fmt: str = "table") -> str:
         return "no strategy matches"
     shown = frame[["id", "actor", "category", "evidence_level", "n_sources"]].astype(str)
     widths = {c: max(len(c), int(shown[c].str.len().max())) for c in shown.columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in shown.columns)]
+    lines = ["  ".join(c.ljust(widths[c]) for c in shown.columns).rstrip()]
     lines.append("  ".join("-" * widths[c] for c in shown.columns))
     for row in shown.itertuples(index=False):
-        lines.append("  ".join(v.ljust(widths[c]) for v, c in zip(row, shown.columns, strict=True)))
+        cells = (v.ljust(widths[c]) for v, c in zip(row, shown.columns, strict=True))
+        lines.append("  ".join(cells).rstrip())
     lines.append(f"{len(frame)} strategies")
     return "\n".join(lines)
 
