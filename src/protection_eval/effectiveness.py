@@ -198,7 +198,7 @@ def estimate_interrupted_time_series(
         seasonal = data["period_index"].nunique() >= 2 * per_year
     if seasonal:
         start = pd.PeriodIndex(data["period"]).start_time
-        phase = (start.dayofyear.to_numpy() - 1) / 365.25 * 2 * np.pi
+        phase = (start.day_of_year.to_numpy() - 1) / 365.25 * 2 * np.pi
         for k in (1, 2):
             data[f"sin{k}"], data[f"cos{k}"] = np.sin(k * phase), np.cos(k * phase)
             regressors += [f"sin{k}", f"cos{k}"]
