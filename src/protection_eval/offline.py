@@ -130,9 +130,23 @@ _CSS_IMPORT_RE = re.compile(r"""@import\s+(?:url\()?\s*["']?([^"');\s]+)""", re.
 _SCRIPT_URL_RE = re.compile(
     r"""https?:(?:\\?/){2}[^\s"'`<>()\\]+|(?<=["'`])//[\w.-]+\.[a-z]{2,}[^\s"'`<>()]*"""
 )
-_FETCH_ATTRS = {"src", "srcset", "data", "poster", "background", "action", "formaction", "href",
-                "xlink:href", "manifest", "ping"}
+_FETCH_ATTRS = {
+    "src",
+    "srcset",
+    "data",
+    "poster",
+    "background",
+    "action",
+    "formaction",
+    "href",
+    "xlink:href",
+    "manifest",
+    "ping",
+}
 _ANCHOR_TAGS = {"a", "area"}
+_MERMAID_LOADER_RE = re.compile(
+    r"<script type=\"module\">(?:(?!</script>).)*?jp-Mermaid.*?</script>", re.DOTALL
+)
 _ASSETS_DIR = Path(__file__).parent / "assets"
 _PLACEHOLDER = "<!--protection-eval-vendored:{}-->"
 _PLACEHOLDER_RE = re.compile(r"<!--protection-eval-vendored:(\w+)-->")
@@ -197,7 +211,10 @@ def load_asset(name: str) -> str:
     asset = next((a for a in ASSETS if a.name == name), None)
     if asset is None:
         raise KeyError(f"no vendored asset named {name!r}; known: {[a.name for a in ASSETS]}")
-    text = _asset_file(asset.path).decode("utf-8")
+    # A source-map comment would make developer tools look for a file that is not shipped.
+    text = re.sub(
+        r"^[/][/*]# sourceMappingURL=.*$", "", _asset_file(asset.path).decode("utf-8"), flags=re.M
+    )
     if asset.kind == "js":
         return re.sub(r"</(script)", r"<\\/\1", text, flags=re.IGNORECASE)
     folder = asset.path.rsplit("/", 1)[0]
@@ -215,7 +232,7 @@ def _is_vendored_copy(attributes: str, body: str) -> bool:
     """Whether a block is, byte for byte, a vendored asset this module inlined."""
     path = _attrs(attributes).get("data-vendored")
     asset = next((a for a in ASSETS if a.path == path), None)
-    return asset is not None and body.strip("\n") == load_asset(asset.name)
+    return asset is not None and body == f"\n{load_asset(asset.name)}\n"
 
 
 def find_external_requests(html: str, allowed_urls: Iterable[str] = ()) -> list[str]:
@@ -358,7 +375,7 @@ def to_offline_html(
     def fill(match: re.Match[str]) -> str:
         asset = used[match.group(1)]
         tag = "script" if asset.kind == "js" else "style"
-        return f"<{tag} data-vendored=\"{asset.path}\">\n{load_asset(asset.name)}\n</{tag}>"
+        return f'<{tag} data-vendored="{asset.path}">\n{load_asset(asset.name)}\n</{tag}>'
 
     return _PLACEHOLDER_RE.sub(fill, page)
 
@@ -367,9 +384,9 @@ def to_offline_notebook_html(notebook: object, *, exclude_input: bool = False) -
     """Render an executed notebook to one self-contained HTML page.
 
     Uses nbconvert's ``lab`` template. Its page loads require.js (only needed by ipywidgets) and
-    MathJax from cdnjs: both are removed, so LaTeX in Markdown shows as source text; its Mermaid
-    loader is given no URL (it only runs when the notebook holds a Mermaid diagram). Folium maps
-    in outputs are made offline too.
+    MathJax from cdnjs: both are removed, so LaTeX in Markdown shows as source text. Its Mermaid
+    loader (a module script that imports mermaid from cdnjs when a diagram is present) is removed
+    too, so a Mermaid diagram shows as its source. Folium maps in outputs are made offline too.
 
     Parameters
     ----------
@@ -391,9 +408,8 @@ def to_offline_notebook_html(notebook: object, *, exclude_input: bool = False) -
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", exclude_input=exclude_input)
-    exporter.mermaid_js_url = ""
-    exporter.mermaid_layout_elk_js_url = ""
     body, _ = exporter.from_notebook_node(notebook)
+    body = _MERMAID_LOADER_RE.sub("", body)
     return to_offline_html(
         body, drop_urls=(exporter.require_js_url, exporter.mathjax_url, exporter.jquery_url)
     )
