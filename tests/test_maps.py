@@ -388,3 +388,19 @@ def test_shared_map_of_a_100k_incident_mission_stays_under_5_mb():
     ).to_html()
     size = len(page.encode("utf-8"))
     assert size < 5_000_000, f"{size:,} bytes"
+
+
+def test_stock_folium_map_is_refused_naming_the_unvendored_cdn_assets():
+    with pytest.raises(OfflineError) as caught:
+        to_offline_html(folium.Map(tiles=None).get_root().render())
+    assert any("bootstrap" in url for url in caught.value.urls)
+    assert any("awesome-markers" in url for url in caught.value.urls)
+    assert not any("leaflet@1.9.3" in url for url in caught.value.urls)  # vendored, inlined
+
+
+def test_mission_with_no_incidents_still_gets_a_map_with_areas_and_footprint():
+    empty = make_hexagons([])
+    cm = build(hexagons=empty, gaps=None)
+    layers = cm.to_frame().set_index("layer")["features"].to_dict()
+    assert layers == {"Areas": 2, "Patrol footprint": 1, "Reports per hexagon": 0}
+    assert find_external_requests(cm.to_html()) == []

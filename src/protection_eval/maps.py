@@ -275,40 +275,39 @@ def _legend_html(
     restricted: bool,
     has_tiles: bool,
 ) -> str:
-    swatch = (
-        '<span style="display:inline-block;width:14px;height:14px;margin-right:6px;'
-        'vertical-align:middle;{}"></span>'
-    )
+    def row(swatch_style: str, text: str) -> str:
+        return (
+            '<div style="display:flex;align-items:center;margin:1px 0">'
+            '<span style="flex:none;width:14px;height:14px;margin-right:6px;box-sizing:border-box;'
+            f'{swatch_style}"></span><span>{text}</span></div>'
+        )
+
+    def note(text: str) -> str:
+        return f'<div style="color:#555;margin-top:4px">{text}</div>'
+
     reach = f"within {radius_m / 1000:g} km of a patrol" if radius_m else "within patrol reach"
+    hidden = "" if restricted else f", or fewer than {k} (hidden to protect survivors)"
     rows = [
-        '<div style="font-weight:bold;margin-bottom:4px">Reports of SGBV per hexagon</div>',
-        *[
-            f"<div>{swatch.format(f'background:{c};opacity:0.85')}{label}</div>"
-            for c, label in _label_classes(classes)
-        ],
-        (
-            "<div style='color:#555;margin:2px 0 6px'>Unshaded: no report"
-            + ("" if restricted else f", or fewer than {k} (not shown to protect survivors)")
-            + "</div>"
+        '<div style="font-weight:bold;margin-bottom:2px">Reports of SGBV per hexagon</div>',
+        *[row(f"background:{c}", label) for c, label in _label_classes(classes)],
+        note(f"Unshaded: no report{hidden}."),
+        '<div style="margin-top:6px"></div>',
+        row(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", f"Patrol footprint ({reach})"),
+        row(
+            f"border:3px dashed {_GAP_COLOUR}",
+            "Gap: many reports, little patrol presence; number = look here first",
         ),
-        f"<div>{swatch.format(f'background:{_FOOTPRINT_COLOUR};opacity:0.35')}"
-        f"Patrol footprint ({html.escape(reach)})</div>",
-        f"<div>{swatch.format(f'border:3px solid {_GAP_COLOUR};box-sizing:border-box')}"
-        "Gap: many reports, little patrol presence (number = priority)</div>",
-        f"<div>{swatch.format(f'border:1.5px solid {_AREA_COLOUR};box-sizing:border-box')}"
-        "Area boundary (hover for figures)</div>",
-        "<div style='color:#555;margin-top:6px;max-width:260px'>Counts are reports, not all "
-        "incidents: more patrols can mean more reporting.</div>",
+        row(f"border:1.5px solid {_AREA_COLOUR}", "Area boundary (hover for figures)"),
+        note("Counts are reports, not all incidents: more patrols can mean more reporting."),
     ]
     if not has_tiles:
-        rows.append(
-            "<div style='color:#555;max-width:260px'>No background map: none is configured "
-            "for this mission.</div>"
-        )
+        rows.append(note("No background map: none is configured for this mission."))
     return (
         '<div class="pe-legend" style="position:fixed;bottom:28px;right:10px;z-index:1000;'
-        "background:rgba(255,255,255,0.93);padding:8px 10px;border:1px solid #999;"
-        'border-radius:4px;font:13px/1.45 Arial,Helvetica,sans-serif">' + "".join(rows) + "</div>"
+        "max-width:260px;background:rgba(255,255,255,0.93);padding:8px 10px;"
+        'border:1px solid #999;border-radius:4px;font:12px/1.35 Arial,Helvetica,sans-serif">'
+        + "".join(rows)
+        + "</div>"
     )
 
 
@@ -440,8 +439,8 @@ def _build(
         drawn,
         HEXAGON_PROPERTIES,
         lambda f: {
-            "color": "#8c2d04",
-            "weight": 0.4,
+            "color": colours[f["id"]],
+            "weight": 0.5,
             "fillColor": colours[f["id"]],
             "fillOpacity": 0.75,
         },

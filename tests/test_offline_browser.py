@@ -1,0 +1,124 @@
+"""Open shared maps in headless Chromium with the network cut: layers render, nothing leaves.
+
+Needs Debian's chromium at /usr/bin/chromium (CI: `.ci/run` runs `apt-get install -y chromium`
+before `make test`) and the `playwright` package from the dev extra, whose wheel carries its
+driver; `playwright install` is never run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_maps import build, make_large_mission_layers
+
+from protection_eval.maps import make_coverage_map
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = Path(os.environ.get("PROTECTION_EVAL_SCREENSHOT", "/tmp/protection_eval_map.png"))
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "BROWSER TEST SKIPPED: /usr/bin/chromium is missing. CI installs it "
+            "(.ci/run: apt-get install -y chromium); locally run `apt-get install -y chromium`."
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright missing: pip install -e '.[dev]'"
+    )
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+def open_offline(browser: object, path: Path) -> tuple[object, list[str], list[str]]:
+    """Open a file with every non-file request aborted; return page, left requests, errors."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def route(r: object) -> None:
+        url = r.request.url  # type: ignore[attr-defined]
+        if url.startswith(("file://", "data:")):
+            r.continue_()  # type: ignore[attr-defined]
+        else:
+            outside.append(url)
+            r.abort()  # type: ignore[attr-defined]
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on(
+        "request",
+        lambda req: None if req.url.startswith(("file://", "data:")) else outside.append(req.url),
+    )
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_selector(".leaflet-interactive", state="attached", timeout=30_000)
+    return page, outside, errors
+
+
+def test_shared_map_renders_offline_with_no_request_leaving_the_page(browser, tmp_path):
+    path = tmp_path / "coverage_map.html"
+    path.write_text(build().to_html(), encoding="utf-8")
+    page, outside, errors = open_offline(browser, path)
+
+    assert outside == [], f"requests left the page: {outside}"
+    assert errors == []
+    # 2 areas + 1 footprint + 3 shown hexagons + 2 gaps, each an SVG path
+    assert page.locator("path.leaflet-interactive").count() == 8
+    assert page.locator(".leaflet-marker-icon").count() == 2  # gap rank labels
+    title = page.locator(".pe-title")
+    assert title.is_visible()
+    assert "DEMO-A: patrol coverage and reported SGBV, 2022-01 to 2023-12" in title.inner_text()
+    assert "SYNTHETIC DATA" in title.inner_text()
+    legend = page.locator(".pe-legend")
+    assert legend.is_visible() and "Reports of SGBV per hexagon" in legend.inner_text()
+    control = page.locator(".leaflet-control-layers")
+    assert control.is_visible()
+    for name in ("Areas", "Patrol footprint", "Reports per hexagon", "Gaps"):
+        assert name in control.inner_text()
+    assert page.locator(".leaflet-control-scale").is_visible()
+    assert page.locator(".leaflet-tile").count() == 0  # no tile server configured
+    page.context.close()
+
+
+@pytest.mark.slow
+def test_large_mission_map_renders_offline_and_screenshot_is_taken(browser, tmp_path):
+    areas, hexagons, footprint, gaps = make_large_mission_layers()
+    html = make_coverage_map(
+        areas,
+        hexagons,
+        footprint,
+        gaps,
+        mission="DEMO-BIG",
+        period="2022-01 to 2023-12",
+        synthetic=True,
+        radius_m=2000,
+    ).to_html()
+    path = tmp_path / "coverage_map.html"
+    path.write_text(html, encoding="utf-8")
+    page, outside, errors = open_offline(browser, path)
+
+    assert outside == [] and errors == []
+    shown = int(hexagons["incidents"].notna().sum())
+    assert page.locator("path.leaflet-interactive").count() >= len(areas) + shown + len(gaps)
+    page.screenshot(path=str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 10_000
+    page.context.close()
