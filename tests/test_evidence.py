@@ -12,10 +12,14 @@ import pytest
 from protection_eval import evidence
 from protection_eval.evidence import (
     compute_evidence,
+    compute_run_evidence,
     estimate_pooled_effect,
     load_effects,
-    make_forest_plot,
     select_deployment_effects,
+)
+from protection_eval.evidence_report import (
+    make_forest_panel,
+    make_forest_plot,
     to_evidence_html,
     write_evidence,
 )
@@ -270,3 +274,28 @@ def test_no_runs_gives_empty_outputs_not_an_error(tmp_path):
     synthesis, csv_path, _ = write_evidence(tmp_path)
     assert synthesis.pooled == {}
     assert pd.read_csv(csv_path).empty
+
+
+def test_run_effects_replace_the_missions_previous_latest_with_the_current_run(tmp_path):
+    write_run(tmp_path, "DEMO-A", [make_effect_row("DEMO-A", "night-patrols", *interval(0.9, 0.1))])
+    write_run(tmp_path, "DEMO-C", [make_effect_row("DEMO-C", "night-patrols", *interval(0.8, 0.1))])
+    current = tmp_path / "DEMO-A" / ".staging-2" / "shared"
+    current.mkdir(parents=True)
+    pd.DataFrame([make_effect_row("DEMO-A", "night-patrols", *interval(0.7, 0.1))]).to_csv(
+        current / "effects.csv", index=False
+    )
+    loaded, problems = evidence.load_run_effects(tmp_path, "DEMO-A", current)
+    assert not problems
+    by_mission = loaded.set_index("mission")["irr"]
+    assert by_mission["DEMO-A"] == pytest.approx(0.7)
+    assert by_mission["DEMO-C"] == pytest.approx(0.8)
+    assert len(loaded) == 2
+    found = compute_run_evidence("DEMO-A", shared_dir=current, run_dir=current.parent)
+    assert found.pooled["night-patrols"].missions == ["DEMO-A", "DEMO-C"]
+
+
+def test_forest_panel_has_one_axis_per_strategy():
+    synthesis = compute_evidence(demo_like_effects(), load_catalogue())
+    assert len(make_forest_panel(synthesis).axes) == 4
+    empty = compute_evidence(demo_like_effects().iloc[0:0])
+    assert "No effect estimates" in make_forest_panel(empty).axes[0].texts[0].get_text()

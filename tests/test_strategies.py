@@ -246,3 +246,85 @@ def test_cli_list_csv_filters_by_category():
     assert result.exit_code == 0
     ids = [line.split(",")[0] for line in result.output.strip().splitlines()[1:]]
     assert "firewood-escorts" in ids and "night-patrols" not in ids
+
+
+def make_deployments():
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "strategy_id": ["firewood-escorts", "firewood-escorts", "night-patrols"],
+            "area_id": ["A01", "A02", "A01"],
+            "started_on": pd.to_datetime(["2022-03-01", "2022-06-01", "2022-09-01"]),
+            "ended_on": pd.to_datetime(["2022-12-31", None, None]),
+            "source_row": [2, 3, 4],
+        }
+    )
+
+
+def test_deployment_summary_counts_areas_and_active_deployments(catalogue):
+    from protection_eval.inventory_charts import to_deployment_summary
+
+    summary = to_deployment_summary(make_deployments(), catalogue).set_index("strategy_id")
+    assert summary.loc["firewood-escorts", "n_areas"] == 2
+    assert summary.loc["firewood-escorts", "n_still_active"] == 1
+    assert (
+        summary.loc["night-patrols", "name"] == "Night patrols in villages and displacement sites"
+    )
+    assert to_deployment_summary(None).empty
+
+
+def test_deployment_timeline_draws_one_bar_per_deployment(catalogue):
+    from protection_eval.inventory_charts import make_deployment_timeline
+
+    fig = make_deployment_timeline(make_deployments(), catalogue, "2022-01-01", "2023-12-31")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 3
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["A02", "A01"]
+    empty = make_deployment_timeline(None)
+    assert "No strategy deployments" in empty.axes[0].texts[0].get_text()
+
+
+def test_catalogue_chart_counts_every_strategy(catalogue):
+    from protection_eval.inventory_charts import make_catalogue_chart
+
+    ax = make_catalogue_chart(catalogue).axes[0]
+    assert sum(p.get_width() for p in ax.patches) == len(catalogue)
+
+
+@pytest.mark.slow
+def test_inventory_notebook_runs_for_a_demo_mission_and_pools_other_runs(demo_missions, tmp_path):
+    import math
+
+    import nbformat
+    import pandas as pd
+
+    from protection_eval.catalog import project_path
+    from protection_eval.runner import run_mission
+
+    z = 1.959964
+    for mission, irr in (("DEMO-B", 0.7), ("DEMO-C", 0.65)):
+        shared = tmp_path / mission / "run-1" / "shared"
+        shared.mkdir(parents=True)
+        row = {
+            "mission": mission,
+            "strategy_id": "firewood-escorts",
+            "estimand": "deployment",
+            "irr": irr,
+            "ci_low": irr * math.exp(-z * 0.1),
+            "ci_high": irr * math.exp(z * 0.1),
+        }
+        pd.DataFrame([row]).to_csv(shared / "effects.csv", index=False)
+        (tmp_path / mission / "latest").symlink_to("run-1")
+    result = run_mission(
+        demo_missions[0],
+        reports_dir=tmp_path,
+        notebooks=[project_path("notebooks", "04_inventory.py")],
+    )
+    assert result.ok, result.error
+    executed = nbformat.read(result.run_dir / "restricted" / "04_inventory.ipynb", as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 3
+    text = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert "ALL" in text

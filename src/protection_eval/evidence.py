@@ -7,15 +7,13 @@ more missions, pools the log ratios with a DerSimonian-Laird random-effects meta
 (:func:`statsmodels.stats.meta_analysis.combine_effects`). A strategy estimated in a single
 mission is reported as that mission's estimate, never as a pooled one.
 
-Reading and writing go through :mod:`protection_eval.catalog`; the computing functions take and
-return frames.
+Reading goes through :mod:`protection_eval.catalog`; the computing functions take and return
+frames. Forest plots and the ``evidence.csv`` / ``evidence.html`` outputs are in
+:mod:`protection_eval.evidence_report`.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -23,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter, NullFormatter
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
@@ -38,12 +34,11 @@ __all__ = [
     "EvidenceSynthesis",
     "PooledEffect",
     "compute_evidence",
+    "compute_run_evidence",
     "estimate_pooled_effect",
     "load_effects",
-    "make_forest_plot",
+    "load_run_effects",
     "select_deployment_effects",
-    "to_evidence_html",
-    "write_evidence",
 ]
 
 #: Columns an ``effects.csv`` must have for the evidence synthesis.
@@ -227,8 +222,93 @@ def load_effects(reports_dir: str | Path) -> tuple[pd.DataFrame, list[EvidencePr
     problems : list of EvidenceProblem
         Files without a required column (their rows are left out).
     """
+    raws = catalog.read_shared_tables(reports_dir, "effects.csv")
+    return _combine_effects_files(list(raws.items()))
+
+
+def load_run_effects(
+    reports_dir: str | Path | None,
+    mission: str,
+    shared_dir: str | Path | None = None,
+    run_dir: str | Path | None = None,
+) -> tuple[pd.DataFrame, list[EvidenceProblem]]:
+    """Effects of every mission's latest run, with this run's own table for ``mission``.
+
+    A notebook runs before its run becomes ``latest``; this puts the current run's
+    ``shared_dir/effects.csv`` (when it exists) in place of the mission's previous one.
+
+    Parameters
+    ----------
+    reports_dir : str or Path or None
+        The reports folder; default the folder two levels above ``run_dir``
+        (``reports/<mission>/<run>``), else the project's ``reports/``.
+    mission : str
+        The mission of the current run.
+    shared_dir : str or Path, optional
+        The current run's shared folder.
+    run_dir : str or Path, optional
+        The current run's folder.
+
+    Returns
+    -------
+    effects, problems
+        As :func:`load_effects`.
+    """
+    if reports_dir is None:
+        reports_dir = (
+            Path(run_dir).resolve().parents[1] if run_dir else catalog.project_path("reports")
+        )
+    raws = [
+        (name, raw)
+        for name, raw in catalog.read_shared_tables(reports_dir, "effects.csv").items()
+        if name != mission
+    ]
+    problems: list[EvidenceProblem] = []
+    current = Path(shared_dir) / "effects.csv" if shared_dir else None
+    if current is not None and current.exists():
+        try:
+            raws.append((mission, catalog.read_raw_table("effects", current)))
+        except catalog.InputFileError as exc:
+            problems.append(EvidenceProblem(str(current), None, "-", str(exc)))
+    effects, more = _combine_effects_files(raws)
+    return effects, problems + more
+
+
+def compute_run_evidence(
+    mission: str,
+    strategies: StrategyCatalogue | None = None,
+    *,
+    shared_dir: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    reports_dir: str | Path | None = None,
+) -> EvidenceSynthesis:
+    """Evidence as a mission run sees it: other missions' latest runs plus this run.
+
+    Parameters
+    ----------
+    mission : str
+        The mission of the current run.
+    strategies : StrategyCatalogue, optional
+        Catalogue to join.
+    shared_dir, run_dir, reports_dir : str or Path, optional
+        See :func:`load_run_effects`.
+
+    Returns
+    -------
+    EvidenceSynthesis
+        With the files that could not be used among its ``problems``.
+    """
+    effects, problems = load_run_effects(reports_dir, mission, shared_dir, run_dir)
+    synthesis = compute_evidence(effects, strategies)
+    synthesis.problems[:0] = problems
+    return synthesis
+
+
+def _combine_effects_files(
+    raws: list[tuple[str, catalog.RawTable]],
+) -> tuple[pd.DataFrame, list[EvidenceProblem]]:
     frames, problems = [], []
-    for mission, raw in catalog.read_shared_tables(reports_dir, "effects.csv").items():
+    for mission, raw in raws:
         frame = raw.frame.copy()
         missing = [c for c in EFFECTS_REQUIRED if c not in frame.columns]
         if missing:
@@ -425,160 +505,6 @@ def compute_evidence(
     selected["note"] = note
     mission_effects = selected.reindex(columns=EVIDENCE_COLUMNS)
     return EvidenceSynthesis(mission_effects, pooled, problems)
-
-
-def make_forest_plot(synthesis: EvidenceSynthesis, strategy_id: str) -> Figure:
-    """Draw one strategy's mission estimates and, when pooled, the pooled diamond.
-
-    The x axis is the incidence-rate ratio on a log scale with a line at 1 (no change); the
-    labels say in words which side means fewer reported incidents.
-
-    Parameters
-    ----------
-    synthesis : EvidenceSynthesis
-    strategy_id : str
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    rows = synthesis.mission_effects[synthesis.mission_effects["strategy_id"] == strategy_id]
-    if rows.empty:
-        raise KeyError(f"no estimate for strategy '{strategy_id}'")
-    pooled = synthesis.pooled.get(strategy_id)
-    n = len(rows)
-    height = 1.6 + 0.45 * (n + (2 if pooled else 0))
-    # A bare Figure (no pyplot) draws without a display and is never kept open by pyplot.
-    fig = Figure(figsize=(8, height))
-    ax = fig.subplots()
-    ys = np.arange(n, 0, -1) + (1.5 if pooled else 0)
-    sizes = rows["weight_pct"].fillna(100).to_numpy() / 100
-    for y, (_, row), size in zip(ys, rows.iterrows(), sizes, strict=True):
-        ax.plot([row["ci_low"], row["ci_high"]], [y, y], color="#33506e", lw=1.6)
-        ax.plot(row["irr"], y, "s", color="#33506e", markersize=6 + 10 * size)
-    labels = [
-        f"{m}  {i:.2f} ({lo:.2f}-{hi:.2f})"
-        for m, i, lo, hi in zip(
-            rows["mission"], rows["irr"], rows["ci_low"], rows["ci_high"], strict=True
-        )
-    ]
-    ticks = list(ys)
-    if pooled:
-        y = 0.6
-        diamond_x = [pooled.ci_low, pooled.irr, pooled.ci_high, pooled.irr]
-        ax.fill(diamond_x, [y, y + 0.3, y, y - 0.3], color="#b3541e")
-        labels.append(f"All missions  {pooled.irr:.2f} ({pooled.ci_low:.2f}-{pooled.ci_high:.2f})")
-        ticks.append(y)
-    ax.axvline(1.0, color="grey", ls="--", lw=1)
-    ax.set_xscale("log")
-    lows = [*rows["ci_low"], pooled.ci_low if pooled else 1.0, 1.0]
-    highs = [*rows["ci_high"], pooled.ci_high if pooled else 1.0, 1.0]
-    ax.set_xlim(min(lows) / 1.15, max(highs) * 1.15)
-    ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_yticks(ticks, labels)
-    ax.set_ylim(0, max(ys) + 0.8)
-    ax.set_xlabel(
-        "Reported incidents where deployed, relative to without (1 = no change)\n"
-        "left of the line: fewer reports    right of the line: more reports"
-    )
-    name = rows["strategy_name"].dropna()
-    title = name.iloc[0] if len(name) else strategy_id
-    if pooled:
-        subtitle = (
-            f"{pooled.n_missions} missions pooled; "
-            f"between-mission differences I\u00b2 = {100 * pooled.i2:.0f}%"
-        )
-    else:
-        subtitle = "one mission only: not a pooled result"
-    ax.set_title(f"{title}\n{subtitle}", fontsize=11)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    return fig
-
-
-def to_evidence_html(synthesis: EvidenceSynthesis, title: str = "Evidence across missions") -> str:
-    """Render the evidence table and forest plots as one self-contained HTML page.
-
-    Plots are embedded as base64 PNG; the page loads nothing from any server.
-
-    Parameters
-    ----------
-    synthesis : EvidenceSynthesis
-    title : str
-
-    Returns
-    -------
-    str
-    """
-    table = synthesis.to_frame()
-    shown = table[
-        ["strategy_id", "strategy_name", "mission", "irr", "ci_low", "ci_high", "i2", "note"]
-    ].copy()
-    for column in ("irr", "ci_low", "ci_high"):
-        shown[column] = shown[column].map(lambda v: f"{v:.2f}" if pd.notna(v) else "")
-    shown["i2"] = shown["i2"].map(lambda v: f"{100 * v:.0f}%" if pd.notna(v) else "")
-    shown = shown.fillna("")
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in shown.itertuples(index=False)
-    )
-    figures = []
-    for strategy_id in synthesis.strategy_ids:
-        fig = make_forest_plot(synthesis, strategy_id)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110)
-        encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-        alt = html.escape(f"Forest plot for {strategy_id}")
-        figures.append(f'<figure><img alt="{alt}" src="data:image/png;base64,{encoded}"></figure>')
-    problems = "".join(f"<li>{html.escape(str(p))}</li>" for p in synthesis.problems)
-    problem_block = f"<h2>Rows left out</h2><ul>{problems}</ul>" if problems else ""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 62rem; margin: 1rem auto; padding: 0 1rem; }}
-table {{ border-collapse: collapse; font-size: 0.9rem; }}
-th, td {{ border-bottom: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>Each row is a ratio of reported incidents where a strategy was deployed to where it was not
-(below 1: fewer reports). Reported is not occurred: a strategy can raise reporting while violence
-falls. Strategies estimated in two or more missions are pooled (row "ALL", random effects); a
-strategy estimated in one mission is shown as that mission's estimate only.</p>
-<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>
-{"".join(figures)}
-{problem_block}
-</body></html>
-"""
-
-
-def write_evidence(
-    reports_dir: str | Path, strategies: StrategyCatalogue | None = None
-) -> tuple[EvidenceSynthesis, Path, Path]:
-    """Read all runs' effects, synthesise, and write ``evidence.csv`` and ``evidence.html``.
-
-    Parameters
-    ----------
-    reports_dir : str or Path
-        The reports folder; outputs are written at its top.
-    strategies : StrategyCatalogue, optional
-        Catalogue to join; default none (ids only).
-
-    Returns
-    -------
-    synthesis : EvidenceSynthesis
-    csv_path, html_path : Path
-    """
-    effects, problems = load_effects(reports_dir)
-    synthesis = compute_evidence(effects, strategies)
-    synthesis.problems[:0] = problems
-    reports_dir = Path(reports_dir)
-    csv_path = catalog.write_table(synthesis.to_frame(), reports_dir / "evidence.csv")
-    html_path = catalog.write_text(to_evidence_html(synthesis), reports_dir / "evidence.html")
-    return synthesis, csv_path, html_path
 
 
 def _check_interval(row: pd.Series) -> tuple[str, str] | None:
