@@ -194,6 +194,8 @@ def _make_patrols(world: _World) -> tuple[pd.DataFrame, list[np.ndarray]]:
             seg = np.hypot(np.diff(xs), np.diff(ys))
             hours = seg.sum() / SPEED_M_PER_H
             start_h = day * 24 + hour
+            if start_h + hours >= days * 24:
+                continue  # a patrol still out after the period ends is not part of it
             steps = max(int(hours * 30), 2)
             along = np.linspace(0, seg.sum(), steps + 1)
             cum = np.concatenate([[0], np.cumsum(seg)])

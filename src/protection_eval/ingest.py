@@ -628,6 +628,9 @@ def ingest_table(
         table["area_id"] = _assign_areas(table, ctx, q.alive)
         table = _empty_to_na(table, ["source", "perpetrator_type"])
     accepted = table.loc[q.alive].reset_index(drop=True)
+    for column in accepted.columns:
+        if accepted[column].dtype == object and column != "geometry":
+            accepted[column] = accepted[column].astype("str")
     shown = [c for c in ("source_row", *model.columns) if c in frame and c != "geometry"]
     rejected = frame.loc[~q.alive, shown].assign(
         reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]

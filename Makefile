@@ -1,0 +1,52 @@
+# The two commands of the README, and a few more. Only Python 3.11+ is needed on the machine:
+# everything else comes from the package registries into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test lab setup lint bench lock clean-reports
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "protection-eval needs Python 3.11 or newer (found $$($(BIN)/python -V))"; exit 1; }
+	$(BIN)/python -m pip install --quiet uv || true
+	@if [ -x $(BIN)/uv ]; then \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e '.[dev]'; \
+	else \
+		$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'; \
+	fi
+	$(BIN)/python -m ipykernel install --sys-prefix --name protection-eval \
+		--display-name protection-eval >/dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/protection-eval demo
+	$(BIN)/protection-eval evidence
+	@echo
+	@echo "Done. Open reports/index.html in a browser (it works offline)."
+	@echo "Each mission: reports/<MISSION>/latest/shared/ (for commanders) and restricted/ (evaluators)."
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lab: setup
+	@test -f data/missions/DEMO-A.yaml || $(BIN)/protection-eval demo --no-run
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python benchmarks/bench_coverage.py
+	$(BIN)/python benchmarks/bench_effectiveness.py
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --quiet -o requirements.lock
+
+clean-reports:
+	find reports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,209 @@
+"""The ``protection-eval`` command. Thin: each command calls one library function and reports.
+
+Errors a person can act on (a bad configuration, an unusable file) are printed as one message
+and exit 1; they are never shown as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from protection_eval.catalog import (
+    InputFileError,
+    load_mission,
+    mission_config_paths,
+    project_path,
+    write_json,
+)
+from protection_eval.config import ConfigError, load_mission_config
+from protection_eval.ingest import MissionInputError
+
+app = typer.Typer(
+    name="protection-eval",
+    help="Evaluate protection strategies against sexual and gender-based violence, per mission.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+USER_ERRORS = (ConfigError, InputFileError, MissionInputError)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``message`` to standard error and exit with ``code``."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="Mission YAML, e.g. data/missions/DEMO-A.yaml")],
+    out: Annotated[Path | None, typer.Option(help="Folder for validation.json and rejected/")]
+    = None,
+) -> None:
+    """Check a mission's inputs: per-table counts, quarantine reasons, validation.json."""
+    from protection_eval.runner import write_validation
+
+    out = out or project_path("reports", config.stem, "validation")
+    try:
+        mission = load_mission(config)
+    except USER_ERRORS as exc:
+        write_json({"mission": config.stem, "usable": False, "errors": [str(exc)]},
+                   out / "validation.json")
+        fail(f"NOT usable: {exc}")
+    write_validation(mission, out)
+    for line in mission.validation.summary_lines():
+        typer.echo(line)
+    typer.echo(f"wrote {out / 'validation.json'} and {out / 'rejected'}/")
+    if not mission.validation.usable:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path | None, typer.Option(help="Folder for the demo missions")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data")] = 11,
+    scale: Annotated[float, typer.Option(help="Multiplies patrols and incident rates")] = 1.0,
+    run: Annotated[bool, typer.Option(help="Run every notebook for every demo mission")] = True,
+    reports: Annotated[Path | None, typer.Option(help="Reports folder")] = None,
+) -> None:
+    """Generate the synthetic demo missions (with ground_truth.json) and run them."""
+    from protection_eval.demo import make_demo_missions
+
+    out = out or project_path("data", "missions")
+    paths = make_demo_missions(out, seed=seed, scale=scale)
+    for path in paths:
+        typer.echo(f"demo mission written: {path}")
+    if run:
+        _run_and_report(paths, reports, jobs=1)
+
+
+def _run_and_report(paths: list[Path], reports: Path | None, *, jobs: int) -> None:
+    from protection_eval.runner import run_mission
+
+    reports = reports or project_path("reports")
+    failed = 0
+    for path in paths:
+        result = run_mission(path, reports_dir=reports)
+        failed += not result.ok
+        line = f"{result.mission:<12} {result.status:<7} {result.seconds:>7.1f}s  {result.run_dir}"
+        typer.echo(line if result.ok else f"{line}\n    {result.error}")
+    typer.echo(f"{len(paths) - failed} ok, {failed} failed; reports in {reports}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    configs: Annotated[list[Path] | None, typer.Argument(help="Mission YAML files")] = None,
+    all_missions: Annotated[bool, typer.Option("--all", help="Every mission in data/missions")]
+    = False,
+    reports: Annotated[Path | None, typer.Option(help="Reports folder")] = None,
+    jobs: Annotated[int, typer.Option(help="Missions run in parallel")] = 1,
+) -> None:
+    """Run every notebook per mission into reports/<mission>/<run_id>/."""
+    paths = list(configs or [])
+    if all_missions:
+        paths += mission_config_paths()
+    if not paths:
+        fail("name mission YAML files or pass --all")
+    for path in paths:
+        try:
+            load_mission_config(path)
+        except ConfigError as exc:
+            typer.echo(f"warning: {exc}", err=True)
+    _run_and_report(paths, reports, jobs=jobs)
+
+
+strategies_app = typer.Typer(help="The strategy inventory (data/strategies).",
+                             no_args_is_help=True)
+app.add_typer(strategies_app, name="strategies")
+
+
+def _load_strategies(path: Path | None):  # imports lazily: keeps `--help` fast
+    from protection_eval.strategies import CatalogueError, load_catalogue
+
+    try:
+        return load_catalogue(path)
+    except CatalogueError as exc:
+        fail(f"{exc}\nRun `protection-eval strategies validate` after fixing.")
+
+
+@strategies_app.command("list")
+def strategies_list(
+    actor: Annotated[str | None, typer.Option(help="military, police, civilian or joint")] = None,
+    category: Annotated[str | None, typer.Option(help="e.g. patrolling, escort")] = None,
+    mission: Annotated[str | None, typer.Option(help="Mission acronym, e.g. MONUSCO")] = None,
+    evidence_level: Annotated[str | None, typer.Option(help="e.g. descriptive")] = None,
+    text: Annotated[str | None, typer.Option(help="Free text searched in the entries")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    path: Annotated[Path | None, typer.Option(help="Catalogue folder")] = None,
+) -> None:
+    """List strategies, filtered."""
+    from protection_eval.strategies import LISTING_FORMATS, to_listing
+
+    if fmt not in LISTING_FORMATS:
+        fail(f"--format must be one of {', '.join(LISTING_FORMATS)}, not {fmt!r}")
+    selected = _load_strategies(path).filter(actor, category, mission, evidence_level, text)
+    typer.echo(to_listing(selected, fmt))
+
+
+@strategies_app.command("show")
+def strategies_show(
+    strategy_id: Annotated[str, typer.Argument(help="Strategy id, e.g. firewood-escorts")],
+    path: Annotated[Path | None, typer.Option(help="Catalogue folder")] = None,
+) -> None:
+    """Show one strategy in full, with its sources."""
+    from protection_eval.strategies import to_strategy_text
+
+    catalogue = _load_strategies(path)
+    try:
+        strategy = catalogue.get(strategy_id)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    typer.echo(to_strategy_text(strategy, catalogue.files.get(strategy_id)))
+
+
+@strategies_app.command("validate")
+def strategies_validate(
+    path: Annotated[Path | None, typer.Option(help="Catalogue folder")] = None,
+) -> None:
+    """Check every catalogue entry; exit 1 listing the file and field of each problem."""
+    from protection_eval.strategies import validate_catalogue
+
+    problems = validate_catalogue(path)
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        fail(f"{len(problems)} problem(s) in the strategy catalogue")
+    typer.echo(f"strategy catalogue is valid: {len(_load_strategies(path))} strategies")
+
+
+@app.command()
+def evidence(
+    reports: Annotated[Path | None, typer.Option(help="Reports folder")] = None,
+) -> None:
+    """Pool every run's effects.csv into reports/evidence.csv and reports/evidence.html."""
+    from protection_eval.evidence_report import write_evidence
+
+    reports = reports or project_path("reports")
+    synthesis, csv_path, html_path = write_evidence(reports, _load_strategies(None))
+    for problem in synthesis.problems:
+        typer.echo(f"left out: {problem}", err=True)
+    typer.echo(
+        f"{len(synthesis.strategy_ids)} strategies with estimates, {len(synthesis.pooled)} pooled "
+        f"across missions; wrote {csv_path} and {html_path}"
+    )
+
+
+def main() -> None:
+    """Entry point that turns stray user errors into messages, not tracebacks."""
+    try:
+        app()
+    except USER_ERRORS as exc:
+        typer.echo(str(exc), err=True)
+        sys.exit(1)

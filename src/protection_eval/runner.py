@@ -1,0 +1,301 @@
+"""Per-mission report runs: every notebook, executed with papermill, into one run folder.
+
+A run is written into a staging folder beside its final place and moved there when it has
+finished, so nothing half-written ever looks like a run. ``latest`` moves only when a run is
+``ok``. Each run leaves ``manifest.json``: what ran, on which inputs (with sha256), how long it
+took, and, for a failed run, the error and the notebook cell that raised it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protection_eval import __version__
+from protection_eval.catalog import (
+    InputFileError,
+    file_sha256,
+    load_mission,
+    notebook_paths,
+    project_path,
+    write_json,
+    write_table,
+)
+from protection_eval.config import ConfigError, MissionConfig, load_mission_config
+from protection_eval.ingest import MissionData, MissionInputError
+
+RESTRICTED = "restricted"
+SHARED = "shared"
+KERNEL_NAME = "protection-eval"
+
+
+class RunFailed(RuntimeError):
+    """A step of a run failed; the message is what the manifest and the summary show."""
+
+    def __init__(self, message: str, *, notebook: str | None = None, cell: dict | None = None):
+        super().__init__(message)
+        self.notebook = notebook
+        self.cell = cell
+
+
+@dataclass
+class NotebookRecord:
+    """One notebook's execution in a run."""
+
+    notebook: str
+    status: str
+    seconds: float
+    output: str | None = None
+    html: str | None = None
+
+
+@dataclass
+class RunResult:
+    """The outcome of one mission's run.
+
+    Attributes
+    ----------
+    mission : str
+        Mission code (or the configuration file's stem when the file could not be read).
+    run_id : str
+        Time-stamped id, also the run folder's name.
+    status : str
+        ``ok`` or ``failed``.
+    run_dir : Path
+        The run's folder under ``reports/<mission>/``.
+    error : str or None
+        What went wrong, for a failed run.
+    seconds : float
+        Wall time of the whole run.
+    notebooks : list of NotebookRecord
+        Per-notebook timings and outputs.
+    """
+
+    mission: str
+    run_id: str
+    status: str
+    run_dir: Path
+    error: str | None = None
+    seconds: float = 0.0
+    notebooks: list[NotebookRecord] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run finished and passed every check."""
+        return self.status == "ok"
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """Return a sortable, unique run id such as ``20261126T201502Z-3f9a``."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def git_commit() -> str | None:
+    """Return the project checkout's commit, or None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(project_path()), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _kernel_name() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def _input_records(config: MissionConfig, mission: MissionData | None) -> list[dict[str, Any]]:
+    records = []
+    for table in ("incidents", "patrols", "patrol_tracks", "bases", "areas", "deployments"):
+        path = config.source_path(table)
+        if path is None:
+            continue
+        record: dict[str, Any] = {"table": table, "path": str(path)}
+        if Path(path).exists():
+            record["sha256"] = file_sha256(path)
+        if mission is not None and table in mission.validation.tables:
+            report = mission.validation.tables[table]
+            record.update(rows_read=report.rows_read, rows_accepted=report.rows_accepted,
+                          rows_rejected=report.rows_rejected)
+        records.append(record)
+    return records
+
+
+def write_validation(mission: MissionData, folder: Path) -> Path:
+    """Write ``validation.json`` and ``rejected/<table>.csv`` into ``folder``."""
+    for table, rejected in mission.validation.rejected.items():
+        write_table(rejected, folder / "rejected" / f"{table}.csv")
+    return write_json(mission.validation.to_dict(), folder / "validation.json")
+
+
+def _execute_notebook(
+    notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path
+) -> None:
+    import jupytext
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    node = jupytext.read(notebook)
+    try:
+        papermill.execute_notebook(
+            node, str(output), parameters=parameters, kernel_name=_kernel_name(),
+            language="python", progress_bar=False, cwd=str(cwd), log_output=False,
+        )
+    except PapermillExecutionError as exc:
+        cell = {"index": exc.cell_index, "execution_count": exc.exec_count,
+                "source": exc.source, "error": f"{exc.ename}: {exc.evalue}"}
+        raise RunFailed(
+            f"{notebook.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
+            notebook=notebook.name, cell=cell,
+        ) from None
+
+
+def _link_latest(mission_dir: Path, run_id: str) -> None:
+    link = mission_dir / "latest"
+    tmp = mission_dir / f".latest-{secrets.token_hex(3)}"
+    tmp.symlink_to(run_id, target_is_directory=True)
+    os.replace(tmp, link)
+
+
+def run_mission(
+    config_path: str | Path,
+    *,
+    reports_dir: str | Path | None = None,
+    notebooks: Sequence[Path] | None = None,
+    seed: int | None = None,
+    run_id: str | None = None,
+    extra_parameters: dict[str, Any] | None = None,
+    checks: Sequence[Callable[[Path, MissionData], None]] = (),
+) -> RunResult:
+    """Run every notebook for one mission into ``reports/<mission>/<run_id>/``.
+
+    Parameters
+    ----------
+    config_path : str or Path
+        The mission YAML.
+    reports_dir : str or Path, optional
+        Root of the reports (default ``reports/`` in the project).
+    notebooks : sequence of Path, optional
+        Notebooks to run, in order (default: every numbered notebook in ``notebooks/``).
+    seed : int, optional
+        Random seed passed to the notebooks (default: the mission's ``seed``).
+    run_id : str, optional
+        Run id (default: :func:`new_run_id`).
+    extra_parameters : dict, optional
+        More papermill parameters for every notebook (e.g. a reporting period).
+    checks : sequence of callable
+        Called as ``check(run_dir, mission)`` after the notebooks, before the run is marked
+        ``ok``; a check raises :class:`RunFailed` to fail the run (the disclosure audit is one).
+
+    Returns
+    -------
+    RunResult
+        The outcome; the run never raises for a mission's own problem.
+    """
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC)
+    reports_dir = Path(reports_dir) if reports_dir else project_path("reports")
+    config_path = Path(config_path).resolve()
+    run_id = run_id or new_run_id(started_at)
+    records: list[NotebookRecord] = []
+    mission_code = config_path.stem
+    config: MissionConfig | None = None
+    mission: MissionData | None = None
+    error: dict[str, Any] | None = None
+    parameters: dict[str, Any] = {}
+    try:
+        config = load_mission_config(config_path)
+        mission_code = config.mission
+    except ConfigError as exc:
+        error = {"message": str(exc), "step": "configuration"}
+    mission_dir = reports_dir / mission_code
+    staging = mission_dir / f".staging-{run_id}"
+    final = mission_dir / run_id
+    restricted, shared = staging / RESTRICTED, staging / SHARED
+    restricted.mkdir(parents=True, exist_ok=True)
+    shared.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        parameters = {
+            "mission_config": str(config_path),
+            "run_dir": str(staging),
+            "restricted_dir": str(restricted),
+            "shared_dir": str(shared),
+            "seed": config.seed if seed is None else seed,
+            **(extra_parameters or {}),
+        }
+        try:
+            mission = load_mission(config)
+            write_validation(mission, restricted)
+            if not mission.validation.usable:
+                raise RunFailed("; ".join(mission.validation.errors))
+            for notebook in notebooks if notebooks is not None else notebook_paths():
+                t0 = time.perf_counter()
+                output = restricted / f"{notebook.stem}.ipynb"
+                try:
+                    _execute_notebook(notebook, output, parameters, project_path())
+                finally:
+                    status = "ok" if output.exists() else "failed"
+                    records.append(NotebookRecord(notebook.name, status,
+                                                  round(time.perf_counter() - t0, 3),
+                                                  f"{RESTRICTED}/{output.name}"))
+            for check in checks:
+                check(staging, mission)
+        except RunFailed as exc:
+            error = {"message": str(exc), "step": exc.notebook or "run",
+                     "notebook": exc.notebook, "cell": exc.cell}
+            if records and exc.notebook:
+                records[-1].status = "failed"
+        except (InputFileError, MissionInputError) as exc:
+            error = {"message": str(exc), "step": "ingestion"}
+        except Exception as exc:
+            error = {"message": f"{type(exc).__name__}: {exc}", "step": "run",
+                     "traceback": traceback.format_exc(limit=8)}
+    status = "failed" if error else "ok"
+    seconds = round(time.perf_counter() - started, 3)
+    manifest = {
+        "mission": mission_code,
+        "run_id": run_id,
+        "status": status,
+        "started_at": started_at.isoformat(),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        "seconds": seconds,
+        "error": error,
+        "synthetic": bool(config and config.synthetic),
+        "notebooks": [asdict(r) for r in records],
+        "parameters": {k: v for k, v in parameters.items() if not k.endswith("_dir")
+                       and k != "run_dir"},
+        "inputs": _input_records(config, mission) if config else [],
+        "versions": {"protection_eval": __version__, "python": platform.python_version()},
+        "git_commit": git_commit(),
+        "config_path": str(config_path),
+    }
+    write_json(manifest, staging / "manifest.json")
+    os.replace(staging, final)
+    if status == "ok":
+        _link_latest(mission_dir, run_id)
+    return RunResult(mission_code, run_id, status, final,
+                     error["message"] if error else None, seconds, records)
+
+
+def remove_stale_staging(reports_dir: str | Path) -> list[Path]:
+    """Delete staging folders left by interrupted runs; return what was removed."""
+    removed = []
+    for staging in Path(reports_dir).glob("*/.staging-*"):
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(staging)
+    return removed

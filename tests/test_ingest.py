@@ -1,0 +1,179 @@
+import json
+import subprocess
+import sys
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from protection_eval.catalog import InputFileError, load_mission, read_raw_table
+from protection_eval.ingest import MissionInputError
+from protection_eval.validation import REASONS
+
+EXPECTED = {
+    "incidents": {
+        "date_ambiguous": 1, "date_unparseable": 1, "date_in_future": 1,
+        "date_outside_period": 1, "coordinates_out_of_range": 1,
+        "coordinates_zero_placeholder": 1, "coordinates_projected": 1,
+        "coordinates_swapped": 1, "coordinates_sign_flipped": 1, "outside_areas": 1,
+        "label_unmapped": 1, "duplicate_id": 1, "likely_duplicate": 1, "missing_value": 1,
+        "invalid_number": 2, "unknown_area": 1,
+    },
+    "patrols": {"ended_before_started": 1, "women_exceed_personnel": 1, "duplicate_id": 1,
+                "label_unmapped": 1},
+    "patrol_tracks": {"unknown_patrol": 1},
+    "bases": {"ended_before_started": 1},
+    "deployments": {"unknown_strategy": 1, "unknown_area": 1},
+    "areas": {},
+}
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-c", "from protection_eval.cli import main; main()", *args],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_validate_names_every_quarantine_reason_and_reconciles(bad_mission, tmp_path):
+    result = run_cli("validate", str(bad_mission), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "validation.json").read_text())
+    for table, reasons in EXPECTED.items():
+        got = report["tables"][table]
+        assert got["reasons"] == reasons, table
+        assert got["rows_read"] == got["rows_accepted"] + got["rows_rejected"]
+        assert got["reconciles"] is True
+    seen = {r for t in report["tables"].values() for r in t["reasons"]}
+    assert seen == set(REASONS) - {"invalid_geometry"}
+    for reason in seen:
+        assert reason in result.stdout
+
+
+def test_rejected_rows_carry_source_row_reason_and_detail(bad_mission):
+    rejected = load_mission(bad_mission).validation.rejected["incidents"]
+    by_id = rejected.set_index("incident_id")
+    assert by_id.loc["I03", "reason"] == "date_ambiguous"
+    assert by_id.loc["I03", "source_row"] == 4  # header is line 1
+    assert "03/09/2022" in by_id.loc["I03", "detail"]
+    assert "swapped" in by_id.loc["I10", "detail"]
+    assert by_id.loc["I14", "reason"] == "likely_duplicate"
+    assert "row 2" in by_id.loc["I14", "detail"]
+
+
+def test_identifying_columns_never_reach_any_table(bad_mission):
+    mission = load_mission(bad_mission)
+    assert mission.validation.tables["incidents"].dropped_columns == ["Survivor Name",
+                                                                       "Narrative"]
+    for frame in (mission.incidents, mission.validation.rejected["incidents"]):
+        assert "Survivor Name" not in frame and "Narrative" not in frame
+        assert not frame.astype(str).apply(lambda c: c.str.contains("INVENTED")).any().any()
+
+
+def test_accepted_rows_are_canonical(bad_mission):
+    mission = load_mission(bad_mission)
+    inc = mission.incidents.set_index("incident_id")
+    assert sorted(inc.index) == ["I01", "I02", "I19"]
+    assert inc.loc["I02", "gbv_type"] == "rape"  # most severe of a multi-valued cell
+    assert inc.loc["I02", "time_precision"] == "day"
+    assert inc.loc["I01", "area_id"] == "A1"  # from the point
+    assert inc.loc["I19", "area_id"] == "A2"  # from the source
+    assert str(inc["occurred_at"].dtype) == "datetime64[ns, UTC]"
+    assert mission.areas.set_index("area_id").loc["A2", "name"] == "B\u00e9linyang"  # NFC
+    assert mission.projected_crs == "EPSG:32636"
+    assert mission.coverage_source == "tracks"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "file not found"),
+        (b"", "the file is empty"),
+        (b"patrol_id,unit_type,patrol_type,started_at,ended_at\n", "header but no rows"),
+        ("patrol_id,unit_type\nP1,caf\xe9\n".encode("latin-1"), "not UTF-8"),
+    ],
+)
+def test_unusable_files_stop_the_mission_with_one_clear_message(
+    bad_mission, tmp_path, content, message
+):
+    patrols = bad_mission.parent / "patrols.csv"
+    patrols.unlink()
+    if content is not None:
+        patrols.write_bytes(content)
+    result = run_cli("validate", str(bad_mission), "--out", str(tmp_path / "o"))
+    assert result.returncode == 1
+    assert "patrols.csv" in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    report = json.loads((tmp_path / "o" / "validation.json").read_text())
+    assert report["usable"] is False
+
+
+def test_absent_required_column_names_file_column_and_fix(bad_mission):
+    patrols = bad_mission.parent / "patrols.csv"
+    frame = pd.read_csv(patrols, dtype=str).drop(columns="ended_at")
+    frame.to_csv(patrols, index=False)
+    with pytest.raises(MissionInputError) as err:
+        load_mission(bad_mission)
+    text = str(err.value)
+    assert "patrols.csv" in text and "['ended_at']" in text and "sources.patrols.columns" in text
+
+
+def test_a_mission_whose_incidents_are_all_quarantined_is_not_usable(bad_mission, tmp_path):
+    incidents = bad_mission.parent / "incidents.csv"
+    lines = incidents.read_text(encoding="utf-8-sig").splitlines()
+    keep = [lines[0]] + [ln for ln in lines[1:] if not ln.startswith(("I01", "I02", "I14", "I19"))]
+    incidents.write_text("\n".join(keep) + "\n", encoding="utf-8")
+    result = run_cli("validate", str(bad_mission), "--out", str(tmp_path / "o"))
+    assert result.returncode == 1
+    assert "no incidents row was accepted" in result.stdout
+
+
+@pytest.mark.parametrize("ext", [".geojson", ".gpkg", ".parquet"])
+def test_spatial_readers_give_text_cells_source_rows_and_points(tmp_path, ext):
+    frame = gpd.GeoDataFrame(
+        {"incident_id": ["a", "b"], "victims": [1, 2]},
+        geometry=gpd.points_from_xy([30.05, 30.06], [5.05, 5.06]), crs="EPSG:4326",
+    )
+    path = tmp_path / f"incidents{ext}"
+    if ext == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_file(path)
+    raw = read_raw_table("incidents", path)
+    assert list(raw.frame["source_row"]) == [1, 2]
+    assert list(raw.frame["victims"]) == ["1", "2"]
+    assert raw.frame["geometry"].iloc[1].x == pytest.approx(30.06)
+
+
+def test_projected_spatial_file_is_read_back_in_wgs84(tmp_path):
+    frame = gpd.GeoDataFrame({"incident_id": ["a"]},
+                             geometry=gpd.points_from_xy([30.05], [5.05]), crs="EPSG:4326")
+    path = tmp_path / "incidents.gpkg"
+    frame.to_crs("EPSG:32636").to_file(path)
+    geom = read_raw_table("incidents", path).frame["geometry"].iloc[0]
+    assert (geom.x, geom.y) == pytest.approx((30.05, 5.05))
+
+
+def test_unknown_extension_is_a_clear_error(tmp_path):
+    path = tmp_path / "incidents.xlsx"
+    path.write_bytes(b"x")
+    with pytest.raises(InputFileError, match="unknown file type '.xlsx'"):
+        read_raw_table("incidents", path)
+
+
+def test_spatial_incidents_take_coordinates_from_their_geometry(bad_mission):
+    folder = bad_mission.parent
+    frame = pd.read_csv(folder / "incidents.csv", dtype=str, encoding="utf-8-sig").head(2)
+    gdf = gpd.GeoDataFrame(
+        frame.drop(columns=["longitude", "latitude"]),
+        geometry=gpd.points_from_xy(frame.longitude.astype(float), frame.latitude.astype(float)),
+        crs="EPSG:4326",
+    )
+    gdf.to_file(folder / "incidents.geojson")
+    text = bad_mission.read_text().replace("path: incidents.csv", "path: incidents.geojson")
+    bad_mission.write_text(text)
+    mission = load_mission(bad_mission)
+    assert list(mission.incidents.incident_id) == ["I01", "I02"]
+    assert mission.incidents.longitude.iloc[0] == pytest.approx(30.05)
+
+

@@ -1,0 +1,75 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from protection_eval.catalog import notebook_paths
+from protection_eval.runner import run_mission
+
+pytestmark = pytest.mark.slow
+
+FAILING = '''# %% tags=["parameters"]
+mission_config = ""
+run_dir = restricted_dir = shared_dir = None
+seed = 0
+
+# %%
+x = 1
+
+# %%
+raise ValueError("planted failure for the test")
+'''
+
+
+def quality_notebook() -> list[Path]:
+    return [p for p in notebook_paths() if p.name.startswith("01_")]
+
+
+def test_run_writes_manifest_restricted_outputs_and_latest(bad_mission, tmp_path):
+    result = run_mission(bad_mission, reports_dir=tmp_path, notebooks=quality_notebook())
+    assert result.ok, result.error
+    run_dir = tmp_path / "BAD-1" / result.run_id
+    assert (tmp_path / "BAD-1" / "latest").resolve() == run_dir.resolve()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["mission"] == "BAD-1"
+    assert manifest["notebooks"][0]["notebook"] == "01_data_quality.py"
+    assert manifest["notebooks"][0]["seconds"] > 0
+    incidents = next(i for i in manifest["inputs"] if i["table"] == "incidents")
+    assert incidents["rows_read"] == 20 and incidents["rows_rejected"] == 17
+    assert len(incidents["sha256"]) == 64
+    assert manifest["parameters"]["seed"] == 0
+    assert (run_dir / "restricted" / "01_data_quality.ipynb").exists()
+    assert (run_dir / "restricted" / "rejected" / "incidents.csv").exists()
+    assert json.loads((run_dir / "restricted" / "validation.json").read_text())["usable"]
+    assert not list((tmp_path / "BAD-1").glob(".staging-*"))
+
+
+def test_failing_notebook_fails_the_run_with_its_cell(bad_mission, tmp_path):
+    notebook = tmp_path / "nb" / "01_fails.py"
+    notebook.parent.mkdir()
+    notebook.write_text(FAILING)
+    result = run_mission(bad_mission, reports_dir=tmp_path / "r", notebooks=[notebook])
+    assert result.status == "failed"
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["error"]["notebook"] == "01_fails.py"
+    assert "planted failure" in manifest["error"]["cell"]["error"]
+    assert "raise ValueError" in manifest["error"]["cell"]["source"]
+    assert not (tmp_path / "r" / "BAD-1" / "latest").exists()
+
+
+def test_broken_input_fails_alone_and_latest_stays(bad_mission, tmp_path):
+    first = run_mission(bad_mission, reports_dir=tmp_path, notebooks=[])
+    assert first.ok
+    (bad_mission.parent / "areas.geojson").write_text("")
+    second = run_mission(bad_mission, reports_dir=tmp_path, notebooks=[])
+    assert second.status == "failed"
+    assert "areas.geojson" in second.error and "empty" in second.error
+    assert (tmp_path / "BAD-1" / "latest").resolve().name == first.run_id
+
+
+def test_bad_configuration_is_recorded_as_a_failed_run(tmp_path):
+    config = tmp_path / "BROKEN.yaml"
+    config.write_text("mission: BROKEN\nname: x\n")
+    result = run_mission(config, reports_dir=tmp_path / "r", notebooks=[])
+    assert result.status == "failed"
+    assert "timezone: required key is missing" in result.error
