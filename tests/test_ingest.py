@@ -177,3 +177,33 @@ def test_spatial_incidents_take_coordinates_from_their_geometry(bad_mission):
     assert mission.incidents.longitude.iloc[0] == pytest.approx(30.05)
 
 
+
+
+def test_acled_style_export_loads_through_configuration_alone(bad_mission):
+    folder = bad_mission.parent
+    (folder / "acled.csv").write_text(
+        "event_id_cnty,event_date,year,sub_event_type,actor1,geo_precision,longitude,latitude,notes\n"
+        "SSD1001,05 March 2022,2022,Sexual violence,Unidentified Armed Group,1,30.05,5.05,text\n"
+        "SSD1002,17 April 2022,2022,Sexual violence,Unidentified Armed Group,2,30.15,5.02,text\n"
+        "SSD1003,17 April 2022,2022,Abduction/forced disappearance,Militia,1,30.15,5.02,x\n",
+        encoding="utf-8",
+    )
+    text = bad_mission.read_text().split("  patrols:")[0].split("  incidents:")[0]
+    text += (
+        "  incidents:\n"
+        "    path: acled.csv\n"
+        "    columns: {event_id_cnty: incident_id, event_date: occurred_at,\n"
+        "              sub_event_type: gbv_type, geo_precision: location_precision}\n"
+        "    labels:\n"
+        "      gbv_type: {'Sexual violence': unspecified}\n"
+        "      location_precision: {'1': exact, '2': settlement, '3': admin2}\n"
+        "    date_format: '%d %B %Y'\n"
+        + "  patrols:" + bad_mission.read_text().split("  patrols:")[1]
+    )
+    bad_mission.write_text(text)
+    mission = load_mission(bad_mission)
+    report = mission.validation.tables["incidents"]
+    assert list(mission.incidents.incident_id) == ["SSD1001", "SSD1002"]
+    assert list(mission.incidents.location_precision) == ["exact", "settlement"]
+    assert report.reasons == {"label_unmapped": 1}
+    assert report.dropped_columns == ["year", "actor1", "notes"]
