@@ -404,3 +404,9 @@ def test_mission_with_no_incidents_still_gets_a_map_with_areas_and_footprint():
     layers = cm.to_frame().set_index("layer")["features"].to_dict()
     assert layers == {"Areas": 2, "Patrol footprint": 1, "Reports per hexagon": 0}
     assert find_external_requests(cm.to_html()) == []
+
+
+def test_disclosure_suppressed_flag_is_accepted_but_not_embedded():
+    hexagons = make_hexagons().assign(suppressed=[False, False, True, False, False])
+    page = build(hexagons=hexagons).to_html()
+    assert '"suppressed"' not in page

@@ -2,7 +2,8 @@
 
 Needs Debian's chromium at /usr/bin/chromium (CI: `.ci/run` runs `apt-get install -y chromium`
 before `make test`) and the `playwright` package from the dev extra, whose wheel carries its
-driver; `playwright install` is never run.
+driver; `playwright install` is never run. Without chromium the tests skip with a loud reason,
+unless PROTECTION_EVAL_REQUIRE_BROWSER=1 (set by `.ci/run`), when they fail.
 """
 
 from __future__ import annotations
@@ -25,13 +26,21 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
+        if os.environ.get("PROTECTION_EVAL_REQUIRE_BROWSER") == "1":
+            pytest.fail(
+                "/usr/bin/chromium is missing and PROTECTION_EVAL_REQUIRE_BROWSER=1 (CI): "
+                "apt-get install -y chromium"
+            )
         pytest.skip(
             "BROWSER TEST SKIPPED: /usr/bin/chromium is missing. CI installs it "
             "(.ci/run: apt-get install -y chromium); locally run `apt-get install -y chromium`."
         )
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright missing: pip install -e '.[dev]'"
-    )
+    try:
+        from playwright import sync_api
+    except ImportError:
+        if os.environ.get("PROTECTION_EVAL_REQUIRE_BROWSER") == "1":
+            pytest.fail("playwright is missing (dev extra): pip install -e '.[dev]'")
+        pytest.skip("BROWSER TEST SKIPPED: playwright missing: pip install -e '.[dev]'")
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=str(CHROMIUM),

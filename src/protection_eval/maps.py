@@ -74,6 +74,7 @@ INCIDENT_PROPERTIES: dict[str, str] = {
 _COUNT_COLUMNS = {"incidents"}
 _SHARE_COLUMNS = {"footprint_share", "population_footprint_share", "women_share", "covered_share"}
 _HOURS_COLUMNS = {"patrol_hours"}
+_IMPLIED_COLUMNS = {"suppressed"}
 _MIN_K = 5
 _COUNT_COLOURS = ("#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
 _FOOTPRINT_COLOUR = "#2166ac"
@@ -169,7 +170,8 @@ def _check_layer(
     if not isinstance(frame, gpd.GeoDataFrame):
         raise TypeError(f"{layer} layer must be a GeoDataFrame, got {type(frame).__name__}")
     columns = [c for c in frame.columns if c != frame.geometry.name]
-    extra = [c for c in columns if c not in whitelist]
+    # disclosure's ``suppressed`` flag is accepted but never embedded: the NA count says it.
+    extra = [c for c in columns if c not in whitelist and c not in _IMPLIED_COLUMNS]
     if extra:
         raise ValueError(
             f"{layer} layer has column(s) {extra} that are not on the map's whitelist "
@@ -527,8 +529,10 @@ def make_coverage_map(
         (``incidents`` NA where suppressed; shares as fractions 0-1).
     hexagons : geopandas.GeoDataFrame
         H3 hexagon polygons with ``incidents``, the display count: NA where
-        suppressed. Only hexagons with a shown count above zero are drawn, so a suppressed
-        hexagon looks the same as an empty one.
+        suppressed (e.g. ``disclosure.to_hexagon_frame`` of a shared table by ``h3_cell``;
+        its ``suppressed`` column is accepted on every layer and not embedded). Only hexagons
+        with a shown count above zero are drawn, so a suppressed hexagon looks the same as an
+        empty one.
     footprint : geopandas.GeoDataFrame, optional
         Patrol footprint polygons (columns from :data:`FOOTPRINT_PROPERTIES`).
     gaps : geopandas.GeoDataFrame, optional
