@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -410,3 +411,28 @@ def test_disclosure_suppressed_flag_is_accepted_but_not_embedded():
     hexagons = make_hexagons().assign(suppressed=[False, False, True, False, False])
     page = build(hexagons=hexagons).to_html()
     assert '"suppressed"' not in page
+
+
+def test_notebook_display_and_its_html_export_stay_offline():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("cm")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={"text/html": build()._repr_html_(), "text/plain": "map"}
+        )
+    ]
+    nb.cells.append(cell)
+    out = to_offline_notebook_html(nb)
+    assert "srcdoc=" in out and "Leaflet 1.9.3" in out
+    assert find_external_requests(out) == []
+
+
+def test_find_external_requests_looks_inside_iframe_srcdoc_and_data_html():
+    inner = '<script src="https://cdn.example.org/lib.js"></script>'
+    escaped = inner.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    assert find_external_requests(f'<iframe srcdoc="{escaped}"></iframe>') == [
+        "https://cdn.example.org/lib.js"
+    ]
+    encoded = base64.b64encode(inner.encode()).decode()
+    page = f'<iframe src="data:text/html;charset=utf-8;base64,{encoded}"></iframe>'
+    assert find_external_requests(page) == ["https://cdn.example.org/lib.js"]

@@ -136,6 +136,12 @@ class CoverageMap:
             policies["json.dumps_kwargs"] = previous
         return to_offline_html(page, allowed_urls=self.allowed_urls)
 
+    def _repr_html_(self) -> str:
+        # In a notebook, show the offline page itself, so the executed notebook and its HTML
+        # export carry no CDN link either.
+        page = html.escape(self.to_html(), quote=True)
+        return f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:none"></iframe>'
+
     def to_frame(self) -> pd.DataFrame:
         """Return the layer summary (what was drawn, how many features, which properties)."""
         return self.layers.copy()

@@ -20,6 +20,7 @@ import base64
 import html as html_lib
 import mimetypes
 import re
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -228,6 +229,13 @@ def load_asset(name: str) -> str:
     return _CSS_URL_RE.sub(inline, text)
 
 
+def _decode_data_uri(uri: str) -> str:
+    header, _, payload = uri.partition(",")
+    if header.endswith(";base64"):
+        return base64.b64decode(payload).decode("utf-8", errors="replace")
+    return urllib.parse.unquote(payload)
+
+
 def _is_vendored_copy(attributes: str, body: str) -> bool:
     """Whether a block is, byte for byte, a vendored asset this module inlined."""
     path = _attrs(attributes).get("data-vendored")
@@ -274,6 +282,12 @@ def find_external_requests(html: str, allowed_urls: Iterable[str] = ()) -> list[
                 value = html_lib.unescape(value)
                 if key == "style":
                     css(value)
+                elif key == "srcdoc":
+                    for url in find_external_requests(value, allowed):
+                        note(url)
+                elif key == "src" and value.startswith("data:text/html"):
+                    for url in find_external_requests(_decode_data_uri(value), allowed):
+                        note(url)
                 elif key == "srcset":
                     for part in value.split(","):
                         note(part.strip().split(" ")[0])
