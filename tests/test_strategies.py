@@ -328,3 +328,8 @@ def test_inventory_notebook_runs_for_a_demo_mission_and_pools_other_runs(demo_mi
     assert len(images) == 3
     text = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
     assert "ALL" in text
+
+
+def test_environment_variable_points_the_default_loader_elsewhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROTECTION_EVAL_STRATEGIES", str(make_catalogue(tmp_path, [make_entry()])))
+    assert load_catalogue().ids == frozenset({"test-escorts"})

@@ -8,7 +8,6 @@ file, the entry and the field, so a reviewer can fix the YAML without reading a 
 from __future__ import annotations
 
 import json
-import os
 import re
 import textwrap
 from collections.abc import Iterable, Iterator, Mapping
@@ -69,9 +68,6 @@ DEMO_STRATEGY_IDS: tuple[str, ...] = (
 
 #: Listing formats of :func:`to_listing`.
 LISTING_FORMATS = ("table", "csv", "json")
-
-#: Environment variable that points the default loader at another catalogue folder.
-CATALOGUE_ENV = "PROTECTION_EVAL_STRATEGIES"
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -410,21 +406,12 @@ def to_strategy_text(strategy: Strategy, file: str | None = None) -> str:
 def default_catalogue_path() -> Path:
     """Return the catalogue folder used when none is given.
 
-    The environment variable ``PROTECTION_EVAL_STRATEGIES`` wins; otherwise the repository's
-    ``data/strategies`` (from :mod:`protection_eval.catalog` when it names one).
+    :func:`protection_eval.catalog.strategies_dir`: the repository's ``data/strategies``, or the
+    folder named by the environment variable ``PROTECTION_EVAL_STRATEGIES``.
     """
-    override = os.environ.get(CATALOGUE_ENV)
-    if override:
-        return Path(override)
-    try:
-        from protection_eval import catalog
-    except ImportError:
-        catalog = None
-    for name in ("STRATEGIES_DIR", "strategies_dir"):
-        found = getattr(catalog, name, None)
-        if found is not None:
-            return Path(found() if callable(found) else found)
-    return Path(__file__).resolve().parents[2] / "data" / "strategies"
+    from protection_eval import catalog
+
+    return catalog.strategies_dir()
 
 
 def validate_catalogue(path: Path | None = None) -> list[CatalogueProblem]:
