@@ -436,3 +436,19 @@ def test_find_external_requests_looks_inside_iframe_srcdoc_and_data_html():
     encoded = base64.b64encode(inner.encode()).decode()
     page = f'<iframe src="data:text/html;charset=utf-8;base64,{encoded}"></iframe>'
     assert find_external_requests(page) == ["https://cdn.example.org/lib.js"]
+
+
+def test_disclosure_output_goes_straight_into_the_shared_map():
+    from protection_eval import disclosure
+
+    rng = np.random.default_rng(5)
+    lng, lat = rng.normal(30.1, 0.02, 400), rng.normal(1.6, 0.02, 400)
+    incidents = pd.DataFrame({"h3_cell": disclosure.to_h3_cells(lng, lat, 8)})
+    table = disclosure.aggregate_counts(incidents, ["h3_cell"], k=5)
+    hexagons = disclosure.to_hexagon_frame(table.shared())
+    cm = build(hexagons=hexagons, gaps=None)
+    collections = embedded_geojson(cm.to_html())
+    features = collections[-1]["features"]
+    shown = [int(f["properties"]["incidents"].replace(",", "")) for f in features]
+    assert len(shown) == int(hexagons["incidents"].notna().sum()) > 0
+    assert min(shown) >= 5
