@@ -344,3 +344,38 @@ def read_shared_tables(reports_dir: str | Path, name: str) -> dict[str, RawTable
     """
     found = sorted(Path(reports_dir).glob(f"*/latest/shared/{name}"))
     return {p.parents[2].name: RawTable(Path(name).stem, p, _read_csv(p)) for p in found}
+
+
+#: Files of a run's shared part that the brief and the index read, by role.
+SHARED_FILES: dict[str, str] = {
+    "coverage": "coverage_summary.json",
+    "effects": "effects.csv",
+    "gaps": "gaps.csv",
+    "map": "coverage_map.html",
+}
+
+
+def read_shared_outputs(folder: str | Path) -> dict[str, Any]:
+    """Read what a run's shared part holds so far (missing parts are None).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The run's ``shared/`` folder.
+
+    Returns
+    -------
+    dict
+        ``coverage`` (dict), ``effects`` and ``gaps`` (DataFrames), ``map`` (file name).
+    """
+    folder = Path(folder)
+    out: dict[str, Any] = dict.fromkeys(SHARED_FILES)
+    if (folder / SHARED_FILES["coverage"]).exists():
+        out["coverage"] = read_json(folder / SHARED_FILES["coverage"])
+    for role in ("effects", "gaps"):
+        path = folder / SHARED_FILES[role]
+        if path.exists() and path.stat().st_size:
+            out[role] = pd.read_csv(path)
+    if (folder / SHARED_FILES["map"]).exists():
+        out["map"] = SHARED_FILES["map"]
+    return out

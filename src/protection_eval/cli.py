@@ -19,7 +19,7 @@ from protection_eval.catalog import (
     project_path,
     write_json,
 )
-from protection_eval.config import ConfigError, load_mission_config
+from protection_eval.config import ConfigError
 from protection_eval.ingest import MissionInputError
 
 app = typer.Typer(
@@ -70,6 +70,7 @@ def demo(
     scale: Annotated[float, typer.Option(help="Multiplies patrols and incident rates")] = 1.0,
     run: Annotated[bool, typer.Option(help="Run every notebook for every demo mission")] = True,
     reports: Annotated[Path | None, typer.Option(help="Reports folder")] = None,
+    jobs: Annotated[int, typer.Option(help="Missions run at once")] = 2,
 ) -> None:
     """Generate the synthetic demo missions (with ground_truth.json) and run them."""
     from protection_eval.demo import make_demo_missions
@@ -79,22 +80,31 @@ def demo(
     for path in paths:
         typer.echo(f"demo mission written: {path}")
     if run:
-        _run_and_report(paths, reports, jobs=1)
+        _run_and_report(paths, reports, jobs=jobs)
 
 
-def _run_and_report(paths: list[Path], reports: Path | None, *, jobs: int) -> None:
-    from protection_eval.runner import run_mission
+def _run_and_report(
+    paths: list[Path],
+    reports: Path | None,
+    *,
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    period: str | None = None,
+) -> None:
+    from protection_eval.batch import ProgressDisplay, run_missions
 
     reports = reports or project_path("reports")
-    failed = 0
-    for path in paths:
-        result = run_mission(path, reports_dir=reports)
-        failed += not result.ok
-        line = f"{result.mission:<12} {result.status:<7} {result.seconds:>7.1f}s  {result.run_dir}"
-        typer.echo(line if result.ok else f"{line}\n    {result.error}")
-    typer.echo(f"{len(paths) - failed} ok, {failed} failed; reports in {reports}")
-    if failed:
-        raise typer.Exit(1)
+    display = ProgressDisplay([p.stem for p in paths])
+    try:
+        batch = run_missions(paths, reports_dir=reports, jobs=jobs, executor=executor,
+                             scheduler=scheduler, period=period, progress=display)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    typer.echo(batch.summary_table())
+    typer.echo(f"index: {Path(reports) / 'index.html'}")
+    typer.echo(batch.one_line())
+    raise typer.Exit(batch.exit_code)
 
 
 @app.command()
@@ -103,20 +113,35 @@ def run(
     all_missions: Annotated[bool, typer.Option("--all", help="Every mission in data/missions")]
     = False,
     reports: Annotated[Path | None, typer.Option(help="Reports folder")] = None,
-    jobs: Annotated[int, typer.Option(help="Missions run in parallel")] = 1,
+    jobs: Annotated[int, typer.Option(help="Missions run at once (local processes)")] = 1,
+    executor: Annotated[str, typer.Option(help="local (processes) or dask (a cluster)")]
+    = "local",
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler, e.g. tcp://host:8786")]
+    = None,
+    period: Annotated[str | None, typer.Option(help="Reporting period: 2024-06 or "
+                                               "2024-01..2024-06")] = None,
 ) -> None:
-    """Run every notebook per mission into reports/<mission>/<run_id>/."""
+    """Run every notebook per mission into reports/<mission>/<run_id>/.
+
+    Exit code 0 when every mission ran ok, 1 when any failed, 2 for a usage error.
+    """
+    from protection_eval.config import parse_period
+
     paths = list(configs or [])
     if all_missions:
         paths += mission_config_paths()
     if not paths:
-        fail("name mission YAML files or pass --all")
-    for path in paths:
+        fail("name mission YAML files or pass --all", 2)
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        fail(f"no such mission configuration: {', '.join(missing)}", 2)
+    if period:
         try:
-            load_mission_config(path)
+            parse_period(period)
         except ConfigError as exc:
-            typer.echo(f"warning: {exc}", err=True)
-    _run_and_report(paths, reports, jobs=jobs)
+            fail(str(exc), 2)
+    _run_and_report(paths, reports, jobs=jobs, executor=executor, scheduler=scheduler,
+                    period=period)
 
 
 strategies_app = typer.Typer(help="The strategy inventory (data/strategies).",

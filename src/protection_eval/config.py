@@ -260,3 +260,47 @@ def load_mission_config(path: str | Path) -> MissionConfig:
         if (spec := getattr(config.sources, table)) is not None
     }
     return config.model_copy(update={"sources": config.sources.model_copy(update=resolved)})
+
+
+def parse_period(text: str) -> Period:
+    """Parse a reporting period: ``2024-06``, ``2024-01..2024-06`` or ISO dates.
+
+    A month stands for all of its days: ``2024-01..2024-06`` runs from 1 January to 30 June.
+
+    Parameters
+    ----------
+    text : str
+        One month or date, or two joined by ``..``.
+
+    Returns
+    -------
+    Period
+        The first and last day.
+
+    Raises
+    ------
+    ConfigError
+        When the text is not of that form, or ends before it starts.
+    """
+
+    def bound(part: str, *, end: bool) -> dt.date:
+        part = part.strip()
+        try:
+            if len(part) == 7:
+                first = dt.date.fromisoformat(part + "-01")
+                if not end:
+                    return first
+                following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+                return following - dt.timedelta(days=1)
+            return dt.date.fromisoformat(part)
+        except ValueError:
+            raise ConfigError(
+                f"period {text!r}: {part!r} is not a month (2024-06) or a date (2024-06-15)"
+            ) from None
+
+    start_text, _, end_text = text.partition("..")
+    try:
+        return Period(start=bound(start_text, end=False), end=bound(end_text or start_text,
+                                                                    end=True))
+    except ValidationError as exc:
+        raise ConfigError(f"period {text!r}: {exc.errors()[0]['msg']}") from None

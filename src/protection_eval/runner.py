@@ -30,8 +30,9 @@ from protection_eval.catalog import (
     project_path,
     write_json,
     write_table,
+    write_text,
 )
-from protection_eval.config import ConfigError, MissionConfig, load_mission_config
+from protection_eval.config import ConfigError, MissionConfig, load_mission_config, parse_period
 from protection_eval.ingest import MissionData, MissionInputError
 
 RESTRICTED = "restricted"
@@ -165,6 +166,56 @@ def _execute_notebook(
         ) from None
 
 
+def _export_html(output: Path) -> Path:
+    """Render an executed notebook to a self-contained HTML page beside it (restricted)."""
+    import nbformat
+
+    from protection_eval.offline import to_offline_notebook_html
+
+    html = to_offline_notebook_html(nbformat.read(output, as_version=4))
+    return write_text(html, output.with_suffix(".html"))
+
+
+def _derived_config(config: MissionConfig, period: str, folder: Path) -> Path:
+    """Write the mission configuration restricted to ``period``, with absolute source paths."""
+    import yaml
+
+    window = parse_period(period)
+    data = config.model_dump(mode="json", exclude={"path"}, exclude_none=True)
+    data["period"] = {"start": window.start.isoformat(), "end": window.end.isoformat()}
+    return write_text(
+        f"# {config.mission} restricted to the reporting period {period}\n"
+        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+        folder / "mission.yaml",
+    )
+
+
+def audit_check(run_dir: Path, mission: MissionData) -> None:
+    """Fail the run when the disclosure audit finds anything in its shared part."""
+    from protection_eval.audit import audit_shared_folder
+
+    sharing = mission.config.sharing
+    result = audit_shared_folder(
+        run_dir / SHARED,
+        incidents=mission.incidents,
+        k=sharing.min_count,
+        tile_server=sharing.tile_server.url if sharing.tile_server else None,
+        tile_attribution=sharing.tile_server.attribution if sharing.tile_server else None,
+        areas=mission.areas,
+    )
+    if not result.ok:
+        findings = result.to_frame()
+        write_table(findings, run_dir / RESTRICTED / "audit_findings.csv")
+        raise RunFailed(
+            f"the disclosure audit found {len(findings)} problem(s) in the shared part; "
+            f"see {RESTRICTED}/audit_findings.csv. First: "
+            + "; ".join(findings.astype(str).head(3).agg(" | ".join, axis=1))
+        )
+
+
+DEFAULT_CHECKS: tuple[Callable[[Path, MissionData], None], ...] = (audit_check,)
+
+
 def _link_latest(mission_dir: Path, run_id: str) -> None:
     link = mission_dir / "latest"
     tmp = mission_dir / f".latest-{secrets.token_hex(3)}"
@@ -180,7 +231,10 @@ def run_mission(
     seed: int | None = None,
     run_id: str | None = None,
     extra_parameters: dict[str, Any] | None = None,
-    checks: Sequence[Callable[[Path, MissionData], None]] = (),
+    checks: Sequence[Callable[[Path, MissionData], None]] = DEFAULT_CHECKS,
+    period: str | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    export_html: bool = True,
 ) -> RunResult:
     """Run every notebook for one mission into ``reports/<mission>/<run_id>/``.
 
@@ -200,7 +254,15 @@ def run_mission(
         More papermill parameters for every notebook (e.g. a reporting period).
     checks : sequence of callable
         Called as ``check(run_dir, mission)`` after the notebooks, before the run is marked
-        ``ok``; a check raises :class:`RunFailed` to fail the run (the disclosure audit is one).
+        ``ok``; a check raises :class:`RunFailed` to fail the run. The default is the
+        disclosure audit of the shared part (:func:`audit_check`).
+    period : str, optional
+        Reporting period (``2024-06``, ``2024-01..2024-06``): the mission is analysed as if its
+        period were this window; rows outside it are quarantined as ``date_outside_period``.
+    progress : callable, optional
+        Receives events ``{"mission", "notebook", "state", "index", "total"}`` as the run goes.
+    export_html : bool, default True
+        Render each executed notebook to offline HTML in the restricted part.
 
     Returns
     -------
@@ -214,6 +276,12 @@ def run_mission(
     run_id = run_id or new_run_id(started_at)
     records: list[NotebookRecord] = []
     mission_code = config_path.stem
+
+    def emit(notebook: str | None, state: str, index: int = 0, total: int = 0) -> None:
+        if progress is not None:
+            progress({"mission": mission_code, "notebook": notebook, "state": state,
+                      "index": index, "total": total})
+
     config: MissionConfig | None = None
     mission: MissionData | None = None
     error: dict[str, Any] | None = None
@@ -229,6 +297,12 @@ def run_mission(
     restricted, shared = staging / RESTRICTED, staging / SHARED
     restricted.mkdir(parents=True, exist_ok=True)
     shared.mkdir(parents=True, exist_ok=True)
+    if config is not None and period is not None:
+        try:
+            config_path = _derived_config(config, period, restricted)
+            config = load_mission_config(config_path)
+        except ConfigError as exc:
+            error, config = {"message": str(exc), "step": "configuration"}, None
     if config is not None:
         parameters = {
             "mission_config": str(config_path),
@@ -243,16 +317,22 @@ def run_mission(
             write_validation(mission, restricted)
             if not mission.validation.usable:
                 raise RunFailed("; ".join(mission.validation.errors))
-            for notebook in notebooks if notebooks is not None else notebook_paths():
+            todo = list(notebooks if notebooks is not None else notebook_paths())
+            for index, notebook in enumerate(todo, start=1):
+                emit(notebook.name, "running", index, len(todo))
                 t0 = time.perf_counter()
                 output = restricted / f"{notebook.stem}.ipynb"
+                record = NotebookRecord(notebook.name, "failed", 0.0, f"{RESTRICTED}/{output.name}")
+                records.append(record)
                 try:
                     _execute_notebook(notebook, output, parameters, project_path())
+                    record.status = "ok"
                 finally:
-                    status = "ok" if output.exists() else "failed"
-                    records.append(NotebookRecord(notebook.name, status,
-                                                  round(time.perf_counter() - t0, 3),
-                                                  f"{RESTRICTED}/{output.name}"))
+                    if export_html and output.exists():
+                        record.html = f"{RESTRICTED}/{_export_html(output).name}"
+                    record.seconds = round(time.perf_counter() - t0, 3)
+                emit(notebook.name, record.status, index, len(todo))
+            emit(None, "auditing")
             for check in checks:
                 check(staging, mission)
         except RunFailed as exc:
@@ -266,6 +346,7 @@ def run_mission(
             error = {"message": f"{type(exc).__name__}: {exc}", "step": "run",
                      "traceback": traceback.format_exc(limit=8)}
     status = "failed" if error else "ok"
+    emit(None, status)
     seconds = round(time.perf_counter() - started, 3)
     manifest = {
         "mission": mission_code,
@@ -283,6 +364,8 @@ def run_mission(
         "versions": {"protection_eval": __version__, "python": platform.python_version()},
         "git_commit": git_commit(),
         "config_path": str(config_path),
+        "period": period,
+        "seed": parameters.get("seed"),
     }
     write_json(manifest, staging / "manifest.json")
     os.replace(staging, final)

@@ -1,0 +1,266 @@
+"""Many missions in one go: local worker processes or a Dask cluster, progress, a summary.
+
+Each mission runs alone: one mission's bad data or failing notebook does not stop the others.
+The batch ends with a summary table and an exit code schedulers can act on (0 when every
+mission is ``ok``, 1 otherwise), and rebuilds ``reports/index.html``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from protection_eval.runner import RunResult, run_mission
+
+EXECUTORS = ("local", "dask")
+
+
+@dataclass
+class BatchResult:
+    """The outcome of a batch of mission runs.
+
+    Attributes
+    ----------
+    results : list of RunResult
+        One per mission, in the order the missions were given.
+    seconds : float
+        Wall time of the whole batch.
+    """
+
+    results: list[RunResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[RunResult]:
+        """The runs that did not finish ``ok``."""
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every mission is ``ok``, else 1."""
+        return 1 if self.failed else 0
+
+    def summary_table(self) -> str:
+        """Return a fixed-width table: mission, status, seconds, run folder or error."""
+        lines = [f"{'mission':<14}{'status':<8}{'seconds':>9}  run / reason"]
+        for r in self.results:
+            tail = str(r.run_dir) if r.ok else (r.error or "").splitlines()[0][:160]
+            lines.append(f"{r.mission:<14}{r.status:<8}{r.seconds:>9.1f}  {tail}")
+        return "\n".join(lines)
+
+    def one_line(self) -> str:
+        """Return the one-line summary a cron mail or workflow log shows."""
+        names = ", ".join(r.mission for r in self.failed)
+        failed = f"{len(self.failed)} failed ({names})" if self.failed else "0 failed"
+        return (
+            f"protection-eval run: {len(self.results) - len(self.failed)} ok, {failed} "
+            f"in {self.seconds:.1f}s"
+        )
+
+
+class ProgressDisplay:
+    """Shows mission and notebook progress: a live table on a terminal, plain lines otherwise.
+
+    Parameters
+    ----------
+    missions : sequence of str
+        Mission labels in display order.
+    stream : file, optional
+        Where to write (default standard error).
+    live : bool, optional
+        Force the live table on or off (default: on when ``stream`` is a terminal).
+    """
+
+    def __init__(
+        self, missions: Sequence[str], stream: TextIO | None = None, live: bool | None = None
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.state = {m: "waiting" for m in missions}
+        self._lock = threading.Lock()
+        self._drawn = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """Record one event from a run and show it."""
+        mission = event["mission"]
+        notebook, state = event.get("notebook"), event["state"]
+        if notebook:
+            text = f"{notebook} {state} ({event.get('index', 0)}/{event.get('total', 0)})"
+        else:
+            text = state
+        with self._lock:
+            self.state[mission] = text
+            if self.live:
+                self._redraw()
+            else:
+                self.stream.write(f"{time.strftime('%H:%M:%S')} {mission}: {text}\n")
+                self.stream.flush()
+
+    def _redraw(self) -> None:
+        if self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F")
+        for mission, text in self.state.items():
+            self.stream.write(f"\x1b[2K{mission:<14} {text}\n")
+        self._drawn = len(self.state)
+        self.stream.flush()
+
+
+def _label(path: Path) -> str:
+    return Path(path).stem
+
+
+def _run_in_worker(
+    path: str, options: dict[str, Any], events: Any | None
+) -> RunResult:
+    """Run one mission in a worker process, forwarding progress events to ``events``."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    progress = events.put if events is not None else None
+    return run_mission(path, progress=progress, **options)
+
+
+def _failed_result(path: Path, reports_dir: Path, exc: BaseException) -> RunResult:
+    return RunResult(_label(path), "-", "failed", reports_dir / _label(path),
+                     f"the worker running this mission died: {type(exc).__name__}: {exc}")
+
+
+def _drain(events: Any, progress: Callable[[dict[str, Any]], None], stop: threading.Event) -> None:
+    while not stop.is_set() or not events.empty():
+        try:
+            progress(events.get(timeout=0.2))
+        except queue.Empty:
+            continue
+        except (EOFError, OSError):
+            return
+
+
+def _run_local(
+    paths: Sequence[Path], jobs: int, options: dict[str, Any],
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> list[RunResult]:
+    if jobs <= 1:
+        return [run_mission(p, progress=progress, **options) for p in paths]
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        events = manager.Queue() if progress else None
+        stop = threading.Event()
+        drainer = None
+        if progress:
+            drainer = threading.Thread(target=_drain, args=(events, progress, stop), daemon=True)
+            drainer.start()
+        results: dict[int, RunResult] = {}
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {
+                pool.submit(_run_in_worker, str(p), options, events): i
+                for i, p in enumerate(paths)
+            }
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except Exception as exc:
+                    results[i] = _failed_result(paths[i], options["reports_dir"], exc)
+        stop.set()
+        if drainer is not None:
+            drainer.join(timeout=5)
+    return [results[i] for i in range(len(paths))]
+
+
+def _run_dask(
+    paths: Sequence[Path], scheduler: str, options: dict[str, Any],
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> list[RunResult]:
+    from dask.distributed import Client
+    from dask.distributed import as_completed as dask_completed
+
+    results: dict[int, RunResult] = {}
+    with Client(scheduler) as client:
+        futures = {}
+        for i, path in enumerate(paths):
+            future = client.submit(_run_in_worker, str(path), options, None,
+                                   key=f"protection-eval-{_label(path)}-{i}", pure=False)
+            futures[future] = i
+            if progress:
+                progress({"mission": _label(path), "notebook": None,
+                          "state": f"submitted to {scheduler}"})
+        for future in dask_completed(list(futures)):
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except Exception as exc:
+                results[i] = _failed_result(paths[i], options["reports_dir"], exc)
+            if progress:
+                progress({"mission": _label(paths[i]), "notebook": None,
+                          "state": results[i].status})
+    return [results[i] for i in range(len(paths))]
+
+
+def run_missions(
+    paths: Sequence[str | Path],
+    *,
+    reports_dir: str | Path,
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    period: str | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    notebooks: Sequence[Path] | None = None,
+    build_index: bool = True,
+) -> BatchResult:
+    """Run several missions, each alone, and rebuild the report index.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        Mission YAML files.
+    reports_dir : str or Path
+        Root of the reports.
+    jobs : int, default 1
+        Missions run at once in local worker processes.
+    executor : {"local", "dask"}
+        Where missions run: local processes, or an existing Dask cluster.
+    scheduler : str, optional
+        The Dask scheduler's address (``tcp://host:8786``); required with ``executor="dask"``.
+        Workers must see the same paths (data, notebooks, reports): see docs/scaling.md.
+    period : str, optional
+        Reporting period passed to every run.
+    progress : callable, optional
+        Receives progress events (see :class:`ProgressDisplay`).
+    notebooks : sequence of Path, optional
+        Notebooks to run (default: all).
+    build_index : bool, default True
+        Rebuild ``reports/index.html`` at the end.
+
+    Returns
+    -------
+    BatchResult
+        Every mission's result, in the order given.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
+    if executor == "dask" and not scheduler:
+        raise ValueError("executor 'dask' needs the scheduler address (--scheduler tcp://...)")
+    started = time.perf_counter()
+    reports_dir = Path(reports_dir).resolve()
+    paths = [Path(p).resolve() for p in paths]
+    options: dict[str, Any] = {"reports_dir": reports_dir, "period": period}
+    if notebooks is not None:
+        options["notebooks"] = [Path(n).resolve() for n in notebooks]
+    if executor == "dask":
+        results = _run_dask(paths, scheduler or "", options, progress)
+    else:
+        results = _run_local(paths, max(1, jobs), options, progress)
+    if build_index:
+        from protection_eval.report_index import write_report_index
+
+        write_report_index(reports_dir)
+    return BatchResult(results, round(time.perf_counter() - started, 3))
