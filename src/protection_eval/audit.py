@@ -1,0 +1,610 @@
+"""The audit of a run's shared folder: proof, by inspection, that nothing row-level got out.
+
+:func:`audit_shared_folder` reads every file of a shared folder the way a curious reader could
+(HTML entities decoded, iframe ``srcdoc`` and base64 ``data:`` contents opened, JSON and GeoJSON
+embedded in scripts parsed) and lists a :class:`Finding` for each of:
+
+``incident_coordinate``
+    a coordinate near a raw incident coordinate that is not an approved hexagon or area point;
+``small_count``
+    a visible count from 1 to k-1;
+``identifying_field`` / ``identifying_value``
+    an identifying column name, an incident id or a value of a raw identifying column;
+``fine_date`` / ``time_of_day``
+    a date finer than a month, a time of day;
+``third_party_request`` / ``third_party_url``
+    a URL on a host other than the configured tile server (and its attribution links);
+``notebook_file`` / ``notebook_metadata`` / ``traceback`` / ``local_path``
+    notebooks, papermill or nbformat metadata, Python tracebacks, absolute local paths;
+``unauditable_file``
+    a file type the audit cannot read (so it cannot vouch for it).
+
+The rules and their limits are in ``docs/privacy.md``. The detectors live in
+:mod:`protection_eval.audit_rules`; this module walks the files and gathers findings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from protection_eval import audit_rules as rules
+from protection_eval.disclosure import check_k
+
+__all__ = [
+    "FINDING_KINDS",
+    "AuditResult",
+    "Finding",
+    "audit_mission_folder",
+    "audit_shared_folder",
+]
+
+FINDING_KINDS: dict[str, str] = {
+    "incident_coordinate": "it lies near a reported incident and is not an approved hexagon or "
+    "area point, so it can locate a survivor (DOMAIN.md rule 1)",
+    "small_count": "a count from 1 to k-1 must be suppressed (DOMAIN.md rule 2)",
+    "identifying_field": "identifying or row-level fields never leave the restricted part "
+    "(DOMAIN.md rules 1 and 3)",
+    "identifying_value": "an incident id or a raw identifying value points at one survivor "
+    "(DOMAIN.md rules 1 and 3)",
+    "fine_date": "shared time is monthly at the finest (DOMAIN.md rule 1)",
+    "time_of_day": "no time of day in shared outputs (DOMAIN.md rule 1)",
+    "third_party_request": "opening the file would contact a third-party server (DOMAIN.md rule 4)",
+    "third_party_url": "a third-party address that is not the mission's tile server "
+    "(DOMAIN.md rule 4)",
+    "notebook_file": "executed notebooks hold row-level data and stay restricted "
+    "(DOMAIN.md rule 5)",
+    "notebook_metadata": "notebook or papermill metadata means restricted material leaked "
+    "(DOMAIN.md rule 5)",
+    "traceback": "a traceback exposes code, paths and sometimes data (DOMAIN.md rule 5)",
+    "local_path": "a local file path exposes the restricted layout (DOMAIN.md rule 5)",
+    "unauditable_file": "the audit cannot read this file type, so it cannot vouch for it",
+}
+
+_TEXT_SUFFIXES = {".html", ".htm", ".json", ".geojson", ".csv", ".txt", ".md", ".svg"}
+_JSON_SUFFIXES = {".json", ".geojson"}
+# More than this many findings of one kind in one file are summarised in one line.
+_MAX_PER_KIND = 20
+_MAX_DEPTH = 4
+_TEXT_MIMES = (
+    "text/",
+    "application/json",
+    "application/geo+json",
+    "image/svg+xml",
+    "application/javascript",
+    "application/xhtml",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing in a shared folder that must not be there.
+
+    Attributes
+    ----------
+    file : str
+        Path relative to the audited folder.
+    where : str
+        Where in the file (line, JSON path, CSV row and column, decoded container...).
+    kind : str
+        One of :data:`FINDING_KINDS`.
+    what : str
+        The offending value, shortened.
+    why : str
+        The rule it breaks.
+    """
+
+    file: str
+    where: str
+    kind: str
+    what: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.file} [{self.where}] {self.kind}: {self.what} -- {self.why}"
+
+
+@dataclass
+class AuditResult:
+    """The outcome of auditing one folder.
+
+    Attributes
+    ----------
+    folder : Path
+        The folder audited.
+    files : list of str
+        Every file read, relative to ``folder``.
+    findings : list of Finding
+        Everything that must not be shared; empty when the folder passes.
+    """
+
+    folder: Path
+    files: list[str]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no finding."""
+        return not self.findings
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the findings as a table: ``file``, ``where``, ``kind``, ``what``, ``why``."""
+        columns = ["file", "where", "kind", "what", "why"]
+        return pd.DataFrame([f.__dict__ for f in self.findings], columns=columns)
+
+    def summary(self) -> str:
+        """Return a short human-readable report."""
+        if self.ok:
+            return f"audit passed: {len(self.files)} file(s) in {self.folder}, no finding"
+        lines = [f"audit FAILED: {len(self.findings)} finding(s) in {self.folder}"]
+        lines += [f"  - {f}" for f in self.findings]
+        return "\n".join(lines)
+
+
+@dataclass
+class _Context:
+    k: int
+    rules: rules.Rules
+    coords: list[tuple[float, float, str, str, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    requested: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, file: str, where: str, kind: str, what: Any) -> None:
+        text = str(what)
+        text = text if len(text) <= 120 else text[:117] + "..."
+        self.findings.append(Finding(file, where, kind, text, FINDING_KINDS[kind]))
+
+
+class _HtmlWalker(HTMLParser):
+    """Collect text, attributes, scripts and tables with their line numbers."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.texts: list[tuple[int, str]] = []
+        self.attributes: list[tuple[int, str, str, str]] = []
+        self.scripts: list[tuple[int, dict[str, str], str]] = []
+        self.tables: list[tuple[int, list[list[tuple[bool, str]]]]] = []
+        self._script: tuple[int, dict[str, str]] | None = None
+        self._buffer: list[str] = []
+        self._style: tuple[int, dict[str, str]] | None = None
+        self.styles: list[tuple[int, dict[str, str], str]] = []
+        self._tables: list[tuple[int, list[list[tuple[bool, str]]]]] = []
+        self._cell: list[str] | None = None
+        self._cell_is_header = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        line = self.getpos()[0]
+        values = {name: value or "" for name, value in attrs}
+        for name, value in values.items():
+            self.attributes.append((line, tag, name, value))
+        if tag == "script":
+            self._script, self._buffer = (line, values), []
+        elif tag == "style":
+            self._style, self._buffer = (line, values), []
+        elif tag == "table":
+            self._tables.append((line, []))
+        elif tag == "tr" and self._tables:
+            self._tables[-1][1].append([])
+        elif tag in ("td", "th") and self._tables:
+            self._cell, self._cell_is_header = [], tag == "th"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._script is not None:
+            self.scripts.append((*self._script, "".join(self._buffer)))
+            self._script = None
+        elif tag == "style" and self._style is not None:
+            self.styles.append((*self._style, "".join(self._buffer)))
+            self._style = None
+        elif tag in ("td", "th") and self._cell is not None and self._tables:
+            rows = self._tables[-1][1]
+            if not rows:
+                rows.append([])
+            rows[-1].append((self._cell_is_header, " ".join(self._cell).strip()))
+            self._cell = None
+        elif tag == "table" and self._tables:
+            self.tables.append(self._tables.pop())
+
+    def handle_data(self, data: str) -> None:
+        if self._script is not None or self._style is not None:
+            self._buffer.append(data)
+            return
+        self.texts.append((self.getpos()[0], data))
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _decode_data_uri(uri: str) -> tuple[str, str] | None:
+    """Return (mime, text) of a textual ``data:`` URI, None for binary or malformed ones."""
+    match = re.match(r"data:([\w.+/-]*)((?:;[\w.+-]+=[\w.+-]+)*)(;base64)?,(.*)", uri, re.S)
+    if match is None:
+        return None
+    mime = match.group(1).lower() or "text/plain"
+    if not mime.startswith(_TEXT_MIMES):
+        return None
+    payload = match.group(4)
+    if match.group(3):
+        try:
+            raw = base64.b64decode(re.sub(r"\s+", "", payload), validate=False)
+        except (binascii.Error, ValueError):
+            return None
+    else:
+        from urllib.parse import unquote_to_bytes
+
+        raw = unquote_to_bytes(payload)
+    return mime, raw.decode("utf-8", errors="replace")
+
+
+class _Scanner:
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+
+    # -- dispatch -----------------------------------------------------------------------
+    def scan_content(self, text: str, mime: str, file: str, where: str, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            self.ctx.add(file, where, "unauditable_file", "content nested too deeply to audit")
+            return
+        if "html" in mime or "svg" in mime:
+            self.scan_html(text, file, where, depth)
+        elif "json" in mime:
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError:
+                self.scan_text(text, file, where, depth)
+                return
+            self.scan_json(obj, file, where, depth)
+        elif "csv" in mime:
+            self.scan_csv(text, file, where, depth)
+        elif "javascript" in mime:
+            self.scan_script(text, file, where, depth)
+        else:
+            self.scan_text(text, file, where, depth)
+
+    # -- strings ------------------------------------------------------------------------
+    def scan_text(
+        self, text: str, file: str, where: str, depth: int, *, prose: bool = True
+    ) -> None:
+        """Every string-level rule: URLs, dates, times, ids, paths, tracebacks, data: URIs."""
+        ctx, r = self.ctx, self.ctx.rules
+        for uri in rules.DATA_URI_RE.findall(text):
+            decoded = _decode_data_uri(uri)
+            if decoded is not None:
+                self.scan_content(decoded[1], decoded[0], file, f"{where} > data: URI", depth + 1)
+        plain = rules.DATA_URI_RE.sub(" ", text).replace("\\/", "/")
+        for url in r.third_party_urls(plain):
+            if (file, url) not in ctx.requested:
+                ctx.add(file, where, "third_party_url", url)
+        for kind, value in rules.find_dates_and_times(plain):
+            ctx.add(file, where, kind, value)
+        for value in rules.find_local_paths(plain):
+            ctx.add(file, where, "local_path", value)
+        if rules.TRACEBACK_RE.search(plain):
+            ctx.add(file, where, "traceback", rules.TRACEBACK_RE.search(plain).group(0))
+        if rules.NOTEBOOK_RE.search(plain):
+            ctx.add(file, where, "notebook_metadata", rules.NOTEBOOK_RE.search(plain).group(0))
+        for value in r.identifying_values_in(plain):
+            ctx.add(file, where, "identifying_value", value)
+        if prose:
+            for value in rules.small_counts_in_prose(plain, ctx.k):
+                ctx.add(file, where, "small_count", value)
+
+    # -- JSON ---------------------------------------------------------------------------
+    def scan_json(self, obj: Any, file: str, where: str, depth: int) -> None:
+        ctx = self.ctx
+        if isinstance(obj, dict):
+            if "nbformat" in obj and "cells" in obj:
+                ctx.add(file, where or "/", "notebook_metadata", "a Jupyter notebook document")
+            self._collect_lat_lng(obj, file, where)
+            geometry_type = obj.get("type") if isinstance(obj.get("type"), str) else None
+            for key, value in obj.items():
+                path = f"{where}/{key}"
+                name = str(key)
+                if rules.is_identifying_name(name):
+                    ctx.add(file, path, "identifying_field", name)
+                if name in ("papermill", "nbformat", "kernelspec"):
+                    ctx.add(file, path, "notebook_metadata", name)
+                self.scan_text(name, file, path, depth, prose=False)
+                if rules.is_count_name(name):
+                    count = rules.as_small_count(value, ctx.k)
+                    if count is not None:
+                        ctx.add(file, path, "small_count", f"{name} = {count}")
+                if name == "coordinates":
+                    kind = "vertex" if geometry_type not in ("Point", "MultiPoint") else "point"
+                    for lng, lat in rules.iter_positions(value):
+                        ctx.coords.append((lng, lat, file, path, kind))
+                    continue
+                self.scan_json(value, file, path, depth)
+        elif isinstance(obj, list):
+            pair = rules.as_pair(obj)
+            if pair is not None:
+                ctx.coords.append((*pair, file, where, "pair"))
+                return
+            for i, value in enumerate(obj):
+                self.scan_json(value, file, f"{where}/{i}", depth)
+        elif isinstance(obj, str):
+            self.scan_text(obj, file, where, depth)
+
+    def _collect_lat_lng(self, obj: dict, file: str, where: str) -> None:
+        keys = {str(k).lower(): v for k, v in obj.items()}
+        lat = next((keys[k] for k in rules.LAT_NAMES if k in keys), None)
+        lng = next((keys[k] for k in rules.LNG_NAMES if k in keys), None)
+        pair = rules.as_pair([lng, lat]) if lat is not None and lng is not None else None
+        if pair is not None:
+            self.ctx.coords.append((*pair, file, where, "point"))
+
+    # -- CSV ----------------------------------------------------------------------------
+    def scan_csv(self, text: str, file: str, where: str, depth: int) -> None:
+        ctx = self.ctx
+        rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+        if not rows:
+            return
+        header = rows[0]
+        for name in header:
+            if rules.is_identifying_name(name):
+                ctx.add(file, f"{where}header", "identifying_field", name)
+            self.scan_text(name, file, f"{where}header", depth, prose=False)
+        count_cols = [i for i, name in enumerate(header) if rules.is_count_name(name)]
+        lat_col = next((i for i, n in enumerate(header) if n.lower() in rules.LAT_NAMES), None)
+        lng_col = next((i for i, n in enumerate(header) if n.lower() in rules.LNG_NAMES), None)
+        for number, row in enumerate(rows[1:], start=2):
+            for i, value in enumerate(row):
+                column = header[i] if i < len(header) else f"#{i + 1}"
+                spot = f"{where}row {number}, column {column}"
+                self.scan_text(value, file, spot, depth, prose=False)
+                if i in count_cols:
+                    count = rules.as_small_count(value, ctx.k)
+                    if count is not None:
+                        ctx.add(file, spot, "small_count", count)
+            if lat_col is not None and lng_col is not None and max(lat_col, lng_col) < len(row):
+                pair = rules.as_pair([row[lng_col], row[lat_col]])
+                if pair is not None:
+                    ctx.coords.append((*pair, file, f"{where}row {number}", "point"))
+
+    # -- HTML ---------------------------------------------------------------------------
+    def scan_html(self, text: str, file: str, where: str, depth: int) -> None:
+        ctx = self.ctx
+        prefix = f"{where} > " if where else ""
+        walker = _HtmlWalker()
+        walker.feed(text)
+        walker.close()
+        for url in ctx.rules.external_requests(text):
+            ctx.requested.add((file, url))
+            ctx.add(file, f"{prefix}page", "third_party_request", url)
+        for line, tag, name, value in walker.attributes:
+            spot = f"{prefix}line {line} <{tag} {name}>"
+            if name == "srcdoc":
+                self.scan_html(value, file, f"{spot} srcdoc", depth + 1)
+            elif name.startswith("on") or name == "style":
+                self.scan_script(value, file, spot, depth)
+            else:
+                self.scan_text(value, file, spot, depth, prose=name in ("title", "alt"))
+        for line, data in walker.texts:
+            if data.strip():
+                self.scan_text(data, file, f"{prefix}line {line}", depth)
+        for line, attrs, body in walker.scripts:
+            spot = f"{prefix}line {line} <script>"
+            if rules.is_vendored_copy(attrs, body):
+                continue
+            kind = attrs.get("type", "").lower()
+            if "json" in kind:
+                self.scan_content(body, "application/json", file, spot, depth)
+            else:
+                self.scan_script(body, file, spot, depth)
+        for line, attrs, body in walker.styles:
+            if not rules.is_vendored_copy(attrs, body):
+                self.scan_text(body, file, f"{prefix}line {line} <style>", depth, prose=False)
+        for line, rows in walker.tables:
+            self._scan_table(rows, file, f"{prefix}line {line} <table>")
+
+    def _scan_table(self, rows: list[list[tuple[bool, str]]], file: str, where: str) -> None:
+        ctx = self.ctx
+        header: list[str] = []
+        for row in rows:
+            if row and all(is_header for is_header, _ in row):
+                header = [value for _, value in row]
+                for name in header:
+                    if rules.is_identifying_name(name):
+                        ctx.add(file, f"{where} header", "identifying_field", name)
+                continue
+            for i, (_, value) in enumerate(row):
+                name = header[i] if i < len(header) else ""
+                if name and rules.is_count_name(name):
+                    count = rules.as_small_count(value, ctx.k)
+                    if count is not None:
+                        ctx.add(file, f"{where} column {name}", "small_count", count)
+
+    def scan_script(self, body: str, file: str, where: str, depth: int) -> None:
+        ctx = self.ctx
+        for obj, start in rules.embedded_json(body):
+            line = body.count("\n", 0, start) + 1
+            self.scan_json(obj, file, f"{where} +{line} embedded JSON", depth)
+        for a, b in rules.coordinate_pairs_in_code(body):
+            ctx.coords.append((b, a, file, where, "pair"))
+        for name, count in rules.small_counts_in_code(body, ctx.k):
+            ctx.add(file, where, "small_count", f"{name}: {count}")
+        for literal in rules.string_literals(body):
+            self.scan_text(rules.strip_tags(literal), file, where, depth)
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def _check_coordinates(ctx: _Context, incidents: pd.DataFrame | None) -> None:
+    if incidents is None or not ctx.coords or incidents.empty:
+        return
+    near = ctx.rules.near_incidents(ctx.coords, incidents)
+    for lng, lat, file, where, distance in near:
+        ctx.add(
+            file,
+            where,
+            "incident_coordinate",
+            f"({lat:.6f}, {lng:.6f}) is {distance:.0f} m from a reported incident",
+        )
+
+
+def _cap(findings: list[Finding]) -> list[Finding]:
+    """Merge repeats of one value and keep the first findings of each (file, kind).
+
+    The same leaked value found in several places of a file is one finding whose ``where``
+    names the first place and how many others; beyond :data:`_MAX_PER_KIND` values of one kind
+    in one file, the rest are summarised in a single line.
+    """
+    places: dict[tuple[str, str, str], list[Finding]] = {}
+    for finding in findings:
+        places.setdefault((finding.file, finding.kind, finding.what), []).append(finding)
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for (file, kind, _), group in places.items():
+        seen[(file, kind)] = seen.get((file, kind), 0) + 1
+        if seen[(file, kind)] > _MAX_PER_KIND:
+            continue
+        first = group[0]
+        others = len({f.where for f in group}) - 1
+        where = first.where if not others else f"{first.where} (and {others} more places)"
+        out.append(Finding(file, where, kind, first.what, first.why))
+    for (file, kind), n in seen.items():
+        if n > _MAX_PER_KIND:
+            what = f"{n - _MAX_PER_KIND} more values like these"
+            out.append(Finding(file, "(summary)", kind, what, FINDING_KINDS[kind]))
+    return out
+
+
+def audit_shared_folder(
+    path: str | Path,
+    *,
+    incidents: pd.DataFrame | None = None,
+    k: int = 5,
+    tile_server: str | None = None,
+    tile_attribution: str | None = None,
+    areas: Any = None,
+    identifying_values: Iterable[str] = (),
+    distance_m: float = 250.0,
+    vertex_distance_m: float = 25.0,
+    hex_resolutions: Iterable[int] = range(0, 10),
+) -> AuditResult:
+    """Audit every file of a shared folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder (a run's ``shared/``); a single file is audited alone.
+    incidents : pandas.DataFrame, optional
+        Raw incidents with ``longitude`` and ``latitude`` (and ``incident_id``, whose values are
+        then searched for). Without it the coordinate rule cannot run.
+    k : int
+        Suppression threshold: visible counts from 1 to k-1 are findings. At least 5.
+    tile_server : str, optional
+        The mission's tile URL template; its host is the only one allowed.
+    tile_attribution : str, optional
+        The tile server's attribution HTML; hosts of links in it are allowed as links.
+    areas : geopandas.GeoDataFrame, optional
+        The mission's areas (EPSG:4326): their vertices, centroids, representative points and
+        bounding boxes are approved coordinates.
+    identifying_values : iterable of str
+        Values of raw identifying columns (names, case codes...) to search for.
+    distance_m : float
+        A point closer than this to an incident is a finding unless approved.
+    vertex_distance_m : float
+        The same for polygon and line vertices, which are rarely data points themselves.
+    hex_resolutions : iterable of int
+        H3 resolutions whose cell centres and vertices are approved.
+
+    Returns
+    -------
+    AuditResult
+        ``ok`` is True when nothing was found.
+    """
+    k = check_k(k)
+    folder = Path(path)
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder}: no such folder to audit")
+    ids = () if incidents is None or "incident_id" not in incidents else incidents["incident_id"]
+    ctx = _Context(
+        k=k,
+        rules=rules.Rules(
+            tile_server=tile_server,
+            tile_attribution=tile_attribution,
+            identifying_values=[*map(str, ids), *map(str, identifying_values)],
+            areas=areas,
+            distance_m=distance_m,
+            vertex_distance_m=vertex_distance_m,
+            hex_resolutions=tuple(hex_resolutions),
+        ),
+    )
+    scanner = _Scanner(ctx)
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
+    names = []
+    for file in files:
+        name = file.relative_to(folder).as_posix() if folder.is_dir() else file.name
+        names.append(name)
+        suffix = file.suffix.lower()
+        if suffix == ".ipynb":
+            ctx.add(name, "file", "notebook_file", name)
+            continue
+        if suffix not in _TEXT_SUFFIXES:
+            ctx.add(name, "file", "unauditable_file", f"{name} ({suffix or 'no extension'})")
+            continue
+        text = _read_text(file)
+        mime = {".html": "html", ".htm": "html", ".svg": "svg", ".csv": "csv"}.get(suffix)
+        mime = mime or ("json" if suffix in _JSON_SUFFIXES else "text/plain")
+        scanner.scan_content(text, mime, name, "", 0)
+    _check_coordinates(ctx, incidents)
+    return AuditResult(folder=folder, files=names, findings=_cap(ctx.findings))
+
+
+def audit_mission_folder(path: str | Path, mission_config: str | Path | None = None) -> AuditResult:
+    """Audit a shared folder against a mission (the ``protection-eval audit`` command).
+
+    Parameters
+    ----------
+    path : str or Path
+        The shared folder.
+    mission_config : str or Path, optional
+        The mission YAML. With it, k, the tile server, the raw incidents (coordinates and ids),
+        the areas and the values of raw identifying columns are taken from the mission; without
+        it, k is 5, no tile server is allowed and the coordinate rule does not run.
+
+    Returns
+    -------
+    AuditResult
+        The findings.
+    """
+    if mission_config is None:
+        return audit_shared_folder(path)
+    from protection_eval.catalog import load_mission, read_mission_sources
+    from protection_eval.disclosure import k_from_config
+
+    mission = load_mission(mission_config)
+    config = mission.config
+    tile = config.sharing.tile_server
+    raw = read_mission_sources(config)
+    values = rules.identifying_values_of({name: table.frame for name, table in raw.items()})
+    incidents = mission.incidents
+    raw_incidents = raw.get("incidents")
+    coords = rules.raw_coordinates(raw_incidents.frame) if raw_incidents is not None else None
+    if coords is not None:
+        incidents = pd.concat(
+            [pd.DataFrame(incidents[["incident_id", "longitude", "latitude"]]), coords],
+            ignore_index=True,
+        )
+    return audit_shared_folder(
+        path,
+        incidents=incidents,
+        k=k_from_config(config),
+        tile_server=None if tile is None else tile.url,
+        tile_attribution=None if tile is None else tile.attribution,
+        areas=mission.areas,
+        identifying_values=values,
+    )
