@@ -110,8 +110,7 @@ def test_vendored_assets_fetch_nothing_external_once_inlined():
     for asset in offline.ASSETS:
         text = offline.load_asset(asset.name)
         tag = "script" if asset.kind == "js" else "style"
-        allowed = ("https://leafletjs.com",)  # Leaflet's attribution hyperlink, never fetched
-        assert find_external_requests(f"<{tag}>{text}</{tag}>", allowed) == [], asset.name
+        assert find_external_requests(f"<{tag}>{text}</{tag}>") == [], asset.name
         if asset.kind == "css":
             urls = re.findall(r"url\(\s*[\"']?([^\"')]+)", text)
             assert all(u.startswith(("data:", "#")) for u in urls), urls
@@ -210,9 +209,19 @@ def test_configured_tile_server_is_the_only_external_reference():
     assert find_external_requests(page, [TILE_URL]) == []
 
 
-def test_http_tile_server_is_refused():
-    with pytest.raises(ValueError, match="https"):
-        build(tile_url="http://tiles.mission.example/{z}/{x}/{y}.png")
+def test_tile_attribution_hyperlink_is_allowed_but_a_non_http_tile_url_is_refused():
+    attribution = '&copy; <a href="https://www.openstreetmap.org/copyright">OSM</a>'
+    page = build(tile_url=TILE_URL, tile_attribution=attribution).to_html()
+    assert "openstreetmap.org/copyright" in page
+    assert find_external_requests(page, [TILE_URL]) == []
+    with pytest.raises(ValueError, match="http"):
+        build(tile_url="ftp://tiles.mission.example/{z}/{x}/{y}.png")
+
+
+def test_script_string_that_is_not_a_hyperlink_is_still_refused():
+    page = '<script>var a = "<a href=\\"x\\">"; var s = document.createElement("script");'
+    page += ' s.src = "https://cdn.example.org/x.js";</script>'
+    assert find_external_requests(page) == ["https://cdn.example.org/x.js"]
 
 
 def test_property_off_the_whitelist_is_an_error_not_silently_dropped():

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -339,10 +338,6 @@ def _title_html(title: str, synthetic: bool, restricted: bool) -> str:
     )
 
 
-def _urls_in(text: str | None) -> tuple[str, ...]:
-    return tuple(re.findall(r"https?://[^\s\"'<>]+", text or ""))
-
-
 def _build(
     areas: gpd.GeoDataFrame,
     hexagons: gpd.GeoDataFrame,
@@ -382,8 +377,8 @@ def _build(
         title += " (SYNTHETIC)"
     if restricted:
         title = f"RESTRICTED {title}"
-    if tile_url is not None and not tile_url.startswith("https://"):
-        raise ValueError(f"tile server URL must use https: {tile_url!r}")
+    if tile_url is not None and not tile_url.startswith(("https://", "http://")):
+        raise ValueError(f"tile server URL must be an http(s) template: {tile_url!r}")
 
     west, south, east, north = areas.total_bounds
     fmap = folium.Map(
@@ -502,7 +497,7 @@ def _build(
     root.html.add_child(
         folium.Element(_legend_html(classes, k, radius_m, restricted, tile_url is not None))
     )
-    allowed = () if tile_url is None else (tile_url, *_urls_in(tile_attribution))
+    allowed = () if tile_url is None else (tile_url,)
     return CoverageMap(fmap, title, restricted, pd.DataFrame(summary), allowed)
 
 
@@ -555,8 +550,9 @@ def make_coverage_map(
     radius_m : float, optional
         Coverage radius, for the legend.
     tile_url : str, optional
-        Leaflet URL template of the tile server the mission config names (https). Without it the
-        map has no background tiles and the data layers show on a plain background.
+        Leaflet URL template of the tile server the mission config names
+        (``sharing.tile_server.url``). Without it the map has no background tiles and the data
+        layers show on a plain background.
     tile_attribution : str, optional
         Attribution text for that tile server.
     decimals : int

@@ -11,7 +11,8 @@ URLs the caller names explicitly: the tile server a mission configures.
 What counts as a fetch: ``src``/``srcset``/``data``/``poster``/``background``/``action`` and
 non-anchor ``href`` attributes, CSS ``url()`` and ``@import``, and any ``http(s)://`` or
 protocol-relative string inside an inline script (a script can fetch whatever its strings
-name). Hyperlinks (``<a href>``) are not fetched on opening and are allowed.
+name). Hyperlinks (``<a href>``, also as markup inside a script string) are not fetched on
+opening and are allowed.
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ _CSS_IMPORT_RE = re.compile(r"""@import\s+(?:url\()?\s*["']?([^"');\s]+)""", re.
 _SCRIPT_URL_RE = re.compile(
     r"""https?:(?:\\?/){2}[^\s"'`<>()\\]+|(?<=["'`])//[\w.-]+\.[a-z]{2,}[^\s"'`<>()]*"""
 )
+# A hyperlink written inside a script string (a tile attribution, Leaflet's own credit), with
+# "<" possibly escaped as \u003c and quotes as \": shown as a link, never fetched on opening.
+_ANCHOR_IN_STRING_RE = re.compile(r"""(?:<|\\u003c)a\s(?:[^<>]*?\s)?href=\\?["']$""")
 _FETCH_ATTRS = {
     "src",
     "srcset",
@@ -306,8 +310,11 @@ def find_external_requests(html: str, allowed_urls: Iterable[str] = ()) -> list[
         if kind == "style":
             css(body)
         else:
-            for url in _SCRIPT_URL_RE.findall(body):
-                note(url)
+            for match in _SCRIPT_URL_RE.finditer(body):
+                if not _ANCHOR_IN_STRING_RE.search(
+                    body, max(0, match.start() - 300), match.start()
+                ):
+                    note(match.group(0))
     rest.append(html[position:])
     tags("".join(rest))
     return found
