@@ -48,8 +48,8 @@ IDENTIFYING_NAMES: frozenset[str] = frozenset(
         "survivor_name survivor_id survivor_code survivor_age victim_name victim_id "
         "victim_code victim_age name_of_survivor first_name last_name full_name "
         "given_name family_name surname age age_years date_of_birth dob birth_date "
-        "birthdate phone phone_number telephone mobile mobile_number narrative "
-        "incident_narrative free_text description incident_description case_id case_code "
+        "birthdate phone phone_number telephone mobile_number narrative "
+        "incident_narrative free_text incident_description case_id case_code "
         "case_number case_no caseworker caseworker_id caseworker_code caseworker_name "
         "agency_code agency_case_id address home_address perpetrator_name"
     ).split()

@@ -225,6 +225,27 @@ def evidence(
     )
 
 
+@app.command()
+def audit(
+    path: Annotated[Path, typer.Argument(help="Shared folder (or file) to audit")],
+    mission: Annotated[
+        Path | None, typer.Option(help="Mission YAML: k, tile server, raw incidents, areas")
+    ] = None,
+) -> None:
+    """Audit a shared folder for anything that could expose a survivor; exit 1 on a finding."""
+    from protection_eval.audit import audit_mission_folder
+
+    if not path.exists():
+        fail(f"{path}: no such folder or file to audit")
+    try:
+        result = audit_mission_folder(path, mission)
+    except USER_ERRORS as exc:
+        fail(f"cannot audit against the mission: {exc}")
+    typer.echo(result.summary())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point that turns stray user errors into messages, not tracebacks."""
     try:
