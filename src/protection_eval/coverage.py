@@ -9,10 +9,21 @@ space-time index in :mod:`protection_eval.coverage_index`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
 
+from protection_eval.coverage_areas import AREA_MEASURE_COLUMNS, compute_area_measures
+from protection_eval.coverage_gaps import compute_gaps, to_gap_layer, to_shared_gaps
+from protection_eval.coverage_models import (
+    COVERAGE_MODELS,
+    CoverageParams,
+    choose_coverage_model,
+    register_coverage_model,
+)
 from protection_eval.coverage_points import (
     COVERAGE_COLUMNS,
     check_projected,
@@ -20,9 +31,20 @@ from protection_eval.coverage_points import (
     movements_from_tracks,
 )
 
+if TYPE_CHECKING:
+    from protection_eval.ingest import MissionData
+
 __all__ = [
+    "AREA_MEASURE_COLUMNS",
     "COVERAGE_COLUMNS",
+    "COVERAGE_MODELS",
+    "CoverageParams",
+    "CoverageResult",
+    "choose_coverage_model",
     "compute_incident_coverage",
+    "compute_mission_coverage",
+    "register_coverage_model",
+    "write_coverage",
 ]
 
 
@@ -86,3 +108,259 @@ def compute_incident_coverage(
         precision_uncertainty_m=precision_uncertainty_m,
         nearest_within_m=nearest_within_m,
     )
+
+
+#: Counts of the summary that are suppressed in the shared form when from 1 to k-1.
+_SUMMARY_COUNTS: tuple[str, ...] = (
+    "incidents_total",
+    "incidents_in_scope",
+    "incidents_covered",
+    "incidents_left_out_by_precision",
+    "incidents_left_out_other",
+    "incidents_date_only",
+)
+
+
+@dataclass(frozen=True)
+class CoverageResult:
+    """A mission's coverage: per incident, per area and month, gaps, and a summary.
+
+    Attributes
+    ----------
+    model : str
+        The coverage model used: ``tracks``, ``routes`` or ``bases``.
+    params : CoverageParams
+        Radius, window, gap limit, precision uncertainties, time zone.
+    incidents : pandas.DataFrame
+        Restricted, one row per incident (the mission's incident index): ``incident_id``,
+        ``area_id``, then :data:`COVERAGE_COLUMNS`.
+    areas : pandas.DataFrame
+        Area x month measures, :data:`AREA_MEASURE_COLUMNS` (see
+        :func:`protection_eval.coverage_areas.compute_area_measures`).
+    gaps : pandas.DataFrame
+        Restricted hexagon x month gap list (see
+        :func:`protection_eval.coverage_gaps.compute_gaps`).
+    summary : dict
+        Mission-level figures, raw counts: ``incidents_total``, ``incidents_in_scope``,
+        ``incidents_covered``, ``covered_share`` (covered / in scope), ``radius_m``,
+        ``window_h``, ``model``, ``incidents_left_out_by_precision`` and more.
+    area_shapes : geopandas.GeoDataFrame
+        The mission's areas (EPSG:4326), for the per-area layer.
+    presence : geopandas.GeoDataFrame
+        Presence pieces in the projected CRS (restricted: patrol movements).
+    """
+
+    model: str
+    params: CoverageParams
+    incidents: pd.DataFrame
+    areas: pd.DataFrame
+    gaps: pd.DataFrame
+    summary: dict[str, Any]
+    area_shapes: gpd.GeoDataFrame = field(repr=False)
+    presence: gpd.GeoDataFrame = field(repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the per-incident coverage table (restricted)."""
+        return self.incidents.copy()
+
+    def shared_summary(self, k: int) -> dict[str, Any]:
+        """Return the summary as it may be shared.
+
+        A count from 1 to k-1 becomes None, and so does anything that would let it be solved
+        for: the in-scope and left-out counts (which add up to the total) are hidden together,
+        the covered count when the uncovered count is small, and the covered share with either.
+        """
+        from protection_eval.disclosure import check_k
+
+        k = check_k(k)
+        out = dict(self.summary)
+
+        def small(value: Any) -> bool:
+            return value is not None and 1 <= int(value) < k
+
+        hide = {key for key in _SUMMARY_COUNTS if small(out.get(key))}
+        parts = {"incidents_in_scope", "incidents_left_out_by_precision",
+                 "incidents_left_out_other"}
+        if hide & parts:
+            hide |= parts
+        uncovered = int(out["incidents_in_scope"]) - int(out["incidents_covered"])
+        if small(uncovered):
+            hide.add("incidents_covered")
+        if hide & {"incidents_covered", "incidents_in_scope"}:
+            out["covered_share"] = None
+        for key in hide:
+            out[key] = None
+        out["suppression_k"] = k
+        return out
+
+    def shared_gaps(self, k: int, *, top: int | None = 20) -> pd.DataFrame:
+        """Return the gap list in its shared, suppressed form (see ``to_shared_gaps``)."""
+        return to_shared_gaps(self.gaps, k, top=top)
+
+    def hexagon_layer(self) -> gpd.GeoDataFrame:
+        """Return the restricted gap table with hexagon polygons (EPSG:4326)."""
+        return to_gap_layer(self.gaps)
+
+    def area_layer(self) -> gpd.GeoDataFrame:
+        """Return the area x month measures with the area polygons (EPSG:4326)."""
+        shapes = self.area_shapes[["area_id", "name", "geometry"]].copy()
+        shapes["area_id"] = shapes["area_id"].astype(str)
+        merged = shapes.merge(self.areas, on="area_id", how="right")
+        return gpd.GeoDataFrame(merged, geometry="geometry", crs=self.area_shapes.crs)
+
+
+def _coverage_params(
+    mission: MissionData, radius_m: float | None, window_h: float | None
+) -> CoverageParams:
+    settings = mission.config.coverage
+    return CoverageParams(
+        radius_m=float(radius_m if radius_m is not None else settings.radius_m),
+        window_h=float(window_h if window_h is not None else settings.window_h),
+        max_gap_h=float(settings.max_gap_h),
+        precision_uncertainty_m=dict(settings.precision_uncertainty_m),
+        timezone=mission.config.timezone,
+    )
+
+
+def _summary(
+    mission: MissionData, model: str, params: CoverageParams, per_incident: pd.DataFrame
+) -> dict[str, Any]:
+    scope = per_incident["in_scope"].to_numpy(dtype=bool)
+    reason = per_incident["left_out_reason"]
+    in_scope = int(scope.sum())
+    covered = int(per_incident["covered"].fillna(False).to_numpy(dtype=bool).sum())
+    date_only = 0
+    if "time_precision" in mission.incidents:
+        day = mission.incidents["time_precision"].astype("string").eq("day").fillna(False)
+        date_only = int((day.to_numpy(dtype=bool) & scope).sum())
+    return {
+        "mission": mission.config.mission,
+        "synthetic": bool(mission.config.synthetic),
+        "model": model,
+        "radius_m": params.radius_m,
+        "window_h": params.window_h,
+        "max_gap_h": params.max_gap_h if model == "tracks" else None,
+        "period_start": str(mission.config.period.start),
+        "period_end": str(mission.config.period.end),
+        "incidents_total": int(len(per_incident)),
+        "incidents_in_scope": in_scope,
+        "incidents_covered": covered,
+        "covered_share": covered / in_scope if in_scope else None,
+        "incidents_left_out_by_precision": int(reason.eq("precision").fillna(False).sum()),
+        "incidents_left_out_other": int((reason.notna() & reason.ne("precision")).sum()),
+        "incidents_date_only": date_only,
+        "precision_uncertainty_m": dict(params.precision_uncertainty_m),
+    }
+
+
+def compute_mission_coverage(
+    mission: MissionData,
+    *,
+    radius_m: float | None = None,
+    window_h: float | None = None,
+    model: str | None = None,
+) -> CoverageResult:
+    """Compute a mission's coverage: per incident, per area and month, gaps and summary.
+
+    Parameters
+    ----------
+    mission : MissionData
+        From :func:`protection_eval.catalog.load_mission`; tables in EPSG:4326 are projected to
+        ``mission.projected_crs`` here.
+    radius_m, window_h : float, optional
+        Overrides of the configuration's ``coverage.radius_m`` and ``coverage.window_h``.
+    model : str, optional
+        A registered model name; by default the most precise one the data allow (tracks, then
+        routes, then bases).
+
+    Returns
+    -------
+    CoverageResult
+        See :class:`CoverageResult`.
+    """
+    params = _coverage_params(mission, radius_m, window_h)
+    crs = mission.projected_crs
+
+    def project(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+        return None if frame is None else frame.to_crs(crs)
+
+    tables = {
+        "patrols": project(mission.patrols),
+        "patrol_tracks": project(mission.patrol_tracks),
+        "bases": project(mission.bases),
+    }
+    if model is None:
+        chosen = choose_coverage_model(tables)
+    elif model in COVERAGE_MODELS:
+        chosen = COVERAGE_MODELS[model]
+    else:
+        raise ValueError(f"unknown coverage model {model!r}; use one of {sorted(COVERAGE_MODELS)}")
+    incidents = project(mission.incidents)
+    coverage = chosen.cover(incidents, tables, params)
+    per_incident = pd.concat(
+        [mission.incidents[["incident_id", "area_id"]], coverage], axis=1
+    )
+    presence = chosen.presence(tables, params)
+    period = mission.config.period
+    areas = compute_area_measures(
+        presence,
+        project(mission.areas),
+        mission.incidents,
+        radius_m=params.radius_m,
+        start=pd.Timestamp(period.start),
+        end=pd.Timestamp(period.end),
+        timezone=params.timezone,
+    )
+    gaps = compute_gaps(
+        mission.incidents,
+        coverage,
+        resolution=mission.config.sharing.h3_resolution,
+        timezone=params.timezone,
+    )
+    return CoverageResult(
+        model=chosen.name,
+        params=params,
+        incidents=per_incident,
+        areas=areas,
+        gaps=gaps,
+        summary=_summary(mission, chosen.name, params, per_incident),
+        area_shapes=mission.areas,
+        presence=presence,
+    )
+
+
+def write_coverage(
+    result: CoverageResult,
+    *,
+    restricted_dir: str | Path,
+    shared_dir: str | Path,
+    k: int,
+) -> dict[str, Path]:
+    """Write a mission's coverage outputs through the catalog.
+
+    Shared: ``coverage_summary.json`` (suppressed with ``k``). Restricted:
+    ``coverage_summary.json`` (raw counts), ``incident_coverage.csv`` (per incident),
+    ``coverage_areas.csv`` and ``coverage.gpkg`` with layers ``hexagons`` (gaps per month)
+    and ``areas`` (measures per month).
+
+    Returns
+    -------
+    dict
+        Output name -> path written.
+    """
+    from protection_eval.catalog import write_json, write_table
+
+    restricted, shared = Path(restricted_dir), Path(shared_dir)
+    gpkg = restricted / "coverage.gpkg"
+    if gpkg.exists():
+        gpkg.unlink()
+    incidents = result.to_frame()
+    incidents["covered"] = incidents["covered"].astype("object")
+    return {
+        "shared_summary": write_json(result.shared_summary(k), shared / "coverage_summary.json"),
+        "summary": write_json(result.summary, restricted / "coverage_summary.json"),
+        "incidents": write_table(incidents, restricted / "incident_coverage.csv"),
+        "areas": write_table(result.areas, restricted / "coverage_areas.csv"),
+        "gpkg_hexagons": write_table(result.hexagon_layer(), gpkg, layer="hexagons"),
+        "gpkg_areas": write_table(result.area_layer(), gpkg, layer="areas"),
+    }

@@ -38,6 +38,8 @@ class Movements:
     t0, t1 : numpy.ndarray
         Start and end times in seconds since an arbitrary epoch shared with the queries;
         ``t1 >= t0``.
+    group : numpy.ndarray of int or None
+        The patrol (as a code) each movement belongs to, when known.
     """
 
     x0: np.ndarray
@@ -46,6 +48,7 @@ class Movements:
     y1: np.ndarray
     t0: np.ndarray
     t1: np.ndarray
+    group: np.ndarray | None = None
 
     def __len__(self) -> int:
         """Return the number of movements."""
@@ -62,6 +65,7 @@ class Movements:
         return Movements(
             self.x0[index], self.y0[index], self.x1[index], self.y1[index],
             self.t0[index], self.t1[index],
+            None if self.group is None else self.group[index],
         )
 
 
@@ -124,7 +128,7 @@ def movements_from_fixes(
     alone = np.flatnonzero(~has_link)
     first = np.concatenate([start, alone])
     last = np.concatenate([start + 1, alone])
-    return Movements(xs[first], ys[first], xs[last], ys[last], ts[first], ts[last])
+    return Movements(xs[first], ys[first], xs[last], ys[last], ts[first], ts[last], g[first])
 
 
 def _split(moves: Movements, max_len: float, max_dur: float) -> Movements:
@@ -341,7 +345,7 @@ def evaluate_coverage_brute(
     *,
     search: float | None = None,
 ) -> Coverage:
-    """Reference implementation: every query against every movement, no index.
+    """Cover query points by testing every query against every movement (the reference).
 
     Same parameters and result as :func:`evaluate_coverage`; memory grows with the product of
     the two sizes, so it is for tests and samples only.

@@ -1,0 +1,157 @@
+"""Coverage gaps: H3 hexagons with many reported incidents and little patrol presence.
+
+What a commander should look at first. For each month, each hexagon gets its incidents in
+scope for point coverage, how many were covered, and a rank (1 = look first): most uncovered
+incidents first, then the lowest covered share, then the most incidents.
+
+The restricted table holds raw counts. :func:`to_shared_gaps` is the only form meant for the
+shared part of a run: it goes through :mod:`protection_eval.disclosure` (counts from 1 to k-1
+suppressed, shares built on them blanked, months as ``"YYYY-MM"`` labels).
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from protection_eval.coverage_areas import local_naive
+from protection_eval.disclosure import (
+    h3_polygons,
+    month_floor,
+    suppress_counts,
+    to_h3_cells,
+)
+
+GAP_COLUMNS: tuple[str, ...] = (
+    "period",
+    "h3_cell",
+    "incidents",
+    "incidents_covered",
+    "incidents_uncovered",
+    "covered_share",
+    "rank",
+)
+
+
+def compute_gaps(
+    incidents: pd.DataFrame,
+    coverage: pd.DataFrame,
+    *,
+    resolution: int = 7,
+    timezone: str = "UTC",
+) -> pd.DataFrame:
+    """Rank H3 hexagons by reported incidents left without patrol coverage, per month.
+
+    Parameters
+    ----------
+    incidents : pandas.DataFrame
+        Canonical incidents: ``longitude``, ``latitude`` (EPSG:4326), ``occurred_at`` (UTC).
+    coverage : pandas.DataFrame
+        The per-incident coverage table (``in_scope``, ``covered``), same index.
+    resolution : int
+        H3 resolution (7: about 5 km2 per hexagon).
+    timezone : str
+        Mission time zone, for local months.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`GAP_COLUMNS`: ``period`` (naive first day of the month), ``h3_cell``,
+        ``incidents``, ``incidents_covered``, ``incidents_uncovered`` (int64),
+        ``covered_share`` (float), ``rank`` (int64, 1 = look first, per month). Restricted:
+        raw counts.
+    """
+    scope = coverage["in_scope"].to_numpy(dtype=bool)
+    chosen = incidents.loc[scope]
+    if len(chosen) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in GAP_COLUMNS}).astype(
+            {"period": "datetime64[ns]", "h3_cell": "string", "covered_share": "float64"}
+        )
+    cells = to_h3_cells(chosen["longitude"], chosen["latitude"], resolution)
+    period = local_naive(chosen["occurred_at"], timezone).dt.to_period("M").dt.to_timestamp()
+    rows = pd.DataFrame(
+        {
+            "period": period.to_numpy(),
+            "h3_cell": cells.to_numpy(),
+            "covered": coverage.loc[scope, "covered"].to_numpy(dtype=bool),
+        }
+    )
+    grouped = rows.groupby(["period", "h3_cell"], sort=True)["covered"]
+    gaps = pd.DataFrame(
+        {"incidents": grouped.size(), "incidents_covered": grouped.sum()}
+    ).reset_index()
+    gaps["incidents"] = gaps["incidents"].astype("int64")
+    gaps["incidents_covered"] = gaps["incidents_covered"].astype("int64")
+    gaps["incidents_uncovered"] = gaps["incidents"] - gaps["incidents_covered"]
+    gaps["covered_share"] = gaps["incidents_covered"] / gaps["incidents"]
+    gaps = gaps.sort_values(
+        ["period", "incidents_uncovered", "covered_share", "incidents", "h3_cell"],
+        ascending=[True, False, True, False, True],
+        kind="stable",
+    )
+    gaps["rank"] = gaps.groupby("period").cumcount().astype("int64") + 1
+    return gaps.reset_index(drop=True)[list(GAP_COLUMNS)]
+
+
+def to_shared_gaps(gaps: pd.DataFrame, k: int, *, top: int | None = 20) -> pd.DataFrame:
+    """Return the gap list in its shared form.
+
+    Only hexagon-months whose incident count survives suppression are listed (a suppressed row
+    tells a commander nothing). ``covered_share`` is shown only when neither the covered nor
+    the uncovered count is from 1 to k-1 (either could be solved for from the share and the
+    count). Raw covered and uncovered counts are not shown.
+
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        From :func:`compute_gaps`.
+    k : int
+        Suppression threshold (at least 5; see :func:`protection_eval.disclosure.check_k`).
+    top : int or None
+        Rows kept per month (None: all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``month`` ("YYYY-MM"), ``h3_cell``, ``incidents`` (Int64), ``covered_share`` (Float64,
+        NA where it would disclose a small count), ``rank`` (1 = look first, per month).
+    """
+    columns = ["month", "h3_cell", "incidents", "covered_share", "rank"]
+    if len(gaps) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    counts = pd.DataFrame(
+        {
+            "month": month_floor(gaps["period"]).to_numpy(),
+            "h3_cell": gaps["h3_cell"].to_numpy(),
+            "incidents": gaps["incidents"].to_numpy(),
+        }
+    )
+    table = suppress_counts(counts, "incidents", k).shared()
+    visible = table["incidents"].notna().to_numpy()
+    small = np.zeros(len(gaps), dtype=bool)
+    for column in ("incidents_covered", "incidents_uncovered"):
+        value = gaps[column].to_numpy()
+        small |= (value >= 1) & (value < k)
+    share = pd.array(gaps["covered_share"].to_numpy(), dtype="Float64")
+    share[small] = pd.NA
+    table["covered_share"] = share
+    table = table.loc[visible]
+    order = gaps.loc[visible, ["incidents_uncovered", "covered_share", "incidents"]]
+    table = table.assign(_u=order["incidents_uncovered"].to_numpy(),
+                         _s=order["covered_share"].to_numpy())
+    table = table.sort_values(["month", "_u", "_s", "incidents", "h3_cell"],
+                              ascending=[True, False, True, False, True], kind="stable")
+    table["rank"] = table.groupby("month").cumcount().astype("int64") + 1
+    if top is not None:
+        table = table[table["rank"] <= top]
+    return table.reset_index(drop=True)[columns]
+
+
+def to_gap_layer(gaps: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Return the restricted gap table with hexagon polygons (EPSG:4326) for a GeoPackage."""
+    frame = gaps.copy()
+    frame["h3_cell"] = frame["h3_cell"].astype(str)
+    geometry = h3_polygons(frame["h3_cell"].reset_index(drop=True))
+    geometry.index = frame.index
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
