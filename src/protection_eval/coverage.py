@@ -16,8 +16,17 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import pandas as pd
 
-from protection_eval.coverage_areas import AREA_MEASURE_COLUMNS, compute_area_measures
-from protection_eval.coverage_gaps import compute_gaps, to_gap_layer, to_shared_gaps
+from protection_eval.coverage_areas import (
+    AREA_MEASURE_COLUMNS,
+    compute_area_measures,
+    compute_footprints,
+)
+from protection_eval.coverage_gaps import (
+    compute_gaps,
+    summarise_gaps,
+    to_gap_layer,
+    to_shared_gaps,
+)
 from protection_eval.coverage_models import (
     COVERAGE_MODELS,
     CoverageParams,
@@ -140,6 +149,8 @@ class CoverageResult:
     gaps : pandas.DataFrame
         Restricted hexagon x month gap list (see
         :func:`protection_eval.coverage_gaps.compute_gaps`).
+    gaps_overall : pandas.DataFrame
+        The same over the whole period (``period`` NaT), one row per hexagon.
     summary : dict
         Mission-level figures, raw counts: ``incidents_total``, ``incidents_in_scope``,
         ``incidents_covered``, ``covered_share`` (covered / in scope), ``radius_m``,
@@ -148,6 +159,8 @@ class CoverageResult:
         The mission's areas (EPSG:4326), for the per-area layer.
     presence : geopandas.GeoDataFrame
         Presence pieces in the projected CRS (restricted: patrol movements).
+    footprints : geopandas.GeoDataFrame
+        Per month, the surface within the radius of presence (projected CRS).
     """
 
     model: str
@@ -155,9 +168,11 @@ class CoverageResult:
     incidents: pd.DataFrame
     areas: pd.DataFrame
     gaps: pd.DataFrame
+    gaps_overall: pd.DataFrame
     summary: dict[str, Any]
     area_shapes: gpd.GeoDataFrame = field(repr=False)
     presence: gpd.GeoDataFrame = field(repr=False)
+    footprints: gpd.GeoDataFrame = field(repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         """Return the per-incident coverage table (restricted)."""
@@ -194,8 +209,72 @@ class CoverageResult:
         return out
 
     def shared_gaps(self, k: int, *, top: int | None = 20) -> pd.DataFrame:
-        """Return the gap list in its shared, suppressed form (see ``to_shared_gaps``)."""
-        return to_shared_gaps(self.gaps, k, top=top)
+        """Return the shared gap list: whole period first (``month`` "all"), then by month.
+
+        Suppressed as described in :func:`protection_eval.coverage_gaps.to_shared_gaps`;
+        ``place`` names the area holding each hexagon's centre.
+        """
+        both = pd.concat([self.gaps_overall, self.gaps], ignore_index=True)
+        return to_shared_gaps(both, k, top=top, areas=self.area_shapes)
+
+    def to_map_layers(
+        self, k: int, *, top: int = 20, resolution: int = 8
+    ) -> dict[str, gpd.GeoDataFrame]:
+        """Return the shared layers of the coverage map, aggregated and suppressed.
+
+        Parameters
+        ----------
+        k : int
+            Suppression threshold (at least 5).
+        top : int
+            Gap hexagons kept.
+        resolution : int
+            H3 resolution of the footprint outline (8: hexagons of about 0.7 km2).
+
+        Returns
+        -------
+        dict
+            ``areas`` (name, incidents over the period, mean monthly footprint and population
+            shares, patrol-hours, women's share), ``hexagons`` (incidents in scope per H3
+            cell), ``footprint`` (the H3 cells whose centre was within reach at some time in
+            the period, as one outline: only hexagon vertices, never a point derived from a
+            patrol position) and ``gaps``
+            (``gap_rank``, incidents, covered share): keyword arguments of
+            :func:`protection_eval.maps.make_coverage_map`, all in EPSG:4326.
+        """
+        from protection_eval.disclosure import suppress_counts, suppress_dependent
+
+        measures = self.areas.groupby("area_id", sort=False)
+        weights = self.areas["patrol_hours"].fillna(0.0)
+        per_area = pd.DataFrame(
+            {
+                "incidents": measures["incidents"].sum(),
+                "footprint_share": measures["footprint_share"].mean(),
+                "population_footprint_share": measures["population_share"].mean(),
+                "patrol_hours": measures["patrol_hours"].sum(min_count=1),
+                "women_share": (self.areas["women_share"] * weights).groupby(
+                    self.areas["area_id"]).sum(min_count=1)
+                / weights.groupby(self.areas["area_id"]).sum().where(lambda w: w > 0),
+            }
+        ).reset_index()
+        counted = suppress_counts(per_area[["area_id", "incidents"]], "incidents", k).shared()
+        per_area["incidents"] = counted["incidents"].to_numpy()
+        shapes = self.area_shapes[["area_id", "name", "geometry"]].copy()
+        shapes["area_id"] = shapes["area_id"].astype(str)
+        areas = shapes.merge(per_area, on="area_id", how="left")
+
+        cells = suppress_counts(
+            self.gaps_overall[["h3_cell", "incidents"]].reset_index(drop=True), "incidents", k
+        ).shared()
+        hexagons = to_gap_layer(cells[["h3_cell", "incidents"]])
+
+        gaps = to_shared_gaps(self.gaps_overall, k, top=top)
+        gaps = suppress_dependent(gaps, ["covered_share"], on="incidents")
+        gaps = to_gap_layer(gaps.rename(columns={"rank": "gap_rank"})[
+            ["gap_rank", "h3_cell", "incidents", "covered_share"]])
+
+        footprint = to_hexagon_footprint(self.footprints, resolution)
+        return {"areas": areas, "hexagons": hexagons, "footprint": footprint, "gaps": gaps}
 
     def hexagon_layer(self) -> gpd.GeoDataFrame:
         """Return the restricted gap table with hexagon polygons (EPSG:4326)."""
@@ -207,6 +286,29 @@ class CoverageResult:
         shapes["area_id"] = shapes["area_id"].astype(str)
         merged = shapes.merge(self.areas, on="area_id", how="right")
         return gpd.GeoDataFrame(merged, geometry="geometry", crs=self.area_shapes.crs)
+
+
+def to_hexagon_footprint(footprints: gpd.GeoDataFrame, resolution: int) -> gpd.GeoDataFrame:
+    """Return the union of monthly footprints as an outline of H3 cells, in EPSG:4326.
+
+    A cell is in when its centre is within reach. The outline's vertices are hexagon vertices
+    only, so a shared map never carries a circle drawn around a patrol position.
+    """
+    import h3
+    from shapely.geometry import shape
+
+    empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    if len(footprints) == 0:
+        return empty
+    reach = gpd.GeoSeries([footprints.geometry.union_all()], crs=footprints.crs)
+    reach = reach.to_crs("EPSG:4326").iloc[0]
+    if reach.is_empty:
+        return empty
+    cells = h3.geo_to_cells(reach.__geo_interface__, resolution)
+    if not cells:
+        return empty
+    outline = shape(h3.cells_to_h3shape(cells).__geo_interface__)
+    return gpd.GeoDataFrame(geometry=[outline], crs="EPSG:4326")
 
 
 def _coverage_params(
@@ -240,8 +342,7 @@ def _summary(
         "radius_m": params.radius_m,
         "window_h": params.window_h,
         "max_gap_h": params.max_gap_h if model == "tracks" else None,
-        "period_start": str(mission.config.period.start),
-        "period_end": str(mission.config.period.end),
+        "period": f"{mission.config.period.start:%Y-%m} to {mission.config.period.end:%Y-%m}",
         "incidents_total": int(len(per_incident)),
         "incidents_in_scope": in_scope,
         "incidents_covered": covered,
@@ -302,6 +403,13 @@ def compute_mission_coverage(
     )
     presence = chosen.presence(tables, params)
     period = mission.config.period
+    footprints = compute_footprints(
+        presence,
+        radius_m=params.radius_m,
+        start=pd.Timestamp(period.start),
+        end=pd.Timestamp(period.end),
+        timezone=params.timezone,
+    )
     areas = compute_area_measures(
         presence,
         project(mission.areas),
@@ -310,6 +418,7 @@ def compute_mission_coverage(
         start=pd.Timestamp(period.start),
         end=pd.Timestamp(period.end),
         timezone=params.timezone,
+        footprints=footprints,
     )
     gaps = compute_gaps(
         mission.incidents,
@@ -323,9 +432,11 @@ def compute_mission_coverage(
         incidents=per_incident,
         areas=areas,
         gaps=gaps,
+        gaps_overall=summarise_gaps(gaps),
         summary=_summary(mission, chosen.name, params, per_incident),
         area_shapes=mission.areas,
         presence=presence,
+        footprints=footprints,
     )
 
 
@@ -338,10 +449,10 @@ def write_coverage(
 ) -> dict[str, Path]:
     """Write a mission's coverage outputs through the catalog.
 
-    Shared: ``coverage_summary.json`` (suppressed with ``k``). Restricted:
+    Shared: ``coverage_summary.json`` and ``gaps.csv`` (suppressed with ``k``). Restricted:
     ``coverage_summary.json`` (raw counts), ``incident_coverage.csv`` (per incident),
-    ``coverage_areas.csv`` and ``coverage.gpkg`` with layers ``hexagons`` (gaps per month)
-    and ``areas`` (measures per month).
+    ``coverage_areas.csv`` and ``coverage.gpkg`` with layers ``hexagons`` (gaps per month),
+    ``areas`` (measures per month) and ``footprint`` (surface reached per month).
 
     Returns
     -------
@@ -358,9 +469,11 @@ def write_coverage(
     incidents["covered"] = incidents["covered"].astype("object")
     return {
         "shared_summary": write_json(result.shared_summary(k), shared / "coverage_summary.json"),
+        "shared_gaps": write_table(result.shared_gaps(k), shared / "gaps.csv"),
         "summary": write_json(result.summary, restricted / "coverage_summary.json"),
         "incidents": write_table(incidents, restricted / "incident_coverage.csv"),
         "areas": write_table(result.areas, restricted / "coverage_areas.csv"),
         "gpkg_hexagons": write_table(result.hexagon_layer(), gpkg, layer="hexagons"),
         "gpkg_areas": write_table(result.area_layer(), gpkg, layer="areas"),
+        "gpkg_footprint": write_table(result.footprints, gpkg, layer="footprint"),
     }

@@ -81,24 +81,63 @@ def _split_by_month(
     return pd.DataFrame({"piece": rows, "month": month_pos, "hours": hours})
 
 
-def _footprint_shares(
+def compute_footprints(
     presence: gpd.GeoDataFrame,
-    by_month: pd.DataFrame,
-    areas: gpd.GeoDataFrame,
+    *,
     radius_m: float,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    timezone: str = "UTC",
+) -> gpd.GeoDataFrame:
+    """Return, per local calendar month, the surface within ``radius_m`` of presence.
+
+    Parameters
+    ----------
+    presence : geopandas.GeoDataFrame
+        Presence pieces in a projected CRS.
+    radius_m : float
+        Reach of a patrol or base.
+    start, end : pandas.Timestamp
+        First and last calendar day of the mission period.
+    timezone : str
+        Mission time zone.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``period`` (naive first day of the month) and a (Multi)Polygon, one row per month with
+        presence, in the presence's CRS.
+    """
+    months = month_starts(start, end)
+    periods, shapes = [], []
+    if presence is not None and len(presence):
+        by_month = _split_by_month(presence, months, timezone)
+        geoms = presence.geometry.to_numpy()
+        for month, rows in by_month.groupby("month")["piece"]:
+            circles = shapely.buffer(
+                geoms[np.unique(rows.to_numpy())], radius_m, quad_segs=_QUAD_SEGS
+            )
+            periods.append(months[int(month)])
+            shapes.append(shapely.union_all(circles))
+    crs = None if presence is None else presence.crs
+    return gpd.GeoDataFrame(
+        {"period": pd.DatetimeIndex(periods, dtype="datetime64[ns]")}, geometry=shapes, crs=crs
+    )
+
+
+def _footprint_shares(
+    footprints: gpd.GeoDataFrame, months: pd.DatetimeIndex, areas: gpd.GeoDataFrame
 ) -> np.ndarray:
     """Return an (areas x months) array of the share of each area within reach."""
-    n_months = int(by_month["month"].max()) + 1 if len(by_month) else 0
     shapes = areas.geometry.to_numpy()
     surface = shapely.area(shapes)
-    shares = np.zeros((len(areas), max(n_months, 1)))
-    geoms = presence.geometry.to_numpy()
-    for month, rows in by_month.groupby("month")["piece"]:
-        circles = shapely.buffer(geoms[np.unique(rows.to_numpy())], radius_m, quad_segs=_QUAD_SEGS)
-        reach = shapely.union_all(circles)
-        covered = shapely.area(shapely.intersection(shapes, reach))
-        safe = np.where(surface > 0, surface, 1.0)
-        shares[:, int(month)] = np.where(surface > 0, covered / safe, 0.0)
+    safe = np.where(surface > 0, surface, 1.0)
+    shares = np.zeros((len(areas), len(months)))
+    position = pd.Index(months).get_indexer(pd.DatetimeIndex(footprints["period"]))
+    for pos, reach in zip(position, footprints.geometry.to_numpy(), strict=True):
+        if pos >= 0:
+            covered = shapely.area(shapely.intersection(shapes, reach))
+            shares[:, pos] = np.where(surface > 0, covered / safe, 0.0)
     return shares
 
 
@@ -143,6 +182,7 @@ def compute_area_measures(
     start: pd.Timestamp,
     end: pd.Timestamp,
     timezone: str = "UTC",
+    footprints: gpd.GeoDataFrame | None = None,
 ) -> pd.DataFrame:
     """Compute the area x month coverage measures.
 
@@ -161,6 +201,8 @@ def compute_area_measures(
         First and last calendar day of the mission period.
     timezone : str
         Mission time zone, for local months.
+    footprints : geopandas.GeoDataFrame, optional
+        From :func:`compute_footprints` when already computed.
 
     Returns
     -------
@@ -182,10 +224,13 @@ def compute_area_measures(
     footprint = np.zeros((len(areas), len(months)))
     hours = pd.DataFrame(columns=["area", "month", "hours", "personnel_h", "women_h", "kind"])
     if presence is not None and len(presence):
+        if footprints is None:
+            footprints = compute_footprints(
+                presence, radius_m=radius_m, start=start, end=end, timezone=timezone
+            )
+        footprint = _footprint_shares(footprints, months, areas)
         by_month = _split_by_month(presence, months, timezone)
         if len(by_month):
-            shares = _footprint_shares(presence, by_month, areas, radius_m)
-            footprint[:, : shares.shape[1]] = shares
             hours = _hours_in_areas(presence, by_month, areas)
     grid["footprint_share"] = footprint.ravel()
     population = pd.to_numeric(areas["population"]).astype("Float64").to_numpy(float, np.nan)

@@ -12,6 +12,7 @@ suppressed, shares built on them blanked, months as ``"YYYY-MM"`` labels).
 from __future__ import annotations
 
 import geopandas as gpd
+import h3
 import numpy as np
 import pandas as pd
 
@@ -83,18 +84,67 @@ def compute_gaps(
     ).reset_index()
     gaps["incidents"] = gaps["incidents"].astype("int64")
     gaps["incidents_covered"] = gaps["incidents_covered"].astype("int64")
+    return _rank(gaps)
+
+
+def _rank(gaps: pd.DataFrame) -> pd.DataFrame:
+    """Add ``incidents_uncovered``, ``covered_share`` and the per-period ``rank``."""
     gaps["incidents_uncovered"] = gaps["incidents"] - gaps["incidents_covered"]
     gaps["covered_share"] = gaps["incidents_covered"] / gaps["incidents"]
     gaps = gaps.sort_values(
         ["period", "incidents_uncovered", "covered_share", "incidents", "h3_cell"],
         ascending=[True, False, True, False, True],
         kind="stable",
+        na_position="first",
     )
-    gaps["rank"] = gaps.groupby("period").cumcount().astype("int64") + 1
+    gaps["rank"] = gaps.groupby("period", dropna=False).cumcount().astype("int64") + 1
     return gaps.reset_index(drop=True)[list(GAP_COLUMNS)]
 
 
-def to_shared_gaps(gaps: pd.DataFrame, k: int, *, top: int | None = 20) -> pd.DataFrame:
+def summarise_gaps(gaps: pd.DataFrame) -> pd.DataFrame:
+    """Return the gap list over the whole period (``period`` NaT), ranked the same way.
+
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        Monthly gaps from :func:`compute_gaps`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`GAP_COLUMNS`, one row per hexagon.
+    """
+    total = gaps.groupby("h3_cell", sort=True)[["incidents", "incidents_covered"]].sum()
+    total = total.reset_index()
+    total.insert(0, "period", pd.Series(pd.NaT, index=total.index, dtype="datetime64[ns]"))
+    return _rank(total)
+
+
+def place_names(cells: pd.Series, areas: gpd.GeoDataFrame) -> pd.Series:
+    """Return the name of the area holding each hexagon's centre (NA outside every area).
+
+    Parameters
+    ----------
+    cells : pandas.Series
+        H3 cell ids.
+    areas : geopandas.GeoDataFrame
+        Areas with ``name``, any CRS.
+    """
+    lat_lng = [h3.cell_to_latlng(str(c)) for c in cells]
+    centres = gpd.points_from_xy([p[1] for p in lat_lng], [p[0] for p in lat_lng])
+    points = gpd.GeoDataFrame(geometry=centres, crs="EPSG:4326").to_crs(areas.crs)
+    hits = gpd.sjoin(points, areas[["name", "geometry"]], predicate="within", how="left")
+    names = hits[~hits.index.duplicated()]["name"].astype("string")
+    return pd.Series(names.to_numpy(), index=cells.index, dtype="string", name="place")
+
+
+def to_shared_gaps(
+    gaps: pd.DataFrame,
+    k: int,
+    *,
+    top: int | None = 20,
+    areas: gpd.GeoDataFrame | None = None,
+) -> pd.DataFrame:
     """Return the gap list in its shared form.
 
     Only hexagon-months whose incident count survives suppression are listed (a suppressed row
@@ -110,19 +160,23 @@ def to_shared_gaps(gaps: pd.DataFrame, k: int, *, top: int | None = 20) -> pd.Da
         Suppression threshold (at least 5; see :func:`protection_eval.disclosure.check_k`).
     top : int or None
         Rows kept per month (None: all).
+    areas : geopandas.GeoDataFrame, optional
+        Areas with ``name``: adds ``place``, the area holding the hexagon's centre.
 
     Returns
     -------
     pandas.DataFrame
-        ``month`` ("YYYY-MM"), ``h3_cell``, ``incidents`` (Int64), ``covered_share`` (Float64,
-        NA where it would disclose a small count), ``rank`` (1 = look first, per month).
+        ``month`` ("YYYY-MM", or "all" for the whole period), ``h3_cell``, ``place`` (with
+        ``areas``), ``incidents`` (Int64), ``covered_share`` (Float64, NA where it would
+        disclose a small count), ``rank`` (1 = look first, per month).
     """
-    columns = ["month", "h3_cell", "incidents", "covered_share", "rank"]
+    columns = ["month", "h3_cell", *(["place"] if areas is not None else []), "incidents",
+               "covered_share", "rank"]
     if len(gaps) == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
     counts = pd.DataFrame(
         {
-            "month": month_floor(gaps["period"]).to_numpy(),
+            "month": month_floor(gaps["period"]).fillna("all").to_numpy(),
             "h3_cell": gaps["h3_cell"].to_numpy(),
             "incidents": gaps["incidents"].to_numpy(),
         }
@@ -140,12 +194,16 @@ def to_shared_gaps(gaps: pd.DataFrame, k: int, *, top: int | None = 20) -> pd.Da
     order = gaps.loc[visible, ["incidents_uncovered", "covered_share", "incidents"]]
     table = table.assign(_u=order["incidents_uncovered"].to_numpy(),
                          _s=order["covered_share"].to_numpy())
-    table = table.sort_values(["month", "_u", "_s", "incidents", "h3_cell"],
-                              ascending=[True, False, True, False, True], kind="stable")
+    table["_monthly"] = table["month"].ne("all").to_numpy()
+    table = table.sort_values(["_monthly", "month", "_u", "_s", "incidents", "h3_cell"],
+                              ascending=[True, True, False, True, False, True], kind="stable")
     table["rank"] = table.groupby("month").cumcount().astype("int64") + 1
     if top is not None:
         table = table[table["rank"] <= top]
-    return table.reset_index(drop=True)[columns]
+    table = table.reset_index(drop=True)
+    if areas is not None:
+        table["place"] = place_names(table["h3_cell"], areas).to_numpy()
+    return table[columns]
 
 
 def to_gap_layer(gaps: pd.DataFrame) -> gpd.GeoDataFrame:
