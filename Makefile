@@ -20,13 +20,15 @@ $(STAMP): pyproject.toml requirements.lock
 	fi
 	$(BIN)/python -m ipykernel install --sys-prefix --name protection-eval \
 		--display-name protection-eval >/dev/null
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	$(BIN)/jupytext-config --settings-file $(VENV)/share/jupyter/lab/settings/overrides.json \
+		set-default-viewer python >/dev/null
 	@touch $(STAMP)
 
 setup: $(STAMP)
 
 demo: setup
 	$(BIN)/protection-eval demo
-	$(BIN)/protection-eval evidence
 	@echo
 	@echo "Done. Open reports/index.html in a browser (it works offline)."
 	@echo "Each mission: reports/<MISSION>/latest/shared/ (for commanders) and restricted/ (evaluators)."
@@ -36,7 +38,7 @@ test: setup
 
 lab: setup
 	@test -f data/missions/DEMO-A.yaml || $(BIN)/protection-eval demo --no-run
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -57,6 +57,8 @@ def test_broken_mission_fails_alone_in_parallel_and_index_lists_all(three_missio
         assert code in index
     assert "no_such_areas.geojson" in index
     assert "http://" not in index and "https://" not in index
+    assert (tmp_path / "evidence.csv").exists() and "evidence.html" in index
+    assert batch.errors == []
     progress = lines.getvalue()
     assert "GOOD-1: 01_data_quality.py running (1/2)" in progress
     assert "BROKEN-3: failed" in progress

@@ -34,10 +34,13 @@ class BatchResult:
         One per mission, in the order the missions were given.
     seconds : float
         Wall time of the whole batch.
+    errors : list of str
+        Problems after the runs (the cross-mission evidence could not be written...).
     """
 
     results: list[RunResult] = field(default_factory=list)
     seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[RunResult]:
@@ -46,8 +49,8 @@ class BatchResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every mission is ``ok``, else 1."""
-        return 1 if self.failed else 0
+        """0 when every mission is ``ok`` and nothing failed after the runs, else 1."""
+        return 1 if self.failed or self.errors else 0
 
     def summary_table(self) -> str:
         """Return a fixed-width table: mission, status, seconds, run folder or error."""
@@ -61,8 +64,9 @@ class BatchResult:
         """Return the one-line summary a cron mail or workflow log shows."""
         names = ", ".join(r.mission for r in self.failed)
         failed = f"{len(self.failed)} failed ({names})" if self.failed else "0 failed"
+        errors = f", {len(self.errors)} error(s) after the runs" if self.errors else ""
         return (
-            f"protection-eval run: {len(self.results) - len(self.failed)} ok, {failed} "
+            f"protection-eval run: {len(self.results) - len(self.failed)} ok, {failed}{errors} "
             f"in {self.seconds:.1f}s"
         )
 
@@ -238,7 +242,8 @@ def run_missions(
     notebooks : sequence of Path, optional
         Notebooks to run (default: all).
     build_index : bool, default True
-        Rebuild ``reports/index.html`` at the end.
+        At the end, pool the strategy evidence across missions (``reports/evidence.csv`` and
+        ``evidence.html``) and rebuild ``reports/index.html``.
 
     Returns
     -------
@@ -259,8 +264,15 @@ def run_missions(
         results = _run_dask(paths, scheduler or "", options, progress)
     else:
         results = _run_local(paths, max(1, jobs), options, progress)
+    errors: list[str] = []
     if build_index:
+        from protection_eval.evidence_report import write_evidence
         from protection_eval.report_index import write_report_index
+        from protection_eval.strategies import load_catalogue
 
+        try:
+            write_evidence(reports_dir, load_catalogue())
+        except Exception as exc:  # an unattended batch reports, and exits 1 for it
+            errors.append(f"evidence across missions not written: {type(exc).__name__}: {exc}")
         write_report_index(reports_dir)
-    return BatchResult(results, round(time.perf_counter() - started, 3))
+    return BatchResult(results, round(time.perf_counter() - started, 3), errors)

@@ -102,6 +102,8 @@ def _run_and_report(
     except ValueError as exc:
         fail(str(exc), 2)
     typer.echo(batch.summary_table())
+    for error in batch.errors:
+        typer.echo(f"ERROR {error}", err=True)
     typer.echo(f"index: {Path(reports) / 'index.html'}")
     typer.echo(batch.one_line())
     raise typer.Exit(batch.exit_code)

@@ -139,6 +139,12 @@ def render_report_index(reports_dir: str | Path) -> str:
             f"<td>{links}</td>"
             "</tr>"
         )
+    evidence = base / "evidence.html"
+    evidence_link = (
+        "<p><a href='evidence.html'>Evidence across missions</a>: each strategy's estimates "
+        "side by side, pooled where two or more missions estimated it.</p>"
+        if evidence.exists() else ""
+    )
     body = "".join(rows) or "<tr><td colspan='8'>No runs yet: try <code>make demo</code>.</td></tr>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -159,6 +165,7 @@ th {{ background: #f3f3f3; }}
 Incidents are <em>reported</em> incidents. Effects are incidence-rate ratios of the headline
 strategy estimates, with 95% intervals (below 1: fewer reports where deployed). For the
 evaluation team: links lead into restricted parts.</p>
+{evidence_link}
 <table><thead><tr><th>mission</th><th>status of newest run</th><th>newest run</th>
 <th>latest ok run</th><th>incidents</th><th>covered</th><th>strategy effects (IRR)</th>
 <th>links</th></tr></thead><tbody>{body}</tbody></table>
