@@ -112,8 +112,10 @@ def _run_and_report(
 @app.command()
 def run(
     configs: Annotated[list[Path] | None, typer.Argument(help="Mission YAML files")] = None,
-    all_missions: Annotated[bool, typer.Option("--all", help="Every mission in data/missions")]
+    all_missions: Annotated[bool, typer.Option("--all", help="Every mission in --missions")]
     = False,
+    missions: Annotated[Path | None, typer.Option(help="Folder of mission YAML files for --all "
+                                                  "(default data/missions)")] = None,
     reports: Annotated[Path | None, typer.Option(help="Reports folder")] = None,
     jobs: Annotated[int, typer.Option(help="Missions run at once (local processes)")] = 1,
     executor: Annotated[str, typer.Option(help="local (processes) or dask (a cluster)")]
@@ -131,9 +133,9 @@ def run(
 
     paths = list(configs or [])
     if all_missions:
-        paths += mission_config_paths()
+        paths += mission_config_paths(missions)
     if not paths:
-        fail("name mission YAML files or pass --all", 2)
+        fail("name mission YAML files or pass --all (no mission found)", 2)
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         fail(f"no such mission configuration: {', '.join(missing)}", 2)
