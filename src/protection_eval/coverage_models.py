@@ -302,8 +302,8 @@ class BasesModel(CoverageModel):
             {
                 "kind": "base",
                 "unit_id": bases["base_id"].astype("string").to_numpy(),
-                "start": start.to_numpy(),
-                "end": end.to_numpy(),
+                "start": start.array,
+                "end": end.array,
                 "personnel": pd.to_numeric(bases["personnel"]).astype("Float64")
                 .to_numpy(float, na_value=np.nan),
                 "women": pd.to_numeric(bases["women"]).astype("Float64")
