@@ -174,3 +174,24 @@ def test_panel_takes_patrol_measures_and_fills_missing_cells_with_zero_hours():
     assert _cell(panel, "B", "2022-01", "patrol_hours") == 0.0
     assert np.isnan(_cell(panel, "B", "2022-01", "women_share"))
     assert np.isnan(_cell(panel, "A", "2022-01", "footprint_share"))
+
+
+def test_panel_takes_coverage_measures_with_month_start_timestamps_and_keeps_base_hours_na():
+    measures = pd.DataFrame(
+        {
+            "area_id": ["A", "A", "B", "B"],
+            "period": pd.to_datetime(["2022-01-01", "2022-02-01"] * 2),
+            "footprint_share": [0.5, 0.25, 0.0, 1.0],
+            "population_share": [0.5, 0.25, 0.0, 1.0],
+            "patrol_hours": [np.nan] * 4,  # base presence: not patrols
+            "women_share": [0.1, 0.2, np.nan, 0.3],
+        }
+    )
+    panel = compute_panel(
+        make_incidents([]), make_areas(), start="2022-01-01", end="2022-02-28",
+        area_measures=measures,
+    )
+    assert _cell(panel, "A", "2022-02", "footprint_share") == 0.25
+    assert _cell(panel, "B", "2022-02", "women_share") == 0.3
+    assert panel["patrol_hours"].isna().all()
+    assert not any("footprint not measured" in n for n in panel.attrs["notes"])

@@ -345,7 +345,8 @@ class EffectEstimate:
     headline : bool
         Whether this is the strategy's headline number.
     irr, ci_low, ci_high, p_value : float
-        Ratio, 95% interval and p-value.
+        Ratio, 95% interval and p-value (t with G - 1 degrees of freedom when errors are
+        clustered in G groups, else normal).
     n_areas, n_periods, n_incidents : int
         Sample of the model.
     caveats : list of str
@@ -392,6 +393,12 @@ class EffectEstimate:
     ) -> EffectEstimate:
         """Build the estimate of ``term`` from a fit, with the caveats every estimate carries."""
         row = fit.to_frame().set_index("term").loc[term]
+        coef, se = float(row["coef"]), float(row["std_err"])
+        # With clustered errors the interval uses t with G - 1 degrees of freedom (as Stata and
+        # fixest do): the normal interval under-covers when few areas carry the contrast.
+        df = fit.data[fit.cluster].nunique() - 1 if fit.cluster else np.inf
+        crit = float(stats.t.ppf(0.975, df))
+        p_value = float(2 * stats.t.sf(abs(coef / se), df)) if se > 0 else float("nan")
         used = fit.data.drop_duplicates([area_col, period_col])
         n_incidents = int(used[fit.outcome].sum())
         caveats = [CAVEATS["reported"]]
@@ -404,10 +411,10 @@ class EffectEstimate:
             estimand=estimand,
             model=model,
             design=design,
-            irr=float(row["irr"]),
-            ci_low=float(row["ci_low"]),
-            ci_high=float(row["ci_high"]),
-            p_value=float(row["p_value"]),
+            irr=float(np.exp(coef)),
+            ci_low=float(np.exp(coef - crit * se)),
+            ci_high=float(np.exp(coef + crit * se)),
+            p_value=p_value,
             n_areas=int(used[area_col].nunique()),
             n_periods=int(used[period_col].nunique()),
             n_incidents=n_incidents,

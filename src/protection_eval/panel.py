@@ -61,6 +61,13 @@ def _local_naive(times: pd.Series, timezone: str) -> pd.Series:
     return times.dt.tz_convert(timezone).dt.tz_localize(None)
 
 
+def _to_periods(values: pd.Series, code: str) -> pd.Series:
+    """Periods from Period values or from timestamps of the period's first day."""
+    if isinstance(values.dtype, pd.PeriodDtype):
+        return values.astype(pd.PeriodDtype(code))
+    return pd.to_datetime(values).dt.to_period(code)
+
+
 def _area_km2(areas: gpd.GeoDataFrame, projected_crs: object | None) -> np.ndarray:
     crs = projected_crs or areas.estimate_utm_crs()
     return areas.to_crs(crs).area.to_numpy() / 1e6
@@ -293,18 +300,18 @@ def compute_panel(
     measures = None
     if area_measures is not None:
         measures = area_measures.copy()
-        measures["period"] = pd.PeriodIndex(measures["period"], freq=code)
     elif patrol_presence is not None:
         measures = patrol_presence.copy()
-        measures["period"] = pd.PeriodIndex(measures["period"], freq=code)
         notes.append("footprint not measured: no coverage area measures were given")
+    if measures is not None:
+        measures["period"] = _to_periods(measures["period"], code)
     keep = ["footprint_share", "population_share", "patrol_hours", "women_share"]
     if measures is not None:
         measures["area_id"] = measures["area_id"].astype(str)
         cols = [c for c in keep if c in measures.columns]
         panel = panel.merge(measures[["area_id", "period", *cols]], on=["area_id", "period"],
                             how="left")
-        if "patrol_hours" in panel:
+        if "patrol_hours" in panel and panel["patrol_hours"].notna().any():
             panel["patrol_hours"] = panel["patrol_hours"].fillna(0.0)
     for col in keep:
         if col not in panel:
@@ -328,7 +335,11 @@ def compute_panel(
 
 
 def compute_mission_panel(
-    data: object, *, freq: str = "month", area_measures: pd.DataFrame | None = None
+    data: object,
+    *,
+    freq: str = "month",
+    area_measures: pd.DataFrame | None = None,
+    use_coverage: bool = True,
 ) -> pd.DataFrame:
     """Build the panel of a loaded mission.
 
@@ -339,8 +350,12 @@ def compute_mission_panel(
     freq : {"month", "week"}
         Period length.
     area_measures : pandas.DataFrame, optional
-        Coverage area measures; when None, patrol-hours and women's share are computed here from
-        patrol tracks or routes and the footprint is left empty.
+        Coverage area measures (``CoverageResult.areas``).
+    use_coverage : bool
+        When no measures are given and periods are months, compute them with
+        :func:`protection_eval.coverage.compute_mission_coverage` (footprint from tracks,
+        routes or bases). Otherwise patrol-hours and women's share are computed here from patrol
+        tracks or routes, and the footprint is left empty.
 
     Returns
     -------
@@ -350,6 +365,10 @@ def compute_mission_panel(
     config = data.config
     timezone = config.timezone
     presence = None
+    if area_measures is None and use_coverage and freq == "month":
+        from protection_eval.coverage import compute_mission_coverage
+
+        area_measures = compute_mission_coverage(data).areas
     if area_measures is None:
         presence = compute_patrol_presence(
             data.patrols,
