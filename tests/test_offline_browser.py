@@ -105,6 +105,14 @@ def test_shared_map_renders_offline_with_no_request_leaving_the_page(browser, tm
         assert name in control.inner_text()
     assert page.locator(".leaflet-control-scale").is_visible()
     assert page.locator(".leaflet-tile").count() == 0  # no tile server configured
+    box = page.locator("path.leaflet-interactive").nth(1).bounding_box()
+    # upper middle of the second area: clear of the legend, the title and the other layers
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.35 * box["height"])
+    tooltip = page.locator(".leaflet-tooltip")
+    tooltip.wait_for(state="visible", timeout=5_000)
+    assert "Secteur 1" in tooltip.inner_text()
+    assert "not shown (suppressed)" in tooltip.inner_text()
+    page.screenshot(path=str(SCREENSHOT.with_name("protection_eval_map_small.png")))
     page.context.close()
 
 
