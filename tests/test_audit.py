@@ -316,3 +316,119 @@ def test_date_rule(text, kinds):
 )
 def test_count_names(name, expected):
     assert is_count_name(name) is expected
+
+
+def test_small_polygon_around_an_incident_is_caught_a_large_outline_is_not(tmp_path, incidents):
+    near = incidents.iloc[0]
+    buffer = box(
+        near.longitude - 0.0005,
+        near.latitude - 0.0005,
+        near.longitude + 0.0005,
+        near.latitude + 0.0005,
+    )
+    outline = box(31.3, 4.6, 31.8, 5.1)
+    frame = gpd.GeoDataFrame(
+        {"layer": ["buffer", "outline"]}, geometry=[buffer, outline], crs="EPSG:4326"
+    )
+    (tmp_path / "shapes.geojson").write_text(frame.to_json())
+    result = audit(tmp_path, incidents)
+    assert [f.kind for f in result.findings] == ["incident_coordinate"]
+    assert "/features/0/" in result.findings[0].where
+
+
+def test_css_comment_urls_pass_but_css_fetch_is_caught(tmp_path, incidents):
+    (tmp_path / "a.html").write_text(
+        "<html><head><style>/* credit: https://github.com/someone/theme */ body{color:red}"
+        "</style></head><body><p>ok</p></body></html>"
+    )
+    assert audit(tmp_path, incidents).ok
+    (tmp_path / "b.html").write_text(
+        "<html><head><style>body{background:url(https://cdn.example.com/bg.png)}</style>"
+        "</head><body></body></html>"
+    )
+    result = audit(tmp_path, incidents)
+    assert {(f.file, f.kind) for f in result.findings} == {("b.html", "third_party_request")}
+
+
+def test_modified_vendored_copy_is_scanned(tmp_path, incidents):
+    from protection_eval.offline import load_asset
+
+    code = load_asset("leaflet")
+    (tmp_path / "ok.html").write_text(
+        f'<html><head><script data-vendored="leaflet/leaflet.js">\n{code}\n</script></head></html>'
+    )
+    assert audit(tmp_path, incidents).ok
+    tampered = code + "\nfetch('https://collector.example.net/x');"
+    (tmp_path / "bad.html").write_text(
+        f'<html><head><script data-vendored="leaflet/leaflet.js">\n{tampered}\n</script>'
+        "</head></html>"
+    )
+    result = audit(tmp_path, incidents)
+    assert {f.file for f in result.findings} == {"bad.html"}
+    assert any("collector.example.net" in f.what for f in result.findings)
+
+
+def test_cli_with_mission_finds_raw_identifying_values_and_quarantined_points(
+    tmp_path, bad_mission
+):
+    from typer.testing import CliRunner
+
+    from protection_eval.cli import app
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "note.json").write_text(
+        json.dumps({"who": "INVENTED NAME", "where": [5.05, 30.05], "month": "2022-03"})
+    )
+    result = CliRunner().invoke(app, ["audit", str(shared), "--mission", str(bad_mission)])
+    assert result.exit_code == 1, result.output
+    assert "identifying_value" in result.output
+    assert "incident_coordinate" in result.output
+    (shared / "note.json").write_text(json.dumps({"month": "2022-03", "incidents": 12}))
+    result = CliRunner().invoke(app, ["audit", str(shared), "--mission", str(bad_mission)])
+    assert result.exit_code == 0, result.output
+    assert "audit passed" in result.output
+
+
+@pytest.mark.slow
+def test_demo_mission_shared_outputs_pass(tmp_path, demo_missions):
+    from protection_eval.audit import audit_mission_folder
+    from protection_eval.catalog import load_mission
+    from protection_eval.coverage import compute_mission_coverage, write_coverage
+    from protection_eval.disclosure import k_from_config
+
+    for config in demo_missions:
+        mission = load_mission(config)
+        k = k_from_config(mission.config)
+        shared, restricted = tmp_path / config.stem / "shared", tmp_path / config.stem / "r"
+        shared.mkdir(parents=True)
+        restricted.mkdir()
+        result = compute_mission_coverage(mission)
+        write_coverage(result, restricted_dir=restricted, shared_dir=shared, k=k)
+        cells = to_h3_cells(
+            mission.incidents["longitude"],
+            mission.incidents["latitude"],
+            mission.config.sharing.h3_resolution,
+        )
+        counts = aggregate_counts(mission.incidents.assign(h3_cell=cells), ["h3_cell"], k=k)
+        hexagons = to_hexagon_frame(counts.shared())
+        by_area = aggregate_counts(mission.incidents, ["area_id"], k=k).shared()
+        areas = mission.areas[["area_id", "name", "geometry"]].merge(by_area, on="area_id")
+        footprint = gpd.GeoDataFrame(
+            geometry=[result.footprints.to_crs("EPSG:4326").union_all()], crs="EPSG:4326"
+        )
+        gaps = hexagons[hexagons["incidents"].notna()].head(5).copy()
+        gaps["gap_rank"] = range(1, len(gaps) + 1)
+        page = make_coverage_map(
+            areas,
+            hexagons,
+            footprint,
+            gaps,
+            mission=config.stem,
+            period="2022-01 to 2023-12",
+            synthetic=True,
+            k=k,
+        ).to_html()
+        (shared / "coverage_map.html").write_text(page, encoding="utf-8")
+        audit_result = audit_mission_folder(shared, config)
+        assert audit_result.ok, audit_result.summary()

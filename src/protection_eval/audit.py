@@ -156,7 +156,7 @@ class AuditResult:
 class _Context:
     k: int
     rules: rules.Rules
-    coords: list[tuple[float, float, str, str, str]] = field(default_factory=list)
+    coords: list[tuple] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     requested: set[tuple[str, str]] = field(default_factory=set)
 
@@ -322,6 +322,10 @@ class _Scanner:
                     kind = "vertex" if geometry_type not in ("Point", "MultiPoint") else "point"
                     for lng, lat in rules.iter_positions(value):
                         ctx.coords.append((lng, lat, file, path, kind))
+                    if geometry_type in ("Polygon", "MultiPolygon"):
+                        limit = 4 * ctx.rules.distance_m
+                        for x, y, ring in rules.small_ring_centres(value, limit):
+                            ctx.coords.append((x, y, file, path, "ring_centre", ring))
                     continue
                 self.scan_json(value, file, path, depth)
         elif isinstance(obj, list):
@@ -402,7 +406,10 @@ class _Scanner:
                 self.scan_script(body, file, spot, depth)
         for line, attrs, body in walker.styles:
             if not rules.is_vendored_copy(attrs, body):
-                self.scan_text(body, file, f"{prefix}line {line} <style>", depth, prose=False)
+                # A CSS comment can neither fetch nor show anything; stylesheets carry
+                # licence and credit URLs there (nbconvert's theme does).
+                css = rules.CSS_COMMENT_RE.sub(" ", body)
+                self.scan_text(css, file, f"{prefix}line {line} <style>", depth, prose=False)
         for line, rows in walker.tables:
             self._scan_table(rows, file, f"{prefix}line {line} <table>")
 
@@ -425,14 +432,17 @@ class _Scanner:
 
     def scan_script(self, body: str, file: str, where: str, depth: int) -> None:
         ctx = self.ctx
-        for obj, start in rules.embedded_json(body):
+        rest = list(body)
+        for obj, start, end in rules.embedded_json(body):
             line = body.count("\n", 0, start) + 1
             self.scan_json(obj, file, f"{where} +{line} embedded JSON", depth)
-        for a, b in rules.coordinate_pairs_in_code(body):
+            rest[start:end] = " " * (end - start)
+        code = "".join(rest)
+        for a, b in rules.coordinate_pairs_in_code(code):
             ctx.coords.append((b, a, file, where, "pair"))
-        for name, count in rules.small_counts_in_code(body, ctx.k):
+        for name, count in rules.small_counts_in_code(code, ctx.k):
             ctx.add(file, where, "small_count", f"{name}: {count}")
-        for literal in rules.string_literals(body):
+        for literal in rules.string_literals(code):
             self.scan_text(rules.strip_tags(literal), file, where, depth)
 
 
@@ -491,7 +501,7 @@ def audit_shared_folder(
     areas: Any = None,
     identifying_values: Iterable[str] = (),
     distance_m: float = 250.0,
-    vertex_distance_m: float = 25.0,
+    vertex_distance_m: float = 5.0,
     hex_resolutions: Iterable[int] = range(0, 10),
 ) -> AuditResult:
     """Audit every file of a shared folder.

@@ -207,6 +207,7 @@ TRACEBACK_RE = re.compile(
     r"\w+(?:Error|Exception): .*\n?.*site-packages"
 )
 NOTEBOOK_RE = re.compile(r"\bpapermill\b|\"nbformat(?:_minor)?\"\s*:", re.IGNORECASE)
+CSS_COMMENT_RE = re.compile(r"/\*.*?\*/", re.DOTALL)
 DATA_URI_RE = re.compile(r"data:[\w.+/-]*(?:;[\w.+-]+=[\w.+-]+)*(?:;base64)?,[^\s\"'<>)\\`]*")
 
 
@@ -241,8 +242,8 @@ _JSON_START = re.compile(r"(?<=[(=,:\s\[])(\{\s*\"|\[\s*[\[{\-\d])")
 _DECODER = json.JSONDecoder()
 
 
-def embedded_json(body: str) -> Iterator[tuple[Any, int]]:
-    """Yield JSON objects and arrays written literally in script code, with their offset."""
+def embedded_json(body: str) -> Iterator[tuple[Any, int, int]]:
+    """Yield JSON objects and arrays written literally in script code, with their span."""
     position = 0
     while True:
         match = _JSON_START.search(body, position)
@@ -255,7 +256,7 @@ def embedded_json(body: str) -> Iterator[tuple[Any, int]]:
             position = start + 1
             continue
         if isinstance(obj, dict) or (isinstance(obj, list) and len(obj) > 0):
-            yield obj, start
+            yield obj, start, end
         position = end
 
 
@@ -308,6 +309,32 @@ def as_pair(values: Any) -> tuple[float, float] | None:
     return numbers[0], numbers[1]
 
 
+def small_ring_centres(value: Any, max_m: float) -> Iterator[tuple[float, float, list]]:
+    """Yield (x, y, ring) for each polygon ring of a ``coordinates`` member spanning < max_m.
+
+    A small polygon drawn around a point (a buffer, a tiny square) gives the point away by
+    its centre even when no vertex is near it.
+    """
+    if not isinstance(value, list) or not value:
+        return
+    if all(as_pair(p) is not None and not isinstance(p[0], list) for p in value):
+        ring = [as_pair(p) for p in value]
+        if len(ring) < 3:
+            return
+        xs, ys = np.array([p[0] for p in ring]), np.array([p[1] for p in ring])
+        span = math.hypot(
+            (xs.max() - xs.min())
+            * 111_320
+            * math.cos(math.radians(float(np.clip(ys.mean(), -89, 89)))),
+            (ys.max() - ys.min()) * 110_574,
+        )
+        if span < max_m:
+            yield float(xs.mean()), float(ys.mean()), ring
+        return
+    for item in value:
+        yield from small_ring_centres(item, max_m)
+
+
 def iter_positions(value: Any) -> Iterator[tuple[float, float]]:
     """Yield every (x, y) position of a GeoJSON ``coordinates`` member, however nested."""
     pair = as_pair(value)
@@ -342,8 +369,9 @@ def _asset_text(name: str) -> str:
 def identifying_values_of(frames: dict[str, pd.DataFrame]) -> list[str]:
     """Collect the values of identifying columns of raw input tables.
 
-    Values shorter than 4 characters, or made of digits only with fewer than 6 digits, are
-    left out: they would match ordinary numbers and words of any page.
+    Values shorter than 4 characters (3 when they mix letters and digits, like ``I01``), or
+    made of digits only with fewer than 6 digits, are left out: they would match ordinary
+    numbers and words of any page.
     """
     values: set[str] = set()
     for frame in frames.values():
@@ -354,9 +382,11 @@ def identifying_values_of(frames: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def _searchable(value: str) -> bool:
-    if len(value) < 4:
-        return False
-    return not (value.isdigit() and len(value) < 6)
+    if value.isdigit():
+        return len(value) >= 6
+    has_letter = any(c.isalpha() for c in value)
+    has_digit = any(c.isdigit() for c in value)
+    return len(value) >= 4 or (len(value) == 3 and has_letter and has_digit)
 
 
 def raw_coordinates(frame: pd.DataFrame) -> pd.DataFrame | None:
@@ -419,7 +449,7 @@ class Rules:
         identifying_values: Iterable[str] = (),
         areas: Any = None,
         distance_m: float = 250.0,
-        vertex_distance_m: float = 25.0,
+        vertex_distance_m: float = 5.0,
         hex_resolutions: tuple[int, ...] = tuple(range(10)),
     ) -> None:
         self.tile_server = tile_server
@@ -500,13 +530,21 @@ class Rules:
                 return True
         return False
 
+    def _approved_candidate(self, x: float, y: float, coord: tuple) -> bool:
+        if coord[4] == "ring_centre":
+            # The centre of a small ring is fine when the ring is an approved shape.
+            return all(self.approved(*v) or self.approved(v[1], v[0]) for v in coord[5])
+        return self.approved(x, y)
+
     def near_incidents(
-        self, coords: list[tuple[float, float, str, str, str]], incidents: pd.DataFrame
+        self, coords: list[tuple], incidents: pd.DataFrame
     ) -> list[tuple[float, float, str, str, float]]:
         """Coordinates within the distance of an incident that are not approved.
 
         Each candidate is tried as (longitude, latitude) and as (latitude, longitude), since
-        GeoJSON and Leaflet write them in opposite orders.
+        GeoJSON and Leaflet write them in opposite orders. Each item of ``coords`` is
+        ``(a, b, file, where, kind)`` with kind ``point``, ``pair``, ``vertex`` or
+        ``ring_centre`` (then a sixth item: the ring's positions).
         """
         lng = pd.to_numeric(incidents["longitude"], errors="coerce").to_numpy(dtype=float)
         lat = pd.to_numeric(incidents["latitude"], errors="coerce").to_numpy(dtype=float)
@@ -527,7 +565,7 @@ class Rules:
             metres = 2 * EARTH_RADIUS_M * np.arcsin(np.clip(distance / 2, 0, 1))
             for i, d in zip(index, metres, strict=True):
                 limit = self.vertex_distance_m if coords[i][4] == "vertex" else self.distance_m
-                if i in seen or d > limit or self.approved(x[i], y[i]):
+                if i in seen or d > limit or self._approved_candidate(x[i], y[i], coords[i]):
                     continue
                 seen.add(i)
                 out.append((float(x[i]), float(y[i]), coords[i][2], coords[i][3], float(d)))
