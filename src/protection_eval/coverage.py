@@ -20,6 +20,7 @@ from protection_eval.coverage_areas import (
     AREA_MEASURE_COLUMNS,
     compute_area_measures,
     compute_footprints,
+    local_naive,
 )
 from protection_eval.coverage_gaps import (
     compute_gaps,
@@ -41,7 +42,9 @@ from protection_eval.coverage_points import (
 )
 
 if TYPE_CHECKING:
+    from protection_eval.config import MissionConfig
     from protection_eval.ingest import MissionData
+    from protection_eval.maps import CoverageMap
 
 __all__ = [
     "AREA_MEASURE_COLUMNS",
@@ -52,6 +55,7 @@ __all__ = [
     "choose_coverage_model",
     "compute_incident_coverage",
     "compute_mission_coverage",
+    "make_shared_coverage_map",
     "register_coverage_model",
     "write_coverage",
 ]
@@ -142,7 +146,7 @@ class CoverageResult:
         Radius, window, gap limit, precision uncertainties, time zone.
     incidents : pandas.DataFrame
         Restricted, one row per incident (the mission's incident index): ``incident_id``,
-        ``area_id``, then :data:`COVERAGE_COLUMNS`.
+        ``area_id``, ``period`` (local month start), then :data:`COVERAGE_COLUMNS`.
     areas : pandas.DataFrame
         Area x month measures, :data:`AREA_MEASURE_COLUMNS` (see
         :func:`protection_eval.coverage_areas.compute_area_measures`).
@@ -398,8 +402,14 @@ def compute_mission_coverage(
         raise ValueError(f"unknown coverage model {model!r}; use one of {sorted(COVERAGE_MODELS)}")
     incidents = project(mission.incidents)
     coverage = chosen.cover(incidents, tables, params)
+    month = local_naive(mission.incidents["occurred_at"], params.timezone).dt.to_period("M")
     per_incident = pd.concat(
-        [mission.incidents[["incident_id", "area_id"]], coverage], axis=1
+        [
+            mission.incidents[["incident_id", "area_id"]],
+            month.dt.to_timestamp().rename("period"),
+            coverage,
+        ],
+        axis=1,
     )
     presence = chosen.presence(tables, params)
     period = mission.config.period
@@ -440,40 +450,82 @@ def compute_mission_coverage(
     )
 
 
+def make_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> CoverageMap:
+    """Build the shared coverage map of a mission with :mod:`protection_eval.maps`.
+
+    Parameters
+    ----------
+    result : CoverageResult
+        The mission's coverage.
+    config : MissionConfig
+        For the mission code, period, SYNTHETIC flag, ``k`` and the tile server (if any).
+
+    Returns
+    -------
+    protection_eval.maps.CoverageMap
+        Call ``to_html()`` for the offline page.
+    """
+    from protection_eval.maps import make_coverage_map
+
+    k = config.sharing.min_count
+    tiles = config.sharing.tile_server
+    return make_coverage_map(
+        **result.to_map_layers(k),
+        mission=config.mission,
+        period=f"{config.period.start:%Y-%m} to {config.period.end:%Y-%m}",
+        synthetic=config.synthetic,
+        k=k,
+        radius_m=result.params.radius_m,
+        tile_url=None if tiles is None else tiles.url,
+        tile_attribution=None if tiles is None else tiles.attribution,
+    )
+
+
 def write_coverage(
     result: CoverageResult,
     *,
-    restricted_dir: str | Path,
-    shared_dir: str | Path,
+    restricted_dir: str | Path | None,
+    shared_dir: str | Path | None,
     k: int,
+    config: MissionConfig | None = None,
 ) -> dict[str, Path]:
     """Write a mission's coverage outputs through the catalog.
 
     Shared: ``coverage_summary.json`` and ``gaps.csv`` (suppressed with ``k``). Restricted:
     ``coverage_summary.json`` (raw counts), ``incident_coverage.csv`` (per incident),
     ``coverage_areas.csv`` and ``coverage.gpkg`` with layers ``hexagons`` (gaps per month),
-    ``areas`` (measures per month) and ``footprint`` (surface reached per month).
+    ``areas`` (measures per month) and ``footprint`` (surface reached per month). With
+    ``config``, also the shared ``coverage_map.html`` (:func:`make_shared_coverage_map`).
+    A part whose folder is None is not written.
 
     Returns
     -------
     dict
         Output name -> path written.
     """
-    from protection_eval.catalog import write_json, write_table
+    from protection_eval.catalog import write_json, write_table, write_text
 
-    restricted, shared = Path(restricted_dir), Path(shared_dir)
-    gpkg = restricted / "coverage.gpkg"
-    if gpkg.exists():
-        gpkg.unlink()
-    incidents = result.to_frame()
-    incidents["covered"] = incidents["covered"].astype("object")
-    return {
-        "shared_summary": write_json(result.shared_summary(k), shared / "coverage_summary.json"),
-        "shared_gaps": write_table(result.shared_gaps(k), shared / "gaps.csv"),
-        "summary": write_json(result.summary, restricted / "coverage_summary.json"),
-        "incidents": write_table(incidents, restricted / "incident_coverage.csv"),
-        "areas": write_table(result.areas, restricted / "coverage_areas.csv"),
-        "gpkg_hexagons": write_table(result.hexagon_layer(), gpkg, layer="hexagons"),
-        "gpkg_areas": write_table(result.area_layer(), gpkg, layer="areas"),
-        "gpkg_footprint": write_table(result.footprints, gpkg, layer="footprint"),
-    }
+    written: dict[str, Path] = {}
+    if shared_dir is not None:
+        shared = Path(shared_dir)
+        written["shared_summary"] = write_json(
+            result.shared_summary(k), shared / "coverage_summary.json"
+        )
+        written["shared_gaps"] = write_table(result.shared_gaps(k), shared / "gaps.csv")
+        if config is not None:
+            page = make_shared_coverage_map(result, config).to_html()
+            written["map"] = write_text(page, shared / "coverage_map.html")
+    if restricted_dir is not None:
+        restricted = Path(restricted_dir)
+        gpkg = restricted / "coverage.gpkg"
+        if gpkg.exists():
+            gpkg.unlink()
+        incidents = result.to_frame()
+        incidents["covered"] = incidents["covered"].astype("object")
+        written["summary"] = write_json(result.summary, restricted / "coverage_summary.json")
+        written["incidents"] = write_table(incidents, restricted / "incident_coverage.csv")
+        written["areas"] = write_table(result.areas, restricted / "coverage_areas.csv")
+        written["gpkg_hexagons"] = write_table(result.hexagon_layer(), gpkg, layer="hexagons")
+        written["gpkg_areas"] = write_table(result.area_layer(), gpkg, layer="areas")
+        written["gpkg_footprint"] = write_table(result.footprints, gpkg, layer="footprint")
+    return written

@@ -1,0 +1,101 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: protection-eval
+#     language: python
+#     name: protection-eval
+# ---
+
+# %% [markdown]
+# # 2. Patrol coverage
+# Were patrols there, and when, where sexual violence was reported? And where are the places
+# with many reports and little presence? The rules (interpolation between GPS fixes, the gap
+# limit, location precision, date-only incidents, what a base radius means) are in
+# `docs/coverage.md`. **Restricted**: this notebook shows raw counts; only the suppressed
+# summary, gap list and map go to the shared part.
+#
+# Reported is not occurred: more patrols can raise reporting while lowering violence.
+
+# %% tags=["parameters"]
+mission_config = "../data/missions/DEMO-A.yaml"
+run_dir = None
+restricted_dir = None
+shared_dir = None
+seed = 0
+radius_m = None  # None: the mission configuration's coverage.radius_m
+window_h = None  # None: the mission configuration's coverage.window_h
+
+# %%
+from protection_eval.catalog import load_mission
+from protection_eval.coverage import (
+    compute_mission_coverage,
+    make_shared_coverage_map,
+    write_coverage,
+)
+from protection_eval.coverage_figures import monthly_coverage, plot_coverage_overview
+
+mission = load_mission(mission_config)
+print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
+result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h)
+
+# %% [markdown]
+# ## Summary
+# `covered_share` is covered / in scope; incidents located less precisely than the radius are
+# left out of point coverage and counted.
+
+# %%
+result.summary
+
+# %% [markdown]
+# ## Month by month
+
+# %%
+plot_coverage_overview(result)
+
+# %%
+monthly_coverage(result)
+
+# %% [markdown]
+# ## Gaps: hexagons with many reports and little coverage (restricted, raw counts)
+
+# %%
+result.gaps_overall.head(20)
+
+# %% [markdown]
+# ## The gap list as shared (suppressed)
+
+# %%
+result.shared_gaps(mission.config.sharing.min_count).head(20)
+
+# %% [markdown]
+# ## Area x month measures (joined into the effectiveness panel)
+
+# %%
+result.areas.describe()
+
+# %% [markdown]
+# ## Outputs
+# Shared: `coverage_summary.json`, `gaps.csv`, `coverage_map.html`. Restricted: the per-incident
+# table, the area measures and `coverage.gpkg` (layers `hexagons`, `areas`, `footprint`) for QGIS
+# or ArcGIS.
+
+# %%
+written = write_coverage(
+    result,
+    restricted_dir=restricted_dir,
+    shared_dir=shared_dir,
+    k=mission.config.sharing.min_count,
+    config=mission.config,
+)
+written
+
+# %% [markdown]
+# ## The shared map, as a field commander will open it
+
+# %%
+make_shared_coverage_map(result, mission.config)
