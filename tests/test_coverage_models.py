@@ -344,3 +344,14 @@ def test_shared_summary_hides_small_counts_and_what_reveals_them():
     assert shared["incidents_covered"] is None  # 2 uncovered
     assert shared["covered_share"] is None
     assert result.summary["incidents_in_scope"] == 37
+
+
+def test_cli_coverage_reports_a_missing_configuration_as_one_message(tmp_path):
+    from typer.testing import CliRunner
+
+    from protection_eval.cli import app
+
+    result = CliRunner().invoke(app, ["coverage", str(tmp_path / "nowhere.yaml")])
+    assert result.exit_code == 1
+    assert "no such mission configuration file" in result.output
+    assert "Traceback" not in result.output

@@ -250,6 +250,34 @@ def audit(
         raise typer.Exit(1)
 
 
+@app.command()
+def coverage(
+    config: Annotated[Path, typer.Argument(help="Mission YAML, e.g. data/missions/DEMO-A.yaml")],
+    out: Annotated[Path | None, typer.Option(help="Folder for shared/ and restricted/ outputs")]
+    = None,
+    radius_m: Annotated[float | None, typer.Option(help="Override coverage.radius_m")] = None,
+    window_h: Annotated[float | None, typer.Option(help="Override coverage.window_h")] = None,
+) -> None:
+    """Patrol coverage of a mission: coverage_summary.json, gaps, map and GeoPackage."""
+    from protection_eval.coverage import compute_mission_coverage, write_coverage
+
+    out = out or project_path("reports", config.stem, "coverage")
+    try:
+        mission = load_mission(config)
+        result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h)
+    except (*USER_ERRORS, ValueError) as exc:
+        fail(f"coverage not computed: {exc}")
+    written = write_coverage(result, restricted_dir=out / "restricted", shared_dir=out / "shared",
+                             k=mission.config.sharing.min_count, config=mission.config)
+    s = result.summary
+    share = "n/a" if s["covered_share"] is None else f"{s['covered_share']:.1%}"
+    typer.echo(f"{s['mission']}: model {s['model']}, {s['incidents_covered']:,} of "
+               f"{s['incidents_in_scope']:,} incidents in scope covered ({share}); "
+               f"{s['incidents_left_out_by_precision']:,} left out by location precision")
+    for path in dict.fromkeys(written.values()):
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     """Entry point that turns stray user errors into messages, not tracebacks."""
     try:
