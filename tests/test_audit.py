@@ -432,3 +432,23 @@ def test_demo_mission_shared_outputs_pass(tmp_path, demo_missions):
         (shared / "coverage_map.html").write_text(page, encoding="utf-8")
         audit_result = audit_mission_folder(shared, config)
         assert audit_result.ok, audit_result.summary()
+
+
+def test_legend_class_below_k_and_safe_house_layer_are_caught(tmp_path, incidents):
+    (tmp_path / "legend.html").write_text(
+        "<html><body><div>Reports of SGBV per hexagon</div><span>1&ndash;4</span>"
+        "<span>5&ndash;9</span></body></html>"
+    )
+    (tmp_path / "places.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": [], "safe_houses": []})
+    )
+    (tmp_path / "ok.html").write_text(
+        "<html><body><div>Reports per hexagon</div><span>5&ndash;9</span>"
+        "<span>10 or more</span><p>Months 1-4 of the roll-out</p></body></html>"
+    )
+    result = audit(tmp_path, incidents)
+    found = {(f.file, f.kind, f.what) for f in result.findings}
+    assert found == {
+        ("legend.html", "small_count", "legend class 1–4"),
+        ("places.geojson", "protected_place", "safe_houses"),
+    }

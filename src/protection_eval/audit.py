@@ -16,6 +16,8 @@ embedded in scripts parsed) and lists a :class:`Finding` for each of:
     a URL on a host other than the configured tile server (and its attribution links);
 ``notebook_file`` / ``notebook_metadata`` / ``traceback`` / ``local_path``
     notebooks, papermill or nbformat metadata, Python tracebacks, absolute local paths;
+``protected_place``
+    a layer, column or property naming service points or safe houses;
 ``unauditable_file``
     a file type the audit cannot read (so it cannot vouch for it).
 
@@ -69,6 +71,7 @@ FINDING_KINDS: dict[str, str] = {
     "(DOMAIN.md rule 5)",
     "traceback": "a traceback exposes code, paths and sometimes data (DOMAIN.md rule 5)",
     "local_path": "a local file path exposes the restricted layout (DOMAIN.md rule 5)",
+    "protected_place": "service points and safe houses are never shared (DOMAIN.md rule 6)",
     "unauditable_file": "the audit cannot read this file type, so it cannot vouch for it",
 }
 
@@ -298,6 +301,13 @@ class _Scanner:
             for value in rules.small_counts_in_prose(plain, ctx.k):
                 ctx.add(file, where, "small_count", value)
 
+    def check_name(self, name: str, file: str, where: str) -> None:
+        """Apply the identifying and protected-place rules to a column, key or header name."""
+        if rules.is_identifying_name(name):
+            self.ctx.add(file, where, "identifying_field", name)
+        if rules.is_protected_place_name(name):
+            self.ctx.add(file, where, "protected_place", name)
+
     # -- JSON ---------------------------------------------------------------------------
     def scan_json(self, obj: Any, file: str, where: str, depth: int) -> None:
         ctx = self.ctx
@@ -309,8 +319,7 @@ class _Scanner:
             for key, value in obj.items():
                 path = f"{where}/{key}"
                 name = str(key)
-                if rules.is_identifying_name(name):
-                    ctx.add(file, path, "identifying_field", name)
+                self.check_name(name, file, path)
                 if name in ("papermill", "nbformat", "kernelspec"):
                     ctx.add(file, path, "notebook_metadata", name)
                 self.scan_text(name, file, path, depth, prose=False)
@@ -354,8 +363,7 @@ class _Scanner:
             return
         header = rows[0]
         for name in header:
-            if rules.is_identifying_name(name):
-                ctx.add(file, f"{where}header", "identifying_field", name)
+            self.check_name(name, file, f"{where}header")
             self.scan_text(name, file, f"{where}header", depth, prose=False)
         count_cols = [i for i, name in enumerate(header) if rules.is_count_name(name)]
         lat_col = next((i for i, n in enumerate(header) if n.lower() in rules.LAT_NAMES), None)
@@ -392,9 +400,13 @@ class _Scanner:
                 self.scan_script(value, file, spot, depth)
             else:
                 self.scan_text(value, file, spot, depth, prose=name in ("title", "alt"))
+        speaks_of_incidents = rules.mentions_incidents(" ".join(t for _, t in walker.texts))
         for line, data in walker.texts:
             if data.strip():
                 self.scan_text(data, file, f"{prefix}line {line}", depth)
+                legend = rules.small_legend_class(data, ctx.k) if speaks_of_incidents else None
+                if legend is not None:
+                    ctx.add(file, f"{prefix}line {line}", "small_count", f"legend class {legend}")
         for line, attrs, body in walker.scripts:
             spot = f"{prefix}line {line} <script>"
             if rules.is_vendored_copy(attrs, body):
@@ -420,8 +432,7 @@ class _Scanner:
             if row and all(is_header for is_header, _ in row):
                 header = [value for _, value in row]
                 for name in header:
-                    if rules.is_identifying_name(name):
-                        ctx.add(file, f"{where} header", "identifying_field", name)
+                    self.check_name(name, file, f"{where} header")
                 continue
             for i, (_, value) in enumerate(row):
                 name = header[i] if i < len(header) else ""
@@ -574,29 +585,32 @@ def audit_shared_folder(
     return AuditResult(folder=folder, files=names, findings=_cap(ctx.findings))
 
 
-def audit_mission_folder(path: str | Path, mission_config: str | Path | None = None) -> AuditResult:
+def audit_mission_folder(path: str | Path, mission: Any = None) -> AuditResult:
     """Audit a shared folder against a mission (the ``protection-eval audit`` command).
 
     Parameters
     ----------
     path : str or Path
         The shared folder.
-    mission_config : str or Path, optional
-        The mission YAML. With it, k, the tile server, the raw incidents (coordinates and ids),
-        the areas and the values of raw identifying columns are taken from the mission; without
-        it, k is 5, no tile server is allowed and the coordinate rule does not run.
+    mission : str, Path or MissionData, optional
+        The mission YAML, or the mission already loaded by
+        :func:`protection_eval.catalog.load_mission`. With it, k, the tile server, the
+        incidents (accepted and quarantined rows: coordinates and ids), the areas and the values
+        of raw identifying columns (read again from the sources) are taken from the mission;
+        without it, k is 5, no tile server is allowed and the coordinate rule does not run.
 
     Returns
     -------
     AuditResult
         The findings.
     """
-    if mission_config is None:
+    if mission is None:
         return audit_shared_folder(path)
     from protection_eval.catalog import load_mission, read_mission_sources
     from protection_eval.disclosure import k_from_config
 
-    mission = load_mission(mission_config)
+    if isinstance(mission, str | Path):
+        mission = load_mission(mission)
     config = mission.config
     tile = config.sharing.tile_server
     raw = read_mission_sources(config)

@@ -92,6 +92,42 @@ def is_identifying_name(name: str) -> bool:
     return "_".join(tokens) in IDENTIFYING_NAMES or bool(_IDENTIFYING_TOKENS & set(tokens))
 
 
+_PROTECTED_PLACES = ("safe_house", "safehouse", "shelter", "service_point", "one_stop")
+
+
+def is_protected_place_name(name: str) -> bool:
+    """Whether a name labels service points or safe houses (never on a shared map)."""
+    joined = "_".join(_tokens(name))
+    return any(word in joined for word in _PROTECTED_PLACES)
+
+
+_LEGEND_CLASS_RE = re.compile(
+    r"^\s*(\d+)\s*(?:[-\u2013\u2014]|to)\s*(\d+)\s*$|^\s*(\d+)\s*(?:\+|or more)\s*$"
+)
+_INCIDENT_TEXT_RE = re.compile(
+    r"\b(?:incidents?|reports?|cases?|victims?|survivors?|sgbv|gbv)\b", re.I
+)
+
+
+def small_legend_class(text: str, k: int) -> str | None:
+    """Return ``text`` when it is a legend class (``1-4``, ``3 or more``) reaching below k.
+
+    A class whose range includes a count from 1 to k-1 means such cells are drawn. Only
+    whole text nodes are read this way, in pages that speak of incidents or reports.
+    """
+    match = _LEGEND_CLASS_RE.match(text)
+    if match is None:
+        return None
+    low = int(match.group(1) or match.group(3))
+    high = int(match.group(2)) if match.group(2) else k
+    return text.strip() if low < k and high >= 1 and low <= high else None
+
+
+def mentions_incidents(text: str) -> bool:
+    """Whether a text speaks of incidents, reports, cases, victims or survivors."""
+    return _INCIDENT_TEXT_RE.search(text) is not None
+
+
 def is_count_name(name: str) -> bool:
     """Whether a name labels a count of incidents, victims or reports.
 
