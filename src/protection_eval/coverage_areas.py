@@ -7,8 +7,8 @@ stationary patrol positions, or bases, each with a start, an end, personnel and 
 - A piece counts in every local calendar month its time span overlaps, for the hours of the
   overlap.
 - ``footprint_share``: share of the area's surface within ``radius_m`` of a piece present in
-  the month. Circles around pieces are buffer polygons here (64 segments per circle, under
-  0.1 % of area error): this is a surface measure, unlike incident coverage, which is exact.
+  the month. Circles around pieces are buffer polygons here (64 segments per circle, 0.16 %
+  less area than the circle): this is a surface measure, unlike incident coverage, which is exact.
 - ``population_share``: with only an area's total population, people are taken as spread
   evenly over it, so this is the footprint share where the area has a population, NA where not.
 - ``patrol_hours``: hours patrols spent inside the area, a moving piece's hours split by the
