@@ -372,7 +372,7 @@ class _Scanner:
             for i, value in enumerate(row):
                 column = header[i] if i < len(header) else f"#{i + 1}"
                 spot = f"{where}row {number}, column {column}"
-                self.scan_text(value, file, spot, depth, prose=False)
+                self.scan_text(value, file, spot, depth)
                 if i in count_cols:
                     count = rules.as_small_count(value, ctx.k)
                     if count is not None:
@@ -399,7 +399,8 @@ class _Scanner:
             elif name.startswith("on") or name == "style":
                 self.scan_script(value, file, spot, depth)
             else:
-                self.scan_text(value, file, spot, depth, prose=name in ("title", "alt"))
+                prose = name not in ("href", "src", "class", "id", "srcset")
+                self.scan_text(value, file, spot, depth, prose=prose)
         speaks_of_incidents = rules.mentions_incidents(" ".join(t for _, t in walker.texts))
         for line, data in walker.texts:
             if data.strip():
