@@ -209,3 +209,10 @@ def test_hexagons_are_polygons_around_their_cell():
     assert polygons.iloc[0].contains(gpd.points_from_xy([lng], [lat])[0])
     frame = to_hexagon_frame(pd.DataFrame({"h3_cell": cells, "incidents": [5, 6]}))
     assert isinstance(frame, gpd.GeoDataFrame) and len(frame) == 2
+
+
+def test_month_floor_reads_aware_times_in_the_mission_zone():
+    times = pd.Series(pd.to_datetime(["2023-04-30T23:00Z"], utc=True), index=[7])
+    assert month_floor(times).loc[7] == "2023-04"
+    assert month_floor(times, timezone="Africa/Juba").loc[7] == "2023-05"
+    assert month_floor([pd.Timestamp("2023-01-31")]).tolist() == ["2023-01"]

@@ -161,7 +161,7 @@ def h3_polygons(cells: Iterable[str]) -> gpd.GeoSeries:
     return gpd.GeoSeries(polygons, index=index, crs="EPSG:4326")
 
 
-def month_floor(times: Iterable[Any]) -> pd.Series:
+def month_floor(times: Iterable[Any], timezone: str | None = None) -> pd.Series:
     """Return the calendar month of each time as a ``"YYYY-MM"`` label.
 
     Shared outputs never carry anything finer than a month; a label (not a timestamp at the
@@ -170,8 +170,12 @@ def month_floor(times: Iterable[Any]) -> pd.Series:
     Parameters
     ----------
     times : array-like of datetime-like
-        Timestamps (naive, or timezone-aware: the month is taken in the stored zone, UTC for
-        the canonical tables) or calendar dates.
+        Timestamps (naive, or timezone-aware such as the canonical UTC columns) or calendar
+        dates.
+    timezone : str, optional
+        IANA zone (the mission's ``timezone``) in which to read timezone-aware times, so that
+        an incident at 23:00 UTC on 30 April in Juba counts in May, as coverage does. Without
+        it, aware times are read in their stored zone and naive ones as they are.
 
     Returns
     -------
@@ -179,12 +183,13 @@ def month_floor(times: Iterable[Any]) -> pd.Series:
         String labels such as ``"2023-04"``; missing where the time is missing.
     """
     index = times.index if isinstance(times, pd.Series) else None
-    values = pd.Series(pd.to_datetime(pd.Series(times).to_numpy() if index is None else times))
+    values = times if index is not None else pd.Series(list(times))
+    values = pd.Series(pd.to_datetime(values), index=index)
     if isinstance(values.dtype, pd.DatetimeTZDtype):
+        if timezone is not None:
+            values = values.dt.tz_convert(timezone)
         values = values.dt.tz_localize(None)
     labels = values.dt.strftime("%Y-%m").astype("string")
-    if index is not None:
-        labels.index = index
     return labels.rename("month")
 
 
