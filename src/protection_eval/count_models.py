@@ -29,6 +29,7 @@ __all__ = [
     "MIN_INCIDENTS_FOR_MODEL",
     "CountModelResult",
     "EffectEstimate",
+    "compute_contrast_df",
     "compute_overdispersion_test",
     "compute_wald_test",
     "fit_count_model",
@@ -327,6 +328,30 @@ def compute_overdispersion_test(result: CountModelResult) -> tuple[float, float]
     return float(fit.params[0]), float(stats.norm.sf(fit.tvalues[0]))
 
 
+def compute_contrast_df(n_treated: int, n_untreated: int) -> float:
+    """Degrees of freedom for a treated-versus-untreated contrast with area-clustered errors.
+
+    Cluster-robust errors are too small when few areas sit on one side of the contrast; the t
+    interval then uses the smaller side's areas minus one (a conservative stand-in for the
+    effective number of clusters of Imbens and Kolesar 2016). With one side empty or a single
+    area, all areas minus one.
+
+    Parameters
+    ----------
+    n_treated, n_untreated : int
+        Areas on each side of the contrast.
+
+    Returns
+    -------
+    float
+        Degrees of freedom, at least 1.
+    """
+    smaller = min(n_treated, n_untreated)
+    if smaller < 2:
+        return float(max(n_treated + n_untreated - 1, 1))
+    return float(smaller - 1)
+
+
 @dataclass
 class EffectEstimate:
     """One incidence-rate ratio with its interval and caveats.
@@ -390,13 +415,19 @@ class EffectEstimate:
         period_col: str = "period_index",
         unit: str = "",
         headline: bool = False,
+        df: float | None = None,
     ) -> EffectEstimate:
-        """Build the estimate of ``term`` from a fit, with the caveats every estimate carries."""
+        """Build the estimate of ``term`` from a fit, with the caveats every estimate carries.
+
+        ``df`` overrides the degrees of freedom of the t interval (see
+        :func:`compute_contrast_df`).
+        """
         row = fit.to_frame().set_index("term").loc[term]
         coef, se = float(row["coef"]), float(row["std_err"])
         # With clustered errors the interval uses t with G - 1 degrees of freedom (as Stata and
         # fixest do): the normal interval under-covers when few areas carry the contrast.
-        df = fit.data[fit.cluster].nunique() - 1 if fit.cluster else np.inf
+        if df is None:
+            df = fit.data[fit.cluster].nunique() - 1 if fit.cluster else np.inf
         crit = float(stats.t.ppf(0.975, df))
         p_value = float(2 * stats.t.sf(abs(coef / se), df)) if se > 0 else float("nan")
         used = fit.data.drop_duplicates([area_col, period_col])

@@ -28,6 +28,7 @@ from protection_eval.count_models import (
     EFFECT_COLUMNS,
     CountModelResult,
     EffectEstimate,
+    compute_contrast_df,
     compute_overdispersion_test,
     fit_count_model,
 )
@@ -83,6 +84,11 @@ def _controls(panel: pd.DataFrame, active: str, *, with_period_fe: bool = True) 
     return others
 
 
+def _panel_df(panel: pd.DataFrame, active: str) -> float:
+    n_treated = int(compute_first_periods(panel, active).notna().sum())
+    return compute_contrast_df(n_treated, panel["area_id"].nunique() - n_treated)
+
+
 def estimate_twfe_effect(
     panel: pd.DataFrame, strategy_id: str, active: str, *, outcome: str = "incidents",
     headline: bool = False,
@@ -114,6 +120,7 @@ def estimate_twfe_effect(
     est = EffectEstimate.from_fit(
         fit, active, strategy_id=strategy_id, estimand="deployment", model="poisson_fe",
         design="twfe", unit="strategy active (whole period)", headline=headline,
+        df=_panel_df(panel, active),
     )
     if not headline:
         est.caveats.append(CAVEATS["twfe"])
@@ -147,7 +154,7 @@ def estimate_negbin_effect(
     )
     est = EffectEstimate.from_fit(
         fit, active, strategy_id=strategy_id, estimand="deployment", model="negbin_fe",
-        design="twfe", unit="strategy active (whole period)",
+        design="twfe", unit="strategy active (whole period)", df=_panel_df(panel, active),
     )
     est.caveats.append(CAVEATS["twfe"])
     return est

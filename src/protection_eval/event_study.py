@@ -22,6 +22,7 @@ from protection_eval.count_models import (
     CAVEATS,
     CountModelResult,
     EffectEstimate,
+    compute_contrast_df,
     compute_wald_test,
     fit_count_model,
 )
@@ -114,6 +115,12 @@ def make_stacked_panel(
     return stacked
 
 
+def _stacked_df(stacked: pd.DataFrame) -> float:
+    treated = stacked.loc[stacked["treated"], "area_id"].nunique()
+    controls = stacked.loc[~stacked["treated"], "area_id"].nunique()
+    return compute_contrast_df(treated, controls)
+
+
 def _caveat_few_treated(panel: pd.DataFrame, active: str) -> list[str]:
     n = int(compute_first_periods(panel, active).notna().sum())
     return [CAVEATS["few_treated"].format(n=n)] if n < MIN_TREATED_AREAS else []
@@ -161,7 +168,7 @@ def estimate_stacked_effect(
     est = EffectEstimate.from_fit(
         fit, "dose", strategy_id=strategy_id, estimand="deployment", model="poisson_fe",
         design="stacked_not_yet_treated", unit="strategy active (whole period)",
-        headline=headline,
+        headline=headline, df=_stacked_df(stacked),
     )
     est.caveats += _caveat_few_treated(panel, active)
     return est
@@ -189,6 +196,7 @@ class EventStudyResult:
     pre_trend_df: int
     pre_trend_p: float
     fit: CountModelResult
+    df: float | None = None
 
     @property
     def pre_trend_failed(self) -> bool:
@@ -205,6 +213,7 @@ class EventStudyResult:
                 self.fit, f"event_{r.event_time}", strategy_id=self.strategy_id,
                 estimand=f"event_time_{r.event_time:+d}", model="poisson_fe",
                 design="event_study_stacked", unit="strategy active, by period since start",
+                df=self.df,
             )
             if self.pre_trend_failed:
                 est.caveats.append(CAVEATS["pre_trend"].format(p=self.pre_trend_p))
@@ -269,7 +278,7 @@ def estimate_event_study(
     coefficients = pd.DataFrame(rows).sort_values("event_time", ignore_index=True)
     leads = [n for n in names if int(n.split("_")[1]) < -1]
     chi2, df, p = compute_wald_test(fit, leads)
-    return EventStudyResult(strategy_id, coefficients, chi2, df, p, fit)
+    return EventStudyResult(strategy_id, coefficients, chi2, df, p, fit, _stacked_df(stacked))
 
 
 def plot_event_study(result: EventStudyResult, ax: object | None = None) -> object:
