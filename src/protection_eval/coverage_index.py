@@ -23,8 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Upper bound on candidate pairs evaluated at once (memory is about 200 bytes per pair).
-PAIR_BUDGET = 2_000_000
+#: Upper bound on candidate pairs evaluated at once (about 200 bytes each; small chunks stay in
+#: cache and reuse the same memory).
+PAIR_BUDGET = 250_000
+#: Grid cells read per axis by a query: cells are 2 (reach + half a piece) / (this - 1) wide.
+CELLS_PER_AXIS = 2
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,10 @@ def movements_from_fixes(
     """
     if len(x) == 0:
         return Movements.empty()
-    order = np.lexsort((t, group))
+    same = group[1:] == group[:-1]
+    in_order = bool(np.all((group[1:] > group[:-1]) | (same & (t[1:] >= t[:-1]))))
+    # Fixes usually arrive sorted by patrol and time; sorting is then skipped.
+    order = np.arange(len(x)) if in_order else np.lexsort((t, group))
     g, xs, ys, ts = group[order], x[order], y[order], t[order]
     linked = (g[1:] == g[:-1]) & (ts[1:] - ts[:-1] <= max_gap_s)
     has_link = np.zeros(len(xs), dtype=bool)
@@ -163,20 +169,27 @@ def _ranges(
     pieces: Movements,
     reach: float,
     max_dur: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sort pieces into the grid index; return (piece order, lo, hi) runs for 4 cells/query."""
+    per_axis: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """File pieces in the grid index and find each query's runs of candidate pieces.
+
+    Returns the piece order, the query order (queries sorted by their own key, which keeps the
+    binary searches monotone) and, in query order, ``lo`` and ``hi`` of shape
+    ``(n, per_axis**2)``: one run of the sorted pieces per cell the query may need.
+    """
     half = 0.5 * np.maximum(
         np.abs(pieces.x1 - pieces.x0).max(initial=0.0),
         np.abs(pieces.y1 - pieces.y0).max(initial=0.0),
     )
     # A piece whose midpoint is farther than reach + half on an axis cannot come within reach.
     margin = reach + half
-    cell = 2.0 * margin
+    # The query's range [q - margin, q + margin] then spans at most per_axis cells per axis.
+    cell = 2.0 * margin / (per_axis - 1)
     mx = 0.5 * (pieces.x0 + pieces.x1)
     my = 0.5 * (pieces.y0 + pieces.y1)
     ox = min(mx.min(initial=0.0), qx.min(initial=0.0)) - 2 * cell
     oy = min(my.min(initial=0.0), qy.min(initial=0.0)) - 2 * cell
-    ny = int(np.floor((max(my.max(initial=0.0), qy.max(initial=0.0)) - oy) / cell)) + 3
+    ny = int(np.floor((max(my.max(initial=0.0), qy.max(initial=0.0)) - oy) / cell)) + per_axis + 2
     t_origin = np.floor(min(pieces.t0.min(initial=0.0), qs.min(initial=0.0))) - 2.0
     span = int(np.ceil(max(pieces.t1.max(initial=0.0), qe.max(initial=0.0)) - t_origin)) + 4
 
@@ -188,21 +201,26 @@ def _ranges(
 
     qcx0 = np.floor((qx - margin - ox) / cell).astype(np.int64)
     qcy0 = np.floor((qy - margin - oy) / cell).astype(np.int64)
-    need_x = np.floor((qx + margin - ox) / cell).astype(np.int64) > qcx0
-    need_y = np.floor((qy + margin - oy) / cell).astype(np.int64) > qcy0
     # Pieces start at most max_dur before they reach the window; 1 s covers the flooring.
     t_lo = np.floor(qs - max_dur - t_origin).astype(np.int64) - 1
     t_hi = np.floor(qe - t_origin).astype(np.int64) + 1
-    lo = np.empty((len(qx), 4), dtype=np.int64)
-    hi = np.empty((len(qx), 4), dtype=np.int64)
-    for j, (ddx, ddy) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        base = ((qcx0 + ddx) * ny + (qcy0 + ddy)) * span
-        lo[:, j] = np.searchsorted(key, base + t_lo, side="left")
-        hi[:, j] = np.searchsorted(key, base + t_hi, side="right")
-        unused = (~need_y if ddy else False) | (~need_x if ddx else False)
+    base = (qcx0 * ny + qcy0) * span
+    qorder = np.argsort(base + t_lo, kind="stable")
+    base, t_lo, t_hi = base[qorder], t_lo[qorder], t_hi[qorder]
+    last_x = np.floor((qx[qorder] + margin - ox) / cell).astype(np.int64) - qcx0[qorder]
+    last_y = np.floor((qy[qorder] + margin - oy) / cell).astype(np.int64) - qcy0[qorder]
+    cells = per_axis * per_axis
+    lo = np.empty((len(qx), cells), dtype=np.int64)
+    hi = np.empty((len(qx), cells), dtype=np.int64)
+    for j in range(cells):
+        ddx, ddy = divmod(j, per_axis)
+        offset = (ddx * ny + ddy) * span
+        lo[:, j] = np.searchsorted(key, base + offset + t_lo, side="left")
+        hi[:, j] = np.searchsorted(key, base + offset + t_hi, side="right")
         if ddx or ddy:
+            unused = (last_x < ddx) | (last_y < ddy)
             hi[unused, j] = lo[unused, j]
-    return order, lo, hi
+    return order, qorder, lo, hi
 
 
 def _evaluate_pairs(
@@ -305,11 +323,12 @@ def evaluate_coverage(
     max_dur = max(float(np.median(windows)) / 8.0, 60.0)
     pieces = _split(moves, max_len=search / 2.0, max_dur=max_dur)
     max_dur = float((pieces.t1 - pieces.t0).max(initial=0.0))
-    # Visiting queries in key order makes the binary searches and the gathers cache-friendly.
-    qorder = np.lexsort((q_start, np.floor(qy / (4 * search)), np.floor(qx / (4 * search))))
+    order, qorder, lo, hi = _ranges(
+        qx, qy, q_start, q_end, pieces, search, max_dur, CELLS_PER_AXIS
+    )
     qx, qy, qs, qe = qx[qorder], qy[qorder], q_start[qorder], q_end[qorder]
-    order, lo, hi = _ranges(qx, qy, qs, qe, pieces, search, max_dur)
     pieces = pieces.take(order)
+    width = lo.shape[1]
     per_query = (hi - lo).sum(axis=1)
     bounds = np.cumsum(per_query)
     total = int(bounds[-1])
@@ -320,7 +339,7 @@ def evaluate_coverage(
         m = int(counts.sum())
         if m == 0:
             continue
-        qi = np.repeat(np.repeat(np.arange(a, b), 4), counts)
+        qi = np.repeat(np.repeat(np.arange(a, b), width), counts)
         first = np.repeat(lo[a:b].ravel(), counts)
         pi = first + (np.arange(m) - np.repeat(np.cumsum(counts) - counts, counts))
         qn, dn, qh, th = _evaluate_pairs(qi, pi, qx, qy, qs, qe, pieces, radius, search)
