@@ -21,7 +21,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from protection_eval.fixed_effects import FixedEffectsFit, fit_fixed_effects_glm
+from protection_eval.fixed_effects import FixedEffectsFit, NotEstimable, fit_fixed_effects_glm
 
 __all__ = [
     "CAVEATS",
@@ -29,6 +29,7 @@ __all__ = [
     "MIN_INCIDENTS_FOR_MODEL",
     "CountModelResult",
     "EffectEstimate",
+    "NotEstimable",
     "compute_contrast_df",
     "compute_overdispersion_test",
     "compute_wald_test",
@@ -240,7 +241,7 @@ def fit_count_model(
     columns += [c for c in (offset, cluster) if c is not None and c not in columns]
     frame, notes = _complete_rows(data, columns)
     if len(frame) == 0:
-        raise ValueError("no rows left to fit: every row misses a model column")
+        raise NotEstimable("no rows left to fit: every row misses a model column")
     y = frame[outcome].to_numpy(dtype=float)
     if (y < 0).any():
         raise ValueError(f"outcome {outcome!r} has negative values; counts must be >= 0")
@@ -262,6 +263,8 @@ def fit_count_model(
             model=fit, family=family, alpha=fit.alpha, fixed_effects=fixed_effects,
             cluster=cluster, data=used, outcome=outcome, fitted=fit.mu, notes=notes,
         )
+    if y.sum() == 0:
+        raise NotEstimable("no incident in the model's sample")
     x = sm.add_constant(frame[regressors].astype(float), has_constant="add")
     if family == "poisson":
         fam, a = sm.families.Poisson(), 0.0

@@ -28,6 +28,7 @@ from protection_eval.count_models import (
     EFFECT_COLUMNS,
     CountModelResult,
     EffectEstimate,
+    NotEstimable,
     compute_contrast_df,
     compute_overdispersion_test,
     fit_count_model,
@@ -37,6 +38,7 @@ from protection_eval.event_study import (
     compute_first_periods,
     estimate_event_study,
     estimate_stacked_effect,
+    plot_event_studies,
     plot_event_study,
 )
 
@@ -49,6 +51,7 @@ __all__ = [
     "MissionEffects",
     "estimate_dose_response",
     "estimate_interrupted_time_series",
+    "estimate_mission",
     "estimate_mission_effects",
     "estimate_negbin_effect",
     "estimate_stacked_effect",
@@ -57,7 +60,9 @@ __all__ = [
     "estimate_event_study",
     "fit_count_model",
     "plot_event_study",
+    "plot_event_studies",
     "to_effects_table",
+    "write_effects",
 ]
 
 #: Columns of the shared ``effects.csv``.
@@ -359,6 +364,8 @@ class MissionEffects:
         Cameron-Trivedi ``(alpha, p)`` of each strategy's Poisson fit.
     notes : list of str
         What could not be estimated and why, plus the panel's notes.
+    panel : pandas.DataFrame or None
+        The area x period panel the models were fitted on (restricted: area-month counts).
     """
 
     mission: str
@@ -366,6 +373,7 @@ class MissionEffects:
     event_studies: dict[str, EventStudyResult] = field(default_factory=dict)
     overdispersion: dict[str, tuple[float, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    panel: pd.DataFrame | None = field(default=None, repr=False)
 
     def headline(self, strategy_id: str) -> EffectEstimate | None:
         """Return a strategy's headline estimate, if any."""
@@ -374,6 +382,36 @@ class MissionEffects:
                 return est
         return None
 
+    def pre_trends(self) -> pd.DataFrame:
+        """Return the joint pre-trend test of each event study."""
+        return pd.DataFrame(
+            [
+                {"strategy_id": k, "chi2": v.pre_trend_chi2, "df": v.pre_trend_df,
+                 "p_value": v.pre_trend_p, "failed": v.pre_trend_failed}
+                for k, v in self.event_studies.items()
+            ],
+            columns=["strategy_id", "chi2", "df", "p_value", "failed"],
+        )
+
+    def table(self, *estimands: str) -> pd.DataFrame:
+        """Return the estimates whose estimand starts with one of ``estimands`` (all if none)."""
+        frame = self.to_frame()
+        if not estimands:
+            return frame
+        return frame[frame["estimand"].str.startswith(tuple(estimands))].reset_index(drop=True)
+
+    def summary_lines(self) -> list[str]:
+        """Return one plain line per headline estimate, then the notes."""
+        lines = []
+        for est in self.estimates:
+            if est.headline:
+                lines.append(
+                    f"{est.strategy_id}: reported incidents x {est.irr:.2f} (95% CI "
+                    f"{est.ci_low:.2f}-{est.ci_high:.2f}, {est.design}); "
+                    + " ".join(est.caveats[1:])
+                )
+        return lines + [f"note: {n}" for n in self.notes]
+
     def to_frame(self) -> pd.DataFrame:
         """Return every estimate, one row each, with ``mission`` first (not suppressed)."""
         if not self.estimates:
@@ -381,6 +419,16 @@ class MissionEffects:
         frame = pd.concat([e.to_frame() for e in self.estimates], ignore_index=True)
         frame.insert(0, "mission", self.mission)
         return frame
+
+
+def _attempt(result: MissionEffects, label: str, estimator: Callable, *args: object,
+             **kwargs: object) -> object:
+    """Run an estimator; when the data cannot identify it, say so in the notes."""
+    try:
+        return estimator(*args, **kwargs)
+    except NotEstimable as exc:
+        result.notes.append(f"{label}: not estimated: {exc}")
+        return None
 
 
 def _estimate_strategy(
@@ -393,28 +441,33 @@ def _estimate_strategy(
         result.notes.append(f"{strategy_id}: never active in the mission period, not estimated")
         return
     if n_treated == len(first) and first.nunique() == 1:
-        result.estimates.append(
-            estimate_interrupted_time_series(panel, strategy_id, active, outcome=outcome)
-        )
+        its = _attempt(result, strategy_id, estimate_interrupted_time_series, panel, strategy_id,
+                       active, outcome=outcome)
+        result.estimates += [its] if its is not None else []
         return
-    twfe = estimate_twfe_effect(panel, strategy_id, active, outcome=outcome,
-                                headline=design == "twfe")
+    twfe = _attempt(result, f"{strategy_id} (two-way fixed effects)", estimate_twfe_effect,
+                    panel, strategy_id, active, outcome=outcome, headline=design == "twfe")
+    if twfe is None:
+        return
     alpha, p_over = compute_overdispersion_test(twfe.fit)
     result.overdispersion[strategy_id] = (alpha, p_over)
-    found = [twfe, estimate_negbin_effect(panel, strategy_id, active, outcome=outcome)]
-    stacked = None
+    negbin = _attempt(result, f"{strategy_id} (negative binomial)", estimate_negbin_effect,
+                      panel, strategy_id, active, outcome=outcome)
+    found = [e for e in (twfe, negbin) if e is not None]
     if design == "stacked":
-        stacked = estimate_stacked_effect(panel, strategy_id, active, outcome=outcome, pre=pre,
-                                          post=post)
+        stacked = _attempt(result, f"{strategy_id} (stacked)", estimate_stacked_effect, panel,
+                           strategy_id, active, outcome=outcome, pre=pre, post=post)
         if stacked is None:
             result.notes.append(
                 f"{strategy_id}: no cohort has a not-yet-treated comparison; the headline is the "
                 "two-way fixed effects estimate"
             )
             twfe.headline = True
+            twfe.caveats = [c for c in twfe.caveats if c != CAVEATS["twfe"]]
         else:
             found.insert(0, stacked)
-    study = estimate_event_study(panel, strategy_id, active, outcome=outcome, pre=pre, post=post)
+    study = _attempt(result, f"{strategy_id} (event study)", estimate_event_study, panel,
+                     strategy_id, active, outcome=outcome, pre=pre, post=post)
     if p_over < OVERDISPERSION_LEVEL:
         for est in found:
             if est.model.startswith("poisson"):
@@ -476,8 +529,10 @@ def estimate_mission_effects(
                            pre, post)
     for study in result.event_studies.values():
         result.estimates += study.to_estimates()
-    result.estimates += estimate_dose_response(panel, outcome=outcome)
-    result.estimates += estimate_women_share_modification(panel, outcome=outcome)
+    result.estimates += _attempt(result, "patrol dose-response", estimate_dose_response,
+                                 panel, outcome=outcome) or []
+    result.estimates += _attempt(result, "women's share", estimate_women_share_modification,
+                                 panel, outcome=outcome) or []
     return result
 
 
@@ -508,3 +563,87 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = 5) -> pd.DataF
         table.loc[small, "n_incidents"] = pd.NA
         table.loc[small, "caveats"] = CAVEATS["suppressed"].format(k=k)
     return table[EFFECTS_CSV_COLUMNS]
+
+
+def estimate_mission(
+    data: object,
+    *,
+    freq: str = "month",
+    strategies: str | Sequence[str] | None = None,
+    design: str = "stacked",
+    outcome: str = "incidents",
+    pre: int = 6,
+    post: int = 6,
+) -> MissionEffects:
+    """Build a loaded mission's panel and estimate every effect on it.
+
+    Parameters
+    ----------
+    data : protection_eval.ingest.MissionData
+        From :func:`protection_eval.catalog.load_mission`.
+    freq : {"month", "week"}
+        Panel period.
+    strategies : str or sequence of str, optional
+        One strategy id, several, or all (None).
+    design, outcome, pre, post
+        As :func:`estimate_mission_effects`.
+
+    Returns
+    -------
+    MissionEffects
+        With ``panel`` set.
+    """
+    from protection_eval.panel import compute_mission_panel
+
+    if isinstance(strategies, str):
+        strategies = [strategies]
+    panel = compute_mission_panel(data, freq=freq)
+    effects = estimate_mission_effects(
+        panel, mission=data.config.mission, strategies=strategies, outcome=outcome,
+        design=design, pre=pre, post=post,
+    )
+    effects.panel = panel
+    return effects
+
+
+def write_effects(
+    effects: MissionEffects,
+    *,
+    shared_dir: str | None,
+    restricted_dir: str | None = None,
+    min_count: int = 5,
+) -> dict[str, str]:
+    """Write ``effects.csv`` (shared, suppressed) and the full tables (restricted).
+
+    Parameters
+    ----------
+    effects : MissionEffects
+        A mission's estimates.
+    shared_dir : str or None
+        The run's shared folder; nothing shared is written when None.
+    restricted_dir : str or None
+        The run's restricted folder, for ``effects_full.csv`` (unsuppressed) and ``panel.csv``.
+    min_count : int
+        Disclosure threshold ``k``.
+
+    Returns
+    -------
+    dict of str to str
+        Written file paths by name.
+    """
+    from pathlib import Path
+
+    from protection_eval.catalog import write_table
+
+    written = {}
+    if shared_dir is not None:
+        path = write_table(to_effects_table(effects, min_count=min_count),
+                           Path(shared_dir) / "effects.csv")
+        written["effects"] = str(path)
+    if restricted_dir is not None:
+        full = write_table(effects.to_frame(), Path(restricted_dir) / "effects_full.csv")
+        written["effects_full"] = str(full)
+        if effects.panel is not None:
+            panel = effects.panel.assign(period=effects.panel["period"].astype(str))
+            written["panel"] = str(write_table(panel, Path(restricted_dir) / "panel.csv"))
+    return written

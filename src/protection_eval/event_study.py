@@ -13,6 +13,7 @@ pre-period coefficients test the comparison the headline number relies on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "estimate_event_study",
     "estimate_stacked_effect",
     "make_stacked_panel",
+    "plot_event_studies",
     "plot_event_study",
 ]
 
@@ -318,4 +320,29 @@ def plot_event_study(result: EventStudyResult, ax: object | None = None) -> obje
         f"{result.strategy_id}: event study (pre-trend test {verdict}, "
         f"p = {result.pre_trend_p:.2f})"
     )
+    return fig
+
+
+def plot_event_studies(results: Sequence[EventStudyResult]) -> object | None:
+    """Plot several event studies, one panel each, stacked vertically.
+
+    Parameters
+    ----------
+    results : sequence of EventStudyResult
+        Event studies, e.g. ``MissionEffects.event_studies.values()``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        The figure; None when there is nothing to plot.
+    """
+    import matplotlib.pyplot as plt
+
+    results = list(results)
+    if not results:
+        return None
+    fig, axes = plt.subplots(len(results), 1, figsize=(7, 3.6 * len(results)), squeeze=False)
+    for result, ax in zip(results, axes[:, 0], strict=True):
+        plot_event_study(result, ax=ax)
+    fig.tight_layout()
     return fig

@@ -18,12 +18,16 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-__all__ = ["FixedEffectsFit", "fit_fixed_effects_glm", "negbin_loglike"]
+__all__ = ["FixedEffectsFit", "NotEstimable", "fit_fixed_effects_glm", "negbin_loglike"]
 
 _DEMEAN_TOL = 1e-11
 _DEMEAN_MAX_ITER = 10_000
 _IRLS_TOL = 1e-11
 _IRLS_MAX_ITER = 200
+
+
+class NotEstimable(ValueError):
+    """The data cannot identify the model (no incident, no variation, too few clusters)."""
 
 
 @dataclass
@@ -256,7 +260,13 @@ def fit_fixed_effects_glm(
             f"{int((~kept).sum())} rows dropped: their area or period had no incident at all"
         )
     yk, xk, offk = y[kept], x.to_numpy(dtype=float)[kept], off[kept]
+    if len(yk) == 0:
+        raise NotEstimable("no incident in the model's sample")
     codes = _group_codes([c[kept] for c in codes_all])
+    flat = _demean(xk, codes, np.ones(len(yk)))
+    for j, name in enumerate(x.columns):
+        if np.abs(flat[:, j]).max() <= 1e-9 * max(np.abs(xk[:, j]).max(), 1.0):
+            raise NotEstimable(f"{name} does not vary once area and period effects are removed")
     if family == "poisson":
         a = 0.0
     elif family == "negbin":
@@ -273,6 +283,10 @@ def fit_fixed_effects_glm(
     else:
         groups = pd.factorize(np.asarray(cluster)[kept])[0]
         n_clusters = int(groups.max()) + 1
+        if n_clusters < 2 or len(yk) <= xk.shape[1] + k_absorbed:
+            raise NotEstimable(
+                f"{n_clusters} clusters and {len(yk)} rows are too few for clustered errors"
+            )
         if a > 0 and xk.shape[1]:
             # The log link is not canonical for NB2: the sandwich uses the observed information,
             # as statsmodels does, so X is projected with the observed-Hessian weights.
