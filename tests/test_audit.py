@@ -452,3 +452,19 @@ def test_legend_class_below_k_and_safe_house_layer_are_caught(tmp_path, incident
         ("legend.html", "small_count", "legend class 1–4"),
         ("places.geojson", "protected_place", "safe_houses"),
     }
+
+
+def test_one_hidden_area_recovered_from_a_total_in_another_file_is_caught(tmp_path, incidents):
+    features = [
+        {"type": "Feature", "properties": {"name": n, "incidents": v}, "geometry": None}
+        for n, v in (("Kibati", "12"), ("Munigi", "not shown (suppressed)"), ("Goma", "30"))
+    ]
+    (tmp_path / "areas.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": features})
+    )
+    (tmp_path / "summary.json").write_text(json.dumps({"incidents_total": 45}))
+    result = audit(tmp_path, incidents)
+    assert [(f.file, f.kind) for f in result.findings] == [("areas.geojson", "recoverable_count")]
+    assert "= 3" in result.findings[0].what
+    (tmp_path / "summary.json").write_text(json.dumps({"incidents_total": 60}))
+    assert audit(tmp_path, incidents).ok

@@ -8,6 +8,8 @@ embedded in scripts parsed) and lists a :class:`Finding` for each of:
     a coordinate near a raw incident coordinate that is not an approved hexagon or area point;
 ``small_count``
     a visible count from 1 to k-1;
+``recoverable_count``
+    a hidden count that a total shown in the same folder gives back;
 ``identifying_field`` / ``identifying_value``
     an identifying column name, an incident id or a value of a raw identifying column;
 ``fine_date`` / ``time_of_day``
@@ -56,6 +58,8 @@ FINDING_KINDS: dict[str, str] = {
     "incident_coordinate": "it lies near a reported incident and is not an approved hexagon or "
     "area point, so it can locate a survivor (DOMAIN.md rule 1)",
     "small_count": "a count from 1 to k-1 must be suppressed (DOMAIN.md rule 2)",
+    "recoverable_count": "a hidden count can be solved for from a total shown in the same "
+    "folder; hide another value beside it (complementary suppression, DOMAIN.md rule 2)",
     "identifying_field": "identifying or row-level fields never leave the restricted part "
     "(DOMAIN.md rules 1 and 3)",
     "identifying_value": "an incident id or a raw identifying value points at one survivor "
@@ -162,6 +166,10 @@ class _Context:
     coords: list[tuple] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     requested: set[tuple[str, str]] = field(default_factory=set)
+    # Columns of counts (one value per row or feature, None where hidden) and every labelled
+    # count seen, for the check that a hidden count cannot be recovered from a shown total.
+    count_groups: list[tuple[str, str, str, list[float | None]]] = field(default_factory=list)
+    totals: list[tuple[str, str, float]] = field(default_factory=list)
 
     def add(self, file: str, where: str, kind: str, what: Any) -> None:
         text = str(what)
@@ -327,6 +335,9 @@ class _Scanner:
                     count = rules.as_small_count(value, ctx.k)
                     if count is not None:
                         ctx.add(file, path, "small_count", f"{name} = {count}")
+                    number = rules.as_number(value)
+                    if number is not None:
+                        ctx.totals.append((file, path, number))
                 if name == "coordinates":
                     kind = "vertex" if geometry_type not in ("Point", "MultiPoint") else "point"
                     for lng, lat in rules.iter_positions(value):
@@ -342,10 +353,24 @@ class _Scanner:
             if pair is not None:
                 ctx.coords.append((*pair, file, where, "pair"))
                 return
+            self._collect_count_columns(obj, file, where)
             for i, value in enumerate(obj):
                 self.scan_json(value, file, f"{where}/{i}", depth)
         elif isinstance(obj, str):
             self.scan_text(obj, file, where, depth)
+
+    def _collect_count_columns(self, items: list, file: str, where: str) -> None:
+        """Record the count columns of a list of records or GeoJSON features."""
+        if len(items) < 2 or not all(isinstance(item, dict) for item in items):
+            return
+        records = [
+            item.get("properties") or {} if item.get("type") == "Feature" else item
+            for item in items
+        ]
+        names = {str(key) for record in records for key in record if rules.is_count_name(key)}
+        for name in sorted(names):
+            values = [rules.as_number(record.get(name)) for record in records]
+            self.ctx.count_groups.append((file, where, name, values))
 
     def _collect_lat_lng(self, obj: dict, file: str, where: str) -> None:
         keys = {str(k).lower(): v for k, v in obj.items()}
@@ -368,6 +393,11 @@ class _Scanner:
         count_cols = [i for i, name in enumerate(header) if rules.is_count_name(name)]
         lat_col = next((i for i, n in enumerate(header) if n.lower() in rules.LAT_NAMES), None)
         lng_col = next((i for i, n in enumerate(header) if n.lower() in rules.LNG_NAMES), None)
+        for i in count_cols:
+            values = [rules.as_number(row[i]) if i < len(row) else None for row in rows[1:]]
+            ctx.count_groups.append((file, f"{where}column {header[i]}", header[i], values))
+            spot = f"{where}column {header[i]}"
+            ctx.totals += [(file, spot, v) for v in values if v is not None]
         for number, row in enumerate(rows[1:], start=2):
             for i, value in enumerate(row):
                 column = header[i] if i < len(header) else f"#{i + 1}"
@@ -429,6 +459,7 @@ class _Scanner:
     def _scan_table(self, rows: list[list[tuple[bool, str]]], file: str, where: str) -> None:
         ctx = self.ctx
         header: list[str] = []
+        columns: dict[str, list[float | None]] = {}
         for row in rows:
             if row and all(is_header for is_header, _ in row):
                 header = [value for _, value in row]
@@ -438,9 +469,16 @@ class _Scanner:
             for i, (_, value) in enumerate(row):
                 name = header[i] if i < len(header) else ""
                 if name and rules.is_count_name(name):
+                    spot = f"{where} column {name}"
                     count = rules.as_small_count(value, ctx.k)
                     if count is not None:
-                        ctx.add(file, f"{where} column {name}", "small_count", count)
+                        ctx.add(file, spot, "small_count", count)
+                    number = rules.as_number(value)
+                    columns.setdefault(name, []).append(number)
+                    if number is not None:
+                        ctx.totals.append((file, spot, number))
+        for name, values in columns.items():
+            ctx.count_groups.append((file, f"{where} column {name}", name, values))
 
     def scan_script(self, body: str, file: str, where: str, depth: int) -> None:
         ctx = self.ctx
@@ -474,6 +512,32 @@ def _check_coordinates(ctx: _Context, incidents: pd.DataFrame | None) -> None:
             "incident_coordinate",
             f"({lat:.6f}, {lng:.6f}) is {distance:.0f} m from a reported incident",
         )
+
+
+def _check_recoverable(ctx: _Context) -> None:
+    """Flag a column with one hidden count that a total shown in the folder gives back.
+
+    When exactly one value of a count column is hidden, any shown total T of the same
+    folder with ``1 <= T - sum(visible) < k`` recovers it exactly (the classic leak that
+    complementary suppression prevents). Totals are every labelled count of the folder.
+    """
+    totals = sorted({value for _, _, value in ctx.totals})
+    for file, where, name, values in ctx.count_groups:
+        hidden = [v for v in values if v is None]
+        if len(hidden) != 1:
+            continue
+        visible = sum(v for v in values if v is not None)
+        for total in totals:
+            if 1 <= total - visible < ctx.k:
+                source = next(f"{f} {w}" for f, w, v in ctx.totals if v == total)
+                ctx.add(
+                    file,
+                    where,
+                    "recoverable_count",
+                    f"{name}: the one hidden value is {total:g} ({source}) minus the "
+                    f"{visible:g} shown = {total - visible:g}",
+                )
+                break
 
 
 def _cap(findings: list[Finding]) -> list[Finding]:
@@ -583,6 +647,7 @@ def audit_shared_folder(
         mime = mime or ("json" if suffix in _JSON_SUFFIXES else "text/plain")
         scanner.scan_content(text, mime, name, "", 0)
     _check_coordinates(ctx, incidents)
+    _check_recoverable(ctx)
     return AuditResult(folder=folder, files=names, findings=_cap(ctx.findings))
 
 

@@ -164,6 +164,18 @@ def as_small_count(value: Any, k: int) -> int | None:
     return None
 
 
+def as_number(value: Any) -> float | None:
+    """Return a shown count as a float (``12``, ``"1,234"``), None when hidden or not a number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        return float(text) if re.fullmatch(r"\d+(?:\.\d+)?", text) else None
+    if isinstance(value, int | float | np.integer | np.floating) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 _PROSE_WORDS = r"(?:incidents?|cases?|reports?|victims?|survivors?|rapes?|assaults?|events?)"
 _PROSE_BEFORE = re.compile(
     rf"\b({_PROSE_WORDS}(?:\s+in\s+period)?|counts?)\s*[:=]\s*(\d[\d,]*)(?![\d.,]*\d)",
