@@ -269,3 +269,20 @@ def test_few_incidents_caveat_is_next_to_the_number():
     est = estimate_mission_effects(panel).headline("test-strategy")
     assert est.n_incidents < 100
     assert any(c.startswith(f"Only {est.n_incidents} incidents") for c in est.caveats)
+
+
+def test_cli_effects_writes_effects_csv_and_names_an_unknown_strategy(bad_mission, tmp_path):
+    from typer.testing import CliRunner
+
+    from protection_eval.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["effects", str(bad_mission), "--out", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output
+    table = pd.read_csv(tmp_path / "shared" / "effects.csv")
+    assert list(table.columns) == EFFECTS_CSV_COLUMNS
+    assert (tmp_path / "restricted" / "panel.csv").exists()
+    bad = runner.invoke(app, ["effects", str(bad_mission), "--out", str(tmp_path),
+                              "--strategy", "teleportation-units"])
+    assert bad.exit_code == 1
+    assert "teleportation-units" in bad.output and "Traceback" not in bad.output

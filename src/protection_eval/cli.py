@@ -278,6 +278,31 @@ def coverage(
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def effects(
+    config: Annotated[Path, typer.Argument(help="Mission YAML, e.g. data/missions/DEMO-A.yaml")],
+    out: Annotated[Path | None, typer.Option(help="Folder for shared/ and restricted/ outputs")]
+    = None,
+    strategy: Annotated[str | None, typer.Option(help="One strategy id (default: all)")] = None,
+    design: Annotated[str, typer.Option(help="Headline design: stacked or twfe")] = "stacked",
+) -> None:
+    """Effect of each strategy and of patrol presence: effects.csv with caveats."""
+    from protection_eval.effectiveness import estimate_mission, write_effects
+
+    out = out or project_path("reports", config.stem, "effects")
+    try:
+        mission = load_mission(config)
+        result = estimate_mission(mission, strategies=strategy, design=design)
+    except (*USER_ERRORS, ValueError) as exc:
+        fail(f"effects not estimated: {exc}")
+    written = write_effects(result, shared_dir=out / "shared", restricted_dir=out / "restricted",
+                            min_count=mission.config.sharing.min_count)
+    for line in result.summary_lines():
+        typer.echo(line)
+    for path in written.values():
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     """Entry point that turns stray user errors into messages, not tracebacks."""
     try:

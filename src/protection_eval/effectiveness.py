@@ -405,11 +405,9 @@ class MissionEffects:
         lines = []
         for est in self.estimates:
             if est.headline:
-                lines.append(
-                    f"{est.strategy_id}: reported incidents x {est.irr:.2f} (95% CI "
-                    f"{est.ci_low:.2f}-{est.ci_high:.2f}, {est.design}); "
-                    + " ".join(est.caveats[1:])
-                )
+                line = (f"{est.strategy_id}: reported incidents x {est.irr:.2f} (95% CI "
+                        f"{est.ci_low:.2f}-{est.ci_high:.2f}, {est.design})")
+                lines.append(" ".join([line, *est.caveats[1:]]))
         return lines + [f"note: {n}" for n in self.notes]
 
     def to_frame(self) -> pd.DataFrame:
