@@ -468,3 +468,12 @@ def test_one_hidden_area_recovered_from_a_total_in_another_file_is_caught(tmp_pa
     assert "= 3" in result.findings[0].what
     (tmp_path / "summary.json").write_text(json.dumps({"incidents_total": 60}))
     assert audit(tmp_path, incidents).ok
+
+
+def test_html_comments_and_percent_encoded_data_uris_are_read(tmp_path, incidents):
+    (tmp_path / "c.html").write_text(
+        "<html><body><!-- exported 2023-04-05 by INC-00007 -->"
+        '<object data="data:text/html,%3Cp%3EIncidents%3A%202%3C%2Fp%3E"></object></body></html>'
+    )
+    kinds = {f.kind for f in audit(tmp_path, incidents).findings}
+    assert kinds == {"fine_date", "identifying_value", "small_count"}

@@ -226,6 +226,13 @@ class _HtmlWalker(HTMLParser):
         elif tag == "table" and self._tables:
             self.tables.append(self._tables.pop())
 
+    def handle_comment(self, data: str) -> None:
+        # Not displayed, but in the file: a reader of the source sees it.
+        self.texts.append((self.getpos()[0], data))
+
+    def unknown_decl(self, data: str) -> None:
+        self.texts.append((self.getpos()[0], data))
+
     def handle_data(self, data: str) -> None:
         if self._script is not None or self._style is not None:
             self._buffer.append(data)
