@@ -216,3 +216,14 @@ def test_month_floor_reads_aware_times_in_the_mission_zone():
     assert month_floor(times).loc[7] == "2023-04"
     assert month_floor(times, timezone="Africa/Juba").loc[7] == "2023-05"
     assert month_floor([pd.Timestamp("2023-01-31")]).tolist() == ["2023-01"]
+
+
+def test_mission_without_incidents_gives_zero_cells_and_totals():
+    empty = pd.DataFrame(
+        {"area_id": pd.Series([], dtype="string"), "month": pd.Series([], dtype="string")}
+    )
+    index = pd.DataFrame({"area_id": ["a", "b"], "month": ["2023-01", "2023-01"]})
+    shared = aggregate_counts(empty, ["area_id", "month"], k=5, margins=[()], index=index)
+    assert shared.shared()["incidents"].tolist() == [0, 0]
+    assert shared.shared_totals(())["incidents"].tolist() == [0]
+    assert not shared.cells["suppressed"].any()
