@@ -113,16 +113,37 @@ def compute_footprints(
     if presence is not None and len(presence):
         by_month = _split_by_month(presence, months, timezone)
         geoms = presence.geometry.to_numpy()
+        units, _ = pd.factorize(presence["unit_id"])
+        is_line = shapely.get_type_id(geoms) == 1
         for month, rows in by_month.groupby("month")["piece"]:
-            circles = shapely.buffer(
-                geoms[np.unique(rows.to_numpy())], radius_m, quad_segs=_QUAD_SEGS
-            )
             periods.append(months[int(month)])
-            shapes.append(shapely.union_all(circles))
+            shapes.append(_reach(geoms, units, is_line, np.unique(rows.to_numpy()), radius_m))
     crs = None if presence is None else presence.crs
     return gpd.GeoDataFrame(
         {"period": pd.DatetimeIndex(periods, dtype="datetime64[ns]")}, geometry=shapes, crs=crs
     )
+
+
+def _reach(
+    geoms: np.ndarray, units: np.ndarray, is_line: np.ndarray, rows: np.ndarray, radius_m: float
+) -> shapely.Geometry:
+    """Return the union of discs of ``radius_m`` around the pieces ``rows``.
+
+    A unit's line pieces are merged into one line before buffering: far fewer polygons to
+    union than one per piece.
+    """
+    parts = []
+    lines = rows[is_line[rows]]
+    if len(lines):
+        codes = units[lines]
+        order = np.argsort(codes, kind="stable")
+        _, dense = np.unique(codes[order], return_inverse=True)
+        merged = shapely.line_merge(shapely.multilinestrings(geoms[lines][order], indices=dense))
+        parts.append(shapely.buffer(merged, radius_m, quad_segs=_QUAD_SEGS))
+    others = rows[~is_line[rows]]
+    if len(others):
+        parts.append(shapely.buffer(geoms[others], radius_m, quad_segs=_QUAD_SEGS))
+    return shapely.union_all(np.concatenate(parts))
 
 
 def _footprint_shares(
