@@ -155,6 +155,12 @@ def test_projecting_both_inputs_gives_the_same_answer():
     assert out["covered"].tolist() == [True, False]
 
 
+def test_missing_track_column_is_named_in_the_error():
+    tracks = make_tracks([("P1", 0, 0, -1)]).rename(columns={"recorded_at": "time"})
+    with pytest.raises(ValueError, match=r"tracks lacks the column\(s\) \['recorded_at'\]"):
+        cover(make_incidents([(0, 0, 0)]), tracks)
+
+
 def test_naive_times_are_refused():
     incidents = make_incidents([(0, 0, 0)])
     incidents["occurred_at"] = incidents["occurred_at"].dt.tz_localize(None)

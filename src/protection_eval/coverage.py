@@ -36,6 +36,7 @@ from protection_eval.coverage_models import (
 )
 from protection_eval.coverage_points import (
     COVERAGE_COLUMNS,
+    check_columns,
     check_projected,
     cover_incidents,
     movements_from_tracks,
@@ -112,6 +113,8 @@ def compute_incident_coverage(
         When an input is in a geographic CRS, the CRSs differ, or times are not UTC-aware.
     """
     check_projected({"incidents": incidents, "tracks": tracks})
+    check_columns(incidents, "incidents", ("occurred_at", "geometry"))
+    check_columns(tracks, "tracks", ("patrol_id", "recorded_at", "geometry"))
     moves = movements_from_tracks(tracks, max_gap_h)
     return cover_incidents(
         incidents,

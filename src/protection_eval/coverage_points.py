@@ -80,6 +80,16 @@ def check_projected(frames: Mapping[str, gpd.GeoDataFrame | None]) -> None:
         )
 
 
+def check_columns(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    """Raise a clear error naming the table and the missing columns, if any."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{name} lacks the column(s) {missing} that coverage needs (it has "
+            f"{list(frame.columns)}); load the mission with catalog.load_mission, or rename them"
+        )
+
+
 def to_seconds(values: pd.Series, column: str) -> np.ndarray:
     """Return UTC timestamps as float seconds since :data:`EPOCH` (NaN for missing).
 
