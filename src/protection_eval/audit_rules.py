@@ -543,7 +543,9 @@ class Rules:
         if not self.id_tokens and not self.id_phrases:
             return []
         lowered = text.lower()
-        found = [t for t in re.findall(r"[\w./:-]+", lowered) if t in self.id_tokens]
+        tokens = re.findall(r"[\w./:-]+", lowered)
+        found = [t for t in tokens if t in self.id_tokens]
+        found += [t.strip("./:-") for t in tokens if t.strip("./:-") in self.id_tokens - {t}]
         found += [p for p in self.id_phrases if p in lowered]
         return found
 
