@@ -29,6 +29,7 @@ shared_dir = None
 seed = 0
 radius_m = None  # None: the mission configuration's coverage.radius_m
 window_h = None  # None: the mission configuration's coverage.window_h
+period = None  # e.g. "2023-01..2023-06"; None: the mission's period
 
 # %%
 from protection_eval.catalog import load_mission
@@ -41,7 +42,7 @@ from protection_eval.coverage_figures import monthly_coverage, plot_coverage_ove
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
-result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h)
+result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h, period=period)
 
 # %% [markdown]
 # ## Summary

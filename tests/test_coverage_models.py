@@ -327,6 +327,14 @@ def test_mission_coverage_on_demo_missions_writes_shared_and_restricted_outputs(
                                     areas=mission.areas)
         assert audit.findings == []
 
+    quarter = compute_mission_coverage(mission, period="2023-01..2023-03")
+    assert len(quarter.areas) == len(mission.areas) * 3
+    assert quarter.summary["period"] == "2023-01 to 2023-03"
+    months = quarter.to_frame()["period"].dt.strftime("%Y-%m")
+    assert set(months) <= {"2023-01", "2023-02", "2023-03"}
+    full = result.to_frame().loc[quarter.to_frame().index, "covered"]
+    assert full.equals(quarter.to_frame()["covered"])  # earlier patrols still count
+
 
 def test_shared_summary_hides_small_counts_and_what_reveals_them():
     from protection_eval.coverage import CoverageResult

@@ -257,6 +257,8 @@ def coverage(
     = None,
     radius_m: Annotated[float | None, typer.Option(help="Override coverage.radius_m")] = None,
     window_h: Annotated[float | None, typer.Option(help="Override coverage.window_h")] = None,
+    period: Annotated[str | None, typer.Option(help="Reporting window, e.g. 2023-01..2023-06")]
+    = None,
 ) -> None:
     """Patrol coverage of a mission: coverage_summary.json, gaps, map and GeoPackage."""
     from protection_eval.coverage import compute_mission_coverage, write_coverage
@@ -264,7 +266,8 @@ def coverage(
     out = out or project_path("reports", config.stem, "coverage")
     try:
         mission = load_mission(config)
-        result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h)
+        result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h,
+                                          period=period)
     except (*USER_ERRORS, ValueError) as exc:
         fail(f"coverage not computed: {exc}")
     written = write_coverage(result, restricted_dir=out / "restricted", shared_dir=out / "shared",

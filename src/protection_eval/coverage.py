@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import pandas as pd
 
+from protection_eval.config import parse_period
 from protection_eval.coverage_areas import (
     AREA_MEASURE_COLUMNS,
     compute_area_measures,
@@ -43,7 +44,7 @@ from protection_eval.coverage_points import (
 )
 
 if TYPE_CHECKING:
-    from protection_eval.config import MissionConfig
+    from protection_eval.config import MissionConfig, Period
     from protection_eval.ingest import MissionData
     from protection_eval.maps import CoverageMap
 
@@ -332,15 +333,20 @@ def _coverage_params(
 
 
 def _summary(
-    mission: MissionData, model: str, params: CoverageParams, per_incident: pd.DataFrame
+    mission: MissionData,
+    incidents: pd.DataFrame,
+    model: str,
+    params: CoverageParams,
+    per_incident: pd.DataFrame,
+    period: Period,
 ) -> dict[str, Any]:
     scope = per_incident["in_scope"].to_numpy(dtype=bool)
     reason = per_incident["left_out_reason"]
     in_scope = int(scope.sum())
     covered = int(per_incident["covered"].fillna(False).to_numpy(dtype=bool).sum())
     date_only = 0
-    if "time_precision" in mission.incidents:
-        day = mission.incidents["time_precision"].astype("string").eq("day").fillna(False)
+    if "time_precision" in incidents:
+        day = incidents["time_precision"].astype("string").eq("day").fillna(False)
         date_only = int((day.to_numpy(dtype=bool) & scope).sum())
     return {
         "mission": mission.config.mission,
@@ -349,7 +355,7 @@ def _summary(
         "radius_m": params.radius_m,
         "window_h": params.window_h,
         "max_gap_h": params.max_gap_h if model == "tracks" else None,
-        "period": f"{mission.config.period.start:%Y-%m} to {mission.config.period.end:%Y-%m}",
+        "period": f"{period.start:%Y-%m} to {period.end:%Y-%m}",
         "incidents_total": int(len(per_incident)),
         "incidents_in_scope": in_scope,
         "incidents_covered": covered,
@@ -367,6 +373,7 @@ def compute_mission_coverage(
     radius_m: float | None = None,
     window_h: float | None = None,
     model: str | None = None,
+    period: str | None = None,
 ) -> CoverageResult:
     """Compute a mission's coverage: per incident, per area and month, gaps and summary.
 
@@ -380,6 +387,11 @@ def compute_mission_coverage(
     model : str, optional
         A registered model name; by default the most precise one the data allow (tracks, then
         routes, then bases).
+    period : str, optional
+        Reporting window such as ``2023-06`` or ``2023-01..2023-06`` (see
+        :func:`protection_eval.config.parse_period`): only incidents of those local days and
+        only those months are reported; patrols before the window still cover incidents at its
+        start. Default: the mission's period.
 
     Returns
     -------
@@ -387,6 +399,12 @@ def compute_mission_coverage(
         See :class:`CoverageResult`.
     """
     params = _coverage_params(mission, radius_m, window_h)
+    window = mission.config.period if period is None else parse_period(period)
+    local_day = local_naive(mission.incidents["occurred_at"], params.timezone).dt.normalize()
+    chosen_rows = (local_day >= pd.Timestamp(window.start)) & (
+        local_day <= pd.Timestamp(window.end)
+    )
+    mission_incidents = mission.incidents[chosen_rows.to_numpy(dtype=bool)]
     crs = mission.projected_crs
 
     def project(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
@@ -403,38 +421,37 @@ def compute_mission_coverage(
         chosen = COVERAGE_MODELS[model]
     else:
         raise ValueError(f"unknown coverage model {model!r}; use one of {sorted(COVERAGE_MODELS)}")
-    incidents = project(mission.incidents)
+    incidents = project(mission_incidents)
     coverage = chosen.cover(incidents, tables, params)
-    month = local_naive(mission.incidents["occurred_at"], params.timezone).dt.to_period("M")
+    month = local_naive(mission_incidents["occurred_at"], params.timezone).dt.to_period("M")
     per_incident = pd.concat(
         [
-            mission.incidents[["incident_id", "area_id"]],
+            mission_incidents[["incident_id", "area_id"]],
             month.dt.to_timestamp().rename("period"),
             coverage,
         ],
         axis=1,
     )
     presence = chosen.presence(tables, params)
-    period = mission.config.period
     footprints = compute_footprints(
         presence,
         radius_m=params.radius_m,
-        start=pd.Timestamp(period.start),
-        end=pd.Timestamp(period.end),
+        start=pd.Timestamp(window.start),
+        end=pd.Timestamp(window.end),
         timezone=params.timezone,
     )
     areas = compute_area_measures(
         presence,
         project(mission.areas),
-        mission.incidents,
+        mission_incidents,
         radius_m=params.radius_m,
-        start=pd.Timestamp(period.start),
-        end=pd.Timestamp(period.end),
+        start=pd.Timestamp(window.start),
+        end=pd.Timestamp(window.end),
         timezone=params.timezone,
         footprints=footprints,
     )
     gaps = compute_gaps(
-        mission.incidents,
+        mission_incidents,
         coverage,
         resolution=mission.config.sharing.h3_resolution,
         timezone=params.timezone,
@@ -446,7 +463,7 @@ def compute_mission_coverage(
         areas=areas,
         gaps=gaps,
         gaps_overall=summarise_gaps(gaps),
-        summary=_summary(mission, chosen.name, params, per_incident),
+        summary=_summary(mission, mission_incidents, chosen.name, params, per_incident, window),
         area_shapes=mission.areas,
         presence=presence,
         footprints=footprints,
