@@ -15,7 +15,7 @@ import time
 
 import pandas as pd
 
-from protection_eval.validity import SCENARIOS, compute_validity_summary
+from protection_eval.validity import SCENARIOS, compute_pretrend_size, compute_validity_summary
 
 
 def to_markdown(frame) -> str:
@@ -30,16 +30,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--part", choices=["all", "estimates", "pretrend"], default="all")
     args = parser.parse_args()
     start = time.perf_counter()
-    summary = compute_validity_summary(SCENARIOS, args.sims, seed=args.seed)
+    if args.part in ("all", "estimates"):
+        summary = compute_validity_summary(SCENARIOS, args.sims, seed=args.seed)
+        print(to_markdown(summary.round(3)))
+    if args.part in ("all", "pretrend"):
+        print()
+        print(to_markdown(compute_pretrend_size(args.sims, seed=args.seed).round(3)))
     elapsed = time.perf_counter() - start
-    print(to_markdown(summary.round(3)))
     print(
         f"\n{args.sims} simulations per scenario, seed {args.seed}, {elapsed:.0f} s on "
         f"{platform.machine()} / Python {platform.python_version()}"
     )
-
 
 if __name__ == "__main__":
     main()

@@ -286,3 +286,14 @@ def test_cli_effects_writes_effects_csv_and_names_an_unknown_strategy(bad_missio
                               "--strategy", "teleportation-units"])
     assert bad.exit_code == 1
     assert "teleportation-units" in bad.output and "Traceback" not in bad.output
+
+
+def test_wald_test_with_few_cluster_degrees_of_freedom_is_more_conservative_or_untestable():
+    fit = fit_count_model(make_count_frame(), "y", ["x", "d"], fixed_effects=("area_id",),
+                          cluster="area_id")
+    _, q, p_chi2 = compute_wald_test(fit, ["x", "d"])
+    _, _, p_small = compute_wald_test(fit, ["x", "d"], df=10)
+    _, _, p_none = compute_wald_test(fit, ["x", "d"], df=1)
+    assert q == 2
+    assert p_small > p_chi2
+    assert np.isnan(p_none)

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from protection_eval.validity import SCENARIOS, Scenario, compute_validity_summary
+from protection_eval.validity import (
+    SCENARIOS,
+    Scenario,
+    compute_pretrend_size,
+    compute_validity_summary,
+)
 
 
 def _row(summary, scenario, design):
@@ -31,3 +36,10 @@ def test_growing_effects_keep_the_sign_of_the_stacked_headline():
     assert stacked["true_irr"] == pytest.approx(np.exp(-0.06 * 3))
     assert stacked["same_sign"] >= 0.9
     assert stacked["mean_irr"] < 1.0
+
+
+def test_pre_trend_test_is_not_grossly_oversized_without_a_pre_trend():
+    size = compute_pretrend_size(30, seed=11).iloc[0]
+    assert size["n_sims"] == 30
+    assert size["rejection_rate"] <= 0.2  # nominal 0.05; 30 runs
+    assert size["rejection_rate"] <= size["rejection_rate_chi2"]

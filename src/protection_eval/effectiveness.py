@@ -472,9 +472,8 @@ def _estimate_strategy(
                 est.caveats.append(CAVEATS["overdispersion"].format(p=p_over))
     if study is not None:
         result.event_studies[strategy_id] = study
-        if study.pre_trend_failed:
-            for est in found:
-                est.caveats.append(CAVEATS["pre_trend"].format(p=study.pre_trend_p))
+        for est in found:
+            est.caveats += study.caveats()
     result.estimates += found
 
 

@@ -187,7 +187,8 @@ class EventStudyResult:
     coefficients : pandas.DataFrame
         ``event_time, irr, ci_low, ci_high, p_value``; event time -1 is the reference (IRR 1).
     pre_trend_chi2, pre_trend_df, pre_trend_p : float, int, float
-        Joint Wald test that every lead is zero.
+        Joint Wald test that every lead is zero (chi-square, number of leads, p-value with
+        Hotelling's correction; NaN when there are too few areas to test).
     fit : CountModelResult
         The fitted model.
     """
@@ -201,9 +202,22 @@ class EventStudyResult:
     df: float | None = None
 
     @property
+    def pre_trend_testable(self) -> bool:
+        """Whether the pre-trend test could be computed."""
+        return bool(np.isfinite(self.pre_trend_p))
+
+    @property
     def pre_trend_failed(self) -> bool:
         """Whether the leads are jointly significant at :data:`PRE_TREND_LEVEL`."""
         return bool(self.pre_trend_p < PRE_TREND_LEVEL)
+
+    def caveats(self) -> list[str]:
+        """Return the pre-trend caveat that applies, if any."""
+        if not self.pre_trend_testable:
+            return [CAVEATS["pre_trend_untestable"]]
+        if self.pre_trend_failed:
+            return [CAVEATS["pre_trend"].format(p=self.pre_trend_p)]
+        return []
 
     def to_estimates(self) -> list[EffectEstimate]:
         """Return one :class:`EffectEstimate` per event time (the reference -1 left out)."""
@@ -217,8 +231,7 @@ class EventStudyResult:
                 design="event_study_stacked", unit="strategy active, by period since start",
                 df=self.df,
             )
-            if self.pre_trend_failed:
-                est.caveats.append(CAVEATS["pre_trend"].format(p=self.pre_trend_p))
+            est.caveats += self.caveats()
             rows.append(est)
         return rows
 
@@ -279,8 +292,9 @@ def estimate_event_study(
         )
     coefficients = pd.DataFrame(rows).sort_values("event_time", ignore_index=True)
     leads = [n for n in names if int(n.split("_")[1]) < -1]
-    chi2, df, p = compute_wald_test(fit, leads)
-    return EventStudyResult(strategy_id, coefficients, chi2, df, p, fit, _stacked_df(stacked))
+    contrast_df = _stacked_df(stacked)
+    chi2, q, p = compute_wald_test(fit, leads, df=contrast_df)
+    return EventStudyResult(strategy_id, coefficients, chi2, q, p, fit, contrast_df)
 
 
 def plot_event_study(result: EventStudyResult, ax: object | None = None) -> object:
@@ -315,7 +329,8 @@ def plot_event_study(result: EventStudyResult, ax: object | None = None) -> obje
     ax.set_yscale("log")
     ax.set_xlabel("periods since the strategy started in the area (reference: -1)")
     ax.set_ylabel("ratio of reported incidents (IRR)")
-    verdict = "failed" if result.pre_trend_failed else "passed"
+    verdict = ("not testable" if not result.pre_trend_testable
+               else "failed" if result.pre_trend_failed else "passed")
     ax.set_title(
         f"{result.strategy_id}: event study (pre-trend test {verdict}, "
         f"p = {result.pre_trend_p:.2f})"
