@@ -161,11 +161,13 @@ class CountModelResult:
         Returns
         -------
         pandas.DataFrame
-            ``term, coef, irr, std_err, ci_low, ci_high, p_value`` (intervals on the IRR scale).
+            ``term, coef, irr, std_err, ci_low, ci_high, p_value`` (intervals on the IRR scale),
+            one row per regressor (the intercept, when there is one, is in ``model.params``).
         """
-        params = pd.Series(self.model.params)
-        bse = pd.Series(self.model.bse)
-        pvalues = pd.Series(self.model.pvalues)
+        # The intercept is not a regressor; it stays reachable in ``model.params``.
+        params = pd.Series(self.model.params).drop("const", errors="ignore")
+        bse = pd.Series(self.model.bse)[params.index]
+        pvalues = pd.Series(self.model.pvalues)[params.index]
         z = stats.norm.ppf(0.5 + level / 2)
         return pd.DataFrame(
             {
