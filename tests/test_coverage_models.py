@@ -281,16 +281,21 @@ def test_gaps_rank_most_uncovered_first():
 
 def test_shared_gaps_hide_small_counts_and_shares_that_reveal_them():
     incidents, coverage = make_gap_inputs(
-        {(1.0, 30.0): (10, 9), (1.1, 30.0): (6, 0), (1.2, 30.0): (8, 1), (1.3, 30.0): (3, 0)}
+        {(1.0, 30.0): (10, 9), (1.1, 30.0): (6, 0), (1.2, 30.0): (8, 1), (1.3, 30.0): (3, 0),
+         (1.4, 30.0): (20, 10), (1.5, 30.0): (30, 15)}
     )
-    gaps = compute_gaps(incidents, coverage, resolution=7)
-    shared = to_shared_gaps(summarise_gaps(gaps), 5)
-    assert shared["month"].unique().tolist() == ["all"]
-    assert sorted(shared["incidents"].tolist()) == [6, 8, 10]  # the 3 is not listed
+    gaps = summarise_gaps(compute_gaps(incidents, coverage, resolution=7))
+    shared = to_shared_gaps(gaps, 5, label="2023-03 to 2023-03")
+    assert shared["period"].unique().tolist() == ["2023-03 to 2023-03"]
+    # The 3 is suppressed, and with the grand total shown so is the smallest other count (6).
+    assert sorted(shared["incidents"].tolist()) == [8, 10, 20, 30]
     by_count = shared.set_index("incidents")["covered_share"]
     assert pd.isna(by_count[8]) and pd.isna(by_count[10])  # 1 covered / 1 uncovered
-    assert by_count[6] == 0.0
+    assert by_count[20] == 0.5 and by_count[30] == 0.5
     assert not {"incidents_covered", "incidents_uncovered"} & set(shared.columns)
+    with pytest.raises(ValueError, match="one period"):
+        to_shared_gaps(compute_gaps(*make_gap_inputs({(1.0, 30.0): (10, 9)}), resolution=7)
+                       .pipe(lambda g: pd.concat([g, g.assign(period=pd.NaT)])), 5)
 
 
 # --- the mission result -------------------------------------------------------------------------

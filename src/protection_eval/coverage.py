@@ -217,13 +217,13 @@ class CoverageResult:
         return out
 
     def shared_gaps(self, k: int, *, top: int | None = 20) -> pd.DataFrame:
-        """Return the shared gap list: whole period first (``month`` "all"), then by month.
+        """Return the shared gap list over the whole period (see ``to_shared_gaps``).
 
-        Suppressed as described in :func:`protection_eval.coverage_gaps.to_shared_gaps`;
-        ``place`` names the area holding each hexagon's centre.
+        ``place`` names the area holding each hexagon's centre. Monthly gap lists stay in the
+        restricted part (:attr:`gaps`).
         """
-        both = pd.concat([self.gaps_overall, self.gaps], ignore_index=True)
-        return to_shared_gaps(both, k, top=top, areas=self.area_shapes)
+        return to_shared_gaps(self.gaps_overall, k, top=top, areas=self.area_shapes,
+                              label=str(self.summary.get("period", "")))
 
     def to_map_layers(
         self, k: int, *, top: int = 20, resolution: int = 8
@@ -242,44 +242,45 @@ class CoverageResult:
         Returns
         -------
         dict
-            ``areas`` (name, incidents over the period, mean monthly footprint and population
-            shares, patrol-hours, women's share), ``hexagons`` (incidents in scope per H3
-            cell), ``footprint`` (the H3 cells whose centre was within reach at some time in
-            the period, as one outline: only hexagon vertices, never a point derived from a
-            patrol position) and ``gaps``
+            ``areas`` (name, mean monthly footprint and population shares, patrol-hours,
+            women's share; no incident count), ``hexagons`` (incidents in scope per H3 cell,
+            suppressed with the grand total as margin), ``footprint`` (the H3 cells whose
+            centre was within reach at some time in the period, as one outline: only hexagon
+            vertices, never a point derived from a patrol position) and ``gaps``
             (``gap_rank``, incidents, covered share): keyword arguments of
             :func:`protection_eval.maps.make_coverage_map`, all in EPSG:4326.
         """
-        from protection_eval.disclosure import suppress_counts, suppress_dependent
+        from protection_eval.disclosure import suppress_counts
 
+        # No incident count on areas: with hexagon counts beside them, an area's count minus
+        # its visible hexagons could give back a suppressed hexagon.
         measures = self.areas.groupby("area_id", sort=False)
-        weights = self.areas["patrol_hours"].fillna(0.0)
+        hours = self.areas["patrol_hours"].fillna(0.0)
+        weighted = (self.areas["women_share"] * hours).groupby(self.areas["area_id"]).sum()
+        total_hours = hours.groupby(self.areas["area_id"]).sum()
         per_area = pd.DataFrame(
             {
-                "incidents": measures["incidents"].sum(),
                 "footprint_share": measures["footprint_share"].mean(),
                 "population_footprint_share": measures["population_share"].mean(),
                 "patrol_hours": measures["patrol_hours"].sum(min_count=1),
-                "women_share": (self.areas["women_share"] * weights).groupby(
-                    self.areas["area_id"]).sum(min_count=1)
-                / weights.groupby(self.areas["area_id"]).sum().where(lambda w: w > 0),
+                # Hour-weighted over patrols; a plain monthly mean for bases (no patrol-hours).
+                "women_share": (weighted / total_hours.where(total_hours > 0)).fillna(
+                    measures["women_share"].mean()
+                ),
             }
         ).reset_index()
-        counted = suppress_counts(per_area[["area_id", "incidents"]], "incidents", k).shared()
-        per_area["incidents"] = counted["incidents"].to_numpy()
         shapes = self.area_shapes[["area_id", "name", "geometry"]].copy()
         shapes["area_id"] = shapes["area_id"].astype(str)
         areas = shapes.merge(per_area, on="area_id", how="left")
 
-        cells = suppress_counts(
-            self.gaps_overall[["h3_cell", "incidents"]].reset_index(drop=True), "incidents", k
+        every = to_shared_gaps(self.gaps_overall, k, top=None)
+        counts = suppress_counts(
+            self.gaps_overall[["h3_cell", "incidents"]].reset_index(drop=True), "incidents", k,
+            margins=[()],
         ).shared()
-        hexagons = to_gap_layer(cells[["h3_cell", "incidents"]])
-
-        gaps = to_shared_gaps(self.gaps_overall, k, top=top)
-        gaps = suppress_dependent(gaps, ["covered_share"], on="incidents")
-        gaps = to_gap_layer(gaps.rename(columns={"rank": "gap_rank"})[
-            ["gap_rank", "h3_cell", "incidents", "covered_share"]])
+        hexagons = to_gap_layer(counts[["h3_cell", "incidents"]])
+        gaps = every[every["rank"] <= top].rename(columns={"rank": "gap_rank"})
+        gaps = to_gap_layer(gaps[["gap_rank", "h3_cell", "incidents", "covered_share"]])
 
         footprint = to_hexagon_footprint(self.footprints, resolution)
         return {"areas": areas, "hexagons": hexagons, "footprint": footprint, "gaps": gaps}

@@ -17,12 +17,7 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.coverage_areas import local_naive
-from protection_eval.disclosure import (
-    h3_polygons,
-    month_floor,
-    suppress_counts,
-    to_h3_cells,
-)
+from protection_eval.disclosure import h3_polygons, suppress_counts, to_h3_cells
 
 GAP_COLUMNS: tuple[str, ...] = (
     "period",
@@ -144,60 +139,68 @@ def to_shared_gaps(
     *,
     top: int | None = 20,
     areas: gpd.GeoDataFrame | None = None,
+    label: str = "",
 ) -> pd.DataFrame:
-    """Return the gap list in its shared form.
+    """Return a one-period gap list in its shared form.
 
-    Only hexagon-months whose incident count survives suppression are listed (a suppressed row
-    tells a commander nothing). ``covered_share`` is shown only when neither the covered nor
-    the uncovered count is from 1 to k-1 (either could be solved for from the share and the
-    count). Raw covered and uncovered counts are not shown.
+    The shared part of a run also shows the mission's totals (incidents in scope, covered), so
+    each of the three hexagon counts (incidents, covered, uncovered) is suppressed with the
+    grand total as a margin: counts from 1 to k-1 are hidden, and enough others that no hidden
+    count can be solved for from the total (:func:`protection_eval.disclosure.suppress_counts`).
+    Only hexagons whose incident count is visible are listed; ``covered_share`` is shown only
+    when the covered and the uncovered counts are visible too. Raw covered and uncovered counts
+    are never shown. Monthly lists are not shared: with the whole-period list beside them, a
+    hidden month could be solved for from the hexagon's total.
 
     Parameters
     ----------
     gaps : pandas.DataFrame
-        From :func:`compute_gaps`.
+        One period of :func:`compute_gaps` output, every hexagon of it (e.g. from
+        :func:`summarise_gaps`), so that the margins are right.
     k : int
         Suppression threshold (at least 5; see :func:`protection_eval.disclosure.check_k`).
     top : int or None
-        Rows kept per month (None: all).
+        Rows kept (None: all).
     areas : geopandas.GeoDataFrame, optional
         Areas with ``name``: adds ``place``, the area holding the hexagon's centre.
+    label : str
+        Text for the ``period`` column, e.g. ``"2022-01 to 2023-12"``.
 
     Returns
     -------
     pandas.DataFrame
-        ``month`` ("YYYY-MM", or "all" for the whole period), ``h3_cell``, ``place`` (with
-        ``areas``), ``incidents`` (Int64), ``covered_share`` (Float64, NA where it would
-        disclose a small count), ``rank`` (1 = look first, per month).
+        ``period`` (``label``), ``h3_cell``, ``place`` (with ``areas``), ``incidents`` (Int64),
+        ``covered_share`` (Float64, NA where it could disclose a small count), ``rank`` (1 =
+        look first).
+
+    Raises
+    ------
+    ValueError
+        When ``gaps`` holds more than one period.
     """
-    columns = ["month", "h3_cell", *(["place"] if areas is not None else []), "incidents",
+    columns = ["period", "h3_cell", *(["place"] if areas is not None else []), "incidents",
                "covered_share", "rank"]
+    if gaps["period"].nunique(dropna=False) > 1:
+        raise ValueError("to_shared_gaps takes one period: pass summarise_gaps(gaps)")
     if len(gaps) == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-    counts = pd.DataFrame(
-        {
-            "month": month_floor(gaps["period"]).fillna("all").to_numpy(),
-            "h3_cell": gaps["h3_cell"].to_numpy(),
-            "incidents": gaps["incidents"].to_numpy(),
-        }
-    )
-    table = suppress_counts(counts, "incidents", k).shared()
-    visible = table["incidents"].notna().to_numpy()
-    small = np.zeros(len(gaps), dtype=bool)
-    for column in ("incidents_covered", "incidents_uncovered"):
-        value = gaps[column].to_numpy()
-        small |= (value >= 1) & (value < k)
+    gaps = gaps.reset_index(drop=True)
+    shown = {}
+    for column in ("incidents", "incidents_covered", "incidents_uncovered"):
+        cells = gaps[["h3_cell", column]]
+        shown[column] = suppress_counts(cells, column, k, margins=[()]).shared()[column]
+    table = pd.DataFrame({"period": label, "h3_cell": gaps["h3_cell"].to_numpy()})
+    table["incidents"] = pd.array(shown["incidents"].to_numpy(), dtype="Int64")
     share = pd.array(gaps["covered_share"].to_numpy(), dtype="Float64")
-    share[small] = pd.NA
+    hidden = (shown["incidents_covered"].isna() | shown["incidents_uncovered"].isna()).to_numpy()
+    share[hidden] = pd.NA
     table["covered_share"] = share
-    table = table.loc[visible]
-    order = gaps.loc[visible, ["incidents_uncovered", "covered_share", "incidents"]]
-    table = table.assign(_u=order["incidents_uncovered"].to_numpy(),
-                         _s=order["covered_share"].to_numpy())
-    table["_monthly"] = table["month"].ne("all").to_numpy()
-    table = table.sort_values(["_monthly", "month", "_u", "_s", "incidents", "h3_cell"],
-                              ascending=[True, True, False, True, False, True], kind="stable")
-    table["rank"] = table.groupby("month").cumcount().astype("int64") + 1
+    visible = table["incidents"].notna().to_numpy()
+    table = table.assign(_u=gaps["incidents_uncovered"].to_numpy(),
+                         _s=gaps["covered_share"].to_numpy()).loc[visible]
+    table = table.sort_values(["_u", "_s", "incidents", "h3_cell"],
+                              ascending=[False, True, False, True], kind="stable")
+    table["rank"] = np.arange(1, len(table) + 1, dtype=np.int64)
     if top is not None:
         table = table[table["rank"] <= top]
     table = table.reset_index(drop=True)
