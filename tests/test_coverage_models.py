@@ -321,7 +321,11 @@ def test_mission_coverage_on_demo_missions_writes_shared_and_restricted_outputs(
         assert 0 < summary["covered_share"] < 1
         assert len(result.areas) == len(mission.areas) * 24
         written = write_coverage(result, restricted_dir=tmp_path / model / "restricted",
-                                 shared_dir=tmp_path / model / "shared", k=5)
+                                 shared_dir=tmp_path / model / "shared", k=5,
+                                 config=mission.config)
+        assert written["map"].name == "coverage_map.html"
+        hexagons = gpd.read_file(written["gpkg_hexagons"], layer="hexagons")
+        assert hexagons["incidents"].sum() == summary["incidents_in_scope"]
         shared = json.loads(written["shared_summary"].read_text())
         for key in ("incidents_total", "incidents_in_scope", "incidents_covered",
                     "covered_share", "radius_m", "window_h", "model"):
