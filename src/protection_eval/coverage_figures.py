@@ -12,6 +12,12 @@ if TYPE_CHECKING:
     from protection_eval.coverage import CoverageResult
 
 
+def _line_in_front(ax, twin) -> None:
+    """Draw ``ax`` (the line) over its twin (the bars)."""
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+
+
 def plot_coverage_overview(result: CoverageResult) -> Figure:
     """Plot coverage month by month, and how long before incidents patrols had passed.
 
@@ -44,6 +50,7 @@ def plot_coverage_overview(result: CoverageResult) -> Figure:
     twin = ax.twinx()
     twin.bar(monthly.index, monthly["size"], width=20, alpha=0.2, color="grey")
     twin.set_ylabel("incidents in scope")
+    _line_in_front(ax, twin)
 
     areas = result.areas.groupby("period").agg(
         patrol_hours=("patrol_hours", lambda v: v.sum(min_count=1)),
@@ -58,6 +65,7 @@ def plot_coverage_overview(result: CoverageResult) -> Figure:
         twin = ax.twinx()
         twin.bar(areas.index, areas["patrol_hours"], width=20, alpha=0.2, color="tab:orange")
         twin.set_ylabel("patrol-hours")
+        _line_in_front(ax, twin)
 
     ax = axes[2]
     since = frame.loc[frame["covered"].fillna(False).to_numpy(dtype=bool), "since_patrol_h"]
