@@ -507,6 +507,11 @@ class Rules:
         values = {v for v in map(str, identifying_values) if _searchable(v)}
         self.id_tokens = {v.lower() for v in values if not re.search(r"\s", v)}
         self.id_phrases = sorted({v.lower() for v in values if re.search(r"\s", v)})
+        # Phrases by their first word: a phrase can only be present when that word is.
+        self._phrases_by_word: dict[str, list[str]] = {}
+        for phrase in self.id_phrases:
+            first = re.findall(r"[\w./:-]+", phrase)[:1]
+            self._phrases_by_word.setdefault(first[0] if first else "", []).append(phrase)
         self.distance_m = float(distance_m)
         self.vertex_distance_m = float(vertex_distance_m)
         self.hex_resolutions = tuple(hex_resolutions)
@@ -545,8 +550,14 @@ class Rules:
         lowered = text.lower()
         tokens = re.findall(r"[\w./:-]+", lowered)
         found = [t for t in tokens if t in self.id_tokens]
-        found += [t.strip("./:-") for t in tokens if t.strip("./:-") in self.id_tokens - {t}]
-        found += [p for p in self.id_phrases if p in lowered]
+        found += [
+            bare for t in tokens if (bare := t.strip("./:-")) != t and bare in self.id_tokens
+        ]
+        words = set(tokens) | {""}
+        found += [
+            p for w in words.intersection(self._phrases_by_word)
+            for p in self._phrases_by_word[w] if p in lowered
+        ]
         return found
 
     # coordinates -----------------------------------------------------------------------

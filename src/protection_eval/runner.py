@@ -191,18 +191,14 @@ def _derived_config(config: MissionConfig, period: str, folder: Path) -> Path:
 
 
 def audit_check(run_dir: Path, mission: MissionData) -> None:
-    """Fail the run when the disclosure audit finds anything in its shared part."""
-    from protection_eval.audit import audit_shared_folder
+    """Fail the run when the disclosure audit finds anything in its shared part.
 
-    sharing = mission.config.sharing
-    result = audit_shared_folder(
-        run_dir / SHARED,
-        incidents=mission.incidents,
-        k=sharing.min_count,
-        tile_server=sharing.tile_server.url if sharing.tile_server else None,
-        tile_attribution=sharing.tile_server.attribution if sharing.tile_server else None,
-        areas=mission.areas,
-    )
+    The audit compares the shared files with every incident row read (accepted and quarantined)
+    and with the values of the sources' identifying columns, not only with what was accepted.
+    """
+    from protection_eval.audit import audit_mission_folder
+
+    result = audit_mission_folder(run_dir / SHARED, mission)
     if not result.ok:
         findings = result.to_frame()
         write_table(findings, run_dir / RESTRICTED / "audit_findings.csv")
