@@ -299,3 +299,35 @@ def test_wald_test_with_few_cluster_degrees_of_freedom_is_more_conservative_or_u
     assert q == 2
     assert p_small > p_chi2
     assert np.isnan(p_none)
+
+
+def test_driscoll_kraay_without_lags_is_clustering_by_period():
+    from protection_eval.count_models import compute_driscoll_kraay_cov
+
+    frame = make_count_frame()
+    by_area = fit_count_model(frame, "y", ["x", "d"], fixed_effects=("area_id",),
+                              cluster="area_id")
+    by_period = fit_count_model(frame, "y", ["x", "d"], fixed_effects=("area_id",),
+                                cluster="period_index")
+    dk = compute_driscoll_kraay_cov(by_area, "period_index", lags=0)
+    n, k = len(by_area.data), 2 + by_area.model.k_absorbed
+    np.testing.assert_allclose(dk * (n - 1) / (n - k), by_period.cov_params(), rtol=1e-8)
+
+
+def test_interrupted_time_series_error_allows_for_shocks_common_to_all_areas():
+    panel = make_synthetic_panel(60, 24, irr=0.8, rollout="mission_wide", first_start=12, seed=9)
+    months = panel["period_index"].to_numpy()
+    shock = np.random.default_rng(1).normal(0, 0.3, 24)  # the same in every area each month
+    panel["incidents"] = np.random.default_rng(2).poisson(
+        panel["incidents"].to_numpy() * np.exp(shock[months]) + 0.0
+    )
+    from scipy import stats
+
+    from protection_eval.count_models import compute_driscoll_kraay_cov
+
+    est = estimate_interrupted_time_series(panel, "test-strategy", ACTIVE)
+    clustered = est.fit.to_frame().set_index("term").loc[ACTIVE, "std_err"]
+    dk = np.sqrt(compute_driscoll_kraay_cov(est.fit, "period_index").loc[ACTIVE, ACTIVE])
+    used = (np.log(est.ci_high) - np.log(est.irr)) / stats.t.ppf(0.975, 23)
+    assert dk > 1.2 * clustered
+    assert used == pytest.approx(dk)

@@ -31,6 +31,7 @@ __all__ = [
     "EffectEstimate",
     "NotEstimable",
     "compute_contrast_df",
+    "compute_driscoll_kraay_cov",
     "compute_overdispersion_test",
     "compute_wald_test",
     "fit_count_model",
@@ -331,6 +332,50 @@ def compute_wald_test(
     return stat, q, float(stats.f.sf(f_stat, q, df - q + 1))
 
 
+def compute_driscoll_kraay_cov(
+    result: CountModelResult, time: str, *, lags: int | None = None
+) -> pd.DataFrame:
+    """Driscoll-Kraay covariance: robust to shocks common to all areas and to autocorrelation.
+
+    Scores are summed over areas within each period and the period sums get a Newey-West
+    (Bartlett) long-run variance, so a shock that hits every area in a month counts once, not
+    once per area. This is the right error for a change that happens everywhere at once.
+
+    Parameters
+    ----------
+    result : CountModelResult
+        A fit with absorbed fixed effects.
+    time : str
+        Period column of ``result.data`` (ordered integers, e.g. ``period_index``).
+    lags : int, optional
+        Bartlett lags; ``floor(4 (T / 100) ^ (2 / 9))`` when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Covariance of the coefficients, with the small-sample factor ``T / (T - 1)``.
+    """
+    fit = result.model
+    if not isinstance(fit, FixedEffectsFit) or fit.scores is None:
+        raise TypeError("Driscoll-Kraay errors need a fit with absorbed fixed effects")
+    periods = result.data[time].to_numpy()
+    order, codes = np.unique(periods, return_inverse=True)
+    n_t = len(order)
+    sums = np.zeros((n_t, fit.scores.shape[1]))
+    np.add.at(sums, codes, fit.scores)
+    if lags is None:
+        lags = int(np.floor(4 * (n_t / 100) ** (2 / 9)))
+    meat = sums.T @ sums
+    for lag in range(1, lags + 1):
+        weight = 1 - lag / (lags + 1)
+        cross = sums[lag:].T @ sums[:-lag]
+        meat += weight * (cross + cross.T)
+    bread = fit.bread
+    cov = n_t / (n_t - 1.0) * bread @ meat @ bread
+    names = fit.params.index
+    return pd.DataFrame(cov, index=names, columns=names)
+
+
 def compute_overdispersion_test(result: CountModelResult) -> tuple[float, float]:
     """Cameron-Trivedi test of Poisson equidispersion against NB2.
 
@@ -442,14 +487,16 @@ class EffectEstimate:
         unit: str = "",
         headline: bool = False,
         df: float | None = None,
+        std_err: float | None = None,
     ) -> EffectEstimate:
         """Build the estimate of ``term`` from a fit, with the caveats every estimate carries.
 
         ``df`` overrides the degrees of freedom of the t interval (see
-        :func:`compute_contrast_df`).
+        :func:`compute_contrast_df`), ``std_err`` the standard error of the log ratio.
         """
         row = fit.to_frame().set_index("term").loc[term]
-        coef, se = float(row["coef"]), float(row["std_err"])
+        coef = float(row["coef"])
+        se = float(row["std_err"]) if std_err is None else float(std_err)
         # With clustered errors the interval uses t with G - 1 degrees of freedom (as Stata and
         # fixest do): the normal interval under-covers when few areas carry the contrast.
         if df is None:

@@ -30,6 +30,7 @@ from protection_eval.count_models import (
     EffectEstimate,
     NotEstimable,
     compute_contrast_df,
+    compute_driscoll_kraay_cov,
     compute_overdispersion_test,
     fit_count_model,
 )
@@ -178,8 +179,9 @@ def estimate_interrupted_time_series(
 
     Poisson with area fixed effects, a linear trend, annual harmonics (two pairs; by default
     when the panel spans at least 24 months) and the strategy's active share, so the IRR is
-    the level change when it started. Other strategies' shares enter as controls. Errors are
-    clustered by area.
+    the level change when it started. Other strategies' shares enter as controls. The error is
+    the larger of the area-clustered and the Driscoll-Kraay error (common monthly shocks), with
+    t on ``min(periods, areas) - 1`` degrees of freedom.
 
     Parameters
     ----------
@@ -216,10 +218,17 @@ def estimate_interrupted_time_series(
             regressors += [f"sin{k}", f"cos{k}"]
     regressors += _controls(panel, active, with_period_fe=False)
     fit = fit_count_model(data, outcome, regressors, fixed_effects=("area_id",), cluster="area_id")
+    # Every area changes at once, so shocks common to all areas are not averaged away: the
+    # error is the larger of the area-clustered and the Driscoll-Kraay one, on T - 1 df.
+    clustered = float(np.sqrt(fit.cov_params().loc[active, active]))
+    dk = float(np.sqrt(compute_driscoll_kraay_cov(fit, "period_index").loc[active, active]))
+    n_periods = fit.data["period_index"].nunique()
+    n_areas = fit.data["area_id"].nunique()
     est = EffectEstimate.from_fit(
         fit, active, strategy_id=strategy_id, estimand="deployment", model="poisson_fe_area",
         design="interrupted_time_series", unit="strategy active (level change)",
-        headline=headline,
+        headline=headline, std_err=max(clustered, dk),
+        df=float(max(min(n_periods, n_areas) - 1, 1)),
     )
     est.caveats.append(CAVEATS["no_comparison"])
     return est

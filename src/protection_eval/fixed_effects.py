@@ -74,6 +74,8 @@ class FixedEffectsFit:
     converged: bool
     k_absorbed: int = 0
     notes: list[str] = field(default_factory=list)
+    scores: np.ndarray | None = field(default=None, repr=False)
+    bread: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def bse(self) -> pd.Series:
@@ -277,6 +279,7 @@ def fit_fixed_effects_glm(
     bread = np.linalg.pinv((xt * w[:, None]).T @ xt) if xk.shape[1] else np.zeros((0, 0))
     k_absorbed = sum(int(c.max()) + 1 for c in codes) - len(codes) + 1
     n_clusters = 0
+    scores = xt * (w * (yk - mu) / mu)[:, None]
     if cluster is None:
         cov = bread
         cov_type = "nonrobust"
@@ -293,7 +296,7 @@ def fit_fixed_effects_glm(
             w_obs = mu * (1.0 + a * yk) / (1.0 + a * mu) ** 2
             xt = _demean(xk, codes, w_obs)
             bread = np.linalg.pinv((xt * w_obs[:, None]).T @ xt)
-        scores = xt * (w * (yk - mu) / mu)[:, None]
+            scores = xt * (w * (yk - mu) / mu)[:, None]
         sums = np.zeros((n_clusters, xk.shape[1]))
         np.add.at(sums, groups, scores)
         k_params = xk.shape[1] + k_absorbed
@@ -318,4 +321,6 @@ def fit_fixed_effects_glm(
         converged=converged,
         k_absorbed=k_absorbed,
         notes=notes,
+        scores=scores,
+        bread=bread,
     )
