@@ -15,7 +15,12 @@ import time
 
 import pandas as pd
 
-from protection_eval.validity import SCENARIOS, compute_pretrend_size, compute_validity_summary
+from protection_eval.validity import (
+    SCENARIOS,
+    compute_its_validity,
+    compute_pretrend_size,
+    compute_validity_summary,
+)
 
 
 def to_markdown(frame) -> str:
@@ -30,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261126)
-    parser.add_argument("--part", choices=["all", "estimates", "pretrend"], default="all")
+    parser.add_argument("--part", choices=["all", "estimates", "pretrend", "its"], default="all")
     args = parser.parse_args()
     start = time.perf_counter()
     if args.part in ("all", "estimates"):
@@ -39,6 +44,9 @@ def main() -> None:
     if args.part in ("all", "pretrend"):
         print()
         print(to_markdown(compute_pretrend_size(args.sims, seed=args.seed).round(3)))
+    if args.part in ("all", "its"):
+        print()
+        print(to_markdown(compute_its_validity(args.sims, seed=args.seed).round(3)))
     elapsed = time.perf_counter() - start
     print(
         f"\n{args.sims} simulations per scenario, seed {args.seed}, {elapsed:.0f} s on "
