@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-#: Words for a strategy id when the inventory has no name for it.
+from protection_eval.count_models import CAVEATS
+
 CAVEAT_REPORTING = (
     "These are reported incidents, not all incidents. More patrols and more trust can raise "
     "reporting while violence falls, so a rise is not always bad news."
@@ -90,20 +91,45 @@ def describe_effect(irr: float, low: float, high: float) -> str:
             f"(between {_pct(low - 1)} and {_pct(high - 1)} more)")
 
 
+def headline_effects(effects: pd.DataFrame | None) -> pd.DataFrame:
+    """Return one row per strategy: its headline deployment estimate.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame or None
+        The run's ``effects.csv`` (several designs and event-time rows per strategy).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows marked ``headline`` for estimand ``deployment`` (the first deployment row per
+        strategy where no row is marked).
+    """
+    if effects is None or effects.empty or "estimand" not in effects:
+        return pd.DataFrame(columns=["strategy_id", "irr", "ci_low", "ci_high", "caveats"])
+    rows = effects[effects["estimand"] == "deployment"]
+    if "headline" in rows:
+        marked = rows[rows["headline"].astype(str).str.lower() == "true"]
+        rows = marked if not marked.empty else rows
+    return rows.drop_duplicates("strategy_id", keep="first")
+
+
+def _specific_caveats(text: str) -> str:
+    """Drop the reporting caveat every estimate carries: the brief says it once for all."""
+    text = "" if text.lower() in {"nan", "none"} else text
+    return text.replace(CAVEATS["reported"], "").strip()
+
+
 def _effects_section(inputs: BriefInputs) -> str:
-    effects = inputs.effects
-    if effects is None or effects.empty:
-        return "<p>No strategy could be assessed in this period.</p>"
-    rows = effects[effects["estimand"] == "deployment"] if "estimand" in effects else effects
+    rows = headline_effects(inputs.effects)
     if rows.empty:
-        rows = effects
+        return "<p>No strategy could be assessed in this period.</p>"
     items = []
     for r in rows.itertuples(index=False):
         sid = str(getattr(r, "strategy_id", "") or "")
         name = inputs.strategy_names.get(sid, sid.replace("-", " ")) or "patrol presence"
         text = describe_effect(float(r.irr), float(r.ci_low), float(r.ci_high))
-        caveats = str(getattr(r, "caveats", "") or "")
-        caveats = "" if caveats.lower() in {"nan", "none"} else caveats
+        caveats = _specific_caveats(str(getattr(r, "caveats", "") or ""))
         warn = (f"<div class='caveat'>Treat with care: {html.escape(caveats)}</div>"
                 if caveats else "")
         items.append(f"<li><b>{html.escape(name.capitalize())}</b>: where it was in place, "
@@ -145,15 +171,17 @@ def _gaps_section(inputs: BriefInputs) -> str:
     count_col = next((c for c in head.columns if "incident" in c), None)
     cov_col = next((c for c in head.columns if "cover" in c or "footprint" in c), None)
     rows = []
-    for _, r in head.iterrows():
+    for number, (_, r) in enumerate(head.iterrows(), start=1):
         count = r[count_col] if count_col else None
         count_text = (f"fewer than {inputs.k}" if count is None or pd.isna(count)
                       else f"{int(count)}")
         cov = r[cov_col] if cov_col else None
-        cov_text = "–" if cov is None or pd.isna(cov) else f"{float(cov) * 100:.0f}%"
-        rows.append(f"<tr><td>{html.escape(str(r[place_col]))}</td><td>{count_text}</td>"
-                    f"<td>{cov_text}</td></tr>")
-    return ("<table><tr><th>place</th><th>reported incidents</th><th>patrol coverage</th></tr>"
+        cov_text = "not shown" if cov is None or pd.isna(cov) else f"{float(cov) * 100:.0f}%"
+        rank = r["rank"] if "rank" in head and pd.notna(r["rank"]) else number
+        rows.append(f"<tr><td>{int(rank)}</td><td>{html.escape(str(r[place_col]))}</td>"
+                    f"<td>{count_text}</td><td>{cov_text}</td></tr>")
+    return ("<table><tr><th>gap (number on the map)</th><th>in area</th>"
+            "<th>reported incidents</th><th>reports with a patrol near</th></tr>"
             + "".join(rows) + "</table>")
 
 
@@ -207,7 +235,8 @@ td, th {{ border-bottom: 1px solid #ddd; padding: .25rem .6rem; text-align: left
 {_gaps_section(inputs)}
 <h2>Map</h2>
 {map_part}
-<div class="foot">Counts below {inputs.k} are not shown, to protect survivors. No incident is
+<div class="foot">Counts below {inputs.k}, and shares built on them, are not shown, to protect
+survivors. No incident is
 shown individually. Made by protection-eval, {generated:%B %Y}.</div>
 </body></html>
 """
