@@ -236,6 +236,7 @@ def test_mission_effects_flag_overdispersion_and_few_treated_areas():
     assert CAVEATS["few_treated"].format(n=6) in head.caveats
     negbin = [e for e in effects.estimates if e.model == "negbin_fe"][0]
     assert not any(c.startswith("Counts vary more") for c in negbin.caveats)
+    assert CAVEATS["few_treated"].format(n=6) in negbin.caveats
 
 
 def test_mission_effects_reject_an_unknown_strategy_by_name():

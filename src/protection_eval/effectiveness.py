@@ -35,6 +35,7 @@ from protection_eval.count_models import (
     fit_count_model,
 )
 from protection_eval.event_study import (
+    MIN_TREATED_AREAS,
     EventStudyResult,
     compute_first_periods,
     estimate_event_study,
@@ -95,6 +96,11 @@ def _panel_df(panel: pd.DataFrame, active: str) -> float:
     return compute_contrast_df(n_treated, panel["area_id"].nunique() - n_treated)
 
 
+def _few_treated(panel: pd.DataFrame, active: str) -> list[str]:
+    n_treated = int(compute_first_periods(panel, active).notna().sum())
+    return [CAVEATS["few_treated"].format(n=n_treated)] if n_treated < MIN_TREATED_AREAS else []
+
+
 def estimate_twfe_effect(
     panel: pd.DataFrame, strategy_id: str, active: str, *, outcome: str = "incidents",
     headline: bool = False,
@@ -128,6 +134,7 @@ def estimate_twfe_effect(
         design="twfe", unit="strategy active (whole period)", headline=headline,
         df=_panel_df(panel, active),
     )
+    est.caveats += _few_treated(panel, active)
     if not headline:
         est.caveats.append(CAVEATS["twfe"])
     return est
@@ -162,6 +169,7 @@ def estimate_negbin_effect(
         fit, active, strategy_id=strategy_id, estimand="deployment", model="negbin_fe",
         design="twfe", unit="strategy active (whole period)", df=_panel_df(panel, active),
     )
+    est.caveats += _few_treated(panel, active)
     est.caveats.append(CAVEATS["twfe"])
     return est
 
