@@ -313,6 +313,7 @@ def plot_event_study(result: EventStudyResult, ax: object | None = None) -> obje
         The figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -327,6 +328,11 @@ def plot_event_study(result: EventStudyResult, ax: object | None = None) -> obje
         fmt="o", color="#1f4e79", capsize=3,
     )
     ax.set_yscale("log")
+    low, high = float(c["ci_low"].min()), float(c["ci_high"].max())
+    ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+             if low / 1.2 <= t <= high * 1.2]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("periods since the strategy started in the area (reference: -1)")
     ax.set_ylabel("ratio of reported incidents (IRR)")
     verdict = ("not testable" if not result.pre_trend_testable
