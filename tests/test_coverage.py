@@ -113,6 +113,13 @@ def test_a_gap_longer_than_the_limit_is_not_interpolated(max_gap_h, covered):
     assert bool(out["covered"].iloc[0]) is covered
 
 
+def test_two_fixes_at_the_same_instant_both_count():
+    tracks = make_tracks([("P1", 0, 0, -1), ("P1", 5_000, 0, -1)])
+    out = cover(make_incidents([(6_500, 0, 0)]), tracks)
+    assert bool(out["covered"].iloc[0])
+    assert out["nearest_m"].iloc[0] == pytest.approx(1_500.0)
+
+
 def test_fixes_of_different_patrols_are_never_joined():
     tracks = make_tracks([("P1", -10_000, 0, -3), ("P2", 10_000, 0, -2)])
     out = cover(make_incidents([(0, 0, 0)]), tracks)

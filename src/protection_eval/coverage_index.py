@@ -187,11 +187,19 @@ def _ranges(
     cell = 2.0 * margin / (per_axis - 1)
     mx = 0.5 * (pieces.x0 + pieces.x1)
     my = 0.5 * (pieces.y0 + pieces.y1)
-    ox = min(mx.min(initial=0.0), qx.min(initial=0.0)) - 2 * cell
-    oy = min(my.min(initial=0.0), qy.min(initial=0.0)) - 2 * cell
-    ny = int(np.floor((max(my.max(initial=0.0), qy.max(initial=0.0)) - oy) / cell)) + per_axis + 2
     t_origin = np.floor(min(pieces.t0.min(initial=0.0), qs.min(initial=0.0))) - 2.0
     span = int(np.ceil(max(pieces.t1.max(initial=0.0), qe.max(initial=0.0)) - t_origin)) + 4
+    x_lo, x_hi = min(mx.min(), qx.min()), max(mx.max(), qx.max())
+    y_lo, y_hi = min(my.min(), qy.min()), max(my.max(), qy.max())
+    # Keys are cell * span + second in int64: coarser cells (still correct, only less
+    # selective) when a huge extent and a long period would overflow them.
+    while ((x_hi - x_lo) / cell + 2 * per_axis + 4) * ((y_hi - y_lo) / cell + 2 * per_axis + 4) * (
+        span
+    ) > 2.0**62:
+        cell *= 2.0
+    ox = x_lo - 2 * cell
+    oy = y_lo - 2 * cell
+    ny = int(np.floor((y_hi - oy) / cell)) + per_axis + 2
 
     cx = np.floor((mx - ox) / cell).astype(np.int64)
     cy = np.floor((my - oy) / cell).astype(np.int64)
@@ -244,7 +252,9 @@ def _evaluate_pairs(
     moving = dur > 0
     safe = np.where(moving, dur, 1.0)
     u0 = np.where(moving, (s0 - ta) / safe, 0.0)
-    u1 = np.where(moving, (s1 - ta) / safe, 0.0)
+    # Two fixes of one patrol at the same instant: the patrol is taken to be anywhere on the
+    # line between them at that instant (so both fixes count, split into pieces or not).
+    u1 = np.where(moving, (s1 - ta) / safe, 1.0)
     x0, y0 = p.x0[pi], p.y0[pi]
     dx, dy = p.x1[pi] - x0, p.y1[pi] - y0
     # Coordinates relative to the query point keep full precision far from the origin.
