@@ -83,6 +83,8 @@ class DemoSpec:
     cell_m: float = 8_000.0
     patrols_per_day: float = 3.0
     base_rate: float = 5.0
+    bases: int = 6
+    radius_m: float = RADIUS_M
     formats: dict[str, str] = field(default_factory=dict)
 
 
@@ -110,6 +112,8 @@ DEMO_SPECS: tuple[DemoSpec, ...] = (
             PlantedEffect("specialised-police-units", 0.85, 1.0, "mission_wide", 12, 12),
         ),
         grid=(8, 7),
+        bases=12,
+        radius_m=5_000.0,  # presence around a base, for a mission without patrol tracks
         formats={"incidents": "parquet", "patrols": "csv", "bases": "csv", "areas": "gpkg",
                  "deployments": "csv"},
     ),
@@ -158,7 +162,7 @@ def _make_areas(spec: DemoSpec, rng: np.random.Generator) -> gpd.GeoDataFrame:
 def _make_bases(world: _World) -> pd.DataFrame:
     rng, areas = world.rng, world.areas
     minx, miny, maxx, maxy = areas.total_bounds
-    n = 6
+    n = world.spec.bases
     xs = rng.uniform(minx + 5_000, maxx - 5_000, n)
     ys = rng.uniform(miny + 5_000, maxy - 5_000, n)
     opened = [0] * 3 + list(rng.integers(3, 15, n - 3))
@@ -226,11 +230,11 @@ def _covered(world: _World, x: np.ndarray, y: np.ndarray, t_h: np.ndarray) -> np
                 True if base.close_month is None or pd.isna(base.close_month)
                 else month < base.close_month
             )
-            covered |= valid & (np.hypot(x - base.x, y - base.y) <= RADIUS_M)
+            covered |= valid & (np.hypot(x - base.x, y - base.y) <= world.spec.radius_m)
         return covered
     pos = world.positions
     tree = cKDTree(pos[:, :2])
-    hits = tree.query_ball_point(np.column_stack([x, y]), RADIUS_M)
+    hits = tree.query_ball_point(np.column_stack([x, y]), world.spec.radius_m)
     out = np.zeros(len(x), dtype=bool)
     for i, idx in enumerate(hits):
         if idx:
@@ -536,7 +540,7 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
         "mission": spec.mission, "seed": seed, "synthetic": True,
         "effects": [{"strategy_id": e.strategy_id, "estimand": "deployment", "irr": e.irr,
                      "rollout": e.rollout} for e in spec.effects],
-        "patrol_presence": {"radius_m": RADIUS_M, "window_h": WINDOW_H,
+        "patrol_presence": {"radius_m": spec.radius_m, "window_h": WINDOW_H,
                             "irr_covered": IRR_COVERED, "model": spec.coverage_model},
         "bad_rows": world.truth_bad,
         "notes": "Incident candidates are thinned with probability 1 - irr_covered when a "
@@ -548,7 +552,7 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
         "timezone": spec.timezone, "crs": spec.crs,
         "period": {"start": PERIOD[0], "end": PERIOD[1]}, "seed": seed,
         "sources": {k: {**v, "path": f"{folder.name}/{v['path']}"} for k, v in sources.items()},
-        "coverage": {"radius_m": RADIUS_M, "window_h": WINDOW_H},
+        "coverage": {"radius_m": spec.radius_m, "window_h": WINDOW_H},
         "sharing": {"min_count": 5, "h3_resolution": 7},
     }
     for table_name in ("areas", "patrols"):
