@@ -30,6 +30,7 @@ shared_dir = None
 seed = 0
 strategy = None  # one strategy id, or None for every strategy deployed in the mission
 freq = "month"  # panel period: "month" or "week"
+period = None  # analysis window, e.g. "2022-07..2023-06"; None for the whole mission period
 model = "stacked"  # headline design for staggered roll-out: "stacked" or "twfe"
 pre = 6  # periods before a start in the event window
 post = 6  # periods after a start in the event window
@@ -46,7 +47,7 @@ from protection_eval.effectiveness import (
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
 effects = estimate_mission(mission, freq=freq, strategies=strategy, design=model, pre=pre,
-                           post=post)
+                           post=post, period=period)
 
 # %% [markdown]
 # ## Headline per strategy, with its caveats

@@ -7,6 +7,7 @@ import pytest
 from protection_eval.catalog import load_mission, read_json, write_table
 from protection_eval.effectiveness import (
     EFFECTS_CSV_COLUMNS,
+    estimate_mission,
     estimate_mission_effects,
     to_effects_table,
 )
@@ -28,6 +29,7 @@ def demo_effects(tmp_path_factory):
         mission = data.config.mission
         truth = read_json(folder / f"demo-{mission[-1].lower()}" / "ground_truth.json")
         out[mission] = (estimate_mission_effects(panel), truth)
+    out["configs"] = {p.stem: p for p in folder.glob("DEMO-*.yaml")}
     return out
 
 
@@ -64,3 +66,15 @@ def test_demo_null_effect_is_not_significant(demo_effects):
     effects, _ = demo_effects["DEMO-B"]
     head = effects.headline("community-alert-networks")
     assert head.p_value > 0.05
+
+
+def test_an_analysis_window_restricts_the_panel_and_still_recovers_the_effect(demo_effects):
+    data = load_mission(demo_effects["configs"]["DEMO-A"])
+    effects = estimate_mission(data, period="2022-04..2023-09", strategies="firewood-escorts")
+    periods = effects.panel["period"].astype(str)
+    assert periods.min() == "2022-04" and periods.max() == "2023-09"
+    head = effects.headline("firewood-escorts")
+    assert head.n_periods == 18
+    assert head.ci_low <= 0.6 <= head.ci_high
+    with pytest.raises(ValueError, match="2030-01"):
+        estimate_mission(data, period="2030-01")

@@ -288,6 +288,8 @@ def effects(
     = None,
     strategy: Annotated[str | None, typer.Option(help="One strategy id (default: all)")] = None,
     design: Annotated[str, typer.Option(help="Headline design: stacked or twfe")] = "stacked",
+    period: Annotated[str | None, typer.Option(help="Analysis window, e.g. 2022-07..2023-06")]
+    = None,
 ) -> None:
     """Effect of each strategy and of patrol presence: effects.csv with caveats."""
     from protection_eval.effectiveness import estimate_mission, write_effects
@@ -295,7 +297,7 @@ def effects(
     out = out or project_path("reports", config.stem, "effects")
     try:
         mission = load_mission(config)
-        result = estimate_mission(mission, strategies=strategy, design=design)
+        result = estimate_mission(mission, strategies=strategy, design=design, period=period)
     except (*USER_ERRORS, ValueError) as exc:
         fail(f"effects not estimated: {exc}")
     written = write_effects(result, shared_dir=out / "shared", restricted_dir=out / "restricted",

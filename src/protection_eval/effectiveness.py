@@ -478,6 +478,7 @@ def estimate_mission(
     outcome: str = "incidents",
     pre: int = 6,
     post: int = 6,
+    period: str | None = None,
 ) -> MissionEffects:
     """Build a loaded mission's panel and estimate every effect on it.
 
@@ -491,6 +492,11 @@ def estimate_mission(
         One strategy id, several, or all (None).
     design, outcome, pre, post
         As :func:`estimate_mission_effects`.
+    period : str, optional
+        Analysis window within the mission period (``2022-07..2023-06``, see
+        :func:`protection_eval.config.parse_period`); panel periods starting outside it are left
+        out. Areas already treated when the window opens then have no pre-period and drop out
+        of the stacked design.
 
     Returns
     -------
@@ -502,6 +508,17 @@ def estimate_mission(
     if isinstance(strategies, str):
         strategies = [strategies]
     panel = compute_mission_panel(data, freq=freq)
+    if period is not None:
+        from protection_eval.config import parse_period
+
+        window = parse_period(period)
+        keep = panel["period_start"].between(pd.Timestamp(window.start),
+                                             pd.Timestamp(window.end))
+        if not keep.any():
+            raise ValueError(f"period {period!r} holds no panel period of this mission")
+        attrs = panel.attrs
+        panel = panel.loc[keep].reset_index(drop=True)
+        panel.attrs = attrs
     effects = estimate_mission_effects(
         panel, mission=data.config.mission, strategies=strategies, outcome=outcome,
         design=design, pre=pre, post=post,
