@@ -80,3 +80,15 @@ def test_brief_without_estimates_or_gaps_says_so():
                                     synthetic=False))
     assert "No strategy could be assessed" in page
     assert "No gap list" in page and "not computed" in page and "SYNTHETIC" not in page
+
+
+def test_brief_passes_the_disclosure_audit(tmp_path):
+    from protection_eval.audit import audit_shared_folder
+
+    gaps = pd.DataFrame({"place": [f"Area {i}" for i in range(1, 8)],
+                         "incidents": [40, 31, None, 12, 9, 7, None],
+                         "covered_share": [0.0, 0.16, None, 0.5, 0.2, None, None],
+                         "rank": range(1, 8)})
+    (tmp_path / "brief.html").write_text(render_brief(make_inputs(gaps=gaps)))
+    result = audit_shared_folder(tmp_path, k=5)
+    assert result.ok, result.to_frame().to_string()

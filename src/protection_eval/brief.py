@@ -180,8 +180,8 @@ def _gaps_section(inputs: BriefInputs) -> str:
         rank = r["rank"] if "rank" in head and pd.notna(r["rank"]) else number
         rows.append(f"<tr><td>{int(rank)}</td><td>{html.escape(str(r[place_col]))}</td>"
                     f"<td>{count_text}</td><td>{cov_text}</td></tr>")
-    return ("<table><tr><th>gap (number on the map)</th><th>in area</th>"
-            "<th>reported incidents</th><th>reports with a patrol near</th></tr>"
+    return ("<table><tr><th>rank on the map</th><th>in area</th>"
+            "<th>reported incidents</th><th>share of reports with a patrol near</th></tr>"
             + "".join(rows) + "</table>")
 
 
