@@ -122,12 +122,21 @@ def _label(path: Path) -> str:
     return Path(path).stem
 
 
+#: One BLAS thread per kernel: missions run side by side, and numbers do not depend on how
+#: many threads summed them.
+THREAD_LIMITS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _limit_threads() -> None:
+    for name, value in THREAD_LIMITS.items():
+        os.environ.setdefault(name, value)
+
+
 def _run_in_worker(
     path: str, options: dict[str, Any], events: Any | None
 ) -> RunResult:
     """Run one mission in a worker process, forwarding progress events to ``events``."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _limit_threads()
     progress = events.put if events is not None else None
     return run_mission(path, progress=progress, **options)
 
@@ -152,6 +161,7 @@ def _run_local(
     progress: Callable[[dict[str, Any]], None] | None,
 ) -> list[RunResult]:
     if jobs <= 1:
+        _limit_threads()
         return [run_mission(p, progress=progress, **options) for p in paths]
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:

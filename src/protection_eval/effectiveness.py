@@ -444,7 +444,9 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = 5) -> pd.DataF
     """Return the shareable ``effects.csv`` table.
 
     An estimate whose model holds fewer than ``min_count`` incidents is suppressed: its ratio,
-    interval, p-value and incident total are blanked and the caveat says why.
+    interval, p-value and incident total are blanked and the caveat says why. Ratios and
+    intervals are rounded to 4 decimals and p-values to 3 significant digits: the precision the
+    estimates have, and the same digits on any machine or thread count.
 
     Parameters
     ----------
@@ -466,6 +468,10 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = 5) -> pd.DataF
         table.loc[small, ["irr", "ci_low", "ci_high", "p_value"]] = np.nan
         table.loc[small, "n_incidents"] = pd.NA
         table.loc[small, "caveats"] = CAVEATS["suppressed"].format(k=k)
+    table[["irr", "ci_low", "ci_high"]] = table[["irr", "ci_low", "ci_high"]].round(4)
+    table["p_value"] = table["p_value"].map(
+        lambda p: p if pd.isna(p) else float(f"{p:.3g}")
+    )
     return table[EFFECTS_CSV_COLUMNS]
 
 
