@@ -1,0 +1,153 @@
+"""The within-reach ratio (presence_effect.py) recovers a planted ratio, on hand-made missions."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from protection_eval.count_models import NotEstimable, fit_count_model
+from protection_eval.coverage_models import COVERAGE_MODELS, CoverageParams
+from protection_eval.presence_effect import (
+    PRESENCE_ESTIMAND,
+    _fit_mixture,
+    compute_presence_effect,
+    make_control_points,
+)
+
+CRS = "EPSG:32636"
+TZ = "Africa/Juba"
+MONTHS = pd.period_range("2022-01", "2022-04", freq="M")
+PARAMS = CoverageParams(radius_m=3_000.0, window_h=72.0, timezone=TZ)
+TRACKS = COVERAGE_MODELS["tracks"]
+
+
+def make_areas(n_side: int = 3, size_m: float = 10_000.0) -> gpd.GeoDataFrame:
+    """A n_side x n_side grid of square areas."""
+    boxes = [
+        shapely.box(300_000 + i * size_m, 500_000 + j * size_m,
+                    300_000 + (i + 1) * size_m, 500_000 + (j + 1) * size_m)
+        for j in range(n_side) for i in range(n_side)
+    ]
+    return gpd.GeoDataFrame({"area_id": [f"A{k}" for k in range(len(boxes))]},
+                            geometry=boxes, crs=CRS)
+
+
+def make_tracks(areas: gpd.GeoDataFrame, rng: np.random.Generator, per_area_month: int = 10
+                ) -> gpd.GeoDataFrame:
+    """Patrols standing 6 hours at a random point of an area, a fix every 30 minutes."""
+    controls = make_control_points(areas, MONTHS, per_area_month, rng, timezone=TZ)
+    steps = np.arange(13) * pd.Timedelta(minutes=30)
+    rows = controls.loc[controls.index.repeat(len(steps))].reset_index(drop=True)
+    rows["recorded_at"] = rows["occurred_at"] + np.tile(steps, len(controls))
+    rows["patrol_id"] = np.repeat([f"P{i}" for i in range(len(controls))], len(steps))
+    return gpd.GeoDataFrame(rows[["patrol_id", "recorded_at"]], geometry=rows.geometry.array,
+                            crs=CRS)
+
+
+def make_incidents(
+    theta: float, seed: int = 3, per_area_month: int = 100, date_only: bool = False
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict]:
+    """Uniform candidate incidents, kept with probability theta when a patrol was within reach."""
+    rng = np.random.default_rng(seed)
+    areas = make_areas()
+    tables = {"patrol_tracks": make_tracks(areas, rng), "patrols": None, "bases": None}
+    cand = make_control_points(areas, MONTHS, per_area_month, rng, timezone=TZ)
+    covered = TRACKS.cover(cand, tables, PARAMS)["covered"].to_numpy(dtype=bool)
+    keep = ~covered | (rng.random(len(cand)) < theta)
+    inc = cand.loc[keep].drop(columns="period").reset_index(drop=True)
+    inc["incident_id"] = [f"I{i}" for i in range(len(inc))]
+    inc["location_precision"] = "exact"
+    inc["time_precision"] = "time"
+    if date_only:
+        local = inc["occurred_at"].dt.tz_convert(TZ).dt.normalize()
+        inc["occurred_at"] = local.dt.tz_convert("UTC")
+        inc["time_precision"] = "day"
+    return inc, areas, tables
+
+
+def estimate(inc, areas, tables, **kwargs):
+    return compute_presence_effect(inc, areas, tables, TRACKS, PARAMS, MONTHS, seed=1, **kwargs)
+
+
+def test_control_points_fall_inside_the_polygon_and_the_local_month():
+    triangle = gpd.GeoDataFrame({"area_id": ["T"]},
+                                geometry=[shapely.Polygon([(0, 0), (1000, 0), (0, 1000)])],
+                                crs=CRS)
+    points = make_control_points(triangle, MONTHS, 500, np.random.default_rng(0), timezone=TZ)
+    assert len(points) == 500 * len(MONTHS)
+    assert shapely.contains_xy(triangle.geometry.iloc[0], points.geometry.x,
+                               points.geometry.y).all()
+    local_month = points["occurred_at"].dt.tz_convert(TZ).dt.tz_localize(None).dt.to_period("M")
+    assert (local_month.dt.start_time == points["period"]).all()
+    # Uniform over the triangle: the mean x is a third of the side.
+    assert abs(points.geometry.x.mean() - 1000 / 3) < 15
+
+
+def test_control_points_are_reproducible_from_the_seed():
+    areas = make_areas(2)
+    a = make_control_points(areas, MONTHS, 20, np.random.default_rng(9), timezone=TZ)
+    b = make_control_points(areas, MONTHS, 20, np.random.default_rng(9), timezone=TZ)
+    pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
+
+
+@pytest.mark.parametrize("theta", [0.5, 1.0])
+def test_planted_ratio_is_recovered_with_exact_times(theta):
+    result = estimate(*make_incidents(theta))
+    est = result.estimate
+    assert (est.strategy_id, est.estimand) == ("patrol-presence", PRESENCE_ESTIMAND)
+    assert est.model == "poisson_fe_offset"
+    assert est.ci_low <= theta <= est.ci_high, est.to_frame().T
+    assert est.ci_high / est.ci_low < 2.0
+    assert result.strata["used"].sum() == len(MONTHS) * 9
+
+
+def test_planted_ratio_is_recovered_with_date_only_incidents():
+    inc, areas, tables = make_incidents(0.5, date_only=True)
+    est = estimate(inc, areas, tables).estimate
+    assert est.model == "conditional_mixture"
+    assert est.ci_low <= 0.5 <= est.ci_high, est.to_frame().T
+    assert any("date only" in c for c in est.caveats)
+
+
+def test_mixture_likelihood_equals_the_poisson_model_when_every_share_is_0_or_1():
+    rng = np.random.default_rng(4)
+    strata = pd.DataFrame({"area_id": np.repeat([f"A{i}" for i in range(12)], 3),
+                           "stratum": np.arange(36).astype(str),
+                           "p": rng.uniform(0.1, 0.6, 36)})
+    n = rng.poisson(30, 36)
+    cov = rng.binomial(n, 0.6 * strata["p"] / (0.6 * strata["p"] + 1 - strata["p"]))
+    long = pd.concat([
+        strata.assign(y=cov, x=1.0, off=np.log(strata["p"])),
+        strata.assign(y=n - cov, x=0.0, off=np.log1p(-strata["p"])),
+    ], ignore_index=True)
+    fit = fit_count_model(long, "y", ["x"], fixed_effects=("stratum",), offset="off",
+                          cluster="area_id")
+    share = np.concatenate(
+        [np.r_[np.ones(c), np.zeros(m - c)] for c, m in zip(cov, n, strict=True)]
+    )
+    p = np.repeat(strata["p"].to_numpy(), n)
+    areas = np.repeat(strata["area_id"].to_numpy(), n)
+    beta, se, _ = _fit_mixture(share, p, areas)
+    assert beta == pytest.approx(fit.params["x"], abs=1e-6)
+    # Same sandwich; fit_count_model's small-sample factor also counts the 36 stratum effects.
+    nobs, k = len(long), 37
+    assert se == pytest.approx(float(fit.model.bse["x"]) * np.sqrt((nobs - k) / (nobs - 1)),
+                               rel=1e-4)
+
+
+def test_imprecise_incidents_are_left_out_and_said_so():
+    inc, areas, tables = make_incidents(0.5)
+    inc.loc[inc.index[:7], "location_precision"] = "admin1"
+    est = estimate(inc, areas, tables).estimate
+    assert est.n_incidents == len(inc) - 7
+    assert any(c.startswith("7 incidents left out") for c in est.caveats)
+
+
+def test_no_patrol_anywhere_is_not_estimable():
+    inc, areas, tables = make_incidents(0.5)
+    tables = {**tables, "patrol_tracks": tables["patrol_tracks"].iloc[:0]}
+    with pytest.raises(NotEstimable, match="no area-month"):
+        estimate(inc, areas, tables)
