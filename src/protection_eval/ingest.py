@@ -21,8 +21,18 @@ import shapely
 
 from protection_eval.catalog import RawTable
 from protection_eval.config import MissionConfig, SourceSpec
-from protection_eval.labels import LabelMapper, normalise_text
-from protection_eval.parsing import parse_numbers, parse_times
+from protection_eval.locations import assign_areas, check_points
+from protection_eval.quarantine import (
+    IngestContext,
+    Quarantine,
+    cell_text,
+    check_dates_in_period,
+    check_reference,
+    local_dates,
+    map_labels,
+    parse_number_column,
+    parse_time_column,
+)
 from protection_eval.schemas import validate_table
 from protection_eval.validation import TableReport, ValidationReport
 
@@ -136,39 +146,6 @@ class MissionData:
         return "bases"
 
 
-class _Quarantine:
-    """Collects, per row, the first reason it was refused for."""
-
-    def __init__(self, index: pd.Index) -> None:
-        self.reason = pd.Series(None, index=index, dtype=object)
-        self.column = pd.Series(None, index=index, dtype=object)
-        self.detail = pd.Series(None, index=index, dtype=object)
-
-    @property
-    def alive(self) -> pd.Series:
-        return self.reason.isna()
-
-    def reject(
-        self, mask: pd.Series, reason: str, column: str, detail: str | pd.Series
-    ) -> None:
-        mask = mask.fillna(False).astype(bool) & self.alive
-        if not mask.any():
-            return
-        self.reason[mask] = reason
-        self.column[mask] = column
-        self.detail[mask] = detail[mask] if isinstance(detail, pd.Series) else detail
-
-
-@dataclass
-class _Context:
-    config: MissionConfig
-    strategy_ids: frozenset[str]
-    today: dt.date
-    projected_crs: str | None = None
-    areas: gpd.GeoDataFrame | None = None
-    patrol_ids: frozenset[str] = frozenset()
-
-
 def _fatal(path: object, message: str) -> MissionInputError:
     return MissionInputError(f"{path}: {message}")
 
@@ -216,23 +193,17 @@ def _require_columns(frame: pd.DataFrame, raw: RawTable, model: TableModel) -> N
         )
 
 
-def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    if column not in frame:
-        return pd.Series("", index=frame.index, dtype=object)
-    return frame[column].astype(str).map(normalise_text)
-
-
-def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: _Quarantine) -> None:
+def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine) -> None:
     for column in model.required:
         if column == "geometry":
             empty = frame[column].map(lambda g: g is None or getattr(g, "is_empty", True))
         else:
-            empty = _text(frame, column) == ""
+            empty = cell_text(frame, column) == ""
         q.reject(empty, "missing_value", column, f"{column} is empty")
 
 
-def _check_ids(frame: pd.DataFrame, column: str, q: _Quarantine) -> None:
-    ids = _text(frame, column)
+def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine) -> None:
+    ids = cell_text(frame, column)
     duplicated = ids.duplicated(keep="first") & (ids != "")
     first_row = frame.groupby(ids)["source_row"].transform("first")
     q.reject(
@@ -243,156 +214,9 @@ def _check_ids(frame: pd.DataFrame, column: str, q: _Quarantine) -> None:
     )
 
 
-def _map_labels(
-    frame: pd.DataFrame, column: str, spec: SourceSpec, q: _Quarantine, *, default: str | None
-) -> pd.Series:
-    mapper = LabelMapper(column, spec.labels.get(column), multi_valued=column == "gbv_type")
-    cells = _text(frame, column)
-    out = pd.Series(None, index=frame.index, dtype=object)
-    details = pd.Series(None, index=frame.index, dtype=object)
-    for label, cell in cells.items():
-        if cell == "":
-            out[label] = default
-            continue
-        outcome = mapper.map(cell)
-        out[label] = outcome.label
-        if outcome.label is None:
-            details[label] = (
-                f"{column} label(s) {list(outcome.unmapped)} are not model labels "
-                f"{list(mapper.vocabulary)}; map them under sources.<table>.labels.{column}"
-            )
-    q.reject(details.notna(), "label_unmapped", column, details)
-    return out
-
-
-def _parse_time_column(
-    frame: pd.DataFrame, column: str, spec: SourceSpec, ctx: _Context, q: _Quarantine
-) -> tuple[pd.Series, pd.Series]:
-    cells = _text(frame, column)
-    present = cells != ""
-    parsed = parse_times(
-        cells[present], timezone=ctx.config.timezone, date_format=spec.date_format
-    )
-    values = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
-    values[present] = parsed.values
-    precision = pd.Series(None, index=frame.index, dtype=object)
-    precision[present] = parsed.precision
-    reason = parsed.reason.reindex(frame.index)
-    detail = parsed.detail.reindex(frame.index)
-    for code in ("date_ambiguous", "date_unparseable"):
-        q.reject(reason == code, code, column, detail)
-    return values, precision
-
-
-def _local_dates(values: pd.Series, timezone: str) -> pd.Series:
-    return values.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
-
-
-def _check_dates_in_period(
-    values: pd.Series, column: str, ctx: _Context, q: _Quarantine
-) -> None:
-    local = _local_dates(values, ctx.config.timezone)
-    start = pd.Timestamp(ctx.config.period.start)
-    end = pd.Timestamp(ctx.config.period.end)
-    future = local > pd.Timestamp(ctx.today)
-    q.reject(future, "date_in_future", column, column + " " + local.dt.strftime("%Y-%m-%d")
-             + f" is after today ({ctx.today})")
-    outside = (local < start) | (local > end)
-    q.reject(
-        outside,
-        "date_outside_period",
-        column,
-        column + " " + local.dt.strftime("%Y-%m-%d")
-        + f" is outside the mission period {start.date()}..{end.date()}",
-    )
-
-
-def _parse_number_column(
-    frame: pd.DataFrame,
-    column: str,
-    spec: SourceSpec,
-    q: _Quarantine,
-    *,
-    integer: bool = False,
-    minimum: float | None = None,
-) -> pd.Series:
-    values, refused = parse_numbers(_text(frame, column), decimal=spec.decimal)
-    q.reject(refused.notna(), "invalid_number", column, refused)
-    if integer:
-        fractional = values.notna() & (values != np.floor(values))
-        q.reject(fractional, "invalid_number", column, f"{column} must be a whole number")
-    if minimum is not None:
-        low = values.notna() & (values < minimum)
-        q.reject(low, "invalid_number", column, f"{column} must be at least {minimum:g}")
-    return values
-
-
-def _distance_to_areas(ctx: _Context, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    areas = ctx.areas
-    if areas is None or areas.empty:
-        return np.zeros(len(lon))
-    projected = areas.to_crs(ctx.projected_crs).geometry.union_all()
-    shapely.prepare(projected)
-    points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=WGS84).to_crs(ctx.projected_crs)
-    return shapely.distance(projected, points.to_numpy())
-
-
-def _check_points(
-    frame: pd.DataFrame, spec: SourceSpec, ctx: _Context, q: _Quarantine
-) -> tuple[pd.Series, pd.Series]:
-    lon = _parse_number_column(frame, "longitude", spec, q)
-    lat = _parse_number_column(frame, "latitude", spec, q)
-    zero = (lon == 0) & (lat == 0)
-    q.reject(zero, "coordinates_zero_placeholder", "longitude", "(0, 0) is a placeholder")
-    out = (lon.abs() > 180) | (lat.abs() > 90)
-    metres = out & ((lon.abs() > 1_000) | (lat.abs() > 1_000))
-    q.reject(metres, "coordinates_projected", "longitude",
-             "values such as " + lon.astype(str) + ", " + lat.astype(str)
-             + " are metres in a projected CRS; convert them to WGS84 degrees")
-    swapped_fits = out & (lat.abs() <= 180) & (lon.abs() <= 90)
-    q.reject(swapped_fits, "coordinates_swapped", "latitude",
-             "latitude " + lat.astype(str) + " is out of range but would fit as a longitude")
-    q.reject(out, "coordinates_out_of_range", "longitude",
-             "(" + lon.astype(str) + ", " + lat.astype(str) + ") is outside WGS84 ranges")
-    alive = q.alive & lon.notna() & lat.notna()
-    if ctx.areas is not None and alive.any():
-        tolerance = ctx.config.ingest.outside_tolerance_m
-        idx = alive[alive].index
-        x, y = lon[idx].to_numpy(), lat[idx].to_numpy()
-        far = _distance_to_areas(ctx, x, y) > tolerance
-        if far.any():
-            fx, fy, fidx = x[far], y[far], idx[far]
-            in_range = (np.abs(fy) <= 180) & (np.abs(fx) <= 90)
-            swapped = np.zeros(len(fx), dtype=bool)
-            if in_range.any():
-                swapped[in_range] = (
-                    _distance_to_areas(ctx, fy[in_range], fx[in_range]) <= tolerance
-                )
-            flipped = np.zeros(len(fx), dtype=bool)
-            for sx, sy in ((-1, 1), (1, -1), (-1, -1)):
-                flipped |= _distance_to_areas(ctx, sx * fx, sy * fy) <= tolerance
-            reasons = pd.Series(
-                np.where(swapped, "coordinates_swapped",
-                         np.where(flipped, "coordinates_sign_flipped", "outside_areas")),
-                index=fidx,
-            )
-            for code, text in (
-                ("coordinates_swapped",
-                 "outside the areas, but inside them with latitude and longitude swapped"),
-                ("coordinates_sign_flipped",
-                 "outside the areas, but inside them with a coordinate's sign flipped"),
-                ("outside_areas",
-                 f"more than {tolerance:g} m outside every area of the mission"),
-            ):
-                mask = pd.Series(False, index=frame.index)
-                mask[reasons.index[reasons == code]] = True
-                q.reject(mask, code, "longitude", text)
-    return lon, lat
-
-
-def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: _Quarantine) -> tuple:
-    personnel = _parse_number_column(frame, "personnel", spec, q, integer=True, minimum=1)
-    women = _parse_number_column(frame, "women", spec, q, integer=True, minimum=0)
+def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
+    personnel = parse_number_column(frame, "personnel", spec, q, integer=True, minimum=1)
+    women = parse_number_column(frame, "women", spec, q, integer=True, minimum=0)
     excess = women.notna() & personnel.notna() & (women > personnel)
     q.reject(excess, "women_exceed_personnel", "women",
              "women " + women.astype("Int64").astype(str) + " > personnel "
@@ -400,17 +224,7 @@ def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: _Quarantine) -> tuple
     return personnel.astype("Int64"), women.astype("Int64")
 
 
-def _check_reference(
-    frame: pd.DataFrame, column: str, known: Iterable[str], reason: str, what: str,
-    q: _Quarantine,
-) -> pd.Series:
-    values = _text(frame, column)
-    unknown = (values != "") & ~values.isin(set(known))
-    q.reject(unknown, reason, column, values + f" is not {what}")
-    return values
-
-
-def _geometry_column(frame: pd.DataFrame, column: str, kinds: set[str], q: _Quarantine) -> list:
+def _geometry_column(frame: pd.DataFrame, column: str, kinds: set[str], q: Quarantine) -> list:
     def to_geom(value: object) -> object:
         if isinstance(value, str):
             value = value.strip()
@@ -432,13 +246,13 @@ def _geometry_column(frame: pd.DataFrame, column: str, kinds: set[str], q: _Quar
     return [g if isinstance(g, shapely.Geometry) else None for g in geoms]
 
 
-def _ingest_areas(frame: pd.DataFrame, spec: SourceSpec, ctx: _Context, q: _Quarantine):
+def _ingest_areas(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
     geometry = _geometry_column(frame, "geometry", {"Polygon", "MultiPolygon"}, q)
-    population = _parse_number_column(frame, "population", spec, q, minimum=0)
+    population = parse_number_column(frame, "population", spec, q, minimum=0)
     return gpd.GeoDataFrame(
         {
-            "area_id": _text(frame, "area_id"),
-            "name": _text(frame, "name"),
+            "area_id": cell_text(frame, "area_id"),
+            "name": cell_text(frame, "name"),
             "population": population.astype("Float64"),
         },
         geometry=geometry,
@@ -447,21 +261,21 @@ def _ingest_areas(frame: pd.DataFrame, spec: SourceSpec, ctx: _Context, q: _Quar
     )
 
 
-def _ingest_patrols(frame: pd.DataFrame, spec: SourceSpec, ctx: _Context, q: _Quarantine):
-    unit = _map_labels(frame, "unit_type", spec, q, default=None)
-    kind = _map_labels(frame, "patrol_type", spec, q, default=None)
-    started, _ = _parse_time_column(frame, "started_at", spec, ctx, q)
-    ended, ended_precision = _parse_time_column(frame, "ended_at", spec, ctx, q)
+def _ingest_patrols(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    unit = map_labels(frame, "unit_type", spec, q, default=None)
+    kind = map_labels(frame, "patrol_type", spec, q, default=None)
+    started, _ = parse_time_column(frame, "started_at", spec, ctx, q)
+    ended, ended_precision = parse_time_column(frame, "ended_at", spec, ctx, q)
     # A date-only end means the patrol ran until the end of that day.
     ended = ended.where(ended_precision != "day", ended + pd.Timedelta(days=1))
-    _check_dates_in_period(started, "started_at", ctx, q)
+    check_dates_in_period(started, "started_at", ctx, q)
     q.reject(ended < started, "ended_before_started", "ended_at",
              "ended_at " + ended.astype(str) + " is before started_at " + started.astype(str))
     personnel, women = _check_women(frame, spec, q)
     route = _geometry_column(frame, "geometry", {"LineString", "MultiLineString"}, q)
     return gpd.GeoDataFrame(
         {
-            "patrol_id": _text(frame, "patrol_id"),
+            "patrol_id": cell_text(frame, "patrol_id"),
             "unit_type": unit,
             "patrol_type": kind,
             "started_at": started,
@@ -480,33 +294,33 @@ def _points_frame(columns: dict, lon: pd.Series, lat: pd.Series) -> gpd.GeoDataF
     return gpd.GeoDataFrame(columns, geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
 
 
-def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: _Context, q: _Quarantine):
-    patrol_id = _check_reference(frame, "patrol_id", ctx.patrol_ids, "unknown_patrol",
+def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    patrol_id = check_reference(frame, "patrol_id", ctx.patrol_ids, "unknown_patrol",
                                  "among the accepted patrols", q)
-    recorded, _ = _parse_time_column(frame, "recorded_at", spec, ctx, q)
-    _check_dates_in_period(recorded, "recorded_at", ctx, q)
-    lon, lat = _check_points(frame, spec, ctx, q)
+    recorded, _ = parse_time_column(frame, "recorded_at", spec, ctx, q)
+    check_dates_in_period(recorded, "recorded_at", ctx, q)
+    lon, lat = check_points(frame, spec, ctx, q)
     return _points_frame({"patrol_id": patrol_id, "recorded_at": recorded}, lon, lat)
 
 
-def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: _Context, q: _Quarantine):
-    unit = _map_labels(frame, "unit_type", spec, q, default=None)
-    valid_from, _ = _parse_time_column(frame, "valid_from", spec, ctx, q)
-    valid_to, _ = _parse_time_column(frame, "valid_to", spec, ctx, q)
+def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    unit = map_labels(frame, "unit_type", spec, q, default=None)
+    valid_from, _ = parse_time_column(frame, "valid_from", spec, ctx, q)
+    valid_to, _ = parse_time_column(frame, "valid_to", spec, ctx, q)
     tz = ctx.config.timezone
-    valid_from, valid_to = _local_dates(valid_from, tz), _local_dates(valid_to, tz)
+    valid_from, valid_to = local_dates(valid_from, tz), local_dates(valid_to, tz)
     q.reject(valid_to < valid_from, "ended_before_started", "valid_to",
              "valid_to is before valid_from")
     personnel, women = _check_women(frame, spec, q)
-    lon, lat = _check_points(frame, spec, ctx, q)
+    lon, lat = check_points(frame, spec, ctx, q)
     return _points_frame(
-        {"base_id": _text(frame, "base_id"), "unit_type": unit, "valid_from": valid_from,
+        {"base_id": cell_text(frame, "base_id"), "unit_type": unit, "valid_from": valid_from,
          "valid_to": valid_to, "personnel": personnel, "women": women},
         lon, lat,
     )
 
 
-def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: _Quarantine) -> None:
+def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine) -> None:
     alive = q.alive & (table["source"] != "")
     key = (
         table["occurred_at"].astype(str) + "|" + table["longitude"].round(4).astype(str) + "|"
@@ -520,49 +334,27 @@ def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: _Quara
              + " from source " + first_source.astype(str))
 
 
-def _assign_areas(incidents: gpd.GeoDataFrame, ctx: _Context, alive: pd.Series) -> pd.Series:
-    """Area of each point-located incident: the containing area, else the nearest within tolerance.
-
-    Rows located only at admin1 or country precision get no area from their point: a
-    province or country centroid says nothing about which area the incident was in.
-    """
-    area_id = incidents["area_id"].where(incidents["area_id"] != "")
-    pointable = area_id.isna() & incidents["location_precision"].isin(
-        ["exact", "settlement", "admin2"]
-    ) & alive
-    if ctx.areas is None or not pointable.any():
-        return area_id
-    areas = ctx.areas[["area_id", "geometry"]].to_crs(ctx.projected_crs)
-    points = incidents.loc[pointable, ["geometry"]].to_crs(ctx.projected_crs)
-    joined = gpd.sjoin_nearest(
-        points, areas, how="left", max_distance=ctx.config.ingest.outside_tolerance_m
-    )
-    joined = joined[~joined.index.duplicated(keep="first")]
-    area_id.loc[joined.index] = joined["area_id"].where(joined["area_id"].notna())
-    return area_id
-
-
-def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: _Context, q: _Quarantine):
-    gbv = _map_labels(frame, "gbv_type", spec, q, default=None)
-    precision = _map_labels(frame, "location_precision", spec, q, default="exact")
-    occurred, time_precision = _parse_time_column(frame, "occurred_at", spec, ctx, q)
-    _check_dates_in_period(occurred, "occurred_at", ctx, q)
-    victims = _parse_number_column(frame, "victims", spec, q, integer=True, minimum=1)
-    area_ref = _text(frame, "area_id")
+def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    gbv = map_labels(frame, "gbv_type", spec, q, default=None)
+    precision = map_labels(frame, "location_precision", spec, q, default="exact")
+    occurred, time_precision = parse_time_column(frame, "occurred_at", spec, ctx, q)
+    check_dates_in_period(occurred, "occurred_at", ctx, q)
+    victims = parse_number_column(frame, "victims", spec, q, integer=True, minimum=1)
+    area_ref = cell_text(frame, "area_id")
     known_areas = set(ctx.areas["area_id"]) if ctx.areas is not None else set()
     q.reject((area_ref != "") & ~area_ref.isin(known_areas), "unknown_area", "area_id",
              area_ref + " is not among the accepted areas")
-    lon, lat = _check_points(frame, spec, ctx, q)
+    lon, lat = check_points(frame, spec, ctx, q)
     table = _points_frame(
         {
-            "incident_id": _text(frame, "incident_id"),
+            "incident_id": cell_text(frame, "incident_id"),
             "occurred_at": occurred,
             "time_precision": time_precision,
             "location_precision": precision,
             "gbv_type": gbv,
             "area_id": area_ref,
-            "source": _text(frame, "source"),
-            "perpetrator_type": _text(frame, "perpetrator_type"),
+            "source": cell_text(frame, "source"),
+            "perpetrator_type": cell_text(frame, "perpetrator_type"),
             "victims": victims.astype("Int64"),
         },
         lon,
@@ -572,16 +364,16 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: _Context, q: _
     return table
 
 
-def _ingest_deployments(frame: pd.DataFrame, spec: SourceSpec, ctx: _Context, q: _Quarantine):
-    strategy = _check_reference(frame, "strategy_id", ctx.strategy_ids, "unknown_strategy",
+def _ingest_deployments(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    strategy = check_reference(frame, "strategy_id", ctx.strategy_ids, "unknown_strategy",
                                 "in the strategy inventory (data/strategies)", q)
     known_areas = set(ctx.areas["area_id"]) if ctx.areas is not None else set()
-    area = _check_reference(frame, "area_id", known_areas, "unknown_area",
+    area = check_reference(frame, "area_id", known_areas, "unknown_area",
                             "among the accepted areas", q)
-    started, _ = _parse_time_column(frame, "started_on", spec, ctx, q)
-    ended, _ = _parse_time_column(frame, "ended_on", spec, ctx, q)
+    started, _ = parse_time_column(frame, "started_on", spec, ctx, q)
+    ended, _ = parse_time_column(frame, "ended_on", spec, ctx, q)
     tz = ctx.config.timezone
-    started, ended = _local_dates(started, tz), _local_dates(ended, tz)
+    started, ended = local_dates(started, tz), local_dates(ended, tz)
     q.reject(ended < started, "ended_before_started", "ended_on",
              "ended_on is before started_on")
     return pd.DataFrame(
@@ -608,7 +400,7 @@ def _empty_to_na(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
 
 
 def ingest_table(
-    raw: RawTable, spec: SourceSpec, ctx: _Context
+    raw: RawTable, spec: SourceSpec, ctx: IngestContext
 ) -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
     """Check one table; return accepted rows, quarantined rows and the table's report."""
     model = MODELS[raw.table]
@@ -616,7 +408,7 @@ def ingest_table(
     if model.points:
         frame = _geometry_points(frame)
     _require_columns(frame, raw, model)
-    q = _Quarantine(frame.index)
+    q = Quarantine(frame.index)
     _check_required_cells(frame, model, q)
     if model.id_column:
         _check_ids(frame, model.id_column, q)
@@ -625,7 +417,7 @@ def ingest_table(
     table.insert(len(table.columns) - (1 if "geometry" in table else 0), "source_row",
                  frame["source_row"].astype("int64"))
     if raw.table == "incidents":
-        table["area_id"] = _assign_areas(table, ctx, q.alive)
+        table["area_id"] = assign_areas(table, ctx, q.alive)
         table = _empty_to_na(table, ["source", "perpetrator_type"])
     accepted = table.loc[q.alive].reset_index(drop=True)
     for column in accepted.columns:
@@ -686,7 +478,7 @@ def ingest_mission(
         A required column is absent or the column mapping is inconsistent: the message names
         the file and the column.
     """
-    ctx = _Context(config, frozenset(strategy_ids), today or dt.datetime.now(dt.UTC).date())
+    ctx = IngestContext(config, frozenset(strategy_ids), today or dt.datetime.now(dt.UTC).date())
     report = ValidationReport(mission=config.mission)
     tables: dict[str, pd.DataFrame | None] = dict.fromkeys(ORDER)
     for name in ORDER:
