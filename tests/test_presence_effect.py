@@ -151,3 +151,58 @@ def test_no_patrol_anywhere_is_not_estimable():
     tables = {**tables, "patrol_tracks": tables["patrol_tracks"].iloc[:0]}
     with pytest.raises(NotEstimable, match="no area-month"):
         estimate(inc, areas, tables)
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    """The three demo missions at scale 0.4 (seed 7), with their ground truth."""
+    from protection_eval.catalog import read_json
+    from protection_eval.demo import make_demo_missions
+
+    folder = tmp_path_factory.mktemp("demo_presence")
+    configs = {p.stem: p for p in make_demo_missions(folder, seed=7, scale=0.4)}
+    truths = {m: read_json(folder / f"demo-{m[-1].lower()}" / "ground_truth.json")
+              for m in configs}
+    return configs, truths
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mission", "model", "caveat"),
+    [("DEMO-A", "poisson_fe_offset", "within reach of a patrol"),
+     ("DEMO-B", "conditional_mixture", "have a date only"),
+     ("DEMO-C", "poisson_fe_offset", "Bases only")],
+)
+def test_demo_interval_contains_the_planted_presence_ratio(small_demo, mission, model, caveat):
+    from protection_eval.catalog import load_mission
+    from protection_eval.presence_effect import estimate_presence_effect
+
+    configs, truths = small_demo
+    planted = truths[mission]["patrol_presence"]["irr_covered"]
+    est = estimate_presence_effect(load_mission(configs[mission])).estimate
+    assert est.ci_low <= planted <= est.ci_high, est.to_frame().T
+    assert est.model == model
+    assert any(caveat in c for c in est.caveats)
+
+
+@pytest.mark.slow
+def test_demo_effects_table_holds_one_shareable_presence_row(small_demo):
+    from protection_eval.catalog import load_mission
+    from protection_eval.effectiveness import (
+        EFFECTS_CSV_COLUMNS,
+        estimate_mission,
+        to_effects_table,
+    )
+
+    configs, _ = small_demo
+    effects = estimate_mission(load_mission(configs["DEMO-A"]), strategies="firewood-escorts")
+    table = to_effects_table(effects)
+    assert list(table.columns) == EFFECTS_CSV_COLUMNS
+    rows = table[(table["strategy_id"] == "patrol-presence")
+                 & (table["estimand"] == PRESENCE_ESTIMAND)]
+    assert len(rows) == 1
+    row = rows.iloc[0]
+    assert row["design"] == "space_time_controls"
+    assert row["n_incidents"] >= 100
+    assert row["caveats"].startswith("Reported is not occurred")
+    assert len(effects.table(PRESENCE_ESTIMAND)) == 1

@@ -9,7 +9,10 @@ Estimators on the area x period panel (:mod:`protection_eval.panel`), each retur
 - a strategy deployed everywhere at once: an interrupted time series on the panel (area fixed
   effects, trend, seasonality, a level change), since no area is left to compare with;
 - patrol presence: dose-response of patrol-hours and footprint on next-period incidents, and its
-  modification by the share of women in patrols (:mod:`protection_eval.patrol_presence`).
+  modification by the share of women in patrols (:mod:`protection_eval.patrol_presence`), and
+  the ratio of reports within reach of a patrol versus not, same area and month, against
+  random space-time control points (:mod:`protection_eval.presence_effect`, estimand
+  ``patrol_presence``; :func:`estimate_mission` only, as it needs the mission's tables).
 
 :func:`estimate_mission_effects` runs them all for a mission; :func:`to_effects_table` gives the
 shareable ``effects.csv`` (estimates built on fewer than ``k`` incidents are suppressed).
@@ -485,6 +488,7 @@ def estimate_mission(
     pre: int = 6,
     post: int = 6,
     period: str | None = None,
+    presence: bool = True,
 ) -> MissionEffects:
     """Build a loaded mission's panel and estimate every effect on it.
 
@@ -503,6 +507,10 @@ def estimate_mission(
         :func:`protection_eval.config.parse_period`); panel periods starting outside it are left
         out. Areas already treated when the window opens then have no pre-period and drop out
         of the stacked design.
+    presence : bool
+        Also estimate the within-reach ratio of reported incidents (estimand
+        ``patrol_presence``, :mod:`protection_eval.presence_effect`; all incident types, so
+        only with ``outcome="incidents"``).
 
     Returns
     -------
@@ -530,6 +538,14 @@ def estimate_mission(
         design=design, pre=pre, post=post,
     )
     effects.panel = panel
+    if presence and outcome == "incidents":
+        from protection_eval.presence_effect import estimate_presence_effect
+
+        within = _attempt(effects, "patrol presence (within reach)", estimate_presence_effect,
+                          data, period=period)
+        if within is not None:
+            effects.estimates.append(within.estimate)
+            effects.notes += [f"patrol presence (within reach): {n}" for n in within.notes]
     return effects
 
 
