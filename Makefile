@@ -46,6 +46,8 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_coverage.py
 	$(BIN)/python benchmarks/bench_effectiveness.py
+	$(BIN)/python benchmarks/bench_runner.py
+	$(BIN)/python benchmarks/simulate_validity.py
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --quiet -o requirements.lock
