@@ -84,6 +84,17 @@ plot_event_studies(effects.event_studies.values())
 effects.table("dose")
 
 # %% [markdown]
+# ## Patrol presence: reports within reach of a patrol versus not
+# Ratio of the rate of reported incidents at places and moments within reach of a patrol (the
+# coverage radius, in the window before) to the rate elsewhere in the same area and month,
+# measured against random control points in space and time (method in `docs/validity.md`).
+# Below 1: fewer reports where patrols had just been. An association, not the effect of sending
+# a patrol: patrols go where incidents are expected, and a patrol nearby can raise reporting.
+
+# %%
+effects.table("patrol_presence")
+
+# %% [markdown]
 # ## Women in patrols
 # `women_share`: ratio per 10 points more women among patrol personnel, at average patrol-hours.
 # `women_share_modification`: how the patrol-hours ratio changes per 10 points more women
