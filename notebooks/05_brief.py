@@ -15,24 +15,27 @@
 # # 5. The commander's brief
 # One page for a field commander, built only from what this run put in its shared part
 # (coverage summary, effect estimates, gap list, map). Written as `shared/brief.html`.
+# Opened in JupyterLab without a run (`shared_dir = None`), it previews the brief from the
+# mission's latest run and writes nothing.
 
 # %% tags=["parameters"]
 mission_config = "../data/missions/DEMO-A.yaml"
 run_dir = None
 restricted_dir = None
-shared_dir = "../reports/brief-preview"
+shared_dir = None
 seed = 0
 
 # %%
 from IPython.display import HTML
 
 from protection_eval.brief import BriefInputs, render_brief
-from protection_eval.catalog import read_shared_outputs, write_text
+from protection_eval.catalog import project_path, read_shared_outputs, write_text
 from protection_eval.config import load_mission_config
 from protection_eval.strategies import load_catalogue
 
 config = load_mission_config(mission_config)
-shared = read_shared_outputs(shared_dir)
+source = shared_dir or project_path("reports", config.mission, "latest", "shared")
+shared = read_shared_outputs(source)
 names = {s.id: s.name for s in load_catalogue().strategies}
 
 # %%
@@ -49,5 +52,6 @@ inputs = BriefInputs(
     map_file=shared["map"],
 )
 page = render_brief(inputs)
-write_text(page, f"{shared_dir}/brief.html")
+if shared_dir:
+    write_text(page, f"{shared_dir}/brief.html")
 HTML(page)
