@@ -141,9 +141,12 @@ def test_mixture_likelihood_equals_the_poisson_model_when_every_share_is_0_or_1(
 def test_imprecise_incidents_are_left_out_and_said_so():
     inc, areas, tables = make_incidents(0.5)
     inc.loc[inc.index[:7], "location_precision"] = "admin1"
-    est = estimate(inc, areas, tables).estimate
-    assert est.n_incidents == len(inc) - 7
-    assert any(c.startswith("7 incidents left out") for c in est.caveats)
+    result = estimate(inc, areas, tables)
+    assert result.estimate.n_incidents == len(inc) - 7
+    assert any(n.startswith(f"7 of {len(inc)} incidents left out") for n in result.notes)
+    # The shared caveat says it without the count (a count under k cannot go out).
+    left_out = [c for c in result.estimate.caveats if "left out" in c]
+    assert left_out and not any(ch.isdigit() for ch in left_out[0])
 
 
 def test_no_patrol_anywhere_is_not_estimable():
@@ -170,7 +173,7 @@ def small_demo(tmp_path_factory):
 @pytest.mark.parametrize(
     ("mission", "model", "caveat"),
     [("DEMO-A", "poisson_fe_offset", "within reach of a patrol"),
-     ("DEMO-B", "conditional_mixture", "have a date only"),
+     ("DEMO-B", "conditional_mixture", "All incidents have a date only"),
      ("DEMO-C", "poisson_fe_offset", "Bases only")],
 )
 def test_demo_interval_contains_the_planted_presence_ratio(small_demo, mission, model, caveat):

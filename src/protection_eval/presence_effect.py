@@ -83,11 +83,12 @@ _CAVEATS = {
         "presence, not patrols."
     ),
     "date_only": (
-        "{n} of {total} incidents have a date only: each counts by the share of its day that "
-        "was within reach, assuming incidents spread evenly over the day."
+        "{which} incidents have a date only: each counts by the share of its day that was "
+        "within reach, assuming incidents spread evenly over the day."
     ),
     "left_out": (
-        "{n} incidents left out: location too imprecise for the radius, or outside every area."
+        "Incidents whose location is too imprecise for the radius, or outside every area, are "
+        "left out (the restricted notes give how many)."
     ),
 }
 
@@ -354,10 +355,15 @@ def compute_presence_effect(
                                                      window_h=params.window_h))
     if model.name == "bases":
         estimate.caveats.append(_CAVEATS["bases"].format(radius_km=radius_km))
+    # Caveats go to the shared table: no count in them, a small one could not be suppressed.
     if day.any():
-        estimate.caveats.append(_CAVEATS["date_only"].format(n=int(day.sum()), total=len(inc)))
+        which = "All" if day.all() else "Some"
+        estimate.caveats.append(_CAVEATS["date_only"].format(which=which))
+        notes.append(f"{int(day.sum())} of {len(inc)} incidents in scope have a date only")
     if left_out:
-        estimate.caveats.append(_CAVEATS["left_out"].format(n=left_out))
+        estimate.caveats.append(_CAVEATS["left_out"])
+        notes.append(f"{left_out} of {total} incidents left out: location too imprecise for the "
+                     "radius, outside every area, or outside the analysis window")
     return PresenceEffect(estimate, strata, model.name, controls_per_stratum, notes)
 
 
