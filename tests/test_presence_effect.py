@@ -149,6 +149,11 @@ def test_imprecise_incidents_are_left_out_and_said_so():
     assert left_out and not any(ch.isdigit() for ch in left_out[0])
 
 
+def test_no_incident_within_reach_is_not_estimable_rather_than_zero():
+    with pytest.raises(NotEstimable, match="one side of reach"):
+        estimate(*make_incidents(0.0))
+
+
 def test_no_patrol_anywhere_is_not_estimable():
     inc, areas, tables = make_incidents(0.5)
     tables = {**tables, "patrol_tracks": tables["patrol_tracks"].iloc[:0]}
