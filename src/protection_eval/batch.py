@@ -133,12 +133,15 @@ def _limit_threads() -> None:
 
 
 def _run_in_worker(
-    path: str, options: dict[str, Any], events: Any | None
+    path: str, options: dict[str, Any], events: Any | None, slots: Any | None = None
 ) -> RunResult:
-    """Run one mission in a worker process, forwarding progress events to ``events``."""
+    """Run one mission in a worker process, forwarding progress events to ``events``.
+
+    ``slots`` is a semaphore shared by the batch: a notebook executes only while holding one.
+    """
     _limit_threads()
     progress = events.put if events is not None else None
-    return run_mission(path, progress=progress, **options)
+    return run_mission(path, progress=progress, slot=slots, **options)
 
 
 def _failed_result(path: Path, reports_dir: Path, exc: BaseException) -> RunResult:
@@ -165,6 +168,10 @@ def _run_local(
         return [run_mission(p, progress=progress, **options) for p in paths]
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
+        # Notebooks, not missions, are the unit of parallel work: every mission gets a process
+        # (up to twice the jobs), and a shared semaphore lets `jobs` notebooks run at once, so
+        # three missions on two jobs pack as tightly as their notebooks allow.
+        slots = manager.Semaphore(jobs)
         events = manager.Queue() if progress else None
         stop = threading.Event()
         drainer = None
@@ -172,9 +179,10 @@ def _run_local(
             drainer = threading.Thread(target=_drain, args=(events, progress, stop), daemon=True)
             drainer.start()
         results: dict[int, RunResult] = {}
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        workers = min(len(paths), 2 * jobs)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {
-                pool.submit(_run_in_worker, str(p), options, events): i
+                pool.submit(_run_in_worker, str(p), options, events, slots): i
                 for i, p in enumerate(paths)
             }
             for future in as_completed(futures):
@@ -239,7 +247,8 @@ def run_missions(
     reports_dir : str or Path
         Root of the reports.
     jobs : int, default 1
-        Missions run at once in local worker processes.
+        Notebooks executed at once (local): missions run in worker processes (up to
+        ``2 * jobs`` of them) and take turns for ``jobs`` notebook slots.
     executor : {"local", "dask"}
         Where missions run: local processes, or an existing Dask cluster.
     scheduler : str, optional

@@ -17,6 +17,7 @@ import subprocess
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from protection_eval.catalog import (
     notebook_paths,
     project_path,
     write_json,
+    write_mission_cache,
     write_table,
     write_text,
 )
@@ -176,16 +178,22 @@ def _export_html(output: Path) -> Path:
     return write_text(html, output.with_suffix(".html"))
 
 
-def _derived_config(config: MissionConfig, period: str, folder: Path) -> Path:
-    """Write the mission configuration restricted to ``period``, with absolute source paths."""
+def _derived_config(config: MissionConfig, period: str | None, folder: Path) -> Path:
+    """Write the run's copy of the mission configuration, with absolute source paths.
+
+    With a reporting ``period``, the copy's period is that window. The notebooks read this copy,
+    and the validated mission cached beside it.
+    """
     import yaml
 
-    window = parse_period(period)
     data = config.model_dump(mode="json", exclude={"path"}, exclude_none=True)
-    data["period"] = {"start": window.start.isoformat(), "end": window.end.isoformat()}
+    header = f"# {config.mission}: the configuration this run used"
+    if period is not None:
+        window = parse_period(period)
+        data["period"] = {"start": window.start.isoformat(), "end": window.end.isoformat()}
+        header += f", restricted to the reporting period {period}"
     return write_text(
-        f"# {config.mission} restricted to the reporting period {period}\n"
-        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+        header + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
         folder / "mission.yaml",
     )
 
@@ -231,6 +239,7 @@ def run_mission(
     period: str | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     export_html: bool = True,
+    slot: AbstractContextManager[Any] | None = None,
 ) -> RunResult:
     """Run every notebook for one mission into ``reports/<mission>/<run_id>/``.
 
@@ -259,6 +268,9 @@ def run_mission(
         Receives events ``{"mission", "notebook", "state", "index", "total"}`` as the run goes.
     export_html : bool, default True
         Render each executed notebook to offline HTML in the restricted part.
+    slot : context manager, optional
+        Held while a notebook executes: a semaphore shared by the missions of a batch, so that
+        at most ``--jobs`` notebooks run at once whatever the number of missions.
 
     Returns
     -------
@@ -293,15 +305,16 @@ def run_mission(
     restricted, shared = staging / RESTRICTED, staging / SHARED
     restricted.mkdir(parents=True, exist_ok=True)
     shared.mkdir(parents=True, exist_ok=True)
-    if config is not None and period is not None:
+    run_config = config_path
+    if config is not None:
         try:
-            config_path = _derived_config(config, period, restricted)
-            config = load_mission_config(config_path)
+            run_config = _derived_config(config, period, restricted)
+            config = load_mission_config(run_config)
         except ConfigError as exc:
             error, config = {"message": str(exc), "step": "configuration"}, None
     if config is not None:
         parameters = {
-            "mission_config": str(config_path),
+            "mission_config": str(run_config),
             "run_dir": str(staging),
             "restricted_dir": str(restricted),
             "shared_dir": str(shared),
@@ -313,6 +326,7 @@ def run_mission(
             write_validation(mission, restricted)
             if not mission.validation.usable:
                 raise RunFailed("; ".join(mission.validation.errors))
+            write_mission_cache(mission, run_config)
             todo = list(notebooks if notebooks is not None else notebook_paths())
             for index, notebook in enumerate(todo, start=1):
                 emit(notebook.name, "running", index, len(todo))
@@ -321,7 +335,8 @@ def run_mission(
                 record = NotebookRecord(notebook.name, "failed", 0.0, f"{RESTRICTED}/{output.name}")
                 records.append(record)
                 try:
-                    _execute_notebook(notebook, output, parameters, project_path())
+                    with slot or nullcontext():
+                        _execute_notebook(notebook, output, parameters, project_path())
                     record.status = "ok"
                 finally:
                     if export_html and output.exists():
