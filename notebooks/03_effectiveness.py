@@ -9,6 +9,8 @@
 #     display_name: protection-eval
 #     language: python
 #     name: protection-eval
+#   protection_eval:
+#     needs: []
 # ---
 
 # %% [markdown]

@@ -9,6 +9,8 @@
 #     display_name: protection-eval
 #     language: python
 #     name: protection-eval
+#   protection_eval:
+#     needs: [02_coverage, 03_effectiveness]
 # ---
 
 # %% [markdown]

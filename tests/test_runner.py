@@ -95,3 +95,45 @@ def test_run_keeps_its_configuration_copy_and_cached_mission_restricted(bad_miss
     assert (restricted / "mission.yaml").exists()
     assert (restricted / "mission.ingested.pickle").exists()
     assert not list((result.run_dir / "shared").iterdir())
+
+
+NEEDS = '''# ---
+# jupyter:
+#   protection_eval:
+#     needs: [{needs}]
+# ---
+
+# %% tags=["parameters"]
+mission_config = ""
+run_dir = restricted_dir = shared_dir = None
+seed = 0
+
+# %%
+{body}
+'''
+
+
+def test_a_failed_notebook_skips_what_needs_it_and_others_still_run(bad_mission, tmp_path):
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    (folder / "01_fails.py").write_text(NEEDS.format(needs="", body="raise ValueError('no')"))
+    (folder / "02_free.py").write_text(NEEDS.format(needs="", body="x = 2"))
+    (folder / "03_needs_01.py").write_text(NEEDS.format(needs="01_fails", body="x = 3"))
+    result = run_mission(bad_mission, reports_dir=tmp_path / "r",
+                         notebooks=sorted(folder.glob("*.py")))
+    assert result.status == "failed"
+    statuses = {n.notebook: n.status for n in result.notebooks}
+    assert statuses == {"01_fails.py": "failed", "02_free.py": "ok", "03_needs_01.py": "skipped"}
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["error"]["notebook"] == "01_fails.py"
+
+
+def test_undeclared_notebook_waits_for_every_earlier_one():
+    import nbformat
+
+    from protection_eval.runner import notebook_needs
+
+    plain = nbformat.v4.new_notebook()
+    declared = nbformat.v4.new_notebook(metadata={"protection_eval": {"needs": ["01_a"]}})
+    assert notebook_needs(plain, ["01_a", "02_b"]) == ["01_a", "02_b"]
+    assert notebook_needs(declared, ["01_a", "02_b"]) == ["01_a"]

@@ -14,10 +14,12 @@ import platform
 import secrets
 import shutil
 import subprocess
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,13 +149,11 @@ def write_validation(mission: MissionData, folder: Path) -> Path:
 
 
 def _execute_notebook(
-    notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path
+    node: Any, name: str, output: Path, parameters: dict[str, Any], cwd: Path
 ) -> None:
-    import jupytext
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    node = jupytext.read(notebook)
     try:
         papermill.execute_notebook(
             node, str(output), parameters=parameters, kernel_name=_kernel_name(),
@@ -163,8 +163,8 @@ def _execute_notebook(
         cell = {"index": exc.cell_index, "execution_count": exc.exec_count,
                 "source": exc.source, "error": f"{exc.ename}: {exc.evalue}"}
         raise RunFailed(
-            f"{notebook.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
-            notebook=notebook.name, cell=cell,
+            f"{name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
+            notebook=name, cell=cell,
         ) from None
 
 
@@ -218,6 +218,79 @@ def audit_check(run_dir: Path, mission: MissionData) -> None:
 
 
 DEFAULT_CHECKS: tuple[Callable[[Path, MissionData], None], ...] = (audit_check,)
+
+
+def notebook_needs(node: Any, earlier: Sequence[str]) -> list[str]:
+    """Return the notebooks (stems) a notebook must wait for.
+
+    A notebook declares them in its jupytext header as ``protection_eval: {needs: [...]}``; one
+    that declares nothing waits for every notebook before it, so order alone stays safe.
+    """
+    declared = node.metadata.get("protection_eval", {}).get("needs")
+    return list(earlier) if declared is None else [n for n in declared if n in earlier]
+
+
+def _execute_notebooks(
+    todo: Sequence[Path],
+    parameters: dict[str, Any],
+    restricted: Path,
+    records: list[NotebookRecord],
+    *,
+    slot: AbstractContextManager[Any] | None,
+    export_html: bool,
+    emit: Callable[..., None],
+) -> None:
+    """Execute notebooks, each once what it needs has succeeded, holding ``slot`` meanwhile.
+
+    Notebooks that need nothing of each other run at the same time when the slot allows (a
+    batch's ``--jobs``); without a slot they run one at a time. One record per notebook is
+    appended to ``records`` first. Raises :class:`RunFailed` for the first notebook, in
+    order, that failed.
+    """
+    import jupytext
+
+    slot = slot if slot is not None else threading.Semaphore(1)
+    nodes = [jupytext.read(nb) for nb in todo]
+    stems = [nb.stem for nb in todo]
+    start = len(records)
+    records.extend(NotebookRecord(nb.name, "waiting", 0.0, f"{RESTRICTED}/{nb.stem}.ipynb")
+                   for nb in todo)
+    failures: dict[str, RunFailed] = {}
+
+    def run(index: int, needs: list[Future]) -> bool:
+        notebook, record = todo[index], records[start + index]
+        if not all(need.result() for need in needs):
+            record.status = "skipped"
+            return False
+        output = restricted / f"{notebook.stem}.ipynb"
+        with slot:
+            emit(notebook.name, "running", index + 1, len(todo))
+            t0 = time.perf_counter()
+            try:
+                _execute_notebook(nodes[index], notebook.name, output, parameters,
+                                  project_path())
+                record.status = "ok"
+            except RunFailed as exc:
+                record.status = "failed"
+                failures[notebook.name] = exc
+            finally:
+                record.seconds = round(time.perf_counter() - t0, 3)
+        if export_html and output.exists():
+            record.html = f"{RESTRICTED}/{_export_html(output).name}"
+        emit(notebook.name, record.status, index + 1, len(todo))
+        return record.status == "ok"
+
+    # One thread per notebook: each waits for what it needs, all of which started before it.
+    with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
+        futures: list[Future] = []
+        for index, node in enumerate(nodes):
+            needs = [futures[stems.index(n)] for n in notebook_needs(node, stems[:index])]
+            futures.append(pool.submit(run, index, needs))
+        for future in futures:
+            future.result()
+    for record in records[start:]:
+        if record.notebook in failures:
+            raise failures[record.notebook]
 
 
 def _link_latest(mission_dir: Path, run_id: str) -> None:
@@ -328,29 +401,14 @@ def run_mission(
                 raise RunFailed("; ".join(mission.validation.errors))
             write_mission_cache(mission, run_config)
             todo = list(notebooks if notebooks is not None else notebook_paths())
-            for index, notebook in enumerate(todo, start=1):
-                emit(notebook.name, "running", index, len(todo))
-                t0 = time.perf_counter()
-                output = restricted / f"{notebook.stem}.ipynb"
-                record = NotebookRecord(notebook.name, "failed", 0.0, f"{RESTRICTED}/{output.name}")
-                records.append(record)
-                try:
-                    with slot or nullcontext():
-                        _execute_notebook(notebook, output, parameters, project_path())
-                    record.status = "ok"
-                finally:
-                    if export_html and output.exists():
-                        record.html = f"{RESTRICTED}/{_export_html(output).name}"
-                    record.seconds = round(time.perf_counter() - t0, 3)
-                emit(notebook.name, record.status, index, len(todo))
+            _execute_notebooks(todo, parameters, restricted, records, slot=slot,
+                               export_html=export_html, emit=emit)
             emit(None, "auditing")
             for check in checks:
                 check(staging, mission)
         except RunFailed as exc:
             error = {"message": str(exc), "step": exc.notebook or "run",
                      "notebook": exc.notebook, "cell": exc.cell}
-            if records and exc.notebook:
-                records[-1].status = "failed"
         except (InputFileError, MissionInputError) as exc:
             error = {"message": str(exc), "step": "ingestion"}
         except Exception as exc:
