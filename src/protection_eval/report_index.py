@@ -83,14 +83,13 @@ def _fmt_share(value: Any) -> str:
 
 
 def _effects_cell(effects: pd.DataFrame | None) -> str:
-    if effects is None or effects.empty:
+    from protection_eval.brief import headline_effects
+
+    rows = headline_effects(effects)
+    if rows.empty:
         return "<span class='muted'>no estimate</span>"
-    rows = effects
-    if "estimand" in rows:
-        rows = rows[rows["estimand"] == "deployment"] if (rows["estimand"] == "deployment").any() \
-            else rows
     items = []
-    for r in rows.head(4).itertuples():
+    for r in rows.head(6).itertuples():
         label = html.escape(str(getattr(r, "strategy_id", "") or getattr(r, "estimand", "")))
         try:
             text = f"{float(r.irr):.2f} ({float(r.ci_low):.2f}–{float(r.ci_high):.2f})"
