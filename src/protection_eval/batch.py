@@ -145,15 +145,14 @@ def _run_in_worker(
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
-    """Return a context forking workers from a server that has imported the library already.
+    """Return a context whose workers start with the library already imported.
 
-    Workers then start in a fraction of a second instead of importing pandas, geopandas and
-    the rest again; ``spawn`` is the fallback (and what platforms without fork use).
+    ``fork`` (where the platform has it): workers are forked, with the manager, before this
+    process starts any thread, and inherit pandas, geopandas and the rest instead of importing
+    them again. ``spawn`` elsewhere.
     """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["protection_eval.runner", "protection_eval.ingest"])
-        return context
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
 
@@ -200,9 +199,6 @@ def _run_local(
         events = manager.Queue() if progress else None
         stop = threading.Event()
         drainer = None
-        if progress:
-            drainer = threading.Thread(target=_drain, args=(events, progress, stop), daemon=True)
-            drainer.start()
         results: dict[int, RunResult] = {}
         order = sorted(range(len(paths)), key=lambda i: -_input_bytes(paths[i]))
         with ProcessPoolExecutor(max_workers=min(len(paths), jobs), mp_context=context) as pool:
@@ -210,6 +206,11 @@ def _run_local(
                 pool.submit(_run_in_worker, str(paths[i]), options, events, slots): i
                 for i in order
             }
+            # Workers are forked at the first submit: only now may this process start a thread.
+            if progress:
+                drainer = threading.Thread(target=_drain, args=(events, progress, stop),
+                                           daemon=True)
+                drainer.start()
             for future in as_completed(futures):
                 i = futures[future]
                 try:
