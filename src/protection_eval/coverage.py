@@ -59,6 +59,7 @@ __all__ = [
     "compute_mission_coverage",
     "make_shared_coverage_map",
     "register_coverage_model",
+    "to_coverage_params",
     "write_coverage",
 ]
 
@@ -320,9 +321,23 @@ def to_hexagon_footprint(footprints: gpd.GeoDataFrame, resolution: int) -> gpd.G
     return gpd.GeoDataFrame(geometry=[outline], crs="EPSG:4326")
 
 
-def _coverage_params(
-    mission: MissionData, radius_m: float | None, window_h: float | None
+def to_coverage_params(
+    mission: MissionData, radius_m: float | None = None, window_h: float | None = None
 ) -> CoverageParams:
+    """Return the coverage parameters of a mission, with optional radius and window overrides.
+
+    Parameters
+    ----------
+    mission : MissionData
+        The mission; its configuration's ``coverage`` settings are the defaults.
+    radius_m, window_h : float, optional
+        Overrides of the radius and window.
+
+    Returns
+    -------
+    CoverageParams
+        What every coverage model of this mission uses.
+    """
     settings = mission.config.coverage
     return CoverageParams(
         radius_m=float(radius_m if radius_m is not None else settings.radius_m),
@@ -399,7 +414,7 @@ def compute_mission_coverage(
     CoverageResult
         See :class:`CoverageResult`.
     """
-    params = _coverage_params(mission, radius_m, window_h)
+    params = to_coverage_params(mission, radius_m, window_h)
     window = mission.config.period if period is None else parse_period(period)
     local_day = local_naive(mission.incidents["occurred_at"], params.timezone).dt.normalize()
     chosen_rows = (local_day >= pd.Timestamp(window.start)) & (

@@ -443,10 +443,10 @@ def estimate_presence_effect(
         When the mission has no patrol or base presence, or no area-month to compare in.
     """
     from protection_eval.config import parse_period
-    from protection_eval.coverage import _coverage_params
+    from protection_eval.coverage import to_coverage_params
     from protection_eval.coverage_models import choose_coverage_model
 
-    params = _coverage_params(mission, None, None)
+    params = to_coverage_params(mission)
     window = mission.config.period if period is None else parse_period(period)
     months = pd.period_range(pd.Timestamp(window.start), pd.Timestamp(window.end), freq="M")
     crs = mission.projected_crs
