@@ -324,13 +324,13 @@ def test_mission_coverage_on_demo_missions_writes_shared_and_restricted_outputs(
                                  shared_dir=tmp_path / model / "shared", k=5,
                                  config=mission.config)
         assert written["map"].name == "coverage_map.html"
-        hexagons = gpd.read_file(written["gpkg_hexagons"], layer="hexagons")
+        hexagons = gpd.read_file(written["gpkg"], layer="hexagons")
         assert hexagons["incidents"].sum() == summary["incidents_in_scope"]
         shared = json.loads(written["shared_summary"].read_text())
         for key in ("incidents_total", "incidents_in_scope", "incidents_covered",
                     "covered_share", "radius_m", "window_h", "model"):
             assert key in shared
-        layers = {name for name, _ in pyogrio.list_layers(written["gpkg_hexagons"])}
+        layers = {name for name, _ in pyogrio.list_layers(written["gpkg"])}
         assert {"hexagons", "areas", "footprint"} <= layers
         audit = audit_shared_folder(tmp_path / model / "shared", incidents=mission.incidents,
                                     areas=mission.areas)

@@ -362,6 +362,28 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, layer: str | None = No
     return path
 
 
+def write_geopackage(layers: dict[str, pd.DataFrame], path: str | Path) -> Path:
+    """Write a new GeoPackage holding ``layers`` (name -> GeoDataFrame), replacing any old one.
+
+    The file is built beside its destination and moved into place, so a reader never sees a
+    GeoPackage with some layers missing or left over from an earlier write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".gpkg")
+    os.close(fd)
+    Path(tmp).unlink()
+    try:
+        for name, frame in layers.items():
+            frame.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def mission_config_paths(folder: str | Path | None = None) -> list[Path]:
     """Return every mission YAML in ``folder`` (default ``data/missions``), sorted."""
     folder = Path(folder) if folder else project_path("data", "missions")

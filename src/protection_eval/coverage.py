@@ -539,7 +539,7 @@ def write_coverage(
     dict
         Output name -> path written.
     """
-    from protection_eval.catalog import write_json, write_table, write_text
+    from protection_eval.catalog import write_geopackage, write_json, write_table, write_text
 
     written: dict[str, Path] = {}
     if shared_dir is not None:
@@ -553,15 +553,14 @@ def write_coverage(
             written["map"] = write_text(page, shared / "coverage_map.html")
     if restricted_dir is not None:
         restricted = Path(restricted_dir)
-        gpkg = restricted / "coverage.gpkg"
-        if gpkg.exists():
-            gpkg.unlink()
         incidents = result.to_frame()
         incidents["covered"] = incidents["covered"].astype("object")
         written["summary"] = write_json(result.summary, restricted / "coverage_summary.json")
         written["incidents"] = write_table(incidents, restricted / "incident_coverage.csv")
         written["areas"] = write_table(result.areas, restricted / "coverage_areas.csv")
-        written["gpkg_hexagons"] = write_table(result.hexagon_layer(), gpkg, layer="hexagons")
-        written["gpkg_areas"] = write_table(result.area_layer(), gpkg, layer="areas")
-        written["gpkg_footprint"] = write_table(result.footprints, gpkg, layer="footprint")
+        written["gpkg"] = write_geopackage(
+            {"hexagons": result.hexagon_layer(), "areas": result.area_layer(),
+             "footprint": result.footprints},
+            restricted / "coverage.gpkg",
+        )
     return written
