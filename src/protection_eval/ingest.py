@@ -28,8 +28,8 @@ from protection_eval.quarantine import (
     cell_text,
     check_dates_in_period,
     check_reference,
-    local_dates,
     map_labels,
+    parse_date_range,
     parse_number_column,
     parse_time_column,
 )
@@ -305,12 +305,7 @@ def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q:
 
 def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
     unit = map_labels(frame, "unit_type", spec, q, default=None)
-    valid_from, _ = parse_time_column(frame, "valid_from", spec, ctx, q)
-    valid_to, _ = parse_time_column(frame, "valid_to", spec, ctx, q)
-    tz = ctx.config.timezone
-    valid_from, valid_to = local_dates(valid_from, tz), local_dates(valid_to, tz)
-    q.reject(valid_to < valid_from, "ended_before_started", "valid_to",
-             "valid_to is before valid_from")
+    valid_from, valid_to = parse_date_range(frame, "valid_from", "valid_to", spec, ctx, q)
     personnel, women = _check_women(frame, spec, q)
     lon, lat = check_points(frame, spec, ctx, q)
     return _points_frame(
@@ -370,12 +365,7 @@ def _ingest_deployments(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContex
     known_areas = set(ctx.areas["area_id"]) if ctx.areas is not None else set()
     area = check_reference(frame, "area_id", known_areas, "unknown_area",
                             "among the accepted areas", q)
-    started, _ = parse_time_column(frame, "started_on", spec, ctx, q)
-    ended, _ = parse_time_column(frame, "ended_on", spec, ctx, q)
-    tz = ctx.config.timezone
-    started, ended = local_dates(started, tz), local_dates(ended, tz)
-    q.reject(ended < started, "ended_before_started", "ended_on",
-             "ended_on is before started_on")
+    started, ended = parse_date_range(frame, "started_on", "ended_on", spec, ctx, q)
     return pd.DataFrame(
         {"strategy_id": strategy, "area_id": area, "started_on": started, "ended_on": ended},
         index=frame.index,

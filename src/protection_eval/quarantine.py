@@ -162,3 +162,24 @@ def check_reference(
     unknown = (values != "") & ~values.isin(set(known))
     q.reject(unknown, reason, column, values + f" is not {what}")
     return values
+
+
+def parse_date_range(
+    frame: pd.DataFrame,
+    start: str,
+    end: str,
+    spec: SourceSpec,
+    ctx: IngestContext,
+    q: Quarantine,
+) -> tuple[pd.Series, pd.Series]:
+    """Parse a start and an optional end column as local calendar dates.
+
+    Quarantines unreadable dates and an end before its start; an empty end stays NaT (still
+    open).
+    """
+    tz = ctx.config.timezone
+    first, _ = parse_time_column(frame, start, spec, ctx, q)
+    last, _ = parse_time_column(frame, end, spec, ctx, q)
+    first, last = local_dates(first, tz), local_dates(last, tz)
+    q.reject(last < first, "ended_before_started", end, f"{end} is before {start}")
+    return first, last
