@@ -348,6 +348,20 @@ def _pick_partner(
     return min((int(c) for c in candidates), key=score)
 
 
+def _with_suppression(
+    frame: pd.DataFrame, count_col: str, raw: np.ndarray, kind: np.ndarray
+) -> pd.DataFrame:
+    """Return ``frame`` with the raw count, the count as shown (NA where suppressed) and why."""
+    out = frame.copy()
+    out[f"{count_col}_raw"] = pd.array(raw, dtype="Int64")
+    shown = pd.array(raw, dtype="Int64")
+    shown[kind != ""] = pd.NA
+    out[count_col] = shown
+    out["suppressed"] = kind != ""
+    out["suppression"] = pd.array(kind.tolist(), dtype="string")
+    return out
+
+
 def suppress_counts(
     table: pd.DataFrame,
     count_col: str,
@@ -461,25 +475,13 @@ def suppress_counts(
             for tk in total_kind:
                 tk[tk == ""] = _COMPLEMENTARY
 
-    cells = table.copy()
-    cells[f"{count_col}_raw"] = pd.array(raw, dtype="Int64")
-    display = pd.array(raw, dtype="Int64")
-    display[kind != ""] = pd.NA
-    cells[count_col] = display
-    cells["suppressed"] = kind != ""
-    cells["suppression"] = pd.array(kind.tolist(), dtype="string")
-    totals = {}
-    for margin, keys, t_raw, t_kind in zip(
-        margin_keys, keys_list, totals_raw, total_kind, strict=True
-    ):
-        frame = keys.copy()
-        frame[f"{count_col}_raw"] = pd.array(t_raw, dtype="Int64")
-        shown = pd.array(t_raw, dtype="Int64")
-        shown[t_kind != ""] = pd.NA
-        frame[count_col] = shown
-        frame["suppressed"] = t_kind != ""
-        frame["suppression"] = pd.array(t_kind.tolist(), dtype="string")
-        totals[margin] = frame
+    cells = _with_suppression(table, count_col, raw, kind)
+    totals = {
+        margin: _with_suppression(keys, count_col, t_raw, t_kind)
+        for margin, keys, t_raw, t_kind in zip(
+            margin_keys, keys_list, totals_raw, total_kind, strict=True
+        )
+    }
     return SharedTable(cells=cells, count_col=count_col, k=k, totals=totals)
 
 
