@@ -137,3 +137,13 @@ def test_undeclared_notebook_waits_for_every_earlier_one():
     declared = nbformat.v4.new_notebook(metadata={"protection_eval": {"needs": ["01_a"]}})
     assert notebook_needs(plain, ["01_a", "02_b"]) == ["01_a", "02_b"]
     assert notebook_needs(declared, ["01_a", "02_b"]) == ["01_a"]
+
+
+def test_stale_staging_folders_are_removed_and_finished_runs_kept(bad_mission, tmp_path):
+    from protection_eval.runner import remove_stale_staging
+
+    done = run_mission(bad_mission, reports_dir=tmp_path, notebooks=[])
+    stale = tmp_path / "BAD-1" / ".staging-20260101T000000Z-dead"
+    (stale / "restricted").mkdir(parents=True)
+    assert remove_stale_staging(tmp_path) == [stale]
+    assert not stale.exists() and done.run_dir.exists()
