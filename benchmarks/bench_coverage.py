@@ -7,7 +7,7 @@ minutes apart (foot to vehicle speeds), with an occasional long gap that is not 
 Each phase runs in its own Python process so that its peak memory (max RSS) is its own:
 
 - ``read``: read both inputs from GeoParquet (the floor);
-- ``fast``: read, then :func:`protection_eval.coverage.compute_incident_coverage`;
+- ``fast``: read, then :func:`protection_eval.coverage.mission.compute_incident_coverage`;
 - ``sjoin``: read, then geopandas ``sjoin(predicate="dwithin")`` and a time filter, the
   straightforward way (fixes only, no interpolation between them);
 - ``brute``: the fast path's answers for a sample of incidents against a brute-force reference
@@ -108,7 +108,7 @@ def phase_read(folder: Path) -> dict:
 
 
 def phase_fast(folder: Path) -> dict:
-    from protection_eval.coverage import compute_incident_coverage
+    from protection_eval.coverage.mission import compute_incident_coverage
 
     incidents, tracks, read_s = _read(folder)
     start = time.perf_counter()
@@ -147,8 +147,8 @@ def phase_sjoin(folder: Path) -> dict:
 
 
 def phase_brute(folder: Path, sample: int) -> dict:
-    from protection_eval.coverage_index import evaluate_coverage_brute
-    from protection_eval.coverage_points import IncidentQueries, movements_from_tracks
+    from protection_eval.coverage.index import evaluate_coverage_brute
+    from protection_eval.coverage.points import IncidentQueries, movements_from_tracks
 
     incidents, tracks, _ = _read(folder)
     fast = pd.read_parquet(folder / "fast.parquet")

@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from protection_eval.count_models import fit_count_model
-from protection_eval.effectiveness import estimate_mission_effects
-from protection_eval.panel import make_synthetic_panel
+from protection_eval.effects.count_models import fit_count_model
+from protection_eval.effects.mission import estimate_mission_effects
+from protection_eval.effects.panel import make_synthetic_panel
 
 
 def main() -> None:

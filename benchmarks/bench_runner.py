@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from protection_eval.batch import run_missions
 from protection_eval.demo import make_demo_missions
+from protection_eval.runs.batch import run_missions
 
 
 def machine() -> str:

@@ -15,7 +15,7 @@ import time
 
 import pandas as pd
 
-from protection_eval.validity import (
+from protection_eval.effects.validity import (
     SCENARIOS,
     compute_its_validity,
     compute_pretrend_size,

@@ -34,13 +34,13 @@ window_h = None  # None: the mission configuration's coverage.window_h
 period = None  # e.g. "2023-01..2023-06"; None: the mission's period
 
 # %%
-from protection_eval.catalog import load_mission
-from protection_eval.coverage import (
+from protection_eval.coverage.figures import monthly_coverage, plot_coverage_overview
+from protection_eval.coverage.mission import (
     compute_mission_coverage,
     make_shared_coverage_map,
     write_coverage,
 )
-from protection_eval.coverage_figures import monthly_coverage, plot_coverage_overview
+from protection_eval.io.readers import load_mission
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")

@@ -38,13 +38,13 @@ pre = 6  # periods before a start in the event window
 post = 6  # periods after a start in the event window
 
 # %%
-from protection_eval.catalog import load_mission
-from protection_eval.effectiveness import (
+from protection_eval.effects.mission import (
     estimate_mission,
     plot_event_studies,
     to_effects_table,
     write_effects,
 )
+from protection_eval.io.readers import load_mission
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")

@@ -37,15 +37,15 @@ reports_dir = None
 
 # %%
 # %matplotlib inline
-from protection_eval.catalog import load_mission
-from protection_eval.evidence import compute_run_evidence
-from protection_eval.evidence_report import make_forest_panel
-from protection_eval.inventory_charts import (
+from protection_eval.inventory.charts import (
     make_catalogue_chart,
     make_deployment_timeline,
     to_deployment_summary,
 )
-from protection_eval.strategies import load_catalogue
+from protection_eval.inventory.evidence import compute_run_evidence
+from protection_eval.inventory.evidence_report import make_forest_panel
+from protection_eval.inventory.strategies import load_catalogue
+from protection_eval.io.readers import load_mission
 
 mission = load_mission(mission_config)
 catalogue = load_catalogue()

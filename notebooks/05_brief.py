@@ -30,10 +30,10 @@ seed = 0
 # %%
 from IPython.display import HTML
 
-from protection_eval.brief import BriefInputs, render_brief
-from protection_eval.catalog import project_path, read_shared_outputs, write_text
 from protection_eval.config import load_mission_config
-from protection_eval.strategies import load_catalogue
+from protection_eval.inventory.strategies import load_catalogue
+from protection_eval.io.readers import project_path, read_shared_outputs, write_text
+from protection_eval.sharing.brief import BriefInputs, render_brief
 
 config = load_mission_config(mission_config)
 source = shared_dir or project_path("reports", config.mission, "latest", "shared")

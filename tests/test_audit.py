@@ -10,10 +10,15 @@ import pytest
 from folium.plugins import HeatMap
 from shapely.geometry import box
 
-from protection_eval.audit import audit_shared_folder
-from protection_eval.audit_rules import find_dates_and_times, is_count_name
-from protection_eval.disclosure import aggregate_counts, month_floor, to_h3_cells, to_hexagon_frame
-from protection_eval.maps import make_coverage_map
+from protection_eval.sharing.audit.folder import audit_shared_folder
+from protection_eval.sharing.audit.rules import find_dates_and_times, is_count_name
+from protection_eval.sharing.disclosure import (
+    aggregate_counts,
+    month_floor,
+    to_h3_cells,
+    to_hexagon_frame,
+)
+from protection_eval.sharing.maps import make_coverage_map
 
 TILES = "https://tiles.mission.example/{z}/{x}/{y}.png"
 
@@ -351,7 +356,7 @@ def test_css_comment_urls_pass_but_css_fetch_is_caught(tmp_path, incidents):
 
 
 def test_modified_vendored_copy_is_scanned(tmp_path, incidents):
-    from protection_eval.offline import load_asset
+    from protection_eval.sharing.offline import load_asset
 
     code = load_asset("leaflet")
     (tmp_path / "ok.html").write_text(
@@ -392,10 +397,10 @@ def test_cli_with_mission_finds_raw_identifying_values_and_quarantined_points(
 
 @pytest.mark.slow
 def test_demo_mission_shared_outputs_pass(tmp_path, demo_missions):
-    from protection_eval.audit import audit_mission_folder
-    from protection_eval.catalog import load_mission
-    from protection_eval.coverage import compute_mission_coverage, write_coverage
-    from protection_eval.disclosure import k_from_config
+    from protection_eval.coverage.mission import compute_mission_coverage, write_coverage
+    from protection_eval.io.readers import load_mission
+    from protection_eval.sharing.audit.folder import audit_mission_folder
+    from protection_eval.sharing.disclosure import k_from_config
 
     for config in demo_missions:
         mission = load_mission(config)

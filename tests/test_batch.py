@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from protection_eval.batch import BatchResult, ProgressDisplay, run_missions
-from protection_eval.catalog import notebook_paths
-from protection_eval.report_index import render_report_index
-from protection_eval.runner import RunResult
+from protection_eval.io.readers import notebook_paths
+from protection_eval.runs.batch import BatchResult, ProgressDisplay, run_missions
+from protection_eval.runs.report_index import render_report_index
+from protection_eval.runs.runner import RunResult
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +97,7 @@ def test_period_restricts_the_run_and_is_recorded(bad_mission, tmp_path):
 INTERRUPTED = '''
 import sys, time
 from pathlib import Path
-from protection_eval.runner import run_mission
+from protection_eval.runs.runner import run_mission
 nb = Path(sys.argv[3])
 nb.write_text("""# %% tags=["parameters"]
 mission_config = ""

@@ -4,8 +4,13 @@ import re
 import pandas as pd
 import pytest
 
-from protection_eval.brief import BriefInputs, describe_effect, headline_effects, render_brief
-from protection_eval.count_models import CAVEATS
+from protection_eval.effects.count_models import CAVEATS
+from protection_eval.sharing.brief import (
+    BriefInputs,
+    describe_effect,
+    headline_effects,
+    render_brief,
+)
 
 
 def make_effects() -> pd.DataFrame:
@@ -83,7 +88,7 @@ def test_brief_without_estimates_or_gaps_says_so():
 
 
 def test_brief_passes_the_disclosure_audit(tmp_path):
-    from protection_eval.audit import audit_shared_folder
+    from protection_eval.sharing.audit.folder import audit_shared_folder
 
     gaps = pd.DataFrame({"place": [f"Area {i}" for i in range(1, 8)],
                          "incidents": [40, 31, None, 12, 9, 7, None],

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protection_eval.coverage import compute_incident_coverage
-from protection_eval.coverage_index import (
+from protection_eval.coverage.index import (
     Movements,
     evaluate_coverage,
     evaluate_coverage_brute,
     movements_from_fixes,
 )
+from protection_eval.coverage.mission import compute_incident_coverage
 
 CRS = "EPSG:32633"
 T0 = pd.Timestamp("2023-03-10 12:00", tz="UTC")

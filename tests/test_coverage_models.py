@@ -11,9 +11,9 @@ import pyogrio
 import pytest
 from shapely.geometry import LineString, Point, box
 
-from protection_eval.coverage_areas import compute_area_measures
-from protection_eval.coverage_gaps import compute_gaps, summarise_gaps, to_shared_gaps
-from protection_eval.coverage_models import (
+from protection_eval.coverage.areas import compute_area_measures
+from protection_eval.coverage.gaps import compute_gaps, summarise_gaps, to_shared_gaps
+from protection_eval.coverage.models import (
     BasesModel,
     CoverageParams,
     RoutesModel,
@@ -305,9 +305,9 @@ def test_shared_gaps_hide_small_counts_and_shares_that_reveal_them():
 def test_mission_coverage_on_demo_missions_writes_shared_and_restricted_outputs(
     demo_missions, tmp_path
 ):
-    from protection_eval.audit import audit_shared_folder
-    from protection_eval.catalog import load_mission
-    from protection_eval.coverage import compute_mission_coverage, write_coverage
+    from protection_eval.coverage.mission import compute_mission_coverage, write_coverage
+    from protection_eval.io.readers import load_mission
+    from protection_eval.sharing.audit.folder import audit_shared_folder
 
     for path, model in zip(sorted(demo_missions), ["tracks", "routes", "bases"], strict=True):
         mission = load_mission(path)
@@ -346,7 +346,7 @@ def test_mission_coverage_on_demo_missions_writes_shared_and_restricted_outputs(
 
 
 def test_shared_summary_hides_small_counts_and_what_reveals_them():
-    from protection_eval.coverage import CoverageResult
+    from protection_eval.coverage.mission import CoverageResult
 
     summary = {"incidents_total": 40, "incidents_in_scope": 37, "incidents_covered": 35,
                "covered_share": 35 / 37, "incidents_left_out_by_precision": 3,

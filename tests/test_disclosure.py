@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from protection_eval.disclosure import (
+from protection_eval.sharing.disclosure import (
     DisclosureError,
     aggregate_counts,
     check_k,

@@ -7,13 +7,15 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from protection_eval.count_models import (
+from protection_eval.effects.count_models import (
     CAVEATS,
     compute_overdispersion_test,
     compute_wald_test,
     fit_count_model,
 )
-from protection_eval.effectiveness import (
+from protection_eval.effects.event_study import make_stacked_panel
+from protection_eval.effects.fixed_effects import FixedEffectsFit
+from protection_eval.effects.mission import (
     EFFECTS_CSV_COLUMNS,
     MissionEffects,
     estimate_dose_response,
@@ -24,9 +26,7 @@ from protection_eval.effectiveness import (
     plot_event_study,
     to_effects_table,
 )
-from protection_eval.event_study import make_stacked_panel
-from protection_eval.fixed_effects import FixedEffectsFit
-from protection_eval.panel import make_synthetic_panel
+from protection_eval.effects.panel import make_synthetic_panel
 
 ACTIVE = "active_test_strategy"
 
@@ -303,7 +303,7 @@ def test_wald_test_with_few_cluster_degrees_of_freedom_is_more_conservative_or_u
 
 
 def test_driscoll_kraay_without_lags_is_clustering_by_period():
-    from protection_eval.count_models import compute_driscoll_kraay_cov
+    from protection_eval.effects.count_models import compute_driscoll_kraay_cov
 
     frame = make_count_frame()
     by_area = fit_count_model(frame, "y", ["x", "d"], fixed_effects=("area_id",),
@@ -324,7 +324,7 @@ def test_interrupted_time_series_error_allows_for_shocks_common_to_all_areas():
     )
     from scipy import stats
 
-    from protection_eval.count_models import compute_driscoll_kraay_cov
+    from protection_eval.effects.count_models import compute_driscoll_kraay_cov
 
     est = estimate_interrupted_time_series(panel, "test-strategy", ACTIVE)
     clustered = est.fit.to_frame().set_index("term").loc[ACTIVE, "std_err"]

@@ -4,14 +4,14 @@
 import pandas as pd
 import pytest
 
-from protection_eval.catalog import load_mission, read_json, write_table
-from protection_eval.effectiveness import (
+from protection_eval.effects.mission import (
     EFFECTS_CSV_COLUMNS,
     estimate_mission,
     estimate_mission_effects,
     to_effects_table,
 )
-from protection_eval.panel import compute_mission_panel
+from protection_eval.effects.panel import compute_mission_panel
+from protection_eval.io.readers import load_mission, read_json, write_table
 
 pytestmark = pytest.mark.slow
 

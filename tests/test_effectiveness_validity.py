@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from protection_eval.validity import (
+from protection_eval.effects.validity import (
     SCENARIOS,
     Scenario,
     compute_pretrend_size,

@@ -9,21 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from protection_eval import evidence
-from protection_eval.evidence import (
+from protection_eval.inventory import evidence
+from protection_eval.inventory.evidence import (
     compute_evidence,
     compute_run_evidence,
     estimate_pooled_effect,
     load_effects,
     select_deployment_effects,
 )
-from protection_eval.evidence_report import (
+from protection_eval.inventory.evidence_report import (
     make_forest_panel,
     make_forest_plot,
     to_evidence_html,
     write_evidence,
 )
-from protection_eval.strategies import load_catalogue
+from protection_eval.inventory.strategies import load_catalogue
 
 Z = 1.959963984540054
 

@@ -6,9 +6,9 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from protection_eval.catalog import InputFileError, load_mission, read_raw_table
-from protection_eval.ingest import MissionInputError
-from protection_eval.validation import REASONS
+from protection_eval.ingest.tables import MissionInputError
+from protection_eval.ingest.validation import REASONS
+from protection_eval.io.readers import InputFileError, load_mission, read_raw_table
 
 EXPECTED = {
     "incidents": {

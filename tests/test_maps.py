@@ -17,9 +17,9 @@ import pytest
 import shapely
 from shapely.geometry import Point, box
 
-from protection_eval import maps, offline
-from protection_eval.maps import make_coverage_map, make_restricted_coverage_map
-from protection_eval.offline import (
+from protection_eval.sharing import maps, offline
+from protection_eval.sharing.maps import make_coverage_map, make_restricted_coverage_map
+from protection_eval.sharing.offline import (
     OfflineError,
     find_external_requests,
     to_offline_html,
@@ -449,8 +449,7 @@ def test_find_external_requests_looks_inside_iframe_srcdoc_and_data_html():
 
 
 def test_disclosure_output_goes_straight_into_the_shared_map():
-    from protection_eval import disclosure
-
+    from protection_eval.sharing import disclosure
     rng = np.random.default_rng(5)
     lng, lat = rng.normal(30.1, 0.02, 400), rng.normal(1.6, 0.02, 400)
     incidents = pd.DataFrame({"h3_cell": disclosure.to_h3_cells(lng, lat, 8)})

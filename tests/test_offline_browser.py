@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_maps import build, make_large_mission_layers
 
-from protection_eval.maps import make_coverage_map
+from protection_eval.sharing.maps import make_coverage_map
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(os.environ.get("PROTECTION_EVAL_SCREENSHOT", "/tmp/protection_eval_map.png"))

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point, box
 
-from protection_eval.panel import active_column, compute_panel, compute_patrol_presence
+from protection_eval.effects.panel import active_column, compute_panel, compute_patrol_presence
 
 
 def make_areas(population=(1000.0, 2000.0)):

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
+from protection_eval.ingest.parsing import parse_numbers, parse_times
 from protection_eval.labels import LabelMapper, normalise_text
-from protection_eval.parsing import parse_numbers, parse_times
 
 
 def times(*cells, fmt=None, tz="Africa/Juba"):

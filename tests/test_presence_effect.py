@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from protection_eval.count_models import NotEstimable, fit_count_model
-from protection_eval.coverage_models import COVERAGE_MODELS, CoverageParams
-from protection_eval.presence_effect import (
+from protection_eval.coverage.models import COVERAGE_MODELS, CoverageParams
+from protection_eval.effects.count_models import NotEstimable, fit_count_model
+from protection_eval.effects.within_reach import (
     PRESENCE_ESTIMAND,
     _fit_mixture,
     compute_presence_effect,
@@ -164,8 +164,8 @@ def test_no_patrol_anywhere_is_not_estimable():
 @pytest.fixture(scope="module")
 def small_demo(tmp_path_factory):
     """The three demo missions at scale 0.4 (seed 7), with their ground truth."""
-    from protection_eval.catalog import read_json
     from protection_eval.demo import make_demo_missions
+    from protection_eval.io.readers import read_json
 
     folder = tmp_path_factory.mktemp("demo_presence")
     configs = {p.stem: p for p in make_demo_missions(folder, seed=7, scale=0.4)}
@@ -182,8 +182,8 @@ def small_demo(tmp_path_factory):
      ("DEMO-C", "poisson_fe_offset", "Bases only")],
 )
 def test_demo_interval_contains_the_planted_presence_ratio(small_demo, mission, model, caveat):
-    from protection_eval.catalog import load_mission
-    from protection_eval.presence_effect import estimate_presence_effect
+    from protection_eval.effects.within_reach import estimate_presence_effect
+    from protection_eval.io.readers import load_mission
 
     configs, truths = small_demo
     planted = truths[mission]["patrol_presence"]["irr_covered"]
@@ -195,12 +195,12 @@ def test_demo_interval_contains_the_planted_presence_ratio(small_demo, mission, 
 
 @pytest.mark.slow
 def test_demo_effects_table_holds_one_shareable_presence_row(small_demo):
-    from protection_eval.catalog import load_mission
-    from protection_eval.effectiveness import (
+    from protection_eval.effects.mission import (
         EFFECTS_CSV_COLUMNS,
         estimate_mission,
         to_effects_table,
     )
+    from protection_eval.io.readers import load_mission
 
     configs, _ = small_demo
     effects = estimate_mission(load_mission(configs["DEMO-A"]), strategies="firewood-escorts")

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from protection_eval.catalog import notebook_paths
-from protection_eval.runner import run_mission
+from protection_eval.io.readers import notebook_paths
+from protection_eval.runs.runner import run_mission
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def test_bad_configuration_is_recorded_as_a_failed_run(tmp_path):
 
 
 def test_notebooks_reuse_the_validated_mission_until_an_input_changes(bad_mission):
-    from protection_eval.catalog import load_mission, write_mission_cache
+    from protection_eval.io.readers import load_mission, write_mission_cache
 
     mission = load_mission(bad_mission)
     mission.validation.mission = "MARKED-AS-CACHED"
@@ -131,7 +131,7 @@ def test_a_failed_notebook_skips_what_needs_it_and_others_still_run(bad_mission,
 def test_undeclared_notebook_waits_for_every_earlier_one():
     import nbformat
 
-    from protection_eval.runner import notebook_needs
+    from protection_eval.runs.runner import notebook_needs
 
     plain = nbformat.v4.new_notebook()
     declared = nbformat.v4.new_notebook(metadata={"protection_eval": {"needs": ["01_a"]}})
@@ -140,7 +140,7 @@ def test_undeclared_notebook_waits_for_every_earlier_one():
 
 
 def test_stale_staging_folders_are_removed_and_finished_runs_kept(bad_mission, tmp_path):
-    from protection_eval.runner import remove_stale_staging
+    from protection_eval.runs.runner import remove_stale_staging
 
     done = run_mission(bad_mission, reports_dir=tmp_path, notebooks=[])
     stale = tmp_path / "BAD-1" / ".staging-20260101T000000Z-dead"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from protection_eval.strategies import (
+from protection_eval.inventory.strategies import (
     ACTORS,
     CATEGORIES,
     DEMO_STRATEGY_IDS,
@@ -263,7 +263,7 @@ def make_deployments():
 
 
 def test_deployment_summary_counts_areas_and_active_deployments(catalogue):
-    from protection_eval.inventory_charts import to_deployment_summary
+    from protection_eval.inventory.charts import to_deployment_summary
 
     summary = to_deployment_summary(make_deployments(), catalogue).set_index("strategy_id")
     assert summary.loc["firewood-escorts", "n_areas"] == 2
@@ -275,7 +275,7 @@ def test_deployment_summary_counts_areas_and_active_deployments(catalogue):
 
 
 def test_deployment_timeline_draws_one_bar_per_deployment(catalogue):
-    from protection_eval.inventory_charts import make_deployment_timeline
+    from protection_eval.inventory.charts import make_deployment_timeline
 
     fig = make_deployment_timeline(make_deployments(), catalogue, "2022-01-01", "2023-12-31")
     ax = fig.axes[0]
@@ -286,7 +286,7 @@ def test_deployment_timeline_draws_one_bar_per_deployment(catalogue):
 
 
 def test_catalogue_chart_counts_every_strategy(catalogue):
-    from protection_eval.inventory_charts import make_catalogue_chart
+    from protection_eval.inventory.charts import make_catalogue_chart
 
     ax = make_catalogue_chart(catalogue).axes[0]
     assert sum(p.get_width() for p in ax.patches) == len(catalogue)
@@ -299,8 +299,8 @@ def test_inventory_notebook_runs_for_a_demo_mission_and_pools_other_runs(demo_mi
     import nbformat
     import pandas as pd
 
-    from protection_eval.catalog import project_path
-    from protection_eval.runner import run_mission
+    from protection_eval.io.readers import project_path
+    from protection_eval.runs.runner import run_mission
 
     z = 1.959964
     for mission, irr in (("DEMO-B", 0.7), ("DEMO-C", 0.65)):

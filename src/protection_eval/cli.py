@@ -12,15 +12,15 @@ from typing import Annotated
 
 import typer
 
-from protection_eval.catalog import (
+from protection_eval.config import ConfigError
+from protection_eval.ingest.tables import MissionInputError
+from protection_eval.io.readers import (
     InputFileError,
     load_mission,
     mission_config_paths,
     project_path,
     write_json,
 )
-from protection_eval.config import ConfigError
-from protection_eval.ingest import MissionInputError
 
 app = typer.Typer(
     name="protection-eval",
@@ -46,7 +46,7 @@ def validate(
     = None,
 ) -> None:
     """Check a mission's inputs: per-table counts, quarantine reasons, validation.json."""
-    from protection_eval.runner import write_validation
+    from protection_eval.runs.runner import write_validation
 
     out = out or project_path("reports", config.stem, "validation")
     try:
@@ -92,7 +92,7 @@ def _run_and_report(
     scheduler: str | None = None,
     period: str | None = None,
 ) -> None:
-    from protection_eval.batch import ProgressDisplay, run_missions
+    from protection_eval.runs.batch import ProgressDisplay, run_missions
 
     reports = reports or project_path("reports")
     display = ProgressDisplay([p.stem for p in paths])
@@ -154,7 +154,7 @@ app.add_typer(strategies_app, name="strategies")
 
 
 def _load_strategies(path: Path | None):  # imports lazily: keeps `--help` fast
-    from protection_eval.strategies import CatalogueError, load_catalogue
+    from protection_eval.inventory.strategies import CatalogueError, load_catalogue
 
     try:
         return load_catalogue(path)
@@ -173,7 +173,7 @@ def strategies_list(
     path: Annotated[Path | None, typer.Option(help="Catalogue folder")] = None,
 ) -> None:
     """List strategies, filtered."""
-    from protection_eval.strategies import LISTING_FORMATS, to_listing
+    from protection_eval.inventory.strategies import LISTING_FORMATS, to_listing
 
     if fmt not in LISTING_FORMATS:
         fail(f"--format must be one of {', '.join(LISTING_FORMATS)}, not {fmt!r}")
@@ -187,7 +187,7 @@ def strategies_show(
     path: Annotated[Path | None, typer.Option(help="Catalogue folder")] = None,
 ) -> None:
     """Show one strategy in full, with its sources."""
-    from protection_eval.strategies import to_strategy_text
+    from protection_eval.inventory.strategies import to_strategy_text
 
     catalogue = _load_strategies(path)
     try:
@@ -202,7 +202,7 @@ def strategies_validate(
     path: Annotated[Path | None, typer.Option(help="Catalogue folder")] = None,
 ) -> None:
     """Check every catalogue entry; exit 1 listing the file and field of each problem."""
-    from protection_eval.strategies import validate_catalogue
+    from protection_eval.inventory.strategies import validate_catalogue
 
     problems = validate_catalogue(path)
     for problem in problems:
@@ -217,7 +217,7 @@ def evidence(
     reports: Annotated[Path | None, typer.Option(help="Reports folder")] = None,
 ) -> None:
     """Pool every run's effects.csv into reports/evidence.csv and reports/evidence.html."""
-    from protection_eval.evidence_report import write_evidence
+    from protection_eval.inventory.evidence_report import write_evidence
 
     reports = reports or project_path("reports")
     synthesis, csv_path, html_path = write_evidence(reports, _load_strategies(None))
@@ -237,7 +237,7 @@ def audit(
     ] = None,
 ) -> None:
     """Audit a shared folder for anything that could expose a survivor; exit 1 on a finding."""
-    from protection_eval.audit import audit_mission_folder
+    from protection_eval.sharing.audit.folder import audit_mission_folder
 
     if not path.exists():
         fail(f"{path}: no such folder or file to audit")
@@ -261,7 +261,7 @@ def coverage(
     = None,
 ) -> None:
     """Patrol coverage of a mission: coverage_summary.json, gaps, map and GeoPackage."""
-    from protection_eval.coverage import compute_mission_coverage, write_coverage
+    from protection_eval.coverage.mission import compute_mission_coverage, write_coverage
 
     out = out or project_path("reports", config.stem, "coverage")
     try:
@@ -292,7 +292,7 @@ def effects(
     = None,
 ) -> None:
     """Effect of each strategy and of patrol presence: effects.csv with caveats."""
-    from protection_eval.effectiveness import estimate_mission, write_effects
+    from protection_eval.effects.mission import estimate_mission, write_effects
 
     out = out or project_path("reports", config.stem, "effects")
     try:

@@ -1,0 +1,292 @@
+"""Area x month coverage measures: footprint, population reached, patrol-hours, women's share.
+
+The measures are built from *presence pieces* (see
+:meth:`protection_eval.coverage.models.CoverageModel.presence`): straight patrol movements,
+stationary patrol positions, or bases, each with a start, an end, personnel and women.
+
+- A piece counts in every local calendar month its time span overlaps, for the hours of the
+  overlap.
+- ``footprint_share``: share of the area's surface within ``radius_m`` of a piece present in
+  the month. Circles around pieces are buffer polygons here (64 segments per circle, 0.16 %
+  less area than the circle): this is a surface measure, unlike incident coverage, which is exact.
+- ``population_share``: with only an area's total population, people are taken as spread
+  evenly over it, so this is the footprint share where the area has a population, NA where not.
+- ``patrol_hours``: hours patrols spent inside the area, a moving piece's hours split by the
+  length of its line inside the area. NA for base presence (bases are not patrols).
+- ``women_share``: women per personnel, weighted by hours present in the area (patrols or
+  bases); NA without personnel counts.
+- ``incidents``: reported incidents with the area's id in the month (local calendar),
+  excluding those located only to a province or the country.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+AREA_MEASURE_COLUMNS: tuple[str, ...] = (
+    "area_id",
+    "period",
+    "footprint_share",
+    "population_share",
+    "patrol_hours",
+    "women_share",
+    "incidents",
+)
+
+#: Precisions too coarse to place an incident in one area.
+COARSE_PRECISIONS: tuple[str, ...] = ("admin1", "country")
+
+_QUAD_SEGS = 16
+
+
+def month_starts(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """Return the first day (naive) of every calendar month from ``start`` to ``end``."""
+    first = pd.Timestamp(start).to_period("M").to_timestamp()
+    return pd.date_range(first, pd.Timestamp(end), freq="MS")
+
+
+def local_naive(values: pd.Series, timezone: str) -> pd.Series:
+    """Return UTC timestamps as naive local times of the mission's time zone."""
+    return values.dt.tz_convert(timezone).dt.tz_localize(None)
+
+
+def _split_by_month(
+    presence: gpd.GeoDataFrame, months: pd.DatetimeIndex, timezone: str
+) -> pd.DataFrame:
+    """Return (piece, month, hours) for every month a piece's time span overlaps."""
+    start = local_naive(presence["start"], timezone)
+    end = local_naive(presence["end"], timezone)
+    start = start.fillna(months[0])
+    end = end.fillna(months[-1] + pd.offsets.MonthBegin(1))
+    edges = months.append(pd.DatetimeIndex([months[-1] + pd.offsets.MonthBegin(1)]))
+    first = np.searchsorted(edges.to_numpy(), start.to_numpy(), side="right") - 1
+    last = np.searchsorted(edges.to_numpy(), end.to_numpy(), side="left") - 1
+    first = np.clip(first, 0, len(months) - 1)
+    last = np.clip(np.maximum(last, first), 0, len(months) - 1)
+    inside = (end.to_numpy() >= edges[0].to_datetime64()) & (
+        start.to_numpy() < edges[-1].to_datetime64()
+    )
+    piece = np.flatnonzero(inside)
+    count = (last - first + 1)[piece]
+    rows = np.repeat(piece, count)
+    month_pos = np.repeat(first[piece], count) + (
+        np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    )
+    lo = np.maximum(start.to_numpy()[rows], edges.to_numpy()[month_pos])
+    hi = np.minimum(end.to_numpy()[rows], edges.to_numpy()[month_pos + 1])
+    hours = np.maximum((hi - lo) / np.timedelta64(1, "h"), 0.0)
+    return pd.DataFrame({"piece": rows, "month": month_pos, "hours": hours})
+
+
+def compute_footprints(
+    presence: gpd.GeoDataFrame,
+    *,
+    radius_m: float,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    timezone: str = "UTC",
+) -> gpd.GeoDataFrame:
+    """Return, per local calendar month, the surface within ``radius_m`` of presence.
+
+    Parameters
+    ----------
+    presence : geopandas.GeoDataFrame
+        Presence pieces in a projected CRS.
+    radius_m : float
+        Reach of a patrol or base.
+    start, end : pandas.Timestamp
+        First and last calendar day of the mission period.
+    timezone : str
+        Mission time zone.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``period`` (naive first day of the month) and a (Multi)Polygon, one row per month with
+        presence, in the presence's CRS.
+    """
+    months = month_starts(start, end)
+    periods, shapes = [], []
+    if presence is not None and len(presence):
+        by_month = _split_by_month(presence, months, timezone)
+        geoms = presence.geometry.to_numpy()
+        units, _ = pd.factorize(presence["unit_id"])
+        is_line = shapely.get_type_id(geoms) == 1
+        for month, rows in by_month.groupby("month")["piece"]:
+            periods.append(months[int(month)])
+            shapes.append(_reach(geoms, units, is_line, np.unique(rows.to_numpy()), radius_m))
+    crs = None if presence is None else presence.crs
+    return gpd.GeoDataFrame(
+        {"period": pd.DatetimeIndex(periods, dtype="datetime64[ns]")}, geometry=shapes, crs=crs
+    )
+
+
+def _reach(
+    geoms: np.ndarray, units: np.ndarray, is_line: np.ndarray, rows: np.ndarray, radius_m: float
+) -> shapely.Geometry:
+    """Return the union of discs of ``radius_m`` around the pieces ``rows``.
+
+    A unit's line pieces are merged into one line before buffering: far fewer polygons to
+    union than one per piece.
+    """
+    parts = []
+    lines = rows[is_line[rows]]
+    if len(lines):
+        codes = units[lines]
+        order = np.argsort(codes, kind="stable")
+        _, dense = np.unique(codes[order], return_inverse=True)
+        merged = shapely.line_merge(shapely.multilinestrings(geoms[lines][order], indices=dense))
+        parts.append(shapely.buffer(merged, radius_m, quad_segs=_QUAD_SEGS))
+    others = rows[~is_line[rows]]
+    if len(others):
+        parts.append(shapely.buffer(geoms[others], radius_m, quad_segs=_QUAD_SEGS))
+    return shapely.union_all(np.concatenate(parts))
+
+
+def _footprint_shares(
+    footprints: gpd.GeoDataFrame, months: pd.DatetimeIndex, areas: gpd.GeoDataFrame
+) -> np.ndarray:
+    """Return an (areas x months) array of the share of each area within reach."""
+    shapes = areas.geometry.to_numpy()
+    surface = shapely.area(shapes)
+    safe = np.where(surface > 0, surface, 1.0)
+    shares = np.zeros((len(areas), len(months)))
+    position = pd.Index(months).get_indexer(pd.DatetimeIndex(footprints["period"]))
+    for pos, reach in zip(position, footprints.geometry.to_numpy(), strict=True):
+        if pos >= 0:
+            covered = shapely.area(shapely.intersection(shapes, reach))
+            shares[:, pos] = np.where(surface > 0, covered / safe, 0.0)
+    return shares
+
+
+def _hours_in_areas(
+    presence: gpd.GeoDataFrame, by_month: pd.DataFrame, areas: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Return (area position, month, hours, personnel hours, women hours, kind) rows."""
+    geoms = presence.geometry.to_numpy()
+    piece_pos, area_pos = areas.sindex.query(geoms, predicate="intersects")
+    if len(piece_pos) == 0:
+        return pd.DataFrame(columns=["area", "month", "hours", "personnel_h", "women_h", "kind"])
+    length = shapely.length(geoms[piece_pos])
+    inside = shapely.length(shapely.intersection(geoms[piece_pos], areas.geometry.to_numpy()[
+        area_pos]))
+    # A point, or a line lying along a boundary, is shared evenly by the areas it touches.
+    touching = np.bincount(piece_pos, minlength=len(geoms))[piece_pos]
+    fraction = np.where(length > 0, inside / np.where(length > 0, length, 1.0), 1.0 / touching)
+    share = pd.DataFrame({"piece": piece_pos, "area": area_pos, "fraction": fraction})
+    rows = by_month.merge(share, on="piece")
+    hours = rows["hours"] * rows["fraction"]
+    personnel = presence["personnel"].to_numpy(dtype=float)[rows["piece"]]
+    women = presence["women"].to_numpy(dtype=float)[rows["piece"]]
+    known = np.isfinite(personnel) & np.isfinite(women) & (personnel > 0)
+    return pd.DataFrame(
+        {
+            "area": rows["area"].to_numpy(),
+            "month": rows["month"].to_numpy(),
+            "hours": hours.to_numpy(),
+            "personnel_h": np.where(known, personnel * hours, 0.0),
+            "women_h": np.where(known, women * hours, 0.0),
+            "kind": presence["kind"].to_numpy()[rows["piece"]],
+        }
+    )
+
+
+def compute_area_measures(
+    presence: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame,
+    incidents: pd.DataFrame,
+    *,
+    radius_m: float,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    timezone: str = "UTC",
+    footprints: gpd.GeoDataFrame | None = None,
+) -> pd.DataFrame:
+    """Compute the area x month coverage measures.
+
+    Parameters
+    ----------
+    presence : geopandas.GeoDataFrame
+        Presence pieces (``kind``, ``start``, ``end`` UTC, ``personnel``, ``women``, geometry)
+        in the areas' projected CRS.
+    areas : geopandas.GeoDataFrame
+        ``area_id``, ``population`` and polygons, in a projected CRS.
+    incidents : pandas.DataFrame
+        ``area_id``, ``occurred_at`` (UTC), ``location_precision``.
+    radius_m : float
+        Reach of a patrol or base.
+    start, end : pandas.Timestamp
+        First and last calendar day of the mission period.
+    timezone : str
+        Mission time zone, for local months.
+    footprints : geopandas.GeoDataFrame, optional
+        From :func:`compute_footprints` when already computed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per area and month (every pair, in area then month order), with
+        ``area_id`` (str), ``period`` (naive timestamp of the month's first day),
+        ``footprint_share`` and ``population_share`` (0-1, float), ``patrol_hours`` (float, NA
+        for base presence), ``women_share`` (women per personnel, hour-weighted; NA without
+        personnel), ``incidents`` (int64). The rules are in the module docstring.
+    """
+    months = month_starts(start, end)
+    area_ids = areas["area_id"].astype(str).to_numpy()
+    grid = pd.DataFrame(
+        {
+            "area_id": np.repeat(area_ids, len(months)),
+            "period": np.tile(months.to_numpy(), len(area_ids)),
+        }
+    )
+    footprint = np.zeros((len(areas), len(months)))
+    hours = pd.DataFrame(columns=["area", "month", "hours", "personnel_h", "women_h", "kind"])
+    if presence is not None and len(presence):
+        if footprints is None:
+            footprints = compute_footprints(
+                presence, radius_m=radius_m, start=start, end=end, timezone=timezone
+            )
+        footprint = _footprint_shares(footprints, months, areas)
+        by_month = _split_by_month(presence, months, timezone)
+        if len(by_month):
+            hours = _hours_in_areas(presence, by_month, areas)
+    grid["footprint_share"] = footprint.ravel()
+    population = pd.to_numeric(areas["population"]).astype("Float64").to_numpy(float, np.nan)
+    has_people = np.repeat(np.isfinite(population) & (population > 0), len(months))
+    grid["population_share"] = np.where(has_people, grid["footprint_share"], np.nan)
+
+    key = hours["area"].astype(np.int64) * len(months) + hours["month"].astype(np.int64)
+    size = len(areas) * len(months)
+    patrol = (hours["kind"] == "patrol").to_numpy()
+    patrol_hours = np.bincount(key[patrol], weights=hours["hours"][patrol], minlength=size)
+    personnel_h = np.bincount(key, weights=hours["personnel_h"], minlength=size)
+    women_h = np.bincount(key, weights=hours["women_h"], minlength=size)
+    only_bases = presence is not None and len(presence) and not (presence["kind"] == "patrol").any()
+    grid["patrol_hours"] = np.nan if only_bases else patrol_hours
+    grid["women_share"] = np.where(personnel_h > 0, women_h / np.where(personnel_h > 0,
+                                                                       personnel_h, 1), np.nan)
+    grid["incidents"] = _incident_counts(incidents, area_ids, months, timezone)
+    return grid[list(AREA_MEASURE_COLUMNS)]
+
+
+def _incident_counts(
+    incidents: pd.DataFrame, area_ids: np.ndarray, months: pd.DatetimeIndex, timezone: str
+) -> np.ndarray:
+    """Return incident counts in area-major, month-minor order."""
+    size = len(area_ids) * len(months)
+    if len(incidents) == 0:
+        return np.zeros(size, dtype=np.int64)
+    placed = incidents["area_id"].notna()
+    if "location_precision" in incidents:
+        placed &= ~incidents["location_precision"].isin(COARSE_PRECISIONS).fillna(False)
+    month = local_naive(incidents.loc[placed, "occurred_at"], timezone).dt.to_period("M")
+    month = month.dt.to_timestamp().to_numpy()
+    area_pos = pd.Index(area_ids).get_indexer(incidents.loc[placed, "area_id"].astype(str))
+    month_pos = pd.Index(months).get_indexer(month)
+    ok = (area_pos >= 0) & (month_pos >= 0)
+    return np.bincount(area_pos[ok] * len(months) + month_pos[ok], minlength=size).astype(
+        np.int64
+    )

@@ -1,0 +1,369 @@
+"""Staggered roll-out: a stacked design and an event study around each area's start.
+
+Plain two-way fixed effects compare areas that started a strategy early with areas that started
+it earlier still, and when effects grow over time those "forbidden comparisons" can bias the
+estimate, even flip its sign (Goodman-Bacon 2021). The stacked design (Cengiz et al. 2019) avoids
+them: for each cohort of areas that started in the same period it builds a sub-panel, a window of
+``pre`` periods before and ``post`` after the start, holding that cohort and the areas not yet
+treated by the end of the window (never-treated areas included). Sub-panels are stacked and fitted
+with area-by-stack and period-by-stack fixed effects, errors clustered by area (an area can be a
+control in several stacks). The event study fits leads and lags on the same stacked data, so its
+pre-period coefficients test the comparison the headline number relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from protection_eval.effects.count_models import (
+    CAVEATS,
+    CountModelResult,
+    EffectEstimate,
+    compute_contrast_df,
+    compute_wald_test,
+    fit_count_model,
+)
+
+__all__ = [
+    "EventStudyResult",
+    "compute_first_periods",
+    "estimate_event_study",
+    "estimate_stacked_effect",
+    "make_stacked_panel",
+    "plot_event_studies",
+    "plot_event_study",
+]
+
+#: Areas with fewer than this many treated areas get the "few treated areas" caveat.
+MIN_TREATED_AREAS = 10
+#: Significance level of the joint pre-trend test.
+PRE_TREND_LEVEL = 0.05
+
+
+def compute_first_periods(panel: pd.DataFrame, active: str) -> pd.Series:
+    """Return each area's first period with the strategy active (NaN if never).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Panel with ``area_id``, ``period_index`` and the ``active`` share column.
+    active : str
+        Active-share column.
+
+    Returns
+    -------
+    pandas.Series
+        ``period_index`` of the first period with a positive share, indexed by area.
+    """
+    on = panel.loc[panel[active] > 0]
+    first = on.groupby("area_id")["period_index"].min()
+    return first.reindex(panel["area_id"].unique()).astype("float64")
+
+
+def make_stacked_panel(
+    panel: pd.DataFrame, active: str, *, pre: int = 6, post: int = 6
+) -> pd.DataFrame:
+    """Stack one clean sub-panel per roll-out cohort.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel.
+    active : str
+        Active-share column of the strategy.
+    pre, post : int
+        Periods kept before and after a cohort's start (the start period is event time 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Panel rows repeated per stack, with ``stack`` (the cohort's start period),
+        ``treated`` (bool), ``event_time`` (period minus start, for every row of the stack),
+        ``stack_area`` and ``stack_period`` (fixed-effect keys) and ``dose`` (the active share for
+        treated areas, 0 for controls). Empty when no cohort has a clean control.
+    """
+    first = compute_first_periods(panel, active)
+    last_period = int(panel["period_index"].max())
+    stacks = []
+    for start in sorted(first.dropna().unique()):
+        start = int(start)
+        lo, hi = max(start - pre, 0), min(start + post, last_period)
+        if start - lo < 1:
+            continue  # no pre-period to compare with
+        treated = first.index[first == start]
+        controls = first.index[first.isna() | (first > hi)]
+        if len(controls) == 0:
+            continue
+        rows = panel[
+            panel["area_id"].isin(treated.union(controls))
+            & panel["period_index"].between(lo, hi)
+        ].copy()
+        rows["stack"] = start
+        rows["treated"] = rows["area_id"].isin(treated)
+        rows["event_time"] = rows["period_index"] - start
+        stacks.append(rows)
+    if not stacks:
+        return pd.DataFrame()
+    stacked = pd.concat(stacks, ignore_index=True)
+    stacked["stack_area"] = stacked["stack"].astype(str) + ":" + stacked["area_id"].astype(str)
+    stacked["stack_period"] = stacked["stack"].astype(str) + ":" + stacked["period_index"].astype(
+        str
+    )
+    stacked["dose"] = np.where(stacked["treated"], stacked[active], 0.0)
+    return stacked
+
+
+def _stacked_df(stacked: pd.DataFrame) -> float:
+    treated = stacked.loc[stacked["treated"], "area_id"].nunique()
+    controls = stacked.loc[~stacked["treated"], "area_id"].nunique()
+    return compute_contrast_df(treated, controls)
+
+
+def _caveat_few_treated(panel: pd.DataFrame, active: str) -> list[str]:
+    n = int(compute_first_periods(panel, active).notna().sum())
+    return [CAVEATS["few_treated"].format(n=n)] if n < MIN_TREATED_AREAS else []
+
+
+def estimate_stacked_effect(
+    panel: pd.DataFrame,
+    strategy_id: str,
+    active: str,
+    *,
+    outcome: str = "incidents",
+    pre: int = 6,
+    post: int = 6,
+    headline: bool = True,
+) -> EffectEstimate | None:
+    """Estimate a strategy's effect with the stacked, not-yet-treated design.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel.
+    strategy_id : str
+        Strategy id, for the result.
+    active : str
+        Its active-share column.
+    outcome : str
+        Count column.
+    pre, post : int
+        Window around each cohort's start.
+    headline : bool
+        Mark the estimate as the strategy's headline number.
+
+    Returns
+    -------
+    EffectEstimate or None
+        IRR of the strategy being active (estimand ``deployment``), averaged over the first
+        ``post + 1`` periods; None when no cohort has a clean comparison.
+    """
+    stacked = make_stacked_panel(panel, active, pre=pre, post=post)
+    if stacked.empty:
+        return None
+    fit = fit_count_model(
+        stacked, outcome, ["dose"], fixed_effects=("stack_area", "stack_period"), cluster="area_id"
+    )
+    est = EffectEstimate.from_fit(
+        fit, "dose", strategy_id=strategy_id, estimand="deployment", model="poisson_fe",
+        design="stacked_not_yet_treated", unit="strategy active (whole period)",
+        headline=headline, df=_stacked_df(stacked),
+    )
+    est.caveats += _caveat_few_treated(panel, active)
+    return est
+
+
+@dataclass
+class EventStudyResult:
+    """Leads and lags around roll-out, fitted on the stacked panel.
+
+    Attributes
+    ----------
+    strategy_id : str
+        Strategy.
+    coefficients : pandas.DataFrame
+        ``event_time, irr, ci_low, ci_high, p_value``; event time -1 is the reference (IRR 1).
+    pre_trend_chi2, pre_trend_df, pre_trend_p : float, int, float
+        Joint Wald test that every lead is zero (chi-square, number of leads, p-value with
+        Hotelling's correction; NaN when there are too few areas to test).
+    fit : CountModelResult
+        The fitted model.
+    """
+
+    strategy_id: str
+    coefficients: pd.DataFrame
+    pre_trend_chi2: float
+    pre_trend_df: int
+    pre_trend_p: float
+    fit: CountModelResult
+    df: float | None = None
+
+    @property
+    def pre_trend_testable(self) -> bool:
+        """Whether the pre-trend test could be computed."""
+        return bool(np.isfinite(self.pre_trend_p))
+
+    @property
+    def pre_trend_failed(self) -> bool:
+        """Whether the leads are jointly significant at :data:`PRE_TREND_LEVEL`."""
+        return bool(self.pre_trend_p < PRE_TREND_LEVEL)
+
+    def caveats(self) -> list[str]:
+        """Return the pre-trend caveat that applies, if any."""
+        if not self.pre_trend_testable:
+            return [CAVEATS["pre_trend_untestable"]]
+        if self.pre_trend_failed:
+            return [CAVEATS["pre_trend"].format(p=self.pre_trend_p)]
+        return []
+
+    def to_estimates(self) -> list[EffectEstimate]:
+        """Return one :class:`EffectEstimate` per event time (the reference -1 left out)."""
+        rows = []
+        for r in self.coefficients.itertuples(index=False):
+            if r.event_time == -1:
+                continue
+            est = EffectEstimate.from_fit(
+                self.fit, f"event_{r.event_time}", strategy_id=self.strategy_id,
+                estimand=f"event_time_{r.event_time:+d}", model="poisson_fe",
+                design="event_study_stacked", unit="strategy active, by period since start",
+                df=self.df,
+            )
+            est.caveats += self.caveats()
+            rows.append(est)
+        return rows
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the event-time estimates as rows shaped like ``effects.csv``."""
+        return pd.concat([e.to_frame() for e in self.to_estimates()], ignore_index=True)
+
+
+def estimate_event_study(
+    panel: pd.DataFrame,
+    strategy_id: str,
+    active: str,
+    *,
+    outcome: str = "incidents",
+    pre: int = 6,
+    post: int = 6,
+) -> EventStudyResult | None:
+    """Fit leads and lags of roll-out on the stacked panel and test the pre-trend.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel.
+    strategy_id : str
+        Strategy id.
+    active : str
+        Its active-share column.
+    outcome : str
+        Count column.
+    pre, post : int
+        Window around each cohort's start.
+
+    Returns
+    -------
+    EventStudyResult or None
+        None when no cohort has a clean comparison.
+    """
+    stacked = make_stacked_panel(panel, active, pre=pre, post=post)
+    if stacked.empty:
+        return None
+    times = [k for k in range(-pre, post + 1) if k != -1]
+    names = []
+    for k in times:
+        name = f"event_{k}"
+        stacked[name] = (stacked["treated"] & (stacked["event_time"] == k)).astype(float)
+        if stacked[name].any():
+            names.append(name)
+    fit = fit_count_model(
+        stacked, outcome, names, fixed_effects=("stack_area", "stack_period"), cluster="area_id"
+    )
+    table = fit.to_frame().set_index("term")
+    rows = [{"event_time": -1, "irr": 1.0, "ci_low": 1.0, "ci_high": 1.0, "p_value": np.nan}]
+    for name in names:
+        r = table.loc[name]
+        rows.append(
+            {"event_time": int(name.split("_")[1]), "irr": r["irr"], "ci_low": r["ci_low"],
+             "ci_high": r["ci_high"], "p_value": r["p_value"]}
+        )
+    coefficients = pd.DataFrame(rows).sort_values("event_time", ignore_index=True)
+    leads = [n for n in names if int(n.split("_")[1]) < -1]
+    contrast_df = _stacked_df(stacked)
+    chi2, q, p = compute_wald_test(fit, leads, df=contrast_df)
+    return EventStudyResult(strategy_id, coefficients, chi2, q, p, fit, contrast_df)
+
+
+def plot_event_study(result: EventStudyResult, ax: object | None = None) -> object:
+    """Plot event-study IRRs with 95% intervals on a log axis.
+
+    Parameters
+    ----------
+    result : EventStudyResult
+        The event study.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure when None.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+    else:
+        fig = ax.figure
+    c = result.coefficients
+    ax.axhline(1.0, color="0.5", lw=1)
+    ax.axvline(-0.5, color="0.5", lw=1, ls="--")
+    ax.errorbar(
+        c["event_time"], c["irr"],
+        yerr=[c["irr"] - c["ci_low"], c["ci_high"] - c["irr"]],
+        fmt="o", color="#1f4e79", capsize=3,
+    )
+    ax.set_yscale("log")
+    low, high = float(c["ci_low"].min()), float(c["ci_high"].max())
+    ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+             if low / 1.2 <= t <= high * 1.2]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("periods since the strategy started in the area (reference: -1)")
+    ax.set_ylabel("ratio of reported incidents (IRR)")
+    verdict = ("not testable" if not result.pre_trend_testable
+               else "failed" if result.pre_trend_failed else "passed")
+    ax.set_title(
+        f"{result.strategy_id}: event study (pre-trend test {verdict}, "
+        f"p = {result.pre_trend_p:.2f})"
+    )
+    return fig
+
+
+def plot_event_studies(results: Sequence[EventStudyResult]) -> object | None:
+    """Plot several event studies, one panel each, stacked vertically.
+
+    Parameters
+    ----------
+    results : sequence of EventStudyResult
+        Event studies, e.g. ``MissionEffects.event_studies.values()``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        The figure; None when there is nothing to plot.
+    """
+    import matplotlib.pyplot as plt
+
+    results = list(results)
+    if not results:
+        return None
+    fig, axes = plt.subplots(len(results), 1, figsize=(7, 3.6 * len(results)), squeeze=False)
+    for result, ax in zip(results, axes[:, 0], strict=True):
+        plot_event_study(result, ax=ax)
+    fig.tight_layout()
+    return fig

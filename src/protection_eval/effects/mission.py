@@ -1,0 +1,593 @@
+"""What each protection strategy and patrol presence changed in reported incidents.
+
+Estimators on the area x period panel (:mod:`protection_eval.effects.panel`), each returning
+:class:`~protection_eval.effects.count_models.EffectEstimate` objects that keep the fitted model:
+
+- a strategy deployed to some areas: the stacked not-yet-treated design is the headline
+  (:mod:`protection_eval.effects.event_study`), with plain two-way fixed effects Poisson and a
+  negative binomial alongside, an overdispersion test and an event study with a joint pre-trend
+  test;
+- a strategy deployed everywhere at once: an interrupted time series on the panel (area fixed
+  effects, trend, seasonality, a level change), since no area is left to compare with;
+- patrol presence: dose-response of patrol-hours and footprint on next-period incidents, and its
+  modification by the share of women in patrols (:mod:`protection_eval.effects.dose_response`), and
+  the ratio of reports within reach of a patrol versus not, same area and month, against
+  random space-time control points (:mod:`protection_eval.effects.within_reach`, estimand
+  ``patrol_presence``; :func:`estimate_mission` only, as it needs the mission's tables).
+
+:func:`estimate_mission_effects` runs them all for a mission; :func:`to_effects_table` gives the
+shareable ``effects.csv`` (estimates built on fewer than ``k`` incidents are suppressed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from protection_eval.effects.count_models import (
+    CAVEATS,
+    EFFECT_COLUMNS,
+    CountModelResult,
+    EffectEstimate,
+    NotEstimable,
+    compute_contrast_df,
+    compute_driscoll_kraay_cov,
+    compute_overdispersion_test,
+    fit_count_model,
+)
+from protection_eval.effects.dose_response import (
+    PATROL_PRESENCE,
+    estimate_dose_response,
+    estimate_women_share_modification,
+)
+from protection_eval.effects.event_study import (
+    MIN_TREATED_AREAS,
+    EventStudyResult,
+    compute_first_periods,
+    estimate_event_study,
+    estimate_stacked_effect,
+    plot_event_studies,
+    plot_event_study,
+)
+
+__all__ = [
+    "DEPLOYMENT_DESIGNS",
+    "EFFECTS_CSV_COLUMNS",
+    "CountModelResult",
+    "EffectEstimate",
+    "EventStudyResult",
+    "MissionEffects",
+    "PATROL_PRESENCE",
+    "estimate_dose_response",
+    "estimate_interrupted_time_series",
+    "estimate_mission",
+    "estimate_mission_effects",
+    "estimate_negbin_effect",
+    "estimate_stacked_effect",
+    "estimate_twfe_effect",
+    "estimate_women_share_modification",
+    "estimate_event_study",
+    "fit_count_model",
+    "plot_event_study",
+    "plot_event_studies",
+    "to_effects_table",
+    "write_effects",
+]
+
+#: Columns of the shared ``effects.csv``.
+EFFECTS_CSV_COLUMNS = ["mission", *EFFECT_COLUMNS]
+#: Significance level for flagging overdispersion.
+OVERDISPERSION_LEVEL = 0.05
+
+_PANEL_FE = ("area_id", "period_index")
+
+
+def _is_mission_wide(panel: pd.DataFrame, column: str) -> bool:
+    """Whether a share column is the same in every area each period (absorbed by period FE)."""
+    return bool((panel.groupby("period_index")[column].nunique() <= 1).all())
+
+
+def _controls(panel: pd.DataFrame, active: str, *, with_period_fe: bool = True) -> list[str]:
+    """Other strategies' active shares that vary across areas (period FE absorb the rest)."""
+    others = [v for v in panel.attrs.get("strategies", {}).values() if v != active]
+    others = [c for c in others if c in panel and panel[c].any()]
+    if with_period_fe:
+        others = [c for c in others if not _is_mission_wide(panel, c)]
+    return others
+
+
+def _panel_df(panel: pd.DataFrame, active: str) -> float:
+    n_treated = int(compute_first_periods(panel, active).notna().sum())
+    return compute_contrast_df(n_treated, panel["area_id"].nunique() - n_treated)
+
+
+def _few_treated(panel: pd.DataFrame, active: str) -> list[str]:
+    n_treated = int(compute_first_periods(panel, active).notna().sum())
+    return [CAVEATS["few_treated"].format(n=n_treated)] if n_treated < MIN_TREATED_AREAS else []
+
+
+def estimate_twfe_effect(
+    panel: pd.DataFrame, strategy_id: str, active: str, *, outcome: str = "incidents",
+    headline: bool = False,
+) -> EffectEstimate:
+    """Poisson with area and period fixed effects, errors clustered by area.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel.
+    strategy_id : str
+        Strategy id.
+    active : str
+        Its active-share column; other strategies' shares enter as controls.
+    outcome : str
+        Count column.
+    headline : bool
+        Mark as the headline number.
+
+    Returns
+    -------
+    EffectEstimate
+        IRR of the strategy being active for a whole period (estimand ``deployment``).
+    """
+    fit = fit_count_model(
+        panel, outcome, [active, *_controls(panel, active)], fixed_effects=_PANEL_FE,
+        cluster="area_id",
+    )
+    est = EffectEstimate.from_fit(
+        fit, active, strategy_id=strategy_id, estimand="deployment", model="poisson_fe",
+        design="twfe", unit="strategy active (whole period)", headline=headline,
+        df=_panel_df(panel, active),
+    )
+    est.caveats += _few_treated(panel, active)
+    if not headline:
+        est.caveats.append(CAVEATS["twfe"])
+    return est
+
+
+def estimate_negbin_effect(
+    panel: pd.DataFrame, strategy_id: str, active: str, *, outcome: str = "incidents"
+) -> EffectEstimate:
+    """Negative binomial (NB2) alternative to :func:`estimate_twfe_effect`.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel.
+    strategy_id : str
+        Strategy id.
+    active : str
+        Its active-share column.
+    outcome : str
+        Count column.
+
+    Returns
+    -------
+    EffectEstimate
+        Same estimand as the Poisson fit, model ``negbin_fe``; dispersion in ``fit.alpha``.
+    """
+    fit = fit_count_model(
+        panel, outcome, [active, *_controls(panel, active)], family="negbin",
+        fixed_effects=_PANEL_FE, cluster="area_id",
+    )
+    est = EffectEstimate.from_fit(
+        fit, active, strategy_id=strategy_id, estimand="deployment", model="negbin_fe",
+        design="twfe", unit="strategy active (whole period)", df=_panel_df(panel, active),
+    )
+    est.caveats += _few_treated(panel, active)
+    est.caveats.append(CAVEATS["twfe"])
+    return est
+
+
+def estimate_interrupted_time_series(
+    panel: pd.DataFrame,
+    strategy_id: str,
+    active: str,
+    *,
+    outcome: str = "incidents",
+    seasonal: bool | None = None,
+    headline: bool = True,
+) -> EffectEstimate:
+    """Interrupted time series for a strategy active everywhere from the same period.
+
+    Poisson with area fixed effects, a linear trend, annual harmonics (two pairs; by default
+    when the panel spans at least 24 months) and the strategy's active share, so the IRR is
+    the level change when it started. Other strategies' shares enter as controls. The error is
+    the larger of the area-clustered and the Driscoll-Kraay error (common monthly shocks), with
+    t on ``min(periods, areas) - 1`` degrees of freedom.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel.
+    strategy_id : str
+        Strategy id.
+    active : str
+        Its active-share column.
+    outcome : str
+        Count column.
+    seasonal : bool, optional
+        Include annual harmonics; None decides from the panel length.
+    headline : bool
+        Mark as the headline number.
+
+    Returns
+    -------
+    EffectEstimate
+        Estimand ``deployment``, design ``interrupted_time_series``.
+    """
+    data = panel.copy()
+    t = data["period_index"].to_numpy(dtype=float)
+    data["trend"] = (t - t.mean()) / 12.0
+    regressors = [active, "trend"]
+    per_year = 12.0 if panel.attrs.get("freq", "month") == "month" else 52.0
+    if seasonal is None:
+        seasonal = data["period_index"].nunique() >= 2 * per_year
+    if seasonal:
+        start = pd.PeriodIndex(data["period"]).start_time
+        phase = (start.day_of_year.to_numpy() - 1) / 365.25 * 2 * np.pi
+        for k in (1, 2):
+            data[f"sin{k}"], data[f"cos{k}"] = np.sin(k * phase), np.cos(k * phase)
+            regressors += [f"sin{k}", f"cos{k}"]
+    regressors += _controls(panel, active, with_period_fe=False)
+    fit = fit_count_model(data, outcome, regressors, fixed_effects=("area_id",), cluster="area_id")
+    # Every area changes at once, so shocks common to all areas are not averaged away: the
+    # error is the larger of the area-clustered and the Driscoll-Kraay one, on T - 1 df.
+    clustered = float(np.sqrt(fit.cov_params().loc[active, active]))
+    dk = float(np.sqrt(compute_driscoll_kraay_cov(fit, "period_index").loc[active, active]))
+    n_periods = fit.data["period_index"].nunique()
+    n_areas = fit.data["area_id"].nunique()
+    est = EffectEstimate.from_fit(
+        fit, active, strategy_id=strategy_id, estimand="deployment", model="poisson_fe_area",
+        design="interrupted_time_series", unit="strategy active (level change)",
+        headline=headline, std_err=max(clustered, dk),
+        df=float(max(min(n_periods, n_areas) - 1, 1)),
+    )
+    est.caveats.append(CAVEATS["no_comparison"])
+    return est
+
+
+#: Interchangeable estimators of a strategy's deployment effect, by design name.
+DEPLOYMENT_DESIGNS: dict[str, Callable[..., EffectEstimate | None]] = {
+    "stacked": estimate_stacked_effect,
+    "twfe": estimate_twfe_effect,
+    "negbin": estimate_negbin_effect,
+    "its": estimate_interrupted_time_series,
+}
+
+
+@dataclass
+class MissionEffects:
+    """Every estimate for one mission.
+
+    Attributes
+    ----------
+    mission : str
+        Mission code.
+    estimates : list of EffectEstimate
+        Deployment, event-study, dose-response and women's-share estimates.
+    event_studies : dict of str to EventStudyResult
+        Event studies by strategy id.
+    overdispersion : dict of str to tuple of (float, float)
+        Cameron-Trivedi ``(alpha, p)`` of each strategy's Poisson fit.
+    notes : list of str
+        What could not be estimated and why, plus the panel's notes.
+    panel : pandas.DataFrame or None
+        The area x period panel the models were fitted on (restricted: area-month counts).
+    """
+
+    mission: str
+    estimates: list[EffectEstimate] = field(default_factory=list)
+    event_studies: dict[str, EventStudyResult] = field(default_factory=dict)
+    overdispersion: dict[str, tuple[float, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    panel: pd.DataFrame | None = field(default=None, repr=False)
+
+    def headline(self, strategy_id: str) -> EffectEstimate | None:
+        """Return a strategy's headline estimate, if any."""
+        for est in self.estimates:
+            if est.strategy_id == strategy_id and est.headline:
+                return est
+        return None
+
+    def pre_trends(self) -> pd.DataFrame:
+        """Return the joint pre-trend test of each event study."""
+        return pd.DataFrame(
+            [
+                {"strategy_id": k, "chi2": v.pre_trend_chi2, "df": v.pre_trend_df,
+                 "p_value": v.pre_trend_p, "failed": v.pre_trend_failed}
+                for k, v in self.event_studies.items()
+            ],
+            columns=["strategy_id", "chi2", "df", "p_value", "failed"],
+        )
+
+    def table(self, *estimands: str) -> pd.DataFrame:
+        """Return the estimates whose estimand starts with one of ``estimands`` (all if none)."""
+        frame = self.to_frame()
+        if not estimands:
+            return frame
+        return frame[frame["estimand"].str.startswith(tuple(estimands))].reset_index(drop=True)
+
+    def summary_lines(self) -> list[str]:
+        """Return one plain line per headline estimate, then the notes."""
+        lines = []
+        for est in self.estimates:
+            if est.headline:
+                line = (f"{est.strategy_id}: reported incidents x {est.irr:.2f} (95% CI "
+                        f"{est.ci_low:.2f}-{est.ci_high:.2f}, {est.design})")
+                lines.append(" ".join([line, *est.caveats[1:]]))
+        return lines + [f"note: {n}" for n in self.notes]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return every estimate, one row each, with ``mission`` first (not suppressed)."""
+        if not self.estimates:
+            return pd.DataFrame(columns=EFFECTS_CSV_COLUMNS)
+        frame = pd.concat([e.to_frame() for e in self.estimates], ignore_index=True)
+        frame.insert(0, "mission", self.mission)
+        return frame
+
+
+def _attempt(result: MissionEffects, label: str, estimator: Callable, *args: object,
+             **kwargs: object) -> object:
+    """Run an estimator; when the data cannot identify it, say so in the notes."""
+    try:
+        return estimator(*args, **kwargs)
+    except NotEstimable as exc:
+        result.notes.append(f"{label}: not estimated: {exc}")
+        return None
+
+
+def _estimate_strategy(
+    panel: pd.DataFrame, strategy_id: str, active: str, outcome: str, design: str, result:
+    MissionEffects, pre: int, post: int,
+) -> None:
+    first = compute_first_periods(panel, active)
+    n_treated = int(first.notna().sum())
+    if n_treated == 0:
+        result.notes.append(f"{strategy_id}: never active in the mission period, not estimated")
+        return
+    if n_treated == len(first) and first.nunique() == 1:
+        its = _attempt(result, strategy_id, estimate_interrupted_time_series, panel, strategy_id,
+                       active, outcome=outcome)
+        result.estimates += [its] if its is not None else []
+        return
+    twfe = _attempt(result, f"{strategy_id} (two-way fixed effects)", estimate_twfe_effect,
+                    panel, strategy_id, active, outcome=outcome, headline=design == "twfe")
+    if twfe is None:
+        return
+    alpha, p_over = compute_overdispersion_test(twfe.fit)
+    result.overdispersion[strategy_id] = (alpha, p_over)
+    negbin = _attempt(result, f"{strategy_id} (negative binomial)", estimate_negbin_effect,
+                      panel, strategy_id, active, outcome=outcome)
+    found = [e for e in (twfe, negbin) if e is not None]
+    if design == "stacked":
+        stacked = _attempt(result, f"{strategy_id} (stacked)", estimate_stacked_effect, panel,
+                           strategy_id, active, outcome=outcome, pre=pre, post=post)
+        if stacked is None:
+            result.notes.append(
+                f"{strategy_id}: no cohort has a not-yet-treated comparison; the headline is the "
+                "two-way fixed effects estimate"
+            )
+            twfe.headline = True
+            twfe.caveats = [c for c in twfe.caveats if c != CAVEATS["twfe"]]
+        else:
+            found.insert(0, stacked)
+    study = _attempt(result, f"{strategy_id} (event study)", estimate_event_study, panel,
+                     strategy_id, active, outcome=outcome, pre=pre, post=post)
+    if p_over < OVERDISPERSION_LEVEL:
+        for est in found:
+            if est.model.startswith("poisson"):
+                est.caveats.append(CAVEATS["overdispersion"].format(p=p_over))
+    if study is not None:
+        result.event_studies[strategy_id] = study
+        for est in found:
+            est.caveats += study.caveats()
+    result.estimates += found
+
+
+def estimate_mission_effects(
+    panel: pd.DataFrame,
+    *,
+    mission: str | None = None,
+    strategies: Sequence[str] | None = None,
+    outcome: str = "incidents",
+    design: str = "stacked",
+    pre: int = 6,
+    post: int = 6,
+) -> MissionEffects:
+    """Estimate every strategy's effect and the patrol-presence measures of a mission.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The area x period panel (:func:`protection_eval.effects.panel.compute_mission_panel`).
+    mission : str, optional
+        Mission code; ``panel.attrs["mission"]`` when None.
+    strategies : sequence of str, optional
+        Strategy ids to estimate; all in the panel when None.
+    outcome : str
+        Count column (``incidents`` or ``incidents_<gbv_type>``).
+    design : {"stacked", "twfe"}
+        Headline design for strategies rolled out to some areas. A strategy active everywhere
+        from one period always gets the interrupted time series.
+    pre, post : int
+        Event window of the stacked design and event study.
+
+    Returns
+    -------
+    MissionEffects
+        Estimates, event studies, overdispersion tests and notes.
+    """
+    if design not in ("stacked", "twfe"):
+        raise ValueError(f"design must be 'stacked' or 'twfe', not {design!r}")
+    available = panel.attrs.get("strategies", {})
+    wanted = list(available) if strategies is None else list(strategies)
+    unknown = [s for s in wanted if s not in available]
+    if unknown:
+        raise ValueError(
+            f"strategies {unknown} have no deployments in this mission; known: {sorted(available)}"
+        )
+    result = MissionEffects(mission or panel.attrs.get("mission", ""),
+                            notes=list(panel.attrs.get("notes", [])))
+    for strategy_id in wanted:
+        _estimate_strategy(panel, strategy_id, available[strategy_id], outcome, design, result,
+                           pre, post)
+    for study in result.event_studies.values():
+        result.estimates += study.to_estimates()
+    result.estimates += _attempt(result, "patrol dose-response", estimate_dose_response,
+                                 panel, outcome=outcome) or []
+    result.estimates += _attempt(result, "women's share", estimate_women_share_modification,
+                                 panel, outcome=outcome) or []
+    return result
+
+
+def to_effects_table(effects: MissionEffects, *, min_count: int = 5) -> pd.DataFrame:
+    """Return the shareable ``effects.csv`` table.
+
+    An estimate whose model holds fewer than ``min_count`` incidents is suppressed: its ratio,
+    interval, p-value and incident total are blanked and the caveat says why. Ratios and
+    intervals are rounded to 4 decimals and p-values to 3 significant digits: the precision the
+    estimates have, and the same digits on any machine or thread count.
+
+    Parameters
+    ----------
+    effects : MissionEffects
+        A mission's estimates.
+    min_count : int
+        Disclosure threshold ``k`` (never below 5).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`EFFECTS_CSV_COLUMNS`, one row per strategy and estimand.
+    """
+    k = max(int(min_count), 5)
+    table = effects.to_frame()
+    small = table["n_incidents"] < k
+    if small.any():
+        table["n_incidents"] = table["n_incidents"].astype("Int64")
+        table.loc[small, ["irr", "ci_low", "ci_high", "p_value"]] = np.nan
+        table.loc[small, "n_incidents"] = pd.NA
+        table.loc[small, "caveats"] = CAVEATS["suppressed"].format(k=k)
+    table[["irr", "ci_low", "ci_high"]] = table[["irr", "ci_low", "ci_high"]].round(4)
+    table["p_value"] = table["p_value"].map(
+        lambda p: p if pd.isna(p) else float(f"{p:.3g}")
+    )
+    return table[EFFECTS_CSV_COLUMNS]
+
+
+def estimate_mission(
+    data: object,
+    *,
+    freq: str = "month",
+    strategies: str | Sequence[str] | None = None,
+    design: str = "stacked",
+    outcome: str = "incidents",
+    pre: int = 6,
+    post: int = 6,
+    period: str | None = None,
+    presence: bool = True,
+) -> MissionEffects:
+    """Build a loaded mission's panel and estimate every effect on it.
+
+    Parameters
+    ----------
+    data : protection_eval.ingest.tables.MissionData
+        From :func:`protection_eval.io.readers.load_mission`.
+    freq : {"month", "week"}
+        Panel period.
+    strategies : str or sequence of str, optional
+        One strategy id, several, or all (None).
+    design, outcome, pre, post
+        As :func:`estimate_mission_effects`.
+    period : str, optional
+        Analysis window within the mission period (``2022-07..2023-06``, see
+        :func:`protection_eval.config.parse_period`); panel periods starting outside it are left
+        out. Areas already treated when the window opens then have no pre-period and drop out
+        of the stacked design.
+    presence : bool
+        Also estimate the within-reach ratio of reported incidents (estimand
+        ``patrol_presence``, :mod:`protection_eval.effects.within_reach`; all incident types, so
+        only with ``outcome="incidents"``).
+
+    Returns
+    -------
+    MissionEffects
+        With ``panel`` set.
+    """
+    from protection_eval.effects.panel import compute_mission_panel
+
+    if isinstance(strategies, str):
+        strategies = [strategies]
+    panel = compute_mission_panel(data, freq=freq)
+    if period is not None:
+        from protection_eval.config import parse_period
+
+        window = parse_period(period)
+        keep = panel["period_start"].between(pd.Timestamp(window.start),
+                                             pd.Timestamp(window.end))
+        if not keep.any():
+            raise ValueError(f"period {period!r} holds no panel period of this mission")
+        attrs = panel.attrs
+        panel = panel.loc[keep].reset_index(drop=True)
+        panel.attrs = attrs
+    effects = estimate_mission_effects(
+        panel, mission=data.config.mission, strategies=strategies, outcome=outcome,
+        design=design, pre=pre, post=post,
+    )
+    effects.panel = panel
+    if presence and outcome == "incidents":
+        from protection_eval.effects.within_reach import estimate_presence_effect
+
+        within = _attempt(effects, "patrol presence (within reach)", estimate_presence_effect,
+                          data, period=period)
+        if within is not None:
+            effects.estimates.append(within.estimate)
+            effects.notes += [f"patrol presence (within reach): {n}" for n in within.notes]
+    return effects
+
+
+def write_effects(
+    effects: MissionEffects,
+    *,
+    shared_dir: str | None,
+    restricted_dir: str | None = None,
+    min_count: int = 5,
+) -> dict[str, str]:
+    """Write ``effects.csv`` (shared, suppressed) and the full tables (restricted).
+
+    Parameters
+    ----------
+    effects : MissionEffects
+        A mission's estimates.
+    shared_dir : str or None
+        The run's shared folder; nothing shared is written when None.
+    restricted_dir : str or None
+        The run's restricted folder, for ``effects_full.csv`` (unsuppressed) and ``panel.csv``.
+    min_count : int
+        Disclosure threshold ``k``.
+
+    Returns
+    -------
+    dict of str to str
+        Written file paths by name.
+    """
+    from pathlib import Path
+
+    from protection_eval.io.readers import write_table
+
+    written = {}
+    if shared_dir is not None:
+        path = write_table(to_effects_table(effects, min_count=min_count),
+                           Path(shared_dir) / "effects.csv")
+        written["effects"] = str(path)
+    if restricted_dir is not None:
+        full = write_table(effects.to_frame(), Path(restricted_dir) / "effects_full.csv")
+        written["effects_full"] = str(full)
+        if effects.panel is not None:
+            panel = effects.panel.assign(period=effects.panel["period"].astype(str))
+            written["panel"] = str(write_table(panel, Path(restricted_dir) / "panel.csv"))
+    return written

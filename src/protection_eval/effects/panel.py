@@ -1,0 +1,491 @@
+"""The area x period panel the effect models are fitted on.
+
+One row per area and period (month by default, week optional) with reported incident counts (all,
+and by GBVIMS type), exposure, patrol presence (patrol-hours, share of women among patrol
+personnel, footprint when the coverage measures are given) and, for each strategy, the share of
+the period during which it was active in the area.
+
+Incidents are counted in the mission's local calendar, the calendar deployments are written in.
+Rows located only to a province (``admin1``) or the country are not counted: they cannot be placed
+in one area, and counting them where a source happened to name an area would mix precisions. The
+panel's ``attrs["notes"]`` says how many incidents were left out and why.
+"""
+
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PANEL_FREQUENCIES",
+    "active_column",
+    "compute_mission_panel",
+    "compute_panel",
+    "compute_patrol_presence",
+    "make_synthetic_panel",
+]
+
+#: Period lengths the panel can be built at, and their pandas period codes.
+PANEL_FREQUENCIES: dict[str, str] = {"month": "M", "week": "W-SUN"}
+
+#: Location precisions too coarse to be placed in one area.
+_COARSE_PRECISIONS = ("admin1", "country")
+
+
+def active_column(strategy_id: str) -> str:
+    """Return the panel column holding the active share of a strategy.
+
+    Parameters
+    ----------
+    strategy_id : str
+        Catalogue id such as ``"firewood-escorts"``.
+
+    Returns
+    -------
+    str
+        ``"active_"`` followed by the id in snake case, e.g. ``"active_firewood_escorts"``.
+    """
+    return "active_" + re.sub(r"[^0-9a-zA-Z]+", "_", strategy_id).strip("_").lower()
+
+
+def _periods(start: pd.Timestamp, end: pd.Timestamp, freq: str) -> pd.PeriodIndex:
+    if freq not in PANEL_FREQUENCIES:
+        raise ValueError(f"freq must be one of {sorted(PANEL_FREQUENCIES)}, not {freq!r}")
+    return pd.period_range(start, end, freq=PANEL_FREQUENCIES[freq])
+
+
+def _local_naive(times: pd.Series, timezone: str) -> pd.Series:
+    return times.dt.tz_convert(timezone).dt.tz_localize(None)
+
+
+def _to_periods(values: pd.Series, code: str) -> pd.Series:
+    """Periods from Period values or from timestamps of the period's first day."""
+    if isinstance(values.dtype, pd.PeriodDtype):
+        return values.astype(pd.PeriodDtype(code))
+    return pd.to_datetime(values).dt.to_period(code)
+
+
+def _area_km2(areas: gpd.GeoDataFrame, projected_crs: object | None) -> np.ndarray:
+    crs = projected_crs or areas.estimate_utm_crs()
+    return areas.to_crs(crs).area.to_numpy() / 1e6
+
+
+def _active_shares(
+    deployments: pd.DataFrame, grid: pd.DataFrame, periods: pd.PeriodIndex, end: pd.Timestamp
+) -> pd.DataFrame:
+    """Share of each period's days a strategy was active, per area (NA area = mission-wide)."""
+    starts = periods.start_time.to_numpy()
+    stops = (periods.end_time.normalize() + pd.Timedelta(days=1)).to_numpy()
+    days = (stops - starts) / np.timedelta64(1, "D")
+    area_ids = grid["area_id"].drop_duplicates().tolist()
+    out = {}
+    for strategy_id, rows in deployments.groupby("strategy_id", sort=True):
+        share = pd.DataFrame(0.0, index=area_ids, columns=range(len(periods)))
+        for row in rows.itertuples(index=False):
+            first = np.datetime64(pd.Timestamp(row.started_on))
+            last = row.ended_on if pd.notna(row.ended_on) else end
+            stop = np.datetime64(pd.Timestamp(last) + pd.Timedelta(days=1))
+            overlap = np.clip(
+                (np.minimum(stops, stop) - np.maximum(starts, first)) / np.timedelta64(1, "D"),
+                0,
+                None,
+            )
+            targets = area_ids if pd.isna(row.area_id) else [row.area_id]
+            targets = [a for a in targets if a in share.index]
+            share.loc[targets] += overlap / days
+        long = share.clip(upper=1.0).stack().rename(active_column(str(strategy_id)))
+        out[str(strategy_id)] = long
+    if not out:
+        return pd.DataFrame(index=pd.MultiIndex.from_arrays([[], []]))
+    return pd.concat(out.values(), axis=1)
+
+
+def compute_patrol_presence(
+    patrols: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame,
+    *,
+    patrol_tracks: gpd.GeoDataFrame | None = None,
+    projected_crs: object | None = None,
+    timezone: str = "UTC",
+    freq: str = "month",
+) -> pd.DataFrame:
+    """Return patrol-hours and women's share by area and period.
+
+    A patrol's hours are split between areas by where its GPS track points fall (equal time per
+    point), else by the length of its route inside each area. Patrols with neither are not placed
+    (base-only missions need the coverage measures instead). The period is that of the patrol's
+    start, in the mission's local calendar.
+
+    Parameters
+    ----------
+    patrols : geopandas.GeoDataFrame
+        Canonical patrols table.
+    areas : geopandas.GeoDataFrame
+        Canonical areas table.
+    patrol_tracks : geopandas.GeoDataFrame, optional
+        Canonical track points.
+    projected_crs : object, optional
+        Metric CRS for route lengths; the areas' UTM zone when None.
+    timezone : str
+        Mission time zone (IANA).
+    freq : {"month", "week"}
+        Period length.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``area_id, period, patrol_hours, women_share`` (women per personnel-hour, NA without
+        personnel counts), plus ``attrs["unplaced_patrols"]``.
+    """
+    code = PANEL_FREQUENCIES[freq]
+    crs = projected_crs or areas.estimate_utm_crs()
+    hours = (patrols["ended_at"] - patrols["started_at"]).dt.total_seconds() / 3600.0
+    base = pd.DataFrame(
+        {
+            "patrol_id": patrols["patrol_id"].to_numpy(),
+            "hours": hours.to_numpy(),
+            "personnel": pd.to_numeric(patrols["personnel"]).astype("Float64").to_numpy(),
+            "women": pd.to_numeric(patrols["women"]).astype("Float64").to_numpy(),
+            "period": _local_naive(patrols["started_at"], timezone).dt.to_period(code).to_numpy(),
+        }
+    )
+    pieces = []
+    placed: set = set()
+    area_shapes = areas[["area_id", "geometry"]]
+    if patrol_tracks is not None and len(patrol_tracks):
+        hits = gpd.sjoin(patrol_tracks[["patrol_id", "geometry"]], area_shapes, predicate="within")
+        counts = hits.groupby(["patrol_id", "area_id"]).size().rename("n").reset_index()
+        totals = patrol_tracks.groupby("patrol_id").size().rename("total")
+        counts = counts.join(totals, on="patrol_id")
+        counts["fraction"] = counts["n"] / counts["total"]
+        pieces.append(counts[["patrol_id", "area_id", "fraction"]])
+        placed |= set(counts["patrol_id"])
+    routes = patrols[patrols.geometry.notna() & ~patrols["patrol_id"].isin(placed)]
+    routes = routes[~routes.geometry.is_empty]
+    if len(routes):
+        lines = routes[["patrol_id", "geometry"]].to_crs(crs)
+        total = lines.set_index("patrol_id").length.rename("total")
+        parts = gpd.overlay(lines, area_shapes.to_crs(crs), how="intersection", keep_geom_type=True)
+        parts["length"] = parts.length
+        frac = parts.groupby(["patrol_id", "area_id"])["length"].sum().reset_index()
+        frac = frac.join(total, on="patrol_id")
+        frac["fraction"] = np.where(frac["total"] > 0, frac["length"] / frac["total"], 0.0)
+        pieces.append(frac[["patrol_id", "area_id", "fraction"]])
+        placed |= set(frac["patrol_id"])
+    columns = ["area_id", "period", "patrol_hours", "women_share"]
+    if not pieces:
+        out = pd.DataFrame(columns=columns)
+    else:
+        split = pd.concat(pieces).merge(base, on="patrol_id")
+        split["patrol_hours"] = split["hours"] * split["fraction"]
+        split["personnel_hours"] = split["personnel"] * split["patrol_hours"]
+        split["women_hours"] = split["women"] * split["patrol_hours"]
+        grouped = split.groupby(["area_id", "period"], observed=True)
+        out = grouped[["patrol_hours", "personnel_hours", "women_hours"]].sum(min_count=1)
+        out["women_share"] = out["women_hours"] / out["personnel_hours"].where(
+            out["personnel_hours"] > 0
+        )
+        out = out.reset_index()[columns]
+    out.attrs["unplaced_patrols"] = int(len(patrols) - len(placed & set(patrols["patrol_id"])))
+    return out
+
+
+def compute_panel(
+    incidents: pd.DataFrame,
+    areas: gpd.GeoDataFrame,
+    *,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    freq: str = "month",
+    timezone: str = "UTC",
+    deployments: pd.DataFrame | None = None,
+    patrol_presence: pd.DataFrame | None = None,
+    area_measures: pd.DataFrame | None = None,
+    projected_crs: object | None = None,
+) -> pd.DataFrame:
+    """Build the area x period panel.
+
+    Parameters
+    ----------
+    incidents : pandas.DataFrame
+        Canonical incidents (``area_id``, ``occurred_at``, ``gbv_type``, ``location_precision``).
+    areas : geopandas.GeoDataFrame
+        Canonical areas; every area gets a row in every period.
+    start, end : str or pandas.Timestamp
+        First and last calendar day of the mission period.
+    freq : {"month", "week"}
+        Period length; partial periods at the edges are kept and counted by their days.
+    timezone : str
+        Mission time zone, for placing incidents in local calendar periods.
+    deployments : pandas.DataFrame, optional
+        Canonical deployments; an NA ``area_id`` means mission-wide.
+    patrol_presence : pandas.DataFrame, optional
+        ``area_id, period, patrol_hours, women_share`` as from :func:`compute_patrol_presence`.
+    area_measures : pandas.DataFrame, optional
+        The coverage helper's ``area_id, period, footprint_share, population_share,
+        patrol_hours, women_share``; its patrol measures take precedence.
+    projected_crs : object, optional
+        Metric CRS for area sizes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per area and period: ``area_id, period`` (pandas Period), ``period_start``,
+        ``period_index``, ``days``, ``incidents``, ``incidents_<gbv_type>``, ``population``,
+        ``area_km2``, ``exposure`` (population, else km2: see ``attrs["exposure_unit"]``),
+        ``patrol_hours``, ``women_share``, ``footprint_share``, ``population_share`` and one
+        ``active_<strategy>`` share per strategy (``attrs["strategies"]`` maps ids to columns).
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    periods = _periods(start, end, freq)
+    code = PANEL_FREQUENCIES[freq]
+    area_ids = areas["area_id"].astype(str).to_numpy()
+    grid = pd.DataFrame(
+        {
+            "area_id": np.repeat(area_ids, len(periods)),
+            "period": np.tile(periods, len(area_ids)),
+            "period_index": np.tile(np.arange(len(periods)), len(area_ids)),
+        }
+    )
+    grid["period_start"] = grid["period"].map(lambda p: max(p.start_time, start))
+    period_end = grid["period"].map(lambda p: min(p.end_time.normalize(), end))
+    grid["days"] = (period_end - grid["period_start"]).dt.days + 1
+
+    notes = []
+    local = _local_naive(incidents["occurred_at"], timezone)
+    coarse = incidents["location_precision"].isin(_COARSE_PRECISIONS).to_numpy()
+    no_area = incidents["area_id"].isna().to_numpy()
+    outside = ((local < start) | (local >= end + pd.Timedelta(days=1))).to_numpy()
+    used = ~coarse & ~no_area & ~outside
+    for n, why in [
+        (int(coarse.sum()), "located only to a province or the country"),
+        (int((no_area & ~coarse).sum()), "outside every area"),
+        (int((outside & ~coarse & ~no_area).sum()), "outside the mission period"),
+    ]:
+        if n:
+            notes.append(f"{n} incidents not counted: {why}")
+    counted = pd.DataFrame(
+        {
+            "area_id": incidents.loc[used, "area_id"].astype(str).to_numpy(),
+            "period": local[used].dt.to_period(code).to_numpy(),
+            "gbv_type": incidents.loc[used, "gbv_type"].astype(str).to_numpy(),
+        }
+    )
+    by_type = counted.groupby(["area_id", "period", "gbv_type"]).size().unstack(fill_value=0)
+    by_type.columns = [f"incidents_{c}" for c in by_type.columns]
+    panel = grid.merge(by_type.reset_index(), on=["area_id", "period"], how="left")
+    type_cols = list(by_type.columns)
+    panel[type_cols] = panel[type_cols].fillna(0).astype("int64")
+    panel["incidents"] = panel[type_cols].sum(axis=1).astype("int64")
+
+    sizes = pd.DataFrame(
+        {
+            "area_id": area_ids,
+            "population": pd.to_numeric(areas["population"]).astype("float64").to_numpy(),
+            "area_km2": _area_km2(areas, projected_crs),
+        }
+    )
+    panel = panel.merge(sizes, on="area_id", how="left")
+    if sizes["population"].notna().all() and (sizes["population"] > 0).all():
+        panel["exposure"] = panel["population"]
+        exposure_unit = "population"
+    else:
+        panel["exposure"] = panel["area_km2"]
+        exposure_unit = "km2"
+        notes.append("exposure is area in km2: not every area has a population")
+
+    measures = None
+    if area_measures is not None:
+        measures = area_measures.copy()
+    elif patrol_presence is not None:
+        measures = patrol_presence.copy()
+        notes.append("footprint not measured: no coverage area measures were given")
+    if measures is not None:
+        measures["period"] = _to_periods(measures["period"], code)
+    keep = ["footprint_share", "population_share", "patrol_hours", "women_share"]
+    if measures is not None:
+        measures["area_id"] = measures["area_id"].astype(str)
+        cols = [c for c in keep if c in measures.columns]
+        panel = panel.merge(measures[["area_id", "period", *cols]], on=["area_id", "period"],
+                            how="left")
+        if "patrol_hours" in panel and panel["patrol_hours"].notna().any():
+            panel["patrol_hours"] = panel["patrol_hours"].fillna(0.0)
+    for col in keep:
+        if col not in panel:
+            panel[col] = np.nan
+        panel[col] = pd.to_numeric(panel[col]).astype("float64")
+
+    strategies: dict[str, str] = {}
+    if deployments is not None and len(deployments):
+        shares = _active_shares(deployments, grid, periods, end)
+        shares.index = shares.index.set_names(["area_id", "period_index"])
+        panel = panel.merge(shares.reset_index(), on=["area_id", "period_index"], how="left")
+        for strategy_id in sorted(deployments["strategy_id"].astype(str).unique()):
+            col = active_column(strategy_id)
+            panel[col] = panel[col].fillna(0.0)
+            strategies[strategy_id] = col
+    panel = panel.sort_values(["area_id", "period_index"], ignore_index=True)
+    panel.attrs.update(
+        {"freq": freq, "exposure_unit": exposure_unit, "strategies": strategies, "notes": notes}
+    )
+    return panel
+
+
+def compute_mission_panel(
+    data: object,
+    *,
+    freq: str = "month",
+    area_measures: pd.DataFrame | None = None,
+    use_coverage: bool = True,
+) -> pd.DataFrame:
+    """Build the panel of a loaded mission.
+
+    Parameters
+    ----------
+    data : protection_eval.ingest.tables.MissionData
+        A loaded mission (``catalog.load_mission``).
+    freq : {"month", "week"}
+        Period length.
+    area_measures : pandas.DataFrame, optional
+        Coverage area measures (``CoverageResult.areas``).
+    use_coverage : bool
+        When no measures are given and periods are months, compute them with
+        :func:`protection_eval.coverage.mission.compute_mission_coverage` (footprint from tracks,
+        routes or bases). Otherwise patrol-hours and women's share are computed here from patrol
+        tracks or routes, and the footprint is left empty.
+
+    Returns
+    -------
+    pandas.DataFrame
+        See :func:`compute_panel`.
+    """
+    config = data.config
+    timezone = config.timezone
+    presence = None
+    if area_measures is None and use_coverage and freq == "month":
+        from protection_eval.coverage.mission import compute_mission_coverage
+
+        area_measures = compute_mission_coverage(data).areas
+    if area_measures is None:
+        presence = compute_patrol_presence(
+            data.patrols,
+            data.areas,
+            patrol_tracks=getattr(data, "patrol_tracks", None),
+            projected_crs=getattr(data, "projected_crs", None),
+            timezone=timezone,
+            freq=freq,
+        )
+    panel = compute_panel(
+        data.incidents,
+        data.areas,
+        start=config.period.start,
+        end=config.period.end,
+        freq=freq,
+        timezone=timezone,
+        deployments=getattr(data, "deployments", None),
+        patrol_presence=presence,
+        area_measures=area_measures,
+        projected_crs=getattr(data, "projected_crs", None),
+    )
+    if presence is not None and presence.attrs.get("unplaced_patrols"):
+        panel.attrs["notes"].append(
+            f"{presence.attrs['unplaced_patrols']} patrols without track or route are not in "
+            "patrol-hours"
+        )
+    panel.attrs["mission"] = config.mission
+    return panel
+
+
+def make_synthetic_panel(
+    n_areas: int = 40,
+    n_periods: int = 24,
+    *,
+    irr: float = 0.7,
+    share_treated: float = 0.4,
+    rollout: str = "staggered",
+    first_start: int = 6,
+    last_start: int = 18,
+    growth: float = 0.0,
+    base_rate: float = 4.0,
+    dispersion: float = 0.0,
+    dose_irr: float = 1.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Make a synthetic panel with a planted strategy effect, for tests and simulations.
+
+    Parameters
+    ----------
+    n_areas, n_periods : int
+        Panel size (monthly periods from January 2022).
+    irr : float
+        Incidence-rate ratio of strategy ``"test-strategy"`` where and when active.
+    share_treated : float
+        Share of areas that get it (``rollout="mission_wide"`` gives it to all).
+    rollout : {"staggered", "simultaneous", "mission_wide"}
+        Start periods drawn in ``[first_start, last_start]``, all at ``first_start``, or every
+        area at ``first_start``.
+    first_start, last_start : int
+        Range of start periods.
+    growth : float
+        Added to the log-IRR per period since start (effects that grow when negative).
+    base_rate : float
+        Mean incidents per area-period before area and period effects.
+    dispersion : float
+        NB2 ``alpha`` of a gamma frailty per area-period (0 = Poisson).
+    dose_irr : float
+        IRR of next-period incidents per doubling of patrol-hours.
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns and attrs as :func:`compute_panel`, strategy column ``active_test_strategy``.
+    """
+    rng = np.random.default_rng(seed)
+    area_ids = [f"S{i:04d}" for i in range(n_areas)]
+    area_level = rng.lognormal(0.0, 0.5, n_areas)
+    t = np.arange(n_periods)
+    period_level = np.exp(0.2 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.05, n_periods))
+    starts = np.full(n_areas, np.nan)
+    if rollout == "mission_wide":
+        starts[:] = first_start
+    else:
+        chosen = rng.choice(n_areas, int(round(share_treated * n_areas)), replace=False)
+        if rollout == "staggered":
+            starts[chosen] = rng.integers(first_start, last_start + 1, len(chosen))
+        else:
+            starts[chosen] = first_start
+    since = t[None, :] - starts[:, None]
+    active = np.where(since >= 0, 1.0, 0.0)
+    log_effect = np.where(since >= 0, np.log(irr) + growth * np.nan_to_num(since), 0.0)
+    hours = rng.lognormal(3.0, 0.8, (n_areas, n_periods))
+    dose = np.zeros_like(hours)
+    dose[:, 1:] = np.log2(1 + hours[:, :-1]) - np.log2(1 + hours).mean()
+    mu = base_rate * area_level[:, None] * period_level[None, :] * np.exp(log_effect)
+    mu = mu * dose_irr ** dose
+    if dispersion > 0:
+        mu = mu * rng.gamma(1 / dispersion, dispersion, mu.shape)
+    counts = rng.poisson(mu)
+    periods = pd.period_range("2022-01", periods=n_periods, freq="M")
+    panel = pd.DataFrame(
+        {
+            "area_id": np.repeat(area_ids, n_periods),
+            "period": np.tile(periods, n_areas),
+            "period_index": np.tile(t, n_areas),
+            "incidents": counts.ravel(),
+            "exposure": 1.0,
+            "patrol_hours": hours.ravel(),
+            "women_share": rng.uniform(0.0, 0.35, n_areas * n_periods),
+            "footprint_share": np.nan,
+            "active_test_strategy": active.ravel(),
+        }
+    )
+    panel.attrs.update(
+        {"freq": "month", "exposure_unit": "population", "notes": [], "mission": "SIM",
+         "strategies": {"test-strategy": "active_test_strategy"}}
+    )
+    return panel

@@ -1,0 +1,105 @@
+"""Location checks of ingestion: is a point a place in the mission, and in which area.
+
+Coordinates are checked against WGS84 ranges and against the mission's areas (with a
+tolerance); a point that would fall inside only with its coordinates swapped or a sign flipped is
+quarantined with that reason, never repaired.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from protection_eval.config import SourceSpec
+from protection_eval.ingest.quarantine import IngestContext, Quarantine, parse_number_column
+
+WGS84 = "EPSG:4326"
+
+
+def distance_to_areas(ctx: IngestContext, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Return each point's distance in metres to the union of the mission's areas."""
+    areas = ctx.areas
+    if areas is None or areas.empty:
+        return np.zeros(len(lon))
+    projected = areas.to_crs(ctx.projected_crs).geometry.union_all()
+    shapely.prepare(projected)
+    points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=WGS84).to_crs(ctx.projected_crs)
+    return shapely.distance(projected, points.to_numpy())
+
+
+def check_points(
+    frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine
+) -> tuple[pd.Series, pd.Series]:
+    """Parse longitude/latitude; quarantine placeholder, projected, swapped or outside points."""
+    lon = parse_number_column(frame, "longitude", spec, q)
+    lat = parse_number_column(frame, "latitude", spec, q)
+    zero = (lon == 0) & (lat == 0)
+    q.reject(zero, "coordinates_zero_placeholder", "longitude", "(0, 0) is a placeholder")
+    out = (lon.abs() > 180) | (lat.abs() > 90)
+    metres = out & ((lon.abs() > 1_000) | (lat.abs() > 1_000))
+    q.reject(metres, "coordinates_projected", "longitude",
+             "values such as " + lon.astype(str) + ", " + lat.astype(str)
+             + " are metres in a projected CRS; convert them to WGS84 degrees")
+    swapped_fits = out & (lat.abs() <= 180) & (lon.abs() <= 90)
+    q.reject(swapped_fits, "coordinates_swapped", "latitude",
+             "latitude " + lat.astype(str) + " is out of range but would fit as a longitude")
+    q.reject(out, "coordinates_out_of_range", "longitude",
+             "(" + lon.astype(str) + ", " + lat.astype(str) + ") is outside WGS84 ranges")
+    alive = q.alive & lon.notna() & lat.notna()
+    if ctx.areas is not None and alive.any():
+        tolerance = ctx.config.ingest.outside_tolerance_m
+        idx = alive[alive].index
+        x, y = lon[idx].to_numpy(), lat[idx].to_numpy()
+        far = distance_to_areas(ctx, x, y) > tolerance
+        if far.any():
+            fx, fy, fidx = x[far], y[far], idx[far]
+            in_range = (np.abs(fy) <= 180) & (np.abs(fx) <= 90)
+            swapped = np.zeros(len(fx), dtype=bool)
+            if in_range.any():
+                swapped[in_range] = (
+                    distance_to_areas(ctx, fy[in_range], fx[in_range]) <= tolerance
+                )
+            flipped = np.zeros(len(fx), dtype=bool)
+            for sx, sy in ((-1, 1), (1, -1), (-1, -1)):
+                flipped |= distance_to_areas(ctx, sx * fx, sy * fy) <= tolerance
+            reasons = pd.Series(
+                np.where(swapped, "coordinates_swapped",
+                         np.where(flipped, "coordinates_sign_flipped", "outside_areas")),
+                index=fidx,
+            )
+            for code, text in (
+                ("coordinates_swapped",
+                 "outside the areas, but inside them with latitude and longitude swapped"),
+                ("coordinates_sign_flipped",
+                 "outside the areas, but inside them with a coordinate's sign flipped"),
+                ("outside_areas",
+                 f"more than {tolerance:g} m outside every area of the mission"),
+            ):
+                mask = pd.Series(False, index=frame.index)
+                mask[reasons.index[reasons == code]] = True
+                q.reject(mask, code, "longitude", text)
+    return lon, lat
+
+
+def assign_areas(incidents: gpd.GeoDataFrame, ctx: IngestContext, alive: pd.Series) -> pd.Series:
+    """Area of each point-located incident: the containing area, else the nearest within tolerance.
+
+    Rows located only at admin1 or country precision get no area from their point: a
+    province or country centroid says nothing about which area the incident was in.
+    """
+    area_id = incidents["area_id"].where(incidents["area_id"] != "")
+    pointable = area_id.isna() & incidents["location_precision"].isin(
+        ["exact", "settlement", "admin2"]
+    ) & alive
+    if ctx.areas is None or not pointable.any():
+        return area_id
+    areas = ctx.areas[["area_id", "geometry"]].to_crs(ctx.projected_crs)
+    points = incidents.loc[pointable, ["geometry"]].to_crs(ctx.projected_crs)
+    joined = gpd.sjoin_nearest(
+        points, areas, how="left", max_distance=ctx.config.ingest.outside_tolerance_m
+    )
+    joined = joined[~joined.index.duplicated(keep="first")]
+    area_id.loc[joined.index] = joined["area_id"].where(joined["area_id"].notna())
+    return area_id

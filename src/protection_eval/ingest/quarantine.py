@@ -1,0 +1,185 @@
+"""Cell-level checks of ingestion: each refuses a row into quarantine with a reason.
+
+A :class:`Quarantine` keeps, per row, the first reason it failed for (and the column and a
+sentence a person can act on); the checks here parse dates, numbers and labels and look up
+references, and never guess.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from protection_eval.config import MissionConfig, SourceSpec
+from protection_eval.ingest.parsing import parse_numbers, parse_times
+from protection_eval.labels import LabelMapper, normalise_text
+
+
+class Quarantine:
+    """Collects, per row, the first reason it was refused for."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.reason = pd.Series(None, index=index, dtype=object)
+        self.column = pd.Series(None, index=index, dtype=object)
+        self.detail = pd.Series(None, index=index, dtype=object)
+
+    @property
+    def alive(self) -> pd.Series:
+        """Rows not refused so far."""
+        return self.reason.isna()
+
+    def reject(
+        self, mask: pd.Series, reason: str, column: str, detail: str | pd.Series
+    ) -> None:
+        """Refuse the rows of ``mask`` still alive, with a reason, column and detail."""
+        mask = mask.fillna(False).astype(bool) & self.alive
+        if not mask.any():
+            return
+        self.reason[mask] = reason
+        self.column[mask] = column
+        self.detail[mask] = detail[mask] if isinstance(detail, pd.Series) else detail
+
+
+@dataclass
+class IngestContext:
+    """What the checks of one mission share: configuration, areas, known ids, today."""
+
+    config: MissionConfig
+    strategy_ids: frozenset[str]
+    today: dt.date
+    projected_crs: str | None = None
+    areas: gpd.GeoDataFrame | None = None
+    patrol_ids: frozenset[str] = frozenset()
+
+
+def cell_text(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Return a column's cells as NFC text (empty string where the column is absent)."""
+    if column not in frame:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[column].astype(str).map(normalise_text)
+
+
+def map_labels(
+    frame: pd.DataFrame, column: str, spec: SourceSpec, q: Quarantine, *, default: str | None
+) -> pd.Series:
+    """Map a labelled column onto its vocabulary; quarantine unmapped labels."""
+    mapper = LabelMapper(column, spec.labels.get(column), multi_valued=column == "gbv_type")
+    cells = cell_text(frame, column)
+    out = pd.Series(None, index=frame.index, dtype=object)
+    details = pd.Series(None, index=frame.index, dtype=object)
+    for label, cell in cells.items():
+        if cell == "":
+            out[label] = default
+            continue
+        outcome = mapper.map(cell)
+        out[label] = outcome.label
+        if outcome.label is None:
+            details[label] = (
+                f"{column} label(s) {list(outcome.unmapped)} are not model labels "
+                f"{list(mapper.vocabulary)}; map them under sources.<table>.labels.{column}"
+            )
+    q.reject(details.notna(), "label_unmapped", column, details)
+    return out
+
+
+def parse_time_column(
+    frame: pd.DataFrame, column: str, spec: SourceSpec, ctx: IngestContext, q: Quarantine
+) -> tuple[pd.Series, pd.Series]:
+    """Parse a date/time column to UTC; quarantine ambiguous or unreadable cells."""
+    cells = cell_text(frame, column)
+    present = cells != ""
+    parsed = parse_times(
+        cells[present], timezone=ctx.config.timezone, date_format=spec.date_format
+    )
+    values = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    values[present] = parsed.values
+    precision = pd.Series(None, index=frame.index, dtype=object)
+    precision[present] = parsed.precision
+    reason = parsed.reason.reindex(frame.index)
+    detail = parsed.detail.reindex(frame.index)
+    for code in ("date_ambiguous", "date_unparseable"):
+        q.reject(reason == code, code, column, detail)
+    return values, precision
+
+
+def local_dates(values: pd.Series, timezone: str) -> pd.Series:
+    """Return mission-local calendar dates (naive midnight) of UTC timestamps."""
+    return values.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
+
+
+def check_dates_in_period(
+    values: pd.Series, column: str, ctx: IngestContext, q: Quarantine
+) -> None:
+    """Quarantine dates in the future or outside the mission period."""
+    local = local_dates(values, ctx.config.timezone)
+    start = pd.Timestamp(ctx.config.period.start)
+    end = pd.Timestamp(ctx.config.period.end)
+    future = local > pd.Timestamp(ctx.today)
+    q.reject(future, "date_in_future", column, column + " " + local.dt.strftime("%Y-%m-%d")
+             + f" is after today ({ctx.today})")
+    outside = (local < start) | (local > end)
+    q.reject(
+        outside,
+        "date_outside_period",
+        column,
+        column + " " + local.dt.strftime("%Y-%m-%d")
+        + f" is outside the mission period {start.date()}..{end.date()}",
+    )
+
+
+def parse_number_column(
+    frame: pd.DataFrame,
+    column: str,
+    spec: SourceSpec,
+    q: Quarantine,
+    *,
+    integer: bool = False,
+    minimum: float | None = None,
+) -> pd.Series:
+    """Parse a numeric column; quarantine unreadable, fractional or too small values."""
+    values, refused = parse_numbers(cell_text(frame, column), decimal=spec.decimal)
+    q.reject(refused.notna(), "invalid_number", column, refused)
+    if integer:
+        fractional = values.notna() & (values != np.floor(values))
+        q.reject(fractional, "invalid_number", column, f"{column} must be a whole number")
+    if minimum is not None:
+        low = values.notna() & (values < minimum)
+        q.reject(low, "invalid_number", column, f"{column} must be at least {minimum:g}")
+    return values
+
+
+def check_reference(
+    frame: pd.DataFrame, column: str, known: Iterable[str], reason: str, what: str,
+    q: Quarantine,
+) -> pd.Series:
+    """Quarantine values that are not among the known ids."""
+    values = cell_text(frame, column)
+    unknown = (values != "") & ~values.isin(set(known))
+    q.reject(unknown, reason, column, values + f" is not {what}")
+    return values
+
+
+def parse_date_range(
+    frame: pd.DataFrame,
+    start: str,
+    end: str,
+    spec: SourceSpec,
+    ctx: IngestContext,
+    q: Quarantine,
+) -> tuple[pd.Series, pd.Series]:
+    """Parse a start and an optional end column as local calendar dates.
+
+    Quarantines unreadable dates and an end before its start; an empty end stays NaT (still
+    open).
+    """
+    tz = ctx.config.timezone
+    first, _ = parse_time_column(frame, start, spec, ctx, q)
+    last, _ = parse_time_column(frame, end, spec, ctx, q)
+    first, last = local_dates(first, tz), local_dates(last, tz)
+    q.reject(last < first, "ended_before_started", end, f"{end} is before {start}")
+    return first, last

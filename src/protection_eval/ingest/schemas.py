@@ -1,0 +1,153 @@
+"""pandera models of the canonical tables, checked once when ingestion hands tables over.
+
+Row-level problems in field data are quarantined by :mod:`protection_eval.ingest.tables` before
+these models run, so a failure here means a defect in the library, not bad input.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from protection_eval.labels import GBV_TYPES, LOCATION_PRECISIONS, PATROL_TYPES, UNIT_TYPES
+
+UTC = "datetime64[ns, UTC]"
+DATE = "datetime64[ns]"
+
+
+def _geometry(*kinds: str, nullable: bool = False) -> pa.Column:
+    def check(series: pd.Series) -> pd.Series:
+        types = series.map(lambda g: None if g is None else g.geom_type)
+        return types.isin(kinds) | (types.isna() if nullable else False)
+
+    return pa.Column(checks=pa.Check(check, error=f"geometry must be {kinds}"), nullable=nullable)
+
+
+def _ids(unique: bool = True) -> pa.Column:
+    return pa.Column(str, pa.Check.str_length(min_value=1), unique=unique)
+
+
+def _labels(values: tuple[str, ...], nullable: bool = False) -> pa.Column:
+    return pa.Column(str, pa.Check.isin(values), nullable=nullable)
+
+
+def _women_within_personnel(frame: pd.DataFrame) -> pd.Series:
+    return frame["women"].isna() | frame["personnel"].isna() | (
+        frame["women"] <= frame["personnel"]
+    )
+
+
+_LONGITUDE = pa.Column(float, pa.Check.in_range(-180, 180))
+_LATITUDE = pa.Column(float, pa.Check.in_range(-90, 90))
+_PERSONNEL = pa.Column("Int64", pa.Check.ge(1), nullable=True)
+_WOMEN = pa.Column("Int64", pa.Check.ge(0), nullable=True)
+_SOURCE_ROW = pa.Column("int64", pa.Check.ge(1))
+
+SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    "areas": pa.DataFrameSchema(
+        {
+            "area_id": _ids(),
+            "name": pa.Column(str),
+            "population": pa.Column("Float64", pa.Check.ge(0), nullable=True),
+            "source_row": _SOURCE_ROW,
+            "geometry": _geometry("Polygon", "MultiPolygon"),
+        },
+        strict=True,
+    ),
+    "patrols": pa.DataFrameSchema(
+        {
+            "patrol_id": _ids(),
+            "unit_type": _labels(UNIT_TYPES),
+            "patrol_type": _labels(PATROL_TYPES),
+            "started_at": pa.Column(UTC),
+            "ended_at": pa.Column(UTC),
+            "personnel": _PERSONNEL,
+            "women": _WOMEN,
+            "source_row": _SOURCE_ROW,
+            "geometry": _geometry("LineString", "MultiLineString", nullable=True),
+        },
+        checks=[
+            pa.Check(lambda f: f["ended_at"] >= f["started_at"], error="ended before started"),
+            pa.Check(_women_within_personnel, error="women > personnel"),
+        ],
+        strict=True,
+    ),
+    "patrol_tracks": pa.DataFrameSchema(
+        {
+            "patrol_id": _ids(unique=False),
+            "recorded_at": pa.Column(UTC),
+            "longitude": _LONGITUDE,
+            "latitude": _LATITUDE,
+            "source_row": _SOURCE_ROW,
+            "geometry": _geometry("Point"),
+        },
+        strict=True,
+    ),
+    "bases": pa.DataFrameSchema(
+        {
+            "base_id": _ids(),
+            "unit_type": _labels(UNIT_TYPES),
+            "valid_from": pa.Column(DATE),
+            "valid_to": pa.Column(DATE, nullable=True),
+            "personnel": _PERSONNEL,
+            "women": _WOMEN,
+            "longitude": _LONGITUDE,
+            "latitude": _LATITUDE,
+            "source_row": _SOURCE_ROW,
+            "geometry": _geometry("Point"),
+        },
+        checks=[pa.Check(_women_within_personnel, error="women > personnel")],
+        strict=True,
+    ),
+    "incidents": pa.DataFrameSchema(
+        {
+            "incident_id": _ids(),
+            "occurred_at": pa.Column(UTC),
+            "time_precision": _labels(("time", "day")),
+            "location_precision": _labels(LOCATION_PRECISIONS),
+            "gbv_type": _labels(GBV_TYPES),
+            "area_id": pa.Column(str, nullable=True),
+            "source": pa.Column(str, nullable=True),
+            "perpetrator_type": pa.Column(str, nullable=True),
+            "victims": pa.Column("Int64", pa.Check.ge(1), nullable=True),
+            "longitude": _LONGITUDE,
+            "latitude": _LATITUDE,
+            "source_row": _SOURCE_ROW,
+            "geometry": _geometry("Point"),
+        },
+        strict=True,
+    ),
+    "deployments": pa.DataFrameSchema(
+        {
+            "strategy_id": pa.Column(str, pa.Check.str_length(min_value=1)),
+            "area_id": pa.Column(str, pa.Check.str_length(min_value=1)),
+            "started_on": pa.Column(DATE),
+            "ended_on": pa.Column(DATE, nullable=True),
+            "source_row": _SOURCE_ROW,
+        },
+        strict=True,
+    ),
+}
+
+
+def validate_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Check a canonical table against its pandera model and return it.
+
+    Parameters
+    ----------
+    name : str
+        Table name, a key of :data:`SCHEMAS`.
+    frame : pandas.DataFrame
+        The accepted rows from ingestion.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same frame, once it passes.
+
+    Raises
+    ------
+    pandera.errors.SchemaErrors
+        When a table breaks its model (a defect in ingestion, since rows were checked).
+    """
+    return SCHEMAS[name].validate(frame, lazy=True)

@@ -1,0 +1,506 @@
+"""Ingestion that loses nothing: every row read is accepted or quarantined with a reason.
+
+:func:`ingest_mission` takes the raw tables read by :mod:`protection_eval.io.readers` and returns
+:class:`MissionData`: the accepted rows in the canonical model (docs/architecture.md), the
+quarantined rows with their reasons, and a
+:class:`~protection_eval.ingest.validation.ValidationReport` whose counts reconcile. Columns outside
+the model are dropped and listed, so identifying fields never reach an analysis table. Nothing is
+guessed: an ambiguous date, an unmapped label or a point that would fit only if its coordinates were
+swapped is quarantined, and the reason says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from protection_eval.config import MissionConfig, SourceSpec
+from protection_eval.ingest.locations import assign_areas, check_points
+from protection_eval.ingest.quarantine import (
+    IngestContext,
+    Quarantine,
+    cell_text,
+    check_dates_in_period,
+    check_reference,
+    map_labels,
+    parse_date_range,
+    parse_number_column,
+    parse_time_column,
+)
+from protection_eval.ingest.schemas import validate_table
+from protection_eval.ingest.validation import TableReport, ValidationReport
+from protection_eval.io.readers import RawTable
+
+WGS84 = "EPSG:4326"
+
+
+class MissionInputError(ValueError):
+    """An input that stops a mission: the message names the file, the column and what to do."""
+
+
+@dataclass(frozen=True)
+class TableModel:
+    """What ingestion keeps of one table.
+
+    Attributes
+    ----------
+    required : tuple of str
+        Columns that must exist and hold a value in every accepted row.
+    optional : tuple of str
+        Columns kept when present.
+    id_column : str or None
+        Column whose values must be unique.
+    points : bool
+        Whether rows are points given by ``longitude``/``latitude`` (or a Point geometry).
+    """
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    id_column: str | None = None
+    points: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every model column, required first."""
+        return self.required + self.optional
+
+
+MODELS: dict[str, TableModel] = {
+    "areas": TableModel(("area_id", "name", "geometry"), ("population",), "area_id"),
+    "patrols": TableModel(
+        ("patrol_id", "unit_type", "patrol_type", "started_at", "ended_at"),
+        ("personnel", "women", "geometry"),
+        "patrol_id",
+    ),
+    "patrol_tracks": TableModel(
+        ("patrol_id", "recorded_at", "longitude", "latitude"), (), None, points=True
+    ),
+    "bases": TableModel(
+        ("base_id", "longitude", "latitude", "valid_from", "unit_type"),
+        ("valid_to", "personnel", "women"),
+        "base_id",
+        points=True,
+    ),
+    "incidents": TableModel(
+        ("incident_id", "occurred_at", "longitude", "latitude", "gbv_type"),
+        ("location_precision", "area_id", "source", "perpetrator_type", "victims"),
+        "incident_id",
+        points=True,
+    ),
+    "deployments": TableModel(("strategy_id", "area_id", "started_on"), ("ended_on",)),
+}
+
+#: Order of ingestion: areas first (points are checked against them), patrols before tracks.
+ORDER: tuple[str, ...] = (
+    "areas",
+    "patrols",
+    "patrol_tracks",
+    "bases",
+    "incidents",
+    "deployments",
+)
+
+
+@dataclass
+class MissionData:
+    """A mission's accepted tables, in the canonical model.
+
+    Attributes
+    ----------
+    config : MissionConfig
+        The mission configuration.
+    incidents, patrols, areas : geopandas.GeoDataFrame
+        Always present (EPSG:4326).
+    patrol_tracks, bases : geopandas.GeoDataFrame or None
+        Present when the mission configures them.
+    deployments : pandas.DataFrame or None
+        Strategy deployments, when configured.
+    projected_crs : str
+        Metric CRS for distance work: the configuration's ``crs`` or the areas' UTM zone.
+    validation : ValidationReport
+        Counts, reasons, quarantined rows and dropped columns.
+    """
+
+    config: MissionConfig
+    incidents: gpd.GeoDataFrame
+    patrols: gpd.GeoDataFrame
+    areas: gpd.GeoDataFrame
+    patrol_tracks: gpd.GeoDataFrame | None
+    bases: gpd.GeoDataFrame | None
+    deployments: pd.DataFrame | None
+    projected_crs: str
+    validation: ValidationReport = field(repr=False)
+
+    @property
+    def coverage_source(self) -> str:
+        """Which coverage model the data allow: ``tracks``, ``routes`` or ``bases``."""
+        if self.patrol_tracks is not None and len(self.patrol_tracks):
+            return "tracks"
+        if self.patrols.geometry.notna().any():
+            return "routes"
+        return "bases"
+
+
+def _fatal(path: object, message: str) -> MissionInputError:
+    return MissionInputError(f"{path}: {message}")
+
+
+def _rename(raw: RawTable, spec: SourceSpec, model: TableModel) -> tuple[pd.DataFrame, list[str]]:
+    frame = raw.frame.rename(columns={k: v for k, v in spec.columns.items() if k in raw.frame})
+    unknown_targets = sorted(set(spec.columns.values()) - set(model.columns) - {"geometry"})
+    if unknown_targets:
+        raise _fatal(
+            raw.path,
+            f"sources.{raw.table}.columns maps onto {unknown_targets}, which the {raw.table} "
+            f"table does not have; model columns are {list(model.columns)}",
+        )
+    keep = {"source_row", "geometry", *model.columns}
+    dropped = [c for c in frame.columns if c not in keep]
+    frame = frame.drop(columns=dropped)
+    if frame.columns.duplicated().any():
+        twice = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise _fatal(raw.path, f"columns {twice} appear twice after renaming; map only one")
+    return frame, dropped
+
+
+def _geometry_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fill longitude/latitude from Point geometries where the file gave no such columns."""
+    if "geometry" not in frame or ("longitude" in frame and "latitude" in frame):
+        return frame
+    geoms = gpd.GeoSeries(frame["geometry"].tolist(), index=frame.index)
+    is_point = geoms.geom_type == "Point"
+    frame = frame.copy()
+    frame["longitude"] = np.where(is_point, geoms.x.where(is_point).astype(str), "")
+    frame["latitude"] = np.where(is_point, geoms.y.where(is_point).astype(str), "")
+    frame["longitude"] = frame["longitude"].replace("nan", "")
+    frame["latitude"] = frame["latitude"].replace("nan", "")
+    return frame.drop(columns="geometry")
+
+
+def _require_columns(frame: pd.DataFrame, raw: RawTable, model: TableModel) -> None:
+    missing = [c for c in model.required if c not in frame.columns]
+    if missing:
+        found = [c for c in raw.frame.columns if c not in {"source_row", "geometry"}]
+        raise _fatal(
+            raw.path,
+            f"required column(s) {missing} absent (found {found}). Rename the source's own "
+            f"column with sources.{raw.table}.columns in the mission YAML",
+        )
+
+
+def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine) -> None:
+    for column in model.required:
+        if column == "geometry":
+            empty = frame[column].map(lambda g: g is None or getattr(g, "is_empty", True))
+        else:
+            empty = cell_text(frame, column) == ""
+        q.reject(empty, "missing_value", column, f"{column} is empty")
+
+
+def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine) -> None:
+    ids = cell_text(frame, column)
+    duplicated = ids.duplicated(keep="first") & (ids != "")
+    first_row = frame.groupby(ids)["source_row"].transform("first")
+    q.reject(
+        duplicated,
+        "duplicate_id",
+        column,
+        "the id " + ids + " was already used in row " + first_row.astype(str),
+    )
+
+
+def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
+    personnel = parse_number_column(frame, "personnel", spec, q, integer=True, minimum=1)
+    women = parse_number_column(frame, "women", spec, q, integer=True, minimum=0)
+    excess = women.notna() & personnel.notna() & (women > personnel)
+    q.reject(excess, "women_exceed_personnel", "women",
+             "women " + women.astype("Int64").astype(str) + " > personnel "
+             + personnel.astype("Int64").astype(str))
+    return personnel.astype("Int64"), women.astype("Int64")
+
+
+def _geometry_column(frame: pd.DataFrame, column: str, kinds: set[str], q: Quarantine) -> list:
+    def to_geom(value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+            try:
+                return shapely.from_wkt(value)
+            except shapely.errors.GEOSException:
+                return "bad"
+        return value
+
+    geoms = frame[column].map(to_geom) if column in frame else pd.Series(None, index=frame.index)
+    def bad(g: object) -> bool:
+        if g is None or (isinstance(g, float) and np.isnan(g)):
+            return False
+        return g == "bad" or g.is_empty or g.geom_type not in kinds or not g.is_valid
+    q.reject(geoms.map(bad), "invalid_geometry", column,
+             f"{column} must be a valid {' or '.join(sorted(kinds))}")
+    return [g if isinstance(g, shapely.Geometry) else None for g in geoms]
+
+
+def _ingest_areas(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    geometry = _geometry_column(frame, "geometry", {"Polygon", "MultiPolygon"}, q)
+    population = parse_number_column(frame, "population", spec, q, minimum=0)
+    return gpd.GeoDataFrame(
+        {
+            "area_id": cell_text(frame, "area_id"),
+            "name": cell_text(frame, "name"),
+            "population": population.astype("Float64"),
+        },
+        geometry=geometry,
+        crs=WGS84,
+        index=frame.index,
+    )
+
+
+def _ingest_patrols(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    unit = map_labels(frame, "unit_type", spec, q, default=None)
+    kind = map_labels(frame, "patrol_type", spec, q, default=None)
+    started, _ = parse_time_column(frame, "started_at", spec, ctx, q)
+    ended, ended_precision = parse_time_column(frame, "ended_at", spec, ctx, q)
+    # A date-only end means the patrol ran until the end of that day.
+    ended = ended.where(ended_precision != "day", ended + pd.Timedelta(days=1))
+    check_dates_in_period(started, "started_at", ctx, q)
+    q.reject(ended < started, "ended_before_started", "ended_at",
+             "ended_at " + ended.astype(str) + " is before started_at " + started.astype(str))
+    personnel, women = _check_women(frame, spec, q)
+    route = _geometry_column(frame, "geometry", {"LineString", "MultiLineString"}, q)
+    return gpd.GeoDataFrame(
+        {
+            "patrol_id": cell_text(frame, "patrol_id"),
+            "unit_type": unit,
+            "patrol_type": kind,
+            "started_at": started,
+            "ended_at": ended,
+            "personnel": personnel,
+            "women": women,
+        },
+        geometry=route,
+        crs=WGS84,
+        index=frame.index,
+    )
+
+
+def _points_frame(columns: dict, lon: pd.Series, lat: pd.Series) -> gpd.GeoDataFrame:
+    columns = {**columns, "longitude": lon, "latitude": lat}
+    return gpd.GeoDataFrame(columns, geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
+
+
+def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    patrol_id = check_reference(frame, "patrol_id", ctx.patrol_ids, "unknown_patrol",
+                                 "among the accepted patrols", q)
+    recorded, _ = parse_time_column(frame, "recorded_at", spec, ctx, q)
+    check_dates_in_period(recorded, "recorded_at", ctx, q)
+    lon, lat = check_points(frame, spec, ctx, q)
+    return _points_frame({"patrol_id": patrol_id, "recorded_at": recorded}, lon, lat)
+
+
+def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    unit = map_labels(frame, "unit_type", spec, q, default=None)
+    valid_from, valid_to = parse_date_range(frame, "valid_from", "valid_to", spec, ctx, q)
+    personnel, women = _check_women(frame, spec, q)
+    lon, lat = check_points(frame, spec, ctx, q)
+    return _points_frame(
+        {"base_id": cell_text(frame, "base_id"), "unit_type": unit, "valid_from": valid_from,
+         "valid_to": valid_to, "personnel": personnel, "women": women},
+        lon, lat,
+    )
+
+
+def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine) -> None:
+    alive = q.alive & (table["source"] != "")
+    key = (
+        table["occurred_at"].astype(str) + "|" + table["longitude"].round(4).astype(str) + "|"
+        + table["latitude"].round(4).astype(str) + "|" + table["gbv_type"].astype(str)
+    ).where(alive)
+    first_source = table["source"].where(alive).groupby(key).transform("first")
+    first_row = frame["source_row"].where(alive).groupby(key).transform("first")
+    repeat = alive & key.duplicated(keep="first") & (table["source"] != first_source)
+    q.reject(repeat, "likely_duplicate", "incident_id",
+             "same time, place and type as row " + first_row.astype("Int64").astype(str)
+             + " from source " + first_source.astype(str))
+
+
+def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    gbv = map_labels(frame, "gbv_type", spec, q, default=None)
+    precision = map_labels(frame, "location_precision", spec, q, default="exact")
+    occurred, time_precision = parse_time_column(frame, "occurred_at", spec, ctx, q)
+    check_dates_in_period(occurred, "occurred_at", ctx, q)
+    victims = parse_number_column(frame, "victims", spec, q, integer=True, minimum=1)
+    area_ref = cell_text(frame, "area_id")
+    known_areas = set(ctx.areas["area_id"]) if ctx.areas is not None else set()
+    q.reject((area_ref != "") & ~area_ref.isin(known_areas), "unknown_area", "area_id",
+             area_ref + " is not among the accepted areas")
+    lon, lat = check_points(frame, spec, ctx, q)
+    table = _points_frame(
+        {
+            "incident_id": cell_text(frame, "incident_id"),
+            "occurred_at": occurred,
+            "time_precision": time_precision,
+            "location_precision": precision,
+            "gbv_type": gbv,
+            "area_id": area_ref,
+            "source": cell_text(frame, "source"),
+            "perpetrator_type": cell_text(frame, "perpetrator_type"),
+            "victims": victims.astype("Int64"),
+        },
+        lon,
+        lat,
+    )
+    _check_likely_duplicates(frame, table, q)
+    return table
+
+
+def _ingest_deployments(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    strategy = check_reference(frame, "strategy_id", ctx.strategy_ids, "unknown_strategy",
+                                "in the strategy inventory (data/strategies)", q)
+    known_areas = set(ctx.areas["area_id"]) if ctx.areas is not None else set()
+    area = check_reference(frame, "area_id", known_areas, "unknown_area",
+                            "among the accepted areas", q)
+    started, ended = parse_date_range(frame, "started_on", "ended_on", spec, ctx, q)
+    return pd.DataFrame(
+        {"strategy_id": strategy, "area_id": area, "started_on": started, "ended_on": ended},
+        index=frame.index,
+    )
+
+
+_BUILDERS = {
+    "areas": _ingest_areas,
+    "patrols": _ingest_patrols,
+    "patrol_tracks": _ingest_tracks,
+    "bases": _ingest_bases,
+    "incidents": _ingest_incidents,
+    "deployments": _ingest_deployments,
+}
+
+
+def _empty_to_na(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    for column in columns:
+        if column in frame:
+            frame[column] = frame[column].replace("", None)
+    return frame
+
+
+def ingest_table(
+    raw: RawTable, spec: SourceSpec, ctx: IngestContext
+) -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
+    """Check one table; return accepted rows, quarantined rows and the table's report."""
+    model = MODELS[raw.table]
+    frame, dropped = _rename(raw, spec, model)
+    if model.points:
+        frame = _geometry_points(frame)
+    _require_columns(frame, raw, model)
+    q = Quarantine(frame.index)
+    _check_required_cells(frame, model, q)
+    if model.id_column:
+        _check_ids(frame, model.id_column, q)
+    table = _BUILDERS[raw.table](frame, spec, ctx, q)
+    table.index = frame.index
+    table.insert(len(table.columns) - (1 if "geometry" in table else 0), "source_row",
+                 frame["source_row"].astype("int64"))
+    if raw.table == "incidents":
+        table["area_id"] = assign_areas(table, ctx, q.alive)
+        table = _empty_to_na(table, ["source", "perpetrator_type"])
+    accepted = table.loc[q.alive].reset_index(drop=True)
+    for column in accepted.columns:
+        if accepted[column].dtype == object and column != "geometry":
+            accepted[column] = accepted[column].astype("str")
+    shown = [c for c in ("source_row", *model.columns) if c in frame and c != "geometry"]
+    rejected = frame.loc[~q.alive, shown].assign(
+        reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]
+    ).reset_index(drop=True)
+    counts = q.reason.dropna().value_counts()
+    report = TableReport(
+        table=raw.table,
+        path=str(raw.path),
+        rows_read=raw.rows,
+        rows_accepted=len(accepted),
+        rows_rejected=len(rejected),
+        reasons={str(k): int(v) for k, v in counts.items()},
+        dropped_columns=dropped,
+    )
+    return accepted, rejected, report
+
+
+def _projected_crs(config: MissionConfig, areas: gpd.GeoDataFrame) -> str:
+    if config.crs:
+        return config.crs
+    return areas.estimate_utm_crs().to_string()
+
+
+def ingest_mission(
+    config: MissionConfig,
+    raw: dict[str, RawTable],
+    *,
+    strategy_ids: Iterable[str] = (),
+    today: dt.date | None = None,
+) -> MissionData:
+    """Check every table of a mission, quarantining rows that fail with their reasons.
+
+    Parameters
+    ----------
+    config : MissionConfig
+        The mission configuration.
+    raw : dict
+        Table name -> :class:`~protection_eval.io.readers.RawTable`, as read by the catalog.
+    strategy_ids : iterable of str
+        Ids of the strategy inventory; deployments of other ids are quarantined.
+    today : datetime.date, optional
+        The date after which a date is "in the future" (default: today in UTC).
+
+    Returns
+    -------
+    MissionData
+        Accepted tables and the validation report (which lists any error that makes the
+        mission unusable, such as a required table with no accepted row).
+
+    Raises
+    ------
+    MissionInputError
+        A required column is absent or the column mapping is inconsistent: the message names
+        the file and the column.
+    """
+    ctx = IngestContext(config, frozenset(strategy_ids), today or dt.datetime.now(dt.UTC).date())
+    report = ValidationReport(mission=config.mission)
+    tables: dict[str, pd.DataFrame | None] = dict.fromkeys(ORDER)
+    for name in ORDER:
+        if name not in raw:
+            continue
+        accepted, rejected, table_report = ingest_table(raw[name], getattr(config.sources, name),
+                                                        ctx)
+        report.tables[name] = table_report
+        report.rejected[name] = rejected
+        tables[name] = validate_table(name, accepted)
+        if name == "areas":
+            if accepted.empty:
+                raise _fatal(raw[name].path, "no area was accepted; every row was quarantined")
+            ctx.areas = tables[name]
+            ctx.projected_crs = _projected_crs(config, ctx.areas)
+        elif name == "patrols":
+            ctx.patrol_ids = frozenset(accepted["patrol_id"])
+    for name in ("incidents", "patrols"):
+        if tables[name] is not None and tables[name].empty:
+            report.errors.append(
+                f"{raw[name].path}: no {name} row was accepted "
+                f"({report.tables[name].rows_rejected} quarantined); see rejected/{name}.csv"
+            )
+    return MissionData(
+        config=config,
+        incidents=tables["incidents"],
+        patrols=tables["patrols"],
+        areas=tables["areas"],
+        patrol_tracks=tables["patrol_tracks"],
+        bases=tables["bases"],
+        deployments=tables["deployments"],
+        projected_crs=ctx.projected_crs,
+        validation=report,
+    )

@@ -1,0 +1,324 @@
+"""Many missions in one go: local worker processes or a Dask cluster, progress, a summary.
+
+Each mission runs alone: one mission's bad data or failing notebook does not stop the others.
+The batch ends with a summary table and an exit code schedulers can act on (0 when every
+mission is ``ok``, 1 otherwise), and rebuilds ``reports/index.html``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from protection_eval.runs.runner import RunResult, run_mission
+
+EXECUTORS = ("local", "dask")
+
+
+@dataclass
+class BatchResult:
+    """The outcome of a batch of mission runs.
+
+    Attributes
+    ----------
+    results : list of RunResult
+        One per mission, in the order the missions were given.
+    seconds : float
+        Wall time of the whole batch.
+    errors : list of str
+        Problems after the runs (the cross-mission evidence could not be written...).
+    """
+
+    results: list[RunResult] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[RunResult]:
+        """The runs that did not finish ``ok``."""
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every mission is ``ok`` and nothing failed after the runs, else 1."""
+        return 1 if self.failed or self.errors else 0
+
+    def summary_table(self) -> str:
+        """Return a fixed-width table: mission, status, seconds, run folder or error."""
+        lines = [f"{'mission':<14}{'status':<8}{'seconds':>9}  run / reason"]
+        for r in self.results:
+            tail = str(r.run_dir) if r.ok else (r.error or "").splitlines()[0][:160]
+            lines.append(f"{r.mission:<14}{r.status:<8}{r.seconds:>9.1f}  {tail}")
+        return "\n".join(lines)
+
+    def one_line(self) -> str:
+        """Return the one-line summary a cron mail or workflow log shows."""
+        names = ", ".join(r.mission for r in self.failed)
+        failed = f"{len(self.failed)} failed ({names})" if self.failed else "0 failed"
+        errors = f", {len(self.errors)} error(s) after the runs" if self.errors else ""
+        return (
+            f"protection-eval run: {len(self.results) - len(self.failed)} ok, {failed}{errors} "
+            f"in {self.seconds:.1f}s"
+        )
+
+
+class ProgressDisplay:
+    """Shows mission and notebook progress: a live table on a terminal, plain lines otherwise.
+
+    Parameters
+    ----------
+    missions : sequence of str
+        Mission labels in display order.
+    stream : file, optional
+        Where to write (default standard error).
+    live : bool, optional
+        Force the live table on or off (default: on when ``stream`` is a terminal).
+    """
+
+    def __init__(
+        self, missions: Sequence[str], stream: TextIO | None = None, live: bool | None = None
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.state = {m: "waiting" for m in missions}
+        self._lock = threading.Lock()
+        self._drawn = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """Record one event from a run and show it."""
+        mission = event["mission"]
+        notebook, state = event.get("notebook"), event["state"]
+        if notebook:
+            text = f"{notebook} {state} ({event.get('index', 0)}/{event.get('total', 0)})"
+        else:
+            text = state
+        with self._lock:
+            self.state[mission] = text
+            if self.live:
+                self._redraw()
+            else:
+                self.stream.write(f"{time.strftime('%H:%M:%S')} {mission}: {text}\n")
+                self.stream.flush()
+
+    def _redraw(self) -> None:
+        if self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F")
+        for mission, text in self.state.items():
+            self.stream.write(f"\x1b[2K{mission:<14} {text}\n")
+        self._drawn = len(self.state)
+        self.stream.flush()
+
+
+def _label(path: Path) -> str:
+    return Path(path).stem
+
+
+#: One BLAS thread per kernel: missions run side by side, and numbers do not depend on how
+#: many threads summed them.
+THREAD_LIMITS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _limit_threads() -> None:
+    for name, value in THREAD_LIMITS.items():
+        os.environ.setdefault(name, value)
+
+
+def _run_in_worker(
+    path: str, options: dict[str, Any], events: Any | None, slots: Any | None = None
+) -> RunResult:
+    """Run one mission in a worker process, forwarding progress events to ``events``.
+
+    ``slots`` is a semaphore shared by the batch: a notebook executes only while holding one.
+    """
+    _limit_threads()
+    progress = events.put if events is not None else None
+    return run_mission(path, progress=progress, slot=slots, **options)
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Return a context whose workers start with the library already imported.
+
+    ``fork`` (where the platform has it): workers are forked, with the manager, before this
+    process starts any thread, and inherit pandas, geopandas and the rest instead of importing
+    them again. ``spawn`` elsewhere.
+    """
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _input_bytes(path: Path) -> int:
+    """Total size of a mission's input files: a cheap guess of how long it will run."""
+    from protection_eval.config import TABLES, ConfigError, load_mission_config
+
+    try:
+        config = load_mission_config(path)
+    except ConfigError:
+        return 0
+    sources = (config.source_path(t) for t in TABLES)
+    return sum(p.stat().st_size for p in sources if p is not None and p.exists())
+
+
+def _failed_result(path: Path, reports_dir: Path, exc: BaseException) -> RunResult:
+    return RunResult(_label(path), "-", "failed", reports_dir / _label(path),
+                     f"the worker running this mission died: {type(exc).__name__}: {exc}")
+
+
+def _drain(events: Any, progress: Callable[[dict[str, Any]], None], stop: threading.Event) -> None:
+    while not stop.is_set() or not events.empty():
+        try:
+            progress(events.get(timeout=0.2))
+        except queue.Empty:
+            continue
+        except (EOFError, OSError):
+            return
+
+
+def _run_local(
+    paths: Sequence[Path], jobs: int, options: dict[str, Any],
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> list[RunResult]:
+    if jobs <= 1:
+        _limit_threads()
+        return [run_mission(p, progress=progress, **options) for p in paths]
+    context = _worker_context()
+    with context.Manager() as manager:
+        # Notebooks, not missions, are the unit of parallel work: `jobs` worker processes take
+        # missions largest first, and a shared semaphore lets `jobs` notebooks run at once, so
+        # a mission left alone at the end runs its independent notebooks side by side.
+        slots = manager.Semaphore(jobs)
+        events = manager.Queue() if progress else None
+        stop = threading.Event()
+        drainer = None
+        results: dict[int, RunResult] = {}
+        order = sorted(range(len(paths)), key=lambda i: -_input_bytes(paths[i]))
+        with ProcessPoolExecutor(max_workers=min(len(paths), jobs), mp_context=context) as pool:
+            futures = {
+                pool.submit(_run_in_worker, str(paths[i]), options, events, slots): i
+                for i in order
+            }
+            # Workers are forked at the first submit: only now may this process start a thread.
+            if progress:
+                drainer = threading.Thread(target=_drain, args=(events, progress, stop),
+                                           daemon=True)
+                drainer.start()
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except Exception as exc:
+                    results[i] = _failed_result(paths[i], options["reports_dir"], exc)
+        stop.set()
+        if drainer is not None:
+            drainer.join(timeout=5)
+    return [results[i] for i in range(len(paths))]
+
+
+def _run_dask(
+    paths: Sequence[Path], scheduler: str, options: dict[str, Any],
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> list[RunResult]:
+    from dask.distributed import Client
+    from dask.distributed import as_completed as dask_completed
+
+    results: dict[int, RunResult] = {}
+    with Client(scheduler) as client:
+        futures = {}
+        for i, path in enumerate(paths):
+            future = client.submit(_run_in_worker, str(path), options, None,
+                                   key=f"protection-eval-{_label(path)}-{i}", pure=False)
+            futures[future] = i
+            if progress:
+                progress({"mission": _label(path), "notebook": None,
+                          "state": f"submitted to {scheduler}"})
+        for future in dask_completed(list(futures)):
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except Exception as exc:
+                results[i] = _failed_result(paths[i], options["reports_dir"], exc)
+            if progress:
+                progress({"mission": _label(paths[i]), "notebook": None,
+                          "state": results[i].status})
+    return [results[i] for i in range(len(paths))]
+
+
+def run_missions(
+    paths: Sequence[str | Path],
+    *,
+    reports_dir: str | Path,
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    period: str | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    notebooks: Sequence[Path] | None = None,
+    build_index: bool = True,
+) -> BatchResult:
+    """Run several missions, each alone, and rebuild the report index.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        Mission YAML files.
+    reports_dir : str or Path
+        Root of the reports.
+    jobs : int, default 1
+        Notebooks executed at once (local): ``jobs`` worker processes take missions, largest
+        inputs first, and share ``jobs`` notebook slots, so a mission running alone can run
+        its independent notebooks side by side.
+    executor : {"local", "dask"}
+        Where missions run: local processes, or an existing Dask cluster.
+    scheduler : str, optional
+        The Dask scheduler's address (``tcp://host:8786``); required with ``executor="dask"``.
+        Workers must see the same paths (data, notebooks, reports): see docs/scaling.md.
+    period : str, optional
+        Reporting period passed to every run.
+    progress : callable, optional
+        Receives progress events (see :class:`ProgressDisplay`).
+    notebooks : sequence of Path, optional
+        Notebooks to run (default: all).
+    build_index : bool, default True
+        At the end, pool the strategy evidence across missions (``reports/evidence.csv`` and
+        ``evidence.html``) and rebuild ``reports/index.html``.
+
+    Returns
+    -------
+    BatchResult
+        Every mission's result, in the order given.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
+    if executor == "dask" and not scheduler:
+        raise ValueError("executor 'dask' needs the scheduler address (--scheduler tcp://...)")
+    started = time.perf_counter()
+    reports_dir = Path(reports_dir).resolve()
+    paths = [Path(p).resolve() for p in paths]
+    options: dict[str, Any] = {"reports_dir": reports_dir, "period": period}
+    if notebooks is not None:
+        options["notebooks"] = [Path(n).resolve() for n in notebooks]
+    if executor == "dask":
+        results = _run_dask(paths, scheduler or "", options, progress)
+    else:
+        results = _run_local(paths, max(1, jobs), options, progress)
+    errors: list[str] = []
+    if build_index:
+        from protection_eval.inventory.evidence_report import write_evidence
+        from protection_eval.inventory.strategies import load_catalogue
+        from protection_eval.runs.report_index import write_report_index
+
+        try:
+            write_evidence(reports_dir, load_catalogue())
+        except Exception as exc:  # an unattended batch reports, and exits 1 for it
+            errors.append(f"evidence across missions not written: {type(exc).__name__}: {exc}")
+        write_report_index(reports_dir)
+    return BatchResult(results, round(time.perf_counter() - started, 3), errors)

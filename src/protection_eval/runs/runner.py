@@ -1,0 +1,453 @@
+"""Per-mission report runs: every notebook, executed with papermill, into one run folder.
+
+A run is written into a staging folder beside its final place and moved there when it has
+finished, so nothing half-written ever looks like a run. ``latest`` moves only when a run is
+``ok``. Each run leaves ``manifest.json``: what ran, on which inputs (with sha256), how long it
+took, and, for a failed run, the error and the notebook cell that raised it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protection_eval import __version__
+from protection_eval.config import ConfigError, MissionConfig, load_mission_config, parse_period
+from protection_eval.ingest.tables import MissionData, MissionInputError
+from protection_eval.io.readers import (
+    InputFileError,
+    file_sha256,
+    load_mission,
+    notebook_paths,
+    project_path,
+    write_json,
+    write_mission_cache,
+    write_table,
+    write_text,
+)
+
+RESTRICTED = "restricted"
+SHARED = "shared"
+KERNEL_NAME = "protection-eval"
+
+
+class RunFailed(RuntimeError):
+    """A step of a run failed; the message is what the manifest and the summary show."""
+
+    def __init__(self, message: str, *, notebook: str | None = None, cell: dict | None = None):
+        super().__init__(message)
+        self.notebook = notebook
+        self.cell = cell
+
+
+@dataclass
+class NotebookRecord:
+    """One notebook's execution in a run."""
+
+    notebook: str
+    status: str
+    seconds: float
+    output: str | None = None
+    html: str | None = None
+
+
+@dataclass
+class RunResult:
+    """The outcome of one mission's run.
+
+    Attributes
+    ----------
+    mission : str
+        Mission code (or the configuration file's stem when the file could not be read).
+    run_id : str
+        Time-stamped id, also the run folder's name.
+    status : str
+        ``ok`` or ``failed``.
+    run_dir : Path
+        The run's folder under ``reports/<mission>/``.
+    error : str or None
+        What went wrong, for a failed run.
+    seconds : float
+        Wall time of the whole run.
+    notebooks : list of NotebookRecord
+        Per-notebook timings and outputs.
+    """
+
+    mission: str
+    run_id: str
+    status: str
+    run_dir: Path
+    error: str | None = None
+    seconds: float = 0.0
+    notebooks: list[NotebookRecord] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run finished and passed every check."""
+        return self.status == "ok"
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """Return a sortable, unique run id such as ``20261126T201502Z-3f9a``."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def git_commit() -> str | None:
+    """Return the project checkout's commit, or None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(project_path()), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _kernel_name() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def _input_records(config: MissionConfig, mission: MissionData | None) -> list[dict[str, Any]]:
+    records = []
+    for table in ("incidents", "patrols", "patrol_tracks", "bases", "areas", "deployments"):
+        path = config.source_path(table)
+        if path is None:
+            continue
+        record: dict[str, Any] = {"table": table, "path": str(path)}
+        if Path(path).exists():
+            record["sha256"] = file_sha256(path)
+        if mission is not None and table in mission.validation.tables:
+            report = mission.validation.tables[table]
+            record.update(rows_read=report.rows_read, rows_accepted=report.rows_accepted,
+                          rows_rejected=report.rows_rejected)
+        records.append(record)
+    return records
+
+
+def write_validation(mission: MissionData, folder: Path) -> Path:
+    """Write ``validation.json`` and ``rejected/<table>.csv`` into ``folder``."""
+    for table, rejected in mission.validation.rejected.items():
+        write_table(rejected, folder / "rejected" / f"{table}.csv")
+    return write_json(mission.validation.to_dict(), folder / "validation.json")
+
+
+def _execute_notebook(
+    node: Any, name: str, output: Path, parameters: dict[str, Any], cwd: Path
+) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            node, str(output), parameters=parameters, kernel_name=_kernel_name(),
+            language="python", progress_bar=False, cwd=str(cwd), log_output=False,
+        )
+    except PapermillExecutionError as exc:
+        cell = {"index": exc.cell_index, "execution_count": exc.exec_count,
+                "source": exc.source, "error": f"{exc.ename}: {exc.evalue}"}
+        raise RunFailed(
+            f"{name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
+            notebook=name, cell=cell,
+        ) from None
+
+
+def _export_html(output: Path) -> Path:
+    """Render an executed notebook to a self-contained HTML page beside it (restricted)."""
+    import nbformat
+
+    from protection_eval.sharing.offline import to_offline_notebook_html
+
+    html = to_offline_notebook_html(nbformat.read(output, as_version=4))
+    return write_text(html, output.with_suffix(".html"))
+
+
+def _derived_config(config: MissionConfig, period: str | None, folder: Path) -> Path:
+    """Write the run's copy of the mission configuration, with absolute source paths.
+
+    With a reporting ``period``, the copy's period is that window. The notebooks read this copy,
+    and the validated mission cached beside it.
+    """
+    import yaml
+
+    data = config.model_dump(mode="json", exclude={"path"}, exclude_none=True)
+    header = f"# {config.mission}: the configuration this run used"
+    if period is not None:
+        window = parse_period(period)
+        data["period"] = {"start": window.start.isoformat(), "end": window.end.isoformat()}
+        header += f", restricted to the reporting period {period}"
+    return write_text(
+        header + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+        folder / "mission.yaml",
+    )
+
+
+def audit_check(run_dir: Path, mission: MissionData) -> None:
+    """Fail the run when the disclosure audit finds anything in its shared part.
+
+    The audit compares the shared files with every incident row read (accepted and quarantined)
+    and with the values of the sources' identifying columns, not only with what was accepted.
+    """
+    from protection_eval.sharing.audit.folder import audit_mission_folder
+
+    result = audit_mission_folder(run_dir / SHARED, mission)
+    if not result.ok:
+        findings = result.to_frame()
+        write_table(findings, run_dir / RESTRICTED / "audit_findings.csv")
+        raise RunFailed(
+            f"the disclosure audit found {len(findings)} problem(s) in the shared part; "
+            f"see {RESTRICTED}/audit_findings.csv. First: "
+            + "; ".join(findings.astype(str).head(3).agg(" | ".join, axis=1))
+        )
+
+
+DEFAULT_CHECKS: tuple[Callable[[Path, MissionData], None], ...] = (audit_check,)
+
+
+def notebook_needs(node: Any, earlier: Sequence[str]) -> list[str]:
+    """Return the notebooks (stems) a notebook must wait for.
+
+    A notebook declares them in its jupytext header as ``protection_eval: {needs: [...]}``; one
+    that declares nothing waits for every notebook before it, so order alone stays safe.
+    """
+    declared = node.metadata.get("protection_eval", {}).get("needs")
+    return list(earlier) if declared is None else [n for n in declared if n in earlier]
+
+
+def _execute_notebooks(
+    todo: Sequence[Path],
+    parameters: dict[str, Any],
+    restricted: Path,
+    records: list[NotebookRecord],
+    *,
+    slot: AbstractContextManager[Any] | None,
+    export_html: bool,
+    emit: Callable[..., None],
+) -> None:
+    """Execute notebooks, each once what it needs has succeeded, holding ``slot`` meanwhile.
+
+    Notebooks that need nothing of each other run at the same time when the slot allows (a
+    batch's ``--jobs``); without a slot they run one at a time. One record per notebook is
+    appended to ``records`` first. Raises :class:`RunFailed` for the first notebook, in
+    order, that failed.
+    """
+    import jupytext
+
+    slot = slot if slot is not None else threading.Semaphore(1)
+    nodes = [jupytext.read(nb) for nb in todo]
+    stems = [nb.stem for nb in todo]
+    start = len(records)
+    records.extend(NotebookRecord(nb.name, "waiting", 0.0, f"{RESTRICTED}/{nb.stem}.ipynb")
+                   for nb in todo)
+    failures: dict[str, RunFailed] = {}
+
+    def run(index: int, needs: list[Future]) -> bool:
+        notebook, record = todo[index], records[start + index]
+        if not all(need.result() for need in needs):
+            record.status = "skipped"
+            return False
+        output = restricted / f"{notebook.stem}.ipynb"
+        with slot:
+            emit(notebook.name, "running", index + 1, len(todo))
+            t0 = time.perf_counter()
+            try:
+                _execute_notebook(nodes[index], notebook.name, output, parameters,
+                                  project_path())
+                record.status = "ok"
+            except RunFailed as exc:
+                record.status = "failed"
+                failures[notebook.name] = exc
+            finally:
+                record.seconds = round(time.perf_counter() - t0, 3)
+        if export_html and output.exists():
+            record.html = f"{RESTRICTED}/{_export_html(output).name}"
+        emit(notebook.name, record.status, index + 1, len(todo))
+        return record.status == "ok"
+
+    # One thread per notebook: each waits for what it needs, all of which started before it.
+    with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
+        futures: list[Future] = []
+        for index, node in enumerate(nodes):
+            needs = [futures[stems.index(n)] for n in notebook_needs(node, stems[:index])]
+            futures.append(pool.submit(run, index, needs))
+        for future in futures:
+            future.result()
+    for record in records[start:]:
+        if record.notebook in failures:
+            raise failures[record.notebook]
+
+
+def _link_latest(mission_dir: Path, run_id: str) -> None:
+    link = mission_dir / "latest"
+    tmp = mission_dir / f".latest-{secrets.token_hex(3)}"
+    tmp.symlink_to(run_id, target_is_directory=True)
+    os.replace(tmp, link)
+
+
+def run_mission(
+    config_path: str | Path,
+    *,
+    reports_dir: str | Path | None = None,
+    notebooks: Sequence[Path] | None = None,
+    seed: int | None = None,
+    run_id: str | None = None,
+    extra_parameters: dict[str, Any] | None = None,
+    checks: Sequence[Callable[[Path, MissionData], None]] = DEFAULT_CHECKS,
+    period: str | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    export_html: bool = True,
+    slot: AbstractContextManager[Any] | None = None,
+) -> RunResult:
+    """Run every notebook for one mission into ``reports/<mission>/<run_id>/``.
+
+    Parameters
+    ----------
+    config_path : str or Path
+        The mission YAML.
+    reports_dir : str or Path, optional
+        Root of the reports (default ``reports/`` in the project).
+    notebooks : sequence of Path, optional
+        Notebooks to run, in order (default: every numbered notebook in ``notebooks/``).
+    seed : int, optional
+        Random seed passed to the notebooks (default: the mission's ``seed``).
+    run_id : str, optional
+        Run id (default: :func:`new_run_id`).
+    extra_parameters : dict, optional
+        More papermill parameters for every notebook (e.g. a reporting period).
+    checks : sequence of callable
+        Called as ``check(run_dir, mission)`` after the notebooks, before the run is marked
+        ``ok``; a check raises :class:`RunFailed` to fail the run. The default is the
+        disclosure audit of the shared part (:func:`audit_check`).
+    period : str, optional
+        Reporting period (``2024-06``, ``2024-01..2024-06``): the mission is analysed as if its
+        period were this window; rows outside it are quarantined as ``date_outside_period``.
+    progress : callable, optional
+        Receives events ``{"mission", "notebook", "state", "index", "total"}`` as the run goes.
+    export_html : bool, default True
+        Render each executed notebook to offline HTML in the restricted part.
+    slot : context manager, optional
+        Held while a notebook executes: a semaphore shared by the missions of a batch, so that
+        at most ``--jobs`` notebooks run at once whatever the number of missions.
+
+    Returns
+    -------
+    RunResult
+        The outcome; the run never raises for a mission's own problem.
+    """
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC)
+    reports_dir = Path(reports_dir) if reports_dir else project_path("reports")
+    config_path = Path(config_path).resolve()
+    run_id = run_id or new_run_id(started_at)
+    records: list[NotebookRecord] = []
+    mission_code = config_path.stem
+
+    def emit(notebook: str | None, state: str, index: int = 0, total: int = 0) -> None:
+        if progress is not None:
+            progress({"mission": mission_code, "notebook": notebook, "state": state,
+                      "index": index, "total": total})
+
+    config: MissionConfig | None = None
+    mission: MissionData | None = None
+    error: dict[str, Any] | None = None
+    parameters: dict[str, Any] = {}
+    try:
+        config = load_mission_config(config_path)
+        mission_code = config.mission
+    except ConfigError as exc:
+        error = {"message": str(exc), "step": "configuration"}
+    mission_dir = reports_dir / mission_code
+    staging = mission_dir / f".staging-{run_id}"
+    final = mission_dir / run_id
+    restricted, shared = staging / RESTRICTED, staging / SHARED
+    restricted.mkdir(parents=True, exist_ok=True)
+    shared.mkdir(parents=True, exist_ok=True)
+    run_config = config_path
+    if config is not None:
+        try:
+            run_config = _derived_config(config, period, restricted)
+            config = load_mission_config(run_config)
+        except ConfigError as exc:
+            error, config = {"message": str(exc), "step": "configuration"}, None
+    if config is not None:
+        parameters = {
+            "mission_config": str(run_config),
+            "run_dir": str(staging),
+            "restricted_dir": str(restricted),
+            "shared_dir": str(shared),
+            "seed": config.seed if seed is None else seed,
+            **(extra_parameters or {}),
+        }
+        try:
+            mission = load_mission(config)
+            write_validation(mission, restricted)
+            if not mission.validation.usable:
+                raise RunFailed("; ".join(mission.validation.errors))
+            write_mission_cache(mission, run_config)
+            todo = list(notebooks if notebooks is not None else notebook_paths())
+            _execute_notebooks(todo, parameters, restricted, records, slot=slot,
+                               export_html=export_html, emit=emit)
+            emit(None, "auditing")
+            for check in checks:
+                check(staging, mission)
+        except RunFailed as exc:
+            error = {"message": str(exc), "step": exc.notebook or "run",
+                     "notebook": exc.notebook, "cell": exc.cell}
+        except (InputFileError, MissionInputError) as exc:
+            error = {"message": str(exc), "step": "ingestion"}
+        except Exception as exc:
+            error = {"message": f"{type(exc).__name__}: {exc}", "step": "run",
+                     "traceback": traceback.format_exc(limit=8)}
+    status = "failed" if error else "ok"
+    emit(None, status)
+    seconds = round(time.perf_counter() - started, 3)
+    manifest = {
+        "mission": mission_code,
+        "run_id": run_id,
+        "status": status,
+        "started_at": started_at.isoformat(),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        "seconds": seconds,
+        "error": error,
+        "synthetic": bool(config and config.synthetic),
+        "notebooks": [asdict(r) for r in records],
+        "parameters": {k: v for k, v in parameters.items() if not k.endswith("_dir")
+                       and k != "run_dir"},
+        "inputs": _input_records(config, mission) if config else [],
+        "versions": {"protection_eval": __version__, "python": platform.python_version()},
+        "git_commit": git_commit(),
+        "config_path": str(config_path),
+        "period": period,
+        "seed": parameters.get("seed"),
+    }
+    write_json(manifest, staging / "manifest.json")
+    os.replace(staging, final)
+    if status == "ok":
+        _link_latest(mission_dir, run_id)
+    return RunResult(mission_code, run_id, status, final,
+                     error["message"] if error else None, seconds, records)
+
+
+def remove_stale_staging(reports_dir: str | Path) -> list[Path]:
+    """Delete staging folders left by interrupted runs; return what was removed."""
+    removed = []
+    for staging in Path(reports_dir).glob("*/.staging-*"):
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(staging)
+    return removed

@@ -1,0 +1,1 @@
+"""sharing/audit."""

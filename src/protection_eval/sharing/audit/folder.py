@@ -1,0 +1,236 @@
+"""The audit of a run's shared folder: proof, by inspection, that nothing row-level got out.
+
+:func:`audit_shared_folder` reads every file of a shared folder the way a curious reader could
+(HTML entities decoded, iframe ``srcdoc`` and base64 ``data:`` contents opened, JSON and GeoJSON
+embedded in scripts parsed) and lists a :class:`Finding` for each of:
+
+``incident_coordinate``
+    a coordinate near a raw incident coordinate that is not an approved hexagon or area point;
+``small_count``
+    a visible count from 1 to k-1;
+``recoverable_count``
+    a hidden count that a total shown in the same folder gives back;
+``identifying_field`` / ``identifying_value``
+    an identifying column name, an incident id or a value of a raw identifying column;
+``fine_date`` / ``time_of_day``
+    a date finer than a month, a time of day;
+``third_party_request`` / ``third_party_url``
+    a URL on a host other than the configured tile server (and its attribution links);
+``notebook_file`` / ``notebook_metadata`` / ``traceback`` / ``local_path``
+    notebooks, papermill or nbformat metadata, Python tracebacks, absolute local paths;
+``protected_place``
+    a layer, column or property naming service points or safe houses;
+``unauditable_file``
+    a file type the audit cannot read (so it cannot vouch for it).
+
+The rules and their limits are in ``docs/privacy.md``. The detectors live in
+:mod:`protection_eval.sharing.audit.rules`, the walker that opens each file in
+:mod:`protection_eval.sharing.audit.scan`; this module is the public entry point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from protection_eval.sharing.audit import rules as rules
+from protection_eval.sharing.audit.scan import (
+    FINDING_KINDS,
+    Context,
+    Finding,
+    Scanner,
+    cap_findings,
+    check_coordinates,
+    check_recoverable,
+)
+from protection_eval.sharing.disclosure import check_k
+
+__all__ = [
+    "FINDING_KINDS",
+    "AuditResult",
+    "Finding",
+    "audit_mission_folder",
+    "audit_shared_folder",
+]
+
+_TEXT_SUFFIXES = {".html", ".htm", ".json", ".geojson", ".csv", ".txt", ".md", ".svg"}
+_JSON_SUFFIXES = {".json", ".geojson"}
+
+
+@dataclass
+class AuditResult:
+    """The outcome of auditing one folder.
+
+    Attributes
+    ----------
+    folder : Path
+        The folder audited.
+    files : list of str
+        Every file read, relative to ``folder``.
+    findings : list of Finding
+        Everything that must not be shared; empty when the folder passes.
+    """
+
+    folder: Path
+    files: list[str]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no finding."""
+        return not self.findings
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the findings as a table: ``file``, ``where``, ``kind``, ``what``, ``why``."""
+        columns = ["file", "where", "kind", "what", "why"]
+        return pd.DataFrame([f.__dict__ for f in self.findings], columns=columns)
+
+    def summary(self) -> str:
+        """Return a short human-readable report."""
+        if self.ok:
+            return f"audit passed: {len(self.files)} file(s) in {self.folder}, no finding"
+        lines = [f"audit FAILED: {len(self.findings)} finding(s) in {self.folder}"]
+        lines += [f"  - {f}" for f in self.findings]
+        return "\n".join(lines)
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def audit_shared_folder(
+    path: str | Path,
+    *,
+    incidents: pd.DataFrame | None = None,
+    k: int = 5,
+    tile_server: str | None = None,
+    tile_attribution: str | None = None,
+    areas: Any = None,
+    identifying_values: Iterable[str] = (),
+    distance_m: float = 250.0,
+    vertex_distance_m: float = 5.0,
+    hex_resolutions: Iterable[int] = range(0, 10),
+) -> AuditResult:
+    """Audit every file of a shared folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder (a run's ``shared/``); a single file is audited alone.
+    incidents : pandas.DataFrame, optional
+        Raw incidents with ``longitude`` and ``latitude`` (and ``incident_id``, whose values are
+        then searched for). Without it the coordinate rule cannot run.
+    k : int
+        Suppression threshold: visible counts from 1 to k-1 are findings. At least 5.
+    tile_server : str, optional
+        The mission's tile URL template; its host is the only one allowed.
+    tile_attribution : str, optional
+        The tile server's attribution HTML; hosts of links in it are allowed as links.
+    areas : geopandas.GeoDataFrame, optional
+        The mission's areas (EPSG:4326): their vertices, centroids, representative points and
+        bounding boxes are approved coordinates.
+    identifying_values : iterable of str
+        Values of raw identifying columns (names, case codes...) to search for.
+    distance_m : float
+        A point closer than this to an incident is a finding unless approved.
+    vertex_distance_m : float
+        The same for polygon and line vertices, which are rarely data points themselves.
+    hex_resolutions : iterable of int
+        H3 resolutions whose cell centres and vertices are approved.
+
+    Returns
+    -------
+    AuditResult
+        ``ok`` is True when nothing was found.
+    """
+    k = check_k(k)
+    folder = Path(path)
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder}: no such folder to audit")
+    ids = () if incidents is None or "incident_id" not in incidents else incidents["incident_id"]
+    ctx = Context(
+        k=k,
+        rules=rules.Rules(
+            tile_server=tile_server,
+            tile_attribution=tile_attribution,
+            identifying_values=[*map(str, ids), *map(str, identifying_values)],
+            areas=areas,
+            distance_m=distance_m,
+            vertex_distance_m=vertex_distance_m,
+            hex_resolutions=tuple(hex_resolutions),
+        ),
+    )
+    scanner = Scanner(ctx)
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
+    names = []
+    for file in files:
+        name = file.relative_to(folder).as_posix() if folder.is_dir() else file.name
+        names.append(name)
+        suffix = file.suffix.lower()
+        if suffix == ".ipynb":
+            ctx.add(name, "file", "notebook_file", name)
+            continue
+        if suffix not in _TEXT_SUFFIXES:
+            ctx.add(name, "file", "unauditable_file", f"{name} ({suffix or 'no extension'})")
+            continue
+        text = _read_text(file)
+        mime = {".html": "html", ".htm": "html", ".svg": "svg", ".csv": "csv"}.get(suffix)
+        mime = mime or ("json" if suffix in _JSON_SUFFIXES else "text/plain")
+        scanner.scan_content(text, mime, name, "", 0)
+    check_coordinates(ctx, incidents)
+    check_recoverable(ctx)
+    return AuditResult(folder=folder, files=names, findings=cap_findings(ctx.findings))
+
+
+def audit_mission_folder(path: str | Path, mission: Any = None) -> AuditResult:
+    """Audit a shared folder against a mission (the ``protection-eval audit`` command).
+
+    Parameters
+    ----------
+    path : str or Path
+        The shared folder.
+    mission : str, Path or MissionData, optional
+        The mission YAML, or the mission already loaded by
+        :func:`protection_eval.io.readers.load_mission`. With it, k, the tile server, the
+        incidents (accepted and quarantined rows: coordinates and ids), the areas and the values
+        of raw identifying columns (read again from the sources) are taken from the mission;
+        without it, k is 5, no tile server is allowed and the coordinate rule does not run.
+
+    Returns
+    -------
+    AuditResult
+        The findings.
+    """
+    if mission is None:
+        return audit_shared_folder(path)
+    from protection_eval.io.readers import load_mission, read_mission_sources
+    from protection_eval.sharing.disclosure import k_from_config
+
+    if isinstance(mission, str | Path):
+        mission = load_mission(mission)
+    config = mission.config
+    tile = config.sharing.tile_server
+    raw = read_mission_sources(config)
+    values = rules.identifying_values_of({name: table.frame for name, table in raw.items()})
+    incidents = mission.incidents
+    raw_incidents = raw.get("incidents")
+    coords = rules.raw_coordinates(raw_incidents.frame) if raw_incidents is not None else None
+    if coords is not None:
+        incidents = pd.concat(
+            [pd.DataFrame(incidents[["incident_id", "longitude", "latitude"]]), coords],
+            ignore_index=True,
+        )
+    return audit_shared_folder(
+        path,
+        incidents=incidents,
+        k=k_from_config(config),
+        tile_server=None if tile is None else tile.url,
+        tile_attribution=None if tile is None else tile.attribution,
+        areas=mission.areas,
+        identifying_values=values,
+    )

@@ -1,0 +1,507 @@
+"""How the audit reads a shared folder: HTML, JSON, CSV and what hides inside them.
+
+Internal to :mod:`protection_eval.sharing.audit.folder`: the walker that opens every container
+(entities, iframe ``srcdoc``, ``data:`` URIs, JSON in scripts), hands strings, names and numbers to
+the detectors of :mod:`protection_eval.sharing.audit.rules`, and gathers :class:`Finding` objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+import pandas as pd
+
+from protection_eval.sharing.audit import rules as rules
+
+FINDING_KINDS: dict[str, str] = {
+    "incident_coordinate": "it lies near a reported incident and is not an approved hexagon or "
+    "area point, so it can locate a survivor (DOMAIN.md rule 1)",
+    "small_count": "a count from 1 to k-1 must be suppressed (DOMAIN.md rule 2)",
+    "recoverable_count": "a hidden count can be solved for from a total shown in the same "
+    "folder; hide another value beside it (complementary suppression, DOMAIN.md rule 2)",
+    "identifying_field": "identifying or row-level fields never leave the restricted part "
+    "(DOMAIN.md rules 1 and 3)",
+    "identifying_value": "an incident id or a raw identifying value points at one survivor "
+    "(DOMAIN.md rules 1 and 3)",
+    "fine_date": "shared time is monthly at the finest (DOMAIN.md rule 1)",
+    "time_of_day": "no time of day in shared outputs (DOMAIN.md rule 1)",
+    "third_party_request": "opening the file would contact a third-party server (DOMAIN.md rule 4)",
+    "third_party_url": "a third-party address that is not the mission's tile server "
+    "(DOMAIN.md rule 4)",
+    "notebook_file": "executed notebooks hold row-level data and stay restricted "
+    "(DOMAIN.md rule 5)",
+    "notebook_metadata": "notebook or papermill metadata means restricted material leaked "
+    "(DOMAIN.md rule 5)",
+    "traceback": "a traceback exposes code, paths and sometimes data (DOMAIN.md rule 5)",
+    "local_path": "a local file path exposes the restricted layout (DOMAIN.md rule 5)",
+    "protected_place": "service points and safe houses are never shared (DOMAIN.md rule 6)",
+    "unauditable_file": "the audit cannot read this file type, so it cannot vouch for it",
+}
+
+_MAX_PER_KIND = 20
+_MAX_DEPTH = 4
+_TEXT_MIMES = (
+    "text/",
+    "application/json",
+    "application/geo+json",
+    "image/svg+xml",
+    "application/javascript",
+    "application/xhtml",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing in a shared folder that must not be there.
+
+    Attributes
+    ----------
+    file : str
+        Path relative to the audited folder.
+    where : str
+        Where in the file (line, JSON path, CSV row and column, decoded container...).
+    kind : str
+        One of :data:`FINDING_KINDS`.
+    what : str
+        The offending value, shortened.
+    why : str
+        The rule it breaks.
+    """
+
+    file: str
+    where: str
+    kind: str
+    what: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.file} [{self.where}] {self.kind}: {self.what} -- {self.why}"
+
+
+@dataclass
+class Context:
+    """What one audit knows (k, rules) and gathers (coordinates, counts, findings)."""
+
+    k: int
+    rules: rules.Rules
+    coords: list[tuple] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    requested: set[tuple[str, str]] = field(default_factory=set)
+    # Columns of counts (one value per row or feature, None where hidden) and every labelled
+    # count seen, for the check that a hidden count cannot be recovered from a shown total.
+    count_groups: list[tuple[str, str, str, list[float | None]]] = field(default_factory=list)
+    totals: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def add(self, file: str, where: str, kind: str, what: Any) -> None:
+        """Record a finding, with the offending value shortened to 120 characters."""
+        text = str(what)
+        text = text if len(text) <= 120 else text[:117] + "..."
+        self.findings.append(Finding(file, where, kind, text, FINDING_KINDS[kind]))
+
+
+class _HtmlWalker(HTMLParser):
+    """Collect text, attributes, scripts and tables with their line numbers."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.texts: list[tuple[int, str]] = []
+        self.attributes: list[tuple[int, str, str, str]] = []
+        self.scripts: list[tuple[int, dict[str, str], str]] = []
+        self.tables: list[tuple[int, list[list[tuple[bool, str]]]]] = []
+        self._script: tuple[int, dict[str, str]] | None = None
+        self._buffer: list[str] = []
+        self._style: tuple[int, dict[str, str]] | None = None
+        self.styles: list[tuple[int, dict[str, str], str]] = []
+        self._tables: list[tuple[int, list[list[tuple[bool, str]]]]] = []
+        self._cell: list[str] | None = None
+        self._cell_is_header = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        line = self.getpos()[0]
+        values = {name: value or "" for name, value in attrs}
+        for name, value in values.items():
+            self.attributes.append((line, tag, name, value))
+        if tag == "script":
+            self._script, self._buffer = (line, values), []
+        elif tag == "style":
+            self._style, self._buffer = (line, values), []
+        elif tag == "table":
+            self._tables.append((line, []))
+        elif tag == "tr" and self._tables:
+            self._tables[-1][1].append([])
+        elif tag in ("td", "th") and self._tables:
+            self._cell, self._cell_is_header = [], tag == "th"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._script is not None:
+            self.scripts.append((*self._script, "".join(self._buffer)))
+            self._script = None
+        elif tag == "style" and self._style is not None:
+            self.styles.append((*self._style, "".join(self._buffer)))
+            self._style = None
+        elif tag in ("td", "th") and self._cell is not None and self._tables:
+            rows = self._tables[-1][1]
+            if not rows:
+                rows.append([])
+            rows[-1].append((self._cell_is_header, " ".join(self._cell).strip()))
+            self._cell = None
+        elif tag == "table" and self._tables:
+            self.tables.append(self._tables.pop())
+
+    def handle_comment(self, data: str) -> None:
+        # Not displayed, but in the file: a reader of the source sees it.
+        self.texts.append((self.getpos()[0], data))
+
+    def unknown_decl(self, data: str) -> None:
+        self.texts.append((self.getpos()[0], data))
+
+    def handle_data(self, data: str) -> None:
+        if self._script is not None or self._style is not None:
+            self._buffer.append(data)
+            return
+        self.texts.append((self.getpos()[0], data))
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _decode_data_uri(uri: str) -> tuple[str, str] | None:
+    """Return (mime, text) of a textual ``data:`` URI, None for binary or malformed ones."""
+    match = re.match(r"data:([\w.+/-]*)((?:;[\w.+-]+=[\w.+-]+)*)(;base64)?,(.*)", uri, re.S)
+    if match is None:
+        return None
+    mime = match.group(1).lower() or "text/plain"
+    if not mime.startswith(_TEXT_MIMES):
+        return None
+    payload = match.group(4)
+    if match.group(3):
+        try:
+            raw = base64.b64decode(re.sub(r"\s+", "", payload), validate=False)
+        except (binascii.Error, ValueError):
+            return None
+    else:
+        from urllib.parse import unquote_to_bytes
+
+        raw = unquote_to_bytes(payload)
+    return mime, raw.decode("utf-8", errors="replace")
+
+
+class Scanner:
+    """Open every container of a file and apply the rules to what is inside."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # -- dispatch -----------------------------------------------------------------------
+    def scan_content(self, text: str, mime: str, file: str, where: str, depth: int) -> None:
+        """Scan ``text`` according to its media type (HTML, SVG, JSON, CSV, JavaScript, text)."""
+        if depth > _MAX_DEPTH:
+            self.ctx.add(file, where, "unauditable_file", "content nested too deeply to audit")
+            return
+        if "html" in mime or "svg" in mime:
+            self.scan_html(text, file, where, depth)
+        elif "json" in mime:
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError:
+                self.scan_text(text, file, where, depth)
+                return
+            self.scan_json(obj, file, where, depth)
+        elif "csv" in mime:
+            self.scan_csv(text, file, where, depth)
+        elif "javascript" in mime:
+            self.scan_script(text, file, where, depth)
+        else:
+            self.scan_text(text, file, where, depth)
+
+    # -- strings ------------------------------------------------------------------------
+    def scan_text(
+        self, text: str, file: str, where: str, depth: int, *, prose: bool = True
+    ) -> None:
+        """Every string-level rule: URLs, dates, times, ids, paths, tracebacks, data: URIs."""
+        ctx, r = self.ctx, self.ctx.rules
+        for uri in rules.DATA_URI_RE.findall(text):
+            decoded = _decode_data_uri(uri)
+            if decoded is not None:
+                self.scan_content(decoded[1], decoded[0], file, f"{where} > data: URI", depth + 1)
+        plain = rules.DATA_URI_RE.sub(" ", text).replace("\\/", "/")
+        for url in r.third_party_urls(plain):
+            if (file, url) not in ctx.requested:
+                ctx.add(file, where, "third_party_url", url)
+        for kind, value in rules.find_dates_and_times(plain):
+            ctx.add(file, where, kind, value)
+        for value in rules.find_local_paths(plain):
+            ctx.add(file, where, "local_path", value)
+        if rules.TRACEBACK_RE.search(plain):
+            ctx.add(file, where, "traceback", rules.TRACEBACK_RE.search(plain).group(0))
+        if rules.NOTEBOOK_RE.search(plain):
+            ctx.add(file, where, "notebook_metadata", rules.NOTEBOOK_RE.search(plain).group(0))
+        for value in r.identifying_values_in(plain):
+            ctx.add(file, where, "identifying_value", value)
+        if prose:
+            for value in rules.small_counts_in_prose(plain, ctx.k):
+                ctx.add(file, where, "small_count", value)
+
+    def check_name(self, name: str, file: str, where: str) -> None:
+        """Apply the identifying and protected-place rules to a column, key or header name."""
+        if rules.is_identifying_name(name):
+            self.ctx.add(file, where, "identifying_field", name)
+        if rules.is_protected_place_name(name):
+            self.ctx.add(file, where, "protected_place", name)
+
+    # -- JSON ---------------------------------------------------------------------------
+    def scan_json(self, obj: Any, file: str, where: str, depth: int) -> None:
+        """Walk parsed JSON: names, labelled counts, coordinates, strings, count columns."""
+        ctx = self.ctx
+        if isinstance(obj, dict):
+            if "nbformat" in obj and "cells" in obj:
+                ctx.add(file, where or "/", "notebook_metadata", "a Jupyter notebook document")
+            self._collect_lat_lng(obj, file, where)
+            geometry_type = obj.get("type") if isinstance(obj.get("type"), str) else None
+            for key, value in obj.items():
+                path = f"{where}/{key}"
+                name = str(key)
+                self.check_name(name, file, path)
+                if name in ("papermill", "nbformat", "kernelspec"):
+                    ctx.add(file, path, "notebook_metadata", name)
+                self.scan_text(name, file, path, depth, prose=False)
+                if rules.is_count_name(name):
+                    count = rules.as_small_count(value, ctx.k)
+                    if count is not None:
+                        ctx.add(file, path, "small_count", f"{name} = {count}")
+                    number = rules.as_number(value)
+                    if number is not None:
+                        ctx.totals.append((file, path, number))
+                if name == "coordinates":
+                    kind = "vertex" if geometry_type not in ("Point", "MultiPoint") else "point"
+                    for lng, lat in rules.iter_positions(value):
+                        ctx.coords.append((lng, lat, file, path, kind))
+                    if geometry_type in ("Polygon", "MultiPolygon"):
+                        limit = 4 * ctx.rules.distance_m
+                        for x, y, ring in rules.small_ring_centres(value, limit):
+                            ctx.coords.append((x, y, file, path, "ring_centre", ring))
+                    continue
+                self.scan_json(value, file, path, depth)
+        elif isinstance(obj, list):
+            pair = rules.as_pair(obj)
+            if pair is not None:
+                ctx.coords.append((*pair, file, where, "pair"))
+                return
+            self._collect_count_columns(obj, file, where)
+            for i, value in enumerate(obj):
+                self.scan_json(value, file, f"{where}/{i}", depth)
+        elif isinstance(obj, str):
+            self.scan_text(obj, file, where, depth)
+
+    def _collect_count_columns(self, items: list, file: str, where: str) -> None:
+        """Record the count columns of a list of records or GeoJSON features."""
+        if len(items) < 2 or not all(isinstance(item, dict) for item in items):
+            return
+        records = [
+            item.get("properties") or {} if item.get("type") == "Feature" else item
+            for item in items
+        ]
+        names = {str(key) for record in records for key in record if rules.is_count_name(key)}
+        for name in sorted(names):
+            values = [rules.as_number(record.get(name)) for record in records]
+            self.ctx.count_groups.append((file, where, name, values))
+
+    def _collect_lat_lng(self, obj: dict, file: str, where: str) -> None:
+        keys = {str(k).lower(): v for k, v in obj.items()}
+        lat = next((keys[k] for k in rules.LAT_NAMES if k in keys), None)
+        lng = next((keys[k] for k in rules.LNG_NAMES if k in keys), None)
+        pair = rules.as_pair([lng, lat]) if lat is not None and lng is not None else None
+        if pair is not None:
+            self.ctx.coords.append((*pair, file, where, "point"))
+
+    # -- CSV ----------------------------------------------------------------------------
+    def scan_csv(self, text: str, file: str, where: str, depth: int) -> None:
+        """Scan a CSV: header names, every cell, count columns and coordinate columns."""
+        ctx = self.ctx
+        rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+        if not rows:
+            return
+        header = rows[0]
+        for name in header:
+            self.check_name(name, file, f"{where}header")
+            self.scan_text(name, file, f"{where}header", depth, prose=False)
+        count_cols = [i for i, name in enumerate(header) if rules.is_count_name(name)]
+        lat_col = next((i for i, n in enumerate(header) if n.lower() in rules.LAT_NAMES), None)
+        lng_col = next((i for i, n in enumerate(header) if n.lower() in rules.LNG_NAMES), None)
+        for i in count_cols:
+            values = [rules.as_number(row[i]) if i < len(row) else None for row in rows[1:]]
+            ctx.count_groups.append((file, f"{where}column {header[i]}", header[i], values))
+            spot = f"{where}column {header[i]}"
+            ctx.totals += [(file, spot, v) for v in values if v is not None]
+        for number, row in enumerate(rows[1:], start=2):
+            for i, value in enumerate(row):
+                column = header[i] if i < len(header) else f"#{i + 1}"
+                spot = f"{where}row {number}, column {column}"
+                self.scan_text(value, file, spot, depth)
+                if i in count_cols:
+                    count = rules.as_small_count(value, ctx.k)
+                    if count is not None:
+                        ctx.add(file, spot, "small_count", count)
+            if lat_col is not None and lng_col is not None and max(lat_col, lng_col) < len(row):
+                pair = rules.as_pair([row[lng_col], row[lat_col]])
+                if pair is not None:
+                    ctx.coords.append((*pair, file, f"{where}row {number}", "point"))
+
+    # -- HTML ---------------------------------------------------------------------------
+    def scan_html(self, text: str, file: str, where: str, depth: int) -> None:
+        """Scan a page: requests, attributes, srcdoc, text, comments, scripts, styles, tables."""
+        ctx = self.ctx
+        prefix = f"{where} > " if where else ""
+        walker = _HtmlWalker()
+        walker.feed(text)
+        walker.close()
+        for url in ctx.rules.external_requests(text):
+            ctx.requested.add((file, url))
+            ctx.add(file, f"{prefix}page", "third_party_request", url)
+        for line, tag, name, value in walker.attributes:
+            spot = f"{prefix}line {line} <{tag} {name}>"
+            if name == "srcdoc":
+                self.scan_html(value, file, f"{spot} srcdoc", depth + 1)
+            elif name.startswith("on") or name == "style":
+                self.scan_script(value, file, spot, depth)
+            else:
+                prose = name not in ("href", "src", "class", "id", "srcset")
+                self.scan_text(value, file, spot, depth, prose=prose)
+        speaks_of_incidents = rules.mentions_incidents(" ".join(t for _, t in walker.texts))
+        for line, data in walker.texts:
+            if data.strip():
+                self.scan_text(data, file, f"{prefix}line {line}", depth)
+                legend = rules.small_legend_class(data, ctx.k) if speaks_of_incidents else None
+                if legend is not None:
+                    ctx.add(file, f"{prefix}line {line}", "small_count", f"legend class {legend}")
+        for line, attrs, body in walker.scripts:
+            spot = f"{prefix}line {line} <script>"
+            if rules.is_vendored_copy(attrs, body):
+                continue
+            kind = attrs.get("type", "").lower()
+            if "json" in kind:
+                self.scan_content(body, "application/json", file, spot, depth)
+            else:
+                self.scan_script(body, file, spot, depth)
+        for line, attrs, body in walker.styles:
+            if not rules.is_vendored_copy(attrs, body):
+                # A CSS comment can neither fetch nor show anything; stylesheets carry
+                # licence and credit URLs there (nbconvert's theme does).
+                css = rules.CSS_COMMENT_RE.sub(" ", body)
+                self.scan_text(css, file, f"{prefix}line {line} <style>", depth, prose=False)
+        for line, rows in walker.tables:
+            self._scan_table(rows, file, f"{prefix}line {line} <table>")
+
+    def _scan_table(self, rows: list[list[tuple[bool, str]]], file: str, where: str) -> None:
+        ctx = self.ctx
+        header: list[str] = []
+        columns: dict[str, list[float | None]] = {}
+        for row in rows:
+            if row and all(is_header for is_header, _ in row):
+                header = [value for _, value in row]
+                for name in header:
+                    self.check_name(name, file, f"{where} header")
+                continue
+            for i, (_, value) in enumerate(row):
+                name = header[i] if i < len(header) else ""
+                if name and rules.is_count_name(name):
+                    spot = f"{where} column {name}"
+                    count = rules.as_small_count(value, ctx.k)
+                    if count is not None:
+                        ctx.add(file, spot, "small_count", count)
+                    number = rules.as_number(value)
+                    columns.setdefault(name, []).append(number)
+                    if number is not None:
+                        ctx.totals.append((file, spot, number))
+        for name, values in columns.items():
+            ctx.count_groups.append((file, f"{where} column {name}", name, values))
+
+    def scan_script(self, body: str, file: str, where: str, depth: int) -> None:
+        """Scan script code: embedded JSON first, then pairs, counts and string literals."""
+        ctx = self.ctx
+        rest = list(body)
+        for obj, start, end in rules.embedded_json(body):
+            line = body.count("\n", 0, start) + 1
+            self.scan_json(obj, file, f"{where} +{line} embedded JSON", depth)
+            rest[start:end] = " " * (end - start)
+        code = "".join(rest)
+        for a, b in rules.coordinate_pairs_in_code(code):
+            ctx.coords.append((b, a, file, where, "pair"))
+        for name, count in rules.small_counts_in_code(code, ctx.k):
+            ctx.add(file, where, "small_count", f"{name}: {count}")
+        for literal in rules.string_literals(code):
+            self.scan_text(rules.strip_tags(literal), file, where, depth)
+
+
+def check_coordinates(ctx: Context, incidents: pd.DataFrame | None) -> None:
+    """Turn gathered coordinates near an incident, and not approved, into findings."""
+    if incidents is None or not ctx.coords or incidents.empty:
+        return
+    near = ctx.rules.near_incidents(ctx.coords, incidents)
+    for lng, lat, file, where, distance in near:
+        ctx.add(
+            file,
+            where,
+            "incident_coordinate",
+            f"({lat:.6f}, {lng:.6f}) is {distance:.0f} m from a reported incident",
+        )
+
+
+def check_recoverable(ctx: Context) -> None:
+    """Flag a column with one hidden count that a total shown in the folder gives back.
+
+    When exactly one value of a count column is hidden, any shown total T of the same
+    folder with ``1 <= T - sum(visible) < k`` recovers it exactly (the classic leak that
+    complementary suppression prevents). Totals are every labelled count of the folder.
+    """
+    totals = sorted({value for _, _, value in ctx.totals})
+    for file, where, name, values in ctx.count_groups:
+        hidden = [v for v in values if v is None]
+        if len(hidden) != 1:
+            continue
+        visible = sum(v for v in values if v is not None)
+        for total in totals:
+            if 1 <= total - visible < ctx.k:
+                source = next(f"{f} {w}" for f, w, v in ctx.totals if v == total)
+                ctx.add(
+                    file,
+                    where,
+                    "recoverable_count",
+                    f"{name}: the one hidden value is {total:g} ({source}) minus the "
+                    f"{visible:g} shown = {total - visible:g}",
+                )
+                break
+
+
+def cap_findings(findings: list[Finding]) -> list[Finding]:
+    """Merge repeats of one value and keep the first findings of each (file, kind).
+
+    The same leaked value found in several places of a file is one finding whose ``where``
+    names the first place and how many others; beyond :data:`_MAX_PER_KIND` values of one kind
+    in one file, the rest are summarised in a single line.
+    """
+    places: dict[tuple[str, str, str], list[Finding]] = {}
+    for finding in findings:
+        places.setdefault((finding.file, finding.kind, finding.what), []).append(finding)
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for (file, kind, _), group in places.items():
+        seen[(file, kind)] = seen.get((file, kind), 0) + 1
+        if seen[(file, kind)] > _MAX_PER_KIND:
+            continue
+        first = group[0]
+        others = len({f.where for f in group}) - 1
+        where = first.where if not others else f"{first.where} (and {others} more places)"
+        out.append(Finding(file, where, kind, first.what, first.why))
+    for (file, kind), n in seen.items():
+        if n > _MAX_PER_KIND:
+            what = f"{n - _MAX_PER_KIND} more values like these"
+            out.append(Finding(file, "(summary)", kind, what, FINDING_KINDS[kind]))
+    return out

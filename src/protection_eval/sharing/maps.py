@@ -1,0 +1,657 @@
+"""Folium map builders for field commanders; no computation.
+
+The builders take layers that are already aggregated and, for the shared map, already suppressed (by
+:mod:`protection_eval.sharing.disclosure`) and turn them into one self-contained HTML page (through
+:mod:`protection_eval.sharing.offline`). What they do is display work only: check that each layer
+carries nothing but whitelisted properties, format values for people, simplify geometry and round
+coordinates to what the screen can show, pick colours, and write title, legend, layer control and
+scale bar.
+
+The shared map (:func:`make_coverage_map`) has no incident layer at all, draws no service point
+or safe house, and refuses a count between 1 and k-1. :func:`make_restricted_coverage_map` may
+show unsuppressed counts and incident points and says RESTRICTED on the page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from protection_eval.sharing.offline import to_offline_html
+
+__all__ = [
+    "AREA_PROPERTIES",
+    "FOOTPRINT_PROPERTIES",
+    "GAP_PROPERTIES",
+    "HEXAGON_PROPERTIES",
+    "INCIDENT_PROPERTIES",
+    "CoverageMap",
+    "make_coverage_map",
+    "make_restricted_coverage_map",
+]
+
+#: Columns an areas layer may carry (besides geometry), with the label a reader sees.
+AREA_PROPERTIES: dict[str, str] = {
+    "area_id": "Area code",
+    "name": "Area",
+    "incidents": "Reports in period",
+    "footprint_share": "Area within patrol reach",
+    "population_footprint_share": "Population within patrol reach",
+    "patrol_hours": "Patrol-hours",
+    "women_share": "Women among patrol personnel",
+}
+#: Columns a hexagon-counts layer may carry.
+HEXAGON_PROPERTIES: dict[str, str] = {
+    "h3_cell": "Hexagon",
+    "incidents": "Reports in period",
+}
+#: Columns a patrol-footprint layer may carry.
+FOOTPRINT_PROPERTIES: dict[str, str] = {"unit_type": "Unit type"}
+#: Columns a gaps layer may carry.
+GAP_PROPERTIES: dict[str, str] = {
+    "gap_rank": "Gap rank",
+    "h3_cell": "Hexagon",
+    "incidents": "Reports in period",
+    "covered_share": "Reports with a patrol in reach",
+}
+#: Columns an incident-points layer may carry; restricted map only.
+INCIDENT_PROPERTIES: dict[str, str] = {
+    "incident_id": "Incident",
+    "gbv_type": "Type",
+    "location_precision": "Location precision",
+}
+
+_COUNT_COLUMNS = {"incidents"}
+_SHARE_COLUMNS = {"footprint_share", "population_footprint_share", "women_share", "covered_share"}
+_HOURS_COLUMNS = {"patrol_hours"}
+_IMPLIED_COLUMNS = {"suppressed"}
+_MIN_K = 5
+_COUNT_COLOURS = ("#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
+_FOOTPRINT_COLOUR = "#2166ac"
+_GAP_COLOUR = "#7b00b4"
+_AREA_COLOUR = "#333333"
+# Folium links Bootstrap, Font Awesome and awesome-markers by default; these maps need only
+# Leaflet and jQuery (folium's own templates call $(document).ready).
+_MAP_JS = ("leaflet", "jquery")
+_MAP_CSS = ("leaflet_css",)
+
+
+@dataclass
+class CoverageMap:
+    """A built coverage map.
+
+    Attributes
+    ----------
+    folium_map : folium.Map
+        The map, for display in a notebook.
+    title : str
+        The title shown on the page.
+    restricted : bool
+        True for the restricted variant; never put it in a run's shared part.
+    layers : pandas.DataFrame
+        One row per drawn layer: ``layer``, ``features``, ``properties``.
+    allowed_urls : tuple of str
+        External URLs the page may fetch: the configured tile server's template, if any.
+    """
+
+    folium_map: folium.Map
+    title: str
+    restricted: bool
+    layers: pd.DataFrame
+    allowed_urls: tuple[str, ...] = field(default=())
+
+    def to_html(self) -> str:
+        """Render the map as one self-contained HTML page.
+
+        Returns
+        -------
+        str
+            The page, with Leaflet and jQuery inlined; write it with
+            ``protection_eval.io.readers.write_text``.
+
+        Raises
+        ------
+        protection_eval.sharing.offline.OfflineError
+            If anything on the page would still be fetched from a server other than the
+            configured tile server.
+        """
+        # folium serialises embedded GeoJSON with json.dumps' default ", " and ": " separators;
+        # compact ones save about a tenth of a large map, for commanders' slow links.
+        policies = folium.GeoJson._template.environment.policies
+        previous = policies["json.dumps_kwargs"]
+        policies["json.dumps_kwargs"] = {**previous, "separators": (",", ":")}
+        try:
+            page = self.folium_map.get_root().render()
+        finally:
+            policies["json.dumps_kwargs"] = previous
+        return to_offline_html(page, allowed_urls=self.allowed_urls)
+
+    def _repr_html_(self) -> str:
+        # In a notebook, show the offline page itself, so the executed notebook and its HTML
+        # export carry no CDN link either.
+        page = html.escape(self.to_html(), quote=True)
+        return f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:none"></iframe>'
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the layer summary (what was drawn, how many features, which properties)."""
+        return self.layers.copy()
+
+
+def _format_count(value: Any) -> str:
+    return "not shown (suppressed)" if pd.isna(value) else f"{int(value):,}"
+
+
+def _format_share(value: Any) -> str:
+    return "no data" if pd.isna(value) else f"{100 * float(value):.0f} %"
+
+
+def _format_hours(value: Any) -> str:
+    return "no data" if pd.isna(value) else f"{float(value):,.0f}"
+
+
+def _format_value(column: str, value: Any) -> str:
+    if column in _COUNT_COLUMNS:
+        return _format_count(value)
+    if column in _SHARE_COLUMNS:
+        return _format_share(value)
+    if column in _HOURS_COLUMNS:
+        return _format_hours(value)
+    return "" if pd.isna(value) else str(value)
+
+
+def _check_layer(
+    frame: gpd.GeoDataFrame, layer: str, whitelist: Mapping[str, str], required: Sequence[str]
+) -> gpd.GeoDataFrame:
+    """Refuse properties off the whitelist and frames without a usable CRS."""
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise TypeError(f"{layer} layer must be a GeoDataFrame, got {type(frame).__name__}")
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    # disclosure's ``suppressed`` flag is accepted but never embedded: the NA count says it.
+    extra = [c for c in columns if c not in whitelist and c not in _IMPLIED_COLUMNS]
+    if extra:
+        raise ValueError(
+            f"{layer} layer has column(s) {extra} that are not on the map's whitelist "
+            f"{sorted(whitelist)}; select only whitelisted columns before building the map "
+            "(nothing is dropped silently, so nothing leaks silently)"
+        )
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise ValueError(f"{layer} layer lacks required column(s) {missing}")
+    if frame.crs is None:
+        raise ValueError(f"{layer} layer has no CRS; set it (EPSG:4326 expected)")
+    return frame if frame.crs.to_epsg() == 4326 else frame.to_crs(4326)
+
+
+def _check_suppressed(frame: gpd.GeoDataFrame, layer: str, k: int) -> None:
+    """Refuse a shared layer whose counts include a value from 1 to k-1."""
+    for column in _COUNT_COLUMNS & set(frame.columns):
+        values = pd.to_numeric(frame[column], errors="raise")
+        small = values.notna() & (values >= 1) & (values < k)
+        if small.any():
+            rows = list(frame.index[small.to_numpy()][:5])
+            raise ValueError(
+                f"{layer} layer column {column!r} has {int(small.sum())} count(s) between 1 and "
+                f"{k - 1} (rows {rows}...): a shared map takes counts already suppressed by "
+                "protection_eval.sharing.disclosure, with NA where suppressed"
+            )
+
+
+def _to_geojson(
+    frame: gpd.GeoDataFrame,
+    whitelist: Mapping[str, str],
+    decimals: int,
+    tolerance: float,
+    with_ids: bool = False,
+) -> dict[str, Any]:
+    """Build a compact FeatureCollection: display-precision geometry, formatted properties."""
+    geometry = frame.geometry.to_numpy()
+    if tolerance > 0:
+        geometry = shapely.simplify(geometry, tolerance, preserve_topology=True)
+    geometry = shapely.transform(geometry, lambda xy: np.round(xy, decimals))
+    columns = [c for c in whitelist if c in frame.columns]
+    features = []
+    for position, (geom, (_, row)) in enumerate(zip(geometry, frame.iterrows(), strict=True)):
+        if geom is None or geom.is_empty:
+            continue
+        properties = {c: _format_value(c, row[c]) for c in columns}
+        feature: dict[str, Any] = {"type": "Feature"}
+        if with_ids:
+            feature["id"] = str(position)
+        feature["properties"] = properties
+        feature["geometry"] = json.loads(shapely.to_geojson(geom))
+        features.append(feature)
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _count_classes(k: int, breaks: Sequence[int] | None) -> list[tuple[int, int | None, str]]:
+    """Return (low, high or None, colour) classes for hexagon counts, starting at k."""
+    edges = sorted({k, *[b for b in (breaks or (10, 25, 50, 100)) if b > k]})
+    edges = edges[: len(_COUNT_COLOURS)]
+    classes = []
+    for i, low in enumerate(edges):
+        high = edges[i + 1] - 1 if i + 1 < len(edges) else None
+        classes.append((low, high, _COUNT_COLOURS[i]))
+    return classes
+
+
+def _class_colour(value: Any, classes: list[tuple[int, int | None, str]]) -> str:
+    colour = classes[0][2]
+    for low, _, class_colour in classes:
+        if value >= low:
+            colour = class_colour
+    return colour
+
+
+def _add_geojson(
+    group: folium.FeatureGroup,
+    data: dict[str, Any],
+    labels: Mapping[str, str],
+    style: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    if not data["features"]:
+        return
+    fields = list(data["features"][0]["properties"])
+    tooltip = (
+        folium.GeoJsonTooltip(fields=fields, aliases=[labels[f] for f in fields], sticky=True)
+        if fields
+        else None
+    )
+    folium.GeoJson(data, style_function=style, tooltip=tooltip, control=False).add_to(group)
+
+
+def _label_classes(classes: list[tuple[int, int | None, str]]) -> list[tuple[str, str]]:
+    return [
+        (colour, f"{low}&ndash;{high}" if high is not None else f"{low} or more")
+        for low, high, colour in classes
+    ]
+
+
+def _legend_html(
+    classes: list[tuple[int, int | None, str]],
+    k: int,
+    radius_m: float | None,
+    restricted: bool,
+    has_tiles: bool,
+) -> str:
+    def row(swatch_style: str, text: str) -> str:
+        return (
+            '<div style="display:flex;align-items:center;margin:1px 0">'
+            '<span style="flex:none;width:14px;height:14px;margin-right:6px;box-sizing:border-box;'
+            f'{swatch_style}"></span><span>{text}</span></div>'
+        )
+
+    def note(text: str) -> str:
+        return f'<div style="color:#555;margin-top:4px">{text}</div>'
+
+    reach = f"within {radius_m / 1000:g} km of a patrol" if radius_m else "within patrol reach"
+    hidden = "" if restricted else f", or fewer than {k} (hidden to protect survivors)"
+    rows = [
+        '<div style="font-weight:bold;margin-bottom:2px">Reports of SGBV per hexagon</div>',
+        *[row(f"background:{c}", label) for c, label in _label_classes(classes)],
+        note(f"Unshaded: no report{hidden}."),
+        '<div style="margin-top:6px"></div>',
+        row(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", f"Patrol footprint ({reach})"),
+        row(
+            f"border:3px dashed {_GAP_COLOUR}",
+            "Gap: many reports, little patrol presence; number = look here first",
+        ),
+        row(f"border:1.5px solid {_AREA_COLOUR}", "Area boundary (hover for figures)"),
+        note("Counts are reports, not all incidents: more patrols can mean more reporting."),
+    ]
+    if not has_tiles:
+        rows.append(note("No background map: none is configured for this mission."))
+    return (
+        '<div class="pe-legend" style="position:fixed;bottom:28px;right:10px;z-index:1000;'
+        "max-width:260px;background:rgba(255,255,255,0.93);padding:8px 10px;"
+        'border:1px solid #999;border-radius:4px;font:12px/1.35 Arial,Helvetica,sans-serif">'
+        + "".join(rows)
+        + "</div>"
+    )
+
+
+def _title_html(title: str, synthetic: bool, restricted: bool) -> str:
+    banners = []
+    if restricted:
+        banners.append(
+            "RESTRICTED: evaluation team only. Unsuppressed data; do not share or forward."
+        )
+    if synthetic:
+        banners.append("SYNTHETIC DATA: not a real mission")
+    banner_html = "".join(
+        f'<div style="color:#b00020;font-weight:bold;letter-spacing:0.5px">{html.escape(b)}</div>'
+        for b in banners
+    )
+    return (
+        '<div class="pe-title" style="position:fixed;top:10px;left:50%;transform:translateX(-50%);'
+        "z-index:1000;background:rgba(255,255,255,0.95);padding:6px 14px;border:1px solid #999;"
+        'border-radius:4px;font:15px/1.4 Arial,Helvetica,sans-serif;text-align:center">'
+        f'<div style="font-weight:bold">{html.escape(title)}</div>{banner_html}</div>'
+    )
+
+
+def _build(
+    areas: gpd.GeoDataFrame,
+    hexagons: gpd.GeoDataFrame,
+    footprint: gpd.GeoDataFrame | None,
+    gaps: gpd.GeoDataFrame | None,
+    incidents: gpd.GeoDataFrame | None,
+    *,
+    mission: str,
+    period: str,
+    synthetic: bool,
+    k: int,
+    restricted: bool,
+    radius_m: float | None,
+    tile_url: str | None,
+    tile_attribution: str | None,
+    decimals: int,
+    simplify_deg: float,
+    count_breaks: Sequence[int] | None,
+    gap_labels: int,
+) -> CoverageMap:
+    if k < _MIN_K:
+        raise ValueError(f"k={k} is below the minimum of {_MIN_K} (DOMAIN.md rule 2)")
+    areas = _check_layer(areas, "areas", AREA_PROPERTIES, ["name"])
+    hexagons = _check_layer(hexagons, "hexagons", HEXAGON_PROPERTIES, ["incidents"])
+    if footprint is not None:
+        footprint = _check_layer(footprint, "footprint", FOOTPRINT_PROPERTIES, [])
+    gaps = None if gaps is None else _check_layer(gaps, "gaps", GAP_PROPERTIES, ["gap_rank"])
+    if incidents is not None:
+        incidents = _check_layer(incidents, "incidents", INCIDENT_PROPERTIES, [])
+    if not restricted:
+        for name, layer in (("areas", areas), ("hexagons", hexagons), ("gaps", gaps)):
+            if layer is not None:
+                _check_suppressed(layer, name, k)
+
+    title = f"{mission}: patrol coverage and reported SGBV, {period}"
+    if synthetic:
+        title += " (SYNTHETIC)"
+    if restricted:
+        title = f"RESTRICTED {title}"
+    if tile_url is not None and not tile_url.startswith(("https://", "http://")):
+        raise ValueError(f"tile server URL must be an http(s) template: {tile_url!r}")
+
+    west, south, east, north = areas.total_bounds
+    fmap = folium.Map(
+        location=[(south + north) / 2, (west + east) / 2],
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=False,
+    )
+    fmap.default_js = [j for j in fmap.default_js if j[0] in _MAP_JS]
+    fmap.default_css = [c for c in fmap.default_css if c[0] in _MAP_CSS]
+    fmap.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+    if tile_url is not None:
+        folium.TileLayer(
+            tiles=tile_url, attr=tile_attribution or "mission tile server", name="Background map"
+        ).add_to(fmap)
+    fmap.fit_bounds([[south, west], [north, east]])
+
+    summary: list[dict[str, Any]] = []
+
+    def add(
+        name: str,
+        frame: gpd.GeoDataFrame,
+        whitelist: Mapping[str, str],
+        style: Any,
+        with_ids: bool = False,
+    ) -> folium.FeatureGroup:
+        data = _to_geojson(frame, whitelist, decimals, simplify_deg, with_ids)
+        group = folium.FeatureGroup(name=name, show=True)
+        _add_geojson(group, data, whitelist, style)
+        group.add_to(fmap)
+        summary.append(
+            {
+                "layer": name,
+                "features": len(data["features"]),
+                "properties": ", ".join(c for c in whitelist if c in frame.columns),
+            }
+        )
+        return group
+
+    add(
+        "Areas",
+        areas,
+        AREA_PROPERTIES,
+        lambda _: {"color": _AREA_COLOUR, "weight": 1.5, "fillOpacity": 0.0},
+    )
+    if footprint is not None:
+        add(
+            "Patrol footprint",
+            footprint,
+            FOOTPRINT_PROPERTIES,
+            lambda _: {"color": _FOOTPRINT_COLOUR, "weight": 0, "fillOpacity": 0.3},
+        )
+    counts = pd.to_numeric(hexagons["incidents"], errors="raise")
+    drawn = hexagons[(counts.notna() & (counts > 0)).to_numpy()]
+    classes = _count_classes(1 if restricted else k, count_breaks)
+    colours = {
+        str(i): _class_colour(v, classes) for i, v in enumerate(pd.to_numeric(drawn["incidents"]))
+    }
+    add(
+        "Reports per hexagon",
+        drawn,
+        HEXAGON_PROPERTIES,
+        lambda f: {
+            "color": colours[f["id"]],
+            "weight": 0.5,
+            "fillColor": colours[f["id"]],
+            "fillOpacity": 0.75,
+        },
+        with_ids=True,
+    )
+    if gaps is not None:
+        group = add(
+            "Gaps",
+            gaps,
+            GAP_PROPERTIES,
+            lambda _: {"color": _GAP_COLOUR, "weight": 3, "fillOpacity": 0.0, "dashArray": "6 4"},
+        )
+        ranked = gaps.assign(_rank=pd.to_numeric(gaps["gap_rank"])).sort_values("_rank")
+        for _, row in ranked.head(gap_labels).iterrows():
+            point = row.geometry.representative_point()
+            folium.Marker(
+                [round(point.y, decimals), round(point.x, decimals)],
+                icon=folium.DivIcon(
+                    html=(
+                        f'<div style="font:bold 13px Arial;color:#fff;background:{_GAP_COLOUR};'
+                        "border-radius:10px;width:20px;height:20px;line-height:20px;"
+                        f'text-align:center;margin:-10px 0 0 -10px">{int(row["_rank"])}</div>'
+                    ),
+                    icon_size=(20, 20),
+                ),
+            ).add_to(group)
+    if restricted and incidents is not None:
+        add_points = _to_geojson(incidents, INCIDENT_PROPERTIES, decimals, 0.0)
+        group = folium.FeatureGroup(name="Incidents (restricted)", show=True)
+        fields = list(add_points["features"][0]["properties"]) if add_points["features"] else []
+        folium.GeoJson(
+            add_points,
+            marker=folium.CircleMarker(radius=3, color="#000", weight=1, fill_opacity=0.8),
+            tooltip=folium.GeoJsonTooltip(fields, [INCIDENT_PROPERTIES[f] for f in fields])
+            if fields
+            else None,
+            control=False,
+        ).add_to(group)
+        group.add_to(fmap)
+        summary.append(
+            {
+                "layer": "Incidents (restricted)",
+                "features": len(add_points["features"]),
+                "properties": ", ".join(fields),
+            }
+        )
+
+    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    root = fmap.get_root()
+    root.html.add_child(folium.Element(_title_html(title, synthetic, restricted)))
+    root.html.add_child(
+        folium.Element(_legend_html(classes, k, radius_m, restricted, tile_url is not None))
+    )
+    allowed = () if tile_url is None else (tile_url,)
+    return CoverageMap(fmap, title, restricted, pd.DataFrame(summary), allowed)
+
+
+def make_coverage_map(
+    areas: gpd.GeoDataFrame,
+    hexagons: gpd.GeoDataFrame,
+    footprint: gpd.GeoDataFrame | None = None,
+    gaps: gpd.GeoDataFrame | None = None,
+    *,
+    mission: str,
+    period: str,
+    synthetic: bool,
+    k: int = 5,
+    radius_m: float | None = None,
+    tile_url: str | None = None,
+    tile_attribution: str | None = None,
+    decimals: int = 5,
+    simplify_deg: float = 1e-4,
+    count_breaks: Sequence[int] | None = None,
+    gap_labels: int = 10,
+) -> CoverageMap:
+    """Build the shared coverage map a field commander opens from one file.
+
+    Every layer must be aggregated and suppressed already; the map checks, formats and draws.
+
+    Parameters
+    ----------
+    areas : geopandas.GeoDataFrame
+        Area polygons with ``name`` and optional columns from :data:`AREA_PROPERTIES`
+        (``incidents`` NA where suppressed; shares as fractions 0-1).
+    hexagons : geopandas.GeoDataFrame
+        H3 hexagon polygons with ``incidents``, the display count: NA where
+        suppressed (e.g. ``disclosure.to_hexagon_frame`` of a shared table by ``h3_cell``;
+        its ``suppressed`` column is accepted on every layer and not embedded). Only hexagons
+        with a shown count above zero are drawn, so a suppressed hexagon looks the same as an
+        empty one.
+    footprint : geopandas.GeoDataFrame, optional
+        Patrol footprint polygons (columns from :data:`FOOTPRINT_PROPERTIES`).
+    gaps : geopandas.GeoDataFrame, optional
+        Gap hexagons with ``gap_rank`` (1 = look here first) and optional columns from
+        :data:`GAP_PROPERTIES`; the first ``gap_labels`` ranks are labelled on the map.
+    mission : str
+        Mission code shown in the title.
+    period : str
+        Period shown in the title, e.g. ``"2022-01 to 2023-12"``.
+    synthetic : bool
+        Whether the mission is synthetic; the page then says SYNTHETIC.
+    k : int
+        Suppression threshold the layers were suppressed with (at least 5).
+    radius_m : float, optional
+        Coverage radius, for the legend.
+    tile_url : str, optional
+        Leaflet URL template of the tile server the mission config names
+        (``sharing.tile_server.url``). Without it the map has no background tiles and the data
+        layers show on a plain background.
+    tile_attribution : str, optional
+        Attribution text for that tile server.
+    decimals : int
+        Decimal places kept in coordinates (5 is about 1 m).
+    simplify_deg : float
+        Douglas-Peucker tolerance in degrees applied to polygons (1e-4 is about 11 m).
+    count_breaks : sequence of int, optional
+        Lower bounds of the hexagon colour classes above ``k`` (default 10, 25, 50, 100).
+    gap_labels : int
+        How many top-ranked gaps get a number on the map.
+
+    Returns
+    -------
+    CoverageMap
+        Call ``to_html()`` for the offline page.
+
+    Raises
+    ------
+    ValueError
+        If a layer has a column off its whitelist, lacks a required column or a CRS, or holds a
+        count from 1 to k-1; if ``k`` is below 5.
+    """
+    return _build(
+        areas,
+        hexagons,
+        footprint,
+        gaps,
+        None,
+        mission=mission,
+        period=period,
+        synthetic=synthetic,
+        k=k,
+        restricted=False,
+        radius_m=radius_m,
+        tile_url=tile_url,
+        tile_attribution=tile_attribution,
+        decimals=decimals,
+        simplify_deg=simplify_deg,
+        count_breaks=count_breaks,
+        gap_labels=gap_labels,
+    )
+
+
+def make_restricted_coverage_map(
+    areas: gpd.GeoDataFrame,
+    hexagons: gpd.GeoDataFrame,
+    footprint: gpd.GeoDataFrame | None = None,
+    gaps: gpd.GeoDataFrame | None = None,
+    incidents: gpd.GeoDataFrame | None = None,
+    *,
+    mission: str,
+    period: str,
+    synthetic: bool,
+    radius_m: float | None = None,
+    tile_url: str | None = None,
+    tile_attribution: str | None = None,
+    decimals: int = 5,
+    simplify_deg: float = 1e-4,
+    count_breaks: Sequence[int] | None = None,
+    gap_labels: int = 10,
+) -> CoverageMap:
+    """Build the restricted coverage map for the evaluation team.
+
+    Like :func:`make_coverage_map` but counts need not be suppressed and an incident-points layer
+    (columns from :data:`INCIDENT_PROPERTIES`) may be added. The title and a banner say
+    RESTRICTED; write it only under a run's ``restricted`` folder.
+
+    Parameters
+    ----------
+    areas, hexagons, footprint, gaps
+        As for :func:`make_coverage_map`, counts unsuppressed.
+    incidents : geopandas.GeoDataFrame, optional
+        Incident points.
+    mission, period, synthetic, radius_m, tile_url, tile_attribution, decimals, simplify_deg
+        As for :func:`make_coverage_map`.
+    count_breaks, gap_labels
+        As for :func:`make_coverage_map`.
+
+    Returns
+    -------
+    CoverageMap
+        With ``restricted=True``.
+    """
+    return _build(
+        areas,
+        hexagons,
+        footprint,
+        gaps,
+        incidents,
+        mission=mission,
+        period=period,
+        synthetic=synthetic,
+        k=_MIN_K,
+        restricted=True,
+        radius_m=radius_m,
+        tile_url=tile_url,
+        tile_attribution=tile_attribution,
+        decimals=decimals,
+        simplify_deg=simplify_deg,
+        count_breaks=count_breaks,
+        gap_labels=gap_labels,
+    )
