@@ -35,12 +35,9 @@ period = None  # e.g. "2023-01..2023-06"; None: the mission's period
 
 # %%
 from protection_eval.coverage.figures import monthly_coverage, plot_coverage_overview
-from protection_eval.coverage.mission import (
-    compute_mission_coverage,
-    make_shared_coverage_map,
-    write_coverage,
-)
-from protection_eval.io.readers import load_mission
+from protection_eval.coverage.mission import compute_mission_coverage, make_shared_coverage_map
+from protection_eval.runs.missions import load_mission
+from protection_eval.runs.outputs import write_coverage
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")

@@ -44,7 +44,7 @@ from protection_eval.effects.mission import (
     to_effects_table,
     write_effects,
 )
-from protection_eval.io.readers import load_mission
+from protection_eval.runs.missions import load_mission
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")

@@ -45,7 +45,7 @@ from protection_eval.inventory.charts import (
 from protection_eval.inventory.evidence import compute_run_evidence
 from protection_eval.inventory.evidence_report import make_forest_panel
 from protection_eval.inventory.strategies import load_catalogue
-from protection_eval.io.readers import load_mission
+from protection_eval.runs.missions import load_mission
 
 mission = load_mission(mission_config)
 catalogue = load_catalogue()

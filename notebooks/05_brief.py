@@ -32,7 +32,9 @@ from IPython.display import HTML
 
 from protection_eval.config import load_mission_config
 from protection_eval.inventory.strategies import load_catalogue
-from protection_eval.io.readers import project_path, read_shared_outputs, write_text
+from protection_eval.io.readers import project_path
+from protection_eval.io.writers import write_text
+from protection_eval.runs.outputs import read_shared_outputs
 from protection_eval.sharing.brief import BriefInputs, render_brief
 
 config = load_mission_config(mission_config)

@@ -10,13 +10,12 @@ import pytest
 from folium.plugins import HeatMap
 from shapely.geometry import box
 
+from protection_eval.hexgrid import to_h3_cells, to_hexagon_frame
 from protection_eval.sharing.audit.folder import audit_shared_folder
 from protection_eval.sharing.audit.rules import find_dates_and_times, is_count_name
 from protection_eval.sharing.disclosure import (
     aggregate_counts,
     month_floor,
-    to_h3_cells,
-    to_hexagon_frame,
 )
 from protection_eval.sharing.maps import make_coverage_map
 
@@ -397,8 +396,9 @@ def test_cli_with_mission_finds_raw_identifying_values_and_quarantined_points(
 
 @pytest.mark.slow
 def test_demo_mission_shared_outputs_pass(tmp_path, demo_missions):
-    from protection_eval.coverage.mission import compute_mission_coverage, write_coverage
-    from protection_eval.io.readers import load_mission
+    from protection_eval.coverage.mission import compute_mission_coverage
+    from protection_eval.runs.missions import load_mission
+    from protection_eval.runs.outputs import write_coverage
     from protection_eval.sharing.audit.folder import audit_mission_folder
     from protection_eval.sharing.disclosure import k_from_config
 

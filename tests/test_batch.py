@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from protection_eval.io.readers import notebook_paths
 from protection_eval.runs.batch import BatchResult, ProgressDisplay, run_missions
+from protection_eval.runs.layout import notebook_paths
 from protection_eval.runs.report_index import render_report_index
 from protection_eval.runs.runner import RunResult
 

@@ -305,8 +305,9 @@ def test_shared_gaps_hide_small_counts_and_shares_that_reveal_them():
 def test_mission_coverage_on_demo_missions_writes_shared_and_restricted_outputs(
     demo_missions, tmp_path
 ):
-    from protection_eval.coverage.mission import compute_mission_coverage, write_coverage
-    from protection_eval.io.readers import load_mission
+    from protection_eval.coverage.mission import compute_mission_coverage
+    from protection_eval.runs.missions import load_mission
+    from protection_eval.runs.outputs import write_coverage
     from protection_eval.sharing.audit.folder import audit_shared_folder
 
     for path, model in zip(sorted(demo_missions), ["tracks", "routes", "bases"], strict=True):

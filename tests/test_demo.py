@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from protection_eval.demo import make_demo_missions
-from protection_eval.io.readers import load_mission
+from protection_eval.runs.missions import load_mission
 
 
 def truth(config_path):

@@ -4,17 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from protection_eval.hexgrid import h3_polygons, to_h3_cells, to_hexagon_frame
 from protection_eval.sharing.disclosure import (
     DisclosureError,
     aggregate_counts,
     check_k,
-    h3_polygons,
     k_from_config,
     month_floor,
     suppress_counts,
     suppress_dependent,
-    to_h3_cells,
-    to_hexagon_frame,
 )
 
 MARGINS = [("area_id",), ("month",), ()]

@@ -11,7 +11,8 @@ from protection_eval.effects.mission import (
     to_effects_table,
 )
 from protection_eval.effects.panel import compute_mission_panel
-from protection_eval.io.readers import load_mission, read_json, write_table
+from protection_eval.io.writers import read_json, write_table
+from protection_eval.runs.missions import load_mission
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,8 @@ import pytest
 
 from protection_eval.ingest.tables import MissionInputError
 from protection_eval.ingest.validation import REASONS
-from protection_eval.io.readers import InputFileError, load_mission, read_raw_table
+from protection_eval.io.readers import InputFileError, read_raw_table
+from protection_eval.runs.missions import load_mission
 
 EXPECTED = {
     "incidents": {

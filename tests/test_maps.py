@@ -198,6 +198,12 @@ def test_shared_map_page_is_self_contained_and_titled_with_mission_period_and_sy
     assert "L.tileLayer(" not in page  # no tile server configured: plain background
 
 
+def test_the_same_map_renders_to_the_same_bytes():
+    first, second = build().to_html(), build().to_html()
+    assert first == second
+    assert re.search(r"map_0{31}0\b", first), "element ids are numbered in order"
+
+
 def test_real_mission_title_does_not_say_synthetic():
     page = build(synthetic=False).to_html()
     assert "SYNTHETIC" not in page
@@ -449,12 +455,13 @@ def test_find_external_requests_looks_inside_iframe_srcdoc_and_data_html():
 
 
 def test_disclosure_output_goes_straight_into_the_shared_map():
+    from protection_eval import hexgrid
     from protection_eval.sharing import disclosure
     rng = np.random.default_rng(5)
     lng, lat = rng.normal(30.1, 0.02, 400), rng.normal(1.6, 0.02, 400)
-    incidents = pd.DataFrame({"h3_cell": disclosure.to_h3_cells(lng, lat, 8)})
+    incidents = pd.DataFrame({"h3_cell": hexgrid.to_h3_cells(lng, lat, 8)})
     table = disclosure.aggregate_counts(incidents, ["h3_cell"], k=5)
-    hexagons = disclosure.to_hexagon_frame(table.shared())
+    hexagons = hexgrid.to_hexagon_frame(table.shared())
     cm = build(hexagons=hexagons, gaps=None)
     collections = embedded_geojson(cm.to_html())
     features = collections[-1]["features"]

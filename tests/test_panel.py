@@ -4,7 +4,9 @@ import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point, box
 
-from protection_eval.effects.panel import active_column, compute_panel, compute_patrol_presence
+from protection_eval.coverage.areas import compute_patrol_hours
+from protection_eval.coverage.models import COVERAGE_MODELS, CoverageParams
+from protection_eval.effects.panel import active_column, compute_panel
 
 
 def make_areas(population=(1000.0, 2000.0)):
@@ -112,53 +114,80 @@ def test_panel_active_share_counts_days_of_the_month():
     assert panel.attrs["strategies"]["firewood-escorts"] == col
 
 
-def test_patrol_presence_splits_route_hours_by_length_and_weights_women_by_hours():
-    patrols = gpd.GeoDataFrame(
+def _patrol_hours(model, patrols, tracks=None, periods=("2022-01",)):
+    """Patrol-hours by the one definition, from a coverage model's presence pieces."""
+    crs = "EPSG:32636"
+    tables = {"patrols": patrols.to_crs(crs), "bases": None,
+              "patrol_tracks": None if tracks is None else tracks.to_crs(crs)}
+    presence = COVERAGE_MODELS[model].presence(tables, CoverageParams())
+    index = pd.PeriodIndex(list(periods), freq="M")
+    edges = index.start_time.append(pd.DatetimeIndex([(index[-1] + 1).start_time]))
+    return compute_patrol_hours(presence, make_areas().to_crs(crs), edges=edges)
+
+
+def make_patrols(started, ended, personnel, women, routes):
+    return gpd.GeoDataFrame(
         {
-            "patrol_id": ["p1", "p2"],
-            "started_at": pd.to_datetime(["2022-01-03T08:00", "2022-01-04T08:00"], utc=True),
-            "ended_at": pd.to_datetime(["2022-01-03T12:00", "2022-01-04T10:00"], utc=True),
-            "personnel": pd.array([10, 10], dtype="Int64"),
-            "women": pd.array([5, 0], dtype="Int64"),
+            "patrol_id": [f"p{i + 1}" for i in range(len(started))],
+            "unit_type": "military",
+            "patrol_type": "routine",
+            "started_at": pd.to_datetime(started, utc=True),
+            "ended_at": pd.to_datetime(ended, utc=True),
+            "personnel": pd.array(personnel, dtype="Int64"),
+            "women": pd.array(women, dtype="Int64"),
         },
-        geometry=[
+        geometry=routes,
+        crs="EPSG:4326",
+    )
+
+
+def test_patrol_hours_split_route_hours_by_length_and_weight_women_by_hours():
+    patrols = make_patrols(
+        ["2022-01-03T08:00", "2022-01-04T08:00"], ["2022-01-03T12:00", "2022-01-04T10:00"],
+        [10, 10], [5, 0],
+        [
             LineString([(30.05, 0.05), (30.15, 0.05)]),  # half in A, half in B, 4 h
             LineString([(30.02, 0.05), (30.08, 0.05)]),  # all in A, 2 h
         ],
-        crs="EPSG:4326",
     )
-    presence = compute_patrol_presence(patrols, make_areas())
-    a = presence[presence["area_id"] == "A"].iloc[0]
-    b = presence[presence["area_id"] == "B"].iloc[0]
-    assert a["patrol_hours"] == pytest.approx(4.0, rel=1e-3)
-    assert b["patrol_hours"] == pytest.approx(2.0, rel=1e-3)
+    hours = _patrol_hours("routes", patrols).set_index("area_id")
+    assert hours.loc["A", "patrol_hours"] == pytest.approx(4.0, rel=1e-3)
+    assert hours.loc["B", "patrol_hours"] == pytest.approx(2.0, rel=1e-3)
     # A: 2 h with 5 of 10 women, 2 h with none -> 10 women-hours of 40 personnel-hours.
-    assert a["women_share"] == pytest.approx(0.25, rel=1e-3)
-    assert presence.attrs["unplaced_patrols"] == 0
+    assert hours.loc["A", "women_share"] == pytest.approx(0.25, rel=1e-3)
 
 
-def test_patrol_presence_prefers_tracks_and_counts_unplaced_patrols():
-    patrols = gpd.GeoDataFrame(
-        {
-            "patrol_id": ["p1", "p2"],
-            "started_at": pd.to_datetime(["2022-01-03T08:00", "2022-01-03T08:00"], utc=True),
-            "ended_at": pd.to_datetime(["2022-01-03T11:00", "2022-01-03T11:00"], utc=True),
-            "personnel": pd.array([4, 4], dtype="Int64"),
-            "women": pd.array([1, 1], dtype="Int64"),
-        },
-        geometry=[None, None],
-        crs="EPSG:4326",
-    )
+def test_patrol_hours_from_tracks_follow_the_time_between_fixes_across_months():
+    patrols = make_patrols(["2022-01-31T22:00"], ["2022-02-01T02:00"], [4], [1], [None])
+    # 1 h still in A (30.05 -> 30.06), then 2 h from 30.06 to 30.15 crossing into B at 30.1,
+    # and the month turns at midnight UTC during the second leg.
     tracks = gpd.GeoDataFrame(
-        {"patrol_id": ["p1", "p1", "p1"]},
+        {"patrol_id": ["p1"] * 3,
+         "recorded_at": pd.to_datetime(["2022-01-31T22:00", "2022-01-31T23:00",
+                                        "2022-02-01T01:00"], utc=True)},
         geometry=[Point(30.05, 0.05), Point(30.06, 0.05), Point(30.15, 0.05)],
         crs="EPSG:4326",
     )
-    presence = compute_patrol_presence(patrols, make_areas(), patrol_tracks=tracks)
-    hours = presence.set_index("area_id")["patrol_hours"]
-    assert hours["A"] == pytest.approx(2.0)
-    assert hours["B"] == pytest.approx(1.0)
-    assert presence.attrs["unplaced_patrols"] == 1
+    hours = _patrol_hours("tracks", patrols, tracks, periods=("2022-01", "2022-02"))
+    table = hours.pivot(index="area_id", columns="period_start", values="patrol_hours")
+    jan, feb = pd.Timestamp("2022-01-01"), pd.Timestamp("2022-02-01")
+    in_a = 0.04 / 0.09  # share of the second leg's length inside A
+    # January: the first leg (1 h in A) and the first hour of the second leg.
+    assert table.loc["A", jan] + table.loc["B", jan] == pytest.approx(2.0, rel=1e-3)
+    assert table.loc["A", feb] + table.loc["B", feb] == pytest.approx(1.0, rel=1e-3)
+    total_a = table.loc["A"].sum()
+    assert total_a == pytest.approx(1.0 + 2.0 * in_a, rel=1e-2)
+    assert hours["women_share"].dropna().eq(0.25).all()
+
+
+def test_weekly_and_monthly_panels_use_the_same_patrol_hours(demo_missions):
+    from protection_eval.effects.panel import compute_mission_panel
+    from protection_eval.runs.missions import load_mission
+
+    data = load_mission(demo_missions[1])
+    monthly = compute_mission_panel(data, freq="month", use_coverage=True)
+    weekly = compute_mission_panel(data, freq="week")
+    assert monthly["patrol_hours"].sum() == pytest.approx(weekly["patrol_hours"].sum(), rel=1e-6)
 
 
 def test_panel_takes_patrol_measures_and_fills_missing_cells_with_zero_hours():

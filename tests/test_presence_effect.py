@@ -165,7 +165,7 @@ def test_no_patrol_anywhere_is_not_estimable():
 def small_demo(tmp_path_factory):
     """The three demo missions at scale 0.4 (seed 7), with their ground truth."""
     from protection_eval.demo import make_demo_missions
-    from protection_eval.io.readers import read_json
+    from protection_eval.io.writers import read_json
 
     folder = tmp_path_factory.mktemp("demo_presence")
     configs = {p.stem: p for p in make_demo_missions(folder, seed=7, scale=0.4)}
@@ -183,7 +183,7 @@ def small_demo(tmp_path_factory):
 )
 def test_demo_interval_contains_the_planted_presence_ratio(small_demo, mission, model, caveat):
     from protection_eval.effects.within_reach import estimate_presence_effect
-    from protection_eval.io.readers import load_mission
+    from protection_eval.runs.missions import load_mission
 
     configs, truths = small_demo
     planted = truths[mission]["patrol_presence"]["irr_covered"]
@@ -200,7 +200,7 @@ def test_demo_effects_table_holds_one_shareable_presence_row(small_demo):
         estimate_mission,
         to_effects_table,
     )
-    from protection_eval.io.readers import load_mission
+    from protection_eval.runs.missions import load_mission
 
     configs, _ = small_demo
     effects = estimate_mission(load_mission(configs["DEMO-A"]), strategies="firewood-escorts")

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from protection_eval.io.readers import notebook_paths
+from protection_eval.runs.layout import notebook_paths
 from protection_eval.runs.runner import run_mission
 
 pytestmark = pytest.mark.slow
@@ -76,7 +76,7 @@ def test_bad_configuration_is_recorded_as_a_failed_run(tmp_path):
 
 
 def test_notebooks_reuse_the_validated_mission_until_an_input_changes(bad_mission):
-    from protection_eval.io.readers import load_mission, write_mission_cache
+    from protection_eval.runs.missions import load_mission, write_mission_cache
 
     mission = load_mission(bad_mission)
     mission.validation.mission = "MARKED-AS-CACHED"

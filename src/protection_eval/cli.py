@@ -14,13 +14,10 @@ import typer
 
 from protection_eval.config import ConfigError
 from protection_eval.ingest.tables import MissionInputError
-from protection_eval.io.readers import (
-    InputFileError,
-    load_mission,
-    mission_config_paths,
-    project_path,
-    write_json,
-)
+from protection_eval.io.readers import InputFileError, project_path
+from protection_eval.io.writers import write_json
+from protection_eval.runs.layout import mission_config_paths
+from protection_eval.runs.missions import load_mission
 
 app = typer.Typer(
     name="protection-eval",
@@ -261,7 +258,8 @@ def coverage(
     = None,
 ) -> None:
     """Patrol coverage of a mission: coverage_summary.json, gaps, map and GeoPackage."""
-    from protection_eval.coverage.mission import compute_mission_coverage, write_coverage
+    from protection_eval.coverage.mission import compute_mission_coverage
+    from protection_eval.runs.outputs import write_coverage
 
     out = out or project_path("reports", config.stem, "coverage")
     try:

@@ -25,7 +25,7 @@ import shapely
 import yaml
 from scipy.spatial import cKDTree
 
-from protection_eval.io.readers import write_json, write_table, write_text
+from protection_eval.io.writers import write_json, write_table, write_text
 
 PERIOD = ("2022-01-01", "2023-12-31")
 WGS84 = "EPSG:4326"

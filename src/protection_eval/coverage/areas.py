@@ -12,7 +12,9 @@ stationary patrol positions, or bases, each with a start, an end, personnel and 
 - ``population_share``: with only an area's total population, people are taken as spread
   evenly over it, so this is the footprint share where the area has a population, NA where not.
 - ``patrol_hours``: hours patrols spent inside the area, a moving piece's hours split by the
-  length of its line inside the area. NA for base presence (bases are not patrols).
+  length of its line inside the area. NA for base presence (bases are not patrols). This is the
+  project's one definition of patrol-hours (:func:`compute_patrol_hours`), also used by the
+  effect panel at any period length.
 - ``women_share``: women per personnel, weighted by hours present in the area (patrols or
   bases); NA without personnel counts.
 - ``incidents``: reported incidents with the area's id in the month (local calendar),
@@ -25,6 +27,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+from protection_eval.model import to_local_month, to_local_naive
 
 AREA_MEASURE_COLUMNS: tuple[str, ...] = (
     "area_id",
@@ -48,24 +52,34 @@ def month_starts(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     return pd.date_range(first, pd.Timestamp(end), freq="MS")
 
 
-def local_naive(values: pd.Series, timezone: str) -> pd.Series:
-    """Return UTC timestamps as naive local times of the mission's time zone."""
-    return values.dt.tz_convert(timezone).dt.tz_localize(None)
+def month_edges(months: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Return the month starts followed by the start of the month after the last one."""
+    return months.append(pd.DatetimeIndex([months[-1] + pd.offsets.MonthBegin(1)]))
 
 
 def _split_by_month(
     presence: gpd.GeoDataFrame, months: pd.DatetimeIndex, timezone: str
 ) -> pd.DataFrame:
     """Return (piece, month, hours) for every month a piece's time span overlaps."""
-    start = local_naive(presence["start"], timezone)
-    end = local_naive(presence["end"], timezone)
-    start = start.fillna(months[0])
-    end = end.fillna(months[-1] + pd.offsets.MonthBegin(1))
-    edges = months.append(pd.DatetimeIndex([months[-1] + pd.offsets.MonthBegin(1)]))
+    return _split_by_period(presence, month_edges(months), timezone)
+
+
+def _split_by_period(
+    presence: gpd.GeoDataFrame, edges: pd.DatetimeIndex, timezone: str
+) -> pd.DataFrame:
+    """Return (piece, month, hours) for every period (between ``edges``) a piece overlaps.
+
+    The column is called ``month`` for the monthly measures; it is the period's position.
+    """
+    n = len(edges) - 1
+    start = to_local_naive(presence["start"], timezone)
+    end = to_local_naive(presence["end"], timezone)
+    start = start.fillna(edges[0])
+    end = end.fillna(edges[-1])
     first = np.searchsorted(edges.to_numpy(), start.to_numpy(), side="right") - 1
     last = np.searchsorted(edges.to_numpy(), end.to_numpy(), side="left") - 1
-    first = np.clip(first, 0, len(months) - 1)
-    last = np.clip(np.maximum(last, first), 0, len(months) - 1)
+    first = np.clip(first, 0, n - 1)
+    last = np.clip(np.maximum(last, first), 0, n - 1)
     inside = (end.to_numpy() >= edges[0].to_datetime64()) & (
         start.to_numpy() < edges[-1].to_datetime64()
     )
@@ -258,18 +272,80 @@ def compute_area_measures(
     has_people = np.repeat(np.isfinite(population) & (population > 0), len(months))
     grid["population_share"] = np.where(has_people, grid["footprint_share"], np.nan)
 
-    key = hours["area"].astype(np.int64) * len(months) + hours["month"].astype(np.int64)
-    size = len(areas) * len(months)
+    grid["patrol_hours"], grid["women_share"] = _sum_hours(hours, presence, len(areas),
+                                                          len(months))
+    grid["incidents"] = _incident_counts(incidents, area_ids, months, timezone)
+    return grid[list(AREA_MEASURE_COLUMNS)]
+
+
+def _sum_hours(
+    hours: pd.DataFrame, presence: gpd.GeoDataFrame | None, n_areas: int, n_periods: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return patrol-hours and women's share per (area, period), area-major."""
+    key = hours["area"].astype(np.int64) * n_periods + hours["month"].astype(np.int64)
+    size = n_areas * n_periods
     patrol = (hours["kind"] == "patrol").to_numpy()
     patrol_hours = np.bincount(key[patrol], weights=hours["hours"][patrol], minlength=size)
     personnel_h = np.bincount(key, weights=hours["personnel_h"], minlength=size)
     women_h = np.bincount(key, weights=hours["women_h"], minlength=size)
     only_bases = presence is not None and len(presence) and not (presence["kind"] == "patrol").any()
-    grid["patrol_hours"] = np.nan if only_bases else patrol_hours
-    grid["women_share"] = np.where(personnel_h > 0, women_h / np.where(personnel_h > 0,
-                                                                       personnel_h, 1), np.nan)
-    grid["incidents"] = _incident_counts(incidents, area_ids, months, timezone)
-    return grid[list(AREA_MEASURE_COLUMNS)]
+    if only_bases:
+        patrol_hours = np.full(size, np.nan)
+    safe = np.where(personnel_h > 0, personnel_h, 1)
+    return patrol_hours, np.where(personnel_h > 0, women_h / safe, np.nan)
+
+
+def compute_patrol_hours(
+    presence: gpd.GeoDataFrame | None,
+    areas: gpd.GeoDataFrame,
+    *,
+    edges: pd.DatetimeIndex,
+    timezone: str = "UTC",
+) -> pd.DataFrame:
+    """Return patrol-hours and women's share per area and period: the one definition.
+
+    Patrol-hours are the hours patrol presence pieces spend inside the area: a piece counts in
+    every local period its time span overlaps, for the hours of the overlap, and a moving
+    piece's hours are split between areas by the length of its line inside each (a point, or a
+    line along a boundary, is shared evenly by the areas it touches). Base presence adds no
+    patrol-hours (NA when a mission has only bases). The women's share is women per
+    personnel, weighted by hours present (patrols or bases), NA without personnel counts. The
+    monthly area measures (:func:`compute_area_measures`) and the effect panel at any period
+    length use this definition.
+
+    Parameters
+    ----------
+    presence : geopandas.GeoDataFrame or None
+        Presence pieces in the areas' projected CRS.
+    areas : geopandas.GeoDataFrame
+        ``area_id`` and polygons, in a projected CRS.
+    edges : pandas.DatetimeIndex
+        Naive local period boundaries: period ``i`` runs from ``edges[i]`` to ``edges[i+1]``.
+    timezone : str
+        Mission time zone.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``area_id`` (str), ``period_start`` (naive), ``patrol_hours``, ``women_share``; one row
+        per area and period, area-major.
+    """
+    n_periods = len(edges) - 1
+    area_ids = areas["area_id"].astype(str).to_numpy()
+    hours = pd.DataFrame(columns=["area", "month", "hours", "personnel_h", "women_h", "kind"])
+    if presence is not None and len(presence):
+        by_period = _split_by_period(presence, edges, timezone)
+        if len(by_period):
+            hours = _hours_in_areas(presence, by_period, areas)
+    patrol_hours, women_share = _sum_hours(hours, presence, len(areas), n_periods)
+    return pd.DataFrame(
+        {
+            "area_id": np.repeat(area_ids, n_periods),
+            "period_start": np.tile(edges[:-1].to_numpy(), len(area_ids)),
+            "patrol_hours": patrol_hours,
+            "women_share": women_share,
+        }
+    )
 
 
 def _incident_counts(
@@ -282,7 +358,7 @@ def _incident_counts(
     placed = incidents["area_id"].notna()
     if "location_precision" in incidents:
         placed &= ~incidents["location_precision"].isin(COARSE_PRECISIONS).fillna(False)
-    month = local_naive(incidents.loc[placed, "occurred_at"], timezone).dt.to_period("M")
+    month = to_local_month(incidents.loc[placed, "occurred_at"], timezone)
     month = month.dt.to_timestamp().to_numpy()
     area_pos = pd.Index(area_ids).get_indexer(incidents.loc[placed, "area_id"].astype(str))
     month_pos = pd.Index(months).get_indexer(month)

@@ -4,20 +4,18 @@ What a commander should look at first. For each month, each hexagon gets its inc
 scope for point coverage, how many were covered, and a rank (1 = look first): most uncovered
 incidents first, then the lowest covered share, then the most incidents.
 
-The restricted table holds raw counts. :func:`to_shared_gaps` is the only form meant for the shared
-part of a run: it goes through :mod:`protection_eval.sharing.disclosure` (counts from 1 to k-1
-suppressed, shares built on them blanked, months as ``"YYYY-MM"`` labels).
+The table holds raw counts (restricted). Its shared form is
+:func:`protection_eval.sharing.forms.to_shared_gaps`.
 """
 
 from __future__ import annotations
 
 import geopandas as gpd
 import h3
-import numpy as np
 import pandas as pd
 
-from protection_eval.coverage.areas import local_naive
-from protection_eval.sharing.disclosure import h3_polygons, suppress_counts, to_h3_cells
+from protection_eval.hexgrid import to_h3_cells
+from protection_eval.model import to_local_month
 
 GAP_COLUMNS: tuple[str, ...] = (
     "period",
@@ -65,7 +63,7 @@ def compute_gaps(
             {"period": "datetime64[ns]", "h3_cell": "string", "covered_share": "float64"}
         )
     cells = to_h3_cells(chosen["longitude"], chosen["latitude"], resolution)
-    period = local_naive(chosen["occurred_at"], timezone).dt.to_period("M").dt.to_timestamp()
+    period = to_local_month(chosen["occurred_at"], timezone).dt.to_timestamp()
     rows = pd.DataFrame(
         {
             "period": period.to_numpy(),
@@ -131,88 +129,3 @@ def place_names(cells: pd.Series, areas: gpd.GeoDataFrame) -> pd.Series:
     hits = gpd.sjoin(points, areas[["name", "geometry"]], predicate="within", how="left")
     names = hits[~hits.index.duplicated()]["name"].astype("string")
     return pd.Series(names.to_numpy(), index=cells.index, dtype="string", name="place")
-
-
-def to_shared_gaps(
-    gaps: pd.DataFrame,
-    k: int,
-    *,
-    top: int | None = 20,
-    areas: gpd.GeoDataFrame | None = None,
-    label: str = "",
-) -> pd.DataFrame:
-    """Return a one-period gap list in its shared form.
-
-    The shared part of a run also shows the mission's totals (incidents in scope, covered), so each
-    of the three hexagon counts (incidents, covered, uncovered) is suppressed with the grand total
-    as a margin: counts from 1 to k-1 are hidden, and enough others that no hidden count can be
-    solved for from the total (:func:`protection_eval.sharing.disclosure.suppress_counts`). Only
-    hexagons whose incident count is visible are listed; ``covered_share`` is shown only when the
-    covered and the uncovered counts are visible too. Raw covered and uncovered counts are never
-    shown. Monthly lists are not shared: with the whole-period list beside them, a hidden month
-    could be solved for from the hexagon's total.
-
-    Parameters
-    ----------
-    gaps : pandas.DataFrame
-        One period of :func:`compute_gaps` output, every hexagon of it (e.g. from
-        :func:`summarise_gaps`), so that the margins are right.
-    k : int
-        Suppression threshold (at least 5; see :func:`protection_eval.sharing.disclosure.check_k`).
-    top : int or None
-        Rows kept (None: all).
-    areas : geopandas.GeoDataFrame, optional
-        Areas with ``name``: adds ``place``, the area holding the hexagon's centre.
-    label : str
-        Text for the ``period`` column, e.g. ``"2022-01 to 2023-12"``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``period`` (``label``), ``h3_cell``, ``place`` (with ``areas``), ``incidents`` (Int64),
-        ``covered_share`` (Float64, NA where it could disclose a small count), ``rank`` (1 =
-        look first).
-
-    Raises
-    ------
-    ValueError
-        When ``gaps`` holds more than one period.
-    """
-    columns = ["period", "h3_cell", *(["place"] if areas is not None else []), "incidents",
-               "covered_share", "rank"]
-    if gaps["period"].nunique(dropna=False) > 1:
-        raise ValueError("to_shared_gaps takes one period: pass summarise_gaps(gaps)")
-    if len(gaps) == 0:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-    gaps = gaps.reset_index(drop=True)
-    shown = {}
-    for column in ("incidents", "incidents_covered", "incidents_uncovered"):
-        cells = gaps[["h3_cell", column]]
-        shown[column] = suppress_counts(cells, column, k, margins=[()]).shared()[column]
-    table = pd.DataFrame({"period": label, "h3_cell": gaps["h3_cell"].to_numpy()})
-    table["incidents"] = pd.array(shown["incidents"].to_numpy(), dtype="Int64")
-    share = pd.array(gaps["covered_share"].to_numpy(), dtype="Float64")
-    hidden = (shown["incidents_covered"].isna() | shown["incidents_uncovered"].isna()).to_numpy()
-    share[hidden] = pd.NA
-    table["covered_share"] = share
-    visible = table["incidents"].notna().to_numpy()
-    table = table.assign(_u=gaps["incidents_uncovered"].to_numpy(),
-                         _s=gaps["covered_share"].to_numpy()).loc[visible]
-    table = table.sort_values(["_u", "_s", "incidents", "h3_cell"],
-                              ascending=[False, True, False, True], kind="stable")
-    table["rank"] = np.arange(1, len(table) + 1, dtype=np.int64)
-    if top is not None:
-        table = table[table["rank"] <= top]
-    table = table.reset_index(drop=True)
-    if areas is not None:
-        table["place"] = place_names(table["h3_cell"], areas).to_numpy()
-    return table[columns]
-
-
-def to_gap_layer(gaps: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Return the restricted gap table with hexagon polygons (EPSG:4326) for a GeoPackage."""
-    frame = gaps.copy()
-    frame["h3_cell"] = frame["h3_cell"].astype(str)
-    geometry = h3_polygons(frame["h3_cell"].reset_index(drop=True))
-    geometry.index = frame.index
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from protection_eval.config import parse_period
@@ -21,14 +21,9 @@ from protection_eval.coverage.areas import (
     AREA_MEASURE_COLUMNS,
     compute_area_measures,
     compute_footprints,
-    local_naive,
+    compute_patrol_hours,
 )
-from protection_eval.coverage.gaps import (
-    compute_gaps,
-    summarise_gaps,
-    to_gap_layer,
-    to_shared_gaps,
-)
+from protection_eval.coverage.gaps import compute_gaps, summarise_gaps
 from protection_eval.coverage.models import (
     COVERAGE_MODELS,
     CoverageParams,
@@ -42,11 +37,12 @@ from protection_eval.coverage.points import (
     cover_incidents,
     movements_from_tracks,
 )
+from protection_eval.hexgrid import to_hexagon_frame
+from protection_eval.model import to_local_day, to_local_month
 
 if TYPE_CHECKING:
-    from protection_eval.config import MissionConfig, Period
+    from protection_eval.config import Period
     from protection_eval.ingest.tables import MissionData
-    from protection_eval.sharing.maps import CoverageMap
 
 __all__ = [
     "AREA_MEASURE_COLUMNS",
@@ -57,10 +53,9 @@ __all__ = [
     "choose_coverage_model",
     "compute_incident_coverage",
     "compute_mission_coverage",
-    "make_shared_coverage_map",
+    "compute_mission_patrol_hours",
     "register_coverage_model",
     "to_coverage_params",
-    "write_coverage",
 ]
 
 
@@ -128,17 +123,6 @@ def compute_incident_coverage(
     )
 
 
-#: Counts of the summary that are suppressed in the shared form when from 1 to k-1.
-_SUMMARY_COUNTS: tuple[str, ...] = (
-    "incidents_total",
-    "incidents_in_scope",
-    "incidents_covered",
-    "incidents_left_out_by_precision",
-    "incidents_left_out_other",
-    "incidents_date_only",
-)
-
-
 @dataclass(frozen=True)
 class CoverageResult:
     """A mission's coverage: per incident, per area and month, gaps, and a summary.
@@ -187,108 +171,9 @@ class CoverageResult:
         """Return the per-incident coverage table (restricted)."""
         return self.incidents.copy()
 
-    def shared_summary(self, k: int) -> dict[str, Any]:
-        """Return the summary as it may be shared.
-
-        A count from 1 to k-1 becomes None, and so does anything that would let it be solved
-        for: the in-scope and left-out counts (which add up to the total) are hidden together,
-        the covered count when the uncovered count is small, and the covered share with either.
-        """
-        from protection_eval.sharing.disclosure import check_k
-
-        k = check_k(k)
-        out = dict(self.summary)
-
-        def small(value: Any) -> bool:
-            return value is not None and 1 <= int(value) < k
-
-        hide = {key for key in _SUMMARY_COUNTS if small(out.get(key))}
-        parts = {"incidents_in_scope", "incidents_left_out_by_precision",
-                 "incidents_left_out_other"}
-        if hide & parts:
-            hide |= parts
-        uncovered = int(out["incidents_in_scope"]) - int(out["incidents_covered"])
-        if small(uncovered):
-            hide.add("incidents_covered")
-        if hide & {"incidents_covered", "incidents_in_scope"}:
-            out["covered_share"] = None
-        for key in hide:
-            out[key] = None
-        out["suppression_k"] = k
-        return out
-
-    def shared_gaps(self, k: int, *, top: int | None = 20) -> pd.DataFrame:
-        """Return the shared gap list over the whole period (see ``to_shared_gaps``).
-
-        ``place`` names the area holding each hexagon's centre. Monthly gap lists stay in the
-        restricted part (:attr:`gaps`).
-        """
-        return to_shared_gaps(self.gaps_overall, k, top=top, areas=self.area_shapes,
-                              label=str(self.summary.get("period", "")))
-
-    def to_map_layers(
-        self, k: int, *, top: int = 20, resolution: int = 8
-    ) -> dict[str, gpd.GeoDataFrame]:
-        """Return the shared layers of the coverage map, aggregated and suppressed.
-
-        Parameters
-        ----------
-        k : int
-            Suppression threshold (at least 5).
-        top : int
-            Gap hexagons kept.
-        resolution : int
-            H3 resolution of the footprint outline (8: hexagons of about 0.7 km2).
-
-        Returns
-        -------
-        dict
-            ``areas`` (name, mean monthly footprint and population shares, patrol-hours,
-            women's share; no incident count), ``hexagons`` (incidents in scope per H3 cell,
-            suppressed with the grand total as margin), ``footprint`` (the H3 cells whose
-            centre was within reach at some time in the period, as one outline: only hexagon
-            vertices, never a point derived from a patrol position) and ``gaps``
-            (``gap_rank``, incidents, covered share): keyword arguments of
-            :func:`protection_eval.sharing.maps.make_coverage_map`, all in EPSG:4326.
-        """
-        from protection_eval.sharing.disclosure import suppress_counts
-
-        # No incident count on areas: with hexagon counts beside them, an area's count minus
-        # its visible hexagons could give back a suppressed hexagon.
-        measures = self.areas.groupby("area_id", sort=False)
-        hours = self.areas["patrol_hours"].fillna(0.0)
-        weighted = (self.areas["women_share"] * hours).groupby(self.areas["area_id"]).sum()
-        total_hours = hours.groupby(self.areas["area_id"]).sum()
-        per_area = pd.DataFrame(
-            {
-                "footprint_share": measures["footprint_share"].mean(),
-                "population_footprint_share": measures["population_share"].mean(),
-                "patrol_hours": measures["patrol_hours"].sum(min_count=1),
-                # Hour-weighted over patrols; a plain monthly mean for bases (no patrol-hours).
-                "women_share": (weighted / total_hours.where(total_hours > 0)).fillna(
-                    measures["women_share"].mean()
-                ),
-            }
-        ).reset_index()
-        shapes = self.area_shapes[["area_id", "name", "geometry"]].copy()
-        shapes["area_id"] = shapes["area_id"].astype(str)
-        areas = shapes.merge(per_area, on="area_id", how="left")
-
-        every = to_shared_gaps(self.gaps_overall, k, top=None)
-        counts = suppress_counts(
-            self.gaps_overall[["h3_cell", "incidents"]].reset_index(drop=True), "incidents", k,
-            margins=[()],
-        ).shared()
-        hexagons = to_gap_layer(counts[["h3_cell", "incidents"]])
-        gaps = every[every["rank"] <= top].rename(columns={"rank": "gap_rank"})
-        gaps = to_gap_layer(gaps[["gap_rank", "h3_cell", "incidents", "covered_share"]])
-
-        footprint = to_hexagon_footprint(self.footprints, resolution)
-        return {"areas": areas, "hexagons": hexagons, "footprint": footprint, "gaps": gaps}
-
     def hexagon_layer(self) -> gpd.GeoDataFrame:
         """Return the restricted gap table with hexagon polygons (EPSG:4326)."""
-        return to_gap_layer(self.gaps)
+        return to_hexagon_frame(self.gaps)
 
     def area_layer(self) -> gpd.GeoDataFrame:
         """Return the area x month measures with the area polygons (EPSG:4326)."""
@@ -296,29 +181,6 @@ class CoverageResult:
         shapes["area_id"] = shapes["area_id"].astype(str)
         merged = shapes.merge(self.areas, on="area_id", how="right")
         return gpd.GeoDataFrame(merged, geometry="geometry", crs=self.area_shapes.crs)
-
-
-def to_hexagon_footprint(footprints: gpd.GeoDataFrame, resolution: int) -> gpd.GeoDataFrame:
-    """Return the union of monthly footprints as an outline of H3 cells, in EPSG:4326.
-
-    A cell is in when its centre is within reach. The outline's vertices are hexagon vertices
-    only, so a shared map never carries a circle drawn around a patrol position.
-    """
-    import h3
-    from shapely.geometry import shape
-
-    empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
-    if len(footprints) == 0:
-        return empty
-    reach = gpd.GeoSeries([footprints.geometry.union_all()], crs=footprints.crs)
-    reach = reach.to_crs("EPSG:4326").iloc[0]
-    if reach.is_empty:
-        return empty
-    cells = h3.geo_to_cells(reach.__geo_interface__, resolution)
-    if not cells:
-        return empty
-    outline = shape(h3.cells_to_h3shape(cells).__geo_interface__)
-    return gpd.GeoDataFrame(geometry=[outline], crs="EPSG:4326")
 
 
 def to_coverage_params(
@@ -416,7 +278,7 @@ def compute_mission_coverage(
     """
     params = to_coverage_params(mission, radius_m, window_h)
     window = mission.config.period if period is None else parse_period(period)
-    local_day = local_naive(mission.incidents["occurred_at"], params.timezone).dt.normalize()
+    local_day = to_local_day(mission.incidents["occurred_at"], params.timezone)
     chosen_rows = (local_day >= pd.Timestamp(window.start)) & (
         local_day <= pd.Timestamp(window.end)
     )
@@ -431,15 +293,10 @@ def compute_mission_coverage(
         "patrol_tracks": project(mission.patrol_tracks),
         "bases": project(mission.bases),
     }
-    if model is None:
-        chosen = choose_coverage_model(tables)
-    elif model in COVERAGE_MODELS:
-        chosen = COVERAGE_MODELS[model]
-    else:
-        raise ValueError(f"unknown coverage model {model!r}; use one of {sorted(COVERAGE_MODELS)}")
+    chosen = _choose_model(tables, model)
     incidents = project(mission_incidents)
     coverage = chosen.cover(incidents, tables, params)
-    month = local_naive(mission_incidents["occurred_at"], params.timezone).dt.to_period("M")
+    month = to_local_month(mission_incidents["occurred_at"], params.timezone)
     per_incident = pd.concat(
         [
             mission_incidents[["incident_id", "area_id"]],
@@ -486,81 +343,63 @@ def compute_mission_coverage(
     )
 
 
-def make_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> CoverageMap:
-    """Build the shared coverage map of a mission with :mod:`protection_eval.sharing.maps`.
+def compute_mission_patrol_hours(
+    mission: MissionData,
+    periods: pd.PeriodIndex,
+    *,
+    radius_m: float | None = None,
+    window_h: float | None = None,
+    model: str | None = None,
+) -> pd.DataFrame:
+    """Return a mission's patrol-hours and women's share per area and period, without footprints.
+
+    The same presence pieces and the same rule as the coverage area measures
+    (:func:`protection_eval.coverage.areas.compute_patrol_hours`), at any period length, for
+    panels that are not monthly or that do not need the footprint.
 
     Parameters
     ----------
-    result : CoverageResult
-        The mission's coverage.
-    config : MissionConfig
-        For the mission code, period, SYNTHETIC flag, ``k`` and the tile server (if any).
+    mission : MissionData
+        A loaded mission.
+    periods : pandas.PeriodIndex
+        Consecutive local calendar periods (months or weeks).
+    radius_m, window_h : float, optional
+        Overrides of the configuration's coverage settings (they shape the presence pieces of
+        some models).
+    model : str, optional
+        A registered coverage model; by default the most precise one the data allow.
 
     Returns
     -------
-    protection_eval.sharing.maps.CoverageMap
-        Call ``to_html()`` for the offline page.
+    pandas.DataFrame
+        ``area_id``, ``period`` (the given periods), ``patrol_hours``, ``women_share``; and
+        ``attrs["unplaced_patrols"]``: patrols that left no presence piece (no track, no route).
     """
-    from protection_eval.sharing.maps import make_coverage_map
-
-    k = config.sharing.min_count
-    tiles = config.sharing.tile_server
-    return make_coverage_map(
-        **result.to_map_layers(k),
-        mission=config.mission,
-        period=f"{config.period.start:%Y-%m} to {config.period.end:%Y-%m}",
-        synthetic=config.synthetic,
-        k=k,
-        radius_m=result.params.radius_m,
-        tile_url=None if tiles is None else tiles.url,
-        tile_attribution=None if tiles is None else tiles.attribution,
+    params = to_coverage_params(mission, radius_m, window_h)
+    crs = mission.projected_crs
+    tables = {
+        name: None if frame is None else frame.to_crs(crs)
+        for name, frame in (("patrols", mission.patrols), ("patrol_tracks", mission.patrol_tracks),
+                            ("bases", mission.bases))
+    }
+    chosen = _choose_model(tables, model)
+    presence = chosen.presence(tables, params)
+    edges = periods.start_time.append(pd.DatetimeIndex([(periods[-1] + 1).start_time]))
+    hours = compute_patrol_hours(presence, mission.areas.to_crs(crs), edges=edges,
+                                 timezone=params.timezone)
+    hours.insert(1, "period", np.tile(periods, len(mission.areas)))
+    hours = hours.drop(columns="period_start")
+    patrols = mission.patrols["patrol_id"].astype(str)
+    units = set() if presence is None or not len(presence) else set(
+        presence.loc[presence["kind"] == "patrol", "unit_id"].astype(str)
     )
+    hours.attrs["unplaced_patrols"] = int((~patrols.isin(units)).sum())
+    return hours
 
 
-def write_coverage(
-    result: CoverageResult,
-    *,
-    restricted_dir: str | Path | None,
-    shared_dir: str | Path | None,
-    k: int,
-    config: MissionConfig | None = None,
-) -> dict[str, Path]:
-    """Write a mission's coverage outputs through the catalog.
-
-    Shared: ``coverage_summary.json`` and ``gaps.csv`` (suppressed with ``k``). Restricted:
-    ``coverage_summary.json`` (raw counts), ``incident_coverage.csv`` (per incident),
-    ``coverage_areas.csv`` and ``coverage.gpkg`` with layers ``hexagons`` (gaps per month),
-    ``areas`` (measures per month) and ``footprint`` (surface reached per month). With
-    ``config``, also the shared ``coverage_map.html`` (:func:`make_shared_coverage_map`).
-    A part whose folder is None is not written.
-
-    Returns
-    -------
-    dict
-        Output name -> path written.
-    """
-    from protection_eval.io.readers import write_geopackage, write_json, write_table, write_text
-
-    written: dict[str, Path] = {}
-    if shared_dir is not None:
-        shared = Path(shared_dir)
-        written["shared_summary"] = write_json(
-            result.shared_summary(k), shared / "coverage_summary.json"
-        )
-        written["shared_gaps"] = write_table(result.shared_gaps(k), shared / "gaps.csv")
-        if config is not None:
-            page = make_shared_coverage_map(result, config).to_html()
-            written["map"] = write_text(page, shared / "coverage_map.html")
-    if restricted_dir is not None:
-        restricted = Path(restricted_dir)
-        incidents = result.to_frame()
-        incidents["covered"] = incidents["covered"].astype("object")
-        written["summary"] = write_json(result.summary, restricted / "coverage_summary.json")
-        written["incidents"] = write_table(incidents, restricted / "incident_coverage.csv")
-        written["areas"] = write_table(result.areas, restricted / "coverage_areas.csv")
-        written["gpkg"] = write_geopackage(
-            {"hexagons": result.hexagon_layer(), "areas": result.area_layer(),
-             "footprint": result.footprints},
-            restricted / "coverage.gpkg",
-        )
-    return written
+def _choose_model(tables: Mapping[str, gpd.GeoDataFrame | None], model: str | None):
+    if model is None:
+        return choose_coverage_model(tables)
+    if model in COVERAGE_MODELS:
+        return COVERAGE_MODELS[model]
+    raise ValueError(f"unknown coverage model {model!r}; use one of {sorted(COVERAGE_MODELS)}")

@@ -35,6 +35,7 @@ from protection_eval.coverage.points import (
     point_xy,
     to_seconds,
 )
+from protection_eval.model import local_midnight_to_utc, to_local_day
 
 PRESENCE_COLUMNS: tuple[str, ...] = (
     "kind",
@@ -184,18 +185,6 @@ def routes_to_movements(patrols: gpd.GeoDataFrame) -> tuple[Movements, pd.Index]
     return moves, ids
 
 
-def _local_day(values: pd.Series, timezone: str) -> pd.Series:
-    """Return the local calendar day (naive midnight) of UTC timestamps."""
-    return values.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
-
-
-def _local_midnight_utc(days: pd.Series, timezone: str) -> pd.Series:
-    """Return naive local calendar days as the UTC instants their local midnight falls on."""
-    standard = np.zeros(len(days), dtype=bool)
-    local = days.dt.tz_localize(timezone, ambiguous=standard, nonexistent="shift_forward")
-    return local.dt.tz_convert("UTC")
-
-
 class TracksModel(CoverageModel):
     """GPS tracks, interpolated between fixes unless they are more than ``max_gap_h`` apart."""
 
@@ -277,7 +266,7 @@ class BasesModel(CoverageModel):
             )
             qi, bi = scope[found["i"]], found["j"]
             dist = np.hypot(queries.x[qi] - bx[bi], queries.y[qi] - by[bi])
-            day = _local_day(incidents["occurred_at"], params.timezone).to_numpy()[qi]
+            day = to_local_day(incidents["occurred_at"], params.timezone).to_numpy()[qi]
             valid_from = pd.to_datetime(bases["valid_from"]).to_numpy()[bi]
             valid_to = pd.to_datetime(bases["valid_to"]).to_numpy()[bi]
             valid = (np.isnat(valid_from) | (valid_from <= day)) & (
@@ -295,9 +284,9 @@ class BasesModel(CoverageModel):
 
     def presence(self, tables, params):  # noqa: D102
         bases = tables["bases"]
-        start = _local_midnight_utc(pd.to_datetime(bases["valid_from"]), params.timezone)
+        start = local_midnight_to_utc(pd.to_datetime(bases["valid_from"]), params.timezone)
         last = pd.to_datetime(bases["valid_to"]) + pd.Timedelta(days=1)
-        end = _local_midnight_utc(last, params.timezone)
+        end = local_midnight_to_utc(last, params.timezone)
         return gpd.GeoDataFrame(
             {
                 "kind": "base",

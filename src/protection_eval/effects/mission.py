@@ -577,7 +577,7 @@ def write_effects(
     """
     from pathlib import Path
 
-    from protection_eval.io.readers import write_table
+    from protection_eval.io.writers import write_table
 
     written = {}
     if shared_dir is not None:

@@ -19,12 +19,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from protection_eval.model import to_local_naive
+
 __all__ = [
     "PANEL_FREQUENCIES",
     "active_column",
     "compute_mission_panel",
     "compute_panel",
-    "compute_patrol_presence",
     "make_synthetic_panel",
 ]
 
@@ -55,10 +56,6 @@ def _periods(start: pd.Timestamp, end: pd.Timestamp, freq: str) -> pd.PeriodInde
     if freq not in PANEL_FREQUENCIES:
         raise ValueError(f"freq must be one of {sorted(PANEL_FREQUENCIES)}, not {freq!r}")
     return pd.period_range(start, end, freq=PANEL_FREQUENCIES[freq])
-
-
-def _local_naive(times: pd.Series, timezone: str) -> pd.Series:
-    return times.dt.tz_convert(timezone).dt.tz_localize(None)
 
 
 def _to_periods(values: pd.Series, code: str) -> pd.Series:
@@ -103,96 +100,6 @@ def _active_shares(
     return pd.concat(out.values(), axis=1)
 
 
-def compute_patrol_presence(
-    patrols: gpd.GeoDataFrame,
-    areas: gpd.GeoDataFrame,
-    *,
-    patrol_tracks: gpd.GeoDataFrame | None = None,
-    projected_crs: object | None = None,
-    timezone: str = "UTC",
-    freq: str = "month",
-) -> pd.DataFrame:
-    """Return patrol-hours and women's share by area and period.
-
-    A patrol's hours are split between areas by where its GPS track points fall (equal time per
-    point), else by the length of its route inside each area. Patrols with neither are not placed
-    (base-only missions need the coverage measures instead). The period is that of the patrol's
-    start, in the mission's local calendar.
-
-    Parameters
-    ----------
-    patrols : geopandas.GeoDataFrame
-        Canonical patrols table.
-    areas : geopandas.GeoDataFrame
-        Canonical areas table.
-    patrol_tracks : geopandas.GeoDataFrame, optional
-        Canonical track points.
-    projected_crs : object, optional
-        Metric CRS for route lengths; the areas' UTM zone when None.
-    timezone : str
-        Mission time zone (IANA).
-    freq : {"month", "week"}
-        Period length.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``area_id, period, patrol_hours, women_share`` (women per personnel-hour, NA without
-        personnel counts), plus ``attrs["unplaced_patrols"]``.
-    """
-    code = PANEL_FREQUENCIES[freq]
-    crs = projected_crs or areas.estimate_utm_crs()
-    hours = (patrols["ended_at"] - patrols["started_at"]).dt.total_seconds() / 3600.0
-    base = pd.DataFrame(
-        {
-            "patrol_id": patrols["patrol_id"].to_numpy(),
-            "hours": hours.to_numpy(),
-            "personnel": pd.to_numeric(patrols["personnel"]).astype("Float64").to_numpy(),
-            "women": pd.to_numeric(patrols["women"]).astype("Float64").to_numpy(),
-            "period": _local_naive(patrols["started_at"], timezone).dt.to_period(code).to_numpy(),
-        }
-    )
-    pieces = []
-    placed: set = set()
-    area_shapes = areas[["area_id", "geometry"]]
-    if patrol_tracks is not None and len(patrol_tracks):
-        hits = gpd.sjoin(patrol_tracks[["patrol_id", "geometry"]], area_shapes, predicate="within")
-        counts = hits.groupby(["patrol_id", "area_id"]).size().rename("n").reset_index()
-        totals = patrol_tracks.groupby("patrol_id").size().rename("total")
-        counts = counts.join(totals, on="patrol_id")
-        counts["fraction"] = counts["n"] / counts["total"]
-        pieces.append(counts[["patrol_id", "area_id", "fraction"]])
-        placed |= set(counts["patrol_id"])
-    routes = patrols[patrols.geometry.notna() & ~patrols["patrol_id"].isin(placed)]
-    routes = routes[~routes.geometry.is_empty]
-    if len(routes):
-        lines = routes[["patrol_id", "geometry"]].to_crs(crs)
-        total = lines.set_index("patrol_id").length.rename("total")
-        parts = gpd.overlay(lines, area_shapes.to_crs(crs), how="intersection", keep_geom_type=True)
-        parts["length"] = parts.length
-        frac = parts.groupby(["patrol_id", "area_id"])["length"].sum().reset_index()
-        frac = frac.join(total, on="patrol_id")
-        frac["fraction"] = np.where(frac["total"] > 0, frac["length"] / frac["total"], 0.0)
-        pieces.append(frac[["patrol_id", "area_id", "fraction"]])
-        placed |= set(frac["patrol_id"])
-    columns = ["area_id", "period", "patrol_hours", "women_share"]
-    if not pieces:
-        out = pd.DataFrame(columns=columns)
-    else:
-        split = pd.concat(pieces).merge(base, on="patrol_id")
-        split["patrol_hours"] = split["hours"] * split["fraction"]
-        split["personnel_hours"] = split["personnel"] * split["patrol_hours"]
-        split["women_hours"] = split["women"] * split["patrol_hours"]
-        grouped = split.groupby(["area_id", "period"], observed=True)
-        out = grouped[["patrol_hours", "personnel_hours", "women_hours"]].sum(min_count=1)
-        out["women_share"] = out["women_hours"] / out["personnel_hours"].where(
-            out["personnel_hours"] > 0
-        )
-        out = out.reset_index()[columns]
-    out.attrs["unplaced_patrols"] = int(len(patrols) - len(placed & set(patrols["patrol_id"])))
-    return out
-
-
 def compute_panel(
     incidents: pd.DataFrame,
     areas: gpd.GeoDataFrame,
@@ -223,7 +130,8 @@ def compute_panel(
     deployments : pandas.DataFrame, optional
         Canonical deployments; an NA ``area_id`` means mission-wide.
     patrol_presence : pandas.DataFrame, optional
-        ``area_id, period, patrol_hours, women_share`` as from :func:`compute_patrol_presence`.
+        ``area_id, period, patrol_hours, women_share`` as from
+        :func:`protection_eval.coverage.mission.compute_mission_patrol_hours`.
     area_measures : pandas.DataFrame, optional
         The coverage helper's ``area_id, period, footprint_share, population_share,
         patrol_hours, women_share``; its patrol measures take precedence.
@@ -255,7 +163,7 @@ def compute_panel(
     grid["days"] = (period_end - grid["period_start"]).dt.days + 1
 
     notes = []
-    local = _local_naive(incidents["occurred_at"], timezone)
+    local = to_local_naive(incidents["occurred_at"], timezone)
     coarse = incidents["location_precision"].isin(_COARSE_PRECISIONS).to_numpy()
     no_area = incidents["area_id"].isna().to_numpy()
     outside = ((local < start) | (local >= end + pd.Timedelta(days=1))).to_numpy()
@@ -343,48 +251,51 @@ def compute_mission_panel(
 ) -> pd.DataFrame:
     """Build the panel of a loaded mission.
 
+    Patrol-hours and women's share follow the one definition of
+    :func:`protection_eval.coverage.areas.compute_patrol_hours` whichever way they are obtained.
+
     Parameters
     ----------
     data : protection_eval.ingest.tables.MissionData
-        A loaded mission (``catalog.load_mission``).
+        A loaded mission (:func:`protection_eval.runs.missions.load_mission`).
     freq : {"month", "week"}
         Period length.
     area_measures : pandas.DataFrame, optional
-        Coverage area measures (``CoverageResult.areas``).
+        Coverage area measures (``CoverageResult.areas``) already computed in this run; they
+        are used as they are, so coverage is computed once per run.
     use_coverage : bool
-        When no measures are given and periods are months, compute them with
-        :func:`protection_eval.coverage.mission.compute_mission_coverage` (footprint from tracks,
-        routes or bases). Otherwise patrol-hours and women's share are computed here from patrol
-        tracks or routes, and the footprint is left empty.
+        When no measures are given and periods are months, compute the full coverage measures
+        (footprint, population reached) with
+        :func:`protection_eval.coverage.mission.compute_mission_coverage`. Otherwise only
+        patrol-hours and women's share are computed
+        (:func:`protection_eval.coverage.mission.compute_mission_patrol_hours`), and the
+        footprint is left empty.
 
     Returns
     -------
     pandas.DataFrame
         See :func:`compute_panel`.
     """
+    from protection_eval.coverage.mission import (
+        compute_mission_coverage,
+        compute_mission_patrol_hours,
+    )
+
     config = data.config
-    timezone = config.timezone
     presence = None
     if area_measures is None and use_coverage and freq == "month":
-        from protection_eval.coverage.mission import compute_mission_coverage
-
         area_measures = compute_mission_coverage(data).areas
     if area_measures is None:
-        presence = compute_patrol_presence(
-            data.patrols,
-            data.areas,
-            patrol_tracks=getattr(data, "patrol_tracks", None),
-            projected_crs=getattr(data, "projected_crs", None),
-            timezone=timezone,
-            freq=freq,
-        )
+        periods = _periods(pd.Timestamp(config.period.start), pd.Timestamp(config.period.end),
+                           freq)
+        presence = compute_mission_patrol_hours(data, periods)
     panel = compute_panel(
         data.incidents,
         data.areas,
         start=config.period.start,
         end=config.period.end,
         freq=freq,
-        timezone=timezone,
+        timezone=config.timezone,
         deployments=getattr(data, "deployments", None),
         patrol_presence=presence,
         area_measures=area_measures,

@@ -49,6 +49,7 @@ from protection_eval.effects.count_models import (
     fit_count_model,
 )
 from protection_eval.effects.dose_response import PATROL_PRESENCE
+from protection_eval.model import local_midnight_to_utc, to_local_month
 
 if TYPE_CHECKING:
     from protection_eval.ingest.tables import MissionData
@@ -133,8 +134,8 @@ class PresenceEffect:
 def _month_bounds_utc(months: pd.PeriodIndex, timezone: str) -> tuple[np.ndarray, np.ndarray]:
     """Return the UTC seconds at which each local month starts and ends."""
     def to_utc(stamps: pd.DatetimeIndex) -> np.ndarray:
-        local = stamps.tz_localize(timezone, ambiguous=False, nonexistent="shift_forward")
-        return (local.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+        utc = local_midnight_to_utc(stamps, timezone)
+        return (utc - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
 
     start = to_utc(months.start_time)
     end = to_utc((months + 1).start_time)
@@ -315,8 +316,7 @@ def compute_presence_effect(
     notes: list[str] = []
     total = len(incidents)
     cover = model.cover(incidents, tables, params)
-    month = (incidents["occurred_at"].dt.tz_convert(params.timezone).dt.tz_localize(None)
-             .dt.to_period("M"))
+    month = to_local_month(incidents["occurred_at"], params.timezone)
     keep = (cover["in_scope"].to_numpy(dtype=bool) & incidents["area_id"].notna().to_numpy()
             & month.isin(months).to_numpy())
     left_out = int(total - keep.sum())

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from protection_eval.ingest.parsing import parse_numbers, parse_times
 from protection_eval.ingest.tables import MissionData
+from protection_eval.model import to_local_month
 
 _TIME_COLUMNS = {
     "incidents": "occurred_at",
@@ -27,9 +28,7 @@ _TIME_COLUMNS = {
 
 
 def _months(values: pd.Series, timezone: str) -> pd.Series:
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        values = values.dt.tz_convert(timezone).dt.tz_localize(None)
-    return values.dt.to_period("M").astype(str)
+    return to_local_month(values, timezone).astype(str)
 
 
 def compute_monthly_counts(mission: MissionData) -> pd.DataFrame:

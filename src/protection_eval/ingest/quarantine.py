@@ -18,6 +18,7 @@ import pandas as pd
 from protection_eval.config import MissionConfig, SourceSpec
 from protection_eval.ingest.parsing import parse_numbers, parse_times
 from protection_eval.labels import LabelMapper, normalise_text
+from protection_eval.model import to_local_day
 
 
 class Quarantine:
@@ -107,16 +108,11 @@ def parse_time_column(
     return values, precision
 
 
-def local_dates(values: pd.Series, timezone: str) -> pd.Series:
-    """Return mission-local calendar dates (naive midnight) of UTC timestamps."""
-    return values.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
-
-
 def check_dates_in_period(
     values: pd.Series, column: str, ctx: IngestContext, q: Quarantine
 ) -> None:
     """Quarantine dates in the future or outside the mission period."""
-    local = local_dates(values, ctx.config.timezone)
+    local = to_local_day(values, ctx.config.timezone)
     start = pd.Timestamp(ctx.config.period.start)
     end = pd.Timestamp(ctx.config.period.end)
     future = local > pd.Timestamp(ctx.today)
@@ -180,6 +176,6 @@ def parse_date_range(
     tz = ctx.config.timezone
     first, _ = parse_time_column(frame, start, spec, ctx, q)
     last, _ = parse_time_column(frame, end, spec, ctx, q)
-    first, last = local_dates(first, tz), local_dates(last, tz)
+    first, last = to_local_day(first, tz), to_local_day(last, tz)
     q.reject(last < first, "ended_before_started", end, f"{end} is before {start}")
     return first, last

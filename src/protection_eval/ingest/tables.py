@@ -35,7 +35,7 @@ from protection_eval.ingest.quarantine import (
 )
 from protection_eval.ingest.schemas import validate_table
 from protection_eval.ingest.validation import TableReport, ValidationReport
-from protection_eval.io.readers import RawTable
+from protection_eval.model import RawTable
 
 WGS84 = "EPSG:4326"
 

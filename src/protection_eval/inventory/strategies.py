@@ -8,6 +8,7 @@ file, the entry and the field, so a reviewer can fix the YAML without reading a 
 from __future__ import annotations
 
 import json
+import os
 import re
 import textwrap
 from collections.abc import Iterable, Iterator, Mapping
@@ -18,6 +19,8 @@ from typing import Any, Literal, get_args
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from protection_eval.io.bundled import bundled_path
 
 __all__ = [
     "ACTORS",
@@ -406,11 +409,12 @@ def to_strategy_text(strategy: Strategy, file: str | None = None) -> str:
 def default_catalogue_path() -> Path:
     """Return the catalogue folder used when none is given.
 
-    :func:`protection_eval.io.readers.strategies_dir`: the repository's ``data/strategies``, or the
-    folder named by the environment variable ``PROTECTION_EVAL_STRATEGIES``.
+    The folder named by the environment variable ``PROTECTION_EVAL_STRATEGIES``, else the
+    inventory installed with the package (in a source checkout, the repository's
+    ``data/strategies``).
     """
-    from protection_eval.io import readers as catalog
-    return catalog.strategies_dir()
+    override = os.environ.get("PROTECTION_EVAL_STRATEGIES")
+    return Path(override) if override else bundled_path("strategies")
 
 
 def validate_catalogue(path: Path | None = None) -> list[CatalogueProblem]:

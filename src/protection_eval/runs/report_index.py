@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from protection_eval.io.readers import write_text
+from protection_eval.io.writers import write_text
 
 
 @dataclass(frozen=True)

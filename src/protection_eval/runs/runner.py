@@ -27,17 +27,10 @@ from typing import Any
 from protection_eval import __version__
 from protection_eval.config import ConfigError, MissionConfig, load_mission_config, parse_period
 from protection_eval.ingest.tables import MissionData, MissionInputError
-from protection_eval.io.readers import (
-    InputFileError,
-    file_sha256,
-    load_mission,
-    notebook_paths,
-    project_path,
-    write_json,
-    write_mission_cache,
-    write_table,
-    write_text,
-)
+from protection_eval.io.readers import InputFileError, project_path
+from protection_eval.io.writers import file_sha256, write_json, write_table, write_text
+from protection_eval.runs.layout import notebook_paths
+from protection_eval.runs.missions import load_mission, write_mission_cache
 
 RESTRICTED = "restricted"
 SHARED = "shared"

@@ -22,11 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import geopandas as gpd
-import h3
 import numpy as np
 import pandas as pd
-from shapely.geometry import Polygon
+
+from protection_eval.model import to_local_naive
 
 __all__ = [
     "MIN_K",
@@ -34,13 +33,10 @@ __all__ = [
     "SharedTable",
     "aggregate_counts",
     "check_k",
-    "h3_polygons",
     "k_from_config",
     "month_floor",
     "suppress_counts",
     "suppress_dependent",
-    "to_h3_cells",
-    "to_hexagon_frame",
 ]
 
 #: Smallest suppression threshold allowed for shared outputs (DOMAIN.md rule 2).
@@ -107,60 +103,6 @@ def k_from_config(config: Any) -> int:
     return check_k(value)
 
 
-def to_h3_cells(
-    longitude: Iterable[float], latitude: Iterable[float], resolution: int
-) -> pd.Series:
-    """Return the H3 cell of each point.
-
-    Parameters
-    ----------
-    longitude, latitude : array-like of float
-        Coordinates in EPSG:4326 degrees, same length. A missing coordinate gives a missing cell.
-    resolution : int
-        H3 resolution, 0 (continents) to 15 (square metres); shared maps use 4 to 9.
-
-    Returns
-    -------
-    pandas.Series
-        String series of H3 cell ids, indexed like ``longitude`` when it is a Series.
-    """
-    if isinstance(resolution, bool) or not 0 <= int(resolution) <= 15:
-        raise DisclosureError(f"H3 resolution must be an integer from 0 to 15, got {resolution!r}")
-    index = longitude.index if isinstance(longitude, pd.Series) else None
-    lon = pd.to_numeric(pd.Series(list(longitude) if index is None else longitude), errors="coerce")
-    lat = pd.to_numeric(pd.Series(list(latitude)), errors="coerce").to_numpy(dtype=float)
-    lon = lon.to_numpy(dtype=float)
-    if len(lon) != len(lat):
-        raise DisclosureError("longitude and latitude must have the same length")
-    cells = [
-        h3.latlng_to_cell(y, x, int(resolution)) if np.isfinite(x) and np.isfinite(y) else None
-        for x, y in zip(lon, lat, strict=True)
-    ]
-    return pd.Series(cells, index=index, dtype="string", name="h3_cell")
-
-
-def h3_polygons(cells: Iterable[str]) -> gpd.GeoSeries:
-    """Return the hexagon (or pentagon) of each H3 cell as a polygon in EPSG:4326.
-
-    Parameters
-    ----------
-    cells : array-like of str
-        H3 cell ids; a missing id gives a missing geometry.
-
-    Returns
-    -------
-    geopandas.GeoSeries
-        Polygons with (longitude, latitude) vertices, indexed like ``cells`` when it is a Series.
-    """
-    index = cells.index if isinstance(cells, pd.Series) else None
-    values = list(cells)
-    polygons = [
-        None if pd.isna(c) else Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(str(c))])
-        for c in values
-    ]
-    return gpd.GeoSeries(polygons, index=index, crs="EPSG:4326")
-
-
 def month_floor(times: Iterable[Any], timezone: str | None = None) -> pd.Series:
     """Return the calendar month of each time as a ``"YYYY-MM"`` label.
 
@@ -186,9 +128,7 @@ def month_floor(times: Iterable[Any], timezone: str | None = None) -> pd.Series:
     values = times if index is not None else pd.Series(list(times))
     values = pd.Series(pd.to_datetime(values), index=index)
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        if timezone is not None:
-            values = values.dt.tz_convert(timezone)
-        values = values.dt.tz_localize(None)
+        values = to_local_naive(values, timezone) if timezone else values.dt.tz_localize(None)
     labels = values.dt.strftime("%Y-%m").astype("string")
     return labels.rename("month")
 
@@ -499,8 +439,9 @@ def aggregate_counts(
     Parameters
     ----------
     frame : pandas.DataFrame
-        Row-level records, e.g. incidents with ``h3_cell`` (from :func:`to_h3_cells`) or
-        ``area_id``, and ``month`` (from :func:`month_floor`).
+        Row-level records, e.g. incidents with ``h3_cell`` (from
+        :func:`protection_eval.hexgrid.to_h3_cells`) or ``area_id``, and ``month`` (from
+        :func:`month_floor`).
     by : sequence of str
         Grouping columns. A datetime column is refused: take :func:`month_floor` first.
     k : int
@@ -570,24 +511,3 @@ def suppress_dependent(
             values = values.astype(object)
         out[column] = values.mask(hidden)
     return out
-
-
-def to_hexagon_frame(table: pd.DataFrame, cell_col: str = "h3_cell") -> gpd.GeoDataFrame:
-    """Attach hexagon polygons to a shared table keyed by H3 cell.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        A shared table (e.g. :meth:`SharedTable.shared`) with an H3 cell column.
-    cell_col : str
-        The cell column, ``"h3_cell"`` by default.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        The same columns plus ``geometry`` (EPSG:4326 polygons). Only hexagon vertices reach a
-        map, which the audit approves.
-    """
-    geometry = h3_polygons(table[cell_col].reset_index(drop=True))
-    geometry.index = table.index
-    return gpd.GeoDataFrame(table.copy(), geometry=geometry, crs="EPSG:4326")

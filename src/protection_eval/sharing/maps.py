@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,23 @@ _MAP_JS = ("leaflet", "jquery")
 _MAP_CSS = ("leaflet_css",)
 
 
+_ELEMENT_ID = re.compile(r"(?<=_)[0-9a-f]{32}(?![0-9a-zA-Z])")
+
+
+def _stable_element_ids(page: str) -> str:
+    """Replace folium's random element ids by their order of appearance.
+
+    folium names every element ``<kind>_<32 random hex digits>``; numbering them instead makes
+    the same map the same bytes on every run, so a shared page can be compared by its sha256.
+    """
+    ids: dict[str, str] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return ids.setdefault(match.group(0), f"{len(ids):032x}")
+
+    return _ELEMENT_ID.sub(number, page)
+
+
 @dataclass
 class CoverageMap:
     """A built coverage map.
@@ -116,7 +134,7 @@ class CoverageMap:
         -------
         str
             The page, with Leaflet and jQuery inlined; write it with
-            ``protection_eval.io.readers.write_text``.
+            ``protection_eval.io.writers.write_text``.
 
         Raises
         ------
@@ -133,7 +151,7 @@ class CoverageMap:
             page = self.folium_map.get_root().render()
         finally:
             policies["json.dumps_kwargs"] = previous
-        return to_offline_html(page, allowed_urls=self.allowed_urls)
+        return to_offline_html(_stable_element_ids(page), allowed_urls=self.allowed_urls)
 
     def _repr_html_(self) -> str:
         # In a notebook, show the offline page itself, so the executed notebook and its HTML
@@ -530,7 +548,7 @@ def make_coverage_map(
         (``incidents`` NA where suppressed; shares as fractions 0-1).
     hexagons : geopandas.GeoDataFrame
         H3 hexagon polygons with ``incidents``, the display count: NA where
-        suppressed (e.g. ``disclosure.to_hexagon_frame`` of a shared table by ``h3_cell``;
+        suppressed (e.g. ``hexgrid.to_hexagon_frame`` of a shared table by ``h3_cell``;
         its ``suppressed`` column is accepted on every layer and not embedded). Only hexagons
         with a shown count above zero are drawn, so a suppressed hexagon looks the same as an
         empty one.

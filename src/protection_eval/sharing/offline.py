@@ -3,7 +3,7 @@
 Shared outputs are opened by commanders on poor links or none, and survivor-safety rule 4 says a
 shared page asks no third-party server for anything when it is opened. folium, branca and
 nbconvert all write pages that load JavaScript and CSS from CDNs. This module swaps every such
-reference for the pinned copy vendored under ``protection_eval/assets`` (inlined as ``<script>``
+reference for the pinned copy vendored under ``protection_eval/sharing/assets`` (inlined as ``<script>``
 or ``<style>``, with CSS images as ``data:`` URIs) and refuses, with an :class:`OfflineError`
 naming each URL, to return a page in which any external fetch remains. The only exceptions are
 URLs the caller names explicitly: the tile server a mission configures.
@@ -54,7 +54,7 @@ class OfflineError(ValueError):
         super().__init__(
             f"the page would request {len(urls)} external URL(s) when opened:\n  {listed}\n"
             "Shared HTML must open offline (DOMAIN.md rule 4). Vendor the asset under "
-            "src/protection_eval/assets and register it in protection_eval.sharing.offline.ASSETS, "
+            "src/protection_eval/sharing/assets and register it in protection_eval.sharing.offline.ASSETS, "
             "stop using the feature that needs it, or, for a mission's own tile server only, "
             "pass its URL template in allowed_urls."
         )
@@ -69,7 +69,7 @@ class VendoredAsset:
     name : str
         Short key, e.g. ``"leaflet"``.
     path : str
-        Path relative to ``protection_eval/assets``.
+        Path relative to ``protection_eval/sharing/assets``.
     kind : {"js", "css"}
         How it is inlined.
     urls : tuple of str
@@ -152,7 +152,7 @@ _ANCHOR_TAGS = {"a", "area"}
 _MERMAID_LOADER_RE = re.compile(
     r"<script type=\"module\">(?:(?!</script>).)*?jp-Mermaid.*?</script>", re.DOTALL
 )
-_ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+_ASSETS_DIR = Path(__file__).parent / "assets"
 _PLACEHOLDER = "<!--protection-eval-vendored:{}-->"
 _PLACEHOLDER_RE = re.compile(r"<!--protection-eval-vendored:(\w+)-->")
 

@@ -208,7 +208,8 @@ def audit_mission_folder(path: str | Path, mission: Any = None) -> AuditResult:
     """
     if mission is None:
         return audit_shared_folder(path)
-    from protection_eval.io.readers import load_mission, read_mission_sources
+    from protection_eval.io.readers import read_mission_sources
+    from protection_eval.runs.missions import load_mission
     from protection_eval.sharing.disclosure import k_from_config
 
     if isinstance(mission, str | Path):

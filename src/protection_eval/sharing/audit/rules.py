@@ -397,7 +397,7 @@ def iter_positions(value: Any) -> Iterator[tuple[float, float]]:
 def is_vendored_copy(attrs: dict[str, str], body: str) -> bool:
     """Whether a script or style block is, byte for byte, a vendored asset.
 
-    Only an exact copy of a pinned file under ``protection_eval/assets`` (marked with
+    Only an exact copy of a pinned file under ``protection_eval/sharing/assets`` (marked with
     ``data-vendored`` by :mod:`protection_eval.sharing.offline`) is skipped; a modified copy is
     scanned like any other code.
     """

@@ -1,0 +1,114 @@
+"""H3 hexagons: the spatial unit of everything shared, and of the gap analysis.
+
+Pure functions from points to cells and from cells to polygons, used by coverage (gaps) and by
+sharing (maps, disclosure). Cells are strings; polygons are EPSG:4326 with (longitude, latitude)
+vertices, so only hexagon vertices ever reach a map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+from shapely.geometry import Polygon, shape
+
+__all__ = ["h3_polygons", "to_h3_cells", "to_hexagon_footprint", "to_hexagon_frame"]
+
+
+def to_h3_cells(
+    longitude: Iterable[float], latitude: Iterable[float], resolution: int
+) -> pd.Series:
+    """Return the H3 cell of each point.
+
+    Parameters
+    ----------
+    longitude, latitude : array-like of float
+        Coordinates in EPSG:4326 degrees, same length. A missing coordinate gives a missing cell.
+    resolution : int
+        H3 resolution, 0 (continents) to 15 (square metres); shared maps use 4 to 9.
+
+    Returns
+    -------
+    pandas.Series
+        String series of H3 cell ids, indexed like ``longitude`` when it is a Series.
+    """
+    if isinstance(resolution, bool) or not 0 <= int(resolution) <= 15:
+        raise ValueError(f"H3 resolution must be an integer from 0 to 15, got {resolution!r}")
+    index = longitude.index if isinstance(longitude, pd.Series) else None
+    lon = pd.to_numeric(pd.Series(list(longitude) if index is None else longitude), errors="coerce")
+    lat = pd.to_numeric(pd.Series(list(latitude)), errors="coerce").to_numpy(dtype=float)
+    lon = lon.to_numpy(dtype=float)
+    if len(lon) != len(lat):
+        raise ValueError("longitude and latitude must have the same length")
+    cells = [
+        h3.latlng_to_cell(y, x, int(resolution)) if np.isfinite(x) and np.isfinite(y) else None
+        for x, y in zip(lon, lat, strict=True)
+    ]
+    return pd.Series(cells, index=index, dtype="string", name="h3_cell")
+
+
+def h3_polygons(cells: Iterable[str]) -> gpd.GeoSeries:
+    """Return the hexagon (or pentagon) of each H3 cell as a polygon in EPSG:4326.
+
+    Parameters
+    ----------
+    cells : array-like of str
+        H3 cell ids; a missing id gives a missing geometry.
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        Polygons with (longitude, latitude) vertices, indexed like ``cells`` when it is a Series.
+    """
+    index = cells.index if isinstance(cells, pd.Series) else None
+    values = list(cells)
+    polygons = [
+        None if pd.isna(c) else Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(str(c))])
+        for c in values
+    ]
+    return gpd.GeoSeries(polygons, index=index, crs="EPSG:4326")
+
+
+def to_hexagon_frame(table: pd.DataFrame, cell_col: str = "h3_cell") -> gpd.GeoDataFrame:
+    """Attach hexagon polygons to a table keyed by H3 cell.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A table with an H3 cell column (a shared table, or a restricted gap list).
+    cell_col : str
+        The cell column, ``"h3_cell"`` by default.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The same columns (cell ids as text) plus ``geometry`` (EPSG:4326 polygons).
+    """
+    frame = table.copy()
+    frame[cell_col] = frame[cell_col].astype(str)
+    geometry = h3_polygons(frame[cell_col].reset_index(drop=True))
+    geometry.index = frame.index
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+def to_hexagon_footprint(footprints: gpd.GeoDataFrame, resolution: int) -> gpd.GeoDataFrame:
+    """Return the union of monthly footprints as an outline of H3 cells, in EPSG:4326.
+
+    A cell is in when its centre is within reach. The outline's vertices are hexagon vertices
+    only, so a shared map never carries a circle drawn around a patrol position.
+    """
+    empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    if len(footprints) == 0:
+        return empty
+    reach = gpd.GeoSeries([footprints.geometry.union_all()], crs=footprints.crs)
+    reach = reach.to_crs("EPSG:4326").iloc[0]
+    if reach.is_empty:
+        return empty
+    cells = h3.geo_to_cells(reach.__geo_interface__, resolution)
+    if not cells:
+        return empty
+    outline = shape(h3.cells_to_h3shape(cells).__geo_interface__)
+    return gpd.GeoDataFrame(geometry=[outline], crs="EPSG:4326")

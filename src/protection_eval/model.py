@@ -1,0 +1,109 @@
+"""The pure base of the library: raw tables as read, and the mission-local calendar.
+
+Nothing here reads or writes a file. :class:`RawTable` is what the readers of
+:mod:`protection_eval.io` hand to ingestion. The time functions are the one definition of how a
+UTC instant maps to the mission's local calendar (DOMAIN.md: deployments and reporting periods
+are written in local days and months), used by ingestion, coverage, the panel and sharing alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "RawTable",
+    "local_midnight_to_utc",
+    "to_local_day",
+    "to_local_month",
+    "to_local_naive",
+]
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One input file as read, before any check.
+
+    Attributes
+    ----------
+    table : str
+        Canonical table name (``incidents``, ``patrols`` ...).
+    path : Path
+        The file read.
+    frame : pandas.DataFrame
+        All source columns as text (empty string for an empty cell), a ``source_row`` column
+        (CSV: the line number in the file, header = 1; spatial files: feature number from 1) and,
+        for spatial files, a ``geometry`` column of shapely objects.
+    """
+
+    table: str
+    path: Path
+    frame: pd.DataFrame
+
+    @property
+    def rows(self) -> int:
+        """Number of data rows read."""
+        return len(self.frame)
+
+
+def to_local_naive(values: pd.Series, timezone: str) -> pd.Series:
+    """Return UTC timestamps as naive wall-clock times of the mission's time zone.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Timezone-aware timestamps (the canonical UTC columns). Naive values are taken as local
+        already and returned unchanged.
+    timezone : str
+        IANA zone of the mission (``config.timezone``).
+
+    Returns
+    -------
+    pandas.Series
+        Naive ``datetime64`` local times, same index.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(timezone).dt.tz_localize(None)
+    return values
+
+
+def to_local_day(values: pd.Series, timezone: str) -> pd.Series:
+    """Return the mission-local calendar day (naive midnight) of each UTC timestamp."""
+    return to_local_naive(values, timezone).dt.normalize()
+
+
+def to_local_month(values: pd.Series, timezone: str) -> pd.Series:
+    """Return the mission-local calendar month (``Period[M]``) of each UTC timestamp."""
+    return to_local_naive(values, timezone).dt.to_period("M")
+
+
+def local_midnight_to_utc(
+    days: pd.Series | pd.DatetimeIndex, timezone: str
+) -> pd.Series | pd.DatetimeIndex:
+    """Return naive local calendar days (or instants) as the UTC instants they fall on.
+
+    An ambiguous local time (clocks going back) is read as standard time; a local time that does
+    not exist (clocks going forward) moves to the first instant after the gap.
+
+    Parameters
+    ----------
+    days : pandas.Series or pandas.DatetimeIndex
+        Naive local times, typically midnights.
+    timezone : str
+        IANA zone of the mission.
+
+    Returns
+    -------
+    pandas.Series or pandas.DatetimeIndex
+        The same values as UTC-aware timestamps.
+    """
+    if isinstance(days, pd.DatetimeIndex):
+        local = days.tz_localize(timezone, ambiguous=np.zeros(len(days), dtype=bool),
+                                 nonexistent="shift_forward")
+        return local.tz_convert("UTC")
+    standard = np.zeros(len(days), dtype=bool)
+    local = days.dt.tz_localize(timezone, ambiguous=standard, nonexistent="shift_forward")
+    return local.dt.tz_convert("UTC")

@@ -1,0 +1,187 @@
+"""Writers and readers of a run's result files.
+
+Analysis returns result objects; this module turns them into files, through the writers of
+:mod:`protection_eval.io.writers` and under the names of :mod:`protection_eval.runs.layout`.
+Shared files are written only in the forms of :mod:`protection_eval.sharing.forms`, and only into
+a folder that the gate (:func:`protection_eval.runs.publish.publish_shared`) or the runner audits
+before anyone sees it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from protection_eval.io.writers import (
+    read_json,
+    write_geopackage,
+    write_json,
+    write_table,
+    write_text,
+)
+from protection_eval.runs.layout import RESTRICTED_FILES, SHARED_FILES
+from protection_eval.sharing.forms import (
+    to_shared_coverage_gaps,
+    to_shared_coverage_map,
+    to_shared_coverage_summary,
+)
+
+if TYPE_CHECKING:
+    from protection_eval.config import MissionConfig
+    from protection_eval.coverage.mission import CoverageResult
+
+__all__ = [
+    "read_coverage_areas",
+    "read_shared_outputs",
+    "write_coverage",
+]
+
+
+def _coverage_key(radius_m: float, window_h: float, period: str | None) -> dict[str, Any]:
+    return {"radius_m": float(radius_m), "window_h": float(window_h), "period": period}
+
+
+def write_coverage(
+    result: CoverageResult,
+    *,
+    restricted_dir: str | Path | None,
+    shared_dir: str | Path | None,
+    k: int,
+    config: MissionConfig | None = None,
+    period: str | None = None,
+) -> dict[str, Path]:
+    """Write a mission's coverage outputs.
+
+    Shared: ``coverage_summary.json`` and ``gaps.csv`` (suppressed with ``k``). Restricted:
+    ``coverage_summary.json`` (raw counts), ``incident_coverage.csv`` (per incident),
+    ``coverage_areas.csv``, the same measures as Parquet (kept for the effects notebook, so
+    the run computes coverage once; see :func:`read_coverage_areas`), and ``coverage.gpkg``
+    with layers ``hexagons`` (gaps per month), ``areas`` (measures per month) and
+    ``footprint`` (surface reached per month). With ``config``, also the shared
+    ``coverage_map.html``. A part whose folder is None is not written.
+
+    Parameters
+    ----------
+    result : CoverageResult
+        The mission's coverage.
+    restricted_dir, shared_dir : str or Path or None
+        The run's folders.
+    k : int
+        Suppression threshold.
+    config : MissionConfig, optional
+        For the shared map.
+    period : str, optional
+        The reporting window the coverage was computed for (None: the mission period).
+
+    Returns
+    -------
+    dict
+        Output name -> path written.
+    """
+    written: dict[str, Path] = {}
+    if shared_dir is not None:
+        shared = Path(shared_dir)
+        written["shared_summary"] = write_json(
+            to_shared_coverage_summary(result.summary, k), shared / SHARED_FILES["coverage"]
+        )
+        written["shared_gaps"] = write_table(
+            to_shared_coverage_gaps(result, k), shared / SHARED_FILES["gaps"]
+        )
+        if config is not None:
+            page = to_shared_coverage_map(result, config).to_html()
+            written["map"] = write_text(page, shared / SHARED_FILES["map"])
+    if restricted_dir is not None:
+        restricted = Path(restricted_dir)
+        incidents = result.to_frame()
+        incidents["covered"] = incidents["covered"].astype("object")
+        written["summary"] = write_json(
+            result.summary, restricted / RESTRICTED_FILES["coverage_summary"]
+        )
+        written["incidents"] = write_table(
+            incidents, restricted / RESTRICTED_FILES["incident_coverage"]
+        )
+        written["areas"] = write_table(
+            result.areas, restricted / RESTRICTED_FILES["coverage_areas"]
+        )
+        written["areas_table"] = _write_area_measures(result, restricted, period)
+        written["gpkg"] = write_geopackage(
+            {"hexagons": result.hexagon_layer(), "areas": result.area_layer(),
+             "footprint": result.footprints},
+            restricted / RESTRICTED_FILES["coverage_gpkg"],
+        )
+    return written
+
+
+def _write_area_measures(result: CoverageResult, restricted: Path, period: str | None) -> Path:
+    key = _coverage_key(result.params.radius_m, result.params.window_h, period)
+    table = result.areas.copy()
+    table.attrs = {}
+    path = write_table(table, restricted / RESTRICTED_FILES["coverage_areas_table"])
+    write_text(json.dumps(key, sort_keys=True) + "\n", path.with_suffix(".json"))
+    return path
+
+
+def read_coverage_areas(
+    restricted_dir: str | Path | None,
+    *,
+    radius_m: float,
+    window_h: float,
+    period: str | None = None,
+) -> pd.DataFrame | None:
+    """Return the area x month coverage measures an earlier notebook of this run wrote.
+
+    They are reused only when they were computed with the same radius, window and reporting
+    period; otherwise (or outside a run) None, and the caller computes what it needs.
+
+    Parameters
+    ----------
+    restricted_dir : str or Path or None
+        The run's restricted folder.
+    radius_m, window_h : float
+        The coverage parameters the caller would use.
+    period : str, optional
+        The reporting window (None: the mission period).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        :data:`protection_eval.coverage.areas.AREA_MEASURE_COLUMNS`, or None.
+    """
+    if restricted_dir is None:
+        return None
+    path = Path(restricted_dir) / RESTRICTED_FILES["coverage_areas_table"]
+    key_path = path.with_suffix(".json")
+    if not path.exists() or not key_path.exists():
+        return None
+    if read_json(key_path) != _coverage_key(radius_m, window_h, period):
+        return None
+    return pd.read_parquet(path)
+
+
+def read_shared_outputs(folder: str | Path) -> dict[str, Any]:
+    """Read what a run's shared part holds so far (missing parts are None).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The run's ``shared/`` folder.
+
+    Returns
+    -------
+    dict
+        ``coverage`` (dict), ``effects`` and ``gaps`` (DataFrames), ``map`` (file name).
+    """
+    folder = Path(folder)
+    out: dict[str, Any] = dict.fromkeys(("coverage", "effects", "gaps", "map"))
+    if (folder / SHARED_FILES["coverage"]).exists():
+        out["coverage"] = read_json(folder / SHARED_FILES["coverage"])
+    for role in ("effects", "gaps"):
+        path = folder / SHARED_FILES[role]
+        if path.exists() and path.stat().st_size:
+            out[role] = pd.read_csv(path)
+    if (folder / SHARED_FILES["map"]).exists():
+        out["map"] = SHARED_FILES["map"]
+    return out

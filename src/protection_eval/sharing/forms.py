@@ -1,0 +1,251 @@
+"""The shared form of every table and layer: the one place a privacy reviewer reads.
+
+Each function here takes a restricted result (raw counts) and returns what may leave the
+evaluation team: aggregated places (H3 hexagons, areas), months, counts from 1 to k-1 suppressed
+through :mod:`protection_eval.sharing.disclosure` (one :func:`check_k`), and complementary
+suppression wherever totals are shown beside cells. Writers (:mod:`protection_eval.runs.outputs`)
+write only what these functions return, and a run publishes only after the audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from protection_eval.coverage.gaps import place_names
+from protection_eval.hexgrid import to_hexagon_footprint, to_hexagon_frame
+from protection_eval.sharing.disclosure import check_k, suppress_counts
+from protection_eval.sharing.maps import CoverageMap, make_coverage_map
+
+if TYPE_CHECKING:
+    from protection_eval.config import MissionConfig
+    from protection_eval.coverage.mission import CoverageResult
+
+__all__ = [
+    "to_coverage_map_layers",
+    "to_shared_coverage_gaps",
+    "to_shared_coverage_map",
+    "to_shared_coverage_summary",
+    "to_shared_gaps",
+]
+
+#: Counts of the summary that are suppressed in the shared form when from 1 to k-1.
+_SUMMARY_COUNTS: tuple[str, ...] = (
+    "incidents_total",
+    "incidents_in_scope",
+    "incidents_covered",
+    "incidents_left_out_by_precision",
+    "incidents_left_out_other",
+    "incidents_date_only",
+)
+
+
+def to_shared_coverage_summary(summary: Mapping[str, Any], k: int) -> dict[str, Any]:
+    """Return a coverage summary (:attr:`CoverageResult.summary`) as it may be shared.
+
+    A count from 1 to k-1 becomes None, and so does anything that would let it be solved
+    for: the in-scope and left-out counts (which add up to the total) are hidden together,
+    the covered count when the uncovered count is small, and the covered share with either.
+    """
+    k = check_k(k)
+    out = dict(summary)
+
+    def small(value: Any) -> bool:
+        return value is not None and 1 <= int(value) < k
+
+    hide = {key for key in _SUMMARY_COUNTS if small(out.get(key))}
+    parts = {"incidents_in_scope", "incidents_left_out_by_precision",
+             "incidents_left_out_other"}
+    if hide & parts:
+        hide |= parts
+    uncovered = int(out["incidents_in_scope"]) - int(out["incidents_covered"])
+    if small(uncovered):
+        hide.add("incidents_covered")
+    if hide & {"incidents_covered", "incidents_in_scope"}:
+        out["covered_share"] = None
+    for key in hide:
+        out[key] = None
+    out["suppression_k"] = k
+    return out
+
+
+def to_shared_gaps(
+    gaps: pd.DataFrame,
+    k: int,
+    *,
+    top: int | None = 20,
+    areas: gpd.GeoDataFrame | None = None,
+    label: str = "",
+) -> pd.DataFrame:
+    """Return a one-period gap list in its shared form.
+
+    The shared part of a run also shows the mission's totals (incidents in scope, covered), so each
+    of the three hexagon counts (incidents, covered, uncovered) is suppressed with the grand total
+    as a margin: counts from 1 to k-1 are hidden, and enough others that no hidden count can be
+    solved for from the total (:func:`protection_eval.sharing.disclosure.suppress_counts`). Only
+    hexagons whose incident count is visible are listed; ``covered_share`` is shown only when the
+    covered and the uncovered counts are visible too. Raw covered and uncovered counts are never
+    shown. Monthly lists are not shared: with the whole-period list beside them, a hidden month
+    could be solved for from the hexagon's total.
+
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        One period of :func:`compute_gaps` output, every hexagon of it (e.g. from
+        :func:`summarise_gaps`), so that the margins are right.
+    k : int
+        Suppression threshold (at least 5; see :func:`protection_eval.sharing.disclosure.check_k`).
+    top : int or None
+        Rows kept (None: all).
+    areas : geopandas.GeoDataFrame, optional
+        Areas with ``name``: adds ``place``, the area holding the hexagon's centre.
+    label : str
+        Text for the ``period`` column, e.g. ``"2022-01 to 2023-12"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``period`` (``label``), ``h3_cell``, ``place`` (with ``areas``), ``incidents`` (Int64),
+        ``covered_share`` (Float64, NA where it could disclose a small count), ``rank`` (1 =
+        look first).
+
+    Raises
+    ------
+    ValueError
+        When ``gaps`` holds more than one period.
+    """
+    columns = ["period", "h3_cell", *(["place"] if areas is not None else []), "incidents",
+               "covered_share", "rank"]
+    if gaps["period"].nunique(dropna=False) > 1:
+        raise ValueError("to_shared_gaps takes one period: pass summarise_gaps(gaps)")
+    if len(gaps) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    gaps = gaps.reset_index(drop=True)
+    shown = {}
+    for column in ("incidents", "incidents_covered", "incidents_uncovered"):
+        cells = gaps[["h3_cell", column]]
+        shown[column] = suppress_counts(cells, column, k, margins=[()]).shared()[column]
+    table = pd.DataFrame({"period": label, "h3_cell": gaps["h3_cell"].to_numpy()})
+    table["incidents"] = pd.array(shown["incidents"].to_numpy(), dtype="Int64")
+    share = pd.array(gaps["covered_share"].to_numpy(), dtype="Float64")
+    hidden = (shown["incidents_covered"].isna() | shown["incidents_uncovered"].isna()).to_numpy()
+    share[hidden] = pd.NA
+    table["covered_share"] = share
+    visible = table["incidents"].notna().to_numpy()
+    table = table.assign(_u=gaps["incidents_uncovered"].to_numpy(),
+                         _s=gaps["covered_share"].to_numpy()).loc[visible]
+    table = table.sort_values(["_u", "_s", "incidents", "h3_cell"],
+                              ascending=[False, True, False, True], kind="stable")
+    table["rank"] = np.arange(1, len(table) + 1, dtype=np.int64)
+    if top is not None:
+        table = table[table["rank"] <= top]
+    table = table.reset_index(drop=True)
+    if areas is not None:
+        table["place"] = place_names(table["h3_cell"], areas).to_numpy()
+    return table[columns]
+
+
+def to_shared_coverage_gaps(
+    result: CoverageResult, k: int, *, top: int | None = 20
+) -> pd.DataFrame:
+    """Return a mission's gap list over the whole period in its shared form.
+
+    ``place`` names the area holding each hexagon's centre. Monthly gap lists stay in the
+    restricted part (:attr:`CoverageResult.gaps`); see :func:`to_shared_gaps` for the rules.
+    """
+    return to_shared_gaps(result.gaps_overall, k, top=top, areas=result.area_shapes,
+                          label=str(result.summary.get("period", "")))
+
+
+def to_coverage_map_layers(
+    result: CoverageResult, k: int, *, top: int = 20, resolution: int = 8
+) -> dict[str, gpd.GeoDataFrame]:
+    """Return the shared layers of the coverage map, aggregated and suppressed.
+
+    Parameters
+    ----------
+    result : CoverageResult
+        A mission's coverage.
+    k : int
+        Suppression threshold (at least 5).
+    top : int
+        Gap hexagons kept.
+    resolution : int
+        H3 resolution of the footprint outline (8: hexagons of about 0.7 km2).
+
+    Returns
+    -------
+    dict
+        ``areas`` (name, mean monthly footprint and population shares, patrol-hours,
+        women's share; no incident count), ``hexagons`` (incidents in scope per H3 cell,
+        suppressed with the grand total as margin), ``footprint`` (the H3 cells whose
+        centre was within reach at some time in the period, as one outline: only hexagon
+        vertices, never a point derived from a patrol position) and ``gaps``
+        (``gap_rank``, incidents, covered share): keyword arguments of
+        :func:`protection_eval.sharing.maps.make_coverage_map`, all in EPSG:4326.
+    """
+    # No incident count on areas: with hexagon counts beside them, an area's count minus
+    # its visible hexagons could give back a suppressed hexagon.
+    measures = result.areas.groupby("area_id", sort=False)
+    hours = result.areas["patrol_hours"].fillna(0.0)
+    weighted = (result.areas["women_share"] * hours).groupby(result.areas["area_id"]).sum()
+    total_hours = hours.groupby(result.areas["area_id"]).sum()
+    per_area = pd.DataFrame(
+        {
+            "footprint_share": measures["footprint_share"].mean(),
+            "population_footprint_share": measures["population_share"].mean(),
+            "patrol_hours": measures["patrol_hours"].sum(min_count=1),
+            # Hour-weighted over patrols; a plain monthly mean for bases (no patrol-hours).
+            "women_share": (weighted / total_hours.where(total_hours > 0)).fillna(
+                measures["women_share"].mean()
+            ),
+        }
+    ).reset_index()
+    shapes = result.area_shapes[["area_id", "name", "geometry"]].copy()
+    shapes["area_id"] = shapes["area_id"].astype(str)
+    areas = shapes.merge(per_area, on="area_id", how="left")
+
+    every = to_shared_gaps(result.gaps_overall, k, top=None)
+    counts = suppress_counts(
+        result.gaps_overall[["h3_cell", "incidents"]].reset_index(drop=True), "incidents", k,
+        margins=[()],
+    ).shared()
+    hexagons = to_hexagon_frame(counts[["h3_cell", "incidents"]])
+    gaps = every[every["rank"] <= top].rename(columns={"rank": "gap_rank"})
+    gaps = to_hexagon_frame(gaps[["gap_rank", "h3_cell", "incidents", "covered_share"]])
+
+    footprint = to_hexagon_footprint(result.footprints, resolution)
+    return {"areas": areas, "hexagons": hexagons, "footprint": footprint, "gaps": gaps}
+
+
+def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> CoverageMap:
+    """Build the shared coverage map of a mission with :mod:`protection_eval.sharing.maps`.
+
+    Parameters
+    ----------
+    result : CoverageResult
+        The mission's coverage.
+    config : MissionConfig
+        For the mission code, period, SYNTHETIC flag, ``k`` and the tile server (if any).
+
+    Returns
+    -------
+    protection_eval.sharing.maps.CoverageMap
+        Call ``to_html()`` for the offline page.
+    """
+    k = config.sharing.min_count
+    tiles = config.sharing.tile_server
+    return make_coverage_map(
+        **to_coverage_map_layers(result, k),
+        mission=config.mission,
+        period=f"{config.period.start:%Y-%m} to {config.period.end:%Y-%m}",
+        synthetic=config.synthetic,
+        k=k,
+        radius_m=result.params.radius_m,
+        tile_url=None if tiles is None else tiles.url,
+        tile_attribution=None if tiles is None else tiles.attribution,
+    )
