@@ -35,9 +35,10 @@ period = None  # e.g. "2023-01..2023-06"; None: the mission's period
 
 # %%
 from protection_eval.coverage.figures import monthly_coverage, plot_coverage_overview
-from protection_eval.coverage.mission import compute_mission_coverage, make_shared_coverage_map
+from protection_eval.coverage.mission import compute_mission_coverage
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.outputs import write_coverage
+from protection_eval.sharing.forms import to_shared_coverage_gaps, to_shared_coverage_map
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
@@ -70,7 +71,7 @@ result.gaps_overall.head(20)
 # ## The gap list as shared (suppressed)
 
 # %%
-result.shared_gaps(mission.config.sharing.min_count).head(20)
+to_shared_coverage_gaps(result, mission.config.sharing.min_count).head(20)
 
 # %% [markdown]
 # ## Area x month measures (joined into the effectiveness panel)
@@ -91,6 +92,7 @@ written = write_coverage(
     shared_dir=shared_dir,
     k=mission.config.sharing.min_count,
     config=mission.config,
+    period=period,
 )
 written
 
@@ -98,4 +100,4 @@ written
 # ## The shared map, as a field commander will open it
 
 # %%
-make_shared_coverage_map(result, mission.config)
+to_shared_coverage_map(result, mission.config)

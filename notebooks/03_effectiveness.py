@@ -10,7 +10,7 @@
 #     language: python
 #     name: protection-eval
 #   protection_eval:
-#     needs: []
+#     needs: [02_coverage]
 # ---
 
 # %% [markdown]
@@ -45,11 +45,15 @@ from protection_eval.effects.mission import (
     write_effects,
 )
 from protection_eval.runs.missions import load_mission
+from protection_eval.runs.outputs import read_coverage_areas
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
+# Coverage is computed once per run: notebook 02's area measures for the whole mission period.
+area_measures = read_coverage_areas(restricted_dir, radius_m=mission.config.coverage.radius_m,
+                                    window_h=mission.config.coverage.window_h)
 effects = estimate_mission(mission, freq=freq, strategies=strategy, design=model, pre=pre,
-                           post=post, period=period)
+                           post=post, period=period, area_measures=area_measures)
 
 # %% [markdown]
 # ## Headline per strategy, with its caveats

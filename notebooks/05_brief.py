@@ -32,13 +32,13 @@ from IPython.display import HTML
 
 from protection_eval.config import load_mission_config
 from protection_eval.inventory.strategies import load_catalogue
-from protection_eval.io.readers import project_path
 from protection_eval.io.writers import write_text
+from protection_eval.runs.layout import SHARED_FILES, latest_shared_dir, reports_root
 from protection_eval.runs.outputs import read_shared_outputs
 from protection_eval.sharing.brief import BriefInputs, render_brief
 
 config = load_mission_config(mission_config)
-source = shared_dir or project_path("reports", config.mission, "latest", "shared")
+source = shared_dir or latest_shared_dir(reports_root(), config.mission)
 shared = read_shared_outputs(source)
 names = {s.id: s.name for s in load_catalogue().strategies}
 
@@ -57,5 +57,5 @@ inputs = BriefInputs(
 )
 page = render_brief(inputs)
 if shared_dir:
-    write_text(page, f"{shared_dir}/brief.html")
+    write_text(page, f"{shared_dir}/{SHARED_FILES['brief']}")
 HTML(page)

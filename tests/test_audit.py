@@ -399,7 +399,7 @@ def test_demo_mission_shared_outputs_pass(tmp_path, demo_missions):
     from protection_eval.coverage.mission import compute_mission_coverage
     from protection_eval.runs.missions import load_mission
     from protection_eval.runs.outputs import write_coverage
-    from protection_eval.sharing.audit.folder import audit_mission_folder
+    from protection_eval.runs.publish import audit_folder
     from protection_eval.sharing.disclosure import k_from_config
 
     for config in demo_missions:
@@ -435,7 +435,7 @@ def test_demo_mission_shared_outputs_pass(tmp_path, demo_missions):
             k=k,
         ).to_html()
         (shared / "coverage_map.html").write_text(page, encoding="utf-8")
-        audit_result = audit_mission_folder(shared, config)
+        audit_result = audit_folder(shared, config)
         assert audit_result.ok, audit_result.summary()
 
 

@@ -14,9 +14,14 @@ import typer
 
 from protection_eval.config import ConfigError
 from protection_eval.ingest.tables import MissionInputError
-from protection_eval.io.readers import InputFileError, project_path
+from protection_eval.io.readers import InputFileError
 from protection_eval.io.writers import write_json
-from protection_eval.runs.layout import mission_config_paths
+from protection_eval.runs.layout import (
+    REPORT_FILES,
+    mission_config_paths,
+    missions_dir,
+    reports_root,
+)
 from protection_eval.runs.missions import load_mission
 
 app = typer.Typer(
@@ -36,6 +41,17 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _mission_reports(config: Path, reports: Path | None) -> Path:
+    """Return ``<reports>/<mission id>``: the mission's folder, named by its id, not its file."""
+    from protection_eval.config import load_mission_config
+
+    try:
+        mission = load_mission_config(config).mission
+    except ConfigError:
+        mission = config.stem
+    return reports_root(reports) / mission
+
+
 @app.command()
 def validate(
     config: Annotated[Path, typer.Argument(help="Mission YAML, e.g. data/missions/DEMO-A.yaml")],
@@ -45,7 +61,7 @@ def validate(
     """Check a mission's inputs: per-table counts, quarantine reasons, validation.json."""
     from protection_eval.runs.runner import write_validation
 
-    out = out or project_path("reports", config.stem, "validation")
+    out = out or _mission_reports(config, None) / "validation"
     try:
         mission = load_mission(config)
     except USER_ERRORS as exc:
@@ -72,7 +88,7 @@ def demo(
     """Generate the synthetic demo missions (with ground_truth.json) and run them."""
     from protection_eval.demo import make_demo_missions
 
-    out = out or project_path("data", "missions")
+    out = missions_dir(out)
     paths = make_demo_missions(out, seed=seed, scale=scale)
     for path in paths:
         typer.echo(f"demo mission written: {path}")
@@ -91,7 +107,7 @@ def _run_and_report(
 ) -> None:
     from protection_eval.runs.batch import ProgressDisplay, run_missions
 
-    reports = reports or project_path("reports")
+    reports = reports_root(reports)
     display = ProgressDisplay([p.stem for p in paths])
     try:
         batch = run_missions(paths, reports_dir=reports, jobs=jobs, executor=executor,
@@ -101,7 +117,7 @@ def _run_and_report(
     typer.echo(batch.summary_table())
     for error in batch.errors:
         typer.echo(f"ERROR {error}", err=True)
-    typer.echo(f"index: {Path(reports) / 'index.html'}")
+    typer.echo(f"index: {reports / REPORT_FILES['index']}")
     typer.echo(batch.one_line())
     raise typer.Exit(batch.exit_code)
 
@@ -216,7 +232,7 @@ def evidence(
     """Pool every run's effects.csv into reports/evidence.csv and reports/evidence.html."""
     from protection_eval.inventory.evidence_report import write_evidence
 
-    reports = reports or project_path("reports")
+    reports = reports_root(reports)
     synthesis, csv_path, html_path = write_evidence(reports, _load_strategies(None))
     for problem in synthesis.problems:
         typer.echo(f"left out: {problem}", err=True)
@@ -234,12 +250,12 @@ def audit(
     ] = None,
 ) -> None:
     """Audit a shared folder for anything that could expose a survivor; exit 1 on a finding."""
-    from protection_eval.sharing.audit.folder import audit_mission_folder
+    from protection_eval.runs.publish import audit_folder
 
     if not path.exists():
         fail(f"{path}: no such folder or file to audit")
     try:
-        result = audit_mission_folder(path, mission)
+        result = audit_folder(path, mission)
     except USER_ERRORS as exc:
         fail(f"cannot audit against the mission: {exc}")
     typer.echo(result.summary())
@@ -261,7 +277,7 @@ def coverage(
     from protection_eval.coverage.mission import compute_mission_coverage
     from protection_eval.runs.outputs import write_coverage
 
-    out = out or project_path("reports", config.stem, "coverage")
+    out = out or _mission_reports(config, None) / "coverage"
     try:
         mission = load_mission(config)
         result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h,
@@ -292,7 +308,7 @@ def effects(
     """Effect of each strategy and of patrol presence: effects.csv with caveats."""
     from protection_eval.effects.mission import estimate_mission, write_effects
 
-    out = out or project_path("reports", config.stem, "effects")
+    out = out or _mission_reports(config, None) / "effects"
     try:
         mission = load_mission(config)
         result = estimate_mission(mission, strategies=strategy, design=design, period=period)

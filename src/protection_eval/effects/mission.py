@@ -490,6 +490,7 @@ def estimate_mission(
     post: int = 6,
     period: str | None = None,
     presence: bool = True,
+    area_measures: pd.DataFrame | None = None,
 ) -> MissionEffects:
     """Build a loaded mission's panel and estimate every effect on it.
 
@@ -512,6 +513,9 @@ def estimate_mission(
         Also estimate the within-reach ratio of reported incidents (estimand
         ``patrol_presence``, :mod:`protection_eval.effects.within_reach`; all incident types, so
         only with ``outcome="incidents"``).
+    area_measures : pandas.DataFrame, optional
+        The mission's coverage area measures for its whole period, when this run has computed
+        them already (``CoverageResult.areas``); computed here otherwise.
 
     Returns
     -------
@@ -522,7 +526,7 @@ def estimate_mission(
 
     if isinstance(strategies, str):
         strategies = [strategies]
-    panel = compute_mission_panel(data, freq=freq)
+    panel = compute_mission_panel(data, freq=freq, area_measures=area_measures)
     if period is not None:
         from protection_eval.config import parse_period
 

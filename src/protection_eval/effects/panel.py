@@ -261,8 +261,8 @@ def compute_mission_panel(
     freq : {"month", "week"}
         Period length.
     area_measures : pandas.DataFrame, optional
-        Coverage area measures (``CoverageResult.areas``) already computed in this run; they
-        are used as they are, so coverage is computed once per run.
+        Coverage area measures (``CoverageResult.areas``) already computed in this run; a
+        monthly panel uses them as they are, so coverage is computed once per run.
     use_coverage : bool
         When no measures are given and periods are months, compute the full coverage measures
         (footprint, population reached) with
@@ -283,6 +283,8 @@ def compute_mission_panel(
 
     config = data.config
     presence = None
+    if freq != "month":
+        area_measures = None  # the coverage measures are monthly
     if area_measures is None and use_coverage and freq == "month":
         area_measures = compute_mission_coverage(data).areas
     if area_measures is None:

@@ -27,9 +27,9 @@ from typing import Any
 from protection_eval import __version__
 from protection_eval.config import ConfigError, MissionConfig, load_mission_config, parse_period
 from protection_eval.ingest.tables import MissionData, MissionInputError
-from protection_eval.io.readers import InputFileError, project_path
+from protection_eval.io.readers import InputFileError
 from protection_eval.io.writers import file_sha256, write_json, write_table, write_text
-from protection_eval.runs.layout import notebook_paths
+from protection_eval.runs.layout import notebook_paths, reports_root
 from protection_eval.runs.missions import load_mission, write_mission_cache
 
 RESTRICTED = "restricted"
@@ -100,10 +100,10 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 
 def git_commit() -> str | None:
-    """Return the project checkout's commit, or None outside a git checkout."""
+    """Return the commit of the checkout the package runs from, or None when installed."""
     try:
         out = subprocess.run(
-            ["git", "-C", str(project_path()), "rev-parse", "HEAD"],
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"],
             capture_output=True, text=True, timeout=10, check=True,
         )
     except (OSError, subprocess.SubprocessError):
@@ -197,9 +197,9 @@ def audit_check(run_dir: Path, mission: MissionData) -> None:
     The audit compares the shared files with every incident row read (accepted and quarantined)
     and with the values of the sources' identifying columns, not only with what was accepted.
     """
-    from protection_eval.sharing.audit.folder import audit_mission_folder
+    from protection_eval.runs.publish import audit_folder
 
-    result = audit_mission_folder(run_dir / SHARED, mission)
+    result = audit_folder(run_dir / SHARED, mission)
     if not result.ok:
         findings = result.to_frame()
         write_table(findings, run_dir / RESTRICTED / "audit_findings.csv")
@@ -261,7 +261,7 @@ def _execute_notebooks(
             t0 = time.perf_counter()
             try:
                 _execute_notebook(nodes[index], notebook.name, output, parameters,
-                                  project_path())
+                                  restricted)
                 record.status = "ok"
             except RunFailed as exc:
                 record.status = "failed"
@@ -345,7 +345,7 @@ def run_mission(
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC)
-    reports_dir = Path(reports_dir) if reports_dir else project_path("reports")
+    reports_dir = reports_root(reports_dir)
     config_path = Path(config_path).resolve()
     run_id = run_id or new_run_id(started_at)
     records: list[NotebookRecord] = []

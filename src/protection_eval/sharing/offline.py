@@ -1,12 +1,12 @@
 """Turn generated HTML into one self-contained file that makes no third-party request.
 
 Shared outputs are opened by commanders on poor links or none, and survivor-safety rule 4 says a
-shared page asks no third-party server for anything when it is opened. folium, branca and
-nbconvert all write pages that load JavaScript and CSS from CDNs. This module swaps every such
-reference for the pinned copy vendored under ``protection_eval/sharing/assets`` (inlined as ``<script>``
-or ``<style>``, with CSS images as ``data:`` URIs) and refuses, with an :class:`OfflineError`
-naming each URL, to return a page in which any external fetch remains. The only exceptions are
-URLs the caller names explicitly: the tile server a mission configures.
+shared page asks no third-party server for anything when it is opened. folium, branca and nbconvert
+all write pages that load JavaScript and CSS from CDNs. This module swaps every such reference for
+the pinned copy vendored under ``protection_eval/sharing/assets`` (inlined as ``<script>`` or
+``<style>``, with CSS images as ``data:`` URIs) and refuses, with an :class:`OfflineError` naming
+each URL, to return a page in which any external fetch remains. The only exceptions are URLs the
+caller names explicitly: the tile server a mission configures.
 
 What counts as a fetch: ``src``/``srcset``/``data``/``poster``/``background``/``action`` and
 non-anchor ``href`` attributes, CSS ``url()`` and ``@import``, and any ``http(s)://`` or
@@ -54,9 +54,9 @@ class OfflineError(ValueError):
         super().__init__(
             f"the page would request {len(urls)} external URL(s) when opened:\n  {listed}\n"
             "Shared HTML must open offline (DOMAIN.md rule 4). Vendor the asset under "
-            "src/protection_eval/sharing/assets and register it in protection_eval.sharing.offline.ASSETS, "
-            "stop using the feature that needs it, or, for a mission's own tile server only, "
-            "pass its URL template in allowed_urls."
+            "src/protection_eval/sharing/assets and register it in "
+            "protection_eval.sharing.offline.ASSETS, stop using the feature that needs it, or, "
+            "for a mission's own tile server only, pass its URL template in allowed_urls."
         )
 
 

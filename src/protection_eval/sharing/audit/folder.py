@@ -30,7 +30,7 @@ The rules and their limits are in ``docs/privacy.md``. The detectors live in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,19 +187,26 @@ def audit_shared_folder(
     return AuditResult(folder=folder, files=names, findings=cap_findings(ctx.findings))
 
 
-def audit_mission_folder(path: str | Path, mission: Any = None) -> AuditResult:
-    """Audit a shared folder against a mission (the ``protection-eval audit`` command).
+def audit_mission_folder(
+    path: str | Path,
+    mission: Any = None,
+    raw_sources: Mapping[str, pd.DataFrame] | None = None,
+) -> AuditResult:
+    """Audit a shared folder against a loaded mission.
 
     Parameters
     ----------
     path : str or Path
         The shared folder.
-    mission : str, Path or MissionData, optional
-        The mission YAML, or the mission already loaded by
-        :func:`protection_eval.io.readers.load_mission`. With it, k, the tile server, the
-        incidents (accepted and quarantined rows: coordinates and ids), the areas and the values
-        of raw identifying columns (read again from the sources) are taken from the mission;
-        without it, k is 5, no tile server is allowed and the coordinate rule does not run.
+    mission : MissionData, optional
+        The mission (see :func:`protection_eval.runs.publish.audit_folder`, which loads it from
+        its YAML). With it, k, the tile server, the incidents (accepted and quarantined rows:
+        coordinates and ids), the areas and the values of raw identifying columns are taken
+        from the mission; without it, k is 5, no tile server is allowed and the coordinate rule
+        does not run.
+    raw_sources : mapping of str to pandas.DataFrame, optional
+        The mission's source tables as read (cells as text), for the raw coordinates and the
+        identifying values that ingestion dropped.
 
     Returns
     -------
@@ -208,19 +215,15 @@ def audit_mission_folder(path: str | Path, mission: Any = None) -> AuditResult:
     """
     if mission is None:
         return audit_shared_folder(path)
-    from protection_eval.io.readers import read_mission_sources
-    from protection_eval.runs.missions import load_mission
     from protection_eval.sharing.disclosure import k_from_config
 
-    if isinstance(mission, str | Path):
-        mission = load_mission(mission)
     config = mission.config
     tile = config.sharing.tile_server
-    raw = read_mission_sources(config)
-    values = rules.identifying_values_of({name: table.frame for name, table in raw.items()})
+    raw = dict(raw_sources or {})
+    values = rules.identifying_values_of(raw)
     incidents = mission.incidents
     raw_incidents = raw.get("incidents")
-    coords = rules.raw_coordinates(raw_incidents.frame) if raw_incidents is not None else None
+    coords = rules.raw_coordinates(raw_incidents) if raw_incidents is not None else None
     if coords is not None:
         incidents = pd.concat(
             [pd.DataFrame(incidents[["incident_id", "longitude", "latitude"]]), coords],
