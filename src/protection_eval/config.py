@@ -33,8 +33,9 @@ TABLES: tuple[str, ...] = (
 )
 REQUIRED_TABLES: tuple[str, ...] = ("incidents", "patrols", "areas")
 
-#: Smallest suppression threshold the project allows for shared outputs (DOMAIN.md rule 2).
-MIN_SHARED_COUNT = 5
+#: Smallest suppression threshold k the project allows for shared outputs (DOMAIN.md rule 2), and
+#: the default. The one definition: :func:`protection_eval.sharing.disclosure.check_k` enforces it.
+MIN_K = 5
 
 DEFAULT_PRECISION_UNCERTAINTY_M: dict[str, float] = {
     "exact": 100.0,
@@ -156,7 +157,7 @@ class TileServer(_Strict):
 class SharingSettings(_Strict):
     """Disclosure settings for shared outputs."""
 
-    min_count: Annotated[int, Field(ge=MIN_SHARED_COUNT)] = 5
+    min_count: Annotated[int, Field(ge=MIN_K)] = MIN_K
     h3_resolution: Annotated[int, Field(ge=4, le=9)] = 7
     tile_server: TileServer | None = None
 

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from protection_eval.config import MIN_K
 from protection_eval.model import to_local_naive
 
 __all__ = [
-    "MIN_K",
     "DisclosureError",
     "SharedTable",
     "aggregate_counts",
@@ -39,8 +39,6 @@ __all__ = [
     "suppress_dependent",
 ]
 
-#: Smallest suppression threshold allowed for shared outputs (DOMAIN.md rule 2).
-MIN_K = 5
 
 _PRIMARY = "primary"
 _COMPLEMENTARY = "complementary"

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from protection_eval.config import MIN_K
+from protection_eval.sharing.disclosure import check_k
 from protection_eval.sharing.offline import to_offline_html
 
 __all__ = [
@@ -75,7 +77,6 @@ _COUNT_COLUMNS = {"incidents"}
 _SHARE_COLUMNS = {"footprint_share", "population_footprint_share", "women_share", "covered_share"}
 _HOURS_COLUMNS = {"patrol_hours"}
 _IMPLIED_COLUMNS = {"suppressed"}
-_MIN_K = 5
 _COUNT_COLOURS = ("#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
 _FOOTPRINT_COLOUR = "#2166ac"
 _GAP_COLOUR = "#7b00b4"
@@ -376,8 +377,7 @@ def _build(
     count_breaks: Sequence[int] | None,
     gap_labels: int,
 ) -> CoverageMap:
-    if k < _MIN_K:
-        raise ValueError(f"k={k} is below the minimum of {_MIN_K} (DOMAIN.md rule 2)")
+    k = check_k(k)
     areas = _check_layer(areas, "areas", AREA_PROPERTIES, ["name"])
     hexagons = _check_layer(hexagons, "hexagons", HEXAGON_PROPERTIES, ["incidents"])
     if footprint is not None:
@@ -663,7 +663,7 @@ def make_restricted_coverage_map(
         mission=mission,
         period=period,
         synthetic=synthetic,
-        k=_MIN_K,
+        k=MIN_K,
         restricted=True,
         radius_m=radius_m,
         tile_url=tile_url,

@@ -37,7 +37,8 @@ from typing import Any
 
 import pandas as pd
 
-from protection_eval.sharing.audit import rules as rules
+from protection_eval.config import MIN_K
+from protection_eval.sharing.audit import rules
 from protection_eval.sharing.audit.scan import (
     FINDING_KINDS,
     Context,
@@ -107,7 +108,7 @@ def audit_shared_folder(
     path: str | Path,
     *,
     incidents: pd.DataFrame | None = None,
-    k: int = 5,
+    k: int = MIN_K,
     tile_server: str | None = None,
     tile_attribution: str | None = None,
     areas: Any = None,
