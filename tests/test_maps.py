@@ -248,7 +248,7 @@ def test_count_between_one_and_k_minus_one_is_refused_on_the_shared_map():
 
 
 def test_k_below_five_is_refused():
-    with pytest.raises(ValueError, match="below the minimum of 5"):
+    with pytest.raises(ValueError, match="k >= 5"):
         build(k=3)
 
 
