@@ -75,16 +75,20 @@ def test_bad_configuration_is_recorded_as_a_failed_run(tmp_path):
     assert "timezone: required key is missing" in result.error
 
 
-def test_notebooks_reuse_the_validated_mission_until_an_input_changes(bad_mission):
-    from protection_eval.catalog import load_mission, write_mission_cache
+def test_notebooks_reuse_the_validated_mission_until_an_input_changes(bad_mission, tmp_path):
+    from protection_eval.catalog import load_mission
+    from protection_eval.mission_cache import MissionCacheWarning, write_mission_cache
 
-    mission = load_mission(bad_mission)
+    result = run_mission(bad_mission, reports_dir=tmp_path, notebooks=[])
+    run_config = result.run_dir / "restricted" / "mission.yaml"
+    mission = load_mission(run_config)
     mission.validation.mission = "MARKED-AS-CACHED"
-    write_mission_cache(mission, bad_mission)
-    assert load_mission(bad_mission).validation.mission == "MARKED-AS-CACHED"
+    write_mission_cache(mission, run_config)
+    assert load_mission(run_config).validation.mission == "MARKED-AS-CACHED"
     tracks = bad_mission.parent / "tracks.csv"
     tracks.write_text(tracks.read_text() + "P1,2022-03-04T10:00:00,30.06,5.04\n")
-    fresh = load_mission(bad_mission)
+    with pytest.warns(MissionCacheWarning, match="an input file changed"):
+        fresh = load_mission(run_config)
     assert fresh.validation.mission == "BAD-1"
     assert fresh.validation.tables["patrol_tracks"].rows_read == 4
 
@@ -93,7 +97,9 @@ def test_run_keeps_its_configuration_copy_and_cached_mission_restricted(bad_miss
     result = run_mission(bad_mission, reports_dir=tmp_path, notebooks=[])
     restricted = result.run_dir / "restricted"
     assert (restricted / "mission.yaml").exists()
-    assert (restricted / "mission.ingested.pickle").exists()
+    assert (restricted / "mission_cache" / "metadata.json").exists()
+    assert (restricted / ".cache_key").stat().st_mode & 0o077 == 0
+    assert not list(result.run_dir.rglob("*.pickle"))
     assert not list((result.run_dir / "shared").iterdir())
 
 

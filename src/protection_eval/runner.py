@@ -32,12 +32,12 @@ from protection_eval.catalog import (
     notebook_paths,
     project_path,
     write_json,
-    write_mission_cache,
     write_table,
     write_text,
 )
 from protection_eval.config import ConfigError, MissionConfig, load_mission_config, parse_period
 from protection_eval.ingest import MissionData, MissionInputError
+from protection_eval.mission_cache import write_mission_cache
 
 RESTRICTED = "restricted"
 SHARED = "shared"
@@ -182,7 +182,8 @@ def _derived_config(config: MissionConfig, period: str | None, folder: Path) -> 
     """Write the run's copy of the mission configuration, with absolute source paths.
 
     With a reporting ``period``, the copy's period is that window. The notebooks read this copy,
-    and the validated mission cached beside it.
+    and the validated mission cached beside it (``mission_cache/``, checked against the run's
+    key, see :mod:`protection_eval.mission_cache`).
     """
     import yaml
 
