@@ -21,12 +21,14 @@ import pytest
 from geopandas.testing import assert_geodataframe_equal
 from typer.testing import CliRunner
 
+import protection_eval
 from protection_eval.catalog import load_mission
 from protection_eval.cli import app
 from protection_eval.config import TABLES, load_mission_config
 from protection_eval.strategies import load_catalogue
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "protection_eval"
+#: The library as imported (src/protection_eval of the checkout under test).
+SRC = Path(protection_eval.__file__).resolve().parent
 
 
 class _RunsCode:
