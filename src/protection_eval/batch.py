@@ -62,10 +62,11 @@ class BatchResult:
 
     def summary_table(self) -> str:
         """Return a fixed-width table: mission, status, seconds, run folder or error."""
-        lines = [f"{'mission':<14}{'status':<8}{'seconds':>9}  run / reason"]
+        width = max([14, *(len(r.mission) + 2 for r in self.results)])
+        lines = [f"{'mission':<{width}}{'status':<8}{'seconds':>9}  run / reason"]
         for r in self.results:
-            tail = str(r.run_dir) if r.ok else (r.error or "").splitlines()[0][:160]
-            lines.append(f"{r.mission:<14}{r.status:<8}{r.seconds:>9.1f}  {tail}")
+            tail = str(r.run_dir) if r.ok else _reason(r.error)
+            lines.append(f"{r.mission:<{width}}{r.status:<8}{r.seconds:>9.1f}  {tail}")
         return "\n".join(lines)
 
     def one_line(self) -> str:
@@ -77,6 +78,18 @@ class BatchResult:
             f"protection-eval run: {len(self.results) - len(self.failed)} ok, {failed}{errors} "
             f"in {self.seconds:.1f}s"
         )
+
+
+def _reason(error: str | None) -> str:
+    """Return an error's first line, or its first item when that line only announces a list.
+
+    A configuration error reads ``<file>: the mission configuration is not valid:`` and then
+    one line per key: the summary shows the first key's problem, then the file.
+    """
+    lines = (error or "").splitlines() or [""]
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[1].strip(' -')} ({lines[0].rstrip(':')})"[:160]
+    return lines[0][:160]
 
 
 class ProgressDisplay:

@@ -584,7 +584,7 @@ def _unwritten(
 ) -> RunResult:
     """Return the result of a run that could not be written: one clear line, no manifest."""
     # The reason first: a batch summary shows the first 160 characters.
-    message = f"{type(exc).__name__}: {exc.strerror or exc}: {what}; no manifest written"
+    message = f"{type(exc).__name__}: {exc.strerror or exc}, no manifest written: {what}"
     if error:
         message += f"; the run had failed: {error['message']}"
     return RunResult(mission, run_id, "failed", run_dir, message,
