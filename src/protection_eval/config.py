@@ -33,6 +33,10 @@ TABLES: tuple[str, ...] = (
 )
 REQUIRED_TABLES: tuple[str, ...] = ("incidents", "patrols", "areas")
 
+#: Longest mission code: it names report folders (``reports/<mission>/.staging-<run id>``),
+#: which must stay well under the file systems' 255-byte limit on a name.
+MISSION_CODE_MAX_LENGTH = 64
+
 #: Smallest suppression threshold the project allows for shared outputs (DOMAIN.md rule 2).
 MIN_SHARED_COUNT = 5
 
@@ -173,7 +177,8 @@ class MissionConfig(_Strict):
     Attributes
     ----------
     mission : str
-        Code used in report paths (letters, digits, ``-`` and ``_``).
+        Code used in report paths: letters, digits, ``-`` and ``_``, at most
+        :data:`MISSION_CODE_MAX_LENGTH` (64) characters.
     path : Path
         The YAML file it was read from (set by :func:`load_mission_config`).
     """
@@ -190,6 +195,17 @@ class MissionConfig(_Strict):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     seed: int = 0
     path: Path | None = None
+
+    @field_validator("mission")
+    @classmethod
+    def _short_code(cls, value: str) -> str:
+        if len(value) > MISSION_CODE_MAX_LENGTH:
+            raise ValueError(
+                f"the mission code is {len(value)} characters long; use at most "
+                f"{MISSION_CODE_MAX_LENGTH} letters, digits, '-' and '_' (it names the report "
+                "folders)"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod
