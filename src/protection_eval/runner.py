@@ -38,6 +38,7 @@ from protection_eval.catalog import (
 )
 from protection_eval.config import ConfigError, MissionConfig, load_mission_config, parse_period
 from protection_eval.ingest import MissionData, MissionInputError
+from protection_eval.validation import ValidationReport
 
 RESTRICTED = "restricted"
 SHARED = "shared"
@@ -131,7 +132,7 @@ def _input_records(config: MissionConfig, mission: MissionData | None) -> list[d
         if path is None:
             continue
         record: dict[str, Any] = {"table": table, "path": str(path)}
-        if Path(path).exists():
+        if Path(path).is_file():
             record["sha256"] = file_sha256(path)
         if mission is not None and table in mission.validation.tables:
             report = mission.validation.tables[table]
@@ -143,9 +144,14 @@ def _input_records(config: MissionConfig, mission: MissionData | None) -> list[d
 
 def write_validation(mission: MissionData, folder: Path) -> Path:
     """Write ``validation.json`` and ``rejected/<table>.csv`` into ``folder``."""
-    for table, rejected in mission.validation.rejected.items():
+    return write_validation_report(mission.validation, folder)
+
+
+def write_validation_report(report: ValidationReport, folder: Path) -> Path:
+    """Write a validation report (possibly of a mission that stopped) into ``folder``."""
+    for table, rejected in report.rejected.items():
         write_table(rejected, folder / "rejected" / f"{table}.csv")
-    return write_json(mission.validation.to_dict(), folder / "validation.json")
+    return write_json(report.to_dict(), folder / "validation.json")
 
 
 def _execute_notebook(
@@ -411,6 +417,8 @@ def run_mission(
                      "notebook": exc.notebook, "cell": exc.cell}
         except (InputFileError, MissionInputError) as exc:
             error = {"message": str(exc), "step": "ingestion"}
+            if getattr(exc, "report", None) is not None:
+                write_validation_report(exc.report, restricted)
         except Exception as exc:
             error = {"message": f"{type(exc).__name__}: {exc}", "step": "run",
                      "traceback": traceback.format_exc(limit=8)}
