@@ -225,6 +225,10 @@ def _format_errors(path: Path, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A YAML mapping that gives the same key twice."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe YAML loader that refuses a key given twice in one mapping.
 
@@ -240,7 +244,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if key in seen:
-                raise yaml.constructor.ConstructorError(
+                raise DuplicateKeyError(
                     None, None,
                     f"the key {key!r} on line {line} was already given on line {seen[key]}; "
                     "keep one of them (a repeated key would silently replace the first)",
@@ -334,6 +338,8 @@ def load_mission_config(path: str | Path) -> MissionConfig:
         raw = load_yaml(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such mission configuration file") from None
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {exc.problem}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not readable as UTF-8 YAML ({exc})") from None
     if not isinstance(raw, dict):
