@@ -9,10 +9,12 @@ knows the column's meaning) plus a ``source_row`` column that points back into t
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow.parquet as pq
+import pyogrio
 
 from protection_eval.config import TABLES, MissionConfig, load_mission_config
 
@@ -86,12 +90,36 @@ def strategies_dir() -> Path:
     return Path(override) if override else project_path("data", "strategies")
 
 
+def _check_source_file(path: Path) -> None:
+    """Refuse a source that is not one readable regular file, before any reader opens it."""
+    where = "Check `sources` in the mission YAML"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputFileError(path, "file not found", where) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputFileError(
+                path, "is a symbolic link that points back to itself (a link loop)",
+                "Point `sources` at the real file, or repair the link",
+            ) from None
+        raise InputFileError(path, f"cannot be opened ({exc.strerror})", where) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputFileError(
+            path, "is a folder, not a file", "Point `sources` at the table's file inside it"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise InputFileError(path, "is not a regular file (a device, pipe or socket)", where)
+    if info.st_size == 0:
+        raise InputFileError(path, "the file is empty", "Export the table again with its rows")
+
+
 def _decode(path: Path) -> str:
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
+    except OSError as exc:
         raise InputFileError(
-            path, "file not found", "Check `sources` in the mission YAML"
+            path, f"cannot be read ({exc.strerror})", "Check the file's permissions"
         ) from None
     if not data.strip():
         raise InputFileError(path, "the file is empty", "Export the table again with its rows")
@@ -105,8 +133,47 @@ def _decode(path: Path) -> str:
         ) from None
 
 
+def _refuse_duplicate_columns(
+    path: Path, names: Iterable[str], where: str = "in the header"
+) -> None:
+    """Refuse a name given twice: one column would silently stand in for the other."""
+    seen: set[str] = set()
+    twice: list[str] = []
+    for name in names:
+        if name in seen and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    if twice:
+        raise InputFileError(
+            path,
+            f"the column name(s) {', '.join(repr(n) for n in twice)} appear more than once {where}",
+            "Rename or delete the extra column so that every column name is unique",
+        )
+
+
+def _refuse_reserved_columns(path: Path, names: Iterable[str]) -> None:
+    if "source_row" in names:
+        raise InputFileError(
+            path,
+            "has a column named 'source_row', the name the reader gives the row number in the "
+            "file",
+            "Rename that column in the file (or delete it) and read it again",
+        )
+
+
+def _csv_header(text: str) -> list[str]:
+    """Return the first record as written (pandas renames a repeated ``X`` to ``X.1``)."""
+    try:
+        return [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
+    except csv.Error:
+        return []
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     text = _decode(path)
+    header = _csv_header(text)
+    _refuse_duplicate_columns(path, [n for n in header if n])
+    _refuse_reserved_columns(path, header)
     try:
         frame = pd.read_csv(
             io.StringIO(text),
@@ -124,7 +191,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame.loc[~blank].reset_index(drop=True)
 
 
-def _spatial_to_text(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
+def _spatial_to_text(gdf: gpd.GeoDataFrame, path: Path) -> pd.DataFrame:
+    names = [str(c) for c in gdf.columns if c != gdf.geometry.name]
+    _refuse_duplicate_columns(path, names, "among the attributes")
+    _refuse_reserved_columns(path, names)
     frame = pd.DataFrame(index=range(len(gdf)))
     frame["source_row"] = range(1, len(gdf) + 1)
     for column in gdf.columns:
@@ -142,13 +212,49 @@ def _spatial_to_text(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     return frame
 
 
+def _refuse_duplicate_json_keys(path: Path) -> None:
+    """Refuse a GeoJSON with two equal keys in one object (GDAL would keep the last).
+
+    Each object is dropped once checked, so the check holds one feature at a time besides the
+    file's text. A file that is not JSON is left to the spatial reader to report.
+    """
+
+    def check(pairs: list[tuple[str, Any]]) -> None:
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            _refuse_duplicate_columns(path, keys, "in one object")
+
+    try:
+        json.loads(path.read_bytes().decode("utf-8-sig"), object_pairs_hook=check)
+    except InputFileError:
+        raise
+    except (ValueError, RecursionError):
+        return
+
+
+def _read_layer_name(path: Path, layer: str | None) -> str | None:
+    """Return the layer to read: the one named, or the only one (several, none named: error)."""
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except Exception:  # an unreadable file is reported by the reader itself
+        return layer
+    if layer is not None and layer not in layers:
+        raise InputFileError(
+            path, f"has no layer {layer!r}; its layers are {layers}",
+            "Set `layer:` of this source in the mission YAML to one of them",
+        )
+    if layer is None and len(layers) > 1:
+        raise InputFileError(
+            path, f"holds {len(layers)} layers {layers} and the mission YAML names none",
+            "Set `layer:` of this source in the mission YAML to the layer that holds the table",
+        )
+    return layer
+
+
 def _read_spatial(path: Path, kind: str, layer: str | None) -> pd.DataFrame:
-    if not path.exists():
-        raise InputFileError(path, "file not found", "Check `sources` in the mission YAML")
-    if path.stat().st_size == 0:
-        raise InputFileError(path, "the file is empty", "Export the table again with its rows")
     try:
         if kind == "geoparquet":
+            _refuse_duplicate_columns(path, pq.read_schema(path).names, "in the schema")
             try:
                 gdf = gpd.read_parquet(path)
             except ValueError:
@@ -156,6 +262,9 @@ def _read_spatial(path: Path, kind: str, layer: str | None) -> pd.DataFrame:
                 if not isinstance(gdf, gpd.GeoDataFrame):
                     gdf = gpd.GeoDataFrame(gdf, geometry=[None] * len(gdf))
         else:
+            if path.suffix.lower() in {".geojson", ".json"}:
+                _refuse_duplicate_json_keys(path)
+            layer = _read_layer_name(path, layer)
             gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
     except InputFileError:
         raise
@@ -164,7 +273,7 @@ def _read_spatial(path: Path, kind: str, layer: str | None) -> pd.DataFrame:
             path, f"cannot be read as {kind} ({type(exc).__name__}: {exc})",
             "Check that the file is complete and in the format its extension says",
         ) from None
-    return _spatial_to_text(gdf)
+    return _spatial_to_text(gdf, path)
 
 
 def read_raw_table(table: str, path: Path, *, layer: str | None = None) -> RawTable:
@@ -187,7 +296,9 @@ def read_raw_table(table: str, path: Path, *, layer: str | None = None) -> RawTa
     Raises
     ------
     InputFileError
-        Missing, empty, header-only or undecodable file, or an unknown extension.
+        Missing, empty, header-only or undecodable file, an unknown extension, a folder or
+        link loop instead of a file, a column name given twice or reserved (``source_row``),
+        or a GeoPackage with several layers and no ``layer`` named.
     """
     path = Path(path)
     kind = READERS.get(path.suffix.lower())
@@ -197,6 +308,7 @@ def read_raw_table(table: str, path: Path, *, layer: str | None = None) -> RawTa
             f"unknown file type {path.suffix!r}",
             f"Use one of {sorted(READERS)}",
         )
+    _check_source_file(path)
     frame = _read_csv(path) if kind == "csv" else _read_spatial(path, kind, layer)
     if frame.empty:
         raise InputFileError(path, "the file has a header but no rows", "Export it with its rows")
@@ -354,7 +466,7 @@ def notebook_paths(folder: str | Path | None = None) -> list[Path]:
 
 def input_fingerprints(paths: Iterable[Path]) -> list[dict[str, str]]:
     """Return path and sha256 of each existing input file."""
-    return [{"path": str(p), "sha256": file_sha256(p)} for p in paths if Path(p).exists()]
+    return [{"path": str(p), "sha256": file_sha256(p)} for p in paths if Path(p).is_file()]
 
 
 def read_shared_tables(reports_dir: str | Path, name: str) -> dict[str, RawTable]:

@@ -46,14 +46,20 @@ def validate(
     = None,
 ) -> None:
     """Check a mission's inputs: per-table counts, quarantine reasons, validation.json."""
-    from protection_eval.runner import write_validation
+    from protection_eval.runner import write_validation, write_validation_report
 
     out = out or project_path("reports", config.stem, "validation")
     try:
         mission = load_mission(config)
     except USER_ERRORS as exc:
-        write_json({"mission": config.stem, "usable": False, "errors": [str(exc)]},
-                   out / "validation.json")
+        report = getattr(exc, "report", None)
+        if report is None:
+            write_json({"mission": config.stem, "usable": False, "errors": [str(exc)]},
+                       out / "validation.json")
+        else:
+            write_validation_report(report, out)
+            for line in report.summary_lines():
+                typer.echo(line)
         fail(f"NOT usable: {exc}")
     write_validation(mission, out)
     for line in mission.validation.summary_lines():

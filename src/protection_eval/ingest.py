@@ -40,7 +40,18 @@ WGS84 = "EPSG:4326"
 
 
 class MissionInputError(ValueError):
-    """An input that stops a mission: the message names the file, the column and what to do."""
+    """An input that stops a mission: the message names the file, the column and what to do.
+
+    Attributes
+    ----------
+    report : ValidationReport or None
+        What was checked before the mission stopped (with its quarantined rows), when
+        anything was; written out like any validation so the rows can be looked at.
+    """
+
+    def __init__(self, message: str, report: ValidationReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -196,7 +207,11 @@ def _require_columns(frame: pd.DataFrame, raw: RawTable, model: TableModel) -> N
 def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine) -> None:
     for column in model.required:
         if column == "geometry":
-            empty = frame[column].map(lambda g: g is None or getattr(g, "is_empty", True))
+            # A CSV holds WKT text, parsed (and checked for emptiness) by _geometry_column.
+            empty = frame[column].map(
+                lambda g: not g.strip() if isinstance(g, str)
+                else g is None or getattr(g, "is_empty", True)
+            )
         else:
             empty = cell_text(frame, column) == ""
         q.reject(empty, "missing_value", column, f"{column} is empty")
@@ -481,7 +496,10 @@ def ingest_mission(
         tables[name] = validate_table(name, accepted)
         if name == "areas":
             if accepted.empty:
-                raise _fatal(raw[name].path, "no area was accepted; every row was quarantined")
+                message = (f"{raw[name].path}: no area was accepted; every row was quarantined "
+                           "(see rejected/areas.csv), and points cannot be checked without areas")
+                report.errors.append(message)
+                raise MissionInputError(message, report)
             ctx.areas = tables[name]
             ctx.projected_crs = _projected_crs(config, ctx.areas)
         elif name == "patrols":

@@ -46,6 +46,7 @@ from protection_eval.config import (
     parse_period,
 )
 from protection_eval.ingest import MissionData, MissionInputError
+from protection_eval.validation import ValidationReport
 from protection_eval.mission_cache import write_mission_cache
 
 try:
@@ -157,7 +158,7 @@ def _input_records(config: MissionConfig, mission: MissionData | None) -> list[d
         if path is None:
             continue
         record: dict[str, Any] = {"table": table, "path": str(path)}
-        if Path(path).exists():
+        if Path(path).is_file():
             record["sha256"] = file_sha256(path)
         if mission is not None and table in mission.validation.tables:
             report = mission.validation.tables[table]
@@ -169,9 +170,14 @@ def _input_records(config: MissionConfig, mission: MissionData | None) -> list[d
 
 def write_validation(mission: MissionData, folder: Path) -> Path:
     """Write ``validation.json`` and ``rejected/<table>.csv`` into ``folder``."""
-    for table, rejected in mission.validation.rejected.items():
+    return write_validation_report(mission.validation, folder)
+
+
+def write_validation_report(report: ValidationReport, folder: Path) -> Path:
+    """Write a validation report (possibly of a mission that stopped) into ``folder``."""
+    for table, rejected in report.rejected.items():
         write_table(rejected, folder / "rejected" / f"{table}.csv")
-    return write_json(mission.validation.to_dict(), folder / "validation.json")
+    return write_json(report.to_dict(), folder / "validation.json")
 
 
 def _execute_notebook(
@@ -554,6 +560,8 @@ def _run_steps(
             error["findings"] = exc.findings
     except (InputFileError, MissionInputError) as exc:
         error = {"message": str(exc), "step": "ingestion"}
+        if getattr(exc, "report", None) is not None:
+            write_validation_report(exc.report, restricted)
     except OSError as exc:
         # A full disk, a read-only folder: the environment, not the mission, and no traceback.
         error = {"message": f"{type(exc).__name__}: {exc}", "step": "environment"}

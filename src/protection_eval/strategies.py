@@ -19,6 +19,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from protection_eval.config import load_yaml
+
 __all__ = [
     "ACTORS",
     "CATEGORIES",
@@ -486,7 +488,7 @@ def _read_catalogue(path: Path) -> tuple[StrategyCatalogue, list[CatalogueProble
 
 def _read_file(file: Path, name: str, problems: list[CatalogueProblem]) -> list[Strategy]:
     try:
-        entries = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
+        entries = load_yaml(file.read_text(encoding="utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         problems.append(CatalogueProblem(name, "-", "-", f"not readable YAML: {error}"))
         return []
