@@ -113,3 +113,26 @@ def test_mission_shared_outputs_quote_formulas_and_escape_script_in_place_names(
     # The CSV cell is still the hostile name (a CSV is not HTML), so the audit stops the run;
     # the map holds it only as text.
     assert flagged == {"gaps.csv"}, audit.summary()
+
+
+def test_strategy_listing_as_csv_quotes_a_name_written_as_a_formula(tmp_path):
+    import yaml
+
+    from protection_eval.strategies import load_catalogue, to_listing
+
+    entry = {
+        "id": "test-escorts",
+        "name": "=HYPERLINK(\"http://127.0.0.1:9\",\"escorts\")",
+        "actor": "military",
+        "category": "escort",
+        "description": "Soldiers walk with women to the water point and back again.",
+        "mechanism": "Armed presence on the route deters attackers at the time of risk.",
+        "missions": ["TESTMIS"],
+        "period": 2008,
+        "sources": [{"title": "A report on escorts", "publisher": "Somebody", "year": 2010}],
+        "evidence_level": "anecdotal",
+    }
+    (tmp_path / "escort.yaml").write_text(yaml.safe_dump([entry]), encoding="utf-8")
+    text = to_listing(load_catalogue(tmp_path), "csv")
+    rows = list(csv.reader(text.splitlines()))
+    assert rows[1][:2] == ["test-escorts", "'" + entry["name"]]
