@@ -274,7 +274,9 @@ def _html_safe(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "features": features}
 
 
-def _tooltip(fields: Sequence[str], labels: Mapping[str, str], **kwargs: Any) -> Any:
+def _tooltip(
+    fields: Sequence[str], labels: Mapping[str, str], **kwargs: Any
+) -> folium.GeoJsonTooltip | None:
     if not fields:
         return None
     aliases = [html.escape(labels[f], quote=True) for f in fields]
