@@ -349,7 +349,10 @@ def to_listing(catalogue: StrategyCatalogue, fmt: str = "table") -> str:
         return json.dumps([strategy_to_dict(s) for s in catalogue], indent=2, ensure_ascii=False)
     frame = to_strategy_table(catalogue)
     if fmt == "csv":
-        return frame.to_csv(index=False, lineterminator="\n")
+        # Imported here so that listing strategies does not load geopandas with the catalog.
+        from protection_eval.catalog import to_spreadsheet_safe
+
+        return to_spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n")
     if frame.empty:
         return "no strategy matches"
     shown = frame[["id", "actor", "category", "evidence_level", "n_sources"]].astype(str)
