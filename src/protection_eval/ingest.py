@@ -95,6 +95,17 @@ MODELS: dict[str, TableModel] = {
     "deployments": TableModel(("strategy_id", "area_id", "started_on"), ("ended_on",)),
 }
 
+#: Smallest and largest value of each numeric column other than coordinates; a value outside
+#: is quarantined as ``number_out_of_range``. The ceilings are far above any field value (no
+#: peace operation has had 100,000 personnel, no area more people than the world has) and keep
+#: slips such as ``1e19`` out of the analysis tables.
+NUMBER_BOUNDS: dict[str, tuple[float, float]] = {
+    "victims": (1, 10_000),
+    "personnel": (1, 100_000),
+    "women": (0, 100_000),
+    "population": (0, 10_000_000_000),
+}
+
 #: Order of ingestion: areas first (points are checked against them), patrols before tracks.
 ORDER: tuple[str, ...] = (
     "areas",
@@ -215,8 +226,10 @@ def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine) -> None:
 
 
 def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
-    personnel = parse_number_column(frame, "personnel", spec, q, integer=True, minimum=1)
-    women = parse_number_column(frame, "women", spec, q, integer=True, minimum=0)
+    personnel = parse_number_column(frame, "personnel", spec, q, integer=True,
+                                    bounds=NUMBER_BOUNDS["personnel"])
+    women = parse_number_column(frame, "women", spec, q, integer=True,
+                                bounds=NUMBER_BOUNDS["women"])
     excess = women.notna() & personnel.notna() & (women > personnel)
     q.reject(excess, "women_exceed_personnel", "women",
              "women " + women.astype("Int64").astype(str) + " > personnel "
@@ -248,7 +261,8 @@ def _geometry_column(frame: pd.DataFrame, column: str, kinds: set[str], q: Quara
 
 def _ingest_areas(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
     geometry = _geometry_column(frame, "geometry", {"Polygon", "MultiPolygon"}, q)
-    population = parse_number_column(frame, "population", spec, q, minimum=0)
+    population = parse_number_column(frame, "population", spec, q,
+                                     bounds=NUMBER_BOUNDS["population"])
     return gpd.GeoDataFrame(
         {
             "area_id": cell_text(frame, "area_id"),
@@ -334,7 +348,8 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
     precision = map_labels(frame, "location_precision", spec, q, default="exact")
     occurred, time_precision = parse_time_column(frame, "occurred_at", spec, ctx, q)
     check_dates_in_period(occurred, "occurred_at", ctx, q)
-    victims = parse_number_column(frame, "victims", spec, q, integer=True, minimum=1)
+    victims = parse_number_column(frame, "victims", spec, q, integer=True,
+                                  bounds=NUMBER_BOUNDS["victims"])
     area_ref = cell_text(frame, "area_id")
     known_areas = set(ctx.areas["area_id"]) if ctx.areas is not None else set()
     q.reject((area_ref != "") & ~area_ref.isin(known_areas), "unknown_area", "area_id",

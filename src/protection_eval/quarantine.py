@@ -104,6 +104,8 @@ def parse_time_column(
     detail = parsed.detail.reindex(frame.index)
     for code in ("date_ambiguous", "date_unparseable"):
         q.reject(reason == code, code, column, detail)
+    q.reject(reason == "date_out_of_range", "date_out_of_range", column,
+             column + " " + detail.astype(str))
     return values, precision
 
 
@@ -139,18 +141,51 @@ def parse_number_column(
     q: Quarantine,
     *,
     integer: bool = False,
-    minimum: float | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> pd.Series:
-    """Parse a numeric column; quarantine unreadable, fractional or too small values."""
-    values, refused = parse_numbers(cell_text(frame, column), decimal=spec.decimal)
-    q.reject(refused.notna(), "invalid_number", column, refused)
+    """Parse a numeric column; quarantine unreadable, infinite, fractional or out-of-range cells.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table's cells as text.
+    column : str
+        Model column name.
+    spec : SourceSpec
+        The source's settings (its decimal separator).
+    q : Quarantine
+        Receives ``invalid_number``, ``not_finite``, ``not_whole_number`` (``integer``) and
+        ``number_out_of_range`` (outside ``bounds``, both ends included).
+    integer : bool
+        Whether the column is a count.
+    bounds : tuple of float, optional
+        Smallest and largest value accepted.
+
+    Returns
+    -------
+    pandas.Series
+        float64; NaN where the cell is empty or was refused for any of these reasons, so a
+        refused cell never breaks a later conversion (e.g. to ``Int64``).
+    """
+    cells = cell_text(frame, column)
+    parsed = parse_numbers(cells, decimal=spec.decimal)
+    q.reject(parsed.reason == "invalid_number", "invalid_number", column, parsed.detail)
+    q.reject(parsed.reason == "not_finite", "not_finite", column,
+             column + " " + parsed.detail.astype(str) + "; correct it or leave the cell empty")
+    values = parsed.values
+    refused = pd.Series(False, index=frame.index)
     if integer:
-        fractional = values.notna() & (values != np.floor(values))
-        q.reject(fractional, "invalid_number", column, f"{column} must be a whole number")
-    if minimum is not None:
-        low = values.notna() & (values < minimum)
-        q.reject(low, "invalid_number", column, f"{column} must be at least {minimum:g}")
-    return values
+        refused |= values.notna() & (values != np.floor(values))
+        q.reject(refused, "not_whole_number", column,
+                 column + " " + cells.map(repr) + " is not a whole number; give the count")
+    if bounds is not None:
+        low, high = bounds
+        outside = values.notna() & ~refused & ((values < low) | (values > high))
+        q.reject(outside, "number_out_of_range", column,
+                 column + " " + cells.map(repr) + f" is outside {low:,.0f}..{high:,.0f}; "
+                 "correct it or leave the cell empty")
+        refused |= outside
+    return values.where(~refused)
 
 
 def check_reference(
