@@ -8,9 +8,9 @@ knows the column's meaning) plus a ``source_row`` column that points back into t
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
-import io
 import json
 import os
 import pickle
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from protection_eval.config import TABLES, MissionConfig, load_mission_config
@@ -87,30 +88,50 @@ def strategies_dir() -> Path:
     return Path(override) if override else project_path("data", "strategies")
 
 
-def _decode(path: Path) -> str:
+def _check_utf8(path: Path) -> None:
+    """Refuse a missing, empty or non-UTF-8 file, reading it in blocks (never whole)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    offset, content = 0, False
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                content = content or bool(block.strip())
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    raise InputFileError(
+                        path,
+                        f"not UTF-8 text (byte {offset + exc.start} cannot be decoded)",
+                        "Re-save the file as UTF-8 (with or without BOM)",
+                    ) from None
+                offset += len(block)
+            decoder.decode(b"", final=True)
     except FileNotFoundError:
         raise InputFileError(
             path, "file not found", "Check `sources` in the mission YAML"
         ) from None
-    if not data.strip():
-        raise InputFileError(path, "the file is empty", "Export the table again with its rows")
-    try:
-        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if not content:
+            raise InputFileError(
+                path, "the file is empty", "Export the table again with its rows"
+            ) from None
         raise InputFileError(
             path,
-            f"not UTF-8 text (byte {exc.start} cannot be decoded)",
+            f"not UTF-8 text (byte {offset - len(exc.object) + exc.start} cannot be decoded)",
             "Re-save the file as UTF-8 (with or without BOM)",
         ) from None
+    if not content:
+        raise InputFileError(path, "the file is empty", "Export the table again with its rows")
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    text = _decode(path)
+    _check_utf8(path)
     try:
+        # Read from the file itself: a decoded copy in memory (as io.StringIO, four bytes a
+        # character) cost several times the file's size on a large export.
         frame = pd.read_csv(
-            io.StringIO(text),
+            path,
+            encoding="utf-8-sig",
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,
@@ -121,7 +142,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
         ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.insert(0, "source_row", range(2, len(frame) + 2))
-    blank = frame.drop(columns="source_row").apply(lambda c: c.str.strip() == "").all(axis=1)
+    blank = np.ones(len(frame), dtype=bool)
+    for column in frame.columns[1:]:
+        blank &= (frame[column].str.strip() == "").to_numpy()
+    if not blank.any():
+        return frame
     return frame.loc[~blank].reset_index(drop=True)
 
 

@@ -216,13 +216,12 @@ def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine)
 def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine) -> None:
     ids = cell_text(frame, column)
     duplicated = ids.duplicated(keep="first") & (ids != "")
-    first_row = frame.groupby(ids)["source_row"].transform("first")
-    q.reject(
-        duplicated,
-        "duplicate_id",
-        column,
-        "the id " + ids + " was already used in row " + first_row.astype(str),
-    )
+
+    def detail(rows: pd.Index) -> pd.Series:
+        first_row = frame.groupby(ids)["source_row"].transform("first")
+        return "the id " + ids[rows] + " was already used in row " + first_row[rows].astype(str)
+
+    q.reject(duplicated, "duplicate_id", column, detail)
 
 
 def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
@@ -232,8 +231,8 @@ def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
                                 bounds=NUMBER_BOUNDS["women"])
     excess = women.notna() & personnel.notna() & (women > personnel)
     q.reject(excess, "women_exceed_personnel", "women",
-             "women " + women.astype("Int64").astype(str) + " > personnel "
-             + personnel.astype("Int64").astype(str))
+             lambda rows: "women " + women[rows].astype("Int64").astype(str)
+             + " > personnel " + personnel[rows].astype("Int64").astype(str))
     return personnel.astype("Int64"), women.astype("Int64")
 
 
@@ -284,7 +283,8 @@ def _ingest_patrols(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q
     ended = ended.where(ended_precision != "day", ended + pd.Timedelta(days=1))
     check_dates_in_period(started, "started_at", ctx, q)
     q.reject(ended < started, "ended_before_started", "ended_at",
-             "ended_at " + ended.astype(str) + " is before started_at " + started.astype(str))
+             lambda rows: "ended_at " + ended[rows].astype(str) + " is before started_at "
+             + started[rows].astype(str))
     personnel, women = _check_women(frame, spec, q)
     route = _geometry_column(frame, "geometry", {"LineString", "MultiLineString"}, q)
     return gpd.GeoDataFrame(
@@ -339,8 +339,9 @@ def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quaran
     first_row = frame["source_row"].where(alive).groupby(key).transform("first")
     repeat = alive & key.duplicated(keep="first") & (table["source"] != first_source)
     q.reject(repeat, "likely_duplicate", "incident_id",
-             "same time, place and type as row " + first_row.astype("Int64").astype(str)
-             + " from source " + first_source.astype(str))
+             lambda rows: "same time, place and type as row "
+             + first_row[rows].astype("Int64").astype(str)
+             + " from source " + first_source[rows].astype(str))
 
 
 def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
@@ -353,7 +354,7 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
     area_ref = cell_text(frame, "area_id")
     known_areas = set(ctx.areas["area_id"]) if ctx.areas is not None else set()
     q.reject((area_ref != "") & ~area_ref.isin(known_areas), "unknown_area", "area_id",
-             area_ref + " is not among the accepted areas")
+             lambda rows: area_ref[rows] + " is not among the accepted areas")
     lon, lat = check_points(frame, spec, ctx, q)
     table = _points_frame(
         {

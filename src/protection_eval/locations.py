@@ -40,13 +40,16 @@ def check_points(
     out = (lon.abs() > 180) | (lat.abs() > 90)
     metres = out & ((lon.abs() > 1_000) | (lat.abs() > 1_000))
     q.reject(metres, "coordinates_projected", "longitude",
-             "values such as " + lon.astype(str) + ", " + lat.astype(str)
+             lambda rows: "values such as " + lon[rows].astype(str) + ", "
+             + lat[rows].astype(str)
              + " are metres in a projected CRS; convert them to WGS84 degrees")
     swapped_fits = out & (lat.abs() <= 180) & (lon.abs() <= 90)
     q.reject(swapped_fits, "coordinates_swapped", "latitude",
-             "latitude " + lat.astype(str) + " is out of range but would fit as a longitude")
+             lambda rows: "latitude " + lat[rows].astype(str)
+             + " is out of range but would fit as a longitude")
     q.reject(out, "coordinates_out_of_range", "longitude",
-             "(" + lon.astype(str) + ", " + lat.astype(str) + ") is outside WGS84 ranges")
+             lambda rows: "(" + lon[rows].astype(str) + ", " + lat[rows].astype(str)
+             + ") is outside WGS84 ranges")
     alive = q.alive & lon.notna() & lat.notna()
     if ctx.areas is not None and alive.any():
         tolerance = ctx.config.ingest.outside_tolerance_m

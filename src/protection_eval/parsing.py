@@ -131,23 +131,27 @@ def parse_times(cells: pd.Series, *, timezone: str, date_format: str | None) -> 
         Values, precision and, where refused, reason and detail.
     """
     index = cells.index
-    parsed = [_parse_cell(str(c).strip(), date_format) for c in cells]
-    naive = pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
-    aware = pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
-    for label, (value, _, _, _) in zip(index, parsed, strict=True):
-        if value is None:
-            continue
-        if value.tzinfo is None:
-            naive.loc[label] = value
-        else:
-            aware.loc[label] = pd.Timestamp(value).tz_convert("UTC")
-    localised = naive.dt.tz_localize(
+    # Dates repeat (many rows per day): parse each distinct text once, then spread.
+    codes, uniques = pd.factorize(cells.astype(str).to_numpy(dtype=object))
+    parsed = [_parse_cell(str(u).strip(), date_format) for u in uniques]
+    found = [p[0] for p in parsed]
+    naive = pd.to_datetime(
+        [None if v is None or v.tzinfo is not None else v for v in found]
+    ).astype("datetime64[ns]")
+    aware = pd.to_datetime(
+        [None if v is None or v.tzinfo is None else v for v in found], utc=True
+    ).astype("datetime64[ns, UTC]")
+    localised = naive.tz_localize(
         timezone, ambiguous="NaT", nonexistent="shift_forward"
-    ).dt.tz_convert("UTC")
-    values = aware.where(aware.notna(), localised)
-    precision = pd.Series([p for _, p, _, _ in parsed], index=index, dtype=object)
-    reason = pd.Series([r for _, _, r, _ in parsed], index=index, dtype=object)
-    detail = pd.Series([d or None for _, _, _, d in parsed], index=index, dtype=object)
+    ).tz_convert("UTC")
+    unique_values = aware.where(aware.notna(), localised)
+    values = pd.Series(unique_values[codes], index=index, dtype="datetime64[ns, UTC]")
+
+    def spread(position: int) -> pd.Series:
+        column = np.array([p[position] or None for p in parsed], dtype=object)
+        return pd.Series(column[codes], index=index, dtype=object)
+
+    precision, reason, detail = spread(1), spread(2), spread(3)
     lost = values.isna() & reason.isna()
     reason[lost] = "date_unparseable"
     detail[lost] = "the local time does not exist or is ambiguous at a clock change"
