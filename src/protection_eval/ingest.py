@@ -331,10 +331,17 @@ def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: 
 
 def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine) -> None:
     alive = q.alive & (table["source"] != "")
-    key = (
-        table["occurred_at"].astype(str) + "|" + table["longitude"].round(4).astype(str) + "|"
-        + table["latitude"].round(4).astype(str) + "|" + table["gbv_type"].astype(str)
-    ).where(alive)
+    # One integer code per part of the key (time, place to 4 decimals, type), compared as the
+    # text each part prints as: no concatenated key string per row on a large table.
+    parts = {
+        "time": lambda: table["occurred_at"].astype(str),
+        "lon": lambda: table["longitude"].round(4).astype(str),
+        "lat": lambda: table["latitude"].round(4).astype(str),
+        "type": lambda: table["gbv_type"].astype(str),
+    }
+    codes = pd.DataFrame({name: pd.factorize(part())[0] for name, part in parts.items()},
+                         index=table.index)
+    key = codes[alive].groupby(list(parts)).ngroup().reindex(table.index)
     first_source = table["source"].where(alive).groupby(key).transform("first")
     first_row = frame["source_row"].where(alive).groupby(key).transform("first")
     repeat = alive & key.duplicated(keep="first") & (table["source"] != first_source)

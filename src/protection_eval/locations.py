@@ -10,6 +10,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from protection_eval.config import SourceSpec
@@ -25,8 +26,14 @@ def distance_to_areas(ctx: IngestContext, lon: np.ndarray, lat: np.ndarray) -> n
         return np.zeros(len(lon))
     projected = areas.to_crs(ctx.projected_crs).geometry.union_all()
     shapely.prepare(projected)
-    points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=WGS84).to_crs(ctx.projected_crs)
-    return shapely.distance(projected, points.to_numpy())
+    # Coordinates, not Point objects, for the many points inside an area (distance 0): a
+    # large table would otherwise hold two sets of shapely points at once.
+    to_metres = pyproj.Transformer.from_crs(WGS84, ctx.projected_crs, always_xy=True)
+    x, y = to_metres.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    distance = np.zeros(len(x))
+    outside = ~shapely.contains_xy(projected, x, y)
+    distance[outside] = shapely.distance(projected, shapely.points(x[outside], y[outside]))
+    return distance
 
 
 def check_points(

@@ -132,7 +132,7 @@ def parse_times(cells: pd.Series, *, timezone: str, date_format: str | None) -> 
     """
     index = cells.index
     # Dates repeat (many rows per day): parse each distinct text once, then spread.
-    codes, uniques = pd.factorize(cells.astype(str).to_numpy(dtype=object))
+    codes, uniques = pd.factorize(cells.astype(str))
     parsed = [_parse_cell(str(u).strip(), date_format) for u in uniques]
     found = [p[0] for p in parsed]
     naive = pd.to_datetime(
