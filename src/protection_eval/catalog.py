@@ -8,10 +8,10 @@ knows the column's meaning) plus a ``source_row`` column that points back into t
 
 from __future__ import annotations
 
+import codecs
 import csv
 import errno
 import hashlib
-import io
 import json
 import os
 import stat
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pyogrio
@@ -114,23 +115,40 @@ def _check_source_file(path: Path) -> None:
         raise InputFileError(path, "the file is empty", "Export the table again with its rows")
 
 
-def _decode(path: Path) -> str:
+def _check_utf8(path: Path) -> None:
+    """Refuse an empty or non-UTF-8 file, reading it in blocks (never whole)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    offset, content = 0, False
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                content = content or bool(block.strip())
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    raise InputFileError(
+                        path,
+                        f"not UTF-8 text (byte {offset + exc.start} cannot be decoded)",
+                        "Re-save the file as UTF-8 (with or without BOM)",
+                    ) from None
+                offset += len(block)
+            decoder.decode(b"", final=True)
     except OSError as exc:
         raise InputFileError(
             path, f"cannot be read ({exc.strerror})", "Check the file's permissions"
         ) from None
-    if not data.strip():
-        raise InputFileError(path, "the file is empty", "Export the table again with its rows")
-    try:
-        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if not content:
+            raise InputFileError(
+                path, "the file is empty", "Export the table again with its rows"
+            ) from None
         raise InputFileError(
             path,
-            f"not UTF-8 text (byte {exc.start} cannot be decoded)",
+            f"not UTF-8 text (byte {offset - len(exc.object) + exc.start} cannot be decoded)",
             "Re-save the file as UTF-8 (with or without BOM)",
         ) from None
+    if not content:
+        raise InputFileError(path, "the file is empty", "Export the table again with its rows")
 
 
 def _refuse_duplicate_columns(
@@ -161,22 +179,26 @@ def _refuse_reserved_columns(path: Path, names: Iterable[str]) -> None:
         )
 
 
-def _csv_header(text: str) -> list[str]:
+def _csv_header(path: Path) -> list[str]:
     """Return the first record as written (pandas renames a repeated ``X`` to ``X.1``)."""
     try:
-        return [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
-    except csv.Error:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return [name.strip() for name in next(csv.reader(handle), [])]
+    except (csv.Error, UnicodeDecodeError):
         return []
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    text = _decode(path)
-    header = _csv_header(text)
+    _check_utf8(path)
+    header = _csv_header(path)
     _refuse_duplicate_columns(path, [n for n in header if n])
     _refuse_reserved_columns(path, header)
     try:
+        # Read from the file itself: a decoded copy in memory (as io.StringIO, four bytes a
+        # character) cost several times the file's size on a large export.
         frame = pd.read_csv(
-            io.StringIO(text),
+            path,
+            encoding="utf-8-sig",
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,
@@ -187,7 +209,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
         ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.insert(0, "source_row", range(2, len(frame) + 2))
-    blank = frame.drop(columns="source_row").apply(lambda c: c.str.strip() == "").all(axis=1)
+    blank = np.ones(len(frame), dtype=bool)
+    for column in frame.columns[1:]:
+        blank &= (frame[column].str.strip() == "").to_numpy()
+    if not blank.any():
+        return frame
     return frame.loc[~blank].reset_index(drop=True)
 
 
