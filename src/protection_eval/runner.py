@@ -46,8 +46,8 @@ from protection_eval.config import (
     parse_period,
 )
 from protection_eval.ingest import MissionData, MissionInputError
-from protection_eval.validation import ValidationReport
 from protection_eval.mission_cache import write_mission_cache
+from protection_eval.validation import ValidationReport
 
 try:
     import fcntl
