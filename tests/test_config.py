@@ -71,3 +71,14 @@ def test_missing_file_and_non_mapping_give_clear_errors(tmp_path):
         load_mission_config(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_mission_config(write(tmp_path, "- just\n- a list\n"))
+
+
+def test_mission_code_over_64_characters_is_refused_with_the_limit(tmp_path):
+    at_limit = load_mission_config(write(tmp_path, GOOD.replace("T-1", "M" * 64)))
+    assert at_limit.mission == "M" * 64
+    path = write(tmp_path, GOOD.replace("T-1", "M" * 300))
+    with pytest.raises(ConfigError) as err:
+        load_mission_config(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "mission: the mission code is 300 characters long; use at most 64" in message

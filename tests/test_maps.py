@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from pathlib import Path
@@ -327,6 +328,38 @@ def test_restricted_map_says_restricted_and_may_show_small_counts_and_points():
     assert "RESTRICTED: evaluation team only" in page
     assert "<title>RESTRICTED DEMO-A" in page
     assert "30.12346" in page and "I-1" in page
+
+
+SCRIPT_LABEL = 'Kator"><img src=x onerror="new Image().src=1">'
+
+
+def test_every_tooltip_value_is_escaped_for_html_on_shared_and_restricted_maps():
+    areas = make_areas().assign(name=[SCRIPT_LABEL, "Tom & Jerry's"])
+    incidents = gpd.GeoDataFrame(
+        {"incident_id": ["I-1"], "gbv_type": [SCRIPT_LABEL]},
+        geometry=[Point(30.1, 1.6)],
+        crs="EPSG:4326",
+    )
+    shared = build(areas=areas, footprint=make_footprint().assign(unit_type=SCRIPT_LABEL))
+    restricted = make_restricted_coverage_map(
+        areas, make_hexagons(), incidents=incidents, mission="M", period="p", synthetic=True
+    )
+    for cm in (shared, restricted):
+        page = cm.to_html()
+        collections = embedded_geojson(page)
+        assert len(collections) == (4 if cm is shared else 3)  # restricted: incident points
+        values = [
+            value
+            for collection in collections
+            for feature in collection["features"]
+            for value in feature["properties"].values()
+        ]
+        assert values and not any("<" in v or '"' in v for v in values)
+        # folium writes values with innerHTML, which decodes each entity once: the reader
+        # sees the label's own characters, not "&amp;".
+        assert html.escape(SCRIPT_LABEL) in values
+        assert "Tom &amp; Jerry&#x27;s" in values
+    assert "Unit type" in shared.to_html()
 
 
 def test_projected_layers_are_shown_in_degrees():

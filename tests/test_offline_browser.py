@@ -139,3 +139,77 @@ def test_large_mission_map_renders_offline_and_screenshot_is_taken(browser, tmp_
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 10_000
     page.context.close()
+
+
+def _payload(where: str) -> str:
+    """A label that, written as HTML, adds a node, sets a flag and sends a request on load."""
+    return (
+        f'{where}"><img src=x onerror="window.__pwned=(window.__pwned||[]).concat(\'{where}\');'
+        "document.body.appendChild(document.createElement('pwned-node'));"
+        # The address is assembled at run time, as an attacker would, so the offline check of
+        # the page's URLs cannot see it; only the browser test can.
+        f"new Image().src=['http:','','127.0.0.1:9','leak?{where}'].join('/')\">"
+    )
+
+
+_HIT_POINT = """(el) => {
+    const r = el.getBoundingClientRect();
+    for (const fy of [0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9]) {
+        for (const fx of [0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9]) {
+            const x = r.left + fx * r.width, y = r.top + fy * r.height;
+            if (document.elementFromPoint(x, y) === el) return [x, y];
+        }
+    }
+    return null;
+}"""
+
+
+def test_labels_carrying_script_run_nothing_and_send_nothing_on_hover_of_every_shape(
+    browser, tmp_path
+):
+    from test_maps import make_areas, make_footprint, make_gaps, make_hexagons
+
+    areas = make_areas()
+    areas["name"] = [_payload("area-name"), "Tom & Jerry's <b>x</b> café"]
+    areas["area_id"] = [_payload("area-id"), "A1"]
+    hexagons = make_hexagons()
+    hexagons["h3_cell"] = [_payload(f"hexagon-{i}") for i in range(len(hexagons))]
+    footprint = make_footprint().assign(unit_type=_payload("footprint"))
+    gaps = make_gaps()
+    gaps["h3_cell"] = [_payload(f"gap-{i}") for i in range(len(gaps))]
+    path = tmp_path / "coverage_map.html"
+    page_html = build(areas=areas, hexagons=hexagons, footprint=footprint, gaps=gaps).to_html()
+    path.write_text(page_html, encoding="utf-8")
+    page, outside, errors = open_offline(browser, path)
+
+    shapes = page.locator("path.leaflet-interactive")
+    # 2 areas + 1 footprint + 3 shown hexagons + 2 gaps
+    assert shapes.count() == 8
+    shown: list[str] = []
+    for i in range(shapes.count()):
+        shape = shapes.nth(i)
+        point = shape.evaluate(_HIT_POINT)
+        if point is not None:
+            page.mouse.move(*point)
+        else:
+            # Wholly under another layer (a hexagon under its gap outline): hover it by event.
+            shape.dispatch_event("mouseover")
+        tooltip = page.locator(".leaflet-tooltip").last
+        tooltip.wait_for(state="visible", timeout=5_000)
+        shown.append(tooltip.inner_text())
+        page.mouse.move(1, 1)
+        shape.dispatch_event("mouseout")
+    page.wait_for_timeout(500)  # an <img onerror> would fire asynchronously
+
+    assert page.evaluate("window.__pwned") is None, "a label ran as script"
+    assert page.locator("pwned-node").count() == 0
+    assert page.locator(".leaflet-tooltip img").count() == 0
+    assert outside == [], f"requests left the page: {outside}"
+    assert errors == []
+    # Every tooltip showed its labels as text, with their own characters.
+    payload = '"><img src=x onerror="window.__pwned'
+    assert sum(payload in text for text in shown) == 7, shown  # all but the second area
+    assert sum("Tom & Jerry's <b>x</b> café" in text for text in shown) == 1, shown
+    assert 'area-name"><img' in shown[0] and 'area-id"><img' in shown[0]
+    assert "&amp;" not in "".join(shown) and "&quot;" not in "".join(shown)
+    page.context.close()

@@ -54,11 +54,12 @@ def test_impossible_dates_are_unparseable(cell):
 
 
 def test_decimal_comma_needs_declaring():
-    values, refused = parse_numbers(pd.Series(["4,85", "4.85", ""]))
-    assert pd.isna(values[0]) and "decimal comma" in refused[0]
-    assert values[1] == 4.85 and pd.isna(values[2]) and pd.isna(refused[2])
-    values, _ = parse_numbers(pd.Series(["4,85", "1.234,5"]), decimal=",")
-    assert list(values) == [4.85, 1234.5]
+    parsed = parse_numbers(pd.Series(["4,85", "4.85", ""]))
+    assert pd.isna(parsed.values[0]) and "decimal comma" in parsed.detail[0]
+    assert parsed.reason[0] == "invalid_number"
+    assert parsed.values[1] == 4.85 and pd.isna(parsed.values[2]) and pd.isna(parsed.detail[2])
+    parsed = parse_numbers(pd.Series(["4,85", "1.234,5"]), decimal=",")
+    assert list(parsed.values) == [4.85, 1234.5]
 
 
 def test_multi_valued_cell_takes_the_most_severe_type():

@@ -35,7 +35,7 @@ def test_run_writes_manifest_restricted_outputs_and_latest(bad_mission, tmp_path
     assert manifest["notebooks"][0]["notebook"] == "01_data_quality.py"
     assert manifest["notebooks"][0]["seconds"] > 0
     incidents = next(i for i in manifest["inputs"] if i["table"] == "incidents")
-    assert incidents["rows_read"] == 20 and incidents["rows_rejected"] == 17
+    assert incidents["rows_read"] == 24 and incidents["rows_rejected"] == 21
     assert len(incidents["sha256"]) == 64
     assert manifest["parameters"]["seed"] == 0
     assert (run_dir / "restricted" / "01_data_quality.ipynb").exists()
@@ -75,16 +75,20 @@ def test_bad_configuration_is_recorded_as_a_failed_run(tmp_path):
     assert "timezone: required key is missing" in result.error
 
 
-def test_notebooks_reuse_the_validated_mission_until_an_input_changes(bad_mission):
-    from protection_eval.runs.missions import load_mission, write_mission_cache
+def test_notebooks_reuse_the_validated_mission_until_an_input_changes(bad_mission, tmp_path):
+    from protection_eval.runs.mission_cache import MissionCacheWarning, write_mission_cache
+    from protection_eval.runs.missions import load_mission
 
-    mission = load_mission(bad_mission)
+    result = run_mission(bad_mission, reports_dir=tmp_path, notebooks=[])
+    run_config = result.run_dir / "restricted" / "mission.yaml"
+    mission = load_mission(run_config)
     mission.validation.mission = "MARKED-AS-CACHED"
-    write_mission_cache(mission, bad_mission)
-    assert load_mission(bad_mission).validation.mission == "MARKED-AS-CACHED"
+    write_mission_cache(mission, run_config)
+    assert load_mission(run_config).validation.mission == "MARKED-AS-CACHED"
     tracks = bad_mission.parent / "tracks.csv"
     tracks.write_text(tracks.read_text() + "P1,2022-03-04T10:00:00,30.06,5.04\n")
-    fresh = load_mission(bad_mission)
+    with pytest.warns(MissionCacheWarning, match="an input file changed"):
+        fresh = load_mission(run_config)
     assert fresh.validation.mission == "BAD-1"
     assert fresh.validation.tables["patrol_tracks"].rows_read == 4
 
@@ -93,7 +97,9 @@ def test_run_keeps_its_configuration_copy_and_cached_mission_restricted(bad_miss
     result = run_mission(bad_mission, reports_dir=tmp_path, notebooks=[])
     restricted = result.run_dir / "restricted"
     assert (restricted / "mission.yaml").exists()
-    assert (restricted / "mission.ingested.pickle").exists()
+    assert (restricted / "mission_cache" / "metadata.json").exists()
+    assert (restricted / ".cache_key").stat().st_mode & 0o077 == 0
+    assert not list(result.run_dir.rglob("*.pickle"))
     assert not list((result.run_dir / "shared").iterdir())
 
 
@@ -147,3 +153,118 @@ def test_stale_staging_folders_are_removed_and_finished_runs_kept(bad_mission, t
     (stale / "restricted").mkdir(parents=True)
     assert remove_stale_staging(tmp_path) == [stale]
     assert not stale.exists() and done.run_dir.exists()
+
+
+PLANTED_ID, PLANTED_DATE = "INC-PLANT-7731", "2022-03-05"
+
+LEAK = f'''# %% tags=["parameters"]
+mission_config = ""
+run_dir = restricted_dir = shared_dir = None
+seed = 0
+
+# %%
+from pathlib import Path
+
+shared = Path(shared_dir)
+(shared / "leak.csv").write_text("area,note,incidents\\nKator,{PLANTED_ID},12\\n")
+(shared / "area-{PLANTED_ID}.json").write_text('{{"first_report": "{PLANTED_DATE}"}}')
+'''
+
+
+def leaking_mission(bad_mission: Path) -> Path:
+    """The fixture mission with a distinctive incident id, so a leak of it can be grepped."""
+    incidents = bad_mission.parent / "incidents.csv"
+    text = incidents.read_text(encoding="utf-8-sig")
+    incidents.write_text(text.replace("\nI01,", f"\n{PLANTED_ID},"))
+    return bad_mission
+
+
+def files_outside_restricted(reports: Path) -> list[Path]:
+    return [p for p in reports.rglob("*") if "restricted" not in p.relative_to(reports).parts]
+
+
+def test_failed_audit_shares_nothing_and_no_finding_value_leaves_restricted(
+    bad_mission, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    import protection_eval.runs.runner as runner
+    from protection_eval.cli import app
+
+    mission, reports = leaking_mission(bad_mission), tmp_path / "reports"
+    earlier = run_mission(mission, reports_dir=reports, notebooks=[])
+    assert earlier.ok, earlier.error
+    notebook = tmp_path / "nb" / "04_leaks.py"
+    notebook.parent.mkdir()
+    notebook.write_text(LEAK)
+    monkeypatch.setattr(runner, "notebook_paths", lambda: [notebook])
+    cli = CliRunner().invoke(app, ["run", str(mission), "--reports", str(reports)])
+    assert cli.exit_code == 1, cli.output
+
+    failed = max(p for p in (reports / "BAD-1").iterdir() if p.name != earlier.run_id
+                 and not p.name.startswith(".") and p.name != "latest")
+    manifest = json.loads((failed / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["error"]["shared_rejected"] == "restricted/shared_rejected"
+    kinds = {f["kind"] for f in manifest["error"]["findings"]}
+    assert {"identifying_value", "fine_date"} <= kinds
+    # The kind and the place are said, on stdout too, but never the value.
+    assert "fine_date in area-[value].json [/first_report]" in cli.stdout, cli.stdout
+    assert "identifying_value: 1" in cli.stdout
+    assert {"file": "area-[value].json", "kind": "fine_date", "where": "/first_report"} in \
+        manifest["error"]["findings"]
+    # Nothing is left in any shared folder, and `latest` still points at the earlier run.
+    assert not (failed / "shared").exists()
+    assert not [p for p in files_outside_restricted(reports)
+                if "shared" in p.relative_to(reports).parts and not p.is_dir()]
+    assert (reports / "BAD-1" / "latest").resolve().name == earlier.run_id
+    rejected = failed / "restricted" / "shared_rejected"
+    assert sorted(p.name for p in rejected.iterdir()) == sorted(
+        ["leak.csv", f"area-{PLANTED_ID}.json"])
+    findings = (failed / "restricted" / "audit_findings.csv").read_text().lower()
+    assert PLANTED_ID.lower() in findings and PLANTED_DATE in findings
+    # Grep everything outside restricted/ (names and contents) and what the command printed.
+    assert (reports / "index.html").exists()
+    for planted in (PLANTED_ID.lower(), PLANTED_DATE):
+        assert planted not in cli.output.lower()
+        for path in files_outside_restricted(reports):
+            assert planted not in str(path.relative_to(reports)).lower(), path
+            if path.is_file():
+                assert planted.encode() not in path.read_bytes().lower(), path
+
+
+def test_failing_notebook_moves_its_unaudited_shared_files_to_restricted(bad_mission, tmp_path):
+    notebook = tmp_path / "nb" / "01_half.py"
+    notebook.parent.mkdir()
+    notebook.write_text(NEEDS.format(needs="", body=(
+        "from pathlib import Path\n"
+        "(Path(shared_dir) / 'partial.csv').write_text('a,b\\n1,2\\n')\n"
+        "raise ValueError('stopped half way')")))
+    result = run_mission(bad_mission, reports_dir=tmp_path / "r", notebooks=[notebook])
+    assert result.status == "failed" and "stopped half way" in result.error
+    assert not (result.run_dir / "shared").exists()
+    assert (result.run_dir / "restricted" / "shared_rejected" / "partial.csv").exists()
+
+
+def test_run_removes_staging_of_dead_runs_on_start_but_never_a_live_one(bad_mission, tmp_path):
+    import fcntl
+
+    from protection_eval.runs.runner import remove_stale_staging
+
+    mission_dir = tmp_path / "BAD-1"
+    dead = mission_dir / ".staging-20260101T000000Z-dead"
+    live = mission_dir / ".staging-20260101T000000Z-live"
+    for staging in (dead, live):
+        (staging / "restricted").mkdir(parents=True)
+        (staging / "restricted" / "rows.csv").write_text("incident_id\nI01\n")
+        (staging / ".lock").touch()
+    with open(live / ".lock", "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = run_mission(bad_mission, reports_dir=tmp_path, notebooks=[])
+        assert result.ok, result.error
+        assert not dead.exists()
+        assert (live / "restricted" / "rows.csv").exists()
+        assert remove_stale_staging(tmp_path) == []
+    assert remove_stale_staging(tmp_path) == [live]
+    assert [p.name for p in mission_dir.glob(".staging-*")] == []
+    assert not (result.run_dir / ".lock").exists()

@@ -299,7 +299,7 @@ def test_inventory_notebook_runs_for_a_demo_mission_and_pools_other_runs(demo_mi
     import nbformat
     import pandas as pd
 
-    from protection_eval.io.readers import project_path
+    from protection_eval.runs.layout import notebooks_dir
     from protection_eval.runs.runner import run_mission
 
     z = 1.959964
@@ -319,7 +319,7 @@ def test_inventory_notebook_runs_for_a_demo_mission_and_pools_other_runs(demo_mi
     result = run_mission(
         demo_missions[0],
         reports_dir=tmp_path,
-        notebooks=[project_path("notebooks", "04_inventory.py")],
+        notebooks=[notebooks_dir() / "04_inventory.py"],
     )
     assert result.ok, result.error
     executed = nbformat.read(result.run_dir / "restricted" / "04_inventory.ipynb", as_version=4)

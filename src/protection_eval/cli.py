@@ -59,14 +59,20 @@ def validate(
     = None,
 ) -> None:
     """Check a mission's inputs: per-table counts, quarantine reasons, validation.json."""
-    from protection_eval.runs.runner import write_validation
+    from protection_eval.runs.runner import write_validation, write_validation_report
 
     out = out or _mission_reports(config, None) / "validation"
     try:
         mission = load_mission(config)
     except USER_ERRORS as exc:
-        write_json({"mission": config.stem, "usable": False, "errors": [str(exc)]},
-                   out / "validation.json")
+        report = getattr(exc, "report", None)
+        if report is None:
+            write_json({"mission": config.stem, "usable": False, "errors": [str(exc)]},
+                       out / "validation.json")
+        else:
+            write_validation_report(report, out)
+            for line in report.summary_lines():
+                typer.echo(line)
         fail(f"NOT usable: {exc}")
     write_validation(mission, out)
     for line in mission.validation.summary_lines():
@@ -104,15 +110,17 @@ def _run_and_report(
     executor: str = "local",
     scheduler: str | None = None,
     period: str | None = None,
+    scheduler_timeout: float = 30.0,
 ) -> None:
-    from protection_eval.runs.batch import ProgressDisplay, run_missions
+    from protection_eval.runs.batch import ProgressDisplay, SchedulerError, run_missions
 
     reports = reports_root(reports)
     display = ProgressDisplay([p.stem for p in paths])
     try:
         batch = run_missions(paths, reports_dir=reports, jobs=jobs, executor=executor,
-                             scheduler=scheduler, period=period, progress=display)
-    except ValueError as exc:
+                             scheduler=scheduler, period=period, progress=display,
+                             scheduler_timeout=scheduler_timeout)
+    except (ValueError, SchedulerError) as exc:
         fail(str(exc), 2)
     typer.echo(batch.summary_table())
     for error in batch.errors:
@@ -137,10 +145,13 @@ def run(
     = None,
     period: Annotated[str | None, typer.Option(help="Reporting period: 2024-06 or "
                                                "2024-01..2024-06")] = None,
+    scheduler_timeout: Annotated[float, typer.Option(help="Seconds to wait for the Dask "
+                                                     "scheduler to answer")] = 30.0,
 ) -> None:
     """Run every notebook per mission into reports/<mission>/<run_id>/.
 
-    Exit code 0 when every mission ran ok, 1 when any failed, 2 for a usage error.
+    Exit code 0 when every mission ran ok, 1 when any failed, 2 for a usage error or when the
+    Dask scheduler cannot be reached (no mission ran).
     """
     from protection_eval.config import parse_period
 
@@ -158,7 +169,7 @@ def run(
         except ConfigError as exc:
             fail(str(exc), 2)
     _run_and_report(paths, reports, jobs=jobs, executor=executor, scheduler=scheduler,
-                    period=period)
+                    period=period, scheduler_timeout=scheduler_timeout)
 
 
 strategies_app = typer.Typer(help="The strategy inventory (data/strategies).",

@@ -7,6 +7,7 @@ never with a pydantic traceback.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
@@ -32,6 +33,10 @@ TABLES: tuple[str, ...] = (
     "deployments",
 )
 REQUIRED_TABLES: tuple[str, ...] = ("incidents", "patrols", "areas")
+
+#: Longest mission code: it names report folders (``reports/<mission>/.staging-<run id>``),
+#: which must stay well under the file systems' 255-byte limit on a name.
+MISSION_CODE_MAX_LENGTH = 64
 
 #: Smallest suppression threshold k the project allows for shared outputs (DOMAIN.md rule 2), and
 #: the default. The one definition: :func:`protection_eval.sharing.disclosure.check_k` enforces it.
@@ -174,9 +179,14 @@ class MissionConfig(_Strict):
     Attributes
     ----------
     mission : str
-        Code used in report paths (letters, digits, ``-`` and ``_``).
+        Code used in report paths: letters, digits, ``-`` and ``_``, at most
+        :data:`MISSION_CODE_MAX_LENGTH` (64) characters.
     path : Path
         The YAML file it was read from (set by :func:`load_mission_config`).
+    allowed_source_dirs : list of Path
+        Folders outside the YAML file's own folder that sources may be read from (relative
+        ones relative to the file). Once loaded, it holds every folder a source may come
+        from, resolved, the configuration's own folder first.
     """
 
     mission: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
@@ -190,7 +200,19 @@ class MissionConfig(_Strict):
     sharing: SharingSettings = Field(default_factory=SharingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     seed: int = 0
+    allowed_source_dirs: list[Path] = Field(default_factory=list)
     path: Path | None = None
+
+    @field_validator("mission")
+    @classmethod
+    def _short_code(cls, value: str) -> str:
+        if len(value) > MISSION_CODE_MAX_LENGTH:
+            raise ValueError(
+                f"the mission code is {len(value)} characters long; use at most "
+                f"{MISSION_CODE_MAX_LENGTH} letters, digits, '-' and '_' (it names the report "
+                "folders)"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -220,10 +242,96 @@ def _format_errors(path: Path, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A YAML mapping that gives the same key twice."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping.
+
+    PyYAML keeps the last of two equal keys, so a second ``sharing:`` block would silently
+    replace the first (and with it the suppression threshold).
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(
+                    None, None,
+                    f"the key {key!r} on line {line} was already given on line {seen[key]}; "
+                    "keep one of them (a repeated key would silently replace the first)",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> object:
+    """Parse YAML safely, refusing a key given twice in one mapping.
+
+    Parameters
+    ----------
+    text : str
+        The YAML document.
+
+    Returns
+    -------
+    object
+        The parsed document.
+
+    Raises
+    ------
+    yaml.YAMLError
+        When the text is not YAML or repeats a key in one mapping.
+    """
+    # A SafeLoader subclass: builds only plain YAML types, never Python objects.
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
+def _allowed_dirs(config: MissionConfig, base: Path) -> list[Path]:
+    """Return the folders sources may come from, resolved: the YAML's own folder first."""
+    folders = [Path(os.path.realpath(base))]
+    for folder in config.allowed_source_dirs:
+        resolved = Path(os.path.realpath(base / folder))
+        if resolved not in folders:
+            folders.append(resolved)
+    return folders
+
+
+def _confine_sources(config: MissionConfig, path: Path, folders: list[Path]) -> None:
+    """Refuse a source outside the allowed folders, before anything opens it.
+
+    Links are followed first, so a link in the mission folder that points elsewhere is
+    outside too. A link loop stays where it is and is reported by the reader.
+    """
+    outside = []
+    for table in TABLES:
+        spec = getattr(config.sources, table)
+        if spec is None:
+            continue
+        real = Path(os.path.realpath(spec.path))
+        if not any(real.is_relative_to(folder) for folder in folders):
+            outside.append(f"  - sources.{table}.path: {spec.path} lies outside them")
+    if outside:
+        listed = ", ".join(str(f) for f in folders)
+        raise ConfigError(
+            f"{path}: sources are read only from the mission's folder and the folders listed "
+            f"under allowed_source_dirs ({listed}):\n" + "\n".join(outside) + "\n"
+            "Move the file into the mission's folder, or add its folder to allowed_source_dirs "
+            "in the mission YAML"
+        )
+
+
 def load_mission_config(path: str | Path) -> MissionConfig:
     """Read and validate a mission YAML file.
 
-    Source paths are resolved relative to the file's folder.
+    Source paths are resolved relative to the file's folder, and must lie (after following
+    links) inside that folder or inside a folder listed under ``allowed_source_dirs``.
 
     Parameters
     ----------
@@ -238,14 +346,17 @@ def load_mission_config(path: str | Path) -> MissionConfig:
     Raises
     ------
     ConfigError
-        When the file is missing, is not YAML, or breaks the schema; the message names the file
-        and every offending key.
+        When the file is missing, is not YAML, repeats a key, breaks the schema or names a
+        source outside the allowed folders; the message names the file and every offending
+        key.
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        raw = load_yaml(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such mission configuration file") from None
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {exc.problem}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not readable as UTF-8 YAML ({exc})") from None
     if not isinstance(raw, dict):
@@ -260,7 +371,13 @@ def load_mission_config(path: str | Path) -> MissionConfig:
         for table in TABLES
         if (spec := getattr(config.sources, table)) is not None
     }
-    return config.model_copy(update={"sources": config.sources.model_copy(update=resolved)})
+    folders = _allowed_dirs(config, base)
+    config = config.model_copy(update={
+        "sources": config.sources.model_copy(update=resolved),
+        "allowed_source_dirs": folders,
+    })
+    _confine_sources(config, path, folders)
+    return config
 
 
 def parse_period(text: str) -> Period:

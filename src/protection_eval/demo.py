@@ -438,6 +438,12 @@ def _patrol_table(world: _World, patrols: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, extra], ignore_index=True)
 
 
+def _write_source(frame: pd.DataFrame, path: Path, layer: str | None = None) -> Path:
+    # A source file carries its cells as a field export would, planted oddities included; only
+    # outputs are neutralised for spreadsheets.
+    return write_table(frame, path, layer=layer, raw_cells=True)
+
+
 def _write_mission(world: _World, folder: Path, seed: int) -> Path:
     spec = world.spec
     fmt = spec.formats
@@ -454,8 +460,8 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
         extra_area = areas.iloc[[0]].copy()  # a second row with an id already used
         _count(world, "areas", "duplicate_id")
     areas_out = pd.concat([areas, extra_area]) if extra_area is not None else areas
-    write_table(gpd.GeoDataFrame(areas_out, crs=WGS84), folder / path("areas"),
-                layer="areas" if fmt["areas"] == "gpkg" else None)
+    _write_source(gpd.GeoDataFrame(areas_out, crs=WGS84), folder / path("areas"),
+                  layer="areas" if fmt["areas"] == "gpkg" else None)
     sources["areas"] = {"path": path("areas")}
 
     deployments, multiplier = _deployments(world)
@@ -469,24 +475,24 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
     table, source = _incident_table(world, incidents)
     table = _sprinkle_incidents(world, table)
     if fmt["incidents"] == "csv":
-        write_table(table, folder / path("incidents"))
+        _write_source(table, folder / path("incidents"))
     else:
         lon_c, lat_c = "longitude", "latitude"
         lon = pd.to_numeric(table[lon_c])
         lat = pd.to_numeric(table[lat_c])
         gdf = gpd.GeoDataFrame(table.drop(columns=[lon_c, lat_c]),
                                geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
-        write_table(gdf, folder / path("incidents"))
+        _write_source(gdf, folder / path("incidents"))
     sources["incidents"] = {"path": path("incidents"), **source}
 
     ptable = _patrol_table(world, patrols)
     if spec.coverage_model == "routes":
         routes = gpd.GeoSeries(list(patrols.route), crs=spec.crs).to_crs(WGS84)
         geoms = list(routes) + [None] * (len(ptable) - len(routes))
-        write_table(gpd.GeoDataFrame(ptable, geometry=geoms, crs=WGS84),
-                    folder / path("patrols"), layer="patrols")
+        _write_source(gpd.GeoDataFrame(ptable, geometry=geoms, crs=WGS84),
+                      folder / path("patrols"), layer="patrols")
     else:
-        write_table(ptable, folder / path("patrols"))
+        _write_source(ptable, folder / path("patrols"))
     sources["patrols"] = {"path": path("patrols")}
 
     if spec.coverage_model == "tracks":
@@ -503,7 +509,7 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
         ghost = tracks.iloc[:2].copy()
         ghost["patrol_id"] = f"{spec.mission}-P99999"
         _count(world, "patrol_tracks", "unknown_patrol", 2)
-        write_table(pd.concat([tracks, ghost], ignore_index=True), folder / path("patrol_tracks"))
+        _write_source(pd.concat([tracks, ghost], ignore_index=True), folder / path("patrol_tracks"))
         sources["patrol_tracks"] = {"path": path("patrol_tracks")}
 
     if "bases" in fmt:
@@ -522,7 +528,7 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
         wrong = btable.iloc[[0]].copy()
         wrong["base_id"], wrong["valid_to"] = f"{spec.mission}-BASE-X", "2021-06-30"
         _count(world, "bases", "ended_before_started")
-        write_table(pd.concat([btable, wrong], ignore_index=True), folder / path("bases"))
+        _write_source(pd.concat([btable, wrong], ignore_index=True), folder / path("bases"))
         sources["bases"] = {"path": path("bases")}
 
     bad_dep = pd.DataFrame([
@@ -533,7 +539,8 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
     ])
     _count(world, "deployments", "unknown_strategy")
     _count(world, "deployments", "unknown_area")
-    write_table(pd.concat([deployments, bad_dep], ignore_index=True), folder / path("deployments"))
+    all_deployments = pd.concat([deployments, bad_dep], ignore_index=True)
+    _write_source(all_deployments, folder / path("deployments"))
     sources["deployments"] = {"path": path("deployments")}
 
     truth = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from protection_eval.config import SourceSpec
@@ -25,8 +26,14 @@ def distance_to_areas(ctx: IngestContext, lon: np.ndarray, lat: np.ndarray) -> n
         return np.zeros(len(lon))
     projected = areas.to_crs(ctx.projected_crs).geometry.union_all()
     shapely.prepare(projected)
-    points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=WGS84).to_crs(ctx.projected_crs)
-    return shapely.distance(projected, points.to_numpy())
+    # Coordinates, not Point objects, for the many points inside an area (distance 0): a
+    # large table would otherwise hold two sets of shapely points at once.
+    to_metres = pyproj.Transformer.from_crs(WGS84, ctx.projected_crs, always_xy=True)
+    x, y = to_metres.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    distance = np.zeros(len(x))
+    outside = ~shapely.contains_xy(projected, x, y)
+    distance[outside] = shapely.distance(projected, shapely.points(x[outside], y[outside]))
+    return distance
 
 
 def check_points(
@@ -40,13 +47,16 @@ def check_points(
     out = (lon.abs() > 180) | (lat.abs() > 90)
     metres = out & ((lon.abs() > 1_000) | (lat.abs() > 1_000))
     q.reject(metres, "coordinates_projected", "longitude",
-             "values such as " + lon.astype(str) + ", " + lat.astype(str)
+             lambda rows: "values such as " + lon[rows].astype(str) + ", "
+             + lat[rows].astype(str)
              + " are metres in a projected CRS; convert them to WGS84 degrees")
     swapped_fits = out & (lat.abs() <= 180) & (lon.abs() <= 90)
     q.reject(swapped_fits, "coordinates_swapped", "latitude",
-             "latitude " + lat.astype(str) + " is out of range but would fit as a longitude")
+             lambda rows: "latitude " + lat[rows].astype(str)
+             + " is out of range but would fit as a longitude")
     q.reject(out, "coordinates_out_of_range", "longitude",
-             "(" + lon.astype(str) + ", " + lat.astype(str) + ") is outside WGS84 ranges")
+             lambda rows: "(" + lon[rows].astype(str) + ", " + lat[rows].astype(str)
+             + ") is outside WGS84 ranges")
     alive = q.alive & lon.notna() & lat.notna()
     if ctx.areas is not None and alive.any():
         tolerance = ctx.config.ingest.outside_tolerance_m

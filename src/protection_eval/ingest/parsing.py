@@ -3,6 +3,8 @@
 Each parser returns the parsed values and, for the cells it refused, a quarantine reason and a
 detail sentence. ISO 8601 is always accepted; any other form needs the ``date_format`` the
 mission configuration declares for that source (``"excel"`` for Excel serial day numbers).
+A date the library cannot hold (before 1678 or after 2261, the range of nanosecond timestamps)
+and a number that is not finite are refused with their own reasons, never raised.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ _DAY_MONTH = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})$")
 _SERIAL = re.compile(r"^\d{4,5}(\.\d+)?$")
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 _TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%X", "%c", "%T", "%R")
+# Nanosecond timestamps hold 1677-09-21..2262-04-11; a day inside each end leaves room for a
+# UTC offset, the mission-local midnight and a date-only end moved to the end of its day.
+EARLIEST_DATE = dt.datetime(1678, 1, 1)
+LATEST_DATE = dt.datetime(2261, 12, 31)
+_NAN_WORDS = frozenset({"nan", "+nan", "-nan"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,19 @@ class ParsedTimes:
 
 def _parse_cell(text: str, date_format: str | None) -> tuple[object, str | None, str | None, str]:
     """Return (datetime or None, precision, reason, detail) for one non-empty cell."""
+    try:
+        value, precision, reason, detail = _read_cell(text, date_format)
+    except OverflowError:
+        value = dt.datetime.max
+    if value is not None and not EARLIEST_DATE <= value.replace(tzinfo=None) <= LATEST_DATE:
+        return None, None, "date_out_of_range", (
+            f"{text!r} is outside the dates ingestion can hold "
+            f"({EARLIEST_DATE:%Y-%m-%d}..{LATEST_DATE:%Y-%m-%d}); correct the year"
+        )
+    return value, precision, reason, detail
+
+
+def _read_cell(text: str, date_format: str | None) -> tuple[object, str | None, str | None, str]:
     if _ISO_DATE.match(text):
         try:
             return dt.datetime.strptime(text, "%Y-%m-%d"), "day", None, ""
@@ -55,7 +75,7 @@ def _parse_cell(text: str, date_format: str | None) -> tuple[object, str | None,
     if _ISO_DATETIME.match(text):
         try:
             return pd.Timestamp(text.replace(" ", "T")).to_pydatetime(), "time", None, ""
-        except ValueError:
+        except (ValueError, pd.errors.OutOfBoundsDatetime):
             return None, None, "date_unparseable", f"{text!r} is not a valid date-time"
     if date_format == "excel":
         if _SERIAL.match(text):
@@ -111,31 +131,55 @@ def parse_times(cells: pd.Series, *, timezone: str, date_format: str | None) -> 
         Values, precision and, where refused, reason and detail.
     """
     index = cells.index
-    parsed = [_parse_cell(str(c).strip(), date_format) for c in cells]
-    naive = pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
-    aware = pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
-    for label, (value, _, _, _) in zip(index, parsed, strict=True):
-        if value is None:
-            continue
-        if value.tzinfo is None:
-            naive.loc[label] = value
-        else:
-            aware.loc[label] = pd.Timestamp(value).tz_convert("UTC")
-    localised = naive.dt.tz_localize(
+    # Dates repeat (many rows per day): parse each distinct text once, then spread.
+    codes, uniques = pd.factorize(cells.astype(str))
+    parsed = [_parse_cell(str(u).strip(), date_format) for u in uniques]
+    found = [p[0] for p in parsed]
+    naive = pd.to_datetime(
+        [None if v is None or v.tzinfo is not None else v for v in found]
+    ).astype("datetime64[ns]")
+    aware = pd.to_datetime(
+        [None if v is None or v.tzinfo is None else v for v in found], utc=True
+    ).astype("datetime64[ns, UTC]")
+    localised = naive.tz_localize(
         timezone, ambiguous="NaT", nonexistent="shift_forward"
-    ).dt.tz_convert("UTC")
-    values = aware.where(aware.notna(), localised)
-    precision = pd.Series([p for _, p, _, _ in parsed], index=index, dtype=object)
-    reason = pd.Series([r for _, _, r, _ in parsed], index=index, dtype=object)
-    detail = pd.Series([d or None for _, _, _, d in parsed], index=index, dtype=object)
+    ).tz_convert("UTC")
+    unique_values = aware.where(aware.notna(), localised)
+    values = pd.Series(unique_values[codes], index=index, dtype="datetime64[ns, UTC]")
+
+    def spread(position: int) -> pd.Series:
+        column = np.array([p[position] or None for p in parsed], dtype=object)
+        return pd.Series(column[codes], index=index, dtype=object)
+
+    precision, reason, detail = spread(1), spread(2), spread(3)
     lost = values.isna() & reason.isna()
     reason[lost] = "date_unparseable"
     detail[lost] = "the local time does not exist or is ambiguous at a clock change"
     return ParsedTimes(values, precision.where(reason.isna()), reason, detail)
 
 
-def parse_numbers(cells: pd.Series, *, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
-    """Parse text into floats.
+@dataclass(frozen=True)
+class ParsedNumbers:
+    """Numbers parsed from one column.
+
+    Attributes
+    ----------
+    values : pandas.Series
+        float64; NaN where the cell was empty or refused, so a refused cell never reaches a
+        later check or conversion.
+    reason, detail : pandas.Series
+        Where a non-empty cell was refused: ``invalid_number`` (not a number) or ``not_finite``
+        (``inf``, ``nan``, or beyond the range of a 64-bit float such as ``1e400``), and a
+        sentence naming the value and what to do; else NA.
+    """
+
+    values: pd.Series
+    reason: pd.Series
+    detail: pd.Series
+
+
+def parse_numbers(cells: pd.Series, *, decimal: str = ".") -> ParsedNumbers:
+    """Parse text into finite floats.
 
     Parameters
     ----------
@@ -146,23 +190,34 @@ def parse_numbers(cells: pd.Series, *, decimal: str = ".") -> tuple[pd.Series, p
 
     Returns
     -------
-    values : pandas.Series
-        float64, NaN where empty or refused.
-    refused : pandas.Series
-        Detail sentence where a non-empty cell could not be read, else NA.
+    ParsedNumbers
+        Values (NaN where empty or refused) and, where refused, reason and detail.
     """
-    text = cells.astype(str).str.strip()
+    raw = cells.astype(str)
+    text = raw.str.strip()
     if decimal == ",":
         text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    values = pd.to_numeric(text.where(text != ""), errors="coerce").astype("float64")
-    bad = values.isna() & (text != "")
-    hint = np.where(
-        cells.astype(str).str.contains(",", regex=False) & (decimal == "."),
-        " (a decimal comma? declare decimal: ',' for this source)",
-        "",
-    )
-    refused = pd.Series(pd.NA, index=cells.index, dtype=object)
-    refused[bad] = [
-        f"{c!r} is not a number{h}" for c, h in zip(cells[bad], hint[bad.to_numpy()], strict=True)
-    ]
-    return values, refused
+    present = text != ""
+    values = pd.to_numeric(text.where(present), errors="coerce").astype("float64")
+    infinite = np.isinf(values)
+    nan_word = present & values.isna() & text.str.lower().isin(_NAN_WORDS)
+    unreadable = present & values.isna() & ~nan_word
+    reason = pd.Series(pd.NA, index=cells.index, dtype=object)
+    detail = pd.Series(pd.NA, index=cells.index, dtype=object)
+    if unreadable.any():
+        comma = raw[unreadable].str.contains(",", regex=False) & (decimal == ".")
+        reason[unreadable] = "invalid_number"
+        detail[unreadable] = [
+            f"{c!r} is not a number" + (
+                " (a decimal comma? declare decimal: ',' for this source)" if h else "")
+            for c, h in zip(raw[unreadable], comma, strict=True)
+        ]
+    not_finite = infinite | nan_word
+    if not_finite.any():
+        reason[not_finite] = "not_finite"
+        detail[not_finite] = [
+            f"{c!r} is not a finite number" if t.lower().lstrip("+-") in {"inf", "infinity", "nan"}
+            else f"{c!r} is too large for a 64-bit number (it reads as infinite)"
+            for c, t in zip(raw[not_finite], text[not_finite], strict=True)
+        ]
+    return ParsedNumbers(values.where(~infinite), reason, detail)

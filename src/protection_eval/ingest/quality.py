@@ -83,8 +83,8 @@ def quarantined_points(mission: MissionData) -> pd.DataFrame:
         rejected = mission.validation.rejected.get(table)
         if rejected is None or rejected.empty or "longitude" not in rejected:
             continue
-        lon, _ = parse_numbers(rejected["longitude"])
-        lat, _ = parse_numbers(rejected["latitude"])
+        lon = parse_numbers(rejected["longitude"]).values
+        lat = parse_numbers(rejected["latitude"]).values
         ok = lon.between(-180, 180) & lat.between(-90, 90)
         frames.append(pd.DataFrame({
             "table": table, "source_row": rejected["source_row"], "reason": rejected["reason"],

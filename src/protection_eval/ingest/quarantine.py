@@ -8,7 +8,7 @@ references, and never guess.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -19,6 +19,10 @@ from protection_eval.config import MissionConfig, SourceSpec
 from protection_eval.ingest.parsing import parse_numbers, parse_times
 from protection_eval.labels import LabelMapper, normalise_text
 from protection_eval.model import to_local_day
+
+#: What str.strip removes from ASCII text (str.isspace), spelled out so that a vectorised
+#: strip matches it whatever string storage pandas uses.
+_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 class Quarantine:
@@ -35,15 +39,28 @@ class Quarantine:
         return self.reason.isna()
 
     def reject(
-        self, mask: pd.Series, reason: str, column: str, detail: str | pd.Series
+        self,
+        mask: pd.Series,
+        reason: str,
+        column: str,
+        detail: str | pd.Series | Callable[[pd.Index], pd.Series],
     ) -> None:
-        """Refuse the rows of ``mask`` still alive, with a reason, column and detail."""
+        """Refuse the rows of ``mask`` still alive, with a reason, column and detail.
+
+        ``detail`` is one sentence, a sentence per row, or a function of the refused rows'
+        index labels returning their sentences: written only when a row is refused, it costs
+        nothing on a large table where every row passes.
+        """
         mask = mask.fillna(False).astype(bool) & self.alive
         if not mask.any():
             return
         self.reason[mask] = reason
         self.column[mask] = column
-        self.detail[mask] = detail[mask] if isinstance(detail, pd.Series) else detail
+        if callable(detail):
+            rows = mask.index[mask.to_numpy()]
+            self.detail[mask] = detail(rows).reindex(rows).to_numpy(dtype=object)
+        else:
+            self.detail[mask] = detail[mask] if isinstance(detail, pd.Series) else detail
 
 
 @dataclass
@@ -62,7 +79,15 @@ def cell_text(frame: pd.DataFrame, column: str) -> pd.Series:
     """Return a column's cells as NFC text (empty string where the column is absent)."""
     if column not in frame:
         return pd.Series("", index=frame.index, dtype=object)
-    return frame[column].astype(str).map(normalise_text)
+    text = frame[column].astype(str)
+    # ASCII text is its own NFC form and carries no byte-order mark: stripping it in one
+    # vectorised step gives what normalise_text would, without a Python call per cell.
+    ascii_only = text.str.isascii()
+    out = text.str.strip(_ASCII_SPACE)
+    if ascii_only.all():
+        return out
+    out[~ascii_only] = text[~ascii_only].map(normalise_text)
+    return out
 
 
 def map_labels(
@@ -71,20 +96,21 @@ def map_labels(
     """Map a labelled column onto its vocabulary; quarantine unmapped labels."""
     mapper = LabelMapper(column, spec.labels.get(column), multi_valued=column == "gbv_type")
     cells = cell_text(frame, column)
-    out = pd.Series(None, index=frame.index, dtype=object)
-    details = pd.Series(None, index=frame.index, dtype=object)
-    for label, cell in cells.items():
+    # A column holds few distinct labels: map each once, then spread the answers.
+    labels: dict[str, str | None] = {"": default}
+    details: dict[str, str | None] = {"": None}
+    for cell in cells.unique():
         if cell == "":
-            out[label] = default
             continue
         outcome = mapper.map(cell)
-        out[label] = outcome.label
-        if outcome.label is None:
-            details[label] = (
-                f"{column} label(s) {list(outcome.unmapped)} are not model labels "
-                f"{list(mapper.vocabulary)}; map them under sources.<table>.labels.{column}"
-            )
-    q.reject(details.notna(), "label_unmapped", column, details)
+        labels[cell] = outcome.label
+        details[cell] = None if outcome.label is not None else (
+            f"{column} label(s) {list(outcome.unmapped)} are not model labels "
+            f"{list(mapper.vocabulary)}; map them under sources.<table>.labels.{column}"
+        )
+    out = pd.Series([labels[c] for c in cells], index=frame.index, dtype=object)
+    refused = pd.Series([details[c] for c in cells], index=frame.index, dtype=object)
+    q.reject(refused.notna(), "label_unmapped", column, refused)
     return out
 
 
@@ -105,6 +131,8 @@ def parse_time_column(
     detail = parsed.detail.reindex(frame.index)
     for code in ("date_ambiguous", "date_unparseable"):
         q.reject(reason == code, code, column, detail)
+    q.reject(reason == "date_out_of_range", "date_out_of_range", column,
+             lambda rows: column + " " + detail[rows].astype(str))
     return values, precision
 
 
@@ -116,14 +144,15 @@ def check_dates_in_period(
     start = pd.Timestamp(ctx.config.period.start)
     end = pd.Timestamp(ctx.config.period.end)
     future = local > pd.Timestamp(ctx.today)
-    q.reject(future, "date_in_future", column, column + " " + local.dt.strftime("%Y-%m-%d")
+    q.reject(future, "date_in_future", column,
+             lambda rows: column + " " + local[rows].dt.strftime("%Y-%m-%d")
              + f" is after today ({ctx.today})")
     outside = (local < start) | (local > end)
     q.reject(
         outside,
         "date_outside_period",
         column,
-        column + " " + local.dt.strftime("%Y-%m-%d")
+        lambda rows: column + " " + local[rows].dt.strftime("%Y-%m-%d")
         + f" is outside the mission period {start.date()}..{end.date()}",
     )
 
@@ -135,18 +164,53 @@ def parse_number_column(
     q: Quarantine,
     *,
     integer: bool = False,
-    minimum: float | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> pd.Series:
-    """Parse a numeric column; quarantine unreadable, fractional or too small values."""
-    values, refused = parse_numbers(cell_text(frame, column), decimal=spec.decimal)
-    q.reject(refused.notna(), "invalid_number", column, refused)
+    """Parse a numeric column; quarantine unreadable, infinite, fractional or out-of-range cells.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table's cells as text.
+    column : str
+        Model column name.
+    spec : SourceSpec
+        The source's settings (its decimal separator).
+    q : Quarantine
+        Receives ``invalid_number``, ``not_finite``, ``not_whole_number`` (``integer``) and
+        ``number_out_of_range`` (outside ``bounds``, both ends included).
+    integer : bool
+        Whether the column is a count.
+    bounds : tuple of float, optional
+        Smallest and largest value accepted.
+
+    Returns
+    -------
+    pandas.Series
+        float64; NaN where the cell is empty or was refused for any of these reasons, so a
+        refused cell never breaks a later conversion (e.g. to ``Int64``).
+    """
+    cells = cell_text(frame, column)
+    parsed = parse_numbers(cells, decimal=spec.decimal)
+    q.reject(parsed.reason == "invalid_number", "invalid_number", column, parsed.detail)
+    q.reject(parsed.reason == "not_finite", "not_finite", column,
+             lambda rows: column + " " + parsed.detail[rows].astype(str)
+             + "; correct it or leave the cell empty")
+    values = parsed.values
+    refused = pd.Series(False, index=frame.index)
     if integer:
-        fractional = values.notna() & (values != np.floor(values))
-        q.reject(fractional, "invalid_number", column, f"{column} must be a whole number")
-    if minimum is not None:
-        low = values.notna() & (values < minimum)
-        q.reject(low, "invalid_number", column, f"{column} must be at least {minimum:g}")
-    return values
+        refused |= values.notna() & (values != np.floor(values))
+        q.reject(refused, "not_whole_number", column,
+                 lambda rows: column + " " + cells[rows].map(repr)
+                 + " is not a whole number; give the count")
+    if bounds is not None:
+        low, high = bounds
+        outside = values.notna() & ~refused & ((values < low) | (values > high))
+        q.reject(outside, "number_out_of_range", column,
+                 lambda rows: column + " " + cells[rows].map(repr)
+                 + f" is outside {low:,.0f}..{high:,.0f}; correct it or leave the cell empty")
+        refused |= outside
+    return values.where(~refused)
 
 
 def check_reference(
@@ -156,7 +220,7 @@ def check_reference(
     """Quarantine values that are not among the known ids."""
     values = cell_text(frame, column)
     unknown = (values != "") & ~values.isin(set(known))
-    q.reject(unknown, reason, column, values + f" is not {what}")
+    q.reject(unknown, reason, column, lambda rows: values[rows] + f" is not {what}")
     return values
 
 

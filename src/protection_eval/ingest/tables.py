@@ -41,7 +41,18 @@ WGS84 = "EPSG:4326"
 
 
 class MissionInputError(ValueError):
-    """An input that stops a mission: the message names the file, the column and what to do."""
+    """An input that stops a mission: the message names the file, the column and what to do.
+
+    Attributes
+    ----------
+    report : ValidationReport or None
+        What was checked before the mission stopped (with its quarantined rows), when
+        anything was; written out like any validation so the rows can be looked at.
+    """
+
+    def __init__(self, message: str, report: ValidationReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,17 @@ MODELS: dict[str, TableModel] = {
         points=True,
     ),
     "deployments": TableModel(("strategy_id", "area_id", "started_on"), ("ended_on",)),
+}
+
+#: Smallest and largest value of each numeric column other than coordinates; a value outside
+#: is quarantined as ``number_out_of_range``. The ceilings are far above any field value (no
+#: peace operation has had 100,000 personnel, no area more people than the world has) and keep
+#: slips such as ``1e19`` out of the analysis tables.
+NUMBER_BOUNDS: dict[str, tuple[float, float]] = {
+    "victims": (1, 10_000),
+    "personnel": (1, 100_000),
+    "women": (0, 100_000),
+    "population": (0, 10_000_000_000),
 }
 
 #: Order of ingestion: areas first (points are checked against them), patrols before tracks.
@@ -197,7 +219,11 @@ def _require_columns(frame: pd.DataFrame, raw: RawTable, model: TableModel) -> N
 def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine) -> None:
     for column in model.required:
         if column == "geometry":
-            empty = frame[column].map(lambda g: g is None or getattr(g, "is_empty", True))
+            # A CSV holds WKT text, parsed (and checked for emptiness) by _geometry_column.
+            empty = frame[column].map(
+                lambda g: not g.strip() if isinstance(g, str)
+                else g is None or getattr(g, "is_empty", True)
+            )
         else:
             empty = cell_text(frame, column) == ""
         q.reject(empty, "missing_value", column, f"{column} is empty")
@@ -206,22 +232,23 @@ def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine)
 def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine) -> None:
     ids = cell_text(frame, column)
     duplicated = ids.duplicated(keep="first") & (ids != "")
-    first_row = frame.groupby(ids)["source_row"].transform("first")
-    q.reject(
-        duplicated,
-        "duplicate_id",
-        column,
-        "the id " + ids + " was already used in row " + first_row.astype(str),
-    )
+
+    def detail(rows: pd.Index) -> pd.Series:
+        first_row = frame.groupby(ids)["source_row"].transform("first")
+        return "the id " + ids[rows] + " was already used in row " + first_row[rows].astype(str)
+
+    q.reject(duplicated, "duplicate_id", column, detail)
 
 
 def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
-    personnel = parse_number_column(frame, "personnel", spec, q, integer=True, minimum=1)
-    women = parse_number_column(frame, "women", spec, q, integer=True, minimum=0)
+    personnel = parse_number_column(frame, "personnel", spec, q, integer=True,
+                                    bounds=NUMBER_BOUNDS["personnel"])
+    women = parse_number_column(frame, "women", spec, q, integer=True,
+                                bounds=NUMBER_BOUNDS["women"])
     excess = women.notna() & personnel.notna() & (women > personnel)
     q.reject(excess, "women_exceed_personnel", "women",
-             "women " + women.astype("Int64").astype(str) + " > personnel "
-             + personnel.astype("Int64").astype(str))
+             lambda rows: "women " + women[rows].astype("Int64").astype(str)
+             + " > personnel " + personnel[rows].astype("Int64").astype(str))
     return personnel.astype("Int64"), women.astype("Int64")
 
 
@@ -249,7 +276,8 @@ def _geometry_column(frame: pd.DataFrame, column: str, kinds: set[str], q: Quara
 
 def _ingest_areas(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
     geometry = _geometry_column(frame, "geometry", {"Polygon", "MultiPolygon"}, q)
-    population = parse_number_column(frame, "population", spec, q, minimum=0)
+    population = parse_number_column(frame, "population", spec, q,
+                                     bounds=NUMBER_BOUNDS["population"])
     return gpd.GeoDataFrame(
         {
             "area_id": cell_text(frame, "area_id"),
@@ -271,7 +299,8 @@ def _ingest_patrols(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q
     ended = ended.where(ended_precision != "day", ended + pd.Timedelta(days=1))
     check_dates_in_period(started, "started_at", ctx, q)
     q.reject(ended < started, "ended_before_started", "ended_at",
-             "ended_at " + ended.astype(str) + " is before started_at " + started.astype(str))
+             lambda rows: "ended_at " + ended[rows].astype(str) + " is before started_at "
+             + started[rows].astype(str))
     personnel, women = _check_women(frame, spec, q)
     route = _geometry_column(frame, "geometry", {"LineString", "MultiLineString"}, q)
     return gpd.GeoDataFrame(
@@ -318,16 +347,24 @@ def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: 
 
 def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine) -> None:
     alive = q.alive & (table["source"] != "")
-    key = (
-        table["occurred_at"].astype(str) + "|" + table["longitude"].round(4).astype(str) + "|"
-        + table["latitude"].round(4).astype(str) + "|" + table["gbv_type"].astype(str)
-    ).where(alive)
+    # One integer code per part of the key (time, place to 4 decimals, type), compared as the
+    # text each part prints as: no concatenated key string per row on a large table.
+    parts = {
+        "time": lambda: table["occurred_at"].astype(str),
+        "lon": lambda: table["longitude"].round(4).astype(str),
+        "lat": lambda: table["latitude"].round(4).astype(str),
+        "type": lambda: table["gbv_type"].astype(str),
+    }
+    codes = pd.DataFrame({name: pd.factorize(part())[0] for name, part in parts.items()},
+                         index=table.index)
+    key = codes[alive].groupby(list(parts)).ngroup().reindex(table.index)
     first_source = table["source"].where(alive).groupby(key).transform("first")
     first_row = frame["source_row"].where(alive).groupby(key).transform("first")
     repeat = alive & key.duplicated(keep="first") & (table["source"] != first_source)
     q.reject(repeat, "likely_duplicate", "incident_id",
-             "same time, place and type as row " + first_row.astype("Int64").astype(str)
-             + " from source " + first_source.astype(str))
+             lambda rows: "same time, place and type as row "
+             + first_row[rows].astype("Int64").astype(str)
+             + " from source " + first_source[rows].astype(str))
 
 
 def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
@@ -335,11 +372,12 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
     precision = map_labels(frame, "location_precision", spec, q, default="exact")
     occurred, time_precision = parse_time_column(frame, "occurred_at", spec, ctx, q)
     check_dates_in_period(occurred, "occurred_at", ctx, q)
-    victims = parse_number_column(frame, "victims", spec, q, integer=True, minimum=1)
+    victims = parse_number_column(frame, "victims", spec, q, integer=True,
+                                  bounds=NUMBER_BOUNDS["victims"])
     area_ref = cell_text(frame, "area_id")
     known_areas = set(ctx.areas["area_id"]) if ctx.areas is not None else set()
     q.reject((area_ref != "") & ~area_ref.isin(known_areas), "unknown_area", "area_id",
-             area_ref + " is not among the accepted areas")
+             lambda rows: area_ref[rows] + " is not among the accepted areas")
     lon, lat = check_points(frame, spec, ctx, q)
     table = _points_frame(
         {
@@ -482,7 +520,10 @@ def ingest_mission(
         tables[name] = validate_table(name, accepted)
         if name == "areas":
             if accepted.empty:
-                raise _fatal(raw[name].path, "no area was accepted; every row was quarantined")
+                message = (f"{raw[name].path}: no area was accepted; every row was quarantined "
+                           "(see rejected/areas.csv), and points cannot be checked without areas")
+                report.errors.append(message)
+                raise MissionInputError(message, report)
             ctx.areas = tables[name]
             ctx.projected_crs = _projected_crs(config, ctx.areas)
         elif name == "patrols":

@@ -11,8 +11,12 @@ import pandas as pd
 REASONS: dict[str, str] = {
     "missing_value": "a required cell is empty",
     "invalid_number": "a number cannot be read",
+    "not_finite": "a number is infinite, not a number (nan) or too large to hold",
+    "not_whole_number": "a count is not a whole number",
+    "number_out_of_range": "a number is below its smallest or above its largest accepted value",
     "invalid_geometry": "the geometry is missing, empty, invalid or of the wrong type",
     "date_unparseable": "the date cannot be read as ISO 8601 or the declared date_format",
+    "date_out_of_range": "the date is before 1678 or after 2261, beyond what can be held",
     "date_ambiguous": "the date could be day-first or month-first; declare date_format",
     "date_in_future": "the date is in the future",
     "date_outside_period": "the date is outside the mission period",

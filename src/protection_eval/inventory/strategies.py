@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from protection_eval.config import load_yaml
 from protection_eval.io.bundled import bundled_path
 
 __all__ = [
@@ -350,7 +351,10 @@ def to_listing(catalogue: StrategyCatalogue, fmt: str = "table") -> str:
         return json.dumps([strategy_to_dict(s) for s in catalogue], indent=2, ensure_ascii=False)
     frame = to_strategy_table(catalogue)
     if fmt == "csv":
-        return frame.to_csv(index=False, lineterminator="\n")
+        # Imported here so that listing strategies does not load geopandas with the catalog.
+        from protection_eval.io.writers import to_spreadsheet_safe
+
+        return to_spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n")
     if frame.empty:
         return "no strategy matches"
     shown = frame[["id", "actor", "category", "evidence_level", "n_sources"]].astype(str)
@@ -489,7 +493,7 @@ def _read_catalogue(path: Path) -> tuple[StrategyCatalogue, list[CatalogueProble
 
 def _read_file(file: Path, name: str, problems: list[CatalogueProblem]) -> list[Strategy]:
     try:
-        entries = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
+        entries = load_yaml(file.read_text(encoding="utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         problems.append(CatalogueProblem(name, "-", "-", f"not readable YAML: {error}"))
         return []

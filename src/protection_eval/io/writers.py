@@ -1,7 +1,8 @@
 """Writers: every file the library writes goes through here, atomically.
 
 A file is built beside its destination and moved into place, so a reader (a notebook, the audit,
-a commander's browser) never sees half a file. Formats are chosen by extension.
+a commander's browser) never sees half a file. Formats are chosen by extension. Every CSV is made
+spreadsheet-safe: a text cell that a spreadsheet would run as a formula gets a leading ``'``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "FORMULA_TRIGGERS",
     "file_sha256",
+    "neutralise_formula",
     "read_json",
+    "to_spreadsheet_safe",
     "write_bytes",
     "write_geopackage",
     "write_json",
@@ -67,8 +71,98 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def write_table(frame: pd.DataFrame, path: str | Path, *, layer: str | None = None) -> Path:
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_DIGITS = frozenset("0123456789")
+
+
+def _is_plain_number(text: str) -> bool:
+    """Whether ``text`` is a signed decimal such as ``-3``, ``-0.5``, ``+1,234.5`` or ``-2e-05``."""
+    mantissa, marker, exponent = text.lower().partition("e")
+    body = mantissa[1:] if mantissa[:1] in "+-" else mantissa
+    if not body or not _DIGITS & set(body) or not set(body) <= _DIGITS | {".", ","}:
+        return False
+    if not marker:
+        return True
+    digits = exponent[1:] if exponent[:1] in "+-" else exponent
+    return bool(digits) and set(digits) <= _DIGITS
+
+
+def neutralise_formula(value: Any) -> Any:
+    """Return a cell value that no spreadsheet will run as a formula.
+
+    Text starting with ``= + - @``, a tab or a carriage return gets a leading single quote
+    (OWASP's advice against CSV injection), so ``-2+3+cmd|' /C notepad'!A0`` is shown as that
+    text instead of being evaluated. Numbers are left alone, whether stored as numbers or as
+    text (``-3``, ``-0.5``): a spreadsheet reads those as numbers, never as formulas. Every
+    shared CSV or XLSX writer passes its cells through this function (through
+    :func:`to_spreadsheet_safe`).
+
+    Parameters
+    ----------
+    value : Any
+        A cell.
+
+    Returns
+    -------
+    Any
+        ``value`` unchanged, or the quoted text.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        if not _is_plain_number(value):
+            return "'" + value
+    return value
+
+
+def _spreadsheet_cell(value: Any) -> Any:
+    value = neutralise_formula(value)
+    if isinstance(value, str) and "\r" in value:
+        # Python's csv writer quotes a field only for the characters of its line terminator
+        # ("\n" here), so a bare carriage return would end the row early in a spreadsheet and
+        # start a new, unneutralised cell; as a line feed it stays inside a quoted cell.
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return value
+
+
+def to_spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` whose text cells and headers are neutralised for spreadsheets.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A table about to be written as CSV or XLSX.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same table with :func:`neutralise_formula` applied to every text cell and column
+        name, and carriage returns inside text turned into line feeds (which a CSV writer
+        quotes); numeric, date and geometry columns are untouched.
+    """
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+            out[column] = values.map(_spreadsheet_cell, na_action="ignore")
+        elif isinstance(values.dtype, pd.CategoricalDtype):
+            out[column] = values.cat.rename_categories(
+                [_spreadsheet_cell(c) for c in values.cat.categories]
+            )
+    out.columns = [_spreadsheet_cell(c) for c in out.columns]
+    return out
+
+
+def write_table(
+    frame: pd.DataFrame,
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    raw_cells: bool = False,
+) -> Path:
     """Write a frame by the path's extension: csv, parquet, gpkg (with ``layer``) or geojson.
+
+    A CSV's text cells go through :func:`to_spreadsheet_safe` first: every CSV a run writes,
+    shared or restricted, is meant to be opened in a spreadsheet, so no cell may be a formula.
 
     Parameters
     ----------
@@ -78,6 +172,9 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, layer: str | None = No
         Destination; folders are created.
     layer : str, optional
         GeoPackage layer name; several layers can be written to one file.
+    raw_cells : bool
+        Write CSV cells exactly as they are. Only for input files that must look like a field
+        export (the synthetic demo sources); never for an output.
 
     Returns
     -------
@@ -88,7 +185,8 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, layer: str | None = No
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        write_text(frame.to_csv(index=False, lineterminator="\n"), path)
+        table = frame if raw_cells else to_spreadsheet_safe(frame)
+        write_text(table.to_csv(index=False, lineterminator="\n"), path)
     elif suffix in {".parquet", ".geoparquet"}:
         frame.to_parquet(path, index=False)
     elif suffix == ".gpkg":

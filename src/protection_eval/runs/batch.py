@@ -1,8 +1,9 @@
 """Many missions in one go: local worker processes or a Dask cluster, progress, a summary.
 
-Each mission runs alone: one mission's bad data or failing notebook does not stop the others.
-The batch ends with a summary table and an exit code schedulers can act on (0 when every
-mission is ``ok``, 1 otherwise), and rebuilds ``reports/index.html``.
+Each mission runs alone: one mission's bad data, failing notebook or unwritable folder does not
+stop the others. The batch ends with a summary table and an exit code schedulers can act on (0
+when every mission is ``ok``, 1 otherwise), and rebuilds ``reports/index.html``. A batch that
+cannot start at all (no Dask scheduler at the address given) raises :class:`SchedulerError`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from protection_eval.runs.runner import RunResult, run_mission
+from protection_eval.runs.runner import RunResult, remove_stale_staging, run_mission
 
 EXECUTORS = ("local", "dask")
+
+#: Seconds to wait for a Dask scheduler to answer before the batch gives up.
+SCHEDULER_TIMEOUT_S = 30.0
+
+
+class SchedulerError(RuntimeError):
+    """The Dask scheduler could not be reached: no mission ran."""
 
 
 @dataclass
@@ -54,10 +62,11 @@ class BatchResult:
 
     def summary_table(self) -> str:
         """Return a fixed-width table: mission, status, seconds, run folder or error."""
-        lines = [f"{'mission':<14}{'status':<8}{'seconds':>9}  run / reason"]
+        width = max([14, *(len(r.mission) + 2 for r in self.results)])
+        lines = [f"{'mission':<{width}}{'status':<8}{'seconds':>9}  run / reason"]
         for r in self.results:
-            tail = str(r.run_dir) if r.ok else (r.error or "").splitlines()[0][:160]
-            lines.append(f"{r.mission:<14}{r.status:<8}{r.seconds:>9.1f}  {tail}")
+            tail = str(r.run_dir) if r.ok else _reason(r.error)
+            lines.append(f"{r.mission:<{width}}{r.status:<8}{r.seconds:>9.1f}  {tail}")
         return "\n".join(lines)
 
     def one_line(self) -> str:
@@ -69,6 +78,18 @@ class BatchResult:
             f"protection-eval run: {len(self.results) - len(self.failed)} ok, {failed}{errors} "
             f"in {self.seconds:.1f}s"
         )
+
+
+def _reason(error: str | None) -> str:
+    """Return an error's first line, or its first item when that line only announces a list.
+
+    A configuration error reads ``<file>: the mission configuration is not valid:`` and then
+    one line per key: the summary shows the first key's problem, then the file.
+    """
+    lines = (error or "").splitlines() or [""]
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[1].strip(' -')} ({lines[0].rstrip(':')})"[:160]
+    return lines[0][:160]
 
 
 class ProgressDisplay:
@@ -164,13 +185,30 @@ def _input_bytes(path: Path) -> int:
         config = load_mission_config(path)
     except ConfigError:
         return 0
-    sources = (config.source_path(t) for t in TABLES)
-    return sum(p.stat().st_size for p in sources if p is not None and p.exists())
+    total = 0
+    for table in TABLES:
+        path = config.source_path(table)
+        try:
+            total += path.stat().st_size if path is not None else 0
+        except OSError:
+            continue
+    return total
 
 
-def _failed_result(path: Path, reports_dir: Path, exc: BaseException) -> RunResult:
+def _failed_result(
+    path: Path, reports_dir: Path, exc: BaseException,
+    what: str = "the worker running this mission died",
+) -> RunResult:
     return RunResult(_label(path), "-", "failed", reports_dir / _label(path),
-                     f"the worker running this mission died: {type(exc).__name__}: {exc}")
+                     f"{what}: {type(exc).__name__}: {exc}")
+
+
+def _run_alone(path: Path, options: dict[str, Any], progress: Any) -> RunResult:
+    """Run one mission in this process; whatever it raises fails that mission only."""
+    try:
+        return run_mission(path, progress=progress, **options)
+    except Exception as exc:
+        return _failed_result(path, options["reports_dir"], exc, "the run of this mission stopped")
 
 
 def _drain(events: Any, progress: Callable[[dict[str, Any]], None], stop: threading.Event) -> None:
@@ -189,7 +227,7 @@ def _run_local(
 ) -> list[RunResult]:
     if jobs <= 1:
         _limit_threads()
-        return [run_mission(p, progress=progress, **options) for p in paths]
+        return [_run_alone(p, options, progress) for p in paths]
     context = _worker_context()
     with context.Manager() as manager:
         # Notebooks, not missions, are the unit of parallel work: `jobs` worker processes take
@@ -223,15 +261,28 @@ def _run_local(
     return [results[i] for i in range(len(paths))]
 
 
+def _connect(scheduler: str, timeout: float) -> Any:
+    """Return a Dask client of ``scheduler``, or raise :class:`SchedulerError` in one line."""
+    from dask.distributed import Client
+
+    try:
+        return Client(scheduler, timeout=timeout)
+    except (OSError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SchedulerError(
+            f"cannot reach the Dask scheduler {scheduler!r} ({reason}); no mission ran. Check "
+            "the address and that the scheduler is up (see docs/scaling.md)"
+        ) from None
+
+
 def _run_dask(
     paths: Sequence[Path], scheduler: str, options: dict[str, Any],
-    progress: Callable[[dict[str, Any]], None] | None,
+    progress: Callable[[dict[str, Any]], None] | None, timeout: float = SCHEDULER_TIMEOUT_S,
 ) -> list[RunResult]:
-    from dask.distributed import Client
     from dask.distributed import as_completed as dask_completed
 
     results: dict[int, RunResult] = {}
-    with Client(scheduler) as client:
+    with _connect(scheduler, timeout) as client:
         futures = {}
         for i, path in enumerate(paths):
             future = client.submit(_run_in_worker, str(path), options, None,
@@ -263,6 +314,7 @@ def run_missions(
     progress: Callable[[dict[str, Any]], None] | None = None,
     notebooks: Sequence[Path] | None = None,
     build_index: bool = True,
+    scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
 ) -> BatchResult:
     """Run several missions, each alone, and rebuild the report index.
 
@@ -290,11 +342,21 @@ def run_missions(
     build_index : bool, default True
         At the end, pool the strategy evidence across missions (``reports/evidence.csv`` and
         ``evidence.html``) and rebuild ``reports/index.html``.
+    scheduler_timeout : float, default 30
+        Seconds to wait for the Dask scheduler to answer.
 
     Returns
     -------
     BatchResult
-        Every mission's result, in the order given.
+        Every mission's result, in the order given. A mission that could not be written (a
+        read-only folder, a full disk) is a failed result like any other.
+
+    Raises
+    ------
+    ValueError
+        For an unknown executor, or ``dask`` without a scheduler address.
+    SchedulerError
+        When the Dask scheduler cannot be reached; no mission ran.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
@@ -306,8 +368,10 @@ def run_missions(
     options: dict[str, Any] = {"reports_dir": reports_dir, "period": period}
     if notebooks is not None:
         options["notebooks"] = [Path(n).resolve() for n in notebooks]
+    # Staging folders of dead runs hold row-level data and unaudited shared files.
+    remove_stale_staging(reports_dir)
     if executor == "dask":
-        results = _run_dask(paths, scheduler or "", options, progress)
+        results = _run_dask(paths, scheduler or "", options, progress, scheduler_timeout)
     else:
         results = _run_local(paths, max(1, jobs), options, progress)
     errors: list[str] = []
@@ -320,5 +384,8 @@ def run_missions(
             write_evidence(reports_dir, load_catalogue())
         except Exception as exc:  # an unattended batch reports, and exits 1 for it
             errors.append(f"evidence across missions not written: {type(exc).__name__}: {exc}")
-        write_report_index(reports_dir)
+        try:
+            write_report_index(reports_dir)
+        except Exception as exc:
+            errors.append(f"reports index not written: {type(exc).__name__}: {exc}")
     return BatchResult(results, round(time.perf_counter() - started, 3), errors)

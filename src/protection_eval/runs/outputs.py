@@ -10,18 +10,22 @@ before anyone sees it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from protection_eval.io.readers import read_csv_table
 from protection_eval.io.writers import (
+    file_sha256,
     read_json,
     write_geopackage,
     write_json,
     write_table,
     write_text,
 )
+from protection_eval.model import RawTable
 from protection_eval.runs.layout import RESTRICTED_FILES, SHARED_FILES
 from protection_eval.sharing.forms import (
     to_shared_coverage_gaps,
@@ -34,7 +38,9 @@ if TYPE_CHECKING:
     from protection_eval.coverage.mission import CoverageResult
 
 __all__ = [
+    "input_fingerprints",
     "read_coverage_areas",
+    "read_shared_tables",
     "read_shared_outputs",
     "write_coverage",
 ]
@@ -185,3 +191,27 @@ def read_shared_outputs(folder: str | Path) -> dict[str, Any]:
     if (folder / SHARED_FILES["map"]).exists():
         out["map"] = SHARED_FILES["map"]
     return out
+
+
+def input_fingerprints(paths: Iterable[Path]) -> list[dict[str, str]]:
+    """Return path and sha256 of each existing input file."""
+    return [{"path": str(p), "sha256": file_sha256(p)} for p in paths if Path(p).is_file()]
+
+
+def read_shared_tables(reports_dir: str | Path, name: str) -> dict[str, RawTable]:
+    """Read ``<reports_dir>/<mission>/latest/shared/<name>`` of every mission that has one.
+
+    Parameters
+    ----------
+    reports_dir : str or Path
+        The reports folder (``reports/``).
+    name : str
+        File name inside ``shared/``, e.g. ``effects.csv``.
+
+    Returns
+    -------
+    dict
+        Mission folder name -> :class:`RawTable` (cells as text, ``source_row`` added), sorted.
+    """
+    found = sorted(Path(reports_dir).glob(f"*/latest/shared/{name}"))
+    return {p.parents[2].name: read_csv_table(Path(name).stem, p) for p in found}

@@ -1,9 +1,11 @@
 """Per-mission report runs: every notebook, executed with papermill, into one run folder.
 
 A run is written into a staging folder beside its final place and moved there when it has
-finished, so nothing half-written ever looks like a run. ``latest`` moves only when a run is
-``ok``. Each run leaves ``manifest.json``: what ran, on which inputs (with sha256), how long it
-took, and, for a failed run, the error and the notebook cell that raised it.
+finished, so nothing half-written ever looks like a run; a live run holds a lock on its staging
+folder, and staging folders of dead runs are removed when a run starts. ``latest`` moves only
+when a run is ``ok``; a failed run's shared part is moved under ``restricted/``. Each run leaves
+``manifest.json``: what ran, on which inputs (with sha256), how long it took, and, for a failed
+run, the error and the notebook cell that raised it (never an audit finding's value).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import re
 import secrets
 import shutil
 import subprocess
@@ -22,28 +25,53 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from protection_eval import __version__
-from protection_eval.config import ConfigError, MissionConfig, load_mission_config, parse_period
+from protection_eval.config import (
+    MISSION_CODE_MAX_LENGTH,
+    ConfigError,
+    MissionConfig,
+    load_mission_config,
+    parse_period,
+)
 from protection_eval.ingest.tables import MissionData, MissionInputError
+from protection_eval.ingest.validation import ValidationReport
 from protection_eval.io.readers import InputFileError
 from protection_eval.io.writers import file_sha256, write_json, write_table, write_text
 from protection_eval.runs.layout import notebook_paths, reports_root
-from protection_eval.runs.missions import load_mission, write_mission_cache
+from protection_eval.runs.mission_cache import write_mission_cache
+from protection_eval.runs.missions import load_mission
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: stale staging folders are then never removed for you
+    fcntl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESTRICTED = "restricted"
 SHARED = "shared"
+#: Where a failed run's shared part goes, inside ``restricted/``: a failed run shares nothing.
+SHARED_REJECTED = "shared_rejected"
 KERNEL_NAME = "protection-eval"
+#: Held (``flock``) by a live run on ``.lock`` in its staging folder, and on ``.lock`` in the
+#: mission folder while a staging folder is created or stale ones are removed.
+LOCK_FILE = ".lock"
 
 
 class RunFailed(RuntimeError):
     """A step of a run failed; the message is what the manifest and the summary show."""
 
-    def __init__(self, message: str, *, notebook: str | None = None, cell: dict | None = None):
+    def __init__(
+        self, message: str, *, notebook: str | None = None, cell: dict | None = None,
+        findings: list[dict[str, str]] | None = None,
+    ):
         super().__init__(message)
         self.notebook = notebook
         self.cell = cell
+        self.findings = findings
 
 
 @dataclass
@@ -124,7 +152,7 @@ def _input_records(config: MissionConfig, mission: MissionData | None) -> list[d
         if path is None:
             continue
         record: dict[str, Any] = {"table": table, "path": str(path)}
-        if Path(path).exists():
+        if Path(path).is_file():
             record["sha256"] = file_sha256(path)
         if mission is not None and table in mission.validation.tables:
             report = mission.validation.tables[table]
@@ -136,9 +164,14 @@ def _input_records(config: MissionConfig, mission: MissionData | None) -> list[d
 
 def write_validation(mission: MissionData, folder: Path) -> Path:
     """Write ``validation.json`` and ``rejected/<table>.csv`` into ``folder``."""
-    for table, rejected in mission.validation.rejected.items():
+    return write_validation_report(mission.validation, folder)
+
+
+def write_validation_report(report: ValidationReport, folder: Path) -> Path:
+    """Write a validation report (possibly of a mission that stopped) into ``folder``."""
+    for table, rejected in report.rejected.items():
         write_table(rejected, folder / "rejected" / f"{table}.csv")
-    return write_json(mission.validation.to_dict(), folder / "validation.json")
+    return write_json(report.to_dict(), folder / "validation.json")
 
 
 def _execute_notebook(
@@ -175,7 +208,8 @@ def _derived_config(config: MissionConfig, period: str | None, folder: Path) -> 
     """Write the run's copy of the mission configuration, with absolute source paths.
 
     With a reporting ``period``, the copy's period is that window. The notebooks read this copy,
-    and the validated mission cached beside it.
+    and the validated mission cached beside it (``mission_cache/``, checked against the run's
+    key, see :mod:`protection_eval.runs.mission_cache`).
     """
     import yaml
 
@@ -203,11 +237,52 @@ def audit_check(run_dir: Path, mission: MissionData) -> None:
     if not result.ok:
         findings = result.to_frame()
         write_table(findings, run_dir / RESTRICTED / "audit_findings.csv")
+        places = describe_findings(findings)
+        # Kinds and places first: a batch summary shows only the first 160 characters.
         raise RunFailed(
-            f"the disclosure audit found {len(findings)} problem(s) in the shared part; "
-            f"see {RESTRICTED}/audit_findings.csv. First: "
-            + "; ".join(findings.astype(str).head(3).agg(" | ".join, axis=1))
+            f"the disclosure audit found {len(findings)} problem(s) ({_count_kinds(places)}) "
+            "in the shared part: "
+            + "; ".join(f"{p['kind']} in {p['file']} [{p['where']}]" for p in places[:3])
+            + f"; the shared part was moved to {RESTRICTED}/{SHARED_REJECTED}/ and the values "
+            f"are only in {RESTRICTED}/audit_findings.csv",
+            findings=places,
         )
+
+
+def describe_findings(findings: pd.DataFrame) -> list[dict[str, str]]:
+    """Return each audit finding as its kind and place only, never its value.
+
+    What a finding points at (an incident id, an exact date) stays in
+    ``restricted/audit_findings.csv``. Since a file name or a place in a file (a JSON key) can
+    itself hold such a value, every finding's value of four characters or more is blanked out
+    of ``file`` and ``where`` as ``[value]``.
+
+    Parameters
+    ----------
+    findings : pandas.DataFrame
+        :meth:`protection_eval.sharing.audit.folder.AuditResult.to_frame`.
+
+    Returns
+    -------
+    list of dict
+        ``{"kind", "file", "where"}`` per finding, in the audit's order.
+    """
+    values = sorted({str(v) for v in findings["what"] if len(str(v)) >= 4}, key=len,
+                    reverse=True)
+    pattern = re.compile("|".join(map(re.escape, values)), re.IGNORECASE) if values else None
+
+    def blank(text: Any) -> str:
+        return pattern.sub("[value]", str(text)) if pattern else str(text)
+
+    return [{"kind": str(row.kind), "file": blank(row.file), "where": blank(row.where)}
+            for row in findings.itertuples()]
+
+
+def _count_kinds(places: Sequence[dict[str, str]]) -> str:
+    counts: dict[str, int] = {}
+    for place in places:
+        counts[place["kind"]] = counts.get(place["kind"], 0) + 1
+    return ", ".join(f"{kind}: {n}" for kind, n in counts.items())
 
 
 DEFAULT_CHECKS: tuple[Callable[[Path, MissionData], None], ...] = (audit_check,)
@@ -357,90 +432,273 @@ def run_mission(
                       "index": index, "total": total})
 
     config: MissionConfig | None = None
-    mission: MissionData | None = None
     error: dict[str, Any] | None = None
-    parameters: dict[str, Any] = {}
     try:
         config = load_mission_config(config_path)
         mission_code = config.mission
     except ConfigError as exc:
         error = {"message": str(exc), "step": "configuration"}
+        mission_code = folder_label(config_path.stem)
     mission_dir = reports_dir / mission_code
-    staging = mission_dir / f".staging-{run_id}"
     final = mission_dir / run_id
-    restricted, shared = staging / RESTRICTED, staging / SHARED
-    restricted.mkdir(parents=True, exist_ok=True)
-    shared.mkdir(parents=True, exist_ok=True)
-    run_config = config_path
-    if config is not None:
-        try:
-            run_config = _derived_config(config, period, restricted)
-            config = load_mission_config(run_config)
-        except ConfigError as exc:
-            error, config = {"message": str(exc), "step": "configuration"}, None
-    if config is not None:
-        parameters = {
-            "mission_config": str(run_config),
-            "run_dir": str(staging),
-            "restricted_dir": str(restricted),
-            "shared_dir": str(shared),
-            "seed": config.seed if seed is None else seed,
-            **(extra_parameters or {}),
+    try:
+        staging, lock = _open_staging(mission_dir, run_id)
+    except OSError as exc:
+        return _unwritten(mission_code, run_id, final, started, records, exc, error,
+                          f"cannot create the run folder under {mission_dir}")
+    try:
+        parameters: dict[str, Any] = {}
+        mission: MissionData | None = None
+        if config is not None:
+            config, mission, parameters, error = _run_steps(
+                config, config_path, staging, period, seed, extra_parameters, notebooks,
+                checks, records, slot=slot, export_html=export_html, emit=emit,
+            )
+        status = "failed" if error else "ok"
+        emit(None, status)
+        if error:
+            error["shared_rejected"] = _reject_shared(staging)
+        seconds = round(time.perf_counter() - started, 3)
+        manifest = {
+            "mission": mission_code,
+            "run_id": run_id,
+            "status": status,
+            "started_at": started_at.isoformat(),
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+            "seconds": seconds,
+            "error": error,
+            "synthetic": bool(config and config.synthetic),
+            "notebooks": [asdict(r) for r in records],
+            "parameters": {k: v for k, v in parameters.items() if not k.endswith("_dir")
+                           and k != "run_dir"},
+            "inputs": _input_records(config, mission) if config else [],
+            "versions": {"protection_eval": __version__, "python": platform.python_version()},
+            "git_commit": git_commit(),
+            "config_path": str(config_path),
+            "period": period,
+            "seed": parameters.get("seed"),
         }
-        try:
-            mission = load_mission(config)
-            write_validation(mission, restricted)
-            if not mission.validation.usable:
-                raise RunFailed("; ".join(mission.validation.errors))
-            write_mission_cache(mission, run_config)
-            todo = list(notebooks if notebooks is not None else notebook_paths())
-            _execute_notebooks(todo, parameters, restricted, records, slot=slot,
-                               export_html=export_html, emit=emit)
-            emit(None, "auditing")
-            for check in checks:
-                check(staging, mission)
-        except RunFailed as exc:
-            error = {"message": str(exc), "step": exc.notebook or "run",
-                     "notebook": exc.notebook, "cell": exc.cell}
-        except (InputFileError, MissionInputError) as exc:
-            error = {"message": str(exc), "step": "ingestion"}
-        except Exception as exc:
-            error = {"message": f"{type(exc).__name__}: {exc}", "step": "run",
-                     "traceback": traceback.format_exc(limit=8)}
-    status = "failed" if error else "ok"
-    emit(None, status)
-    seconds = round(time.perf_counter() - started, 3)
-    manifest = {
-        "mission": mission_code,
-        "run_id": run_id,
-        "status": status,
-        "started_at": started_at.isoformat(),
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-        "seconds": seconds,
-        "error": error,
-        "synthetic": bool(config and config.synthetic),
-        "notebooks": [asdict(r) for r in records],
-        "parameters": {k: v for k, v in parameters.items() if not k.endswith("_dir")
-                       and k != "run_dir"},
-        "inputs": _input_records(config, mission) if config else [],
-        "versions": {"protection_eval": __version__, "python": platform.python_version()},
-        "git_commit": git_commit(),
-        "config_path": str(config_path),
-        "period": period,
-        "seed": parameters.get("seed"),
+        write_json(manifest, staging / "manifest.json")
+        os.replace(staging, final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        return _unwritten(mission_code, run_id, final, started, records, exc, error,
+                          f"cannot write the run under {mission_dir}")
+    finally:
+        lock.close()
+    message = error["message"] if error else None
+    try:
+        (final / LOCK_FILE).unlink(missing_ok=True)
+        if status == "ok":
+            _link_latest(mission_dir, run_id)
+    except OSError as exc:
+        status, message = "failed", f"the run finished but `latest` was not moved to it: {exc}"
+    return RunResult(mission_code, run_id, status, final, message, seconds, records)
+
+
+def _run_steps(
+    config: MissionConfig,
+    config_path: Path,
+    staging: Path,
+    period: str | None,
+    seed: int | None,
+    extra_parameters: dict[str, Any] | None,
+    notebooks: Sequence[Path] | None,
+    checks: Sequence[Callable[[Path, MissionData], None]],
+    records: list[NotebookRecord],
+    *,
+    slot: AbstractContextManager[Any] | None,
+    export_html: bool,
+    emit: Callable[..., None],
+) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
+    """Validate, execute the notebooks and check a run in ``staging``.
+
+    Returns the run's configuration (None when its copy is unusable), the validated mission,
+    the notebooks' parameters and the error (None when every step passed).
+    """
+    restricted, shared = staging / RESTRICTED, staging / SHARED
+    try:
+        run_config = _derived_config(config, period, restricted)
+        config = load_mission_config(run_config)
+    except ConfigError as exc:
+        return None, None, {}, {"message": str(exc), "step": "configuration"}
+    except OSError as exc:
+        return None, None, {}, {"message": f"{type(exc).__name__}: {exc}",
+                                "step": "environment"}
+    parameters = {
+        "mission_config": str(run_config),
+        "run_dir": str(staging),
+        "restricted_dir": str(restricted),
+        "shared_dir": str(shared),
+        "seed": config.seed if seed is None else seed,
+        **(extra_parameters or {}),
     }
-    write_json(manifest, staging / "manifest.json")
-    os.replace(staging, final)
-    if status == "ok":
-        _link_latest(mission_dir, run_id)
-    return RunResult(mission_code, run_id, status, final,
-                     error["message"] if error else None, seconds, records)
+    mission: MissionData | None = None
+    error: dict[str, Any] | None = None
+    try:
+        mission = load_mission(config)
+        write_validation(mission, restricted)
+        if not mission.validation.usable:
+            raise RunFailed("; ".join(mission.validation.errors))
+        write_mission_cache(mission, run_config)
+        todo = list(notebooks if notebooks is not None else notebook_paths())
+        _execute_notebooks(todo, parameters, restricted, records, slot=slot,
+                           export_html=export_html, emit=emit)
+        emit(None, "auditing")
+        for check in checks:
+            check(staging, mission)
+    except RunFailed as exc:
+        error = {"message": str(exc), "step": exc.notebook or "run",
+                 "notebook": exc.notebook, "cell": exc.cell}
+        if exc.findings is not None:
+            error["findings"] = exc.findings
+    except (InputFileError, MissionInputError) as exc:
+        error = {"message": str(exc), "step": "ingestion"}
+        if getattr(exc, "report", None) is not None:
+            write_validation_report(exc.report, restricted)
+    except OSError as exc:
+        # A full disk, a read-only folder: the environment, not the mission, and no traceback.
+        error = {"message": f"{type(exc).__name__}: {exc}", "step": "environment"}
+    except Exception as exc:
+        error = {"message": f"{type(exc).__name__}: {exc}", "step": "run",
+                 "traceback": traceback.format_exc(limit=8)}
+    return config, mission, parameters, error
+
+
+def _reject_shared(staging: Path) -> str | None:
+    """Move a failed run's shared part under ``restricted/``; return where it went, if anywhere.
+
+    A failed run shares nothing: its shared files were not audited, or failed the audit.
+    """
+    shared = staging / SHARED
+    if not shared.exists():
+        return None
+    if not any(shared.iterdir()):
+        shared.rmdir()
+        return None
+    target = staging / RESTRICTED / SHARED_REJECTED
+    os.replace(shared, target)
+    return f"{RESTRICTED}/{SHARED_REJECTED}"
+
+
+def _unwritten(
+    mission: str, run_id: str, run_dir: Path, started: float, records: list[NotebookRecord],
+    exc: OSError, error: dict[str, Any] | None, what: str,
+) -> RunResult:
+    """Return the result of a run that could not be written: one clear line, no manifest."""
+    # The reason first: a batch summary shows the first 160 characters.
+    message = f"{type(exc).__name__}: {exc.strerror or exc}, no manifest written: {what}"
+    if error:
+        message += f"; the run had failed: {error['message']}"
+    return RunResult(mission, run_id, "failed", run_dir, message,
+                     round(time.perf_counter() - started, 3), records)
+
+
+def folder_label(stem: str) -> str:
+    """Return a safe report folder name for a configuration file whose mission code is unknown.
+
+    Characters other than letters, digits, ``-`` and ``_`` become ``_`` and the label is cut to
+    :data:`~protection_eval.config.MISSION_CODE_MAX_LENGTH` characters, the limit of a mission
+    code, so that the folder can always be created.
+    """
+    label = re.sub(r"[^A-Za-z0-9_-]", "_", stem)[:MISSION_CODE_MAX_LENGTH]
+    return label or "_"
+
+
+def _take_lock(path: Path, *, wait: bool) -> IO[bytes] | None:
+    """Open ``path`` and hold an exclusive ``flock`` on it; None when held elsewhere.
+
+    The lock lasts as long as the returned file stays open, and ends with its process, so a
+    killed run leaves no lock behind.
+    """
+    handle = open(path, "a+b")  # the open file is the lock
+    if fcntl is None:
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        handle.close()
+        return None
+    except OSError:
+        handle.close()
+        raise
+    return handle
+
+
+def _open_staging(mission_dir: Path, run_id: str) -> tuple[Path, IO[bytes]]:
+    """Create a run's staging folder, holding its lock, after removing stale ones.
+
+    The mission folder's lock is held meanwhile, so a cleaner never sees a staging folder
+    between its creation and its lock.
+    """
+    mission_dir.mkdir(parents=True, exist_ok=True)
+    staging = mission_dir / f".staging-{run_id}"
+    guard = _take_lock(mission_dir / LOCK_FILE, wait=True)
+    try:
+        _remove_stale_in(mission_dir)
+        (staging / RESTRICTED).mkdir(parents=True)
+        (staging / SHARED).mkdir()
+        lock = _take_lock(staging / LOCK_FILE, wait=False)
+    finally:
+        if guard is not None:
+            guard.close()
+    if lock is None:  # the folder is new: nobody else can hold its lock
+        raise OSError(f"{staging}: locked by another process")
+    return staging, lock
+
+
+def _remove_stale_in(mission_dir: Path) -> list[Path]:
+    """Remove a mission folder's unlocked staging folders; its own lock must be held."""
+    if fcntl is None:  # without flock a live run cannot be told from a dead one
+        return []
+    removed = []
+    for staging in sorted(mission_dir.glob(".staging-*")):
+        try:
+            lock = _take_lock(staging / LOCK_FILE, wait=False)
+        except OSError:
+            continue
+        if lock is None:
+            continue  # a live run holds it
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            lock.close()
+        removed.append(staging)
+    return removed
 
 
 def remove_stale_staging(reports_dir: str | Path) -> list[Path]:
-    """Delete staging folders left by interrupted runs; return what was removed."""
-    removed = []
-    for staging in Path(reports_dir).glob("*/.staging-*"):
-        shutil.rmtree(staging, ignore_errors=True)
-        removed.append(staging)
+    """Delete the staging folders of interrupted runs; return what was removed.
+
+    A run holds an exclusive ``flock`` on ``.lock`` in its staging folder for as long as it
+    lives, and the lock dies with its process. A staging folder whose lock can be taken belongs
+    to a dead run (it holds row-level data and unaudited shared files) and is removed; one whose
+    lock is held is a live run and is left alone. :func:`run_mission` calls this for its mission
+    folder on start, and :func:`protection_eval.runs.batch.run_missions` for every mission folder.
+    Folders that cannot be locked or removed (read-only reports) are left, silently.
+
+    Parameters
+    ----------
+    reports_dir : str or Path
+        Root of the reports.
+
+    Returns
+    -------
+    list of Path
+        The staging folders removed.
+    """
+    removed: list[Path] = []
+    root = Path(reports_dir)
+    if not root.is_dir():
+        return removed
+    for mission_dir in sorted({s.parent for s in root.glob("*/.staging-*")}):
+        try:
+            guard = _take_lock(mission_dir / LOCK_FILE, wait=True)
+        except OSError:
+            continue
+        try:
+            removed += _remove_stale_in(mission_dir)
+        finally:
+            if guard is not None:
+                guard.close()
     return removed

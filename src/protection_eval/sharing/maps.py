@@ -270,6 +270,38 @@ def _class_colour(value: Any, classes: list[tuple[int, int | None, str]]) -> str
     return colour
 
 
+def _to_html_text(value: Any) -> Any:
+    """Escape one property value for a place that parses it as HTML; numbers pass as they are."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return html.escape(text, quote=True)
+
+
+def _html_safe(data: dict[str, Any]) -> dict[str, Any]:
+    """Return a FeatureCollection whose properties are escaped for folium's tooltips and popups.
+
+    folium's ``GeoJsonTooltip`` and ``GeoJsonPopup`` write property values into the page with
+    ``innerHTML`` and escape nothing, so an area name such as ``Kator"><img onerror=...>`` would
+    run as script on hover. Escaped once here, the browser decodes the entities back and shows
+    the name's own characters (``&``, ``'``, ``<``) as text.
+    """
+    features = [
+        {**feature, "properties": {k: _to_html_text(v) for k, v in feature["properties"].items()}}
+        for feature in data["features"]
+    ]
+    return {**data, "features": features}
+
+
+def _tooltip(
+    fields: Sequence[str], labels: Mapping[str, str], **kwargs: Any
+) -> folium.GeoJsonTooltip | None:
+    if not fields:
+        return None
+    aliases = [html.escape(labels[f], quote=True) for f in fields]
+    return folium.GeoJsonTooltip(fields=list(fields), aliases=aliases, **kwargs)
+
+
 def _add_geojson(
     group: folium.FeatureGroup,
     data: dict[str, Any],
@@ -279,12 +311,10 @@ def _add_geojson(
     if not data["features"]:
         return
     fields = list(data["features"][0]["properties"])
-    tooltip = (
-        folium.GeoJsonTooltip(fields=fields, aliases=[labels[f] for f in fields], sticky=True)
-        if fields
-        else None
-    )
-    folium.GeoJson(data, style_function=style, tooltip=tooltip, control=False).add_to(group)
+    tooltip = _tooltip(fields, labels, sticky=True)
+    folium.GeoJson(
+        _html_safe(data), style_function=style, tooltip=tooltip, control=False
+    ).add_to(group)
 
 
 def _label_classes(classes: list[tuple[int, int | None, str]]) -> list[tuple[str, str]]:
@@ -493,11 +523,9 @@ def _build(
         group = folium.FeatureGroup(name="Incidents (restricted)", show=True)
         fields = list(add_points["features"][0]["properties"]) if add_points["features"] else []
         folium.GeoJson(
-            add_points,
+            _html_safe(add_points),
             marker=folium.CircleMarker(radius=3, color="#000", weight=1, fill_opacity=0.8),
-            tooltip=folium.GeoJsonTooltip(fields, [INCIDENT_PROPERTIES[f] for f in fields])
-            if fields
-            else None,
+            tooltip=_tooltip(fields, INCIDENT_PROPERTIES),
             control=False,
         ).add_to(group)
         group.add_to(fmap)

@@ -20,6 +20,10 @@ embedded in scripts parsed) and lists a :class:`Finding` for each of:
     notebooks, papermill or nbformat metadata, Python tracebacks, absolute local paths;
 ``protected_place``
     a layer, column or property naming service points or safe houses;
+``markup_in_data``
+    HTML markup or an event-handler attribute (``on...=``) inside a data value (a JSON value,
+    a GeoJSON property, a CSV cell), or a tag with an event handler in a script's string: a
+    page that writes such a value as HTML runs it as script;
 ``unauditable_file``
     a file type the audit cannot read (so it cannot vouch for it).
 

@@ -32,7 +32,9 @@ __all__ = [
     "Rules",
     "as_small_count",
     "find_dates_and_times",
+    "find_handler_in_code",
     "find_local_paths",
+    "find_markup_in_value",
     "is_count_name",
     "is_identifying_name",
 ]
@@ -257,6 +259,41 @@ TRACEBACK_RE = re.compile(
 NOTEBOOK_RE = re.compile(r"\bpapermill\b|\"nbformat(?:_minor)?\"\s*:", re.IGNORECASE)
 CSS_COMMENT_RE = re.compile(r"/\*.*?\*/", re.DOTALL)
 DATA_URI_RE = re.compile(r"data:[\w.+/-]*(?:;[\w.+-]+=[\w.+-]+)*(?:;base64)?,[^\s\"'<>)\\`]*")
+
+
+# A "<" that opens a tag, an end tag, a comment or a declaration in HTML's tokenizer.
+_MARKUP_RE = re.compile(r"<[A-Za-z!/?][^<>]{0,80}>?")
+# An event-handler attribute with a live value: a quote, or a bare value that is not an entity
+# (``onerror=&quot;`` is an escaped, inert one).
+_EVENT_HANDLER_RE = re.compile(
+    r"(?<![\w-])on[a-z]{2,}\s*=\s*(?:[\"'`]|[^\s\"'`&>])[^<>]{0,60}", re.IGNORECASE
+)
+_TAG_WITH_HANDLER_RE = re.compile(
+    r"<[A-Za-z][^<>]*?\son[a-z]{2,}\s*=[^<>]{0,60}>?", re.IGNORECASE
+)
+
+
+def find_markup_in_value(value: str) -> str | None:
+    """Return the HTML markup or event-handler attribute a data value carries, else None.
+
+    A data value (a GeoJSON property, a JSON value, a CSV cell) is text: when a page writes it
+    with ``innerHTML`` (as folium's tooltips and popups do), a tag or an ``on...=`` attribute in
+    it runs as script. ``Kator"><img src=x onerror="...">`` is caught; the same name escaped
+    for HTML (``Kator&quot;&gt;&lt;img ... onerror=&quot;...``) and plain text such as
+    ``a < b`` or ``<5 km`` are not.
+    """
+    match = _MARKUP_RE.search(value) or _EVENT_HANDLER_RE.search(value)
+    return None if match is None else match.group(0)
+
+
+def find_handler_in_code(literal: str) -> str | None:
+    """Return an HTML tag with an event-handler attribute written in a script's string literal.
+
+    Page code builds markup in strings (folium's popups and tooltips); a tag with ``on...=`` in
+    one means text reached the page as code.
+    """
+    match = _TAG_WITH_HANDLER_RE.search(literal)
+    return None if match is None else match.group(0)
 
 
 def find_local_paths(text: str) -> list[str]:

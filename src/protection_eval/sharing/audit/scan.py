@@ -43,6 +43,9 @@ FINDING_KINDS: dict[str, str] = {
     "traceback": "a traceback exposes code, paths and sometimes data (DOMAIN.md rule 5)",
     "local_path": "a local file path exposes the restricted layout (DOMAIN.md rule 5)",
     "protected_place": "service points and safe houses are never shared (DOMAIN.md rule 6)",
+    "markup_in_data": "HTML markup or an event-handler attribute in a data value runs as script "
+    "where a page writes the value as HTML (folium's tooltips do); escape it for HTML before it "
+    "reaches the page, or correct the source (DOMAIN.md rule 4)",
     "unauditable_file": "the audit cannot read this file type, so it cannot vouch for it",
 }
 
@@ -213,7 +216,7 @@ class Scanner:
             except json.JSONDecodeError:
                 self.scan_text(text, file, where, depth)
                 return
-            self.scan_json(obj, file, where, depth)
+            self.scan_json(obj, file, where, depth, data=True)
         elif "csv" in mime:
             self.scan_csv(text, file, where, depth)
         elif "javascript" in mime:
@@ -249,6 +252,12 @@ class Scanner:
             for value in rules.small_counts_in_prose(plain, ctx.k):
                 ctx.add(file, where, "small_count", value)
 
+    def check_markup(self, value: str, file: str, where: str) -> None:
+        """Apply the markup rule to a data value (JSON value, GeoJSON property, CSV cell)."""
+        found = rules.find_markup_in_value(value)
+        if found is not None:
+            self.ctx.add(file, where, "markup_in_data", found)
+
     def check_name(self, name: str, file: str, where: str) -> None:
         """Apply the identifying and protected-place rules to a column, key or header name."""
         if rules.is_identifying_name(name):
@@ -257,8 +266,15 @@ class Scanner:
             self.ctx.add(file, where, "protected_place", name)
 
     # -- JSON ---------------------------------------------------------------------------
-    def scan_json(self, obj: Any, file: str, where: str, depth: int) -> None:
-        """Walk parsed JSON: names, labelled counts, coordinates, strings, count columns."""
+    def scan_json(
+        self, obj: Any, file: str, where: str, depth: int, *, data: bool = False
+    ) -> None:
+        """Walk parsed JSON: names, labelled counts, coordinates, strings, count columns.
+
+        ``data`` is True inside data values (a JSON document or data island, GeoJSON feature
+        properties), where markup is a finding; it is False for objects written in page code
+        (Leaflet options, whose ``html`` and ``attribution`` members are markup by design).
+        """
         ctx = self.ctx
         if isinstance(obj, dict):
             if "nbformat" in obj and "cells" in obj:
@@ -269,6 +285,9 @@ class Scanner:
                 path = f"{where}/{key}"
                 name = str(key)
                 self.check_name(name, file, path)
+                if data:
+                    self.check_markup(name, file, path)
+                inner = data or (geometry_type == "Feature" and name == "properties")
                 if name in ("papermill", "nbformat", "kernelspec"):
                     ctx.add(file, path, "notebook_metadata", name)
                 self.scan_text(name, file, path, depth, prose=False)
@@ -288,7 +307,7 @@ class Scanner:
                         for x, y, ring in rules.small_ring_centres(value, limit):
                             ctx.coords.append((x, y, file, path, "ring_centre", ring))
                     continue
-                self.scan_json(value, file, path, depth)
+                self.scan_json(value, file, path, depth, data=inner)
         elif isinstance(obj, list):
             pair = rules.as_pair(obj)
             if pair is not None:
@@ -296,8 +315,10 @@ class Scanner:
                 return
             self._collect_count_columns(obj, file, where)
             for i, value in enumerate(obj):
-                self.scan_json(value, file, f"{where}/{i}", depth)
+                self.scan_json(value, file, f"{where}/{i}", depth, data=data)
         elif isinstance(obj, str):
+            if data:
+                self.check_markup(obj, file, where)
             self.scan_text(obj, file, where, depth)
 
     def _collect_count_columns(self, items: list, file: str, where: str) -> None:
@@ -331,6 +352,7 @@ class Scanner:
         header = rows[0]
         for name in header:
             self.check_name(name, file, f"{where}header")
+            self.check_markup(name, file, f"{where}header")
             self.scan_text(name, file, f"{where}header", depth, prose=False)
         count_cols = [i for i, name in enumerate(header) if rules.is_count_name(name)]
         lat_col = next((i for i, n in enumerate(header) if n.lower() in rules.LAT_NAMES), None)
@@ -344,6 +366,7 @@ class Scanner:
             for i, value in enumerate(row):
                 column = header[i] if i < len(header) else f"#{i + 1}"
                 spot = f"{where}row {number}, column {column}"
+                self.check_markup(value, file, spot)
                 self.scan_text(value, file, spot, depth)
                 if i in count_cols:
                     count = rules.as_small_count(value, ctx.k)
@@ -437,6 +460,9 @@ class Scanner:
         for name, count in rules.small_counts_in_code(code, ctx.k):
             ctx.add(file, where, "small_count", f"{name}: {count}")
         for literal in rules.string_literals(code):
+            handler = rules.find_handler_in_code(literal)
+            if handler is not None:
+                ctx.add(file, where, "markup_in_data", handler)
             self.scan_text(rules.strip_tags(literal), file, where, depth)
 
 

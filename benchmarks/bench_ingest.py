@@ -1,0 +1,174 @@
+"""Benchmark of ingestion on a large incidents CSV (issue 10, item 12).
+
+Scenario at ``--rows 1400000``: the synthetic mission DEMO-A with its incidents file replaced
+by one of 1.4 million rows, about 200 MB, in DEMO-A's own source format (a GBVIMS-style export
+with day-first dates, source labels, and four identifying columns that ingestion drops). Rows
+are drawn from DEMO-A's own incidents, the quarantined ones included at their own rate, with a
+fresh id, a fresh minute in the mission period and the point moved by a few hundred metres.
+
+Each phase runs in its own Python process, so its peak memory (the high-water mark of its
+resident memory, ``VmHWM``, imports included) is its own:
+
+- ``imports``: import the library and its dependencies (the floor of every phase);
+- ``read``: :func:`protection_eval.io.readers.read_raw_table` on the incidents file;
+- ``validate``: ``protection-eval validate`` on the mission (read, check, quarantine every
+  table, write ``validation.json`` and ``rejected/``), as a user runs it.
+
+Usage::
+
+    python benchmarks/bench_ingest.py [--rows 1400000] [--keep DIR] [--phases read validate]
+
+Prints one JSON line per phase and a summary with the file size and peak memory as a multiple
+of it. Nothing is asserted: on a shared machine the figures are measurements, not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+#: What each phase runs in its own process; it prints its wall time and peak RSS as JSON.
+_CHILD = r"""
+import json, resource, sys, time
+start = time.perf_counter()
+phase, config, incidents, out = sys.argv[1:5]
+import protection_eval.ingest.tables  # noqa: E401
+import protection_eval.io.readers
+import protection_eval.runs.runner
+if phase == "read":
+    rows = protection_eval.io.readers.read_raw_table("incidents", incidents).rows
+elif phase == "validate":
+    from protection_eval.cli import main
+    try:
+        sys.argv = ["protection-eval", "validate", config, "--out", out]
+        main()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    rows = json.load(open(out + "/validation.json"))["tables"]["incidents"]["rows_read"]
+else:
+    rows = 0
+# VmHWM is this program's own high-water mark; ru_maxrss would also count the pages of the
+# parent this process was forked from before it ran Python.
+try:
+    status = open("/proc/self/status").read()
+    peak_mb = int(status.split("VmHWM:")[1].split()[0]) / 1024.0
+except (OSError, IndexError):
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(json.dumps({"phase": phase, "wall_s": round(time.perf_counter() - start, 2),
+                  "peak_mb": round(peak_mb, 1), "rows": rows}))
+"""
+
+
+def make_large_mission(folder: Path, rows: int, seed: int = 7) -> tuple[Path, Path]:
+    """Write DEMO-A with an incidents CSV of ``rows`` rows into ``folder``.
+
+    Parameters
+    ----------
+    folder : Path
+        An empty folder.
+    rows : int
+        Number of incident rows in the large file.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    config, incidents : Path
+        The mission YAML and the large incidents CSV.
+    """
+    from protection_eval.demo import make_demo_missions
+
+    config = next(p for p in make_demo_missions(folder, seed=11, scale=0.35)
+                  if p.stem == "DEMO-A")
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    small = pd.read_csv(config.parent / settings["sources"]["incidents"]["path"], dtype=str,
+                        keep_default_na=False)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(small), rows)
+    table = small.iloc[pick].reset_index(drop=True)
+    start = pd.Timestamp(settings["period"]["start"])
+    minutes = int((pd.Timestamp(settings["period"]["end"]) - start).total_seconds() // 60)
+    when = start + pd.to_timedelta(rng.integers(0, minutes, rows), unit="min")
+    # Rows quarantined for their date or point keep the cell that gets them quarantined.
+    keep_date = ~table["Incident Date"].str.match(r"^\d{2}/\d{2}/20(22|23) \d{2}:\d{2}$")
+    table["Incident Date"] = np.where(keep_date, table["Incident Date"],
+                                      when.strftime("%d/%m/%Y %H:%M"))
+    for column in ("Longitude", "Latitude"):
+        number = pd.to_numeric(table[column], errors="coerce")
+        usual = number.between(-40, 40) & (number != 0)
+        moved = (number + rng.normal(0, 0.003, rows)).round(6).astype(str)
+        table[column] = np.where(usual, moved, table[column])
+    table["Incident ID"] = [f"BENCH-I{i + 1:07d}" for i in range(rows)]
+    table["Survivor Name"] = [f"SYNTHETIC NAME {i}" for i in range(rows)]
+    incidents = config.parent / "demo-a" / "incidents_large.csv"
+    table.to_csv(incidents, index=False, lineterminator="\n")
+    settings["sources"]["incidents"]["path"] = "demo-a/incidents_large.csv"
+    config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    return config, incidents
+
+
+def run_phase(phase: str, config: Path, incidents: Path, out: Path) -> dict:
+    """Run one phase in a fresh Python process and return its measurements."""
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, phase, str(config), str(incidents), str(out)],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"phase {phase} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _machine() -> str:
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines()
+                     if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    pages = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return (f"{model}, {os.cpu_count()} cores, {pages / 2**30:.0f} GiB, "
+            f"Python {platform.python_version()}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Generate the large mission, run each phase and print the measurements."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_400_000)
+    parser.add_argument("--keep", type=Path, help="Generate into (or reuse) this folder")
+    parser.add_argument("--phases", nargs="+", default=["imports", "read", "validate"])
+    args = parser.parse_args(argv)
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+    try:
+        config = folder / "DEMO-A.yaml"
+        incidents = folder / "demo-a" / "incidents_large.csv"
+        if not incidents.exists():
+            started = time.perf_counter()
+            config, incidents = make_large_mission(folder, args.rows)
+            print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.0f} s",
+                  file=sys.stderr)
+        size_mb = incidents.stat().st_size / 2**20
+        print(json.dumps({"machine": _machine(), "file_mb": round(size_mb, 1)}))
+        for phase in args.phases:
+            result = run_phase(phase, config, incidents, folder / "out")
+            result["peak_x_file"] = round(result["peak_mb"] / size_mb, 2)
+            print(json.dumps(result), flush=True)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""The run's mission cache: data only (Parquet + JSON), used only when its integrity checks pass.
+
+Issue 10, item 1: a pickle beside a mission YAML was executed by ``load_mission``, and a cache
+with a rebuilt fingerprint made the analyses read forged data.
+"""
+
+import ast
+import contextlib
+import dataclasses
+import hashlib
+import json
+import pickle
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from geopandas.testing import assert_geodataframe_equal
+from typer.testing import CliRunner
+
+import protection_eval
+from protection_eval.cli import app
+from protection_eval.config import TABLES, load_mission_config
+from protection_eval.inventory.strategies import load_catalogue
+from protection_eval.runs.missions import load_mission
+
+#: The library as imported (src/protection_eval of the checkout under test).
+SRC = Path(protection_eval.__file__).resolve().parent
+
+
+class _RunsCode:
+    """A pickle payload: unpickling it writes a marker file, as a planted attack would."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('payload ran')",))
+
+
+def _plant_payload(config_path: Path, marker: Path) -> Path:
+    planted = config_path.with_suffix(".ingested.pickle")
+    planted.write_bytes(pickle.dumps({"fingerprint": {}, "mission": _RunsCode(marker)}))
+    return planted
+
+
+def _rebuilt_fingerprint(config_path: Path) -> dict[str, str]:
+    """The fingerprint as anyone can rebuild it: configuration, strategy ids, input sha256s."""
+    config = load_mission_config(config_path)
+    prints = {"config": config.model_dump_json(exclude={"path"}),
+              "strategies": ",".join(sorted(load_catalogue().ids))}
+    for table in TABLES:
+        path = config.source_path(table)
+        if path is not None and Path(path).exists():
+            prints[table] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return prints
+
+
+def _run_config(bad_mission: Path, tmp_path: Path) -> Path:
+    """A real run of the fixture mission (no notebooks); returns its restricted/mission.yaml."""
+    from protection_eval.runs.runner import run_mission
+
+    result = run_mission(bad_mission, reports_dir=tmp_path / "reports", notebooks=[])
+    assert result.ok, result.error
+    return result.run_dir / "restricted" / "mission.yaml"
+
+
+def _assert_same_frame(expected: pd.DataFrame | None, got: pd.DataFrame | None) -> None:
+    if expected is None:
+        assert got is None
+        return
+    assert type(got) is type(expected)
+    if isinstance(expected, gpd.GeoDataFrame):
+        assert_geodataframe_equal(got, expected, check_dtype=True, check_index_type=True,
+                                  check_crs=True, check_less_precise=False)
+        assert got.geometry.name == expected.geometry.name
+    else:
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    # Object columns (quarantine reasons) keep their Python values: str, and None when missing.
+    for column in [c for c in expected.columns if expected[c].dtype == object]:
+        assert [type(v) for v in got[column]] == [type(v) for v in expected[column]], column
+
+
+def _assert_same_mission(expected, got) -> None:
+    for item in dataclasses.fields(expected):
+        if item.name in {"config", "validation"}:
+            continue
+        want, have = getattr(expected, item.name), getattr(got, item.name)
+        if isinstance(want, pd.DataFrame) or want is None:
+            _assert_same_frame(want, have)
+        else:
+            assert have == want, item.name
+    report, cached = expected.validation, got.validation
+    assert cached.to_dict() == report.to_dict()
+    assert cached.summary_lines() == report.summary_lines()
+    assert list(cached.tables) == list(report.tables)
+    assert cached.tables == report.tables
+    assert list(cached.rejected) == list(report.rejected)
+    for name, frame in report.rejected.items():
+        _assert_same_frame(frame, cached.rejected[name])
+
+
+@contextlib.contextmanager
+def _no_cache_warning():
+    from protection_eval.runs.mission_cache import MissionCacheWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MissionCacheWarning)
+        yield
+
+
+def _messages(caught: list[warnings.WarningMessage]) -> str:
+    return "\n".join(str(w.message) for w in caught)
+
+
+# --- attack 1: a planted pickle runs code -------------------------------------------------------
+
+def test_planted_pickle_beside_a_mission_yaml_is_never_executed(bad_mission, tmp_path):
+    marker = tmp_path / "payload-ran"
+    _plant_payload(bad_mission, marker)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mission = load_mission(bad_mission)
+    assert not marker.exists()
+    assert mission.validation.tables["incidents"].rows_accepted == 3
+    assert "ingested.pickle ignored and never opened" in _messages(caught)
+
+
+def test_planted_pickle_does_not_run_in_validate_or_audit(bad_mission, tmp_path):
+    marker = tmp_path / "payload-ran"
+    _plant_payload(bad_mission, marker)
+    runner = CliRunner()
+    validated = runner.invoke(app, ["validate", str(bad_mission), "--out", str(tmp_path / "v")])
+    assert not marker.exists()
+    assert validated.exit_code == 0, validated.output
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    audited = runner.invoke(app, ["audit", str(shared), "--mission", str(bad_mission)])
+    assert not marker.exists()
+    assert audited.exit_code == 0, audited.output
+
+
+@pytest.mark.slow
+def test_planted_pickle_in_a_runs_restricted_folder_is_never_executed(bad_mission, tmp_path):
+    run_config = _run_config(bad_mission, tmp_path)
+    marker = tmp_path / "payload-ran"
+    _plant_payload(run_config, marker)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_mission(run_config)
+    assert not marker.exists()
+    assert "ingested.pickle ignored and never opened" in _messages(caught)
+
+
+# --- attack 2: a forged cache with a rebuilt fingerprint ------------------------------------------
+
+def _fewer_incidents(config_path: Path):
+    mission = load_mission(config_path)
+    mission.incidents = mission.incidents.head(1)
+    return mission
+
+
+def test_forged_pickle_cache_with_rebuilt_fingerprint_is_ignored(bad_mission):
+    forged = _fewer_incidents(bad_mission)
+    bad_mission.with_suffix(".ingested.pickle").write_bytes(
+        pickle.dumps({"fingerprint": _rebuilt_fingerprint(bad_mission), "mission": forged}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mission = load_mission(bad_mission)
+    assert len(mission.incidents) == 3
+    assert mission.validation.tables["incidents"].rows_accepted == len(mission.incidents)
+    assert "ingested.pickle ignored and never opened" in _messages(caught)
+
+
+@pytest.mark.slow
+def test_forged_cache_in_a_run_is_ignored_with_a_warning_and_the_sources_read(
+    bad_mission, tmp_path
+):
+    """The attacker rebuilds the fingerprint and writes every cache format the code knows,
+    signed with a key of their own: they cannot read the run's key."""
+    from protection_eval.runs.mission_cache import MissionCacheWarning, write_mission_cache
+
+    run_config = _run_config(bad_mission, tmp_path)
+    forged = _fewer_incidents(run_config)
+    attacker = tmp_path / "attacker" / "restricted"
+    attacker.mkdir(parents=True)
+    shutil.copy(run_config, attacker / "mission.yaml")
+    write_mission_cache(forged, attacker / "mission.yaml")
+    target = run_config.parent / "mission_cache"
+    shutil.rmtree(target)
+    shutil.copytree(attacker / "mission_cache", target)
+    run_config.with_suffix(".ingested.pickle").write_bytes(
+        pickle.dumps({"fingerprint": _rebuilt_fingerprint(run_config), "mission": forged}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mission = load_mission(run_config)
+    assert len(mission.incidents) == 3
+    assert mission.validation.tables["incidents"].rows_accepted == 3
+    assert "not signed by this run's key" in _messages(caught)
+    assert all(issubclass(w.category, MissionCacheWarning) for w in caught
+               if "mission_cache" in str(w.message) or "pickle" in str(w.message))
+
+
+# --- the checks of the new cache ----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_runs_own_cache_is_used_without_reading_the_sources(bad_mission, tmp_path, monkeypatch):
+    import protection_eval.io.readers as catalog
+
+    run_config = _run_config(bad_mission, tmp_path)
+    fresh = load_mission(load_mission_config(run_config))
+    monkeypatch.setattr(catalog, "read_mission_sources", pytest.fail)
+    with _no_cache_warning():
+        cached = load_mission(run_config)
+    _assert_same_mission(fresh, cached)
+    restricted = run_config.parent
+    assert (restricted / ".cache_key").stat().st_mode & 0o777 == 0o600
+    assert not list((restricted / "mission_cache").rglob("*pickle*"))
+    assert {p.suffix for p in (restricted / "mission_cache").rglob("*.*")} == {
+        ".json", ".hmac", ".parquet"}
+
+
+@pytest.mark.slow
+def test_cache_round_trip_keeps_every_table_dtype_crs_and_report(demo_missions, tmp_path,
+                                                                 monkeypatch):
+    import protection_eval.io.readers as catalog
+    from protection_eval.runs.runner import run_mission
+
+    result = run_mission(demo_missions[0], reports_dir=tmp_path, notebooks=[])
+    assert result.ok, result.error
+    run_config = result.run_dir / "restricted" / "mission.yaml"
+    fresh = load_mission(load_mission_config(run_config))
+    monkeypatch.setattr(catalog, "read_mission_sources", pytest.fail)
+    with _no_cache_warning():
+        cached = load_mission(run_config)
+    _assert_same_mission(fresh, cached)
+    assert str(cached.incidents["occurred_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(cached.incidents["victims"].dtype) == "Int64"
+    assert str(cached.areas["population"].dtype) == "Float64"
+    assert cached.incidents.crs == fresh.incidents.crs
+    assert cached.projected_crs == fresh.projected_crs
+    assert cached.coverage_source == fresh.coverage_source
+
+
+def _tamper_table(run_config: Path) -> str:
+    table = run_config.parent / "mission_cache" / "tables" / "incidents.parquet"
+    gpd.read_parquet(table).head(1).to_parquet(table)
+    return "does not match its sha256"
+
+
+def _loosen_key(run_config: Path) -> str:
+    (run_config.parent / ".cache_key").chmod(0o644)
+    return "readable or writable by other users"
+
+
+def _drop_key(run_config: Path) -> str:
+    (run_config.parent / ".cache_key").unlink()
+    return "key .* is missing"
+
+
+def _edit_metadata(run_config: Path) -> str:
+    path = run_config.parent / "mission_cache" / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta["validation"]["tables"]["incidents"]["rows_accepted"] = 1
+    path.write_text(json.dumps(meta))
+    return "not signed by this run's key"
+
+
+def _change_input(run_config: Path) -> str:
+    tracks = Path(load_mission_config(run_config).source_path("patrol_tracks"))
+    tracks.write_text(tracks.read_text() + "P1,2022-03-04T10:00:00,30.06,5.04\n")
+    return "an input file changed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tamper", [_tamper_table, _loosen_key, _drop_key, _edit_metadata,
+                                    _change_input])
+def test_a_cache_failing_a_check_is_ignored_with_a_warning(bad_mission, tmp_path, tamper):
+    from protection_eval.runs.mission_cache import MissionCacheWarning
+
+    run_config = _run_config(bad_mission, tmp_path)
+    expected = tamper(run_config)
+    with pytest.warns(MissionCacheWarning, match=expected):
+        mission = load_mission(run_config)
+    assert len(mission.incidents) == 3
+    assert mission.validation.tables["incidents"].rows_accepted == 3
+
+
+@pytest.mark.slow
+def test_a_cache_beside_a_yaml_outside_a_run_is_ignored(bad_mission, tmp_path):
+    from protection_eval.runs.mission_cache import MissionCacheWarning
+
+    run_config = _run_config(bad_mission, tmp_path)
+    shutil.copytree(run_config.parent / "mission_cache", bad_mission.parent / "mission_cache")
+    shutil.copy(run_config.parent / ".cache_key", bad_mission.parent / ".cache_key")
+    with pytest.warns(MissionCacheWarning, match="only inside a run's restricted/"):
+        mission = load_mission(bad_mission)
+    assert mission.validation.tables["incidents"].rows_accepted == 3
+
+
+def test_no_cache_is_written_beside_a_missions_own_yaml(bad_mission):
+    from protection_eval.runs.mission_cache import write_mission_cache
+
+    with pytest.raises(ValueError, match="only beside a run's restricted/mission.yaml"):
+        write_mission_cache(load_mission(bad_mission), bad_mission)
+    assert not (bad_mission.parent / "mission_cache").exists()
+
+
+# --- no code from a data file, anywhere in the library -------------------------------------------
+
+#: Modules whose loaders can run code from a file.
+CODE_LOADING_MODULES = {"pickle", "_pickle", "cPickle", "cloudpickle", "dill", "joblib",
+                        "shelve", "marshal", "torch"}
+#: Calls that unpickle under another name.
+CODE_LOADING_CALLS = re.compile(
+    r"pickle\.loads?\b|Unpickler|read_pickle|joblib\.load|allow_pickle\s*=\s*True|"
+    r"cloudpickle|dill\.loads?\b|shelve\.open|marshal\.loads?\b|torch\.load"
+)
+
+
+def test_no_pickle_or_other_code_loading_deserialiser_in_the_library():
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            found += [f"{path.name}:{node.lineno} imports {n}" for n in names
+                      if n.split(".")[0] in CODE_LOADING_MODULES]
+        for number, line in enumerate(text.splitlines(), start=1):
+            if CODE_LOADING_CALLS.search(line):
+                found.append(f"{path.name}:{number}: {line.strip()}")
+    assert not found, "code-loading deserialisers in src/protection_eval:\n" + "\n".join(found)
