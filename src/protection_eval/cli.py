@@ -18,6 +18,8 @@ from protection_eval.io.readers import InputFileError
 from protection_eval.io.writers import write_json
 from protection_eval.runs.layout import (
     REPORT_FILES,
+    RESTRICTED,
+    SHARED,
     mission_config_paths,
     missions_dir,
     reports_root,
@@ -287,6 +289,7 @@ def coverage(
     """Patrol coverage of a mission: coverage_summary.json, gaps, map and GeoPackage."""
     from protection_eval.coverage.mission import compute_mission_coverage
     from protection_eval.runs.outputs import write_coverage
+    from protection_eval.runs.publish import publish_shared
 
     out = out or _mission_reports(config, None) / "coverage"
     try:
@@ -295,8 +298,14 @@ def coverage(
                                           period=period)
     except (*USER_ERRORS, ValueError) as exc:
         fail(f"coverage not computed: {exc}")
-    written = write_coverage(result, restricted_dir=out / "restricted", shared_dir=out / "shared",
-                             k=mission.config.sharing.min_count, config=mission.config)
+    k = mission.config.sharing.min_count
+    written = write_coverage(result, restricted_dir=out / RESTRICTED, shared_dir=None, k=k,
+                             period=period)
+    outcome = publish_shared(
+        lambda staged: write_coverage(result, restricted_dir=None, shared_dir=staged, k=k,
+                                      config=mission.config, period=period),
+        out / SHARED, out / RESTRICTED, mission,
+    )
     s = result.summary
     share = "n/a" if s["covered_share"] is None else f"{s['covered_share']:.1%}"
     typer.echo(f"{s['mission']}: model {s['model']}, {s['incidents_covered']:,} of "
@@ -304,7 +313,7 @@ def coverage(
                f"{s['incidents_left_out_by_precision']:,} left out by location precision")
     for path in dict.fromkeys(written.values()):
         typer.echo(f"wrote {path}")
-
+    _report_publication(outcome)
 
 @app.command()
 def effects(
@@ -318,6 +327,7 @@ def effects(
 ) -> None:
     """Effect of each strategy and of patrol presence: effects.csv with caveats."""
     from protection_eval.effects.mission import estimate_mission, write_effects
+    from protection_eval.runs.publish import publish_shared
 
     out = out or _mission_reports(config, None) / "effects"
     try:
@@ -325,13 +335,24 @@ def effects(
         result = estimate_mission(mission, strategies=strategy, design=design, period=period)
     except (*USER_ERRORS, ValueError) as exc:
         fail(f"effects not estimated: {exc}")
-    written = write_effects(result, shared_dir=out / "shared", restricted_dir=out / "restricted",
-                            min_count=mission.config.sharing.min_count)
+    k = mission.config.sharing.min_count
+    written = write_effects(result, shared_dir=None, restricted_dir=out / RESTRICTED, min_count=k)
+    outcome = publish_shared(
+        lambda staged: write_effects(result, shared_dir=staged, min_count=k),
+        out / SHARED, out / RESTRICTED, mission,
+    )
     for line in result.summary_lines():
         typer.echo(line)
     for path in written.values():
         typer.echo(f"wrote {path}")
+    _report_publication(outcome)
 
+
+def _report_publication(outcome: object) -> None:
+    """Say what the gate published; exit 1 when its audit refused the shared part."""
+    typer.echo(outcome.message, err=not outcome.published)
+    if not outcome.published:
+        raise typer.Exit(1)
 
 def main() -> None:
     """Entry point that turns stray user errors into messages, not tracebacks."""

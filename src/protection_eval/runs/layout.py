@@ -32,6 +32,7 @@ __all__ = [
     "RESTRICTED_FILES",
     "SHARED",
     "SHARED_FILES",
+    "SHARED_REJECTED",
     "STAGING_PREFIX",
     "RunPaths",
     "latest_shared_dir",
@@ -54,6 +55,8 @@ SHARED = "shared"
 LATEST = "latest"
 #: A run's record: status, timings, versions, inputs and their sha256.
 MANIFEST = "manifest.json"
+#: Where a failed run's shared part goes, inside ``restricted/``: a failed run shares nothing.
+SHARED_REJECTED = "shared_rejected"
 #: Prefix of a run's folder while it is being built (removed or renamed at the end).
 STAGING_PREFIX = ".staging-"
 

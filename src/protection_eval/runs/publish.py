@@ -1,25 +1,41 @@
 """The gate before anything is shared: build in staging, audit, publish only on a clean audit.
 
-Every code path that writes a ``shared/`` folder (a run, the ``coverage`` and ``effects``
-commands, anything added later) goes through :func:`publish_shared`. It hands the builder an
-empty staging folder, audits what the builder wrote against the mission, and only then moves it
-into place. When the audit finds something, nothing appears in ``shared/``: the staged files go
-to ``restricted/shared_rejected/`` and the finding values to ``restricted/audit_findings.csv``.
+Every code path that writes a ``shared/`` folder goes through :func:`publish_shared`: a run's
+notebooks (:mod:`protection_eval.runs.runner`), the ``coverage`` and ``effects`` commands, and
+anything added later. It hands the builder an empty staging folder, audits what the builder wrote
+against the mission, and only then moves it into place. When the build fails or the audit finds
+something, nothing appears in ``shared/``: the staged files go to ``restricted/shared_rejected/``
+and the finding values only to ``restricted/audit_findings.csv``. Messages, manifests, the index
+and standard output say what kind of finding it was and where, never its value
+(:func:`describe_findings`).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from protection_eval.ingest.tables import MissionData
 from protection_eval.io.readers import read_mission_sources
+from protection_eval.io.writers import write_table
+from protection_eval.runs.layout import RESTRICTED, RESTRICTED_FILES, SHARED_REJECTED
 from protection_eval.runs.missions import load_mission
 from protection_eval.sharing.audit.folder import AuditResult, audit_mission_folder
 
-__all__ = ["PublishResult", "audit_folder", "publish_shared"]
+__all__ = [
+    "PublishResult",
+    "audit_folder",
+    "describe_findings",
+    "publish_shared",
+    "reject_shared",
+]
 
 
 def audit_folder(path: str | Path, mission: str | Path | MissionData | None = None) -> AuditResult:
@@ -45,6 +61,60 @@ def audit_folder(path: str | Path, mission: str | Path | MissionData | None = No
     return audit_mission_folder(path, data, raw)
 
 
+def describe_findings(findings: pd.DataFrame) -> list[dict[str, str]]:
+    """Return each audit finding as its kind and place only, never its value.
+
+    What a finding points at (an incident id, an exact date) stays in
+    ``restricted/audit_findings.csv``. Since a file name or a place in a file (a JSON key) can
+    itself hold such a value, every finding's value of four characters or more is blanked out
+    of ``file`` and ``where`` as ``[value]``.
+
+    Parameters
+    ----------
+    findings : pandas.DataFrame
+        :meth:`protection_eval.sharing.audit.folder.AuditResult.to_frame`.
+
+    Returns
+    -------
+    list of dict
+        ``{"kind", "file", "where"}`` per finding, in the audit's order.
+    """
+    values = sorted({str(v) for v in findings["what"] if len(str(v)) >= 4}, key=len,
+                    reverse=True)
+    pattern = re.compile("|".join(map(re.escape, values)), re.IGNORECASE) if values else None
+
+    def blank(text: Any) -> str:
+        return pattern.sub("[value]", str(text)) if pattern else str(text)
+
+    return [{"kind": str(row.kind), "file": blank(row.file), "where": blank(row.where)}
+            for row in findings.itertuples()]
+
+
+def _count_kinds(places: Sequence[dict[str, str]]) -> str:
+    counts: dict[str, int] = {}
+    for place in places:
+        counts[place["kind"]] = counts.get(place["kind"], 0) + 1
+    return ", ".join(f"{kind}: {n}" for kind, n in counts.items())
+
+
+def reject_shared(staged: str | Path, restricted: str | Path) -> str | None:
+    """Move staged shared files under ``restricted/shared_rejected/``; return where, if anywhere.
+
+    An empty folder is simply removed. Nothing of it stays where a ``shared/`` folder would be.
+    """
+    staged, restricted = Path(staged), Path(restricted)
+    if not staged.exists():
+        return None
+    if not any(staged.iterdir()):
+        staged.rmdir()
+        return None
+    target = restricted / SHARED_REJECTED
+    shutil.rmtree(target, ignore_errors=True)
+    restricted.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, target)
+    return f"{RESTRICTED}/{SHARED_REJECTED}"
+
+
 @dataclass(frozen=True)
 class PublishResult:
     """What the gate did.
@@ -54,17 +124,34 @@ class PublishResult:
     published : bool
         True when the audit was clean and ``shared`` now holds the files.
     shared : Path
-        The shared folder (empty or absent when not published).
+        The shared folder (absent when not published).
     audit : AuditResult
         The audit of the staged files.
-    rejected : Path or None
-        Where the staged files went when the audit failed (restricted).
+    rejected : str or None
+        Where the staged files went when the audit failed (inside ``restricted/``).
+    places : list of dict
+        Each finding's kind and place, never its value (:func:`describe_findings`).
     """
 
     published: bool
     shared: Path
     audit: AuditResult
-    rejected: Path | None = None
+    rejected: str | None = None
+    places: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        """One line for a person: what was published, or what kind of finding stopped it."""
+        if self.published:
+            return f"published {self.shared} (audit: {len(self.audit.files)} files, no finding)"
+        places = "; ".join(f"{p['kind']} in {p['file']} [{p['where']}]" for p in self.places[:3])
+        # Kinds and places first: a batch summary shows only the first 160 characters.
+        return (
+            f"the disclosure audit found {len(self.places)} problem(s) "
+            f"({_count_kinds(self.places)}) in the shared part: {places}; the shared part was "
+            f"moved to {self.rejected} and the values are only in "
+            f"{RESTRICTED}/{RESTRICTED_FILES['audit_findings']}"
+        )
 
 
 def publish_shared(
@@ -78,7 +165,8 @@ def publish_shared(
     Parameters
     ----------
     build : callable
-        Called with an empty staging folder; writes the shared files there.
+        Called with an empty staging folder; writes the shared files there. When it raises,
+        the staged files are rejected (moved under ``restricted/``) and the error goes on.
     shared : str or Path
         The destination ``shared/`` folder; replaced as a whole on success.
     restricted : str or Path
@@ -89,23 +177,23 @@ def publish_shared(
     Returns
     -------
     PublishResult
-        Published or not, with the audit.
+        Published or not, with the audit and, when not, the findings' kinds and places.
     """
-    from protection_eval.runs.audit_record import reject_shared
-
     shared, restricted = Path(shared), Path(restricted)
-    staging = shared.with_name(f".{shared.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staged = shared.with_name(f".{shared.name}.staging")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
     try:
-        build(staging)
-        audit = audit_folder(staging, mission)
+        build(staged)
+        audit = audit_folder(staged, mission)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        reject_shared(staged, restricted)
         raise
     if not audit.ok:
-        rejected = reject_shared(staging, restricted, audit)
-        return PublishResult(False, shared, audit, rejected)
+        findings = audit.to_frame()
+        write_table(findings, restricted / RESTRICTED_FILES["audit_findings"])
+        rejected = reject_shared(staged, restricted)
+        return PublishResult(False, shared, audit, rejected, describe_findings(findings))
     shutil.rmtree(shared, ignore_errors=True)
-    staging.rename(shared)
+    os.replace(staged, shared)
     return PublishResult(True, shared, audit)

@@ -39,9 +39,16 @@ from protection_eval.ingest.tables import MissionData, MissionInputError
 from protection_eval.ingest.validation import ValidationReport
 from protection_eval.io.readers import InputFileError
 from protection_eval.io.writers import file_sha256, write_json, write_table, write_text
-from protection_eval.runs.layout import notebook_paths, reports_root
+from protection_eval.runs.layout import (
+    RESTRICTED,
+    SHARED,
+    SHARED_REJECTED,
+    notebook_paths,
+    reports_root,
+)
 from protection_eval.runs.mission_cache import write_mission_cache
 from protection_eval.runs.missions import load_mission
+from protection_eval.runs.publish import publish_shared, reject_shared
 
 try:
     import fcntl
@@ -49,12 +56,9 @@ except ImportError:  # not on Windows: stale staging folders are then never remo
     fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
-RESTRICTED = "restricted"
-SHARED = "shared"
 #: Where a failed run's shared part goes, inside ``restricted/``: a failed run shares nothing.
-SHARED_REJECTED = "shared_rejected"
 KERNEL_NAME = "protection-eval"
 #: Held (``flock``) by a live run on ``.lock`` in its staging folder, and on ``.lock`` in the
 #: mission folder while a staging folder is created or stale ones are removed.
@@ -66,12 +70,13 @@ class RunFailed(RuntimeError):
 
     def __init__(
         self, message: str, *, notebook: str | None = None, cell: dict | None = None,
-        findings: list[dict[str, str]] | None = None,
+        findings: list[dict[str, str]] | None = None, rejected: str | None = None,
     ):
         super().__init__(message)
         self.notebook = notebook
         self.cell = cell
         self.findings = findings
+        self.rejected = rejected
 
 
 @dataclass
@@ -225,69 +230,6 @@ def _derived_config(config: MissionConfig, period: str | None, folder: Path) -> 
     )
 
 
-def audit_check(run_dir: Path, mission: MissionData) -> None:
-    """Fail the run when the disclosure audit finds anything in its shared part.
-
-    The audit compares the shared files with every incident row read (accepted and quarantined)
-    and with the values of the sources' identifying columns, not only with what was accepted.
-    """
-    from protection_eval.runs.publish import audit_folder
-
-    result = audit_folder(run_dir / SHARED, mission)
-    if not result.ok:
-        findings = result.to_frame()
-        write_table(findings, run_dir / RESTRICTED / "audit_findings.csv")
-        places = describe_findings(findings)
-        # Kinds and places first: a batch summary shows only the first 160 characters.
-        raise RunFailed(
-            f"the disclosure audit found {len(findings)} problem(s) ({_count_kinds(places)}) "
-            "in the shared part: "
-            + "; ".join(f"{p['kind']} in {p['file']} [{p['where']}]" for p in places[:3])
-            + f"; the shared part was moved to {RESTRICTED}/{SHARED_REJECTED}/ and the values "
-            f"are only in {RESTRICTED}/audit_findings.csv",
-            findings=places,
-        )
-
-
-def describe_findings(findings: pd.DataFrame) -> list[dict[str, str]]:
-    """Return each audit finding as its kind and place only, never its value.
-
-    What a finding points at (an incident id, an exact date) stays in
-    ``restricted/audit_findings.csv``. Since a file name or a place in a file (a JSON key) can
-    itself hold such a value, every finding's value of four characters or more is blanked out
-    of ``file`` and ``where`` as ``[value]``.
-
-    Parameters
-    ----------
-    findings : pandas.DataFrame
-        :meth:`protection_eval.sharing.audit.folder.AuditResult.to_frame`.
-
-    Returns
-    -------
-    list of dict
-        ``{"kind", "file", "where"}`` per finding, in the audit's order.
-    """
-    values = sorted({str(v) for v in findings["what"] if len(str(v)) >= 4}, key=len,
-                    reverse=True)
-    pattern = re.compile("|".join(map(re.escape, values)), re.IGNORECASE) if values else None
-
-    def blank(text: Any) -> str:
-        return pattern.sub("[value]", str(text)) if pattern else str(text)
-
-    return [{"kind": str(row.kind), "file": blank(row.file), "where": blank(row.where)}
-            for row in findings.itertuples()]
-
-
-def _count_kinds(places: Sequence[dict[str, str]]) -> str:
-    counts: dict[str, int] = {}
-    for place in places:
-        counts[place["kind"]] = counts.get(place["kind"], 0) + 1
-    return ", ".join(f"{kind}: {n}" for kind, n in counts.items())
-
-
-DEFAULT_CHECKS: tuple[Callable[[Path, MissionData], None], ...] = (audit_check,)
-
-
 def notebook_needs(node: Any, earlier: Sequence[str]) -> list[str]:
     """Return the notebooks (stems) a notebook must wait for.
 
@@ -376,7 +318,6 @@ def run_mission(
     seed: int | None = None,
     run_id: str | None = None,
     extra_parameters: dict[str, Any] | None = None,
-    checks: Sequence[Callable[[Path, MissionData], None]] = DEFAULT_CHECKS,
     period: str | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     export_html: bool = True,
@@ -398,10 +339,6 @@ def run_mission(
         Run id (default: :func:`new_run_id`).
     extra_parameters : dict, optional
         More papermill parameters for every notebook (e.g. a reporting period).
-    checks : sequence of callable
-        Called as ``check(run_dir, mission)`` after the notebooks, before the run is marked
-        ``ok``; a check raises :class:`RunFailed` to fail the run. The default is the
-        disclosure audit of the shared part (:func:`audit_check`).
     period : str, optional
         Reporting period (``2024-06``, ``2024-01..2024-06``): the mission is analysed as if its
         period were this window; rows outside it are quarantined as ``date_outside_period``.
@@ -452,12 +389,17 @@ def run_mission(
         if config is not None:
             config, mission, parameters, error = _run_steps(
                 config, config_path, staging, period, seed, extra_parameters, notebooks,
-                checks, records, slot=slot, export_html=export_html, emit=emit,
+                records, slot=slot, export_html=export_html, emit=emit,
             )
         status = "failed" if error else "ok"
         emit(None, status)
         if error:
-            error["shared_rejected"] = _reject_shared(staging)
+            # The gate has moved what the notebooks staged under restricted/; a shared folder
+            # written any other way goes the same way.
+            reject_shared(staging / SHARED, staging / RESTRICTED)
+            rejected = staging / RESTRICTED / SHARED_REJECTED
+            error["shared_rejected"] = (f"{RESTRICTED}/{SHARED_REJECTED}" if rejected.exists()
+                                        else None)
         seconds = round(time.perf_counter() - started, 3)
         manifest = {
             "mission": mission_code,
@@ -504,7 +446,6 @@ def _run_steps(
     seed: int | None,
     extra_parameters: dict[str, Any] | None,
     notebooks: Sequence[Path] | None,
-    checks: Sequence[Callable[[Path, MissionData], None]],
     records: list[NotebookRecord],
     *,
     slot: AbstractContextManager[Any] | None,
@@ -542,11 +483,19 @@ def _run_steps(
             raise RunFailed("; ".join(mission.validation.errors))
         write_mission_cache(mission, run_config)
         todo = list(notebooks if notebooks is not None else notebook_paths())
-        _execute_notebooks(todo, parameters, restricted, records, slot=slot,
-                           export_html=export_html, emit=emit)
-        emit(None, "auditing")
-        for check in checks:
-            check(staging, mission)
+
+        def build(staged: Path) -> None:
+            # The notebooks write their shared part into the gate's staging folder.
+            parameters["shared_dir"] = str(staged)
+            _execute_notebooks(todo, parameters, restricted, records, slot=slot,
+                               export_html=export_html, emit=emit)
+            emit(None, "auditing")
+
+        outcome = publish_shared(build, shared, restricted, mission)
+        parameters["shared_dir"] = str(shared)
+        if not outcome.published:
+            raise RunFailed(outcome.message, findings=outcome.places,
+                            rejected=outcome.rejected)
     except RunFailed as exc:
         error = {"message": str(exc), "step": exc.notebook or "run",
                  "notebook": exc.notebook, "cell": exc.cell}
@@ -563,22 +512,6 @@ def _run_steps(
         error = {"message": f"{type(exc).__name__}: {exc}", "step": "run",
                  "traceback": traceback.format_exc(limit=8)}
     return config, mission, parameters, error
-
-
-def _reject_shared(staging: Path) -> str | None:
-    """Move a failed run's shared part under ``restricted/``; return where it went, if anywhere.
-
-    A failed run shares nothing: its shared files were not audited, or failed the audit.
-    """
-    shared = staging / SHARED
-    if not shared.exists():
-        return None
-    if not any(shared.iterdir()):
-        shared.rmdir()
-        return None
-    target = staging / RESTRICTED / SHARED_REJECTED
-    os.replace(shared, target)
-    return f"{RESTRICTED}/{SHARED_REJECTED}"
 
 
 def _unwritten(
@@ -637,7 +570,6 @@ def _open_staging(mission_dir: Path, run_id: str) -> tuple[Path, IO[bytes]]:
     try:
         _remove_stale_in(mission_dir)
         (staging / RESTRICTED).mkdir(parents=True)
-        (staging / SHARED).mkdir()
         lock = _take_lock(staging / LOCK_FILE, wait=False)
     finally:
         if guard is not None:
