@@ -308,6 +308,36 @@ def effects(
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def indicators(
+    personnel: Annotated[Path, typer.Option(help="Personnel file: women and all uniformed "
+                                            "personnel by mission and period")],
+    preset: Annotated[str, typer.Option(help="Column preset: un-gender or canonical")]
+    = "canonical",
+    targets: Annotated[Path | None, typer.Option(help="Targets YAML (default data/targets/)")]
+    = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder")] = None,
+) -> None:
+    """Resolution 1325 indicators from a personnel file: indicators.csv, .xlsx and a chart."""
+    from protection_eval.indicators import (
+        PersonnelInputError,
+        TargetsError,
+        compute_cross_mission_indicators,
+    )
+    from protection_eval.indicators.io import load_personnel, load_targets, write_indicators
+
+    out = out or project_path("reports", "indicators")
+    try:
+        table = load_personnel(personnel, preset)
+        report = compute_cross_mission_indicators(table, load_targets(targets))
+    except (*USER_ERRORS, PersonnelInputError, TargetsError) as exc:
+        fail(f"indicators not computed: {exc}")
+    for line in report.summary_lines():
+        typer.echo(line)
+    for path in write_indicators(report, out).values():
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     """Entry point that turns stray user errors into messages, not tracebacks."""
     try:
