@@ -14,7 +14,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from protection_eval.indicators.trend import TrajectoryTable
 
@@ -62,7 +62,7 @@ def make_trajectory_chart(
     cols = min(columns, n)
     lines = math.ceil(n / cols)
     fig = Figure(figsize=(3.2 * cols, 2.4 * lines + 0.8), layout="constrained")
-    axes = fig.subplots(lines, cols, squeeze=False, sharey=True)
+    axes = fig.subplots(lines, cols, squeeze=False)
     for ax in axes.flat[len(missions):]:
         ax.set_visible(False)
     for ax, mission in zip(axes.flat, missions, strict=False):
@@ -87,7 +87,10 @@ def make_trajectory_chart(
         ax.set_title(mission, fontsize=9)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.tick_params(labelsize=7)
-        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        highest = max(series["value"].max(), series["target"].max(skipna=True)
+                      if series["target"].notna().any() else 0.0)
+        ax.set_ylim(0, max(highest * 1.3, 0.05))
         ax.grid(alpha=0.3, lw=0.5)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
