@@ -277,6 +277,42 @@ def _patrol_frame(patrols: pd.DataFrame, timezone: str) -> pd.DataFrame:
     })
 
 
+def _monthly_cells(patrols: pd.DataFrame) -> pd.DataFrame:
+    """Women-hours, personnel-hours, patrols and patrols with a woman, per month."""
+    cells = patrols.groupby(["period", "year"], as_index=False).agg(
+        women_h=("women_h", "sum"), personnel_h=("personnel_h", "sum"),
+        patrols=("hours", "size"), with_women=("with_women", "sum"))
+    return cells[cells["personnel_h"] > 0].reset_index(drop=True)
+
+
+def _patrol_rows(cells: pd.DataFrame, indicator_id: str, mission: str, numerator: pd.Series,
+                 denominator: pd.Series, source: str) -> pd.DataFrame:
+    # Hours are shown to a tenth; the share is computed before rounding.
+    return pd.DataFrame({
+        "indicator_id": indicator_id, "mission": mission, "period": cells["period"],
+        "numerator": numerator.astype(float).round(1),
+        "denominator": denominator.astype(float).round(1),
+        "value": (numerator / denominator).astype(float), "source": source,
+        "family": "patrol", "year": cells["year"], "monthly": True, "category": "patrols",
+        "country": "",
+    })
+
+
+def _hours_share_rows(cells: pd.DataFrame, unit: str | None, mission: str,
+                      source: str) -> pd.DataFrame:
+    return _patrol_rows(
+        cells, _indicator_id("patrol.women_hours_share", unit_type=unit or ""), mission,
+        cells["women_h"], cells["personnel_h"],
+        f"{source}; personnel-hours = personnel x (end - start); {EVIDENCE_LINK}",
+    )
+
+
+def _with_women_rows(cells: pd.DataFrame, mission: str, source: str) -> pd.DataFrame:
+    return _patrol_rows(cells, "patrol.with_women_share", mission, cells["with_women"],
+                        cells["patrols"],
+                        f"{source}; patrols with at least one woman; {EVIDENCE_LINK}")
+
+
 def compute_patrol_indicators(
     patrols: pd.DataFrame, *, mission: str, k: int, timezone: str = "UTC",
     source: str = "patrols table of the mission",
@@ -316,44 +352,20 @@ def compute_patrol_indicators(
     )
     frames, suppressed = [], 0
     for unit in [None, *sorted(data["unit_type"].unique())]:
-        part = data if unit is None else data[data["unit_type"] == unit]
-        g = part.groupby(["period", "year"], as_index=False).agg(
-            women_h=("women_h", "sum"), personnel_h=("personnel_h", "sum"),
-            patrols=("hours", "size"), with_women=("with_women", "sum"))
-        g = g[g["personnel_h"] > 0]
-        rows = pd.DataFrame({
-            "indicator_id": _indicator_id("patrol.women_hours_share", unit_type=unit or ""),
-            "mission": mission, "period": g["period"].to_numpy(),
-            "numerator": g["women_h"].round(1).to_numpy(),
-            "denominator": g["personnel_h"].round(1).to_numpy(),
-            "value": (g["women_h"] / g["personnel_h"]).to_numpy(),
-            "source": f"{source}; personnel-hours = personnel x (end - start); {EVIDENCE_LINK}",
-            "family": "patrol", "year": g["year"].to_numpy(), "monthly": True,
-            "category": "patrols", "country": "",
-        })
-        rows, n = _suppress(rows, pd.Series(g["patrols"].to_numpy()), k,
-                            f"fewer than {k} patrols")
-        suppressed += n
+        cells = _monthly_cells(data if unit is None else data[data["unit_type"] == unit])
+        rows, n = _suppress(_hours_share_rows(cells, unit, mission, source),
+                            cells["patrols"], k, f"fewer than {k} patrols")
         frames.append(rows)
+        suppressed += n
         if unit is None:
-            share = pd.DataFrame({
-                "indicator_id": "patrol.with_women_share", "mission": mission,
-                "period": g["period"].to_numpy(),
-                "numerator": g["with_women"].to_numpy(dtype=float),
-                "denominator": g["patrols"].to_numpy(dtype=float),
-                "value": (g["with_women"] / g["patrols"]).to_numpy(),
-                "source": f"{source}; patrols with at least one woman; {EVIDENCE_LINK}",
-                "family": "patrol", "year": g["year"].to_numpy(), "monthly": True,
-                "category": "patrols", "country": "",
-            })
-            without = g["patrols"] - g["with_women"]
-            smallest = np.where(
-                (g["with_women"].between(1, k - 1)) | (without.between(1, k - 1)),
-                1, g["patrols"]).astype(int)
-            share, n = _suppress(share, pd.Series(smallest), k,
-                                 f"fewer than {k} patrols with, or without, a woman")
+            # Few patrols with a woman, or few without one, is a small count of patrols.
+            without = cells["patrols"] - cells["with_women"]
+            small = cells["with_women"].between(1, k - 1) | without.between(1, k - 1)
+            rows, n = _suppress(_with_women_rows(cells, mission, source),
+                                cells["patrols"].where(~small, 1), k,
+                                f"fewer than {k} patrols with, or without, a woman")
+            frames.append(rows)
             suppressed += n
-            frames.append(share)
     rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows()
     rows = _with_targets(rows, None)
     notes = [f"{suppressed} patrol indicator rows suppressed (fewer than {k} patrols)"] \
