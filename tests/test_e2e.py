@@ -12,7 +12,8 @@ from protection_eval.demo import make_demo_missions
 
 pytestmark = pytest.mark.slow
 
-SHARED = {"brief.html", "coverage_map.html", "coverage_summary.json", "effects.csv"}
+SHARED = {"brief.html", "coverage_map.html", "coverage_summary.json", "effects.csv",
+          "indicators.csv", "indicators.xlsx"}
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +94,23 @@ def test_demo_effects_contain_the_planted_ratios(demo_run):
             assert row.ci_low.iloc[0] <= planted["irr"] <= row.ci_high.iloc[0], (mission, planted)
 
 
+@pytest.mark.parametrize("mission", ["DEMO-A", "DEMO-B", "DEMO-C"])
+def test_demo_runs_share_their_patrol_level_1325_indicators(demo_run, mission):
+    from protection_eval.indicators import INDICATOR_COLUMNS
+
+    root, _ = demo_run
+    shared = root / "reports" / mission / "latest" / "shared"
+    frame = pd.read_csv(shared / "indicators.csv")
+    assert list(frame.columns) == INDICATOR_COLUMNS
+    assert set(frame["mission"]) == {mission}
+    ids = set(frame["indicator_id"])
+    assert {"patrol.women_hours_share", "patrol.with_women_share"} <= ids
+    assert any(i.startswith("patrol.women_hours_share:unit_type=") for i in ids)
+    shown = frame[frame["value"].notna()]
+    assert len(shown) and shown["value"].between(0, 1).all()
+    assert (shown["numerator"] <= shown["denominator"]).all()
+
+
 def test_evidence_pools_strategies_estimated_in_two_or_more_missions(demo_run):
     root, _ = demo_run
     evidence = pd.read_csv(root / "reports" / "evidence.csv")
@@ -109,7 +127,7 @@ def test_same_inputs_give_the_same_numbers(demo_run):
          str(root / "missions" / "DEMO-B.yaml"), "--reports", str(root / "again")],
         capture_output=True, text=True, timeout=900, check=True,
     )
-    for name in ("coverage_summary.json", "effects.csv"):
+    for name in ("coverage_summary.json", "effects.csv", "indicators.csv"):
         first = (root / "reports" / "DEMO-B" / "latest" / "shared" / name).read_bytes()
         second = (root / "again" / "DEMO-B" / "latest" / "shared" / name).read_bytes()
         assert first == second, name

@@ -354,6 +354,37 @@ def _report_publication(outcome: object) -> None:
     if not outcome.published:
         raise typer.Exit(1)
 
+
+@app.command()
+def indicators(
+    personnel: Annotated[Path, typer.Option(help="Personnel file: women and all uniformed "
+                                            "personnel by mission and period")],
+    preset: Annotated[str, typer.Option(help="Column preset: un-gender or canonical")]
+    = "canonical",
+    targets: Annotated[Path | None, typer.Option(help="Targets YAML (default data/targets/)")]
+    = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder")] = None,
+) -> None:
+    """Resolution 1325 indicators from a personnel file: indicators.csv, .xlsx and a chart."""
+    from protection_eval.indicators import (
+        PersonnelInputError,
+        TargetsError,
+        compute_cross_mission_indicators,
+    )
+    from protection_eval.runs.indicators import load_personnel, load_targets, write_indicators
+
+    out = out or reports_root() / "indicators"
+    try:
+        table = load_personnel(personnel, preset)
+        report = compute_cross_mission_indicators(table, load_targets(targets))
+    except (*USER_ERRORS, PersonnelInputError, TargetsError) as exc:
+        fail(f"indicators not computed: {exc}")
+    for line in report.summary_lines():
+        typer.echo(line)
+    for path in write_indicators(report, out).values():
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     """Entry point that turns stray user errors into messages, not tracebacks."""
     try:

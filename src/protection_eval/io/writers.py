@@ -39,8 +39,8 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write bytes atomically (built beside ``path``, then moved into place)."""
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write bytes atomically (built beside ``path``, then moved into place); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -52,6 +52,7 @@ def write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
 
 
 def write_text(text: str, path: str | Path) -> Path:

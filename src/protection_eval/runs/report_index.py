@@ -120,6 +120,8 @@ def render_report_index(reports_dir: str | Path) -> str:
         links = " · ".join(x for x in (
             _link(base, latest_dir / "shared" / "brief.html", "brief") if latest_dir else "",
             _link(base, latest_dir / "shared" / "coverage_map.html", "map") if latest_dir else "",
+            _link(base, latest_dir / "shared" / "indicators.csv", "1325 indicators")
+            if latest_dir else "",
             _link(base, latest_dir / "shared", "shared files") if latest_dir else "",
             _link(base, e.newest_dir / "manifest.json", "manifest"),
             _link(base, e.newest_dir / "restricted", "restricted"),

@@ -108,6 +108,17 @@ def _read_text(path: Path) -> str:
     return data.decode("utf-8-sig", errors="replace")
 
 
+def _scan_workbook(scanner: Scanner, file: Path, name: str) -> None:
+    """Scan every sheet of a workbook as CSV; what cannot be read is a finding."""
+    from protection_eval.sharing.audit.xlsx import read_workbook
+
+    content = read_workbook(file.read_bytes())
+    for where, problem in content.problems:
+        scanner.ctx.add(name, where, "unauditable_file", problem)
+    for title, text in content.sheets:
+        scanner.scan_csv(text, name, f"sheet {title}, ", 0)
+
+
 def audit_shared_folder(
     path: str | Path,
     *,
@@ -179,6 +190,9 @@ def audit_shared_folder(
         suffix = file.suffix.lower()
         if suffix == ".ipynb":
             ctx.add(name, "file", "notebook_file", name)
+            continue
+        if suffix == ".xlsx":
+            _scan_workbook(scanner, file, name)
             continue
         if suffix not in _TEXT_SUFFIXES:
             ctx.add(name, "file", "unauditable_file", f"{name} ({suffix or 'no extension'})")
