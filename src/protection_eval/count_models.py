@@ -21,7 +21,13 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from protection_eval.fixed_effects import FixedEffectsFit, NotEstimable, fit_fixed_effects_glm
+from protection_eval.fixed_effects import (
+    FixedEffectsFit,
+    NotEstimable,
+    check_separation,
+    estimate_alpha,
+    fit_fixed_effects_glm,
+)
 
 __all__ = [
     "CAVEATS",
@@ -118,6 +124,9 @@ class CountModelResult:
         Fitted means on ``data``.
     notes : list of str
         What was dropped and why.
+    alpha_se : float
+        Standard error of an estimated ``alpha`` (delta method from ``log(alpha)``); NaN for
+        Poisson, a given ``alpha`` or the Poisson limit.
     """
 
     model: Any
@@ -129,6 +138,17 @@ class CountModelResult:
     outcome: str
     fitted: np.ndarray
     notes: list[str] = field(default_factory=list)
+    alpha_se: float = float("nan")
+
+    @property
+    def theta(self) -> float:
+        """NB2 shape ``1 / alpha`` (infinite for Poisson)."""
+        return float("inf") if self.alpha == 0 else 1.0 / self.alpha
+
+    @property
+    def llf(self) -> float:
+        """Log-likelihood of the fit."""
+        return float(self.model.llf)
 
     @property
     def params(self) -> pd.Series:
@@ -194,11 +214,33 @@ def _complete_rows(data: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame
     return data.loc[keep].reset_index(drop=True), notes
 
 
-def _estimate_glm_alpha(y: pd.Series, x: pd.DataFrame, offset: np.ndarray | None) -> float:
-    nb = sm.NegativeBinomial(y, x, offset=offset, loglike_method="nb2")
-    fit = nb.fit(disp=0, maxiter=500, method="bfgs")
-    fit = nb.fit(start_params=fit.params, disp=0, maxiter=200, method="newton")
-    return float(fit.params.iloc[-1])
+def _check_identified(frame: pd.DataFrame, regressors: list[str], cluster: str | None) -> None:
+    """Refuse, in words, what no fit without fixed effects can identify."""
+    for name in regressors:
+        if frame[name].nunique() <= 1:
+            raise NotEstimable(
+                f"{name} has the same value in every row, so its effect cannot be told apart "
+                "from the baseline; drop it from the regressors"
+            )
+    if cluster is not None and frame[cluster].nunique() < 2:
+        raise NotEstimable(
+            f"all rows are in one {cluster}: clustered errors need at least two clusters; "
+            "fit without cluster= or add areas"
+        )
+
+
+def _estimate_glm_alpha(
+    y: np.ndarray, x: pd.DataFrame, offset: np.ndarray | None
+) -> tuple[float, float, np.ndarray, str]:
+    """Joint NB2 maximum likelihood with an intercept; alpha, its SE, start params and a note."""
+    n = len(y)
+    off = np.zeros(n) if offset is None else offset
+    regs = x.drop(columns="const").to_numpy(dtype=float)
+    check_separation(y, regs, [c for c in x.columns if c != "const"])
+    # The intercept is absorbed as a fixed effect with one level, as in the fixed-effects path.
+    found = estimate_alpha(y, regs, [np.zeros(n, dtype=np.int64)], off)
+    beta = np.linalg.lstsq(x.to_numpy(dtype=float), found.eta - off, rcond=None)[0]
+    return found.alpha, found.se, beta, found.note
 
 
 def fit_count_model(
@@ -224,7 +266,10 @@ def fit_count_model(
         Numeric regressor columns. An intercept is added unless fixed effects absorb it.
     family : {"poisson", "negbin"}
         Poisson, or NB2 (``var = mu + alpha mu^2``) with ``alpha`` estimated by maximum
-        likelihood unless given.
+        likelihood unless given: a safeguarded IRLS for the coefficients alternating with a
+        Newton update of ``log(alpha)``, overflow-safe for counts in the hundreds of thousands
+        (:func:`~protection_eval.fixed_effects.estimate_alpha`). ``alpha`` (``fit.alpha``), its
+        standard error (``fit.alpha_se``), ``fit.theta`` and ``fit.llf`` are reported.
     fixed_effects : sequence of str
         Columns whose levels get a fixed effect (e.g. ``("area_id", "period_index")``).
     offset : str, optional
@@ -241,6 +286,13 @@ def fit_count_model(
         ``to_frame()`` gives ``term, coef, irr, std_err, ci_low, ci_high, p_value`` per
         regressor; ``.model`` is the statsmodels GLM result (no fixed effects) or the
         :class:`~protection_eval.fixed_effects.FixedEffectsFit`.
+
+    Raises
+    ------
+    NotEstimable
+        With a reason in words when the data cannot identify the model: no incident, a
+        regressor that never varies or separates the zero counts, one cluster, or a dispersion
+        without a finite maximum.
     """
     regressors = list(regressors)
     fixed_effects = tuple(fixed_effects)
@@ -269,25 +321,35 @@ def fit_count_model(
         return CountModelResult(
             model=fit, family=family, alpha=fit.alpha, fixed_effects=fixed_effects,
             cluster=cluster, data=used, outcome=outcome, fitted=fit.mu, notes=notes,
+            alpha_se=fit.alpha_se,
         )
     if y.sum() == 0:
         raise NotEstimable("no incident in the model's sample")
+    _check_identified(frame, regressors, cluster)
     x = sm.add_constant(frame[regressors].astype(float), has_constant="add")
+    alpha_se, start = float("nan"), None
     if family == "poisson":
         fam, a = sm.families.Poisson(), 0.0
     elif family == "negbin":
-        a = _estimate_glm_alpha(frame[outcome], x, off) if alpha is None else float(alpha)
-        fam = sm.families.NegativeBinomial(alpha=a)
+        if alpha is None:
+            a, alpha_se, start, note = _estimate_glm_alpha(y, x, off)
+            notes += [note] if note else []
+        else:
+            a = float(alpha)
+        fam = sm.families.Poisson() if a == 0 else sm.families.NegativeBinomial(alpha=a)
     else:
         raise ValueError(f"family must be 'poisson' or 'negbin', not {family!r}")
     glm = sm.GLM(frame[outcome].astype(float), x, family=fam, offset=off)
-    if groups is None:
-        res = glm.fit(tol=1e-12)
-    else:
-        res = glm.fit(tol=1e-12, cov_type="cluster", cov_kwds={"groups": pd.factorize(groups)[0]})
+    cov = {} if groups is None else {
+        "cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(groups)[0]}
+    }
+    # Started at the joint maximum, the GLM only recomputes the errors the statsmodels way.
+    res = glm.fit(tol=1e-12, start_params=start, **cov)
+    if not np.all(np.isfinite(res.params)):
+        raise NotEstimable("the model did not reach a finite maximum (coefficients overflowed)")
     return CountModelResult(
         model=res, family=family, alpha=a, fixed_effects=(), cluster=cluster, data=frame,
-        outcome=outcome, fitted=np.asarray(res.fittedvalues), notes=notes,
+        outcome=outcome, fitted=np.asarray(res.fittedvalues), notes=notes, alpha_se=alpha_se,
     )
 
 
