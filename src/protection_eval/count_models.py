@@ -2,9 +2,10 @@
 
 :func:`fit_count_model` is the generic entry point for an evaluator's own specification: a
 Poisson or negative binomial (NB2) regression with log link, with fixed effects absorbed (see
-:mod:`protection_eval.fixed_effects`) or, without fixed effects, a statsmodels GLM. Both give the
-same coefficients and errors as a statsmodels GLM with dummy columns, so a reader can check any
-number with statsmodels.
+:mod:`protection_eval.fixed_effects`) or, without fixed effects, a statsmodels GLM (the NB2 with
+an estimated dispersion uses the project's own maximum likelihood, which statsmodels' fails to
+reach on heavy-tailed counts). All give the same coefficients and errors as a statsmodels GLM
+with dummy columns (at the same dispersion), so a reader can check any number with statsmodels.
 
 :class:`EffectEstimate` is one incidence-rate ratio with its interval, sample sizes and the
 caveats that apply to it, written in words, next to the number.
@@ -24,8 +25,6 @@ from scipy import stats
 from protection_eval.fixed_effects import (
     FixedEffectsFit,
     NotEstimable,
-    check_separation,
-    estimate_alpha,
     fit_fixed_effects_glm,
 )
 
@@ -229,20 +228,6 @@ def _check_identified(frame: pd.DataFrame, regressors: list[str], cluster: str |
         )
 
 
-def _estimate_glm_alpha(
-    y: np.ndarray, x: pd.DataFrame, offset: np.ndarray | None
-) -> tuple[float, float, np.ndarray, str]:
-    """Joint NB2 maximum likelihood with an intercept; alpha, its SE, start params and a note."""
-    n = len(y)
-    off = np.zeros(n) if offset is None else offset
-    regs = x.drop(columns="const").to_numpy(dtype=float)
-    check_separation(y, regs, [c for c in x.columns if c != "const"])
-    # The intercept is absorbed as a fixed effect with one level, as in the fixed-effects path.
-    found = estimate_alpha(y, regs, [np.zeros(n, dtype=np.int64)], off)
-    beta = np.linalg.lstsq(x.to_numpy(dtype=float), found.eta - off, rcond=None)[0]
-    return found.alpha, found.se, beta, found.note
-
-
 def fit_count_model(
     data: pd.DataFrame,
     outcome: str,
@@ -327,29 +312,31 @@ def fit_count_model(
         raise NotEstimable("no incident in the model's sample")
     _check_identified(frame, regressors, cluster)
     x = sm.add_constant(frame[regressors].astype(float), has_constant="add")
-    alpha_se, start = float("nan"), None
+    if family == "negbin" and alpha is None:
+        # statsmodels' NB2 fit runs alpha to infinity or into NaN on heavy-tailed counts; the
+        # project's own maximum likelihood (the intercept as a column, nothing absorbed) does
+        # not, and its errors use the same formulas as a statsmodels GLM.
+        fit = fit_fixed_effects_glm(y, x, [], family="negbin", offset=off, cluster=groups)
+        return CountModelResult(
+            model=fit, family=family, alpha=fit.alpha, fixed_effects=(), cluster=cluster,
+            data=frame, outcome=outcome, fitted=fit.mu, notes=notes + fit.notes,
+            alpha_se=fit.alpha_se,
+        )
     if family == "poisson":
         fam, a = sm.families.Poisson(), 0.0
     elif family == "negbin":
-        if alpha is None:
-            a, alpha_se, start, note = _estimate_glm_alpha(y, x, off)
-            notes += [note] if note else []
-        else:
-            a = float(alpha)
-        fam = sm.families.Poisson() if a == 0 else sm.families.NegativeBinomial(alpha=a)
+        a = float(alpha)
+        fam = sm.families.NegativeBinomial(alpha=a)
     else:
         raise ValueError(f"family must be 'poisson' or 'negbin', not {family!r}")
     glm = sm.GLM(frame[outcome].astype(float), x, family=fam, offset=off)
-    cov = {} if groups is None else {
-        "cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(groups)[0]}
-    }
-    # Started at the joint maximum, the GLM only recomputes the errors the statsmodels way.
-    res = glm.fit(tol=1e-12, start_params=start, **cov)
-    if not np.all(np.isfinite(res.params)):
-        raise NotEstimable("the model did not reach a finite maximum (coefficients overflowed)")
+    if groups is None:
+        res = glm.fit(tol=1e-12)
+    else:
+        res = glm.fit(tol=1e-12, cov_type="cluster", cov_kwds={"groups": pd.factorize(groups)[0]})
     return CountModelResult(
         model=res, family=family, alpha=a, fixed_effects=(), cluster=cluster, data=frame,
-        outcome=outcome, fitted=np.asarray(res.fittedvalues), notes=notes, alpha_se=alpha_se,
+        outcome=outcome, fitted=np.asarray(res.fittedvalues), notes=notes,
     )
 
 
