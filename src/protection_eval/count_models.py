@@ -96,6 +96,14 @@ EFFECT_COLUMNS = [
     "n_periods",
     "n_incidents",
     "caveats",
+    "n_clusters",
+    "alpha",
+    "theta",
+    "alpha_se",
+    "boot_p_value",
+    "boot_ci_low",
+    "boot_ci_high",
+    "boot_weights",
 ]
 
 
@@ -502,6 +510,14 @@ class EffectEstimate:
         Coefficient name in ``fit``.
     unit : str
         What one unit of the regressor is ("strategy active", "doubling of patrol-hours"...).
+    n_clusters : int
+        Clusters (areas) of the errors; 0 when the errors are not clustered.
+    boot_p_value, boot_ci_low, boot_ci_high : float
+        Wild cluster score bootstrap p-value and 95% interval (IRR scale), beside the analytic
+        ones, when clusters or treated areas are few (see
+        :mod:`protection_eval.wild_bootstrap`); NaN otherwise.
+    boot_weights : str
+        ``"rademacher"`` or ``"webb"`` when bootstrapped, else empty.
     """
 
     strategy_id: str
@@ -520,6 +536,28 @@ class EffectEstimate:
     fit: CountModelResult | None = None
     term: str = ""
     unit: str = ""
+    n_clusters: int = 0
+    boot_p_value: float = float("nan")
+    boot_ci_low: float = float("nan")
+    boot_ci_high: float = float("nan")
+    boot_weights: str = ""
+
+    @property
+    def alpha(self) -> float:
+        """NB2 dispersion of a negative binomial fit (NaN for other models)."""
+        if self.fit is None or self.fit.family != "negbin":
+            return float("nan")
+        return float(self.fit.alpha)
+
+    @property
+    def theta(self) -> float:
+        """NB2 shape ``1 / alpha`` (NaN for other models; infinite at the Poisson limit)."""
+        return float("nan") if np.isnan(self.alpha) else self.fit.theta
+
+    @property
+    def alpha_se(self) -> float:
+        """Standard error of ``alpha`` (NaN for other models and at the Poisson limit)."""
+        return float("nan") if np.isnan(self.alpha) else float(self.fit.alpha_se)
 
     @classmethod
     def from_fit(
@@ -576,6 +614,7 @@ class EffectEstimate:
             fit=fit,
             term=term,
             unit=unit,
+            n_clusters=int(fit.data[fit.cluster].nunique()) if fit.cluster else 0,
         )
 
     def to_frame(self) -> pd.DataFrame:
