@@ -14,6 +14,7 @@ import argparse
 import platform
 import time
 
+import pandas as pd
 from simulate_validity import to_markdown
 
 from protection_eval.bootstrap_validity import FEW_CLUSTER_SCENARIOS, compute_bootstrap_validity
@@ -25,8 +26,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261130)
     args = parser.parse_args()
     start = time.perf_counter()
-    table = compute_bootstrap_validity(FEW_CLUSTER_SCENARIOS, args.sims, seed=args.seed)
-    print(to_markdown(table.round(3)))
+    rows = []
+    for scenario in FEW_CLUSTER_SCENARIOS:
+        rows.append(compute_bootstrap_validity([scenario], args.sims, seed=args.seed))
+        # One line per scenario as it finishes, so a long run shows progress.
+        print(rows[-1].round(3).to_dict("records")[0], flush=True)
+    print(to_markdown(pd.concat(rows, ignore_index=True).round(3)))
     elapsed = time.perf_counter() - start
     print(
         f"\n{args.sims} simulations per scenario and truth, seed {args.seed}, {elapsed:.0f} s on "

@@ -394,13 +394,14 @@ def estimate_alpha(
     Parameters
     ----------
     y, x, codes, offset
-        Counts, regressors, fixed-effect codes (a single all-zero code for an intercept-only
-        baseline) and log exposure.
+        Counts, regressors, fixed-effect codes (none when ``x`` holds the intercept) and log
+        exposure.
 
     Returns
     -------
     AlphaEstimate
-        The dispersion, its standard error and the linear predictor at the maximum.
+        The dispersion, its standard error, the coefficients and the linear predictor at the
+        maximum.
 
     Raises
     ------

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from protection_eval.count_models import EffectEstimate
 from protection_eval.fixed_effects import NotEstimable, _demean, fit_fixed_effects_glm
@@ -183,12 +182,23 @@ class _ScoreTest:
 
 def _bound(test: _ScoreTest, b_hat: float, se: float, direction: float, size: float) -> float:
     """Walk from the estimate until the test rejects, then bisect to the crossing."""
+
+    def rejects(b: float) -> bool:
+        # The tolerance keeps p = 0.05 from 1000 draws on the "not rejected" side.
+        return test.p_value(b) < size - 1e-9
+
     inside = b_hat
     for k in (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0):
         outside = b_hat + direction * k * se
-        if test.p_value(outside) < size:
-            return float(optimize.brentq(lambda b: test.p_value(b) - size + 1e-12, inside,
-                                         outside, xtol=1e-3 * se))
+        if rejects(outside):
+            # The p-value is a step function of b0: bisect rather than root-find.
+            while abs(outside - inside) > 1e-3 * se:
+                middle = (inside + outside) / 2.0
+                if rejects(middle):
+                    outside = middle
+                else:
+                    inside = middle
+            return float((inside + outside) / 2.0)
         inside = outside
     return float(direction * np.inf)
 
