@@ -323,6 +323,11 @@ class MissionEffects:
             if est.headline:
                 line = (f"{est.strategy_id}: reported incidents x {est.irr:.2f} (95% CI "
                         f"{est.ci_low:.2f}-{est.ci_high:.2f}, {est.design})")
+                if est.boot_weights:
+                    # Few areas or treated areas: the bootstrap goes next to the analytic
+                    # interval, where a reader of the summary sees both.
+                    line += (f"; bootstrap 95% CI {est.boot_ci_low:.2f}-"
+                             f"{est.boot_ci_high:.2f}, p = {est.boot_p_value:.3f}")
                 lines.append(" ".join([line, *est.caveats[1:]]))
         return lines + [f"note: {n}" for n in self.notes]
 
