@@ -71,6 +71,20 @@ print("\n".join(effects.summary_lines()))
 effects.table("deployment")
 
 # %% [markdown]
+# ## Few areas and heavy tails: the bootstrap and the dispersion
+# `boot_*`: when the model has fewer than 30 areas or fewer than 10 treated areas, the headline
+# also gets a wild cluster bootstrap p-value and interval (`boot_weights`: Rademacher, or Webb
+# below 12 areas); where it differs from the analytic interval, trust the wider one. `alpha`
+# (and `theta = 1 / alpha`, `alpha_se`) on the negative binomial row: how much more the counts
+# vary than a Poisson model assumes (0 = not at all). See `docs/validity.md`.
+
+# %%
+effects.table("deployment")[
+    ["strategy_id", "model", "design", "irr", "ci_low", "ci_high", "p_value", "n_clusters",
+     "boot_p_value", "boot_ci_low", "boot_ci_high", "boot_weights", "alpha", "theta", "alpha_se"]
+]
+
+# %% [markdown]
 # ## Event study around roll-out
 # Ratios by months since the strategy started in an area (reference: the month before). Months
 # before the start should sit near 1; the joint pre-trend test says whether they do.

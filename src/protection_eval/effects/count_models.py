@@ -2,9 +2,10 @@
 
 :func:`fit_count_model` is the generic entry point for an evaluator's own specification: a Poisson
 or negative binomial (NB2) regression with log link, with fixed effects absorbed (see
-:mod:`protection_eval.effects.fixed_effects`) or, without fixed effects, a statsmodels GLM. Both
-give the same coefficients and errors as a statsmodels GLM with dummy columns, so a reader can check
-any number with statsmodels.
+:mod:`protection_eval.effects.fixed_effects`) or, without fixed effects, a statsmodels GLM (the NB2
+with an estimated dispersion uses the project's own maximum likelihood, which statsmodels' fails to
+reach on heavy-tailed counts). All give the same coefficients and errors as a statsmodels GLM with
+dummy columns (at the same dispersion), so a reader can check any number with statsmodels.
 
 :class:`EffectEstimate` is one incidence-rate ratio with its interval, sample sizes and the
 caveats that apply to it, written in words, next to the number.
@@ -95,6 +96,14 @@ EFFECT_COLUMNS = [
     "n_periods",
     "n_incidents",
     "caveats",
+    "n_clusters",
+    "alpha",
+    "theta",
+    "alpha_se",
+    "boot_p_value",
+    "boot_ci_low",
+    "boot_ci_high",
+    "boot_weights",
 ]
 
 
@@ -122,6 +131,9 @@ class CountModelResult:
         Fitted means on ``data``.
     notes : list of str
         What was dropped and why.
+    alpha_se : float
+        Standard error of an estimated ``alpha`` (delta method from ``log(alpha)``); NaN for
+        Poisson, a given ``alpha`` or the Poisson limit.
     """
 
     model: Any
@@ -133,6 +145,17 @@ class CountModelResult:
     outcome: str
     fitted: np.ndarray
     notes: list[str] = field(default_factory=list)
+    alpha_se: float = float("nan")
+
+    @property
+    def theta(self) -> float:
+        """NB2 shape ``1 / alpha`` (infinite for Poisson)."""
+        return float("inf") if self.alpha == 0 else 1.0 / self.alpha
+
+    @property
+    def llf(self) -> float:
+        """Log-likelihood of the fit."""
+        return float(self.model.llf)
 
     @property
     def params(self) -> pd.Series:
@@ -198,11 +221,19 @@ def _complete_rows(data: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame
     return data.loc[keep].reset_index(drop=True), notes
 
 
-def _estimate_glm_alpha(y: pd.Series, x: pd.DataFrame, offset: np.ndarray | None) -> float:
-    nb = sm.NegativeBinomial(y, x, offset=offset, loglike_method="nb2")
-    fit = nb.fit(disp=0, maxiter=500, method="bfgs")
-    fit = nb.fit(start_params=fit.params, disp=0, maxiter=200, method="newton")
-    return float(fit.params.iloc[-1])
+def _check_identified(frame: pd.DataFrame, regressors: list[str], cluster: str | None) -> None:
+    """Refuse, in words, what no fit without fixed effects can identify."""
+    for name in regressors:
+        if frame[name].nunique() <= 1:
+            raise NotEstimable(
+                f"{name} has the same value in every row, so its effect cannot be told apart "
+                "from the baseline; drop it from the regressors"
+            )
+    if cluster is not None and frame[cluster].nunique() < 2:
+        raise NotEstimable(
+            f"all rows are in one {cluster}: clustered errors need at least two clusters; "
+            "fit without cluster= or add areas"
+        )
 
 
 def fit_count_model(
@@ -227,8 +258,11 @@ def fit_count_model(
     regressors : sequence of str
         Numeric regressor columns. An intercept is added unless fixed effects absorb it.
     family : {"poisson", "negbin"}
-        Poisson, or NB2 (``var = mu + alpha mu^2``) with ``alpha`` estimated by maximum
-        likelihood unless given.
+        Poisson, or NB2 (``var = mu + alpha mu^2``) with ``alpha`` estimated by maximum likelihood
+        unless given: a safeguarded IRLS for the coefficients alternating with a Newton update of
+        ``log(alpha)``, overflow-safe for counts in the hundreds of thousands
+        (:func:`~protection_eval.effects.fixed_effects.estimate_alpha`). ``alpha`` (``fit.alpha``),
+        its standard error (``fit.alpha_se``), ``fit.theta`` and ``fit.llf`` are reported.
     fixed_effects : sequence of str
         Columns whose levels get a fixed effect (e.g. ``("area_id", "period_index")``).
     offset : str, optional
@@ -245,6 +279,13 @@ def fit_count_model(
         ``to_frame()`` gives ``term, coef, irr, std_err, ci_low, ci_high, p_value`` per
         regressor; ``.model`` is the statsmodels GLM result (no fixed effects) or the
         :class:`~protection_eval.effects.fixed_effects.FixedEffectsFit`.
+
+    Raises
+    ------
+    NotEstimable
+        With a reason in words when the data cannot identify the model: no incident, a
+        regressor that never varies or separates the zero counts, one cluster, or a dispersion
+        without a finite maximum.
     """
     regressors = list(regressors)
     fixed_effects = tuple(fixed_effects)
@@ -273,14 +314,26 @@ def fit_count_model(
         return CountModelResult(
             model=fit, family=family, alpha=fit.alpha, fixed_effects=fixed_effects,
             cluster=cluster, data=used, outcome=outcome, fitted=fit.mu, notes=notes,
+            alpha_se=fit.alpha_se,
         )
     if y.sum() == 0:
         raise NotEstimable("no incident in the model's sample")
+    _check_identified(frame, regressors, cluster)
     x = sm.add_constant(frame[regressors].astype(float), has_constant="add")
+    if family == "negbin" and alpha is None:
+        # statsmodels' NB2 fit runs alpha to infinity or into NaN on heavy-tailed counts; the
+        # project's own maximum likelihood (the intercept as a column, nothing absorbed) does
+        # not, and its errors use the same formulas as a statsmodels GLM.
+        fit = fit_fixed_effects_glm(y, x, [], family="negbin", offset=off, cluster=groups)
+        return CountModelResult(
+            model=fit, family=family, alpha=fit.alpha, fixed_effects=(), cluster=cluster,
+            data=frame, outcome=outcome, fitted=fit.mu, notes=notes + fit.notes,
+            alpha_se=fit.alpha_se,
+        )
     if family == "poisson":
         fam, a = sm.families.Poisson(), 0.0
     elif family == "negbin":
-        a = _estimate_glm_alpha(frame[outcome], x, off) if alpha is None else float(alpha)
+        a = float(alpha)
         fam = sm.families.NegativeBinomial(alpha=a)
     else:
         raise ValueError(f"family must be 'poisson' or 'negbin', not {family!r}")
@@ -457,6 +510,14 @@ class EffectEstimate:
         Coefficient name in ``fit``.
     unit : str
         What one unit of the regressor is ("strategy active", "doubling of patrol-hours"...).
+    n_clusters : int
+        Clusters (areas) of the errors; 0 when the errors are not clustered.
+    boot_p_value, boot_ci_low, boot_ci_high : float
+        Wild cluster score bootstrap p-value and 95% interval (IRR scale), beside the analytic
+        ones, when clusters or treated areas are few (see
+        :mod:`protection_eval.effects.wild_bootstrap`); NaN otherwise.
+    boot_weights : str
+        ``"rademacher"`` or ``"webb"`` when bootstrapped, else empty.
     """
 
     strategy_id: str
@@ -475,6 +536,28 @@ class EffectEstimate:
     fit: CountModelResult | None = None
     term: str = ""
     unit: str = ""
+    n_clusters: int = 0
+    boot_p_value: float = float("nan")
+    boot_ci_low: float = float("nan")
+    boot_ci_high: float = float("nan")
+    boot_weights: str = ""
+
+    @property
+    def alpha(self) -> float:
+        """NB2 dispersion of a negative binomial fit (NaN for other models)."""
+        if self.fit is None or self.fit.family != "negbin":
+            return float("nan")
+        return float(self.fit.alpha)
+
+    @property
+    def theta(self) -> float:
+        """NB2 shape ``1 / alpha`` (NaN for other models; infinite at the Poisson limit)."""
+        return float("nan") if np.isnan(self.alpha) else self.fit.theta
+
+    @property
+    def alpha_se(self) -> float:
+        """Standard error of ``alpha`` (NaN for other models and at the Poisson limit)."""
+        return float("nan") if np.isnan(self.alpha) else float(self.fit.alpha_se)
 
     @classmethod
     def from_fit(
@@ -531,6 +614,7 @@ class EffectEstimate:
             fit=fit,
             term=term,
             unit=unit,
+            n_clusters=int(fit.data[fit.cluster].nunique()) if fit.cluster else 0,
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from protection_eval.effects.count_models import (
     compute_wald_test,
     fit_count_model,
 )
+from protection_eval.effects.wild_bootstrap import add_bootstrap
 
 __all__ = [
     "EventStudyResult",
@@ -173,6 +174,8 @@ def estimate_stacked_effect(
         headline=headline, df=_stacked_df(stacked),
     )
     est.caveats += _caveat_few_treated(panel, active)
+    if headline:
+        add_bootstrap(est, int(stacked.loc[stacked["treated"], "area_id"].nunique()))
     return est
 
 

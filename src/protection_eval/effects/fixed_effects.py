@@ -16,14 +16,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import special, stats
 
-__all__ = ["FixedEffectsFit", "NotEstimable", "fit_fixed_effects_glm", "negbin_loglike"]
+__all__ = [
+    "AlphaEstimate",
+    "FixedEffectsFit",
+    "NotEstimable",
+    "check_separation",
+    "estimate_alpha",
+    "fit_fixed_effects_glm",
+    "negbin_loglike",
+    "negbin_loglike_eta",
+]
 
 _DEMEAN_TOL = 1e-11
 _DEMEAN_MAX_ITER = 10_000
 _IRLS_TOL = 1e-11
 _IRLS_MAX_ITER = 200
+_ETA_MAX = 700.0
+_MAX_HALVINGS = 60
+_STALL_STEPS = 5
+#: NB2 dispersion is searched over exp(-25)..exp(14): below, the Poisson limit; above, no
+#: finite maximum (counts are then nearly all zero with a few huge ones).
+_LOG_ALPHA_MIN = -25.0
+_LOG_ALPHA_MAX = 14.0
+_ALPHA_MAX_ITER = 200
 
 
 class NotEstimable(ValueError):
@@ -46,6 +63,9 @@ class FixedEffectsFit:
         ``"poisson"`` or ``"negbin"``.
     alpha : float
         NB2 dispersion (``var = mu + alpha mu^2``); 0 for Poisson.
+    alpha_se : float
+        Standard error of an estimated ``alpha`` (delta method from ``log(alpha)``); NaN when
+        ``alpha`` was given or is at the Poisson limit.
     mu : numpy.ndarray
         Fitted means for the rows kept in the fit.
     kept : numpy.ndarray
@@ -73,6 +93,7 @@ class FixedEffectsFit:
     llf: float
     converged: bool
     k_absorbed: int = 0
+    alpha_se: float = float("nan")
     notes: list[str] = field(default_factory=list)
     scores: np.ndarray | None = field(default=None, repr=False)
     bread: np.ndarray | None = field(default=None, repr=False)
@@ -146,18 +167,48 @@ def _demean(
 
 def negbin_loglike(y: np.ndarray, mu: np.ndarray, alpha: float) -> float:
     """Return the NB2 log-likelihood (Poisson when ``alpha == 0``)."""
+    mu = np.asarray(mu, dtype=float)
+    with np.errstate(divide="ignore"):
+        eta = np.log(mu)
+    return negbin_loglike_eta(np.asarray(y, dtype=float), eta, alpha)
+
+
+def negbin_loglike_eta(y: np.ndarray, eta: np.ndarray, alpha: float) -> float:
+    """Return the NB2 log-likelihood from the linear predictor ``eta = log(mu)``.
+
+    Written so that nothing overflows: ``log(1 + alpha mu)`` is ``logaddexp(0, log(alpha) +
+    eta)`` and ``lgamma(y + 1/alpha) - lgamma(1/alpha) - lgamma(y + 1)`` is
+    ``-betaln(y, 1/alpha) - log(y)``, which stays accurate when ``1/alpha`` is huge (near the
+    Poisson limit) and when counts run to hundreds of thousands.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Non-negative counts.
+    eta : numpy.ndarray
+        Log of the means.
+    alpha : float
+        NB2 dispersion (``var = mu + alpha mu^2``); Poisson when ``alpha <= 0``.
+
+    Returns
+    -------
+    float
+        The log-likelihood (minus infinity when a mean is zero where a count is positive).
+    """
+    pos = y > 0
     if alpha <= 0:
-        return float(np.sum(y * np.log(np.where(mu > 0, mu, 1.0)) - mu - special.gammaln(y + 1)))
-    inv = 1.0 / alpha
-    return float(
-        np.sum(
-            special.gammaln(y + inv)
-            - special.gammaln(inv)
-            - special.gammaln(y + 1)
-            + inv * np.log(inv / (inv + mu))
-            + y * np.log(mu / (inv + mu))
+        with np.errstate(over="ignore", invalid="ignore"):
+            terms = np.where(pos, y * eta, 0.0) - np.exp(eta) - special.gammaln(y + 1)
+        return float(np.sum(terms))
+    log_a = np.log(alpha)
+    r = 1.0 / alpha
+    ycount = np.where(pos, y, 1.0)
+    norm = np.where(pos, -special.betaln(ycount, r) - np.log(ycount), 0.0)
+    with np.errstate(invalid="ignore"):
+        terms = norm + np.where(pos, y * (log_a + eta), 0.0) - (y + r) * np.logaddexp(
+            0.0, log_a + eta
         )
-    )
+    return float(np.sum(terms))
 
 
 def _deviance(y: np.ndarray, mu: np.ndarray, alpha: float) -> float:
@@ -174,47 +225,269 @@ def _irls(
     codes: list[np.ndarray],
     offset: np.ndarray,
     alpha: float,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
-    """Fit by IRLS; return beta, mu, demeaned X, working weights, iterations, converged."""
-    mu = (y + y.mean()) / 2.0
-    eta = np.log(mu)
-    dev_old = np.inf
-    beta = np.zeros(x.shape[1])
+    """Fit by safeguarded IRLS; return beta, mu, demeaned X, working weights, iterations, converged.
+
+    Each IRLS (Fisher scoring) step is a full step on the linear predictor; when it lowers the
+    log-likelihood (huge counts, a poor start) the step is halved until it does not, so the fit
+    climbs monotonically instead of running into NaN. The linear predictor is capped at 700
+    (``exp`` overflows beyond 709). ``start`` is a ``(beta, eta)`` pair of an earlier fit; the
+    default start ``log((y + mean) / 2)`` is not a point of the model, so the first step from
+    it is taken whole.
+    """
+    if start is None:
+        eta = np.log((y + y.mean()) / 2.0)
+        beta = np.zeros(x.shape[1])
+        ll_old = -np.inf
+    else:
+        beta, eta = (np.asarray(v, dtype=float).copy() for v in start)
+        ll_old = negbin_loglike_eta(y, eta, alpha)
+    mu = np.exp(eta)
+    dev_old = best = np.inf
+    stalled = 0
     xt = x
     w = mu
     for it in range(1, _IRLS_MAX_ITER + 1):
-        w = mu / (1.0 + alpha * mu)
-        z = eta - offset + (y - mu) / mu
-        both = _demean(np.column_stack([z, x]), codes, w)
+        w = _working_weights(eta, alpha)
+        # Newton-Raphson: the observed-information weights (Fisher's for Poisson) make the
+        # NB2 fit converge quadratically; they stay positive for any count.
+        w_fit = w * (1.0 + alpha * y) / (1.0 + alpha * mu) if alpha > 0 else w
+        z = eta - offset + (y - mu) / (1.0 + alpha * mu) / w_fit
+        both = _demean(np.column_stack([z, x]), codes, w_fit)
         zt, xt = both[:, 0], both[:, 1:]
         if x.shape[1]:
-            sw = np.sqrt(w)
-            beta = np.linalg.lstsq(xt * sw[:, None], zt * sw, rcond=None)[0]
-            resid = zt - xt @ beta
+            sw = np.sqrt(w_fit)
+            beta_new = np.linalg.lstsq(xt * sw[:, None], zt * sw, rcond=None)[0]
+            resid = zt - xt @ beta_new
         else:
-            resid = zt
-        eta = offset + z - resid
+            beta_new, resid = beta, zt
+        step = np.minimum(offset + z - resid, _ETA_MAX) - eta
+        t = 1.0
+        for _ in range(_MAX_HALVINGS):
+            eta_try = eta + t * step
+            ll = negbin_loglike_eta(y, eta_try, alpha)
+            if np.isfinite(ll) and ll >= ll_old - 1e-9 * (abs(ll_old) + 1.0):
+                break
+            t /= 2.0
+        else:
+            return _finish(beta, mu, x, xt, codes, eta, alpha, it, False)
+        beta = beta + t * (beta_new - beta)
+        eta, ll_old = eta_try, ll
         mu = np.exp(eta)
         dev = _deviance(y, mu, alpha)
-        if abs(dev - dev_old) / (abs(dev) + 0.1) < _IRLS_TOL:
-            return beta, mu, xt, mu / (1.0 + alpha * mu), it, True
+        # With weights spread over many orders of magnitude the projections leave rounding
+        # noise of about 1e-9 in the deviance: no gain over the best for several steps is
+        # convergence too.
+        stalled = stalled + 1 if dev > best - _IRLS_TOL * (abs(best) + 0.1) else 0
+        best = min(best, dev)
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < _IRLS_TOL or stalled >= _STALL_STEPS:
+            return _finish(beta, mu, x, xt, codes, eta, alpha, it, True)
         dev_old = dev
-    return beta, mu, xt, w, _IRLS_MAX_ITER, False
+    return _finish(beta, mu, x, xt, codes, eta, alpha, _IRLS_MAX_ITER, False)
 
 
-def _estimate_alpha(
+def _finish(
+    beta: np.ndarray, mu: np.ndarray, x: np.ndarray, xt: np.ndarray, codes: list[np.ndarray],
+    eta: np.ndarray, alpha: float, it: int, converged: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
+    """Return the fit with X projected on the expected-information weights (model errors)."""
+    w = _working_weights(eta, alpha)
+    if alpha > 0 and x.shape[1]:
+        xt = _demean(x, codes, w)
+    return beta, mu, xt, w, it, converged
+
+
+def _working_weights(eta: np.ndarray, alpha: float) -> np.ndarray:
+    """Return ``mu / (1 + alpha mu)`` without forming ``alpha mu`` (which can overflow)."""
+    if alpha <= 0:
+        return np.exp(eta)
+    return np.exp(-np.logaddexp(-eta, np.log(alpha)))
+
+
+def _alpha_derivatives(y: np.ndarray, eta: np.ndarray, log_alpha: float) -> tuple[float, float]:
+    """First and second derivative of the NB2 log-likelihood in ``log(alpha)``, means held fixed."""
+    a = np.exp(log_alpha)
+    r = 1.0 / a
+    mu = np.exp(eta)
+    # log(1 + alpha mu) and mu / (r + mu) = alpha mu / (1 + alpha mu), both overflow-safe.
+    l1 = np.logaddexp(0.0, log_alpha + eta)
+    share = np.exp(log_alpha + eta - l1)
+    d_r = special.digamma(y + r) - special.digamma(r) - l1 + (mu - y) / (r + mu)
+    with np.errstate(over="ignore"):
+        d2_r = (
+            special.polygamma(1, y + r) - special.polygamma(1, r) + a * share
+            + (y - mu) / (r + mu) ** 2
+        )
+    g_r, h_r = float(np.sum(d_r)), float(np.sum(d2_r))
+    # r = exp(-log_alpha): dr/ds = -r, d2r/ds2 = r.
+    return -r * g_r, r * r * h_r + r * g_r
+
+
+def _update_log_alpha(y: np.ndarray, eta: np.ndarray, log_alpha: float) -> float:
+    """Maximise the NB2 log-likelihood over ``log(alpha)`` with the means fixed.
+
+    Safeguarded Newton: steps are capped at 2 on the log scale and halved until the
+    log-likelihood does not fall; a step that is not uphill is replaced by a gradient step.
+    """
+    s = float(np.clip(log_alpha, _LOG_ALPHA_MIN, _LOG_ALPHA_MAX))
+    ll = negbin_loglike_eta(y, eta, np.exp(s))
+    for _ in range(100):
+        g, h = _alpha_derivatives(y, eta, s)
+        step = -g / h if h < 0 else np.sign(g)
+        step = float(np.clip(step, -2.0, 2.0))
+        t = 1.0
+        while t > 1e-10:
+            s_try = float(np.clip(s + t * step, _LOG_ALPHA_MIN, _LOG_ALPHA_MAX))
+            ll_try = negbin_loglike_eta(y, eta, np.exp(s_try))
+            if ll_try >= ll - 1e-12 * (abs(ll) + 1.0):
+                break
+            t /= 2.0
+        else:
+            return s
+        moved = abs(s_try - s)
+        s, ll = s_try, ll_try
+        if moved < 1e-10 or s in (_LOG_ALPHA_MIN, _LOG_ALPHA_MAX):
+            return s
+    return s
+
+
+@dataclass
+class AlphaEstimate:
+    """Maximum-likelihood NB2 dispersion.
+
+    Attributes
+    ----------
+    alpha : float
+        Dispersion (``var = mu + alpha mu^2``); 0 at the Poisson limit.
+    se : float
+        Its standard error, by the delta method from ``log(alpha)`` (NaN at the Poisson limit).
+    beta : numpy.ndarray
+        Coefficients at the joint maximum.
+    eta : numpy.ndarray
+        Linear predictor at the joint maximum.
+    converged : bool
+        Whether the alternation between the means and ``alpha`` settled.
+    note : str
+        A plain-words note (e.g. the Poisson limit), empty otherwise.
+    """
+
+    alpha: float
+    se: float
+    beta: np.ndarray
+    eta: np.ndarray
+    converged: bool
+    note: str = ""
+
+
+def estimate_alpha(
     y: np.ndarray, x: np.ndarray, codes: list[np.ndarray], offset: np.ndarray
-) -> float:
-    """Profile maximum-likelihood NB2 dispersion over ``log(alpha)``."""
+) -> AlphaEstimate:
+    """Jointly maximise the NB2 likelihood over the coefficients and ``log(alpha)``.
 
-    def negll(log_alpha: float) -> float:
-        a = float(np.exp(log_alpha))
-        mu = _irls(y, x, codes, offset, a)[1]
-        return -negbin_loglike(y, mu, a)
+    Starts from the Poisson fit (robust on the log scale: the IRLS start is ``log((y + mean) /
+    2)``) and a moment estimate of ``alpha``, then alternates a safeguarded IRLS fit of the
+    means (warm-started) with a safeguarded Newton update of ``log(alpha)`` until both settle,
+    as R's ``MASS::glm.nb`` does. In expected information the coefficients and ``alpha`` are
+    orthogonal, so the alternation converges quickly to the joint maximum.
 
-    res = optimize.minimize_scalar(negll, bounds=(-12.0, 4.0), method="bounded",
-                                   options={"xatol": 1e-7})
-    return float(np.exp(res.x))
+    Parameters
+    ----------
+    y, x, codes, offset
+        Counts, regressors, fixed-effect codes (none when ``x`` holds the intercept) and log
+        exposure.
+
+    Returns
+    -------
+    AlphaEstimate
+        The dispersion, its standard error, the coefficients and the linear predictor at the
+        maximum.
+
+    Raises
+    ------
+    NotEstimable
+        When the dispersion runs to its upper limit (no finite maximum).
+    """
+    poisson = _irls(y, x, codes, offset, 0.0)
+    beta, mu = poisson[0], poisson[1]
+    eta = np.log(mu)
+    moment = float(np.sum((y - mu) ** 2 - y) / np.sum(mu**2)) if np.all(np.isfinite(mu)) else 1.0
+    s = float(np.log(np.clip(moment, 1e-4, 1e4)))
+    ll = -np.inf
+    converged = False
+    for _ in range(_ALPHA_MAX_ITER):
+        s_new = _update_log_alpha(y, eta, s)
+        fit = _irls(y, x, codes, offset, float(np.exp(s_new)), start=(beta, eta))
+        beta, eta = fit[0], np.log(fit[1])
+        ll_new = negbin_loglike_eta(y, eta, float(np.exp(s_new)))
+        done = abs(s_new - s) < 1e-9 or (
+            abs(s_new - s) < 1e-7 and abs(ll_new - ll) < 1e-10 * (abs(ll_new) + 1.0)
+        )
+        s, ll = s_new, ll_new
+        if done:
+            converged = fit[5]
+            break
+    if s >= _LOG_ALPHA_MAX - 1e-6:
+        raise NotEstimable(
+            "the negative binomial has no finite maximum: its dispersion grows without limit "
+            f"(alpha > {np.exp(_LOG_ALPHA_MAX):.0e}), as happens when nearly every count is zero "
+            "and a few are huge; use the Poisson model with clustered errors"
+        )
+    if s <= _LOG_ALPHA_MIN + 1e-6:
+        return AlphaEstimate(
+            0.0, float("nan"), poisson[0], np.log(poisson[1]), poisson[5],
+            "dispersion at the Poisson limit (alpha -> 0): counts vary no more than a Poisson "
+            "model assumes, so the negative binomial is the Poisson fit",
+        )
+    _, h = _alpha_derivatives(y, eta, s)
+    se_log = float(np.sqrt(-1.0 / h)) if h < 0 else float("nan")
+    alpha = float(np.exp(s))
+    return AlphaEstimate(alpha, alpha * se_log, beta, eta, converged)
+
+
+def _checked_alpha(alpha: float) -> float:
+    a = float(alpha)
+    if not np.isfinite(a) or a < 0:
+        raise ValueError(f"alpha must be a finite number >= 0, not {alpha!r}")
+    return a
+
+
+def check_separation(y: np.ndarray, x: np.ndarray, names: list[str]) -> None:
+    """Refuse a regressor that perfectly separates zero counts from the rest.
+
+    If a regressor takes one value on every row with a count and only values on one side of it
+    on rows without, the likelihood keeps rising as its coefficient runs to plus or minus
+    infinity: the ratio is zero or infinite and no finite estimate exists (Santos Silva and
+    Tenreyro 2010).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Counts.
+    x : numpy.ndarray
+        Regressors, one column per name.
+    names : list of str
+        Regressor names, for the message.
+
+    Raises
+    ------
+    NotEstimable
+        Naming the regressor and what it separates.
+    """
+    pos = y > 0
+    if pos.all() or not pos.any():
+        return
+    for j, name in enumerate(names):
+        on_pos = x[pos, j]
+        if np.ptp(on_pos) > 0:
+            continue
+        value, rest = on_pos[0], x[~pos, j]
+        if (rest != value).any() and ((rest >= value).all() or (rest <= value).all()):
+            raise NotEstimable(
+                f"{name} separates the data: every row with an incident has {name} = {value:g} "
+                "and the rows where it differs have no incident at all, so its ratio is zero or "
+                "infinite and no finite estimate exists; drop or merge that regressor"
+            )
 
 
 def fit_fixed_effects_glm(
@@ -236,9 +509,10 @@ def fit_fixed_effects_glm(
     x : pandas.DataFrame
         Regressors, no constant (the fixed effects absorb it).
     fixed_effects : list of numpy.ndarray
-        One array of group labels per fixed effect, at least one.
+        One array of group labels per fixed effect; with none, ``x`` must hold the intercept.
     family : {"poisson", "negbin"}
-        Variance function; NB2 with ``alpha`` (estimated by profile likelihood when None).
+        Variance function; NB2 with ``alpha`` (estimated jointly by maximum likelihood when
+        None, see :func:`estimate_alpha`).
     offset : numpy.ndarray, optional
         Log exposure, coefficient fixed at 1.
     cluster : numpy.ndarray, optional
@@ -269,15 +543,22 @@ def fit_fixed_effects_glm(
     for j, name in enumerate(x.columns):
         if np.abs(flat[:, j]).max() <= 1e-9 * max(np.abs(xk[:, j]).max(), 1.0):
             raise NotEstimable(f"{name} does not vary once area and period effects are removed")
+    alpha_se, start = float("nan"), None
     if family == "poisson":
         a = 0.0
     elif family == "negbin":
-        a = _estimate_alpha(yk, xk, codes, offk) if alpha is None else float(alpha)
+        check_separation(yk, xk, list(x.columns))
+        if alpha is None:
+            found = estimate_alpha(yk, xk, codes, offk)
+            a, alpha_se, start = found.alpha, found.se, (found.beta, found.eta)
+            notes += [found.note] if found.note else []
+        else:
+            a = _checked_alpha(alpha)
     else:
         raise ValueError(f"family must be 'poisson' or 'negbin', not {family!r}")
-    beta, mu, xt, w, n_iter, converged = _irls(yk, xk, codes, offk, a)
+    beta, mu, xt, w, n_iter, converged = _irls(yk, xk, codes, offk, a, start)
     bread = np.linalg.pinv((xt * w[:, None]).T @ xt) if xk.shape[1] else np.zeros((0, 0))
-    k_absorbed = sum(int(c.max()) + 1 for c in codes) - len(codes) + 1
+    k_absorbed = sum(int(c.max()) + 1 for c in codes) - len(codes) + 1 if codes else 0
     n_clusters = 0
     scores = xt * (w * (yk - mu) / mu)[:, None]
     if cluster is None:
@@ -293,7 +574,7 @@ def fit_fixed_effects_glm(
         if a > 0 and xk.shape[1]:
             # The log link is not canonical for NB2: the sandwich uses the observed information,
             # as statsmodels does, so X is projected with the observed-Hessian weights.
-            w_obs = mu * (1.0 + a * yk) / (1.0 + a * mu) ** 2
+            w_obs = w * (1.0 + a * yk) / (1.0 + a * mu)
             xt = _demean(xk, codes, w_obs)
             bread = np.linalg.pinv((xt * w_obs[:, None]).T @ xt)
             scores = xt * (w * (yk - mu) / mu)[:, None]
@@ -311,6 +592,7 @@ def fit_fixed_effects_glm(
         cov_type=cov_type,
         family=family,
         alpha=a,
+        alpha_se=alpha_se,
         mu=mu,
         kept=kept,
         nobs=len(yk),

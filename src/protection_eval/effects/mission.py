@@ -52,6 +52,7 @@ from protection_eval.effects.event_study import (
     plot_event_studies,
     plot_event_study,
 )
+from protection_eval.effects.wild_bootstrap import add_bootstrap
 
 __all__ = [
     "DEPLOYMENT_DESIGNS",
@@ -83,6 +84,9 @@ EFFECTS_CSV_COLUMNS = ["mission", *EFFECT_COLUMNS]
 OVERDISPERSION_LEVEL = 0.05
 
 _PANEL_FE = ("area_id", "period_index")
+#: Numbers blanked in ``effects.csv`` for a model on fewer than ``k`` incidents.
+_SUPPRESSED_NUMBERS = ["irr", "ci_low", "ci_high", "p_value", "alpha", "theta", "alpha_se",
+                       "boot_p_value", "boot_ci_low", "boot_ci_high"]
 
 
 def _is_mission_wide(panel: pd.DataFrame, column: str) -> bool:
@@ -143,7 +147,9 @@ def estimate_twfe_effect(
         df=_panel_df(panel, active),
     )
     est.caveats += _few_treated(panel, active)
-    if not headline:
+    if headline:
+        add_bootstrap(est, int(compute_first_periods(panel, active).notna().sum()))
+    else:
         est.caveats.append(CAVEATS["twfe"])
     return est
 
@@ -318,6 +324,11 @@ class MissionEffects:
             if est.headline:
                 line = (f"{est.strategy_id}: reported incidents x {est.irr:.2f} (95% CI "
                         f"{est.ci_low:.2f}-{est.ci_high:.2f}, {est.design})")
+                if est.boot_weights:
+                    # Few areas or treated areas: the bootstrap goes next to the analytic
+                    # interval, where a reader of the summary sees both.
+                    line += (f"; bootstrap 95% CI {est.boot_ci_low:.2f}-"
+                             f"{est.boot_ci_high:.2f}, p = {est.boot_p_value:.3f}")
                 lines.append(" ".join([line, *est.caveats[1:]]))
         return lines + [f"note: {n}" for n in self.notes]
 
@@ -373,6 +384,7 @@ def _estimate_strategy(
             )
             twfe.headline = True
             twfe.caveats = [c for c in twfe.caveats if c != CAVEATS["twfe"]]
+            add_bootstrap(twfe, n_treated)
         else:
             found.insert(0, stacked)
     study = _attempt(result, f"{strategy_id} (event study)", estimate_event_study, panel,
@@ -448,7 +460,8 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = 5) -> pd.DataF
     """Return the shareable ``effects.csv`` table.
 
     An estimate whose model holds fewer than ``min_count`` incidents is suppressed: its ratio,
-    interval, p-value and incident total are blanked and the caveat says why. Ratios and
+    interval, p-value, dispersion, bootstrap p-value and interval and incident total are
+    blanked and the caveat says why. Ratios and
     intervals are rounded to 4 decimals and p-values to 3 significant digits: the precision the
     estimates have, and the same digits on any machine or thread count.
 
@@ -469,13 +482,16 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = 5) -> pd.DataF
     small = table["n_incidents"] < k
     if small.any():
         table["n_incidents"] = table["n_incidents"].astype("Int64")
-        table.loc[small, ["irr", "ci_low", "ci_high", "p_value"]] = np.nan
+        table.loc[small, _SUPPRESSED_NUMBERS] = np.nan
+        table.loc[small, "boot_weights"] = ""
         table.loc[small, "n_incidents"] = pd.NA
         table.loc[small, "caveats"] = CAVEATS["suppressed"].format(k=k)
-    table[["irr", "ci_low", "ci_high"]] = table[["irr", "ci_low", "ci_high"]].round(4)
-    table["p_value"] = table["p_value"].map(
-        lambda p: p if pd.isna(p) else float(f"{p:.3g}")
-    )
+    ratios = ["irr", "ci_low", "ci_high", "boot_ci_low", "boot_ci_high"]
+    table[ratios] = table[ratios].astype(float).round(4)
+    for column in ("p_value", "boot_p_value", "alpha", "theta", "alpha_se"):
+        table[column] = table[column].map(
+            lambda p: p if pd.isna(p) or np.isinf(p) else float(f"{p:.3g}")
+        )
     return table[EFFECTS_CSV_COLUMNS]
 
 
