@@ -38,14 +38,10 @@ pre = 6  # periods before a start in the event window
 post = 6  # periods after a start in the event window
 
 # %%
-from protection_eval.effects.mission import (
-    estimate_mission,
-    plot_event_studies,
-    to_effects_table,
-    write_effects,
-)
+from protection_eval.effects.mission import estimate_mission, plot_event_studies
 from protection_eval.runs.missions import load_mission
-from protection_eval.runs.outputs import read_coverage_areas
+from protection_eval.runs.outputs import read_coverage_areas, write_effects
+from protection_eval.sharing.forms import to_effects_table
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")

@@ -24,9 +24,9 @@ from protection_eval.effects.mission import (
     estimate_mission_effects,
     estimate_stacked_effect,
     plot_event_study,
-    to_effects_table,
 )
 from protection_eval.effects.panel import make_synthetic_panel
+from protection_eval.sharing.forms import to_effects_table
 
 ACTIVE = "active_test_strategy"
 

@@ -8,11 +8,11 @@ from protection_eval.effects.mission import (
     EFFECTS_CSV_COLUMNS,
     estimate_mission,
     estimate_mission_effects,
-    to_effects_table,
 )
 from protection_eval.effects.panel import compute_mission_panel
 from protection_eval.io.writers import read_json, write_table
 from protection_eval.runs.missions import load_mission
+from protection_eval.sharing.forms import to_effects_table
 
 pytestmark = pytest.mark.slow
 

@@ -195,12 +195,9 @@ def test_demo_interval_contains_the_planted_presence_ratio(small_demo, mission, 
 
 @pytest.mark.slow
 def test_demo_effects_table_holds_one_shareable_presence_row(small_demo):
-    from protection_eval.effects.mission import (
-        EFFECTS_CSV_COLUMNS,
-        estimate_mission,
-        to_effects_table,
-    )
+    from protection_eval.effects.mission import EFFECTS_CSV_COLUMNS, estimate_mission
     from protection_eval.runs.missions import load_mission
+    from protection_eval.sharing.forms import to_effects_table
 
     configs, _ = small_demo
     effects = estimate_mission(load_mission(configs["DEMO-A"]), strategies="firewood-escorts")

@@ -8,7 +8,6 @@ from protection_eval.effects.mission import (
     MissionEffects,
     estimate_mission_effects,
     estimate_stacked_effect,
-    to_effects_table,
 )
 from protection_eval.effects.panel import make_synthetic_panel
 from protection_eval.effects.wild_bootstrap import (
@@ -17,6 +16,7 @@ from protection_eval.effects.wild_bootstrap import (
     make_bootstrap_weights,
     needs_bootstrap,
 )
+from protection_eval.sharing.forms import to_effects_table
 
 ACTIVE = "active_test_strategy"
 FE = ("stack_area", "stack_period")

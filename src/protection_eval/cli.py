@@ -326,7 +326,8 @@ def effects(
     = None,
 ) -> None:
     """Effect of each strategy and of patrol presence: effects.csv with caveats."""
-    from protection_eval.effects.mission import estimate_mission, write_effects
+    from protection_eval.effects.mission import estimate_mission
+    from protection_eval.runs.outputs import write_effects
     from protection_eval.runs.publish import publish_shared
 
     out = out or _mission_reports(config, None) / "effects"

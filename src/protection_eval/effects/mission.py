@@ -15,8 +15,9 @@ Estimators on the area x period panel (:mod:`protection_eval.effects.panel`), ea
   random space-time control points (:mod:`protection_eval.effects.within_reach`, estimand
   ``patrol_presence``; :func:`estimate_mission` only, as it needs the mission's tables).
 
-:func:`estimate_mission_effects` runs them all for a mission; :func:`to_effects_table` gives the
-shareable ``effects.csv`` (estimates built on fewer than ``k`` incidents are suppressed).
+:func:`estimate_mission_effects` runs them all for a mission;
+:func:`protection_eval.sharing.forms.to_effects_table` gives the shareable ``effects.csv``
+(estimates built on fewer than ``k`` incidents are suppressed).
 """
 
 from __future__ import annotations
@@ -74,8 +75,6 @@ __all__ = [
     "fit_count_model",
     "plot_event_study",
     "plot_event_studies",
-    "to_effects_table",
-    "write_effects",
 ]
 
 #: Columns of the shared ``effects.csv``.
@@ -84,10 +83,6 @@ EFFECTS_CSV_COLUMNS = ["mission", *EFFECT_COLUMNS]
 OVERDISPERSION_LEVEL = 0.05
 
 _PANEL_FE = ("area_id", "period_index")
-#: Numbers blanked in ``effects.csv`` for a model on fewer than ``k`` incidents.
-_SUPPRESSED_NUMBERS = ["irr", "ci_low", "ci_high", "p_value", "alpha", "theta", "alpha_se",
-                       "boot_p_value", "boot_ci_low", "boot_ci_high"]
-
 
 def _is_mission_wide(panel: pd.DataFrame, column: str) -> bool:
     """Whether a share column is the same in every area each period (absorbed by period FE)."""
@@ -456,45 +451,6 @@ def estimate_mission_effects(
     return result
 
 
-def to_effects_table(effects: MissionEffects, *, min_count: int = 5) -> pd.DataFrame:
-    """Return the shareable ``effects.csv`` table.
-
-    An estimate whose model holds fewer than ``min_count`` incidents is suppressed: its ratio,
-    interval, p-value, dispersion, bootstrap p-value and interval and incident total are
-    blanked and the caveat says why. Ratios and
-    intervals are rounded to 4 decimals and p-values to 3 significant digits: the precision the
-    estimates have, and the same digits on any machine or thread count.
-
-    Parameters
-    ----------
-    effects : MissionEffects
-        A mission's estimates.
-    min_count : int
-        Disclosure threshold ``k`` (never below 5).
-
-    Returns
-    -------
-    pandas.DataFrame
-        :data:`EFFECTS_CSV_COLUMNS`, one row per strategy and estimand.
-    """
-    k = max(int(min_count), 5)
-    table = effects.to_frame()
-    small = table["n_incidents"] < k
-    if small.any():
-        table["n_incidents"] = table["n_incidents"].astype("Int64")
-        table.loc[small, _SUPPRESSED_NUMBERS] = np.nan
-        table.loc[small, "boot_weights"] = ""
-        table.loc[small, "n_incidents"] = pd.NA
-        table.loc[small, "caveats"] = CAVEATS["suppressed"].format(k=k)
-    ratios = ["irr", "ci_low", "ci_high", "boot_ci_low", "boot_ci_high"]
-    table[ratios] = table[ratios].astype(float).round(4)
-    for column in ("p_value", "boot_p_value", "alpha", "theta", "alpha_se"):
-        table[column] = table[column].map(
-            lambda p: p if pd.isna(p) or np.isinf(p) else float(f"{p:.3g}")
-        )
-    return table[EFFECTS_CSV_COLUMNS]
-
-
 def estimate_mission(
     data: object,
     *,
@@ -568,46 +524,3 @@ def estimate_mission(
             effects.estimates.append(within.estimate)
             effects.notes += [f"patrol presence (within reach): {n}" for n in within.notes]
     return effects
-
-
-def write_effects(
-    effects: MissionEffects,
-    *,
-    shared_dir: str | None,
-    restricted_dir: str | None = None,
-    min_count: int = 5,
-) -> dict[str, str]:
-    """Write ``effects.csv`` (shared, suppressed) and the full tables (restricted).
-
-    Parameters
-    ----------
-    effects : MissionEffects
-        A mission's estimates.
-    shared_dir : str or None
-        The run's shared folder; nothing shared is written when None.
-    restricted_dir : str or None
-        The run's restricted folder, for ``effects_full.csv`` (unsuppressed) and ``panel.csv``.
-    min_count : int
-        Disclosure threshold ``k``.
-
-    Returns
-    -------
-    dict of str to str
-        Written file paths by name.
-    """
-    from pathlib import Path
-
-    from protection_eval.io.writers import write_table
-
-    written = {}
-    if shared_dir is not None:
-        path = write_table(to_effects_table(effects, min_count=min_count),
-                           Path(shared_dir) / "effects.csv")
-        written["effects"] = str(path)
-    if restricted_dir is not None:
-        full = write_table(effects.to_frame(), Path(restricted_dir) / "effects_full.csv")
-        written["effects_full"] = str(full)
-        if effects.panel is not None:
-            panel = effects.panel.assign(period=effects.panel["period"].astype(str))
-            written["panel"] = str(write_table(panel, Path(restricted_dir) / "panel.csv"))
-    return written

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from protection_eval.config import MIN_K
 from protection_eval.io.readers import read_csv_table
 from protection_eval.io.writers import (
     file_sha256,
@@ -28,6 +29,7 @@ from protection_eval.io.writers import (
 from protection_eval.model import RawTable
 from protection_eval.runs.layout import RESTRICTED_FILES, SHARED_FILES
 from protection_eval.sharing.forms import (
+    to_effects_table,
     to_shared_coverage_gaps,
     to_shared_coverage_map,
     to_shared_coverage_summary,
@@ -36,11 +38,13 @@ from protection_eval.sharing.forms import (
 if TYPE_CHECKING:
     from protection_eval.config import MissionConfig
     from protection_eval.coverage.mission import CoverageResult
+    from protection_eval.effects.mission import MissionEffects
 
 __all__ = [
     "input_fingerprints",
     "read_coverage_areas",
     "read_shared_tables",
+    "write_effects",
     "read_shared_outputs",
     "write_coverage",
 ]
@@ -215,3 +219,43 @@ def read_shared_tables(reports_dir: str | Path, name: str) -> dict[str, RawTable
     """
     found = sorted(Path(reports_dir).glob(f"*/latest/shared/{name}"))
     return {p.parents[2].name: read_csv_table(Path(name).stem, p) for p in found}
+
+
+def write_effects(
+    effects: MissionEffects,
+    *,
+    shared_dir: str | None,
+    restricted_dir: str | None = None,
+    min_count: int = MIN_K,
+) -> dict[str, str]:
+    """Write ``effects.csv`` (shared, suppressed) and the full tables (restricted).
+
+    Parameters
+    ----------
+    effects : MissionEffects
+        A mission's estimates.
+    shared_dir : str or None
+        The run's shared folder; nothing shared is written when None.
+    restricted_dir : str or None
+        The run's restricted folder, for ``effects_full.csv`` (unsuppressed) and ``panel.csv``.
+    min_count : int
+        Disclosure threshold ``k``.
+
+    Returns
+    -------
+    dict of str to str
+        Written file paths by name.
+    """
+    written = {}
+    if shared_dir is not None:
+        path = write_table(to_effects_table(effects, min_count=min_count),
+                           Path(shared_dir) / SHARED_FILES["effects"])
+        written["effects"] = str(path)
+    if restricted_dir is not None:
+        restricted = Path(restricted_dir)
+        full = write_table(effects.to_frame(), restricted / RESTRICTED_FILES["effects_full"])
+        written["effects_full"] = str(full)
+        if effects.panel is not None:
+            panel = effects.panel.assign(period=effects.panel["period"].astype(str))
+            written["panel"] = str(write_table(panel, restricted / RESTRICTED_FILES["panel"]))
+    return written

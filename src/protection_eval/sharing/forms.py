@@ -16,7 +16,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from protection_eval.config import MIN_K
 from protection_eval.coverage.gaps import place_names
+from protection_eval.effects.count_models import CAVEATS
+from protection_eval.effects.mission import EFFECTS_CSV_COLUMNS, MissionEffects
 from protection_eval.hexgrid import to_hexagon_footprint, to_hexagon_frame
 from protection_eval.sharing.disclosure import check_k, suppress_counts
 from protection_eval.sharing.maps import CoverageMap, make_coverage_map
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "to_coverage_map_layers",
+    "to_effects_table",
     "to_shared_coverage_gaps",
     "to_shared_coverage_map",
     "to_shared_coverage_summary",
@@ -249,3 +253,47 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
         tile_url=None if tiles is None else tiles.url,
         tile_attribution=None if tiles is None else tiles.attribution,
     )
+
+
+#: Numbers blanked in ``effects.csv`` for a model on fewer than ``k`` incidents.
+_SUPPRESSED_NUMBERS = ["irr", "ci_low", "ci_high", "p_value", "alpha", "theta", "alpha_se",
+                       "boot_p_value", "boot_ci_low", "boot_ci_high"]
+
+
+def to_effects_table(effects: MissionEffects, *, min_count: int = MIN_K) -> pd.DataFrame:
+    """Return the shareable ``effects.csv`` table.
+
+    An estimate whose model holds fewer than ``min_count`` incidents is suppressed: its ratio,
+    interval, p-value, dispersion, bootstrap p-value and interval and incident total are
+    blanked and the caveat says why. Ratios and
+    intervals are rounded to 4 decimals and p-values to 3 significant digits: the precision the
+    estimates have, and the same digits on any machine or thread count.
+
+    Parameters
+    ----------
+    effects : MissionEffects
+        A mission's estimates.
+    min_count : int
+        Disclosure threshold ``k`` (checked by :func:`check_k`: 5 or more).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`EFFECTS_CSV_COLUMNS`, one row per strategy and estimand.
+    """
+    k = check_k(min_count)
+    table = effects.to_frame()
+    small = table["n_incidents"] < k
+    if small.any():
+        table["n_incidents"] = table["n_incidents"].astype("Int64")
+        table.loc[small, _SUPPRESSED_NUMBERS] = np.nan
+        table.loc[small, "boot_weights"] = ""
+        table.loc[small, "n_incidents"] = pd.NA
+        table.loc[small, "caveats"] = CAVEATS["suppressed"].format(k=k)
+    ratios = ["irr", "ci_low", "ci_high", "boot_ci_low", "boot_ci_high"]
+    table[ratios] = table[ratios].astype(float).round(4)
+    for column in ("p_value", "boot_p_value", "alpha", "theta", "alpha_se"):
+        table[column] = table[column].map(
+            lambda p: p if pd.isna(p) or np.isinf(p) else float(f"{p:.3g}")
+        )
+    return table[EFFECTS_CSV_COLUMNS]
