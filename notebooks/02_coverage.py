@@ -34,6 +34,7 @@ window_h = None  # None: the mission configuration's coverage.window_h
 period = None  # e.g. "2023-01..2023-06"; None: the mission's period
 
 # %%
+from protection_eval.config import parse_period
 from protection_eval.coverage.figures import monthly_coverage, plot_coverage_overview
 from protection_eval.coverage.mission import compute_mission_coverage
 from protection_eval.runs.missions import load_mission
@@ -42,7 +43,8 @@ from protection_eval.sharing.forms import to_shared_coverage_gaps, to_shared_cov
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
-result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h, period=period)
+window = parse_period(period) if period else None
+result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h, period=window)
 
 # %% [markdown]
 # ## Summary

@@ -38,6 +38,7 @@ pre = 6  # periods before a start in the event window
 post = 6  # periods after a start in the event window
 
 # %%
+from protection_eval.config import parse_period
 from protection_eval.effects.mission import estimate_mission, plot_event_studies
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.outputs import read_coverage_areas, write_effects
@@ -49,7 +50,8 @@ print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "
 area_measures = read_coverage_areas(restricted_dir, radius_m=mission.config.coverage.radius_m,
                                     window_h=mission.config.coverage.window_h)
 effects = estimate_mission(mission, freq=freq, strategies=strategy, design=model, pre=pre,
-                           post=post, period=period, area_measures=area_measures)
+                           post=post, period=parse_period(period) if period else None,
+                           area_measures=area_measures)
 
 # %% [markdown]
 # ## Headline per strategy, with its caveats

@@ -11,6 +11,7 @@ import pyogrio
 import pytest
 from shapely.geometry import LineString, Point, box
 
+from protection_eval.config import parse_period
 from protection_eval.coverage.areas import compute_area_measures
 from protection_eval.coverage.gaps import compute_gaps, summarise_gaps, to_shared_gaps
 from protection_eval.coverage.models import (
@@ -337,7 +338,7 @@ def test_mission_coverage_on_demo_missions_writes_shared_and_restricted_outputs(
                                     areas=mission.areas)
         assert audit.findings == []
 
-    quarter = compute_mission_coverage(mission, period="2023-01..2023-03")
+    quarter = compute_mission_coverage(mission, period=parse_period("2023-01..2023-03"))
     assert len(quarter.areas) == len(mission.areas) * 3
     assert quarter.summary["period"] == "2023-01 to 2023-03"
     months = quarter.to_frame()["period"].dt.strftime("%Y-%m")

@@ -4,6 +4,7 @@
 import pandas as pd
 import pytest
 
+from protection_eval.config import parse_period
 from protection_eval.effects.mission import (
     EFFECTS_CSV_COLUMNS,
     estimate_mission,
@@ -71,11 +72,12 @@ def test_demo_null_effect_is_not_significant(demo_effects):
 
 def test_an_analysis_window_restricts_the_panel_and_still_recovers_the_effect(demo_effects):
     data = load_mission(demo_effects["configs"]["DEMO-A"])
-    effects = estimate_mission(data, period="2022-04..2023-09", strategies="firewood-escorts")
+    effects = estimate_mission(data, period=parse_period("2022-04..2023-09"),
+                               strategies="firewood-escorts")
     periods = effects.panel["period"].astype(str)
     assert periods.min() == "2022-04" and periods.max() == "2023-09"
     head = effects.headline("firewood-escorts")
     assert head.n_periods == 18
     assert head.ci_low <= 0.6 <= head.ci_high
     with pytest.raises(ValueError, match="2030-01"):
-        estimate_mission(data, period="2030-01")
+        estimate_mission(data, period=parse_period("2030-01"))

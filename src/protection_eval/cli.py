@@ -287,6 +287,7 @@ def coverage(
     = None,
 ) -> None:
     """Patrol coverage of a mission: coverage_summary.json, gaps, map and GeoPackage."""
+    from protection_eval.config import parse_period
     from protection_eval.coverage.mission import compute_mission_coverage
     from protection_eval.runs.outputs import write_coverage
     from protection_eval.runs.publish import publish_shared
@@ -294,8 +295,9 @@ def coverage(
     out = out or _mission_reports(config, None) / "coverage"
     try:
         mission = load_mission(config)
+        window = parse_period(period) if period else None
         result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h,
-                                          period=period)
+                                          period=window)
     except (*USER_ERRORS, ValueError) as exc:
         fail(f"coverage not computed: {exc}")
     k = mission.config.sharing.min_count
@@ -326,6 +328,7 @@ def effects(
     = None,
 ) -> None:
     """Effect of each strategy and of patrol presence: effects.csv with caveats."""
+    from protection_eval.config import parse_period
     from protection_eval.effects.mission import estimate_mission
     from protection_eval.runs.outputs import write_effects
     from protection_eval.runs.publish import publish_shared
@@ -333,7 +336,8 @@ def effects(
     out = out or _mission_reports(config, None) / "effects"
     try:
         mission = load_mission(config)
-        result = estimate_mission(mission, strategies=strategy, design=design, period=period)
+        window = parse_period(period) if period else None
+        result = estimate_mission(mission, strategies=strategy, design=design, period=window)
     except (*USER_ERRORS, ValueError) as exc:
         fail(f"effects not estimated: {exc}")
     k = mission.config.sharing.min_count

@@ -16,7 +16,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from protection_eval.config import parse_period
 from protection_eval.coverage.areas import (
     AREA_MEASURE_COLUMNS,
     compute_area_measures,
@@ -251,22 +250,22 @@ def compute_mission_coverage(
     radius_m: float | None = None,
     window_h: float | None = None,
     model: str | None = None,
-    period: str | None = None,
+    period: Period | None = None,
 ) -> CoverageResult:
     """Compute a mission's coverage: per incident, per area and month, gaps and summary.
 
     Parameters
     ----------
     mission : MissionData
-        From :func:`protection_eval.io.readers.load_mission`; tables in EPSG:4326 are projected to
-        ``mission.projected_crs`` here.
+        From :func:`protection_eval.runs.missions.load_mission`; tables in EPSG:4326 are projected
+        to ``mission.projected_crs`` here.
     radius_m, window_h : float, optional
         Overrides of the configuration's ``coverage.radius_m`` and ``coverage.window_h``.
     model : str, optional
         A registered model name; by default the most precise one the data allow (tracks, then
         routes, then bases).
-    period : str, optional
-        Reporting window such as ``2023-06`` or ``2023-01..2023-06`` (see
+    period : Period, optional
+        Reporting window (from text such as ``2023-01..2023-06`` with
         :func:`protection_eval.config.parse_period`): only incidents of those local days and
         only those months are reported; patrols before the window still cover incidents at its
         start. Default: the mission's period.
@@ -277,7 +276,7 @@ def compute_mission_coverage(
         See :class:`CoverageResult`.
     """
     params = to_coverage_params(mission, radius_m, window_h)
-    window = mission.config.period if period is None else parse_period(period)
+    window = mission.config.period if period is None else period
     local_day = to_local_day(mission.incidents["occurred_at"], params.timezone)
     chosen_rows = (local_day >= pd.Timestamp(window.start)) & (
         local_day <= pd.Timestamp(window.end)

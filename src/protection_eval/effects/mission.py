@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,9 @@ from protection_eval.effects.event_study import (
     plot_event_study,
 )
 from protection_eval.effects.wild_bootstrap import add_bootstrap
+
+if TYPE_CHECKING:
+    from protection_eval.config import Period
 
 __all__ = [
     "DEPLOYMENT_DESIGNS",
@@ -460,7 +464,7 @@ def estimate_mission(
     outcome: str = "incidents",
     pre: int = 6,
     post: int = 6,
-    period: str | None = None,
+    period: Period | None = None,
     presence: bool = True,
     area_measures: pd.DataFrame | None = None,
 ) -> MissionEffects:
@@ -469,15 +473,15 @@ def estimate_mission(
     Parameters
     ----------
     data : protection_eval.ingest.tables.MissionData
-        From :func:`protection_eval.io.readers.load_mission`.
+        From :func:`protection_eval.runs.missions.load_mission`.
     freq : {"month", "week"}
         Panel period.
     strategies : str or sequence of str, optional
         One strategy id, several, or all (None).
     design, outcome, pre, post
         As :func:`estimate_mission_effects`.
-    period : str, optional
-        Analysis window within the mission period (``2022-07..2023-06``, see
+    period : Period, optional
+        Analysis window within the mission period (from text such as ``2022-07..2023-06`` with
         :func:`protection_eval.config.parse_period`); panel periods starting outside it are left
         out. Areas already treated when the window opens then have no pre-period and drop out
         of the stacked design.
@@ -500,13 +504,11 @@ def estimate_mission(
         strategies = [strategies]
     panel = compute_mission_panel(data, freq=freq, area_measures=area_measures)
     if period is not None:
-        from protection_eval.config import parse_period
-
-        window = parse_period(period)
-        keep = panel["period_start"].between(pd.Timestamp(window.start),
-                                             pd.Timestamp(window.end))
+        keep = panel["period_start"].between(pd.Timestamp(period.start),
+                                             pd.Timestamp(period.end))
         if not keep.any():
-            raise ValueError(f"period {period!r} holds no panel period of this mission")
+            raise ValueError(f"period {period.start:%Y-%m} to {period.end:%Y-%m} holds no panel "
+                             "period of this mission")
         attrs = panel.attrs
         panel = panel.loc[keep].reset_index(drop=True)
         panel.attrs = attrs

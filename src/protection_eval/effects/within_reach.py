@@ -52,6 +52,7 @@ from protection_eval.effects.dose_response import PATROL_PRESENCE
 from protection_eval.model import local_midnight_to_utc, to_local_month
 
 if TYPE_CHECKING:
+    from protection_eval.config import Period
     from protection_eval.ingest.tables import MissionData
 
 __all__ = [
@@ -415,7 +416,7 @@ def _estimate(used: pd.DataFrame, strata: pd.DataFrame, model_name: str) -> Effe
 def estimate_presence_effect(
     mission: MissionData,
     *,
-    period: str | None = None,
+    period: Period | None = None,
     controls_per_stratum: int = CONTROLS_PER_STRATUM,
     seed: int | None = None,
 ) -> PresenceEffect:
@@ -424,9 +425,10 @@ def estimate_presence_effect(
     Parameters
     ----------
     mission : MissionData
-        From :func:`protection_eval.io.readers.load_mission` (EPSG:4326 tables, projected here).
-    period : str, optional
-        Analysis window (``2022-07..2023-06``); the mission period when None.
+        From :func:`protection_eval.runs.missions.load_mission` (EPSG:4326 tables, projected here).
+    period : Period, optional
+        Analysis window (:func:`protection_eval.config.parse_period`); the mission period when
+        None.
     controls_per_stratum : int
         Control points per area x month.
     seed : int, optional
@@ -442,12 +444,11 @@ def estimate_presence_effect(
     NotEstimable
         When the mission has no patrol or base presence, or no area-month to compare in.
     """
-    from protection_eval.config import parse_period
     from protection_eval.coverage.mission import to_coverage_params
     from protection_eval.coverage.models import choose_coverage_model
 
     params = to_coverage_params(mission)
-    window = mission.config.period if period is None else parse_period(period)
+    window = mission.config.period if period is None else period
     months = pd.period_range(pd.Timestamp(window.start), pd.Timestamp(window.end), freq="M")
     crs = mission.projected_crs
     tables = {name: None if frame is None else frame.to_crs(crs) for name, frame in {

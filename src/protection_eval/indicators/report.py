@@ -120,7 +120,7 @@ def compute_mission_indicators(
     Parameters
     ----------
     mission : MissionData
-        The validated mission (:func:`protection_eval.io.readers.load_mission`).
+        The validated mission (:func:`protection_eval.runs.missions.load_mission`).
     targets : TargetTable, optional
         Targets for personnel rows.
     personnel : PersonnelTable, optional
