@@ -13,7 +13,7 @@ from shapely.geometry import LineString, Point, box
 
 from protection_eval.config import parse_period
 from protection_eval.coverage.areas import compute_area_measures
-from protection_eval.coverage.gaps import compute_gaps, summarise_gaps, to_shared_gaps
+from protection_eval.coverage.gaps import compute_gaps, summarise_gaps
 from protection_eval.coverage.models import (
     BasesModel,
     CoverageParams,
@@ -21,6 +21,7 @@ from protection_eval.coverage.models import (
     TracksModel,
     choose_coverage_model,
 )
+from protection_eval.sharing.forms import to_shared_coverage_summary, to_shared_gaps
 
 CRS = "EPSG:32633"
 T0 = pd.Timestamp("2023-03-10 00:00", tz="UTC")
@@ -356,7 +357,7 @@ def test_shared_summary_hides_small_counts_and_what_reveals_them():
     empty = pd.DataFrame()
     result = CoverageResult("tracks", PARAMS, empty, empty, empty, empty, summary,
                             gpd.GeoDataFrame(), gpd.GeoDataFrame(), gpd.GeoDataFrame())
-    shared = result.shared_summary(5)
+    shared = to_shared_coverage_summary(result.summary, 5)
     assert shared["incidents_total"] == 40
     assert shared["incidents_left_out_by_precision"] is None
     assert shared["incidents_in_scope"] is None  # else 40 - 37 gives the 3 back
