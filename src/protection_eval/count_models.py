@@ -87,9 +87,11 @@ EFFECT_COLUMNS = [
     "ci_low",
     "ci_high",
     "p_value",
+    "se_log_irr",
     "n_areas",
     "n_periods",
     "n_incidents",
+    "breakdown_m",
     "caveats",
 ]
 
@@ -443,6 +445,9 @@ class EffectEstimate:
     irr, ci_low, ci_high, p_value : float
         Ratio, 95% interval and p-value (t with G - 1 degrees of freedom when errors are
         clustered in G groups, else normal).
+    se_log_irr : float
+        Standard error of ``log(irr)``, as the interval used it (what pooling across missions
+        needs; backing it out of the rounded interval with 1.96 would be wrong under t).
     n_areas, n_periods, n_incidents : int
         Sample of the model.
     caveats : list of str
@@ -453,6 +458,10 @@ class EffectEstimate:
         Coefficient name in ``fit``.
     unit : str
         What one unit of the regressor is ("strategy active", "doubling of patrol-hours"...).
+    breakdown_m : float
+        Relative-magnitudes breakdown value (Rambachan and Roth 2023) when the strategy's
+        pre-trend test failed, else NaN: see :meth:`EventStudyResult.compute_breakdown
+        <protection_eval.event_study.EventStudyResult.compute_breakdown>`.
     """
 
     strategy_id: str
@@ -471,6 +480,8 @@ class EffectEstimate:
     fit: CountModelResult | None = None
     term: str = ""
     unit: str = ""
+    se_log_irr: float = float("nan")
+    breakdown_m: float = float("nan")
 
     @classmethod
     def from_fit(
@@ -527,6 +538,7 @@ class EffectEstimate:
             fit=fit,
             term=term,
             unit=unit,
+            se_log_irr=se,
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -82,6 +82,10 @@ EFFECTS_CSV_COLUMNS = ["mission", *EFFECT_COLUMNS]
 OVERDISPERSION_LEVEL = 0.05
 
 _PANEL_FE = ("area_id", "period_index")
+#: Numbers built from an estimate, suppressed with it; ``se_log_irr`` keeps 6 decimals so
+#: pooling across missions does not inherit the interval's rounding.
+_DERIVED = ("se_log_irr", "breakdown_m")
+_DERIVED_DIGITS = {"se_log_irr": 6, "breakdown_m": 2}
 
 
 def _is_mission_wide(panel: pd.DataFrame, column: str) -> bool:
@@ -384,6 +388,7 @@ def _estimate_strategy(
         result.event_studies[strategy_id] = study
         for est in found:
             est.caveats += study.caveats()
+            est.breakdown_m = study.breakdown_m
     result.estimates += found
 
 
@@ -447,9 +452,10 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = 5) -> pd.DataF
     """Return the shareable ``effects.csv`` table.
 
     An estimate whose model holds fewer than ``min_count`` incidents is suppressed: its ratio,
-    interval, p-value and incident total are blanked and the caveat says why. Ratios and
-    intervals are rounded to 4 decimals and p-values to 3 significant digits: the precision the
-    estimates have, and the same digits on any machine or thread count.
+    interval, p-value, standard error, breakdown value and incident total are blanked and the
+    caveat says why. Ratios and intervals are rounded to 4 decimals, ``se_log_irr`` to 6,
+    ``breakdown_m`` to 2 and p-values to 3 significant digits: the precision the estimates
+    have, and the same digits on any machine or thread count.
 
     Parameters
     ----------
@@ -468,10 +474,11 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = 5) -> pd.DataF
     small = table["n_incidents"] < k
     if small.any():
         table["n_incidents"] = table["n_incidents"].astype("Int64")
-        table.loc[small, ["irr", "ci_low", "ci_high", "p_value"]] = np.nan
+        table.loc[small, ["irr", "ci_low", "ci_high", "p_value", *_DERIVED]] = np.nan
         table.loc[small, "n_incidents"] = pd.NA
         table.loc[small, "caveats"] = CAVEATS["suppressed"].format(k=k)
     table[["irr", "ci_low", "ci_high"]] = table[["irr", "ci_low", "ci_high"]].round(4)
+    table[list(_DERIVED)] = table[list(_DERIVED)].astype(float).round(_DERIVED_DIGITS)
     table["p_value"] = table["p_value"].map(
         lambda p: p if pd.isna(p) else float(f"{p:.3g}")
     )
