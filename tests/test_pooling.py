@@ -172,7 +172,7 @@ def effect_row(mission, irr, ci_low, ci_high, **extra):
 def test_the_runs_own_standard_error_is_used_not_one_backed_out_with_1_96():
     # A run with 6 areas: its interval used t(5), so (log hi - log lo) / 3.92 overstates se.
     se, t5 = 0.2, stats.t.ppf(0.975, 5)
-    lo, hi = round(math.exp(math.log(0.7) - t5 * se), 4), round(math.exp(math.log(0.7) + t5 * se), 4)
+    lo, hi = (round(math.exp(math.log(0.7) + sign * t5 * se), 4) for sign in (-1, 1))
     effects = pd.DataFrame([effect_row("A", 0.7, lo, hi, se_log_irr=se),
                             effect_row("B", 0.7, lo, hi)])
     selected, problems = select_deployment_effects(effects)

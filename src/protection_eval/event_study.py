@@ -310,7 +310,8 @@ class EventStudyResult:
             return [CAVEATS["pre_trend_untestable"]]
         if self.pre_trend_failed:
             reading = describe_breakdown(self.breakdown_m)
-            return [CAVEATS["pre_trend"].format(p=self.pre_trend_p), *([reading] if reading else [])]
+            failed = CAVEATS["pre_trend"].format(p=self.pre_trend_p)
+            return [failed, reading] if reading else [failed]
         return []
 
     @property
