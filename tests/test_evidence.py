@@ -211,7 +211,7 @@ def test_identical_missions_pool_to_their_common_value():
     pooled = compute_evidence(effects).pooled["night-patrols"]
     assert pooled.irr == pytest.approx(0.8)
     assert pooled.tau2 == 0.0
-    # Two missions: HKSJ on t(1); the residual scale is 0, floored at the fixed-scale error.
+    # Two equal missions: HKSJ on t(1); its variance is 0, so the fixed-scale error is used.
     t1 = 12.706204736174698
     assert pooled.ci_high == pytest.approx(math.exp(math.log(0.8) + t1 * 0.1 / math.sqrt(2)))
 

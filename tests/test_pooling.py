@@ -66,7 +66,6 @@ def test_bcg_hksj_interval_matches_hand_formula_and_published_interval():
     y, se = bcg_log_risk_ratios()
     got = estimate_random_effects(y, se, tau2_method="reml", interval="hksj")
     mu, se_hksj, (low, high) = hand_hksj(y, se, got.tau2)
-    assert se_hksj > got.se_normal  # the floor is inactive here: plain HKSJ
     assert got.mean == pytest.approx(mu, abs=1e-10)
     assert (got.ci_low, got.ci_high) == pytest.approx((low, high), abs=1e-10)
     assert (got.ci_low, got.ci_high) == pytest.approx(BCG_KNHA_CI, abs=5e-5)
@@ -100,12 +99,8 @@ def test_dersimonian_laird_matches_statsmodels(example):
     np.testing.assert_allclose([normal.ci_low, normal.ci_high], sm.conf_int(use_t=False)[1],
                                atol=1e-6)
     assert hksj.se_hksj == pytest.approx(math.sqrt(sm.var_hksj_re), abs=1e-6)
-    # Plain HKSJ where its scale is above 1 (BCG); floored at the fixed scale, which is
-    # statsmodels' random-effects interval on t(k - 1), where it is below (HETEROGENEOUS).
-    floored = hksj.se_hksj < hksj.se_normal
-    assert floored == (example == "heterogeneous")
-    expected = sm.conf_int(use_t=True)[1 if floored else 3]
-    np.testing.assert_allclose([hksj.ci_low, hksj.ci_high], expected, atol=1e-6)
+    np.testing.assert_allclose([hksj.ci_low, hksj.ci_high], sm.conf_int(use_t=True)[3],
+                               atol=1e-6)
     np.testing.assert_allclose(normal.weights, sm.weights_rel_re, atol=1e-6)
     assert normal.q == pytest.approx(sm.q, abs=1e-6)
 
@@ -139,13 +134,22 @@ def test_hksj_is_wider_than_the_normal_dl_interval_with_four_missions():
     assert width > 1.4
 
 
-def test_homogeneous_missions_floor_hksj_at_the_fixed_scale_error():
+def test_hksj_is_used_unfloored_even_when_narrower_than_fixed_scale():
+    # Floored HKSJ covers 99.9-100% with 2-4 missions in the simulation: the plain one is used.
     y, se = HOMOGENEOUS
     got = estimate_random_effects(y, se)
     assert got.tau2 == 0.0
-    assert got.se_hksj < got.se_normal  # plain HKSJ would be narrower than fixed scale
-    assert got.se == got.se_normal
-    assert got.ci_high - got.mean == pytest.approx(stats.t.ppf(0.975, 2) * got.se_normal)
+    assert got.se_hksj < got.se_normal
+    assert got.se == got.se_hksj
+    mu, se_hksj, (low, high) = hand_hksj(y, se, 0.0)
+    assert (got.ci_low, got.ci_high) == pytest.approx((low, high), abs=1e-12)
+
+
+def test_identical_estimates_fall_back_to_the_fixed_scale_error():
+    got = estimate_random_effects(np.log([0.8, 0.8]), np.array([0.1, 0.1]))
+    assert got.se_hksj == 0.0
+    assert got.se == pytest.approx(0.1 / math.sqrt(2))
+    assert got.ci_high - got.mean == pytest.approx(stats.t.ppf(0.975, 1) * 0.1 / math.sqrt(2))
 
 
 def test_two_missions_have_no_prediction_interval_and_say_so():
