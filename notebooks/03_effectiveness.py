@@ -45,6 +45,7 @@ from protection_eval.effectiveness import (
     to_effects_table,
     write_effects,
 )
+from protection_eval.event_study import to_breakdown_table
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
@@ -76,6 +77,17 @@ effects.pre_trends()
 
 # %%
 plot_event_studies(effects.event_studies.values())
+
+# %% [markdown]
+# ## When the pre-trend test fails: how large a trend would explain the result away
+# `breakdown_m` (Rambachan and Roth's relative magnitudes): the result holds unless trends after
+# roll-out differed by more than M times the largest period-to-period difference seen before it.
+# M below 1: a trend like the one already seen could explain it; 0: it could be explained even
+# without any further divergence. It goes next to the estimate in `effects.csv` only when the
+# test failed. Method and limits: `docs/validity.md`.
+
+# %%
+to_breakdown_table(effects.event_studies)
 
 # %% [markdown]
 # ## Patrol presence: dose-response on next month's reports

@@ -110,3 +110,16 @@ def test_effects_table_carries_breakdown_and_standard_error_next_to_the_headline
     assert pd.isna(table.loc[table["estimand"].str.startswith("dose"), "breakdown_m"]).all()
     hidden = to_effects_table(effects, min_count=10**9)
     assert hidden[["se_log_irr", "breakdown_m"]].isna().all().all()
+
+
+def test_breakdown_table_shows_every_study_and_marks_what_goes_to_effects_csv(studies):
+    from protection_eval.event_study import to_breakdown_table
+
+    passing = estimate_event_study(make_trend_panel(-0.5, slope=0.0, seed=4), "s", ACTIVE)
+    table = to_breakdown_table({"failed": studies[-1.5], "passed": passing}).set_index(
+        "strategy_id"
+    )
+    assert table.loc["failed", "in_effects_csv"] and not table.loc["passed", "in_effects_csv"]
+    assert table.loc["failed", "breakdown_m"] == studies[-1.5].breakdown_m
+    assert table.loc["passed", "breakdown_m"] > 0  # computed, just not shared
+    assert table.loc["failed", "reading"] == describe_breakdown(studies[-1.5].breakdown_m)

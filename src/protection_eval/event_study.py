@@ -18,7 +18,7 @@ construction and its limits are in ``docs/validity.md``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -44,6 +44,7 @@ __all__ = [
     "estimate_event_study",
     "estimate_stacked_effect",
     "make_stacked_panel",
+    "to_breakdown_table",
     "plot_event_studies",
     "plot_event_study",
 ]
@@ -463,6 +464,41 @@ def estimate_event_study(
     contrast_df = _stacked_df(stacked)
     chi2, q, p = compute_wald_test(fit, leads, df=contrast_df)
     return EventStudyResult(strategy_id, coefficients, chi2, q, p, fit, contrast_df)
+
+
+def to_breakdown_table(studies: Mapping[str, EventStudyResult]) -> pd.DataFrame:
+    """Return the pre-trend test and relative-magnitudes breakdown of each event study.
+
+    Parameters
+    ----------
+    studies : mapping of str to EventStudyResult
+        Event studies by strategy id (``MissionEffects.event_studies``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``strategy_id, pre_trend_p, pre_trend_failed, avg_post_irr, max_pre_change,
+        breakdown_m, in_effects_csv, reading``: ``breakdown_m`` is computed for every study
+        but goes to ``effects.csv`` only where the pre-trend test failed (``in_effects_csv``);
+        ``max_pre_change`` is the largest change between consecutive pre-period log ratios.
+    """
+    rows = []
+    for strategy_id, study in studies.items():
+        found = study.breakdown
+        m = found.m if found is not None else float("nan")
+        rows.append({
+            "strategy_id": strategy_id,
+            "pre_trend_p": study.pre_trend_p,
+            "pre_trend_failed": study.pre_trend_testable and study.pre_trend_failed,
+            "avg_post_irr": float(np.exp(found.theta)) if found is not None else float("nan"),
+            "max_pre_change": found.max_pre if found is not None else float("nan"),
+            "breakdown_m": m,
+            "in_effects_csv": bool(np.isfinite(study.breakdown_m)),
+            "reading": describe_breakdown(m),
+        })
+    columns = ["strategy_id", "pre_trend_p", "pre_trend_failed", "avg_post_irr",
+               "max_pre_change", "breakdown_m", "in_effects_csv", "reading"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def plot_event_study(result: EventStudyResult, ax: object | None = None) -> object:
