@@ -1,6 +1,6 @@
 """Simulation study of pooling across few missions (summary goes to docs/validity.md).
 
-Usage: python benchmarks/simulate_pooling.py [--sims 2000] [--seed 20261130]
+Usage: python benchmarks/simulate_pooling.py [--sims 1000] [--seed 20261130]
 
 Prints a markdown table: coverage of the 95% interval of the pooled ratio with 2, 4 and 8
 missions for DerSimonian-Laird with a normal interval (the former default), REML with a normal
@@ -29,7 +29,7 @@ def to_markdown(frame: pd.DataFrame) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sims", type=int, default=2000)
+    parser.add_argument("--sims", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=20261130)
     args = parser.parse_args()
     start = time.perf_counter()
