@@ -10,9 +10,10 @@ handful of points, and the normal quantile ignores that. This module computes
   or Hartung-Knapp-Sidik-Jonkman (``"hksj"``): a weighted residual variance and t on ``k - 1``
   degrees of freedom. :data:`HKSJ_BELOW` sets when HKSJ is the default. It is used as
   published, without the ad hoc floor at the fixed-scale variance (Knapp and Hartung 2003;
-  Roever et al. 2015): in our simulation (``docs/validity.md``) the floored interval covers
-  99.9-100% with two to four missions, the plain one 94-95%. The one exception is estimates
-  that agree exactly, where the HKSJ variance is zero: the fixed-scale variance is used then;
+  Roever et al. 2015): in a prototype of the simulation in ``docs/validity.md`` the floored
+  interval covered 100% with two missions and up to 99.9% with four, the plain one 94-95%.
+  The one exception is estimates that agree exactly, where the HKSJ variance is zero: the
+  fixed-scale variance is used then;
 - the prediction interval of Higgins, Thompson and Spiegelhalter (2009): where the effect in a
   new mission would lie, ``mu +/- t(k - 2) * sqrt(tau2 + se(mu)^2)``, which needs three or more
   missions (none with two).
