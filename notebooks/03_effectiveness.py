@@ -39,6 +39,7 @@ post = 6  # periods after a start in the event window
 
 # %%
 from protection_eval.config import parse_period
+from protection_eval.effects.event_study import to_breakdown_table
 from protection_eval.effects.mission import estimate_mission, plot_event_studies
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.outputs import read_coverage_areas, write_effects
@@ -92,6 +93,17 @@ effects.pre_trends()
 
 # %%
 plot_event_studies(effects.event_studies.values())
+
+# %% [markdown]
+# ## When the pre-trend test fails: how large a trend would explain the result away
+# `breakdown_m` (Rambachan and Roth's relative magnitudes): the result holds unless trends after
+# roll-out differed by more than M times the largest period-to-period difference seen before it.
+# M below 1: a trend like the one already seen could explain it; 0: it could be explained even
+# without any further divergence. It goes next to the estimate in `effects.csv` only when the
+# test failed. Method and limits: `docs/validity.md`.
+
+# %%
+to_breakdown_table(effects.event_studies)
 
 # %% [markdown]
 # ## Patrol presence: dose-response on next month's reports

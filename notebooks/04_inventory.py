@@ -42,9 +42,9 @@ from protection_eval.inventory.charts import (
     make_deployment_timeline,
     to_deployment_summary,
 )
-from protection_eval.inventory.evidence import compute_run_evidence
 from protection_eval.inventory.evidence_report import make_forest_panel
 from protection_eval.inventory.strategies import load_catalogue
+from protection_eval.runs.evidence import compute_run_evidence
 from protection_eval.runs.missions import load_mission
 
 mission = load_mission(mission_config)

@@ -97,3 +97,31 @@ def test_brief_passes_the_disclosure_audit(tmp_path):
     (tmp_path / "brief.html").write_text(render_brief(make_inputs(gaps=gaps)))
     result = audit_shared_folder(tmp_path, k=5)
     assert result.ok, result.to_frame().to_string()
+
+
+def test_brief_words_its_caution_from_the_breakdown_value():
+    from protection_eval.effects.event_study import describe_breakdown
+
+    effects = make_effects()
+    sensitivity = describe_breakdown(1.75)
+    effects["breakdown_m"] = [float("nan"), 1.75, float("nan"), float("nan")]
+    effects.loc[1, "caveats"] = (
+        f"{CAVEATS['reported']} {CAVEATS['pre_trend'].format(p=0.01)} {sensitivity}"
+    )
+    page = render_brief(make_inputs(effects=effects), generated=dt.date(2026, 11, 26))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert "result holds unless trends differed by more than 1.75 times" in text
+    assert "Rambachan" not in text  # the technical sentence is worded for the reader instead
+    assert text.count("1.75") == 1
+
+
+def test_brief_says_a_zero_breakdown_means_do_not_rely_on_it():
+    effects = make_effects().assign(breakdown_m=[None, 0.0, None, None])
+    page = render_brief(make_inputs(effects=effects), generated=dt.date(2026, 11, 26))
+    assert "that alone could explain this result: do not rely on it" in page
+
+
+def test_brief_without_a_breakdown_column_is_unchanged():
+    old = render_brief(make_inputs(), generated=dt.date(2026, 11, 26))
+    effects = make_effects().assign(breakdown_m=float("nan"))
+    assert render_brief(make_inputs(effects=effects), generated=dt.date(2026, 11, 26)) == old

@@ -243,7 +243,7 @@ def evidence(
     reports: Annotated[Path | None, typer.Option(help="Reports folder")] = None,
 ) -> None:
     """Pool every run's effects.csv into reports/evidence.csv and reports/evidence.html."""
-    from protection_eval.inventory.evidence_report import write_evidence
+    from protection_eval.runs.evidence import write_evidence
 
     reports = reports_root(reports)
     synthesis, csv_path, html_path = write_evidence(reports, _load_strategies(None))

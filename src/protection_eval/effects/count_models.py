@@ -92,9 +92,11 @@ EFFECT_COLUMNS = [
     "ci_low",
     "ci_high",
     "p_value",
+    "se_log_irr",
     "n_areas",
     "n_periods",
     "n_incidents",
+    "breakdown_m",
     "caveats",
     "n_clusters",
     "alpha",
@@ -500,6 +502,9 @@ class EffectEstimate:
     irr, ci_low, ci_high, p_value : float
         Ratio, 95% interval and p-value (t with G - 1 degrees of freedom when errors are
         clustered in G groups, else normal).
+    se_log_irr : float
+        Standard error of ``log(irr)``, as the interval used it (what pooling across missions
+        needs; backing it out of the rounded interval with 1.96 would be wrong under t).
     n_areas, n_periods, n_incidents : int
         Sample of the model.
     caveats : list of str
@@ -518,6 +523,10 @@ class EffectEstimate:
         :mod:`protection_eval.effects.wild_bootstrap`); NaN otherwise.
     boot_weights : str
         ``"rademacher"`` or ``"webb"`` when bootstrapped, else empty.
+    breakdown_m : float
+        Relative-magnitudes breakdown value (Rambachan and Roth 2023) when the strategy's
+        pre-trend test failed, else NaN: see :meth:`EventStudyResult.compute_breakdown
+        <protection_eval.effects.event_study.EventStudyResult.compute_breakdown>`.
     """
 
     strategy_id: str
@@ -558,6 +567,8 @@ class EffectEstimate:
     def alpha_se(self) -> float:
         """Standard error of ``alpha`` (NaN for other models and at the Poisson limit)."""
         return float("nan") if np.isnan(self.alpha) else float(self.fit.alpha_se)
+    se_log_irr: float = float("nan")
+    breakdown_m: float = float("nan")
 
     @classmethod
     def from_fit(
@@ -615,6 +626,7 @@ class EffectEstimate:
             term=term,
             unit=unit,
             n_clusters=int(fit.data[fit.cluster].nunique()) if fit.cluster else 0,
+            se_log_irr=se,
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -9,15 +9,22 @@ treated by the end of the window (never-treated areas included). Sub-panels are 
 with area-by-stack and period-by-stack fixed effects, errors clustered by area (an area can be a
 control in several stacks). The event study fits leads and lags on the same stacked data, so its
 pre-period coefficients test the comparison the headline number relies on.
+
+When the joint pre-trend test fails, :meth:`EventStudyResult.compute_breakdown` says how large a
+violation of parallel trends would explain the estimate away: the relative-magnitudes breakdown
+value of Rambachan and Roth (2023), computed with a conservative Bonferroni bound (the
+construction and its limits are in ``docs/validity.md``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from protection_eval.effects.count_models import (
     CAVEATS,
@@ -30,11 +37,15 @@ from protection_eval.effects.count_models import (
 from protection_eval.effects.wild_bootstrap import add_bootstrap
 
 __all__ = [
+    "BREAKDOWN_LEVEL",
+    "Breakdown",
     "EventStudyResult",
+    "describe_breakdown",
     "compute_first_periods",
     "estimate_event_study",
     "estimate_stacked_effect",
     "make_stacked_panel",
+    "to_breakdown_table",
     "plot_event_studies",
     "plot_event_study",
 ]
@@ -43,6 +54,9 @@ __all__ = [
 MIN_TREATED_AREAS = 10
 #: Significance level of the joint pre-trend test.
 PRE_TREND_LEVEL = 0.05
+#: Error rate of the robust interval behind the breakdown value, split equally between the
+#: post-period average and the bound on the largest pre-period change (Bonferroni).
+BREAKDOWN_LEVEL = 0.05
 
 
 def compute_first_periods(panel: pd.DataFrame, active: str) -> pd.Series:
@@ -179,6 +193,86 @@ def estimate_stacked_effect(
     return est
 
 
+@dataclass(frozen=True)
+class Breakdown:
+    """Relative-magnitudes sensitivity of the average post-roll-out effect.
+
+    Attributes
+    ----------
+    m : float
+        Breakdown value: the largest ``Mbar`` at which the robust interval of the average
+        post-period log ratio still excludes 0 (IRR 1), rounded down to 2 decimals; 0 when it
+        includes 0 even with parallel trends after roll-out.
+    theta, se_theta : float
+        Average of the event-time log ratios 0..post and its standard error.
+    crit_theta : float
+        t quantile of the sampling part of the robust interval (level ``1 - BREAKDOWN_LEVEL/2``).
+    max_pre, max_pre_upper : float
+        Largest absolute change between consecutive pre-period coefficients (the reference
+        period -1 counts as 0) and its Bonferroni upper confidence bound.
+    weight : float
+        Mean over the post periods of ``t + 1``: a bias of at most ``Mbar * max_pre`` per period
+        adds up to ``(t + 1) * Mbar * max_pre`` by event time ``t``.
+    """
+
+    m: float
+    theta: float
+    se_theta: float
+    crit_theta: float
+    max_pre: float
+    max_pre_upper: float
+    weight: float
+
+    def robust_interval(self, mbar: float) -> tuple[float, float]:
+        """Return the robust interval of the average post-period log ratio at ``mbar``.
+
+        Parameters
+        ----------
+        mbar : float
+            Relative magnitude allowed: post-period trend changes up to ``mbar`` times the
+            largest pre-period one.
+
+        Returns
+        -------
+        tuple of float
+            Lower and upper end on the log scale; covers the true average effect with
+            probability at least ``1 - BREAKDOWN_LEVEL`` when the restriction holds.
+        """
+        half = self.crit_theta * self.se_theta + mbar * self.max_pre_upper * self.weight
+        return self.theta - half, self.theta + half
+
+
+def describe_breakdown(m: float) -> str:
+    """Say a breakdown value in plain words.
+
+    Parameters
+    ----------
+    m : float
+        Breakdown value (:attr:`Breakdown.m`).
+
+    Returns
+    -------
+    str
+        The sentence effects tables and briefs carry; empty for NaN.
+    """
+    if not np.isfinite(m):
+        return ""
+    if m <= 0:
+        return (
+            "Sensitivity (Rambachan-Roth): once trends are allowed to keep differing after "
+            "roll-out at all, the interval includes no change (breakdown M = 0)."
+        )
+    reading = (
+        "a trend like the one already seen before roll-out could explain it" if m < 1
+        else "a trend as large as the one seen before roll-out would not explain it"
+    )
+    return (
+        f"Sensitivity (Rambachan-Roth): the change holds unless trends after roll-out differed "
+        f"by more than {m:.2f} times the largest period-to-period difference seen before "
+        f"roll-out (breakdown M = {m:.2f}: {reading})."
+    )
+
+
 @dataclass
 class EventStudyResult:
     """Leads and lags around roll-out, fitted on the stacked panel.
@@ -215,12 +309,87 @@ class EventStudyResult:
         return bool(self.pre_trend_p < PRE_TREND_LEVEL)
 
     def caveats(self) -> list[str]:
-        """Return the pre-trend caveat that applies, if any."""
+        """Return the pre-trend caveat that applies, if any, with the breakdown reading."""
         if not self.pre_trend_testable:
             return [CAVEATS["pre_trend_untestable"]]
         if self.pre_trend_failed:
-            return [CAVEATS["pre_trend"].format(p=self.pre_trend_p)]
+            reading = describe_breakdown(self.breakdown_m)
+            failed = CAVEATS["pre_trend"].format(p=self.pre_trend_p)
+            return [failed, reading] if reading else [failed]
         return []
+
+    @property
+    def breakdown_m(self) -> float:
+        """Breakdown value shown next to the estimate: only when the pre-trend test failed."""
+        if not (self.pre_trend_testable and self.pre_trend_failed):
+            return float("nan")
+        found = self.breakdown
+        return found.m if found is not None else float("nan")
+
+    @cached_property
+    def breakdown(self) -> Breakdown | None:
+        """The relative-magnitudes breakdown (:meth:`compute_breakdown` at the default level)."""
+        return self.compute_breakdown()
+
+    def compute_breakdown(self, level: float = BREAKDOWN_LEVEL) -> Breakdown | None:
+        """Largest relative violation of parallel trends the average effect survives.
+
+        Rambachan and Roth's (2023) relative-magnitudes restriction ``Delta^RM(Mbar)``: after
+        roll-out, the bias ``delta_t`` may change from one period to the next by at most
+        ``Mbar`` times the largest such change among the pre-period coefficients, ``|delta_{t+1}
+        - delta_t| <= Mbar * max_s |delta_{s+1} - delta_s|`` with ``delta_{-1} = 0``. So
+        ``|delta_t| <= (t + 1) * Mbar * max_pre`` and the average post-period effect lies in
+        ``theta +/- Mbar * max_pre * mean(t + 1)``.
+
+        The robust interval adds sampling error at ``level / 2`` (t on the event study's degrees
+        of freedom) and replaces ``max_pre`` by a Bonferroni upper bound at ``level / 2``
+        (each pre-period change plus its own t quantile at ``level / (2 J)``), so it covers
+        with probability at least ``1 - level`` whenever the restriction holds. The breakdown
+        value solves for the ``Mbar`` at which that interval reaches 0. This is valid but more
+        conservative than Rambachan and Roth's conditional / hybrid confidence sets.
+
+        Parameters
+        ----------
+        level : float
+            Total error rate of the robust interval.
+
+        Returns
+        -------
+        Breakdown or None
+            None when there is no post-period coefficient or no pre-period change to compare.
+        """
+        cov = self.fit.cov_params()
+        names = [n for n in cov.index if n.startswith("event_")]
+        times = {n: int(n.split("_")[1]) for n in names}
+        post = [n for n in names if times[n] >= 0]
+        leads = sorted((times[n], n) for n in names if times[n] < -1)
+        pre = [*leads, (-1, None)]
+        pairs = [(a, b) for a, b in zip(pre, pre[1:], strict=False) if b[0] - a[0] == 1]
+        if not post or not pairs:
+            return None
+        beta = pd.Series(self.fit.to_frame().set_index("term")["coef"]).reindex(names)
+        df = self.df if self.df is not None and np.isfinite(self.df) else np.inf
+        a = pd.Series(1 / len(post), index=post).reindex(names, fill_value=0.0)
+        theta = float(a @ beta)
+        se_theta = float(np.sqrt(a @ cov.loc[names, names] @ a))
+        changes, uppers = [], []
+        crit_pre = float(stats.t.ppf(1 - level / (4 * len(pairs)), df))
+        for (_, low), (_, high) in pairs:
+            c = pd.Series(0.0, index=names)
+            c[low] -= 1.0
+            if high is not None:
+                c[high] += 1.0
+            change = abs(float(c @ beta))
+            changes.append(change)
+            uppers.append(change + crit_pre * float(np.sqrt(c @ cov.loc[names, names] @ c)))
+        weight = float(np.mean([times[n] + 1 for n in post]))
+        crit_theta = float(stats.t.ppf(1 - level / 4, df))
+        upper = max(uppers)
+        m = max(0.0, (abs(theta) - crit_theta * se_theta) / (upper * weight))
+        return Breakdown(
+            m=float(np.floor(m * 100) / 100), theta=theta, se_theta=se_theta,
+            crit_theta=crit_theta, max_pre=max(changes), max_pre_upper=upper, weight=weight,
+        )
 
     def to_estimates(self) -> list[EffectEstimate]:
         """Return one :class:`EffectEstimate` per event time (the reference -1 left out)."""
@@ -298,6 +467,41 @@ def estimate_event_study(
     contrast_df = _stacked_df(stacked)
     chi2, q, p = compute_wald_test(fit, leads, df=contrast_df)
     return EventStudyResult(strategy_id, coefficients, chi2, q, p, fit, contrast_df)
+
+
+def to_breakdown_table(studies: Mapping[str, EventStudyResult]) -> pd.DataFrame:
+    """Return the pre-trend test and relative-magnitudes breakdown of each event study.
+
+    Parameters
+    ----------
+    studies : mapping of str to EventStudyResult
+        Event studies by strategy id (``MissionEffects.event_studies``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``strategy_id, pre_trend_p, pre_trend_failed, avg_post_irr, max_pre_change,
+        breakdown_m, in_effects_csv, reading``: ``breakdown_m`` is computed for every study
+        but goes to ``effects.csv`` only where the pre-trend test failed (``in_effects_csv``);
+        ``max_pre_change`` is the largest change between consecutive pre-period log ratios.
+    """
+    rows = []
+    for strategy_id, study in studies.items():
+        found = study.breakdown
+        m = found.m if found is not None else float("nan")
+        rows.append({
+            "strategy_id": strategy_id,
+            "pre_trend_p": study.pre_trend_p,
+            "pre_trend_failed": study.pre_trend_testable and study.pre_trend_failed,
+            "avg_post_irr": float(np.exp(found.theta)) if found is not None else float("nan"),
+            "max_pre_change": found.max_pre if found is not None else float("nan"),
+            "breakdown_m": m,
+            "in_effects_csv": bool(np.isfinite(study.breakdown_m)),
+            "reading": describe_breakdown(m),
+        })
+    columns = ["strategy_id", "pre_trend_p", "pre_trend_failed", "avg_post_irr",
+               "max_pre_change", "breakdown_m", "in_effects_csv", "reading"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def plot_event_study(result: EventStudyResult, ax: object | None = None) -> object:

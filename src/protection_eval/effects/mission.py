@@ -88,6 +88,7 @@ OVERDISPERSION_LEVEL = 0.05
 
 _PANEL_FE = ("area_id", "period_index")
 
+
 def _is_mission_wide(panel: pd.DataFrame, column: str) -> bool:
     """Whether a share column is the same in every area each period (absorbed by period FE)."""
     return bool((panel.groupby("period_index")[column].nunique() <= 1).all())
@@ -396,6 +397,7 @@ def _estimate_strategy(
         result.event_studies[strategy_id] = study
         for est in found:
             est.caveats += study.caveats()
+            est.breakdown_m = study.breakdown_m
     result.estimates += found
 
 

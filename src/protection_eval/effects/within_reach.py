@@ -409,7 +409,8 @@ def _estimate(used: pd.DataFrame, strata: pd.DataFrame, model_name: str) -> Effe
         ci_low=float(np.exp(beta - crit * se)), ci_high=float(np.exp(beta + crit * se)),
         p_value=float(2 * stats.t.sf(abs(beta / se), df)) if se > 0 else float("nan"),
         n_areas=int(used["area_id"].nunique()), n_periods=int(used["period"].nunique()),
-        n_incidents=n_incidents, caveats=caveats, term="covered", **common,
+        n_incidents=n_incidents, caveats=caveats, term="covered", se_log_irr=float(se),
+        **common,
     )
 
 

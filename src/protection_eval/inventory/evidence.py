@@ -1,31 +1,32 @@
 """Evidence across missions: join the effects that runs estimate, pool them, draw them.
 
 Every mission run writes ``reports/<mission>/latest/shared/effects.csv`` (one row per strategy,
-estimand and model). This module takes the ``deployment`` rows, recovers the standard error of
-each log incidence-rate ratio from its 95% interval, and, for every strategy estimated in two or
-more missions, pools the log ratios with a DerSimonian-Laird random-effects meta-analysis
-(:func:`statsmodels.stats.meta_analysis.combine_effects`). A strategy estimated in a single
-mission is reported as that mission's estimate, never as a pooled one.
+estimand and model). This module takes the ``deployment`` rows with the standard error of each
+log incidence-rate ratio (the run's ``se_log_irr`` column; for runs written before it existed,
+recovered from the rounded 95% interval with a note saying so) and, for every strategy estimated
+in two or more missions, pools the log ratios with a random-effects model
+(:mod:`protection_eval.inventory.pooling`: REML between-mission variance, the
+Hartung-Knapp-Sidik-Jonkman interval below ten missions, and a prediction interval for a new
+mission from three missions on). A strategy estimated in a single mission is reported as that
+mission's estimate, never as a pooled one.
 
-Reading goes through :mod:`protection_eval.io.readers`; the computing functions take and return
-frames. Forest plots and the ``evidence.csv`` / ``evidence.html`` outputs are in
+The functions here take and return frames; the runs' files are read and the outputs written
+by :mod:`protection_eval.runs.evidence`. Forest plots and the evidence page are in
 :mod:`protection_eval.inventory.evidence_report`.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.meta_analysis import combine_effects
 
+from protection_eval.inventory.pooling import RandomEffectsPool, estimate_random_effects
 from protection_eval.inventory.strategies import StrategyCatalogue
-from protection_eval.io import readers as catalog
+from protection_eval.model import RawTable
 
 __all__ = [
     "EFFECTS_REQUIRED",
@@ -33,11 +34,9 @@ __all__ = [
     "EvidenceProblem",
     "EvidenceSynthesis",
     "PooledEffect",
+    "combine_effects_tables",
     "compute_evidence",
-    "compute_run_evidence",
     "estimate_pooled_effect",
-    "load_effects",
-    "load_run_effects",
     "select_deployment_effects",
 ]
 
@@ -53,10 +52,13 @@ EVIDENCE_COLUMNS = [
     "irr",
     "ci_low",
     "ci_high",
+    "pi_low",
+    "pi_high",
     "log_irr",
     "se_log_irr",
     "p_value",
     "n_missions",
+    "method",
     "tau2",
     "i2",
     "q",
@@ -74,7 +76,12 @@ EVIDENCE_COLUMNS = [
 POOLED = "ALL"
 
 _Z95 = float(stats.norm.ppf(0.975))
-_NUMERIC = ("irr", "ci_low", "ci_high", "p_value")
+_NUMERIC = ("irr", "ci_low", "ci_high", "p_value", "se_log_irr")
+#: Note on a mission row whose standard error had to be recovered from its rounded interval.
+SE_FROM_INTERVAL = (
+    "standard error recovered from the rounded 95% interval with 1.96 (run older than the "
+    "se_log_irr column; too small where the run used a t interval): re-run the mission"
+)
 _COUNTS = ("n_areas", "n_periods", "n_incidents")
 
 
@@ -94,7 +101,7 @@ class EvidenceProblem:
 
 @dataclass
 class PooledEffect:
-    """DerSimonian-Laird random-effects pooling of one strategy's log incidence-rate ratios.
+    """Random-effects pooling of one strategy's log incidence-rate ratios.
 
     Attributes
     ----------
@@ -104,21 +111,25 @@ class PooledEffect:
     log_irr_by_mission, se_by_mission : numpy.ndarray
         Inputs: each mission's log ratio and its standard error.
     log_irr, se_log_irr : float
-        Pooled log ratio and its standard error.
+        Pooled log ratio and the standard error its interval uses.
     irr, ci_low, ci_high : float
-        Pooled ratio and 95% interval.
+        Pooled ratio and 95% interval (Hartung-Knapp-Sidik-Jonkman, t on ``k - 1`` degrees of
+        freedom, below ten missions; normal from ten on).
+    pi_low, pi_high : float
+        95% prediction interval: the range of ratios a new mission might see (NaN with two
+        missions, where it cannot be computed).
     p_value : float
-        Two-sided z-test of ``log_irr = 0``.
+        Two-sided test of ``log_irr = 0`` on the interval's reference distribution.
     tau2 : float
-        Between-mission variance of the log ratio (DerSimonian-Laird, truncated at 0).
+        Between-mission variance of the log ratio (REML by default, zero or above).
     i2 : float
         Share of the variation due to heterogeneity, between 0 and 1.
     q, p_heterogeneity : float
         Cochran's Q and its chi-square p-value on ``k - 1`` degrees of freedom.
     weights : numpy.ndarray
         Relative random-effects weights (sum to 1).
-    result : statsmodels CombineResults
-        The statsmodels result the numbers come from.
+    result : RandomEffectsPool
+        The pool the numbers come from (log scale).
     """
 
     strategy_id: str
@@ -130,18 +141,45 @@ class PooledEffect:
     irr: float
     ci_low: float
     ci_high: float
+    pi_low: float
+    pi_high: float
     p_value: float
     tau2: float
     i2: float
     q: float
     p_heterogeneity: float
     weights: np.ndarray
-    result: object = field(repr=False)
+    result: RandomEffectsPool = field(repr=False)
 
     @property
     def n_missions(self) -> int:
         """Number of missions pooled."""
         return len(self.missions)
+
+    @property
+    def method(self) -> str:
+        """Short label of the estimator, e.g. ``reml+hksj``."""
+        return f"{self.result.tau2_method}+{self.result.interval}"
+
+    def describe(self) -> str:
+        """Say in words how the missions were pooled and what the prediction interval means."""
+        names = {"reml": "REML", "pm": "Paule-Mandel", "dl": "DerSimonian-Laird"}
+        interval = (
+            "Hartung-Knapp-Sidik-Jonkman interval" if self.result.interval == "hksj"
+            else "normal interval"
+        )
+        text = (
+            f"random-effects pool of {self.n_missions} missions "
+            f"({names[self.result.tau2_method]} between-mission variance, {interval})"
+        )
+        if math.isfinite(self.pi_low):
+            text += (
+                f"; a new mission might see a ratio between {self.pi_low:.2f} and "
+                f"{self.pi_high:.2f} (95% prediction interval)"
+            )
+        else:
+            text += "; no prediction interval with two missions"
+        return text
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row: the pooled estimate with ``mission = "ALL"``."""
@@ -152,16 +190,19 @@ class PooledEffect:
             "irr": self.irr,
             "ci_low": self.ci_low,
             "ci_high": self.ci_high,
+            "pi_low": self.pi_low,
+            "pi_high": self.pi_high,
             "log_irr": self.log_irr,
             "se_log_irr": self.se_log_irr,
             "p_value": self.p_value,
             "n_missions": self.n_missions,
+            "method": self.method,
             "tau2": self.tau2,
             "i2": self.i2,
             "q": self.q,
             "p_heterogeneity": self.p_heterogeneity,
             "weight_pct": 100.0,
-            "note": f"random-effects pool of {self.n_missions} missions (DerSimonian-Laird)",
+            "note": self.describe(),
         }
         return pd.DataFrame([row])
 
@@ -206,13 +247,15 @@ class EvidenceSynthesis:
         return frame.reindex(columns=EVIDENCE_COLUMNS)
 
 
-def load_effects(reports_dir: str | Path) -> tuple[pd.DataFrame, list[EvidenceProblem]]:
-    """Read every run's shared ``effects.csv`` under ``reports_dir``.
+def combine_effects_tables(
+    raws: list[tuple[str, RawTable]],
+) -> tuple[pd.DataFrame, list[EvidenceProblem]]:
+    """Stack runs' ``effects.csv`` tables (cells as text) into one typed frame.
 
     Parameters
     ----------
-    reports_dir : str or Path
-        The reports folder; files are found at ``<mission>/latest/shared/effects.csv``.
+    raws : list of (str, RawTable)
+        Mission (folder) name and the table as read.
 
     Returns
     -------
@@ -222,91 +265,6 @@ def load_effects(reports_dir: str | Path) -> tuple[pd.DataFrame, list[EvidencePr
     problems : list of EvidenceProblem
         Files without a required column (their rows are left out).
     """
-    raws = catalog.read_shared_tables(reports_dir, "effects.csv")
-    return _combine_effects_files(list(raws.items()))
-
-
-def load_run_effects(
-    reports_dir: str | Path | None,
-    mission: str,
-    shared_dir: str | Path | None = None,
-    run_dir: str | Path | None = None,
-) -> tuple[pd.DataFrame, list[EvidenceProblem]]:
-    """Effects of every mission's latest run, with this run's own table for ``mission``.
-
-    A notebook runs before its run becomes ``latest``; this puts the current run's
-    ``shared_dir/effects.csv`` (when it exists) in place of the mission's previous one.
-
-    Parameters
-    ----------
-    reports_dir : str or Path or None
-        The reports folder; default the folder two levels above ``run_dir``
-        (``reports/<mission>/<run>``), else the project's ``reports/``.
-    mission : str
-        The mission of the current run.
-    shared_dir : str or Path, optional
-        The current run's shared folder.
-    run_dir : str or Path, optional
-        The current run's folder.
-
-    Returns
-    -------
-    effects, problems
-        As :func:`load_effects`.
-    """
-    if reports_dir is None:
-        reports_dir = (
-            Path(run_dir).resolve().parents[1] if run_dir else catalog.project_path("reports")
-        )
-    raws = [
-        (name, raw)
-        for name, raw in catalog.read_shared_tables(reports_dir, "effects.csv").items()
-        if name != mission
-    ]
-    problems: list[EvidenceProblem] = []
-    current = Path(shared_dir) / "effects.csv" if shared_dir else None
-    if current is not None and current.exists():
-        try:
-            raws.append((mission, catalog.read_raw_table("effects", current)))
-        except catalog.InputFileError as exc:
-            problems.append(EvidenceProblem(str(current), None, "-", str(exc)))
-    effects, more = _combine_effects_files(raws)
-    return effects, problems + more
-
-
-def compute_run_evidence(
-    mission: str,
-    strategies: StrategyCatalogue | None = None,
-    *,
-    shared_dir: str | Path | None = None,
-    run_dir: str | Path | None = None,
-    reports_dir: str | Path | None = None,
-) -> EvidenceSynthesis:
-    """Evidence as a mission run sees it: other missions' latest runs plus this run.
-
-    Parameters
-    ----------
-    mission : str
-        The mission of the current run.
-    strategies : StrategyCatalogue, optional
-        Catalogue to join.
-    shared_dir, run_dir, reports_dir : str or Path, optional
-        See :func:`load_run_effects`.
-
-    Returns
-    -------
-    EvidenceSynthesis
-        With the files that could not be used among its ``problems``.
-    """
-    effects, problems = load_run_effects(reports_dir, mission, shared_dir, run_dir)
-    synthesis = compute_evidence(effects, strategies)
-    synthesis.problems[:0] = problems
-    return synthesis
-
-
-def _combine_effects_files(
-    raws: list[tuple[str, catalog.RawTable]],
-) -> tuple[pd.DataFrame, list[EvidenceProblem]]:
     frames, problems = [], []
     for mission, raw in raws:
         frame = raw.frame.copy()
@@ -345,7 +303,10 @@ def select_deployment_effects(
 
     Where a mission reports several ``deployment`` rows for a strategy (several models), the
     row with ``headline`` true is used, else the first row in file order. The standard error of
-    the log ratio is ``(log(ci_high) - log(ci_low)) / (2 * 1.959964)``.
+    the log ratio is the run's own ``se_log_irr``. A run written before that column existed
+    (or a hand-made table without it) falls back to ``(log(ci_high) - log(ci_low)) / (2 *
+    1.959964)`` and the row's ``note`` says so: that recovery is off when the run's interval
+    used a t quantile (few areas), and the rounding of the interval to 4 decimals adds to it.
 
     Parameters
     ----------
@@ -357,8 +318,9 @@ def select_deployment_effects(
     Returns
     -------
     selected : pandas.DataFrame
-        Columns ``strategy_id, mission, irr, ci_low, ci_high, log_irr, se_log_irr`` and whatever
-        else the input carries (``model``, ``design``, ``p_value``, ``n_incidents``, ``caveats``).
+        Columns ``strategy_id, mission, irr, ci_low, ci_high, log_irr, se_log_irr, note`` and
+        whatever else the input carries (``model``, ``design``, ``p_value``, ``n_incidents``,
+        ``caveats``).
     problems : list of EvidenceProblem
         Rows that were left out (missing or inconsistent numbers), naming file, row and column.
     """
@@ -388,16 +350,20 @@ def select_deployment_effects(
         rows = rows.drop(columns="_rank")
     rows = rows.drop_duplicates(["strategy_id", "mission"], keep="first")
     rows["log_irr"] = np.log(rows["irr"].astype(float))
-    rows["se_log_irr"] = (
-        np.log(rows["ci_high"].astype(float)) - np.log(rows["ci_low"].astype(float))
-    ) / (2 * _Z95)
+    rows["se_log_irr"], rows["note"] = _standard_errors(rows)
     return rows.sort_values(["strategy_id", "mission"]).reset_index(drop=True), problems
 
 
 def estimate_pooled_effect(
-    strategy_id: str, missions: list[str], log_irr: np.ndarray, se: np.ndarray
+    strategy_id: str,
+    missions: list[str],
+    log_irr: np.ndarray,
+    se: np.ndarray,
+    *,
+    tau2_method: str = "reml",
+    interval: str | None = None,
 ) -> PooledEffect:
-    """Pool log incidence-rate ratios with DerSimonian-Laird random effects.
+    """Pool log incidence-rate ratios with a random-effects model.
 
     Parameters
     ----------
@@ -406,6 +372,12 @@ def estimate_pooled_effect(
         One label per estimate.
     log_irr, se : array-like
         Log ratios and their standard errors (at least two).
+    tau2_method : {"reml", "pm", "dl"}
+        Between-mission variance: restricted maximum likelihood (default), Paule-Mandel or
+        DerSimonian-Laird.
+    interval : {"hksj", "normal"}, optional
+        Interval of the pooled ratio; default Hartung-Knapp-Sidik-Jonkman below
+        :data:`protection_eval.inventory.pooling.HKSJ_BELOW` missions, normal from there on.
 
     Returns
     -------
@@ -413,45 +385,35 @@ def estimate_pooled_effect(
 
     Notes
     -----
-    statsmodels' ``combine_effects(method_re="dl")`` returns the untruncated moment estimate
-    ``(Q - df) / C``, which is negative when the missions agree more than chance would allow.
-    DerSimonian and Laird truncate it at zero; the random-effects estimate is then the
-    fixed-effect one, which this function takes from the same statsmodels result.
+    With two to eight missions a normal interval around a DerSimonian-Laird pool covers the
+    pooled effect far less often than 95% (``docs/validity.md``, pooling section); the HKSJ
+    interval on t with ``k - 1`` degrees of freedom does, at the price of width: with two
+    missions the t quantile is 12.7, which is what two estimates can honestly say.
     """
     log_irr = np.asarray(log_irr, dtype=float)
     se = np.asarray(se, dtype=float)
     if len(log_irr) < 2:
         raise ValueError(f"{strategy_id}: pooling needs two or more missions, got {len(log_irr)}")
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = combine_effects(log_irr, se**2, method_re="dl", row_names=list(missions))
-    q = float(result.q)
-    df = len(log_irr) - 1
-    if result.tau2 > 0:
-        tau2, mean, variance = float(result.tau2), result.mean_effect_re, result.var_eff_w_re
-        weights = np.asarray(result.weights_rel_re, dtype=float)
-    else:
-        tau2, mean, variance = 0.0, result.mean_effect_fe, result.var_eff_w_fe
-        weights = np.asarray(result.weights_rel_fe, dtype=float)
-    se_pooled = math.sqrt(float(variance))
-    i2 = max(0.0, (q - df) / q) if q > 0 else 0.0
+    pool = estimate_random_effects(log_irr, se, tau2_method=tau2_method, interval=interval)
     return PooledEffect(
         strategy_id=strategy_id,
         missions=list(missions),
         log_irr_by_mission=log_irr,
         se_by_mission=se,
-        log_irr=float(mean),
-        se_log_irr=se_pooled,
-        irr=math.exp(mean),
-        ci_low=math.exp(mean - _Z95 * se_pooled),
-        ci_high=math.exp(mean + _Z95 * se_pooled),
-        p_value=float(2 * stats.norm.sf(abs(mean) / se_pooled)),
-        tau2=tau2,
-        i2=i2,
-        q=q,
-        p_heterogeneity=float(stats.chi2.sf(q, df)),
-        weights=weights,
-        result=result,
+        log_irr=pool.mean,
+        se_log_irr=pool.se,
+        irr=math.exp(pool.mean),
+        ci_low=math.exp(pool.ci_low),
+        ci_high=math.exp(pool.ci_high),
+        pi_low=math.exp(pool.pi_low),
+        pi_high=math.exp(pool.pi_high),
+        p_value=pool.p_value,
+        tau2=pool.tau2,
+        i2=pool.i2,
+        q=pool.q,
+        p_heterogeneity=float(stats.chi2.sf(pool.q, pool.k - 1)),
+        weights=pool.weights,
+        result=pool,
     )
 
 
@@ -487,11 +449,13 @@ def compute_evidence(
             )
     selected = selected.assign(row_type="mission", n_missions=1)
     weight = pd.Series(np.nan, index=selected.index)
-    note = pd.Series("", index=selected.index, dtype="object")
+    note = selected["note"].astype("object")
     for index, row in selected.iterrows():
         found = pooled.get(row["strategy_id"])
         if found is None:
-            note[index] = "estimated in one mission only: not pooled"
+            note[index] = "; ".join(
+                n for n in ("estimated in one mission only: not pooled", note[index]) if n
+            )
         else:
             weight[index] = 100 * found.weights[found.missions.index(row["mission"])]
     selected["weight_pct"] = weight
@@ -507,6 +471,21 @@ def compute_evidence(
     return EvidenceSynthesis(mission_effects, pooled, problems)
 
 
+def _standard_errors(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each row's own standard error, else the one recovered from its interval, with a note."""
+    from_interval = (
+        np.log(rows["ci_high"].astype(float)) - np.log(rows["ci_low"].astype(float))
+    ) / (2 * _Z95)
+    own = (
+        pd.to_numeric(rows["se_log_irr"], errors="coerce").astype("float64")
+        if "se_log_irr" in rows.columns
+        else pd.Series(np.nan, index=rows.index)
+    )
+    recovered = own.isna()
+    note = pd.Series(np.where(recovered, SE_FROM_INTERVAL, ""), index=rows.index, dtype="object")
+    return own.where(~recovered, from_interval), note
+
+
 def _check_interval(row: pd.Series) -> tuple[str, str] | None:
     for column in ("irr", "ci_low", "ci_high"):
         value = row[column]
@@ -518,6 +497,9 @@ def _check_interval(row: pd.Series) -> tuple[str, str] | None:
         return "irr", "not inside its interval (ci_low <= irr <= ci_high); check the run"
     if row["ci_low"] == row["ci_high"]:
         return "ci_high", "interval of width zero gives no standard error"
+    se = pd.to_numeric(pd.Series([row.get("se_log_irr")]), errors="coerce").iloc[0]
+    if pd.notna(se) and not (math.isfinite(se) and se > 0):
+        return "se_log_irr", f"standard error must be a positive number, got {se}"
     if not str(row.get("strategy_id", "")).strip():
         return "strategy_id", "empty strategy id"
     return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,15 +18,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
-from protection_eval.inventory.evidence import EvidenceSynthesis, compute_evidence, load_effects
-from protection_eval.inventory.strategies import StrategyCatalogue
-from protection_eval.io import readers as catalog
+from protection_eval.inventory.evidence import EvidenceSynthesis
 
 __all__ = [
     "make_forest_panel",
     "make_forest_plot",
     "to_evidence_html",
-    "write_evidence",
 ]
 
 _NICE_TICKS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2, 3, 4, 5, 10)
@@ -67,16 +63,26 @@ def _draw_forest(
         )
     ]
     ticks = list(ys)
+    lows, highs = [*rows["ci_low"], 1.0], [*rows["ci_high"], 1.0]
     if pooled:
         y = 0.6
+        label = f"All missions  {pooled.irr:.2f} ({pooled.ci_low:.2f}-{pooled.ci_high:.2f})"
+        if np.isfinite(pooled.pi_low):
+            # The prediction interval: where a new mission's ratio might fall; drawn as a
+            # thin bar through the diamond, as Higgins et al. (2009) and IntHout et al. (2016).
+            ax.plot([pooled.pi_low, pooled.pi_high], [y, y], color="#b3541e", lw=1.2)
+            ax.plot([pooled.pi_low, pooled.pi_high], [y, y], "|", color="#b3541e", ms=10)
+            label += f"\nnew mission: {pooled.pi_low:.2f}-{pooled.pi_high:.2f}"
+            lows.append(pooled.pi_low)
+            highs.append(pooled.pi_high)
         diamond_x = [pooled.ci_low, pooled.irr, pooled.ci_high, pooled.irr]
         ax.fill(diamond_x, [y, y + 0.3, y, y - 0.3], color="#b3541e")
-        labels.append(f"All missions  {pooled.irr:.2f} ({pooled.ci_low:.2f}-{pooled.ci_high:.2f})")
+        labels.append(label)
         ticks.append(y)
+        lows.append(pooled.ci_low)
+        highs.append(pooled.ci_high)
     ax.axvline(1.0, color="grey", ls="--", lw=1)
     ax.set_xscale("log")
-    lows = [*rows["ci_low"], pooled.ci_low if pooled else 1.0, 1.0]
-    highs = [*rows["ci_high"], pooled.ci_high if pooled else 1.0, 1.0]
     ax.set_xlim(min(lows) / 1.15, max(highs) * 1.15)
     low, high = ax.get_xlim()
     ax.xaxis.set_major_locator(FixedLocator([t for t in _NICE_TICKS if low <= t <= high]))
@@ -92,6 +98,8 @@ def _draw_forest(
             f"{pooled.n_missions} missions pooled; "
             f"between-mission differences I\u00b2 = {100 * pooled.i2:.0f}%"
         )
+        if np.isfinite(pooled.pi_low):
+            subtitle += "\nthin bar: range of ratios a new mission might see"
     else:
         subtitle = "one mission only: not a pooled result"
     ax.set_title(f"{title}\n{subtitle}", fontsize=11)
@@ -104,7 +112,8 @@ def make_forest_plot(synthesis: EvidenceSynthesis, strategy_id: str) -> Figure:
 
     The x axis is the incidence-rate ratio on a log scale with a line at 1 (no change); the
     label says in words which side means fewer reported incidents. Square size follows the
-    mission's weight in the pool.
+    mission's weight in the pool. With three or more missions a thin bar through the diamond
+    shows the 95% prediction interval: the range of ratios a new mission might see.
 
     Parameters
     ----------
@@ -165,12 +174,13 @@ def to_evidence_html(synthesis: EvidenceSynthesis, title: str = "Evidence across
     """
     table = synthesis.to_frame()
     shown = table[
-        ["strategy_id", "strategy_name", "mission", "irr", "ci_low", "ci_high", "i2", "note"]
+        ["strategy_id", "strategy_name", "mission", "irr", "ci_low", "ci_high", "pi_low",
+         "pi_high", "i2", "note"]
     ].copy()
-    for column in ("irr", "ci_low", "ci_high"):
+    for column in ("irr", "ci_low", "ci_high", "pi_low", "pi_high"):
         shown[column] = shown[column].map(lambda v: f"{v:.2f}" if pd.notna(v) else "")
     shown["i2"] = shown["i2"].map(lambda v: f"{100 * v:.0f}%" if pd.notna(v) else "")
-    shown = shown.fillna("")
+    shown = shown.astype(object).fillna("")
     header = "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
@@ -197,36 +207,13 @@ img {{ max-width: 100%; }}
 <h1>{html.escape(title)}</h1>
 <p>Each row is a ratio of reported incidents where a strategy was deployed to where it was not
 (below 1: fewer reports). Reported is not occurred: a strategy can raise reporting while violence
-falls. Strategies estimated in two or more missions are pooled (row "ALL", random effects); a
-strategy estimated in one mission is shown as that mission's estimate only.</p>
+falls. Strategies estimated in two or more missions are pooled (row "ALL", random effects; with
+fewer than ten missions the interval is the wider Hartung-Knapp-Sidik-Jonkman one, which keeps
+its 95% promise with few missions); pi_low-pi_high is the range of ratios a new mission might
+see (three or more missions). A strategy estimated in one mission is shown as that mission's
+estimate only.</p>
 <table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>
 {"".join(figures)}
 {problem_block}
 </body></html>
 """
-
-
-def write_evidence(
-    reports_dir: str | Path, strategies: StrategyCatalogue | None = None
-) -> tuple[EvidenceSynthesis, Path, Path]:
-    """Read all runs' effects, synthesise, and write ``evidence.csv`` and ``evidence.html``.
-
-    Parameters
-    ----------
-    reports_dir : str or Path
-        The reports folder; outputs are written at its top.
-    strategies : StrategyCatalogue, optional
-        Catalogue to join; default none (ids only).
-
-    Returns
-    -------
-    synthesis : EvidenceSynthesis
-    csv_path, html_path : Path
-    """
-    effects, problems = load_effects(reports_dir)
-    synthesis = compute_evidence(effects, strategies)
-    synthesis.problems[:0] = problems
-    reports_dir = Path(reports_dir)
-    csv_path = catalog.write_table(synthesis.to_frame(), reports_dir / "evidence.csv")
-    html_path = catalog.write_text(to_evidence_html(synthesis), reports_dir / "evidence.html")
-    return synthesis, csv_path, html_path

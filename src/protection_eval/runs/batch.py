@@ -376,8 +376,8 @@ def run_missions(
         results = _run_local(paths, max(1, jobs), options, progress)
     errors: list[str] = []
     if build_index:
-        from protection_eval.inventory.evidence_report import write_evidence
         from protection_eval.inventory.strategies import load_catalogue
+        from protection_eval.runs.evidence import write_evidence
         from protection_eval.runs.report_index import write_report_index
 
         try:

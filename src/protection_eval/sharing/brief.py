@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from protection_eval.effects.count_models import CAVEATS
+from protection_eval.effects.event_study import describe_breakdown
 
 CAVEAT_REPORTING = (
     "These are reported incidents, not all incidents. More patrols and more trust can raise "
@@ -114,10 +115,45 @@ def headline_effects(effects: pd.DataFrame | None) -> pd.DataFrame:
     return rows.drop_duplicates("strategy_id", keep="first")
 
 
-def _specific_caveats(text: str) -> str:
-    """Drop the reporting caveat every estimate carries: the brief says it once for all."""
+def describe_trend_caution(breakdown_m: float) -> str:
+    """Say in plain words how far a result survives areas that were already diverging.
+
+    Parameters
+    ----------
+    breakdown_m : float
+        The ``breakdown_m`` of ``effects.csv`` (Rambachan-Roth relative magnitudes; set only
+        when the pre-trend test failed).
+
+    Returns
+    -------
+    str
+        One sentence; empty when ``breakdown_m`` is missing.
+    """
+    if breakdown_m is None or not math.isfinite(breakdown_m):
+        return ""
+    if breakdown_m <= 0:
+        return ("Areas that got it were already changing differently before it started, and "
+                "that alone could explain this result: do not rely on it.")
+    size = ("less than the difference already seen, so a trend that simply went on could "
+            "explain it" if breakdown_m < 1 else "more than the difference already seen")
+    return (f"Areas that got it were already changing differently before it started. The "
+            f"result holds unless trends differed by more than {breakdown_m:.2f} times the "
+            f"largest month-to-month difference seen before the start ({size}).")
+
+
+def _specific_caveats(text: str, breakdown_m: float = math.nan) -> str:
+    """Drop the caveats the brief words itself: reporting (once for all), sensitivity."""
     text = "" if text.lower() in {"nan", "none"} else text
-    return text.replace(CAVEATS["reported"], "").strip()
+    text = text.replace(CAVEATS["reported"], "")
+    if math.isfinite(breakdown_m):
+        sentence = describe_breakdown(breakdown_m)
+        text = text.replace(f" {sentence}", "").replace(sentence, "")
+    return text.strip()
+
+
+def _breakdown(row: object) -> float:
+    value = pd.to_numeric(pd.Series([getattr(row, "breakdown_m", None)]), errors="coerce").iloc[0]
+    return float(value) if pd.notna(value) else math.nan
 
 
 def _effects_section(inputs: BriefInputs) -> str:
@@ -129,7 +165,11 @@ def _effects_section(inputs: BriefInputs) -> str:
         sid = str(getattr(r, "strategy_id", "") or "")
         name = inputs.strategy_names.get(sid, sid.replace("-", " ")) or "patrol presence"
         text = describe_effect(float(r.irr), float(r.ci_low), float(r.ci_high))
-        caveats = _specific_caveats(str(getattr(r, "caveats", "") or ""))
+        m = _breakdown(r)
+        caveats = " ".join(
+            c for c in (describe_trend_caution(m),
+                        _specific_caveats(str(getattr(r, "caveats", "") or ""), m)) if c
+        )
         warn = (f"<div class='caveat'>Treat with care: {html.escape(caveats)}</div>"
                 if caveats else "")
         items.append(f"<li><b>{html.escape(name.capitalize())}</b>: where it was in place, "

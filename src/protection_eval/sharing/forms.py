@@ -257,17 +257,25 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
 
 #: Numbers blanked in ``effects.csv`` for a model on fewer than ``k`` incidents.
 _SUPPRESSED_NUMBERS = ["irr", "ci_low", "ci_high", "p_value", "alpha", "theta", "alpha_se",
-                       "boot_p_value", "boot_ci_low", "boot_ci_high"]
+                       "boot_p_value", "boot_ci_low", "boot_ci_high", "se_log_irr",
+                       "breakdown_m"]
+#: Decimals kept in ``effects.csv``: ratios to 4; ``se_log_irr`` to 6 so that pooling across
+#: missions does not inherit the interval's rounding; ``breakdown_m`` to 2.
+_DECIMALS = {"irr": 4, "ci_low": 4, "ci_high": 4, "boot_ci_low": 4, "boot_ci_high": 4,
+             "se_log_irr": 6, "breakdown_m": 2}
+#: Numbers kept to 3 significant digits.
+_SIGNIFICANT = ("p_value", "boot_p_value", "alpha", "theta", "alpha_se")
 
 
 def to_effects_table(effects: MissionEffects, *, min_count: int = MIN_K) -> pd.DataFrame:
     """Return the shareable ``effects.csv`` table.
 
     An estimate whose model holds fewer than ``min_count`` incidents is suppressed: its ratio,
-    interval, p-value, dispersion, bootstrap p-value and interval and incident total are
-    blanked and the caveat says why. Ratios and
-    intervals are rounded to 4 decimals and p-values to 3 significant digits: the precision the
-    estimates have, and the same digits on any machine or thread count.
+    interval, p-value, dispersion, bootstrap p-value and interval, standard error, breakdown
+    value and incident total are blanked and the caveat says why. Ratios and intervals are
+    rounded to 4 decimals, ``se_log_irr`` to 6, ``breakdown_m`` to 2, p-values and dispersion to
+    3 significant digits: the precision the estimates have, and the same digits on any machine
+    or thread count.
 
     Parameters
     ----------
@@ -290,9 +298,8 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = MIN_K) -> pd.D
         table.loc[small, "boot_weights"] = ""
         table.loc[small, "n_incidents"] = pd.NA
         table.loc[small, "caveats"] = CAVEATS["suppressed"].format(k=k)
-    ratios = ["irr", "ci_low", "ci_high", "boot_ci_low", "boot_ci_high"]
-    table[ratios] = table[ratios].astype(float).round(4)
-    for column in ("p_value", "boot_p_value", "alpha", "theta", "alpha_se"):
+    table[list(_DECIMALS)] = table[list(_DECIMALS)].astype(float).round(_DECIMALS)
+    for column in _SIGNIFICANT:
         table[column] = table[column].map(
             lambda p: p if pd.isna(p) or np.isinf(p) else float(f"{p:.3g}")
         )
