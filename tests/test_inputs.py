@@ -278,4 +278,5 @@ def test_a_run_reads_its_sources_through_its_restricted_copy(bad_mission, tmp_pa
     assert result.status == "ok", result.error
     copy = load_mission_config(result.run_dir / "restricted" / "mission.yaml")
     assert copy.sources.incidents.path == bad_mission.parent.resolve() / "incidents.csv"
-    assert load_mission(copy).validation.tables["incidents"].rows_read == 20
+    direct = load_mission(bad_mission).validation.tables["incidents"].rows_read
+    assert load_mission(copy).validation.tables["incidents"].rows_read == direct > 0

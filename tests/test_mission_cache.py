@@ -208,7 +208,7 @@ def test_forged_cache_in_a_run_is_ignored_with_a_warning_and_the_sources_read(
 
 @pytest.mark.slow
 def test_a_runs_own_cache_is_used_without_reading_the_sources(bad_mission, tmp_path, monkeypatch):
-    import protection_eval.io.readers as catalog
+    import protection_eval.runs.missions as catalog
 
     run_config = _run_config(bad_mission, tmp_path)
     fresh = load_mission(load_mission_config(run_config))
@@ -226,7 +226,7 @@ def test_a_runs_own_cache_is_used_without_reading_the_sources(bad_mission, tmp_p
 @pytest.mark.slow
 def test_cache_round_trip_keeps_every_table_dtype_crs_and_report(demo_missions, tmp_path,
                                                                  monkeypatch):
-    import protection_eval.io.readers as catalog
+    import protection_eval.runs.missions as catalog
     from protection_eval.runs.runner import run_mission
 
     result = run_mission(demo_missions[0], reports_dir=tmp_path, notebooks=[])

@@ -78,7 +78,9 @@ def _mission_fingerprint(config: MissionConfig) -> dict[str, str]:
     """Return what a cached mission was made from: the configuration and each input's sha256."""
     from protection_eval.inventory.strategies import load_catalogue
 
-    prints = {"config": config.model_dump_json(exclude={"path"}),
+    # Where the configuration file sits, and so the folders sources may come from, change when
+    # a run's staging folder is renamed; the sources themselves are fingerprinted below.
+    prints = {"config": config.model_dump_json(exclude={"path", "allowed_source_dirs"}),
               "strategies": ",".join(sorted(load_catalogue().ids))}
     for table in TABLES:
         path = config.source_path(table)
