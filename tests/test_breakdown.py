@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from protection_eval.effects.event_study import describe_breakdown, estimate_event_study
-from protection_eval.effects.mission import estimate_mission_effects, to_effects_table
+from protection_eval.effects.mission import estimate_mission_effects
 from protection_eval.effects.panel import make_synthetic_panel
+from protection_eval.sharing.forms import to_effects_table
 
 ACTIVE = "active_test_strategy"
 SLOPE = -0.04  # planted log-rate trend per period in treated areas, before and after roll-out
