@@ -37,11 +37,8 @@ def load_effects(reports_dir: str | Path) -> tuple[pd.DataFrame, list[EvidencePr
 
     Returns
     -------
-    effects : pandas.DataFrame
-        All rows, typed: ratios as float, counts as Int64, plus ``source_file`` and
-        ``source_row``. ``mission`` is the folder name where the file has no mission column.
-    problems : list of EvidenceProblem
-        Files without a required column (their rows are left out).
+    effects, problems
+        As :func:`protection_eval.inventory.evidence.combine_effects_tables`.
     """
     raws = read_shared_tables(reports_dir, SHARED_FILES["effects"])
     return combine_effects_tables(list(raws.items()))
