@@ -162,7 +162,7 @@ def test_environment_failures_fail_one_mission_each_and_the_batch_still_reports(
 
     from typer.testing import CliRunner
 
-    import protection_eval.io.readers as catalog
+    import protection_eval.io.writers as writers
     import protection_eval.runs.runner as runner
     from protection_eval.cli import app
 
@@ -182,15 +182,16 @@ def test_environment_failures_fail_one_mission_each_and_the_batch_still_reports(
             raise PermissionError(errno.EACCES, "Permission denied", str(self))
         return mkdir(self, *args, **kwargs)
 
-    write_bytes = catalog._atomic_write_bytes
+    write_bytes = writers.write_bytes
 
     def full_disk(path, data):
+        path = Path(path)
         if "FULL-1" in path.parts or path.name == "validation.json" and "NOSPACE-1" in path.parts:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return write_bytes(path, data)
 
     monkeypatch.setattr(Path, "mkdir", read_only_mkdir)
-    monkeypatch.setattr(catalog, "_atomic_write_bytes", full_disk)
+    monkeypatch.setattr(writers, "write_bytes", full_disk)
     monkeypatch.setattr(runner, "notebook_paths", list)
     paths = [good, long_code, read_only, full, almost_full]
     cli = CliRunner().invoke(app, ["run", *map(str, paths), "--reports", str(reports)])

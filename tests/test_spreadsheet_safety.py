@@ -84,8 +84,9 @@ def test_mission_shared_outputs_quote_formulas_and_escape_script_in_place_names(
     demo_missions, tmp_path
 ):
     """Hostile area names through the real writers: gaps.csv, the map, the audit."""
-    from protection_eval.coverage.mission import compute_mission_coverage, write_coverage
+    from protection_eval.coverage.mission import compute_mission_coverage
     from protection_eval.runs.missions import load_mission
+    from protection_eval.runs.outputs import write_coverage
     from protection_eval.sharing.audit.folder import audit_mission_folder
     from protection_eval.sharing.disclosure import k_from_config
 
