@@ -14,19 +14,12 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.effects.count_models import EffectEstimate, fit_count_model
+from protection_eval.effects.design import PANEL_FIXED_EFFECTS, is_mission_wide
 
 __all__ = ["PATROL_PRESENCE", "estimate_dose_response", "estimate_women_share_modification"]
 
 #: Strategy id under which patrol-presence estimates are reported.
 PATROL_PRESENCE = "patrol-presence"
-
-_PANEL_FE = ("area_id", "period_index")
-
-
-def _is_mission_wide(panel: pd.DataFrame, column: str) -> bool:
-    """Whether a share column is the same in every area each period (absorbed by period FE)."""
-    return bool((panel.groupby("period_index")[column].nunique() <= 1).all())
-
 
 def _with_next_period(panel: pd.DataFrame, outcome: str, columns: Sequence[str]) -> pd.DataFrame:
     """Add ``<outcome>_next`` and ``<column>_next``: the same area's values one period later."""
@@ -42,7 +35,7 @@ def _with_next_period(panel: pd.DataFrame, outcome: str, columns: Sequence[str])
 def _patrol_controls(panel: pd.DataFrame) -> list[str]:
     return [
         c for c in panel.attrs.get("strategies", {}).values()
-        if c in panel and panel[c].any() and not _is_mission_wide(panel, c)
+        if c in panel and panel[c].any() and not is_mission_wide(panel, c)
     ]
 
 
@@ -81,7 +74,7 @@ def estimate_dose_response(
             continue
         fit = fit_count_model(
             data, f"{outcome}_next", [term, *[f"{c}_next" for c in controls]],
-            fixed_effects=_PANEL_FE, cluster="area_id",
+            fixed_effects=PANEL_FIXED_EFFECTS, cluster="area_id",
         )
         out.append(
             EffectEstimate.from_fit(
@@ -130,7 +123,7 @@ def estimate_women_share_modification(
         data, f"{outcome}_next",
         ["log2_patrol_hours_c", "women_10pp_c", "hours_x_women",
          *[f"{c}_next" for c in controls]],
-        fixed_effects=_PANEL_FE, cluster="area_id",
+        fixed_effects=PANEL_FIXED_EFFECTS, cluster="area_id",
     )
     common = {"strategy_id": PATROL_PRESENCE, "model": "poisson_fe", "design": "panel_fe"}
     return [

@@ -34,6 +34,10 @@ from protection_eval.effects.count_models import (
     compute_wald_test,
     fit_count_model,
 )
+from protection_eval.effects.design import (
+    compute_first_periods,
+    few_treated_caveats,
+)
 from protection_eval.effects.wild_bootstrap import add_bootstrap
 
 __all__ = [
@@ -41,7 +45,6 @@ __all__ = [
     "Breakdown",
     "EventStudyResult",
     "describe_breakdown",
-    "compute_first_periods",
     "estimate_event_study",
     "estimate_stacked_effect",
     "make_stacked_panel",
@@ -50,33 +53,11 @@ __all__ = [
     "plot_event_study",
 ]
 
-#: Areas with fewer than this many treated areas get the "few treated areas" caveat.
-MIN_TREATED_AREAS = 10
 #: Significance level of the joint pre-trend test.
 PRE_TREND_LEVEL = 0.05
 #: Error rate of the robust interval behind the breakdown value, split equally between the
 #: post-period average and the bound on the largest pre-period change (Bonferroni).
 BREAKDOWN_LEVEL = 0.05
-
-
-def compute_first_periods(panel: pd.DataFrame, active: str) -> pd.Series:
-    """Return each area's first period with the strategy active (NaN if never).
-
-    Parameters
-    ----------
-    panel : pandas.DataFrame
-        Panel with ``area_id``, ``period_index`` and the ``active`` share column.
-    active : str
-        Active-share column.
-
-    Returns
-    -------
-    pandas.Series
-        ``period_index`` of the first period with a positive share, indexed by area.
-    """
-    on = panel.loc[panel[active] > 0]
-    first = on.groupby("area_id")["period_index"].min()
-    return first.reindex(panel["area_id"].unique()).astype("float64")
 
 
 def make_stacked_panel(
@@ -138,11 +119,6 @@ def _stacked_df(stacked: pd.DataFrame) -> float:
     return compute_contrast_df(treated, controls)
 
 
-def _caveat_few_treated(panel: pd.DataFrame, active: str) -> list[str]:
-    n = int(compute_first_periods(panel, active).notna().sum())
-    return [CAVEATS["few_treated"].format(n=n)] if n < MIN_TREATED_AREAS else []
-
-
 def estimate_stacked_effect(
     panel: pd.DataFrame,
     strategy_id: str,
@@ -187,7 +163,7 @@ def estimate_stacked_effect(
         design="stacked_not_yet_treated", unit="strategy active (whole period)",
         headline=headline, df=_stacked_df(stacked),
     )
-    est.caveats += _caveat_few_treated(panel, active)
+    est.caveats += few_treated_caveats(panel, active)
     if headline:
         add_bootstrap(est, int(stacked.loc[stacked["treated"], "area_id"].nunique()))
     return est

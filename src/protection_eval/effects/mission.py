@@ -40,15 +40,20 @@ from protection_eval.effects.count_models import (
     compute_overdispersion_test,
     fit_count_model,
 )
+from protection_eval.effects.design import (
+    HEADLINE_DESIGNS,
+    PANEL_FIXED_EFFECTS,
+    compute_first_periods,
+    few_treated_caveats,
+    is_mission_wide,
+)
 from protection_eval.effects.dose_response import (
     PATROL_PRESENCE,
     estimate_dose_response,
     estimate_women_share_modification,
 )
 from protection_eval.effects.event_study import (
-    MIN_TREATED_AREAS,
     EventStudyResult,
-    compute_first_periods,
     estimate_event_study,
     estimate_stacked_effect,
     plot_event_studies,
@@ -60,7 +65,6 @@ if TYPE_CHECKING:
     from protection_eval.config import Period
 
 __all__ = [
-    "DEPLOYMENT_DESIGNS",
     "EFFECTS_CSV_COLUMNS",
     "CountModelResult",
     "EffectEstimate",
@@ -86,31 +90,18 @@ EFFECTS_CSV_COLUMNS = ["mission", *EFFECT_COLUMNS]
 #: Significance level for flagging overdispersion.
 OVERDISPERSION_LEVEL = 0.05
 
-_PANEL_FE = ("area_id", "period_index")
-
-
-def _is_mission_wide(panel: pd.DataFrame, column: str) -> bool:
-    """Whether a share column is the same in every area each period (absorbed by period FE)."""
-    return bool((panel.groupby("period_index")[column].nunique() <= 1).all())
-
-
 def _controls(panel: pd.DataFrame, active: str, *, with_period_fe: bool = True) -> list[str]:
     """Other strategies' active shares that vary across areas (period FE absorb the rest)."""
     others = [v for v in panel.attrs.get("strategies", {}).values() if v != active]
     others = [c for c in others if c in panel and panel[c].any()]
     if with_period_fe:
-        others = [c for c in others if not _is_mission_wide(panel, c)]
+        others = [c for c in others if not is_mission_wide(panel, c)]
     return others
 
 
 def _panel_df(panel: pd.DataFrame, active: str) -> float:
     n_treated = int(compute_first_periods(panel, active).notna().sum())
     return compute_contrast_df(n_treated, panel["area_id"].nunique() - n_treated)
-
-
-def _few_treated(panel: pd.DataFrame, active: str) -> list[str]:
-    n_treated = int(compute_first_periods(panel, active).notna().sum())
-    return [CAVEATS["few_treated"].format(n=n_treated)] if n_treated < MIN_TREATED_AREAS else []
 
 
 def estimate_twfe_effect(
@@ -138,7 +129,7 @@ def estimate_twfe_effect(
         IRR of the strategy being active for a whole period (estimand ``deployment``).
     """
     fit = fit_count_model(
-        panel, outcome, [active, *_controls(panel, active)], fixed_effects=_PANEL_FE,
+        panel, outcome, [active, *_controls(panel, active)], fixed_effects=PANEL_FIXED_EFFECTS,
         cluster="area_id",
     )
     est = EffectEstimate.from_fit(
@@ -146,7 +137,7 @@ def estimate_twfe_effect(
         design="twfe", unit="strategy active (whole period)", headline=headline,
         df=_panel_df(panel, active),
     )
-    est.caveats += _few_treated(panel, active)
+    est.caveats += few_treated_caveats(panel, active)
     if headline:
         add_bootstrap(est, int(compute_first_periods(panel, active).notna().sum()))
     else:
@@ -177,13 +168,13 @@ def estimate_negbin_effect(
     """
     fit = fit_count_model(
         panel, outcome, [active, *_controls(panel, active)], family="negbin",
-        fixed_effects=_PANEL_FE, cluster="area_id",
+        fixed_effects=PANEL_FIXED_EFFECTS, cluster="area_id",
     )
     est = EffectEstimate.from_fit(
         fit, active, strategy_id=strategy_id, estimand="deployment", model="negbin_fe",
         design="twfe", unit="strategy active (whole period)", df=_panel_df(panel, active),
     )
-    est.caveats += _few_treated(panel, active)
+    est.caveats += few_treated_caveats(panel, active)
     est.caveats.append(CAVEATS["twfe"])
     return est
 
@@ -254,15 +245,6 @@ def estimate_interrupted_time_series(
     )
     est.caveats.append(CAVEATS["no_comparison"])
     return est
-
-
-#: Interchangeable estimators of a strategy's deployment effect, by design name.
-DEPLOYMENT_DESIGNS: dict[str, Callable[..., EffectEstimate | None]] = {
-    "stacked": estimate_stacked_effect,
-    "twfe": estimate_twfe_effect,
-    "negbin": estimate_negbin_effect,
-    "its": estimate_interrupted_time_series,
-}
 
 
 @dataclass
@@ -434,8 +416,8 @@ def estimate_mission_effects(
     MissionEffects
         Estimates, event studies, overdispersion tests and notes.
     """
-    if design not in ("stacked", "twfe"):
-        raise ValueError(f"design must be 'stacked' or 'twfe', not {design!r}")
+    if design not in HEADLINE_DESIGNS:
+        raise ValueError(f"design must be one of {HEADLINE_DESIGNS}, not {design!r}")
     available = panel.attrs.get("strategies", {})
     wanted = list(available) if strategies is None else list(strategies)
     unknown = [s for s in wanted if s not in available]

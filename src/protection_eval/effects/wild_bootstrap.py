@@ -20,7 +20,7 @@ The bootstrap switches on (:func:`needs_bootstrap`) below :data:`BOOTSTRAP_MAX_C
 below :data:`BOOTSTRAP_MAX_TREATED` treated areas: Cameron, Gelbach and Miller (2008) and MacKinnon
 and Webb (2017) find cluster-robust t tests over-reject materially below about 30 clusters, and
 whatever the total when fewer than about 10 clusters are treated; 10 is also the project's "few
-treated areas" caveat (:data:`protection_eval.effects.event_study.MIN_TREATED_AREAS`).
+treated areas" caveat (:data:`protection_eval.effects.design.MIN_TREATED_AREAS`).
 """
 
 from __future__ import annotations
