@@ -19,6 +19,7 @@ from protection_eval.io.writers import write_json
 from protection_eval.runs.layout import (
     REPORT_FILES,
     RESTRICTED,
+    RESTRICTED_FILES,
     SHARED,
     mission_config_paths,
     missions_dir,
@@ -70,7 +71,7 @@ def validate(
         report = getattr(exc, "report", None)
         if report is None:
             write_json({"mission": config.stem, "usable": False, "errors": [str(exc)]},
-                       out / "validation.json")
+                       out / RESTRICTED_FILES["validation"])
         else:
             write_validation_report(report, out)
             for line in report.summary_lines():

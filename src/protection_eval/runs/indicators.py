@@ -18,6 +18,7 @@ from protection_eval.indicators.workbook import to_workbook, to_xlsx_bytes
 from protection_eval.io.bundled import bundled_path
 from protection_eval.io.readers import read_raw_table
 from protection_eval.io.writers import write_bytes, write_table, write_text
+from protection_eval.runs.layout import SHARED_FILES
 
 __all__ = [
     "DEFAULT_TARGETS",
@@ -32,8 +33,8 @@ DEFAULT_TARGETS = bundled_path("targets", "wps-participation-targets.yaml")
 
 #: Files written into an output folder, by role.
 INDICATOR_FILES = {
-    "csv": "indicators.csv",
-    "xlsx": "indicators.xlsx",
+    "csv": SHARED_FILES["indicators"],
+    "xlsx": SHARED_FILES["indicators_xlsx"],
     "chart": "indicators_trajectory.svg",
 }
 

@@ -67,6 +67,8 @@ SHARED_FILES: dict[str, str] = {
     "gaps": "gaps.csv",
     "map": "coverage_map.html",
     "brief": "brief.html",
+    "indicators": "indicators.csv",
+    "indicators_xlsx": "indicators.xlsx",
 }
 
 #: Files of a run's restricted part, by role.
@@ -82,6 +84,7 @@ RESTRICTED_FILES: dict[str, str] = {
     "coverage_gpkg": "coverage.gpkg",
     "effects_full": "effects_full.csv",
     "panel": "panel.csv",
+    "mission_cache": "mission_cache",
 }
 
 #: Files at the top of the reports root, by role.

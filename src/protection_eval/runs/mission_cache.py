@@ -42,16 +42,17 @@ from protection_eval.config import TABLES, MissionConfig
 from protection_eval.ingest.tables import MissionData
 from protection_eval.ingest.validation import TableReport, ValidationReport
 from protection_eval.io.writers import file_sha256
+from protection_eval.runs.layout import RESTRICTED, RESTRICTED_FILES
 
-CACHE_DIR = "mission_cache"
+CACHE_DIR = RESTRICTED_FILES["mission_cache"]
 KEY_FILE = ".cache_key"
 METADATA = "metadata.json"
 SIGNATURE = "metadata.hmac"
 #: Bumped whenever the layout changes; a cache of another format is ignored.
 FORMAT = 1
 #: Where a run keeps its configuration copy: ``<run>/restricted/mission.yaml``.
-RUN_CONFIG_NAME = "mission.yaml"
-RUN_RESTRICTED_NAME = "restricted"
+RUN_CONFIG_NAME = RESTRICTED_FILES["config"]
+RUN_RESTRICTED_NAME = RESTRICTED
 #: The name the cache had when it was a serialised Python object; such a file is never opened.
 LEGACY_CACHE_SUFFIX = ".ingested.pickle"
 

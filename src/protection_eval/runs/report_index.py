@@ -17,6 +17,14 @@ from typing import Any
 import pandas as pd
 
 from protection_eval.io.writers import write_text
+from protection_eval.runs.layout import (
+    LATEST,
+    MANIFEST,
+    REPORT_FILES,
+    RESTRICTED,
+    SHARED,
+    SHARED_FILES,
+)
 
 
 @dataclass(frozen=True)
@@ -57,19 +65,19 @@ def collect_missions(reports_dir: str | Path) -> list[MissionEntry]:
         runs = sorted(
             (d for d in mission_dir.iterdir()
              if d.is_dir() and not d.is_symlink() and not d.name.startswith(".")
-             and (d / "manifest.json").exists()),
+             and (d / MANIFEST).exists()),
             key=lambda d: d.name,
         )
         if not runs:
             continue
-        newest = _read_json(runs[-1] / "manifest.json") or {"status": "unreadable"}
-        latest = mission_dir / "latest"
+        newest = _read_json(runs[-1] / MANIFEST) or {"status": "unreadable"}
+        latest = mission_dir / LATEST
         latest_ok = latest.resolve().name if latest.is_symlink() and latest.exists() else None
-        shared = (mission_dir / latest_ok / "shared") if latest_ok else None
-        coverage = _read_json(shared / "coverage_summary.json") if shared else None
+        shared = (mission_dir / latest_ok / SHARED) if latest_ok else None
+        coverage = _read_json(shared / SHARED_FILES["coverage"]) if shared else None
         effects = None
-        if shared and (shared / "effects.csv").exists():
-            effects = pd.read_csv(shared / "effects.csv")
+        if shared and (shared / SHARED_FILES["effects"]).exists():
+            effects = pd.read_csv(shared / SHARED_FILES["effects"])
         entries.append(MissionEntry(mission_dir.name, newest, runs[-1], latest_ok, coverage,
                                     effects, len(runs)))
     return entries
@@ -118,13 +126,13 @@ def render_report_index(reports_dir: str | Path) -> str:
         cov = e.coverage or {}
         latest_dir = base / e.mission / e.latest_ok if e.latest_ok else None
         links = " · ".join(x for x in (
-            _link(base, latest_dir / "shared" / "brief.html", "brief") if latest_dir else "",
-            _link(base, latest_dir / "shared" / "coverage_map.html", "map") if latest_dir else "",
-            _link(base, latest_dir / "shared" / "indicators.csv", "1325 indicators")
+            _link(base, latest_dir / SHARED / SHARED_FILES["brief"], "brief") if latest_dir else "",
+            _link(base, latest_dir / SHARED / SHARED_FILES["map"], "map") if latest_dir else "",
+            _link(base, latest_dir / SHARED / SHARED_FILES["indicators"], "1325 indicators")
             if latest_dir else "",
-            _link(base, latest_dir / "shared", "shared files") if latest_dir else "",
-            _link(base, e.newest_dir / "manifest.json", "manifest"),
-            _link(base, e.newest_dir / "restricted", "restricted"),
+            _link(base, latest_dir / SHARED, "shared files") if latest_dir else "",
+            _link(base, e.newest_dir / MANIFEST, "manifest"),
+            _link(base, e.newest_dir / RESTRICTED, "restricted"),
         ) if x)
         rows.append(
             "<tr>"
@@ -140,7 +148,7 @@ def render_report_index(reports_dir: str | Path) -> str:
             f"<td>{links}</td>"
             "</tr>"
         )
-    evidence = base / "evidence.html"
+    evidence = base / REPORT_FILES["evidence_html"]
     evidence_link = (
         "<p><a href='evidence.html'>Evidence across missions</a>: each strategy's estimates "
         "side by side, pooled where two or more missions estimated it.</p>"
@@ -176,4 +184,4 @@ evaluation team: links lead into restricted parts.</p>
 
 def write_report_index(reports_dir: str | Path) -> Path:
     """Rebuild ``reports_dir/index.html`` and return its path."""
-    return write_text(render_report_index(reports_dir), Path(reports_dir) / "index.html")
+    return write_text(render_report_index(reports_dir), Path(reports_dir) / REPORT_FILES["index"])

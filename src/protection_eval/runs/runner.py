@@ -40,9 +40,13 @@ from protection_eval.ingest.validation import ValidationReport
 from protection_eval.io.readers import InputFileError
 from protection_eval.io.writers import file_sha256, write_json, write_table, write_text
 from protection_eval.runs.layout import (
+    LATEST,
+    MANIFEST,
     RESTRICTED,
+    RESTRICTED_FILES,
     SHARED,
     SHARED_REJECTED,
+    STAGING_PREFIX,
     notebook_paths,
     reports_root,
 )
@@ -175,8 +179,8 @@ def write_validation(mission: MissionData, folder: Path) -> Path:
 def write_validation_report(report: ValidationReport, folder: Path) -> Path:
     """Write a validation report (possibly of a mission that stopped) into ``folder``."""
     for table, rejected in report.rejected.items():
-        write_table(rejected, folder / "rejected" / f"{table}.csv")
-    return write_json(report.to_dict(), folder / "validation.json")
+        write_table(rejected, folder / RESTRICTED_FILES["rejected"] / f"{table}.csv")
+    return write_json(report.to_dict(), folder / RESTRICTED_FILES["validation"])
 
 
 def _execute_notebook(
@@ -226,7 +230,7 @@ def _derived_config(config: MissionConfig, period: str | None, folder: Path) -> 
         header += f", restricted to the reporting period {period}"
     return write_text(
         header + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
-        folder / "mission.yaml",
+        folder / RESTRICTED_FILES["config"],
     )
 
 
@@ -304,7 +308,7 @@ def _execute_notebooks(
 
 
 def _link_latest(mission_dir: Path, run_id: str) -> None:
-    link = mission_dir / "latest"
+    link = mission_dir / LATEST
     tmp = mission_dir / f".latest-{secrets.token_hex(3)}"
     tmp.symlink_to(run_id, target_is_directory=True)
     os.replace(tmp, link)
@@ -420,7 +424,7 @@ def run_mission(
             "period": period,
             "seed": parameters.get("seed"),
         }
-        write_json(manifest, staging / "manifest.json")
+        write_json(manifest, staging / MANIFEST)
         os.replace(staging, final)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -565,7 +569,7 @@ def _open_staging(mission_dir: Path, run_id: str) -> tuple[Path, IO[bytes]]:
     between its creation and its lock.
     """
     mission_dir.mkdir(parents=True, exist_ok=True)
-    staging = mission_dir / f".staging-{run_id}"
+    staging = mission_dir / f"{STAGING_PREFIX}{run_id}"
     guard = _take_lock(mission_dir / LOCK_FILE, wait=True)
     try:
         _remove_stale_in(mission_dir)
@@ -584,7 +588,7 @@ def _remove_stale_in(mission_dir: Path) -> list[Path]:
     if fcntl is None:  # without flock a live run cannot be told from a dead one
         return []
     removed = []
-    for staging in sorted(mission_dir.glob(".staging-*")):
+    for staging in sorted(mission_dir.glob(f"{STAGING_PREFIX}*")):
         try:
             lock = _take_lock(staging / LOCK_FILE, wait=False)
         except OSError:
@@ -623,7 +627,7 @@ def remove_stale_staging(reports_dir: str | Path) -> list[Path]:
     root = Path(reports_dir)
     if not root.is_dir():
         return removed
-    for mission_dir in sorted({s.parent for s in root.glob("*/.staging-*")}):
+    for mission_dir in sorted({s.parent for s in root.glob(f"*/{STAGING_PREFIX}*")}):
         try:
             guard = _take_lock(mission_dir / LOCK_FILE, wait=True)
         except OSError:
