@@ -54,6 +54,17 @@ def _mission_reports(config: Path, reports: Path | None) -> Path:
     return reports_root(reports) / mission
 
 
+def _mission_ledger(config: Path, out: Path | None) -> Path:
+    """Return the ledger of published margins: the mission's, or one beside ``--out``'s parts.
+
+    Without ``--out`` the files go in the mission's folder, whose ledger every run shares; a
+    folder given with ``--out`` keeps its own, beside its ``shared/`` and ``restricted/``.
+    """
+    from protection_eval.runs.layout import mission_file
+
+    return mission_file(out if out is not None else _mission_reports(config, None), "ledger")
+
+
 @app.command()
 def validate(
     config: Annotated[Path, typer.Argument(help="Mission YAML, e.g. data/missions/DEMO-A.yaml")],
@@ -292,6 +303,7 @@ def coverage(
     from protection_eval.runs.outputs import write_coverage
     from protection_eval.runs.publish import publish_shared
 
+    ledger = _mission_ledger(config, out)
     out = out or _mission_reports(config, None) / "coverage"
     try:
         mission = load_mission(config)
@@ -307,6 +319,7 @@ def coverage(
         lambda staged: write_coverage(result, restricted_dir=None, shared_dir=staged, k=k,
                                       config=mission.config, period=period),
         out / SHARED, out / RESTRICTED, mission,
+        ledger=ledger, period=period, run=f"coverage {out}",
     )
     s = result.summary
     share = "n/a" if s["covered_share"] is None else f"{s['covered_share']:.1%}"
@@ -333,6 +346,7 @@ def effects(
     from protection_eval.runs.outputs import write_effects
     from protection_eval.runs.publish import publish_shared
 
+    ledger = _mission_ledger(config, out)
     out = out or _mission_reports(config, None) / "effects"
     try:
         mission = load_mission(config)
@@ -345,6 +359,7 @@ def effects(
     outcome = publish_shared(
         lambda staged: write_effects(result, shared_dir=staged, min_count=k),
         out / SHARED, out / RESTRICTED, mission,
+        ledger=ledger, period=period, run=f"effects {out}",
     )
     for line in result.summary_lines():
         typer.echo(line)

@@ -43,6 +43,8 @@ from protection_eval.runs.layout import (
     RESTRICTED,
     SHARED,
     SHARED_REJECTED,
+    STAGING_PREFIX,
+    mission_file,
     notebook_paths,
     reports_root,
 )
@@ -491,7 +493,10 @@ def _run_steps(
                                export_html=export_html, emit=emit)
             emit(None, "auditing")
 
-        outcome = publish_shared(build, shared, restricted, mission)
+        # The mission's ledger: this run's totals must not be subtracted from earlier runs'.
+        outcome = publish_shared(build, shared, restricted, mission,
+                                 ledger=mission_file(staging.parent, "ledger"),
+                                 run=staging.name.removeprefix(STAGING_PREFIX))
         parameters["shared_dir"] = str(shared)
         if not outcome.published:
             raise RunFailed(outcome.message, findings=outcome.places,
