@@ -24,6 +24,7 @@ from protection_eval.runs.layout import (
     missions_dir,
     reports_root,
 )
+from protection_eval.runs.ledger import LedgerError
 from protection_eval.runs.missions import load_mission
 
 app = typer.Typer(
@@ -34,7 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-USER_ERRORS = (ConfigError, InputFileError, MissionInputError)
+USER_ERRORS = (ConfigError, InputFileError, MissionInputError, LedgerError)
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -28,6 +28,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from protection_eval.sharing.audit.differencing import (
     UNKNOWN_MONTH,
@@ -35,7 +36,9 @@ from protection_eval.sharing.audit.differencing import (
     Recovered,
     recoverable_cells,
 )
-from protection_eval.sharing.audit.scan import Finding
+
+if TYPE_CHECKING:
+    from protection_eval.sharing.audit.scan import Finding
 
 __all__ = [
     "DIFFERENCING_WHY",
@@ -159,6 +162,10 @@ def ledger_findings(recovered: Sequence[Recovered]) -> list[Finding]:
     which messages show; ``what`` adds the recovered count, which stays in the restricted
     findings file.
     """
+    # Imported here: the command line imports this module for LedgerError, and the audit's
+    # detectors are slow to import.
+    from protection_eval.sharing.audit.scan import Finding
+
     findings = []
     for cell in recovered:
         file = cell.sources[0].split(" ", 1)[0]

@@ -48,6 +48,7 @@ from protection_eval.runs.layout import (
     notebook_paths,
     reports_root,
 )
+from protection_eval.runs.ledger import LedgerError
 from protection_eval.runs.mission_cache import write_mission_cache
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.publish import publish_shared, reject_shared
@@ -506,6 +507,8 @@ def _run_steps(
                  "notebook": exc.notebook, "cell": exc.cell}
         if exc.findings is not None:
             error["findings"] = exc.findings
+    except LedgerError as exc:
+        error = {"message": str(exc), "step": "ledger"}
     except (InputFileError, MissionInputError) as exc:
         error = {"message": str(exc), "step": "ingestion"}
         if getattr(exc, "report", None) is not None:
