@@ -25,6 +25,7 @@ from protection_eval.runs.layout import (
     missions_dir,
     reports_root,
 )
+from protection_eval.runs.ledger import LedgerError
 from protection_eval.runs.missions import load_mission
 
 app = typer.Typer(
@@ -35,7 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-USER_ERRORS = (ConfigError, InputFileError, MissionInputError)
+USER_ERRORS = (ConfigError, InputFileError, MissionInputError, LedgerError)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -53,6 +54,17 @@ def _mission_reports(config: Path, reports: Path | None) -> Path:
     except ConfigError:
         mission = config.stem
     return reports_root(reports) / mission
+
+
+def _mission_ledger(config: Path, out: Path | None) -> Path:
+    """Return the ledger of published margins: the mission's, or one beside ``--out``'s parts.
+
+    Without ``--out`` the files go in the mission's folder, whose ledger every run shares; a
+    folder given with ``--out`` keeps its own, beside its ``shared/`` and ``restricted/``.
+    """
+    from protection_eval.runs.layout import mission_file
+
+    return mission_file(out if out is not None else _mission_reports(config, None), "ledger")
 
 
 @app.command()
@@ -293,6 +305,7 @@ def coverage(
     from protection_eval.runs.outputs import write_coverage
     from protection_eval.runs.publish import publish_shared
 
+    ledger = _mission_ledger(config, out)
     out = out or _mission_reports(config, None) / "coverage"
     try:
         mission = load_mission(config)
@@ -308,6 +321,7 @@ def coverage(
         lambda staged: write_coverage(result, restricted_dir=None, shared_dir=staged, k=k,
                                       config=mission.config, period=period),
         out / SHARED, out / RESTRICTED, mission,
+        ledger=ledger, period=period, run=f"coverage {out}",
     )
     s = result.summary
     share = "n/a" if s["covered_share"] is None else f"{s['covered_share']:.1%}"
@@ -334,6 +348,7 @@ def effects(
     from protection_eval.runs.outputs import write_effects
     from protection_eval.runs.publish import publish_shared
 
+    ledger = _mission_ledger(config, out)
     out = out or _mission_reports(config, None) / "effects"
     try:
         mission = load_mission(config)
@@ -346,6 +361,7 @@ def effects(
     outcome = publish_shared(
         lambda staged: write_effects(result, shared_dir=staged, min_count=k),
         out / SHARED, out / RESTRICTED, mission,
+        ledger=ledger, period=period, run=f"effects {out}",
     )
     for line in result.summary_lines():
         typer.echo(line)

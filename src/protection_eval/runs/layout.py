@@ -27,6 +27,7 @@ __all__ = [
     "ENV_REPORTS",
     "LATEST",
     "MANIFEST",
+    "MISSION_FILES",
     "REPORT_FILES",
     "RESTRICTED",
     "RESTRICTED_FILES",
@@ -37,6 +38,7 @@ __all__ = [
     "RunPaths",
     "latest_shared_dir",
     "mission_config_paths",
+    "mission_file",
     "missions_dir",
     "notebook_paths",
     "notebooks_dir",
@@ -85,6 +87,13 @@ RESTRICTED_FILES: dict[str, str] = {
     "effects_full": "effects_full.csv",
     "panel": "panel.csv",
     "mission_cache": "mission_cache",
+}
+
+#: Files of a mission's folder (``<reports>/<mission>/``, beside its runs), by role. Restricted:
+#: never inside a run's shared part.
+MISSION_FILES: dict[str, str] = {
+    # Every margin the mission has published, checked before each new publication.
+    "ledger": "ledger.jsonl",
 }
 
 #: Files at the top of the reports root, by role.
@@ -141,6 +150,11 @@ def notebook_paths(folder: str | Path | None = None) -> list[Path]:
     """Return the jupytext notebooks in reading order (default :func:`notebooks_dir`)."""
     folder = Path(folder) if folder else notebooks_dir()
     return sorted(p for p in folder.glob("[0-9]*.py"))
+
+
+def mission_file(mission_dir: str | Path, role: str) -> Path:
+    """Return the path of a mission-level file by role (see :data:`MISSION_FILES`)."""
+    return Path(mission_dir) / MISSION_FILES[role]
 
 
 def latest_shared_dir(reports: str | Path, mission: str) -> Path:

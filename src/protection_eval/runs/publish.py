@@ -25,9 +25,12 @@ import pandas as pd
 from protection_eval.ingest.tables import MissionData
 from protection_eval.io.readers import read_mission_sources
 from protection_eval.io.writers import write_table
+from protection_eval.runs import ledger as ledger_lib
 from protection_eval.runs.layout import RESTRICTED, RESTRICTED_FILES, SHARED_REJECTED
 from protection_eval.runs.missions import load_mission
+from protection_eval.sharing.audit.differencing import Margin, margins_of_folder
 from protection_eval.sharing.audit.folder import AuditResult, audit_mission_folder
+from protection_eval.sharing.disclosure import k_from_config
 
 __all__ = [
     "PublishResult",
@@ -154,11 +157,34 @@ class PublishResult:
         )
 
 
+def _mission_period(mission: MissionData, period: str | None) -> str:
+    if period:
+        return period
+    window = mission.config.period
+    return f"{window.start:%Y-%m}..{window.end:%Y-%m}"
+
+
+def _check_ledger(
+    staged: Path, audit: AuditResult, mission: MissionData, ledger: Path, period: str | None
+) -> tuple[AuditResult, list[Margin]]:
+    """Read the staged margins; return the audit with the ledger's findings, and the margins."""
+    margins = margins_of_folder(staged, _mission_period(mission, period),
+                                mission=mission.config.mission)
+    recovered = ledger_lib.check_ledger(margins, ledger, k_from_config(mission.config))
+    if recovered:
+        audit = AuditResult(audit.folder, audit.files, ledger_lib.ledger_findings(recovered))
+    return audit, margins
+
+
 def publish_shared(
     build: Callable[[Path], object],
     shared: str | Path,
     restricted: str | Path,
     mission: MissionData,
+    *,
+    ledger: str | Path | None = None,
+    period: str | None = None,
+    run: str | None = None,
 ) -> PublishResult:
     """Build shared files in staging, audit them against the mission, publish on a clean audit.
 
@@ -173,6 +199,17 @@ def publish_shared(
         The restricted folder beside it: rejected files and finding values go there.
     mission : MissionData
         The mission the files were made from.
+    ledger : str or Path, optional
+        The mission's ledger of published margins (:mod:`protection_eval.runs.ledger`). When
+        given, a clean audit is followed by a check that the staged totals, beside those the
+        mission already published, give no count from 1 to k-1 by subtraction: when they do,
+        nothing is published (findings of kind ``differencing``); when the publication goes
+        through, its margins are recorded.
+    period : str, optional
+        The months the staged files describe (``2023-01..2023-06``), for files that do not say
+        (``effects.csv``); default the mission's period.
+    run : str, optional
+        The run recorded in the ledger (default: the name of the folder holding ``shared``).
 
     Returns
     -------
@@ -183,9 +220,12 @@ def publish_shared(
     staged = shared.with_name(f".{shared.name}.staging")
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
+    margins: list[Margin] = []
     try:
         build(staged)
         audit = audit_folder(staged, mission)
+        if audit.ok and ledger is not None:
+            audit, margins = _check_ledger(staged, audit, mission, Path(ledger), period)
     except BaseException:
         reject_shared(staged, restricted)
         raise
@@ -196,4 +236,6 @@ def publish_shared(
         return PublishResult(False, shared, audit, rejected, describe_findings(findings))
     shutil.rmtree(shared, ignore_errors=True)
     os.replace(staged, shared)
+    if ledger is not None:
+        ledger_lib.record_margins(margins, ledger, run or shared.parent.name)
     return PublishResult(True, shared, audit)

@@ -47,9 +47,11 @@ from protection_eval.runs.layout import (
     SHARED,
     SHARED_REJECTED,
     STAGING_PREFIX,
+    mission_file,
     notebook_paths,
     reports_root,
 )
+from protection_eval.runs.ledger import LedgerError
 from protection_eval.runs.mission_cache import write_mission_cache
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.publish import publish_shared, reject_shared
@@ -495,7 +497,10 @@ def _run_steps(
                                export_html=export_html, emit=emit)
             emit(None, "auditing")
 
-        outcome = publish_shared(build, shared, restricted, mission)
+        # The mission's ledger: this run's totals must not be subtracted from earlier runs'.
+        outcome = publish_shared(build, shared, restricted, mission,
+                                 ledger=mission_file(staging.parent, "ledger"),
+                                 run=staging.name.removeprefix(STAGING_PREFIX))
         parameters["shared_dir"] = str(shared)
         if not outcome.published:
             raise RunFailed(outcome.message, findings=outcome.places,
@@ -505,6 +510,8 @@ def _run_steps(
                  "notebook": exc.notebook, "cell": exc.cell}
         if exc.findings is not None:
             error["findings"] = exc.findings
+    except LedgerError as exc:
+        error = {"message": str(exc), "step": "ledger"}
     except (InputFileError, MissionInputError) as exc:
         error = {"message": str(exc), "step": "ingestion"}
         if getattr(exc, "report", None) is not None:

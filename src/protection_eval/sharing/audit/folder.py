@@ -10,6 +10,9 @@ embedded in scripts parsed) and lists a :class:`Finding` for each of:
     a visible count from 1 to k-1;
 ``recoverable_count``
     a hidden count that a total shown in the same folder gives back;
+``close_totals``
+    two totals of the same incidents in one file (one mission, unit and period) that differ
+    by 1 to k-1 (:mod:`protection_eval.sharing.audit.differencing`);
 ``identifying_field`` / ``identifying_value``
     an identifying column name, an incident id or a value of a raw identifying column;
 ``fine_date`` / ``time_of_day``
@@ -42,7 +45,7 @@ from typing import Any
 import pandas as pd
 
 from protection_eval.config import MIN_K
-from protection_eval.sharing.audit import rules
+from protection_eval.sharing.audit import differencing, rules
 from protection_eval.sharing.audit.scan import (
     FINDING_KINDS,
     Context,
@@ -203,7 +206,16 @@ def audit_shared_folder(
         scanner.scan_content(text, mime, name, "", 0)
     check_coordinates(ctx, incidents)
     check_recoverable(ctx)
+    _check_close_totals(ctx, folder)
     return AuditResult(folder=folder, files=names, findings=cap_findings(ctx.findings))
+
+
+def _check_close_totals(ctx: Context, folder: Path) -> None:
+    """Flag totals of one population in one file that differ by 1 to k-1 (differencing)."""
+    for low, high in differencing.close_totals(differencing.margins_of_folder(folder), ctx.k):
+        ctx.add(high.file, high.where, "close_totals",
+                f"{high.name} = {high.value} minus {low.name} ({low.where}) = {low.value} "
+                f"gives {high.value - low.value}")
 
 
 def audit_mission_folder(

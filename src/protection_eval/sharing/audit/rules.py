@@ -24,6 +24,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from protection_eval.sharing import offline
+from protection_eval.sharing.audit import dates
 
 __all__ = [
     "COUNT_WORDS",
@@ -239,12 +240,16 @@ def find_dates_and_times(text: str) -> list[tuple[str, str]]:
     """Find day-level dates (``fine_date``) and times of day (``time_of_day``) in text.
 
     ``2023-04`` and ``April 2023`` are months and pass; ``2023-04-05``, ``05/04/2023``,
-    ``5 April 2023``, ``2023-04-05T10:00`` and ``14:30`` do not.
+    ``5 April 2023``, ``2023-04-05T10:00`` and ``14:30`` do not; neither do their French,
+    Spanish, Portuguese and Arabic forms (:mod:`protection_eval.sharing.audit.dates`).
     """
     found = []
     for pattern in _DATE_PATTERNS:
         found += [("fine_date", m.group(0)) for m in pattern.finditer(text)]
     found += [("time_of_day", m.group(0)) for m in _TIME_RE.finditer(text)]
+    # French, Spanish, Portuguese and Arabic forms, and Arabic-Indic or Persian digits.
+    localised = dates.find_localised_dates_and_times(text, find_dates_and_times)
+    found += [item for item in localised if item not in found]
     return found
 
 

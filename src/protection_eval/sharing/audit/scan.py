@@ -27,6 +27,9 @@ FINDING_KINDS: dict[str, str] = {
     "small_count": "a count from 1 to k-1 must be suppressed (DOMAIN.md rule 2)",
     "recoverable_count": "a hidden count can be solved for from a total shown in the same "
     "folder; hide another value beside it (complementary suppression, DOMAIN.md rule 2)",
+    "close_totals": "two totals of the same incidents differ by 1 to k-1, so subtracting one "
+    "from the other gives a small cell (DOMAIN.md rule 2); suppress one of them or publish "
+    "only one",
     "identifying_field": "identifying or row-level fields never leave the restricted part "
     "(DOMAIN.md rules 1 and 3)",
     "identifying_value": "an incident id or a raw identifying value points at one survivor "

@@ -1,0 +1,208 @@
+"""Differencing: totals that give a small cell away by subtraction, in one file and across runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from protection_eval.cli import app
+from protection_eval.runs.ledger import LedgerError, check_ledger, load_ledger, record_margins
+from protection_eval.runs.missions import load_mission
+from protection_eval.runs.publish import publish_shared
+from protection_eval.sharing.audit.differencing import (
+    Margin,
+    close_totals,
+    margins_of_folder,
+    month_span,
+    recoverable_cells,
+)
+from protection_eval.sharing.audit.folder import audit_shared_folder
+
+CELL = "876a506e3ffffff"
+OTHER_CELL = "876a53c21ffffff"
+
+
+def _margin(first: str, last: str, value: int, *, unit: str = f"h3_cell={CELL}",
+            name: str = "incidents") -> Margin:
+    return Margin("gaps.csv", "row 2, incidents", "M", unit, name, first, last, value)
+
+
+# -- across runs: the subtraction itself ---------------------------------------------------------
+
+
+def test_a_cumulative_run_beside_a_monthly_one_gives_the_last_month_back():
+    published = [(_margin("2023-01", "2023-05", 30), "run-may")]
+    found = recoverable_cells(published, [_margin("2023-01", "2023-06", 33)], k=5)
+    assert [(c.first, c.last, c.value) for c in found] == [("2023-06", "2023-06", 3)]
+    assert "run run-may" in found[0].label and "this run" in found[0].label
+    assert "33" not in found[0].label and "30" not in found[0].label
+
+
+def test_a_difference_of_k_or_more_is_no_cell():
+    published = [(_margin("2023-01", "2023-05", 30), "run-may")]
+    assert recoverable_cells(published, [_margin("2023-01", "2023-06", 35)], k=5) == []
+    assert recoverable_cells(published, [_margin("2023-01", "2023-06", 30)], k=5) == []
+
+
+def test_a_revision_of_the_same_months_gives_the_late_reports_back():
+    published = [(_margin("2023-01", "2023-06", 30), "first")]
+    found = recoverable_cells(published, [_margin("2023-01", "2023-06", 32)], k=5)
+    assert [(c.first, c.last, c.value) for c in found] == [("2023-01", "2023-06", 2)]
+
+
+def test_months_subtracted_twice_are_found():
+    # January-June minus January-February is March-June; March-August minus that is
+    # July-August: three publications, no two of which alone give a cell.
+    published = [(_margin("2023-01", "2023-06", 40), "a"), (_margin("2023-01", "2023-02", 20), "b")]
+    found = recoverable_cells(published, [_margin("2023-03", "2023-08", 23)], k=5)
+    assert [(c.first, c.last, c.value) for c in found] == [("2023-07", "2023-08", 3)]
+    assert len(found[0].sources) == 3
+
+
+def test_overlapping_periods_alone_and_other_units_give_nothing():
+    published = [(_margin("2023-01", "2023-06", 40), "a")]
+    assert recoverable_cells(published, [_margin("2023-03", "2023-08", 43)], k=5) == []
+    other = _margin("2023-01", "2023-06", 43, unit=f"h3_cell={OTHER_CELL}")
+    assert recoverable_cells(published, [other], k=5) == []
+    renamed = _margin("2023-01", "2023-06", 43, name="incidents_covered")
+    assert recoverable_cells(published, [renamed], k=5) == []
+
+
+def test_the_ledger_round_trips_and_a_broken_line_is_named(tmp_path):
+    path = tmp_path / "M" / "ledger.jsonl"
+    record_margins([_margin("2023-01", "2023-05", 30)], path, "run-may")
+    assert load_ledger(path) == [(_margin("2023-01", "2023-05", 30), "run-may")]
+    assert [c.value for c in check_ledger([_margin("2023-01", "2023-06", 34)], path, 5)] == [4]
+    with path.open("a") as handle:
+        handle.write('{"run": "x", "value": 3}\n')
+    with pytest.raises(LedgerError, match=r"ledger.jsonl, line 2: not a ledger entry"):
+        load_ledger(path)
+
+
+# -- within one file -----------------------------------------------------------------------------
+
+
+def _effects(tmp_path: Path, counts: tuple[int, int]) -> Path:
+    folder = tmp_path / f"effects-{counts[1]}"
+    folder.mkdir()
+    rows = [
+        f"M,escorts,deployment,poisson_fe,stacked_not_yet_treated,0.8,12,24,{counts[0]}",
+        f"M,escorts,deployment,poisson_fe,twfe,0.7,12,24,{counts[1]}",
+    ]
+    (folder / "effects.csv").write_text(
+        "mission,strategy_id,estimand,model,design,irr,n_areas,n_periods,n_incidents\n"
+        + "\n".join(rows) + "\n"
+    )
+    return folder
+
+
+def test_effects_rows_whose_sample_sizes_differ_by_less_than_k_are_a_finding(tmp_path):
+    result = audit_shared_folder(_effects(tmp_path, (40, 43)))
+    found = [f for f in result.findings if f.kind == "close_totals"]
+    assert [(f.file, f.where) for f in found] == [("effects.csv", "row 3, n_incidents")]
+    assert "gives 3" in found[0].what
+    assert audit_shared_folder(_effects(tmp_path, (40, 45))).ok
+
+
+def test_coverage_summary_parts_are_compared_only_when_one_holds_the_other(tmp_path):
+    summary = {"mission": "M", "period": "2023-01 to 2023-06", "incidents_total": 140,
+               "incidents_in_scope": 100, "incidents_covered": 97,
+               "incidents_left_out_by_precision": 30, "incidents_left_out_other": 10,
+               "incidents_date_only": 0}
+    (tmp_path / "coverage_summary.json").write_text(json.dumps(summary))
+    pairs = close_totals(margins_of_folder(tmp_path), 5)
+    # 100 in scope, 97 covered: 3 uncovered. 30 and 33 of other parts would not be compared.
+    assert [(a.name, b.name) for a, b in pairs] == [("incidents_covered", "incidents_in_scope")]
+    summary.update(incidents_covered=60, incidents_left_out_other=33)
+    (tmp_path / "coverage_summary.json").write_text(json.dumps(summary))
+    assert close_totals(margins_of_folder(tmp_path), 5) == []
+
+
+def test_a_covered_share_beside_a_count_that_leaves_few_uncovered_is_a_finding(tmp_path):
+    (tmp_path / "gaps.csv").write_text(
+        "period,h3_cell,place,incidents,covered_share,rank\n"
+        f"2023-01 to 2023-06,{CELL},Area 31,30,0.9,1\n"
+        f"2023-01 to 2023-06,{OTHER_CELL},Area 07,28,0.5,2\n"
+    )
+    result = audit_shared_folder(tmp_path)
+    assert [(f.kind, f.where) for f in result.findings] == [("close_totals", "row 2, incidents")]
+
+
+def test_month_span_reads_the_periods_the_project_writes():
+    assert month_span("2022-01 to 2023-12") == ("2022-01", "2023-12")
+    assert month_span("2023-01..2023-06") == ("2023-01", "2023-06")
+    assert month_span("2023-04") == ("2023-04", "2023-04")
+    assert month_span(None) is None
+
+
+# -- the gate: a planted differencing attack -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mission(demo_missions):
+    return load_mission(demo_missions[1])
+
+
+def _gaps(period: str, count: int):
+    def build(staged: Path) -> None:
+        (staged / "gaps.csv").write_text(
+            "period,h3_cell,place,incidents,covered_share,rank\n"
+            f"{period},{CELL},Area 31,{count},,1\n{period},{OTHER_CELL},Area 07,28,,2\n"
+        )
+    return build
+
+
+def test_the_gate_refuses_a_cumulative_run_that_a_monthly_one_can_be_subtracted_from(
+    tmp_path, mission
+):
+    ledger = tmp_path / "ledger.jsonl"
+    may = tmp_path / "run-may"
+    first = publish_shared(_gaps("2023-01 to 2023-05", 30), may / "shared", may / "restricted",
+                           mission, ledger=ledger)
+    assert first.published, first.message
+    assert len(load_ledger(ledger)) == 2
+
+    june = tmp_path / "run-june"
+    second = publish_shared(_gaps("2023-01 to 2023-06", 33), june / "shared",
+                            june / "restricted", mission, ledger=ledger)
+    assert not second.published
+    assert not (june / "shared").exists()
+    assert (june / "restricted" / "shared_rejected" / "gaps.csv").exists()
+    assert [p["kind"] for p in second.places] == ["differencing"]
+    # The message names the margins and the runs, not the recovered count.
+    assert f"gaps.csv [incidents [h3_cell={CELL}] 2023-06..2023-06" in second.message
+    assert "run run-may" in second.message and "= 3" not in second.message
+    findings = (june / "restricted" / "audit_findings.csv").read_text()
+    assert "2023-06..2023-06 = 3" in findings
+    assert len(load_ledger(ledger)) == 2, "a refused run is not recorded"
+
+    honest = publish_shared(_gaps("2023-01 to 2023-06", 36), june / "shared",
+                            june / "restricted", mission, ledger=ledger)
+    assert honest.published, honest.message
+    assert {run for _, run in load_ledger(ledger)} == {"run-may", "run-june"}
+
+
+def test_without_a_ledger_the_gate_is_unchanged(tmp_path, mission):
+    outcome = publish_shared(_gaps("2023-01 to 2023-06", 33), tmp_path / "shared",
+                             tmp_path / "restricted", mission)
+    assert outcome.published, outcome.message
+    assert not (tmp_path / "ledger.jsonl").exists()
+
+
+def test_the_coverage_command_records_its_margins_and_a_rerun_still_publishes(
+    tmp_path, demo_missions
+):
+    args = ["coverage", str(demo_missions[1]), "--out", str(tmp_path), "--period",
+            "2023-01..2023-06"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    entries = load_ledger(tmp_path / "ledger.jsonl")
+    names = {m.name for m, _ in entries}
+    assert {"incidents_total", "incidents"} <= names
+    assert {(m.first, m.last) for m, _ in entries} == {("2023-01", "2023-06")}
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert not (tmp_path / "shared" / "ledger.jsonl").exists()
