@@ -270,13 +270,14 @@ class Scanner:
     ) -> None:
         """Every string-level rule: URLs, dates, times, ids, paths, tracebacks, data: URIs."""
         ctx, r = self.ctx, self.ctx.rules
+        # A string that is itself a document is opened whole (its data: URIs with it).
+        if self._scan_nested(text, file, where, depth):
+            return
         for uri in rules.DATA_URI_RE.findall(text):
             decoded = _decode_data_uri(uri)
             if decoded is not None:
                 self.scan_bytes(decoded[1], decoded[0], file, f"{where} > data: URI", depth + 1)
         plain = rules.DATA_URI_RE.sub(" ", text).replace("\\/", "/")
-        if self._scan_nested(plain, file, where, depth):
-            return
         for url in r.third_party_urls(plain):
             if (file, url) not in ctx.requested:
                 ctx.add(file, where, "third_party_url", url)
@@ -576,14 +577,31 @@ class Scanner:
         for name, values in columns.items():
             ctx.count_groups.append((file, f"{where} column {name}", name, values))
 
+    @staticmethod
+    def _literals(body: str, spans: list[tuple[int, int]]) -> list[str]:
+        """Return the string literals of ``body`` that do not lie inside JSON already scanned.
+
+        Read from the code as written, not from the code with its JSON blanked: a JSON-looking
+        part inside a string (``"<script>L.geoJson([[...]])"``) must not cut the string open.
+        """
+        out = []
+        for match in rules.STRING_RE.finditer(body):
+            start, end = match.span()
+            if any(a <= start and end <= b for a, b in spans):
+                continue
+            out += list(rules.string_literals(match.group(0)))
+        return out
+
     def scan_script(self, body: str, file: str, where: str, depth: int) -> None:
         """Scan script code: embedded JSON first, then pairs, counts and string literals."""
         ctx = self.ctx
         rest = list(body)
+        spans = []
         for obj, start, end in rules.embedded_json(body):
             line = body.count("\n", 0, start) + 1
             self.scan_json(obj, file, f"{where} +{line} embedded JSON", depth)
             rest[start:end] = " " * (end - start)
+            spans.append((start, end))
         code = "".join(rest)
         self.check_point_layers(body, file, where)
         for a, b in rules.coordinate_pairs_in_code(code):
@@ -592,7 +610,7 @@ class Scanner:
             ctx.coords.append((x, y, file, where, "point"))
         for name, count in rules.small_counts_in_code(code, ctx.k):
             ctx.add(file, where, "small_count", f"{name}: {count}")
-        for literal in rules.string_literals(code):
+        for literal in self._literals(body, spans):
             handler = rules.find_handler_in_code(literal)
             if handler is not None:
                 ctx.add(file, where, "markup_in_data", handler)
