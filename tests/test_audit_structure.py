@@ -1,4 +1,4 @@
-"""Structural audit rules that need no mission: point layers, encodings, links, images, office files.
+"""Structural audit rules without the mission: point layers, encodings, links, images, office.
 
 Issue 14: a folder audited without ``--mission`` must still never pass a heat map of incident
 points, a UTF-16 page, a symlinked sub-folder, a FIFO, an unrecorded image or a spreadsheet; and
@@ -273,3 +273,13 @@ def test_a_symlinked_folder_given_to_the_audit_is_refused(tmp_path):
     real.mkdir()
     (tmp_path / "link").symlink_to(real, target_is_directory=True)
     assert "special_file" in kinds(audit_shared_folder(tmp_path / "link"))
+
+
+def test_nesting_past_the_depth_limit_is_a_finding_not_a_pass(tmp_path):
+    page = "<p>clean</p>"
+    for _ in range(20):
+        escaped = page.replace("&", "&amp;").replace('"', "&quot;")
+        page = f'<iframe srcdoc="{escaped}"></iframe>'
+    (tmp_path / "deep.html").write_text(page, encoding="utf-8")
+    found = [f.what for f in audit_shared_folder(tmp_path).findings]
+    assert "content nested too deeply to audit" in found

@@ -303,21 +303,28 @@ class Scanner:
     def _scan_nested(self, text: str, file: str, where: str, depth: int) -> bool:
         """Open a string that is itself a document (HTML, SVG or JSON); True when opened."""
         head = text.lstrip()
-        if not head or head[0] not in "<{[" or depth >= _MAX_DEPTH:
+        if not head or head[0] not in "<{[":
             return False
         kind = structure.sniff_text(head)
-        if kind in ("html", "svg") and re.search(r"<[A-Za-z!?][^<>]*>", head):
-            self.scan_html(head, file, f"{where} > {kind}", depth + 1)
-            return True
+        obj: Any = None
+        if kind in ("html", "svg") and not re.search(r"<[A-Za-z!?][^<>]*>", head):
+            return False
         if kind == "json":
             try:
                 obj = json.loads(head)
             except (json.JSONDecodeError, RecursionError):
                 return False
-            if isinstance(obj, dict | list):
-                self.scan_json(obj, file, f"{where} > JSON", depth + 1, data=True)
-                return True
-        return False
+            if not isinstance(obj, dict | list):
+                return False
+        elif kind not in ("html", "svg"):
+            return False
+        if depth >= _MAX_DEPTH:
+            self.ctx.add(file, where, "unauditable_file", "content nested too deeply to audit")
+        elif obj is not None:
+            self.scan_json(obj, file, f"{where} > JSON", depth + 1, data=True)
+        else:
+            self.scan_html(head, file, f"{where} > {kind}", depth + 1)
+        return True
 
     def scan_bytes(self, data: bytes, mime: str, file: str, where: str, depth: int) -> None:
         """Scan the bytes of a ``data:`` URI or an embedded part: image, text or refusal."""
@@ -512,6 +519,9 @@ class Scanner:
     def scan_html(self, text: str, file: str, where: str, depth: int) -> None:
         """Scan a page: requests, attributes, srcdoc, text, comments, scripts, styles, tables."""
         ctx = self.ctx
+        if depth > _MAX_DEPTH:
+            ctx.add(file, where, "unauditable_file", "content nested too deeply to audit")
+            return
         prefix = f"{where} > " if where else ""
         walker = _HtmlWalker()
         walker.feed(text)
