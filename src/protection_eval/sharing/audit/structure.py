@@ -125,7 +125,7 @@ _MONTH_DAY_YEAR_RE = re.compile(
 _CLOCK_RE = re.compile(
     r"(?<![\w.:])(?:1[0-2]|0?[1-9])(?:[.:h][0-5]\d)?\s?(?:[ap]\.m\.|[ap]m)(?!\w)"
     r"|\bat\s+(?:[01]?\d|2[0-3])[.h][0-5]\d\b"
-    r"|(?<![\w.:])(?:[01]\d|2[0-3])[0-5]\d\s?(?:hrs|hours|h)\b",
+    r"|(?<![\w.:])(?:[01]\d|2[0-3])[0-5]\d\s?hrs\b",
     re.IGNORECASE,
 )
 
@@ -192,6 +192,16 @@ _SPLIT_LNG_RE = re.compile(
 _MAX_SPLIT = 40
 
 
+_LAT_TOKENS = frozenset({"lat", "latitude", "y"})
+_LNG_TOKENS = frozenset({"lng", "lon", "long", "longitude", "x"})
+
+
+def _named(name: str, tokens: frozenset[str]) -> bool:
+    """Whether a name has a latitude (or longitude) token: ``centreLat``, not ``plateau``."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1_\2", name)
+    return bool(tokens & set(re.split(r"[^a-z0-9]+", spaced.lower())))
+
+
 def split_coordinates_in_code(code: str) -> list[tuple[float, float]]:
     """Pair every latitude-named number with every longitude-named number of a script.
 
@@ -204,8 +214,12 @@ def split_coordinates_in_code(code: str) -> list[tuple[float, float]]:
     list of (float, float)
         (longitude, latitude) candidates.
     """
-    lats = [float(m.group(2)) for m in _SPLIT_LAT_RE.finditer(code)][:_MAX_SPLIT]
-    lngs = [float(m.group(2)) for m in _SPLIT_LNG_RE.finditer(code)][:_MAX_SPLIT]
+    lats = [
+        float(m.group(2)) for m in _SPLIT_LAT_RE.finditer(code) if _named(m.group(1), _LAT_TOKENS)
+    ][:_MAX_SPLIT]
+    lngs = [
+        float(m.group(2)) for m in _SPLIT_LNG_RE.finditer(code) if _named(m.group(1), _LNG_TOKENS)
+    ][:_MAX_SPLIT]
     return [(x, y) for y in lats for x in lngs if abs(y) <= 90 and abs(x) <= 180]
 
 
