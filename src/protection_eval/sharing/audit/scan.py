@@ -464,6 +464,8 @@ class Scanner:
             self.ctx.coords.append((*pair, file, where, "point"))
             return
         # ``centre_lat`` / ``centre_lon`` and the like: one point split over two members.
+        if not any("lat" in k for k in keys) or not any("lon" in k or "lng" in k for k in keys):
+            return
         text = " ".join(f"{k}: {v}," for k, v in keys.items() if isinstance(v, int | float | str))
         for x, y in structure.split_coordinates_in_code(text):
             self.ctx.coords.append((x, y, file, where, "point"))
