@@ -283,3 +283,22 @@ def test_nesting_past_the_depth_limit_is_a_finding_not_a_pass(tmp_path):
     (tmp_path / "deep.html").write_text(page, encoding="utf-8")
     found = [f.what for f in audit_shared_folder(tmp_path).findings]
     assert "content nested too deeply to audit" in found
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        '<pre>{"cnt_sv": 3}</pre>',
+        "<div data-series='{\"2023-04\": 2, \"2023-05\": 40}'></div>",
+        "<iframe src=\"data:application/octet-stream;base64,"
+        + base64.b64encode(b'<script>L.heatLayer([]);</script>').decode()
+        + '"></iframe>',
+        '<script>var p = "\\u003cscript\\u003eL.marker([4.851234, 31.582345])'
+        '\\u003c/script\\u003e";</script>',
+    ],
+    ids=["json-in-text-node", "json-in-attribute", "octet-stream-data-uri", "js-escaped-html"],
+)
+def test_json_and_html_hidden_in_other_shapes_are_opened(tmp_path, page):
+    (tmp_path / "page.html").write_text(f"<html><body>{page}</body></html>", encoding="utf-8")
+    result = audit_shared_folder(tmp_path)
+    assert kinds(result) & {"small_count", "point_layer"}, result.summary()
