@@ -28,7 +28,22 @@ embedded in scripts parsed) and lists a :class:`Finding` for each of:
     a GeoJSON property, a CSV cell), or a tag with an event handler in a script's string: a
     page that writes such a value as HTML runs it as script;
 ``unauditable_file``
-    a file type the audit cannot read (so it cannot vouch for it).
+    a file type the audit cannot read (so it cannot vouch for it), a text file whose encoding is
+    not certain, an office file with macros or embedded objects;
+``point_layer``
+    a layer drawing individual points (heat map, cluster, marker, circle, GeoJSON point), found
+    from the page's code without the mission; a label exactly at an approved cell or area centre
+    passes;
+``named_case``
+    a popup, tooltip or text naming one incident, case or survivor;
+``raster_image``
+    a PNG, JPEG, WebP... file or ``data:`` URI, unless its sha256 is in the run's manifest;
+``special_file``
+    a symbolic link (to a file or a folder) or a FIFO, socket or device in the folder.
+
+Nested documents are opened to any depth (iframe ``srcdoc``, ``data:`` URIs of any type, HTML or
+JSON in script strings and in JSON or CSV values); XLSX, ODS, GeoPackage and Parquet files are
+read cell by cell (:mod:`protection_eval.sharing.audit.office`).
 
 The rules and their limits are in ``docs/privacy.md``. The detectors live in
 :mod:`protection_eval.sharing.audit.rules`, the walker that opens each file in
@@ -37,6 +52,9 @@ The rules and their limits are in ``docs/privacy.md``. The detectors live in
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +63,12 @@ from typing import Any
 import pandas as pd
 
 from protection_eval.config import MIN_K
-from protection_eval.sharing.audit import differencing, rules
+from protection_eval.sharing.audit import differencing, rules, structure
+from protection_eval.sharing.audit.office import (
+    OFFICE_SUFFIXES,
+    UnauditableOffice,
+    read_office_file,
+)
 from protection_eval.sharing.audit.scan import (
     FINDING_KINDS,
     Context,
@@ -67,6 +90,11 @@ __all__ = [
 
 _TEXT_SUFFIXES = {".html", ".htm", ".json", ".geojson", ".csv", ".txt", ".md", ".svg"}
 _JSON_SUFFIXES = {".json", ".geojson"}
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
+#: Checks that need the mission's raw data, named in a summary when they could not run.
+MISSION_CHECKS = ("raw coordinates", "identifying values", "incident ids")
+#: The manifest key a run fills with the images it made from audited aggregates.
+SHARED_IMAGES_KEY = "shared_images"
 
 
 @dataclass
@@ -81,11 +109,15 @@ class AuditResult:
         Every file read, relative to ``folder``.
     findings : list of Finding
         Everything that must not be shared; empty when the folder passes.
+    not_run : tuple of str
+        Checks that could not run because the mission was not given (see
+        :data:`MISSION_CHECKS`); a pass is then partial.
     """
 
     folder: Path
     files: list[str]
     findings: list[Finding] = field(default_factory=list)
+    not_run: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -98,28 +130,134 @@ class AuditResult:
         return pd.DataFrame([f.__dict__ for f in self.findings], columns=columns)
 
     def summary(self) -> str:
-        """Return a short human-readable report."""
-        if self.ok:
+        """Return a short human-readable report.
+
+        Without the mission, the checks that could not run are named and a clean folder
+        ends ``audit passed (partial)``.
+        """
+        if self.ok and not self.not_run:
             return f"audit passed: {len(self.files)} file(s) in {self.folder}, no finding"
+        if self.ok:
+            return "\n".join(
+                [
+                    f"audit: {len(self.files)} file(s) in {self.folder}, no finding",
+                    f"  not checked without --mission: {', '.join(self.not_run)}",
+                    "audit passed (partial)",
+                ]
+            )
         lines = [f"audit FAILED: {len(self.findings)} finding(s) in {self.folder}"]
         lines += [f"  - {f}" for f in self.findings]
+        if self.not_run:
+            lines.append(f"  not checked without --mission: {', '.join(self.not_run)}")
         return "\n".join(lines)
 
 
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    return data.decode("utf-8-sig", errors="replace")
+def _walk(folder: Path, ctx: Context) -> list[tuple[str, Path]]:
+    """Every regular file under ``folder``; links and special files are findings, not walked."""
+    out: list[tuple[str, Path]] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        with os.scandir(current) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                path = Path(entry.path)
+                name = path.relative_to(folder).as_posix()
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISLNK(mode):
+                    target = os.readlink(path)
+                    kind = "folder" if path.is_dir() else "file"
+                    ctx.add(name, "file", "special_file", f"symbolic link to a {kind}: {target}")
+                elif stat.S_ISDIR(mode):
+                    pending.append(path)
+                elif stat.S_ISREG(mode):
+                    out.append((name, path))
+                else:
+                    what = "FIFO" if stat.S_ISFIFO(mode) else "socket, device or special file"
+                    ctx.add(name, "file", "special_file", what)
+    return sorted(out)
 
 
-def _scan_workbook(scanner: Scanner, file: Path, name: str) -> None:
-    """Scan every sheet of a workbook as CSV; what cannot be read is a finding."""
-    from protection_eval.sharing.audit.xlsx import read_workbook
+def _scan_file(scanner: Scanner, name: str, file: Path, shared_images: Mapping[str, str]) -> None:
+    ctx = scanner.ctx
+    suffix = file.suffix.lower()
+    if suffix == ".ipynb":
+        ctx.add(name, "file", "notebook_file", name)
+        return
+    data = file.read_bytes()
+    if structure.image_kind(data) is not None or suffix in _IMAGE_SUFFIXES:
+        recorded = shared_images.get(name)
+        if recorded is None or recorded.lower() != structure.sha256_hex(data):
+            kind = structure.image_kind(data) or suffix
+            ctx.add(name, "file", "raster_image", f"{name} ({kind}), not recorded in the manifest")
+        return
+    if suffix in OFFICE_SUFFIXES:
+        _scan_office(scanner, name, file)
+        return
+    if suffix not in _TEXT_SUFFIXES:
+        ctx.add(name, "file", "unauditable_file", f"{name} ({suffix or 'no extension'})")
+        return
+    try:
+        text, _ = structure.decode_bytes(data)
+    except structure.UnauditableBytes as exc:
+        ctx.add(name, "file", "unauditable_file", f"{name} {exc}")
+        return
+    mime = {".html": "html", ".htm": "html", ".svg": "svg", ".csv": "csv"}.get(suffix)
+    mime = mime or ("json" if suffix in _JSON_SUFFIXES else "text/plain")
+    scanner.scan_content(text, mime, name, "", 0)
 
-    content = read_workbook(file.read_bytes())
-    for where, problem in content.problems:
-        scanner.ctx.add(name, where, "unauditable_file", problem)
-    for title, text in content.sheets:
-        scanner.scan_csv(text, name, f"sheet {title}, ", 0)
+
+def _scan_office(scanner: Scanner, name: str, file: Path) -> None:
+    ctx = scanner.ctx
+    try:
+        content = read_office_file(file)
+    except UnauditableOffice as exc:
+        ctx.add(name, "file", "unauditable_file", f"{name} {exc}")
+        return
+    for reason in content.refused:
+        ctx.add(name, "file", "unauditable_file", f"{name} {reason}")
+    for where, data in content.images:
+        scanner.check_image(data, name, where)
+    for sheet, rows in content.sheets:
+        scanner.check_name(sheet, name, f"sheet {sheet}")
+        scanner.scan_text(sheet, name, f"sheet {sheet}", 0, prose=False)
+        scanner.scan_rows(rows, name, f"sheet {sheet} ", 0)
+    for where, text in content.notes:
+        scanner.scan_text(text, name, where, 0)
+    for layer, collection in content.features:
+        scanner.check_name(layer, name, layer)
+        scanner.scan_json(collection, name, layer, 0, data=True)
+
+
+def _unit_centres(areas: Any) -> Any:
+    if areas is None or len(areas) == 0:
+        return None
+    import numpy as np
+    import shapely
+
+    geometry = areas.geometry.to_crs("EPSG:4326") if areas.crs else areas.geometry
+    geoms = geometry.to_numpy()
+    return np.vstack(
+        [
+            shapely.get_coordinates(shapely.centroid(geoms)),
+            shapely.get_coordinates(shapely.point_on_surface(geoms)),
+        ]
+    )
+
+
+def shared_images_of(folder: Path) -> dict[str, str]:
+    """Images a run recorded as made from audited aggregates: ``{name: sha256}``.
+
+    Read from the ``shared_images`` key of the ``manifest.json`` beside the shared folder;
+    empty when there is no manifest or no such key.
+    """
+    manifest = folder.parent / "manifest.json"
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8")).get(SHARED_IMAGES_KEY)
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {str(k): str(v) for k, v in recorded.items()}
 
 
 def audit_shared_folder(
@@ -134,6 +272,9 @@ def audit_shared_folder(
     distance_m: float = 250.0,
     vertex_distance_m: float = 5.0,
     hex_resolutions: Iterable[int] = range(0, 10),
+    label_resolutions: Iterable[int] | None = None,
+    shared_images: Mapping[str, str] | None = None,
+    not_run: Iterable[str] | None = None,
 ) -> AuditResult:
     """Audit every file of a shared folder.
 
@@ -161,6 +302,16 @@ def audit_shared_folder(
         The same for polygon and line vertices, which are rarely data points themselves.
     hex_resolutions : iterable of int
         H3 resolutions whose cell centres and vertices are approved.
+    label_resolutions : iterable of int, optional
+        H3 resolutions at whose cell centres a point label may stand (the run's resolution);
+        ``hex_resolutions`` when not given.
+    shared_images : mapping of str to str, optional
+        ``{file name: sha256}`` of images made from audited aggregates (the run manifest's
+        ``shared_images``); only exact matches pass. Read from ``../manifest.json`` when
+        not given.
+    not_run : iterable of str, optional
+        Checks that could not run, named in the summary; by default those of
+        :data:`MISSION_CHECKS` whose input (incidents, ids, identifying values) is missing.
 
     Returns
     -------
@@ -184,30 +335,43 @@ def audit_shared_folder(
             hex_resolutions=tuple(hex_resolutions),
         ),
     )
+    images = dict(shared_images if shared_images is not None else shared_images_of(folder))
+    ctx.label_resolutions = tuple(
+        hex_resolutions if label_resolutions is None else label_resolutions
+    )
+    ctx.unit_centres = _unit_centres(areas)
+    ctx.allowed_images = frozenset(v.lower() for v in images.values())
     scanner = Scanner(ctx)
-    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
-    names = []
-    for file in files:
-        name = file.relative_to(folder).as_posix() if folder.is_dir() else file.name
-        names.append(name)
-        suffix = file.suffix.lower()
-        if suffix == ".ipynb":
-            ctx.add(name, "file", "notebook_file", name)
-            continue
-        if suffix == ".xlsx":
-            _scan_workbook(scanner, file, name)
-            continue
-        if suffix not in _TEXT_SUFFIXES:
-            ctx.add(name, "file", "unauditable_file", f"{name} ({suffix or 'no extension'})")
-            continue
-        text = _read_text(file)
-        mime = {".html": "html", ".htm": "html", ".svg": "svg", ".csv": "csv"}.get(suffix)
-        mime = mime or ("json" if suffix in _JSON_SUFFIXES else "text/plain")
-        scanner.scan_content(text, mime, name, "", 0)
+    if folder.is_dir() and not folder.is_symlink():
+        files = _walk(folder, ctx)
+    elif folder.is_dir():
+        ctx.add(folder.name, "file", "special_file", f"the folder is a symbolic link to "
+                f"{os.readlink(folder)}; audit the folder it points to")
+        files = []
+    else:
+        files = [(folder.name, folder)]
+    for name, file in files:
+        _scan_file(scanner, name, file, images)
     check_coordinates(ctx, incidents)
     check_recoverable(ctx)
     _check_close_totals(ctx, folder)
-    return AuditResult(folder=folder, files=names, findings=cap_findings(ctx.findings))
+    if not_run is None:
+        has_ids = incidents is not None and "incident_id" in incidents
+        not_run = [
+            check
+            for check, missing in zip(
+                MISSION_CHECKS,
+                (incidents is None, incidents is None and not ctx.rules.id_tokens, not has_ids),
+                strict=True,
+            )
+            if missing
+        ]
+    return AuditResult(
+        folder=folder,
+        files=[name for name, _ in files],
+        findings=cap_findings(ctx.findings),
+        not_run=tuple(not_run),
+    )
 
 
 def _check_close_totals(ctx: Context, folder: Path) -> None:
@@ -263,6 +427,7 @@ def audit_mission_folder(
     return audit_shared_folder(
         path,
         incidents=incidents,
+        label_resolutions=(config.sharing.h3_resolution,),
         k=k_from_config(config),
         tile_server=None if tile is None else tile.url,
         tile_attribution=None if tile is None else tile.attribution,

@@ -64,11 +64,13 @@ INCIDENT_WORDS: frozenset[str] = frozenset(
     (
         "incident incidents case cases report reports reported victim victims survivor "
         "survivors event events sgbv gbv rape rapes assault assaults abuse marriage "
-        "denial"
+        "denial sv sgbv_cases viol viols violation violations crsv ipv"
     ).split()
 )
 #: Generic count tokens: a count unless another token says what is counted is not people.
-COUNT_WORDS: frozenset[str] = frozenset({"count", "counts", "n", "nb", "num", "number", "total"})
+COUNT_WORDS: frozenset[str] = frozenset(
+    {"count", "counts", "n", "nb", "num", "number", "total", "cnt", "ct", "tot", "freq"}
+)
 # Things counted in shared tables that are not survivors: model sizes, time, patrols.
 _NOT_PEOPLE = frozenset(
     (
@@ -350,7 +352,10 @@ def embedded_json(body: str) -> Iterator[tuple[Any, int, int]]:
         position = end
 
 
-_STRING_RE = re.compile(r"\"((?:[^\"\\\n]|\\.)*)\"|'((?:[^'\\\n]|\\.)*)'|`((?:[^`\\]|\\.)*)`")
+STRING_RE = re.compile(
+    r"\"((?:[^\"\\\n]|\\.)*)\"|'((?:[^'\\\n]|\\.)*)'|`((?:[^`\\]|\\.)*)`"
+)
+_STRING_RE = STRING_RE
 
 
 def string_literals(body: str) -> Iterator[str]:

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from protection_eval.sharing.audit import rules as rules
+from protection_eval.sharing.audit import structure
 
 FINDING_KINDS: dict[str, str] = {
     "incident_coordinate": "it lies near a reported incident and is not an approved hexagon or "
@@ -50,10 +51,19 @@ FINDING_KINDS: dict[str, str] = {
     "where a page writes the value as HTML (folium's tooltips do); escape it for HTML before it "
     "reaches the page, or correct the source (DOMAIN.md rule 4)",
     "unauditable_file": "the audit cannot read this file type, so it cannot vouch for it",
+    "point_layer": "a layer that draws individual points (heat map, markers, clusters, circles, "
+    "GeoJSON points) shows where incidents happened; only a label exactly at the centre of an "
+    "approved hexagon or area may be a point (DOMAIN.md rule 1)",
+    "named_case": "a popup, tooltip or text naming one incident, case or survivor points at a "
+    "person (DOMAIN.md rules 1 and 3)",
+    "raster_image": "a raster image cannot be read by the audit; only an image the project made "
+    "from audited aggregates and recorded with its sha256 in the run's manifest may be shared",
+    "special_file": "a symbolic link or a special file (FIFO, socket, device) in a shared folder "
+    "points outside it or cannot be read as a file",
 }
 
 _MAX_PER_KIND = 20
-_MAX_DEPTH = 4
+_MAX_DEPTH = 12
 _TEXT_MIMES = (
     "text/",
     "application/json",
@@ -105,6 +115,30 @@ class Context:
     # count seen, for the check that a hidden count cannot be recovered from a shown total.
     count_groups: list[tuple[str, str, str, list[float | None]]] = field(default_factory=list)
     totals: list[tuple[str, str, float]] = field(default_factory=list)
+    # Where a point label may stand: H3 resolutions of the run and the areas' centres.
+    label_resolutions: tuple[int, ...] = tuple(range(10))
+    unit_centres: Any = None
+    # sha256 of images the run's manifest records as made from audited aggregates.
+    allowed_images: frozenset[str] = frozenset()
+
+    def is_unit_centre(self, lng: float, lat: float) -> bool:
+        """Whether a point is exactly an H3 cell centre (or its label point) or an area centre."""
+        tol_x, tol_y = rules._tolerance(lng), rules._tolerance(lat)
+        if self.unit_centres is not None:
+            for x, y in self.unit_centres:
+                if abs(x - lng) <= tol_x and abs(y - lat) <= tol_y:
+                    return True
+        if not (abs(lat) <= 90 and abs(lng) <= 180):
+            return False
+        for resolution in self.label_resolutions:
+            cell = rules.h3.latlng_to_cell(lat, lng, resolution)
+            y, x = rules.h3.cell_to_latlng(cell)
+            boundary = rules.h3.cell_to_boundary(cell)
+            label = rules.shapely.Polygon([(b, a) for a, b in boundary]).representative_point()
+            for cx, cy in ((x, y), (label.x, label.y)):
+                if abs(cx - lng) <= tol_x and abs(cy - lat) <= tol_y:
+                    return True
+        return False
 
     def add(self, file: str, where: str, kind: str, what: Any) -> None:
         """Record a finding, with the offending value shortened to 120 characters."""
@@ -169,6 +203,14 @@ class _HtmlWalker(HTMLParser):
     def unknown_decl(self, data: str) -> None:
         self.texts.append((self.getpos()[0], data))
 
+    def handle_decl(self, decl: str) -> None:
+        # A DOCTYPE's internal subset (``<!ENTITY d "...">``) is text in the file.
+        self.texts.append((self.getpos()[0], decl))
+
+    def handle_pi(self, data: str) -> None:
+        # A processing instruction (``<?xml-stylesheet ...?>``) is text in the file.
+        self.texts.append((self.getpos()[0], data))
+
     def handle_data(self, data: str) -> None:
         if self._script is not None or self._style is not None:
             self._buffer.append(data)
@@ -178,14 +220,12 @@ class _HtmlWalker(HTMLParser):
             self._cell.append(data)
 
 
-def _decode_data_uri(uri: str) -> tuple[str, str] | None:
-    """Return (mime, text) of a textual ``data:`` URI, None for binary or malformed ones."""
+def _decode_data_uri(uri: str) -> tuple[str, bytes] | None:
+    """Return (mime, bytes) of a ``data:`` URI of any media type, None for a malformed one."""
     match = re.match(r"data:([\w.+/-]*)((?:;[\w.+-]+=[\w.+-]+)*)(;base64)?,(.*)", uri, re.S)
     if match is None:
         return None
     mime = match.group(1).lower() or "text/plain"
-    if not mime.startswith(_TEXT_MIMES):
-        return None
     payload = match.group(4)
     if match.group(3):
         try:
@@ -196,7 +236,7 @@ def _decode_data_uri(uri: str) -> tuple[str, str] | None:
         from urllib.parse import unquote_to_bytes
 
         raw = unquote_to_bytes(payload)
-    return mime, raw.decode("utf-8", errors="replace")
+    return mime, raw
 
 
 class Scanner:
@@ -233,16 +273,24 @@ class Scanner:
     ) -> None:
         """Every string-level rule: URLs, dates, times, ids, paths, tracebacks, data: URIs."""
         ctx, r = self.ctx, self.ctx.rules
+        # A string that is itself a document is opened whole (its data: URIs with it).
+        if self._scan_nested(text, file, where, depth):
+            return
         for uri in rules.DATA_URI_RE.findall(text):
             decoded = _decode_data_uri(uri)
             if decoded is not None:
-                self.scan_content(decoded[1], decoded[0], file, f"{where} > data: URI", depth + 1)
+                self.scan_bytes(decoded[1], decoded[0], file, f"{where} > data: URI", depth + 1)
         plain = rules.DATA_URI_RE.sub(" ", text).replace("\\/", "/")
         for url in r.third_party_urls(plain):
             if (file, url) not in ctx.requested:
                 ctx.add(file, where, "third_party_url", url)
         for kind, value in rules.find_dates_and_times(plain):
             ctx.add(file, where, kind, value)
+        for kind, value in structure.find_other_date_forms(plain):
+            ctx.add(file, where, kind, value)
+        for value in structure.find_named_cases(plain):
+            ctx.add(file, where, "named_case", value)
+        self.check_point_layers(plain, file, where)
         for value in rules.find_local_paths(plain):
             ctx.add(file, where, "local_path", value)
         if rules.TRACEBACK_RE.search(plain):
@@ -254,6 +302,62 @@ class Scanner:
         if prose:
             for value in rules.small_counts_in_prose(plain, ctx.k):
                 ctx.add(file, where, "small_count", value)
+
+    def _scan_nested(self, text: str, file: str, where: str, depth: int) -> bool:
+        """Open a string that is itself a document (HTML, SVG or JSON); True when opened."""
+        head = text.lstrip()
+        if not head or head[0] not in "<{[":
+            return False
+        kind = structure.sniff_text(head)
+        obj: Any = None
+        if kind in ("html", "svg") and not re.search(r"<[A-Za-z!?][^<>]*>", head):
+            return False
+        if kind == "json":
+            try:
+                obj = json.loads(head)
+            except (json.JSONDecodeError, RecursionError):
+                return False
+            if not isinstance(obj, dict | list):
+                return False
+        elif kind not in ("html", "svg"):
+            return False
+        if depth >= _MAX_DEPTH:
+            self.ctx.add(file, where, "unauditable_file", "content nested too deeply to audit")
+        elif obj is not None:
+            self.scan_json(obj, file, f"{where} > JSON", depth + 1, data=True)
+        else:
+            self.scan_html(head, file, f"{where} > {kind}", depth + 1)
+        return True
+
+    def scan_bytes(self, data: bytes, mime: str, file: str, where: str, depth: int) -> None:
+        """Scan the bytes of a ``data:`` URI or an embedded part: image, text or refusal."""
+        if self.check_image(data, file, where):
+            return
+        try:
+            text, _ = structure.decode_bytes(data)
+        except structure.UnauditableBytes as exc:
+            self.ctx.add(file, where, "unauditable_file", f"{mime} content {exc}")
+            return
+        if not mime.startswith(_TEXT_MIMES) or mime == "text/plain":
+            mime = structure.sniff_text(text)
+        self.scan_content(text, mime, file, where, depth)
+
+    def check_image(self, data: bytes, file: str, where: str) -> bool:
+        """Record a raster image unless its sha256 is recorded; True when ``data`` is an image."""
+        kind = structure.image_kind(data)
+        if kind is None:
+            return False
+        digest = structure.sha256_hex(data)
+        if digest not in self.ctx.allowed_images:
+            self.ctx.add(file, where, "raster_image", f"{kind} image, sha256 {digest[:16]}...")
+        return True
+
+    def check_point_layers(self, code: str, file: str, where: str) -> None:
+        """Record layers that draw points, except labels exactly at an approved unit's centre."""
+        for call, position in structure.find_point_layers(code):
+            if position is not None and self.ctx.is_unit_centre(position[1], position[0]):
+                continue
+            self.ctx.add(file, where, "point_layer", call)
 
     def check_markup(self, value: str, file: str, where: str) -> None:
         """Apply the markup rule to a data value (JSON value, GeoJSON property, CSV cell)."""
@@ -284,6 +388,8 @@ class Scanner:
                 ctx.add(file, where or "/", "notebook_metadata", "a Jupyter notebook document")
             self._collect_lat_lng(obj, file, where)
             geometry_type = obj.get("type") if isinstance(obj.get("type"), str) else None
+            if geometry_type in ("Point", "MultiPoint"):
+                self._check_point_geometry(obj.get("coordinates"), file, where, geometry_type)
             for key, value in obj.items():
                 path = f"{where}/{key}"
                 name = str(key)
@@ -294,6 +400,10 @@ class Scanner:
                 if name in ("papermill", "nbformat", "kernelspec"):
                     ctx.add(file, path, "notebook_metadata", name)
                 self.scan_text(name, file, path, depth, prose=False)
+                if structure.is_period_key(name) and not isinstance(value, dict | list):
+                    count = rules.as_small_count(value, ctx.k)
+                    if count is not None:
+                        ctx.add(file, path, "small_count", f"{name}: {count} (a count per period)")
                 if rules.is_count_name(name):
                     count = rules.as_small_count(value, ctx.k)
                     if count is not None:
@@ -323,6 +433,17 @@ class Scanner:
             if data:
                 self.check_markup(obj, file, where)
             self.scan_text(obj, file, where, depth)
+        else:
+            epoch = structure.epoch_number(obj)
+            if epoch is not None:
+                ctx.add(file, where, "fine_date", f"{epoch} (epoch time)")
+
+    def _check_point_geometry(self, coordinates: Any, file: str, where: str, kind: str) -> None:
+        positions = list(rules.iter_positions(coordinates))
+        if positions and all(self.ctx.is_unit_centre(x, y) for x, y in positions):
+            return
+        first = positions[0] if positions else ("?", "?")
+        self.ctx.add(file, where or "/", "point_layer", f"GeoJSON {kind} at {first}")
 
     def _collect_count_columns(self, items: list, file: str, where: str) -> None:
         """Record the count columns of a list of records or GeoJSON features."""
@@ -344,15 +465,29 @@ class Scanner:
         pair = rules.as_pair([lng, lat]) if lat is not None and lng is not None else None
         if pair is not None:
             self.ctx.coords.append((*pair, file, where, "point"))
+            return
+        # ``centre_lat`` / ``centre_lon`` and the like: one point split over two members.
+        if not any("lat" in k for k in keys) or not any("lon" in k or "lng" in k for k in keys):
+            return
+        text = " ".join(f"{k}: {v}," for k, v in keys.items() if isinstance(v, int | float | str))
+        for x, y in structure.split_coordinates_in_code(text):
+            self.ctx.coords.append((x, y, file, where, "point"))
 
     # -- CSV ----------------------------------------------------------------------------
     def scan_csv(self, text: str, file: str, where: str, depth: int) -> None:
         """Scan a CSV: header names, every cell, count columns and coordinate columns."""
+        self.scan_rows(list(csv.reader(io.StringIO(text.lstrip("\ufeff")))), file, where, depth)
+
+    def scan_rows(self, rows: list[list[Any]], file: str, where: str, depth: int) -> None:
+        """Scan a table of cells (a CSV, a sheet), the first row its header.
+
+        Cells are text or, from a spreadsheet, numbers, booleans or None; a number that reads
+        as epoch time is a date.
+        """
         ctx = self.ctx
-        rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
         if not rows:
             return
-        header = rows[0]
+        header = ["" if name is None else str(name) for name in rows[0]]
         for name in header:
             self.check_name(name, file, f"{where}header")
             self.check_markup(name, file, f"{where}header")
@@ -369,6 +504,11 @@ class Scanner:
             for i, value in enumerate(row):
                 column = header[i] if i < len(header) else f"#{i + 1}"
                 spot = f"{where}row {number}, column {column}"
+                if not isinstance(value, str):
+                    epoch = structure.epoch_number(value)
+                    if epoch is not None:
+                        ctx.add(file, spot, "fine_date", f"{epoch} (epoch time)")
+                    value = "" if value is None else str(value)
                 self.check_markup(value, file, spot)
                 self.scan_text(value, file, spot, depth)
                 if i in count_cols:
@@ -384,6 +524,9 @@ class Scanner:
     def scan_html(self, text: str, file: str, where: str, depth: int) -> None:
         """Scan a page: requests, attributes, srcdoc, text, comments, scripts, styles, tables."""
         ctx = self.ctx
+        if depth > _MAX_DEPTH:
+            ctx.add(file, where, "unauditable_file", "content nested too deeply to audit")
+            return
         prefix = f"{where} > " if where else ""
         walker = _HtmlWalker()
         walker.feed(text)
@@ -449,24 +592,67 @@ class Scanner:
         for name, values in columns.items():
             ctx.count_groups.append((file, f"{where} column {name}", name, values))
 
+    @staticmethod
+    def _literals(body: str, spans: list[tuple[int, int]]) -> list[str]:
+        """Return the string literals of ``body`` that do not lie inside JSON already scanned.
+
+        Read from the code as written, not from the code with its JSON blanked: a JSON-looking
+        part inside a string (``"<script>L.geoJson([[...]])"``) must not cut the string open.
+        """
+        out = []
+        for match in rules.STRING_RE.finditer(body):
+            start, end = match.span()
+            if any(a <= start and end <= b for a, b in spans):
+                continue
+            out += list(rules.string_literals(match.group(0)))
+        return out
+
     def scan_script(self, body: str, file: str, where: str, depth: int) -> None:
         """Scan script code: embedded JSON first, then pairs, counts and string literals."""
         ctx = self.ctx
         rest = list(body)
+        spans = []
         for obj, start, end in rules.embedded_json(body):
             line = body.count("\n", 0, start) + 1
             self.scan_json(obj, file, f"{where} +{line} embedded JSON", depth)
             rest[start:end] = " " * (end - start)
+            spans.append((start, end))
         code = "".join(rest)
+        self.check_point_layers(body, file, where)
         for a, b in rules.coordinate_pairs_in_code(code):
             ctx.coords.append((b, a, file, where, "pair"))
+        for x, y in structure.split_coordinates_in_code(code):
+            ctx.coords.append((x, y, file, where, "point"))
         for name, count in rules.small_counts_in_code(code, ctx.k):
             ctx.add(file, where, "small_count", f"{name}: {count}")
-        for literal in rules.string_literals(code):
+        for literal in self._literals(body, spans):
             handler = rules.find_handler_in_code(literal)
             if handler is not None:
                 ctx.add(file, where, "markup_in_data", handler)
-            self.scan_text(rules.strip_tags(literal), file, where, depth)
+            text = _unescape_js(literal)
+            # A string that is a document (HTML, JSON) is opened as one, every rule inside.
+            if not self._scan_nested(text, file, f"{where} string", depth):
+                self.scan_text(rules.strip_tags(text), file, where, depth)
+
+
+_JS_ESCAPE_RE = re.compile(
+    r"\\(u\{[0-9a-fA-F]+\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[nrtbfv0'\"\\/`])"
+)
+_JS_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+
+
+def _unescape_js(literal: str) -> str:
+    """Decode a JavaScript string literal's escapes (unicode, hex, newlines...)."""
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code.startswith("u{"):
+            return chr(int(code[2:-1], 16)) if int(code[2:-1], 16) < 0x110000 else ""
+        if code[0] in "ux" and len(code) > 1:
+            return chr(int(code[1:], 16))
+        return _JS_SIMPLE.get(code, code)
+
+    return _JS_ESCAPE_RE.sub(one, literal) if "\\" in literal else literal
 
 
 def check_coordinates(ctx: Context, incidents: pd.DataFrame | None) -> None:
