@@ -16,9 +16,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from protection_eval.coverage.gaps import place_names
-from protection_eval.hexgrid import to_hexagon_footprint, to_hexagon_frame
-from protection_eval.sharing.disclosure import check_k, suppress_counts
+from protection_eval.coverage.gaps import is_gap, place_names, rank_gaps
+from protection_eval.hexgrid import cell_resolution, to_hexagon_footprint, to_hexagon_frame
+from protection_eval.sharing.disclosure import (
+    MIN_ADAPTIVE_RESOLUTION,
+    adaptive_cells,
+    check_k,
+    suppress_counts,
+)
 from protection_eval.sharing.maps import CoverageMap, make_coverage_map
 
 if TYPE_CHECKING:
@@ -31,6 +36,7 @@ __all__ = [
     "to_shared_coverage_map",
     "to_shared_coverage_summary",
     "to_shared_gaps",
+    "to_shared_units",
 ]
 
 #: Counts of the summary that are suppressed in the shared form when from 1 to k-1.
@@ -73,6 +79,57 @@ def to_shared_coverage_summary(summary: Mapping[str, Any], k: int) -> dict[str, 
     return out
 
 
+def to_shared_units(
+    gaps: pd.DataFrame,
+    k: int,
+    *,
+    adaptive: bool = True,
+    min_resolution: int = MIN_ADAPTIVE_RESOLUTION,
+) -> pd.DataFrame:
+    """Return the places of a one-period gap list as shared units, with raw counts (restricted).
+
+    With ``adaptive``, hexagons holding from 1 to k-1 reports merge into coarser H3 parents,
+    place by place (:func:`protection_eval.sharing.disclosure.adaptive_cells`); the counts are
+    summed per unit. Every shared layer and table of a run uses this one partition, so that no
+    shown unit lies inside another and no hidden count is a difference of shown ones.
+
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        One period of :func:`protection_eval.coverage.gaps.compute_gaps` output, every hexagon.
+    k : int
+        Suppression threshold (at least 5).
+    adaptive : bool
+        Merge sparse hexagons upward (True) or keep the gap resolution everywhere.
+    min_resolution : int
+        Coarsest H3 resolution of a merged unit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``h3_cell`` (the unit), ``resolution``, ``incidents``, ``incidents_covered``,
+        ``incidents_uncovered`` (int64) and ``covered_share``: raw, for the shared forms to
+        suppress.
+    """
+    k = check_k(k)
+    columns = ["h3_cell", "resolution", "incidents", "incidents_covered",
+               "incidents_uncovered", "covered_share"]
+    if len(gaps) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    gaps = gaps.reset_index(drop=True)
+    units = (adaptive_cells(gaps["h3_cell"], gaps["incidents"], k,
+                            min_resolution=min_resolution)
+             if adaptive else gaps["h3_cell"].astype(str))
+    summed = (gaps[["incidents", "incidents_covered"]].astype("int64")
+              .groupby(units.to_numpy(), sort=True).sum())
+    table = summed.rename_axis("h3_cell").reset_index()
+    table["resolution"] = [cell_resolution(c) for c in table["h3_cell"]]
+    table["incidents_uncovered"] = table["incidents"] - table["incidents_covered"]
+    table["covered_share"] = table["incidents_covered"] / table["incidents"].where(
+        table["incidents"] > 0)
+    return table[columns]
+
+
 def to_shared_gaps(
     gaps: pd.DataFrame,
     k: int,
@@ -80,17 +137,22 @@ def to_shared_gaps(
     top: int | None = 20,
     areas: gpd.GeoDataFrame | None = None,
     label: str = "",
+    adaptive: bool = True,
+    min_resolution: int = MIN_ADAPTIVE_RESOLUTION,
 ) -> pd.DataFrame:
-    """Return a one-period gap list in its shared form.
+    """Return a one-period gap list in its shared form: gaps only, ranked.
 
-    The shared part of a run also shows the mission's totals (incidents in scope, covered), so each
-    of the three hexagon counts (incidents, covered, uncovered) is suppressed with the grand total
-    as a margin: counts from 1 to k-1 are hidden, and enough others that no hidden count can be
-    solved for from the total (:func:`protection_eval.sharing.disclosure.suppress_counts`). Only
-    hexagons whose incident count is visible are listed; ``covered_share`` is shown only when the
-    covered and the uncovered counts are visible too. Raw covered and uncovered counts are never
-    shown. Monthly lists are not shared: with the whole-period list beside them, a hidden month
-    could be solved for from the hexagon's total.
+    The places are the shared units of :func:`to_shared_units` (hexagons, merged into coarser
+    parents where sparse). The shared part of a run also shows the mission's totals (incidents
+    in scope, covered), so each of the three unit counts (incidents, covered, uncovered) is
+    suppressed with the grand total as a margin: counts from 1 to k-1 are hidden, and enough
+    others that no hidden count can be solved for from the total
+    (:func:`protection_eval.sharing.disclosure.suppress_counts`). A unit is listed only when it
+    is a gap (:func:`protection_eval.coverage.gaps.is_gap`: at least k reports and at least half
+    of them without a patrol in reach) and its incident count is visible; ``covered_share`` is
+    shown only when the covered and the uncovered counts are visible too. Raw covered and
+    uncovered counts are never shown. Monthly lists are not shared: with the whole-period list
+    beside them, a hidden month could be solved for from the unit's total.
 
     Parameters
     ----------
@@ -102,45 +164,47 @@ def to_shared_gaps(
     top : int or None
         Rows kept (None: all).
     areas : geopandas.GeoDataFrame, optional
-        Areas with ``name``: adds ``place``, the area holding the hexagon's centre.
+        Areas with ``name``: adds ``place``, the area holding the unit's centre.
     label : str
         Text for the ``period`` column, e.g. ``"2022-01 to 2023-12"``.
+    adaptive, min_resolution
+        See :func:`to_shared_units`.
 
     Returns
     -------
     pandas.DataFrame
-        ``period`` (``label``), ``h3_cell``, ``place`` (with ``areas``), ``incidents`` (Int64),
-        ``covered_share`` (Float64, NA where it could disclose a small count), ``rank`` (1 =
-        look first).
+        ``period`` (``label``), ``h3_cell``, ``resolution`` (the unit's H3 resolution),
+        ``place`` (with ``areas``), ``incidents`` (Int64), ``covered_share`` (Float64, NA where
+        it could disclose a small count), ``rank`` (1 = look first: most reports without a
+        patrol in reach, then the lowest covered share), sorted by rank.
 
     Raises
     ------
     ValueError
         When ``gaps`` holds more than one period.
     """
-    columns = ["period", "h3_cell", *(["place"] if areas is not None else []), "incidents",
-               "covered_share", "rank"]
-    if gaps["period"].nunique(dropna=False) > 1:
+    columns = ["period", "h3_cell", "resolution", *(["place"] if areas is not None else []),
+               "incidents", "covered_share", "rank"]
+    if len(gaps) and gaps["period"].nunique(dropna=False) > 1:
         raise ValueError("to_shared_gaps takes one period: pass summarise_gaps(gaps)")
-    if len(gaps) == 0:
+    units = to_shared_units(gaps, k, adaptive=adaptive, min_resolution=min_resolution)
+    if len(units) == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-    gaps = gaps.reset_index(drop=True)
     shown = {}
     for column in ("incidents", "incidents_covered", "incidents_uncovered"):
-        cells = gaps[["h3_cell", column]]
+        cells = units[["h3_cell", column]]
         shown[column] = suppress_counts(cells, column, k, margins=[()]).shared()[column]
-    table = pd.DataFrame({"period": label, "h3_cell": gaps["h3_cell"].to_numpy()})
+    table = pd.DataFrame({"period": label, "h3_cell": units["h3_cell"].to_numpy(),
+                          "resolution": units["resolution"].to_numpy(dtype=np.int64)})
     table["incidents"] = pd.array(shown["incidents"].to_numpy(), dtype="Int64")
-    share = pd.array(gaps["covered_share"].to_numpy(), dtype="Float64")
+    share = pd.array(units["covered_share"].to_numpy(), dtype="Float64")
     hidden = (shown["incidents_covered"].isna() | shown["incidents_uncovered"].isna()).to_numpy()
     share[hidden] = pd.NA
     table["covered_share"] = share
-    visible = table["incidents"].notna().to_numpy()
-    table = table.assign(_u=gaps["incidents_uncovered"].to_numpy(),
-                         _s=gaps["covered_share"].to_numpy()).loc[visible]
-    table = table.sort_values(["_u", "_s", "incidents", "h3_cell"],
-                              ascending=[False, True, False, True], kind="stable")
-    table["rank"] = np.arange(1, len(table) + 1, dtype=np.int64)
+    listed = (table["incidents"].notna() & is_gap(units, k)).to_numpy()
+    table = table.loc[listed]
+    table["rank"] = rank_gaps(units.loc[listed]).to_numpy()
+    table = table.sort_values("rank", kind="stable")
     if top is not None:
         table = table[table["rank"] <= top]
     table = table.reset_index(drop=True)
@@ -154,7 +218,7 @@ def to_shared_coverage_gaps(
 ) -> pd.DataFrame:
     """Return a mission's gap list over the whole period in its shared form.
 
-    ``place`` names the area holding each hexagon's centre. Monthly gap lists stay in the
+    ``place`` names the area holding each unit's centre. Monthly gap lists stay in the
     restricted part (:attr:`CoverageResult.gaps`); see :func:`to_shared_gaps` for the rules.
     """
     return to_shared_gaps(result.gaps_overall, k, top=top, areas=result.area_shapes,
@@ -173,7 +237,7 @@ def to_coverage_map_layers(
     k : int
         Suppression threshold (at least 5).
     top : int
-        Gap hexagons kept.
+        Gap units kept.
     resolution : int
         H3 resolution of the footprint outline (8: hexagons of about 0.7 km2).
 
@@ -181,15 +245,17 @@ def to_coverage_map_layers(
     -------
     dict
         ``areas`` (name, mean monthly footprint and population shares, patrol-hours,
-        women's share; no incident count), ``hexagons`` (incidents in scope per H3 cell,
-        suppressed with the grand total as margin), ``footprint`` (the H3 cells whose
-        centre was within reach at some time in the period, as one outline: only hexagon
-        vertices, never a point derived from a patrol position) and ``gaps``
-        (``gap_rank``, incidents, covered share): keyword arguments of
-        :func:`protection_eval.sharing.maps.make_coverage_map`, all in EPSG:4326.
+        women's share; no incident count), ``hexagons`` (incidents in scope per shared unit:
+        hexagons at the gap resolution, merged into coarser parents where sparse
+        (:func:`to_shared_units`), with ``resolution``; suppressed with the grand total as
+        margin), ``footprint`` (the H3 cells whose centre was within reach at some time in the
+        period, as one outline: only hexagon vertices, never a point derived from a patrol
+        position) and ``gaps`` (``gap_rank``, ``resolution``, incidents, covered share; gaps
+        only): keyword arguments of :func:`protection_eval.sharing.maps.make_coverage_map`, all
+        in EPSG:4326.
     """
-    # No incident count on areas: with hexagon counts beside them, an area's count minus
-    # its visible hexagons could give back a suppressed hexagon.
+    # No incident count on areas: with unit counts beside them, an area's count minus
+    # its visible units could give back a suppressed unit.
     measures = result.areas.groupby("area_id", sort=False)
     hours = result.areas["patrol_hours"].fillna(0.0)
     weighted = (result.areas["women_share"] * hours).groupby(result.areas["area_id"]).sum()
@@ -210,13 +276,13 @@ def to_coverage_map_layers(
     areas = shapes.merge(per_area, on="area_id", how="left")
 
     every = to_shared_gaps(result.gaps_overall, k, top=None)
-    counts = suppress_counts(
-        result.gaps_overall[["h3_cell", "incidents"]].reset_index(drop=True), "incidents", k,
-        margins=[()],
-    ).shared()
-    hexagons = to_hexagon_frame(counts[["h3_cell", "incidents"]])
+    units = to_shared_units(result.gaps_overall, k)
+    counts = suppress_counts(units[["h3_cell", "resolution", "incidents"]], "incidents", k,
+                             margins=[()]).shared()
+    hexagons = to_hexagon_frame(counts[["h3_cell", "resolution", "incidents"]])
     gaps = every[every["rank"] <= top].rename(columns={"rank": "gap_rank"})
-    gaps = to_hexagon_frame(gaps[["gap_rank", "h3_cell", "incidents", "covered_share"]])
+    gaps = to_hexagon_frame(
+        gaps[["gap_rank", "h3_cell", "resolution", "incidents", "covered_share"]])
 
     footprint = to_hexagon_footprint(result.footprints, resolution)
     return {"areas": areas, "hexagons": hexagons, "footprint": footprint, "gaps": gaps}
