@@ -66,6 +66,7 @@ SHARED_FILES: dict[str, str] = {
     "effects": "effects.csv",
     "gaps": "gaps.csv",
     "map": "coverage_map.html",
+    "map_svg": "coverage_map.svg",
     "brief": "brief.html",
 }
 

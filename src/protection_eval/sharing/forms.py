@@ -25,6 +25,7 @@ from protection_eval.sharing.disclosure import (
     suppress_counts,
 )
 from protection_eval.sharing.maps import CoverageMap, make_coverage_map
+from protection_eval.sharing.svgmap import to_svg_map
 
 if TYPE_CHECKING:
     from protection_eval.config import MissionConfig
@@ -36,6 +37,7 @@ __all__ = [
     "to_shared_coverage_map",
     "to_shared_coverage_summary",
     "to_shared_gaps",
+    "to_shared_svg_map",
     "to_shared_units",
 ]
 
@@ -315,3 +317,22 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
         tile_url=None if tiles is None else tiles.url,
         tile_attribution=None if tiles is None else tiles.attribution,
     )
+
+
+def to_shared_svg_map(result: CoverageResult, config: MissionConfig) -> str:
+    """Draw the shared coverage map as the printable SVG of the brief (same layers, no words).
+
+    Parameters
+    ----------
+    result : CoverageResult
+        The mission's coverage.
+    config : MissionConfig
+        For ``k``.
+
+    Returns
+    -------
+    str
+        An SVG document (:func:`protection_eval.sharing.svgmap.to_svg_map`).
+    """
+    k = config.sharing.min_count
+    return to_svg_map(**to_coverage_map_layers(result, k), k=k)

@@ -38,7 +38,12 @@ __all__ = [
     "GAP_PROPERTIES",
     "HEXAGON_PROPERTIES",
     "INCIDENT_PROPERTIES",
+    "AREA_COLOUR",
+    "FOOTPRINT_COLOUR",
+    "GAP_COLOUR",
     "CoverageMap",
+    "check_shared_layers",
+    "count_classes",
     "format_hexagon_size",
     "make_coverage_map",
     "make_restricted_coverage_map",
@@ -264,6 +269,48 @@ def _to_geojson(
         feature["geometry"] = json.loads(shapely.to_geojson(geom))
         features.append(feature)
     return {"type": "FeatureCollection", "features": features}
+
+
+#: Colours of the shared layers, public for the printable map (:mod:`.svgmap`).
+FOOTPRINT_COLOUR = _FOOTPRINT_COLOUR
+GAP_COLOUR = _GAP_COLOUR
+AREA_COLOUR = _AREA_COLOUR
+
+
+def count_classes(k: int, breaks: Sequence[int] | None = None) -> list[tuple[int, int | None, str]]:
+    """Return the (low, high or None, colour) classes of unit counts, starting at k."""
+    return _count_classes(k, breaks)
+
+
+def check_shared_layers(
+    areas: gpd.GeoDataFrame,
+    hexagons: gpd.GeoDataFrame,
+    footprint: gpd.GeoDataFrame | None,
+    gaps: gpd.GeoDataFrame | None,
+    k: int,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """Check shared layers as the shared map does: whitelisted columns, CRS, counts suppressed.
+
+    Returns
+    -------
+    tuple
+        The four layers in EPSG:4326.
+
+    Raises
+    ------
+    ValueError
+        On a column off the whitelist, a missing CRS or a count from 1 to k-1.
+    """
+    k = check_k(k)
+    areas = _check_layer(areas, "areas", AREA_PROPERTIES, ["name"])
+    hexagons = _check_layer(hexagons, "hexagons", HEXAGON_PROPERTIES, ["incidents"])
+    if footprint is not None:
+        footprint = _check_layer(footprint, "footprint", FOOTPRINT_PROPERTIES, [])
+    gaps = None if gaps is None else _check_layer(gaps, "gaps", GAP_PROPERTIES, ["gap_rank"])
+    for name, layer in (("areas", areas), ("hexagons", hexagons), ("gaps", gaps)):
+        if layer is not None:
+            _check_suppressed(layer, name, k)
+    return areas, hexagons, footprint, gaps
 
 
 def _count_classes(k: int, breaks: Sequence[int] | None) -> list[tuple[int, int | None, str]]:
