@@ -182,14 +182,17 @@ class SharingSettings(_Strict):
         return value
 
 
+#: Folder of the gettext catalogues of shared pages (package data of ``sharing``).
+LOCALE_DIR = Path(__file__).parent / "sharing" / "locale"
+
+
 def available_languages() -> tuple[str, ...]:
     """Return the languages a brief can be written in: English and every catalogue shipped.
 
-    Read from the package's ``sharing/locale`` folder, so that adding a catalogue adds a
-    language without code.
+    Read from :data:`LOCALE_DIR` (the package's ``sharing/locale`` folder), so that adding a
+    catalogue adds a language without code.
     """
-    locale_dir = Path(__file__).parent / "sharing" / "locale"
-    found = {p.parent.parent.name for p in locale_dir.glob("*/LC_MESSAGES/protection_eval.po")}
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob("*/LC_MESSAGES/protection_eval.po")}
     return tuple(sorted(found | {"en"}))
 
 

@@ -278,8 +278,8 @@ def _gaps_section(inputs: BriefInputs, lang: Language) -> str:
 
 def _hexagon_size(resolution: int, lang: Language) -> str:
     area = hexagon_area_km2(resolution)
-    # Two significant figures, hundreds above 100 km2: a size to picture, not to measure.
-    value = float(f"{area:.2g}") if area < 100 else round(area, -2)
+    # Two significant figures: a size to picture, not to measure.
+    value = float(f"{area:.2g}")
     return _t(lang, "about {area} km²", area=lang.number(value, decimals=1 if value < 10 else 0))
 
 

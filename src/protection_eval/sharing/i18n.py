@@ -18,7 +18,6 @@ import gettext
 import io
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_skeleton
@@ -26,12 +25,10 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 
-from protection_eval.config import available_languages
+from protection_eval import config
 
-__all__ = ["DOMAIN", "LOCALE_DIR", "Language", "get_language"]
+__all__ = ["DOMAIN", "Language", "get_language"]
 
-#: Folder of the catalogues, one sub-folder per language.
-LOCALE_DIR = Path(__file__).parent / "locale"
 #: The gettext domain (file name of every catalogue).
 DOMAIN = "protection_eval"
 
@@ -82,7 +79,7 @@ class Language:
 
 def _compile(code: str) -> gettext.NullTranslations:
     """Compile a ``.po`` catalogue in memory (fuzzy entries are left out, as gettext does)."""
-    path = LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+    path = config.LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
     if not path.exists():
         return gettext.NullTranslations()
     with path.open("rb") as handle:
@@ -112,10 +109,10 @@ def get_language(code: str = "en") -> Language:
     ValueError
         When no catalogue exists for ``code`` (the message lists those that do).
     """
-    available = available_languages()
+    available = config.available_languages()
     if code not in available:
         raise ValueError(
             f"no catalogue for language {code!r}; available: {', '.join(available)} (add "
-            f"{LOCALE_DIR.name}/{code}/LC_MESSAGES/{DOMAIN}.po to add it)"
+            f"sharing/locale/{code}/LC_MESSAGES/{DOMAIN}.po to add it)"
         )
     return Language(code, _compile(code), Locale.parse(code))

@@ -191,7 +191,7 @@ def format_hexagon_size(resolution: Any) -> str:
     if pd.isna(resolution):
         return ""
     area = hexagon_area_km2(int(resolution))
-    rounded = float(f"{area:.2g}") if area < 100 else round(area, -2)
+    rounded = float(f"{area:.2g}")
     return f"about {rounded:,g} km\u00b2"
 
 
