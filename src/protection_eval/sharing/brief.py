@@ -306,7 +306,8 @@ def _legend(inputs: BriefInputs, lang: Language, radius_km: str | None) -> str:
     if len(sizes) > 1:
         listed = ", ".join(_hexagon_size(r, lang) for r in sizes)
         note = _t(lang, "Hexagon sizes: {sizes}. Where reports are few, hexagons are merged "
-                  "into larger ones so that counts can be shown.", sizes=listed)
+                  "into larger ones so that counts can be shown. A larger hexagon counts only "
+                  "the reports outside the smaller hexagons drawn on it.", sizes=listed)
         rows.append(f"<div class='note'>{note}</div>")
     elif sizes:
         note = _t(lang, "Hexagons of {size}.", size=_hexagon_size(sizes[0], lang))

@@ -527,15 +527,15 @@ def adaptive_cells(
     *,
     min_resolution: int = MIN_ADAPTIVE_RESOLUTION,
 ) -> pd.Series:
-    """Merge fine H3 cells into coarser parents, place by place, until units reach k.
+    """Merge fine H3 cells holding too few reports into coarser parents, place by place.
 
-    Going up one resolution at a time, every group of units sharing an ancestor at that
-    resolution becomes the ancestor itself when any unit of the group holds from 1 to k-1
-    reports. A whole group merges, never part of it, so the units stay a partition (no shown
-    unit lies inside another shown unit, which would let a hidden part be solved for by
-    subtraction). Places where every unit already reaches k (or is empty) keep their fine
-    cells; sparse places get coarse ones. Units still below k at ``min_resolution`` are left for
-    suppression.
+    Going up one resolution at a time, the units holding from 1 to k-1 reports that share an
+    ancestor at that resolution are pooled into one unit named by the ancestor; units that
+    already reach k keep their place. A coarse unit therefore counts the reports of its
+    hexagon *outside* the finer units drawn on it, so the units split the reports into disjoint
+    sets (every report in exactly one unit) and no shown count is a difference of other shown
+    counts. Dense places keep their fine cells, sparse places get coarse ones. Units still
+    below k at ``min_resolution`` are left for suppression.
 
     Parameters
     ----------
@@ -551,22 +551,21 @@ def adaptive_cells(
     Returns
     -------
     pandas.Series
-        The unit (an H3 cell id, possibly coarser) of each cell, indexed like ``cells``, named
-        ``unit``.
+        The unit (the cell itself or one of its ancestors) of each cell, indexed like
+        ``cells``, named ``unit``.
     """
     k = check_k(k)
     units = pd.Series(cells.astype(str).to_numpy(), index=cells.index, name="unit")
     if units.empty:
         return units
-    values = pd.to_numeric(counts, errors="raise").to_numpy(dtype=np.int64)
+    values = pd.Series(pd.to_numeric(counts, errors="raise").to_numpy(dtype=np.int64),
+                       index=cells.index)
     finest = max(cell_resolution(c) for c in units.unique())
     for level in range(finest - 1, min_resolution - 1, -1):
-        per_unit = pd.Series(values).groupby(units.to_numpy()).sum()
-        small = set(per_unit.index[(per_unit >= 1) & (per_unit < k)])
+        per_unit = values.groupby(units.to_numpy()).sum()
+        small = per_unit.index[(per_unit >= 1) & (per_unit < k)].to_list()
         if not small:
-            continue
-        unique = per_unit.index.to_list()
-        ancestor = dict(zip(unique, to_parent_cells(unique, level), strict=True))
-        merging = {ancestor[u] for u in small}
-        units = units.map(lambda u, a=ancestor, m=merging: a[u] if a[u] in m else u)
+            break
+        ancestor = dict(zip(small, to_parent_cells(small, level), strict=True))
+        units = units.map(lambda u, a=ancestor: a.get(u, u))
     return units.rename("unit")

@@ -92,8 +92,9 @@ def to_shared_units(
 
     With ``adaptive``, hexagons holding from 1 to k-1 reports merge into coarser H3 parents,
     place by place (:func:`protection_eval.sharing.disclosure.adaptive_cells`); the counts are
-    summed per unit. Every shared layer and table of a run uses this one partition, so that no
-    shown unit lies inside another and no hidden count is a difference of shown ones.
+    summed per unit. A coarse unit counts only the reports outside the finer units drawn on
+    it, so the units split the reports into disjoint sets. Every shared layer and table of a
+    run uses these same units, so that no hidden count is a difference of shown ones.
 
     Parameters
     ----------
@@ -281,6 +282,8 @@ def to_coverage_map_layers(
     units = to_shared_units(result.gaps_overall, k)
     counts = suppress_counts(units[["h3_cell", "resolution", "incidents"]], "incidents", k,
                              margins=[()]).shared()
+    # Coarse units first, so that the finer units they surround are drawn on top of them.
+    counts = counts.sort_values(["resolution", "h3_cell"], kind="stable").reset_index(drop=True)
     hexagons = to_hexagon_frame(counts[["h3_cell", "resolution", "incidents"]])
     gaps = every[every["rank"] <= top].rename(columns={"rank": "gap_rank"})
     gaps = to_hexagon_frame(

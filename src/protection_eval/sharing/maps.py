@@ -438,7 +438,8 @@ def _size_notes(resolutions: Sequence[int], note: Callable[[str], str]) -> list[
         return [note(f"Hexagons of {format_hexagon_size(sizes[0])}.")] if sizes else []
     listed = ", ".join(format_hexagon_size(r) for r in sizes)
     return [note(f"Hexagon sizes: {listed}. Where reports are few, hexagons are merged into "
-                 "larger ones so that counts can be shown; hover for a hexagon's size.")]
+                 "larger ones so that counts can be shown; a larger hexagon counts only the "
+                 "reports outside the smaller hexagons drawn on it. Hover for a hexagon's size.")]
 
 
 def _title_html(title: str, synthetic: bool, restricted: bool) -> str:
