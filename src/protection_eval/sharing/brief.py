@@ -337,7 +337,7 @@ def _map_section(inputs: BriefInputs, lang: Language) -> str:
 
 
 _STYLE = """
-@page { size: A4; margin: 11mm 12mm; }
+@page { size: A4; margin: 10mm 11mm; }
 * { box-sizing: border-box; }
 body { font-family: "Noto Sans", "DejaVu Sans", system-ui, sans-serif; max-width: 186mm;
        margin: 1rem auto; color: #222; line-height: 1.32; padding: 0 .6rem; font-size: 10pt; }
@@ -348,13 +348,17 @@ p, ul { margin: .2rem 0; } ul { padding-inline-start: 1.1rem; } li { margin: .1r
 table { border-collapse: collapse; font-size: 9pt; }
 td, th { border-bottom: 1px solid #ddd; padding: .12rem .4rem; text-align: start; }
 .mapbox { display: flex; gap: .6rem; align-items: flex-start; }
-.map { flex: 0 0 62%; } .map svg { width: 100%; height: auto; max-height: 105mm;
+.map { flex: 0 0 60%; } .map svg { width: 100%; height: auto; max-height: 105mm;
        border: 1px solid #ccc; display: block; }
 .legend { flex: 1; font-size: 8.6pt; } .lh { font-weight: bold; margin-bottom: .1rem; }
 .row { display: flex; align-items: center; gap: .35rem; margin: 1px 0; }
 .sw { flex: none; width: 12px; height: 12px; display: inline-block; }
 .foot { color: #666; font-size: 8pt; margin-top: .5rem; }
-@media print { body { margin: 0; max-width: none; padding: 0; }
+@media print { body { margin: 0; max-width: none; padding: 0; font-size: 8.8pt;
+                      line-height: 1.25; }
+               h1 { font-size: 13pt; } h2 { font-size: 10pt; margin: .4rem 0 .15rem; }
+               .caveat { font-size: 7.8pt; } .legend, .note { font-size: 7.8pt; }
+               table { font-size: 8pt; } .map svg { max-height: 76mm; }
                .synthetic, .sw, .map svg { print-color-adjust: exact;
                -webkit-print-color-adjust: exact; }
                a { color: inherit; } }
