@@ -68,6 +68,7 @@ SHARED_FILES: dict[str, str] = {
     "map": "coverage_map.html",
     "map_svg": "coverage_map.svg",
     "brief": "brief.html",
+    "brief_pdf": "brief.pdf",
 }
 
 #: Files of a run's restricted part, by role.
