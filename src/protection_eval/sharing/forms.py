@@ -17,7 +17,12 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.coverage.gaps import is_gap, place_names, rank_gaps
-from protection_eval.hexgrid import cell_resolution, to_hexagon_footprint, to_hexagon_frame
+from protection_eval.hexgrid import (
+    cell_resolution,
+    hexagon_area_km2,
+    to_hexagon_footprint,
+    to_hexagon_frame,
+)
 from protection_eval.sharing.disclosure import (
     MIN_ADAPTIVE_RESOLUTION,
     adaptive_cells,
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
     from protection_eval.coverage.mission import CoverageResult
 
 __all__ = [
+    "coarsest_resolution",
     "to_coverage_map_layers",
     "to_shared_coverage_gaps",
     "to_shared_coverage_map",
@@ -225,7 +231,35 @@ def to_shared_coverage_gaps(
     restricted part (:attr:`CoverageResult.gaps`); see :func:`to_shared_gaps` for the rules.
     """
     return to_shared_gaps(result.gaps_overall, k, top=top, areas=result.area_shapes,
-                          label=str(result.summary.get("period", "")))
+                          label=str(result.summary.get("period", "")),
+                          min_resolution=coarsest_resolution(result.area_shapes))
+
+
+def coarsest_resolution(areas: gpd.GeoDataFrame) -> int:
+    """Return the coarsest H3 resolution shared units of a mission may merge up to.
+
+    A unit larger than a quarter of the mission's whole area no longer says where to look, so
+    the coarsest resolution is the one whose hexagons are at most that large, and never
+    coarser than :data:`protection_eval.sharing.disclosure.MIN_ADAPTIVE_RESOLUTION` (3).
+
+    Parameters
+    ----------
+    areas : geopandas.GeoDataFrame
+        The mission's areas (any CRS).
+
+    Returns
+    -------
+    int
+        An H3 resolution from 3 to 9.
+    """
+    if areas is None or len(areas) == 0 or areas.crs is None:
+        return MIN_ADAPTIVE_RESOLUTION
+    # An equal-area projection: the area of the mission in square kilometres.
+    total_km2 = float(areas.to_crs("EPSG:6933").geometry.union_all().area) / 1e6
+    for resolution in range(MIN_ADAPTIVE_RESOLUTION, 9):
+        if hexagon_area_km2(resolution) <= total_km2 / 4:
+            return resolution
+    return 9
 
 
 def to_coverage_map_layers(
@@ -278,8 +312,9 @@ def to_coverage_map_layers(
     shapes["area_id"] = shapes["area_id"].astype(str)
     areas = shapes.merge(per_area, on="area_id", how="left")
 
-    every = to_shared_gaps(result.gaps_overall, k, top=None)
-    units = to_shared_units(result.gaps_overall, k)
+    coarsest = coarsest_resolution(result.area_shapes)
+    every = to_shared_gaps(result.gaps_overall, k, top=None, min_resolution=coarsest)
+    units = to_shared_units(result.gaps_overall, k, min_resolution=coarsest)
     counts = suppress_counts(units[["h3_cell", "resolution", "incidents"]], "incidents", k,
                              margins=[()]).shared()
     # Coarse units first, so that the finer units they surround are drawn on top of them.

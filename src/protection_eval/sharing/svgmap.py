@@ -113,7 +113,9 @@ def to_svg_map(
     frames = [f for f in (areas, hexagons, footprint, gaps) if f is not None and len(f)]
     if not frames:
         return ""
-    bounds = np.array([f.total_bounds for f in frames])
+    # The view is the mission's areas: a coarse unit reaching far beyond them is cut at the
+    # frame rather than shrinking the mission to a corner of the page.
+    bounds = np.array([f.total_bounds for f in ([areas] if len(areas) else frames)])
     projection = _Projection(
         (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
     )
@@ -149,7 +151,7 @@ def to_svg_map(
                         f'>{int(rank)}</text>')
     resolutions = sorted({int(r) for r in hexagons.get("resolution", pd.Series(dtype=int))
                           .dropna()}, reverse=True)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="pe-map" role="img" '
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="pe-map" role="img" overflow="hidden" '
             f'aria-label="{html.escape(title)}" viewBox="0 0 {SVG_WIDTH} {projection.height}" '
             f'data-resolutions="{" ".join(map(str, resolutions))}">'
             + "".join(body) + "</svg>")
