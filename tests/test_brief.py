@@ -274,3 +274,21 @@ def test_brief_with_its_map_passes_the_audit_in_each_language(tmp_path, language
     (tmp_path / "brief.html").write_text(page, encoding="utf-8")
     result = audit_shared_folder(tmp_path, k=5)
     assert result.ok, result.to_frame().to_string()
+
+
+@pytest.mark.parametrize("day", ["le 5 janvier 2023", "5 de enero de 2023",
+                                 "12 de março de 2024", "5 يناير 2023", "1er févr. 2023"])
+def test_audit_catches_a_day_date_in_each_language(tmp_path, day):
+    from protection_eval.sharing.audit.folder import audit_shared_folder
+
+    (tmp_path / "brief.html").write_text(f"<p>Rapport du {day}.</p>", encoding="utf-8")
+    kinds = audit_shared_folder(tmp_path, k=5).to_frame()["kind"].tolist()
+    assert kinds == ["fine_date"]
+
+
+def test_audit_lets_a_month_pass_in_each_language(tmp_path):
+    from protection_eval.sharing.audit.folder import audit_shared_folder
+
+    text = "janvier 2023, enero de 2023, março de 2024, يناير 2023, January 2023"
+    (tmp_path / "brief.html").write_text(f"<p>{text}</p>", encoding="utf-8")
+    assert audit_shared_folder(tmp_path, k=5).ok
