@@ -9,6 +9,7 @@ audit against the mission's raw sources.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pandas as pd
 import pytest
@@ -63,3 +64,12 @@ def test_sparse_mission_shows_most_reports_and_passes_the_audit(sparse, tmp_path
     gaps = pd.read_csv(shared / "gaps.csv")
     assert (gaps["rank"].diff().dropna() == 1).all()
     assert (gaps["covered_share"].dropna() <= 0.5).all()
+
+
+def test_interactive_map_legend_says_the_hexagon_sizes(sparse, tmp_path):
+    mission, result = sparse
+    shared = tmp_path / "shared"
+    write_coverage(result, restricted_dir=None, shared_dir=shared, k=5, config=mission.config)
+    page = (shared / "coverage_map.html").read_text(encoding="utf-8")
+    assert re.search(r"Hexagon sizes: about [\d.,]+ km\u00b2, about [\d.,]+ km\u00b2", page)
+    assert "counts only the reports outside the smaller hexagons" in page
