@@ -15,8 +15,10 @@
 
 # %% [markdown]
 # # 5. The commander's brief
-# One page for a field commander, built only from what this run put in its shared part
-# (coverage summary, effect estimates, gap list, map). Written as `shared/brief.html`.
+# One printable A4 page for a field commander, in the mission's language (`sharing.language`),
+# built only from what this run put in its shared part (coverage summary, effect estimates, gap
+# list, the drawing of the shared map). Written as `shared/brief.html`; the interactive map stays
+# beside it as `coverage_map.html`.
 # Opened in JupyterLab without a run (`shared_dir = None`), it previews the brief from the
 # mission's latest run and writes nothing.
 
@@ -54,6 +56,8 @@ inputs = BriefInputs(
     gaps=shared["gaps"],
     strategy_names=names,
     map_file=shared["map"],
+    map_svg=shared["map_svg"],
+    language=config.sharing.language,
 )
 page = render_brief(inputs)
 if shared_dir:

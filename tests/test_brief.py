@@ -1,8 +1,12 @@
 import datetime as dt
+import html
 import re
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from babel.messages.pofile import read_po
 
 from protection_eval.effects.count_models import CAVEATS
 from protection_eval.sharing.brief import (
@@ -77,7 +81,8 @@ def test_brief_page_reads_for_a_commander():
 
 def test_small_total_is_not_shown():
     page = render_brief(make_inputs(coverage={"incidents_total": 3, "covered_share": None}))
-    assert "fewer than 5</b> incidents" in page
+    assert "Reported incidents in the period: <b>fewer than 5</b>" in page
+    assert "is not shown, to protect survivors" in page
 
 
 def test_brief_without_estimates_or_gaps_says_so():
@@ -125,3 +130,193 @@ def test_brief_without_a_breakdown_column_is_unchanged():
     old = render_brief(make_inputs(), generated=dt.date(2026, 11, 26))
     effects = make_effects().assign(breakdown_m=float("nan"))
     assert render_brief(make_inputs(effects=effects), generated=dt.date(2026, 11, 26)) == old
+
+
+# --- languages ----------------------------------------------------------------------------------
+
+LANGUAGES = ["en", "fr", "ar", "es", "pt"]
+LOCALE = Path(__file__).resolve().parents[1] / "src" / "protection_eval" / "sharing" / "locale"
+
+
+def visible_text(page: str) -> str:
+    body = page.split("<body>", 1)[1]
+    # Collapse ordinary white space only: locales put no-break spaces in numbers.
+    return re.sub(r"[ \t\n]+", " ", re.sub(r"<[^>]+>", " ", html.unescape(body))).strip()
+
+
+@pytest.mark.parametrize("language", ["fr", "ar", "es", "pt"])
+def test_every_catalogue_translates_every_message_with_its_placeholders(language):
+    template = read_po((LOCALE / "protection_eval.pot").open("rb"))
+    catalogue = read_po((LOCALE / language / "LC_MESSAGES" / "protection_eval.po").open("rb"),
+                        locale=language)
+    ids = [m.id for m in template if m.id]
+    assert len(ids) > 50
+    for msgid in ids:
+        message = catalogue.get(msgid)
+        assert message is not None and message.string, f"{language}: {msgid!r} untranslated"
+        assert not message.fuzzy
+        assert sorted(re.findall(r"\{[^}]*\}", msgid)) == sorted(
+            re.findall(r"\{[^}]*\}", message.string)), f"{language}: {msgid!r}"
+
+
+def test_every_sentence_of_the_brief_is_in_the_template():
+    """A sentence added to the brief without a catalogue entry would stay English."""
+    template = {m.id for m in read_po((LOCALE / "protection_eval.pot").open("rb")) if m.id}
+    effects = make_effects().assign(caveats=CAVEATS["few_treated"].format(n=7))
+    english = visible_text(render_brief(make_inputs(effects=effects, map_svg=svg_map())))
+    french = visible_text(render_brief(make_inputs(language="fr", effects=effects,
+                                                   map_svg=svg_map())))
+    for sentence in ("Where patrols were", "What changed", "Where to look first",
+                     "Reports per hexagon", "SYNTHETIC DATA"):
+        assert sentence in english and sentence not in french
+        assert any(sentence in msgid for msgid in template)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_brief_renders_in_each_language_with_direction_numbers_and_months(language):
+    inputs = make_inputs(language=language, coverage={
+        "incidents_total": 1234, "covered_share": 0.42, "radius_m": 1500, "window_h": 72,
+        "model": "tracks"})
+    page = render_brief(inputs, generated=dt.date(2026, 11, 26))
+    text = visible_text(page)
+    expected = {
+        "en": ("ltr", "1,234", "42%", "1.5 km", "November 2026", "Where to look first"),
+        "fr": ("ltr", "1\u202f234", "42\u00a0%", "1,5 km", "novembre 2026",
+               "Où regarder en premier"),
+        "ar": ("rtl", "1,234", "42", "1.5 كم", "نوفمبر 2026", "أين يجب النظر أولًا"),
+        "es": ("ltr", "1.234", "42\u00a0%", "1,5 km", "noviembre de 2026",
+               "Dónde mirar primero"),
+        "pt": ("ltr", "1.234", "42%", "1,5 km", "novembro de 2026", "Onde olhar primeiro"),
+    }[language]
+    direction, total, share, radius, month, heading = expected
+    assert f'<html lang="{language}" dir="{direction}">' in page
+    for part in (total, share, radius, month, heading):
+        assert part in text, (language, part)
+    assert "2026-11-26" not in page
+
+
+def test_caveats_of_an_estimate_are_translated_with_their_values():
+    effects = make_effects().assign(
+        caveats=CAVEATS["reported"] + " " + CAVEATS["few_treated"].format(n=4) + " "
+        + CAVEATS["pre_trend"].format(p=0.012))
+    text = visible_text(render_brief(make_inputs(language="fr", effects=effects)))
+    assert "Seules 4 zones avaient la stratégie" in text
+    assert "(p = 0.012)" in text and "Pre-trend" not in text and "Only 4" not in text
+    assert "Reported is not occurred" not in text
+
+
+def test_a_translator_adds_a_language_by_adding_a_catalogue(tmp_path, monkeypatch):
+    from protection_eval import config
+    from protection_eval.sharing import i18n
+
+    shutil.copytree(LOCALE, tmp_path / "locale")
+    sw = tmp_path / "locale" / "sw" / "LC_MESSAGES"
+    sw.mkdir(parents=True)
+    heading = 'msgid "Where to look first"\nmsgstr '
+    po = (LOCALE / "protection_eval.pot").read_text(encoding="utf-8").replace(
+        heading + '""', heading + '"Angalia kwanza"')
+    (sw / "protection_eval.po").write_text(po, encoding="utf-8")
+    monkeypatch.setattr(config, "LOCALE_DIR", tmp_path / "locale")
+    i18n.get_language.cache_clear()
+    try:
+        assert "sw" in config.available_languages()
+        text = visible_text(render_brief(make_inputs(language="sw")))
+        assert "Angalia kwanza" in text and "What changed" in text  # untranslated: English
+        with pytest.raises(ValueError, match="no catalogue for language 'xx'"):
+            render_brief(make_inputs(language="xx"))
+    finally:
+        i18n.get_language.cache_clear()
+
+
+def test_config_refuses_a_language_without_catalogue():
+    from protection_eval.config import SharingSettings
+
+    assert SharingSettings().language == "en"
+    assert SharingSettings(language="ar").language == "ar"
+    with pytest.raises(ValueError, match="no catalogue for language 'de'"):
+        SharingSettings(language="de")
+
+
+def test_gap_table_follows_its_rank_column():
+    gaps = pd.DataFrame({"place": ["Third", "First", "Second"], "incidents": [9, 30, 12],
+                         "covered_share": [0.1, 0.0, 0.2], "rank": [3, 1, 2]})
+    page = render_brief(make_inputs(gaps=gaps))
+    assert page.index("First") < page.index("Second") < page.index("Third")
+
+
+def test_an_empty_gap_list_says_no_place_is_a_gap():
+    page = render_brief(make_inputs(gaps=make_inputs().gaps.iloc[0:0]))
+    assert "No place is a gap" in page
+
+
+def svg_map() -> str:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from protection_eval.hexgrid import to_h3_cells, to_hexagon_frame
+    from protection_eval.sharing.svgmap import to_svg_map
+
+    cells = to_h3_cells([31.58, 31.62, 31.70], [4.85, 4.86, 4.90], 7)
+    parent = to_h3_cells([31.9], [4.7], 5)
+    hexagons = to_hexagon_frame(pd.DataFrame({
+        "h3_cell": [*cells, *parent], "resolution": [7, 7, 7, 5],
+        "incidents": pd.array([12, None, 40, 7], dtype="Int64")}))
+    gaps = hexagons.iloc[[2]].assign(gap_rank=1)[["gap_rank", "h3_cell", "incidents", "geometry"]]
+    areas = gpd.GeoDataFrame({"name": ["Juba"]}, geometry=[box(31.5, 4.6, 32.0, 5.0)],
+                             crs="EPSG:4326")
+    return to_svg_map(areas, hexagons, None, gaps, k=5)
+
+
+def test_brief_draws_the_map_inline_and_says_the_hexagon_sizes():
+    page = render_brief(make_inputs(map_svg=svg_map(), language="fr"))
+    assert page.count("<svg") == 1 and 'data-resolutions="7 5"' in page
+    assert "4.85" not in page and "31.58" not in page  # screen units, never degrees
+    assert "environ 5,2 km²" in page and "environ 250 km²" in page
+    assert "href='coverage_map.html'" in page
+
+
+def test_svg_map_refuses_a_small_count():
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from protection_eval.hexgrid import to_h3_cells, to_hexagon_frame
+    from protection_eval.sharing.svgmap import to_svg_map
+
+    hexagons = to_hexagon_frame(pd.DataFrame({
+        "h3_cell": to_h3_cells([31.6], [4.85], 7), "incidents": [3]}))
+    areas = gpd.GeoDataFrame({"name": ["Juba"]}, geometry=[box(31.5, 4.6, 32.0, 5.0)],
+                             crs="EPSG:4326")
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        to_svg_map(areas, hexagons, None, None, k=5)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_brief_with_its_map_passes_the_audit_in_each_language(tmp_path, language):
+    from protection_eval.sharing.audit.folder import audit_shared_folder
+
+    gaps = pd.DataFrame({"place": [f"Area {i}" for i in range(1, 8)],
+                         "incidents": [40, 31, None, 12, 9, 7, None],
+                         "covered_share": [0.0, 0.16, None, 0.5, 0.2, None, None],
+                         "rank": range(1, 8), "resolution": [7, 7, 6, 5, 5, 4, 4]})
+    page = render_brief(make_inputs(gaps=gaps, map_svg=svg_map(), language=language))
+    (tmp_path / "brief.html").write_text(page, encoding="utf-8")
+    result = audit_shared_folder(tmp_path, k=5)
+    assert result.ok, result.to_frame().to_string()
+
+
+@pytest.mark.parametrize("day", ["le 5 janvier 2023", "5 de enero de 2023",
+                                 "12 de março de 2024", "5 يناير 2023", "1er févr. 2023"])
+def test_audit_catches_a_day_date_in_each_language(tmp_path, day):
+    from protection_eval.sharing.audit.folder import audit_shared_folder
+
+    (tmp_path / "brief.html").write_text(f"<p>Rapport du {day}.</p>", encoding="utf-8")
+    kinds = audit_shared_folder(tmp_path, k=5).to_frame()["kind"].tolist()
+    assert kinds == ["fine_date"]
+
+
+def test_audit_lets_a_month_pass_in_each_language(tmp_path):
+    from protection_eval.sharing.audit.folder import audit_shared_folder
+
+    text = "janvier 2023, enero de 2023, março de 2024, يناير 2023, January 2023"
+    (tmp_path / "brief.html").write_text(f"<p>{text}</p>", encoding="utf-8")
+    assert audit_shared_folder(tmp_path, k=5).ok

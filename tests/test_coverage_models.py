@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
+import h3
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -13,7 +14,7 @@ from shapely.geometry import LineString, Point, box
 
 from protection_eval.config import parse_period
 from protection_eval.coverage.areas import compute_area_measures
-from protection_eval.coverage.gaps import compute_gaps, summarise_gaps
+from protection_eval.coverage.gaps import compute_gaps, is_gap, summarise_gaps
 from protection_eval.coverage.models import (
     BasesModel,
     CoverageParams,
@@ -283,21 +284,51 @@ def test_gaps_rank_most_uncovered_first():
 
 def test_shared_gaps_hide_small_counts_and_shares_that_reveal_them():
     incidents, coverage = make_gap_inputs(
-        {(1.0, 30.0): (10, 9), (1.1, 30.0): (6, 0), (1.2, 30.0): (8, 1), (1.3, 30.0): (3, 0),
+        {(1.0, 30.0): (10, 4), (1.1, 30.0): (6, 0), (1.2, 30.0): (8, 1), (1.3, 30.0): (3, 0),
          (1.4, 30.0): (20, 10), (1.5, 30.0): (30, 15)}
     )
     gaps = summarise_gaps(compute_gaps(incidents, coverage, resolution=7))
-    shared = to_shared_gaps(gaps, 5, label="2023-03 to 2023-03")
+    shared = to_shared_gaps(gaps, 5, label="2023-03 to 2023-03", adaptive=False)
     assert shared["period"].unique().tolist() == ["2023-03 to 2023-03"]
     # The 3 is suppressed, and with the grand total shown so is the smallest other count (6).
     assert sorted(shared["incidents"].tolist()) == [8, 10, 20, 30]
     by_count = shared.set_index("incidents")["covered_share"]
-    assert pd.isna(by_count[8]) and pd.isna(by_count[10])  # 1 covered / 1 uncovered
+    # 1 and 4 covered: shares that would give away a count below k are hidden.
+    assert pd.isna(by_count[8]) and pd.isna(by_count[10])
     assert by_count[20] == 0.5 and by_count[30] == 0.5
     assert not {"incidents_covered", "incidents_uncovered"} & set(shared.columns)
     with pytest.raises(ValueError, match="one period"):
         to_shared_gaps(compute_gaps(*make_gap_inputs({(1.0, 30.0): (10, 9)}), resolution=7)
                        .pipe(lambda g: pd.concat([g, g.assign(period=pd.NaT)])), 5)
+
+
+def test_a_place_whose_reports_mostly_had_a_patrol_near_is_not_a_gap():
+    """The field trial listed a place with 100% of its reports covered as the only gap."""
+    incidents, coverage = make_gap_inputs(
+        {(1.0, 30.0): (40, 40), (1.1, 30.0): (12, 7), (1.2, 30.0): (9, 6), (1.3, 30.0): (6, 3),
+         (1.4, 30.0): (8, 0), (1.5, 30.0): (25, 10)}
+    )
+    gaps = summarise_gaps(compute_gaps(incidents, coverage, resolution=7))
+    flags = dict(zip(gaps["incidents"], is_gap(gaps, 5), strict=True))
+    assert flags == {25: True, 8: True, 6: True, 12: False, 9: False, 40: False}
+    shared = to_shared_gaps(gaps, 5, adaptive=False)
+    # 40/40, 7/12 and 6/9 covered are not gaps, whatever their counts; 3/6 covered is.
+    assert shared["incidents"].tolist() == [25, 8, 6]
+    assert shared["rank"].tolist() == [1, 2, 3]
+    assert (shared["covered_share"].dropna() <= 0.5).all()
+
+
+def test_shared_gaps_on_sparse_hexagons_list_merged_places():
+    # Eight reports without a patrol, in hexagons of one or two each: no hexagon reaches k.
+    parent = h3.latlng_to_cell(1.0, 30.0, 6)
+    children = sorted(h3.cell_to_children(parent, 7))[:5]
+    cells = {h3.cell_to_latlng(c): (1 if i % 2 else 2, 0) for i, c in enumerate(children)}
+    incidents, coverage = make_gap_inputs(cells)
+    gaps = summarise_gaps(compute_gaps(incidents, coverage, resolution=7))
+    assert to_shared_gaps(gaps, 5, adaptive=False).empty
+    shared = to_shared_gaps(gaps, 5)
+    assert shared["incidents"].tolist() == [8]
+    assert shared["h3_cell"].tolist() == [parent] and shared["resolution"].tolist() == [6]
 
 
 # --- the mission result -------------------------------------------------------------------------

@@ -225,3 +225,115 @@ def test_mission_without_incidents_gives_zero_cells_and_totals():
     assert shared.shared()["incidents"].tolist() == [0, 0]
     assert shared.shared_totals(())["incidents"].tolist() == [0]
     assert not shared.cells["suppressed"].any()
+
+
+# --- adaptive aggregation: mixed resolutions ----------------------------------------------------
+
+
+def make_sparse_gaps(seed: int, resolution: int = 7) -> pd.DataFrame:
+    """Dense clusters and scattered reports over about 5 x 5 degrees, as a one-period gap list."""
+    rng = np.random.default_rng(seed)
+    lon, lat = [], []
+    for _ in range(6):  # towns: a few dozen reports spread over a few kilometres
+        centre = rng.uniform([20.0, 2.0], [25.0, 7.0])
+        n = int(rng.integers(15, 30))
+        lon += list(centre[0] + rng.normal(0, 0.03, n))
+        lat += list(centre[1] + rng.normal(0, 0.03, n))
+    for _ in range(4):  # villages around a market: a handful each
+        centre = rng.uniform([20.0, 2.0], [25.0, 7.0])
+        lon += list(centre[0] + rng.normal(0, 0.15, 5))
+        lat += list(centre[1] + rng.normal(0, 0.15, 5))
+    lon += list(rng.uniform(20.0, 25.0, 30))  # and single reports anywhere
+    lat += list(rng.uniform(2.0, 7.0, 30))
+    cells = to_h3_cells(lon, lat, resolution)
+    covered = rng.random(len(cells)) < 0.4
+    frame = pd.DataFrame({"h3_cell": cells.to_numpy(), "covered": covered})
+    gaps = frame.groupby("h3_cell").agg(incidents=("covered", "size"),
+                                        incidents_covered=("covered", "sum")).reset_index()
+    gaps.insert(0, "period", pd.NaT)
+    return gaps
+
+
+def test_adaptive_cells_merge_sparse_places_and_keep_dense_ones():
+    from protection_eval.sharing.disclosure import adaptive_cells
+
+    dense = h3.latlng_to_cell(4.85, 31.6, 7)
+    far = h3.latlng_to_cell(6.5, 24.0, 7)  # alone: needs a coarse parent
+    neighbours = [c for c in h3.grid_disk(far, 1) if c != far][:2]
+    cells = pd.Series([dense, far, *neighbours])
+    units = adaptive_cells(cells, pd.Series([12, 2, 2, 1]), 5)
+    assert units[0] == dense  # a dense place keeps its fine hexagon
+    sparse = set(units[1:])
+    assert units.map(lambda u: h3.get_resolution(u)).tolist()[0] == 7
+    assert len(sparse) == 1  # the three sparse hexagons share one coarser unit
+    unit = sparse.pop()
+    assert h3.get_resolution(unit) < 7 and all(
+        h3.cell_to_parent(c, h3.get_resolution(unit)) == unit for c in [far, *neighbours])
+
+
+def _mixed_attack_bounds(gaps: pd.DataFrame, k: int) -> list[tuple[str, float, float, int]]:
+    """Bounds an attacker gets on hidden values, knowing every populated fine hexagon.
+
+    Unknowns are the fine hexagons' counts (non-negative). Equations: every shown unit's count
+    is the sum of its fine hexagons, and the grand total (shown in the coverage summary) is the
+    sum of all. Targets: every suppressed unit and every fine hexagon holding 1 to k-1 reports.
+    """
+    from scipy.optimize import linprog
+
+    from protection_eval.sharing.disclosure import adaptive_cells
+
+    unit_of = adaptive_cells(gaps["h3_cell"], gaps["incidents"], k).to_numpy()
+    units = pd.DataFrame({"h3_cell": unit_of, "incidents": gaps["incidents"].to_numpy()})
+    units = units.groupby("h3_cell", as_index=False)["incidents"].sum()
+    shown = suppress_counts(units, "incidents", k, margins=[()]).shared()
+    raw = gaps["incidents"].to_numpy(dtype=float)
+    rows, rhs = [np.ones(len(gaps))], [raw.sum()]
+    for unit, count in zip(shown["h3_cell"], shown["incidents"], strict=True):
+        if pd.notna(count):
+            rows.append((unit_of == unit).astype(float))
+            rhs.append(float(count))
+    targets = [(f"unit {u}", (unit_of == u).astype(float), int(raw[unit_of == u].sum()))
+               for u, c in zip(shown["h3_cell"], shown["incidents"], strict=True) if pd.isna(c)]
+    targets += [(f"hexagon {c}", (np.arange(len(gaps)) == i).astype(float), int(raw[i]))
+                for i, c in enumerate(gaps["h3_cell"]) if 1 <= raw[i] < k]
+    out = []
+    for name, c, truth in targets:
+        low = linprog(c, A_eq=np.array(rows), b_eq=np.array(rhs), bounds=(0, None))
+        high = linprog(-c, A_eq=np.array(rows), b_eq=np.array(rhs), bounds=(0, None))
+        out.append((name, low.fun, -high.fun, truth))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mixed_resolution_units_resist_a_linear_programming_attack(seed):
+    from protection_eval.sharing.disclosure import adaptive_cells
+    from protection_eval.sharing.forms import to_shared_units
+
+    gaps = make_sparse_gaps(seed)
+    units = to_shared_units(gaps, 5)
+    assert units["resolution"].nunique() > 1  # mixed resolutions
+    # Every report in exactly one unit: its own hexagon or one of its ancestors.
+    unit_of = adaptive_cells(gaps["h3_cell"], gaps["incidents"], 5)
+    for cell, unit in zip(gaps["h3_cell"], unit_of, strict=True):
+        assert h3.cell_to_parent(cell, h3.get_resolution(unit)) == unit
+    assert units["incidents"].sum() == gaps["incidents"].sum()
+    bounds = _mixed_attack_bounds(gaps, 5)
+    assert bounds  # there are hidden values to attack
+    for name, low, high, truth in bounds:
+        assert low - 1e-6 <= truth <= high + 1e-6
+        assert high - low > 0.5, f"{name} is pinned to {low:g} (true {truth})"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sparse_reports_are_shown_in_some_unit_after_merging(seed):
+    from protection_eval.sharing.forms import to_shared_units
+
+    gaps = make_sparse_gaps(seed)
+    total = gaps["incidents"].sum()
+    fixed = suppress_counts(gaps[["h3_cell", "incidents"]], "incidents", 5, margins=[()])
+    shown_fixed = fixed.shared()["incidents"].sum()
+    units = to_shared_units(gaps, 5)
+    adaptive = suppress_counts(units[["h3_cell", "incidents"]], "incidents", 5, margins=[()])
+    shown_adaptive = adaptive.shared()["incidents"].sum()
+    assert shown_fixed < 0.5 * total  # fixed hexagons hide most reports here...
+    assert shown_adaptive >= 0.75 * total  # ...merging shows most of them

@@ -96,7 +96,7 @@ def test_the_coverage_command_publishes_the_honest_outputs(tmp_path, demo_missio
                                       str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == [
-        "coverage_map.html", "coverage_summary.json", "gaps.csv"]
+        "coverage_map.html", "coverage_map.svg", "coverage_summary.json", "gaps.csv"]
     assert (tmp_path / "restricted" / "coverage.gpkg").exists()
 
 

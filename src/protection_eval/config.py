@@ -165,6 +165,35 @@ class SharingSettings(_Strict):
     min_count: Annotated[int, Field(ge=MIN_K)] = MIN_K
     h3_resolution: Annotated[int, Field(ge=4, le=9)] = 7
     tile_server: TileServer | None = None
+    #: Language of the brief: ``en`` or any language with a catalogue in
+    #: ``sharing/locale/<language>/LC_MESSAGES/`` (fr, ar, es, pt ship with the package).
+    language: str = "en"
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        available = available_languages()
+        if value not in available:
+            raise ValueError(
+                f"no catalogue for language {value!r}; available: {', '.join(available)} "
+                "(a translator adds one as sharing/locale/<language>/LC_MESSAGES/"
+                "protection_eval.po)"
+            )
+        return value
+
+
+#: Folder of the gettext catalogues of shared pages (package data of ``sharing``).
+LOCALE_DIR = Path(__file__).parent / "sharing" / "locale"
+
+
+def available_languages() -> tuple[str, ...]:
+    """Return the languages a brief can be written in: English and every catalogue shipped.
+
+    Read from :data:`LOCALE_DIR` (the package's ``sharing/locale`` folder), so that adding a
+    catalogue adds a language without code.
+    """
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob("*/LC_MESSAGES/protection_eval.po")}
+    return tuple(sorted(found | {"en"}))
 
 
 class IngestSettings(_Strict):

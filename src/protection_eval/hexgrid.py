@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import Polygon, shape
 
-__all__ = ["h3_polygons", "to_h3_cells", "to_hexagon_footprint", "to_hexagon_frame"]
+__all__ = [
+    "cell_resolution",
+    "h3_polygons",
+    "hexagon_area_km2",
+    "to_h3_cells",
+    "to_hexagon_footprint",
+    "to_hexagon_frame",
+    "to_parent_cells",
+]
 
 
 def to_h3_cells(
@@ -48,6 +56,37 @@ def to_h3_cells(
         for x, y in zip(lon, lat, strict=True)
     ]
     return pd.Series(cells, index=index, dtype="string", name="h3_cell")
+
+
+def cell_resolution(cell: str) -> int:
+    """Return the H3 resolution of a cell id."""
+    return int(h3.get_resolution(str(cell)))
+
+
+def to_parent_cells(cells: Iterable[str], resolution: int) -> list[str]:
+    """Return the ancestor of each cell at ``resolution`` (a cell already that coarse is kept).
+
+    Parameters
+    ----------
+    cells : array-like of str
+        H3 cell ids, of any resolutions.
+    resolution : int
+        Target resolution.
+
+    Returns
+    -------
+    list of str
+        One cell id per input cell.
+    """
+    return [
+        str(c) if h3.get_resolution(str(c)) <= resolution else h3.cell_to_parent(str(c), resolution)
+        for c in cells
+    ]
+
+
+def hexagon_area_km2(resolution: int) -> float:
+    """Return the average area of an H3 hexagon at ``resolution``, in square kilometres."""
+    return float(h3.average_hexagon_area(int(resolution), unit="km^2"))
 
 
 def h3_polygons(cells: Iterable[str]) -> gpd.GeoSeries:

@@ -4,6 +4,10 @@ What a commander should look at first. For each month, each hexagon gets its inc
 scope for point coverage, how many were covered, and a rank (1 = look first): most uncovered
 incidents first, then the lowest covered share, then the most incidents.
 
+A place is a *gap* (:func:`is_gap`, docs/coverage.md) only when it has many reports (at least
+k) and little patrol presence (at least :data:`GAP_MIN_UNCOVERED_SHARE` of its reports had no
+patrol in reach). A place whose reports mostly had a patrol near is ranked here but is not a gap.
+
 The table holds raw counts (restricted). Its shared form is
 :func:`protection_eval.sharing.forms.to_shared_gaps`.
 """
@@ -16,6 +20,9 @@ import pandas as pd
 
 from protection_eval.hexgrid import to_h3_cells
 from protection_eval.model import to_local_month
+
+#: Smallest share of a place's reports without a patrol in reach for the place to be a gap.
+GAP_MIN_UNCOVERED_SHARE = 0.5
 
 GAP_COLUMNS: tuple[str, ...] = (
     "period",
@@ -92,6 +99,61 @@ def _rank(gaps: pd.DataFrame) -> pd.DataFrame:
     )
     gaps["rank"] = gaps.groupby("period", dropna=False).cumcount().astype("int64") + 1
     return gaps.reset_index(drop=True)[list(GAP_COLUMNS)]
+
+
+def is_gap(
+    gaps: pd.DataFrame, k: int, *, min_uncovered_share: float = GAP_MIN_UNCOVERED_SHARE
+) -> pd.Series:
+    """Tell which places are gaps: many reports and little patrol presence.
+
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        Raw counts per place: ``incidents`` and ``incidents_uncovered`` (as from
+        :func:`compute_gaps` or :func:`summarise_gaps`).
+    k : int
+        "Many reports" means at least ``k``, the mission's suppression threshold (so a gap is
+        always a place whose count may be shown).
+    min_uncovered_share : float
+        Smallest share of the place's reports that had no patrol in reach (0.5: at least
+        half). A place whose reports mostly had a patrol near is not a gap.
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, indexed like ``gaps``.
+    """
+    if not 0 < min_uncovered_share <= 1:
+        raise ValueError(f"min_uncovered_share must be in (0, 1], got {min_uncovered_share!r}")
+    incidents = gaps["incidents"].astype("float64")
+    uncovered = gaps["incidents_uncovered"].astype("float64")
+    share = (uncovered / incidents.where(incidents > 0)).fillna(0.0)
+    # A small tolerance so that exactly half counts as half despite floating point.
+    return (incidents >= k) & (share >= min_uncovered_share - 1e-12)
+
+
+def rank_gaps(gaps: pd.DataFrame) -> pd.Series:
+    """Return the rank of each place (1 = look first) over the rows given.
+
+    Most uncovered reports first, then the lowest covered share, then the most reports, then
+    the cell id (so that ties break the same way every run).
+
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        ``h3_cell``, ``incidents``, ``incidents_uncovered``, ``covered_share``.
+
+    Returns
+    -------
+    pandas.Series
+        int64 ranks, indexed like ``gaps``.
+    """
+    order = gaps.sort_values(
+        ["incidents_uncovered", "covered_share", "incidents", "h3_cell"],
+        ascending=[False, True, False, True],
+        kind="stable",
+    ).index
+    return pd.Series(range(1, len(order) + 1), index=order, dtype="int64").reindex(gaps.index)
 
 
 def summarise_gaps(gaps: pd.DataFrame) -> pd.DataFrame:

@@ -68,9 +68,11 @@ SHARED_FILES: dict[str, str] = {
     "effects": "effects.csv",
     "gaps": "gaps.csv",
     "map": "coverage_map.html",
+    "map_svg": "coverage_map.svg",
     "brief": "brief.html",
     "indicators": "indicators.csv",
     "indicators_xlsx": "indicators.xlsx",
+    "brief_pdf": "brief.pdf",
 }
 
 #: Files of a run's restricted part, by role.

@@ -33,6 +33,7 @@ from protection_eval.sharing.forms import (
     to_shared_coverage_gaps,
     to_shared_coverage_map,
     to_shared_coverage_summary,
+    to_shared_svg_map,
 )
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ def write_coverage(
     the run computes coverage once; see :func:`read_coverage_areas`), and ``coverage.gpkg``
     with layers ``hexagons`` (gaps per month), ``areas`` (measures per month) and
     ``footprint`` (surface reached per month). With ``config``, also the shared
-    ``coverage_map.html``. A part whose folder is None is not written.
+    ``coverage_map.html`` and its printable drawing ``coverage_map.svg`` (for the brief). A
+    part whose folder is None is not written.
 
     Parameters
     ----------
@@ -103,6 +105,9 @@ def write_coverage(
         if config is not None:
             page = to_shared_coverage_map(result, config).to_html()
             written["map"] = write_text(page, shared / SHARED_FILES["map"])
+            written["map_svg"] = write_text(
+                to_shared_svg_map(result, config), shared / SHARED_FILES["map_svg"]
+            )
     if restricted_dir is not None:
         restricted = Path(restricted_dir)
         incidents = result.to_frame()
@@ -182,10 +187,13 @@ def read_shared_outputs(folder: str | Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``coverage`` (dict), ``effects`` and ``gaps`` (DataFrames), ``map`` (file name).
+        ``coverage`` (dict), ``effects`` and ``gaps`` (DataFrames), ``map`` (file name),
+        ``map_svg`` (the printable map's SVG text).
     """
     folder = Path(folder)
-    out: dict[str, Any] = dict.fromkeys(("coverage", "effects", "gaps", "map"))
+    out: dict[str, Any] = dict.fromkeys(("coverage", "effects", "gaps", "map", "map_svg"))
+    if (folder / SHARED_FILES["map_svg"]).exists():
+        out["map_svg"] = (folder / SHARED_FILES["map_svg"]).read_text(encoding="utf-8")
     if (folder / SHARED_FILES["coverage"]).exists():
         out["coverage"] = read_json(folder / SHARED_FILES["coverage"])
     for role in ("effects", "gaps"):

@@ -54,6 +54,7 @@ from protection_eval.runs.layout import (
 from protection_eval.runs.ledger import LedgerError
 from protection_eval.runs.mission_cache import write_mission_cache
 from protection_eval.runs.missions import load_mission
+from protection_eval.runs.pdf import print_shared_pdfs
 from protection_eval.runs.publish import publish_shared, reject_shared
 
 try:
@@ -398,6 +399,8 @@ def run_mission(
                 records, slot=slot, export_html=export_html, emit=emit,
             )
         status = "failed" if error else "ok"
+        # Printed only now, from the brief the gate audited and published (see runs.pdf).
+        shared_pdfs = print_shared_pdfs(staging / SHARED) if not error and config else {}
         emit(None, status)
         if error:
             # The gate has moved what the notebooks staged under restricted/; a shared folder
@@ -425,6 +428,7 @@ def run_mission(
             "config_path": str(config_path),
             "period": period,
             "seed": parameters.get("seed"),
+            "shared_pdfs": shared_pdfs,
         }
         write_json(manifest, staging / MANIFEST)
         os.replace(staging, final)

@@ -1,9 +1,12 @@
 """The one-page brief for a field commander: what changed, where the gaps are, the map.
 
 The brief is built only from a run's shared part (coverage summary, effect estimates, shared gap
-list, shared map), so it can hold nothing the audit has not seen elsewhere. It is written for a
-reader who is not an analyst, on a laptop at a team site: plain words, no code, no jargon, one
-self-contained file that opens offline. Time is never finer than a month.
+list, the printable drawing of the shared map), so it can hold nothing the audit has not seen
+elsewhere. It is written for a reader who is not an analyst, on a laptop at a team site: plain
+words, no code, no jargon, one self-contained file that opens offline and prints on one A4 page,
+in the mission's language (``sharing.language``: every sentence is a gettext message of
+:mod:`protection_eval.sharing.i18n`; numbers, shares and months follow the locale; Arabic is
+right-to-left with the page mirrored, the map itself is not). Time is never finer than a month.
 """
 
 from __future__ import annotations
@@ -11,18 +14,61 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from protection_eval.coverage.gaps import GAP_MIN_UNCOVERED_SHARE
 from protection_eval.effects.count_models import CAVEATS
 from protection_eval.effects.event_study import describe_breakdown
+from protection_eval.hexgrid import hexagon_area_km2
+from protection_eval.sharing.i18n import Language, get_language
+from protection_eval.sharing.maps import AREA_COLOUR, FOOTPRINT_COLOUR, GAP_COLOUR, count_classes
 
-CAVEAT_REPORTING = (
+__all__ = [
+    "BriefInputs",
+    "describe_effect",
+    "describe_trend_caution",
+    "headline_effects",
+    "render_brief",
+]
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction without translating it here."""
+    return message
+
+
+CAVEAT_REPORTING = N_(
     "These are reported incidents, not all incidents. More patrols and more trust can raise "
     "reporting while violence falls, so a rise is not always bad news."
 )
+_MODELS = {
+    "tracks": N_("GPS tracks"),
+    "routes": N_("patrol routes"),
+    "bases": N_("base locations (no patrol tracks)"),
+}
+# Caveats arrive in English inside effects.csv; each template is a message of its own.
+_ANY_PATROLS = N_("patrols")
+_HEADINGS = (N_("Where patrols were"), N_("What changed"), N_("Where to look first"), N_("Map"))
+_CAVEAT_TEMPLATES = [text for key, text in CAVEATS.items() if key != "reported"]
+# When the pre-trend test failed: the breakdown value of effects.csv, said for a reader.
+_TREND_NONE = N_(
+    "Areas that got it were already changing differently before it started, and that alone "
+    "could explain this result: do not rely on it."
+)
+_TREND_HOLDS = N_(
+    "Areas that got it were already changing differently before it started. The result holds "
+    "unless trends differed by more than {m} times the largest month-to-month difference seen "
+    "before the start ({size})."
+)
+_TREND_BELOW = N_(
+    "less than the difference already seen, so a trend that simply went on could explain it"
+)
+_TREND_ABOVE = N_("more than the difference already seen")
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
 @dataclass
@@ -44,11 +90,16 @@ class BriefInputs:
     effects : pandas.DataFrame or None
         ``effects.csv``.
     gaps : pandas.DataFrame or None
-        The shared gap list (place label, reported incidents or NA when suppressed, coverage).
+        The shared gap list (place label, reported incidents or NA when suppressed, coverage,
+        rank, unit resolution).
     strategy_names : dict
         Strategy id -> name from the inventory.
     map_file : str or None
-        File name of the shared map beside the brief.
+        File name of the interactive shared map beside the brief.
+    map_svg : str or None
+        The printable drawing of the shared map (``coverage_map.svg``), drawn into the page.
+    language : str
+        The mission's ``sharing.language``.
     """
 
     mission: str
@@ -61,35 +112,52 @@ class BriefInputs:
     gaps: pd.DataFrame | None = None
     strategy_names: dict[str, str] = field(default_factory=dict)
     map_file: str | None = None
+    map_svg: str | None = None
+    language: str = "en"
 
 
-def _pct(x: float) -> str:
-    return f"{abs(x) * 100:.0f}%"
+def _t(lang: Language, message: str, **values: Any) -> str:
+    """Translate ``message`` and fill its placeholders (values are escaped for HTML)."""
+    text = html.escape(lang.gettext(message), quote=False)
+    return text.format(**{key: html.escape(str(v)) for key, v in values.items()})
 
 
-def describe_effect(irr: float, low: float, high: float) -> str:
+def _p(lang: Language, message: str, *, tag: str = "p", cls: str = "", **values: Any) -> str:
+    """Return a translated message as one element (``<p>`` unless ``tag`` says otherwise)."""
+    attr = f" class='{cls}'" if cls else ""
+    return f"<{tag}{attr}>{_t(lang, message, **values)}</{tag}>"
+
+
+def describe_effect(
+    irr: float, low: float, high: float, *, language: Language | None = None
+) -> str:
     """Say an incidence-rate ratio and its interval in plain words.
 
     Parameters
     ----------
     irr, low, high : float
         Estimate and 95% interval.
+    language : Language, optional
+        The brief's language (English by default).
 
     Returns
     -------
     str
         E.g. "about 38% fewer reported incidents (between 25% and 48% fewer)".
     """
+    lang = language or get_language("en")
     if any(not math.isfinite(v) for v in (irr, low, high)):
-        return "no estimate could be made"
+        return _t(lang, "no estimate could be made")
     if low <= 1 <= high:
-        return (f"no clear change in reported incidents (the data fit anything from "
-                f"{_pct(1 - low)} fewer to {_pct(high - 1)} more)")
+        return _t(lang, "no clear change in reported incidents (the data fit anything from "
+                  "{low} fewer to {high} more)",
+                  low=lang.percent(1 - low), high=lang.percent(high - 1))
     if high < 1:
-        return (f"about {_pct(1 - irr)} fewer reported incidents "
-                f"(between {_pct(1 - high)} and {_pct(1 - low)} fewer)")
-    return (f"about {_pct(irr - 1)} more reported incidents "
-            f"(between {_pct(low - 1)} and {_pct(high - 1)} more)")
+        return _t(lang, "about {value} fewer reported incidents (between {low} and {high} fewer)",
+                  value=lang.percent(1 - irr), low=lang.percent(1 - high),
+                  high=lang.percent(1 - low))
+    return _t(lang, "about {value} more reported incidents (between {low} and {high} more)",
+              value=lang.percent(irr - 1), low=lang.percent(low - 1), high=lang.percent(high - 1))
 
 
 def headline_effects(effects: pd.DataFrame | None) -> pd.DataFrame:
@@ -115,7 +183,38 @@ def headline_effects(effects: pd.DataFrame | None) -> pd.DataFrame:
     return rows.drop_duplicates("strategy_id", keep="first")
 
 
-def describe_trend_caution(breakdown_m: float) -> str:
+def _caveat_pattern(template: str) -> re.Pattern[str]:
+    parts, last = [], 0
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append(re.escape(template[last:match.start()]))
+        parts.append(rf"(?P<{match.group(1)}>-?[\d.,eE+-]+)")
+        last = match.end()
+    parts.append(re.escape(template[last:]))
+    return re.compile("".join(parts))
+
+
+def _translate_caveats(text: str, lang: Language) -> str:
+    """Translate the known caveat sentences of an estimate; the reporting caveat is said once."""
+    text = "" if text.lower() in {"nan", "none"} else text
+    text = text.replace(CAVEATS["reported"], " ")
+    sentences = []
+    for template in _CAVEAT_TEMPLATES:
+        match = _caveat_pattern(template).search(text)
+        if match is None:
+            continue
+        values = match.groupdict()
+        translated = _PLACEHOLDER.sub(lambda m, v=values: v.get(m.group(1), m.group(0)),
+                                      lang.gettext(template))
+        sentences.append((match.start(), translated))
+        text = text[:match.start()] + " " * (match.end() - match.start()) + text[match.end():]
+    # Anything no template knows is kept as written rather than dropped.
+    rest = " ".join(text.split())
+    if rest:
+        sentences.append((len(text), rest))
+    return " ".join(s for _, s in sorted(sentences))
+
+
+def describe_trend_caution(breakdown_m: float, lang: Language | None = None) -> str:
     """Say in plain words how far a result survives areas that were already diverging.
 
     Parameters
@@ -123,32 +222,21 @@ def describe_trend_caution(breakdown_m: float) -> str:
     breakdown_m : float
         The ``breakdown_m`` of ``effects.csv`` (Rambachan-Roth relative magnitudes; set only
         when the pre-trend test failed).
+    lang : Language, optional
+        The page's language (English when None).
 
     Returns
     -------
     str
-        One sentence; empty when ``breakdown_m`` is missing.
+        One sentence (plain text); empty when ``breakdown_m`` is missing.
     """
+    lang = lang or get_language("en")
     if breakdown_m is None or not math.isfinite(breakdown_m):
         return ""
     if breakdown_m <= 0:
-        return ("Areas that got it were already changing differently before it started, and "
-                "that alone could explain this result: do not rely on it.")
-    size = ("less than the difference already seen, so a trend that simply went on could "
-            "explain it" if breakdown_m < 1 else "more than the difference already seen")
-    return (f"Areas that got it were already changing differently before it started. The "
-            f"result holds unless trends differed by more than {breakdown_m:.2f} times the "
-            f"largest month-to-month difference seen before the start ({size}).")
-
-
-def _specific_caveats(text: str, breakdown_m: float = math.nan) -> str:
-    """Drop the caveats the brief words itself: reporting (once for all), sensitivity."""
-    text = "" if text.lower() in {"nan", "none"} else text
-    text = text.replace(CAVEATS["reported"], "")
-    if math.isfinite(breakdown_m):
-        sentence = describe_breakdown(breakdown_m)
-        text = text.replace(f" {sentence}", "").replace(sentence, "")
-    return text.strip()
+        return lang.gettext(_TREND_NONE)
+    size = lang.gettext(_TREND_BELOW if breakdown_m < 1 else _TREND_ABOVE)
+    return lang.gettext(_TREND_HOLDS).format(m=lang.number(breakdown_m, decimals=2), size=size)
 
 
 def _breakdown(row: object) -> float:
@@ -156,127 +244,232 @@ def _breakdown(row: object) -> float:
     return float(value) if pd.notna(value) else math.nan
 
 
-def _effects_section(inputs: BriefInputs) -> str:
+def _effects_section(inputs: BriefInputs, lang: Language) -> str:
     rows = headline_effects(inputs.effects)
     if rows.empty:
-        return "<p>No strategy could be assessed in this period.</p>"
+        return _p(lang, "No strategy could be assessed in this period.")
     items = []
     for r in rows.itertuples(index=False):
         sid = str(getattr(r, "strategy_id", "") or "")
-        name = inputs.strategy_names.get(sid, sid.replace("-", " ")) or "patrol presence"
-        text = describe_effect(float(r.irr), float(r.ci_low), float(r.ci_high))
+        name = (inputs.strategy_names.get(sid, sid.replace("-", " "))
+                or lang.gettext("patrol presence"))
+        effect = describe_effect(float(r.irr), float(r.ci_low), float(r.ci_high), language=lang)
         m = _breakdown(r)
-        caveats = " ".join(
-            c for c in (describe_trend_caution(m),
-                        _specific_caveats(str(getattr(r, "caveats", "") or ""), m)) if c
-        )
-        warn = (f"<div class='caveat'>Treat with care: {html.escape(caveats)}</div>"
+        text = str(getattr(r, "caveats", "") or "")
+        if math.isfinite(m):
+            # The technical sensitivity sentence is said for a reader instead.
+            text = text.replace(describe_breakdown(m), " ")
+        caveats = " ".join(c for c in (describe_trend_caution(m, lang),
+                                       _translate_caveats(text, lang)) if c)
+        warn = (_p(lang, "Treat with care: {caveats}", tag="div", cls="caveat", caveats=caveats)
                 if caveats else "")
-        items.append(f"<li><b>{html.escape(name.capitalize())}</b>: where it was in place, "
-                     f"{html.escape(text)}.{warn}</li>")
+        line = html.escape(lang.gettext("{name}: where it was in place, {effect}."),
+                           quote=False).format(
+            name=f"<b>{html.escape(name[:1].upper() + name[1:])}</b>", effect=effect)
+        items.append(f"<li>{line}{warn}</li>")
     return f"<ul>{''.join(items)}</ul>"
 
 
-def _coverage_section(inputs: BriefInputs) -> str:
+def _coverage_section(inputs: BriefInputs, lang: Language) -> str:
     cov = inputs.coverage
     if not cov:
-        return "<p>Patrol coverage was not computed in this run.</p>"
+        return _p(lang, "Patrol coverage was not computed in this run.")
     total = cov.get("incidents_total")
     share = cov.get("covered_share")
-    radius_km = float(cov.get("radius_m", 0)) / 1000
-    window_h = float(cov.get("window_h", 0))
-    if not isinstance(total, (int, float)):
-        total_text = "an unknown number of"
+    if not isinstance(total, int | float):
+        total_text = lang.gettext("not known")
     elif total < inputs.k:
-        total_text = f"fewer than {inputs.k}"
+        total_text = _t(lang, "fewer than {k}", k=lang.number(inputs.k))
     else:
-        total_text = f"{int(total):,}"
-    share_text = "unknown" if share is None else f"{float(share) * 100:.0f}%"
-    model = {"tracks": "GPS tracks", "routes": "patrol routes",
-             "bases": "base locations (no patrol tracks)"}.get(str(cov.get("model")), "patrols")
-    return (
-        f"<p><b>{total_text}</b> incidents were reported. For <b>{share_text}</b> of those "
-        f"located precisely enough, a patrol had been within {radius_km:g} km in the "
-        f"{window_h:g} hours before (from {html.escape(model)}).</p>"
-    )
+        total_text = lang.number(total)
+    first = _t(lang, "Reported incidents in the period: {total}.", total="\x00")
+    first = first.replace("\x00", f"<b>{html.escape(total_text)}</b>")
+    model = lang.gettext(_MODELS.get(str(cov.get("model")), _ANY_PATROLS))
+    where = dict(radius=lang.number(float(cov.get("radius_m", 0)) / 1000, decimals=1),
+                 hours=lang.number(float(cov.get("window_h", 0))), source=model)
+    if share is None:
+        second = _t(lang, "The share of them with a patrol within {radius} km in the {hours} "
+                    "hours before is not shown, to protect survivors (source: {source}).",
+                    **where)
+    else:
+        second = _t(lang, "For {share} of those located precisely enough, a patrol had been "
+                    "within {radius} km in the {hours} hours before (source: {source}).",
+                    share=lang.percent(float(share)), **where)
+    return f"<p>{first} {second}</p>"
 
 
-def _gaps_section(inputs: BriefInputs) -> str:
+def _gaps_section(inputs: BriefInputs, lang: Language) -> str:
     gaps = inputs.gaps
-    if gaps is None or gaps.empty:
-        return "<p>No gap list was produced.</p>"
+    if gaps is None:
+        return _p(lang, "No gap list was produced.")
+    if gaps.empty:
+        none = _t(lang, "No place is a gap: wherever reports were many, most had a patrol near.")
+        return f"<p>{none}</p>"
+    if "rank" in gaps:
+        gaps = gaps.assign(_rank=pd.to_numeric(gaps["rank"], errors="coerce"))
+        gaps = gaps.sort_values("_rank", kind="stable", na_position="last")
     head = gaps.head(5)
     place_col = next((c for c in ("place", "area_name", "name", "h3_cell", "area_id")
                       if c in head), head.columns[0])
-    count_col = next((c for c in head.columns if "incident" in c), None)
-    cov_col = next((c for c in head.columns if "cover" in c or "footprint" in c), None)
     rows = []
     for number, (_, r) in enumerate(head.iterrows(), start=1):
-        count = r[count_col] if count_col else None
-        count_text = (f"fewer than {inputs.k}" if count is None or pd.isna(count)
-                      else f"{int(count)}")
-        cov = r[cov_col] if cov_col else None
-        cov_text = "not shown" if cov is None or pd.isna(cov) else f"{float(cov) * 100:.0f}%"
-        rank = r["rank"] if "rank" in head and pd.notna(r["rank"]) else number
-        rows.append(f"<tr><td>{int(rank)}</td><td>{html.escape(str(r[place_col]))}</td>"
-                    f"<td>{count_text}</td><td>{cov_text}</td></tr>")
-    return ("<table><tr><th>rank on the map</th><th>in area</th>"
-            "<th>reported incidents</th><th>share of reports with a patrol near</th></tr>"
-            + "".join(rows) + "</table>")
+        count = r.get("incidents")
+        count_text = (_t(lang, "fewer than {k}", k=lang.number(inputs.k))
+                      if count is None or pd.isna(count) else lang.number(count))
+        cov = r.get("covered_share")
+        cov_text = (lang.gettext("not shown") if cov is None or pd.isna(cov)
+                    else lang.percent(float(cov)))
+        rank = r["_rank"] if "_rank" in r and pd.notna(r["_rank"]) else number
+        place = r[place_col]
+        place = lang.gettext("outside the mission's areas") if pd.isna(place) else str(place)
+        size = r.get("resolution")
+        size_text = "" if size is None or pd.isna(size) else _hexagon_size(int(size), lang)
+        rows.append(f"<tr><td>{int(rank)}</td><td>{html.escape(place)}</td>"
+                    f"<td>{count_text}</td><td>{cov_text}</td>"
+                    f"<td>{html.escape(size_text)}</td></tr>")
+    headers = [N_("rank on the map"), N_("in area"), N_("reported incidents"),
+               N_("share of reports with a patrol near"), N_("hexagon size")]
+    head_row = "".join(f"<th>{_t(lang, h)}</th>" for h in headers)
+    return f"<table class='gaps'><tr>{head_row}</tr>{''.join(rows)}</table>"
+
+
+def _hexagon_size(resolution: int, lang: Language) -> str:
+    area = hexagon_area_km2(resolution)
+    # Two significant figures: a size to picture, not to measure.
+    value = float(f"{area:.2g}")
+    return _t(lang, "about {area} km²", area=lang.number(value, decimals=1 if value < 10 else 0))
+
+
+def _legend(inputs: BriefInputs, lang: Language, radius_km: str | None) -> str:
+    def row(style: str, text: str) -> str:
+        return f"<div class='row'><span class='sw' style='{style}'></span><span>{text}</span></div>"
+
+    rows = [_p(lang, "Reports per hexagon", tag="div", cls="lh")]
+    for low, high, colour in count_classes(inputs.k):
+        label = (_t(lang, "{low} to {high}", low=lang.number(low), high=lang.number(high))
+                 if high is not None else _t(lang, "{low} or more", low=lang.number(low)))
+        rows.append(row(f"background:{colour}", label))
+    rows.append(row("background:#f4f4f4;border:1px solid #bbb",
+                    _t(lang, "No report, or fewer than {k} (hidden to protect survivors)",
+                       k=lang.number(inputs.k))))
+    reach = (_t(lang, "Patrol footprint (within {radius} km of a patrol)", radius=radius_km)
+             if radius_km else _t(lang, "Patrol footprint"))
+    rows.append(row(f"background:{FOOTPRINT_COLOUR};opacity:.35", reach))
+    rows.append(row(f"border:3px dashed {GAP_COLOUR}",
+                    _t(lang, "Gap: many reports, little patrol presence; the number is its rank")))
+    rows.append(row(f"border:1.5px solid {AREA_COLOUR}", _t(lang, "Area boundary")))
+    match = re.search(r'data-resolutions="([\d ]*)"', inputs.map_svg or "")
+    sizes = [int(r) for r in match.group(1).split()] if match else []
+    if len(sizes) > 1:
+        listed = ", ".join(_hexagon_size(r, lang) for r in sizes)
+        note = _t(lang, "Hexagon sizes: {sizes}. Where reports are few, hexagons are merged "
+                  "into larger ones so that counts can be shown. A larger hexagon counts only "
+                  "the reports outside the smaller hexagons drawn on it.", sizes=listed)
+        rows.append(f"<div class='note'>{note}</div>")
+    elif sizes:
+        note = _t(lang, "Hexagons of {size}.", size=_hexagon_size(sizes[0], lang))
+        rows.append(f"<div class='note'>{note}</div>")
+    return f"<div class='legend'>{''.join(rows)}</div>"
+
+
+def _map_section(inputs: BriefInputs, lang: Language) -> str:
+    cov = inputs.coverage or {}
+    radius_km = (lang.number(float(cov["radius_m"]) / 1000, decimals=1)
+                 if cov.get("radius_m") else None)
+    link = ""
+    if inputs.map_file:
+        file = html.escape(inputs.map_file)
+        link = ("<p class='note'>" + html.escape(lang.gettext(
+            "The interactive map is in the same folder: {file} (works offline)."),
+            quote=False).format(
+            file=f"<a href='{file}'>{file}</a>") + "</p>")
+    if not inputs.map_svg:
+        return _p(lang, "No map in this run.") + link
+    svg = inputs.map_svg.strip()
+    svg = svg[svg.index("<svg"):] if "<svg" in svg else ""
+    label = html.escape(lang.gettext("Map of patrol coverage and reported incidents"), quote=True)
+    svg = re.sub(r'aria-label="[^"]*"', f'aria-label="{label}"', svg, count=1)
+    return (f"<div class='mapbox'><div class='map' dir='ltr'>{svg}</div>"
+            f"{_legend(inputs, lang, radius_km)}</div>{link}")
+
+
+_STYLE = """
+@page { size: A4; margin: 10mm 11mm; }
+* { box-sizing: border-box; }
+body { font-family: "Noto Sans", "DejaVu Sans", system-ui, sans-serif; max-width: 186mm;
+       margin: 1rem auto; color: #222; line-height: 1.32; padding: 0 .6rem; font-size: 10pt; }
+h1 { font-size: 15pt; margin: .1rem 0; } h2 { font-size: 11.5pt; margin: .55rem 0 .2rem; }
+p, ul { margin: .2rem 0; } ul { padding-inline-start: 1.1rem; } li { margin: .1rem 0; }
+.sub { color: #555; } .synthetic { background: #ffd166; padding: .25rem .4rem; font-weight: bold; }
+.caveat { color: #8a4b00; font-size: 8.8pt; } .note { color: #555; font-size: 8.6pt; }
+table { border-collapse: collapse; font-size: 9pt; }
+td, th { border-bottom: 1px solid #ddd; padding: .12rem .4rem; text-align: start; }
+.mapbox { display: flex; gap: .6rem; align-items: flex-start; }
+.map { flex: 0 0 60%; } .map svg { width: 100%; height: auto; max-height: 105mm;
+       border: 1px solid #ccc; display: block; }
+.legend { flex: 1; font-size: 8.6pt; } .lh { font-weight: bold; margin-bottom: .1rem; }
+.row { display: flex; align-items: center; gap: .35rem; margin: 1px 0; }
+.sw { flex: none; width: 12px; height: 12px; display: inline-block; }
+.foot { color: #666; font-size: 8pt; margin-top: .5rem; }
+@media print { body { margin: 0; max-width: none; padding: 0; font-size: 8.8pt;
+                      line-height: 1.25; }
+               h1 { font-size: 13pt; } h2 { font-size: 10pt; margin: .4rem 0 .15rem; }
+               .caveat { font-size: 7.8pt; } .legend, .note { font-size: 7.8pt; }
+               table { font-size: 8pt; } .map svg { max-height: 76mm; }
+               .synthetic, .sw, .map svg { print-color-adjust: exact;
+               -webkit-print-color-adjust: exact; }
+               a { color: inherit; } }
+"""
 
 
 def render_brief(inputs: BriefInputs, *, generated: dt.date | None = None) -> str:
-    """Return the brief as one self-contained HTML page.
+    """Return the brief as one self-contained HTML page that prints on one A4 page.
 
     Parameters
     ----------
     inputs : BriefInputs
-        The shared artefacts of the run.
+        The shared artefacts of the run, and the mission's language.
     generated : datetime.date, optional
         When the brief was made; only its month is shown.
 
     Returns
     -------
     str
-        HTML with inline style, no script and no external request.
+        HTML with inline style and an inline SVG map, no script and no external request;
+        ``lang`` and ``dir`` set from the language (``dir="rtl"`` for Arabic).
     """
+    lang = get_language(inputs.language)
     generated = generated or dt.datetime.now(dt.UTC).date()
-    banner = ("<div class='synthetic'>SYNTHETIC DATA: a demonstration, not a real mission"
-              "</div>" if inputs.synthetic else "")
-    map_part = (
-        f"<p><a href='{html.escape(inputs.map_file)}'>Open the map</a> (same folder, works "
-        "offline): areas, patrol footprint, reported incidents by hexagon, gaps.</p>"
-        if inputs.map_file else "<p>No map in this run.</p>"
-    )
+    banner = (_p(lang, "SYNTHETIC DATA: a demonstration, not a real mission", tag="div",
+                 cls="synthetic") if inputs.synthetic else "")
+    headings = [_p(lang, text, tag="h2") for text in _HEADINGS]
+    definition = _p(lang, "A gap is a place with at least {k} reported incidents where at least "
+                    "{share} of them had no patrol near.", k=lang.number(inputs.k),
+                    share=lang.percent(GAP_MIN_UNCOVERED_SHARE))
+    title = _t(lang, "Protection brief: {name}", name=inputs.name)
+    period = _t(lang, "{start} to {end}", start=lang.month(inputs.period[0]),
+                end=lang.month(inputs.period[1]))
+    foot = _t(lang, "Counts below {k}, and shares built on them, are not shown, to protect "
+              "survivors. No incident is shown individually. Made by protection-eval, {month}.",
+              k=lang.number(inputs.k), month=lang.month(f"{generated:%Y-%m}"))
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{lang.code}" dir="{lang.direction}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Protection brief: {html.escape(inputs.name)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 46rem; margin: 1.5rem auto; color: #222;
-       line-height: 1.4; padding: 0 1rem; }}
-h1 {{ font-size: 1.4rem; margin-bottom: .2rem; }} h2 {{ font-size: 1.1rem; margin-top: 1.2rem; }}
-.sub {{ color: #555; }} .synthetic {{ background: #ffd166; padding: .4rem; font-weight: bold; }}
-.caveat {{ color: #8a4b00; font-size: .9rem; }} table {{ border-collapse: collapse; }}
-td, th {{ border-bottom: 1px solid #ddd; padding: .25rem .6rem; text-align: left; }}
-.foot {{ color: #666; font-size: .8rem; margin-top: 1.5rem; }}
-@media print {{ body {{ margin: 0; }} }}
-</style></head><body>
+<title>{title}</title>
+<style>{_STYLE}</style></head><body>
 {banner}
-<h1>Protection brief: {html.escape(inputs.name)}</h1>
-<div class="sub">{html.escape(inputs.mission)} · {inputs.period[0]} to {inputs.period[1]}</div>
-<h2>Where patrols were</h2>
-{_coverage_section(inputs)}
-<h2>What changed</h2>
-{_effects_section(inputs)}
-<p class="caveat">{CAVEAT_REPORTING}</p>
-<h2>Where to look first</h2>
-<p>Places with many reported incidents and little patrol presence:</p>
-{_gaps_section(inputs)}
-<h2>Map</h2>
-{map_part}
-<div class="foot">Counts below {inputs.k}, and shares built on them, are not shown, to protect
-survivors. No incident is
-shown individually. Made by protection-eval, {generated:%B %Y}.</div>
+<h1>{title}</h1>
+<div class="sub">{html.escape(inputs.mission)} · {period}</div>
+{headings[0]}
+{_coverage_section(inputs, lang)}
+{headings[1]}
+{_effects_section(inputs, lang)}
+{_p(lang, CAVEAT_REPORTING, cls="caveat")}
+{headings[2]}
+{definition}
+{_gaps_section(inputs, lang)}
+{headings[3]}
+{_map_section(inputs, lang)}
+<div class="foot">{foot}</div>
 </body></html>
 """

@@ -10,7 +10,11 @@ the survivor-safety rules of DOMAIN.md hold in one place:
 * when totals are shown beside the cells, further cells are suppressed (*complementary*
   suppression) until no suppressed value can be solved for from the visible cells and totals;
 * a rate or share built on a suppressed count is suppressed with it
-  (:func:`suppress_dependent`).
+  (:func:`suppress_dependent`);
+* where fine hexagons would hold fewer than k reports, they merge into their coarser H3 parents,
+  place by place (:func:`adaptive_cells`), so that sparse data still show their reports: the
+  shared units then form one partition of mixed resolutions, and complementary suppression
+  runs over that partition.
 
 The raw counts stay in the :class:`SharedTable` for the restricted part of a run;
 :meth:`SharedTable.shared` is the only view meant for the shared part.
@@ -26,11 +30,13 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.config import MIN_K
+from protection_eval.hexgrid import cell_resolution, to_parent_cells
 from protection_eval.model import to_local_naive
 
 __all__ = [
     "DisclosureError",
     "SharedTable",
+    "adaptive_cells",
     "aggregate_counts",
     "check_k",
     "k_from_config",
@@ -42,6 +48,9 @@ __all__ = [
 
 _PRIMARY = "primary"
 _COMPLEMENTARY = "complementary"
+#: Coarsest H3 resolution the adaptive aggregation merges up to (about 12,400 km2 a hexagon):
+#: coarser units would no longer tell a commander where to look.
+MIN_ADAPTIVE_RESOLUTION = 3
 # Numerical tolerance of the "is this suppressed value solvable" test (projections are 0 or 1).
 _SOLVABLE_TOL = 1e-8
 
@@ -509,3 +518,54 @@ def suppress_dependent(
             values = values.astype(object)
         out[column] = values.mask(hidden)
     return out
+
+
+def adaptive_cells(
+    cells: pd.Series,
+    counts: pd.Series,
+    k: int,
+    *,
+    min_resolution: int = MIN_ADAPTIVE_RESOLUTION,
+) -> pd.Series:
+    """Merge fine H3 cells holding too few reports into coarser parents, place by place.
+
+    Going up one resolution at a time, the units holding from 1 to k-1 reports that share an
+    ancestor at that resolution are pooled into one unit named by the ancestor; units that
+    already reach k keep their place. A coarse unit therefore counts the reports of its
+    hexagon *outside* the finer units drawn on it, so the units split the reports into disjoint
+    sets (every report in exactly one unit) and no shown count is a difference of other shown
+    counts. Dense places keep their fine cells, sparse places get coarse ones. Units still
+    below k at ``min_resolution`` are left for suppression.
+
+    Parameters
+    ----------
+    cells : pandas.Series
+        H3 cell ids, all of one resolution (the gap resolution), one row per cell.
+    counts : pandas.Series
+        Reports per cell (non-negative whole numbers), aligned with ``cells``.
+    k : int
+        Suppression threshold (at least 5).
+    min_resolution : int
+        The coarsest resolution to merge up to.
+
+    Returns
+    -------
+    pandas.Series
+        The unit (the cell itself or one of its ancestors) of each cell, indexed like
+        ``cells``, named ``unit``.
+    """
+    k = check_k(k)
+    units = pd.Series(cells.astype(str).to_numpy(), index=cells.index, name="unit")
+    if units.empty:
+        return units
+    values = pd.Series(pd.to_numeric(counts, errors="raise").to_numpy(dtype=np.int64),
+                       index=cells.index)
+    finest = max(cell_resolution(c) for c in units.unique())
+    for level in range(finest - 1, min_resolution - 1, -1):
+        per_unit = values.groupby(units.to_numpy()).sum()
+        small = per_unit.index[(per_unit >= 1) & (per_unit < k)].to_list()
+        if not small:
+            break
+        ancestor = dict(zip(small, to_parent_cells(small, level), strict=True))
+        units = units.map(lambda u, a=ancestor: a.get(u, u))
+    return units.rename("unit")

@@ -17,24 +17,38 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.config import MIN_K
-from protection_eval.coverage.gaps import place_names
+from protection_eval.coverage.gaps import is_gap, place_names, rank_gaps
 from protection_eval.effects.count_models import CAVEATS
 from protection_eval.effects.mission import EFFECTS_CSV_COLUMNS, MissionEffects
-from protection_eval.hexgrid import to_hexagon_footprint, to_hexagon_frame
-from protection_eval.sharing.disclosure import check_k, suppress_counts
+from protection_eval.hexgrid import (
+    cell_resolution,
+    hexagon_area_km2,
+    to_hexagon_footprint,
+    to_hexagon_frame,
+)
+from protection_eval.sharing.disclosure import (
+    MIN_ADAPTIVE_RESOLUTION,
+    adaptive_cells,
+    check_k,
+    suppress_counts,
+)
 from protection_eval.sharing.maps import CoverageMap, make_coverage_map
+from protection_eval.sharing.svgmap import to_svg_map
 
 if TYPE_CHECKING:
     from protection_eval.config import MissionConfig
     from protection_eval.coverage.mission import CoverageResult
 
 __all__ = [
+    "coarsest_resolution",
     "to_coverage_map_layers",
     "to_effects_table",
     "to_shared_coverage_gaps",
     "to_shared_coverage_map",
     "to_shared_coverage_summary",
     "to_shared_gaps",
+    "to_shared_svg_map",
+    "to_shared_units",
 ]
 
 #: Counts of the summary that are suppressed in the shared form when from 1 to k-1.
@@ -77,6 +91,58 @@ def to_shared_coverage_summary(summary: Mapping[str, Any], k: int) -> dict[str, 
     return out
 
 
+def to_shared_units(
+    gaps: pd.DataFrame,
+    k: int,
+    *,
+    adaptive: bool = True,
+    min_resolution: int = MIN_ADAPTIVE_RESOLUTION,
+) -> pd.DataFrame:
+    """Return the places of a one-period gap list as shared units, with raw counts (restricted).
+
+    With ``adaptive``, hexagons holding from 1 to k-1 reports merge into coarser H3 parents,
+    place by place (:func:`protection_eval.sharing.disclosure.adaptive_cells`); the counts are
+    summed per unit. A coarse unit counts only the reports outside the finer units drawn on
+    it, so the units split the reports into disjoint sets. Every shared layer and table of a
+    run uses these same units, so that no hidden count is a difference of shown ones.
+
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        One period of :func:`protection_eval.coverage.gaps.compute_gaps` output, every hexagon.
+    k : int
+        Suppression threshold (at least 5).
+    adaptive : bool
+        Merge sparse hexagons upward (True) or keep the gap resolution everywhere.
+    min_resolution : int
+        Coarsest H3 resolution of a merged unit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``h3_cell`` (the unit), ``resolution``, ``incidents``, ``incidents_covered``,
+        ``incidents_uncovered`` (int64) and ``covered_share``: raw, for the shared forms to
+        suppress.
+    """
+    k = check_k(k)
+    columns = ["h3_cell", "resolution", "incidents", "incidents_covered",
+               "incidents_uncovered", "covered_share"]
+    if len(gaps) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    gaps = gaps.reset_index(drop=True)
+    units = (adaptive_cells(gaps["h3_cell"], gaps["incidents"], k,
+                            min_resolution=min_resolution)
+             if adaptive else gaps["h3_cell"].astype(str))
+    summed = (gaps[["incidents", "incidents_covered"]].astype("int64")
+              .groupby(units.to_numpy(), sort=True).sum())
+    table = summed.rename_axis("h3_cell").reset_index()
+    table["resolution"] = [cell_resolution(c) for c in table["h3_cell"]]
+    table["incidents_uncovered"] = table["incidents"] - table["incidents_covered"]
+    table["covered_share"] = table["incidents_covered"] / table["incidents"].where(
+        table["incidents"] > 0)
+    return table[columns]
+
+
 def to_shared_gaps(
     gaps: pd.DataFrame,
     k: int,
@@ -84,17 +150,22 @@ def to_shared_gaps(
     top: int | None = 20,
     areas: gpd.GeoDataFrame | None = None,
     label: str = "",
+    adaptive: bool = True,
+    min_resolution: int = MIN_ADAPTIVE_RESOLUTION,
 ) -> pd.DataFrame:
-    """Return a one-period gap list in its shared form.
+    """Return a one-period gap list in its shared form: gaps only, ranked.
 
-    The shared part of a run also shows the mission's totals (incidents in scope, covered), so each
-    of the three hexagon counts (incidents, covered, uncovered) is suppressed with the grand total
-    as a margin: counts from 1 to k-1 are hidden, and enough others that no hidden count can be
-    solved for from the total (:func:`protection_eval.sharing.disclosure.suppress_counts`). Only
-    hexagons whose incident count is visible are listed; ``covered_share`` is shown only when the
-    covered and the uncovered counts are visible too. Raw covered and uncovered counts are never
-    shown. Monthly lists are not shared: with the whole-period list beside them, a hidden month
-    could be solved for from the hexagon's total.
+    The places are the shared units of :func:`to_shared_units` (hexagons, merged into coarser
+    parents where sparse). The shared part of a run also shows the mission's totals (incidents
+    in scope, covered), so each of the three unit counts (incidents, covered, uncovered) is
+    suppressed with the grand total as a margin: counts from 1 to k-1 are hidden, and enough
+    others that no hidden count can be solved for from the total
+    (:func:`protection_eval.sharing.disclosure.suppress_counts`). A unit is listed only when it
+    is a gap (:func:`protection_eval.coverage.gaps.is_gap`: at least k reports and at least half
+    of them without a patrol in reach) and its incident count is visible; ``covered_share`` is
+    shown only when the covered and the uncovered counts are visible too. Raw covered and
+    uncovered counts are never shown. Monthly lists are not shared: with the whole-period list
+    beside them, a hidden month could be solved for from the unit's total.
 
     Parameters
     ----------
@@ -106,45 +177,47 @@ def to_shared_gaps(
     top : int or None
         Rows kept (None: all).
     areas : geopandas.GeoDataFrame, optional
-        Areas with ``name``: adds ``place``, the area holding the hexagon's centre.
+        Areas with ``name``: adds ``place``, the area holding the unit's centre.
     label : str
         Text for the ``period`` column, e.g. ``"2022-01 to 2023-12"``.
+    adaptive, min_resolution
+        See :func:`to_shared_units`.
 
     Returns
     -------
     pandas.DataFrame
-        ``period`` (``label``), ``h3_cell``, ``place`` (with ``areas``), ``incidents`` (Int64),
-        ``covered_share`` (Float64, NA where it could disclose a small count), ``rank`` (1 =
-        look first).
+        ``period`` (``label``), ``h3_cell``, ``resolution`` (the unit's H3 resolution),
+        ``place`` (with ``areas``), ``incidents`` (Int64), ``covered_share`` (Float64, NA where
+        it could disclose a small count), ``rank`` (1 = look first: most reports without a
+        patrol in reach, then the lowest covered share), sorted by rank.
 
     Raises
     ------
     ValueError
         When ``gaps`` holds more than one period.
     """
-    columns = ["period", "h3_cell", *(["place"] if areas is not None else []), "incidents",
-               "covered_share", "rank"]
-    if gaps["period"].nunique(dropna=False) > 1:
+    columns = ["period", "h3_cell", "resolution", *(["place"] if areas is not None else []),
+               "incidents", "covered_share", "rank"]
+    if len(gaps) and gaps["period"].nunique(dropna=False) > 1:
         raise ValueError("to_shared_gaps takes one period: pass summarise_gaps(gaps)")
-    if len(gaps) == 0:
+    units = to_shared_units(gaps, k, adaptive=adaptive, min_resolution=min_resolution)
+    if len(units) == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-    gaps = gaps.reset_index(drop=True)
     shown = {}
     for column in ("incidents", "incidents_covered", "incidents_uncovered"):
-        cells = gaps[["h3_cell", column]]
+        cells = units[["h3_cell", column]]
         shown[column] = suppress_counts(cells, column, k, margins=[()]).shared()[column]
-    table = pd.DataFrame({"period": label, "h3_cell": gaps["h3_cell"].to_numpy()})
+    table = pd.DataFrame({"period": label, "h3_cell": units["h3_cell"].to_numpy(),
+                          "resolution": units["resolution"].to_numpy(dtype=np.int64)})
     table["incidents"] = pd.array(shown["incidents"].to_numpy(), dtype="Int64")
-    share = pd.array(gaps["covered_share"].to_numpy(), dtype="Float64")
+    share = pd.array(units["covered_share"].to_numpy(), dtype="Float64")
     hidden = (shown["incidents_covered"].isna() | shown["incidents_uncovered"].isna()).to_numpy()
     share[hidden] = pd.NA
     table["covered_share"] = share
-    visible = table["incidents"].notna().to_numpy()
-    table = table.assign(_u=gaps["incidents_uncovered"].to_numpy(),
-                         _s=gaps["covered_share"].to_numpy()).loc[visible]
-    table = table.sort_values(["_u", "_s", "incidents", "h3_cell"],
-                              ascending=[False, True, False, True], kind="stable")
-    table["rank"] = np.arange(1, len(table) + 1, dtype=np.int64)
+    listed = (table["incidents"].notna() & is_gap(units, k)).to_numpy()
+    table = table.loc[listed]
+    table["rank"] = rank_gaps(units.loc[listed]).to_numpy()
+    table = table.sort_values("rank", kind="stable")
     if top is not None:
         table = table[table["rank"] <= top]
     table = table.reset_index(drop=True)
@@ -158,11 +231,39 @@ def to_shared_coverage_gaps(
 ) -> pd.DataFrame:
     """Return a mission's gap list over the whole period in its shared form.
 
-    ``place`` names the area holding each hexagon's centre. Monthly gap lists stay in the
+    ``place`` names the area holding each unit's centre. Monthly gap lists stay in the
     restricted part (:attr:`CoverageResult.gaps`); see :func:`to_shared_gaps` for the rules.
     """
     return to_shared_gaps(result.gaps_overall, k, top=top, areas=result.area_shapes,
-                          label=str(result.summary.get("period", "")))
+                          label=str(result.summary.get("period", "")),
+                          min_resolution=coarsest_resolution(result.area_shapes))
+
+
+def coarsest_resolution(areas: gpd.GeoDataFrame) -> int:
+    """Return the coarsest H3 resolution shared units of a mission may merge up to.
+
+    A unit larger than a quarter of the mission's whole area no longer says where to look, so
+    the coarsest resolution is the one whose hexagons are at most that large, and never
+    coarser than :data:`protection_eval.sharing.disclosure.MIN_ADAPTIVE_RESOLUTION` (3).
+
+    Parameters
+    ----------
+    areas : geopandas.GeoDataFrame
+        The mission's areas (any CRS).
+
+    Returns
+    -------
+    int
+        An H3 resolution from 3 to 9.
+    """
+    if areas is None or len(areas) == 0 or areas.crs is None:
+        return MIN_ADAPTIVE_RESOLUTION
+    # An equal-area projection: the area of the mission in square kilometres.
+    total_km2 = float(areas.to_crs("EPSG:6933").geometry.union_all().area) / 1e6
+    for resolution in range(MIN_ADAPTIVE_RESOLUTION, 9):
+        if hexagon_area_km2(resolution) <= total_km2 / 4:
+            return resolution
+    return 9
 
 
 def to_coverage_map_layers(
@@ -177,7 +278,7 @@ def to_coverage_map_layers(
     k : int
         Suppression threshold (at least 5).
     top : int
-        Gap hexagons kept.
+        Gap units kept.
     resolution : int
         H3 resolution of the footprint outline (8: hexagons of about 0.7 km2).
 
@@ -185,15 +286,17 @@ def to_coverage_map_layers(
     -------
     dict
         ``areas`` (name, mean monthly footprint and population shares, patrol-hours,
-        women's share; no incident count), ``hexagons`` (incidents in scope per H3 cell,
-        suppressed with the grand total as margin), ``footprint`` (the H3 cells whose
-        centre was within reach at some time in the period, as one outline: only hexagon
-        vertices, never a point derived from a patrol position) and ``gaps``
-        (``gap_rank``, incidents, covered share): keyword arguments of
-        :func:`protection_eval.sharing.maps.make_coverage_map`, all in EPSG:4326.
+        women's share; no incident count), ``hexagons`` (incidents in scope per shared unit:
+        hexagons at the gap resolution, merged into coarser parents where sparse
+        (:func:`to_shared_units`), with ``resolution``; suppressed with the grand total as
+        margin), ``footprint`` (the H3 cells whose centre was within reach at some time in the
+        period, as one outline: only hexagon vertices, never a point derived from a patrol
+        position) and ``gaps`` (``gap_rank``, ``resolution``, incidents, covered share; gaps
+        only): keyword arguments of :func:`protection_eval.sharing.maps.make_coverage_map`, all
+        in EPSG:4326.
     """
-    # No incident count on areas: with hexagon counts beside them, an area's count minus
-    # its visible hexagons could give back a suppressed hexagon.
+    # No incident count on areas: with unit counts beside them, an area's count minus
+    # its visible units could give back a suppressed unit.
     measures = result.areas.groupby("area_id", sort=False)
     hours = result.areas["patrol_hours"].fillna(0.0)
     weighted = (result.areas["women_share"] * hours).groupby(result.areas["area_id"]).sum()
@@ -213,14 +316,17 @@ def to_coverage_map_layers(
     shapes["area_id"] = shapes["area_id"].astype(str)
     areas = shapes.merge(per_area, on="area_id", how="left")
 
-    every = to_shared_gaps(result.gaps_overall, k, top=None)
-    counts = suppress_counts(
-        result.gaps_overall[["h3_cell", "incidents"]].reset_index(drop=True), "incidents", k,
-        margins=[()],
-    ).shared()
-    hexagons = to_hexagon_frame(counts[["h3_cell", "incidents"]])
+    coarsest = coarsest_resolution(result.area_shapes)
+    every = to_shared_gaps(result.gaps_overall, k, top=None, min_resolution=coarsest)
+    units = to_shared_units(result.gaps_overall, k, min_resolution=coarsest)
+    counts = suppress_counts(units[["h3_cell", "resolution", "incidents"]], "incidents", k,
+                             margins=[()]).shared()
+    # Coarse units first, so that the finer units they surround are drawn on top of them.
+    counts = counts.sort_values(["resolution", "h3_cell"], kind="stable").reset_index(drop=True)
+    hexagons = to_hexagon_frame(counts[["h3_cell", "resolution", "incidents"]])
     gaps = every[every["rank"] <= top].rename(columns={"rank": "gap_rank"})
-    gaps = to_hexagon_frame(gaps[["gap_rank", "h3_cell", "incidents", "covered_share"]])
+    gaps = to_hexagon_frame(
+        gaps[["gap_rank", "h3_cell", "resolution", "incidents", "covered_share"]])
 
     footprint = to_hexagon_footprint(result.footprints, resolution)
     return {"areas": areas, "hexagons": hexagons, "footprint": footprint, "gaps": gaps}
@@ -253,6 +359,25 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
         tile_url=None if tiles is None else tiles.url,
         tile_attribution=None if tiles is None else tiles.attribution,
     )
+
+
+def to_shared_svg_map(result: CoverageResult, config: MissionConfig) -> str:
+    """Draw the shared coverage map as the printable SVG of the brief (same layers, no words).
+
+    Parameters
+    ----------
+    result : CoverageResult
+        The mission's coverage.
+    config : MissionConfig
+        For ``k``.
+
+    Returns
+    -------
+    str
+        An SVG document (:func:`protection_eval.sharing.svgmap.to_svg_map`).
+    """
+    k = config.sharing.min_count
+    return to_svg_map(**to_coverage_map_layers(result, k), k=k)
 
 
 #: Numbers blanked in ``effects.csv`` for a model on fewer than ``k`` incidents.

@@ -28,6 +28,7 @@ import pandas as pd
 import shapely
 
 from protection_eval.config import MIN_K
+from protection_eval.hexgrid import hexagon_area_km2
 from protection_eval.sharing.disclosure import check_k
 from protection_eval.sharing.offline import to_offline_html
 
@@ -37,7 +38,13 @@ __all__ = [
     "GAP_PROPERTIES",
     "HEXAGON_PROPERTIES",
     "INCIDENT_PROPERTIES",
+    "AREA_COLOUR",
+    "FOOTPRINT_COLOUR",
+    "GAP_COLOUR",
     "CoverageMap",
+    "check_shared_layers",
+    "count_classes",
+    "format_hexagon_size",
     "make_coverage_map",
     "make_restricted_coverage_map",
 ]
@@ -55,6 +62,7 @@ AREA_PROPERTIES: dict[str, str] = {
 #: Columns a hexagon-counts layer may carry.
 HEXAGON_PROPERTIES: dict[str, str] = {
     "h3_cell": "Hexagon",
+    "resolution": "Hexagon size",
     "incidents": "Reports in period",
 }
 #: Columns a patrol-footprint layer may carry.
@@ -63,6 +71,7 @@ FOOTPRINT_PROPERTIES: dict[str, str] = {"unit_type": "Unit type"}
 GAP_PROPERTIES: dict[str, str] = {
     "gap_rank": "Gap rank",
     "h3_cell": "Hexagon",
+    "resolution": "Hexagon size",
     "incidents": "Reports in period",
     "covered_share": "Reports with a patrol in reach",
 }
@@ -177,7 +186,18 @@ def _format_hours(value: Any) -> str:
     return "no data" if pd.isna(value) else f"{float(value):,.0f}"
 
 
+def format_hexagon_size(resolution: Any) -> str:
+    """Say how large a hexagon of an H3 resolution is, for a reader (``about 5 km2``)."""
+    if pd.isna(resolution):
+        return ""
+    area = hexagon_area_km2(int(resolution))
+    rounded = float(f"{area:.2g}")
+    return f"about {rounded:,g} km\u00b2"
+
+
 def _format_value(column: str, value: Any) -> str:
+    if column == "resolution":
+        return format_hexagon_size(value)
     if column in _COUNT_COLUMNS:
         return _format_count(value)
     if column in _SHARE_COLUMNS:
@@ -249,6 +269,48 @@ def _to_geojson(
         feature["geometry"] = json.loads(shapely.to_geojson(geom))
         features.append(feature)
     return {"type": "FeatureCollection", "features": features}
+
+
+#: Colours of the shared layers, public for the printable map (:mod:`.svgmap`).
+FOOTPRINT_COLOUR = _FOOTPRINT_COLOUR
+GAP_COLOUR = _GAP_COLOUR
+AREA_COLOUR = _AREA_COLOUR
+
+
+def count_classes(k: int, breaks: Sequence[int] | None = None) -> list[tuple[int, int | None, str]]:
+    """Return the (low, high or None, colour) classes of unit counts, starting at k."""
+    return _count_classes(k, breaks)
+
+
+def check_shared_layers(
+    areas: gpd.GeoDataFrame,
+    hexagons: gpd.GeoDataFrame,
+    footprint: gpd.GeoDataFrame | None,
+    gaps: gpd.GeoDataFrame | None,
+    k: int,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """Check shared layers as the shared map does: whitelisted columns, CRS, counts suppressed.
+
+    Returns
+    -------
+    tuple
+        The four layers in EPSG:4326.
+
+    Raises
+    ------
+    ValueError
+        On a column off the whitelist, a missing CRS or a count from 1 to k-1.
+    """
+    k = check_k(k)
+    areas = _check_layer(areas, "areas", AREA_PROPERTIES, ["name"])
+    hexagons = _check_layer(hexagons, "hexagons", HEXAGON_PROPERTIES, ["incidents"])
+    if footprint is not None:
+        footprint = _check_layer(footprint, "footprint", FOOTPRINT_PROPERTIES, [])
+    gaps = None if gaps is None else _check_layer(gaps, "gaps", GAP_PROPERTIES, ["gap_rank"])
+    for name, layer in (("areas", areas), ("hexagons", hexagons), ("gaps", gaps)):
+        if layer is not None:
+            _check_suppressed(layer, name, k)
+    return areas, hexagons, footprint, gaps
 
 
 def _count_classes(k: int, breaks: Sequence[int] | None) -> list[tuple[int, int | None, str]]:
@@ -330,6 +392,7 @@ def _legend_html(
     radius_m: float | None,
     restricted: bool,
     has_tiles: bool,
+    resolutions: Sequence[int] = (),
 ) -> str:
     def row(swatch_style: str, text: str) -> str:
         return (
@@ -347,6 +410,7 @@ def _legend_html(
         '<div style="font-weight:bold;margin-bottom:2px">Reports of SGBV per hexagon</div>',
         *[row(f"background:{c}", label) for c, label in _label_classes(classes)],
         note(f"Unshaded: no report{hidden}."),
+        *_size_notes(resolutions, note),
         '<div style="margin-top:6px"></div>',
         row(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", f"Patrol footprint ({reach})"),
         row(
@@ -367,6 +431,17 @@ def _legend_html(
     )
 
 
+def _size_notes(resolutions: Sequence[int], note: Callable[[str], str]) -> list[str]:
+    """Say which hexagon sizes the map mixes (sparse places are merged into larger ones)."""
+    sizes = sorted({int(r) for r in resolutions}, reverse=True)
+    if len(sizes) < 2:
+        return [note(f"Hexagons of {format_hexagon_size(sizes[0])}.")] if sizes else []
+    listed = ", ".join(format_hexagon_size(r) for r in sizes)
+    return [note(f"Hexagon sizes: {listed}. Where reports are few, hexagons are merged into "
+                 "larger ones so that counts can be shown; a larger hexagon counts only the "
+                 "reports outside the smaller hexagons drawn on it. Hover for a hexagon's size.")]
+
+
 def _title_html(title: str, synthetic: bool, restricted: bool) -> str:
     banners = []
     if restricted:
@@ -385,6 +460,12 @@ def _title_html(title: str, synthetic: bool, restricted: bool) -> str:
         'border-radius:4px;font:15px/1.4 Arial,Helvetica,sans-serif;text-align:center">'
         f'<div style="font-weight:bold">{html.escape(title)}</div>{banner_html}</div>'
     )
+
+
+def _resolutions(hexagons: gpd.GeoDataFrame) -> list[int]:
+    if "resolution" not in hexagons or hexagons.empty:
+        return []
+    return [int(r) for r in pd.to_numeric(hexagons["resolution"]).dropna().unique()]
 
 
 def _build(
@@ -541,7 +622,10 @@ def _build(
     root = fmap.get_root()
     root.html.add_child(folium.Element(_title_html(title, synthetic, restricted)))
     root.html.add_child(
-        folium.Element(_legend_html(classes, k, radius_m, restricted, tile_url is not None))
+        folium.Element(
+            _legend_html(classes, k, radius_m, restricted, tile_url is not None,
+                         _resolutions(hexagons))
+        )
     )
     allowed = () if tile_url is None else (tile_url,)
     return CoverageMap(fmap, title, restricted, pd.DataFrame(summary), allowed)

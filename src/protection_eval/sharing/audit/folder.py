@@ -52,6 +52,7 @@ The rules and their limits are in ``docs/privacy.md``. The detectors live in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -260,6 +261,37 @@ def shared_images_of(folder: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in recorded.items()}
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _printed_from_audited_page(folder: Path, pdf: Path) -> bool:
+    """Whether a PDF is one the run printed from a page of this folder, both unchanged since.
+
+    The audit cannot read a PDF. It accepts one only when the run's manifest (beside the shared
+    folder) records it under ``shared_pdfs`` with its sha256 and the sha256 of the HTML page
+    it was printed from (:func:`protection_eval.runs.pdf.print_shared_pdfs`), and that page is
+    in this folder, unchanged, so that it is audited with the rest.
+    """
+    manifest = folder.parent / "manifest.json"
+    try:
+        records = json.loads(manifest.read_text(encoding="utf-8")).get("shared_pdfs") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    record = records.get(pdf.name) if isinstance(records, dict) else None
+    if not isinstance(record, dict):
+        return False
+    source = folder / str(record.get("source", ""))
+    if source.parent != folder or source.suffix.lower() not in {".html", ".htm"}:
+        return False
+    return (source.is_file() and _sha256(pdf) == record.get("sha256")
+            and _sha256(source) == record.get("source_sha256"))
+
+
 def audit_shared_folder(
     path: str | Path,
     *,
@@ -351,6 +383,9 @@ def audit_shared_folder(
     else:
         files = [(folder.name, folder)]
     for name, file in files:
+        if (file.suffix.lower() == ".pdf" and folder.is_dir()
+                and _printed_from_audited_page(folder, file)):
+            continue
         _scan_file(scanner, name, file, images)
     check_coordinates(ctx, incidents)
     check_recoverable(ctx)

@@ -21,8 +21,10 @@ import h3
 import numpy as np
 import pandas as pd
 import shapely
+from babel import Locale
 from scipy.spatial import cKDTree
 
+from protection_eval.config import available_languages
 from protection_eval.sharing import offline
 from protection_eval.sharing.audit import dates
 
@@ -222,6 +224,28 @@ def small_counts_in_code(body: str, k: int) -> list[tuple[str, int]]:
 # -- dates, times, paths, tracebacks ------------------------------------------------------------
 
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+
+
+def _local_month_names() -> str:
+    """Month names of every language a shared page may be written in (Babel's CLDR data).
+
+    Read from the catalogues shipped (:func:`protection_eval.config.available_languages`), so a
+    language a translator adds is audited too: ``5 janvier 2023``, ``5 de enero de 2023``,
+    ``5 يناير 2023`` are days, as ``5 January 2023`` is.
+    """
+    names: set[str] = set()
+    for code in available_languages():
+        months = Locale.parse(code).months
+        for context in ("format", "stand-alone"):
+            for width in ("wide", "abbreviated"):
+                names |= {n.lower().rstrip(".") for n in months[context][width].values()}
+    # English names are the first patterns' already; leave them out so a date is found once.
+    names = {n for n in names if n and not re.fullmatch(_MONTHS, n)}
+    ordered = sorted((re.escape(n) for n in names), key=len, reverse=True)
+    return "(?:" + "|".join(ordered) + r")\.?"
+
+
+_LOCAL_MONTHS = _local_month_names()
 _DATE_PATTERNS = [
     re.compile(r"(?<![\d.-])(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?!\d)"),
     re.compile(r"(?<![\d./])(?:19|20)\d{2}/(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?!\d)"),
@@ -231,6 +255,11 @@ _DATE_PATTERNS = [
     re.compile(r"(?<![\d./])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/\d{2}(?![\d/])"),
     re.compile(rf"\b(?:0?[1-9]|[12]\d|3[01])\s+{_MONTHS}\s+(?:19|20)\d{{2}}\b", re.IGNORECASE),
     re.compile(rf"\b{_MONTHS}\s+(?:0?[1-9]|[12]\d|3[01]),?\s+(?:19|20)\d{{2}}\b", re.IGNORECASE),
+    re.compile(
+        rf"(?<![\d.])(?:0?[1-9]|[12]\d|3[01])(?:er|º|°)?\s+(?:de\s+)?{_LOCAL_MONTHS}\s+"
+        rf"(?:de\s+)?(?:19|20)\d{{2}}(?!\d)",
+        re.IGNORECASE,
+    ),
 ]
 _TIME_RE = re.compile(
     r"(?<![\d:.])(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:\s?[ap]\.?m\.?)?(?![\d:])",

@@ -1,0 +1,61 @@
+"""brief.pdf: printed by headless Chromium from the audited brief, vouched for by the manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from test_brief import make_inputs, svg_map
+
+from protection_eval.runs.pdf import chromium_path, print_shared_pdfs
+from protection_eval.sharing.audit.folder import audit_shared_folder
+from protection_eval.sharing.brief import render_brief
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    if chromium_path() is None:
+        if os.environ.get("PROTECTION_EVAL_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is missing and PROTECTION_EVAL_REQUIRE_BROWSER=1 (CI)")
+        pytest.skip("PDF TEST SKIPPED: chromium is not installed (apt-get install -y chromium)")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    page = render_brief(make_inputs(map_svg=svg_map(), language="fr"))
+    (shared / "brief.html").write_text(page, encoding="utf-8")
+    return tmp_path
+
+
+def write_manifest(run_dir: Path, pdfs: dict) -> None:
+    (run_dir / "manifest.json").write_text(json.dumps({"shared_pdfs": pdfs}), encoding="utf-8")
+
+
+def test_the_brief_prints_on_one_a4_page_and_the_audit_accepts_it(run_dir):
+    pdfs = print_shared_pdfs(run_dir / "shared")
+    pdf = run_dir / "shared" / "brief.pdf"
+    assert pdf.exists() and set(pdfs) == {"brief.pdf"}
+    assert pdfs["brief.pdf"]["source"] == "brief.html"
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page(?!s)", data)) == 1
+    write_manifest(run_dir, pdfs)
+    result = audit_shared_folder(run_dir / "shared", k=5)
+    assert result.ok, result.to_frame().to_string()
+
+
+def test_a_pdf_the_run_did_not_print_from_the_audited_page_is_refused(run_dir):
+    shared = run_dir / "shared"
+    pdfs = print_shared_pdfs(shared)
+    write_manifest(run_dir, {})  # no record
+    kinds = audit_shared_folder(shared, k=5).to_frame()["kind"].tolist()
+    assert kinds == ["unauditable_file"]
+
+    write_manifest(run_dir, pdfs)
+    page = (shared / "brief.html").read_text(encoding="utf-8")
+    (shared / "brief.html").write_text(page.replace("</body>", "<p>changed</p></body>"),
+                                       encoding="utf-8")
+    kinds = audit_shared_folder(shared, k=5).to_frame()["kind"].tolist()
+    assert kinds == ["unauditable_file"]  # the page changed since it was printed
