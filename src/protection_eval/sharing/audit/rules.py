@@ -80,7 +80,7 @@ _NOT_PEOPLE = frozenset(
         "strategies patrol patrols base bases unit units personnel women day days hour "
         "hours h obs observations row rows year years source sources deployment "
         "deployments km m share rate pct percent ratio irr rank parameters params "
-        "iterations features layers files studies"
+        "iterations features layers files studies cluster clusters"
     ).split()
 )
 
