@@ -157,9 +157,9 @@ def test_projected_spatial_file_is_read_back_in_wgs84(tmp_path):
 
 
 def test_unknown_extension_is_a_clear_error(tmp_path):
-    path = tmp_path / "incidents.xlsx"
+    path = tmp_path / "incidents.docx"
     path.write_bytes(b"x")
-    with pytest.raises(InputFileError, match="unknown file type '.xlsx'"):
+    with pytest.raises(InputFileError, match="unknown file type '.docx'"):
         read_raw_table("incidents", path)
 
 
