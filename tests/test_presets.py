@@ -236,3 +236,13 @@ def test_every_preset_is_installed_and_maps_onto_model_labels(name):
     spec = SourceSpec(path=Path("x.csv"), preset=name)  # validates its labels
     assert spec.preset == name and preset.title
     assert not set(preset.dropped) & set(preset.columns)
+
+
+@pytest.mark.parametrize("name", ["acled", "gbvims-ir", "geo-pko", "insecurity-insight-crsv",
+                                  "ucdp-ged"])
+def test_a_run_copy_of_a_preset_source_loads_back_the_same(name):
+    # The runner writes the validated configuration (preset merged) to restricted/mission.yaml
+    # and the notebooks load it again: taking the preset twice must change nothing.
+    spec = SourceSpec(path=Path("x.csv"), preset=name, columns={"Own": "source"})
+    again = SourceSpec.model_validate(spec.model_dump(mode="json", exclude_none=True))
+    assert again == spec
