@@ -465,6 +465,7 @@ def ingest_table(
         rows_rejected=len(rejected),
         reasons={str(k): int(v) for k, v in counts.items()},
         dropped_columns=dropped,
+        notes=list(raw.notes),
     )
     return accepted, rejected, report
 

@@ -53,6 +53,9 @@ class TableReport:
         Quarantine reason -> number of rows.
     dropped_columns : list of str
         Source columns outside the model (never read into analysis tables).
+    notes : list of str
+        What the reader said about the file: a skipped HXL hashtag row, a column map proposed
+        from hashtags (never applied), the identifying columns a preset drops and why.
     """
 
     table: str
@@ -62,6 +65,7 @@ class TableReport:
     rows_rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     dropped_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def reconciles(self) -> bool:
@@ -113,6 +117,7 @@ class ValidationReport:
                     "reconciles": t.reconciles,
                     "reasons": dict(sorted(t.reasons.items())),
                     "dropped_columns": list(t.dropped_columns),
+                    "notes": list(t.notes),
                 }
                 for name, t in self.tables.items()
             },
@@ -138,5 +143,6 @@ class ValidationReport:
                 lines.append(f"      {n:>6}  {reason}: {REASONS[reason]}")
             if t.dropped_columns:
                 lines.append(f"      dropped columns: {', '.join(t.dropped_columns)}")
+            lines.extend(f"      note: {note}" for note in t.notes)
         lines.extend(f"  ERROR {e}" for e in self.errors)
         return lines
