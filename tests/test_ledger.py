@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from protection_eval.cli import app
-from protection_eval.runs.ledger import LedgerError, check_ledger, load_ledger, record_margins
+from protection_eval.runs.ledger import (
+    LedgerBusy,
+    LedgerError,
+    check_ledger,
+    hold_ledger,
+    load_ledger,
+    record_margins,
+)
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.publish import publish_shared
 from protection_eval.sharing.audit.differencing import (
@@ -206,3 +214,49 @@ def test_the_coverage_command_records_its_margins_and_a_rerun_still_publishes(
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert not (tmp_path / "shared" / "ledger.jsonl").exists()
+
+
+def test_a_run_publishing_while_another_holds_the_ledger_is_checked_against_its_totals(
+    tmp_path, mission
+):
+    # Two runs of one mission publishing at once: the second must see the first's totals.
+    ledger = tmp_path / "ledger.jsonl"
+    held, go = threading.Event(), threading.Event()
+
+    def first_run() -> None:
+        with hold_ledger(ledger):
+            held.set()
+            go.wait(10)
+            may = Margin("gaps.csv", "row 2, incidents", mission.config.mission,
+                         f"h3_cell={CELL}", "incidents", "2023-01", "2023-05", 30)
+            record_margins([may], ledger, "run-may")
+
+    holder = threading.Thread(target=first_run)
+    holder.start()
+    assert held.wait(10)
+    june = tmp_path / "run-june"
+    outcome: dict[str, object] = {}
+    publisher = threading.Thread(target=lambda: outcome.setdefault("june", publish_shared(
+        _gaps("2023-01 to 2023-06", 33), june / "shared", june / "restricted", mission,
+        ledger=ledger)))
+    publisher.start()
+    publisher.join(1.0)
+    assert publisher.is_alive(), "the second run waits while the first holds the ledger"
+    go.set()
+    holder.join(10)
+    publisher.join(30)
+    result = outcome["june"]
+    assert not result.published
+    assert [p["kind"] for p in result.places] == ["differencing"]
+    assert not (june / "shared").exists()
+
+
+def test_a_ledger_held_past_the_wait_stops_the_run_and_shares_nothing(tmp_path, mission):
+    ledger = tmp_path / "ledger.jsonl"
+    run = tmp_path / "run-june"
+    with hold_ledger(ledger), pytest.raises(LedgerBusy, match="another run of this mission"):
+        publish_shared(_gaps("2023-01 to 2023-06", 33), run / "shared", run / "restricted",
+                       mission, ledger=ledger, ledger_wait=0.2)
+    assert not (run / "shared").exists()
+    assert (run / "restricted" / "shared_rejected" / "gaps.csv").exists()
+    assert not ledger.exists() or load_ledger(ledger) == []

@@ -26,7 +26,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,13 +39,20 @@ from protection_eval.sharing.audit.differencing import (
     recoverable_cells,
 )
 
+try:
+    import fcntl
+except ImportError:  # Windows: runs of one mission side by side are then not serialised
+    fcntl = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from protection_eval.sharing.audit.scan import Finding
 
 __all__ = [
     "DIFFERENCING_WHY",
+    "LedgerBusy",
     "LedgerError",
     "check_ledger",
+    "hold_ledger",
     "ledger_findings",
     "load_ledger",
     "record_margins",
@@ -58,8 +67,63 @@ DIFFERENCING_WHY = (
 _FIELDS = ("file", "where", "mission", "unit", "name", "first", "last", "value")
 
 
+#: How long a run waits for another run of the same mission to finish publishing.
+LEDGER_WAIT_S = 600.0
+_POLL_S = 0.05
+
+
 class LedgerError(ValueError):
     """A ledger file that cannot be read: names the file, the line and what to do."""
+
+
+class LedgerBusy(LedgerError):
+    """Another run of the mission held the ledger for longer than a run waits."""
+
+
+@contextmanager
+def hold_ledger(path: str | Path, timeout: float = LEDGER_WAIT_S) -> Iterator[None]:
+    """Hold the mission's ledger for one check-publish-record step.
+
+    Two runs of one mission that publish at the same time would each check their totals
+    against a ledger that does not yet hold the other's, and both publish: the pair could then
+    be subtracted. The gate therefore checks, publishes and records while holding an exclusive
+    ``flock`` on ``<ledger>.lock`` beside the ledger; the second run waits, then is checked
+    against the first. The lock ends with its process, so a killed run leaves none behind.
+
+    Parameters
+    ----------
+    path : str or Path
+        The mission's ledger (``<reports>/<mission>/ledger.jsonl``).
+    timeout : float
+        Seconds to wait for another run holding it.
+
+    Raises
+    ------
+    LedgerBusy
+        When the other run held it for longer than ``timeout``.
+    """
+    lock = Path(path).with_name(Path(path).name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a+b") as handle:
+        if fcntl is not None:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LedgerBusy(
+                            f"{path}: another run of this mission has been publishing for more "
+                            f"than {timeout:.0f} s; nothing was published. Run the mission again "
+                            "once it has finished"
+                        ) from None
+                    time.sleep(_POLL_S)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def load_ledger(path: str | Path) -> list[tuple[Margin, str]]:

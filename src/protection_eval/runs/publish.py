@@ -185,6 +185,7 @@ def publish_shared(
     ledger: str | Path | None = None,
     period: str | None = None,
     run: str | None = None,
+    ledger_wait: float = ledger_lib.LEDGER_WAIT_S,
 ) -> PublishResult:
     """Build shared files in staging, audit them against the mission, publish on a clean audit.
 
@@ -210,25 +211,53 @@ def publish_shared(
         (``effects.csv``); default the mission's period.
     run : str, optional
         The run recorded in the ledger (default: the name of the folder holding ``shared``).
+    ledger_wait : float
+        Seconds to wait while another run of the mission holds the ledger
+        (:func:`protection_eval.runs.ledger.hold_ledger`); then
+        :class:`~protection_eval.runs.ledger.LedgerBusy` is raised and nothing is published.
 
     Returns
     -------
     PublishResult
         Published or not, with the audit and, when not, the findings' kinds and places.
+
+    Raises
+    ------
+    LedgerBusy
+        When another run of the mission held the ledger for longer than ``ledger_wait``; the
+        staged files are rejected as when the build fails.
     """
     shared, restricted = Path(shared), Path(restricted)
     staged = shared.with_name(f".{shared.name}.staging")
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
-    margins: list[Margin] = []
     try:
         build(staged)
         audit = audit_folder(staged, mission)
-        if audit.ok and ledger is not None:
-            audit, margins = _check_ledger(staged, audit, mission, Path(ledger), period)
     except BaseException:
         reject_shared(staged, restricted)
         raise
+    if ledger is None:
+        return _publish(staged, shared, restricted, audit)
+    # Check, publish and record as one step, so that a run of the same mission publishing at
+    # the same time is checked against this one's totals, not against a ledger without them.
+    try:
+        with ledger_lib.hold_ledger(ledger, ledger_wait):
+            margins: list[Margin] = []
+            if audit.ok:
+                audit, margins = _check_ledger(staged, audit, mission, Path(ledger), period)
+            outcome = _publish(staged, shared, restricted, audit)
+            if outcome.published:
+                ledger_lib.record_margins(margins, ledger, run or shared.parent.name)
+    except BaseException:
+        if staged.exists():
+            reject_shared(staged, restricted)
+        raise
+    return outcome
+
+
+def _publish(staged: Path, shared: Path, restricted: Path, audit: AuditResult) -> PublishResult:
+    """Move a cleanly audited staging folder into place; reject it otherwise."""
     if not audit.ok:
         findings = audit.to_frame()
         write_table(findings, restricted / RESTRICTED_FILES["audit_findings"])
@@ -236,6 +265,4 @@ def publish_shared(
         return PublishResult(False, shared, audit, rejected, describe_findings(findings))
     shutil.rmtree(shared, ignore_errors=True)
     os.replace(staged, shared)
-    if ledger is not None:
-        ledger_lib.record_margins(margins, ledger, run or shared.parent.name)
     return PublishResult(True, shared, audit)
