@@ -183,7 +183,8 @@ def test_absent_required_column_names_file_column_and_fix(bad_mission):
 def test_a_mission_whose_incidents_are_all_quarantined_is_not_usable(bad_mission, tmp_path):
     incidents = bad_mission.parent / "incidents.csv"
     lines = incidents.read_text(encoding="utf-8-sig").splitlines()
-    keep = [lines[0]] + [ln for ln in lines[1:] if not ln.startswith(("I01", "I02", "I14", "I19", "I25", "I26", "I29", "I30"))]
+    accepted = ("I01", "I02", "I14", "I19", "I25", "I26", "I29", "I30")
+    keep = [lines[0]] + [ln for ln in lines[1:] if not ln.startswith(accepted)]
     incidents.write_text("\n".join(keep) + "\n", encoding="utf-8")
     result = run_cli("validate", str(bad_mission), "--out", str(tmp_path / "o"))
     assert result.returncode == 1

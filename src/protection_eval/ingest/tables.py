@@ -12,9 +12,9 @@ swapped is quarantined, and the reason says so.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +23,7 @@ import shapely
 
 from protection_eval.config import MissionConfig, SourceSpec
 from protection_eval.ingest.locations import assign_areas, check_points
+from protection_eval.ingest.places import resolve_area_references
 from protection_eval.ingest.quarantine import (
     IngestContext,
     Quarantine,
@@ -35,7 +36,6 @@ from protection_eval.ingest.quarantine import (
     parse_time_column,
     parse_time_interval,
 )
-from protection_eval.ingest.places import resolve_area_references
 from protection_eval.ingest.schemas import validate_table
 from protection_eval.ingest.validation import TableReport, ValidationReport
 from protection_eval.model import RawTable
@@ -379,7 +379,7 @@ def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: 
 
 
 def _year_validity(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
-    """A base published for a calendar year is valid from 1 January to 31 December (local)."""
+    """Return the validity of bases published by calendar year: 1 January to 31 December."""
     year = parse_number_column(frame, "year", spec, q, integer=True, bounds=(1900, 2200))
     first = pd.to_datetime(year.astype("Int64").astype(str) + "-01-01", errors="coerce")
     last = pd.to_datetime(year.astype("Int64").astype(str) + "-12-31", errors="coerce")
@@ -631,7 +631,7 @@ def ingest_mission(
 
 
 def _no_patrols(ctx: IngestContext) -> gpd.GeoDataFrame:
-    """The canonical patrols table with no rows, for a mission without patrol records."""
+    """Return the canonical patrols table with no rows, for a mission without patrols."""
     header = pd.DataFrame({"source_row": pd.Series(dtype=str),
                            **{c: pd.Series(dtype=str) for c in MODELS["patrols"].required}})
     raw = RawTable("patrols", Path("(no patrols source)"), header)

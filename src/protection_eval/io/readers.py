@@ -1,7 +1,7 @@
 """Readers of input files: every source table enters the library here.
 
 Analysis modules take and return frames and never open a file. Readers are chosen by file
-extension: CSV, GeoJSON, GeoPackage, ESRI shapefile and GeoParquet. Every reader returns the source's cells as
+extension: CSV, GeoJSON, GeoPackage and GeoParquet. Every reader returns the source's cells as
 text (numbers and dates are parsed by ingestion, which knows the column's meaning) plus a
 ``source_row`` column that points back into the file. A file that cannot be used at all (missing,
 a folder, a link loop, empty, not UTF-8, a column named twice, several layers and none named) is

@@ -45,6 +45,7 @@ _SUMMARY_COUNTS: tuple[str, ...] = (
     "incidents_left_out_by_precision",
     "incidents_left_out_other",
     "incidents_date_only",
+    "incidents_range_across_window",
 )
 
 
