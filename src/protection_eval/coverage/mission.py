@@ -220,6 +220,7 @@ def _summary(
     scope = per_incident["in_scope"].to_numpy(dtype=bool)
     reason = per_incident["left_out_reason"]
     in_scope = int(scope.sum())
+    known = model != "none"
     covered = int(per_incident["covered"].fillna(False).to_numpy(dtype=bool).sum())
     date_only = 0
     if "time_precision" in incidents:
@@ -235,8 +236,12 @@ def _summary(
         "period": f"{period.start:%Y-%m} to {period.end:%Y-%m}",
         "incidents_total": int(len(per_incident)),
         "incidents_in_scope": in_scope,
-        "incidents_covered": covered,
-        "covered_share": covered / in_scope if in_scope else None,
+        # Unknown, not zero, when the mission has no patrol or base data (model "none").
+        "incidents_covered": covered if known else None,
+        "covered_share": covered / in_scope if in_scope and known else None,
+        "coverage_note": None if known else (
+            "coverage could not be computed: the mission has no GPS tracks, no patrol routes "
+            "and no bases"),
         "incidents_left_out_by_precision": int(reason.eq("precision").fillna(False).sum()),
         "incidents_left_out_other": int((reason.notna() & reason.ne("precision")).sum()),
         "incidents_date_only": date_only,

@@ -312,6 +312,13 @@ def compute_mission_panel(
         area_measures=area_measures,
         projected_crs=getattr(data, "projected_crs", None),
     )
+    if getattr(data, "coverage_source", None) == "none":
+        # No presence data is not "no presence": the patrol measures are unknown, not zero.
+        panel[["patrol_hours", "women_share", "footprint_share", "population_share"]] = np.nan
+        panel.attrs["notes"].append(
+            "coverage could not be computed: the mission has no GPS tracks, patrol routes or "
+            "bases, so patrol-hours, footprint and women's share are unknown"
+        )
     if presence is not None and presence.attrs.get("unplaced_patrols"):
         panel.attrs["notes"].append(
             f"{presence.attrs['unplaced_patrols']} patrols without track or route are not in "

@@ -191,6 +191,9 @@ def _coverage_section(inputs: BriefInputs) -> str:
         total_text = f"fewer than {inputs.k}"
     else:
         total_text = f"{int(total):,}"
+    if cov.get("model") == "none":
+        return (f"<p><b>{total_text}</b> incidents were reported. Patrol coverage could not be "
+                "computed: the mission has no patrol tracks, patrol routes or base locations.</p>")
     share_text = "unknown" if share is None else f"{float(share) * 100:.0f}%"
     model = {"tracks": "GPS tracks", "routes": "patrol routes",
              "bases": "base locations (no patrol tracks)"}.get(str(cov.get("model")), "patrols")

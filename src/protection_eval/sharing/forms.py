@@ -67,7 +67,8 @@ def to_shared_coverage_summary(summary: Mapping[str, Any], k: int) -> dict[str, 
              "incidents_left_out_other"}
     if hide & parts:
         hide |= parts
-    uncovered = int(out["incidents_in_scope"]) - int(out["incidents_covered"])
+    unknown = out.get("incidents_covered") is None or out.get("incidents_in_scope") is None
+    uncovered = None if unknown else int(out["incidents_in_scope"]) - int(out["incidents_covered"])
     if small(uncovered):
         hide.add("incidents_covered")
     if hide & {"incidents_covered", "incidents_in_scope"}:
@@ -132,6 +133,10 @@ def to_shared_gaps(
     gaps = gaps.reset_index(drop=True)
     shown = {}
     for column in ("incidents", "incidents_covered", "incidents_uncovered"):
+        if gaps[column].isna().any():
+            # Coverage unknown (no presence data): nothing to show, nothing to suppress.
+            shown[column] = pd.Series(pd.NA, index=gaps.index, dtype="Int64")
+            continue
         cells = gaps[["h3_cell", column]]
         shown[column] = suppress_counts(cells, column, k, margins=[()]).shared()[column]
     table = pd.DataFrame({"period": label, "h3_cell": gaps["h3_cell"].to_numpy()})
