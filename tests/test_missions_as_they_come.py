@@ -114,6 +114,20 @@ def test_a_name_shared_by_two_areas_is_quarantined_as_ambiguous(bad_mission):
     assert mission.incidents.set_index("incident_id").loc["I29", "area_id"] == "A1"
 
 
+def test_area_placed_rows_are_duplicates_only_within_one_area(bad_mission):
+    incidents = bad_mission.parent / "incidents.csv"
+    incidents.write_text(incidents.read_text(encoding="utf-8-sig")
+                         + "I41,2022-06-01,,,,Viol,hr,1,,,,Kator,\n"
+                         + "I42,2022-06-01,,,,Viol,partner,1,,,,B\u00e9linyang,\n"
+                         + "I43,2022-06-01,,,,Viol,partner,1,,,,Kator,\n", encoding="utf-8")
+    mission = load_mission(bad_mission)
+    rejected = mission.validation.rejected["incidents"].set_index("incident_id")
+    accepted = set(mission.incidents["incident_id"])
+    # Same day, type and no point, but another area: not the same incident.
+    assert {"I41", "I42"} <= accepted
+    assert rejected.loc["I43", "reason"] == "likely_duplicate"
+
+
 def test_area_placed_incidents_count_in_panels_not_in_point_coverage(bad_mission):
     mission = load_mission(bad_mission)
     inc = mission.incidents.set_index("incident_id")

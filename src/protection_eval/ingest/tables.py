@@ -395,6 +395,8 @@ def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quaran
         "lon": lambda: table["longitude"].round(4).astype(str),
         "lat": lambda: table["latitude"].round(4).astype(str),
         "type": lambda: table["gbv_type"].astype(str),
+        # Rows placed by their area have no point: their area is their place.
+        "area": lambda: table["area_id"].astype(str).where(table["longitude"].isna(), ""),
     }
     codes = pd.DataFrame({name: pd.factorize(part())[0] for name, part in parts.items()},
                          index=table.index)
