@@ -68,7 +68,7 @@ def test_broken_mission_is_failed_with_its_reason(demo_run):
     runs = [p for p in (root / "reports" / "BROKEN-X").iterdir() if p.name[0].isdigit()]
     manifest = json.loads((runs[0] / "manifest.json").read_text())
     assert manifest["status"] == "failed"
-    assert "patrols.csv" in manifest["error"]["message"]
+    assert "incidents.csv" in manifest["error"]["message"]
     assert "header but no rows" in manifest["error"]["message"]
     assert not (root / "reports" / "BROKEN-X" / "latest").exists()
 
