@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pyogrio
 
-from protection_eval.config import TABLES, MissionConfig
+from protection_eval.config import REQUIRED_TABLES, TABLES, MissionConfig
 from protection_eval.model import RawTable
 
 __all__ = ["READERS", "InputFileError", "read_csv_table", "read_mission_sources", "read_raw_table"]
@@ -35,6 +35,7 @@ READERS: dict[str, str] = {
     ".geojson": "spatial",
     ".json": "spatial",
     ".gpkg": "spatial",
+    ".shp": "spatial",
     ".parquet": "geoparquet",
     ".geoparquet": "geoparquet",
 }
@@ -260,7 +261,9 @@ def _read_spatial(path: Path, kind: str, layer: str | None) -> pd.DataFrame:
     return _spatial_to_text(gdf, path)
 
 
-def read_raw_table(table: str, path: Path, *, layer: str | None = None) -> RawTable:
+def read_raw_table(
+    table: str, path: Path, *, layer: str | None = None, header_only_ok: bool = False
+) -> RawTable:
     """Read one input file by its extension.
 
     Parameters
@@ -271,6 +274,9 @@ def read_raw_table(table: str, path: Path, *, layer: str | None = None) -> RawTa
         The file.
     layer : str, optional
         GeoPackage layer.
+    header_only_ok : bool
+        Whether a file with a header and no rows is a table with no rows (an optional table,
+        declared and empty) rather than an error.
 
     Returns
     -------
@@ -294,18 +300,23 @@ def read_raw_table(table: str, path: Path, *, layer: str | None = None) -> RawTa
         )
     _check_source_file(path)
     frame = _read_csv(path) if kind == "csv" else _read_spatial(path, kind, layer)
-    if frame.empty:
+    if frame.empty and not header_only_ok:
         raise InputFileError(path, "the file has a header but no rows", "Export it with its rows")
     return RawTable(table, path, frame)
 
 
 def read_mission_sources(config: MissionConfig) -> dict[str, RawTable]:
-    """Read every source table a mission configures."""
+    """Read every source table a mission configures.
+
+    An optional table (not in :data:`~protection_eval.config.REQUIRED_TABLES`) may be a header
+    with no rows; ingestion reports it as declared and empty.
+    """
     raw: dict[str, RawTable] = {}
     for table in TABLES:
         spec = getattr(config.sources, table)
         if spec is not None:
-            raw[table] = read_raw_table(table, spec.path, layer=spec.layer)
+            raw[table] = read_raw_table(table, spec.path, layer=spec.layer,
+                                        header_only_ok=table not in REQUIRED_TABLES)
     return raw
 
 

@@ -59,6 +59,7 @@ _SUMMARY_COUNTS: tuple[str, ...] = (
     "incidents_left_out_by_precision",
     "incidents_left_out_other",
     "incidents_date_only",
+    "incidents_range_across_window",
 )
 
 
@@ -80,7 +81,8 @@ def to_shared_coverage_summary(summary: Mapping[str, Any], k: int) -> dict[str, 
              "incidents_left_out_other"}
     if hide & parts:
         hide |= parts
-    uncovered = int(out["incidents_in_scope"]) - int(out["incidents_covered"])
+    unknown = out.get("incidents_covered") is None or out.get("incidents_in_scope") is None
+    uncovered = None if unknown else int(out["incidents_in_scope"]) - int(out["incidents_covered"])
     if small(uncovered):
         hide.add("incidents_covered")
     if hide & {"incidents_covered", "incidents_in_scope"}:
@@ -205,6 +207,10 @@ def to_shared_gaps(
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
     shown = {}
     for column in ("incidents", "incidents_covered", "incidents_uncovered"):
+        if units[column].isna().any():
+            # Coverage unknown (no presence data): nothing to show, nothing to suppress.
+            shown[column] = pd.Series(pd.NA, index=units.index, dtype="Int64")
+            continue
         cells = units[["h3_cell", column]]
         shown[column] = suppress_counts(cells, column, k, margins=[()]).shared()[column]
     table = pd.DataFrame({"period": label, "h3_cell": units["h3_cell"].to_numpy(),
