@@ -218,9 +218,9 @@ def test_projected_spatial_file_is_read_back_in_wgs84(tmp_path):
 
 
 def test_unknown_extension_is_a_clear_error(tmp_path):
-    path = tmp_path / "incidents.xlsx"
+    path = tmp_path / "incidents.docx"
     path.write_bytes(b"x")
-    with pytest.raises(InputFileError, match="unknown file type '.xlsx'"):
+    with pytest.raises(InputFileError, match="unknown file type '.docx'"):
         read_raw_table("incidents", path)
 
 
@@ -270,3 +270,21 @@ def test_acled_style_export_loads_through_configuration_alone(bad_mission):
     assert list(mission.incidents.location_precision) == ["exact", "settlement"]
     assert report.reasons == {"label_unmapped": 1}
     assert report.dropped_columns == ["year", "actor1", "notes"]
+
+
+def test_cp1252_patrols_stop_the_mission_at_their_byte_until_the_encoding_is_declared(
+    bad_mission, tmp_path
+):
+    # patrols-cp1252.csv is patrols.csv saved in cp1252, plus one patrol named with an é.
+    text = bad_mission.read_text()
+    bad_mission.write_text(text.replace("{path: patrols.csv}", "{path: patrols-cp1252.csv}"))
+    result = run_cli("validate", str(bad_mission), "--out", str(tmp_path / "o"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "patrols-cp1252.csv: not UTF-8 text (byte 385 cannot be decoded)" in result.stderr
+    assert "`encoding:`" in result.stderr
+    bad_mission.write_text(text.replace(
+        "{path: patrols.csv}", "{path: patrols-cp1252.csv, encoding: cp1252}"
+    ))
+    mission = load_mission(bad_mission)
+    assert "P-Bélinyang-5" in set(mission.patrols["patrol_id"])
+    assert mission.validation.tables["patrols"].reasons == EXPECTED["patrols"]

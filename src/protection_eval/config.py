@@ -6,6 +6,7 @@ never with a pydantic traceback.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import os
 import zoneinfo
@@ -23,6 +24,7 @@ from pydantic import (
 )
 
 from protection_eval.labels import LOCATION_PRECISIONS, VOCABULARIES
+from protection_eval.presets import apply_preset
 
 TABLES: tuple[str, ...] = (
     "incidents",
@@ -83,6 +85,34 @@ class SourceSpec(_Strict):
         of the given values, compared as text after trimming; several columns must all match.
         The rows left out are counted (``rows_excluded``), never quarantined: a file that
         covers more than the mission (every country, every kind of event) is read as published.
+    sheet : str or int or None
+        Worksheet of a workbook (.xlsx, .xls, .ods), by name or by position from 1; required
+        when the workbook has several sheets.
+    header_row : int
+        Row of a CSV or worksheet that holds the column names, counted from 1 as a spreadsheet
+        shows it; the rows above it are not read.
+    sep : str or None
+        Field separator of a CSV; None sniffs it and refuses a file it cannot be sure of.
+    encoding : str or None
+        Text encoding of a CSV (``cp1252``, ``latin-1`` ...); None means UTF-8.
+    hxl : bool
+        Propose a column mapping from the file's HXL hashtags (printed by ``validate``, never
+        applied).
+    preset : str or None
+        A known export (:mod:`protection_eval.presets`) whose column and label maps and reader
+        options this source takes; the source's own keys override them.
+    geopoint : str or None
+        A KoBo geopoint column ("lat lon alt accuracy") split into latitude and longitude.
+    select_multiple : list of str
+        KoBo select_multiple columns, whose cells hold space-separated choices.
+    calendar_year : str or None
+        A column holding a calendar year, from which ``valid_from``/``valid_to`` are derived
+        (1 January .. 31 December).
+    dates_only : list of str
+        Columns that hold calendar days even where written with a midnight time.
+    derive : str or None
+        A named derivation of an export (set by presets; see
+        :mod:`protection_eval.io.exports`).
     """
 
     path: Path
@@ -92,6 +122,37 @@ class SourceSpec(_Strict):
     layer: str | None = None
     decimal: Literal[".", ","] = "."
     where: dict[str, str | int | list[str | int]] = Field(default_factory=dict)
+    sheet: str | Annotated[int, Field(ge=1)] | None = None
+    header_row: Annotated[int, Field(ge=1)] = 1
+    sep: Annotated[str, Field(min_length=1, max_length=1)] | None = None
+    encoding: str | None = None
+    hxl: bool = False
+    preset: str | None = None
+    geopoint: str | None = None
+    select_multiple: list[str] = Field(default_factory=list)
+    calendar_year: str | None = None
+    dates_only: list[str] = Field(default_factory=list)
+    derive: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_preset(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("preset") is not None:
+            return apply_preset(str(data["preset"]), data)
+        return data
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(
+                    f"{value!r} is not a text encoding Python knows; use e.g. utf-8, cp1252, "
+                    "latin-1"
+                ) from None
+        return value
 
     @field_validator("labels")
     @classmethod

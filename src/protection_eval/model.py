@@ -38,11 +38,15 @@ class RawTable:
         All source columns as text (empty string for an empty cell), a ``source_row`` column
         (CSV: the line number in the file, header = 1; spatial files: feature number from 1) and,
         for spatial files, a ``geometry`` column of shapely objects.
+    notes : tuple of str
+        What the reader did that the validation report should say: a skipped HXL hashtag row,
+        a proposed column map, the columns a preset drops as identifying.
     """
 
     table: str
     path: Path
     frame: pd.DataFrame
+    notes: tuple[str, ...] = ()
 
     @property
     def rows(self) -> int:

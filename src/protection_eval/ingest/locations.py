@@ -24,7 +24,11 @@ def distance_to_areas(ctx: IngestContext, lon: np.ndarray, lat: np.ndarray) -> n
     areas = ctx.areas
     if areas is None or areas.empty:
         return np.zeros(len(lon))
-    projected = areas.to_crs(ctx.projected_crs).geometry.union_all()
+    # A polygon valid in degrees can self-intersect once projected (an outline crossing the
+    # antimeridian or near a pole, as world boundary files have): repaired before the union.
+    projected = shapely.union_all(
+        shapely.make_valid(areas.to_crs(ctx.projected_crs).geometry.to_numpy())
+    )
     shapely.prepare(projected)
     # Coordinates, not Point objects, for the many points inside an area (distance 0): a
     # large table would otherwise hold two sets of shapely points at once.

@@ -538,6 +538,7 @@ def ingest_table(
         dropped_columns=dropped,
         rows_excluded=in_file - raw.rows,
         suggestions=dict(ctx.area_name_suggestions) if raw.table == "incidents" else {},
+        notes=list(raw.notes),
     )
     return accepted, rejected, report
 

@@ -61,6 +61,9 @@ class TableReport:
     suggestions : dict
         Incidents only: each unmatched ``area_name`` -> the closest area names, best first.
         Shown to a person; never applied.
+    notes : list of str
+        What the reader said about the file: a skipped HXL hashtag row, a column map proposed
+        from hashtags (never applied), the identifying columns a preset drops and why.
     """
 
     table: str
@@ -72,6 +75,7 @@ class TableReport:
     dropped_columns: list[str] = field(default_factory=list)
     rows_excluded: int = 0
     suggestions: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def reconciles(self) -> bool:
@@ -130,6 +134,7 @@ class ValidationReport:
                     "dropped_columns": list(t.dropped_columns),
                     "rows_excluded": t.rows_excluded,
                     **({"area_name_suggestions": dict(t.suggestions)} if t.suggestions else {}),
+                    "notes": list(t.notes),
                 }
                 for name, t in self.tables.items()
             },
@@ -157,6 +162,7 @@ class ValidationReport:
                 lines.append(f"      {t.rows_excluded} rows of the file left out by `where`")
             if t.dropped_columns:
                 lines.append(f"      dropped columns: {', '.join(t.dropped_columns)}")
+            lines.extend(f"      note: {note}" for note in t.notes)
         lines.extend(f"  NOTE {n}" for n in self.notes)
         lines.extend(f"  ERROR {e}" for e in self.errors)
         return lines

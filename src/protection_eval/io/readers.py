@@ -1,11 +1,14 @@
 """Readers of input files: every source table enters the library here.
 
 Analysis modules take and return frames and never open a file. Readers are chosen by file
-extension: CSV, GeoJSON, GeoPackage and GeoParquet. Every reader returns the source's cells as
-text (numbers and dates are parsed by ingestion, which knows the column's meaning) plus a
-``source_row`` column that points back into the file. A file that cannot be used at all (missing,
-a folder, a link loop, empty, not UTF-8, a column named twice, several layers and none named) is
-an :class:`InputFileError` that names the file and what to do.
+extension: CSV (any separator, any declared encoding), workbooks (.xlsx, .xls, .ods; see
+:mod:`protection_eval.io.sheets`), GeoJSON, GeoPackage, ESRI shapefiles (plain or zipped) and
+GeoParquet. Every reader returns the source's cells as text (numbers and dates are parsed by
+ingestion, which knows the column's meaning) plus a ``source_row`` column that points back into
+the file; an HXL hashtag row under the header is taken out and reported. A file that cannot be
+used at all (missing, a folder, a link loop, empty, not in its declared encoding, a separator
+that cannot be told, a column named twice, several layers or sheets and none named) is an
+:class:`InputFileError` that names the file and what to do.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pyogrio
 
-from protection_eval.config import REQUIRED_TABLES, TABLES, MissionConfig
+from protection_eval.config import REQUIRED_TABLES, TABLES, MissionConfig, SourceSpec
+from protection_eval.io.errors import InputFileError
+from protection_eval.io.exports import apply_export_shape
+from protection_eval.io.sheets import WORKBOOK_SUFFIXES, read_workbook, skip_hxl_row
 from protection_eval.model import RawTable
+from protection_eval.presets import load_preset
 
 __all__ = ["READERS", "InputFileError", "read_csv_table", "read_mission_sources", "read_raw_table"]
 
@@ -35,19 +42,17 @@ READERS: dict[str, str] = {
     ".geojson": "spatial",
     ".json": "spatial",
     ".gpkg": "spatial",
-    ".shp": "spatial",
     ".parquet": "geoparquet",
     ".geoparquet": "geoparquet",
+    ".shp": "spatial",
+    ".zip": "spatial",
+    **dict.fromkeys(WORKBOOK_SUFFIXES, "workbook"),
 }
 
-class InputFileError(ValueError):
-    """An input file that cannot be used at all; the message names the file and what to do."""
+#: Separators a CSV is sniffed for when its source declares none.
+SNIFFED_SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
 
-    def __init__(self, path: Path, problem: str, action: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        self.action = action
-        super().__init__(f"{path}: {problem}. {action}")
+_DEFAULT_SOURCE = SourceSpec(path=Path("."))
 
 
 def _check_source_file(path: Path) -> None:
@@ -74,10 +79,42 @@ def _check_source_file(path: Path) -> None:
         raise InputFileError(path, "the file is empty", "Export the table again with its rows")
 
 
-def _check_utf8(path: Path) -> None:
-    """Refuse an empty or non-UTF-8 file, reading it in blocks (never whole)."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    offset, content = 0, False
+def _encoding_name(encoding: str | None) -> str:
+    return "UTF-8" if encoding is None else encoding
+
+
+def _undecodable(path: Path, encoding: str | None, offset: int) -> InputFileError:
+    if encoding is None:
+        action = ("Re-save the file as UTF-8 (with or without BOM), or declare its encoding "
+                  "with `encoding:` (e.g. cp1252) for this source in the mission YAML")
+    else:
+        action = (f"Declare the file's real encoding with `encoding:` for this source, or "
+                  f"re-save it as {encoding}")
+    return InputFileError(
+        path, f"not {_encoding_name(encoding)} text (byte {offset} cannot be decoded)", action
+    )
+
+
+def _is_single_byte(encoding: str) -> bool:
+    """Whether every byte decodes to some character: a wrong guess would pass unnoticed."""
+    try:
+        bytes(range(256)).decode(encoding)
+    except UnicodeDecodeError:
+        return encoding.lower().replace("-", "").replace("_", "") in {"cp1252", "windows1252"}
+    return True
+
+
+def _check_encoding(path: Path, encoding: str | None = None) -> None:
+    """Refuse an empty file or one not in its encoding, reading it in blocks (never whole).
+
+    A file declared in a single-byte encoding (cp1252, latin-1), in which any byte decodes,
+    is refused when it is also valid UTF-8 with characters beyond ASCII: decoding it as
+    declared would silently turn every accented letter into two wrong ones.
+    """
+    decoder = codecs.getincrementaldecoder(encoding or "utf-8-sig")()
+    utf8 = codecs.getincrementaldecoder("utf-8-sig")()
+    watch = encoding is not None and _is_single_byte(encoding)
+    offset, content, wide, utf8_ok = 0, False, False, True
     try:
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -85,11 +122,13 @@ def _check_utf8(path: Path) -> None:
                 try:
                     decoder.decode(block)
                 except UnicodeDecodeError as exc:
-                    raise InputFileError(
-                        path,
-                        f"not UTF-8 text (byte {offset + exc.start} cannot be decoded)",
-                        "Re-save the file as UTF-8 (with or without BOM)",
-                    ) from None
+                    raise _undecodable(path, encoding, offset + exc.start) from None
+                if watch and utf8_ok:
+                    wide = wide or not block.isascii()
+                    try:
+                        utf8.decode(block)
+                    except UnicodeDecodeError:
+                        utf8_ok = False
                 offset += len(block)
             decoder.decode(b"", final=True)
     except OSError as exc:
@@ -101,13 +140,16 @@ def _check_utf8(path: Path) -> None:
             raise InputFileError(
                 path, "the file is empty", "Export the table again with its rows"
             ) from None
-        raise InputFileError(
-            path,
-            f"not UTF-8 text (byte {offset - len(exc.object) + exc.start} cannot be decoded)",
-            "Re-save the file as UTF-8 (with or without BOM)",
-        ) from None
+        raise _undecodable(path, encoding, offset - len(exc.object) + exc.start) from None
     if not content:
         raise InputFileError(path, "the file is empty", "Export the table again with its rows")
+    if watch and wide and utf8_ok:
+        raise InputFileError(
+            path,
+            f"declared {encoding}, but it is valid UTF-8 with characters beyond ASCII: read as "
+            f"{encoding} its accented letters would be garbled",
+            "Remove `encoding:` from this source (the file is UTF-8)",
+        )
 
 
 def _refuse_duplicate_columns(
@@ -138,18 +180,61 @@ def _refuse_reserved_columns(path: Path, names: Iterable[str]) -> None:
         )
 
 
-def _csv_header(path: Path) -> list[str]:
-    """Return the first record as written (pandas renames a repeated ``X`` to ``X.1``)."""
+def _csv_sample(path: Path, encoding: str | None, header_row: int) -> list[str]:
+    """Return up to 64 KiB of the file's lines from the header on (a last partial line cut)."""
+    with path.open(encoding=encoding or "utf-8-sig", newline="") as handle:
+        text = handle.read(1 << 16)
+        complete = not handle.read(1)
+    lines = text.splitlines()
+    if not complete and len(lines) > 1:
+        lines = lines[:-1]
+    return lines[header_row - 1:]
+
+
+def _sniff_separator(path: Path, lines: list[str]) -> str:
+    """Tell a CSV's separator from its header and first lines, or refuse when unsure.
+
+    A separator is a candidate when it splits the header into several columns; among several
+    candidates, the one that splits every sampled record into as many fields as the header
+    wins, and only when it is the only such one.
+    """
+    splits = {
+        sep: [len(r) for r in csv.reader(lines, delimiter=sep) if r]
+        for sep in SNIFFED_SEPARATORS
+    }
+    plausible = [sep for sep, counts in splits.items() if counts and counts[0] > 1]
+    if not plausible:
+        return ","
+    if len(plausible) == 1:
+        return plausible[0]
+    regular = [sep for sep in plausible if len(set(splits[sep])) == 1]
+    if len(regular) == 1:
+        return regular[0]
+    shown = " or ".join(repr(s) for s in (regular or plausible))
+    raise InputFileError(
+        path,
+        f"the separator cannot be told for sure: the first lines split into columns on {shown}",
+        'Declare it with `sep:` for this source in the mission YAML (e.g. sep: ";")',
+    )
+
+
+def _csv_header(path: Path, encoding: str | None, sep: str, header_row: int) -> list[str]:
+    """Return the header record as written (pandas renames a repeated ``X`` to ``X.1``)."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return [name.strip() for name in next(csv.reader(handle), [])]
+        with path.open(encoding=encoding or "utf-8-sig", newline="") as handle:
+            records = csv.reader(handle, delimiter=sep)
+            for _ in range(header_row - 1):
+                next(records, None)
+            return [name.strip() for name in next(records, [])]
     except (csv.Error, UnicodeDecodeError):
         return []
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    _check_utf8(path)
-    header = _csv_header(path)
+def _read_csv(path: Path, spec: SourceSpec = _DEFAULT_SOURCE) -> pd.DataFrame:
+    encoding, header_row = spec.encoding, spec.header_row
+    _check_encoding(path, encoding)
+    sep = spec.sep or _sniff_separator(path, _csv_sample(path, encoding, header_row))
+    header = _csv_header(path, encoding, sep, header_row)
     _refuse_duplicate_columns(path, [n for n in header if n])
     _refuse_reserved_columns(path, header)
     try:
@@ -157,21 +242,35 @@ def _read_csv(path: Path) -> pd.DataFrame:
         # character) cost several times the file's size on a large export.
         frame = pd.read_csv(
             path,
-            encoding="utf-8-sig",
+            encoding=encoding or "utf-8-sig",
+            sep=sep,
+            skiprows=header_row - 1,
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,
         )
     except (pd.errors.ParserError, csv.Error) as exc:
         raise InputFileError(
-            path, f"not a readable CSV ({exc})", "Check quoting and delimiters"
+            path, f"not a readable CSV ({exc})",
+            f"Check quoting and the separator ({sep!r}; declare another with `sep:`)",
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise InputFileError(
+            path, f"has no header on line {header_row}",
+            "Set `header_row:` of this source to the line that holds the column names",
         ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame.insert(0, "source_row", range(2, len(frame) + 2))
+    frame.insert(0, "source_row", range(header_row + 1, len(frame) + header_row + 1))
+    return frame
+
+
+def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
     blank = np.ones(len(frame), dtype=bool)
-    for column in frame.columns[1:]:
-        blank &= (frame[column].str.strip() == "").to_numpy()
-    if not blank.any():
+    for column in frame.columns:
+        if column in ("source_row", "geometry"):
+            continue
+        blank &= (frame[column].astype(str).str.strip() == "").to_numpy()
+    if not blank.any() or "geometry" in frame.columns:
         return frame
     return frame.loc[~blank].reset_index(drop=True)
 
@@ -217,10 +316,10 @@ def _refuse_duplicate_json_keys(path: Path) -> None:
         return
 
 
-def _read_layer_name(path: Path, layer: str | None) -> str | None:
+def _read_layer_name(path: Path, layer: str | None, source: str | Path) -> str | None:
     """Return the layer to read: the one named, or the only one (several, none named: error)."""
     try:
-        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+        layers = [str(name) for name, _ in pyogrio.list_layers(source)]
     except Exception:  # an unreadable file is reported by the reader itself
         return layer
     if layer is not None and layer not in layers:
@@ -249,8 +348,10 @@ def _read_spatial(path: Path, kind: str, layer: str | None) -> pd.DataFrame:
         else:
             if path.suffix.lower() in {".geojson", ".json"}:
                 _refuse_duplicate_json_keys(path)
-            layer = _read_layer_name(path, layer)
-            gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+            # A zipped shapefile (or GeoPackage) is read inside the archive through GDAL.
+            source = f"/vsizip/{path}" if path.suffix.lower() == ".zip" else path
+            layer = _read_layer_name(path, layer, source)
+            gdf = gpd.read_file(source, layer=layer) if layer else gpd.read_file(source)
     except InputFileError:
         raise
     except Exception as exc:
@@ -261,8 +362,24 @@ def _read_spatial(path: Path, kind: str, layer: str | None) -> pd.DataFrame:
     return _spatial_to_text(gdf, path)
 
 
+def _preset_notes(spec: SourceSpec, frame: pd.DataFrame) -> list[str]:
+    if spec.preset is None:
+        return []
+    preset = load_preset(spec.preset)
+    present = [f"{c} ({why})" for c, why in preset.dropped.items() if c in frame.columns]
+    if not present:
+        return []
+    return [f"preset {preset.name} drops identifying and free-text columns: "
+            + "; ".join(present)]
+
+
 def read_raw_table(
-    table: str, path: Path, *, layer: str | None = None, header_only_ok: bool = False
+    table: str,
+    path: Path,
+    *,
+    layer: str | None = None,
+    spec: SourceSpec | None = None,
+    header_only_ok: bool = False,
 ) -> RawTable:
     """Read one input file by its extension.
 
@@ -273,7 +390,12 @@ def read_raw_table(
     path : Path
         The file.
     layer : str, optional
-        GeoPackage layer.
+        Layer of a GeoPackage or zipped shapefile with several (``spec.layer`` when a spec is
+        given and this is None).
+    spec : SourceSpec, optional
+        The source's reader keys: ``sheet``, ``header_row``, ``sep``, ``encoding``, ``hxl`` and
+        the export shape (``geopoint``, ``select_multiple``, ``calendar_year``,
+        ``dates_only``, ``derive``); defaults when None.
     header_only_ok : bool
         Whether a file with a header and no rows is a table with no rows (an optional table,
         declared and empty) rather than an error.
@@ -281,16 +403,20 @@ def read_raw_table(
     Returns
     -------
     RawTable
-        The file's rows as text.
+        The file's rows as text; its ``notes`` say what the reader took out (an HXL hashtag
+        row), proposed (a column map from hashtags) or what a preset drops.
 
     Raises
     ------
     InputFileError
         Missing, empty, header-only or undecodable file, an unknown extension, a folder or
-        link loop instead of a file, a column name given twice or reserved (``source_row``),
-        or a GeoPackage with several layers and no ``layer`` named.
+        link loop instead of a file, a separator that cannot be told, a column name given twice
+        or reserved (``source_row``), a GeoPackage, zip or workbook with several layers or
+        sheets and none named, or an export-shape key naming a column the file lacks.
     """
     path = Path(path)
+    spec = spec or _DEFAULT_SOURCE
+    layer = layer if layer is not None else spec.layer
     kind = READERS.get(path.suffix.lower())
     if kind is None:
         raise InputFileError(
@@ -299,10 +425,22 @@ def read_raw_table(
             f"Use one of {sorted(READERS)}",
         )
     _check_source_file(path)
-    frame = _read_csv(path) if kind == "csv" else _read_spatial(path, kind, layer)
+    notes: list[str] = []
+    if kind in ("csv", "workbook"):
+        if kind == "csv":
+            frame = _read_csv(path, spec)
+        else:
+            frame = read_workbook(path, sheet=spec.sheet, header_row=spec.header_row)
+            _refuse_duplicate_columns(path, [c for c in frame.columns if c != "source_row"])
+            _refuse_reserved_columns(path, list(frame.columns)[1:])
+        frame, notes = skip_hxl_row(frame, table, propose=spec.hxl)
+        frame = _drop_blank_rows(frame)
+    else:
+        frame = _read_spatial(path, kind, layer)
     if frame.empty and not header_only_ok:
         raise InputFileError(path, "the file has a header but no rows", "Export it with its rows")
-    return RawTable(table, path, frame)
+    frame = apply_export_shape(frame, path, spec)
+    return RawTable(table, path, frame, tuple(notes + _preset_notes(spec, frame)))
 
 
 def read_mission_sources(config: MissionConfig) -> dict[str, RawTable]:
@@ -310,17 +448,29 @@ def read_mission_sources(config: MissionConfig) -> dict[str, RawTable]:
 
     An optional table (not in :data:`~protection_eval.config.REQUIRED_TABLES`) may be a header
     with no rows; ingestion reports it as declared and empty.
+
+    Raises
+    ------
+    InputFileError
+        A file that cannot be used, or a source whose preset is for another table.
     """
     raw: dict[str, RawTable] = {}
     for table in TABLES:
         spec = getattr(config.sources, table)
-        if spec is not None:
-            raw[table] = read_raw_table(table, spec.path, layer=spec.layer,
-                                        header_only_ok=table not in REQUIRED_TABLES)
+        if spec is None:
+            continue
+        if spec.preset is not None and load_preset(spec.preset).table != table:
+            preset = load_preset(spec.preset)
+            raise InputFileError(
+                spec.path, f"sources.{table} takes preset {preset.name!r}, which is for the "
+                f"{preset.table} table", f"Move it under sources.{preset.table}, or remove it",
+            )
+        raw[table] = read_raw_table(table, spec.path, spec=spec,
+                                    header_only_ok=table not in REQUIRED_TABLES)
     return raw
 
 
 def read_csv_table(table: str, path: str | Path) -> RawTable:
     """Read a CSV the project wrote itself (cells as text, ``source_row`` added)."""
     path = Path(path)
-    return RawTable(table, path, _read_csv(path))
+    return RawTable(table, path, _drop_blank_rows(_read_csv(path, SourceSpec(path=path, sep=","))))
