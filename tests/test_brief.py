@@ -311,7 +311,8 @@ def test_audit_catches_a_day_date_in_each_language(tmp_path, day):
 
     (tmp_path / "brief.html").write_text(f"<p>Rapport du {day}.</p>", encoding="utf-8")
     kinds = audit_shared_folder(tmp_path, k=5).to_frame()["kind"].tolist()
-    assert kinds == ["fine_date"]
+    # The brief's month names and the date detectors of each language may both see it.
+    assert kinds and set(kinds) == {"fine_date"}
 
 
 def test_audit_lets_a_month_pass_in_each_language(tmp_path):

@@ -123,7 +123,8 @@ def to_shared_units(
     -------
     pandas.DataFrame
         ``h3_cell`` (the unit), ``resolution``, ``incidents``, ``incidents_covered``,
-        ``incidents_uncovered`` (int64) and ``covered_share``: raw, for the shared forms to
+        ``incidents_uncovered`` (Int64; covered NA where coverage is unknown) and
+        ``covered_share``: raw, for the shared forms to
         suppress.
     """
     k = check_k(k)
@@ -135,8 +136,9 @@ def to_shared_units(
     units = (adaptive_cells(gaps["h3_cell"], gaps["incidents"], k,
                             min_resolution=min_resolution)
              if adaptive else gaps["h3_cell"].astype(str))
-    summed = (gaps[["incidents", "incidents_covered"]].astype("int64")
-              .groupby(units.to_numpy(), sort=True).sum())
+    # Covered counts are unknown (NA) for a mission without presence data: they stay unknown.
+    summed = (gaps[["incidents", "incidents_covered"]].astype("Int64")
+              .groupby(units.to_numpy(), sort=True).sum(min_count=1))
     table = summed.rename_axis("h3_cell").reset_index()
     table["resolution"] = [cell_resolution(c) for c in table["h3_cell"]]
     table["incidents_uncovered"] = table["incidents"] - table["incidents_covered"]
