@@ -79,7 +79,7 @@ from protection_eval.sharing.audit.scan import (
     check_coordinates,
     check_recoverable,
 )
-from protection_eval.sharing.disclosure import check_k
+from protection_eval.sharing.disclosure import MIN_ADAPTIVE_RESOLUTION, check_k
 
 __all__ = [
     "FINDING_KINDS",
@@ -462,7 +462,10 @@ def audit_mission_folder(
     return audit_shared_folder(
         path,
         incidents=incidents,
-        label_resolutions=(config.sharing.h3_resolution,),
+        # Shared layers merge sparse hexagons into coarser parents (sharing.forms): a label may
+        # stand at the centre of any cell from the coarsest merged unit to the run's own.
+        label_resolutions=tuple(range(MIN_ADAPTIVE_RESOLUTION,
+                                      config.sharing.h3_resolution + 1)),
         k=k_from_config(config),
         tile_server=None if tile is None else tile.url,
         tile_attribution=None if tile is None else tile.attribution,

@@ -147,8 +147,11 @@ def _read_xlsx(path: Path) -> OfficeContent:
             for cell in row:
                 value = _cell(cell.value)
                 if isinstance(value, str) and value.startswith("="):
-                    # A formula is text a reader sees; its cached value is what it shows.
+                    # A formula is text a reader sees; its cached value is what it shows. It
+                    # is also computed again when opened (it may fetch, or derive a hidden
+                    # value), so the audit cannot vouch for it: the project writes none.
                     content.notes.append((f"{label}!{cell.coordinate} formula", value))
+                    content.refused.append(f"{label}!{cell.coordinate} holds a formula")
                     value = _cell(values[cell.coordinate].value)
                 if cell.comment is not None:
                     content.notes.append((f"{label}!{cell.coordinate} comment", cell.comment.text))
