@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from protection_eval.config import MIN_K
-from protection_eval.io.readers import read_csv_table
+from protection_eval.io.readers import InputFileError, read_csv_table
 from protection_eval.io.writers import (
     file_sha256,
     read_json,
@@ -226,7 +226,15 @@ def read_shared_tables(reports_dir: str | Path, name: str) -> dict[str, RawTable
         Mission folder name -> :class:`RawTable` (cells as text, ``source_row`` added), sorted.
     """
     found = sorted(Path(reports_dir).glob(f"*/latest/shared/{name}"))
-    return {p.parents[2].name: read_csv_table(Path(name).stem, p) for p in found}
+    tables = {}
+    for path in found:
+        # Another mission of the same batch may move its `latest` while this one reads: a file
+        # gone between the listing and the reading is that mission's older run, left out.
+        try:
+            tables[path.parents[2].name] = read_csv_table(Path(name).stem, path)
+        except (FileNotFoundError, InputFileError):
+            continue
+    return tables
 
 
 def write_effects(

@@ -187,7 +187,7 @@ def write_validation_report(report: ValidationReport, folder: Path) -> Path:
 
 
 def _execute_notebook(
-    node: Any, name: str, output: Path, parameters: dict[str, Any], cwd: Path
+    node: Any, name: str, output: Path, parameters: dict[str, Any], cwd: Path | None
 ) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -195,7 +195,8 @@ def _execute_notebook(
     try:
         papermill.execute_notebook(
             node, str(output), parameters=parameters, kernel_name=_kernel_name(),
-            language="python", progress_bar=False, cwd=str(cwd), log_output=False,
+            language="python", progress_bar=False, log_output=False,
+            cwd=None if cwd is None else str(cwd),
         )
     except PapermillExecutionError as exc:
         cell = {"index": exc.cell_index, "execution_count": exc.exec_count,
@@ -284,8 +285,9 @@ def _execute_notebooks(
             emit(notebook.name, "running", index + 1, len(todo))
             t0 = time.perf_counter()
             try:
-                _execute_notebook(nodes[index], notebook.name, output, parameters,
-                                  restricted)
+                # No working directory per run: papermill changes the process's own, which
+                # missions running side by side in one process share.
+                _execute_notebook(nodes[index], notebook.name, output, parameters, None)
                 record.status = "ok"
             except RunFailed as exc:
                 record.status = "failed"
