@@ -29,7 +29,8 @@ def demo_run(tmp_path_factory):
         "incident_id,occurred_at,longitude,latitude,gbv_type\n", encoding="utf-8")
     broken.write_text((missions / "DEMO-C.yaml").read_text()
                       .replace("mission: DEMO-C", "mission: BROKEN-X")
-                      .replace("demo-c/", "broken-x/"))
+                      .replace("demo-c/", "broken-x/")
+                      .replace("broken-x/incidents.parquet", "broken-x/incidents.csv"))
     result = subprocess.run(
         [sys.executable, "-c", "from protection_eval.cli import main; main()", "run", "--all",
          "--missions", str(missions), "--reports", str(root / "reports"), "--jobs", "2"],
