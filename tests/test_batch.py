@@ -198,7 +198,10 @@ def test_environment_failures_fail_one_mission_each_and_the_batch_still_reports(
 
     assert cli.exit_code == 1, cli.output
     assert "Traceback" not in cli.output
-    lines = {line.split()[0]: line for line in cli.stdout.splitlines()[1:6]}
+    # A mission's further reasons are on indented lines below its own (every configuration
+    # error is shown): keep each mission's first line.
+    rows = [line for line in cli.stdout.splitlines()[1:] if line and not line[0].isspace()]
+    lines = {line.split()[0]: line for line in rows[:5]}
     assert lines["GOOD-1"].split()[1] == "ok"
     assert (reports / "GOOD-1" / "latest" / "manifest.json").exists()
     label = "T" * 64

@@ -18,6 +18,7 @@ from protection_eval.coverage.gaps import compute_gaps, is_gap, summarise_gaps
 from protection_eval.coverage.models import (
     BasesModel,
     CoverageParams,
+    NoPresenceModel,
     RoutesModel,
     TracksModel,
     choose_coverage_model,
@@ -185,8 +186,13 @@ def test_model_is_chosen_by_what_the_mission_has():
         {"patrols": routed, "patrol_tracks": None, "bases": bases}), RoutesModel)
     assert isinstance(choose_coverage_model(
         {"patrols": unrouted, "patrol_tracks": None, "bases": bases}), BasesModel)
-    with pytest.raises(ValueError, match="no patrol presence"):
-        choose_coverage_model({"patrols": unrouted, "patrol_tracks": None, "bases": None})
+    # No presence at all: coverage is unknown, never "not covered".
+    none = choose_coverage_model({"patrols": unrouted, "patrol_tracks": None, "bases": None})
+    assert isinstance(none, NoPresenceModel)
+    incidents = gpd.GeoDataFrame({"occurred_at": [T0]}, geometry=[Point(X0, Y0)], crs=CRS)
+    cover = none.cover(incidents, {"patrols": unrouted}, CoverageParams())
+    assert cover["in_scope"].tolist() == [True] and cover["covered"].isna().all()
+    assert len(none.presence({"patrols": unrouted}, CoverageParams())) == 0
 
 
 # --- area measures ------------------------------------------------------------------------------

@@ -23,11 +23,14 @@ def demo_run(tmp_path_factory):
     make_demo_missions(missions, seed=7, scale=0.4)
     broken = missions / "BROKEN-X.yaml"
     shutil.copytree(missions / "demo-c", missions / "broken-x")
-    (missions / "broken-x" / "patrols.csv").write_text(
-        "patrol_id,unit_type,patrol_type,started_at,ended_at\n", encoding="utf-8")
+    # Incidents are required: a header with no rows stops the mission (an optional table with
+    # no rows would not).
+    (missions / "broken-x" / "incidents.csv").write_text(
+        "incident_id,occurred_at,longitude,latitude,gbv_type\n", encoding="utf-8")
     broken.write_text((missions / "DEMO-C.yaml").read_text()
                       .replace("mission: DEMO-C", "mission: BROKEN-X")
-                      .replace("demo-c/", "broken-x/"))
+                      .replace("demo-c/", "broken-x/")
+                      .replace("broken-x/incidents.parquet", "broken-x/incidents.csv"))
     result = subprocess.run(
         [sys.executable, "-c", "from protection_eval.cli import main; main()", "run", "--all",
          "--missions", str(missions), "--reports", str(root / "reports"), "--jobs", "2"],
@@ -66,7 +69,7 @@ def test_broken_mission_is_failed_with_its_reason(demo_run):
     runs = [p for p in (root / "reports" / "BROKEN-X").iterdir() if p.name[0].isdigit()]
     manifest = json.loads((runs[0] / "manifest.json").read_text())
     assert manifest["status"] == "failed"
-    assert "patrols.csv" in manifest["error"]["message"]
+    assert "incidents.csv" in manifest["error"]["message"]
     assert "header but no rows" in manifest["error"]["message"]
     assert not (root / "reports" / "BROKEN-X" / "latest").exists()
 

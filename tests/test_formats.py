@@ -133,7 +133,7 @@ def test_validate_reports_the_skipped_hxl_row_and_prints_the_proposal(bad_missio
     text = bad_mission.read_text().replace(
         "    path: incidents.csv\n",
         "    path: hxl.csv\n    hxl: true\n",
-    ).replace('columns: {"Type of SV": gbv_type, "Date": occurred_at}',
+    ).replace('columns: {"Type of SV": gbv_type, "Date": occurred_at, "Until": occurred_until}',
               "columns: {Event: incident_id, Date: occurred_at, Lat: latitude, Lon: longitude,"
               " Killed: gbv_type}")
     bad_mission.write_text(text)
@@ -237,7 +237,7 @@ def test_kobo_geopoint_and_select_multiple_through_a_mission(bad_mission):
     )
     text = bad_mission.read_text().replace("    path: incidents.csv\n", (
         "    path: kobo.csv\n    geopoint: where/gps\n    select_multiple: [gbv/types]\n"
-    )).replace('columns: {"Type of SV": gbv_type, "Date": occurred_at}',
+    )).replace('columns: {"Type of SV": gbv_type, "Date": occurred_at, "Until": occurred_until}',
                "columns: {_uuid: incident_id, today: occurred_at, gbv/types: gbv_type}")
     bad_mission.write_text(text)
     mission = load_mission(bad_mission)

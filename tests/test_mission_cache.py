@@ -125,7 +125,7 @@ def test_planted_pickle_beside_a_mission_yaml_is_never_executed(bad_mission, tmp
         warnings.simplefilter("always")
         mission = load_mission(bad_mission)
     assert not marker.exists()
-    assert mission.validation.tables["incidents"].rows_accepted == 3
+    assert mission.validation.tables["incidents"].rows_accepted == 7
     assert "ingested.pickle ignored and never opened" in _messages(caught)
 
 
@@ -170,7 +170,7 @@ def test_forged_pickle_cache_with_rebuilt_fingerprint_is_ignored(bad_mission):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mission = load_mission(bad_mission)
-    assert len(mission.incidents) == 3
+    assert len(mission.incidents) == 7
     assert mission.validation.tables["incidents"].rows_accepted == len(mission.incidents)
     assert "ingested.pickle ignored and never opened" in _messages(caught)
 
@@ -197,8 +197,8 @@ def test_forged_cache_in_a_run_is_ignored_with_a_warning_and_the_sources_read(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mission = load_mission(run_config)
-    assert len(mission.incidents) == 3
-    assert mission.validation.tables["incidents"].rows_accepted == 3
+    assert len(mission.incidents) == 7
+    assert mission.validation.tables["incidents"].rows_accepted == 7
     assert "not signed by this run's key" in _messages(caught)
     assert all(issubclass(w.category, MissionCacheWarning) for w in caught
                if "mission_cache" in str(w.message) or "pickle" in str(w.message))
@@ -285,8 +285,8 @@ def test_a_cache_failing_a_check_is_ignored_with_a_warning(bad_mission, tmp_path
     expected = tamper(run_config)
     with pytest.warns(MissionCacheWarning, match=expected):
         mission = load_mission(run_config)
-    assert len(mission.incidents) == 3
-    assert mission.validation.tables["incidents"].rows_accepted == 3
+    assert len(mission.incidents) == 7
+    assert mission.validation.tables["incidents"].rows_accepted == 7
 
 
 @pytest.mark.slow
@@ -298,7 +298,7 @@ def test_a_cache_beside_a_yaml_outside_a_run_is_ignored(bad_mission, tmp_path):
     shutil.copy(run_config.parent / ".cache_key", bad_mission.parent / ".cache_key")
     with pytest.warns(MissionCacheWarning, match="only inside a run's restricted/"):
         mission = load_mission(bad_mission)
-    assert mission.validation.tables["incidents"].rows_accepted == 3
+    assert mission.validation.tables["incidents"].rows_accepted == 7
 
 
 def test_no_cache_is_written_beside_a_missions_own_yaml(bad_mission):

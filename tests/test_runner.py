@@ -35,7 +35,7 @@ def test_run_writes_manifest_restricted_outputs_and_latest(bad_mission, tmp_path
     assert manifest["notebooks"][0]["notebook"] == "01_data_quality.py"
     assert manifest["notebooks"][0]["seconds"] > 0
     incidents = next(i for i in manifest["inputs"] if i["table"] == "incidents")
-    assert incidents["rows_read"] == 24 and incidents["rows_rejected"] == 21
+    assert incidents["rows_read"] == 31 and incidents["rows_rejected"] == 24
     assert len(incidents["sha256"]) == 64
     assert manifest["parameters"]["seed"] == 0
     assert (run_dir / "restricted" / "01_data_quality.ipynb").exists()

@@ -34,7 +34,9 @@ TABLES: tuple[str, ...] = (
     "areas",
     "deployments",
 )
-REQUIRED_TABLES: tuple[str, ...] = ("incidents", "patrols", "areas")
+#: Tables a mission must have. Patrols, their tracks, bases and deployments are optional: the
+#: coverage model follows from the ones a mission has (docs/coverage.md).
+REQUIRED_TABLES: tuple[str, ...] = ("incidents", "areas")
 
 #: Longest mission code: it names report folders (``reports/<mission>/.staging-<run id>``),
 #: which must stay well under the file systems' 255-byte limit on a name.
@@ -78,6 +80,11 @@ class SourceSpec(_Strict):
         Layer name in a GeoPackage with several layers.
     decimal : str
         Decimal separator of numeric columns in a CSV ("," for decimal commas).
+    where : dict
+        Keep only the rows whose source column (its own name, before ``columns``) holds one
+        of the given values, compared as text after trimming; several columns must all match.
+        The rows left out are counted (``rows_excluded``), never quarantined: a file that
+        covers more than the mission (every country, every kind of event) is read as published.
     sheet : str or int or None
         Worksheet of a workbook (.xlsx, .xls, .ods), by name or by position from 1; required
         when the workbook has several sheets.
@@ -114,6 +121,7 @@ class SourceSpec(_Strict):
     date_format: str | None = None
     layer: str | None = None
     decimal: Literal[".", ","] = "."
+    where: dict[str, str | int | list[str | int]] = Field(default_factory=dict)
     sheet: str | Annotated[int, Field(ge=1)] | None = None
     header_row: Annotated[int, Field(ge=1)] = 1
     sep: Annotated[str, Field(min_length=1, max_length=1)] | None = None
@@ -164,11 +172,11 @@ class SourceSpec(_Strict):
 
 
 class Sources(_Strict):
-    """The input tables of a mission; incidents, patrols and areas are required."""
+    """The input tables of a mission; only incidents and areas are required."""
 
     incidents: SourceSpec
-    patrols: SourceSpec
     areas: SourceSpec
+    patrols: SourceSpec | None = None
     patrol_tracks: SourceSpec | None = None
     bases: SourceSpec | None = None
     deployments: SourceSpec | None = None
@@ -258,9 +266,20 @@ def available_languages() -> tuple[str, ...]:
 
 
 class IngestSettings(_Strict):
-    """Tolerances of ingestion checks."""
+    """Tolerances of ingestion checks, and the alias table of area names.
+
+    Attributes
+    ----------
+    outside_tolerance_m : float
+        How far outside every area a point may lie and still be accepted.
+    area_aliases : dict
+        Area name as the incident source writes it -> ``area_id`` of the area it stands for,
+        for names that do not match an area's ``name`` (another language, an old name). Keys
+        are compared like names: NFC, case folded, white space trimmed.
+    """
 
     outside_tolerance_m: Annotated[float, Field(ge=0)] = 5_000.0
+    area_aliases: dict[str, str] = Field(default_factory=dict)
 
 
 class MissionConfig(_Strict):

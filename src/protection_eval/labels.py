@@ -23,7 +23,15 @@ GBV_TYPES: tuple[str, ...] = (
     "unspecified",
 )
 
-LOCATION_PRECISIONS: tuple[str, ...] = ("exact", "settlement", "admin2", "admin1", "country")
+#: How well an incident's place is known. ``area``: located only by the name or P-code of one of
+#: the mission's areas, with no coordinates (counted in that area, never in point coverage).
+LOCATION_PRECISIONS: tuple[str, ...] = (
+    "exact", "settlement", "admin2", "area", "admin1", "country"
+)
+
+#: Time precisions of an incident: an instant, a local calendar day, or an interval
+#: (``occurred_at`` .. ``occurred_until``) longer than one day or instant.
+TIME_PRECISIONS: tuple[str, ...] = ("time", "day", "range")
 UNIT_TYPES: tuple[str, ...] = ("military", "police", "joint")
 PATROL_TYPES: tuple[str, ...] = (
     "routine",

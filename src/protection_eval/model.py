@@ -20,6 +20,7 @@ __all__ = [
     "to_local_day",
     "to_local_month",
     "to_local_naive",
+    "to_local_period",
 ]
 
 
@@ -111,3 +112,40 @@ def local_midnight_to_utc(
     standard = np.zeros(len(days), dtype=bool)
     local = days.dt.tz_localize(timezone, ambiguous=standard, nonexistent="shift_forward")
     return local.dt.tz_convert("UTC")
+
+
+def to_local_period(
+    occurred_at: pd.Series, occurred_until: pd.Series | None, timezone: str, code: str = "M"
+) -> pd.Series:
+    """Return the local calendar period of each incident, NaT when its interval spans two.
+
+    The one rule for incidents known only to lie in an interval (``time_precision`` ``range``):
+    an interval inside one period (a month, a week) belongs to that period; an interval that
+    crosses a period boundary belongs to none, and the caller counts it aside and says so. It is
+    never apportioned (a fraction of a report is not a count) nor moved to its first or last
+    period (a guess).
+
+    Parameters
+    ----------
+    occurred_at : pandas.Series
+        UTC start of each incident.
+    occurred_until : pandas.Series or None
+        UTC exclusive end of the interval, NaT when the incident is not a range (then its
+        period is the period of ``occurred_at``).
+    timezone : str
+        IANA zone of the mission.
+    code : str
+        pandas period code (``"M"``, ``"W-SUN"``).
+
+    Returns
+    -------
+    pandas.Series
+        ``Period[code]``, NaT where the interval crosses a period boundary.
+    """
+    first = to_local_naive(occurred_at, timezone).dt.to_period(code)
+    if occurred_until is None:
+        return first
+    last_instant = occurred_until - pd.Timedelta(1, "ns")
+    last = to_local_naive(last_instant, timezone).dt.to_period(code)
+    crosses = occurred_until.notna() & (last != first)
+    return first.where(~crosses.to_numpy(dtype=bool))

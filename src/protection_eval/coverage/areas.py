@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from protection_eval.model import to_local_month, to_local_naive
+from protection_eval.model import to_local_naive, to_local_period
 
 AREA_MEASURE_COLUMNS: tuple[str, ...] = (
     "area_id",
@@ -358,7 +358,9 @@ def _incident_counts(
     placed = incidents["area_id"].notna()
     if "location_precision" in incidents:
         placed &= ~incidents["location_precision"].isin(COARSE_PRECISIONS).fillna(False)
-    month = to_local_month(incidents.loc[placed, "occurred_at"], timezone)
+    # One rule with the panel: a range of dates counts in its month only when inside it.
+    until = incidents["occurred_until"][placed] if "occurred_until" in incidents else None
+    month = to_local_period(incidents.loc[placed, "occurred_at"], until, timezone, "M")
     month = month.dt.to_timestamp().to_numpy()
     area_pos = pd.Index(area_ids).get_indexer(incidents.loc[placed, "area_id"].astype(str))
     month_pos = pd.Index(months).get_indexer(month)

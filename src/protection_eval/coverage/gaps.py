@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import h3
+import numpy as np
 import pandas as pd
 
 from protection_eval.hexgrid import to_h3_cells
@@ -75,15 +76,18 @@ def compute_gaps(
         {
             "period": period.to_numpy(),
             "h3_cell": cells.to_numpy(),
-            "covered": coverage.loc[scope, "covered"].to_numpy(dtype=bool),
+            # NA when coverage is unknown (no presence data): the sum stays NA, never 0.
+            "covered": coverage.loc[scope, "covered"].astype("Float64").to_numpy(
+                dtype=float, na_value=np.nan),
         }
     )
     grouped = rows.groupby(["period", "h3_cell"], sort=True)["covered"]
     gaps = pd.DataFrame(
-        {"incidents": grouped.size(), "incidents_covered": grouped.sum()}
+        {"incidents": grouped.size(), "incidents_covered": grouped.sum(min_count=1)}
     ).reset_index()
     gaps["incidents"] = gaps["incidents"].astype("int64")
-    gaps["incidents_covered"] = gaps["incidents_covered"].astype("int64")
+    known = gaps["incidents_covered"].notna().all()
+    gaps["incidents_covered"] = gaps["incidents_covered"].astype("int64" if known else "Int64")
     return _rank(gaps)
 
 
@@ -169,7 +173,8 @@ def summarise_gaps(gaps: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         :data:`GAP_COLUMNS`, one row per hexagon.
     """
-    total = gaps.groupby("h3_cell", sort=True)[["incidents", "incidents_covered"]].sum()
+    total = gaps.groupby("h3_cell", sort=True)[["incidents", "incidents_covered"]].sum(
+        min_count=1)
     total = total.reset_index()
     total.insert(0, "period", pd.Series(pd.NaT, index=total.index, dtype="datetime64[ns]"))
     return _rank(total)

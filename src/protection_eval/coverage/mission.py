@@ -37,7 +37,7 @@ from protection_eval.coverage.points import (
     movements_from_tracks,
 )
 from protection_eval.hexgrid import to_hexagon_frame
-from protection_eval.model import to_local_day, to_local_month
+from protection_eval.model import to_local_day, to_local_period
 
 if TYPE_CHECKING:
     from protection_eval.config import Period
@@ -220,6 +220,7 @@ def _summary(
     scope = per_incident["in_scope"].to_numpy(dtype=bool)
     reason = per_incident["left_out_reason"]
     in_scope = int(scope.sum())
+    known = model != "none"
     covered = int(per_incident["covered"].fillna(False).to_numpy(dtype=bool).sum())
     date_only = 0
     if "time_precision" in incidents:
@@ -235,8 +236,12 @@ def _summary(
         "period": f"{period.start:%Y-%m} to {period.end:%Y-%m}",
         "incidents_total": int(len(per_incident)),
         "incidents_in_scope": in_scope,
-        "incidents_covered": covered,
-        "covered_share": covered / in_scope if in_scope else None,
+        # Unknown, not zero, when the mission has no patrol or base data (model "none").
+        "incidents_covered": covered if known else None,
+        "covered_share": covered / in_scope if in_scope and known else None,
+        "coverage_note": None if known else (
+            "coverage could not be computed: the mission has no GPS tracks, no patrol routes "
+            "and no bases"),
         "incidents_left_out_by_precision": int(reason.eq("precision").fillna(False).sum()),
         "incidents_left_out_other": int((reason.notna() & reason.ne("precision")).sum()),
         "incidents_date_only": date_only,
@@ -268,7 +273,9 @@ def compute_mission_coverage(
         Reporting window (from text such as ``2023-01..2023-06`` with
         :func:`protection_eval.config.parse_period`): only incidents of those local days and
         only those months are reported; patrols before the window still cover incidents at its
-        start. Default: the mission's period.
+        start. An incident known only to a range of dates is in the window when the whole range
+        is (one that straddles the window's edge is in neither window, and is counted in
+        ``summary["incidents_range_across_window"]``). Default: the mission's period.
 
     Returns
     -------
@@ -277,11 +284,8 @@ def compute_mission_coverage(
     """
     params = to_coverage_params(mission, radius_m, window_h)
     window = mission.config.period if period is None else period
-    local_day = to_local_day(mission.incidents["occurred_at"], params.timezone)
-    chosen_rows = (local_day >= pd.Timestamp(window.start)) & (
-        local_day <= pd.Timestamp(window.end)
-    )
-    mission_incidents = mission.incidents[chosen_rows.to_numpy(dtype=bool)]
+    chosen_rows, straddling = _in_window(mission.incidents, window, params.timezone)
+    mission_incidents = mission.incidents[chosen_rows]
     crs = mission.projected_crs
 
     def project(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
@@ -295,7 +299,8 @@ def compute_mission_coverage(
     chosen = _choose_model(tables, model)
     incidents = project(mission_incidents)
     coverage = chosen.cover(incidents, tables, params)
-    month = to_local_month(mission_incidents["occurred_at"], params.timezone)
+    month = to_local_period(mission_incidents["occurred_at"],
+                            mission_incidents.get("occurred_until"), params.timezone)
     per_incident = pd.concat(
         [
             mission_incidents[["incident_id", "area_id"]],
@@ -328,6 +333,8 @@ def compute_mission_coverage(
         resolution=mission.config.sharing.h3_resolution,
         timezone=params.timezone,
     )
+    summary = _summary(mission, mission_incidents, chosen.name, params, per_incident, window)
+    summary["incidents_range_across_window"] = straddling
     return CoverageResult(
         model=chosen.name,
         params=params,
@@ -335,11 +342,27 @@ def compute_mission_coverage(
         areas=areas,
         gaps=gaps,
         gaps_overall=summarise_gaps(gaps),
-        summary=_summary(mission, mission_incidents, chosen.name, params, per_incident, window),
+        summary=summary,
         area_shapes=mission.areas,
         presence=presence,
         footprints=footprints,
     )
+
+
+def _in_window(incidents: pd.DataFrame, window: Period, timezone: str) -> tuple[np.ndarray, int]:
+    """Return which incidents lie wholly in the window, and how many ranges straddle its edge."""
+    first = to_local_day(incidents["occurred_at"], timezone)
+    last = first
+    if "occurred_until" in incidents:
+        until = incidents["occurred_until"]
+        end_day = to_local_day(until - pd.Timedelta(1, "ns"), timezone)
+        last = end_day.where(until.notna(), first)
+    start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
+    starts_in = ((first >= start) & (first <= end)).to_numpy(dtype=bool)
+    ends_in = ((last >= start) & (last <= end)).to_numpy(dtype=bool)
+    overlaps = ((first <= end) & (last >= start)).to_numpy(dtype=bool)
+    inside = starts_in & ends_in
+    return inside, int((overlaps & ~inside).sum())
 
 
 def compute_mission_patrol_hours(

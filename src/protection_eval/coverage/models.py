@@ -303,6 +303,38 @@ class BasesModel(CoverageModel):
         )
 
 
+class NoPresenceModel(CoverageModel):
+    """No patrol presence is known: coverage cannot be computed, and says so.
+
+    The model of a mission with no GPS tracks, no patrol routes and no bases. Incidents keep
+    their scope (so the gap list ranks hexagons by reports), but ``covered`` is NA for every
+    incident: unknown, never "not covered". Presence is empty.
+    """
+
+    name = "none"
+
+    def available(self, tables: Mapping[str, gpd.GeoDataFrame | None]) -> bool:
+        """Return True: the last resort, when no other model is available."""
+        return True
+
+    def cover(self, incidents, tables, params):  # noqa: D102
+        queries = IncidentQueries(
+            incidents, params.radius_m, params.window_h, params.precision_uncertainty_m
+        )
+        frame = queries.to_frame(incidents.index, None)
+        frame["covered"] = pd.array([pd.NA] * len(frame), dtype="boolean")
+        return frame
+
+    def presence(self, tables, params):  # noqa: D102
+        crs = next((t.crs for t in tables.values() if t is not None), None)
+        columns = {c: pd.Series(dtype="float64") for c in PRESENCE_COLUMNS if c != "geometry"}
+        columns["kind"] = pd.Series(dtype="object")
+        columns["unit_id"] = pd.Series(dtype="string")
+        columns["start"] = pd.Series(dtype="datetime64[ns, UTC]")
+        columns["end"] = pd.Series(dtype="datetime64[ns, UTC]")
+        return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
 COVERAGE_MODELS: dict[str, CoverageModel] = {}
 
 
@@ -312,24 +344,25 @@ def register_coverage_model(model: CoverageModel) -> CoverageModel:
     return model
 
 
-for _model in (TracksModel(), RoutesModel(), BasesModel()):
+for _model in (TracksModel(), RoutesModel(), BasesModel(), NoPresenceModel()):
     register_coverage_model(_model)
 
-#: The order in which models are tried: the most precise knowledge of presence first.
-MODEL_PREFERENCE: tuple[str, ...] = ("tracks", "routes", "bases")
+#: The order in which models are tried: the most precise knowledge of presence first, and
+#: ``none`` (coverage unknown) when the mission has no presence data at all.
+MODEL_PREFERENCE: tuple[str, ...] = ("tracks", "routes", "bases", "none")
 
 
 def choose_coverage_model(tables: Mapping[str, gpd.GeoDataFrame | None]) -> CoverageModel:
-    """Return the most precise model the tables allow.
+    """Return the most precise model the tables allow; ``none`` when they hold no presence.
 
     Raises
     ------
     ValueError
-        When the mission has no GPS tracks, no patrol routes and no bases.
+        When no registered model is available (not with the built-in ``none``).
     """
     for name in MODEL_PREFERENCE:
-        model = COVERAGE_MODELS[name]
-        if model.available(tables):
+        model = COVERAGE_MODELS.get(name)
+        if model is not None and model.available(tables):
             return model
     raise ValueError(
         "no patrol presence to measure coverage with: the mission has no GPS tracks "

@@ -12,7 +12,11 @@ are written out in ``docs/coverage.md``:
   the day;
 - an incident whose location uncertainty (from ``location_precision``) exceeds the radius is not
   a point a patrol could have been near: it is left out of point coverage (``in_scope`` False,
-  ``left_out_reason`` "precision") and counted, never treated as a point.
+  ``left_out_reason`` "precision") and counted, never treated as a point; so is an incident
+  placed only by its area (precision ``area``, no coordinates);
+- an incident known only to lie in an interval longer than a day (``time_precision == "range"``)
+  is left out too (``left_out_reason`` "time_range") and counted: whether a patrol was within
+  reach depends on when in the interval it happened, which the data do not say.
 """
 
 from __future__ import annotations
@@ -148,8 +152,8 @@ class IncidentQueries:
     x, y, start, end : numpy.ndarray
         Position and window (seconds) of every incident.
     reason : numpy.ndarray of object
-        ``None`` for incidents in scope, else ``"precision"``, ``"no_location"`` or
-        ``"no_time"``.
+        ``None`` for incidents in scope, else ``"precision"``, ``"no_location"``,
+        ``"time_range"`` or ``"no_time"``.
     """
 
     def __init__(
@@ -171,12 +175,17 @@ class IncidentQueries:
         self.end = np.where(day, t + DAY_S, t)
         self.start = t - window_h * HOUR_S
         reason = np.full(len(incidents), None, dtype=object)
+        no_location = ~(np.isfinite(self.x) & np.isfinite(self.y))
+        reason[no_location] = "no_location"
         if "location_precision" in incidents:
+            # After no_location: a row placed by its area has no point *because* of its
+            # precision, and is counted with the other imprecise rows.
             labels = incidents["location_precision"].astype("string")
             nominal = labels.map(uncertainty).astype(float).fillna(np.inf).to_numpy()
             reason[nominal > radius_m] = "precision"
-        no_location = ~(np.isfinite(self.x) & np.isfinite(self.y))
-        reason[no_location] = "no_location"
+        if "time_precision" in incidents:
+            ranged = incidents["time_precision"].astype("string").eq("range").fillna(False)
+            reason[ranged.to_numpy(dtype=bool) & pd.isna(reason)] = "time_range"
         reason[~np.isfinite(t)] = "no_time"
         self.reason = reason
         self.in_scope = pd.isna(reason)

@@ -7,8 +7,12 @@ the period during which it was active in the area.
 
 Incidents are counted in the mission's local calendar, the calendar deployments are written in.
 Rows located only to a province (``admin1``) or the country are not counted: they cannot be placed
-in one area, and counting them where a source happened to name an area would mix precisions. The
-panel's ``attrs["notes"]`` says how many incidents were left out and why.
+in one area, and counting them where a source happened to name an area would mix precisions. Rows
+placed only by their area's name or P-code (precision ``area``) are counted in that area. An
+incident known only to lie in a range of dates counts in its period when the range lies inside
+one period, and is left out otherwise (:func:`protection_eval.model.to_local_period`: never
+apportioned, never moved to one end). The panel's ``attrs["notes"]`` says how many incidents were
+left out and why.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from protection_eval.model import to_local_naive
+from protection_eval.model import to_local_naive, to_local_period
 
 __all__ = [
     "PANEL_FREQUENCIES",
@@ -167,18 +171,23 @@ def compute_panel(
     coarse = incidents["location_precision"].isin(_COARSE_PRECISIONS).to_numpy()
     no_area = incidents["area_id"].isna().to_numpy()
     outside = ((local < start) | (local >= end + pd.Timedelta(days=1))).to_numpy()
-    used = ~coarse & ~no_area & ~outside
+    period = to_local_period(incidents["occurred_at"], incidents.get("occurred_until"),
+                             timezone, code)
+    spans = period.isna().to_numpy() & ~outside
+    used = ~coarse & ~no_area & ~outside & ~spans
     for n, why in [
         (int(coarse.sum()), "located only to a province or the country"),
         (int((no_area & ~coarse).sum()), "outside every area"),
         (int((outside & ~coarse & ~no_area).sum()), "outside the mission period"),
+        (int((spans & ~coarse & ~no_area).sum()),
+         f"known only to a range of dates across more than one {freq}"),
     ]:
         if n:
             notes.append(f"{n} incidents not counted: {why}")
     counted = pd.DataFrame(
         {
             "area_id": incidents.loc[used, "area_id"].astype(str).to_numpy(),
-            "period": local[used].dt.to_period(code).to_numpy(),
+            "period": period[used].to_numpy(),
             "gbv_type": incidents.loc[used, "gbv_type"].astype(str).to_numpy(),
         }
     )
@@ -303,6 +312,13 @@ def compute_mission_panel(
         area_measures=area_measures,
         projected_crs=getattr(data, "projected_crs", None),
     )
+    if getattr(data, "coverage_source", None) == "none":
+        # No presence data is not "no presence": the patrol measures are unknown, not zero.
+        panel[["patrol_hours", "women_share", "footprint_share", "population_share"]] = np.nan
+        panel.attrs["notes"].append(
+            "coverage could not be computed: the mission has no GPS tracks, patrol routes or "
+            "bases, so patrol-hours, footprint and women's share are unknown"
+        )
     if presence is not None and presence.attrs.get("unplaced_patrols"):
         panel.attrs["notes"].append(
             f"{presence.attrs['unplaced_patrols']} patrols without track or route are not in "

@@ -459,6 +459,9 @@ def estimate_presence_effect(
         model = choose_coverage_model(tables)
     except ValueError as exc:
         raise NotEstimable(str(exc)) from exc
+    if model.name == "none":
+        raise NotEstimable("no patrol presence is known (no GPS tracks, patrol routes or bases): "
+                           "reports within reach of a patrol cannot be compared")
     return compute_presence_effect(
         mission.incidents.to_crs(crs), mission.areas.to_crs(crs), tables, model, params,
         months, controls_per_stratum=controls_per_stratum,

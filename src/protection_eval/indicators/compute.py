@@ -167,7 +167,8 @@ def _with_targets(rows: pd.DataFrame, targets: TargetTable | None) -> pd.DataFra
     rows["due_year"] = [np.nan if t is None or t.due_year is None else float(t.due_year)
                         for t in found]
     labels = ["" if t is None else f"; target {t.label()}" for t in found]
-    rows["source"] = rows["source"] + labels
+    # Element-wise: an empty list would be float64 and cannot be added to a text column.
+    rows["source"] = [f"{s}{lab}" for s, lab in zip(rows["source"], labels, strict=True)]
     rows["gap_to_target"] = rows["target"] - rows["value"]
     parts = [_on_track(series)
              for _, series in rows.groupby(["indicator_id", "mission"], sort=False)]

@@ -67,6 +67,12 @@ def _parse_cell(text: str, date_format: str | None) -> tuple[object, str | None,
 
 
 def _read_cell(text: str, date_format: str | None) -> tuple[object, str | None, str | None, str]:
+    if date_format and date_format != "excel":
+        # A declared format is read first: it may spell out what an ISO-looking cell means
+        # (UCDP writes days as "2014-03-05T00:00:00": the format "%Y-%m-%dT00:00:00" says a day).
+        declared = _read_declared(text, date_format)
+        if declared is not None:
+            return declared
     if _ISO_DATE.match(text):
         try:
             return dt.datetime.strptime(text, "%Y-%m-%d"), "day", None, ""
@@ -111,6 +117,16 @@ def _read_cell(text: str, date_format: str | None) -> tuple[object, str | None, 
     return None, None, "date_unparseable", (
         f"{text!r} is not ISO 8601 and matches no declared date_format"
     )
+
+
+def _read_declared(text: str, date_format: str) -> tuple[object, str, None, str] | None:
+    """Return the cell read with the declared format, or None when it does not match."""
+    try:
+        value = dt.datetime.strptime(text, date_format)
+    except ValueError:
+        return None
+    has_time = any(d in date_format for d in _TIME_DIRECTIVES)
+    return value, "time" if has_time else "day", None, ""
 
 
 def parse_times(cells: pd.Series, *, timezone: str, date_format: str | None) -> ParsedTimes:

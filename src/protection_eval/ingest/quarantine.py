@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -18,7 +18,7 @@ import pandas as pd
 from protection_eval.config import MissionConfig, SourceSpec
 from protection_eval.ingest.parsing import parse_numbers, parse_times
 from protection_eval.labels import LabelMapper, normalise_text
-from protection_eval.model import to_local_day
+from protection_eval.model import local_midnight_to_utc, to_local_day
 
 #: What str.strip removes from ASCII text (str.isspace), spelled out so that a vectorised
 #: strip matches it whatever string storage pandas uses.
@@ -73,6 +73,7 @@ class IngestContext:
     projected_crs: str | None = None
     areas: gpd.GeoDataFrame | None = None
     patrol_ids: frozenset[str] = frozenset()
+    area_name_suggestions: dict[str, list[str]] = field(default_factory=dict)
 
 
 def cell_text(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -243,3 +244,48 @@ def parse_date_range(
     first, last = to_local_day(first, tz), to_local_day(last, tz)
     q.reject(last < first, "ended_before_started", end, f"{end} is before {start}")
     return first, last
+
+
+def parse_time_interval(
+    frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse ``occurred_at`` and the optional ``occurred_until`` of incidents.
+
+    An incident known only to lie between two moments keeps its interval. ``occurred_until`` is
+    stored as the end of the interval, exclusive: a date-only value is the local midnight that
+    ends that day. An interval that is one instant or exactly one local day is not a range: it
+    keeps the precision ``time`` or ``day`` and ``occurred_until`` stays NaT. Every other
+    interval has the precision ``range``. The whole interval must lie in the mission period and
+    before today; an end before its start is quarantined.
+
+    Returns
+    -------
+    tuple of pandas.Series
+        ``occurred_at`` (UTC), ``occurred_until`` (UTC, NaT unless a range) and
+        ``time_precision`` (``time``, ``day`` or ``range``).
+    """
+    tz = ctx.config.timezone
+    occurred, precision = parse_time_column(frame, "occurred_at", spec, ctx, q)
+    check_dates_in_period(occurred, "occurred_at", ctx, q)
+    until = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    if "occurred_until" not in frame:
+        return occurred, until, precision
+    end, end_precision = parse_time_column(frame, "occurred_until", spec, ctx, q)
+    next_day = local_midnight_to_utc(to_local_day(end, tz) + pd.Timedelta(days=1), tz)
+    # A date-only end holds its whole day: it is before the start only when that day ends by it.
+    before = (end < occurred) | ((end_precision == "day") & (next_day <= occurred))
+    end = end.where(end_precision != "day", next_day)
+    start_end = occurred.where(
+        precision != "day",
+        local_midnight_to_utc(to_local_day(occurred, tz) + pd.Timedelta(days=1), tz),
+    )
+    given = end.notna() & occurred.notna()
+    q.reject(given & before, "ended_before_started", "occurred_until",
+             lambda rows: "occurred_until " + frame.loc[rows, "occurred_until"].astype(str)
+             + " is before occurred_at " + frame.loc[rows, "occurred_at"].astype(str))
+    is_range = given & (end > start_end)
+    last = end - pd.Timedelta(1, "ns")
+    check_dates_in_period(last.where(is_range), "occurred_until", ctx, q)
+    until = until.where(~is_range, end)
+    precision = precision.where(~is_range, "range")
+    return occurred, until, precision

@@ -9,7 +9,13 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-from protection_eval.labels import GBV_TYPES, LOCATION_PRECISIONS, PATROL_TYPES, UNIT_TYPES
+from protection_eval.labels import (
+    GBV_TYPES,
+    LOCATION_PRECISIONS,
+    PATROL_TYPES,
+    TIME_PRECISIONS,
+    UNIT_TYPES,
+)
 
 UTC = "datetime64[ns, UTC]"
 DATE = "datetime64[ns]"
@@ -85,7 +91,8 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     ),
     "bases": pa.DataFrameSchema(
         {
-            "base_id": _ids(),
+            # Unique per calendar year when bases are published by year (see tables.py).
+            "base_id": _ids(unique=False),
             "unit_type": _labels(UNIT_TYPES),
             "valid_from": pa.Column(DATE),
             "valid_to": pa.Column(DATE, nullable=True),
@@ -103,18 +110,22 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         {
             "incident_id": _ids(),
             "occurred_at": pa.Column(UTC),
-            "time_precision": _labels(("time", "day")),
+            "occurred_until": pa.Column(UTC, nullable=True),
+            "time_precision": _labels(TIME_PRECISIONS),
             "location_precision": _labels(LOCATION_PRECISIONS),
             "gbv_type": _labels(GBV_TYPES),
             "area_id": pa.Column(str, nullable=True),
             "source": pa.Column(str, nullable=True),
             "perpetrator_type": pa.Column(str, nullable=True),
             "victims": pa.Column("Int64", pa.Check.ge(1), nullable=True),
-            "longitude": _LONGITUDE,
-            "latitude": _LATITUDE,
+            # No coordinates (and no geometry) for rows located only by their area.
+            "longitude": pa.Column(float, pa.Check.in_range(-180, 180), nullable=True),
+            "latitude": pa.Column(float, pa.Check.in_range(-90, 90), nullable=True),
             "source_row": _SOURCE_ROW,
-            "geometry": _geometry("Point"),
+            "geometry": _geometry("Point", nullable=True),
         },
+        checks=[pa.Check(lambda f: f["longitude"].notna() | (f["location_precision"] == "area"),
+                         error="only rows located by their area lack coordinates")],
         strict=True,
     ),
     "deployments": pa.DataFrameSchema(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +23,7 @@ import shapely
 
 from protection_eval.config import MissionConfig, SourceSpec
 from protection_eval.ingest.locations import assign_areas, check_points
+from protection_eval.ingest.places import resolve_area_references
 from protection_eval.ingest.quarantine import (
     IngestContext,
     Quarantine,
@@ -32,6 +34,7 @@ from protection_eval.ingest.quarantine import (
     parse_date_range,
     parse_number_column,
     parse_time_column,
+    parse_time_interval,
 )
 from protection_eval.ingest.schemas import validate_table
 from protection_eval.ingest.validation import TableReport, ValidationReport
@@ -92,15 +95,18 @@ MODELS: dict[str, TableModel] = {
     "patrol_tracks": TableModel(
         ("patrol_id", "recorded_at", "longitude", "latitude"), (), None, points=True
     ),
+    # valid_from is required unless the source gives a calendar ``year`` instead (_year_bases).
     "bases": TableModel(
         ("base_id", "longitude", "latitude", "valid_from", "unit_type"),
-        ("valid_to", "personnel", "women"),
+        ("valid_to", "year", "personnel", "women"),
         "base_id",
         points=True,
     ),
+    # A row is placed by its coordinates, or by area_name / area_pcode (_incident_place).
     "incidents": TableModel(
-        ("incident_id", "occurred_at", "longitude", "latitude", "gbv_type"),
-        ("location_precision", "area_id", "source", "perpetrator_type", "victims"),
+        ("incident_id", "occurred_at", "gbv_type"),
+        ("occurred_until", "longitude", "latitude", "location_precision", "area_id",
+         "area_name", "area_pcode", "source", "perpetrator_type", "victims"),
         "incident_id",
         points=True,
     ),
@@ -138,7 +144,9 @@ class MissionData:
     config : MissionConfig
         The mission configuration.
     incidents, patrols, areas : geopandas.GeoDataFrame
-        Always present (EPSG:4326).
+        Always present (EPSG:4326). ``patrols`` has no rows when the mission has no patrol
+        records (none configured, or a declared file with a header only): never None, so
+        every consumer handles one case, the empty table.
     patrol_tracks, bases : geopandas.GeoDataFrame or None
         Present when the mission configures them.
     deployments : pandas.DataFrame or None
@@ -161,12 +169,14 @@ class MissionData:
 
     @property
     def coverage_source(self) -> str:
-        """Which coverage model the data allow: ``tracks``, ``routes`` or ``bases``."""
+        """Which coverage model the data allow: ``tracks``, ``routes``, ``bases`` or ``none``."""
         if self.patrol_tracks is not None and len(self.patrol_tracks):
             return "tracks"
         if self.patrols.geometry.notna().any():
             return "routes"
-        return "bases"
+        if self.bases is not None and len(self.bases):
+            return "bases"
+        return "none"
 
 
 def _fatal(path: object, message: str) -> MissionInputError:
@@ -206,18 +216,32 @@ def _geometry_points(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _require_columns(frame: pd.DataFrame, raw: RawTable, model: TableModel) -> None:
-    missing = [c for c in model.required if c not in frame.columns]
+    required = list(model.required)
+    if raw.table == "bases" and "year" in frame and "valid_from" not in frame:
+        required.remove("valid_from")
+    if raw.table == "bases" and "year" in frame and {"valid_from", "valid_to"} & set(frame):
+        raise _fatal(raw.path, "bases give both a calendar year and valid_from/valid_to; map "
+                     "one of them in sources.bases.columns")
+    if raw.table == "incidents" and not (
+        {"longitude", "latitude"} <= set(frame) or {"area_name", "area_pcode"} & set(frame)
+    ):
+        required += ["longitude", "latitude"]
+    missing = [c for c in required if c not in frame.columns]
     if missing:
         found = [c for c in raw.frame.columns if c not in {"source_row", "geometry"}]
+        alternative = {"incidents": " (or area_name / area_pcode instead of coordinates)",
+                       "bases": " (or year instead of valid_from)"}.get(raw.table, "")
         raise _fatal(
             raw.path,
-            f"required column(s) {missing} absent (found {found}). Rename the source's own "
-            f"column with sources.{raw.table}.columns in the mission YAML",
+            f"required column(s) {missing}{alternative} absent (found {found}). Rename the "
+            f"source's own column with sources.{raw.table}.columns in the mission YAML",
         )
 
 
 def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine) -> None:
     for column in model.required:
+        if column not in frame:
+            continue  # an alternative column stands in for it (_require_columns)
         if column == "geometry":
             # A CSV holds WKT text, parsed (and checked for emptiness) by _geometry_column.
             empty = frame[column].map(
@@ -231,6 +255,9 @@ def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine)
 
 def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine) -> None:
     ids = cell_text(frame, column)
+    if column == "base_id" and "year" in frame:
+        # Bases published by calendar year: one row per base and year.
+        ids = ids + " in year " + cell_text(frame, "year")
     duplicated = ids.duplicated(keep="first") & (ids != "")
 
     def detail(rows: pd.Index) -> pd.Series:
@@ -321,7 +348,10 @@ def _ingest_patrols(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q
 
 def _points_frame(columns: dict, lon: pd.Series, lat: pd.Series) -> gpd.GeoDataFrame:
     columns = {**columns, "longitude": lon, "latitude": lat}
-    return gpd.GeoDataFrame(columns, geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
+    points = gpd.points_from_xy(lon, lat)
+    # No point where there are no coordinates (rows located by their area only).
+    points[(lon.isna() | lat.isna()).to_numpy()] = None
+    return gpd.GeoDataFrame(columns, geometry=points, crs=WGS84)
 
 
 def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
@@ -335,7 +365,10 @@ def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q:
 
 def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
     unit = map_labels(frame, "unit_type", spec, q, default=None)
-    valid_from, valid_to = parse_date_range(frame, "valid_from", "valid_to", spec, ctx, q)
+    if "year" in frame:
+        valid_from, valid_to = _year_validity(frame, spec, q)
+    else:
+        valid_from, valid_to = parse_date_range(frame, "valid_from", "valid_to", spec, ctx, q)
     personnel, women = _check_women(frame, spec, q)
     lon, lat = check_points(frame, spec, ctx, q)
     return _points_frame(
@@ -343,6 +376,14 @@ def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: 
          "valid_to": valid_to, "personnel": personnel, "women": women},
         lon, lat,
     )
+
+
+def _year_validity(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
+    """Return the validity of bases published by calendar year: 1 January to 31 December."""
+    year = parse_number_column(frame, "year", spec, q, integer=True, bounds=(1900, 2200))
+    first = pd.to_datetime(year.astype("Int64").astype(str) + "-01-01", errors="coerce")
+    last = pd.to_datetime(year.astype("Int64").astype(str) + "-12-31", errors="coerce")
+    return first.astype("datetime64[ns]"), last.astype("datetime64[ns]")
 
 
 def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine) -> None:
@@ -354,6 +395,8 @@ def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quaran
         "lon": lambda: table["longitude"].round(4).astype(str),
         "lat": lambda: table["latitude"].round(4).astype(str),
         "type": lambda: table["gbv_type"].astype(str),
+        # Rows placed by their area have no point: their area is their place.
+        "area": lambda: table["area_id"].astype(str).where(table["longitude"].isna(), ""),
     }
     codes = pd.DataFrame({name: pd.factorize(part())[0] for name, part in parts.items()},
                          index=table.index)
@@ -370,19 +413,25 @@ def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quaran
 def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
     gbv = map_labels(frame, "gbv_type", spec, q, default=None)
     precision = map_labels(frame, "location_precision", spec, q, default="exact")
-    occurred, time_precision = parse_time_column(frame, "occurred_at", spec, ctx, q)
-    check_dates_in_period(occurred, "occurred_at", ctx, q)
+    occurred, until, time_precision = parse_time_interval(frame, spec, ctx, q)
     victims = parse_number_column(frame, "victims", spec, q, integer=True,
                                   bounds=NUMBER_BOUNDS["victims"])
-    area_ref = cell_text(frame, "area_id")
-    known_areas = set(ctx.areas["area_id"]) if ctx.areas is not None else set()
-    q.reject((area_ref != "") & ~area_ref.isin(known_areas), "unknown_area", "area_id",
-             lambda rows: area_ref[rows] + " is not among the accepted areas")
+    area_ref, suggestions = resolve_area_references(frame, ctx, q)
+    ctx.area_name_suggestions = suggestions
+    lon_given, lat_given = cell_text(frame, "longitude") != "", cell_text(frame, "latitude") != ""
+    has_point = lon_given | lat_given
+    for column, given in (("longitude", lon_given), ("latitude", lat_given)):
+        q.reject(has_point & ~given, "missing_value", column, f"{column} is empty")
+    q.reject(~has_point & (area_ref == ""), "missing_value", "longitude",
+             "no coordinates and no area_name or area_pcode: give one of them")
+    # A row with no coordinates is known only as its area, whatever precision the source says.
+    precision = precision.where(has_point, "area")
     lon, lat = check_points(frame, spec, ctx, q)
     table = _points_frame(
         {
             "incident_id": cell_text(frame, "incident_id"),
             "occurred_at": occurred,
+            "occurred_until": until,
             "time_precision": time_precision,
             "location_precision": precision,
             "gbv_type": gbv,
@@ -428,11 +477,33 @@ def _empty_to_na(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     return frame
 
 
+def _apply_where(raw: RawTable, spec: SourceSpec) -> RawTable:
+    """Keep the rows the source's ``where`` selects (source column names, values as text)."""
+    if not spec.where:
+        return raw
+    keep = pd.Series(True, index=raw.frame.index)
+    for column, wanted in spec.where.items():
+        if column not in raw.frame:
+            found = [c for c in raw.frame.columns if c not in {"source_row", "geometry"}]
+            raise _fatal(raw.path, f"sources.{raw.table}.where names the column {column!r}, "
+                         f"which the file does not have (found {found}); use the file's own "
+                         "column name")
+        values = wanted if isinstance(wanted, list) else [wanted]
+        keep &= cell_text(raw.frame, column).isin({str(v).strip() for v in values})
+    return RawTable(raw.table, raw.path, raw.frame.loc[keep].reset_index(drop=True))
+
+
 def ingest_table(
     raw: RawTable, spec: SourceSpec, ctx: IngestContext
 ) -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
-    """Check one table; return accepted rows, quarantined rows and the table's report."""
+    """Check one table; return accepted rows, quarantined rows and the table's report.
+
+    Rows the source's ``where`` leaves out are counted in ``rows_excluded`` and not read:
+    ``rows_read`` (the rows selected) is always ``rows_accepted + rows_rejected``.
+    """
     model = MODELS[raw.table]
+    in_file = raw.rows
+    raw = _apply_where(raw, spec)
     frame, dropped = _rename(raw, spec, model)
     if model.points:
         frame = _geometry_points(frame)
@@ -465,6 +536,8 @@ def ingest_table(
         rows_rejected=len(rejected),
         reasons={str(k): int(v) for k, v in counts.items()},
         dropped_columns=dropped,
+        rows_excluded=in_file - raw.rows,
+        suggestions=dict(ctx.area_name_suggestions) if raw.table == "incidents" else {},
         notes=list(raw.notes),
     )
     return accepted, rejected, report
@@ -529,16 +602,22 @@ def ingest_mission(
             ctx.projected_crs = _projected_crs(config, ctx.areas)
         elif name == "patrols":
             ctx.patrol_ids = frozenset(accepted["patrol_id"])
+    for name in ORDER:
+        if name in raw and report.tables[name].rows_read == 0:
+            report.notes.append(f"{name}: {raw[name].path} is declared and has no rows")
     for name in ("incidents", "patrols"):
-        if tables[name] is not None and tables[name].empty:
+        if tables[name] is not None and tables[name].empty and report.tables[name].rows_read:
             report.errors.append(
                 f"{raw[name].path}: no {name} row was accepted "
                 f"({report.tables[name].rows_rejected} quarantined); see rejected/{name}.csv"
             )
-    return MissionData(
+    if tables["incidents"] is not None and report.tables["incidents"].rows_read == 0:
+        report.errors.append(f"{raw['incidents'].path}: the incidents table has no rows")
+    patrols = tables["patrols"] if tables["patrols"] is not None else _no_patrols(ctx)
+    data = MissionData(
         config=config,
         incidents=tables["incidents"],
-        patrols=tables["patrols"],
+        patrols=patrols,
         areas=tables["areas"],
         patrol_tracks=tables["patrol_tracks"],
         bases=tables["bases"],
@@ -546,3 +625,18 @@ def ingest_mission(
         projected_crs=ctx.projected_crs,
         validation=report,
     )
+    if data.coverage_source == "none":
+        report.notes.append(
+            "coverage cannot be computed: the mission has no GPS tracks, no patrol routes and "
+            "no bases; incidents, areas, panels and strategy effects are still analysed"
+        )
+    return data
+
+
+def _no_patrols(ctx: IngestContext) -> gpd.GeoDataFrame:
+    """Return the canonical patrols table with no rows, for a mission without patrols."""
+    header = pd.DataFrame({"source_row": pd.Series(dtype=str),
+                           **{c: pd.Series(dtype=str) for c in MODELS["patrols"].required}})
+    raw = RawTable("patrols", Path("(no patrols source)"), header)
+    accepted, _, _ = ingest_table(raw, SourceSpec(path=raw.path), ctx)
+    return validate_table("patrols", accepted)

@@ -33,7 +33,10 @@ REASONS: dict[str, str] = {
     "women_exceed_personnel": "more women than personnel",
     "unknown_patrol": "the patrol_id is not among the accepted patrols",
     "unknown_strategy": "the strategy_id is not in the strategy inventory",
-    "unknown_area": "the area_id is not among the accepted areas",
+    "unknown_area": "the area_id or area_pcode is not among the accepted areas",
+    "area_name_unmatched": "the area_name matches no area (suggestions in validation.json)",
+    "area_name_ambiguous": "the area_name is the name of several areas",
+    "area_reference_conflict": "area_id, area_pcode and area_name name different areas",
 }
 
 
@@ -53,6 +56,11 @@ class TableReport:
         Quarantine reason -> number of rows.
     dropped_columns : list of str
         Source columns outside the model (never read into analysis tables).
+    rows_excluded : int
+        Rows of the file the source's ``where`` left out (not counted in ``rows_read``).
+    suggestions : dict
+        Incidents only: each unmatched ``area_name`` -> the closest area names, best first.
+        Shown to a person; never applied.
     notes : list of str
         What the reader said about the file: a skipped HXL hashtag row, a column map proposed
         from hashtags (never applied), the identifying columns a preset drops and why.
@@ -65,6 +73,8 @@ class TableReport:
     rows_rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     dropped_columns: list[str] = field(default_factory=list)
+    rows_excluded: int = 0
+    suggestions: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -89,12 +99,16 @@ class ValidationReport:
     rejected : dict
         Table name -> quarantined rows (model columns only, plus ``source_row``, ``reason``,
         ``column`` and ``detail``).
+    notes : list of str
+        What a reader should know that is not an error: a declared table with no rows, a
+        mission whose coverage cannot be computed.
     """
 
     mission: str
     tables: dict[str, TableReport] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     rejected: dict[str, pd.DataFrame] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def usable(self) -> bool:
@@ -107,6 +121,7 @@ class ValidationReport:
             "mission": self.mission,
             "usable": self.usable,
             "errors": list(self.errors),
+            "notes": list(self.notes),
             "reason_text": {k: REASONS[k] for t in self.tables.values() for k in t.reasons},
             "tables": {
                 name: {
@@ -117,6 +132,8 @@ class ValidationReport:
                     "reconciles": t.reconciles,
                     "reasons": dict(sorted(t.reasons.items())),
                     "dropped_columns": list(t.dropped_columns),
+                    "rows_excluded": t.rows_excluded,
+                    **({"area_name_suggestions": dict(t.suggestions)} if t.suggestions else {}),
                     "notes": list(t.notes),
                 }
                 for name, t in self.tables.items()
@@ -141,8 +158,11 @@ class ValidationReport:
             )
             for reason, n in sorted(t.reasons.items(), key=lambda kv: -kv[1]):
                 lines.append(f"      {n:>6}  {reason}: {REASONS[reason]}")
+            if t.rows_excluded:
+                lines.append(f"      {t.rows_excluded} rows of the file left out by `where`")
             if t.dropped_columns:
                 lines.append(f"      dropped columns: {', '.join(t.dropped_columns)}")
             lines.extend(f"      note: {note}" for note in t.notes)
+        lines.extend(f"  NOTE {n}" for n in self.notes)
         lines.extend(f"  ERROR {e}" for e in self.errors)
         return lines

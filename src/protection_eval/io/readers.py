@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pyogrio
 
-from protection_eval.config import TABLES, MissionConfig, SourceSpec
+from protection_eval.config import REQUIRED_TABLES, TABLES, MissionConfig, SourceSpec
 from protection_eval.io.errors import InputFileError
 from protection_eval.io.exports import apply_export_shape
 from protection_eval.io.sheets import WORKBOOK_SUFFIXES, read_workbook, skip_hxl_row
@@ -374,7 +374,12 @@ def _preset_notes(spec: SourceSpec, frame: pd.DataFrame) -> list[str]:
 
 
 def read_raw_table(
-    table: str, path: Path, *, layer: str | None = None, spec: SourceSpec | None = None
+    table: str,
+    path: Path,
+    *,
+    layer: str | None = None,
+    spec: SourceSpec | None = None,
+    header_only_ok: bool = False,
 ) -> RawTable:
     """Read one input file by its extension.
 
@@ -391,6 +396,9 @@ def read_raw_table(
         The source's reader keys: ``sheet``, ``header_row``, ``sep``, ``encoding``, ``hxl`` and
         the export shape (``geopoint``, ``select_multiple``, ``calendar_year``,
         ``dates_only``, ``derive``); defaults when None.
+    header_only_ok : bool
+        Whether a file with a header and no rows is a table with no rows (an optional table,
+        declared and empty) rather than an error.
 
     Returns
     -------
@@ -429,7 +437,7 @@ def read_raw_table(
         frame = _drop_blank_rows(frame)
     else:
         frame = _read_spatial(path, kind, layer)
-    if frame.empty:
+    if frame.empty and not header_only_ok:
         raise InputFileError(path, "the file has a header but no rows", "Export it with its rows")
     frame = apply_export_shape(frame, path, spec)
     return RawTable(table, path, frame, tuple(notes + _preset_notes(spec, frame)))
@@ -437,6 +445,9 @@ def read_raw_table(
 
 def read_mission_sources(config: MissionConfig) -> dict[str, RawTable]:
     """Read every source table a mission configures.
+
+    An optional table (not in :data:`~protection_eval.config.REQUIRED_TABLES`) may be a header
+    with no rows; ingestion reports it as declared and empty.
 
     Raises
     ------
@@ -454,7 +465,8 @@ def read_mission_sources(config: MissionConfig) -> dict[str, RawTable]:
                 spec.path, f"sources.{table} takes preset {preset.name!r}, which is for the "
                 f"{preset.table} table", f"Move it under sources.{preset.table}, or remove it",
             )
-        raw[table] = read_raw_table(table, spec.path, spec=spec)
+        raw[table] = read_raw_table(table, spec.path, spec=spec,
+                                    header_only_ok=table not in REQUIRED_TABLES)
     return raw
 
 

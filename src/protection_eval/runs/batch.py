@@ -64,9 +64,11 @@ class BatchResult:
         """Return a fixed-width table: mission, status, seconds, run folder or error."""
         width = max([14, *(len(r.mission) + 2 for r in self.results)])
         lines = [f"{'mission':<{width}}{'status':<8}{'seconds':>9}  run / reason"]
+        indent = " " * (width + 8 + 9 + 2)
         for r in self.results:
-            tail = str(r.run_dir) if r.ok else _reason(r.error)
-            lines.append(f"{r.mission:<{width}}{r.status:<8}{r.seconds:>9.1f}  {tail}")
+            first, *more = [str(r.run_dir)] if r.ok else _reasons(r.error)
+            lines.append(f"{r.mission:<{width}}{r.status:<8}{r.seconds:>9.1f}  {first}")
+            lines.extend(indent + line for line in more)
         return "\n".join(lines)
 
     def one_line(self) -> str:
@@ -80,16 +82,17 @@ class BatchResult:
         )
 
 
-def _reason(error: str | None) -> str:
-    """Return an error's first line, or its first item when that line only announces a list.
+def _reasons(error: str | None) -> list[str]:
+    """Return every problem of an error, one line each: a configuration error lists them all.
 
     A configuration error reads ``<file>: the mission configuration is not valid:`` and then
-    one line per key: the summary shows the first key's problem, then the file.
+    one line per key; each key's line is kept (the file once, at the end), so a mission with
+    three mistakes shows three, not the announcement of a list.
     """
-    lines = (error or "").splitlines() or [""]
+    lines = [line for line in (error or "").splitlines() if line.strip()] or [""]
     if lines[0].endswith(":") and len(lines) > 1:
-        return f"{lines[1].strip(' -')} ({lines[0].rstrip(':')})"[:160]
-    return lines[0][:160]
+        return [line.strip()[:160] for line in lines[1:]] + [f"({lines[0].rstrip(':')})"]
+    return [lines[0][:160]]
 
 
 class ProgressDisplay:

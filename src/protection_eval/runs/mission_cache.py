@@ -172,13 +172,14 @@ def _write_cache_folder(mission: MissionData, folder: Path) -> dict[str, Any]:
         else:
             raise TypeError(f"MissionData.{item.name} ({type(value).__name__}) has no cache form")
     report = mission.validation
-    known = {"mission", "tables", "errors", "rejected"}
+    known = {"mission", "tables", "errors", "rejected", "notes"}
     extra = {f.name for f in dataclasses.fields(report)} - known
     if extra:
         raise TypeError(f"ValidationReport fields {sorted(extra)} have no cache form")
     validation = {
         "mission": report.mission,
         "errors": list(report.errors),
+        "notes": list(report.notes),
         "tables": {name: dataclasses.asdict(t) for name, t in report.tables.items()},
         "rejected": {name: _table_entry(frame, f"rejected/{name}.parquet", folder)
                      for name, frame in report.rejected.items()},
@@ -280,6 +281,7 @@ def _load_verified(config: MissionConfig, config_path: Path) -> MissionData:
         mission=validation["mission"],
         tables={name: TableReport(**t) for name, t in validation["tables"].items()},
         errors=list(validation["errors"]),
+        notes=list(validation.get("notes", [])),
         rejected={name: _read_table(folder, entry)
                   for name, entry in validation["rejected"].items()},
     )

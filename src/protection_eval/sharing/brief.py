@@ -68,6 +68,10 @@ _TREND_BELOW = N_(
     "less than the difference already seen, so a trend that simply went on could explain it"
 )
 _TREND_ABOVE = N_("more than the difference already seen")
+_NO_COVERAGE = N_(
+    "Patrol coverage could not be computed: the mission has no patrol tracks, patrol routes or "
+    "base locations."
+)
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
@@ -284,6 +288,8 @@ def _coverage_section(inputs: BriefInputs, lang: Language) -> str:
         total_text = lang.number(total)
     first = _t(lang, "Reported incidents in the period: {total}.", total="\x00")
     first = first.replace("\x00", f"<b>{html.escape(total_text)}</b>")
+    if cov.get("model") == "none":
+        return f"<p>{first} {_t(lang, _NO_COVERAGE)}</p>"
     model = lang.gettext(_MODELS.get(str(cov.get("model")), _ANY_PATROLS))
     where = dict(radius=lang.number(float(cov.get("radius_m", 0)) / 1000, decimals=1),
                  hours=lang.number(float(cov.get("window_h", 0))), source=model)

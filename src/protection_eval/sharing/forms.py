@@ -59,6 +59,7 @@ _SUMMARY_COUNTS: tuple[str, ...] = (
     "incidents_left_out_by_precision",
     "incidents_left_out_other",
     "incidents_date_only",
+    "incidents_range_across_window",
 )
 
 
@@ -80,7 +81,8 @@ def to_shared_coverage_summary(summary: Mapping[str, Any], k: int) -> dict[str, 
              "incidents_left_out_other"}
     if hide & parts:
         hide |= parts
-    uncovered = int(out["incidents_in_scope"]) - int(out["incidents_covered"])
+    unknown = out.get("incidents_covered") is None or out.get("incidents_in_scope") is None
+    uncovered = None if unknown else int(out["incidents_in_scope"]) - int(out["incidents_covered"])
     if small(uncovered):
         hide.add("incidents_covered")
     if hide & {"incidents_covered", "incidents_in_scope"}:
@@ -121,7 +123,8 @@ def to_shared_units(
     -------
     pandas.DataFrame
         ``h3_cell`` (the unit), ``resolution``, ``incidents``, ``incidents_covered``,
-        ``incidents_uncovered`` (int64) and ``covered_share``: raw, for the shared forms to
+        ``incidents_uncovered`` (Int64; covered NA where coverage is unknown) and
+        ``covered_share``: raw, for the shared forms to
         suppress.
     """
     k = check_k(k)
@@ -133,8 +136,9 @@ def to_shared_units(
     units = (adaptive_cells(gaps["h3_cell"], gaps["incidents"], k,
                             min_resolution=min_resolution)
              if adaptive else gaps["h3_cell"].astype(str))
-    summed = (gaps[["incidents", "incidents_covered"]].astype("int64")
-              .groupby(units.to_numpy(), sort=True).sum())
+    # Covered counts are unknown (NA) for a mission without presence data: they stay unknown.
+    summed = (gaps[["incidents", "incidents_covered"]].astype("Int64")
+              .groupby(units.to_numpy(), sort=True).sum(min_count=1))
     table = summed.rename_axis("h3_cell").reset_index()
     table["resolution"] = [cell_resolution(c) for c in table["h3_cell"]]
     table["incidents_uncovered"] = table["incidents"] - table["incidents_covered"]
@@ -205,6 +209,10 @@ def to_shared_gaps(
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
     shown = {}
     for column in ("incidents", "incidents_covered", "incidents_uncovered"):
+        if units[column].isna().any():
+            # Coverage unknown (no presence data): nothing to show, nothing to suppress.
+            shown[column] = pd.Series(pd.NA, index=units.index, dtype="Int64")
+            continue
         cells = units[["h3_cell", column]]
         shown[column] = suppress_counts(cells, column, k, margins=[()]).shared()[column]
     table = pd.DataFrame({"period": label, "h3_cell": units["h3_cell"].to_numpy(),
