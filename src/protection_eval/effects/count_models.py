@@ -54,6 +54,11 @@ CAVEATS: dict[str, str] = {
     "few_treated": (
         "Only {n} areas had the strategy: the interval rests on few areas and may be too narrow."
     ),
+    "boot_few_treated": (
+        "Only {n} areas had the strategy: no bootstrap is exact with so few. The bootstrap "
+        "interval then errs wide (it misses real effects) and the analytic one narrow; neither "
+        "settles the question."
+    ),
     "few_incidents": (
         "Only {n} incidents in the model: too few for a stable estimate; treat it as indicative."
     ),
