@@ -59,6 +59,7 @@ __all__ = [
     "WEBB_BELOW",
     "BootstrapResult",
     "add_bootstrap",
+    "compute_cluster_scores",
     "compute_score_bootstrap",
     "compute_score_p_value",
     "make_bootstrap_weights",
@@ -265,6 +266,42 @@ class _ScoreTest:
         # enumeration still holds every pattern of the rest equally often.
         return compute_score_p_value(sums, information, self.weights[:, : len(sums)],
                                      exact=self.exact)
+
+
+def compute_cluster_scores(
+    data: pd.DataFrame,
+    outcome: str,
+    term: str,
+    regressors: Sequence[str],
+    fixed_effects: Sequence[str],
+    cluster: str,
+    *,
+    b0: float,
+    offset: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's score and information for one Poisson coefficient held at ``b0``.
+
+    The inputs of :func:`compute_score_p_value`; exposed so that other bootstrap variants can be
+    compared on the same scores (``benchmarks/screen_bootstrap_variants.py``).
+
+    Parameters
+    ----------
+    data, outcome, term, regressors, fixed_effects, cluster, offset
+        As :func:`compute_score_bootstrap`.
+    b0 : float
+        Hypothesised coefficient (log scale).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(scores, information)``, one value per cluster with data, in order of appearance.
+    """
+    y = data[outcome].to_numpy(dtype=float)
+    off = np.zeros(len(y)) if offset is None else data[offset].to_numpy(dtype=float)
+    test = _ScoreTest(y, data[list(regressors)].astype(float), term,
+                      [data[c].to_numpy() for c in fixed_effects], data[cluster].to_numpy(), off,
+                      np.ones((1, 1)), exact=False)
+    return test.scores(b0)
 
 
 def _bound(test: _ScoreTest, b_hat: float, se: float, direction: float, size: float) -> float:
