@@ -182,3 +182,16 @@ def test_shared_effects_table_blanks_bootstrap_and_dispersion_of_tiny_models():
                    "alpha_se"):
         assert suppressed[column].isna().all(), column
     assert (suppressed["boot_weights"] == "").all()
+
+
+def test_validity_table_counts_coverage_and_unbounded_intervals_per_scenario():
+    from protection_eval.effects.bootstrap_validity import compute_bootstrap_validity
+
+    table = compute_bootstrap_validity([(4, 10)], 4, seed=1)
+    row = table.iloc[0]
+    assert (row["n_treated"], row["n_areas"], row["n_sims"]) == (4, 10, 4)
+    assert row["bootstrap_default"] and row["boot_weights"] == "webb"
+    for column in ("coverage_analytic", "coverage_bootstrap", "unbounded_bootstrap",
+                   "rejection_analytic", "rejection_bootstrap"):
+        assert row[column] * 4 == pytest.approx(round(row[column] * 4)), column
+        assert 0 <= row[column] <= 1, column
