@@ -1,6 +1,7 @@
 """The wild cluster score bootstrap beside the headline when areas or treated areas are few."""
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -195,3 +196,15 @@ def test_validity_table_counts_coverage_and_unbounded_intervals_per_scenario():
                    "rejection_analytic", "rejection_bootstrap"):
         assert row[column] * 4 == pytest.approx(round(row[column] * 4)), column
         assert 0 <= row[column] <= 1, column
+
+
+def test_bootstrap_caveat_is_a_message_of_the_translation_template():
+    from babel.messages.pofile import read_po
+
+    from protection_eval.effects.count_models import CAVEATS
+
+    locale = Path(__file__).resolve().parents[1] / "src" / "protection_eval" / "sharing" / "locale"
+    with (locale / "protection_eval.pot").open("rb") as handle:
+        ids = {m.id for m in read_po(handle) if m.id}
+    # test_brief checks that every catalogue translates every message of the template
+    assert CAVEATS["boot_few_treated"] in ids
