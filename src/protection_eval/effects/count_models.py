@@ -55,9 +55,8 @@ CAVEATS: dict[str, str] = {
         "Only {n} areas had the strategy: the interval rests on few areas and may be too narrow."
     ),
     "boot_few_treated": (
-        "Only {n} areas had the strategy: no bootstrap is exact with so few. The bootstrap "
-        "interval then errs wide (it misses real effects) and the analytic one narrow; neither "
-        "settles the question."
+        "Only {n} areas had the strategy: no bootstrap is exact with so few; its interval errs "
+        "wide and can miss a real effect."
     ),
     "few_incidents": (
         "Only {n} incidents in the model: too few for a stable estimate; treat it as indicative."
