@@ -208,3 +208,11 @@ def test_bootstrap_caveat_is_a_message_of_the_translation_template():
         ids = {m.id for m in read_po(handle) if m.id}
     # test_brief checks that every catalogue translates every message of the template
     assert CAVEATS["boot_few_treated"] in ids
+
+
+def test_p_value_is_missing_when_one_area_carries_all_the_information():
+    # Scores (2, 0, 0), information (1, 0, 0): the one-step estimate explains the one area's
+    # score entirely, the spread is unknown. The old score statistic gave p = 1 here.
+    p = compute_score_p_value(np.array([2.0, 0.0, 0.0]), np.array([1.0, 0.0, 0.0]), SIGNS3,
+                              exact=True)
+    assert np.isnan(p)

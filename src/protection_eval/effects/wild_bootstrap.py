@@ -208,13 +208,15 @@ def compute_score_p_value(
     Returns
     -------
     float
-        The p-value; 0 when the observed statistic is not finite.
+        The p-value; NaN when the observed statistic is not finite: every area's score at the
+        one-step estimate is zero (one area carries all the information), so the data say
+        nothing about the spread. Inverting the test then leaves the interval unbounded.
     """
     scores = np.asarray(scores, dtype=float)
     information = np.asarray(information, dtype=float)
     observed = _t_statistics(scores, information, np.ones((1, len(scores))))[0]
     if not np.isfinite(observed):
-        return 0.0
+        return float("nan")
     drawn = np.abs(_t_statistics(scores, information, weights))
     # Relative tolerance: sign patterns that give the observed statistic up to rounding are
     # ties, and ties count as extreme. A draw without a finite statistic counts as extreme too.
@@ -308,7 +310,8 @@ def _bound(test: _ScoreTest, b_hat: float, se: float, direction: float, size: fl
     """Walk from the estimate until the test rejects, then bisect to the crossing."""
 
     def rejects(b: float) -> bool:
-        # The tolerance keeps p = 0.05 from 1000 draws on the "not rejected" side.
+        # The tolerance keeps p = 0.05 from 1000 draws on the "not rejected" side; a NaN
+        # p-value (spread unknown) does not reject, so such a bound stays open.
         return test.p_value(b) < size - 1e-9
 
     inside = b_hat
