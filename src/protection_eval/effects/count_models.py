@@ -54,6 +54,10 @@ CAVEATS: dict[str, str] = {
     "few_treated": (
         "Only {n} areas had the strategy: the interval rests on few areas and may be too narrow."
     ),
+    "boot_few_treated": (
+        "Only {n} areas had the strategy: no bootstrap is exact with so few; its interval errs "
+        "wide and can miss a real effect."
+    ),
     "few_incidents": (
         "Only {n} incidents in the model: too few for a stable estimate; treat it as indicative."
     ),
