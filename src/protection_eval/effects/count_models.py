@@ -22,6 +22,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from protection_eval.effects.censored import fit_censored_glm
 from protection_eval.effects.fixed_effects import (
     FixedEffectsFit,
     NotEstimable,
@@ -248,6 +249,7 @@ def fit_count_model(
     offset: str | None = None,
     cluster: str | None = None,
     alpha: float | None = None,
+    upper: str | None = None,
 ) -> CountModelResult:
     """Fit a log-link count model, absorbing fixed effects.
 
@@ -274,6 +276,12 @@ def fit_count_model(
         factor); model-based errors when None.
     alpha : float, optional
         Fixed NB2 dispersion instead of the estimate.
+    upper : str, optional
+        Column of upper bounds for counts known only to an interval (a published "<5" is 1..4):
+        the ``outcome`` column then holds the lower bounds, and a row whose upper bound exceeds
+        its lower bound enters the likelihood as ``P(lower <= Y <= upper)``
+        (:mod:`protection_eval.effects.censored`). By default the column ``upper_<outcome>``
+        when the data have it. When no row is censored the fit is the exact-count fit, unchanged.
 
     Returns
     -------
@@ -291,6 +299,12 @@ def fit_count_model(
     """
     regressors = list(regressors)
     fixed_effects = tuple(fixed_effects)
+    if upper is None and f"upper_{outcome}" in data.columns:
+        upper = f"upper_{outcome}"
+    if upper is not None and (data[upper] > data[outcome]).any():
+        return _fit_censored(data, outcome, upper, regressors, family=family,
+                             fixed_effects=fixed_effects, offset=offset, cluster=cluster,
+                             alpha=alpha)
     columns = [outcome, *regressors, *fixed_effects]
     columns += [c for c in (offset, cluster) if c is not None and c not in columns]
     frame, notes = _complete_rows(data, columns)
@@ -347,6 +361,45 @@ def fit_count_model(
     return CountModelResult(
         model=res, family=family, alpha=a, fixed_effects=(), cluster=cluster, data=frame,
         outcome=outcome, fitted=np.asarray(res.fittedvalues), notes=notes,
+    )
+
+
+def _fit_censored(
+    data: pd.DataFrame, outcome: str, upper: str, regressors: list[str], *, family: str,
+    fixed_effects: tuple[str, ...], offset: str | None, cluster: str | None,
+    alpha: float | None,
+) -> CountModelResult:
+    """Fit :func:`fit_count_model` when some counts are known only to an interval."""
+    if family not in ("poisson", "negbin"):
+        raise ValueError(f"family must be 'poisson' or 'negbin', not {family!r}")
+    columns = [outcome, upper, *regressors, *fixed_effects]
+    columns += [c for c in (offset, cluster) if c is not None and c not in columns]
+    frame, notes = _complete_rows(data, columns)
+    if len(frame) == 0:
+        raise NotEstimable("no rows left to fit: every row misses a model column")
+    y = frame[outcome].to_numpy(dtype=float)
+    hi = frame[upper].to_numpy(dtype=float)
+    if (y < 0).any():
+        raise ValueError(f"outcome {outcome!r} has negative values; counts must be >= 0")
+    if (hi < y).any():
+        raise ValueError(f"{upper!r} is below {outcome!r} in some rows; an upper bound must be "
+                         "at least its lower bound")
+    if fixed_effects:
+        x = frame[regressors].astype(float)
+    else:
+        if hi.sum() == 0:
+            raise NotEstimable("no incident in the model's sample")
+        _check_identified(frame, regressors, cluster)
+        x = sm.add_constant(frame[regressors].astype(float), has_constant="add")
+    fit = fit_censored_glm(
+        y, hi, x, [frame[c].to_numpy() for c in fixed_effects], family=family,
+        offset=None if offset is None else frame[offset].to_numpy(dtype=float),
+        cluster=None if cluster is None else frame[cluster].to_numpy(), alpha=alpha,
+    )
+    return CountModelResult(
+        model=fit, family=family, alpha=fit.alpha, fixed_effects=fixed_effects, cluster=cluster,
+        data=frame.loc[fit.kept].reset_index(drop=True), outcome=outcome, fitted=fit.mu,
+        notes=notes + fit.notes, alpha_se=fit.alpha_se,
     )
 
 
