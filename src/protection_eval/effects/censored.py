@@ -188,7 +188,7 @@ def _newton(
     y: np.ndarray, hi: np.ndarray, x: np.ndarray, codes: list[np.ndarray], offset: np.ndarray,
     alpha: float, start: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray, bool, int]:
-    """Maximise the censored log-likelihood at fixed ``alpha``; return beta, eta, converged, steps."""
+    """Maximise the censored log-likelihood at fixed ``alpha``: beta, eta, converged, steps."""
     cens = hi > y
     if start is None:
         mid = np.where(cens, (y + hi) / 2.0, y)
