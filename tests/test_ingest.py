@@ -28,6 +28,12 @@ EXPECTED = {
     "bases": {"ended_before_started": 1},
     "deployments": {"unknown_strategy": 1, "unknown_area": 1},
     "areas": {},
+    "incident_counts": {
+        "margin_inconsistent": 3, "area_name_unmatched": 1, "count_unparseable": 1,
+        "count_interval_too_wide": 1, "month_unparseable": 1, "date_outside_period": 1,
+        "duplicate_count": 1, "counts_and_rows_overlap": 1, "margin_without_cells": 1,
+        "label_unmapped": 1, "missing_value": 1, "unknown_area": 1, "date_in_future": 1,
+    },
 }
 
 

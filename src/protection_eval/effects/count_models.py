@@ -80,6 +80,10 @@ CAVEATS: dict[str, str] = {
         "over time; the headline uses the stacked design."
     ),
     "suppressed": "Suppressed: fewer than {k} incidents in the model.",
+    "censored": (
+        "{n} area-months are known only to an interval (small counts published as \"<5\"): "
+        "the model takes them as interval-censored, and the incident total is a lower bound."
+    ),
 }
 
 #: Columns of :meth:`EffectEstimate.to_frame`.
@@ -137,6 +141,9 @@ class CountModelResult:
     alpha_se : float
         Standard error of an estimated ``alpha`` (delta method from ``log(alpha)``); NaN for
         Poisson, a given ``alpha`` or the Poisson limit.
+    upper : str or None
+        Column of upper bounds when some counts are interval-censored (``outcome`` then holds
+        the lower bounds); None for exact counts.
     """
 
     model: Any
@@ -149,6 +156,14 @@ class CountModelResult:
     fitted: np.ndarray
     notes: list[str] = field(default_factory=list)
     alpha_se: float = float("nan")
+    upper: str | None = None
+
+    @property
+    def n_censored(self) -> int:
+        """Rows whose count is known only to an interval."""
+        if self.upper is None:
+            return 0
+        return int((self.data[self.upper] > self.data[self.outcome]).sum())
 
     @property
     def theta(self) -> float:
@@ -399,7 +414,7 @@ def _fit_censored(
     return CountModelResult(
         model=fit, family=family, alpha=fit.alpha, fixed_effects=fixed_effects, cluster=cluster,
         data=frame.loc[fit.kept].reset_index(drop=True), outcome=outcome, fitted=fit.mu,
-        notes=notes + fit.notes, alpha_se=fit.alpha_se,
+        notes=notes + fit.notes, alpha_se=fit.alpha_se, upper=upper,
     )
 
 
@@ -492,7 +507,9 @@ def compute_overdispersion_test(result: CountModelResult) -> tuple[float, float]
     """Cameron-Trivedi test of Poisson equidispersion against NB2.
 
     Regresses ``((y - mu)^2 - y) / mu`` on ``mu`` without a constant; a positive, significant
-    slope means the variance grows faster than the mean.
+    slope means the variance grows faster than the mean. It needs every count exactly: for a
+    fit with interval-censored counts it returns NaN (the negative binomial row, whose
+    dispersion is estimated on the censored likelihood, answers the same question).
 
     Parameters
     ----------
@@ -504,6 +521,8 @@ def compute_overdispersion_test(result: CountModelResult) -> tuple[float, float]
     tuple of (float, float)
         The estimated ``alpha`` and its one-sided p-value.
     """
+    if result.n_censored:
+        return float("nan"), float("nan")
     y = result.data[result.outcome].to_numpy(dtype=float)
     mu = np.asarray(result.fitted, dtype=float)
     aux = ((y - mu) ** 2 - y) / mu
@@ -661,6 +680,9 @@ class EffectEstimate:
             caveats.append(CAVEATS["few_incidents"].format(n=n_incidents))
         if not fit.converged:
             caveats.append(CAVEATS["not_converged"])
+        if fit.n_censored:
+            n_cells = int((used[fit.upper] > used[fit.outcome]).sum())
+            caveats.append(CAVEATS["censored"].format(n=n_cells))
         return cls(
             strategy_id=strategy_id,
             estimand=estimand,
