@@ -147,6 +147,11 @@ def test_header_only_optional_table_is_fine_and_reported(bad_mission, tmp_path):
 
 
 def test_header_only_incidents_stop_the_mission(bad_mission, tmp_path):
+    # Without monthly counts to stand in for them (tests/test_incident_counts.py has those).
+    text = bad_mission.read_text()
+    bad_mission.write_text(text[:text.index("  incident_counts:")]
+                           + text[text.index("ingest:"):])
+    assert "incident_counts" not in bad_mission.read_text()
     (bad_mission.parent / "incidents.csv").write_text("incident_id,Date,longitude,latitude\n")
     result = run_cli("validate", str(bad_mission), "--out", str(tmp_path / "o"))
     assert result.returncode == 1
