@@ -28,6 +28,12 @@ EXPECTED = {
     "bases": {"ended_before_started": 1},
     "deployments": {"unknown_strategy": 1, "unknown_area": 1},
     "areas": {},
+    "incident_counts": {
+        "margin_inconsistent": 3, "area_name_unmatched": 1, "count_unparseable": 1,
+        "count_interval_too_wide": 1, "month_unparseable": 1, "date_outside_period": 1,
+        "duplicate_count": 1, "counts_and_rows_overlap": 1, "margin_without_cells": 1,
+        "label_unmapped": 1, "missing_value": 1, "unknown_area": 1, "date_in_future": 1,
+    },
 }
 
 
@@ -141,6 +147,11 @@ def test_header_only_optional_table_is_fine_and_reported(bad_mission, tmp_path):
 
 
 def test_header_only_incidents_stop_the_mission(bad_mission, tmp_path):
+    # Without monthly counts to stand in for them (tests/test_incident_counts.py has those).
+    text = bad_mission.read_text()
+    bad_mission.write_text(text[:text.index("  incident_counts:")]
+                           + text[text.index("ingest:"):])
+    assert "incident_counts" not in bad_mission.read_text()
     (bad_mission.parent / "incidents.csv").write_text("incident_id,Date,longitude,latitude\n")
     result = run_cli("validate", str(bad_mission), "--out", str(tmp_path / "o"))
     assert result.returncode == 1

@@ -33,6 +33,7 @@ TABLES: tuple[str, ...] = (
     "bases",
     "areas",
     "deployments",
+    "incident_counts",
 )
 #: Tables a mission must have. Patrols, their tracks, bases and deployments are optional: the
 #: coverage model follows from the ones a mission has (docs/coverage.md).
@@ -113,6 +114,9 @@ class SourceSpec(_Strict):
     derive : str or None
         A named derivation of an export (set by presets; see
         :mod:`protection_eval.io.exports`).
+    total_labels : list of str
+        Of an ``incident_counts`` source: GBV type labels that mark a total row (a margin over
+        the types of its area, month and source) besides ``total``, e.g. ``["All types"]``.
     """
 
     path: Path
@@ -133,6 +137,7 @@ class SourceSpec(_Strict):
     calendar_year: str | None = None
     dates_only: list[str] = Field(default_factory=list)
     derive: str | None = None
+    total_labels: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -180,6 +185,7 @@ class Sources(_Strict):
     patrol_tracks: SourceSpec | None = None
     bases: SourceSpec | None = None
     deployments: SourceSpec | None = None
+    incident_counts: SourceSpec | None = None
 
 
 class Period(_Strict):

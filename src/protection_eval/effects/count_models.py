@@ -22,6 +22,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from protection_eval.effects.censored import fit_censored_glm
 from protection_eval.effects.fixed_effects import (
     FixedEffectsFit,
     NotEstimable,
@@ -83,6 +84,10 @@ CAVEATS: dict[str, str] = {
         "over time; the headline uses the stacked design."
     ),
     "suppressed": "Suppressed: fewer than {k} incidents in the model.",
+    "censored": (
+        "{n} area-months are known only to an interval (small counts published as \"<5\"): "
+        "the model takes them as interval-censored, and the incident total is a lower bound."
+    ),
 }
 
 #: Columns of :meth:`EffectEstimate.to_frame`.
@@ -140,6 +145,9 @@ class CountModelResult:
     alpha_se : float
         Standard error of an estimated ``alpha`` (delta method from ``log(alpha)``); NaN for
         Poisson, a given ``alpha`` or the Poisson limit.
+    upper : str or None
+        Column of upper bounds when some counts are interval-censored (``outcome`` then holds
+        the lower bounds); None for exact counts.
     """
 
     model: Any
@@ -152,6 +160,14 @@ class CountModelResult:
     fitted: np.ndarray
     notes: list[str] = field(default_factory=list)
     alpha_se: float = float("nan")
+    upper: str | None = None
+
+    @property
+    def n_censored(self) -> int:
+        """Rows whose count is known only to an interval."""
+        if self.upper is None:
+            return 0
+        return int((self.data[self.upper] > self.data[self.outcome]).sum())
 
     @property
     def theta(self) -> float:
@@ -252,6 +268,7 @@ def fit_count_model(
     offset: str | None = None,
     cluster: str | None = None,
     alpha: float | None = None,
+    upper: str | None = None,
 ) -> CountModelResult:
     """Fit a log-link count model, absorbing fixed effects.
 
@@ -278,6 +295,12 @@ def fit_count_model(
         factor); model-based errors when None.
     alpha : float, optional
         Fixed NB2 dispersion instead of the estimate.
+    upper : str, optional
+        Column of upper bounds for counts known only to an interval (a published "<5" is 1..4):
+        the ``outcome`` column then holds the lower bounds, and a row whose upper bound exceeds
+        its lower bound enters the likelihood as ``P(lower <= Y <= upper)``
+        (:mod:`protection_eval.effects.censored`). By default the column ``upper_<outcome>``
+        when the data have it. When no row is censored the fit is the exact-count fit, unchanged.
 
     Returns
     -------
@@ -295,6 +318,12 @@ def fit_count_model(
     """
     regressors = list(regressors)
     fixed_effects = tuple(fixed_effects)
+    if upper is None and f"upper_{outcome}" in data.columns:
+        upper = f"upper_{outcome}"
+    if upper is not None and (data[upper] > data[outcome]).any():
+        return _fit_censored(data, outcome, upper, regressors, family=family,
+                             fixed_effects=fixed_effects, offset=offset, cluster=cluster,
+                             alpha=alpha)
     columns = [outcome, *regressors, *fixed_effects]
     columns += [c for c in (offset, cluster) if c is not None and c not in columns]
     frame, notes = _complete_rows(data, columns)
@@ -351,6 +380,45 @@ def fit_count_model(
     return CountModelResult(
         model=res, family=family, alpha=a, fixed_effects=(), cluster=cluster, data=frame,
         outcome=outcome, fitted=np.asarray(res.fittedvalues), notes=notes,
+    )
+
+
+def _fit_censored(
+    data: pd.DataFrame, outcome: str, upper: str, regressors: list[str], *, family: str,
+    fixed_effects: tuple[str, ...], offset: str | None, cluster: str | None,
+    alpha: float | None,
+) -> CountModelResult:
+    """Fit :func:`fit_count_model` when some counts are known only to an interval."""
+    if family not in ("poisson", "negbin"):
+        raise ValueError(f"family must be 'poisson' or 'negbin', not {family!r}")
+    columns = [outcome, upper, *regressors, *fixed_effects]
+    columns += [c for c in (offset, cluster) if c is not None and c not in columns]
+    frame, notes = _complete_rows(data, columns)
+    if len(frame) == 0:
+        raise NotEstimable("no rows left to fit: every row misses a model column")
+    y = frame[outcome].to_numpy(dtype=float)
+    hi = frame[upper].to_numpy(dtype=float)
+    if (y < 0).any():
+        raise ValueError(f"outcome {outcome!r} has negative values; counts must be >= 0")
+    if (hi < y).any():
+        raise ValueError(f"{upper!r} is below {outcome!r} in some rows; an upper bound must be "
+                         "at least its lower bound")
+    if fixed_effects:
+        x = frame[regressors].astype(float)
+    else:
+        if hi.sum() == 0:
+            raise NotEstimable("no incident in the model's sample")
+        _check_identified(frame, regressors, cluster)
+        x = sm.add_constant(frame[regressors].astype(float), has_constant="add")
+    fit = fit_censored_glm(
+        y, hi, x, [frame[c].to_numpy() for c in fixed_effects], family=family,
+        offset=None if offset is None else frame[offset].to_numpy(dtype=float),
+        cluster=None if cluster is None else frame[cluster].to_numpy(), alpha=alpha,
+    )
+    return CountModelResult(
+        model=fit, family=family, alpha=fit.alpha, fixed_effects=fixed_effects, cluster=cluster,
+        data=frame.loc[fit.kept].reset_index(drop=True), outcome=outcome, fitted=fit.mu,
+        notes=notes + fit.notes, alpha_se=fit.alpha_se, upper=upper,
     )
 
 
@@ -443,7 +511,9 @@ def compute_overdispersion_test(result: CountModelResult) -> tuple[float, float]
     """Cameron-Trivedi test of Poisson equidispersion against NB2.
 
     Regresses ``((y - mu)^2 - y) / mu`` on ``mu`` without a constant; a positive, significant
-    slope means the variance grows faster than the mean.
+    slope means the variance grows faster than the mean. It needs every count exactly: for a
+    fit with interval-censored counts it returns NaN (the negative binomial row, whose
+    dispersion is estimated on the censored likelihood, answers the same question).
 
     Parameters
     ----------
@@ -455,6 +525,8 @@ def compute_overdispersion_test(result: CountModelResult) -> tuple[float, float]
     tuple of (float, float)
         The estimated ``alpha`` and its one-sided p-value.
     """
+    if result.n_censored:
+        return float("nan"), float("nan")
     y = result.data[result.outcome].to_numpy(dtype=float)
     mu = np.asarray(result.fitted, dtype=float)
     aux = ((y - mu) ** 2 - y) / mu
@@ -612,6 +684,9 @@ class EffectEstimate:
             caveats.append(CAVEATS["few_incidents"].format(n=n_incidents))
         if not fit.converged:
             caveats.append(CAVEATS["not_converged"])
+        if fit.n_censored:
+            n_cells = int((used[fit.upper] > used[fit.outcome]).sum())
+            caveats.append(CAVEATS["censored"].format(n=n_cells))
         return cls(
             strategy_id=strategy_id,
             estimand=estimand,

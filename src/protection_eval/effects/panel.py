@@ -13,6 +13,13 @@ incident known only to lie in a range of dates counts in its period when the ran
 one period, and is left out otherwise (:func:`protection_eval.model.to_local_period`: never
 apportioned, never moved to one end). The panel's ``attrs["notes"]`` says how many incidents were
 left out and why.
+
+A mission may also give monthly counts (``incident_counts``, as GBV partners share them) instead
+of or beside incident rows. Their counts by type are added to the panel's months; a published
+small cell ("<5") is an interval, so ``incidents`` (and ``incidents_<type>``) then hold the lower
+bound and ``upper_incidents`` (and ``upper_incidents_<type>``) the upper bound; the count models
+take such cells as interval-censored (:mod:`protection_eval.effects.censored`). Ingestion has
+already refused counts of a source that also gives rows for the same area-month.
 """
 
 from __future__ import annotations
@@ -104,6 +111,53 @@ def _active_shares(
     return pd.concat(out.values(), axis=1)
 
 
+def _add_counts(
+    panel: pd.DataFrame, counts: pd.DataFrame, freq: str, notes: list[str]
+) -> pd.DataFrame:
+    """Add monthly counts by type to the panel, with upper bounds for interval cells."""
+    cells = counts[counts["gbv_type"] != "total"]
+    if freq != "month":
+        if len(cells):
+            notes.append(f"{len(cells)} monthly counts not used: a {freq}ly panel cannot place "
+                         "a month's count in one of its periods")
+        return panel
+    cells = cells.assign(period=pd.to_datetime(cells["month"]).dt.to_period("M"),
+                         area_id=cells["area_id"].astype(str),
+                         low=cells["count_low"].astype("int64"),
+                         high=cells["count_high"].astype("int64"))
+    sums = cells.groupby(["area_id", "period", "gbv_type"])[["low", "high"]].sum()
+    low = sums["low"].unstack(fill_value=0)
+    high = sums["high"].unstack(fill_value=0)
+    keys = pd.MultiIndex.from_frame(panel[["area_id", "period"]])
+    outside = ~low.index.isin(keys)
+    if outside.any():
+        notes.append(f"{int(low[outside].to_numpy().sum())} counted incidents not in the "
+                     "panel: their month is outside the panel's periods")
+    panel = panel.copy()
+    for gbv_type in low.columns:
+        col = f"incidents_{gbv_type}"
+        add_low = low[gbv_type].reindex(keys, fill_value=0).to_numpy()
+        add_high = high[gbv_type].reindex(keys, fill_value=0).to_numpy()
+        base = panel[col].to_numpy() if col in panel else np.zeros(len(panel), dtype="int64")
+        panel[col] = (base + add_low).astype("int64")
+        panel[f"upper_{col}"] = (base + add_high).astype("int64")
+    type_cols = sorted(c for c in panel.columns if c.startswith("incidents_"))
+    for col in type_cols:
+        if f"upper_{col}" not in panel:
+            panel[f"upper_{col}"] = panel[col]
+    panel["incidents"] = panel[type_cols].sum(axis=1).astype("int64")
+    panel["upper_incidents"] = panel[[f"upper_{c}" for c in type_cols]].sum(axis=1).astype(
+        "int64")
+    censored = int((cells["high"] > cells["low"]).sum())
+    notes.append(
+        f"{len(cells)} monthly counts from {cells['source'].nunique()} source(s) are in the "
+        f"incident counts; {censored} of them are known only to an interval (a published "
+        "\"<5\" is 1 to 4): incidents holds their lower bound, upper_incidents their upper "
+        "bound, and the effect models take them as interval-censored"
+    )
+    return panel
+
+
 def compute_panel(
     incidents: pd.DataFrame,
     areas: gpd.GeoDataFrame,
@@ -116,6 +170,7 @@ def compute_panel(
     patrol_presence: pd.DataFrame | None = None,
     area_measures: pd.DataFrame | None = None,
     projected_crs: object | None = None,
+    incident_counts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Build the area x period panel.
 
@@ -141,6 +196,9 @@ def compute_panel(
         patrol_hours, women_share``; its patrol measures take precedence.
     projected_crs : object, optional
         Metric CRS for area sizes.
+    incident_counts : pandas.DataFrame, optional
+        Canonical monthly counts (``area_id, month, gbv_type, count_low, count_high``); total
+        rows (margins) are not counted again. Only a monthly panel can hold them.
 
     Returns
     -------
@@ -150,6 +208,7 @@ def compute_panel(
         ``area_km2``, ``exposure`` (population, else km2: see ``attrs["exposure_unit"]``),
         ``patrol_hours``, ``women_share``, ``footprint_share``, ``population_share`` and one
         ``active_<strategy>`` share per strategy (``attrs["strategies"]`` maps ids to columns).
+        With ``incident_counts``, also ``upper_incidents`` and ``upper_incidents_<type>``.
     """
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     periods = _periods(start, end, freq)
@@ -197,6 +256,8 @@ def compute_panel(
     type_cols = list(by_type.columns)
     panel[type_cols] = panel[type_cols].fillna(0).astype("int64")
     panel["incidents"] = panel[type_cols].sum(axis=1).astype("int64")
+    if incident_counts is not None:
+        panel = _add_counts(panel, incident_counts, freq, notes)
 
     sizes = pd.DataFrame(
         {
@@ -311,6 +372,7 @@ def compute_mission_panel(
         patrol_presence=presence,
         area_measures=area_measures,
         projected_crs=getattr(data, "projected_crs", None),
+        incident_counts=getattr(data, "incident_counts", None),
     )
     if getattr(data, "coverage_source", None) == "none":
         # No presence data is not "no presence": the patrol measures are unknown, not zero.

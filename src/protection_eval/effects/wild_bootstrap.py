@@ -432,6 +432,13 @@ def add_bootstrap(
         return estimate
     if not needs_bootstrap(estimate.n_clusters, n_treated):
         return estimate
+    if fit.n_censored:
+        # The score bootstrap refits exact Poisson counts; it has no censored form here.
+        estimate.caveats.append(
+            "No wild bootstrap: some counts are known only to an interval; read the analytic "
+            "interval with the few-areas caveat in mind."
+        )
+        return estimate
     row = fit.to_frame().set_index("term").loc[estimate.term]
     regressors = list(fit.params.index.drop("const", errors="ignore"))
     result = compute_score_bootstrap(

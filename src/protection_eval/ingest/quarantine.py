@@ -73,6 +73,7 @@ class IngestContext:
     projected_crs: str | None = None
     areas: gpd.GeoDataFrame | None = None
     patrol_ids: frozenset[str] = frozenset()
+    incidents: pd.DataFrame | None = None
     area_name_suggestions: dict[str, list[str]] = field(default_factory=dict)
 
 

@@ -138,6 +138,20 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         },
         strict=True,
     ),
+    "incident_counts": pa.DataFrameSchema(
+        {
+            "area_id": pa.Column(str, pa.Check.str_length(min_value=1)),
+            "month": pa.Column(DATE, pa.Check(lambda m: m.dt.day == 1, element_wise=False)),
+            "gbv_type": _labels((*GBV_TYPES, "total")),
+            "count_low": pa.Column("Int64", pa.Check.ge(0)),
+            "count_high": pa.Column("Int64", pa.Check.ge(0)),
+            "source": pa.Column(str, pa.Check.str_length(min_value=1)),
+            "source_row": _SOURCE_ROW,
+        },
+        checks=[pa.Check(lambda f: f["count_high"] >= f["count_low"],
+                         error="count_high below count_low")],
+        strict=True,
+    ),
 }
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 
 from protection_eval.config import MissionConfig, SourceSpec
+from protection_eval.ingest.counts import ingest_counts
 from protection_eval.ingest.locations import assign_areas, check_points
 from protection_eval.ingest.places import resolve_area_references
 from protection_eval.ingest.quarantine import (
@@ -111,6 +112,10 @@ MODELS: dict[str, TableModel] = {
         points=True,
     ),
     "deployments": TableModel(("strategy_id", "area_id", "started_on"), ("ended_on",)),
+    # Monthly counts as published; a row's area is given by id, P-code or name.
+    "incident_counts": TableModel(
+        ("month", "gbv_type", "count", "source"), ("area_id", "area_pcode", "area_name"),
+    ),
 }
 
 #: Smallest and largest value of each numeric column other than coordinates; a value outside
@@ -131,6 +136,7 @@ ORDER: tuple[str, ...] = (
     "patrol_tracks",
     "bases",
     "incidents",
+    "incident_counts",
     "deployments",
 )
 
@@ -155,6 +161,9 @@ class MissionData:
         Metric CRS for distance work: the configuration's ``crs`` or the areas' UTM zone.
     validation : ValidationReport
         Counts, reasons, quarantined rows and dropped columns.
+    incident_counts : pandas.DataFrame or None
+        Monthly counts per area, GBV type and source (:mod:`protection_eval.ingest.counts`),
+        when configured: restricted input, like the incident rows.
     """
 
     config: MissionConfig
@@ -166,6 +175,7 @@ class MissionData:
     deployments: pd.DataFrame | None
     projected_crs: str
     validation: ValidationReport = field(repr=False)
+    incident_counts: pd.DataFrame | None = None
 
     @property
     def coverage_source(self) -> str:
@@ -226,10 +236,13 @@ def _require_columns(frame: pd.DataFrame, raw: RawTable, model: TableModel) -> N
         {"longitude", "latitude"} <= set(frame) or {"area_name", "area_pcode"} & set(frame)
     ):
         required += ["longitude", "latitude"]
+    if raw.table == "incident_counts" and not {"area_id", "area_pcode", "area_name"} & set(frame):
+        required += ["area_id"]
     missing = [c for c in required if c not in frame.columns]
     if missing:
         found = [c for c in raw.frame.columns if c not in {"source_row", "geometry"}]
         alternative = {"incidents": " (or area_name / area_pcode instead of coordinates)",
+                       "incident_counts": " (or area_pcode / area_name)",
                        "bases": " (or year instead of valid_from)"}.get(raw.table, "")
         raise _fatal(
             raw.path,
@@ -467,6 +480,7 @@ _BUILDERS = {
     "bases": _ingest_bases,
     "incidents": _ingest_incidents,
     "deployments": _ingest_deployments,
+    "incident_counts": ingest_counts,
 }
 
 
@@ -537,7 +551,8 @@ def ingest_table(
         reasons={str(k): int(v) for k, v in counts.items()},
         dropped_columns=dropped,
         rows_excluded=in_file - raw.rows,
-        suggestions=dict(ctx.area_name_suggestions) if raw.table == "incidents" else {},
+        suggestions=(dict(ctx.area_name_suggestions)
+                     if raw.table in ("incidents", "incident_counts") else {}),
         notes=list(raw.notes),
     )
     return accepted, rejected, report
@@ -602,6 +617,8 @@ def ingest_mission(
             ctx.projected_crs = _projected_crs(config, ctx.areas)
         elif name == "patrols":
             ctx.patrol_ids = frozenset(accepted["patrol_id"])
+        elif name == "incidents":
+            ctx.incidents = accepted
     for name in ORDER:
         if name in raw and report.tables[name].rows_read == 0:
             report.notes.append(f"{name}: {raw[name].path} is declared and has no rows")
@@ -611,8 +628,13 @@ def ingest_mission(
                 f"{raw[name].path}: no {name} row was accepted "
                 f"({report.tables[name].rows_rejected} quarantined); see rejected/{name}.csv"
             )
+    counts = tables["incident_counts"]
     if tables["incidents"] is not None and report.tables["incidents"].rows_read == 0:
-        report.errors.append(f"{raw['incidents'].path}: the incidents table has no rows")
+        if counts is not None and len(counts):
+            report.notes.append("incidents: no incident rows; the monthly incident counts stand "
+                                "in for them in the panels and the effects")
+        else:
+            report.errors.append(f"{raw['incidents'].path}: the incidents table has no rows")
     patrols = tables["patrols"] if tables["patrols"] is not None else _no_patrols(ctx)
     data = MissionData(
         config=config,
@@ -624,6 +646,7 @@ def ingest_mission(
         deployments=tables["deployments"],
         projected_crs=ctx.projected_crs,
         validation=report,
+        incident_counts=tables["incident_counts"],
     )
     if data.coverage_source == "none":
         report.notes.append(

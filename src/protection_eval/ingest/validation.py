@@ -37,6 +37,13 @@ REASONS: dict[str, str] = {
     "area_name_unmatched": "the area_name matches no area (suggestions in validation.json)",
     "area_name_ambiguous": "the area_name is the name of several areas",
     "area_reference_conflict": "area_id, area_pcode and area_name name different areas",
+    "count_unparseable": "a count is in none of the published forms (12, <5, 1-4 ...)",
+    "count_interval_too_wide": "a published interval spans more than 1,001 values",
+    "month_unparseable": "the month cannot be read (2023-03, or the declared date_format)",
+    "duplicate_count": "the same area, month, GBV type and source as an earlier count",
+    "counts_and_rows_overlap": "the source also gives incident rows for this area-month",
+    "margin_without_cells": "a total row with no counts by GBV type beside it",
+    "margin_inconsistent": "a total and the counts by GBV type it sums do not agree",
 }
 
 

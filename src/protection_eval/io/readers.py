@@ -465,8 +465,10 @@ def read_mission_sources(config: MissionConfig) -> dict[str, RawTable]:
                 spec.path, f"sources.{table} takes preset {preset.name!r}, which is for the "
                 f"{preset.table} table", f"Move it under sources.{preset.table}, or remove it",
             )
-        raw[table] = read_raw_table(table, spec.path, spec=spec,
-                                    header_only_ok=table not in REQUIRED_TABLES)
+        # Incidents may be a header only when monthly counts stand in for the rows.
+        optional = table not in REQUIRED_TABLES or (
+            table == "incidents" and config.sources.incident_counts is not None)
+        raw[table] = read_raw_table(table, spec.path, spec=spec, header_only_ok=optional)
     return raw
 
 

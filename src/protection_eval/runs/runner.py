@@ -159,7 +159,8 @@ def _kernel_name() -> str:
 
 def _input_records(config: MissionConfig, mission: MissionData | None) -> list[dict[str, Any]]:
     records = []
-    for table in ("incidents", "patrols", "patrol_tracks", "bases", "areas", "deployments"):
+    for table in ("incidents", "patrols", "patrol_tracks", "bases", "areas", "deployments",
+                  "incident_counts"):
         path = config.source_path(table)
         if path is None:
             continue
