@@ -17,6 +17,7 @@ resident memory, ``VmHWM``, imports included) is its own:
 Usage::
 
     python benchmarks/bench_ingest.py [--rows 1400000] [--keep DIR] [--phases read validate]
+        [--trace]
 
 Prints one JSON line per phase and a summary with the file size and peak memory as a multiple
 of it. Nothing is asserted: on a shared machine the figures are measurements, not tests.
@@ -41,9 +42,29 @@ import yaml
 
 #: What each phase runs in its own process; it prints its wall time and peak RSS as JSON.
 _CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, threading, time, traceback
 start = time.perf_counter()
 phase, config, incidents, out = sys.argv[1:5]
+if os.environ.get("BENCH_INGEST_TRACE"):
+    # Where memory grows: the library's frames of the main thread at each new high-water
+    # mark (resident memory sampled every 5 ms, reported in steps of 20 MB), on stderr.
+    main_thread = threading.get_ident()
+
+    def sample():
+        best = 0.0
+        while True:
+            status = open("/proc/self/status").read()
+            rss = int(status.split("VmRSS:")[1].split()[0]) / 1024.0
+            if rss > best + 20:
+                best = rss
+                frames = traceback.extract_stack(sys._current_frames().get(main_thread))
+                where = [f"{f.filename.split('/src/')[-1]}:{f.lineno} {f.name}"
+                         for f in frames if "protection_eval" in f.filename][-3:]
+                print(f"{rss:.0f} MB {time.perf_counter() - start:.1f} s "
+                      + " <- ".join(reversed(where)), file=sys.stderr, flush=True)
+            time.sleep(0.005)
+
+    threading.Thread(target=sample, daemon=True).start()
 import protection_eval.ingest.tables  # noqa: E401
 import protection_eval.io.readers
 import protection_eval.runs.runner
@@ -120,14 +141,18 @@ def make_large_mission(folder: Path, rows: int, seed: int = 7) -> tuple[Path, Pa
     return config, incidents
 
 
-def run_phase(phase: str, config: Path, incidents: Path, out: Path) -> dict:
+def run_phase(phase: str, config: Path, incidents: Path, out: Path, trace: bool = False) -> dict:
     """Run one phase in a fresh Python process and return its measurements."""
+    env = {**os.environ, **({"BENCH_INGEST_TRACE": "1"} if trace else {})}
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, phase, str(config), str(incidents), str(out)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=env,
     )
     if result.returncode != 0:
         raise RuntimeError(f"phase {phase} failed:\n{result.stderr[-3000:]}")
+    if trace:
+        print("\n".join(line for line in result.stderr.splitlines() if " MB " in line),
+              file=sys.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -149,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_400_000)
     parser.add_argument("--keep", type=Path, help="Generate into (or reuse) this folder")
     parser.add_argument("--phases", nargs="+", default=["imports", "read", "validate"])
+    parser.add_argument("--trace", action="store_true",
+                        help="Print where each phase's memory grows (stack at each new peak)")
     args = parser.parse_args(argv)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:
@@ -162,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         size_mb = incidents.stat().st_size / 2**20
         print(json.dumps({"machine": _machine(), "file_mb": round(size_mb, 1)}))
         for phase in args.phases:
-            result = run_phase(phase, config, incidents, folder / "out")
+            result = run_phase(phase, config, incidents, folder / "out", args.trace)
             result["peak_x_file"] = round(result["peak_mb"] / size_mb, 2)
             print(json.dumps(result), flush=True)
     finally:
