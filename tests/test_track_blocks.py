@@ -102,3 +102,25 @@ def test_an_empty_point_or_another_shape_is_quarantined_not_a_crash(context):
     assert list(rejected["source_row"]) == [2, 3, 4]
     assert set(rejected["reason"]) == {"missing_value"}
     assert accepted["longitude"].tolist() == [30.05]
+
+
+def test_the_schema_checks_geometry_types_for_the_whole_column(context):
+    """The pandera geometry check reads the column's type ids in one call; same verdicts."""
+    import pandera.errors
+
+    frame = pd.DataFrame({"source_row": [1, 2],
+                          "patrol_id": pd.Series(["P1"] * 2, dtype="str"),
+                          "recorded_at": pd.Series(["2022-03-04T09:00:00"] * 2, dtype="str"),
+                          "longitude": pd.Series(["30.05", "30.06"], dtype="str"),
+                          "latitude": pd.Series(["5.05", "5.04"], dtype="str")})
+    raw = RawTable("patrol_tracks", Path("t.csv"), frame)
+    accepted, _, _ = tables.ingest_table(raw, context.config.sources.patrol_tracks, context)
+    assert tables.validate_table("patrol_tracks", accepted) is not None
+    broken = accepted.copy()
+    broken.loc[1, "geometry"] = shapely.LineString([(30, 5), (30.1, 5.1)])
+    with pytest.raises(pandera.errors.SchemaErrors, match="geometry must be"):
+        tables.validate_table("patrol_tracks", broken)
+    polygon = accepted.copy()
+    polygon.loc[0, "geometry"] = shapely.box(30, 5, 30.1, 5.1)
+    with pytest.raises(pandera.errors.SchemaErrors, match="geometry must be"):
+        tables.validate_table("patrol_tracks", polygon)

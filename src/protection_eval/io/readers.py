@@ -311,11 +311,12 @@ def _iso_text(values: pd.Series) -> pd.Series:
     ticks = wall.view(np.int64)
     text = pa.array(np.datetime_as_string(wall.astype("datetime64[s]"), unit="s"))
     fraction = ticks % 1_000_000_000
-    micro = pc.utf8_lpad(pa.array((fraction // 1000).astype(str)), 6, "0")
-    nano = pc.utf8_lpad(pa.array(fraction.astype(str)), 9, "0")
-    fraction_text = pc.if_else(pa.array(fraction == 0), "", pc.binary_join_element_wise(
-        ".", pc.if_else(pa.array(fraction % 1000 == 0), micro, nano), ""))
-    parts = [text, fraction_text]
+    parts = [text]
+    if (fraction[~missing] != 0).any():
+        micro = pc.utf8_lpad(pc.cast(pa.array(fraction // 1000), pa.string()), 6, "0")
+        nano = pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), 9, "0")
+        parts.append(pc.if_else(pa.array(fraction == 0), "", pc.binary_join_element_wise(
+            ".", pc.if_else(pa.array(fraction % 1000 == 0), micro, nano), "")))
     if zoned:
         offsets = (ticks - values.dt.tz_convert(None).to_numpy("datetime64[ns]").view(
             np.int64)) // 1_000_000_000
