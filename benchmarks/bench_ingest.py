@@ -12,11 +12,17 @@ resident memory, ``VmHWM``, imports included) is its own:
 - ``imports``: import the library and its dependencies (the floor of every phase);
 - ``read``: :func:`protection_eval.io.readers.read_raw_table` on the incidents file;
 - ``validate``: ``protection-eval validate`` on the mission (read, check, quarantine every
-  table, write ``validation.json`` and ``rejected/``), as a user runs it.
+  table, write ``validation.json`` and ``rejected/``), as a user runs it;
+- ``tracks`` (issue 18, section 1): DEMO-A's GPS tracks made ``--track-rows`` fixes long
+  (its own fixes repeated, each copy 7 s later and moved by about 50 m), as GeoParquet like
+  the demo writes them; the phase checks the areas and patrols, then reads and checks the
+  tracks alone (``read_raw_table`` + ``ingest_table`` + ``validate_table``) and reports the
+  rows per second of wall and of CPU time, and the size of the decoded Arrow table.
 
 Usage::
 
-    python benchmarks/bench_ingest.py [--rows 1400000] [--keep DIR] [--phases read validate]
+    python benchmarks/bench_ingest.py [--rows 1400000] [--track-rows 2000000] [--keep DIR]
+        [--phases imports read validate tracks] [--trace]
 
 Prints one JSON line per phase and a summary with the file size and peak memory as a multiple
 of it. Nothing is asserted: on a shared machine the figures are measurements, not tests.
@@ -41,14 +47,67 @@ import yaml
 
 #: What each phase runs in its own process; it prints its wall time and peak RSS as JSON.
 _CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, threading, time, traceback
 start = time.perf_counter()
 phase, config, incidents, out = sys.argv[1:5]
+if os.environ.get("BENCH_INGEST_TRACE"):
+    # Where memory grows: the library's frames of the main thread at each new high-water
+    # mark (resident memory sampled every 5 ms, reported in steps of 20 MB), on stderr.
+    main_thread = threading.get_ident()
+
+    def sample():
+        best = 0.0
+        while True:
+            status = open("/proc/self/status").read()
+            rss = int(status.split("VmRSS:")[1].split()[0]) / 1024.0
+            if rss > best + 20:
+                best = rss
+                frames = traceback.extract_stack(sys._current_frames().get(main_thread))
+                where = [f"{f.filename.split('/src/')[-1]}:{f.lineno} {f.name}"
+                         for f in frames if "protection_eval" in f.filename][-3:]
+                print(f"{rss:.0f} MB {time.perf_counter() - start:.1f} s "
+                      + " <- ".join(reversed(where)), file=sys.stderr, flush=True)
+            time.sleep(0.005)
+
+    threading.Thread(target=sample, daemon=True).start()
 import protection_eval.ingest.tables  # noqa: E401
 import protection_eval.io.readers
 import protection_eval.runs.runner
 if phase == "read":
     rows = protection_eval.io.readers.read_raw_table("incidents", incidents).rows
+elif phase == "tracks":
+    import datetime as dt
+    import pyarrow.parquet as pq
+    from pathlib import Path
+    from protection_eval.config import load_mission_config
+    from protection_eval.ingest import tables
+    from protection_eval.ingest.quarantine import IngestContext
+    from protection_eval.io.readers import read_raw_table
+    cfg = load_mission_config(Path(config))
+    ctx = IngestContext(cfg, frozenset(), dt.date(2026, 11, 30))
+    for name in ("areas", "patrols"):
+        spec = getattr(cfg.sources, name)
+        accepted, _, _ = tables.ingest_table(read_raw_table(name, spec.path, spec=spec), spec,
+                                             ctx)
+        accepted = tables.validate_table(name, accepted)
+        if name == "areas":
+            ctx.areas, ctx.projected_crs = accepted, tables._projected_crs(cfg, accepted)
+        else:
+            ctx.patrol_ids = frozenset(accepted["patrol_id"])
+    track_file = Path(incidents).parent / "patrol_tracks_large.parquet"
+    decoded_mb = pq.read_table(track_file).nbytes / 2**20
+    floor = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024.0
+    wall, cpu = time.perf_counter(), time.process_time()
+    spec = cfg.sources.patrol_tracks
+    accepted, rejected, report = tables.ingest_table(
+        read_raw_table("patrol_tracks", track_file, spec=spec), spec, ctx)
+    accepted = tables.validate_table("patrol_tracks", accepted)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    rows = report.rows_read
+    extra = {"tracks_wall_s": round(wall, 2), "tracks_cpu_s": round(cpu, 2),
+             "rows_per_s_wall": round(rows / wall), "rows_per_s_cpu": round(rows / cpu),
+             "decoded_mb": round(decoded_mb, 1), "rss_before_tracks_mb": round(floor, 1),
+             "rejected": report.rows_rejected}
 elif phase == "validate":
     from protection_eval.cli import main
     try:
@@ -68,7 +127,7 @@ try:
 except (OSError, IndexError):
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 print(json.dumps({"phase": phase, "wall_s": round(time.perf_counter() - start, 2),
-                  "peak_mb": round(peak_mb, 1), "rows": rows}))
+                  "peak_mb": round(peak_mb, 1), "rows": rows, **globals().get("extra", {})}))
 """
 
 
@@ -120,14 +179,37 @@ def make_large_mission(folder: Path, rows: int, seed: int = 7) -> tuple[Path, Pa
     return config, incidents
 
 
-def run_phase(phase: str, config: Path, incidents: Path, out: Path) -> dict:
+def make_large_tracks(folder: Path, rows: int, seed: int = 3) -> Path:
+    """Write DEMO-A's GPS tracks made ``rows`` fixes long next to the large incidents file."""
+    import geopandas as gpd
+
+    small = gpd.read_parquet(folder / "demo-a" / "patrol_tracks.parquet")
+    rng = np.random.default_rng(seed)
+    position = np.arange(rows) % len(small)
+    copy = np.arange(rows) // len(small)
+    table = small.iloc[position].reset_index(drop=True)
+    when = table["recorded_at"] + pd.to_timedelta(copy * 7, unit="s")
+    x = (table.geometry.x.to_numpy() + rng.normal(0, 0.0005, rows)).round(6)
+    y = (table.geometry.y.to_numpy() + rng.normal(0, 0.0005, rows)).round(6)
+    tracks = gpd.GeoDataFrame({"patrol_id": table["patrol_id"], "recorded_at": when},
+                              geometry=gpd.points_from_xy(x, y), crs=small.crs)
+    path = folder / "demo-a" / "patrol_tracks_large.parquet"
+    tracks.to_parquet(path)
+    return path
+
+
+def run_phase(phase: str, config: Path, incidents: Path, out: Path, trace: bool = False) -> dict:
     """Run one phase in a fresh Python process and return its measurements."""
+    env = {**os.environ, **({"BENCH_INGEST_TRACE": "1"} if trace else {})}
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, phase, str(config), str(incidents), str(out)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=env,
     )
     if result.returncode != 0:
         raise RuntimeError(f"phase {phase} failed:\n{result.stderr[-3000:]}")
+    if trace:
+        print("\n".join(line for line in result.stderr.splitlines() if " MB " in line),
+              file=sys.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -148,7 +230,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_400_000)
     parser.add_argument("--keep", type=Path, help="Generate into (or reuse) this folder")
-    parser.add_argument("--phases", nargs="+", default=["imports", "read", "validate"])
+    parser.add_argument("--track-rows", type=int, default=2_000_000)
+    parser.add_argument("--phases", nargs="+",
+                        default=["imports", "read", "validate", "tracks"])
+    parser.add_argument("--trace", action="store_true",
+                        help="Print where each phase's memory grows (stack at each new peak)")
     args = parser.parse_args(argv)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:
@@ -159,10 +245,13 @@ def main(argv: list[str] | None = None) -> None:
             config, incidents = make_large_mission(folder, args.rows)
             print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.0f} s",
                   file=sys.stderr)
+        tracks = folder / "demo-a" / "patrol_tracks_large.parquet"
+        if "tracks" in args.phases and not tracks.exists():
+            make_large_tracks(folder, args.track_rows)
         size_mb = incidents.stat().st_size / 2**20
         print(json.dumps({"machine": _machine(), "file_mb": round(size_mb, 1)}))
         for phase in args.phases:
-            result = run_phase(phase, config, incidents, folder / "out")
+            result = run_phase(phase, config, incidents, folder / "out", args.trace)
             result["peak_x_file"] = round(result["peak_mb"] / size_mb, 2)
             print(json.dumps(result), flush=True)
     finally:

@@ -9,12 +9,16 @@ and a number that is not finite are refused with their own reasons, never raised
 
 from __future__ import annotations
 
+import _strptime
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(
@@ -29,6 +33,12 @@ _TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%X", "%c", "%T", "%R")
 EARLIEST_DATE = dt.datetime(1678, 1, 1)
 LATEST_DATE = dt.datetime(2261, 12, 31)
 _NAN_WORDS = frozenset({"nan", "+nan", "-nan"})
+#: What str.strip removes from ASCII text (str.isspace), spelled out so that a vectorised
+#: strip matches it whatever string storage pandas uses.
+ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+#: The strptime directives the vectorised parser reads; a format with any other is parsed
+#: cell by cell.
+_FAST_DIRECTIVES = frozenset("dmYyHMS%")
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,187 @@ def _read_declared(text: str, date_format: str) -> tuple[object, str, None, str]
     return value, "time" if has_time else "day", None, ""
 
 
+@lru_cache(maxsize=64)
+def _strptime_pattern(date_format: str) -> str | None:
+    r"""Return the pattern ``datetime.strptime`` matches ``date_format`` with, for Arrow.
+
+    CPython's own regular expression for the format (``_strptime``), with ``\d`` and
+    ``\s`` spelled out as their ASCII members: on ASCII text (the only text the fast path
+    reads) it accepts exactly the strings strptime accepts, and RE2 picks the same
+    alternatives as Python's backtracking (leftmost-first). ``all`` captures the whole match,
+    because strptime refuses a match that leaves text over. None when the format holds a
+    directive outside :data:`_FAST_DIRECTIVES`, a directive twice, a backslash or non-ASCII.
+    """
+    directives = re.findall(r"%(.)", date_format)
+    named = [d for d in directives if d != "%"]
+    if (not date_format.isascii() or "\\" in date_format
+            or not set(directives) <= _FAST_DIRECTIVES
+            or len(set(named)) != len(named) or {"y", "Y"} <= set(named)):
+        return None
+    pattern = _strptime._TimeRE_cache.pattern(date_format)
+    pattern = pattern.replace("\\d", "[0-9]").replace(
+        "\\s+", "[ \\t\\n\\r\\x0b\\x0c\\x1c-\\x1f]+")
+    return "(?i)^(?P<all>" + pattern + ")"
+
+
+def _fast_strptime(texts: pa.Array, date_format: str
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse ASCII texts as ``datetime.strptime(text, date_format)`` would, in bulk.
+
+    Returns the naive values (``datetime64[ns]``), a mask of the texts parsed and a mask of
+    the texts strptime's pattern may match (all of them when the format is outside the bulk
+    directives). A text is parsed only when strptime would return a valid date inside
+    ``EARLIEST_DATE..LATEST_DATE``; every other text (unmatched, left-over text, 31 February,
+    second 60 or 61, out of range) is left to the cell-by-cell parser, which gives its reason.
+    A text outside the third mask is one strptime refuses outright (``ValueError``). The
+    caller passes ASCII text only.
+    """
+    count = len(texts)
+    pattern = _strptime_pattern(date_format)
+    if pattern is None or count == 0:
+        return (np.full(count, np.datetime64("NaT"), "datetime64[ns]"),
+                np.zeros(count, dtype=bool), np.ones(count, dtype=bool))
+    found = pc.extract_regex(texts, pattern)
+    whole = pc.fill_null(pc.equal(pc.utf8_length(pc.struct_field(found, "all")),
+                                  pc.utf8_length(texts)), False).to_numpy(zero_copy_only=False)
+
+    year, month, day, hour, minute, second = _parts(found, whole, 1900)
+    if "y" in _group_names(found):  # strptime's pivot: 00-68 -> 20xx, 69-99 -> 19xx
+        short = _parts(found, whole, 0, ("y",))[0]
+        year = np.where(short <= 68, short + 2000, short + 1900)
+    values, ok = _assemble(whole, year, month, day, hour, minute, second)
+    return values, ok, whole
+
+
+def _group_names(found: pa.Array) -> set[str]:
+    return {found.type.field(i).name for i in range(found.type.num_fields)}
+
+
+def _parts(found: pa.Array, whole: np.ndarray, year: int,
+           names: tuple[str, ...] = ("Y", "m", "d", "H", "M", "S")) -> list[np.ndarray]:
+    """Integers of the named groups where ``whole``; strptime's defaults where absent."""
+    present = _group_names(found)
+    defaults = {"Y": year, "m": 1, "d": 1}
+    out = []
+    for name in names:
+        if name not in present:
+            out.append(np.full(len(whole), defaults.get(name, 0), dtype=np.int64))
+            continue
+        # "%d" also matches " 5" (a space-padded day), which int() reads as 5; an optional
+        # group that matched nothing is empty.
+        digits = pc.fill_null(pc.utf8_trim_whitespace(pc.struct_field(found, name)), "")
+        digits = pc.if_else(pc.and_(pa.array(whole), pc.not_equal(digits, "")), digits, "0")
+        out.append(pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False))
+    return out
+
+
+def _assemble(ok: np.ndarray, year: np.ndarray, month: np.ndarray, day: np.ndarray,
+              hour: np.ndarray, minute: np.ndarray, second: np.ndarray,
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Naive values of valid calendar components inside EARLIEST_DATE..LATEST_DATE, and where.
+
+    A component ``datetime.datetime`` would refuse (month 13, 31 February, hour 24, second
+    60) leaves the text to the cell-by-cell parser.
+    """
+    ok = (ok & (year >= EARLIEST_DATE.year) & (year <= LATEST_DATE.year) & (month >= 1)
+          & (month <= 12) & (hour <= 23) & (minute <= 59) & (second <= 59))
+    months = ((np.where(ok, year, 1970) - 1970) * 12 + np.where(ok, month, 1) - 1).astype(
+        "datetime64[M]")
+    month_days = ((months + 1).astype("datetime64[D]") - months.astype("datetime64[D]")).astype(
+        np.int64)
+    ok &= (day >= 1) & (day <= month_days)
+    days = months.astype("datetime64[D]") + np.where(ok, day - 1, 0).astype("timedelta64[D]")
+    values = (days.astype("datetime64[ns]")
+              + (hour * 3600 + minute * 60 + second).astype("timedelta64[s]"))
+    ok &= (values >= np.datetime64(EARLIEST_DATE, "ns")) & (values <= np.datetime64(LATEST_DATE,
+                                                                                   "ns"))
+    return np.where(ok, values, np.datetime64("NaT")), ok
+
+
+#: ISO date-times without a fraction of a second (the second rule of _read_cell, which reads
+#: them with pandas.Timestamp): the wall-clock parts and the offset, if any.
+_ISO_PLAIN_TIME = (
+    r"^(?P<Y>[0-9]{4})-(?P<m>[0-9]{2})-(?P<d>[0-9]{2})[T ](?P<H>[0-9]{2}):(?P<M>[0-9]{2})"
+    r"(?::(?P<S>[0-9]{2}))?(?P<zone>Z|(?P<sign>[+-])(?P<oh>[0-9]{2}):?(?P<om>[0-9]{2}))?$"
+)
+
+
+def _fast_iso_times(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse ISO date-times without a fraction as ``pandas.Timestamp`` does, in bulk.
+
+    Returns the values (naive wall-clock time, or UTC where the text gives an offset), the
+    mask of the texts parsed and the mask of those with an offset. As in :func:`_read_cell`,
+    the wall-clock time must lie in EARLIEST_DATE..LATEST_DATE. Offsets beyond 23:59 are
+    left to the cell-by-cell parser.
+    """
+    found = pc.extract_regex(texts, _ISO_PLAIN_TIME)
+    whole = pc.is_valid(found).to_numpy(zero_copy_only=False)
+    values, ok = _assemble(whole, *_parts(found, whole, 1900))
+    zone = pc.fill_null(pc.struct_field(found, "zone"), "").to_numpy(zero_copy_only=False)
+    aware = zone != ""
+    sign = np.where(pc.fill_null(pc.struct_field(found, "sign"), "").to_numpy(
+        zero_copy_only=False) == "-", -1, 1)
+    off_h, off_m = _parts(found, whole, 0, ("oh", "om"))
+    ok &= (off_h <= 23) & (off_m <= 59)
+    offset = (sign * (off_h * 60 + off_m)).astype("timedelta64[m]")
+    values = np.where(aware, values - offset, values)
+    return np.where(ok, values, np.datetime64("NaT")), ok, ok & aware
+
+
+def _fast_parse(uniques: pd.Series, date_format: str | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Parse in bulk the distinct texts whose answer needs no per-cell judgement.
+
+    The rules of :func:`_read_cell`, in its order, on ASCII texts: under a declared strptime
+    ``date_format``, the texts it reads (first, whatever their shape); then, among the texts
+    the declared pattern does not match at all, ISO calendar dates (``%Y-%m-%d``) and ISO
+    date-times without a fraction of a second. A text the declared pattern matches but does
+    not read (31 February, out of range) is left to :func:`_parse_cell`, as is every text
+    with no bulk answer. Returns the values (naive, or UTC where the text gave an offset), a
+    mask of the texts parsed, their precision (``"time"`` or ``"day"``) and a mask of those
+    with an offset.
+    """
+    count = len(uniques)
+    values = np.full(count, np.datetime64("NaT"), "datetime64[ns]")
+    done = np.zeros(count, dtype=bool)
+    aware = np.zeros(count, dtype=bool)
+    precision = np.full(count, None, dtype=object)
+    if count == 0:
+        return values, done, precision, aware
+    texts = pa.array(uniques.astype("str"), type=pa.string())
+    ascii_text = pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)
+    texts = pc.if_else(pa.array(ascii_text), pc.utf8_trim(texts, ASCII_SPACE), "")
+    # Texts the ISO rules may answer: those the declared format refuses outright.
+    open_to_iso = ascii_text.copy()
+    if date_format and date_format != "excel" and ascii_text.any():
+        where = np.flatnonzero(ascii_text)
+        parsed, ok, matched = _fast_strptime(texts.take(pa.array(where)), date_format)
+        has_time = any(d in date_format for d in _TIME_DIRECTIVES)
+        values[where[ok]] = parsed[ok]
+        done[where[ok]] = True
+        precision[where[ok]] = "time" if has_time else "day"
+        open_to_iso[where[matched]] = False
+    iso_date = open_to_iso & pc.match_substring_regex(
+        texts, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$").to_numpy(zero_copy_only=False)
+    iso_time = open_to_iso & pc.match_substring_regex(
+        texts, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+        r"(Z|[+-][0-9]{2}:?[0-9]{2})?$").to_numpy(zero_copy_only=False)
+    if iso_date.any():
+        where = np.flatnonzero(iso_date)
+        parsed, ok, _ = _fast_strptime(texts.take(pa.array(where)), "%Y-%m-%d")
+        values[where[ok]] = parsed[ok]
+        done[where[ok]] = True
+        precision[where[ok]] = "day"
+    if iso_time.any():
+        where = np.flatnonzero(iso_time)
+        parsed, ok, offset = _fast_iso_times(texts.take(pa.array(where)))
+        values[where[ok]] = parsed[ok]
+        done[where[ok]] = True
+        aware[where[offset]] = True
+        precision[where[ok]] = "time"
+    return values, done, precision, aware
+
+
 def parse_times(cells: pd.Series, *, timezone: str, date_format: str | None) -> ParsedTimes:
     """Parse a column of date or date-time text into UTC timestamps.
 
@@ -147,24 +338,35 @@ def parse_times(cells: pd.Series, *, timezone: str, date_format: str | None) -> 
         Values, precision and, where refused, reason and detail.
     """
     index = cells.index
-    # Dates repeat (many rows per day): parse each distinct text once, then spread.
+    # Dates repeat (many rows per day): parse each distinct text once, then spread. Texts a
+    # plain strptime call answers are parsed in bulk (_fast_parse); the others, cell by cell.
     codes, uniques = pd.factorize(cells.astype(str))
-    parsed = [_parse_cell(str(u).strip(), date_format) for u in uniques]
+    naive_values, done, unique_precision, fast_aware = _fast_parse(pd.Series(uniques),
+                                                                   date_format)
+    aware = np.full(len(uniques), np.datetime64("NaT"), "datetime64[ns]")
+    aware[fast_aware] = naive_values[fast_aware]
+    naive_values[fast_aware] = np.datetime64("NaT")
+    slow = np.flatnonzero(~done)
+    parsed = [_parse_cell(str(uniques[i]).strip(), date_format) for i in slow]
     found = [p[0] for p in parsed]
-    naive = pd.to_datetime(
+    naive_values[slow] = pd.to_datetime(
         [None if v is None or v.tzinfo is not None else v for v in found]
-    ).astype("datetime64[ns]")
-    aware = pd.to_datetime(
+    ).astype("datetime64[ns]").to_numpy()
+    aware[slow] = pd.to_datetime(
         [None if v is None or v.tzinfo is None else v for v in found], utc=True
-    ).astype("datetime64[ns, UTC]")
-    localised = naive.tz_localize(
+    ).astype("datetime64[ns, UTC]").tz_convert(None).to_numpy()
+    aware = pd.DatetimeIndex(aware).tz_localize("UTC")
+    localised = pd.DatetimeIndex(naive_values).tz_localize(
         timezone, ambiguous="NaT", nonexistent="shift_forward"
     ).tz_convert("UTC")
     unique_values = aware.where(aware.notna(), localised)
     values = pd.Series(unique_values[codes], index=index, dtype="datetime64[ns, UTC]")
 
     def spread(position: int) -> pd.Series:
-        column = np.array([p[position] or None for p in parsed], dtype=object)
+        column = np.full(len(uniques), None, dtype=object)
+        if position == 1:
+            column[done] = unique_precision[done]
+        column[slow] = [p[position] or None for p in parsed]
         return pd.Series(column[codes], index=index, dtype=object)
 
     precision, reason, detail = spread(1), spread(2), spread(3)

@@ -16,13 +16,10 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.config import MissionConfig, SourceSpec
+from protection_eval.ingest.parsing import ASCII_SPACE as _ASCII_SPACE
 from protection_eval.ingest.parsing import parse_numbers, parse_times
 from protection_eval.labels import LabelMapper, normalise_text
 from protection_eval.model import local_midnight_to_utc, to_local_day
-
-#: What str.strip removes from ASCII text (str.isspace), spelled out so that a vectorised
-#: strip matches it whatever string storage pandas uses.
-_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 class Quarantine:

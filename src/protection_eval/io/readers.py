@@ -25,6 +25,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyogrio
 
@@ -230,6 +232,33 @@ def _csv_header(path: Path, encoding: str | None, sep: str, header_row: int) -> 
         return []
 
 
+#: Rows parsed at a time: the parser holds each chunk as Python strings before it becomes
+#: compact Arrow text, so the chunk, not the file, sets that transient cost.
+_CSV_CHUNK_ROWS = 100_000
+
+
+def _read_csv_chunks(path: Path, options: dict[str, Any]) -> pd.DataFrame:
+    """Read a CSV's cells as text, ``_CSV_CHUNK_ROWS`` rows at a time.
+
+    Read from the file itself: a decoded copy in memory (as io.StringIO, four bytes a
+    character) cost several times the file's size on a large export. Reading in chunks and
+    joining them gives the same frame as one read; it bounds the parser's per-row Python
+    strings (about 60 bytes a cell) by the chunk, and freeing Arrow's unused pages afterwards
+    leaves room for the checks that follow (measured in docs/performance.md).
+    """
+    with pd.read_csv(path, chunksize=_CSV_CHUNK_ROWS, **options) as reader:
+        chunks = list(reader)
+    if len(chunks) == 1:
+        frame = chunks[0]
+    elif chunks:
+        frame = pd.concat(chunks, ignore_index=True)
+    else:  # a header and no rows: one plain read gives the named, empty columns
+        frame = pd.read_csv(path, **options)
+    del chunks
+    pa.default_memory_pool().release_unused()
+    return frame
+
+
 def _read_csv(path: Path, spec: SourceSpec = _DEFAULT_SOURCE) -> pd.DataFrame:
     encoding, header_row = spec.encoding, spec.header_row
     _check_encoding(path, encoding)
@@ -237,18 +266,10 @@ def _read_csv(path: Path, spec: SourceSpec = _DEFAULT_SOURCE) -> pd.DataFrame:
     header = _csv_header(path, encoding, sep, header_row)
     _refuse_duplicate_columns(path, [n for n in header if n])
     _refuse_reserved_columns(path, header)
+    options = {"encoding": encoding or "utf-8-sig", "sep": sep, "skiprows": header_row - 1,
+               "dtype": str, "keep_default_na": False, "skip_blank_lines": False}
     try:
-        # Read from the file itself: a decoded copy in memory (as io.StringIO, four bytes a
-        # character) cost several times the file's size on a large export.
-        frame = pd.read_csv(
-            path,
-            encoding=encoding or "utf-8-sig",
-            sep=sep,
-            skiprows=header_row - 1,
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-        )
+        frame = _read_csv_chunks(path, options)
     except (pd.errors.ParserError, csv.Error) as exc:
         raise InputFileError(
             path, f"not a readable CSV ({exc})",
@@ -275,6 +296,62 @@ def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[~blank].reset_index(drop=True)
 
 
+def _iso_text(values: pd.Series) -> pd.Series:
+    """Return each instant as ``Timestamp.isoformat()`` writes it ("" for NaT), in bulk.
+
+    The wall-clock time to the second (local time for a zoned column), then the fraction
+    as isoformat gives it (none, six digits, or nine when there are nanoseconds), then the
+    UTC offset (``+HH:MM``, with ``:SS`` when the zone's offset has seconds, as local mean
+    time has). A Python call per cell took most of the reading time of a large GPS table.
+    """
+    values = values.dt.as_unit("ns")
+    zoned = values.dt.tz is not None
+    wall = (values.dt.tz_localize(None) if zoned else values).to_numpy("datetime64[ns]")
+    missing = np.isnat(wall)
+    ticks = wall.view(np.int64)
+    text = pa.array(np.datetime_as_string(wall.astype("datetime64[s]"), unit="s"))
+    fraction = ticks % 1_000_000_000
+    parts = [text]
+    if (fraction[~missing] != 0).any():
+        micro = pc.utf8_lpad(pc.cast(pa.array(fraction // 1000), pa.string()), 6, "0")
+        nano = pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), 9, "0")
+        parts.append(pc.if_else(pa.array(fraction == 0), "", pc.binary_join_element_wise(
+            ".", pc.if_else(pa.array(fraction % 1000 == 0), micro, nano), "")))
+    if zoned:
+        offsets = (ticks - values.dt.tz_convert(None).to_numpy("datetime64[ns]").view(
+            np.int64)) // 1_000_000_000
+        codes, distinct = pd.factorize(offsets)
+        parts.append(pa.array(np.array([_offset_text(int(o)) for o in distinct],
+                                       dtype=object)[codes], type=pa.string()))
+    joined = pc.binary_join_element_wise(*parts, "")
+    return pd.Series(pc.if_else(pa.array(missing), "", joined), index=values.index, dtype="str")
+
+
+def _offset_text(seconds: int) -> str:
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
+
+
+def _attribute_text(values: pd.Series) -> pd.Series:
+    """Return an attribute column's cells as text: ``str()`` of each value, "" where missing.
+
+    Text, whole numbers, floats and booleans are converted in one step (pandas prints a
+    float as ``str`` does); dates as :func:`_iso_text`; any other column cell by cell.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return _iso_text(values)
+    kind = values.dtype.kind
+    if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
+        return values.fillna("").astype(str)
+    if kind in "iub" and isinstance(values.dtype, np.dtype):
+        return values.astype(str)
+    if values.dtype == np.float64:
+        return values.astype(str).where(values.notna(), "")
+    return values.map(lambda v: "" if v is None or (v != v) else str(v)).astype(str)
+
+
 def _spatial_to_text(gdf: gpd.GeoDataFrame, path: Path) -> pd.DataFrame:
     names = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     _refuse_duplicate_columns(path, names, "among the attributes")
@@ -284,15 +361,12 @@ def _spatial_to_text(gdf: gpd.GeoDataFrame, path: Path) -> pd.DataFrame:
     for column in gdf.columns:
         if column == gdf.geometry.name:
             continue
-        values = gdf[column].reset_index(drop=True)
-        if pd.api.types.is_datetime64_any_dtype(values):
-            text = values.map(lambda v: "" if pd.isna(v) else v.isoformat())
-        else:
-            text = values.map(lambda v: "" if v is None or (v != v) else str(v))
-        frame[str(column)] = text.astype(str)
-    frame["geometry"] = list(gdf.geometry.reset_index(drop=True))
+        frame[str(column)] = _attribute_text(gdf[column].reset_index(drop=True))
+    geometry = gdf.geometry
     if gdf.crs is not None and not gdf.crs.equals("EPSG:4326") and len(gdf):
-        frame["geometry"] = list(gdf.geometry.to_crs("EPSG:4326").reset_index(drop=True))
+        geometry = geometry.to_crs("EPSG:4326")
+    # The shapely objects as one array: a list is built by one Python call per geometry.
+    frame["geometry"] = geometry.to_numpy()
     return frame
 
 
