@@ -113,6 +113,11 @@ class SourceSpec(_Strict):
     derive : str or None
         A named derivation of an export (set by presets; see
         :mod:`protection_eval.io.exports`).
+    channels : dict
+        Incidents only: each value of the ``source`` column -> ``mission`` (the mission's own
+        reporting channels) or ``partner`` (partners' channels), the class the source-mix
+        diagnostic compares (docs/validity.md). A source value not listed has no channel: it
+        is counted in neither share, and the validation report names it.
     """
 
     path: Path
@@ -133,6 +138,7 @@ class SourceSpec(_Strict):
     calendar_year: str | None = None
     dates_only: list[str] = Field(default_factory=list)
     derive: str | None = None
+    channels: dict[str, Literal["mission", "partner"]] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

@@ -74,6 +74,7 @@ class IngestContext:
     areas: gpd.GeoDataFrame | None = None
     patrol_ids: frozenset[str] = frozenset()
     area_name_suggestions: dict[str, list[str]] = field(default_factory=dict)
+    table_notes: list[str] = field(default_factory=list)
 
 
 def cell_text(frame: pd.DataFrame, column: str) -> pd.Series:
