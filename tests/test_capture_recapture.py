@@ -91,10 +91,11 @@ def test_capture_histories_come_from_source_and_matched_sources():
 
 def test_under_reporting_estimates_each_stratum_with_a_match_and_names_the_rest():
     rng = np.random.default_rng(3)
-    rows = []
+    rows, unseen = [], {}
     for area in ("A1", "A2"):
         caught = rng.random((200, 2)) < (0.5, 0.4)
-        for i, (a, b) in enumerate(caught[caught.any(axis=1)]):
+        unseen[area] = int((~caught.any(axis=1)).sum())
+        for a, b in caught[caught.any(axis=1)]:
             first = "hr" if a else "ngo"
             rows.append({"area_id": area, "occurred_at": pd.Timestamp("2022-02-01", tz="UTC"),
                          "source": first, "matched_sources": "ngo" if a and b else None})
@@ -104,8 +105,10 @@ def test_under_reporting_estimates_each_stratum_with_a_match_and_names_the_rest(
     frame = result.to_frame().set_index("area_id")
     assert sorted(frame.index) == ["A1", "A2"]
     assert (frame["method"] == "chapman").all()
-    # 200 incidents each, seen by one source or both: the planted 60 unreported are covered.
-    assert ((frame["ci_low"] <= 60) & (frame["ci_high"] >= 60)).all()
+    # 200 incidents each, seen by one source or both: the planted unreported are covered.
+    planted = pd.Series(unseen)
+    assert ((frame["ci_low"] <= planted) & (frame["ci_high"] >= planted)).all()
+    assert frame["n_observed"].tolist() == [200 - unseen["A1"], 200 - unseen["A2"]]
     assert "closed population" in frame["assumptions"].iloc[0]
     assert result.notes == ["1 strata have one source only: not estimated"]
 

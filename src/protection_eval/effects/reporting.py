@@ -24,7 +24,8 @@ study's pre-trend test as a caveat.
   to something else that changed.
 
 Every row is about reports, never occurrences (DOMAIN.md), and is suppressed in the shared table
-like any estimate built on fewer than k incidents (:func:`protection_eval.sharing.forms.to_effects_table`).
+like any estimate built on fewer than k incidents
+(:func:`protection_eval.sharing.forms.to_effects_table`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "PLACEBO_LOCATION_TYPES",
     "ReportingDiagnostics",
     "compute_median_lags",
+    "compute_mission_median_lags",
     "estimate_reporting_diagnostics",
 ]
 
@@ -267,3 +269,26 @@ def compute_median_lags(
             rows.append({"group": group, "window": window, "n_reports": int(len(lags)),
                          "median_lag_days": float(lags.median()) if len(lags) else np.nan})
     return pd.DataFrame(rows)
+
+
+def compute_mission_median_lags(
+    incidents: pd.DataFrame, panel: pd.DataFrame, *, timezone: str, pre: int = 6, post: int = 6,
+) -> pd.DataFrame:
+    """:func:`compute_median_lags` for every strategy of the panel, one table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``strategy_id`` then the columns of :func:`compute_median_lags`; empty when the
+        incidents have no report dates.
+    """
+    columns = ["strategy_id", "group", "window", "n_reports", "median_lag_days"]
+    if "reported_at" not in incidents or incidents["reported_at"].isna().all():
+        return pd.DataFrame(columns=columns)
+    tables = [
+        compute_median_lags(incidents, panel, active, timezone=timezone, pre=pre, post=post)
+        .assign(strategy_id=strategy_id)
+        for strategy_id, active in panel.attrs.get("strategies", {}).items()
+    ]
+    return pd.concat(tables, ignore_index=True)[columns] if tables else pd.DataFrame(
+        columns=columns)
