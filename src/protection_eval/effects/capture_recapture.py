@@ -18,7 +18,7 @@ too, each source sees about half of all incidents, and as many again went unrepo
   averaged with Akaike weights, and the variance is Buckland et al.'s (1997) unconditional
   one, which adds the spread between models to each model's own error. Picking the lowest-AIC
   model and reporting its interval as if it had been chosen in advance under-covered in the
-  simulations (about 88% for a nominal 95%; docs/validity.md).
+  simulations (84-89% for a nominal 95%; docs/validity.md).
 
 Intervals are Chao's (1987) log-normal intervals for the population, which stay above the
 number observed and are skewed like the estimator: ``[n + f0 / C, n + f0 C]`` with
