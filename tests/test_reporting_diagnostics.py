@@ -224,3 +224,32 @@ def test_inventory_refuses_unknown_or_placebo_target_types(tmp_path, types, word
     (tmp_path / "escort.yaml").write_text(yaml.safe_dump([entry]), encoding="utf-8")
     with pytest.raises(CatalogueError, match=words):
         load_catalogue(tmp_path)
+
+
+def test_diagnostic_rows_and_their_sentence_pass_the_disclosure_audit(planted, tmp_path):
+    from protection_eval.effects.mission import MissionEffects
+    from protection_eval.io.writers import write_table
+    from protection_eval.sharing.audit.folder import audit_shared_folder
+    from protection_eval.sharing.forms import to_effects_table
+
+    effects = MissionEffects("T-1", estimates=list(planted.estimates.values()))
+    table = to_effects_table(effects)
+    assert sorted(table["estimand"]) == sorted(planted.estimates)
+    write_table(table, tmp_path / "effects.csv")
+    inputs = BriefInputs(mission="T-1", name="Test", period=("2022-01", "2023-12"),
+                         synthetic=True, k=5, coverage=None, effects=table,
+                         gaps=pd.DataFrame(), strategy_names={}, map_file=None)
+    (tmp_path / "brief.html").write_text(render_brief(inputs), encoding="utf-8")
+    result = audit_shared_folder(tmp_path, k=5)
+    assert result.ok, result.to_frame().to_string()
+
+
+def test_a_diagnostic_on_fewer_than_k_incidents_is_suppressed(planted):
+    from protection_eval.effects.mission import MissionEffects
+    from protection_eval.sharing.forms import to_effects_table
+
+    est = planted.estimates["placebo_home"]
+    small = type(est)(**{**est.__dict__, "n_incidents": 4})
+    table = to_effects_table(MissionEffects("T-1", estimates=[small]))
+    assert table[["irr", "ci_low", "ci_high"]].isna().all(axis=None)
+    assert table["caveats"].iloc[0] == "Suppressed: fewer than 5 incidents in the model."
