@@ -88,3 +88,18 @@ def test_cross_source_matches_are_kept_on_the_first_report(reporting_mission):
 def test_ages_never_enter_the_table(reporting_mission):
     assert "Age" not in reporting_mission.incidents.columns
     assert "Age" in reporting_mission.validation.tables["incidents"].dropped_columns
+
+
+def test_channels_belong_to_incidents_and_name_mission_or_partner(bad_mission):
+    from protection_eval.config import ConfigError, load_mission_config
+
+    config = yaml.safe_load(bad_mission.read_text())
+    config["sources"]["patrols"]["channels"] = {"hr": "mission"}
+    bad_mission.write_text(yaml.safe_dump(config, allow_unicode=True))
+    with pytest.raises(ConfigError, match="only incidents have reporting channels"):
+        load_mission_config(bad_mission)
+    del config["sources"]["patrols"]["channels"]
+    config["sources"]["incidents"]["channels"] = {"hr": "ngo"}
+    bad_mission.write_text(yaml.safe_dump(config, allow_unicode=True))
+    with pytest.raises(ConfigError, match="mission"):
+        load_mission_config(bad_mission)

@@ -187,6 +187,15 @@ class Sources(_Strict):
     bases: SourceSpec | None = None
     deployments: SourceSpec | None = None
 
+    @model_validator(mode="after")
+    def _channels_on_incidents_only(self) -> Sources:
+        for name in ("areas", "patrols", "patrol_tracks", "bases", "deployments"):
+            spec = getattr(self, name)
+            if spec is not None and spec.channels:
+                raise ValueError(f"sources.{name}.channels: only incidents have reporting "
+                                 "channels; move the map under sources.incidents.channels")
+        return self
+
 
 class Period(_Strict):
     """The mission period analysed; dates outside it are quarantined."""
