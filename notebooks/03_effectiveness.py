@@ -39,10 +39,14 @@ post = 6  # periods after a start in the event window
 
 # %%
 from protection_eval.config import parse_period
+from protection_eval.effects.capture_recapture import estimate_under_reporting
 from protection_eval.effects.event_study import to_breakdown_table
 from protection_eval.effects.mission import estimate_mission, plot_event_studies
+from protection_eval.effects.reporting import DIAGNOSTIC_ESTIMANDS, compute_mission_median_lags
+from protection_eval.inventory.strategies import load_catalogue, to_target_location_types
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.outputs import read_coverage_areas, write_effects
+from protection_eval.sharing.brief import describe_reporting
 from protection_eval.sharing.forms import to_effects_table
 
 mission = load_mission(mission_config)
@@ -52,7 +56,8 @@ area_measures = read_coverage_areas(restricted_dir, radius_m=mission.config.cove
                                     window_h=mission.config.coverage.window_h)
 effects = estimate_mission(mission, freq=freq, strategies=strategy, design=model, pre=pre,
                            post=post, period=parse_period(period) if period else None,
-                           area_measures=area_measures)
+                           area_measures=area_measures,
+                           target_location_types=to_target_location_types(load_catalogue()))
 
 # %% [markdown]
 # ## Headline per strategy, with its caveats
@@ -132,6 +137,49 @@ effects.table("patrol_presence")
 
 # %%
 effects.table("women_share")
+
+# %% [markdown]
+# ## Less violence, or less reporting?
+# Each strategy's reporting diagnostics, fitted like its headline (stacked design around
+# roll-out): `reporting_within_7d`, the ratio of the share of reports made within 7 days (below
+# 1: slower reporting); `source_mission_share`, the ratio of the share that came through the
+# mission's own channels (`sources.incidents.channels`); `target_locations`, reported incidents
+# at the places the strategy acts on (the inventory's `target_location_types`); `placebo_home`,
+# reported incidents at home, which the strategy does not reach. A drop at the targets and none
+# at home is what an effect on violence looks like. Methods: `docs/validity.md`.
+
+# %%
+effects.table(*DIAGNOSTIC_ESTIMANDS)
+
+# %% [markdown]
+# Read together, as the brief says them (from the suppressed table):
+
+# %%
+shared_effects = to_effects_table(effects, min_count=mission.config.sharing.min_count)
+{sid: describe_reporting(shared_effects, sid) for sid in effects.diagnostics}
+
+# %% [markdown]
+# Median delay between incident and report, before and after roll-out, in treated and
+# comparison areas (descriptive; restricted, counts may be small).
+
+# %%
+compute_mission_median_lags(mission.incidents, effects.panel, timezone=mission.config.timezone,
+                            pre=pre, post=post)
+
+# %% [markdown]
+# ## Under-reporting: capture-recapture from incidents two sources both reported
+# Ingestion keeps, for each incident, the other sources that reported it (`matched_sources`).
+# The overlap estimates how many incidents no source reported, per area and quarter: Chapman for
+# two sources, model-averaged log-linear models for three or more, with 95% intervals and the
+# assumptions each rests on (closed population, correct matching, ...). Strata without a match
+# cannot be estimated. Restricted: small counts.
+
+# %%
+under = estimate_under_reporting(mission.incidents, mission.config.timezone)
+under.to_frame(), under.notes
+
+# %%
+estimate_under_reporting(mission.incidents, mission.config.timezone, by=("quarter",)).to_frame()
 
 # %% [markdown]
 # ## Overdispersion tests and notes

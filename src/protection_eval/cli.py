@@ -345,6 +345,7 @@ def effects(
     """Effect of each strategy and of patrol presence: effects.csv with caveats."""
     from protection_eval.config import parse_period
     from protection_eval.effects.mission import estimate_mission
+    from protection_eval.inventory.strategies import load_catalogue, to_target_location_types
     from protection_eval.runs.outputs import write_effects
     from protection_eval.runs.publish import publish_shared
 
@@ -353,7 +354,10 @@ def effects(
     try:
         mission = load_mission(config)
         window = parse_period(period) if period else None
-        result = estimate_mission(mission, strategies=strategy, design=design, period=window)
+        result = estimate_mission(
+            mission, strategies=strategy, design=design, period=window,
+            target_location_types=to_target_location_types(load_catalogue()),
+        )
     except (*USER_ERRORS, ValueError) as exc:
         fail(f"effects not estimated: {exc}")
     k = mission.config.sharing.min_count

@@ -117,6 +117,11 @@ class SourceSpec(_Strict):
     total_labels : list of str
         Of an ``incident_counts`` source: GBV type labels that mark a total row (a margin over
         the types of its area, month and source) besides ``total``, e.g. ``["All types"]``.
+    channels : dict
+        Incidents only: each value of the ``source`` column -> ``mission`` (the mission's own
+        reporting channels) or ``partner`` (partners' channels), the class the source-mix
+        diagnostic compares (docs/validity.md). A source value not listed has no channel: it
+        is counted in neither share, and the validation report names it.
     """
 
     path: Path
@@ -138,6 +143,7 @@ class SourceSpec(_Strict):
     dates_only: list[str] = Field(default_factory=list)
     derive: str | None = None
     total_labels: list[str] = Field(default_factory=list)
+    channels: dict[str, Literal["mission", "partner"]] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -186,6 +192,15 @@ class Sources(_Strict):
     bases: SourceSpec | None = None
     deployments: SourceSpec | None = None
     incident_counts: SourceSpec | None = None
+
+    @model_validator(mode="after")
+    def _channels_on_incidents_only(self) -> Sources:
+        for name in ("areas", "patrols", "patrol_tracks", "bases", "deployments"):
+            spec = getattr(self, name)
+            if spec is not None and spec.channels:
+                raise ValueError(f"sources.{name}.channels: only incidents have reporting "
+                                 "channels; move the map under sources.incidents.channels")
+        return self
 
 
 class Period(_Strict):

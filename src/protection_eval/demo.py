@@ -3,7 +3,9 @@
 Three missions of different shapes, all generated from one seed:
 
 - ``DEMO-A``: GPS tracks; GBVIMS-style CSV export with English labels, day-first dates and
-  identifying columns that ingestion must drop.
+  identifying columns that ingestion must drop; report dates, place types, survivor groups and
+  source channels, with a planted reporting change where firewood escorts run (faster reports,
+  and the drop only away from home).
 - ``DEMO-B``: patrol routes as LineStrings in a GeoPackage, no tracks; French labels.
 - ``DEMO-C``: bases only (presence by radius); GeoParquet incidents; a mission-wide strategy.
 
@@ -68,6 +70,33 @@ class PlantedEffect:
 
 
 @dataclass(frozen=True)
+class PlantedReporting:
+    """Reporting columns and a planted change in reporting where one strategy is active.
+
+    Where ``strategy_id`` is active, the share of incidents reported within 7 days is
+    ``prompt_after`` instead of ``prompt_before`` (its ratio is the planted
+    ``reporting_within_7d``), and incidents at home keep their rate: the strategy's whole drop
+    falls on the other place types (planted ``placebo_home`` 1). The source mix is unchanged
+    (planted ``source_mission_share`` 1).
+    """
+
+    strategy_id: str
+    prompt_before: float = 0.5
+    prompt_after: float = 0.75
+    place_shares: tuple[tuple[str, float], ...] = (
+        ("home", 0.3), ("field_bush", 0.25), ("water_point", 0.15), ("market", 0.1),
+        ("road", 0.1), ("school", 0.05), ("other", 0.05),
+    )
+    group_shares: tuple[tuple[str, float], ...] = (
+        ("woman", 0.55), ("girl", 0.3), ("man", 0.05), ("boy", 0.05), ("unknown", 0.05),
+    )
+    channels: tuple[tuple[str, str], ...] = (
+        ("mission_hr", "mission"), ("police", "mission"), ("gbv_partner", "partner"),
+        ("another_partner", "partner"),
+    )
+
+
+@dataclass(frozen=True)
 class DemoSpec:
     """The shape of one demo mission."""
 
@@ -86,6 +115,7 @@ class DemoSpec:
     bases: int = 6
     radius_m: float = RADIUS_M
     formats: dict[str, str] = field(default_factory=dict)
+    reporting: PlantedReporting | None = None
 
 
 DEMO_SPECS: tuple[DemoSpec, ...] = (
@@ -95,6 +125,7 @@ DEMO_SPECS: tuple[DemoSpec, ...] = (
         (PlantedEffect("firewood-escorts", 0.6), PlantedEffect("night-patrols", 0.8, 0.3)),
         formats={"incidents": "csv", "patrols": "csv", "patrol_tracks": "parquet",
                  "areas": "geojson", "deployments": "csv", "bases": "csv"},
+        reporting=PlantedReporting("firewood-escorts"),
     ),
     DemoSpec(
         "DEMO-B", "Demo mission B (synthetic, patrol routes)", "Africa/Lubumbashi",
@@ -361,6 +392,70 @@ def _incident_table(world: _World, inc: pd.DataFrame) -> tuple[pd.DataFrame, dic
     return table, source
 
 
+_PLACE_LABELS = {"home": "Home", "field_bush": "Field / Bush", "water_point": "Water Point",
+                 "market": "Market", "road": "Road", "school": "School", "other": "Other"}
+_GROUP_LABELS = {"woman": "Adult woman", "girl": "Girl", "man": "Adult man", "boy": "Boy",
+                 "unknown": "Unknown"}
+
+
+def _plant_reporting(
+    world: _World, inc: pd.DataFrame, deployments: pd.DataFrame, table: pd.DataFrame,
+    source: dict, seed: int,
+) -> tuple[pd.DataFrame, dict, dict]:
+    """Add report dates, place types and survivor groups, with the planted reporting change.
+
+    Drawn from a generator of their own, so the incidents and every other mission stay as they
+    were without these columns.
+    """
+    plant = world.spec.reporting
+    rng = np.random.default_rng([seed, 17])
+    starts = deployments.loc[deployments["strategy_id"] == plant.strategy_id]
+    start_h = pd.Series(
+        ((pd.to_datetime(starts["started_on"]) - _t0()) / pd.Timedelta(hours=1)).to_numpy(),
+        index=starts["area_id"].to_numpy())
+    area_ids = world.areas.area_id.to_numpy()[inc.area.to_numpy()]
+    active = (inc.t_h.to_numpy() >= start_h.reindex(area_ids).to_numpy()) & np.isin(
+        area_ids, start_h.index)
+    # Home keeps its rate where the strategy runs: its share rises by 1 / irr, and the other
+    # place types share the rest in their usual proportions.
+    irr = next(e.irr for e in world.spec.effects if e.strategy_id == plant.strategy_id)
+    places, shares = zip(*plant.place_shares, strict=True)
+    base = np.asarray(shares)
+    home_after = base[0] / irr
+    after = np.concatenate([[home_after], base[1:] * (1 - home_after) / base[1:].sum()])
+    draw = rng.random(len(inc))
+    place = np.where(active, np.searchsorted(np.cumsum(after), draw * after.sum()),
+                     np.searchsorted(np.cumsum(base), draw * base.sum()))
+    prompt = rng.random(len(inc)) < np.where(active, plant.prompt_after, plant.prompt_before)
+    lag_h = np.where(prompt, rng.uniform(0, 7 * 24, len(inc)),
+                     (7 * 24 + 1) + rng.exponential(30 * 24, len(inc)))
+    groups, group_p = zip(*plant.group_shares, strict=True)
+    group = rng.choice(list(groups), len(inc), p=list(group_p))
+    table = table.copy()
+    table.insert(2, "Date of Report",
+                 _local(world, inc.t_h.to_numpy() + lag_h).dt.strftime("%d/%m/%Y %H:%M"))
+    table["Type of Place"] = [_PLACE_LABELS[places[i]] for i in place]
+    table["Survivor Group"] = [_GROUP_LABELS[g] for g in group]
+    source = {
+        **source,
+        "columns": {**source["columns"], "Date of Report": "reported_at",
+                    "Type of Place": "location_type", "Survivor Group": "survivor_group"},
+        "labels": {**source["labels"],
+                   "location_type": {v: k for k, v in _PLACE_LABELS.items()},
+                   "survivor_group": {v: k for k, v in _GROUP_LABELS.items()}},
+        "channels": dict(plant.channels),
+    }
+    truth = {
+        "strategy_id": plant.strategy_id,
+        "reporting_within_7d": plant.prompt_after / plant.prompt_before,
+        "source_mission_share": 1.0,
+        "placebo_home": 1.0,
+        "target_locations": float((1 - home_after) * irr / (1 - base[0])),
+        "prompt_share_before": plant.prompt_before, "prompt_share_after": plant.prompt_after,
+    }
+    return table, source, truth
+
+
 def _sprinkle_incidents(world: _World, table: pd.DataFrame) -> pd.DataFrame:
     """Append realistic bad rows, each counted under the reason ingestion must give."""
     spec = world.spec
@@ -473,6 +568,10 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
     incidents = _make_incidents(world, multiplier)
 
     table, source = _incident_table(world, incidents)
+    planted_reporting = None
+    if spec.reporting is not None:
+        table, source, planted_reporting = _plant_reporting(world, incidents, deployments,
+                                                            table, source, seed)
     table = _sprinkle_incidents(world, table)
     if fmt["incidents"] == "csv":
         _write_source(table, folder / path("incidents"))
@@ -550,6 +649,7 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
         "patrol_presence": {"radius_m": spec.radius_m, "window_h": WINDOW_H,
                             "irr_covered": IRR_COVERED, "model": spec.coverage_model},
         "bad_rows": world.truth_bad,
+        **({"reporting": planted_reporting} if planted_reporting else {}),
         "notes": "Incident candidates are thinned with probability 1 - irr_covered when a "
                  "patrol (or a valid base) was within radius_m during the window_h before.",
     }

@@ -43,12 +43,39 @@ PATROL_TYPES: tuple[str, ...] = (
     "other",
 )
 
+#: Where an incident took place, after the GBVIMS incident-location categories (an optional
+#: incident column). Strategies name the ones they act on (the inventory's
+#: ``target_location_types``); incidents at home are the usual placebo outcome.
+LOCATION_TYPES: tuple[str, ...] = (
+    "home",
+    "field_bush",
+    "water_point",
+    "market",
+    "road",
+    "school",
+    "displacement_site",
+    "health_facility",
+    "other",
+    "unknown",
+)
+
+#: Coarse survivor group (an optional incident column). Never an age: the group is all a
+#: source may give, and it is shared only as suppressed aggregates (DOMAIN.md rules 2 and 3).
+SURVIVOR_GROUPS: tuple[str, ...] = ("woman", "girl", "man", "boy", "unknown")
+
+#: Reporting channels a source can be classed as (``sources.incidents.channels`` in the mission
+#: YAML): the mission's own (human rights, gender or protection units, UN police, patrols) or a
+#: partner's (GBV service providers, national police, NGOs).
+CHANNELS: tuple[str, ...] = ("mission", "partner")
+
 #: Vocabulary of each labelled column, by column name.
 VOCABULARIES: dict[str, tuple[str, ...]] = {
     "gbv_type": GBV_TYPES,
     "location_precision": LOCATION_PRECISIONS,
     "unit_type": UNIT_TYPES,
     "patrol_type": PATROL_TYPES,
+    "location_type": LOCATION_TYPES,
+    "survivor_group": SURVIVOR_GROUPS,
 }
 
 _SEPARATORS = re.compile(r"\s*[,;|/]\s*")

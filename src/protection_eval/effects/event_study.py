@@ -113,6 +113,13 @@ def make_stacked_panel(
     return stacked
 
 
+def _finite_offset(stacked: pd.DataFrame, offset: str | None) -> pd.DataFrame:
+    """Leave out rows whose offset is not finite (a share of nothing is not a share)."""
+    if offset is None:
+        return stacked
+    return stacked.loc[np.isfinite(stacked[offset].to_numpy(dtype=float))].reset_index(drop=True)
+
+
 def _stacked_df(stacked: pd.DataFrame) -> float:
     treated = stacked.loc[stacked["treated"], "area_id"].nunique()
     controls = stacked.loc[~stacked["treated"], "area_id"].nunique()
@@ -128,6 +135,8 @@ def estimate_stacked_effect(
     pre: int = 6,
     post: int = 6,
     headline: bool = True,
+    offset: str | None = None,
+    estimand: str = "deployment",
 ) -> EffectEstimate | None:
     """Estimate a strategy's effect with the stacked, not-yet-treated design.
 
@@ -145,6 +154,11 @@ def estimate_stacked_effect(
         Window around each cohort's start.
     headline : bool
         Mark the estimate as the strategy's headline number.
+    offset : str, optional
+        Column of the log of a denominator (e.g. the reports whose delay is known): the ratio
+        is then of the outcome's share of it. Rows where it is not finite are left out.
+    estimand : str
+        Name of the estimand in the result.
 
     Returns
     -------
@@ -155,11 +169,13 @@ def estimate_stacked_effect(
     stacked = make_stacked_panel(panel, active, pre=pre, post=post)
     if stacked.empty:
         return None
+    stacked = _finite_offset(stacked, offset)
     fit = fit_count_model(
-        stacked, outcome, ["dose"], fixed_effects=("stack_area", "stack_period"), cluster="area_id"
+        stacked, outcome, ["dose"], fixed_effects=("stack_area", "stack_period"),
+        cluster="area_id", offset=offset,
     )
     est = EffectEstimate.from_fit(
-        fit, "dose", strategy_id=strategy_id, estimand="deployment", model="poisson_fe",
+        fit, "dose", strategy_id=strategy_id, estimand=estimand, model="poisson_fe",
         design="stacked_not_yet_treated", unit="strategy active (whole period)",
         headline=headline, df=_stacked_df(stacked),
     )
@@ -396,6 +412,7 @@ def estimate_event_study(
     outcome: str = "incidents",
     pre: int = 6,
     post: int = 6,
+    offset: str | None = None,
 ) -> EventStudyResult | None:
     """Fit leads and lags of roll-out on the stacked panel and test the pre-trend.
 
@@ -411,6 +428,8 @@ def estimate_event_study(
         Count column.
     pre, post : int
         Window around each cohort's start.
+    offset : str, optional
+        Column of the log of a denominator, as in :func:`estimate_stacked_effect`.
 
     Returns
     -------
@@ -420,6 +439,7 @@ def estimate_event_study(
     stacked = make_stacked_panel(panel, active, pre=pre, post=post)
     if stacked.empty:
         return None
+    stacked = _finite_offset(stacked, offset)
     times = [k for k in range(-pre, post + 1) if k != -1]
     names = []
     for k in times:
@@ -428,7 +448,8 @@ def estimate_event_study(
         if stacked[name].any():
             names.append(name)
     fit = fit_count_model(
-        stacked, outcome, names, fixed_effects=("stack_area", "stack_period"), cluster="area_id"
+        stacked, outcome, names, fixed_effects=("stack_area", "stack_period"), cluster="area_id",
+        offset=offset,
     )
     table = fit.to_frame().set_index("term")
     rows = [{"event_time": -1, "irr": 1.0, "ci_low": 1.0, "ci_high": 1.0, "p_value": np.nan}]

@@ -22,7 +22,7 @@ Estimators on the area x period panel (:mod:`protection_eval.effects.panel`), ea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -58,6 +58,10 @@ from protection_eval.effects.event_study import (
     estimate_stacked_effect,
     plot_event_studies,
     plot_event_study,
+)
+from protection_eval.effects.reporting import (
+    ReportingDiagnostics,
+    estimate_reporting_diagnostics,
 )
 from protection_eval.effects.wild_bootstrap import add_bootstrap
 
@@ -265,6 +269,10 @@ class MissionEffects:
         What could not be estimated and why, plus the panel's notes.
     panel : pandas.DataFrame or None
         The area x period panel the models were fitted on (restricted: area-month counts).
+    diagnostics : dict of str to ReportingDiagnostics
+        Reporting diagnostics by strategy id (:mod:`protection_eval.effects.reporting`), when
+        the incidents carry report dates, channels or location types; their rows are also in
+        ``estimates``.
     """
 
     mission: str
@@ -273,6 +281,7 @@ class MissionEffects:
     overdispersion: dict[str, tuple[float, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     panel: pd.DataFrame | None = field(default=None, repr=False)
+    diagnostics: dict[str, ReportingDiagnostics] = field(default_factory=dict)
 
     def headline(self, strategy_id: str) -> EffectEstimate | None:
         """Return a strategy's headline estimate, if any."""
@@ -392,6 +401,7 @@ def estimate_mission_effects(
     design: str = "stacked",
     pre: int = 6,
     post: int = 6,
+    target_location_types: Mapping[str, Sequence[str]] | None = None,
 ) -> MissionEffects:
     """Estimate every strategy's effect and the patrol-presence measures of a mission.
 
@@ -410,11 +420,15 @@ def estimate_mission_effects(
         from one period always gets the interrupted time series.
     pre, post : int
         Event window of the stacked design and event study.
+    target_location_types : mapping of str to sequence of str, optional
+        Location types each strategy acts on (the inventory's ``target_location_types``,
+        :func:`protection_eval.inventory.strategies.to_target_location_types`), for the
+        mechanism and placebo diagnostics.
 
     Returns
     -------
     MissionEffects
-        Estimates, event studies, overdispersion tests and notes.
+        Estimates, event studies, reporting diagnostics, overdispersion tests and notes.
     """
     if design not in HEADLINE_DESIGNS:
         raise ValueError(f"design must be one of {HEADLINE_DESIGNS}, not {design!r}")
@@ -432,6 +446,16 @@ def estimate_mission_effects(
                            pre, post)
     for study in result.event_studies.values():
         result.estimates += study.to_estimates()
+    if panel.attrs.get("reporting"):
+        # Only strategies with a not-yet-treated comparison: a diagnostic needs one too.
+        for strategy_id in result.event_studies:
+            found = estimate_reporting_diagnostics(
+                panel, strategy_id, available[strategy_id], pre=pre, post=post,
+                target_location_types=(target_location_types or {}).get(strategy_id, ()),
+            )
+            result.diagnostics[strategy_id] = found
+            result.estimates += list(found.estimates.values())
+            result.notes += found.notes
     result.estimates += _attempt(result, "patrol dose-response", estimate_dose_response,
                                  panel, outcome=outcome) or []
     result.estimates += _attempt(result, "women's share", estimate_women_share_modification,
@@ -451,6 +475,7 @@ def estimate_mission(
     period: Period | None = None,
     presence: bool = True,
     area_measures: pd.DataFrame | None = None,
+    target_location_types: Mapping[str, Sequence[str]] | None = None,
 ) -> MissionEffects:
     """Build a loaded mission's panel and estimate every effect on it.
 
@@ -476,6 +501,8 @@ def estimate_mission(
     area_measures : pandas.DataFrame, optional
         The mission's coverage area measures for its whole period, when this run has computed
         them already (``CoverageResult.areas``); computed here otherwise.
+    target_location_types : mapping of str to sequence of str, optional
+        As :func:`estimate_mission_effects`.
 
     Returns
     -------
@@ -498,7 +525,7 @@ def estimate_mission(
         panel.attrs = attrs
     effects = estimate_mission_effects(
         panel, mission=data.config.mission, strategies=strategies, outcome=outcome,
-        design=design, pre=pre, post=post,
+        design=design, pre=pre, post=post, target_location_types=target_location_types,
     )
     effects.panel = panel
     if presence and outcome == "incidents":

@@ -258,6 +258,10 @@ def compute_panel(
     panel["incidents"] = panel[type_cols].sum(axis=1).astype("int64")
     if incident_counts is not None:
         panel = _add_counts(panel, incident_counts, freq, notes)
+    reporting = _reporting_counts(incidents.loc[used], counted)
+    if not reporting.empty:
+        panel = panel.merge(reporting.reset_index(), on=["area_id", "period"], how="left")
+        panel[list(reporting.columns)] = panel[list(reporting.columns)].fillna(0).astype("int64")
 
     sizes = pd.DataFrame(
         {
@@ -307,9 +311,43 @@ def compute_panel(
             strategies[strategy_id] = col
     panel = panel.sort_values(["area_id", "period_index"], ignore_index=True)
     panel.attrs.update(
-        {"freq": freq, "exposure_unit": exposure_unit, "strategies": strategies, "notes": notes}
+        {"freq": freq, "exposure_unit": exposure_unit, "strategies": strategies, "notes": notes,
+         "reporting": list(reporting.columns)}
     )
     return panel
+
+
+#: Longest delay between an incident and its report that counts as prompt (days).
+PROMPT_DAYS = 7
+
+
+def _reporting_counts(used: pd.DataFrame, counted: pd.DataFrame) -> pd.DataFrame:
+    """Count the optional reporting columns of the counted incidents per area and period.
+
+    ``reports_lag_known``: incidents with a report date and a known time or day;
+    ``reports_within_7d``: those reported within :data:`PROMPT_DAYS` days; ``reports_mission``
+    / ``reports_partner``: by the source's channel; ``incidents_at_<location type>``. Only the
+    columns the data can fill are made (an empty frame when the source has none of them).
+    """
+    keys = counted[["area_id", "period"]]
+    columns: dict[str, np.ndarray] = {}
+    if "reported_at" in used and used["reported_at"].notna().any():
+        # A range of dates has no one day to count the delay from.
+        known = (used["reported_at"].notna()
+                 & used["time_precision"].isin(["time", "day"])).to_numpy()
+        lag = (used["reported_at"] - used["occurred_at"]).dt.total_seconds().to_numpy() / 86_400
+        columns["reports_lag_known"] = known
+        columns["reports_within_7d"] = known & (lag <= PROMPT_DAYS)
+    if "channel" in used and used["channel"].notna().any():
+        for channel in ("mission", "partner"):
+            columns[f"reports_{channel}"] = (used["channel"] == channel).to_numpy()
+    if "location_type" in used and used["location_type"].notna().any():
+        for kind in sorted(used["location_type"].dropna().unique()):
+            columns[f"incidents_at_{kind}"] = (used["location_type"] == kind).to_numpy()
+    if not columns:
+        return pd.DataFrame()
+    flags = pd.DataFrame({k: v.astype("int64") for k, v in columns.items()}, index=keys.index)
+    return flags.groupby([keys["area_id"], keys["period"]]).sum()
 
 
 def compute_mission_panel(

@@ -72,6 +72,7 @@ class IngestContext:
     patrol_ids: frozenset[str] = frozenset()
     incidents: pd.DataFrame | None = None
     area_name_suggestions: dict[str, list[str]] = field(default_factory=dict)
+    table_notes: list[str] = field(default_factory=list)
 
 
 def cell_text(frame: pd.DataFrame, column: str) -> pd.Series:

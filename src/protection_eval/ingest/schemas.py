@@ -12,9 +12,12 @@ import pandera.pandas as pa
 import shapely
 
 from protection_eval.labels import (
+    CHANNELS,
     GBV_TYPES,
     LOCATION_PRECISIONS,
+    LOCATION_TYPES,
     PATROL_TYPES,
+    SURVIVOR_GROUPS,
     TIME_PRECISIONS,
     UNIT_TYPES,
 )
@@ -128,6 +131,14 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "source": pa.Column(str, nullable=True),
             "perpetrator_type": pa.Column(str, nullable=True),
             "victims": pa.Column("Int64", pa.Check.ge(1), nullable=True),
+            # Optional reporting columns (empty when the source has none): the report date,
+            # where it happened, a coarse survivor group (never an age), the source's channel
+            # and the other sources that reported the same incident (capture-recapture).
+            "reported_at": pa.Column(UTC, nullable=True),
+            "location_type": _labels(LOCATION_TYPES, nullable=True),
+            "survivor_group": _labels(SURVIVOR_GROUPS, nullable=True),
+            "channel": _labels(CHANNELS, nullable=True),
+            "matched_sources": pa.Column(str, nullable=True),
             # No coordinates (and no geometry) for rows located only by their area.
             "longitude": pa.Column(float, pa.Check.in_range(-180, 180), nullable=True),
             "latitude": pa.Column(float, pa.Check.in_range(-90, 90), nullable=True),

@@ -39,9 +39,12 @@ from protection_eval.ingest.quarantine import (
 )
 from protection_eval.ingest.schemas import validate_table
 from protection_eval.ingest.validation import TableReport, ValidationReport
-from protection_eval.model import RawTable
+from protection_eval.model import RawTable, to_local_day
 
 WGS84 = "EPSG:4326"
+
+#: Separator of the sources in ``matched_sources`` (the other sources that reported an incident).
+MATCH_SEPARATOR = "; "
 
 
 class MissionInputError(ValueError):
@@ -107,7 +110,8 @@ MODELS: dict[str, TableModel] = {
     "incidents": TableModel(
         ("incident_id", "occurred_at", "gbv_type"),
         ("occurred_until", "longitude", "latitude", "location_precision", "area_id",
-         "area_name", "area_pcode", "source", "perpetrator_type", "victims"),
+         "area_name", "area_pcode", "source", "perpetrator_type", "victims", "reported_at",
+         "location_type", "survivor_group"),
         "incident_id",
         points=True,
     ),
@@ -417,7 +421,15 @@ def _float_key(values: pd.Series) -> np.ndarray:
     return np.where(np.isnan(numbers), np.int64(-1), numbers.view(np.int64))
 
 
-def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine) -> None:
+def _check_likely_duplicates(
+    frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine
+) -> pd.Series:
+    """Quarantine repeats of an incident from another source; return who else reported it.
+
+    The repeat leaves the analysis tables (one incident, one row), but the match is what
+    capture-recapture needs: the first row keeps, in ``matched_sources``, the other sources
+    that reported the same incident (docs/validity.md, under-reporting).
+    """
     alive = q.alive & (table["source"] != "")
     # One integer code per part of the key (time, place to 4 decimals, type), equal exactly
     # when the text each part prints as is equal, without printing a string per row.
@@ -431,7 +443,7 @@ def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quaran
     }
     live = alive.to_numpy(dtype=bool)
     if not live.any():
-        return
+        return pd.Series(None, index=table.index, dtype=object)
     # The parts' codes folded into one group code, pair by pair (each fold stays below the
     # square of the row count): a multi-column groupby cost about 200 MB on 1.4 M rows.
     combined = np.zeros(int(live.sum()), dtype=np.int64)
@@ -447,6 +459,46 @@ def _check_likely_duplicates(frame: pd.DataFrame, table: pd.DataFrame, q: Quaran
              lambda rows: "same time, place and type as row "
              + first_row[rows].astype("Int64").astype(str)
              + " from source " + first_source[rows].astype(str))
+    matched = pd.Series(None, index=table.index, dtype=object)
+    if repeat.any():
+        others = table.loc[repeat, "source"].groupby(key[repeat]).agg(
+            lambda values: MATCH_SEPARATOR.join(sorted(set(values))))
+        firsts = alive & ~key.duplicated(keep="first") & key.isin(others.index)
+        matched[firsts] = key[firsts].map(others).to_numpy()
+    return matched
+
+
+def _check_reported_at(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
+                       q: Quarantine, occurred: pd.Series) -> pd.Series:
+    """Parse the optional report date; refuse one in the future or before the incident."""
+    reported, precision = parse_time_column(frame, "reported_at", spec, ctx, q)
+    tz = ctx.config.timezone
+    local = to_local_day(reported, tz)
+    q.reject(local > pd.Timestamp(ctx.today), "date_in_future", "reported_at",
+             lambda rows: "reported_at " + local[rows].dt.strftime("%Y-%m-%d")
+             + f" is after today ({ctx.today})")
+    # A date-only report is before the incident only when its whole day is.
+    before = reported.notna() & occurred.notna() & (
+        (local < to_local_day(occurred, tz))
+        | ((precision == "time") & (reported < occurred))
+    )
+    q.reject(before, "reported_before_occurred", "reported_at",
+             lambda rows: "reported_at " + frame.loc[rows, "reported_at"].astype(str)
+             + " is before occurred_at " + frame.loc[rows, "occurred_at"].astype(str)
+             + "; correct one of the two dates or leave reported_at empty")
+    return reported
+
+
+def _channels(source: pd.Series, spec: SourceSpec, ctx: IngestContext) -> pd.Series:
+    """Class each row's source as a mission or partner channel, from the configuration."""
+    channel = source.map(spec.channels).astype(object)
+    unclassified = sorted(set(source[(source != "") & channel.isna()]))
+    if spec.channels and unclassified:
+        ctx.table_notes.append(
+            f"sources {unclassified} have no channel in sources.incidents.channels: their "
+            "reports count in neither share of the source-mix diagnostic"
+        )
+    return channel.where(channel.notna(), None)
 
 
 def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
@@ -466,6 +518,10 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
     # A row with no coordinates is known only as its area, whatever precision the source says.
     precision = precision.where(has_point, "area")
     lon, lat = check_points(frame, spec, ctx, q)
+    location_type = map_labels(frame, "location_type", spec, q, default=None)
+    survivor_group = map_labels(frame, "survivor_group", spec, q, default=None)
+    reported = _check_reported_at(frame, spec, ctx, q, occurred)
+    source = cell_text(frame, "source")
     table = _points_frame(
         {
             "incident_id": cell_text(frame, "incident_id"),
@@ -475,14 +531,19 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
             "location_precision": precision,
             "gbv_type": gbv,
             "area_id": area_ref,
-            "source": cell_text(frame, "source"),
+            "source": source,
             "perpetrator_type": cell_text(frame, "perpetrator_type"),
             "victims": victims.astype("Int64"),
+            "reported_at": reported,
+            "location_type": location_type,
+            "survivor_group": survivor_group,
+            "channel": _channels(source, spec, ctx),
         },
         lon,
         lat,
     )
-    _check_likely_duplicates(frame, table, q)
+    table.insert(table.columns.get_loc("channel") + 1, "matched_sources",
+                 _check_likely_duplicates(frame, table, q))
     return table
 
 
@@ -575,7 +636,7 @@ def ingest_table(
         rows_excluded=in_file - raw.rows,
         suggestions=(dict(ctx.area_name_suggestions)
                      if raw.table in ("incidents", "incident_counts") else {}),
-        notes=list(raw.notes),
+        notes=list(raw.notes) + (list(ctx.table_notes) if raw.table == "incidents" else []),
     )
     return accepted, rejected, report
 

@@ -21,6 +21,7 @@ REASONS: dict[str, str] = {
     "date_in_future": "the date is in the future",
     "date_outside_period": "the date is outside the mission period",
     "ended_before_started": "the end is before the start",
+    "reported_before_occurred": "the incident was reported before it occurred",
     "coordinates_out_of_range": "longitude/latitude outside -180..180 / -90..90",
     "coordinates_zero_placeholder": "longitude and latitude are both 0 (a placeholder)",
     "coordinates_projected": "the coordinates look like projected metres, not degrees",

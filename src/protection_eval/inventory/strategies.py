@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from protection_eval.config import load_yaml
 from protection_eval.io.bundled import bundled_path
+from protection_eval.labels import LOCATION_TYPES
 
 __all__ = [
     "ACTORS",
@@ -39,6 +40,7 @@ __all__ = [
     "to_listing",
     "to_strategy_table",
     "to_strategy_text",
+    "to_target_location_types",
     "validate_catalogue",
 ]
 
@@ -129,6 +131,11 @@ class Strategy(BaseModel):
         Strongest kind of evidence on effect: one of :data:`EVIDENCE_LEVELS`.
     notes : str or None
         Caveats and uncertain facts.
+    target_location_types : list of str
+        The incident location types the strategy acts on (:data:`protection_eval.labels.
+        LOCATION_TYPES`), for the mechanism diagnostic: firewood and water-point escorts act on
+        ``field_bush`` and ``water_point``, market-day patrols on ``market``. Empty when the
+        strategy acts everywhere or nowhere in particular.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -144,6 +151,18 @@ class Strategy(BaseModel):
     sources: tuple[Source, ...] = Field(min_length=1)
     evidence_level: EvidenceLevel
     notes: str | None = None
+    target_location_types: tuple[str, ...] = ()
+
+    @field_validator("target_location_types")
+    @classmethod
+    def _known_location_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [v for v in value if v not in LOCATION_TYPES]
+        if unknown:
+            raise ValueError(f"{unknown} are not location types; use {list(LOCATION_TYPES)}")
+        if "home" in value:
+            raise ValueError("home is the placebo of the mechanism diagnostic; no strategy "
+                             "of this inventory targets it")
+        return value
 
     @field_validator("id")
     @classmethod
@@ -325,6 +344,21 @@ def to_strategy_table(catalogue: Iterable[Strategy]) -> pd.DataFrame:
     ]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({"n_sources": "int64", "first_source_year": "Int64"})
+
+
+def to_target_location_types(catalogue: Iterable[Strategy]) -> dict[str, tuple[str, ...]]:
+    """Return the location types each strategy acts on, for the mechanism diagnostic.
+
+    Parameters
+    ----------
+    catalogue : iterable of Strategy
+
+    Returns
+    -------
+    dict of str to tuple of str
+        Strategy id -> its ``target_location_types`` (strategies that declare none left out).
+    """
+    return {s.id: s.target_location_types for s in catalogue if s.target_location_types}
 
 
 def strategy_to_dict(strategy: Strategy) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from protection_eval.sharing.maps import AREA_COLOUR, FOOTPRINT_COLOUR, GAP_COLO
 __all__ = [
     "BriefInputs",
     "describe_effect",
+    "describe_reporting",
     "describe_trend_caution",
     "headline_effects",
     "render_brief",
@@ -68,6 +69,24 @@ _TREND_BELOW = N_(
     "less than the difference already seen, so a trend that simply went on could explain it"
 )
 _TREND_ABOVE = N_("more than the difference already seen")
+# The reporting diagnostics of effects.csv (effects.reporting), read together in plain words.
+_REPORTING = N_("How reporting changed there: {findings}.")
+_REPORTING_SEPARATOR = N_("; ")
+_SPEED = {
+    "faster": N_("reports came sooner after the incident"),
+    "slower": N_("reports came later after the incident, so part of the drop may be delay"),
+    "same": N_("no slower reporting"),
+}
+_WHERE = {
+    "targets": N_("the drop is where the strategy acts, not at home"),
+    "everywhere": N_("reports fell at home too, which points to less reporting rather than "
+                     "less violence"),
+    "none": N_("no clear drop at the places the strategy acts on"),
+}
+_MIX = {
+    "more": N_("more reports came through the mission's own channels"),
+    "fewer": N_("fewer reports came through the mission's own channels"),
+}
 _NO_COVERAGE = N_(
     "Patrol coverage could not be computed: the mission has no patrol tracks, patrol routes or "
     "base locations."
@@ -243,6 +262,68 @@ def describe_trend_caution(breakdown_m: float, lang: Language | None = None) -> 
     return lang.gettext(_TREND_HOLDS).format(m=lang.number(breakdown_m, decimals=2), size=size)
 
 
+def _direction(row: pd.Series | None) -> str | None:
+    """``up``, ``down`` or ``flat`` from a diagnostic row's interval; None when not shown."""
+    if row is None:
+        return None
+    low, high = (pd.to_numeric(pd.Series([row.get("ci_low"), row.get("ci_high")]),
+                               errors="coerce"))
+    if pd.isna(low) or pd.isna(high):
+        return None  # suppressed (too few incidents) or not estimable: say nothing
+    return "down" if high < 1 else "up" if low > 1 else "flat"
+
+
+def describe_reporting(
+    effects: pd.DataFrame | None, strategy_id: str, lang: Language | None = None
+) -> str:
+    """Say what a strategy's reporting diagnostics show, in plain words.
+
+    Reads the diagnostic rows of ``effects.csv`` (:mod:`protection_eval.effects.reporting`):
+    whether reports came sooner or later, whether the drop falls on the places the strategy
+    acts on or on homes too, and whether the mix of sources moved. A suppressed row (fewer
+    than k incidents: its interval is blank) is left out, and with it what it would have said.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame or None
+        The run's shared ``effects.csv``.
+    strategy_id : str
+        The strategy.
+    lang : Language, optional
+        The page's language (English when None).
+
+    Returns
+    -------
+    str
+        One sentence (plain text), e.g. "How reporting changed there: no slower reporting; the
+        drop is where the strategy acts, not at home."; empty when no diagnostic is shown.
+    """
+    lang = lang or get_language("en")
+    if effects is None or effects.empty or "estimand" not in effects:
+        return ""
+    mine = effects[effects["strategy_id"] == strategy_id].drop_duplicates("estimand")
+    rows = {str(r["estimand"]): r for _, r in mine.iterrows()}
+    findings = []
+    speed = _direction(rows.get("reporting_within_7d"))
+    if speed is not None:
+        findings.append(_SPEED[{"up": "faster", "down": "slower", "flat": "same"}[speed]])
+    target, home = (_direction(rows.get("target_locations")),
+                    _direction(rows.get("placebo_home")))
+    if target == "down" and home in {"flat", "up"}:
+        findings.append(_WHERE["targets"])
+    elif target == "down" and home == "down":
+        findings.append(_WHERE["everywhere"])
+    elif target in {"flat", "up"}:
+        findings.append(_WHERE["none"])
+    mix = _direction(rows.get("source_mission_share"))
+    if mix in {"up", "down"}:
+        findings.append(_MIX["more" if mix == "up" else "fewer"])
+    if not findings:
+        return ""
+    joined = lang.gettext(_REPORTING_SEPARATOR).join(lang.gettext(f) for f in findings)
+    return lang.gettext(_REPORTING).format(findings=joined)
+
+
 def _breakdown(row: object) -> float:
     value = pd.to_numeric(pd.Series([getattr(row, "breakdown_m", None)]), errors="coerce").iloc[0]
     return float(value) if pd.notna(value) else math.nan
@@ -270,7 +351,10 @@ def _effects_section(inputs: BriefInputs, lang: Language) -> str:
         line = html.escape(lang.gettext("{name}: where it was in place, {effect}."),
                            quote=False).format(
             name=f"<b>{html.escape(name[:1].upper() + name[1:])}</b>", effect=effect)
-        items.append(f"<li>{line}{warn}</li>")
+        reporting = describe_reporting(inputs.effects, sid, lang)
+        said = (f"<div class='reporting'>{html.escape(reporting, quote=False)}</div>"
+                if reporting else "")
+        items.append(f"<li>{line}{said}{warn}</li>")
     return f"<ul>{''.join(items)}</ul>"
 
 

@@ -56,7 +56,8 @@ IDENTIFYING_NAMES: frozenset[str] = frozenset(
         "birthdate phone phone_number telephone mobile_number narrative "
         "incident_narrative free_text incident_description case_id case_code "
         "case_number case_no caseworker caseworker_id caseworker_code caseworker_name "
-        "agency_code agency_case_id address home_address perpetrator_name"
+        "agency_code agency_case_id address home_address perpetrator_name survivor_group "
+        "matched_sources"
     ).split()
 )
 # A name holding one of these tokens is identifying even when not listed above.
