@@ -505,9 +505,9 @@ def make_spillover_panel(
     Returns
     -------
     pandas.DataFrame
-        Columns as :func:`protection_eval.effects.panel.make_synthetic_panel` plus
-        ``expected`` and ``expected_without`` (the true means with and without the strategy),
-        ``attrs["contiguity"]`` and ``attrs["ring_irrs"]``.
+        Columns as :func:`protection_eval.effects.panel.make_synthetic_panel` (patrol measures
+        empty) plus ``expected`` and ``expected_without`` (the true means with and without the
+        strategy), ``attrs["contiguity"]`` and ``attrs["ring_irrs"]``.
     """
     rng = np.random.default_rng(seed)
     n_areas = width * height
@@ -537,6 +537,10 @@ def make_spillover_panel(
         "exposure": 1.0,
         "expected": (without * np.exp(log_effect)).ravel(),
         "expected_without": without.ravel(),
+        # No patrol data: the dose-response models say so and are left out.
+        "patrol_hours": np.nan,
+        "women_share": np.nan,
+        "footprint_share": np.nan,
         "active_test_strategy": active.ravel(),
     })
     panel.attrs.update({
