@@ -106,6 +106,25 @@ plot_event_studies(effects.event_studies.values())
 to_breakdown_table(effects.event_studies)
 
 # %% [markdown]
+# ## Did reports move next door? Spill-over rings
+# Design `stacked_rings`: areas one and two steps from an area with the strategy (a step is a
+# shared boundary) against areas further away. `displacement_ring_1` above 1: reports rose next
+# door while the neighbour had the strategy (displacement); below 1: the change reached them
+# too. `deployment` here is the direct ratio with that spill-over taken out of the comparison;
+# `displacement_net` the ratio over the strategy's and ring areas together. Restricted: the net
+# change as a count of reports and the share of the change offset next door. Method:
+# `docs/validity.md`.
+
+# %%
+effects.table("deployment", "displacement").query("design == 'stacked_rings'")
+
+# %%
+{sid: {"net_change": round(r.net_change), "interval": (round(r.net_change_low),
+                                                       round(r.net_change_high)),
+       "offset_share": round(r.offset_share, 2)}
+ for sid, r in effects.displacement.items()}
+
+# %% [markdown]
 # ## Patrol presence: dose-response on next month's reports
 # IRR per doubling of patrol-hours and per 10 points more of the area within reach of a patrol
 # or base (footprint).
