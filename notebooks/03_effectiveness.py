@@ -39,6 +39,7 @@ post = 6  # periods after a start in the event window
 
 # %%
 from protection_eval.config import parse_period
+from protection_eval.effects.displacement import to_net_change_table
 from protection_eval.effects.event_study import to_breakdown_table
 from protection_eval.effects.mission import estimate_mission, plot_event_studies
 from protection_eval.runs.missions import load_mission
@@ -119,10 +120,7 @@ to_breakdown_table(effects.event_studies)
 effects.table("deployment", "displacement").query("design == 'stacked_rings'")
 
 # %%
-{sid: {"net_change": round(r.net_change), "interval": (round(r.net_change_low),
-                                                       round(r.net_change_high)),
-       "offset_share": round(r.offset_share, 2)}
- for sid, r in effects.displacement.items()}
+to_net_change_table(effects.displacement).round(2)
 
 # %% [markdown]
 # ## Patrol presence: dose-response on next month's reports

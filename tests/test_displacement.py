@@ -17,6 +17,7 @@ from protection_eval.effects.displacement import (
     estimate_displacement,
     grid_contiguity,
     make_spillover_panel,
+    to_net_change_table,
 )
 from protection_eval.effects.event_study import estimate_stacked_effect
 from protection_eval.effects.mission import estimate_mission_effects
@@ -97,6 +98,8 @@ def test_planted_direct_ring_and_net_ratios_are_recovered_within_their_intervals
     assert net.estimand == NET_ESTIMAND and net.ci_low <= truth <= net.ci_high
     assert result.net_change_low < result.net_change < result.net_change_high
     assert result.net_change > 0  # more reports next door than were lost where it ran
+    table = to_net_change_table({"test-strategy": result})
+    assert table.loc[0, "net_irr"] == net.irr and table.loc[0, "net_change"] == result.net_change
 
 
 def test_the_headline_without_rings_is_biased_when_reports_move_next_door(displaced):

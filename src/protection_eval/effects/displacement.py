@@ -72,6 +72,7 @@ __all__ = [
     "grid_contiguity",
     "make_spillover_panel",
     "ring_estimand",
+    "to_net_change_table",
 ]
 
 #: Boundaries closer than this count as touching (digitised boundaries leave slivers).
@@ -294,6 +295,29 @@ def _count_clean_areas(stacked: pd.DataFrame, rings: list[str]) -> tuple[int, in
     whole = (~exposed).groupby(keys).all()
     return (int(some[some].reset_index()["area_id"].nunique()),
             int(whole[whole].reset_index()["area_id"].nunique()))
+
+
+def to_net_change_table(results: Mapping[str, DisplacementResult]) -> pd.DataFrame:
+    """Return each strategy's net change in reports and the share offset next door (restricted).
+
+    Parameters
+    ----------
+    results : mapping of str to DisplacementResult
+        By strategy id (``MissionEffects.displacement``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``strategy_id, net_irr, net_change, net_change_low, net_change_high, offset_share``:
+        counts of reports, never for a shared folder.
+    """
+    columns = ["strategy_id", "net_irr", "net_change", "net_change_low", "net_change_high",
+               "offset_share"]
+    rows = [{"strategy_id": sid, "net_irr": r.net.irr if r.net is not None else float("nan"),
+             "net_change": r.net_change, "net_change_low": r.net_change_low,
+             "net_change_high": r.net_change_high, "offset_share": r.offset_share}
+            for sid, r in results.items()]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _ring_caveats(
