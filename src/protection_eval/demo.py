@@ -4,7 +4,8 @@ Three missions of different shapes, all generated from one seed:
 
 - ``DEMO-A``: GPS tracks; GBVIMS-style CSV export with English labels, day-first dates and
   identifying columns that ingestion must drop.
-- ``DEMO-B``: patrol routes as LineStrings in a GeoPackage, no tracks; French labels.
+- ``DEMO-B``: patrol routes as LineStrings in a GeoPackage, no tracks; French labels; market-day
+  patrols whose reports partly move to the areas next door (a planted displacement).
 - ``DEMO-C``: bases only (presence by radius); GeoParquet incidents; a mission-wide strategy.
 
 What is planted is written to ``ground_truth.json`` beside each mission's data: each strategy's
