@@ -1,6 +1,7 @@
 """Simulation study of the effect estimators (summary goes to docs/validity.md).
 
 Usage: python benchmarks/simulate_validity.py [--sims 200] [--seed 20261126]
+       [--part all|estimates|pretrend|its|displacement]
 
 Prints a markdown table: coverage of the 95% interval, bias of the log-IRR and sign agreement
 per scenario and design. Runs on one core; about 3 minutes for 200 simulations per scenario on
@@ -17,8 +18,10 @@ import pandas as pd
 
 from protection_eval.effects.validity import (
     SCENARIOS,
+    SPILLOVER_SCENARIOS,
     compute_its_validity,
     compute_pretrend_size,
+    compute_spillover_validity,
     compute_validity_summary,
 )
 
@@ -35,7 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261126)
-    parser.add_argument("--part", choices=["all", "estimates", "pretrend", "its"], default="all")
+    parser.add_argument("--part", default="all",
+                        choices=["all", "estimates", "pretrend", "its", "displacement"])
     args = parser.parse_args()
     start = time.perf_counter()
     if args.part in ("all", "estimates"):
@@ -47,6 +51,10 @@ def main() -> None:
     if args.part in ("all", "its"):
         print()
         print(to_markdown(compute_its_validity(args.sims, seed=args.seed).round(3)))
+    if args.part in ("all", "displacement"):
+        print()
+        print(to_markdown(compute_spillover_validity(SPILLOVER_SCENARIOS, args.sims,
+                                                     seed=args.seed).round(3)))
     elapsed = time.perf_counter() - start
     print(
         f"\n{args.sims} simulations per scenario, seed {args.seed}, {elapsed:.0f} s on "

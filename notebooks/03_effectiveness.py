@@ -40,6 +40,7 @@ post = 6  # periods after a start in the event window
 # %%
 from protection_eval.config import parse_period
 from protection_eval.effects.capture_recapture import estimate_under_reporting
+from protection_eval.effects.displacement import to_net_change_table
 from protection_eval.effects.event_study import to_breakdown_table
 from protection_eval.effects.mission import estimate_mission, plot_event_studies
 from protection_eval.effects.reporting import DIAGNOSTIC_ESTIMANDS, compute_mission_median_lags
@@ -109,6 +110,22 @@ plot_event_studies(effects.event_studies.values())
 
 # %%
 to_breakdown_table(effects.event_studies)
+
+# %% [markdown]
+# ## Did reports move next door? Spill-over rings
+# Design `stacked_rings`: areas one and two steps from an area with the strategy (a step is a
+# shared boundary) against areas further away. `displacement_ring_1` above 1: reports rose next
+# door while the neighbour had the strategy (displacement); below 1: the change reached them
+# too. `deployment` here is the direct ratio with that spill-over taken out of the comparison;
+# `displacement_net` the ratio over the strategy's and ring areas together. Restricted: the net
+# change as a count of reports and the share of the change offset next door. Method:
+# `docs/validity.md`.
+
+# %%
+effects.table("deployment", "displacement").query("design == 'stacked_rings'")
+
+# %%
+to_net_change_table(effects.displacement).round(2)
 
 # %% [markdown]
 # ## Patrol presence: dose-response on next month's reports

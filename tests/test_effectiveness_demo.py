@@ -112,3 +112,28 @@ def test_an_analysis_window_restricts_the_panel_and_still_recovers_the_effect(de
     assert head.ci_low <= 0.6 <= head.ci_high
     with pytest.raises(ValueError, match="2030-01"):
         estimate_mission(data, period=parse_period("2030-01"))
+
+
+def test_demo_planted_displacement_is_recovered_by_the_ring_rows(demo_effects):
+    """DEMO-B's market-day patrols push reports next door (ground_truth.json, displacement)."""
+    effects, truth = demo_effects["DEMO-B"]
+    (planted,) = truth["displacement"]
+    rows = effects.table().query("strategy_id == @planted['strategy_id'] "
+                                 "and design == @planted['design']").set_index("estimand")
+    direct = rows.loc[planted["estimand"]]
+    assert direct.ci_low <= planted["irr"] <= direct.ci_high
+    ring_1, ring_2 = rows.loc["displacement_ring_1"], rows.loc["displacement_ring_2"]
+    assert ring_1.ci_low <= planted["ring_irrs"][0] <= ring_1.ci_high and ring_1.ci_low > 1
+    assert ring_2.ci_low <= planted["ring_irrs"][1] <= ring_2.ci_high
+    net = rows.loc["displacement_net"]
+    assert net.irr > direct.irr  # counting the neighbours, the drop shrinks
+    # Strategies without planted spill-over show none in their first ring.
+    for other in ("firewood-escorts", "community-alert-networks"):
+        row = effects.table().query("strategy_id == @other and design == 'stacked_rings' and "
+                                    "estimand == 'displacement_ring_1'").iloc[0]
+        assert row.ci_low <= 1.0 <= row.ci_high, other
+    assert not truth_lists_displacement(demo_effects, "DEMO-A")
+
+
+def truth_lists_displacement(demo_effects, mission):
+    return demo_effects[mission][1].get("displacement")

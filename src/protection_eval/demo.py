@@ -6,7 +6,8 @@ Three missions of different shapes, all generated from one seed:
   identifying columns that ingestion must drop; report dates, place types, survivor groups and
   source channels, with a planted reporting change where firewood escorts run (faster reports,
   and the drop only away from home).
-- ``DEMO-B``: patrol routes as LineStrings in a GeoPackage, no tracks; French labels.
+- ``DEMO-B``: patrol routes as LineStrings in a GeoPackage, no tracks; French labels; market-day
+  patrols whose reports partly move to the areas next door (a planted displacement).
 - ``DEMO-C``: bases only (presence by radius); GeoParquet incidents; a mission-wide strategy.
 
 What is planted is written to ``ground_truth.json`` beside each mission's data: each strategy's
@@ -97,6 +98,23 @@ class PlantedReporting:
 
 
 @dataclass(frozen=True)
+class PlantedDisplacement:
+    """A strategy whose reports partly move next door (drawn from a random stream of its own).
+
+    Where it is active, incidents are kept with probability ``irr``; in areas touching one
+    where it is active (edge or corner, not having it themselves) extra incidents are drawn at
+    ``ring_irr - 1`` times the area-month's rate, so the mission's other draws do not change.
+    """
+
+    strategy_id: str
+    irr: float
+    ring_irr: float
+    n_areas: int
+    first_month: int
+    last_month: int
+
+
+@dataclass(frozen=True)
 class DemoSpec:
     """The shape of one demo mission."""
 
@@ -116,6 +134,7 @@ class DemoSpec:
     radius_m: float = RADIUS_M
     formats: dict[str, str] = field(default_factory=dict)
     reporting: PlantedReporting | None = None
+    displacement: PlantedDisplacement | None = None
 
 
 DEMO_SPECS: tuple[DemoSpec, ...] = (
@@ -133,6 +152,7 @@ DEMO_SPECS: tuple[DemoSpec, ...] = (
         (PlantedEffect("firewood-escorts", 0.7), PlantedEffect("community-alert-networks", 1.0)),
         formats={"incidents": "geojson", "patrols": "gpkg", "areas": "gpkg",
                  "deployments": "csv"},
+        displacement=PlantedDisplacement("market-day-patrols", 0.7, 1.4, 8, 8, 14),
     ),
     DemoSpec(
         "DEMO-C", "Demo mission C (synthetic, bases only)", "Africa/Khartoum", "EPSG:32635",
@@ -159,6 +179,8 @@ class _World:
     months: pd.DatetimeIndex
     bases: pd.DataFrame  # projected x, y
     positions: np.ndarray | None = None  # x, y, t_hours (dense patrol positions)
+    rates: np.ndarray | None = None  # expected incident candidates per area x month
+    spill_rng: np.random.Generator | None = None  # the planted displacement's own stream
     truth_bad: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -304,6 +326,7 @@ def _make_incidents(world: _World, multiplier: np.ndarray) -> pd.DataFrame:
     season = 1 + 0.25 * np.sin(2 * np.pi * np.arange(len(world.months)) / 12)
     # Candidates are drawn at 1 / IRR_COVERED of the target so thinning keeps the mean near it.
     lam = spec.base_rate * area_level[:, None] * season[None, :] * multiplier
+    world.rates = lam
     counts = rng.poisson(lam)
     rows = []
     for a, m in zip(*np.nonzero(counts), strict=True):
@@ -341,6 +364,47 @@ def _local(world: _World, t_h: np.ndarray) -> pd.Series:
 def _count(world: _World, table: str, reason: str, n: int = 1) -> None:
     world.truth_bad.setdefault(table, {})
     world.truth_bad[table][reason] = world.truth_bad[table].get(reason, 0) + n
+
+
+def _plant_displacement(world: _World, inc: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Thin incidents where the displacement strategy is active, add some next door."""
+    plant, rng = world.spec.displacement, world.spill_rng
+    if plant is None:
+        return inc, pd.DataFrame()
+    n_areas, n_months = world.rates.shape
+    chosen = rng.choice(n_areas, plant.n_areas, replace=False)
+    starts = rng.integers(plant.first_month, plant.last_month + 1, plant.n_areas)
+    active = np.zeros((n_areas, n_months), dtype=bool)
+    for a, s in zip(chosen, starts, strict=True):
+        active[a, s:] = True
+    col, row = np.arange(n_areas) % world.spec.grid[0], np.arange(n_areas) // world.spec.grid[0]
+    touching = ((np.abs(col[:, None] - col[None, :]) <= 1)
+                & (np.abs(row[:, None] - row[None, :]) <= 1) & ~np.eye(n_areas, dtype=bool))
+    ring = ((touching.astype(int) @ active.astype(int)) > 0) & ~active
+    starts_h = ((world.months - _t0()) / pd.Timedelta(hours=1)).to_numpy()
+    month = np.searchsorted(starts_h, inc.t_h.to_numpy(), side="right") - 1
+    keep = ~active[inc.area.to_numpy(), month] | (rng.random(len(inc)) < plant.irr)
+    counts = rng.poisson(world.rates * (plant.ring_irr - 1) * ring)
+    extra = []
+    for a, m in zip(*np.nonzero(counts), strict=True):
+        n = counts[a, m]
+        minx, miny, maxx, maxy = world.areas.geometry.iloc[a].bounds
+        hours = starts_h[m + 1] - starts_h[m] if m + 1 < n_months else 24 * 31
+        # Other attributes are those of a random incident of the mission.
+        rows = inc.iloc[rng.integers(0, len(inc), n)].copy()
+        rows["area"] = a
+        rows["x"], rows["y"] = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
+        rows["t_h"] = starts_h[m] + rng.uniform(0, hours, n)
+        extra.append(rows)
+    added = pd.concat(extra, ignore_index=True)
+    covered = _covered(world, added.x.to_numpy(), added.y.to_numpy(), added.t_h.to_numpy())
+    added = added[~covered | (rng.random(len(added)) < IRR_COVERED)]
+    out = pd.concat([inc[keep], added], ignore_index=True).sort_values("t_h", kind="stable")
+    deployments = pd.DataFrame({
+        "strategy_id": plant.strategy_id, "area_id": world.areas.area_id.iloc[chosen].to_numpy(),
+        "started_on": [world.months[s].strftime("%Y-%m-%d") for s in starts], "ended_on": "",
+    })
+    return out.reset_index(drop=True), deployments
 
 
 def _incident_table(world: _World, inc: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
@@ -566,6 +630,8 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
     else:
         patrols, paths = _make_patrols(world)
     incidents = _make_incidents(world, multiplier)
+    incidents, displaced = _plant_displacement(world, incidents)
+    deployments = pd.concat([deployments, displaced], ignore_index=True)
 
     table, source = _incident_table(world, incidents)
     planted_reporting = None
@@ -648,6 +714,14 @@ def _write_mission(world: _World, folder: Path, seed: int) -> Path:
                      "rollout": e.rollout} for e in spec.effects],
         "patrol_presence": {"radius_m": spec.radius_m, "window_h": WINDOW_H,
                             "irr_covered": IRR_COVERED, "model": spec.coverage_model},
+        "displacement": [] if spec.displacement is None else [{
+            "strategy_id": spec.displacement.strategy_id, "estimand": "deployment",
+            "design": "stacked_rings", "irr": spec.displacement.irr,
+            "ring_irrs": [spec.displacement.ring_irr, 1.0],
+            "contiguity": "areas sharing an edge or a corner",
+            "note": "Spill-over onto neighbouring areas biases this strategy's headline "
+                    "(stacked, no rings); the stacked_rings rows recover the planted ratios.",
+        }],
         "bad_rows": world.truth_bad,
         **({"reporting": planted_reporting} if planted_reporting else {}),
         "notes": "Incident candidates are thinned with probability 1 - irr_covered when a "
@@ -703,7 +777,8 @@ def make_demo_missions(
         rng = np.random.default_rng([seed, number])
         areas = _make_areas(spec, rng)
         months = pd.date_range(PERIOD[0], PERIOD[1], freq="MS")
-        world = _World(spec, rng, areas, months, pd.DataFrame())
+        world = _World(spec, rng, areas, months, pd.DataFrame(),
+                       spill_rng=np.random.default_rng([seed, number, 1]))
         world.bases = _make_bases(world)
         folder = out_dir / f"demo-{spec.mission[-1].lower()}"
         paths.append(_write_mission(world, folder, seed))

@@ -88,6 +88,19 @@ CAVEATS: dict[str, str] = {
         "{n} area-months are known only to an interval (small counts published as \"<5\"): "
         "the model takes them as interval-censored, and the incident total is a lower bound."
     ),
+    "rings": (
+        "Spill-over design: areas up to {rings} steps from an area with the strategy (a step is "
+        "a shared boundary) are compared with areas further away; it assumes reports moved no "
+        "further."
+    ),
+    "rings_timing": (
+        "Fewer than {n} areas stayed beyond the outer ring for a whole event window: spill-over "
+        "is told apart from change over time mostly by when neighbouring areas started."
+    ),
+    "displacement_net": (
+        "Net ratio over the areas with the strategy and the areas up to {rings} steps away, "
+        "against the reports expected there without it (delta-method interval)."
+    ),
 }
 
 #: Columns of :meth:`EffectEstimate.to_frame`.

@@ -47,6 +47,7 @@ from protection_eval.effects.design import (
     few_treated_caveats,
     is_mission_wide,
 )
+from protection_eval.effects.displacement import DisplacementResult, estimate_displacement
 from protection_eval.effects.dose_response import (
     PATROL_PRESENCE,
     estimate_dose_response,
@@ -273,6 +274,10 @@ class MissionEffects:
         Reporting diagnostics by strategy id (:mod:`protection_eval.effects.reporting`), when
         the incidents carry report dates, channels or location types; their rows are also in
         ``estimates``.
+    displacement : dict of str to DisplacementResult
+        Ring design by strategy id (direct, per-ring and net ratios; the net change in reports
+        and the share of the drop offset next door, restricted), when the areas' contiguity is
+        known (:mod:`protection_eval.effects.displacement`).
     """
 
     mission: str
@@ -282,6 +287,7 @@ class MissionEffects:
     notes: list[str] = field(default_factory=list)
     panel: pd.DataFrame | None = field(default=None, repr=False)
     diagnostics: dict[str, ReportingDiagnostics] = field(default_factory=dict)
+    displacement: dict[str, DisplacementResult] = field(default_factory=dict)
 
     def headline(self, strategy_id: str) -> EffectEstimate | None:
         """Return a strategy's headline estimate, if any."""
@@ -390,6 +396,25 @@ def _estimate_strategy(
             est.caveats += study.caveats()
             est.breakdown_m = study.breakdown_m
     result.estimates += found
+    if found and found[0].design == "stacked_not_yet_treated":
+        _estimate_displacement(panel, strategy_id, active, outcome, result, pre, post)
+
+
+def _estimate_displacement(
+    panel: pd.DataFrame, strategy_id: str, active: str, outcome: str, result: MissionEffects,
+    pre: int, post: int,
+) -> None:
+    """Add the ring design's rows when the panel knows which areas touch (its contiguity)."""
+    neighbours = panel.attrs.get("contiguity")
+    if not neighbours:
+        return
+    found = _attempt(result, f"{strategy_id} (spill-over rings)", estimate_displacement, panel,
+                     strategy_id, active, neighbours, outcome=outcome, pre=pre, post=post)
+    if found is None:
+        return
+    result.displacement[strategy_id] = found
+    result.notes += found.notes
+    result.estimates += found.to_estimates()
 
 
 def estimate_mission_effects(

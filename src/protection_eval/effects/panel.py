@@ -382,12 +382,14 @@ def compute_mission_panel(
     Returns
     -------
     pandas.DataFrame
-        See :func:`compute_panel`.
+        See :func:`compute_panel`; ``attrs["contiguity"]`` also maps each area id to the ids of
+        the areas it touches (:func:`protection_eval.effects.displacement.compute_contiguity`).
     """
     from protection_eval.coverage.mission import (
         compute_mission_coverage,
         compute_mission_patrol_hours,
     )
+    from protection_eval.effects.displacement import compute_contiguity
 
     config = data.config
     presence = None
@@ -425,6 +427,9 @@ def compute_mission_panel(
             "patrol-hours"
         )
     panel.attrs["mission"] = config.mission
+    # Which areas touch: the rings of the spill-over design (effects.displacement).
+    panel.attrs["contiguity"] = compute_contiguity(
+        data.areas, projected_crs=getattr(data, "projected_crs", None))
     return panel
 
 

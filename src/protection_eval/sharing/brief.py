@@ -29,6 +29,7 @@ from protection_eval.sharing.maps import AREA_COLOUR, FOOTPRINT_COLOUR, GAP_COLO
 
 __all__ = [
     "BriefInputs",
+    "describe_displacement",
     "describe_effect",
     "describe_reporting",
     "describe_trend_caution",
@@ -90,6 +91,19 @@ _MIX = {
 _NO_COVERAGE = N_(
     "Patrol coverage could not be computed: the mission has no patrol tracks, patrol routes or "
     "base locations."
+)
+# The ring design (effects.displacement), said for a reader: one sentence per strategy.
+_DISPLACEMENT_NONE = N_("No sign that reports moved to neighbouring areas.")
+_DISPLACEMENT_MOVED = N_(
+    "Some reports seem to have moved next door: in neighbouring areas there were {effect}, so "
+    "the change above may look larger than it is; counting those areas too, {net}."
+)
+_DISPLACEMENT_MOVED_NO_NET = N_(
+    "Some reports seem to have moved next door: in neighbouring areas there were {effect}, so "
+    "the change above may look larger than it is."
+)
+_DISPLACEMENT_SPREAD = N_(
+    "The change seems to reach next door too: in neighbouring areas there were {effect}."
 )
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
@@ -324,6 +338,68 @@ def describe_reporting(
     return lang.gettext(_REPORTING).format(findings=joined)
 
 
+def _finite_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    numbers = rows[["irr", "ci_low", "ci_high"]].apply(pd.to_numeric, errors="coerce")
+    return rows[numbers.notna().all(axis=1) & (numbers > 0).all(axis=1)]
+
+
+def describe_displacement(
+    effects: pd.DataFrame | None, strategy_id: str, *, language: Language | None = None
+) -> str:
+    """Say in one sentence whether a strategy's reports moved to neighbouring areas.
+
+    Read from the ring-design rows of ``effects.csv`` (design ``stacked_rings``): a ring whose
+    interval lies above 1 means reports rose next door (the nearest such ring is described, with
+    the net change over the strategy's and neighbouring areas); below 1, the change reached
+    next door too; otherwise no sign of either. Suppressed rows (blank ratio) say nothing.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame or None
+        The run's ``effects.csv``.
+    strategy_id : str
+        The strategy.
+    language : Language, optional
+        The brief's language (English by default).
+
+    Returns
+    -------
+    str
+        One sentence (HTML-escaped), or empty when there is no ring row to read.
+    """
+    lang = language or get_language("en")
+    if effects is None or effects.empty or "design" not in effects:
+        return ""
+    rows = effects[(effects["strategy_id"].astype(str) == strategy_id)
+                   & (effects["design"].astype(str) == "stacked_rings")]
+    estimand = rows["estimand"].astype(str)
+    rings = _finite_rows(rows[estimand.str.startswith("displacement_ring_")])
+    if rings.empty:
+        return ""
+    rings = rings.sort_values("estimand")
+    low = pd.to_numeric(rings["ci_low"])
+    high = pd.to_numeric(rings["ci_high"])
+    moved, spread = rings[low > 1], rings[high < 1]
+    net = _finite_rows(rows[estimand == "displacement_net"])
+
+    def said(row: object) -> str:
+        return describe_effect(float(row.irr), float(row.ci_low), float(row.ci_high),
+                               language=lang)
+
+    def fill(message: str, **values: str) -> str:
+        return html.escape(lang.gettext(message), quote=False).format(**values)
+
+    if not moved.empty:
+        effect = said(next(moved.itertuples(index=False)))
+        if net.empty:
+            return fill(_DISPLACEMENT_MOVED_NO_NET, effect=effect)
+        return fill(_DISPLACEMENT_MOVED, effect=effect,
+                    net=said(next(net.itertuples(index=False))))
+    if not spread.empty:
+        return fill(_DISPLACEMENT_SPREAD, effect=said(next(spread.itertuples(index=False))))
+    return fill(_DISPLACEMENT_NONE)
+
+
 def _breakdown(row: object) -> float:
     value = pd.to_numeric(pd.Series([getattr(row, "breakdown_m", None)]), errors="coerce").iloc[0]
     return float(value) if pd.notna(value) else math.nan
@@ -351,10 +427,12 @@ def _effects_section(inputs: BriefInputs, lang: Language) -> str:
         line = html.escape(lang.gettext("{name}: where it was in place, {effect}."),
                            quote=False).format(
             name=f"<b>{html.escape(name[:1].upper() + name[1:])}</b>", effect=effect)
+        moved = describe_displacement(inputs.effects, sid, language=lang)
+        moved = f" {moved}" if moved else ""
         reporting = describe_reporting(inputs.effects, sid, lang)
         said = (f"<div class='reporting'>{html.escape(reporting, quote=False)}</div>"
                 if reporting else "")
-        items.append(f"<li>{line}{said}{warn}</li>")
+        items.append(f"<li>{line}{moved}{said}{warn}</li>")
     return f"<ul>{''.join(items)}</ul>"
 
 
