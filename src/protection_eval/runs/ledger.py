@@ -87,7 +87,8 @@ def hold_ledger(path: str | Path, timeout: float = LEDGER_WAIT_S) -> Iterator[No
     Two runs of one mission that publish at the same time would each check their totals
     against a ledger that does not yet hold the other's, and both publish: the pair could then
     be subtracted. The gate therefore checks, publishes and records while holding an exclusive
-    ``flock`` on ``<ledger>.lock`` beside the ledger; the second run waits, then is checked
+    ``flock`` on ``.<ledger>.lock`` beside the ledger (hidden, like a run's staging folder, so
+    that nothing listing the mission's runs takes it for one); the second run waits, then is checked
     against the first. The lock ends with its process, so a killed run leaves none behind.
 
     Parameters
@@ -102,7 +103,7 @@ def hold_ledger(path: str | Path, timeout: float = LEDGER_WAIT_S) -> Iterator[No
     LedgerBusy
         When the other run held it for longer than ``timeout``.
     """
-    lock = Path(path).with_name(Path(path).name + ".lock")
+    lock = Path(path).with_name(f".{Path(path).name}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("a+b") as handle:
         if fcntl is not None:
