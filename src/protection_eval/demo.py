@@ -219,6 +219,9 @@ def _make_patrols(world: _World) -> tuple[pd.DataFrame, list[np.ndarray]]:
     return pd.DataFrame(records), paths
 
 
+_COVER_CHUNK = 2_000
+
+
 def _covered(world: _World, x: np.ndarray, y: np.ndarray, t_h: np.ndarray) -> np.ndarray:
     """Whether a patrol (or, without patrol positions, a valid base) was within the radius."""
     if world.spec.coverage_model == "bases":
@@ -234,12 +237,16 @@ def _covered(world: _World, x: np.ndarray, y: np.ndarray, t_h: np.ndarray) -> np
         return covered
     pos = world.positions
     tree = cKDTree(pos[:, :2])
-    hits = tree.query_ball_point(np.column_stack([x, y]), world.spec.radius_m)
     out = np.zeros(len(x), dtype=bool)
-    for i, idx in enumerate(hits):
-        if idx:
-            dt_h = t_h[i] - pos[idx, 2]
-            out[i] = bool(np.any((dt_h >= 0) & (dt_h <= WINDOW_H)))
+    # In chunks: the lists of positions near every candidate at once grow with the square of
+    # the scale (tens of GB at --scale 64).
+    for lo in range(0, len(x), _COVER_CHUNK):
+        hi = min(lo + _COVER_CHUNK, len(x))
+        hits = tree.query_ball_point(np.column_stack([x[lo:hi], y[lo:hi]]), world.spec.radius_m)
+        for i, idx in enumerate(hits, start=lo):
+            if idx:
+                dt_h = t_h[i] - pos[idx, 2]
+                out[i] = bool(np.any((dt_h >= 0) & (dt_h <= WINDOW_H)))
     return out
 
 

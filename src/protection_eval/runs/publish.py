@@ -29,7 +29,7 @@ from protection_eval.runs import ledger as ledger_lib
 from protection_eval.runs.layout import RESTRICTED, RESTRICTED_FILES, SHARED_REJECTED
 from protection_eval.runs.missions import load_mission
 from protection_eval.sharing.audit.differencing import Margin, margins_of_folder
-from protection_eval.sharing.audit.folder import AuditResult, audit_mission_folder
+from protection_eval.sharing.audit.folder import AuditResult, RawNeedles, audit_mission_folder
 from protection_eval.sharing.disclosure import k_from_config
 
 __all__ = [
@@ -41,7 +41,12 @@ __all__ = [
 ]
 
 
-def audit_folder(path: str | Path, mission: str | Path | MissionData | None = None) -> AuditResult:
+def audit_folder(
+    path: str | Path,
+    mission: str | Path | MissionData | None = None,
+    *,
+    needles: RawNeedles | None = None,
+) -> AuditResult:
     """Audit a shared folder, against a mission when one is given.
 
     Parameters
@@ -49,8 +54,12 @@ def audit_folder(path: str | Path, mission: str | Path | MissionData | None = No
     path : str or Path
         The folder (or one file) to audit.
     mission : str, Path or MissionData, optional
-        The mission YAML or the mission already loaded; its sources are read again for the raw
-        coordinates and identifying values that ingestion dropped.
+        The mission YAML or the mission already loaded; unless ``needles`` are given, its
+        sources are read again for the raw coordinates and identifying values that ingestion
+        dropped.
+    needles : RawNeedles, optional
+        Those raw coordinates and identifying values, taken when the mission was read
+        (:func:`protection_eval.runs.missions.load_mission_for_audit`).
 
     Returns
     -------
@@ -60,6 +69,8 @@ def audit_folder(path: str | Path, mission: str | Path | MissionData | None = No
     if mission is None:
         return audit_mission_folder(path)
     data = mission if isinstance(mission, MissionData) else load_mission(mission)
+    if needles is not None:
+        return audit_mission_folder(path, data, needles=needles)
     raw = {name: table.frame for name, table in read_mission_sources(data.config).items()}
     return audit_mission_folder(path, data, raw)
 
@@ -185,6 +196,7 @@ def publish_shared(
     ledger: str | Path | None = None,
     period: str | None = None,
     run: str | None = None,
+    needles: RawNeedles | None = None,
 ) -> PublishResult:
     """Build shared files in staging, audit them against the mission, publish on a clean audit.
 
@@ -210,6 +222,9 @@ def publish_shared(
         (``effects.csv``); default the mission's period.
     run : str, optional
         The run recorded in the ledger (default: the name of the folder holding ``shared``).
+    needles : RawNeedles, optional
+        What the audit searches for from the mission's sources as read, when taken already;
+        otherwise the sources are read again (see :func:`audit_folder`).
 
     Returns
     -------
@@ -223,7 +238,7 @@ def publish_shared(
     margins: list[Margin] = []
     try:
         build(staged)
-        audit = audit_folder(staged, mission)
+        audit = audit_folder(staged, mission, needles=needles)
         if audit.ok and ledger is not None:
             audit, margins = _check_ledger(staged, audit, mission, Path(ledger), period)
     except BaseException:
