@@ -16,10 +16,11 @@ docs/performance.md records them with the machine.
 Usage::
 
     python benchmarks/bench_scale.py [--sizes x1,x16,x64,dense] [--dense 12] [--work DIR]
-                                     [--seed 11] [--jobs 1]
+                                     [--seed 11] [--jobs 1] [--reuse DIR] [--results FILE]
 
 Generation is not timed. ``--work`` keeps the missions and reports (default: a temporary folder
-removed at the end).
+removed at the end); ``--reuse`` takes missions generated earlier; ``--results`` accumulates the
+rows of several invocations (one size at a time on a busy machine).
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ def machine() -> str:
 
 
 def densify_tracks(path: Path, factor: int) -> int:
-    """Rewrite a GeoParquet of GPS fixes with ``factor - 1`` interpolated fixes between each
-    two consecutive fixes of a patrol; return the number of fixes written."""
+    """Rewrite a GeoParquet of GPS fixes ``factor`` times denser; return the fixes written.
+
+    ``factor - 1`` fixes are interpolated between each two consecutive fixes of a patrol.
+    """
     tracks = gpd.read_parquet(path)
     x = tracks.geometry.x.to_numpy()
     y = tracks.geometry.y.to_numpy()
@@ -95,16 +98,23 @@ def densify_tracks(path: Path, factor: int) -> int:
     return len(dense)
 
 
-def make_mission(work: Path, name: str, seed: int, dense: int) -> tuple[Path, dict]:
-    """Generate one size of DEMO-A; return its YAML and its sizes."""
+def make_mission(work: Path, name: str, seed: int, dense: int,
+                 reuse: Path | None = None) -> tuple[Path, dict]:
+    """Generate one size of DEMO-A (or take it from ``reuse``); return its YAML and sizes."""
     scale, factor = SIZES[name]
-    folder = work / name
-    shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
-    config = make_demo_missions(folder, seed=seed, scale=scale, missions=("DEMO-A",))[0]
-    tracks = folder / "demo-a" / "patrol_tracks.parquet"
-    fixes = densify_tracks(tracks, dense) if factor is None else len(pd.read_parquet(
-        tracks, columns=["patrol_id"]))
+    tracks_name = Path("demo-a") / "patrol_tracks.parquet"
+    if reuse is not None and (reuse / name / "DEMO-A.yaml").exists():
+        folder = reuse / name
+        config = folder / "DEMO-A.yaml"
+        fixes = len(pd.read_parquet(folder / tracks_name, columns=["patrol_id"]))
+    else:
+        folder = work / name
+        shutil.rmtree(folder, ignore_errors=True)
+        config = make_demo_missions(folder, seed=seed, scale=scale, missions=("DEMO-A",))[0]
+        tracks = folder / tracks_name
+        fixes = densify_tracks(tracks, dense) if factor is None else len(pd.read_parquet(
+            tracks, columns=["patrol_id"]))
     incidents = sum(1 for _ in open(folder / "demo-a" / "incidents.csv", encoding="utf-8")) - 1
     return config, {"fixes": fixes, "incidents": incidents,
                     "generated_s": time.perf_counter() - started}
@@ -212,6 +222,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--jobs", type=int, default=1, help="notebooks executing at once")
     parser.add_argument("--work", type=Path, help="keep missions and reports here")
+    parser.add_argument("--reuse", type=Path,
+                        help="take <size>/DEMO-A.yaml from this folder when it is there")
+    parser.add_argument("--results", type=Path,
+                        help="JSON lines file: each size's row is added to it, and the table "
+                             "covers every row in it (sizes run by separate invocations)")
     args = parser.parse_args()
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
@@ -222,13 +237,17 @@ def main() -> None:
     rows = []
     try:
         for name in sizes:
-            config, size = make_mission(work, name, args.seed, args.dense)
+            config, size = make_mission(work, name, args.seed, args.dense, args.reuse)
             reports = work / f"reports-{name}"
             shutil.rmtree(reports, ignore_errors=True)
             measured = run_measured(_command(config, reports, args.jobs))
             label, peak = measured.largest()
             rows.append({"size": name, **size, "wall_s": measured.wall_s, "largest": label,
-                         "process_peak_gb": peak, "tree_peak_gb": measured.tree_peak_kb / 1e6})
+                         "process_peak_gb": peak, "tree_peak_gb": measured.tree_peak_kb / 1e6,
+                         "load_average": os.getloadavg()[0]})
+            if args.results is not None:
+                with args.results.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(rows[-1]) + "\n")
             print(f"{name}: {size['fixes']:,} fixes, {size['incidents']:,} incidents: "
                   f"{measured.wall_s:.0f} s, largest process {label} {peak:.2f} GB, tree "
                   f"{measured.tree_peak_kb / 1e6:.2f} GB; notebooks (s): "
@@ -236,6 +255,9 @@ def main() -> None:
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
+    if args.results is not None:
+        lines = args.results.read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
     report(rows)
 
 
