@@ -505,12 +505,16 @@ def identifying_values_of(frames: dict[str, pd.DataFrame]) -> list[str]:
     return sorted(v for v in values if _searchable(v))
 
 
+_SPACE_RE = re.compile(r"\s")
+
+
 def _searchable(value: str) -> bool:
+    # Called once per identifying value of the mission: the common answers come first.
     if value.isdigit():
         return len(value) >= 6
-    has_letter = any(c.isalpha() for c in value)
-    has_digit = any(c.isdigit() for c in value)
-    return len(value) >= 4 or (len(value) == 3 and has_letter and has_digit)
+    if len(value) != 3:
+        return len(value) >= 4
+    return any(c.isalpha() for c in value) and any(c.isdigit() for c in value)
 
 
 def raw_coordinates(frame: pd.DataFrame) -> pd.DataFrame | None:
@@ -581,8 +585,9 @@ class Rules:
         attribution_urls = _URL_RE.findall(tile_attribution or "")
         self.hosts += [p for p in map(_host_pattern, attribution_urls) if p is not None]
         values = {v for v in map(str, identifying_values) if _searchable(v)}
-        self.id_tokens = {v.lower() for v in values if not re.search(r"\s", v)}
-        self.id_phrases = sorted({v.lower() for v in values if re.search(r"\s", v)})
+        spaced = {v for v in values if _SPACE_RE.search(v)}
+        self.id_tokens = {v.lower() for v in values - spaced}
+        self.id_phrases = sorted({v.lower() for v in spaced})
         # Phrases by their first word: a phrase can only be present when that word is.
         self._phrases_by_word: dict[str, list[str]] = {}
         # The phrases that start with their first word, by word and length: where the word
