@@ -46,18 +46,24 @@ from protection_eval.effects.mission import estimate_mission, plot_event_studies
 from protection_eval.effects.reporting import DIAGNOSTIC_ESTIMANDS, compute_mission_median_lags
 from protection_eval.inventory.strategies import load_catalogue, to_target_location_types
 from protection_eval.runs.missions import load_mission
-from protection_eval.runs.outputs import read_coverage_areas, write_effects
+from protection_eval.runs.outputs import (
+    read_coverage_areas,
+    read_incident_coverage,
+    write_effects,
+)
 from protection_eval.sharing.brief import describe_reporting
 from protection_eval.sharing.forms import to_effects_table
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
-# Coverage is computed once per run: notebook 02's area measures for the whole mission period.
-area_measures = read_coverage_areas(restricted_dir, radius_m=mission.config.coverage.radius_m,
-                                    window_h=mission.config.coverage.window_h)
+# Coverage is computed once per run: notebook 02's area measures and per-incident coverage
+# for the whole mission period, when it used the configured radius and window.
+reach = {"radius_m": mission.config.coverage.radius_m,
+         "window_h": mission.config.coverage.window_h}
 effects = estimate_mission(mission, freq=freq, strategies=strategy, design=model, pre=pre,
                            post=post, period=parse_period(period) if period else None,
-                           area_measures=area_measures,
+                           area_measures=read_coverage_areas(restricted_dir, **reach),
+                           incident_coverage=read_incident_coverage(restricted_dir, **reach),
                            target_location_types=to_target_location_types(load_catalogue()))
 
 # %% [markdown]

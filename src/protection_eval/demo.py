@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import shapely
 import yaml
-from scipy.spatial import cKDTree
 
+from protection_eval.coverage.index import Movements, evaluate_coverage
 from protection_eval.io.writers import write_json, write_table, write_text
 
 PERIOD = ("2022-01-01", "2023-12-31")
@@ -286,14 +286,11 @@ def _covered(world: _World, x: np.ndarray, y: np.ndarray, t_h: np.ndarray) -> np
             covered |= valid & (np.hypot(x - base.x, y - base.y) <= world.spec.radius_m)
         return covered
     pos = world.positions
-    tree = cKDTree(pos[:, :2])
-    hits = tree.query_ball_point(np.column_stack([x, y]), world.spec.radius_m)
-    out = np.zeros(len(x), dtype=bool)
-    for i, idx in enumerate(hits):
-        if idx:
-            dt_h = t_h[i] - pos[idx, 2]
-            out[i] = bool(np.any((dt_h >= 0) & (dt_h <= WINDOW_H)))
-    return out
+    # The coverage index, with each dense position as a movement standing still for an instant:
+    # a position counts when within the radius and 0 to WINDOW_H hours before (times in
+    # hours). A neighbour list per candidate grew with the square of the scale.
+    moves = Movements(pos[:, 0], pos[:, 1], pos[:, 0], pos[:, 1], pos[:, 2], pos[:, 2])
+    return evaluate_coverage(x, y, t_h - WINDOW_H, t_h, moves, world.spec.radius_m).covered
 
 
 def _deployments(world: _World) -> tuple[pd.DataFrame, np.ndarray]:

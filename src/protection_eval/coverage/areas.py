@@ -176,6 +176,24 @@ def _footprint_shares(
     return shares
 
 
+def _length_inside(
+    pieces: np.ndarray, shapes: np.ndarray, area_pos: np.ndarray, length: np.ndarray
+) -> np.ndarray:
+    """Return the length of each piece inside its area.
+
+    A piece within its area (most of them) is its own intersection with it, so its length
+    is taken as it is; only the pieces that cross a boundary are intersected, which is the
+    costly overlay.
+    """
+    shapes = shapes.copy()
+    shapely.prepare(shapes)
+    within = shapely.within(pieces, shapes[area_pos])
+    inside = length.copy()
+    cross = np.flatnonzero(~within)
+    inside[cross] = shapely.length(shapely.intersection(pieces[cross], shapes[area_pos[cross]]))
+    return inside
+
+
 def _hours_in_areas(
     presence: gpd.GeoDataFrame, by_month: pd.DataFrame, areas: gpd.GeoDataFrame
 ) -> pd.DataFrame:
@@ -185,8 +203,7 @@ def _hours_in_areas(
     if len(piece_pos) == 0:
         return pd.DataFrame(columns=["area", "month", "hours", "personnel_h", "women_h", "kind"])
     length = shapely.length(geoms[piece_pos])
-    inside = shapely.length(shapely.intersection(geoms[piece_pos], areas.geometry.to_numpy()[
-        area_pos]))
+    inside = _length_inside(geoms[piece_pos], areas.geometry.to_numpy(), area_pos, length)
     # A point, or a line lying along a boundary, is shared evenly by the areas it touches.
     touching = np.bincount(piece_pos, minlength=len(geoms))[piece_pos]
     fraction = np.where(length > 0, inside / np.where(length > 0, length, 1.0), 1.0 / touching)

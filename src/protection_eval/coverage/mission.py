@@ -25,7 +25,9 @@ from protection_eval.coverage.areas import (
 from protection_eval.coverage.gaps import compute_gaps, summarise_gaps
 from protection_eval.coverage.models import (
     COVERAGE_MODELS,
+    CoverageModel,
     CoverageParams,
+    PatrolMovements,
     choose_coverage_model,
     register_coverage_model,
 )
@@ -49,10 +51,12 @@ __all__ = [
     "COVERAGE_MODELS",
     "CoverageParams",
     "CoverageResult",
+    "PreparedCoverage",
     "choose_coverage_model",
     "compute_incident_coverage",
     "compute_mission_coverage",
     "compute_mission_patrol_hours",
+    "prepare_coverage",
     "register_coverage_model",
     "to_coverage_params",
 ]
@@ -209,6 +213,85 @@ def to_coverage_params(
     )
 
 
+@dataclass(frozen=True)
+class PreparedCoverage:
+    """What every coverage computation of one mission shares, built once.
+
+    Projecting the tables and cutting GPS tracks into movements grow with the number of
+    fixes; the per-incident coverage, the presence pieces of the area measures and the
+    control points of the within-reach ratio all start from them
+    (:func:`prepare_coverage`).
+
+    Attributes
+    ----------
+    model : CoverageModel
+        The coverage model chosen for the mission.
+    params : CoverageParams
+        Radius, window, gap limit, precision uncertainties, time zone.
+    tables : mapping
+        ``patrols``, ``patrol_tracks``, ``bases`` in the mission's projected CRS (None when
+        absent).
+    moves : tuple of (Movements, pandas.Index) or None
+        The model's patrol movements and the patrol ids of their codes; None for models
+        without movements (bases, none).
+    """
+
+    model: CoverageModel
+    params: CoverageParams
+    tables: Mapping[str, gpd.GeoDataFrame | None] = field(repr=False)
+    moves: PatrolMovements | None = field(default=None, repr=False)
+
+    def _moves(self) -> dict[str, Any]:
+        return {} if self.moves is None else {"moves": self.moves}
+
+    def cover(self, points: gpd.GeoDataFrame) -> pd.DataFrame:
+        """Return the per-point coverage table (``COVERAGE_COLUMNS``) of projected points."""
+        return self.model.cover(points, self.tables, self.params, **self._moves())
+
+    def presence(self) -> gpd.GeoDataFrame:
+        """Return the model's presence pieces (projected CRS)."""
+        return self.model.presence(self.tables, self.params, **self._moves())
+
+
+def prepare_coverage(
+    mission: MissionData,
+    *,
+    radius_m: float | None = None,
+    window_h: float | None = None,
+    model: str | None = None,
+) -> PreparedCoverage:
+    """Project a mission's presence tables and build its patrol movements, once.
+
+    Parameters
+    ----------
+    mission : MissionData
+        A loaded mission (EPSG:4326 tables).
+    radius_m, window_h : float, optional
+        Overrides of the configuration's coverage settings.
+    model : str, optional
+        A registered coverage model; by default the most precise one the data allow.
+
+    Returns
+    -------
+    PreparedCoverage
+        Model, parameters, projected tables and movements.
+
+    Raises
+    ------
+    ValueError
+        When ``model`` is not a registered model.
+    """
+    params = to_coverage_params(mission, radius_m, window_h)
+    crs = mission.projected_crs
+    tables = {
+        name: None if frame is None else frame.to_crs(crs)
+        for name, frame in (("patrols", mission.patrols), ("patrol_tracks", mission.patrol_tracks),
+                            ("bases", mission.bases))
+    }
+    chosen = _choose_model(tables, model)
+    return PreparedCoverage(chosen, params, tables, chosen.movements(tables, params))
+
+
 def _summary(
     mission: MissionData,
     incidents: pd.DataFrame,
@@ -256,6 +339,7 @@ def compute_mission_coverage(
     window_h: float | None = None,
     model: str | None = None,
     period: Period | None = None,
+    prepared: PreparedCoverage | None = None,
 ) -> CoverageResult:
     """Compute a mission's coverage: per incident, per area and month, gaps and summary.
 
@@ -276,29 +360,28 @@ def compute_mission_coverage(
         start. An incident known only to a range of dates is in the window when the whole range
         is (one that straddles the window's edge is in neither window, and is counted in
         ``summary["incidents_range_across_window"]``). Default: the mission's period.
+    prepared : PreparedCoverage, optional
+        From :func:`prepare_coverage` on this mission, when the caller also needs it (the
+        within-reach ratio covers its control points with the same movements); it then
+        decides the model and parameters, and ``radius_m``, ``window_h`` and ``model`` must
+        be None.
 
     Returns
     -------
     CoverageResult
         See :class:`CoverageResult`.
     """
-    params = to_coverage_params(mission, radius_m, window_h)
+    if prepared is None:
+        prepared = prepare_coverage(mission, radius_m=radius_m, window_h=window_h, model=model)
+    elif (radius_m, window_h, model) != (None, None, None):
+        raise ValueError("give either prepared coverage or radius_m, window_h and model, "
+                         "not both")
+    params, chosen = prepared.params, prepared.model
     window = mission.config.period if period is None else period
     chosen_rows, straddling = _in_window(mission.incidents, window, params.timezone)
     mission_incidents = mission.incidents[chosen_rows]
     crs = mission.projected_crs
-
-    def project(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
-        return None if frame is None else frame.to_crs(crs)
-
-    tables = {
-        "patrols": project(mission.patrols),
-        "patrol_tracks": project(mission.patrol_tracks),
-        "bases": project(mission.bases),
-    }
-    chosen = _choose_model(tables, model)
-    incidents = project(mission_incidents)
-    coverage = chosen.cover(incidents, tables, params)
+    coverage = prepared.cover(mission_incidents.to_crs(crs))
     month = to_local_period(mission_incidents["occurred_at"],
                             mission_incidents.get("occurred_until"), params.timezone)
     per_incident = pd.concat(
@@ -309,7 +392,7 @@ def compute_mission_coverage(
         ],
         axis=1,
     )
-    presence = chosen.presence(tables, params)
+    presence = prepared.presence()
     footprints = compute_footprints(
         presence,
         radius_m=params.radius_m,
@@ -319,7 +402,7 @@ def compute_mission_coverage(
     )
     areas = compute_area_measures(
         presence,
-        project(mission.areas),
+        mission.areas.to_crs(crs),
         mission_incidents,
         radius_m=params.radius_m,
         start=pd.Timestamp(window.start),
@@ -397,15 +480,9 @@ def compute_mission_patrol_hours(
         ``area_id``, ``period`` (the given periods), ``patrol_hours``, ``women_share``; and
         ``attrs["unplaced_patrols"]``: patrols that left no presence piece (no track, no route).
     """
-    params = to_coverage_params(mission, radius_m, window_h)
-    crs = mission.projected_crs
-    tables = {
-        name: None if frame is None else frame.to_crs(crs)
-        for name, frame in (("patrols", mission.patrols), ("patrol_tracks", mission.patrol_tracks),
-                            ("bases", mission.bases))
-    }
-    chosen = _choose_model(tables, model)
-    presence = chosen.presence(tables, params)
+    prepared = prepare_coverage(mission, radius_m=radius_m, window_h=window_h, model=model)
+    params, crs = prepared.params, mission.projected_crs
+    presence = prepared.presence()
     edges = periods.start_time.append(pd.DatetimeIndex([(periods[-1] + 1).start_time]))
     hours = compute_patrol_hours(presence, mission.areas.to_crs(crs), edges=edges,
                                  timezone=params.timezone)

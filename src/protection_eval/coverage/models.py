@@ -37,6 +37,9 @@ from protection_eval.coverage.points import (
 )
 from protection_eval.model import local_midnight_to_utc, to_local_day
 
+#: Patrol movements and the patrol ids their ``group`` codes stand for.
+PatrolMovements = tuple[Movements, pd.Index]
+
 PRESENCE_COLUMNS: tuple[str, ...] = (
     "kind",
     "unit_id",
@@ -89,14 +92,35 @@ class CoverageModel(ABC):
         incidents: gpd.GeoDataFrame,
         tables: Mapping[str, gpd.GeoDataFrame | None],
         params: CoverageParams,
+        *,
+        moves: PatrolMovements | None = None,
     ) -> pd.DataFrame:
-        """Return the per-incident coverage table (see ``coverage_points.COVERAGE_COLUMNS``)."""
+        """Return the per-incident coverage table (see ``coverage_points.COVERAGE_COLUMNS``).
+
+        ``moves``, from :meth:`movements` on the same tables and parameters, saves building
+        them again when one mission is covered several times (incidents, then control points).
+        """
 
     @abstractmethod
     def presence(
-        self, tables: Mapping[str, gpd.GeoDataFrame | None], params: CoverageParams
+        self,
+        tables: Mapping[str, gpd.GeoDataFrame | None],
+        params: CoverageParams,
+        *,
+        moves: PatrolMovements | None = None,
     ) -> gpd.GeoDataFrame:
         """Return presence pieces: :data:`PRESENCE_COLUMNS`, times as UTC timestamps."""
+
+    def movements(
+        self, tables: Mapping[str, gpd.GeoDataFrame | None], params: CoverageParams
+    ) -> PatrolMovements | None:
+        """Return the patrol movements this model covers with, or None when it has none.
+
+        Building them is the part of :meth:`cover` and :meth:`presence` that grows with the
+        number of GPS fixes: a caller that covers one mission several times builds them once
+        and passes them on.
+        """
+        return None
 
 
 def _patrol_crew(patrols: gpd.GeoDataFrame, ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +153,16 @@ def _presence_from_moves(
         },
         geometry=geometry,
         crs=crs,
+    )
+
+
+def _cover_with(
+    incidents: gpd.GeoDataFrame, moves: Movements, params: CoverageParams
+) -> pd.DataFrame:
+    return cover_incidents(
+        incidents, moves, params.radius_m, params.window_h,
+        precision_uncertainty_m=params.precision_uncertainty_m,
+        nearest_within_m=params.nearest_within_m,
     )
 
 
@@ -195,18 +229,16 @@ class TracksModel(CoverageModel):
         tracks = tables.get("patrol_tracks")
         return tracks is not None and len(tracks) > 0
 
-    def cover(self, incidents, tables, params):  # noqa: D102 (documented on the base class)
-        moves, _ = tracks_to_movements(tables["patrol_tracks"], params.max_gap_h)
-        return cover_incidents(
-            incidents, moves, params.radius_m, params.window_h,
-            precision_uncertainty_m=params.precision_uncertainty_m,
-            nearest_within_m=params.nearest_within_m,
-        )
+    def movements(self, tables, params):  # noqa: D102 (documented on the base class)
+        return tracks_to_movements(tables["patrol_tracks"], params.max_gap_h)
 
-    def presence(self, tables, params):  # noqa: D102
-        tracks = tables["patrol_tracks"]
-        moves, ids = tracks_to_movements(tracks, params.max_gap_h)
-        return _presence_from_moves(moves, ids, tables["patrols"], tracks.crs)
+    def cover(self, incidents, tables, params, *, moves=None):  # noqa: D102
+        found, _ = moves if moves is not None else self.movements(tables, params)
+        return _cover_with(incidents, found, params)
+
+    def presence(self, tables, params, *, moves=None):  # noqa: D102
+        found, ids = moves if moves is not None else self.movements(tables, params)
+        return _presence_from_moves(found, ids, tables["patrols"], tables["patrol_tracks"].crs)
 
 
 class RoutesModel(CoverageModel):
@@ -219,18 +251,17 @@ class RoutesModel(CoverageModel):
         patrols = tables.get("patrols")
         return patrols is not None and bool(patrols.geometry.notna().any())
 
-    def cover(self, incidents, tables, params):  # noqa: D102
-        moves, _ = routes_to_movements(tables["patrols"])
-        return cover_incidents(
-            incidents, moves, params.radius_m, params.window_h,
-            precision_uncertainty_m=params.precision_uncertainty_m,
-            nearest_within_m=params.nearest_within_m,
-        )
+    def movements(self, tables, params):  # noqa: D102
+        return routes_to_movements(tables["patrols"])
 
-    def presence(self, tables, params):  # noqa: D102
+    def cover(self, incidents, tables, params, *, moves=None):  # noqa: D102
+        found, _ = moves if moves is not None else self.movements(tables, params)
+        return _cover_with(incidents, found, params)
+
+    def presence(self, tables, params, *, moves=None):  # noqa: D102
         patrols = tables["patrols"]
-        moves, ids = routes_to_movements(patrols)
-        return _presence_from_moves(moves, ids, patrols, patrols.crs)
+        found, ids = moves if moves is not None else self.movements(tables, params)
+        return _presence_from_moves(found, ids, patrols, patrols.crs)
 
 
 class BasesModel(CoverageModel):
@@ -248,7 +279,7 @@ class BasesModel(CoverageModel):
         bases = tables.get("bases")
         return bases is not None and len(bases) > 0
 
-    def cover(self, incidents, tables, params):  # noqa: D102
+    def cover(self, incidents, tables, params, *, moves=None):  # noqa: D102
         queries = IncidentQueries(
             incidents, params.radius_m, params.window_h, params.precision_uncertainty_m
         )
@@ -282,7 +313,7 @@ class BasesModel(CoverageModel):
         frame["since_patrol_h"] = np.where(covered, 0.0, np.nan)
         return frame
 
-    def presence(self, tables, params):  # noqa: D102
+    def presence(self, tables, params, *, moves=None):  # noqa: D102
         bases = tables["bases"]
         start = local_midnight_to_utc(pd.to_datetime(bases["valid_from"]), params.timezone)
         last = pd.to_datetime(bases["valid_to"]) + pd.Timedelta(days=1)
@@ -317,7 +348,7 @@ class NoPresenceModel(CoverageModel):
         """Return True: the last resort, when no other model is available."""
         return True
 
-    def cover(self, incidents, tables, params):  # noqa: D102
+    def cover(self, incidents, tables, params, *, moves=None):  # noqa: D102
         queries = IncidentQueries(
             incidents, params.radius_m, params.window_h, params.precision_uncertainty_m
         )
@@ -325,7 +356,7 @@ class NoPresenceModel(CoverageModel):
         frame["covered"] = pd.array([pd.NA] * len(frame), dtype="boolean")
         return frame
 
-    def presence(self, tables, params):  # noqa: D102
+    def presence(self, tables, params, *, moves=None):  # noqa: D102
         crs = next((t.crs for t in tables.values() if t is not None), None)
         columns = {c: pd.Series(dtype="float64") for c in PRESENCE_COLUMNS if c != "geometry"}
         columns["kind"] = pd.Series(dtype="object")

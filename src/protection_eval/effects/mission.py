@@ -501,6 +501,7 @@ def estimate_mission(
     presence: bool = True,
     area_measures: pd.DataFrame | None = None,
     target_location_types: Mapping[str, Sequence[str]] | None = None,
+    incident_coverage: pd.DataFrame | None = None,
 ) -> MissionEffects:
     """Build a loaded mission's panel and estimate every effect on it.
 
@@ -528,16 +529,31 @@ def estimate_mission(
         them already (``CoverageResult.areas``); computed here otherwise.
     target_location_types : mapping of str to sequence of str, optional
         As :func:`estimate_mission_effects`.
+    incident_coverage : pandas.DataFrame, optional
+        The mission's per-incident coverage with its configured radius and window, when this
+        run has computed it already (``CoverageResult.incidents``); the within-reach ratio
+        covers only the incidents it lacks.
 
     Returns
     -------
     MissionEffects
         With ``panel`` set.
     """
+    from protection_eval.coverage.mission import compute_mission_coverage, prepare_coverage
     from protection_eval.effects.panel import compute_mission_panel
 
     if isinstance(strategies, str):
         strategies = [strategies]
+    within_reach = presence and outcome == "incidents"
+    prepared = None
+    if freq == "month" and area_measures is None:
+        # Each result once: the coverage behind the panel's area measures also gives the
+        # within-reach ratio its incident coverage and its movements.
+        prepared = prepare_coverage(data)
+        coverage = compute_mission_coverage(data, prepared=prepared)
+        area_measures = coverage.areas
+        if incident_coverage is None:
+            incident_coverage = coverage.incidents
     panel = compute_mission_panel(data, freq=freq, area_measures=area_measures)
     if period is not None:
         keep = panel["period_start"].between(pd.Timestamp(period.start),
@@ -553,11 +569,12 @@ def estimate_mission(
         design=design, pre=pre, post=post, target_location_types=target_location_types,
     )
     effects.panel = panel
-    if presence and outcome == "incidents":
+    if within_reach:
         from protection_eval.effects.within_reach import estimate_presence_effect
 
         within = _attempt(effects, "patrol presence (within reach)", estimate_presence_effect,
-                          data, period=period)
+                          data, period=period, incident_coverage=incident_coverage,
+                          prepared=prepared)
         if within is not None:
             effects.estimates.append(within.estimate)
             effects.notes += [f"patrol presence (within reach): {n}" for n in within.notes]

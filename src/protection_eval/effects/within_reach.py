@@ -30,7 +30,7 @@ violence, and patrols go where incidents are expected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,7 @@ import pandas as pd
 import shapely
 from scipy import optimize, stats
 
-from protection_eval.coverage.models import CoverageModel, CoverageParams
+from protection_eval.coverage.models import CoverageModel, CoverageParams, PatrolMovements
 from protection_eval.effects.count_models import (
     CAVEATS,
     MIN_INCIDENTS_FOR_MODEL,
@@ -53,6 +53,7 @@ from protection_eval.model import local_midnight_to_utc, to_local_month
 
 if TYPE_CHECKING:
     from protection_eval.config import Period
+    from protection_eval.coverage.mission import PreparedCoverage
     from protection_eval.ingest.tables import MissionData
 
 __all__ = [
@@ -207,8 +208,7 @@ def make_control_points(
 
 
 def _day_shares(
-    incidents: gpd.GeoDataFrame, model: CoverageModel, tables: Mapping, params: CoverageParams,
-    grid: int,
+    incidents: gpd.GeoDataFrame, cover: Callable[[gpd.GeoDataFrame], pd.DataFrame], grid: int
 ) -> np.ndarray:
     """Return the share of each date-only incident's day that was within reach."""
     offsets = (np.arange(grid) + 0.5) * 24.0 / grid
@@ -216,9 +216,38 @@ def _day_shares(
     rep["occurred_at"] = rep["occurred_at"] + pd.to_timedelta(np.tile(offsets, len(incidents)),
                                                              unit="h")
     rep = rep.drop(columns=["time_precision", "location_precision"], errors="ignore")
-    covered = model.cover(gpd.GeoDataFrame(rep, geometry="geometry", crs=incidents.crs),
-                          tables, params)["covered"]
+    covered = cover(gpd.GeoDataFrame(rep, geometry="geometry", crs=incidents.crs))["covered"]
     return covered.to_numpy(dtype=float, na_value=np.nan).reshape(-1, grid).mean(axis=1)
+
+
+def _incident_cover(
+    incidents: gpd.GeoDataFrame,
+    cover: Callable[[gpd.GeoDataFrame], pd.DataFrame],
+    known: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Return ``in_scope`` and ``covered`` per incident, reusing a coverage already computed.
+
+    Coverage of one incident does not depend on the others, so the rows of ``known`` (by
+    ``incident_id``) are taken as they are and only the incidents it lacks are covered.
+    """
+    if known is None or "incident_id" not in incidents:
+        return cover(incidents)[["in_scope", "covered"]]
+    ids = incidents["incident_id"].astype(str)
+    table = known.assign(incident_id=known["incident_id"].astype(str))
+    table = table.drop_duplicates("incident_id").set_index("incident_id")
+    found = ids.isin(table.index).to_numpy()
+    out = pd.DataFrame(
+        {
+            "in_scope": table["in_scope"].reindex(ids).fillna(False).astype(bool).to_numpy(),
+            "covered": table["covered"].astype("boolean").reindex(ids).array,
+        },
+        index=incidents.index,
+    )
+    if not found.all():
+        missing = cover(incidents.loc[~found])
+        out.loc[~found, "in_scope"] = missing["in_scope"].to_numpy(dtype=bool)
+        out.loc[~found, "covered"] = missing["covered"].astype("boolean").array
+    return out
 
 
 def _fit_mixture(
@@ -278,6 +307,8 @@ def compute_presence_effect(
     controls_per_stratum: int = CONTROLS_PER_STRATUM,
     seed: int = 0,
     day_grid: int = DAY_GRID,
+    incident_coverage: pd.DataFrame | None = None,
+    moves: PatrolMovements | None = None,
 ) -> PresenceEffect:
     """Estimate the within-reach incidence-rate ratio from projected tables.
 
@@ -302,6 +333,12 @@ def compute_presence_effect(
         Seed of the control points (the mission seed).
     day_grid : int
         Moments per day at which a date-only incident's coverage is evaluated.
+    incident_coverage : pandas.DataFrame, optional
+        The per-incident coverage this run already computed with the same model and
+        parameters (``CoverageResult.incidents``: ``incident_id``, ``in_scope``, ``covered``);
+        incidents it does not hold are covered here.
+    moves : tuple of (Movements, pandas.Index), optional
+        ``model.movements(tables, params)``, when already built.
 
     Returns
     -------
@@ -316,7 +353,11 @@ def compute_presence_effect(
     rng = np.random.default_rng([int(seed), 4])
     notes: list[str] = []
     total = len(incidents)
-    cover = model.cover(incidents, tables, params)
+
+    def cover_points(points: gpd.GeoDataFrame) -> pd.DataFrame:
+        return model.cover(points, tables, params, **({} if moves is None else {"moves": moves}))
+
+    cover = _incident_cover(incidents, cover_points, incident_coverage)
     month = to_local_month(incidents["occurred_at"], params.timezone)
     keep = (cover["in_scope"].to_numpy(dtype=bool) & incidents["area_id"].notna().to_numpy()
             & month.isin(months).to_numpy())
@@ -327,7 +368,7 @@ def compute_presence_effect(
     if "time_precision" in inc and model.name != "bases":
         day = inc["time_precision"].astype("string").eq("day").fillna(False).to_numpy(bool)
     if day.any():
-        share[day] = _day_shares(inc.loc[day], model, tables, params, day_grid)
+        share[day] = _day_shares(inc.loc[day], cover_points, day_grid)
     inc_frame = pd.DataFrame({
         "area_id": inc["area_id"].astype(str).to_numpy(),
         "period": month[keep].dt.start_time.to_numpy(),
@@ -335,7 +376,7 @@ def compute_presence_effect(
     })
     controls = make_control_points(areas, months, controls_per_stratum, rng,
                                    timezone=params.timezone)
-    ctrl_cover = model.cover(controls, tables, params)["covered"].to_numpy(dtype=bool)
+    ctrl_cover = cover_points(controls)["covered"].to_numpy(dtype=bool)
     strata = _stratum_table(inc_frame, controls, ctrl_cover, controls_per_stratum)
     inc_frame = inc_frame.merge(strata[["area_id", "period", "p_covered", "used"]],
                                 on=["area_id", "period"], how="left")
@@ -420,6 +461,8 @@ def estimate_presence_effect(
     period: Period | None = None,
     controls_per_stratum: int = CONTROLS_PER_STRATUM,
     seed: int | None = None,
+    incident_coverage: pd.DataFrame | None = None,
+    prepared: PreparedCoverage | None = None,
 ) -> PresenceEffect:
     """Estimate a loaded mission's within-reach ratio with its coverage model and parameters.
 
@@ -434,6 +477,12 @@ def estimate_presence_effect(
         Control points per area x month.
     seed : int, optional
         Seed of the control points; the mission configuration's ``seed`` when None.
+    incident_coverage : pandas.DataFrame, optional
+        The mission's per-incident coverage with its configured radius and window, when this
+        run has computed it already (``CoverageResult.incidents``); computed here otherwise.
+    prepared : PreparedCoverage, optional
+        :func:`protection_eval.coverage.mission.prepare_coverage` of this mission with its
+        configured parameters, when already built (projected tables and movements).
 
     Returns
     -------
@@ -445,25 +494,22 @@ def estimate_presence_effect(
     NotEstimable
         When the mission has no patrol or base presence, or no area-month to compare in.
     """
-    from protection_eval.coverage.mission import to_coverage_params
-    from protection_eval.coverage.models import choose_coverage_model
+    from protection_eval.coverage.mission import prepare_coverage
 
-    params = to_coverage_params(mission)
     window = mission.config.period if period is None else period
     months = pd.period_range(pd.Timestamp(window.start), pd.Timestamp(window.end), freq="M")
     crs = mission.projected_crs
-    tables = {name: None if frame is None else frame.to_crs(crs) for name, frame in {
-        "patrols": mission.patrols, "patrol_tracks": mission.patrol_tracks,
-        "bases": mission.bases}.items()}
-    try:
-        model = choose_coverage_model(tables)
-    except ValueError as exc:
-        raise NotEstimable(str(exc)) from exc
-    if model.name == "none":
+    if prepared is None:
+        try:
+            prepared = prepare_coverage(mission)
+        except ValueError as exc:
+            raise NotEstimable(str(exc)) from exc
+    if prepared.model.name == "none":
         raise NotEstimable("no patrol presence is known (no GPS tracks, patrol routes or bases): "
                            "reports within reach of a patrol cannot be compared")
     return compute_presence_effect(
-        mission.incidents.to_crs(crs), mission.areas.to_crs(crs), tables, model, params,
-        months, controls_per_stratum=controls_per_stratum,
+        mission.incidents.to_crs(crs), mission.areas.to_crs(crs), prepared.tables,
+        prepared.model, prepared.params, months, controls_per_stratum=controls_per_stratum,
         seed=mission.config.seed if seed is None else seed,
+        incident_coverage=incident_coverage, moves=prepared.moves,
     )

@@ -83,6 +83,7 @@ RESTRICTED_FILES: dict[str, str] = {
     "audit_findings": "audit_findings.csv",
     "coverage_summary": "coverage_summary.json",
     "incident_coverage": "incident_coverage.csv",
+    "incident_coverage_table": "incident_coverage.parquet",
     "coverage_areas": "coverage_areas.csv",
     "coverage_areas_table": "coverage_areas.parquet",
     "coverage_gpkg": "coverage.gpkg",

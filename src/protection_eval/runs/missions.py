@@ -14,8 +14,9 @@ from protection_eval.ingest.tables import MissionData, ingest_mission
 from protection_eval.inventory.strategies import load_catalogue
 from protection_eval.io.readers import read_mission_sources
 from protection_eval.runs.mission_cache import read_mission_cache
+from protection_eval.sharing.audit.folder import RawNeedles, raw_needles_of
 
-__all__ = ["load_mission"]
+__all__ = ["load_mission", "load_mission_for_audit"]
 
 
 def load_mission(config_path: str | Path | MissionConfig) -> MissionData:
@@ -45,3 +46,26 @@ def load_mission(config_path: str | Path | MissionConfig) -> MissionData:
             return cached
     raw = read_mission_sources(config)
     return ingest_mission(config, raw, strategy_ids=load_catalogue().ids)
+
+
+def load_mission_for_audit(config: MissionConfig) -> tuple[MissionData, RawNeedles]:
+    """Read and ingest a mission, keeping what the audit needs from its sources as read.
+
+    A run audits its shared part against the raw incident coordinates and identifying values
+    that ingestion drops; taking them here, while the sources are read for ingestion, spares
+    the audit reading every source again (GPS tracks included).
+
+    Parameters
+    ----------
+    config : MissionConfig
+        The mission configuration.
+
+    Returns
+    -------
+    tuple of (MissionData, RawNeedles)
+        The mission, as :func:`load_mission` gives it, and the audit's needles
+        (:func:`protection_eval.sharing.audit.folder.raw_needles_of`).
+    """
+    raw = read_mission_sources(config)
+    needles = raw_needles_of({name: table.frame for name, table in raw.items()})
+    return ingest_mission(config, raw, strategy_ids=load_catalogue().ids), needles

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "input_fingerprints",
     "read_coverage_areas",
+    "read_incident_coverage",
     "read_shared_tables",
     "write_effects",
     "read_shared_outputs",
@@ -68,8 +69,9 @@ def write_coverage(
 
     Shared: ``coverage_summary.json`` and ``gaps.csv`` (suppressed with ``k``). Restricted:
     ``coverage_summary.json`` (raw counts), ``incident_coverage.csv`` (per incident),
-    ``coverage_areas.csv``, the same measures as Parquet (kept for the effects notebook, so
-    the run computes coverage once; see :func:`read_coverage_areas`), and ``coverage.gpkg``
+    ``coverage_areas.csv``, the same measures and the per-incident table as Parquet (kept for
+    the effects notebook, so the run computes coverage once; see :func:`read_coverage_areas`
+    and :func:`read_incident_coverage`), and ``coverage.gpkg``
     with layers ``hexagons`` (gaps per month), ``areas`` (measures per month) and
     ``footprint`` (surface reached per month). With ``config``, also the shared
     ``coverage_map.html`` and its printable drawing ``coverage_map.svg`` (for the brief). A
@@ -121,7 +123,11 @@ def write_coverage(
         written["areas"] = write_table(
             result.areas, restricted / RESTRICTED_FILES["coverage_areas"]
         )
-        written["areas_table"] = _write_area_measures(result, restricted, period)
+        key = _coverage_key(result.params.radius_m, result.params.window_h, period)
+        written["areas_table"] = _write_keyed(result.areas, key, restricted
+                                              / RESTRICTED_FILES["coverage_areas_table"])
+        written["incidents_table"] = _write_keyed(result.incidents, key, restricted
+                                                  / RESTRICTED_FILES["incident_coverage_table"])
         written["gpkg"] = write_geopackage(
             {"hexagons": result.hexagon_layer(), "areas": result.area_layer(),
              "footprint": result.footprints},
@@ -130,13 +136,26 @@ def write_coverage(
     return written
 
 
-def _write_area_measures(result: CoverageResult, restricted: Path, period: str | None) -> Path:
-    key = _coverage_key(result.params.radius_m, result.params.window_h, period)
-    table = result.areas.copy()
+def _write_keyed(frame: pd.DataFrame, key: dict[str, Any], path: Path) -> Path:
+    """Write a table as Parquet with the coverage parameters it was computed with beside it."""
+    table = frame.copy()
     table.attrs = {}
-    path = write_table(table, restricted / RESTRICTED_FILES["coverage_areas_table"])
-    write_text(json.dumps(key, sort_keys=True) + "\n", path.with_suffix(".json"))
-    return path
+    # The key goes first and is removed with the table, so a stale key never vouches for a
+    # table written later under other parameters.
+    key_path = path.with_suffix(".json")
+    key_path.unlink(missing_ok=True)
+    written = write_table(table, path)
+    write_text(json.dumps(key, sort_keys=True) + "\n", key_path)
+    return written
+
+
+def _read_keyed(path: Path, key: dict[str, Any]) -> pd.DataFrame | None:
+    key_path = path.with_suffix(".json")
+    if not path.exists() or not key_path.exists():
+        return None
+    if read_json(key_path) != key:
+        return None
+    return pd.read_parquet(path)
 
 
 def read_coverage_areas(
@@ -167,13 +186,41 @@ def read_coverage_areas(
     """
     if restricted_dir is None:
         return None
-    path = Path(restricted_dir) / RESTRICTED_FILES["coverage_areas_table"]
-    key_path = path.with_suffix(".json")
-    if not path.exists() or not key_path.exists():
+    return _read_keyed(Path(restricted_dir) / RESTRICTED_FILES["coverage_areas_table"],
+                       _coverage_key(radius_m, window_h, period))
+
+
+def read_incident_coverage(
+    restricted_dir: str | Path | None,
+    *,
+    radius_m: float,
+    window_h: float,
+    period: str | None = None,
+) -> pd.DataFrame | None:
+    """Return the per-incident coverage an earlier notebook of this run wrote.
+
+    Reused, like :func:`read_coverage_areas`, only when computed with the same radius, window
+    and reporting period; otherwise (or outside a run) None.
+
+    Parameters
+    ----------
+    restricted_dir : str or Path or None
+        The run's restricted folder.
+    radius_m, window_h : float
+        The coverage parameters the caller would use.
+    period : str, optional
+        The reporting window (None: the mission period).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``CoverageResult.incidents`` as computed (``incident_id``, ``area_id``, ``period``,
+        then :data:`protection_eval.coverage.points.COVERAGE_COLUMNS`), or None.
+    """
+    if restricted_dir is None:
         return None
-    if read_json(key_path) != _coverage_key(radius_m, window_h, period):
-        return None
-    return pd.read_parquet(path)
+    return _read_keyed(Path(restricted_dir) / RESTRICTED_FILES["incident_coverage_table"],
+                       _coverage_key(radius_m, window_h, period))
 
 
 def read_shared_outputs(folder: str | Path) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from protection_eval.runs import ledger as ledger_lib
 from protection_eval.runs.layout import RESTRICTED, RESTRICTED_FILES, SHARED_REJECTED
 from protection_eval.runs.missions import load_mission
 from protection_eval.sharing.audit.differencing import Margin, margins_of_folder
-from protection_eval.sharing.audit.folder import AuditResult, audit_mission_folder
+from protection_eval.sharing.audit.folder import AuditResult, RawNeedles, audit_mission_folder
 from protection_eval.sharing.disclosure import k_from_config
 
 __all__ = [
@@ -41,7 +41,12 @@ __all__ = [
 ]
 
 
-def audit_folder(path: str | Path, mission: str | Path | MissionData | None = None) -> AuditResult:
+def audit_folder(
+    path: str | Path,
+    mission: str | Path | MissionData | None = None,
+    *,
+    needles: RawNeedles | None = None,
+) -> AuditResult:
     """Audit a shared folder, against a mission when one is given.
 
     Parameters
@@ -49,8 +54,12 @@ def audit_folder(path: str | Path, mission: str | Path | MissionData | None = No
     path : str or Path
         The folder (or one file) to audit.
     mission : str, Path or MissionData, optional
-        The mission YAML or the mission already loaded; its sources are read again for the raw
-        coordinates and identifying values that ingestion dropped.
+        The mission YAML or the mission already loaded; unless ``needles`` are given, its
+        sources are read again for the raw coordinates and identifying values that ingestion
+        dropped.
+    needles : RawNeedles, optional
+        Those raw coordinates and identifying values, taken when the mission was read
+        (:func:`protection_eval.runs.missions.load_mission_for_audit`).
 
     Returns
     -------
@@ -60,6 +69,8 @@ def audit_folder(path: str | Path, mission: str | Path | MissionData | None = No
     if mission is None:
         return audit_mission_folder(path)
     data = mission if isinstance(mission, MissionData) else load_mission(mission)
+    if needles is not None:
+        return audit_mission_folder(path, data, needles=needles)
     raw = {name: table.frame for name, table in read_mission_sources(data.config).items()}
     return audit_mission_folder(path, data, raw)
 
@@ -186,6 +197,7 @@ def publish_shared(
     period: str | None = None,
     run: str | None = None,
     ledger_wait: float = ledger_lib.LEDGER_WAIT_S,
+    needles: RawNeedles | None = None,
 ) -> PublishResult:
     """Build shared files in staging, audit them against the mission, publish on a clean audit.
 
@@ -215,6 +227,9 @@ def publish_shared(
         Seconds to wait while another run of the mission holds the ledger
         (:func:`protection_eval.runs.ledger.hold_ledger`); then
         :class:`~protection_eval.runs.ledger.LedgerBusy` is raised and nothing is published.
+    needles : RawNeedles, optional
+        What the audit searches for from the mission's sources as read, when taken already;
+        otherwise the sources are read again (see :func:`audit_folder`).
 
     Returns
     -------
@@ -233,7 +248,7 @@ def publish_shared(
     staged.mkdir(parents=True)
     try:
         build(staged)
-        audit = audit_folder(staged, mission)
+        audit = audit_folder(staged, mission, needles=needles)
     except BaseException:
         reject_shared(staged, restricted)
         raise

@@ -53,7 +53,7 @@ from protection_eval.runs.layout import (
 )
 from protection_eval.runs.ledger import LedgerError
 from protection_eval.runs.mission_cache import write_mission_cache
-from protection_eval.runs.missions import load_mission
+from protection_eval.runs.missions import load_mission_for_audit
 from protection_eval.runs.pdf import print_shared_pdfs
 from protection_eval.runs.publish import publish_shared, reject_shared
 
@@ -490,7 +490,9 @@ def _run_steps(
     mission: MissionData | None = None
     error: dict[str, Any] | None = None
     try:
-        mission = load_mission(config)
+        # The audit's needles are taken while the sources are read: the gate never reads them
+        # again.
+        mission, needles = load_mission_for_audit(config)
         write_validation(mission, restricted)
         if not mission.validation.usable:
             raise RunFailed("; ".join(mission.validation.errors))
@@ -507,7 +509,8 @@ def _run_steps(
         # The mission's ledger: this run's totals must not be subtracted from earlier runs'.
         outcome = publish_shared(build, shared, restricted, mission,
                                  ledger=mission_file(staging.parent, "ledger"),
-                                 run=staging.name.removeprefix(STAGING_PREFIX))
+                                 run=staging.name.removeprefix(STAGING_PREFIX),
+                                 needles=needles)
         parameters["shared_dir"] = str(shared)
         if not outcome.published:
             raise RunFailed(outcome.message, findings=outcome.places,

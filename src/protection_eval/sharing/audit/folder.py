@@ -85,8 +85,10 @@ __all__ = [
     "FINDING_KINDS",
     "AuditResult",
     "Finding",
+    "RawNeedles",
     "audit_mission_folder",
     "audit_shared_folder",
+    "raw_needles_of",
 ]
 
 _TEXT_SUFFIXES = {".html", ".htm", ".json", ".geojson", ".csv", ".txt", ".md", ".svg"}
@@ -417,10 +419,51 @@ def _check_close_totals(ctx: Context, folder: Path) -> None:
                 f"gives {high.value - low.value}")
 
 
+@dataclass(frozen=True)
+class RawNeedles:
+    """What the audit searches a shared folder for from a mission's sources as read.
+
+    Taken once, when the sources are read for ingestion (:func:`raw_needles_of`), so that the
+    audit never reads the mission's files again: its cost is then the shared folder's, plus
+    looking up the mission's incidents.
+
+    Attributes
+    ----------
+    identifying_values : tuple of str
+        Values of the raw identifying columns (names, case codes...) worth searching for.
+    incident_coordinates : pandas.DataFrame or None
+        ``longitude`` and ``latitude`` of every raw incident row, quarantined ones included;
+        None when the incidents table has no coordinates.
+    """
+
+    identifying_values: tuple[str, ...] = ()
+    incident_coordinates: pd.DataFrame | None = field(default=None, repr=False)
+
+
+def raw_needles_of(raw_sources: Mapping[str, pd.DataFrame]) -> RawNeedles:
+    """Return the identifying values and raw incident coordinates of source tables as read.
+
+    Parameters
+    ----------
+    raw_sources : mapping of str to pandas.DataFrame
+        The mission's source tables as read (cells as text), by table name.
+
+    Returns
+    -------
+    RawNeedles
+        See :class:`RawNeedles`.
+    """
+    raw_incidents = raw_sources.get("incidents")
+    coords = rules.raw_coordinates(raw_incidents) if raw_incidents is not None else None
+    return RawNeedles(tuple(rules.identifying_values_of(dict(raw_sources))), coords)
+
+
 def audit_mission_folder(
     path: str | Path,
     mission: Any = None,
     raw_sources: Mapping[str, pd.DataFrame] | None = None,
+    *,
+    needles: RawNeedles | None = None,
 ) -> AuditResult:
     """Audit a shared folder against a loaded mission.
 
@@ -437,6 +480,9 @@ def audit_mission_folder(
     raw_sources : mapping of str to pandas.DataFrame, optional
         The mission's source tables as read (cells as text), for the raw coordinates and the
         identifying values that ingestion dropped.
+    needles : RawNeedles, optional
+        The same taken from them already (:func:`raw_needles_of`); used instead of
+        ``raw_sources``.
 
     Returns
     -------
@@ -449,11 +495,10 @@ def audit_mission_folder(
 
     config = mission.config
     tile = config.sharing.tile_server
-    raw = dict(raw_sources or {})
-    values = rules.identifying_values_of(raw)
+    if needles is None:
+        needles = raw_needles_of(dict(raw_sources or {}))
     incidents = mission.incidents
-    raw_incidents = raw.get("incidents")
-    coords = rules.raw_coordinates(raw_incidents) if raw_incidents is not None else None
+    coords = needles.incident_coordinates
     if coords is not None:
         incidents = pd.concat(
             [pd.DataFrame(incidents[["incident_id", "longitude", "latitude"]]), coords],
@@ -470,5 +515,5 @@ def audit_mission_folder(
         tile_server=None if tile is None else tile.url,
         tile_attribution=None if tile is None else tile.attribution,
         areas=mission.areas,
-        identifying_values=values,
+        identifying_values=needles.identifying_values,
     )

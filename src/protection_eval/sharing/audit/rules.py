@@ -506,12 +506,16 @@ def identifying_values_of(frames: dict[str, pd.DataFrame]) -> list[str]:
     return sorted(v for v in values if _searchable(v))
 
 
+_SPACE_RE = re.compile(r"\s")
+
+
 def _searchable(value: str) -> bool:
+    # Called once per identifying value of the mission: the common answers come first.
     if value.isdigit():
         return len(value) >= 6
-    has_letter = any(c.isalpha() for c in value)
-    has_digit = any(c.isdigit() for c in value)
-    return len(value) >= 4 or (len(value) == 3 and has_letter and has_digit)
+    if len(value) != 3:
+        return len(value) >= 4
+    return any(c.isalpha() for c in value) and any(c.isdigit() for c in value)
 
 
 def raw_coordinates(frame: pd.DataFrame) -> pd.DataFrame | None:
@@ -582,13 +586,25 @@ class Rules:
         attribution_urls = _URL_RE.findall(tile_attribution or "")
         self.hosts += [p for p in map(_host_pattern, attribution_urls) if p is not None]
         values = {v for v in map(str, identifying_values) if _searchable(v)}
-        self.id_tokens = {v.lower() for v in values if not re.search(r"\s", v)}
-        self.id_phrases = sorted({v.lower() for v in values if re.search(r"\s", v)})
+        spaced = {v for v in values if _SPACE_RE.search(v)}
+        self.id_tokens = {v.lower() for v in values - spaced}
+        self.id_phrases = sorted({v.lower() for v in spaced})
         # Phrases by their first word: a phrase can only be present when that word is.
         self._phrases_by_word: dict[str, list[str]] = {}
+        # The phrases that start with their first word, by word and length: where the word
+        # occurs in a text, one slice per length says which of them start there, instead of
+        # one search of the text per phrase (a mission's names often share a first word, and
+        # thousands of searches per string made the audit grow with the mission).
+        self._phrase_sets: dict[str, dict[int, set[str]]] = {}
+        self._other_phrases: dict[str, int] = {}
         for phrase in self.id_phrases:
             first = re.findall(r"[\w./:-]+", phrase)[:1]
-            self._phrases_by_word.setdefault(first[0] if first else "", []).append(phrase)
+            word = first[0] if first else ""
+            self._phrases_by_word.setdefault(word, []).append(phrase)
+            if word and phrase.startswith(word):
+                self._phrase_sets.setdefault(word, {}).setdefault(len(phrase), set()).add(phrase)
+            else:
+                self._other_phrases[word] = self._other_phrases.get(word, 0) + 1
         self.distance_m = float(distance_m)
         self.vertex_distance_m = float(vertex_distance_m)
         self.hex_resolutions = tuple(hex_resolutions)
@@ -631,11 +647,31 @@ class Rules:
             bare for t in tokens if (bare := t.strip("./:-")) != t and bare in self.id_tokens
         ]
         words = set(tokens) | {""}
-        found += [
-            p for w in words.intersection(self._phrases_by_word)
-            for p in self._phrases_by_word[w] if p in lowered
-        ]
+        for word in words.intersection(self._phrases_by_word):
+            group = self._phrases_by_word[word]
+            present = self._phrases_at_word(lowered, word)
+            if not present and not self._other_phrases.get(word):
+                continue
+            found += [
+                p for p in group
+                if (p in present if word and p.startswith(word) else p in lowered)
+            ]
         return found
+
+    def _phrases_at_word(self, lowered: str, word: str) -> set[str]:
+        """Return the phrases starting with ``word`` that occur in ``lowered``, anywhere."""
+        by_length = self._phrase_sets.get(word)
+        present: set[str] = set()
+        if not by_length:
+            return present
+        at = lowered.find(word)
+        while at >= 0:
+            for length, phrases in by_length.items():
+                piece = lowered[at:at + length]
+                if piece in phrases:
+                    present.add(piece)
+            at = lowered.find(word, at + 1)
+        return present
 
     # coordinates -----------------------------------------------------------------------
     def _approved_area_points(self, areas: Any) -> np.ndarray | None:
