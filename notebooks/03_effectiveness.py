@@ -36,9 +36,12 @@ period = None  # analysis window, e.g. "2022-07..2023-06"; None for the whole mi
 model = "stacked"  # headline design for staggered roll-out: "stacked" or "twfe"
 pre = 6  # periods before a start in the event window
 post = 6  # periods after a start in the event window
+scheduler = None  # a Dask scheduler (tcp://host:8786) for the control points; None: here
+scheduler_timeout = 30.0
 
 # %%
 from protection_eval.config import parse_period
+from protection_eval.distributed import heavy_steps_on
 from protection_eval.effects.event_study import to_breakdown_table
 from protection_eval.effects.mission import estimate_mission, plot_event_studies
 from protection_eval.runs.missions import load_mission
@@ -50,9 +53,10 @@ print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "
 # Coverage is computed once per run: notebook 02's area measures for the whole mission period.
 area_measures = read_coverage_areas(restricted_dir, radius_m=mission.config.coverage.radius_m,
                                     window_h=mission.config.coverage.window_h)
-effects = estimate_mission(mission, freq=freq, strategies=strategy, design=model, pre=pre,
-                           post=post, period=parse_period(period) if period else None,
-                           area_measures=area_measures)
+with heavy_steps_on(scheduler, timeout=scheduler_timeout):
+    effects = estimate_mission(mission, freq=freq, strategies=strategy, design=model, pre=pre,
+                               post=post, period=parse_period(period) if period else None,
+                               area_measures=area_measures)
 
 # %% [markdown]
 # ## Headline per strategy, with its caveats
