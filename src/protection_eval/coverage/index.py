@@ -140,9 +140,10 @@ def movements_from_fixes(
 def _split(moves: Movements, max_len: float, max_dur: float) -> Movements:
     """Cut movements into pieces no longer than ``max_len`` per axis nor ``max_dur``.
 
-    A movement's pieces depend on that movement alone: the first starts and the last ends
-    exactly at its ends (a movement left whole is itself, to the bit), so any subset of the
-    movements is cut into the same pieces as the whole set.
+    A movement's pieces depend on that movement alone, also when no movement needs cutting
+    (every end is then recomputed as ``x0 + dx * 1.0`` all the same): any subset of the
+    movements, such as a part sent to a worker, is cut into the same pieces, to the bit, as
+    the whole set.
     """
     dx = moves.x1 - moves.x0
     dy = moves.y1 - moves.y0
@@ -151,20 +152,16 @@ def _split(moves: Movements, max_len: float, max_dur: float) -> Movements:
         [np.abs(dx) / max_len, np.abs(dy) / max_len, dt / max_dur, np.ones_like(dx)]
     )
     parts = np.ceil(parts).astype(np.int64)
-    if parts.max(initial=1) == 1:
-        return moves
     src = np.repeat(np.arange(len(parts)), parts)
     offset = np.arange(len(src)) - np.repeat(np.cumsum(parts) - parts, parts)
     n = parts[src]
     f0 = offset / n
     f1 = (offset + 1) / n
     x0, y0, t0 = moves.x0[src], moves.y0[src], moves.t0[src]
-    last = offset + 1 == n
     return Movements(
         x0 + dx[src] * f0, y0 + dy[src] * f0,
-        np.where(last, moves.x1[src], x0 + dx[src] * f1),
-        np.where(last, moves.y1[src], y0 + dy[src] * f1),
-        t0 + dt[src] * f0, np.where(last, moves.t1[src], t0 + dt[src] * f1),
+        x0 + dx[src] * f1, y0 + dy[src] * f1,
+        t0 + dt[src] * f0, t0 + dt[src] * f1,
     )
 
 
