@@ -27,8 +27,10 @@ __all__ = ["PARTS_PER_THREAD", "RETRIES", "ROWS_PER_PART", "DaskEngine", "heavy_
 #: scheduler, which runs its tasks elsewhere (``distributed.scheduler.allowed-failures``, 3 by
 #: default, before the part and so the step fails with ``KilledWorker``).
 RETRIES = 2
-#: Track rows per ingestion part: about 100 MB of text cells, a few seconds of checks.
+#: Most track rows per ingestion part: about 100 MB of text cells, a few seconds of checks.
 ROWS_PER_PART = 250_000
+#: Fewest track rows per ingestion part: a smaller table is checked here in one piece.
+MIN_ROWS_PER_PART = 20_000
 #: Coverage parts per worker thread: a little more than one, so a slow part does not leave
 #: the other workers idle at the end.
 PARTS_PER_THREAD = 2
@@ -47,27 +49,37 @@ class DaskEngine:
     parts : int or None
         Coverage parts per evaluation (default: :data:`PARTS_PER_THREAD` per worker thread,
         fewer for small sets of queries).
-    rows_per_part : int
-        Track rows per ingestion part.
+    rows_per_part : int or None
+        Track rows per ingestion part (default: :data:`PARTS_PER_THREAD` parts per worker
+        thread, between :data:`MIN_ROWS_PER_PART` and :data:`ROWS_PER_PART` rows each).
     retries : int
         Times a part that raised is run again.
     """
 
     client: Any
     parts: int | None = None
-    rows_per_part: int = ROWS_PER_PART
+    rows_per_part: int | None = None
     retries: int = RETRIES
+
+    def _threads(self) -> int:
+        return sum(self.client.nthreads().values()) or 1
 
     def _coverage_parts(self, n: int) -> int:
         if self.parts is not None:
             return self.parts
-        threads = sum(self.client.nthreads().values()) or 1
-        return max(1, min(PARTS_PER_THREAD * threads, math.ceil(n / MIN_QUERIES_PER_PART)))
+        return max(1, min(PARTS_PER_THREAD * self._threads(), math.ceil(n / MIN_QUERIES_PER_PART)))
+
+    def _rows_per_part(self, rows: int) -> int:
+        if self.rows_per_part is not None:
+            return self.rows_per_part
+        wanted = math.ceil(rows / (PARTS_PER_THREAD * self._threads()))
+        return min(ROWS_PER_PART, max(MIN_ROWS_PER_PART, wanted))
 
     def ingest_table(self, raw: Any, spec: Any, ctx: Any, *, local: Any) -> Any:
         """Check one raw table, GPS tracks in row ranges on the cluster (see ``tracks``)."""
         return ingest_in_row_parts(self.client, raw, spec, ctx, local=local,
-                                   rows_per_part=self.rows_per_part, retries=self.retries)
+                                   rows_per_part=self._rows_per_part(raw.rows),
+                                   retries=self.retries)
 
     def evaluate_coverage(
         self, qx: np.ndarray, qy: np.ndarray, q_start: np.ndarray, q_end: np.ndarray,
