@@ -244,3 +244,23 @@ def test_an_unreachable_scheduler_fails_the_mission_alone(bad_mission, tmp_path)
     assert result.error.startswith("cannot reach the Dask scheduler 'tcp://127.0.0.1:9'")
     manifest = pd.read_json(result.run_dir / "manifest.json", typ="series")
     assert manifest["error"]["step"] == "scheduler"
+
+
+@pytest.mark.slow
+def test_a_run_given_a_scheduler_writes_the_coverage_of_a_run_without(bad_mission, tmp_path):
+    from protection_eval.runs.layout import notebook_paths
+    from protection_eval.runs.runner import run_mission
+
+    notebooks = [p for p in notebook_paths() if p.name.startswith(("01_", "02_"))]
+    here = run_mission(bad_mission, reports_dir=tmp_path / "here", notebooks=notebooks)
+    # Threads in this process, reachable over TCP by the notebooks' kernels.
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp", dashboard_address=None) as cluster:
+        there = run_mission(bad_mission, reports_dir=tmp_path / "there", notebooks=notebooks,
+                            scheduler=cluster.scheduler_address)
+    assert (here.status, there.status) == ("ok", "ok"), there.error
+    manifest = pd.read_json(there.run_dir / "manifest.json", typ="series")
+    assert manifest["parameters"]["scheduler"] == cluster.scheduler_address
+    for name in ("incident_coverage.csv", "coverage_areas.csv", "validation.json"):
+        assert (there.run_dir / "restricted" / name).read_bytes() == (
+            here.run_dir / "restricted" / name).read_bytes(), name
