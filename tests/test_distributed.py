@@ -264,3 +264,12 @@ def test_a_run_given_a_scheduler_writes_the_coverage_of_a_run_without(bad_missio
     for name in ("incident_coverage.csv", "coverage_areas.csv", "validation.json"):
         assert (there.run_dir / "restricted" / name).read_bytes() == (
             here.run_dir / "restricted" / name).read_bytes(), name
+
+
+def test_a_batch_whose_scheduler_does_not_answer_runs_no_mission(bad_mission, tmp_path):
+    from protection_eval.runs.batch import run_missions
+
+    with pytest.raises(SchedulerError, match="no mission ran"):
+        run_missions([bad_mission], reports_dir=tmp_path, scheduler="tcp://127.0.0.1:9",
+                     scheduler_timeout=1, notebooks=[])
+    assert not (tmp_path / "BAD-1").exists()
