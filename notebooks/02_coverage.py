@@ -32,11 +32,14 @@ seed = 0
 radius_m = None  # None: the mission configuration's coverage.radius_m
 window_h = None  # None: the mission configuration's coverage.window_h
 period = None  # e.g. "2023-01..2023-06"; None: the mission's period
+scheduler = None  # a Dask scheduler (tcp://host:8786) for the heavy steps; None: here
+scheduler_timeout = 30.0
 
 # %%
 from protection_eval.config import parse_period
 from protection_eval.coverage.figures import monthly_coverage, plot_coverage_overview
 from protection_eval.coverage.mission import compute_mission_coverage
+from protection_eval.distributed import heavy_steps_on
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.outputs import write_coverage
 from protection_eval.sharing.forms import to_shared_coverage_gaps, to_shared_coverage_map
@@ -44,7 +47,9 @@ from protection_eval.sharing.forms import to_shared_coverage_gaps, to_shared_cov
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
 window = parse_period(period) if period else None
-result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h, period=window)
+with heavy_steps_on(scheduler, timeout=scheduler_timeout):
+    result = compute_mission_coverage(mission, radius_m=radius_m, window_h=window_h,
+                                      period=window)
 
 # %% [markdown]
 # ## Summary

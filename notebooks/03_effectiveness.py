@@ -36,9 +36,12 @@ period = None  # analysis window, e.g. "2022-07..2023-06"; None for the whole mi
 model = "stacked"  # headline design for staggered roll-out: "stacked" or "twfe"
 pre = 6  # periods before a start in the event window
 post = 6  # periods after a start in the event window
+scheduler = None  # a Dask scheduler (tcp://host:8786) for the control points; None: here
+scheduler_timeout = 30.0
 
 # %%
 from protection_eval.config import parse_period
+from protection_eval.distributed import heavy_steps_on
 from protection_eval.effects.capture_recapture import estimate_under_reporting
 from protection_eval.effects.displacement import to_net_change_table
 from protection_eval.effects.event_study import to_breakdown_table
@@ -60,11 +63,13 @@ print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "
 # for the whole mission period, when it used the configured radius and window.
 reach = {"radius_m": mission.config.coverage.radius_m,
          "window_h": mission.config.coverage.window_h}
-effects = estimate_mission(mission, freq=freq, strategies=strategy, design=model, pre=pre,
-                           post=post, period=parse_period(period) if period else None,
-                           area_measures=read_coverage_areas(restricted_dir, **reach),
-                           incident_coverage=read_incident_coverage(restricted_dir, **reach),
-                           target_location_types=to_target_location_types(load_catalogue()))
+with heavy_steps_on(scheduler, timeout=scheduler_timeout):
+    effects = estimate_mission(mission, freq=freq, strategies=strategy, design=model, pre=pre,
+                               post=post, period=parse_period(period) if period else None,
+                               area_measures=read_coverage_areas(restricted_dir, **reach),
+                               incident_coverage=read_incident_coverage(restricted_dir, **reach),
+                               target_location_types=to_target_location_types(
+                                   load_catalogue()))
 
 # %% [markdown]
 # ## Headline per strategy, with its caveats

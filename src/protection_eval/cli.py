@@ -154,10 +154,11 @@ def run(
                                                   "(default data/missions)")] = None,
     reports: Annotated[Path | None, typer.Option(help="Reports folder")] = None,
     jobs: Annotated[int, typer.Option(help="Missions run at once (local processes)")] = 1,
-    executor: Annotated[str, typer.Option(help="local (processes) or dask (a cluster)")]
-    = "local",
-    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler, e.g. tcp://host:8786")]
-    = None,
+    executor: Annotated[str, typer.Option(help="local (processes) or dask (a cluster, one "
+                                          "task per mission)")] = "local",
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler, e.g. tcp://host:8786; with --executor local, each mission's "
+             "heavy steps run there in parts")] = None,
     period: Annotated[str | None, typer.Option(help="Reporting period: 2024-06 or "
                                                "2024-01..2024-06")] = None,
     scheduler_timeout: Annotated[float, typer.Option(help="Seconds to wait for the Dask "

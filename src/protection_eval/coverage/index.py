@@ -138,7 +138,13 @@ def movements_from_fixes(
 
 
 def _split(moves: Movements, max_len: float, max_dur: float) -> Movements:
-    """Cut movements into pieces no longer than ``max_len`` per axis nor ``max_dur``."""
+    """Cut movements into pieces no longer than ``max_len`` per axis nor ``max_dur``.
+
+    A movement's pieces depend on that movement alone, also when no movement needs cutting
+    (every end is then recomputed as ``x0 + dx * 1.0`` all the same): any subset of the
+    movements, such as a part sent to a worker, is cut into the same pieces, to the bit, as
+    the whole set.
+    """
     dx = moves.x1 - moves.x0
     dy = moves.y1 - moves.y0
     dt = moves.t1 - moves.t0
@@ -146,8 +152,6 @@ def _split(moves: Movements, max_len: float, max_dur: float) -> Movements:
         [np.abs(dx) / max_len, np.abs(dy) / max_len, dt / max_dur, np.ones_like(dx)]
     )
     parts = np.ceil(parts).astype(np.int64)
-    if parts.max(initial=1) == 1:
-        return moves
     src = np.repeat(np.arange(len(parts)), parts)
     offset = np.arange(len(src)) - np.repeat(np.cumsum(parts) - parts, parts)
     n = parts[src]
@@ -289,6 +293,18 @@ def _reduce(index: np.ndarray, values: np.ndarray, ufunc: np.ufunc, out: np.ndar
     out[index[starts]] = ufunc.reduceat(values, starts)
 
 
+def piece_duration(q_start: np.ndarray, q_end: np.ndarray) -> float:
+    """Return the longest duration (seconds) of the pieces movements are cut into.
+
+    An eighth of the median window, at least a minute: short enough that a query's run of
+    candidate pieces is not much longer than its window. The values of the pieces (and so the
+    distances, to the last bit) depend on it: a query split into parts must use the whole
+    query's duration, not each part's.
+    """
+    windows = q_end - q_start
+    return max(float(np.median(windows)) / 8.0, 60.0)
+
+
 def evaluate_coverage(
     qx: np.ndarray,
     qy: np.ndarray,
@@ -299,6 +315,7 @@ def evaluate_coverage(
     *,
     search: float | None = None,
     pair_budget: int = PAIR_BUDGET,
+    piece_duration_s: float | None = None,
 ) -> Coverage:
     """Cover query points with movements, exactly, in bounded memory.
 
@@ -316,6 +333,9 @@ def evaluate_coverage(
         Largest distance reported as ``nearest``; defaults to ``radius``.
     pair_budget : int
         Most candidate pairs evaluated at once.
+    piece_duration_s : float, optional
+        Longest piece a movement is cut into (default :func:`piece_duration` of these
+        queries); a part of a larger set of queries passes the whole set's.
 
     Returns
     -------
@@ -329,8 +349,7 @@ def evaluate_coverage(
     latest = np.full(n, -np.inf)
     if n == 0 or len(moves) == 0:
         return Coverage(covered, np.full(n, np.nan), np.full(n, np.nan), 0)
-    windows = q_end - q_start
-    max_dur = max(float(np.median(windows)) / 8.0, 60.0)
+    max_dur = piece_duration(q_start, q_end) if piece_duration_s is None else piece_duration_s
     pieces = _split(moves, max_len=search / 2.0, max_dur=max_dur)
     max_dur = float((pieces.t1 - pieces.t0).max(initial=0.0))
     order, qorder, lo, hi = _ranges(

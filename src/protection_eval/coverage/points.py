@@ -22,6 +22,7 @@ are written out in ``docs/coverage.md``:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -35,6 +36,7 @@ from protection_eval.coverage.index import (
     evaluate_coverage,
     movements_from_fixes,
 )
+from protection_eval.engine import current_engine
 
 #: Times are handled as float seconds since this instant (precise to well under a millisecond).
 EPOCH = pd.Timestamp("2000-01-01", tz="UTC")
@@ -245,7 +247,11 @@ def cover_incidents(
     """
     queries = IncidentQueries(incidents, radius_m, window_h, precision_uncertainty_m)
     scope = queries.in_scope
-    result = evaluate_coverage(
+    # HOOK (protection_eval.engine): here, or split by time on the run's cluster.
+    engine = current_engine()
+    evaluate = evaluate_coverage if engine is None else partial(
+        engine.evaluate_coverage, local=evaluate_coverage)
+    result = evaluate(
         queries.x[scope],
         queries.y[scope],
         queries.start[scope],

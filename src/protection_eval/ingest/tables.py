@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,6 +23,7 @@ import pandas as pd
 import shapely
 
 from protection_eval.config import MissionConfig, SourceSpec
+from protection_eval.engine import current_engine
 from protection_eval.ingest.counts import ingest_counts
 from protection_eval.ingest.locations import assign_areas, check_points
 from protection_eval.ingest.places import resolve_area_references
@@ -717,11 +719,13 @@ def ingest_mission(
     ctx = IngestContext(config, frozenset(strategy_ids), today or dt.datetime.now(dt.UTC).date())
     report = ValidationReport(mission=config.mission)
     tables: dict[str, pd.DataFrame | None] = dict.fromkeys(ORDER)
+    # HOOK (protection_eval.engine): each table checked here, or in parts on the run's cluster.
+    engine = current_engine()
+    check = ingest_table if engine is None else partial(engine.ingest_table, local=ingest_table)
     for name in ORDER:
         if name not in raw:
             continue
-        accepted, rejected, table_report = ingest_table(raw[name], getattr(config.sources, name),
-                                                        ctx)
+        accepted, rejected, table_report = check(raw[name], getattr(config.sources, name), ctx)
         report.tables[name] = table_report
         report.rejected[name] = rejected
         tables[name] = validate_table(name, accepted)

@@ -20,16 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from protection_eval.distributed.client import SCHEDULER_TIMEOUT_S, SchedulerError, connect
 from protection_eval.runs.runner import RunResult, remove_stale_staging, run_mission
 
 EXECUTORS = ("local", "dask")
 
-#: Seconds to wait for a Dask scheduler to answer before the batch gives up.
-SCHEDULER_TIMEOUT_S = 30.0
-
-
-class SchedulerError(RuntimeError):
-    """The Dask scheduler could not be reached: no mission ran."""
+__all__ = ["EXECUTORS", "SCHEDULER_TIMEOUT_S", "BatchResult", "ProgressDisplay",
+           "SchedulerError", "run_missions"]
 
 
 @dataclass
@@ -266,16 +263,7 @@ def _run_local(
 
 def _connect(scheduler: str, timeout: float) -> Any:
     """Return a Dask client of ``scheduler``, or raise :class:`SchedulerError` in one line."""
-    from dask.distributed import Client
-
-    try:
-        return Client(scheduler, timeout=timeout)
-    except (OSError, ValueError, TypeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SchedulerError(
-            f"cannot reach the Dask scheduler {scheduler!r} ({reason}); no mission ran. Check "
-            "the address and that the scheduler is up (see docs/scaling.md)"
-        ) from None
+    return connect(scheduler, timeout)
 
 
 def _run_dask(
@@ -332,10 +320,14 @@ def run_missions(
         inputs first, and share ``jobs`` notebook slots, so a mission running alone can run
         its independent notebooks side by side.
     executor : {"local", "dask"}
-        Where missions run: local processes, or an existing Dask cluster.
+        Where missions run: local processes, or an existing Dask cluster (one task per
+        mission).
     scheduler : str, optional
         The Dask scheduler's address (``tcp://host:8786``); required with ``executor="dask"``.
         Workers must see the same paths (data, notebooks, reports): see docs/scaling.md.
+        With ``executor="local"``, missions run here and the heavy steps of each (track
+        ingestion, coverage, control points) run in parts on this cluster
+        (:mod:`protection_eval.distributed`); workers then need only the package.
     period : str, optional
         Reporting period passed to every run.
     progress : callable, optional
@@ -375,6 +367,12 @@ def run_missions(
     remove_stale_staging(reports_dir)
     if executor == "dask":
         results = _run_dask(paths, scheduler or "", options, progress, scheduler_timeout)
+    elif scheduler:
+        # Heavy steps on the cluster: a scheduler that does not answer stops the batch before
+        # any mission starts, as for executor "dask"; one lost later fails its missions alone.
+        _connect(scheduler, scheduler_timeout).close()
+        options |= {"scheduler": scheduler, "scheduler_timeout": scheduler_timeout}
+        results = _run_local(paths, max(1, jobs), options, progress)
     else:
         results = _run_local(paths, max(1, jobs), options, progress)
     errors: list[str] = []

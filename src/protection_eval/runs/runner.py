@@ -35,6 +35,7 @@ from protection_eval.config import (
     load_mission_config,
     parse_period,
 )
+from protection_eval.distributed import SCHEDULER_TIMEOUT_S, SchedulerError, heavy_steps_on
 from protection_eval.ingest.tables import MissionData, MissionInputError
 from protection_eval.ingest.validation import ValidationReport
 from protection_eval.io.readers import InputFileError
@@ -332,6 +333,8 @@ def run_mission(
     progress: Callable[[dict[str, Any]], None] | None = None,
     export_html: bool = True,
     slot: AbstractContextManager[Any] | None = None,
+    scheduler: str | None = None,
+    scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
 ) -> RunResult:
     """Run every notebook for one mission into ``reports/<mission>/<run_id>/``.
 
@@ -359,6 +362,13 @@ def run_mission(
     slot : context manager, optional
         Held while a notebook executes: a semaphore shared by the missions of a batch, so that
         at most ``--jobs`` notebooks run at once whatever the number of missions.
+    scheduler : str, optional
+        A Dask scheduler (``tcp://host:8786``): the heavy steps (track ingestion, coverage,
+        control points) run there in parts, with the same results
+        (:mod:`protection_eval.distributed`). One that does not answer fails this run, with
+        step ``scheduler``.
+    scheduler_timeout : float
+        Seconds to wait for the scheduler to answer.
 
     Returns
     -------
@@ -400,6 +410,7 @@ def run_mission(
             config, mission, parameters, error = _run_steps(
                 config, config_path, staging, period, seed, extra_parameters, notebooks,
                 records, slot=slot, export_html=export_html, emit=emit,
+                scheduler=(scheduler, scheduler_timeout),
             )
         status = "failed" if error else "ok"
         # Printed only now, from the brief the gate audited and published (see runs.pdf).
@@ -464,6 +475,7 @@ def _run_steps(
     slot: AbstractContextManager[Any] | None,
     export_html: bool,
     emit: Callable[..., None],
+    scheduler: tuple[str | None, float] = (None, SCHEDULER_TIMEOUT_S),
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
     """Validate, execute the notebooks and check a run in ``staging``.
 
@@ -487,12 +499,18 @@ def _run_steps(
         "seed": config.seed if seed is None else seed,
         **(extra_parameters or {}),
     }
+    address, timeout = scheduler
+    if address:
+        # The notebooks send their heavy steps to the same cluster (heavy_steps_on).
+        parameters |= {"scheduler": address, "scheduler_timeout": timeout}
     mission: MissionData | None = None
     error: dict[str, Any] | None = None
     try:
         # The audit's needles are taken while the sources are read: the gate never reads them
-        # again.
-        mission, needles = load_mission_for_audit(config)
+        # again. HOOK: local or Dask. Track ingestion here, coverage and control points in
+        # notebooks.
+        with heavy_steps_on(address, timeout=timeout):
+            mission, needles = load_mission_for_audit(config)
         write_validation(mission, restricted)
         if not mission.validation.usable:
             raise RunFailed("; ".join(mission.validation.errors))
@@ -515,6 +533,8 @@ def _run_steps(
         if not outcome.published:
             raise RunFailed(outcome.message, findings=outcome.places,
                             rejected=outcome.rejected)
+    except SchedulerError as exc:
+        error = {"message": str(exc), "step": "scheduler"}
     except RunFailed as exc:
         error = {"message": str(exc), "step": exc.notebook or "run",
                  "notebook": exc.notebook, "cell": exc.cell}
