@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -43,7 +44,17 @@ from protection_eval.hexgrid import (
 )
 from protection_eval.model import to_local_month
 
-__all__ = ["RING_ESTIMANDS", "PresenceRings", "compute_presence_rings"]
+if TYPE_CHECKING:
+    from protection_eval.config import Period
+    from protection_eval.coverage.mission import PreparedCoverage
+    from protection_eval.ingest.tables import MissionData
+
+__all__ = [
+    "RING_ESTIMANDS",
+    "PresenceRings",
+    "compute_presence_rings",
+    "estimate_presence_rings",
+]
 
 #: Estimand of each ring's ratio in the effects table (ring 1, ring 2).
 RING_ESTIMANDS = {1: "presence_ring_1", 2: "presence_ring_2"}
@@ -187,6 +198,11 @@ def compute_presence_rings(
     ll = incidents.geometry.to_crs("EPSG:4326")
     inc_cell = to_h3_cells(ll.x.reset_index(drop=True), ll.y.reset_index(drop=True), res)
     t = ((incidents["occurred_at"] - epoch) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
+    if "time_precision" in incidents:
+        # A date-only incident is placed at midday: windows are whole local days, so midday
+        # falls in the window of its day even where daylight saving moves midnight an hour.
+        day = incidents["time_precision"].astype("string").eq("day").fillna(False).to_numpy(bool)
+        t = t + np.where(day, 12 * 3600.0, 0.0)
     in_domain = inc_cell.isin(cells).to_numpy()
     in_time = (t >= start) & (t < end)
     keep = cover["in_scope"].to_numpy(dtype=bool) & in_domain & in_time
@@ -240,3 +256,56 @@ def compute_presence_rings(
         estimates.append(est)
     out = table[["area_id", "month", "ring", "cell_hours", "incidents"]].reset_index(drop=True)
     return PresenceRings(estimates, out, res, left_out, notes)
+
+
+def estimate_presence_rings(
+    mission: MissionData,
+    *,
+    period: Period | None = None,
+    resolution: int | None = None,
+    incident_coverage: pd.DataFrame | None = None,
+    prepared: PreparedCoverage | None = None,
+) -> PresenceRings:
+    """Estimate a loaded mission's ring ratios with its coverage model and parameters.
+
+    Parameters
+    ----------
+    mission : MissionData
+        From :func:`protection_eval.runs.missions.load_mission`.
+    period : Period, optional
+        Analysis window; the mission period when None.
+    resolution : int, optional
+        H3 resolution of the cells; the one whose edge is nearest the coverage radius when None.
+    incident_coverage : pandas.DataFrame, optional
+        This run's per-incident coverage, when already computed.
+    prepared : PreparedCoverage, optional
+        :func:`protection_eval.coverage.mission.prepare_coverage` of this mission, when built.
+
+    Returns
+    -------
+    PresenceRings
+        See :func:`compute_presence_rings`.
+
+    Raises
+    ------
+    NotEstimable
+        When the mission has no patrol or base presence, or no ring to compare.
+    """
+    from protection_eval.coverage.mission import prepare_coverage
+
+    window = mission.config.period if period is None else period
+    months = pd.period_range(pd.Timestamp(window.start), pd.Timestamp(window.end), freq="M")
+    crs = mission.projected_crs
+    if prepared is None:
+        try:
+            prepared = prepare_coverage(mission)
+        except ValueError as exc:
+            raise NotEstimable(str(exc)) from exc
+    if prepared.model.name == "none":
+        raise NotEstimable("no patrol presence is known (no GPS tracks, patrol routes or bases): "
+                           "no ring beyond reach can be drawn")
+    return compute_presence_rings(
+        mission.incidents.to_crs(crs), mission.areas.to_crs(crs), prepared.tables,
+        prepared.model, prepared.params, months, resolution=resolution,
+        incident_coverage=incident_coverage, moves=prepared.moves,
+    )
