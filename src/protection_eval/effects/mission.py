@@ -13,9 +13,7 @@ Estimators on the area x period panel (:mod:`protection_eval.effects.panel`), ea
   modification by the share of women in patrols (:mod:`protection_eval.effects.dose_response`), and
   the ratio of reports within reach of a patrol versus not, same area and month, against
   random space-time control points (:mod:`protection_eval.effects.within_reach`, estimand
-  ``patrol_presence``; :func:`estimate_mission` only, as it needs the mission's tables), with
-  the ratios of reports in H3 rings just beyond reach versus cells further away
-  (:mod:`protection_eval.effects.rings`, ``presence_ring_1`` and ``presence_ring_2``).
+  ``patrol_presence``; :func:`estimate_mission` only, as it needs the mission's tables).
 
 :func:`estimate_mission_effects` runs them all for a mission;
 :func:`protection_eval.sharing.forms.to_effects_table` gives the shareable ``effects.csv``
@@ -525,8 +523,7 @@ def estimate_mission(
     presence : bool
         Also estimate the within-reach ratio of reported incidents (estimand
         ``patrol_presence``, :mod:`protection_eval.effects.within_reach`; all incident types, so
-        only with ``outcome="incidents"``), and the ring ratios beyond reach (estimands
-        ``presence_ring_1``, ``presence_ring_2``, :mod:`protection_eval.effects.rings`).
+        only with ``outcome="incidents"``).
     area_measures : pandas.DataFrame, optional
         The mission's coverage area measures for its whole period, when this run has computed
         them already (``CoverageResult.areas``); computed here otherwise.
@@ -581,12 +578,4 @@ def estimate_mission(
         if within is not None:
             effects.estimates.append(within.estimate)
             effects.notes += [f"patrol presence (within reach): {n}" for n in within.notes]
-        from protection_eval.effects.rings import estimate_presence_rings
-
-        rings = _attempt(effects, "patrol presence (rings beyond reach)", estimate_presence_rings,
-                         data, period=period, incident_coverage=incident_coverage,
-                         prepared=prepared)
-        if rings is not None:
-            effects.estimates.extend(rings.estimates)
-            effects.notes += [f"patrol presence (rings beyond reach): {n}" for n in rings.notes]
     return effects
