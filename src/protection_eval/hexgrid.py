@@ -17,8 +17,12 @@ from shapely.geometry import Polygon, shape
 
 __all__ = [
     "cell_resolution",
+    "cell_centres",
+    "grid_ring_cells",
     "h3_polygons",
     "hexagon_area_km2",
+    "polygon_cells",
+    "resolution_for_radius",
     "to_h3_cells",
     "to_hexagon_footprint",
     "to_hexagon_frame",
@@ -151,3 +155,35 @@ def to_hexagon_footprint(footprints: gpd.GeoDataFrame, resolution: int) -> gpd.G
         return empty
     outline = shape(h3.cells_to_h3shape(cells).__geo_interface__)
     return gpd.GeoDataFrame(geometry=[outline], crs="EPSG:4326")
+
+
+def resolution_for_radius(radius_m: float, lowest: int = 4, highest: int = 9) -> int:
+    """Return the H3 resolution whose average edge length is nearest ``radius_m`` (log scale).
+
+    A hexagon's centre-to-vertex distance equals its edge, so at this resolution a cell is about
+    as wide as the reach of a patrol at its centre: one ring of cells is about one radius.
+    """
+    if not np.isfinite(radius_m) or radius_m <= 0:
+        raise ValueError(f"radius must be a positive number of metres, got {radius_m!r}")
+    return min(range(lowest, highest + 1),
+               key=lambda r: abs(np.log(h3.average_hexagon_edge_length(r, unit="m") / radius_m)))
+
+
+def polygon_cells(polygon: object, resolution: int) -> list[str]:
+    """Return the H3 cells whose centre lies in an EPSG:4326 (multi)polygon, sorted."""
+    if polygon is None or polygon.is_empty:  # type: ignore[attr-defined]
+        return []
+    return sorted(h3.geo_to_cells(polygon.__geo_interface__, int(resolution)))  # type: ignore[attr-defined]
+
+
+
+def cell_centres(cells: Iterable[str]) -> gpd.GeoSeries:
+    """Return the centre of each H3 cell as a point in EPSG:4326."""
+    lat_lng = [h3.cell_to_latlng(str(c)) for c in cells]
+    return gpd.GeoSeries(gpd.points_from_xy([p[1] for p in lat_lng], [p[0] for p in lat_lng]),
+                         crs="EPSG:4326")
+
+
+def grid_ring_cells(cell: str, k: int) -> list[str]:
+    """Return the cells at grid distance exactly ``k`` from ``cell``."""
+    return list(h3.grid_ring(str(cell), int(k)))
