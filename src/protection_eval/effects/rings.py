@@ -33,7 +33,11 @@ from scipy import sparse
 from protection_eval.coverage.models import CoverageModel, CoverageParams, PatrolMovements
 from protection_eval.effects.count_models import EffectEstimate, NotEstimable, fit_count_model
 from protection_eval.effects.dose_response import PATROL_PRESENCE
-from protection_eval.effects.within_reach import _incident_cover, _month_bounds_utc
+from protection_eval.effects.within_reach import (
+    _incident_cover,
+    _month_bounds_utc,
+    _presence_inputs,
+)
 from protection_eval.hexgrid import (
     cell_centres,
     grid_ring_cells,
@@ -291,19 +295,8 @@ def estimate_presence_rings(
     NotEstimable
         When the mission has no patrol or base presence, or no ring to compare.
     """
-    from protection_eval.coverage.mission import prepare_coverage
-
-    window = mission.config.period if period is None else period
-    months = pd.period_range(pd.Timestamp(window.start), pd.Timestamp(window.end), freq="M")
-    crs = mission.projected_crs
-    if prepared is None:
-        try:
-            prepared = prepare_coverage(mission)
-        except ValueError as exc:
-            raise NotEstimable(str(exc)) from exc
-    if prepared.model.name == "none":
-        raise NotEstimable("no patrol presence is known (no GPS tracks, patrol routes or bases): "
-                           "no ring beyond reach can be drawn")
+    months, crs, prepared = _presence_inputs(
+        mission, period, prepared, "no ring beyond reach can be drawn")
     return compute_presence_rings(
         mission.incidents.to_crs(crs), mission.areas.to_crs(crs), prepared.tables,
         prepared.model, prepared.params, months, resolution=resolution,

@@ -455,6 +455,29 @@ def _estimate(used: pd.DataFrame, strata: pd.DataFrame, model_name: str) -> Effe
     )
 
 
+def _presence_inputs(
+    mission: MissionData, period: Period | None, prepared: PreparedCoverage | None, why: str
+) -> tuple[pd.PeriodIndex, str, PreparedCoverage]:
+    """Return the months, metric CRS and prepared coverage of a mission's presence estimates.
+
+    Shared by the within-reach ratio and its rings (:mod:`protection_eval.effects.rings`);
+    ``why`` ends the reason given when the mission has no patrol presence at all.
+    """
+    from protection_eval.coverage.mission import prepare_coverage
+
+    window = mission.config.period if period is None else period
+    months = pd.period_range(pd.Timestamp(window.start), pd.Timestamp(window.end), freq="M")
+    if prepared is None:
+        try:
+            prepared = prepare_coverage(mission)
+        except ValueError as exc:
+            raise NotEstimable(str(exc)) from exc
+    if prepared.model.name == "none":
+        raise NotEstimable("no patrol presence is known (no GPS tracks, patrol routes or bases): "
+                           + why)
+    return months, mission.projected_crs, prepared
+
+
 def estimate_presence_effect(
     mission: MissionData,
     *,
@@ -494,19 +517,8 @@ def estimate_presence_effect(
     NotEstimable
         When the mission has no patrol or base presence, or no area-month to compare in.
     """
-    from protection_eval.coverage.mission import prepare_coverage
-
-    window = mission.config.period if period is None else period
-    months = pd.period_range(pd.Timestamp(window.start), pd.Timestamp(window.end), freq="M")
-    crs = mission.projected_crs
-    if prepared is None:
-        try:
-            prepared = prepare_coverage(mission)
-        except ValueError as exc:
-            raise NotEstimable(str(exc)) from exc
-    if prepared.model.name == "none":
-        raise NotEstimable("no patrol presence is known (no GPS tracks, patrol routes or bases): "
-                           "reports within reach of a patrol cannot be compared")
+    months, crs, prepared = _presence_inputs(
+        mission, period, prepared, "reports within reach of a patrol cannot be compared")
     return compute_presence_effect(
         mission.incidents.to_crs(crs), mission.areas.to_crs(crs), prepared.tables,
         prepared.model, prepared.params, months, controls_per_stratum=controls_per_stratum,
