@@ -794,7 +794,8 @@ def _incidents_in_blocks(raw: RawTable, frame: pd.DataFrame, model: TableModel,
         block, table, q = _checked(raw, frame.iloc[start:start + rows], model, spec, ctx, blocks)
         for name, near in ctx.area_name_suggestions.items():
             suggestions.setdefault(name, near)  # first seen first, as one pass lists them
-        alive.append(table.loc[q.alive])
+        # Text columns become str blocks here: the Python objects of a block go with it.
+        alive.append(_text_columns(table.loc[q.alive]))
         refused.append(block.loc[~q.alive, _shown(block, model)].assign(
             reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]))
         reasons.append(q.reason.dropna())
@@ -817,7 +818,7 @@ def _incidents_in_blocks(raw: RawTable, frame: pd.DataFrame, model: TableModel,
                 reason=likely, column=pd.Series("incident_id", index=repeats, dtype=object),
                 detail=detail.reindex(repeats).astype(object)))
             reasons.append(likely)
-    accepted = _text_columns(accepted.reset_index(drop=True))
+    accepted = accepted.reset_index(drop=True)
     rejected = pd.concat([r for r in refused if len(r)] or refused[:1]).sort_index()
     return (accepted, rejected.reset_index(drop=True),
             pd.concat([r for r in reasons if len(r)] or reasons[:1]).sort_index())
