@@ -276,18 +276,29 @@ def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine)
         q.reject(empty, "missing_value", column, f"{column} is empty")
 
 
-def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine) -> None:
+def _duplicate_ids(frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+    """Return which rows repeat an earlier row's id, and for those rows the sentence saying so.
+
+    Computed once over the whole table: a table checked in blocks takes its rows' answers
+    from here, since an id may first appear in an earlier block.
+    """
     ids = cell_text(frame, column)
     if column == "base_id" and "year" in frame:
         # Bases published by calendar year: one row per base and year.
         ids = ids + " in year " + cell_text(frame, "year")
     duplicated = ids.duplicated(keep="first") & (ids != "")
+    if not duplicated.any():
+        return duplicated, pd.Series(dtype=object)
+    first_row = frame.groupby(ids)["source_row"].transform("first")
+    detail = ("the id " + ids[duplicated] + " was already used in row "
+              + first_row[duplicated].astype(str))
+    return duplicated, detail
 
-    def detail(rows: pd.Index) -> pd.Series:
-        first_row = frame.groupby(ids)["source_row"].transform("first")
-        return "the id " + ids[rows] + " was already used in row " + first_row[rows].astype(str)
 
-    q.reject(duplicated, "duplicate_id", column, detail)
+def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine,
+               duplicates: tuple[pd.Series, pd.Series] | None = None) -> None:
+    duplicated, detail = duplicates or _duplicate_ids(frame, column)
+    q.reject(duplicated.loc[frame.index], "duplicate_id", column, lambda rows: detail)
 
 
 def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
@@ -409,6 +420,18 @@ def _year_validity(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tupl
     return first.astype("datetime64[ns]"), last.astype("datetime64[ns]")
 
 
+@dataclass
+class _IncidentBlocks:
+    """What the checks of an incidents table in blocks keep of the whole table."""
+
+    #: Mask of rows repeating an earlier id, and their detail sentences (_duplicate_ids).
+    duplicates: tuple[pd.Series, pd.Series]
+    #: Each block's likely-duplicate key parts (_likely_duplicate_parts).
+    parts: list[pd.DataFrame] = field(default_factory=list)
+    #: Sources with no channel, over all blocks (one note for the table).
+    unclassified: set = field(default_factory=set)
+
+
 def _instant_key(values: pd.Series) -> np.ndarray:
     """Return each instant's integer ticks; NaT is one value, as its text "NaT" is."""
     return pd.DatetimeIndex(values).asi8
@@ -423,6 +446,66 @@ def _float_key(values: pd.Series) -> np.ndarray:
     return np.where(np.isnan(numbers), np.int64(-1), numbers.view(np.int64))
 
 
+def _shared_text(values: pd.Series) -> np.ndarray:
+    """Return the values as text, each distinct text one object (a few, not one per row)."""
+    codes, uniques = pd.factorize(values.astype(str).to_numpy(dtype=object),
+                                   use_na_sentinel=False)
+    return np.asarray(uniques, dtype=object)[codes]
+
+
+def _likely_duplicate_parts(frame: pd.DataFrame, table: pd.DataFrame,
+                            q: Quarantine) -> pd.DataFrame:
+    """Return, for the rows still alive that name a source, the parts of their match key.
+
+    One integer or shared text per part (time, place to 4 decimals, type, the area of rows
+    placed by area), the source and the row number: a few columns that can be kept for a
+    whole table checked in blocks, where a repeat may be in another block than its first.
+    """
+    live = (q.alive & (table["source"] != "")).to_numpy(dtype=bool)
+    source_rows = frame["source_row"].to_numpy()[live]
+    return pd.DataFrame(
+        {
+            # Codes equal exactly when the text each part prints as is equal.
+            "time": _instant_key(table["occurred_at"])[live],
+            "lon": _float_key(table["longitude"].round(4))[live],
+            "lat": _float_key(table["latitude"].round(4))[live],
+            "type": _shared_text(table["gbv_type"][live]),
+            # Rows placed by their area have no point: their area is their place.
+            "area": _shared_text(table["area_id"].where(table["longitude"].isna(), "")[live]),
+            "source": _shared_text(table["source"][live]),
+            "source_row": pd.Series(source_rows).astype("int64").to_numpy(),
+        },
+        index=table.index[live],
+    )
+
+
+def _likely_duplicates(parts: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Find repeats among the rows of :func:`_likely_duplicate_parts`, in row order.
+
+    Returns the mask of repeats (an earlier row has the same key from another source),
+    their detail sentences, and the ``matched_sources`` of each first row that has repeats.
+    """
+    # The parts' codes folded into one group code, pair by pair (each fold stays below the
+    # square of the row count): a multi-column groupby cost about 200 MB on 1.4 M rows.
+    combined = np.zeros(len(parts), dtype=np.int64)
+    for column in ("time", "lon", "lat", "type", "area"):
+        codes = pd.factorize(parts[column].to_numpy())[0].astype(np.int64) + 1
+        combined = pd.factorize(combined * (int(codes.max()) + 1) + codes)[0].astype(np.int64)
+    key = pd.Series(combined, index=parts.index)
+    first_source = parts["source"].groupby(key).transform("first")
+    first_row = parts["source_row"].groupby(key).transform("first")
+    repeat = key.duplicated(keep="first") & (parts["source"] != first_source)
+    detail = ("same time, place and type as row " + first_row[repeat].astype(str)
+              + " from source " + first_source[repeat].astype(str))
+    matched = pd.Series(dtype=object)
+    if repeat.any():
+        others = parts.loc[repeat, "source"].groupby(key[repeat]).agg(
+            lambda values: MATCH_SEPARATOR.join(sorted(set(values))))
+        firsts = ~key.duplicated(keep="first") & key.isin(others.index)
+        matched = key[firsts].map(others).astype(object)
+    return repeat, detail, matched
+
+
 def _check_likely_duplicates(
     frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine
 ) -> pd.Series:
@@ -432,41 +515,14 @@ def _check_likely_duplicates(
     capture-recapture needs: the first row keeps, in ``matched_sources``, the other sources
     that reported the same incident (docs/validity.md, under-reporting).
     """
-    alive = q.alive & (table["source"] != "")
-    # One integer code per part of the key (time, place to 4 decimals, type), equal exactly
-    # when the text each part prints as is equal, without printing a string per row.
-    parts = {
-        "time": lambda: _instant_key(table["occurred_at"]),
-        "lon": lambda: _float_key(table["longitude"].round(4)),
-        "lat": lambda: _float_key(table["latitude"].round(4)),
-        "type": lambda: table["gbv_type"].astype(str),
-        # Rows placed by their area have no point: their area is their place.
-        "area": lambda: table["area_id"].astype(str).where(table["longitude"].isna(), ""),
-    }
-    live = alive.to_numpy(dtype=bool)
-    if not live.any():
-        return pd.Series(None, index=table.index, dtype=object)
-    # The parts' codes folded into one group code, pair by pair (each fold stays below the
-    # square of the row count): a multi-column groupby cost about 200 MB on 1.4 M rows.
-    combined = np.zeros(int(live.sum()), dtype=np.int64)
-    for part in parts.values():
-        # + 1: a missing type has code -1, one value of its own as in a groupby on codes.
-        codes = pd.factorize(part())[0][live].astype(np.int64) + 1
-        combined = pd.factorize(combined * (int(codes.max()) + 1) + codes)[0].astype(np.int64)
-    key = pd.Series(combined, index=table.index[live]).reindex(table.index)
-    first_source = table["source"].where(alive).groupby(key).transform("first")
-    first_row = frame["source_row"].where(alive).groupby(key).transform("first")
-    repeat = alive & key.duplicated(keep="first") & (table["source"] != first_source)
-    q.reject(repeat, "likely_duplicate", "incident_id",
-             lambda rows: "same time, place and type as row "
-             + first_row[rows].astype("Int64").astype(str)
-             + " from source " + first_source[rows].astype(str))
     matched = pd.Series(None, index=table.index, dtype=object)
-    if repeat.any():
-        others = table.loc[repeat, "source"].groupby(key[repeat]).agg(
-            lambda values: MATCH_SEPARATOR.join(sorted(set(values))))
-        firsts = alive & ~key.duplicated(keep="first") & key.isin(others.index)
-        matched[firsts] = key[firsts].map(others).to_numpy()
+    parts = _likely_duplicate_parts(frame, table, q)
+    if parts.empty:
+        return matched
+    repeat, detail, firsts = _likely_duplicates(parts)
+    q.reject(repeat.reindex(table.index, fill_value=False), "likely_duplicate", "incident_id",
+             lambda rows: detail)
+    matched[firsts.index] = firsts.to_numpy()
     return matched
 
 
@@ -491,19 +547,28 @@ def _check_reported_at(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext
     return reported
 
 
-def _channels(source: pd.Series, spec: SourceSpec, ctx: IngestContext) -> pd.Series:
+def _channels(source: pd.Series, spec: SourceSpec, ctx: IngestContext,
+              blocks: _IncidentBlocks | None = None) -> pd.Series:
     """Class each row's source as a mission or partner channel, from the configuration."""
     channel = source.map(spec.channels).astype(object)
-    unclassified = sorted(set(source[(source != "") & channel.isna()]))
-    if spec.channels and unclassified:
-        ctx.table_notes.append(
-            f"sources {unclassified} have no channel in sources.incidents.channels: their "
-            "reports count in neither share of the source-mix diagnostic"
-        )
+    unclassified = set(source[(source != "") & channel.isna()])
+    if blocks is not None:
+        blocks.unclassified |= unclassified  # one note for the whole table, after its blocks
+    else:
+        _note_unclassified(unclassified, spec, ctx)
     return channel.where(channel.notna(), None)
 
 
-def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+def _note_unclassified(unclassified: set, spec: SourceSpec, ctx: IngestContext) -> None:
+    if spec.channels and unclassified:
+        ctx.table_notes.append(
+            f"sources {sorted(unclassified)} have no channel in sources.incidents.channels: "
+            "their reports count in neither share of the source-mix diagnostic"
+        )
+
+
+def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine,
+                      blocks: _IncidentBlocks | None = None):
     gbv = map_labels(frame, "gbv_type", spec, q, default=None)
     precision = map_labels(frame, "location_precision", spec, q, default="exact")
     occurred, until, time_precision = parse_time_interval(frame, spec, ctx, q)
@@ -539,13 +604,18 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
             "reported_at": reported,
             "location_type": location_type,
             "survivor_group": survivor_group,
-            "channel": _channels(source, spec, ctx),
+            "channel": _channels(source, spec, ctx, blocks),
         },
         lon,
         lat,
     )
-    table.insert(table.columns.get_loc("channel") + 1, "matched_sources",
-                 _check_likely_duplicates(frame, table, q))
+    if blocks is None:
+        matched = _check_likely_duplicates(frame, table, q)
+    else:
+        # Repeats may span blocks: found once all blocks are checked (_incidents_in_blocks).
+        blocks.parts.append(_likely_duplicate_parts(frame, table, q))
+        matched = pd.Series(None, index=table.index, dtype=object)
+    table.insert(table.columns.get_loc("channel") + 1, "matched_sources", matched)
     return table
 
 
@@ -603,6 +673,11 @@ def _apply_where(raw: RawTable, spec: SourceSpec) -> RawTable:
 #: so a block is a run of whole patrols and their times.
 TRACK_BLOCK_ROWS = 500_000
 
+#: Rows of an incidents table checked at a time. The two checks that span rows are done on
+#: the whole table: duplicate ids over the id column before the blocks, likely duplicates
+#: over compact keys of the rows the blocks accept (_incidents_in_blocks).
+INCIDENT_BLOCK_ROWS = 200_000
+
 
 def ingest_table(
     raw: RawTable, spec: SourceSpec, ctx: IngestContext, *, block_rows: int | None = None
@@ -611,21 +686,25 @@ def ingest_table(
 
     Rows the source's ``where`` leaves out are counted in ``rows_excluded`` and not read:
     ``rows_read`` (the rows selected) is always ``rows_accepted + rows_rejected``. GPS
-    tracks are checked ``block_rows`` rows at a time (default :data:`TRACK_BLOCK_ROWS`), with
-    the same outcome for every row as one pass over the whole table.
+    tracks and incidents are checked ``block_rows`` rows at a time (default
+    :data:`TRACK_BLOCK_ROWS` and :data:`INCIDENT_BLOCK_ROWS`), with the same outcome for
+    every row as one pass over the whole table.
     """
-    block_rows = block_rows or TRACK_BLOCK_ROWS
     model = MODELS[raw.table]
     in_file = raw.rows
     raw = _apply_where(raw, spec)
     frame, dropped = _rename(raw, spec, model)
-    if raw.table == "patrol_tracks" and len(frame) > block_rows:
-        parts = [_check_rows(raw, frame.iloc[i:i + block_rows], model, spec, ctx)
-                 for i in range(0, len(frame), block_rows)]
+    if raw.table == "patrol_tracks" and len(frame) > (block_rows or TRACK_BLOCK_ROWS):
+        rows = block_rows or TRACK_BLOCK_ROWS
+        parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx), model)
+                 for i in range(0, len(frame), rows)]
         accepted, rejected, reasons = (_concat([p[k] for p in parts]) for k in range(3))
         del parts
+    elif raw.table == "incidents" and len(frame) > (block_rows or INCIDENT_BLOCK_ROWS):
+        accepted, rejected, reasons = _incidents_in_blocks(
+            raw, frame, model, spec, ctx, block_rows or INCIDENT_BLOCK_ROWS)
     else:
-        accepted, rejected, reasons = _check_rows(raw, frame, model, spec, ctx)
+        accepted, rejected, reasons = _split(*_checked(raw, frame, model, spec, ctx), model)
     counts = reasons.value_counts()
     report = TableReport(
         table=raw.table,
@@ -650,32 +729,101 @@ def _concat(frames: list) -> pd.DataFrame | pd.Series:
     return joined if len(kept) > 1 else kept[0]
 
 
-def _check_rows(raw: RawTable, frame: pd.DataFrame, model: TableModel, spec: SourceSpec,
-                ctx: IngestContext) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """Check the rows of ``frame``: accepted rows, quarantined rows and their reasons."""
+def _checked(raw: RawTable, frame: pd.DataFrame, model: TableModel, spec: SourceSpec,
+             ctx: IngestContext, blocks: _IncidentBlocks | None = None
+             ) -> tuple[pd.DataFrame, pd.DataFrame, Quarantine]:
+    """Check the rows of ``frame``: the cells checked, the table built and the refusals."""
     if model.points:
         frame = _geometry_points(frame)
     _require_columns(frame, raw, model)
     q = Quarantine(frame.index)
     _check_required_cells(frame, model, q)
     if model.id_column:
-        _check_ids(frame, model.id_column, q)
-    table = _BUILDERS[raw.table](frame, spec, ctx, q)
+        _check_ids(frame, model.id_column, q, blocks.duplicates if blocks else None)
+    if blocks is not None:
+        table = _ingest_incidents(frame, spec, ctx, q, blocks)
+    else:
+        table = _BUILDERS[raw.table](frame, spec, ctx, q)
     table.index = frame.index
     table.insert(len(table.columns) - (1 if "geometry" in table else 0), "source_row",
                  frame["source_row"].astype("int64"))
     if raw.table == "incidents":
         table["area_id"] = assign_areas(table, ctx, q.alive)
         table = _empty_to_na(table, ["source", "perpetrator_type"])
-    accepted = table.loc[q.alive].reset_index(drop=True)
+    return frame, table, q
+
+
+def _shown(frame: pd.DataFrame, model: TableModel) -> list[str]:
+    """Return the columns a quarantined row shows: its row number and its model cells."""
+    return [c for c in ("source_row", *model.columns) if c in frame and c != "geometry"]
+
+
+def _text_columns(accepted: pd.DataFrame) -> pd.DataFrame:
     for column in accepted.columns:
         if accepted[column].dtype == object and column != "geometry":
             accepted[column] = accepted[column].astype("str")
-    shown = [c for c in ("source_row", *model.columns) if c in frame and c != "geometry"]
-    rejected = frame.loc[~q.alive, shown].assign(
+    return accepted
+
+
+def _split(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine,
+           model: TableModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Return the accepted rows, the quarantined rows and their reasons."""
+    accepted = _text_columns(table.loc[q.alive].reset_index(drop=True))
+    rejected = frame.loc[~q.alive, _shown(frame, model)].assign(
         reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]
     ).reset_index(drop=True)
     return accepted, rejected, q.reason.dropna()
+
+
+def _incidents_in_blocks(raw: RawTable, frame: pd.DataFrame, model: TableModel,
+                         spec: SourceSpec, ctx: IngestContext, rows: int
+                         ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Check incidents ``rows`` rows at a time, with the answers of one pass.
+
+    Every check but two looks at one row. Duplicate ids are found over the whole id column
+    first; likely duplicates over the compact keys the blocks keep of the rows they accept,
+    after the last block: the repeats then leave the accepted rows for the quarantined ones
+    (in row order, as one pass orders them) and their first rows get ``matched_sources``.
+    """
+    # Point geometries become coordinate cells once, so that a likely duplicate found after
+    # its block shows the cells its block checked.
+    frame = _geometry_points(frame)
+    _require_columns(frame, raw, model)
+    blocks = _IncidentBlocks(_duplicate_ids(frame, model.id_column))
+    suggestions: dict[str, list[str]] = {}
+    alive, refused, reasons = [], [], []
+    for start in range(0, len(frame), rows):
+        block, table, q = _checked(raw, frame.iloc[start:start + rows], model, spec, ctx, blocks)
+        for name, near in ctx.area_name_suggestions.items():
+            suggestions.setdefault(name, near)  # first seen first, as one pass lists them
+        # Text columns become str blocks here: the Python objects of a block go with it.
+        alive.append(_text_columns(table.loc[q.alive]))
+        refused.append(block.loc[~q.alive, _shown(block, model)].assign(
+            reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]))
+        reasons.append(q.reason.dropna())
+        del block, table, q
+    ctx.area_name_suggestions = suggestions
+    _note_unclassified(blocks.unclassified, spec, ctx)
+    accepted = pd.concat([a for a in alive if len(a)] or alive[:1])
+    del alive
+    parts = pd.concat(blocks.parts)
+    blocks.parts.clear()
+    if len(parts):
+        repeat, detail, matched = _likely_duplicates(parts)
+        repeats = parts.index[repeat.to_numpy()]
+        if len(matched):
+            accepted.loc[matched.index, "matched_sources"] = matched.to_numpy()
+        if len(repeats):
+            accepted = accepted.drop(index=repeats)
+            likely = pd.Series("likely_duplicate", index=repeats, dtype=object)
+            refused.append(frame.loc[repeats, _shown(frame, model)].assign(
+                reason=likely, column=pd.Series("incident_id", index=repeats, dtype=object),
+                detail=detail.reindex(repeats).astype(object)))
+            reasons.append(likely)
+    accepted = accepted.reset_index(drop=True)
+    rejected = pd.concat([r for r in refused if len(r)] or refused[:1]).sort_index()
+    return (accepted, rejected.reset_index(drop=True),
+            pd.concat([r for r in reasons if len(r)] or reasons[:1]).sort_index())
 
 
 def _projected_crs(config: MissionConfig, areas: gpd.GeoDataFrame) -> str:
