@@ -28,7 +28,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from protection_eval.coverage.presence import PresencePieces
 from protection_eval.model import to_local_naive, to_local_period
+
+#: Presence as the area measures take it: a GeoDataFrame of pieces, or the same as arrays.
+Presence = gpd.GeoDataFrame | PresencePieces
 
 AREA_MEASURE_COLUMNS: tuple[str, ...] = (
     "area_id",
@@ -45,6 +49,24 @@ COARSE_PRECISIONS: tuple[str, ...] = ("admin1", "country")
 
 _QUAD_SEGS = 16
 
+#: Pieces given geometries at once when splitting their hours between areas: bounds the
+#: shapely objects alive at a time (a few hundred bytes each) whatever the mission's size.
+_BLOCK = 250_000
+
+
+_NO_HOURS = pd.DataFrame(
+    {"area": [], "month": [], "hours": [], "personnel_h": [], "women_h": [], "patrol": []}
+)
+
+
+def _as_pieces(presence: Presence | None) -> PresencePieces | None:
+    """Return presence as arrays (None or empty: None)."""
+    if presence is None or len(presence) == 0:
+        return None
+    if isinstance(presence, PresencePieces):
+        return presence
+    return PresencePieces.from_frame(presence)
+
 
 def month_starts(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """Return the first day (naive) of every calendar month from ``start`` to ``end``."""
@@ -58,22 +80,22 @@ def month_edges(months: pd.DatetimeIndex) -> pd.DatetimeIndex:
 
 
 def _split_by_month(
-    presence: gpd.GeoDataFrame, months: pd.DatetimeIndex, timezone: str
+    presence: PresencePieces, months: pd.DatetimeIndex, timezone: str
 ) -> pd.DataFrame:
     """Return (piece, month, hours) for every month a piece's time span overlaps."""
     return _split_by_period(presence, month_edges(months), timezone)
 
 
 def _split_by_period(
-    presence: gpd.GeoDataFrame, edges: pd.DatetimeIndex, timezone: str
+    presence: PresencePieces, edges: pd.DatetimeIndex, timezone: str
 ) -> pd.DataFrame:
     """Return (piece, month, hours) for every period (between ``edges``) a piece overlaps.
 
     The column is called ``month`` for the monthly measures; it is the period's position.
     """
     n = len(edges) - 1
-    start = to_local_naive(presence["start"], timezone)
-    end = to_local_naive(presence["end"], timezone)
+    start = to_local_naive(presence.start, timezone)
+    end = to_local_naive(presence.end, timezone)
     start = start.fillna(edges[0])
     end = end.fillna(edges[-1])
     first = np.searchsorted(edges.to_numpy(), start.to_numpy(), side="right") - 1
@@ -96,7 +118,7 @@ def _split_by_period(
 
 
 def compute_footprints(
-    presence: gpd.GeoDataFrame,
+    presence: Presence | None,
     *,
     radius_m: float,
     start: pd.Timestamp,
@@ -105,9 +127,12 @@ def compute_footprints(
 ) -> gpd.GeoDataFrame:
     """Return, per local calendar month, the surface within ``radius_m`` of presence.
 
+    Geometries are built one month at a time, so memory follows a month's pieces, not the
+    mission's.
+
     Parameters
     ----------
-    presence : geopandas.GeoDataFrame
+    presence : geopandas.GeoDataFrame or PresencePieces
         Presence pieces in a projected CRS.
     radius_m : float
         Reach of a patrol or base.
@@ -124,14 +149,15 @@ def compute_footprints(
     """
     months = month_starts(start, end)
     periods, shapes = [], []
-    if presence is not None and len(presence):
-        by_month = _split_by_month(presence, months, timezone)
-        geoms = presence.geometry.to_numpy()
-        units, _ = pd.factorize(presence["unit_id"])
-        is_line = shapely.get_type_id(geoms) == 1
+    pieces = _as_pieces(presence)
+    if pieces is not None:
+        by_month = _split_by_month(pieces, months, timezone)
+        units = pieces.unit_codes()
+        is_line = pieces.is_line()
         for month, rows in by_month.groupby("month")["piece"]:
+            rows = np.unique(rows.to_numpy())
             periods.append(months[int(month)])
-            shapes.append(_reach(geoms, units, is_line, np.unique(rows.to_numpy()), radius_m))
+            shapes.append(_reach(pieces.geometries(rows), units[rows], is_line[rows], radius_m))
     crs = None if presence is None else presence.crs
     return gpd.GeoDataFrame(
         {"period": pd.DatetimeIndex(periods, dtype="datetime64[ns]")}, geometry=shapes, crs=crs
@@ -139,24 +165,23 @@ def compute_footprints(
 
 
 def _reach(
-    geoms: np.ndarray, units: np.ndarray, is_line: np.ndarray, rows: np.ndarray, radius_m: float
+    geoms: np.ndarray, units: np.ndarray, is_line: np.ndarray, radius_m: float
 ) -> shapely.Geometry:
-    """Return the union of discs of ``radius_m`` around the pieces ``rows``.
+    """Return the union of discs of ``radius_m`` around the pieces ``geoms``.
 
     A unit's line pieces are merged into one line before buffering: far fewer polygons to
     union than one per piece.
     """
     parts = []
-    lines = rows[is_line[rows]]
-    if len(lines):
-        codes = units[lines]
+    if is_line.any():
+        codes = units[is_line]
         order = np.argsort(codes, kind="stable")
         _, dense = np.unique(codes[order], return_inverse=True)
-        merged = shapely.line_merge(shapely.multilinestrings(geoms[lines][order], indices=dense))
+        lines = geoms[is_line][order]
+        merged = shapely.line_merge(shapely.multilinestrings(lines, indices=dense))
         parts.append(shapely.buffer(merged, radius_m, quad_segs=_QUAD_SEGS))
-    others = rows[~is_line[rows]]
-    if len(others):
-        parts.append(shapely.buffer(geoms[others], radius_m, quad_segs=_QUAD_SEGS))
+    if not is_line.all():
+        parts.append(shapely.buffer(geoms[~is_line], radius_m, quad_segs=_QUAD_SEGS))
     return shapely.union_all(np.concatenate(parts))
 
 
@@ -179,14 +204,12 @@ def _footprint_shares(
 def _length_inside(
     pieces: np.ndarray, shapes: np.ndarray, area_pos: np.ndarray, length: np.ndarray
 ) -> np.ndarray:
-    """Return the length of each piece inside its area.
+    """Return the length of each piece inside its area (``shapes`` prepared).
 
     A piece within its area (most of them) is its own intersection with it, so its length
     is taken as it is; only the pieces that cross a boundary are intersected, which is the
     costly overlay.
     """
-    shapes = shapes.copy()
-    shapely.prepare(shapes)
     within = shapely.within(pieces, shapes[area_pos])
     inside = length.copy()
     cross = np.flatnonzero(~within)
@@ -194,39 +217,74 @@ def _length_inside(
     return inside
 
 
+def _area_fractions(
+    presence: PresencePieces, areas: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (piece, area position, fraction of the piece's hours in the area), by piece.
+
+    Geometries are built :data:`_BLOCK` pieces at a time; each piece's fractions depend on it
+    alone, so the blocks give what one pass over every piece would.
+    """
+    tree = areas.sindex
+    shapes = areas.geometry.to_numpy().copy()
+    shapely.prepare(shapes)
+    pieces, places, fractions = [], [], []
+    for first in range(0, len(presence), _BLOCK):
+        geoms = presence.geometries(slice(first, first + _BLOCK))
+        piece_pos, area_pos = tree.query(geoms, predicate="intersects")
+        length = shapely.length(geoms[piece_pos])
+        inside = _length_inside(geoms[piece_pos], shapes, area_pos, length)
+        # A point, or a line lying along a boundary, is shared evenly by the areas it touches.
+        touching = np.bincount(piece_pos, minlength=len(geoms))[piece_pos]
+        fractions.append(
+            np.where(length > 0, inside / np.where(length > 0, length, 1.0), 1.0 / touching)
+        )
+        pieces.append(piece_pos + first)
+        places.append(area_pos)
+    return np.concatenate(pieces), np.concatenate(places), np.concatenate(fractions)
+
+
 def _hours_in_areas(
-    presence: gpd.GeoDataFrame, by_month: pd.DataFrame, areas: gpd.GeoDataFrame
+    presence: PresencePieces, by_month: pd.DataFrame, areas: gpd.GeoDataFrame
 ) -> pd.DataFrame:
-    """Return (area position, month, hours, personnel hours, women hours, kind) rows."""
-    geoms = presence.geometry.to_numpy()
-    piece_pos, area_pos = areas.sindex.query(geoms, predicate="intersects")
-    if len(piece_pos) == 0:
-        return pd.DataFrame(columns=["area", "month", "hours", "personnel_h", "women_h", "kind"])
-    length = shapely.length(geoms[piece_pos])
-    inside = _length_inside(geoms[piece_pos], areas.geometry.to_numpy(), area_pos, length)
-    # A point, or a line lying along a boundary, is shared evenly by the areas it touches.
-    touching = np.bincount(piece_pos, minlength=len(geoms))[piece_pos]
-    fraction = np.where(length > 0, inside / np.where(length > 0, length, 1.0), 1.0 / touching)
-    share = pd.DataFrame({"piece": piece_pos, "area": area_pos, "fraction": fraction})
-    rows = by_month.merge(share, on="piece")
-    hours = rows["hours"] * rows["fraction"]
-    personnel = presence["personnel"].to_numpy(dtype=float)[rows["piece"]]
-    women = presence["women"].to_numpy(dtype=float)[rows["piece"]]
+    """Return (area position, month, hours, personnel hours, women hours, patrol) rows.
+
+    Rows come in the order of ``by_month`` (by piece), each followed by its areas, so every
+    area x month sum adds its pieces in the same order whatever the blocks.
+    """
+    piece, area, fraction = _area_fractions(presence, areas)
+    if len(piece) == 0:
+        return _NO_HOURS
+    order = np.argsort(piece, kind="stable")
+    piece, area, fraction = piece[order], area[order], fraction[order]
+    per_piece = np.bincount(piece, minlength=len(presence))
+    first_of = np.cumsum(per_piece) - per_piece
+    # Each (piece, month) row repeated once per area of its piece, in the areas' order.
+    month_piece = by_month["piece"].to_numpy()
+    repeat = per_piece[month_piece]
+    left = np.repeat(np.arange(len(month_piece)), repeat)
+    right = np.repeat(first_of[month_piece], repeat) + (
+        np.arange(repeat.sum()) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    )
+    rows = month_piece[left]
+    hours = by_month["hours"].to_numpy()[left] * fraction[right]
+    personnel = presence.personnel[rows]
+    women = presence.women[rows]
     known = np.isfinite(personnel) & np.isfinite(women) & (personnel > 0)
     return pd.DataFrame(
         {
-            "area": rows["area"].to_numpy(),
-            "month": rows["month"].to_numpy(),
-            "hours": hours.to_numpy(),
+            "area": area[right],
+            "month": by_month["month"].to_numpy()[left],
+            "hours": hours,
             "personnel_h": np.where(known, personnel * hours, 0.0),
             "women_h": np.where(known, women * hours, 0.0),
-            "kind": presence["kind"].to_numpy()[rows["piece"]],
+            "patrol": presence.kind[rows] == "patrol",
         }
     )
 
 
 def compute_area_measures(
-    presence: gpd.GeoDataFrame,
+    presence: Presence | None,
     areas: gpd.GeoDataFrame,
     incidents: pd.DataFrame,
     *,
@@ -240,7 +298,7 @@ def compute_area_measures(
 
     Parameters
     ----------
-    presence : geopandas.GeoDataFrame
+    presence : geopandas.GeoDataFrame or PresencePieces
         Presence pieces (``kind``, ``start``, ``end`` UTC, ``personnel``, ``women``, geometry)
         in the areas' projected CRS.
     areas : geopandas.GeoDataFrame
@@ -274,38 +332,39 @@ def compute_area_measures(
         }
     )
     footprint = np.zeros((len(areas), len(months)))
-    hours = pd.DataFrame(columns=["area", "month", "hours", "personnel_h", "women_h", "kind"])
-    if presence is not None and len(presence):
+    hours = _NO_HOURS
+    pieces = _as_pieces(presence)
+    if pieces is not None:
         if footprints is None:
             footprints = compute_footprints(
-                presence, radius_m=radius_m, start=start, end=end, timezone=timezone
+                pieces, radius_m=radius_m, start=start, end=end, timezone=timezone
             )
         footprint = _footprint_shares(footprints, months, areas)
-        by_month = _split_by_month(presence, months, timezone)
+        by_month = _split_by_month(pieces, months, timezone)
         if len(by_month):
-            hours = _hours_in_areas(presence, by_month, areas)
+            hours = _hours_in_areas(pieces, by_month, areas)
     grid["footprint_share"] = footprint.ravel()
     population = pd.to_numeric(areas["population"]).astype("Float64").to_numpy(float, np.nan)
     has_people = np.repeat(np.isfinite(population) & (population > 0), len(months))
     grid["population_share"] = np.where(has_people, grid["footprint_share"], np.nan)
 
-    grid["patrol_hours"], grid["women_share"] = _sum_hours(hours, presence, len(areas),
+    grid["patrol_hours"], grid["women_share"] = _sum_hours(hours, pieces, len(areas),
                                                           len(months))
     grid["incidents"] = _incident_counts(incidents, area_ids, months, timezone)
     return grid[list(AREA_MEASURE_COLUMNS)]
 
 
 def _sum_hours(
-    hours: pd.DataFrame, presence: gpd.GeoDataFrame | None, n_areas: int, n_periods: int
+    hours: pd.DataFrame, presence: PresencePieces | None, n_areas: int, n_periods: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return patrol-hours and women's share per (area, period), area-major."""
     key = hours["area"].astype(np.int64) * n_periods + hours["month"].astype(np.int64)
     size = n_areas * n_periods
-    patrol = (hours["kind"] == "patrol").to_numpy()
+    patrol = hours["patrol"].to_numpy(dtype=bool)
     patrol_hours = np.bincount(key[patrol], weights=hours["hours"][patrol], minlength=size)
     personnel_h = np.bincount(key, weights=hours["personnel_h"], minlength=size)
     women_h = np.bincount(key, weights=hours["women_h"], minlength=size)
-    only_bases = presence is not None and len(presence) and not (presence["kind"] == "patrol").any()
+    only_bases = presence is not None and not (presence.kind == "patrol").any()
     if only_bases:
         patrol_hours = np.full(size, np.nan)
     safe = np.where(personnel_h > 0, personnel_h, 1)
@@ -313,7 +372,7 @@ def _sum_hours(
 
 
 def compute_patrol_hours(
-    presence: gpd.GeoDataFrame | None,
+    presence: Presence | None,
     areas: gpd.GeoDataFrame,
     *,
     edges: pd.DatetimeIndex,
@@ -332,7 +391,7 @@ def compute_patrol_hours(
 
     Parameters
     ----------
-    presence : geopandas.GeoDataFrame or None
+    presence : geopandas.GeoDataFrame, PresencePieces or None
         Presence pieces in the areas' projected CRS.
     areas : geopandas.GeoDataFrame
         ``area_id`` and polygons, in a projected CRS.
@@ -349,12 +408,13 @@ def compute_patrol_hours(
     """
     n_periods = len(edges) - 1
     area_ids = areas["area_id"].astype(str).to_numpy()
-    hours = pd.DataFrame(columns=["area", "month", "hours", "personnel_h", "women_h", "kind"])
-    if presence is not None and len(presence):
-        by_period = _split_by_period(presence, edges, timezone)
+    hours = _NO_HOURS
+    pieces = _as_pieces(presence)
+    if pieces is not None:
+        by_period = _split_by_period(pieces, edges, timezone)
         if len(by_period):
-            hours = _hours_in_areas(presence, by_period, areas)
-    patrol_hours, women_share = _sum_hours(hours, presence, len(areas), n_periods)
+            hours = _hours_in_areas(pieces, by_period, areas)
+    patrol_hours, women_share = _sum_hours(hours, pieces, len(areas), n_periods)
     return pd.DataFrame(
         {
             "area_id": np.repeat(area_ids, n_periods),

@@ -38,6 +38,7 @@ from protection_eval.coverage.points import (
     cover_incidents,
     movements_from_tracks,
 )
+from protection_eval.coverage.presence import PresencePieces
 from protection_eval.hexgrid import to_hexagon_frame
 from protection_eval.model import to_local_day, to_local_period
 
@@ -153,8 +154,9 @@ class CoverageResult:
         ``window_h``, ``model``, ``incidents_left_out_by_precision`` and more.
     area_shapes : geopandas.GeoDataFrame
         The mission's areas (EPSG:4326), for the per-area layer.
-    presence : geopandas.GeoDataFrame
-        Presence pieces in the projected CRS (restricted: patrol movements).
+    presence : PresencePieces
+        Presence pieces in the projected CRS (restricted: patrol movements), as arrays;
+        ``presence.to_frame()`` gives them as a GeoDataFrame.
     footprints : geopandas.GeoDataFrame
         Per month, the surface within the radius of presence (projected CRS).
     """
@@ -167,7 +169,7 @@ class CoverageResult:
     gaps_overall: pd.DataFrame
     summary: dict[str, Any]
     area_shapes: gpd.GeoDataFrame = field(repr=False)
-    presence: gpd.GeoDataFrame = field(repr=False)
+    presence: PresencePieces = field(repr=False)
     footprints: gpd.GeoDataFrame = field(repr=False)
 
     def to_frame(self) -> pd.DataFrame:
@@ -251,6 +253,10 @@ class PreparedCoverage:
     def presence(self) -> gpd.GeoDataFrame:
         """Return the model's presence pieces (projected CRS)."""
         return self.model.presence(self.tables, self.params, **self._moves())
+
+    def presence_pieces(self) -> PresencePieces:
+        """Return the model's presence pieces as arrays (geometries built on demand)."""
+        return self.model.presence_pieces(self.tables, self.params, **self._moves())
 
 
 def prepare_coverage(
@@ -392,7 +398,7 @@ def compute_mission_coverage(
         ],
         axis=1,
     )
-    presence = prepared.presence()
+    presence = prepared.presence_pieces()
     footprints = compute_footprints(
         presence,
         radius_m=params.radius_m,
@@ -482,7 +488,7 @@ def compute_mission_patrol_hours(
     """
     prepared = prepare_coverage(mission, radius_m=radius_m, window_h=window_h, model=model)
     params, crs = prepared.params, mission.projected_crs
-    presence = prepared.presence()
+    presence = prepared.presence_pieces()
     edges = periods.start_time.append(pd.DatetimeIndex([(periods[-1] + 1).start_time]))
     hours = compute_patrol_hours(presence, mission.areas.to_crs(crs), edges=edges,
                                  timezone=params.timezone)
@@ -490,7 +496,7 @@ def compute_mission_patrol_hours(
     hours = hours.drop(columns="period_start")
     patrols = mission.patrols["patrol_id"].astype(str)
     units = set() if presence is None or not len(presence) else set(
-        presence.loc[presence["kind"] == "patrol", "unit_id"].astype(str)
+        pd.Series(presence.unit_id[presence.kind == "patrol"]).astype(str)
     )
     hours.attrs["unplaced_patrols"] = int((~patrols.isin(units)).sum())
     return hours

@@ -35,20 +35,12 @@ from protection_eval.coverage.points import (
     point_xy,
     to_seconds,
 )
+from protection_eval.coverage.presence import PRESENCE_COLUMNS, PresencePieces
 from protection_eval.model import local_midnight_to_utc, to_local_day
 
 #: Patrol movements and the patrol ids their ``group`` codes stand for.
 PatrolMovements = tuple[Movements, pd.Index]
 
-PRESENCE_COLUMNS: tuple[str, ...] = (
-    "kind",
-    "unit_id",
-    "start",
-    "end",
-    "personnel",
-    "women",
-    "geometry",
-)
 
 
 @dataclass(frozen=True)
@@ -111,6 +103,20 @@ class CoverageModel(ABC):
     ) -> gpd.GeoDataFrame:
         """Return presence pieces: :data:`PRESENCE_COLUMNS`, times as UTC timestamps."""
 
+    def presence_pieces(
+        self,
+        tables: Mapping[str, gpd.GeoDataFrame | None],
+        params: CoverageParams,
+        *,
+        moves: PatrolMovements | None = None,
+    ) -> PresencePieces:
+        """Return the same presence pieces as :meth:`presence`, as arrays.
+
+        Models with many pieces (GPS tracks) build them from their movements without a shapely
+        geometry each; the area measures build geometries a month or a block at a time.
+        """
+        return PresencePieces.from_frame(self.presence(tables, params, moves=moves))
+
     def movements(
         self, tables: Mapping[str, gpd.GeoDataFrame | None], params: CoverageParams
     ) -> PatrolMovements | None:
@@ -132,26 +138,19 @@ def _patrol_crew(patrols: gpd.GeoDataFrame, ids: pd.Index) -> tuple[np.ndarray, 
     return personnel, women
 
 
-def _presence_from_moves(
+def _pieces_from_moves(
     moves: Movements, ids: pd.Index, patrols: gpd.GeoDataFrame, crs: object
-) -> gpd.GeoDataFrame:
+) -> PresencePieces:
     """Turn patrol movements into presence pieces (a line, or a point when stationary)."""
     group = moves.group if moves.group is not None else np.zeros(len(moves), dtype=np.int64)
     personnel, women = _patrol_crew(patrols, ids)
-    still = (moves.x0 == moves.x1) & (moves.y0 == moves.y1)
-    coords = np.stack([moves.x0, moves.y0, moves.x1, moves.y1], axis=1).reshape(-1, 2, 2)
-    lines = shapely.linestrings(coords)
-    geometry = np.where(still, shapely.points(moves.x0, moves.y0), lines)
-    return gpd.GeoDataFrame(
-        {
-            "kind": "patrol",
-            "unit_id": pd.array(np.asarray(ids)[group], dtype="string"),
-            "start": EPOCH + pd.to_timedelta(moves.t0, unit="s"),
-            "end": EPOCH + pd.to_timedelta(moves.t1, unit="s"),
-            "personnel": personnel[group],
-            "women": women[group],
-        },
-        geometry=geometry,
+    return PresencePieces.from_segments(
+        (moves.x0, moves.y0, moves.x1, moves.y1),
+        start=pd.Series(EPOCH + pd.to_timedelta(moves.t0, unit="s")),
+        end=pd.Series(EPOCH + pd.to_timedelta(moves.t1, unit="s")),
+        unit_id=pd.array(np.asarray(ids)[group], dtype="string"),
+        personnel=personnel[group],
+        women=women[group],
         crs=crs,
     )
 
@@ -237,8 +236,11 @@ class TracksModel(CoverageModel):
         return _cover_with(incidents, found, params)
 
     def presence(self, tables, params, *, moves=None):  # noqa: D102
+        return self.presence_pieces(tables, params, moves=moves).to_frame()
+
+    def presence_pieces(self, tables, params, *, moves=None):  # noqa: D102
         found, ids = moves if moves is not None else self.movements(tables, params)
-        return _presence_from_moves(found, ids, tables["patrols"], tables["patrol_tracks"].crs)
+        return _pieces_from_moves(found, ids, tables["patrols"], tables["patrol_tracks"].crs)
 
 
 class RoutesModel(CoverageModel):
@@ -259,9 +261,12 @@ class RoutesModel(CoverageModel):
         return _cover_with(incidents, found, params)
 
     def presence(self, tables, params, *, moves=None):  # noqa: D102
+        return self.presence_pieces(tables, params, moves=moves).to_frame()
+
+    def presence_pieces(self, tables, params, *, moves=None):  # noqa: D102
         patrols = tables["patrols"]
         found, ids = moves if moves is not None else self.movements(tables, params)
-        return _presence_from_moves(found, ids, patrols, patrols.crs)
+        return _pieces_from_moves(found, ids, patrols, patrols.crs)
 
 
 class BasesModel(CoverageModel):
