@@ -54,11 +54,6 @@ _QUAD_SEGS = 16
 _BLOCK = 250_000
 
 
-_NO_HOURS = pd.DataFrame(
-    {"area": [], "month": [], "hours": [], "personnel_h": [], "women_h": [], "patrol": []}
-)
-
-
 def _as_pieces(presence: Presence | None) -> PresencePieces | None:
     """Return presence as arrays (None or empty: None)."""
     if presence is None or len(presence) == 0:
@@ -79,42 +74,41 @@ def month_edges(months: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return months.append(pd.DatetimeIndex([months[-1] + pd.offsets.MonthBegin(1)]))
 
 
-def _split_by_month(
-    presence: PresencePieces, months: pd.DatetimeIndex, timezone: str
-) -> pd.DataFrame:
-    """Return (piece, month, hours) for every month a piece's time span overlaps."""
-    return _split_by_period(presence, month_edges(months), timezone)
+def _spans(
+    presence: PresencePieces, edges: pd.DatetimeIndex, timezone: str, pick: slice
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return local start and end, first and last period and whether in any, of ``pick``."""
+    n = len(edges) - 1
+    start = to_local_naive(presence.start.iloc[pick], timezone)
+    end = to_local_naive(presence.end.iloc[pick], timezone)
+    start = start.fillna(edges[0]).to_numpy()
+    end = end.fillna(edges[-1]).to_numpy()
+    first = np.searchsorted(edges.to_numpy(), start, side="right") - 1
+    last = np.searchsorted(edges.to_numpy(), end, side="left") - 1
+    first = np.clip(first, 0, n - 1)
+    last = np.clip(np.maximum(last, first), 0, n - 1)
+    inside = (end >= edges[0].to_datetime64()) & (start < edges[-1].to_datetime64())
+    return start, end, first, last, inside
 
 
 def _split_by_period(
-    presence: PresencePieces, edges: pd.DatetimeIndex, timezone: str
-) -> pd.DataFrame:
-    """Return (piece, month, hours) for every period (between ``edges``) a piece overlaps.
+    presence: PresencePieces, edges: pd.DatetimeIndex, timezone: str, pick: slice
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (piece, period, hours) for every period a piece of ``pick`` overlaps.
 
-    The column is called ``month`` for the monthly measures; it is the period's position.
+    Pieces are positions within ``pick``, in order, each with its periods in order.
     """
-    n = len(edges) - 1
-    start = to_local_naive(presence.start, timezone)
-    end = to_local_naive(presence.end, timezone)
-    start = start.fillna(edges[0])
-    end = end.fillna(edges[-1])
-    first = np.searchsorted(edges.to_numpy(), start.to_numpy(), side="right") - 1
-    last = np.searchsorted(edges.to_numpy(), end.to_numpy(), side="left") - 1
-    first = np.clip(first, 0, n - 1)
-    last = np.clip(np.maximum(last, first), 0, n - 1)
-    inside = (end.to_numpy() >= edges[0].to_datetime64()) & (
-        start.to_numpy() < edges[-1].to_datetime64()
-    )
+    start, end, first, last, inside = _spans(presence, edges, timezone, pick)
     piece = np.flatnonzero(inside)
     count = (last - first + 1)[piece]
     rows = np.repeat(piece, count)
-    month_pos = np.repeat(first[piece], count) + (
+    period = np.repeat(first[piece], count) + (
         np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
     )
-    lo = np.maximum(start.to_numpy()[rows], edges.to_numpy()[month_pos])
-    hi = np.minimum(end.to_numpy()[rows], edges.to_numpy()[month_pos + 1])
+    lo = np.maximum(start[rows], edges.to_numpy()[period])
+    hi = np.minimum(end[rows], edges.to_numpy()[period + 1])
     hours = np.maximum((hi - lo) / np.timedelta64(1, "h"), 0.0)
-    return pd.DataFrame({"piece": rows, "month": month_pos, "hours": hours})
+    return rows, period, hours
 
 
 def compute_footprints(
@@ -151,13 +145,16 @@ def compute_footprints(
     periods, shapes = [], []
     pieces = _as_pieces(presence)
     if pieces is not None:
-        by_month = _split_by_month(pieces, months, timezone)
+        _, _, first, last, inside = _spans(pieces, month_edges(months), timezone, slice(None))
         units = pieces.unit_codes()
         is_line = pieces.is_line()
-        for month, rows in by_month.groupby("month")["piece"]:
-            rows = np.unique(rows.to_numpy())
-            periods.append(months[int(month)])
-            shapes.append(_reach(pieces.geometries(rows), units[rows], is_line[rows], radius_m))
+        for month in range(len(months)):
+            rows = np.flatnonzero(inside & (first <= month) & (last >= month))
+            if len(rows):
+                periods.append(months[month])
+                shapes.append(
+                    _reach(pieces.geometries(rows), units[rows], is_line[rows], radius_m)
+                )
     crs = None if presence is None else presence.crs
     return gpd.GeoDataFrame(
         {"period": pd.DatetimeIndex(periods, dtype="datetime64[ns]")}, geometry=shapes, crs=crs
@@ -218,69 +215,60 @@ def _length_inside(
 
 
 def _area_fractions(
-    presence: PresencePieces, areas: gpd.GeoDataFrame
+    geoms: np.ndarray, tree: object, shapes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (piece, area position, fraction of the piece's hours in the area), by piece.
+    """Return (piece, area position, fraction of the piece's hours in the area), by piece."""
+    piece_pos, area_pos = tree.query(geoms, predicate="intersects")
+    order = np.argsort(piece_pos, kind="stable")
+    piece_pos, area_pos = piece_pos[order], area_pos[order]
+    length = shapely.length(geoms[piece_pos])
+    inside = _length_inside(geoms[piece_pos], shapes, area_pos, length)
+    # A point, or a line lying along a boundary, is shared evenly by the areas it touches.
+    touching = np.bincount(piece_pos, minlength=len(geoms))[piece_pos]
+    fraction = np.where(length > 0, inside / np.where(length > 0, length, 1.0), 1.0 / touching)
+    return piece_pos, area_pos, fraction
 
-    Geometries are built :data:`_BLOCK` pieces at a time; each piece's fractions depend on it
-    alone, so the blocks give what one pass over every piece would.
+
+def _sum_hours_in_areas(
+    presence: PresencePieces, edges: pd.DatetimeIndex, timezone: str, areas: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return patrol-hours, personnel-hours and women-hours per (area, period), area-major.
+
+    Pieces are taken :data:`_BLOCK` at a time (their geometries, periods and areas), so
+    memory follows the block, not the mission. Each sum adds its pieces in piece order,
+    one at a time (``numpy.add.at``), whatever the blocks: the sums are those of one pass.
     """
+    n_periods = len(edges) - 1
+    size = len(areas) * n_periods
+    sums = np.zeros((3, size))
     tree = areas.sindex
     shapes = areas.geometry.to_numpy().copy()
     shapely.prepare(shapes)
-    pieces, places, fractions = [], [], []
     for first in range(0, len(presence), _BLOCK):
-        geoms = presence.geometries(slice(first, first + _BLOCK))
-        piece_pos, area_pos = tree.query(geoms, predicate="intersects")
-        length = shapely.length(geoms[piece_pos])
-        inside = _length_inside(geoms[piece_pos], shapes, area_pos, length)
-        # A point, or a line lying along a boundary, is shared evenly by the areas it touches.
-        touching = np.bincount(piece_pos, minlength=len(geoms))[piece_pos]
-        fractions.append(
-            np.where(length > 0, inside / np.where(length > 0, length, 1.0), 1.0 / touching)
+        pick = slice(first, first + _BLOCK)
+        rows, period, hours = _split_by_period(presence, edges, timezone, pick)
+        if len(rows) == 0:
+            continue
+        piece, area, fraction = _area_fractions(presence.geometries(pick), tree, shapes)
+        # Each (piece, period) row once per area of its piece, in the areas' order.
+        per_piece = np.bincount(piece, minlength=pick.stop - first)
+        first_of = np.cumsum(per_piece) - per_piece
+        repeat = per_piece[rows]
+        left = np.repeat(np.arange(len(rows)), repeat)
+        right = np.repeat(first_of[rows], repeat) + (
+            np.arange(repeat.sum()) - np.repeat(np.cumsum(repeat) - repeat, repeat)
         )
-        pieces.append(piece_pos + first)
-        places.append(area_pos)
-    return np.concatenate(pieces), np.concatenate(places), np.concatenate(fractions)
-
-
-def _hours_in_areas(
-    presence: PresencePieces, by_month: pd.DataFrame, areas: gpd.GeoDataFrame
-) -> pd.DataFrame:
-    """Return (area position, month, hours, personnel hours, women hours, patrol) rows.
-
-    Rows come in the order of ``by_month`` (by piece), each followed by its areas, so every
-    area x month sum adds its pieces in the same order whatever the blocks.
-    """
-    piece, area, fraction = _area_fractions(presence, areas)
-    if len(piece) == 0:
-        return _NO_HOURS
-    order = np.argsort(piece, kind="stable")
-    piece, area, fraction = piece[order], area[order], fraction[order]
-    per_piece = np.bincount(piece, minlength=len(presence))
-    first_of = np.cumsum(per_piece) - per_piece
-    # Each (piece, month) row repeated once per area of its piece, in the areas' order.
-    month_piece = by_month["piece"].to_numpy()
-    repeat = per_piece[month_piece]
-    left = np.repeat(np.arange(len(month_piece)), repeat)
-    right = np.repeat(first_of[month_piece], repeat) + (
-        np.arange(repeat.sum()) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-    )
-    rows = month_piece[left]
-    hours = by_month["hours"].to_numpy()[left] * fraction[right]
-    personnel = presence.personnel[rows]
-    women = presence.women[rows]
-    known = np.isfinite(personnel) & np.isfinite(women) & (personnel > 0)
-    return pd.DataFrame(
-        {
-            "area": area[right],
-            "month": by_month["month"].to_numpy()[left],
-            "hours": hours,
-            "personnel_h": np.where(known, personnel * hours, 0.0),
-            "women_h": np.where(known, women * hours, 0.0),
-            "patrol": presence.kind[rows] == "patrol",
-        }
-    )
+        whose = rows[left] + first
+        key = area[right].astype(np.int64) * n_periods + period[left]
+        hours_in = hours[left] * fraction[right]
+        personnel = presence.personnel[whose]
+        women = presence.women[whose]
+        known = np.isfinite(personnel) & np.isfinite(women) & (personnel > 0)
+        patrol = presence.kind[whose] == "patrol"
+        np.add.at(sums[0], key[patrol], hours_in[patrol])
+        np.add.at(sums[1], key, np.where(known, personnel * hours_in, 0.0))
+        np.add.at(sums[2], key, np.where(known, women * hours_in, 0.0))
+    return sums[0], sums[1], sums[2]
 
 
 def compute_area_measures(
@@ -332,7 +320,6 @@ def compute_area_measures(
         }
     )
     footprint = np.zeros((len(areas), len(months)))
-    hours = _NO_HOURS
     pieces = _as_pieces(presence)
     if pieces is not None:
         if footprints is None:
@@ -340,33 +327,34 @@ def compute_area_measures(
                 pieces, radius_m=radius_m, start=start, end=end, timezone=timezone
             )
         footprint = _footprint_shares(footprints, months, areas)
-        by_month = _split_by_month(pieces, months, timezone)
-        if len(by_month):
-            hours = _hours_in_areas(pieces, by_month, areas)
     grid["footprint_share"] = footprint.ravel()
     population = pd.to_numeric(areas["population"]).astype("Float64").to_numpy(float, np.nan)
     has_people = np.repeat(np.isfinite(population) & (population > 0), len(months))
     grid["population_share"] = np.where(has_people, grid["footprint_share"], np.nan)
 
-    grid["patrol_hours"], grid["women_share"] = _sum_hours(hours, pieces, len(areas),
-                                                          len(months))
+    grid["patrol_hours"], grid["women_share"] = _sum_hours(
+        pieces, areas, month_edges(months), timezone
+    )
     grid["incidents"] = _incident_counts(incidents, area_ids, months, timezone)
     return grid[list(AREA_MEASURE_COLUMNS)]
 
 
 def _sum_hours(
-    hours: pd.DataFrame, presence: PresencePieces | None, n_areas: int, n_periods: int
+    presence: PresencePieces | None,
+    areas: gpd.GeoDataFrame,
+    edges: pd.DatetimeIndex,
+    timezone: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return patrol-hours and women's share per (area, period), area-major."""
-    key = hours["area"].astype(np.int64) * n_periods + hours["month"].astype(np.int64)
-    size = n_areas * n_periods
-    patrol = hours["patrol"].to_numpy(dtype=bool)
-    patrol_hours = np.bincount(key[patrol], weights=hours["hours"][patrol], minlength=size)
-    personnel_h = np.bincount(key, weights=hours["personnel_h"], minlength=size)
-    women_h = np.bincount(key, weights=hours["women_h"], minlength=size)
-    only_bases = presence is not None and not (presence.kind == "patrol").any()
-    if only_bases:
-        patrol_hours = np.full(size, np.nan)
+    size = len(areas) * (len(edges) - 1)
+    if presence is None:
+        patrol_hours, personnel_h, women_h = np.zeros(size), np.zeros(size), np.zeros(size)
+    else:
+        patrol_hours, personnel_h, women_h = _sum_hours_in_areas(
+            presence, edges, timezone, areas
+        )
+        if not (presence.kind == "patrol").any():
+            patrol_hours = np.full(size, np.nan)
     safe = np.where(personnel_h > 0, personnel_h, 1)
     return patrol_hours, np.where(personnel_h > 0, women_h / safe, np.nan)
 
@@ -408,13 +396,7 @@ def compute_patrol_hours(
     """
     n_periods = len(edges) - 1
     area_ids = areas["area_id"].astype(str).to_numpy()
-    hours = _NO_HOURS
-    pieces = _as_pieces(presence)
-    if pieces is not None:
-        by_period = _split_by_period(pieces, edges, timezone)
-        if len(by_period):
-            hours = _hours_in_areas(pieces, by_period, areas)
-    patrol_hours, women_share = _sum_hours(hours, pieces, len(areas), n_periods)
+    patrol_hours, women_share = _sum_hours(_as_pieces(presence), areas, edges, timezone)
     return pd.DataFrame(
         {
             "area_id": np.repeat(area_ids, n_periods),
