@@ -128,3 +128,22 @@ def test_pieces_from_a_frame_keep_its_geometries(prepared_a):
     back = pieces.to_frame()
     pd.testing.assert_frame_equal(back.drop(columns="geometry"),
                                   frame.drop(columns="geometry").reset_index(drop=True))
+
+
+def test_movements_cut_in_blocks_equal_one_pass_to_the_bit(monkeypatch):
+    from protection_eval.coverage import index
+
+    rng = np.random.default_rng(3)
+    n = 2_000
+    x0, y0 = rng.uniform(0, 50_000, n), rng.uniform(0, 50_000, n)
+    t0 = rng.uniform(0, 1e7, n)
+    # Some movements are cut into many pieces (long or slow), most into one.
+    step = np.where(rng.random(n) < 0.2, 9_000.0, 300.0)
+    moves = index.Movements(x0, y0, x0 + rng.normal(0, step), y0 + rng.normal(0, step), t0,
+                            t0 + rng.uniform(0, 40_000, n))
+    whole = index._split(moves, max_len=1_000.0, max_dur=3_600.0)
+    monkeypatch.setattr(index, "_SPLIT_BLOCK", 7)
+    parts = index._split(moves, max_len=1_000.0, max_dur=3_600.0)
+    assert len(whole) > 2 * n
+    for name in ("x0", "y0", "x1", "y1", "t0", "t1"):
+        assert np.array_equal(getattr(parts, name), getattr(whole, name)), name

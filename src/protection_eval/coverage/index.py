@@ -29,6 +29,9 @@ PAIR_BUDGET = 250_000
 #: Grid cells read per axis by a query: cells are 2 (reach + half a piece) / (this - 1) wide.
 CELLS_PER_AXIS = 2
 
+#: Movements cut into pieces at a time by :func:`_split` (bounds its temporary arrays).
+_SPLIT_BLOCK = 500_000
+
 
 @dataclass(frozen=True)
 class Movements:
@@ -143,7 +146,8 @@ def _split(moves: Movements, max_len: float, max_dur: float) -> Movements:
     A movement's pieces depend on that movement alone, also when no movement needs cutting
     (every end is then recomputed as ``x0 + dx * 1.0`` all the same): any subset of the
     movements, such as a part sent to a worker, is cut into the same pieces, to the bit, as
-    the whole set.
+    the whole set. The pieces are written :data:`_SPLIT_BLOCK` movements at a time into the
+    result, so the temporary arrays follow the block, not the mission.
     """
     dx = moves.x1 - moves.x0
     dy = moves.y1 - moves.y0
@@ -152,17 +156,26 @@ def _split(moves: Movements, max_len: float, max_dur: float) -> Movements:
         [np.abs(dx) / max_len, np.abs(dy) / max_len, dt / max_dur, np.ones_like(dx)]
     )
     parts = np.ceil(parts).astype(np.int64)
-    src = np.repeat(np.arange(len(parts)), parts)
-    offset = np.arange(len(src)) - np.repeat(np.cumsum(parts) - parts, parts)
-    n = parts[src]
-    f0 = offset / n
-    f1 = (offset + 1) / n
-    x0, y0, t0 = moves.x0[src], moves.y0[src], moves.t0[src]
-    return Movements(
-        x0 + dx[src] * f0, y0 + dy[src] * f0,
-        x0 + dx[src] * f1, y0 + dy[src] * f1,
-        t0 + dt[src] * f0, t0 + dt[src] * f1,
-    )
+    ends = np.cumsum(parts)
+    out = [np.empty(int(ends[-1]) if len(ends) else 0) for _ in range(6)]
+    for a in range(0, len(parts), _SPLIT_BLOCK):
+        b = min(a + _SPLIT_BLOCK, len(parts))
+        count = parts[a:b]
+        src = np.repeat(np.arange(a, b), count)
+        offset = np.arange(len(src)) - np.repeat(ends[a:b] - count - (ends[a] - count[0]), count)
+        n = parts[src]
+        f0 = offset / n
+        f1 = (offset + 1) / n
+        x0, y0, t0 = moves.x0[src], moves.y0[src], moves.t0[src]
+        ddx, ddy, ddt = dx[src], dy[src], dt[src]
+        into = slice(int(ends[a] - count[0]), int(ends[b - 1]))
+        out[0][into] = x0 + ddx * f0
+        out[1][into] = y0 + ddy * f0
+        out[2][into] = x0 + ddx * f1
+        out[3][into] = y0 + ddy * f1
+        out[4][into] = t0 + ddt * f0
+        out[5][into] = t0 + ddt * f1
+    return Movements(*out)
 
 
 def _ranges(
@@ -356,7 +369,13 @@ def evaluate_coverage(
         qx, qy, q_start, q_end, pieces, search, max_dur, CELLS_PER_AXIS
     )
     qx, qy, qs, qe = qx[qorder], qy[qorder], q_start[qorder], q_end[qorder]
-    pieces = pieces.take(order)
+    # One array at a time: the unsorted copy of each goes before the next is sorted.
+    columns = [pieces.x0, pieces.y0, pieces.x1, pieces.y1, pieces.t0, pieces.t1]
+    del pieces
+    for i in range(len(columns)):
+        columns[i] = columns[i][order]
+    pieces = Movements(*columns)
+    del columns
     width = lo.shape[1]
     per_query = (hi - lo).sum(axis=1)
     bounds = np.cumsum(per_query)
