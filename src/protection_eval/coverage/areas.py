@@ -207,7 +207,11 @@ def _length_inside(
     is taken as it is; only the pieces that cross a boundary are intersected, which is the
     costly overlay.
     """
-    within = shapely.within(pieces, shapes[area_pos])
+    # Inside without touching the boundary (cheap with prepared areas) implies within; only
+    # the rest needs the full test.
+    within = shapely.contains_properly(shapes[area_pos], pieces)
+    unsure = np.flatnonzero(~within)
+    within[unsure] = shapely.within(pieces[unsure], shapes[area_pos[unsure]])
     inside = length.copy()
     cross = np.flatnonzero(~within)
     inside[cross] = shapely.length(shapely.intersection(pieces[cross], shapes[area_pos[cross]]))
