@@ -401,3 +401,29 @@ def test_a_cached_mission_replaced_with_dataclasses_is_a_whole_mission(bad_missi
     assert len(fewer.incidents) == 2
     assert len(mission.incidents) == 7
     _assert_same_frame(mission.patrol_tracks, fewer.patrol_tracks)
+
+
+@pytest.mark.slow
+def test_the_runner_holds_the_cached_mission_not_the_ingested_one(bad_mission, tmp_path,
+                                                                  monkeypatch):
+    """While the notebooks run and the gate audits, the runner holds the mission as cached:
+    the GPS tracks it ingested are released, and the audit parses only what it reads."""
+    import protection_eval.runs.runner as runner
+    from protection_eval.runs.mission_cache import CachedMission
+
+    audited = []
+    publish = runner.publish_shared
+
+    def spy(build, shared, restricted, mission, **kwargs):
+        outcome = publish(build, shared, restricted, mission, **kwargs)
+        audited.append(mission)
+        return outcome
+
+    monkeypatch.setattr(runner, "publish_shared", spy)
+    with _no_cache_warning():
+        result = runner.run_mission(bad_mission, reports_dir=tmp_path / "reports", notebooks=[])
+    assert result.ok, result.error
+    [mission] = audited
+    assert isinstance(mission, CachedMission)
+    assert "patrol_tracks" not in vars(mission)  # never parsed in the runner
+    assert len(mission.incidents) == 7

@@ -54,7 +54,7 @@ from protection_eval.runs.layout import (
 )
 from protection_eval.runs.ledger import LedgerError
 from protection_eval.runs.mission_cache import write_mission_cache
-from protection_eval.runs.missions import load_mission_for_audit
+from protection_eval.runs.missions import load_mission, load_mission_for_audit
 from protection_eval.runs.pdf import print_shared_pdfs
 from protection_eval.runs.publish import publish_shared, reject_shared
 
@@ -515,6 +515,10 @@ def _run_steps(
         if not mission.validation.usable:
             raise RunFailed("; ".join(mission.validation.errors))
         write_mission_cache(mission, run_config)
+        # From here on the runner holds the mission as cached, each table read when first used
+        # (the audit reads the incidents and areas): the mission as ingested, GPS tracks
+        # included, is no longer held while the notebooks run.
+        mission = load_mission(run_config)
         todo = list(notebooks if notebooks is not None else notebook_paths())
 
         def build(staged: Path) -> None:
