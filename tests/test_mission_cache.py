@@ -338,3 +338,92 @@ def test_no_pickle_or_other_code_loading_deserialiser_in_the_library():
             if CODE_LOADING_CALLS.search(line):
                 found.append(f"{path.name}:{number}: {line.strip()}")
     assert not found, "code-loading deserialisers in src/protection_eval:\n" + "\n".join(found)
+
+
+# --- tables parsed when first used (issue 18): integrity still checked on what is parsed --------
+
+@pytest.mark.slow
+def test_a_table_is_parsed_only_when_first_used(bad_mission, tmp_path, monkeypatch):
+    """A notebook that never uses the GPS tracks (04, 05, 06) never decodes them."""
+    import protection_eval.runs.mission_cache as cache
+
+    run_config = _run_config(bad_mission, tmp_path)
+    parsed: list[str] = []
+    read_table = cache._read_table
+
+    def spy(folder, entry):
+        parsed.append(entry["file"])
+        return read_table(folder, entry)
+
+    monkeypatch.setattr(cache, "_read_table", spy)
+    with _no_cache_warning():
+        mission = load_mission(run_config)
+        assert not [f for f in parsed if f.startswith("tables/")]
+        assert len(mission.incidents) == 7
+        assert mission.deployments is not None
+        assert "tables/patrol_tracks.parquet" not in parsed
+        assert parsed.count("tables/incidents.parquet") == 1
+        tracks = mission.patrol_tracks
+        assert mission.patrol_tracks is tracks  # parsed once, then kept
+    assert parsed.count("tables/patrol_tracks.parquet") == 1
+    _assert_same_frame(load_mission(load_mission_config(run_config)).patrol_tracks, tracks)
+
+
+@pytest.mark.slow
+def test_a_tracks_table_changed_after_the_cache_was_opened_is_refused_when_read(
+    bad_mission, tmp_path
+):
+    from protection_eval.runs.mission_cache import MissionCacheWarning
+
+    run_config = _run_config(bad_mission, tmp_path)
+    fresh = load_mission(load_mission_config(run_config))
+    with _no_cache_warning():
+        mission = load_mission(run_config)
+        incidents = mission.incidents
+    table = run_config.parent / "mission_cache" / "tables" / "patrol_tracks.parquet"
+    forged = gpd.read_parquet(table)
+    forged.head(len(forged) // 2).to_parquet(table)
+    with pytest.warns(MissionCacheWarning, match="patrol_tracks on: .*does not match its sha256"):
+        tracks = mission.patrol_tracks
+    _assert_same_frame(fresh.patrol_tracks, tracks)
+    # What was read before stays; what was not comes from the sources, checked as ingested.
+    assert mission.incidents is incidents
+    _assert_same_frame(fresh.bases, mission.bases)
+    _assert_same_mission(fresh, mission)
+
+
+@pytest.mark.slow
+def test_a_cached_mission_replaced_with_dataclasses_is_a_whole_mission(bad_mission, tmp_path):
+    run_config = _run_config(bad_mission, tmp_path)
+    with _no_cache_warning():
+        mission = load_mission(run_config)
+        fewer = dataclasses.replace(mission, incidents=mission.incidents.head(2))
+    assert len(fewer.incidents) == 2
+    assert len(mission.incidents) == 7
+    _assert_same_frame(mission.patrol_tracks, fewer.patrol_tracks)
+
+
+@pytest.mark.slow
+def test_the_runner_holds_the_cached_mission_not_the_ingested_one(bad_mission, tmp_path,
+                                                                  monkeypatch):
+    """While the notebooks run and the gate audits, the runner holds the mission as cached:
+    the GPS tracks it ingested are released, and the audit parses only what it reads."""
+    import protection_eval.runs.runner as runner
+    from protection_eval.runs.mission_cache import CachedMission
+
+    audited = []
+    publish = runner.publish_shared
+
+    def spy(build, shared, restricted, mission, **kwargs):
+        outcome = publish(build, shared, restricted, mission, **kwargs)
+        audited.append(mission)
+        return outcome
+
+    monkeypatch.setattr(runner, "publish_shared", spy)
+    with _no_cache_warning():
+        result = runner.run_mission(bad_mission, reports_dir=tmp_path / "reports", notebooks=[])
+    assert result.ok, result.error
+    [mission] = audited
+    assert isinstance(mission, CachedMission)
+    assert "patrol_tracks" not in vars(mission)  # never parsed in the runner
+    assert len(mission.incidents) == 7

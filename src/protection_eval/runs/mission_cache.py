@@ -13,10 +13,15 @@ that each notebook does not ingest the sources again. The cache is data only, ne
 
 :func:`read_mission_cache` uses a cache only when the configuration is a run's
 ``restricted/mission.yaml``, the key file is this user's and private, the HMAC verifies, every
-table's sha256 matches before it is parsed, every column comes back with the dtype it was
-written with, and the fingerprint (configuration, strategy ids, each input's sha256) matches
-today's. Anything else is ignored with a :class:`MissionCacheWarning`, and the caller ingests
-the sources again.
+table's file matches its sha256, and the fingerprint (configuration, strategy ids, each input's
+sha256) matches today's. Anything else is ignored with a :class:`MissionCacheWarning`, and the
+caller ingests the sources again.
+
+The tables are parsed only when first used (:class:`CachedMission`): a notebook that never
+touches the GPS tracks never decodes them. A table's sha256 is checked again on the very bytes
+that are parsed, and every column must come back with the dtype it was written with; a table
+failing then is refused with a :class:`MissionCacheWarning` too, and it and every table not yet
+read come from the mission's sources instead.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import shutil
 import stat
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -231,18 +237,23 @@ def write_mission_cache(mission: MissionData, config_path: str | Path) -> Path:
     return target
 
 
-def _read_table(folder: Path, entry: dict[str, Any]) -> pd.DataFrame:
+def _table_bytes(folder: Path, entry: dict[str, Any]) -> bytes:
+    """Return a table file's bytes once they match the sha256 the signed metadata gives."""
     relative = Path(entry["file"])
     if relative.is_absolute() or ".." in relative.parts:
         raise _CacheRejected(f"table file {entry['file']!r} is outside the cache")
-    path = folder / relative
     try:
-        data = path.read_bytes()
+        data = (folder / relative).read_bytes()
     except OSError as exc:
         raise _CacheRejected(f"{relative} cannot be read ({exc.strerror})") from None
-    # The hash is checked on the very bytes that are parsed, so nothing can swap the file between.
     if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), entry["sha256"]):
         raise _CacheRejected(f"{relative} does not match its sha256")
+    return data
+
+
+def _read_table(folder: Path, entry: dict[str, Any]) -> pd.DataFrame:
+    # The hash is checked on the very bytes that are parsed, so nothing can swap the file between.
+    data = _table_bytes(folder, entry)
     frame = gpd.read_parquet(io.BytesIO(data)) if entry["geo"] else pd.read_parquet(
         io.BytesIO(data))
     for column, dtype in entry["dtypes"].items():
@@ -253,11 +264,113 @@ def _read_table(folder: Path, entry: dict[str, Any]) -> pd.DataFrame:
             frame[column] = values.where(values.notna(), None)
     found = {str(c): str(t) for c, t in frame.dtypes.items()}
     if found != entry["dtypes"] or len(frame) != entry["rows"]:
-        raise _CacheRejected(f"{relative} does not read back as written")
+        raise _CacheRejected(f"{entry['file']} does not read back as written")
     return frame
 
 
-def _load_verified(config: MissionConfig, config_path: Path) -> MissionData:
+#: What a cache that cannot be trusted raises while it is read (each becomes a warning).
+_REJECTIONS = (_CacheRejected, KeyError, TypeError, ValueError, OSError)
+
+
+def _rejection_reason(exc: Exception) -> str:
+    if isinstance(exc, _CacheRejected):
+        return str(exc)
+    return f"it is malformed ({type(exc).__name__}: {exc})"
+
+
+class _LazyTable:
+    """A table of a :class:`CachedMission`, parsed and checked the first time it is used."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, mission: CachedMission | None, owner: type | None = None) -> Any:
+        if mission is None:
+            return self
+        values = mission.__dict__
+        if self.name not in values:
+            values[self.name] = mission._read(self.name)
+        return values[self.name]
+
+    def __set__(self, mission: CachedMission, value: Any) -> None:
+        # A notebook may replace a table (a filtered copy); it is then the mission's own.
+        mission.__dict__[self.name] = value
+
+
+class CachedMission(MissionData):
+    """A mission read from a run's cache, each table parsed when first used.
+
+    It is a :class:`~protection_eval.ingest.tables.MissionData` in every other respect: the
+    configuration, the scalars and the validation report (with its quarantined rows) are read
+    when the cache is opened; the incidents, patrols, areas, GPS tracks, bases, deployments and
+    incident counts only when an attribute asks for them, so a notebook that never uses the
+    tracks never decodes them.
+
+    A table is parsed from bytes whose sha256 is checked against the signed metadata at that
+    moment. One that fails (changed since the cache was opened, or not reading back with its
+    dtypes) is refused with a :class:`MissionCacheWarning`; that table and every table not read
+    yet then come from the mission's sources, ingested once by ``ingest``. The sources are
+    those the cache was fingerprinted on, so the tables agree with those read before.
+    """
+
+    incidents = _LazyTable()
+    patrols = _LazyTable()
+    areas = _LazyTable()
+    patrol_tracks = _LazyTable()
+    bases = _LazyTable()
+    deployments = _LazyTable()
+    incident_counts = _LazyTable()
+
+    @classmethod
+    def _open(
+        cls, config: MissionConfig, validation: ValidationReport, scalars: dict[str, Any],
+        folder: Path, entries: dict[str, dict[str, Any] | None],
+        ingest: Callable[[MissionConfig], MissionData],
+    ) -> CachedMission:
+        """Return the mission of a verified cache, no table parsed yet."""
+        unknown = set(entries) - set(TABLE_FIELDS)
+        if unknown:
+            raise KeyError(f"tables {sorted(unknown)} are not tables of a mission")
+        # Not through __init__ (the dataclass's, which takes every table), so that
+        # dataclasses.replace still builds a whole mission from this one.
+        mission = cls.__new__(cls)
+        mission.config, mission.validation = config, validation
+        for name, value in scalars.items():
+            setattr(mission, name, value)
+        mission.__dict__.update({name: None for name in TABLE_FIELDS if name not in entries})
+        mission._folder, mission._entries, mission._ingest = folder, entries, ingest
+        mission._fresh = None
+        return mission
+
+    _folder: Path
+    _entries: dict[str, dict[str, Any] | None]
+    _ingest: Callable[[MissionConfig], MissionData]
+    _fresh: MissionData | None
+
+    def _read(self, name: str) -> pd.DataFrame | None:
+        if self._fresh is None:
+            entry = self._entries[name]
+            if entry is None:
+                return None
+            try:
+                return _read_table(self._folder, entry)
+            except _REJECTIONS as exc:
+                warnings.warn(
+                    f"{self._folder} ignored from its table {name} on: "
+                    f"{_rejection_reason(exc)}; reading the mission's sources instead",
+                    MissionCacheWarning, stacklevel=4,
+                )
+                self._fresh = self._ingest(self.config)
+        return getattr(self._fresh, name)
+
+
+#: The fields of a mission that are tables, parsed lazily by :class:`CachedMission`.
+TABLE_FIELDS = tuple(name for name, value in vars(CachedMission).items()
+                     if isinstance(value, _LazyTable))
+
+
+def _load_verified(config: MissionConfig, config_path: Path,
+                   ingest: Callable[[MissionConfig], MissionData]) -> CachedMission:
     restricted = config_path.parent
     folder = mission_cache_dir(config_path)
     key = _read_key(restricted)
@@ -274,8 +387,12 @@ def _load_verified(config: MissionConfig, config_path: Path) -> MissionData:
     if meta["fingerprint"] != _mission_fingerprint(config):
         raise _CacheRejected("the configuration, the strategy ids or an input file changed "
                              "since the run validated the mission")
-    tables = {name: None if entry is None else _read_table(folder, entry)
-              for name, entry in meta["tables"].items()}
+    entries = meta["tables"]
+    # Every file is checked now, so a cache changed before it is opened is refused whole, as
+    # before; each is hashed again when it is parsed (CachedMission).
+    for entry in entries.values():
+        if entry is not None:
+            _table_bytes(folder, entry)
     validation = meta["validation"]
     report = ValidationReport(
         mission=validation["mission"],
@@ -285,10 +402,13 @@ def _load_verified(config: MissionConfig, config_path: Path) -> MissionData:
         rejected={name: _read_table(folder, entry)
                   for name, entry in validation["rejected"].items()},
     )
-    return MissionData(config=config, validation=report, **tables, **meta["scalars"])
+    return CachedMission._open(config, report, meta["scalars"], folder, entries, ingest)
 
 
-def read_mission_cache(config: MissionConfig, config_path: str | Path) -> MissionData | None:
+def read_mission_cache(
+    config: MissionConfig, config_path: str | Path, *,
+    ingest: Callable[[MissionConfig], MissionData],
+) -> CachedMission | None:
     """Return the mission a run cached beside ``config_path``, or None to read the sources.
 
     Parameters
@@ -297,13 +417,16 @@ def read_mission_cache(config: MissionConfig, config_path: str | Path) -> Missio
         The configuration loaded from ``config_path``.
     config_path : str or Path
         The mission YAML being loaded.
+    ingest : callable
+        Reads and ingests the mission from its sources; called only when a table fails its
+        checks as it is parsed, after the cache was opened (see :class:`CachedMission`).
 
     Returns
     -------
-    MissionData or None
-        The cached mission when every check passes (see the module's docstring); None when
-        there is no cache, or with a :class:`MissionCacheWarning` when there is one that cannot
-        be trusted.
+    CachedMission or None
+        The cached mission when every check passes (see the module's docstring), its tables
+        parsed when first used; None when there is no cache, or with a
+        :class:`MissionCacheWarning` when there is one that cannot be trusted.
     """
     config_path = Path(config_path)
     legacy = config_path.with_suffix(LEGACY_CACHE_SUFFIX)
@@ -322,10 +445,8 @@ def read_mission_cache(config: MissionConfig, config_path: str | Path) -> Missio
         )
         return None
     try:
-        return _load_verified(config, config_path)
-    except (_CacheRejected, KeyError, TypeError, ValueError, OSError) as exc:
-        reason = str(exc) if isinstance(exc, _CacheRejected) else (
-            f"it is malformed ({type(exc).__name__}: {exc})")
-        warnings.warn(f"{folder} ignored: {reason}; reading the mission's sources instead",
-                      MissionCacheWarning, stacklevel=3)
+        return _load_verified(config, config_path, ingest)
+    except _REJECTIONS as exc:
+        warnings.warn(f"{folder} ignored: {_rejection_reason(exc)}; reading the mission's "
+                      "sources instead", MissionCacheWarning, stacklevel=3)
         return None

@@ -24,8 +24,8 @@ def load_mission(config_path: str | Path | MissionConfig) -> MissionData:
 
     Inside a run, the notebooks reuse the mission the runner validated (see
     :mod:`protection_eval.runs.mission_cache`) while nothing it was made from has changed and its
-    integrity checks pass; any other cache is ignored with a warning. No file is ever loaded
-    as code.
+    integrity checks pass, each table parsed when first used; any other cache is ignored with a
+    warning. No file is ever loaded as code.
 
     Parameters
     ----------
@@ -41,9 +41,13 @@ def load_mission(config_path: str | Path | MissionConfig) -> MissionData:
         config = config_path
     else:
         config = load_mission_config(config_path)
-        cached = read_mission_cache(config, Path(config_path))
+        cached = read_mission_cache(config, Path(config_path), ingest=_ingest)
         if cached is not None:
             return cached
+    return _ingest(config)
+
+
+def _ingest(config: MissionConfig) -> MissionData:
     raw = read_mission_sources(config)
     return ingest_mission(config, raw, strategy_ids=load_catalogue().ids)
 

@@ -54,7 +54,7 @@ from protection_eval.runs.layout import (
 )
 from protection_eval.runs.ledger import LedgerError
 from protection_eval.runs.mission_cache import write_mission_cache
-from protection_eval.runs.missions import load_mission_for_audit
+from protection_eval.runs.missions import load_mission, load_mission_for_audit
 from protection_eval.runs.pdf import print_shared_pdfs
 from protection_eval.runs.publish import publish_shared, reject_shared
 
@@ -314,6 +314,24 @@ def _execute_notebooks(
             raise failures[record.notebook]
 
 
+def _return_freed_memory() -> None:
+    """Give the heap the ingested mission leaves free back to the system (glibc only).
+
+    The runner waits for the notebooks with that memory still counted against it: glibc keeps
+    freed small blocks (millions of geometries at scale) for reuse unless asked.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows): nothing to ask
+        return
+    if trim is not None:
+        trim(0)
+
+
 def _link_latest(mission_dir: Path, run_id: str) -> None:
     link = mission_dir / LATEST
     tmp = mission_dir / f".latest-{secrets.token_hex(3)}"
@@ -515,6 +533,11 @@ def _run_steps(
         if not mission.validation.usable:
             raise RunFailed("; ".join(mission.validation.errors))
         write_mission_cache(mission, run_config)
+        # From here on the runner holds the mission as cached, each table read when first used
+        # (the audit reads the incidents and areas): the mission as ingested, GPS tracks
+        # included, is no longer held while the notebooks run.
+        mission = load_mission(run_config)
+        _return_freed_memory()
         todo = list(notebooks if notebooks is not None else notebook_paths())
 
         def build(staged: Path) -> None:
