@@ -41,7 +41,7 @@ from protection_eval.ingest.quarantine import (
 )
 from protection_eval.ingest.schemas import validate_table
 from protection_eval.ingest.validation import TableReport, ValidationReport
-from protection_eval.model import RawTable, to_local_day
+from protection_eval.model import RawTable, to_iso_text, to_local_day
 
 WGS84 = "EPSG:4326"
 
@@ -221,6 +221,14 @@ def _geometry_points(frame: pd.DataFrame) -> pd.DataFrame:
     """Fill longitude/latitude from Point geometries where the file gave no such columns."""
     if "geometry" not in frame or ("longitude" in frame and "latitude" in frame):
         return frame
+    if isinstance(frame["geometry"].dtype, pd.ArrowDtype):
+        # Points the reader kept as (x, y) pairs: typed coordinates, NaN where none.
+        pairs = frame["geometry"].array._pa_array.combine_chunks()
+        frame = frame.drop(columns="geometry")
+        for column, field_name in (("longitude", "x"), ("latitude", "y")):
+            frame[column] = pd.Series(pairs.field(field_name).to_numpy(zero_copy_only=False),
+                                      index=frame.index, dtype="float64")
+        return frame
     geoms = gpd.GeoSeries(frame["geometry"].to_numpy(), index=frame.index)
     # Another shape, an empty point or a missing geometry gives no coordinates (quarantined
     # as missing); a NaN coordinate gives none either.
@@ -265,7 +273,9 @@ def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine)
     for column in model.required:
         if column not in frame:
             continue  # an alternative column stands in for it (_require_columns)
-        if column == "geometry":
+        if _typed(frame[column]):
+            empty = frame[column].isna()
+        elif column == "geometry":
             # A CSV holds WKT text, parsed (and checked for emptiness) by _geometry_column.
             empty = frame[column].map(
                 lambda g: not g.strip() if isinstance(g, str)
@@ -274,6 +284,23 @@ def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine)
         else:
             empty = cell_text(frame, column) == ""
         q.reject(empty, "missing_value", column, f"{column} is empty")
+
+
+def _typed(values: pd.Series) -> bool:
+    """Whether a column holds values a reader kept typed (times, coordinates), not text."""
+    return (pd.api.types.is_datetime64_any_dtype(values)
+            or pd.api.types.is_float_dtype(values))
+
+
+def _shown_cells(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return quarantined rows' cells as the text a reader gives (typed columns printed)."""
+    for column in rows.columns:
+        values = rows[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            rows[column] = to_iso_text(values)
+        elif pd.api.types.is_float_dtype(values):
+            rows[column] = values.astype(str).where(values.notna(), "")
+    return rows
 
 
 def _duplicate_ids(frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
@@ -769,7 +796,7 @@ def _split(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine,
            model: TableModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Return the accepted rows, the quarantined rows and their reasons."""
     accepted = _text_columns(table.loc[q.alive].reset_index(drop=True))
-    rejected = frame.loc[~q.alive, _shown(frame, model)].assign(
+    rejected = _shown_cells(frame.loc[~q.alive, _shown(frame, model)]).assign(
         reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]
     ).reset_index(drop=True)
     return accepted, rejected, q.reason.dropna()
