@@ -415,13 +415,28 @@ def _points_frame(columns: dict, lon: pd.Series, lat: pd.Series) -> gpd.GeoDataF
     return gpd.GeoDataFrame(columns, geometry=points, crs=WGS84)
 
 
-def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine,
+                   points: bool = True):
     patrol_id = check_reference(frame, "patrol_id", ctx.patrol_ids, "unknown_patrol",
                                  "among the accepted patrols", q)
     recorded, _ = parse_time_column(frame, "recorded_at", spec, ctx, q)
     check_dates_in_period(recorded, "recorded_at", ctx, q)
     lon, lat = check_points(frame, spec, ctx, q)
-    return _points_frame({"patrol_id": patrol_id, "recorded_at": recorded}, lon, lat)
+    columns = {"patrol_id": patrol_id, "recorded_at": recorded}
+    if not points:  # the caller builds them for the accepted rows only (_with_points)
+        return pd.DataFrame({**columns, "longitude": lon, "latitude": lat})
+    return _points_frame(columns, lon, lat)
+
+
+def _with_points(table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Add the point geometries _points_frame gives to a table of checked coordinates."""
+    lon, lat = table["longitude"], table["latitude"]
+    points = gpd.points_from_xy(lon, lat)
+    points[(lon.isna() | lat.isna()).to_numpy()] = None
+    points.crs = WGS84
+    # Set as a column: GeoDataFrame(table, geometry=...) would copy the whole table.
+    table["geometry"] = points
+    return gpd.GeoDataFrame(table, copy=False)
 
 
 def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
@@ -723,10 +738,13 @@ def ingest_table(
     frame, dropped = _rename(raw, spec, model)
     if raw.table == "patrol_tracks" and len(frame) > (block_rows or TRACK_BLOCK_ROWS):
         rows = block_rows or TRACK_BLOCK_ROWS
-        parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx), model)
-                 for i in range(0, len(frame), rows)]
+        # The points (a shapely object of some 200 bytes per fix, most of the table) are
+        # made once, for the accepted fixes, after the blocks' columns are joined.
+        parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx, points=False),
+                        model) for i in range(0, len(frame), rows)]
         accepted, rejected, reasons = (_concat([p[k] for p in parts]) for k in range(3))
         del parts
+        accepted = _with_points(accepted)
     elif raw.table == "incidents" and len(frame) > (block_rows or INCIDENT_BLOCK_ROWS):
         accepted, rejected, reasons = _incidents_in_blocks(
             raw, frame, model, spec, ctx, block_rows or INCIDENT_BLOCK_ROWS)
@@ -757,9 +775,12 @@ def _concat(frames: list) -> pd.DataFrame | pd.Series:
 
 
 def _checked(raw: RawTable, frame: pd.DataFrame, model: TableModel, spec: SourceSpec,
-             ctx: IngestContext, blocks: _IncidentBlocks | None = None
+             ctx: IngestContext, blocks: _IncidentBlocks | None = None, *, points: bool = True
              ) -> tuple[pd.DataFrame, pd.DataFrame, Quarantine]:
-    """Check the rows of ``frame``: the cells checked, the table built and the refusals."""
+    """Check the rows of ``frame``: the cells checked, the table built and the refusals.
+
+    ``points=False`` leaves GPS fixes without their point geometries (see _with_points).
+    """
     if model.points:
         frame = _geometry_points(frame)
     _require_columns(frame, raw, model)
@@ -769,6 +790,8 @@ def _checked(raw: RawTable, frame: pd.DataFrame, model: TableModel, spec: Source
         _check_ids(frame, model.id_column, q, blocks.duplicates if blocks else None)
     if blocks is not None:
         table = _ingest_incidents(frame, spec, ctx, q, blocks)
+    elif raw.table == "patrol_tracks" and not points:
+        table = _ingest_tracks(frame, spec, ctx, q, points=False)
     else:
         table = _BUILDERS[raw.table](frame, spec, ctx, q)
     table.index = frame.index

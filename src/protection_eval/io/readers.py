@@ -406,6 +406,9 @@ POINT_TYPE = pa.struct([("x", pa.float64()), ("y", pa.float64())])
 _WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 _WKB_POINT_BYTES = _WKB_POINT.itemsize
 
+#: Rows of a GPS file decoded at a time.
+_POINT_BATCH_ROWS = 1 << 20
+
 
 def _typed_tracks(path: Path, spec: SourceSpec) -> pd.DataFrame | None:
     """Read a GeoParquet of GPS fixes keeping its times and points typed, or None.
@@ -446,8 +449,9 @@ def _typed_tracks(path: Path, spec: SourceSpec) -> pd.DataFrame | None:
     renamed = {spec.columns.get(n, n) for n in names if n != column}
     if {"longitude", "latitude"} & renamed:
         return None  # coordinate columns of the file stand in for the points
-    # The points first, alone: their WKB is let go before the attributes are read.
-    points = _wkb_points(file.read(columns=[column], use_threads=False).column(column))
+    # The points first, a batch at a time: the WKB is never held whole.
+    points = _wkb_points(file.iter_batches(columns=[column], batch_size=_POINT_BATCH_ROWS,
+                                           use_threads=False), file.metadata.num_rows)
     if points is None:
         return None
     time_name = next((k for k, v in spec.columns.items() if v == "recorded_at"),
@@ -466,30 +470,35 @@ def _typed_tracks(path: Path, spec: SourceSpec) -> pd.DataFrame | None:
     return frame
 
 
-def _wkb_points(column: pa.ChunkedArray) -> pa.StructArray | None:
+def _wkb_points(batches: Iterable[pa.RecordBatch], rows: int) -> pa.StructArray | None:
     """Decode WKB 2D points (little-endian) in bulk; None for any other geometry.
 
     A missing geometry and an empty point give NaN coordinates, which ingestion reads as
     no coordinates, as it does for them from shapely.
     """
-    wkb = column.combine_chunks()
-    if not (pa.types.is_binary(wkb.type) or pa.types.is_large_binary(wkb.type)):
-        return None
-    width = np.int64 if pa.types.is_large_binary(wkb.type) else np.int32
-    offsets = np.frombuffer(wkb.buffers()[1], dtype=width)[wkb.offset:wkb.offset + len(wkb) + 1]
-    valid = ~wkb.is_null().to_numpy(zero_copy_only=False)
-    lengths = np.diff(offsets)
-    if (lengths[valid] != _WKB_POINT_BYTES).any() or (lengths[~valid] != 0).any():
-        return None
-    records = np.frombuffer(wkb.buffers()[2], dtype=_WKB_POINT, offset=int(offsets[0]),
-                            count=int(valid.sum()))
-    if not ((records["order"] == 1) & (records["type"] == 1)).all():
-        return None
-    x = np.full(len(wkb), np.nan)
-    y = np.full(len(wkb), np.nan)
-    x[valid] = records["x"]
-    y[valid] = records["y"]
-    if np.isinf(x).any() or np.isinf(y).any():
+    x = np.full(rows, np.nan)
+    y = np.full(rows, np.nan)
+    start = 0
+    for batch in batches:
+        wkb = batch.column(0)
+        if not (pa.types.is_binary(wkb.type) or pa.types.is_large_binary(wkb.type)):
+            return None
+        width = np.int64 if pa.types.is_large_binary(wkb.type) else np.int32
+        offsets = np.frombuffer(wkb.buffers()[1], dtype=width)[
+            wkb.offset:wkb.offset + len(wkb) + 1]
+        valid = ~wkb.is_null().to_numpy(zero_copy_only=False)
+        lengths = np.diff(offsets)
+        if (lengths[valid] != _WKB_POINT_BYTES).any() or (lengths[~valid] != 0).any():
+            return None
+        records = np.frombuffer(wkb.buffers()[2], dtype=_WKB_POINT, offset=int(offsets[0]),
+                                count=int(valid.sum()))
+        if not ((records["order"] == 1) & (records["type"] == 1)).all():
+            return None
+        where = start + np.flatnonzero(valid)
+        x[where] = records["x"]
+        y[where] = records["y"]
+        start += len(wkb)
+    if start != rows or np.isinf(x).any() or np.isinf(y).any():
         return None
     return pa.StructArray.from_arrays([pa.array(x), pa.array(y)], fields=list(POINT_TYPE))
 
@@ -498,6 +507,13 @@ def _iso_readable(values: pd.Series) -> bool:
     """Whether ISO rules alone read every value's text back to the same instant."""
     if not pd.api.types.is_datetime64_any_dtype(values):
         return False
+    for start in range(0, len(values), _POINT_BATCH_ROWS):  # temporaries a batch long
+        if not _iso_readable_part(values.iloc[start:start + _POINT_BATCH_ROWS]):
+            return False
+    return True
+
+
+def _iso_readable_part(values: pd.Series) -> bool:
     values = values.dt.as_unit("ns")
     present = values.notna().to_numpy()
     if not present.any():
