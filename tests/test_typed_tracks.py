@@ -149,3 +149,18 @@ def test_a_projected_file_is_reprojected_as_before(context, tmp_path):
                          "EPSG:32636").to_parquet(path)
     accepted, _, _ = _assert_same(path, context, typed=False)
     assert len(accepted) == 2
+
+
+def test_a_broken_or_refused_track_file_is_the_same_clear_error(tmp_path):
+    from protection_eval.io.errors import InputFileError
+
+    path = _write(tmp_path, ["P1", "P1"], pd.Series(pd.to_datetime(TIMES[:2])), POINTS[:2])
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(InputFileError, match="cannot be read as geoparquet"):
+        readers.read_raw_table("patrol_tracks", path)
+    reserved = tmp_path / "reserved.parquet"
+    gpd.GeoDataFrame({"source_row": [7], "patrol_id": ["P1"],
+                      "recorded_at": pd.to_datetime(TIMES[:1])},
+                     geometry=POINTS[:1], crs="EPSG:4326").to_parquet(reserved)
+    with pytest.raises(InputFileError, match="column named 'source_row'"):
+        readers.read_raw_table("patrol_tracks", reserved)
