@@ -17,7 +17,8 @@ resident memory, ``VmHWM``, imports included) is its own:
   (its own fixes repeated, each copy 7 s later and moved by about 50 m), as GeoParquet like
   the demo writes them; the phase checks the areas and patrols, then reads and checks the
   tracks alone (``read_raw_table`` + ``ingest_table`` + ``validate_table``) and reports the
-  rows per second of wall and of CPU time, and the size of the decoded Arrow table.
+  rows per second of wall and of CPU time, the size of the decoded Arrow table (read after
+  the phase) and how far the phase raised the peak over its start, as a multiple of it.
 
 Usage::
 
@@ -95,7 +96,6 @@ elif phase == "tracks":
         else:
             ctx.patrol_ids = frozenset(accepted["patrol_id"])
     track_file = Path(incidents).parent / "patrol_tracks_large.parquet"
-    decoded_mb = pq.read_table(track_file).nbytes / 2**20
     floor = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024.0
     wall, cpu = time.perf_counter(), time.process_time()
     spec = cfg.sources.patrol_tracks
@@ -104,9 +104,13 @@ elif phase == "tracks":
     accepted = tables.validate_table("patrol_tracks", accepted)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rows = report.rows_read
+    tracks_peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024.0
+    # Read after the phase, so that this read is neither in its floor nor in its peak.
+    decoded_mb = pq.read_table(track_file).nbytes / 2**20
     extra = {"tracks_wall_s": round(wall, 2), "tracks_cpu_s": round(cpu, 2),
              "rows_per_s_wall": round(rows / wall), "rows_per_s_cpu": round(rows / cpu),
              "decoded_mb": round(decoded_mb, 1), "rss_before_tracks_mb": round(floor, 1),
+             "growth_x_decoded": round((tracks_peak - floor) / decoded_mb, 2),
              "rejected": report.rows_rejected}
 elif phase == "validate":
     from protection_eval.cli import main

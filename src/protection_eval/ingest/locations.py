@@ -40,12 +40,23 @@ def distance_to_areas(ctx: IngestContext, lon: np.ndarray, lat: np.ndarray) -> n
     return distance
 
 
+def _coordinate(frame: pd.DataFrame, column: str, spec: SourceSpec, q: Quarantine
+                ) -> pd.Series:
+    """Return a coordinate column as numbers: parsed from text, or as a reader typed it.
+
+    A typed column (points read from GeoParquet) is finite or NaN (no coordinate), so no
+    cell of it can be unreadable.
+    """
+    if column in frame and pd.api.types.is_float_dtype(frame[column]):
+        return frame[column].astype("float64")
+    return parse_number_column(frame, column, spec, q)
+
+
 def check_points(
     frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine
 ) -> tuple[pd.Series, pd.Series]:
     """Parse longitude/latitude; quarantine placeholder, projected, swapped or outside points."""
-    lon = parse_number_column(frame, "longitude", spec, q)
-    lat = parse_number_column(frame, "latitude", spec, q)
+    lon, lat = (_coordinate(frame, column, spec, q) for column in ("longitude", "latitude"))
     zero = (lon == 0) & (lat == 0)
     q.reject(zero, "coordinates_zero_placeholder", "longitude", "(0, 0) is a placeholder")
     out = (lon.abs() > 180) | (lat.abs() > 90)

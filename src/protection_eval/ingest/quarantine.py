@@ -48,7 +48,10 @@ class Quarantine:
         index labels returning their sentences: written only when a row is refused, it costs
         nothing on a large table where every row passes.
         """
-        mask = mask.fillna(False).astype(bool) & self.alive
+        mask = mask.fillna(False).astype(bool)
+        if not mask.any():  # most checks refuse no row: skip the look at the live rows
+            return
+        mask = mask & self.alive
         if not mask.any():
             return
         self.reason[mask] = reason
@@ -117,7 +120,14 @@ def map_labels(
 def parse_time_column(
     frame: pd.DataFrame, column: str, spec: SourceSpec, ctx: IngestContext, q: Quarantine
 ) -> tuple[pd.Series, pd.Series]:
-    """Parse a date/time column to UTC; quarantine ambiguous or unreadable cells."""
+    """Parse a date/time column to UTC; quarantine ambiguous or unreadable cells.
+
+    A column a reader kept as date-times (GPS times from GeoParquet, only when the text of
+    each value would be read back to the same instant) is taken as it is: zoned values are
+    instants; naive ones are mission-local wall-clock times, as their text would be.
+    """
+    if column in frame and pd.api.types.is_datetime64_any_dtype(frame[column]):
+        return _typed_times(frame[column], column, ctx, q)
     cells = cell_text(frame, column)
     present = cells != ""
     parsed = parse_times(
@@ -134,6 +144,23 @@ def parse_time_column(
     q.reject(reason == "date_out_of_range", "date_out_of_range", column,
              lambda rows: column + " " + detail[rows].astype(str))
     return values, precision
+
+
+def _typed_times(values: pd.Series, column: str, ctx: IngestContext, q: Quarantine
+                 ) -> tuple[pd.Series, pd.Series]:
+    """Return typed date-times in UTC with the precision ``time`` (see parse_time_column)."""
+    values = values.dt.as_unit("ns")
+    if values.dt.tz is not None:
+        utc = values.dt.tz_convert("UTC")
+    else:
+        utc = values.dt.tz_localize(ctx.config.timezone, ambiguous="NaT",
+                                    nonexistent="shift_forward").dt.tz_convert("UTC")
+    utc = utc.astype("datetime64[ns, UTC]")
+    lost = utc.isna() & values.notna()
+    q.reject(lost, "date_unparseable", column,
+             "the local time does not exist or is ambiguous at a clock change")
+    precision = pd.Series("time", index=values.index, dtype=object).where(utc.notna(), None)
+    return utc, precision
 
 
 def check_dates_in_period(

@@ -196,4 +196,6 @@ def validate_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     pandera.errors.SchemaErrors
         When a table breaks its model (a defect in ingestion, since rows were checked).
     """
-    return SCHEMAS[name].validate(frame, lazy=True)
+    # In place: nothing is coerced, and a copy of a table of millions of GPS fixes would
+    # be checked only to be thrown away.
+    return SCHEMAS[name].validate(frame, lazy=True, inplace=True)

@@ -41,7 +41,7 @@ from protection_eval.ingest.quarantine import (
 )
 from protection_eval.ingest.schemas import validate_table
 from protection_eval.ingest.validation import TableReport, ValidationReport
-from protection_eval.model import RawTable, to_local_day
+from protection_eval.model import RawTable, to_iso_text, to_local_day
 
 WGS84 = "EPSG:4326"
 
@@ -221,6 +221,14 @@ def _geometry_points(frame: pd.DataFrame) -> pd.DataFrame:
     """Fill longitude/latitude from Point geometries where the file gave no such columns."""
     if "geometry" not in frame or ("longitude" in frame and "latitude" in frame):
         return frame
+    if isinstance(frame["geometry"].dtype, pd.ArrowDtype):
+        # Points the reader kept as (x, y) pairs: typed coordinates, NaN where none.
+        pairs = frame["geometry"].array._pa_array.combine_chunks()
+        frame = frame.drop(columns="geometry")
+        for column, field_name in (("longitude", "x"), ("latitude", "y")):
+            frame[column] = pd.Series(pairs.field(field_name).to_numpy(zero_copy_only=False),
+                                      index=frame.index, dtype="float64")
+        return frame
     geoms = gpd.GeoSeries(frame["geometry"].to_numpy(), index=frame.index)
     # Another shape, an empty point or a missing geometry gives no coordinates (quarantined
     # as missing); a NaN coordinate gives none either.
@@ -265,7 +273,9 @@ def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine)
     for column in model.required:
         if column not in frame:
             continue  # an alternative column stands in for it (_require_columns)
-        if column == "geometry":
+        if _typed(frame[column]):
+            empty = frame[column].isna()
+        elif column == "geometry":
             # A CSV holds WKT text, parsed (and checked for emptiness) by _geometry_column.
             empty = frame[column].map(
                 lambda g: not g.strip() if isinstance(g, str)
@@ -274,6 +284,23 @@ def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine)
         else:
             empty = cell_text(frame, column) == ""
         q.reject(empty, "missing_value", column, f"{column} is empty")
+
+
+def _typed(values: pd.Series) -> bool:
+    """Whether a column holds values a reader kept typed (times, coordinates), not text."""
+    return (pd.api.types.is_datetime64_any_dtype(values)
+            or pd.api.types.is_float_dtype(values))
+
+
+def _shown_cells(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return quarantined rows' cells as the text a reader gives (typed columns printed)."""
+    for column in rows.columns:
+        values = rows[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            rows[column] = to_iso_text(values)
+        elif pd.api.types.is_float_dtype(values):
+            rows[column] = values.astype(str).where(values.notna(), "")
+    return rows
 
 
 def _duplicate_ids(frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
@@ -388,13 +415,28 @@ def _points_frame(columns: dict, lon: pd.Series, lat: pd.Series) -> gpd.GeoDataF
     return gpd.GeoDataFrame(columns, geometry=points, crs=WGS84)
 
 
-def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine,
+                   points: bool = True):
     patrol_id = check_reference(frame, "patrol_id", ctx.patrol_ids, "unknown_patrol",
                                  "among the accepted patrols", q)
     recorded, _ = parse_time_column(frame, "recorded_at", spec, ctx, q)
     check_dates_in_period(recorded, "recorded_at", ctx, q)
     lon, lat = check_points(frame, spec, ctx, q)
-    return _points_frame({"patrol_id": patrol_id, "recorded_at": recorded}, lon, lat)
+    columns = {"patrol_id": patrol_id, "recorded_at": recorded}
+    if not points:  # the caller builds them for the accepted rows only (_with_points)
+        return pd.DataFrame({**columns, "longitude": lon, "latitude": lat})
+    return _points_frame(columns, lon, lat)
+
+
+def _with_points(table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Add the point geometries _points_frame gives to a table of checked coordinates."""
+    lon, lat = table["longitude"], table["latitude"]
+    points = gpd.points_from_xy(lon, lat)
+    points[(lon.isna() | lat.isna()).to_numpy()] = None
+    points.crs = WGS84
+    # Set as a column: GeoDataFrame(table, geometry=...) would copy the whole table.
+    table["geometry"] = points
+    return gpd.GeoDataFrame(table, copy=False)
 
 
 def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
@@ -696,10 +738,13 @@ def ingest_table(
     frame, dropped = _rename(raw, spec, model)
     if raw.table == "patrol_tracks" and len(frame) > (block_rows or TRACK_BLOCK_ROWS):
         rows = block_rows or TRACK_BLOCK_ROWS
-        parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx), model)
-                 for i in range(0, len(frame), rows)]
+        # The points (a shapely object of some 200 bytes per fix, most of the table) are
+        # made once, for the accepted fixes, after the blocks' columns are joined.
+        parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx, points=False),
+                        model) for i in range(0, len(frame), rows)]
         accepted, rejected, reasons = (_concat([p[k] for p in parts]) for k in range(3))
         del parts
+        accepted = _with_points(accepted)
     elif raw.table == "incidents" and len(frame) > (block_rows or INCIDENT_BLOCK_ROWS):
         accepted, rejected, reasons = _incidents_in_blocks(
             raw, frame, model, spec, ctx, block_rows or INCIDENT_BLOCK_ROWS)
@@ -730,9 +775,12 @@ def _concat(frames: list) -> pd.DataFrame | pd.Series:
 
 
 def _checked(raw: RawTable, frame: pd.DataFrame, model: TableModel, spec: SourceSpec,
-             ctx: IngestContext, blocks: _IncidentBlocks | None = None
+             ctx: IngestContext, blocks: _IncidentBlocks | None = None, *, points: bool = True
              ) -> tuple[pd.DataFrame, pd.DataFrame, Quarantine]:
-    """Check the rows of ``frame``: the cells checked, the table built and the refusals."""
+    """Check the rows of ``frame``: the cells checked, the table built and the refusals.
+
+    ``points=False`` leaves GPS fixes without their point geometries (see _with_points).
+    """
     if model.points:
         frame = _geometry_points(frame)
     _require_columns(frame, raw, model)
@@ -742,6 +790,8 @@ def _checked(raw: RawTable, frame: pd.DataFrame, model: TableModel, spec: Source
         _check_ids(frame, model.id_column, q, blocks.duplicates if blocks else None)
     if blocks is not None:
         table = _ingest_incidents(frame, spec, ctx, q, blocks)
+    elif raw.table == "patrol_tracks" and not points:
+        table = _ingest_tracks(frame, spec, ctx, q, points=False)
     else:
         table = _BUILDERS[raw.table](frame, spec, ctx, q)
     table.index = frame.index
@@ -769,7 +819,7 @@ def _split(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine,
            model: TableModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Return the accepted rows, the quarantined rows and their reasons."""
     accepted = _text_columns(table.loc[q.alive].reset_index(drop=True))
-    rejected = frame.loc[~q.alive, _shown(frame, model)].assign(
+    rejected = _shown_cells(frame.loc[~q.alive, _shown(frame, model)]).assign(
         reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]
     ).reset_index(drop=True)
     return accepted, rejected, q.reason.dropna()

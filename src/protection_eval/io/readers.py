@@ -26,15 +26,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyogrio
+import pyproj
 
 from protection_eval.config import REQUIRED_TABLES, TABLES, MissionConfig, SourceSpec
 from protection_eval.io.errors import InputFileError
 from protection_eval.io.exports import apply_export_shape
 from protection_eval.io.sheets import WORKBOOK_SUFFIXES, read_workbook, skip_hxl_row
-from protection_eval.model import RawTable
+from protection_eval.model import RawTable, to_iso_text
 from protection_eval.presets import load_preset
 
 __all__ = ["READERS", "InputFileError", "read_csv_table", "read_mission_sources", "read_raw_table"]
@@ -296,52 +296,15 @@ def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[~blank].reset_index(drop=True)
 
 
-def _iso_text(values: pd.Series) -> pd.Series:
-    """Return each instant as ``Timestamp.isoformat()`` writes it ("" for NaT), in bulk.
-
-    The wall-clock time to the second (local time for a zoned column), then the fraction
-    as isoformat gives it (none, six digits, or nine when there are nanoseconds), then the
-    UTC offset (``+HH:MM``, with ``:SS`` when the zone's offset has seconds, as local mean
-    time has). A Python call per cell took most of the reading time of a large GPS table.
-    """
-    values = values.dt.as_unit("ns")
-    zoned = values.dt.tz is not None
-    wall = (values.dt.tz_localize(None) if zoned else values).to_numpy("datetime64[ns]")
-    missing = np.isnat(wall)
-    ticks = wall.view(np.int64)
-    text = pa.array(np.datetime_as_string(wall.astype("datetime64[s]"), unit="s"))
-    fraction = ticks % 1_000_000_000
-    parts = [text]
-    if (fraction[~missing] != 0).any():
-        micro = pc.utf8_lpad(pc.cast(pa.array(fraction // 1000), pa.string()), 6, "0")
-        nano = pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), 9, "0")
-        parts.append(pc.if_else(pa.array(fraction == 0), "", pc.binary_join_element_wise(
-            ".", pc.if_else(pa.array(fraction % 1000 == 0), micro, nano), "")))
-    if zoned:
-        offsets = (ticks - values.dt.tz_convert(None).to_numpy("datetime64[ns]").view(
-            np.int64)) // 1_000_000_000
-        codes, distinct = pd.factorize(offsets)
-        parts.append(pa.array(np.array([_offset_text(int(o)) for o in distinct],
-                                       dtype=object)[codes], type=pa.string()))
-    joined = pc.binary_join_element_wise(*parts, "")
-    return pd.Series(pc.if_else(pa.array(missing), "", joined), index=values.index, dtype="str")
-
-
-def _offset_text(seconds: int) -> str:
-    sign = "-" if seconds < 0 else "+"
-    hours, rest = divmod(abs(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
-
-
 def _attribute_text(values: pd.Series) -> pd.Series:
     """Return an attribute column's cells as text: ``str()`` of each value, "" where missing.
 
     Text, whole numbers, floats and booleans are converted in one step (pandas prints a
-    float as ``str`` does); dates as :func:`_iso_text`; any other column cell by cell.
+    float as ``str`` does); dates as :func:`~protection_eval.model.to_iso_text`; any other
+    column cell by cell.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
-        return _iso_text(values)
+        return to_iso_text(values)
     kind = values.dtype.kind
     if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
         return values.fillna("").astype(str)
@@ -436,6 +399,139 @@ def _read_spatial(path: Path, kind: str, layer: str | None) -> pd.DataFrame:
     return _spatial_to_text(gdf, path)
 
 
+#: Arrow type of the point column of a typed GPS table: GeoArrow's native point layout.
+POINT_TYPE = pa.struct([("x", pa.float64()), ("y", pa.float64())])
+
+#: A little-endian 2D WKB point: byte order 1, geometry type 1, then x and y (21 bytes).
+_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+_WKB_POINT_BYTES = _WKB_POINT.itemsize
+
+#: Rows of a GPS file decoded at a time.
+_POINT_BATCH_ROWS = 1 << 20
+
+
+def _typed_tracks(path: Path, spec: SourceSpec) -> pd.DataFrame | None:
+    """Read a GeoParquet of GPS fixes keeping its times and points typed, or None.
+
+    Text would be printed here and parsed back by ingestion for every fix; instead the
+    time column (the one mapped onto ``recorded_at``) stays a datetime column and the points
+    become one ``geometry`` column of (x, y) pairs (:data:`POINT_TYPE`), which ingestion
+    checks as values and prints only for the rows it quarantines. The other attributes are
+    text as :func:`_spatial_to_text` makes them. None (read as text by the spatial reader)
+    for any file whose typed reading might answer differently: another reader's concern
+    (duplicate or reserved names, a source ``where`` or export shape), another shape, byte
+    order, encoding or CRS of the geometry than little-endian 2D WKB points in WGS84, a
+    non-finite coordinate, or several geometry columns. A time column is kept typed only
+    when the text of each value would be read back to the same instant by ISO rules alone
+    (no declared ``date_format``, whole seconds, offsets in whole minutes, wall-clock years
+    1678..2261); otherwise it is text.
+    """
+    if (spec.where or spec.geopoint or spec.select_multiple or spec.calendar_year
+            or spec.dates_only or spec.derive):
+        return None
+    file = pq.ParquetFile(path)
+    names = file.schema_arrow.names
+    meta = file.schema_arrow.metadata or {}
+    if len(set(names)) != len(names) or "source_row" in names or b"geo" not in meta:
+        return None
+    geo = json.loads(meta[b"geo"])
+    pandas_meta = json.loads(meta.get(b"pandas", b"{}"))
+    column = geo.get("primary_column")
+    described = geo.get("columns", {}).get(column, {})
+    if (len(geo.get("columns", {})) != 1 or column not in names
+            or described.get("encoding") != "WKB" or file.metadata.num_rows == 0
+            or "geometry" in set(names) - {column}
+            or any(not isinstance(i, dict) for i in pandas_meta.get("index_columns", []))):
+        return None
+    crs = described.get("crs", "OGC:CRS84")
+    if crs is not None and not pyproj.CRS.from_user_input(crs).equals("EPSG:4326"):
+        return None
+    renamed = {spec.columns.get(n, n) for n in names if n != column}
+    if {"longitude", "latitude"} & renamed:
+        return None  # coordinate columns of the file stand in for the points
+    # The points first, a batch at a time: the WKB is never held whole.
+    points = _wkb_points(file.iter_batches(columns=[column], batch_size=_POINT_BATCH_ROWS,
+                                           use_threads=False), file.metadata.num_rows)
+    if points is None:
+        return None
+    time_name = next((k for k, v in spec.columns.items() if v == "recorded_at"),
+                     None if "recorded_at" in spec.columns else "recorded_at")
+    attributes = file.read(columns=[n for n in names if n != column], use_threads=False,
+                           use_pandas_metadata=True).to_pandas()
+    frame = pd.DataFrame(index=range(len(attributes)))
+    frame["source_row"] = range(1, len(attributes) + 1)
+    for name in attributes.columns:
+        values = attributes[name].reset_index(drop=True)
+        keep = name == time_name and spec.date_format is None and _iso_readable(values)
+        frame[str(name)] = values if keep else _attribute_text(values)
+    frame["geometry"] = pd.Series(pd.arrays.ArrowExtensionArray(points), index=frame.index)
+    del attributes
+    pa.default_memory_pool().release_unused()
+    return frame
+
+
+def _wkb_points(batches: Iterable[pa.RecordBatch], rows: int) -> pa.StructArray | None:
+    """Decode WKB 2D points (little-endian) in bulk; None for any other geometry.
+
+    A missing geometry and an empty point give NaN coordinates, which ingestion reads as
+    no coordinates, as it does for them from shapely.
+    """
+    x = np.full(rows, np.nan)
+    y = np.full(rows, np.nan)
+    start = 0
+    for batch in batches:
+        wkb = batch.column(0)
+        if not (pa.types.is_binary(wkb.type) or pa.types.is_large_binary(wkb.type)):
+            return None
+        width = np.int64 if pa.types.is_large_binary(wkb.type) else np.int32
+        offsets = np.frombuffer(wkb.buffers()[1], dtype=width)[
+            wkb.offset:wkb.offset + len(wkb) + 1]
+        valid = ~wkb.is_null().to_numpy(zero_copy_only=False)
+        lengths = np.diff(offsets)
+        if (lengths[valid] != _WKB_POINT_BYTES).any() or (lengths[~valid] != 0).any():
+            return None
+        records = np.frombuffer(wkb.buffers()[2], dtype=_WKB_POINT, offset=int(offsets[0]),
+                                count=int(valid.sum()))
+        if not ((records["order"] == 1) & (records["type"] == 1)).all():
+            return None
+        where = start + np.flatnonzero(valid)
+        x[where] = records["x"]
+        y[where] = records["y"]
+        start += len(wkb)
+    if start != rows or np.isinf(x).any() or np.isinf(y).any():
+        return None
+    return pa.StructArray.from_arrays([pa.array(x), pa.array(y)], fields=list(POINT_TYPE))
+
+
+def _iso_readable(values: pd.Series) -> bool:
+    """Whether ISO rules alone read every value's text back to the same instant."""
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        return False
+    for start in range(0, len(values), _POINT_BATCH_ROWS):  # temporaries a batch long
+        if not _iso_readable_part(values.iloc[start:start + _POINT_BATCH_ROWS]):
+            return False
+    return True
+
+
+def _iso_readable_part(values: pd.Series) -> bool:
+    values = values.dt.as_unit("ns")
+    present = values.notna().to_numpy()
+    if not present.any():
+        return True
+    # Zoned values are stored as UTC ticks; their text shows the wall-clock time.
+    utc = values.array.asi8[present]
+    wall = (values.dt.tz_localize(None).array.asi8[present] if values.dt.tz is not None
+            else utc)
+    if (wall % 1_000_000_000 != 0).any():
+        return False  # a fraction of a second goes to the cell-by-cell parser
+    earliest, latest = (pd.Timestamp(d).as_unit("ns").value for d in ("1678-01-01", "2261-12-31"))
+    if wall.min() < earliest or wall.max() > latest:
+        return False
+    offsets = wall - utc
+    return not ((offsets % 60_000_000_000 != 0).any()
+                or (np.abs(offsets) >= 86_400 * 10**9).any())
+
+
 def _preset_notes(spec: SourceSpec, frame: pd.DataFrame) -> list[str]:
     if spec.preset is None:
         return []
@@ -478,7 +574,8 @@ def read_raw_table(
     -------
     RawTable
         The file's rows as text; its ``notes`` say what the reader took out (an HXL hashtag
-        row), proposed (a column map from hashtags) or what a preset drops.
+        row), proposed (a column map from hashtags) or what a preset drops. GPS tracks from
+        a GeoParquet file may keep their time column and points typed (``_typed_tracks``).
 
     Raises
     ------
@@ -510,7 +607,14 @@ def read_raw_table(
         frame, notes = skip_hxl_row(frame, table, propose=spec.hxl)
         frame = _drop_blank_rows(frame)
     else:
-        frame = _read_spatial(path, kind, layer)
+        frame = None
+        if table == "patrol_tracks" and kind == "geoparquet":
+            try:
+                frame = _typed_tracks(path, spec)
+            except Exception:  # the spatial reader then reports what is wrong
+                frame = None
+        if frame is None:
+            frame = _read_spatial(path, kind, layer)
     if frame.empty and not header_only_ok:
         raise InputFileError(path, "the file has a header but no rows", "Export it with its rows")
     frame = apply_export_shape(frame, path, spec)
