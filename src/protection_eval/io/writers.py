@@ -223,9 +223,8 @@ def _csv_blocks_agree(frame: pd.DataFrame) -> bool:
             pd.api.types.is_datetime64_dtype(dtype) and getattr(dtype, "tz", None) is None
         ):
             return False
-        if pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(values, skipna=True) not in (
-            "string", "empty"
-        ):
+        kind = pd.api.types.infer_dtype(values, skipna=True) if dtype == "O" else "string"
+        if kind not in ("string", "empty"):
             return False
     return True
 
