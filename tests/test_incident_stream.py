@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -205,3 +206,21 @@ def test_generated_incidents_in_blocks_equal_one_pass(context, tmp_path_factory,
     spec = context.config.sources.incidents.model_copy(
         update={"path": path, "channels": {"hr": "mission", "partner": "partner"}})
     _assert_stream_equals_one_pass(path, spec, context)
+
+
+def test_ids_whose_hashes_collide_are_told_apart_by_their_text(context, tmp_path, monkeypatch):
+    """Blocks find earlier ids by a hash, then compare texts: with every hash equal, only the
+    texts decide, and the answers are still those of one pass."""
+    header = ["incident_id", "occurred_at", "longitude", "latitude", "gbv_type", "source"]
+    rows = [[i, "2022-03-05T10:00:00", "30.05", "5.05", "rape", "hr"]
+            for i in ["A", "B", "A", "C", "B", "B", "D", "A"]]
+    path = _write(tmp_path / "incidents.csv", header, rows)
+    spec = context.config.sources.incidents.model_copy(
+        update={"path": path, "columns": {}, "labels": {}})
+    monkeypatch.setattr(tables.pd.util, "hash_array",
+                        lambda values: np.zeros(len(values), dtype=np.uint64))
+    _assert_stream_equals_one_pass(path, spec, context)
+    _, rejected, _ = tables.ingest_table(_blocked(path, spec, 2), spec, _fresh(context))
+    assert rejected.loc[rejected["reason"] == "duplicate_id", "detail"].tolist() == [
+        f"the id {i} was already used in row {r}"
+        for i, r in [("A", 2), ("B", 3), ("B", 3), ("A", 2)]]

@@ -21,7 +21,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import shapely
 
 from protection_eval.config import MissionConfig, SourceSpec
@@ -306,36 +305,62 @@ def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine,
 class _SeenIds:
     """The ids of the blocks checked so far, with the row each was first used in.
 
-    Kept as compact Arrow text and integers, so that a block's repeated ids (of an earlier
-    block or of its own) get the answers of :func:`_duplicate_ids` over the whole table
-    without the whole id column being held or hashed at once.
+    Kept compact (a 64-bit hash, the row number and the id as Arrow text, sorted by hash), so
+    that a block's repeated ids, of an earlier block or of its own, get the answers of
+    :func:`_duplicate_ids` over the whole table without the whole id column being held or
+    hashed at once. A hash only finds candidates: an id repeats an earlier one when their
+    texts are equal.
     """
 
     def __init__(self) -> None:
-        self.ids = pa.array([], type=pa.large_string())
-        self.rows = np.empty(0, dtype=np.int64)
+        self.hashes = np.empty(0, dtype=np.uint64)  # sorted
+        self.rows = np.empty(0, dtype=np.int64)  # in the order of ``hashes``
+        self.ids = pa.array([], type=pa.large_string())  # in the order of ``hashes``
+
+    def _earlier(self, values: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+        """Position in the kept ids of each value's earlier use, or -1."""
+        earlier = np.full(len(values), -1, dtype=np.int64)
+        if not len(self.hashes) or not len(values):
+            return earlier
+        low = np.searchsorted(self.hashes, hashes, side="left")
+        high = np.searchsorted(self.hashes, hashes, side="right")
+        for row in np.flatnonzero(high > low):
+            # Nearly always one candidate; equal hashes of different ids are compared too.
+            for position in range(low[row], high[row]):
+                if self.ids[position].as_py() == values[row]:
+                    earlier[row] = position
+                    break
+        return earlier
 
     def check(self, frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
         """Return which rows of ``frame`` repeat an id, and their sentences; remember the rest."""
         ids = cell_text(frame, column)
-        text = pa.array(ids.to_numpy(dtype=object), type=pa.large_string())
-        earlier = pc.fill_null(pc.index_in(text, value_set=self.ids), -1).to_numpy()
-        codes = pc.dictionary_encode(text).indices.to_numpy(zero_copy_only=False)
+        values = ids.to_numpy(dtype=object)
+        hashes = pd.util.hash_array(values)
+        earlier = self._earlier(values, hashes)
+        codes = pd.factorize(values)[0]
         rows = frame["source_row"].to_numpy().astype(np.int64)
         within = pd.Series(codes).duplicated(keep="first").to_numpy()
         given = (ids != "").to_numpy(dtype=bool)
         seen = earlier >= 0
-        new = ~seen & ~within & given
         first_row = np.where(seen, self.rows[np.maximum(earlier, 0)] if len(self.rows) else 0,
                              pd.Series(rows).groupby(codes).transform("first").to_numpy())
-        self.ids = pa.concat_arrays([self.ids, text.filter(pa.array(new))])
-        self.rows = np.concatenate([self.rows, rows[new]])
+        self._remember(values, hashes, rows, ~seen & ~within & given)
         duplicated = pd.Series((seen | within) & given, index=frame.index)
         if not duplicated.any():
             return duplicated, pd.Series(dtype=object)
         first = pd.Series(first_row, index=frame.index)
         return duplicated, ("the id " + ids[duplicated] + " was already used in row "
                             + first[duplicated].astype(str))
+
+    def _remember(self, values: np.ndarray, hashes: np.ndarray, rows: np.ndarray,
+                  new: np.ndarray) -> None:
+        hashes = np.concatenate([self.hashes, hashes[new]])
+        order = np.argsort(hashes, kind="stable")
+        self.hashes = hashes[order]
+        self.rows = np.concatenate([self.rows, rows[new]])[order]
+        text = pa.concat_arrays([self.ids, pa.array(values[new], type=pa.large_string())])
+        self.ids = text.take(pa.array(order))
 
 
 def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
