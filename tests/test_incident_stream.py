@@ -224,3 +224,24 @@ def test_ids_whose_hashes_collide_are_told_apart_by_their_text(context, tmp_path
     assert rejected.loc[rejected["reason"] == "duplicate_id", "detail"].tolist() == [
         f"the id {i} was already used in row {r}"
         for i, r in [("A", 2), ("B", 3), ("B", 3), ("A", 2)]]
+
+
+def test_a_declared_empty_incidents_file_in_blocks_checks_as_one_pass(context, tmp_path):
+    """Incidents may be a header only (monthly counts stand in): one empty block, no row."""
+    header = (FIXTURE / "incidents.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    path = tmp_path / "incidents.csv"
+    path.write_text(header + "\n", encoding="utf-8")
+    spec = context.config.sources.incidents.model_copy(update={"path": path})
+    whole = tables.ingest_table(read_raw_table("incidents", path, spec=spec,
+                                               header_only_ok=True), spec, _fresh(context))
+    saved = readers.CSV_BLOCK_BYTES
+    readers.CSV_BLOCK_BYTES = 0
+    try:
+        raw = read_raw_table("incidents", path, spec=spec, header_only_ok=True)
+    finally:
+        readers.CSV_BLOCK_BYTES = saved
+    split = tables.ingest_table(raw, spec, _fresh(context))
+    assert isinstance(raw, RawTableBlocks) and split[2].rows_read == 0
+    pd.testing.assert_frame_equal(split[0], whole[0], check_exact=True)
+    pd.testing.assert_frame_equal(split[1], whole[1], check_exact=True)
+    assert split[2] == whole[2]
