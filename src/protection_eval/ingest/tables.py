@@ -12,7 +12,7 @@ swapped is quarantined, and the reason says so.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,6 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from protection_eval.config import MissionConfig, SourceSpec
@@ -326,6 +327,67 @@ def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine,
                duplicates: tuple[pd.Series, pd.Series] | None = None) -> None:
     duplicated, detail = duplicates or _duplicate_ids(frame, column)
     q.reject(duplicated.loc[frame.index], "duplicate_id", column, lambda rows: detail)
+
+
+class _SeenIds:
+    """The ids of the blocks checked so far, with the row each was first used in.
+
+    Kept compact (a 64-bit hash, the row number and the id as Arrow text, sorted by hash), so
+    that a block's repeated ids, of an earlier block or of its own, get the answers of
+    :func:`_duplicate_ids` over the whole table without the whole id column being held or
+    hashed at once. A hash only finds candidates: an id repeats an earlier one when their
+    texts are equal.
+    """
+
+    def __init__(self) -> None:
+        self.hashes = np.empty(0, dtype=np.uint64)  # sorted
+        self.rows = np.empty(0, dtype=np.int64)  # in the order of ``hashes``
+        self.ids = pa.array([], type=pa.large_string())  # in the order of ``hashes``
+
+    def _earlier(self, values: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+        """Position in the kept ids of each value's earlier use, or -1."""
+        earlier = np.full(len(values), -1, dtype=np.int64)
+        if not len(self.hashes) or not len(values):
+            return earlier
+        low = np.searchsorted(self.hashes, hashes, side="left")
+        high = np.searchsorted(self.hashes, hashes, side="right")
+        for row in np.flatnonzero(high > low):
+            # Nearly always one candidate; equal hashes of different ids are compared too.
+            for position in range(low[row], high[row]):
+                if self.ids[position].as_py() == values[row]:
+                    earlier[row] = position
+                    break
+        return earlier
+
+    def check(self, frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+        """Return which rows of ``frame`` repeat an id, and their sentences; remember the rest."""
+        ids = cell_text(frame, column)
+        values = ids.to_numpy(dtype=object)
+        hashes = pd.util.hash_array(values)
+        earlier = self._earlier(values, hashes)
+        codes = pd.factorize(values)[0]
+        rows = frame["source_row"].to_numpy().astype(np.int64)
+        within = pd.Series(codes).duplicated(keep="first").to_numpy()
+        given = (ids != "").to_numpy(dtype=bool)
+        seen = earlier >= 0
+        first_row = np.where(seen, self.rows[np.maximum(earlier, 0)] if len(self.rows) else 0,
+                             pd.Series(rows).groupby(codes).transform("first").to_numpy())
+        self._remember(values, hashes, rows, ~seen & ~within & given)
+        duplicated = pd.Series((seen | within) & given, index=frame.index)
+        if not duplicated.any():
+            return duplicated, pd.Series(dtype=object)
+        first = pd.Series(first_row, index=frame.index)
+        return duplicated, ("the id " + ids[duplicated] + " was already used in row "
+                            + first[duplicated].astype(str))
+
+    def _remember(self, values: np.ndarray, hashes: np.ndarray, rows: np.ndarray,
+                  new: np.ndarray) -> None:
+        hashes = np.concatenate([self.hashes, hashes[new]])
+        order = np.argsort(hashes, kind="stable")
+        self.hashes = hashes[order]
+        self.rows = np.concatenate([self.rows, rows[new]])[order]
+        text = pa.concat_arrays([self.ids, pa.array(values[new], type=pa.large_string())])
+        self.ids = text.take(pa.array(order))
 
 
 def _check_women(frame: pd.DataFrame, spec: SourceSpec, q: Quarantine) -> tuple:
@@ -692,19 +754,26 @@ def _empty_to_na(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     return frame
 
 
-def _apply_where(raw: RawTable, spec: SourceSpec) -> RawTable:
-    """Keep the rows the source's ``where`` selects (source column names, values as text)."""
-    if not spec.where:
-        return raw
-    keep = pd.Series(True, index=raw.frame.index)
+def _where_mask(raw: RawTable, spec: SourceSpec) -> pd.Series:
+    """Return which rows the source's ``where`` selects (source column names, values as text)."""
+    frame = raw.frame
+    keep = pd.Series(True, index=frame.index)
     for column, wanted in spec.where.items():
-        if column not in raw.frame:
-            found = [c for c in raw.frame.columns if c not in {"source_row", "geometry"}]
+        if column not in frame:
+            found = [c for c in frame.columns if c not in {"source_row", "geometry"}]
             raise _fatal(raw.path, f"sources.{raw.table}.where names the column {column!r}, "
                          f"which the file does not have (found {found}); use the file's own "
                          "column name")
         values = wanted if isinstance(wanted, list) else [wanted]
-        keep &= cell_text(raw.frame, column).isin({str(v).strip() for v in values})
+        keep &= cell_text(frame, column).isin({str(v).strip() for v in values})
+    return keep
+
+
+def _apply_where(raw: RawTable, spec: SourceSpec) -> RawTable:
+    """Keep the rows the source's ``where`` selects."""
+    if not spec.where:
+        return raw
+    keep = _where_mask(raw, spec)
     return RawTable(raw.table, raw.path, raw.frame.loc[keep].reset_index(drop=True))
 
 
@@ -730,41 +799,93 @@ def ingest_table(
     ``rows_read`` (the rows selected) is always ``rows_accepted + rows_rejected``. GPS
     tracks and incidents are checked ``block_rows`` rows at a time (default
     :data:`TRACK_BLOCK_ROWS` and :data:`INCIDENT_BLOCK_ROWS`), with the same outcome for
-    every row as one pass over the whole table.
+    every row as one pass over the whole table. Incidents a reader hands over in blocks (a
+    ``blocks()`` method, as :class:`protection_eval.io.readers.RawTableBlocks` has) are
+    checked in those blocks, the whole table never held.
     """
     model = MODELS[raw.table]
-    in_file = raw.rows
-    raw = _apply_where(raw, spec)
-    frame, dropped = _rename(raw, spec, model)
-    if raw.table == "patrol_tracks" and len(frame) > (block_rows or TRACK_BLOCK_ROWS):
-        rows = block_rows or TRACK_BLOCK_ROWS
-        # The points (a shapely object of some 200 bytes per fix, most of the table) are
-        # made once, for the accepted fixes, after the blocks' columns are joined.
-        parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx, points=False),
-                        model) for i in range(0, len(frame), rows)]
-        accepted, rejected, reasons = (_concat([p[k] for p in parts]) for k in range(3))
-        del parts
-        accepted = _with_points(accepted)
-    elif raw.table == "incidents" and len(frame) > (block_rows or INCIDENT_BLOCK_ROWS):
+    notes = raw.notes if not spec.where else ()  # a selection is a new table, as one pass has it
+    if raw.table == "incidents" and callable(getattr(raw, "blocks", None)):
+        tally = _Tally()
         accepted, rejected, reasons = _incidents_in_blocks(
-            raw, frame, model, spec, ctx, block_rows or INCIDENT_BLOCK_ROWS)
+            raw, partial(_selected_blocks, raw, spec, model, tally), model, spec, ctx)
+        in_file, selected, dropped = tally.in_file, tally.selected, tally.dropped
     else:
-        accepted, rejected, reasons = _split(*_checked(raw, frame, model, spec, ctx), model)
+        in_file = raw.rows
+        raw = _apply_where(raw, spec)
+        frame, dropped = _rename(raw, spec, model)
+        selected = raw.rows
+        rows = block_rows or (TRACK_BLOCK_ROWS if raw.table == "patrol_tracks"
+                              else INCIDENT_BLOCK_ROWS)
+        if raw.table == "patrol_tracks" and len(frame) > rows:
+            # The points (a shapely object of some 200 bytes per fix, most of the table) are
+            # made once, for the accepted fixes, after the blocks' columns are joined.
+            parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx,
+                                      points=False), model)
+                     for i in range(0, len(frame), rows)]
+            accepted, rejected, reasons = (_concat([p[k] for p in parts]) for k in range(3))
+            del parts
+            accepted = _with_points(accepted)
+        elif raw.table == "incidents" and len(frame) > rows:
+            accepted, rejected, reasons = _incidents_in_blocks(
+                raw, partial(_slices, raw, frame, rows), model, spec, ctx)
+        else:
+            accepted, rejected, reasons = _split(*_checked(raw, frame, model, spec, ctx), model)
     counts = reasons.value_counts()
     report = TableReport(
         table=raw.table,
         path=str(raw.path),
-        rows_read=raw.rows,
+        rows_read=selected,
         rows_accepted=len(accepted),
         rows_rejected=len(rejected),
         reasons={str(k): int(v) for k, v in counts.items()},
         dropped_columns=dropped,
-        rows_excluded=in_file - raw.rows,
+        rows_excluded=in_file - selected,
         suggestions=(dict(ctx.area_name_suggestions)
                      if raw.table in ("incidents", "incident_counts") else {}),
-        notes=list(raw.notes) + (list(ctx.table_notes) if raw.table == "incidents" else []),
+        notes=list(notes) + (list(ctx.table_notes) if raw.table == "incidents" else []),
     )
     return accepted, rejected, report
+
+
+@dataclass
+class _Tally:
+    """What a pass over a table handed over in blocks counts.
+
+    Rows in the file, rows selected by ``where``, and the source columns ingestion drops.
+    """
+
+    in_file: int = 0
+    selected: int = 0
+    dropped: list[str] = field(default_factory=list)
+
+
+def _selected_blocks(raw: RawTable, spec: SourceSpec, model: TableModel,
+                     tally: _Tally | None = None) -> Iterator[tuple[RawTable, pd.DataFrame]]:
+    """Yield each block of a reader's blocks as it was read and as selected and renamed.
+
+    The block's row labels (positions in the whole table) are kept, so that blocks sort
+    and join as the rows of one pass do.
+    """
+    if tally is not None:  # each pass counts afresh (the repeats' cells take a second pass)
+        tally.in_file = tally.selected = 0
+    for block in raw.blocks():
+        source = RawTable(raw.table, raw.path, block)
+        if spec.where:
+            source = RawTable(raw.table, raw.path, block.loc[_where_mask(source, spec)])
+        frame, dropped = _rename(source, spec, model)
+        if tally is not None:
+            tally.in_file += len(block)
+            tally.selected += len(frame)
+            tally.dropped = dropped
+        yield source, frame
+
+
+def _slices(raw: RawTable, frame: pd.DataFrame,
+            rows: int) -> Iterator[tuple[RawTable, pd.DataFrame]]:
+    """Yield a table held whole in blocks of ``rows`` consecutive rows."""
+    for start in range(0, len(frame), rows):
+        yield raw, frame.iloc[start:start + rows]
 
 
 def _concat(frames: list) -> pd.DataFrame | pd.Series:
@@ -825,25 +946,30 @@ def _split(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine,
     return accepted, rejected, q.reason.dropna()
 
 
-def _incidents_in_blocks(raw: RawTable, frame: pd.DataFrame, model: TableModel,
-                         spec: SourceSpec, ctx: IngestContext, rows: int
+def _incidents_in_blocks(raw: RawTable,
+                         blocks: Callable[[], Iterator[tuple[RawTable, pd.DataFrame]]],
+                         model: TableModel, spec: SourceSpec, ctx: IngestContext
                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """Check incidents ``rows`` rows at a time, with the answers of one pass.
+    """Check incidents block by block, with the answers of one pass.
 
-    Every check but two looks at one row. Duplicate ids are found over the whole id column
-    first; likely duplicates over the compact keys the blocks keep of the rows they accept,
-    after the last block: the repeats then leave the accepted rows for the quarantined ones
-    (in row order, as one pass orders them) and their first rows get ``matched_sources``.
+    ``blocks()`` gives a fresh pass over the blocks (each as read and as renamed, labelled by
+    its rows' positions). Every check but two looks at one row. Duplicate ids are found as
+    the blocks come (:class:`_SeenIds`); likely duplicates over the compact keys the blocks
+    keep of the rows they accept, after the last block: the repeats then leave the accepted
+    rows for the quarantined ones (in row order, as one pass orders them; their cells taken
+    in a second pass over the blocks) and their first rows get ``matched_sources``.
     """
-    # Point geometries become coordinate cells once, so that a likely duplicate found after
-    # its block shows the cells its block checked.
-    frame = _geometry_points(frame)
-    _require_columns(frame, raw, model)
-    blocks = _IncidentBlocks(_duplicate_ids(frame, model.id_column))
+    seen = _SeenIds()
+    state = _IncidentBlocks((pd.Series(dtype=bool), pd.Series(dtype=object)))
     suggestions: dict[str, list[str]] = {}
     alive, refused, reasons = [], [], []
-    for start in range(0, len(frame), rows):
-        block, table, q = _checked(raw, frame.iloc[start:start + rows], model, spec, ctx, blocks)
+    for source, block in blocks():
+        # Point geometries become coordinate cells once, so that a likely duplicate found
+        # after its block shows the cells its block checked.
+        block = _geometry_points(block)
+        _require_columns(block, source, model)
+        state.duplicates = seen.check(block, model.id_column)
+        block, table, q = _checked(source, block, model, spec, ctx, state)
         for name, near in ctx.area_name_suggestions.items():
             suggestions.setdefault(name, near)  # first seen first, as one pass lists them
         # Text columns become str blocks here: the Python objects of a block go with it.
@@ -851,13 +977,14 @@ def _incidents_in_blocks(raw: RawTable, frame: pd.DataFrame, model: TableModel,
         refused.append(block.loc[~q.alive, _shown(block, model)].assign(
             reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]))
         reasons.append(q.reason.dropna())
-        del block, table, q
+        del source, block, table, q
+    del seen
     ctx.area_name_suggestions = suggestions
-    _note_unclassified(blocks.unclassified, spec, ctx)
+    _note_unclassified(state.unclassified, spec, ctx)
     accepted = pd.concat([a for a in alive if len(a)] or alive[:1])
     del alive
-    parts = pd.concat(blocks.parts)
-    blocks.parts.clear()
+    parts = pd.concat(state.parts)
+    state.parts.clear()
     if len(parts):
         repeat, detail, matched = _likely_duplicates(parts)
         repeats = parts.index[repeat.to_numpy()]
@@ -866,7 +993,7 @@ def _incidents_in_blocks(raw: RawTable, frame: pd.DataFrame, model: TableModel,
         if len(repeats):
             accepted = accepted.drop(index=repeats)
             likely = pd.Series("likely_duplicate", index=repeats, dtype=object)
-            refused.append(frame.loc[repeats, _shown(frame, model)].assign(
+            refused.append(_rows_shown(blocks, repeats, model).assign(
                 reason=likely, column=pd.Series("incident_id", index=repeats, dtype=object),
                 detail=detail.reindex(repeats).astype(object)))
             reasons.append(likely)
@@ -874,6 +1001,18 @@ def _incidents_in_blocks(raw: RawTable, frame: pd.DataFrame, model: TableModel,
     rejected = pd.concat([r for r in refused if len(r)] or refused[:1]).sort_index()
     return (accepted, rejected.reset_index(drop=True),
             pd.concat([r for r in reasons if len(r)] or reasons[:1]).sort_index())
+
+
+def _rows_shown(blocks: Callable[[], Iterator[tuple[RawTable, pd.DataFrame]]],
+                labels: pd.Index, model: TableModel) -> pd.DataFrame:
+    """Return the cells a quarantined row shows for the rows ``labels``, from the blocks."""
+    found = []
+    for _, block in blocks():
+        taken = block.index.isin(labels)
+        if taken.any():
+            block = _geometry_points(block.loc[taken])
+            found.append(block[_shown(block, model)])
+    return pd.concat(found)
 
 
 def _projected_crs(config: MissionConfig, areas: gpd.GeoDataFrame) -> str:

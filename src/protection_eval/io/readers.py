@@ -18,7 +18,7 @@ import csv
 import errno
 import json
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,15 @@ from protection_eval.io.sheets import WORKBOOK_SUFFIXES, read_workbook, skip_hxl
 from protection_eval.model import RawTable, to_iso_text
 from protection_eval.presets import load_preset
 
-__all__ = ["READERS", "InputFileError", "read_csv_table", "read_mission_sources", "read_raw_table"]
+__all__ = [
+    "CSV_BLOCK_BYTES",
+    "READERS",
+    "InputFileError",
+    "RawTableBlocks",
+    "read_csv_table",
+    "read_mission_sources",
+    "read_raw_table",
+]
 
 READERS: dict[str, str] = {
     ".csv": "csv",
@@ -237,51 +245,63 @@ def _csv_header(path: Path, encoding: str | None, sep: str, header_row: int) -> 
 _CSV_CHUNK_ROWS = 100_000
 
 
-def _read_csv_chunks(path: Path, options: dict[str, Any]) -> pd.DataFrame:
-    """Read a CSV's cells as text, ``_CSV_CHUNK_ROWS`` rows at a time.
-
-    Read from the file itself: a decoded copy in memory (as io.StringIO, four bytes a
-    character) cost several times the file's size on a large export. Reading in chunks and
-    joining them gives the same frame as one read; it bounds the parser's per-row Python
-    strings (about 60 bytes a cell) by the chunk, and freeing Arrow's unused pages afterwards
-    leaves room for the checks that follow (measured in docs/performance.md).
-    """
-    with pd.read_csv(path, chunksize=_CSV_CHUNK_ROWS, **options) as reader:
-        chunks = list(reader)
-    if len(chunks) == 1:
-        frame = chunks[0]
-    elif chunks:
-        frame = pd.concat(chunks, ignore_index=True)
-    else:  # a header and no rows: one plain read gives the named, empty columns
-        frame = pd.read_csv(path, **options)
-    del chunks
-    pa.default_memory_pool().release_unused()
-    return frame
-
-
-def _read_csv(path: Path, spec: SourceSpec = _DEFAULT_SOURCE) -> pd.DataFrame:
+def _csv_options(path: Path, spec: SourceSpec) -> dict[str, Any]:
+    """Check a CSV's encoding and header; return the options that read its cells as text."""
     encoding, header_row = spec.encoding, spec.header_row
     _check_encoding(path, encoding)
     sep = spec.sep or _sniff_separator(path, _csv_sample(path, encoding, header_row))
     header = _csv_header(path, encoding, sep, header_row)
     _refuse_duplicate_columns(path, [n for n in header if n])
     _refuse_reserved_columns(path, header)
-    options = {"encoding": encoding or "utf-8-sig", "sep": sep, "skiprows": header_row - 1,
-               "dtype": str, "keep_default_na": False, "skip_blank_lines": False}
+    return {"encoding": encoding or "utf-8-sig", "sep": sep, "skiprows": header_row - 1,
+            "dtype": str, "keep_default_na": False, "skip_blank_lines": False}
+
+
+def _csv_chunks(path: Path, options: dict[str, Any], header_row: int) -> Iterator[pd.DataFrame]:
+    """Yield a CSV's cells as text, ``_CSV_CHUNK_ROWS`` rows at a time, with ``source_row``.
+
+    Read from the file itself: a decoded copy in memory (as io.StringIO, four bytes a
+    character) cost several times the file's size on a large export. Chunks bound the
+    parser's per-row Python strings (about 60 bytes a cell). A file with a header and no rows
+    gives one chunk with the named, empty columns.
+    """
+    first_row, any_chunk = header_row + 1, False
     try:
-        frame = _read_csv_chunks(path, options)
+        with pd.read_csv(path, chunksize=_CSV_CHUNK_ROWS, **options) as reader:
+            for chunk in reader:
+                any_chunk = True
+                yield _numbered(chunk, first_row)
+                first_row += len(chunk)
+        if not any_chunk:  # a header and no rows: one plain read gives the named columns
+            yield _numbered(pd.read_csv(path, **options), first_row)
     except (pd.errors.ParserError, csv.Error) as exc:
         raise InputFileError(
             path, f"not a readable CSV ({exc})",
-            f"Check quoting and the separator ({sep!r}; declare another with `sep:`)",
+            f"Check quoting and the separator ({options['sep']!r}; declare another with `sep:`)",
         ) from None
     except pd.errors.EmptyDataError:
         raise InputFileError(
             path, f"has no header on line {header_row}",
             "Set `header_row:` of this source to the line that holds the column names",
         ) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame.insert(0, "source_row", range(header_row + 1, len(frame) + header_row + 1))
+
+
+def _numbered(chunk: pd.DataFrame, first_row: int) -> pd.DataFrame:
+    chunk.columns = [str(c).strip() for c in chunk.columns]
+    chunk.insert(0, "source_row", range(first_row, first_row + len(chunk)))
+    return chunk
+
+
+def _read_csv(path: Path, spec: SourceSpec = _DEFAULT_SOURCE) -> pd.DataFrame:
+    """Read a whole CSV's cells as text; the chunks joined give the frame of one read.
+
+    Freeing Arrow's unused pages afterwards leaves room for the checks that follow
+    (measured in docs/performance.md).
+    """
+    chunks = list(_csv_chunks(path, _csv_options(path, spec), spec.header_row))
+    frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+    del chunks
+    pa.default_memory_pool().release_unused()
     return frame
 
 
@@ -543,6 +563,85 @@ def _preset_notes(spec: SourceSpec, frame: pd.DataFrame) -> list[str]:
             + "; ".join(present)]
 
 
+#: An incidents CSV larger than this is handed to ingestion in blocks of rows
+#: (:class:`RawTableBlocks`) rather than read whole: a 200 MB export took about 650 MB as a
+#: whole table of text, held for all of ingestion (docs/performance.md).
+CSV_BLOCK_BYTES = 32 * 2**20
+
+
+class RawTableBlocks(RawTable):
+    """A large CSV handed over in blocks of consecutive rows, never held whole.
+
+    :meth:`blocks` yields the rows :func:`read_raw_table` would give as one frame (hashtag row
+    and blank rows taken out, export shape applied), ``_CSV_CHUNK_ROWS`` lines of the file at
+    a time, each block labelled by its rows' positions in that frame. Ingestion checks the
+    blocks one by one. ``frame`` still gives the whole table (read again, not kept) to a
+    reader that needs it whole, and ``rows`` counts the rows with one pass over the file.
+
+    Attributes
+    ----------
+    spec : SourceSpec
+        The source's reader keys.
+    """
+
+    def __init__(self, table: str, path: Path, spec: SourceSpec, options: dict[str, Any],
+                 notes: tuple[str, ...] = ()) -> None:
+        for name, value in (("table", table), ("path", path), ("notes", notes), ("spec", spec),
+                            ("_options", options), ("_count", [])):
+            object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"RawTableBlocks(table={self.table!r}, path={str(self.path)!r})"
+
+    def blocks(self, notes: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        """Yield the table's rows in blocks, from the file; at least one block, maybe empty.
+
+        Parameters
+        ----------
+        notes : list of str, optional
+            Receives what the reader took out of the first block (an HXL hashtag row).
+        """
+        kept, first = 0, True
+        for chunk in _csv_chunks(self.path, self._options, self.spec.header_row):
+            if first:
+                chunk, taken = skip_hxl_row(chunk, self.table, propose=self.spec.hxl)
+                (notes if notes is not None else []).extend(taken)
+                first = False
+            chunk = _drop_blank_rows(chunk)
+            chunk.index = pd.RangeIndex(kept, kept + len(chunk))
+            kept += len(chunk)
+            yield apply_export_shape(chunk, self.path, self.spec)
+
+    @property
+    def frame(self) -> pd.DataFrame:  # type: ignore[override]
+        """The whole table, read from the file (not kept)."""
+        blocks = list(self.blocks())
+        return blocks[0] if len(blocks) == 1 else pd.concat(blocks)
+
+    @property
+    def rows(self) -> int:
+        """Number of data rows, counted once over the file."""
+        if not self._count:
+            self._count.append(sum(len(block) for block in self.blocks()))
+        return self._count[0]
+
+
+def _read_csv_blocks(table: str, path: Path, spec: SourceSpec,
+                     header_only_ok: bool) -> RawTableBlocks:
+    """Check a large CSV's header and first rows now; hand over its rows in blocks later."""
+    raw = RawTableBlocks(table, path, spec, _csv_options(path, spec))
+    notes: list[str] = []
+    blocks = raw.blocks(notes)
+    first = next(blocks)
+    # Blank lines may fill whole chunks: a table with no rows is known at its first row.
+    empty = first.empty and all(block.empty for block in blocks)
+    blocks.close()
+    if empty and not header_only_ok:
+        raise InputFileError(path, "the file has a header but no rows", "Export it with its rows")
+    object.__setattr__(raw, "notes", tuple(notes + _preset_notes(spec, first)))
+    return raw
+
+
 def read_raw_table(
     table: str,
     path: Path,
@@ -575,7 +674,9 @@ def read_raw_table(
     RawTable
         The file's rows as text; its ``notes`` say what the reader took out (an HXL hashtag
         row), proposed (a column map from hashtags) or what a preset drops. GPS tracks from
-        a GeoParquet file may keep their time column and points typed (``_typed_tracks``).
+        a GeoParquet file may keep their time column and points typed (``_typed_tracks``). An
+        incidents CSV larger than :data:`CSV_BLOCK_BYTES` is a :class:`RawTableBlocks`, whose
+        rows ingestion reads in blocks.
 
     Raises
     ------
@@ -596,6 +697,8 @@ def read_raw_table(
             f"Use one of {sorted(READERS)}",
         )
     _check_source_file(path)
+    if kind == "csv" and table == "incidents" and path.stat().st_size > CSV_BLOCK_BYTES:
+        return _read_csv_blocks(table, path, spec, header_only_ok)
     notes: list[str] = []
     if kind in ("csv", "workbook"):
         if kind == "csv":

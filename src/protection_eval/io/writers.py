@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "CSV_BLOCK_ROWS",
     "FORMULA_TRIGGERS",
     "file_sha256",
     "neutralise_formula",
@@ -164,6 +165,8 @@ def write_table(
 
     A CSV's text cells go through :func:`to_spreadsheet_safe` first: every CSV a run writes,
     shared or restricted, is meant to be opened in a spreadsheet, so no cell may be a formula.
+    A CSV is made safe and written :data:`CSV_BLOCK_ROWS` rows at a time (the same bytes as
+    the whole table at once), so a large quarantine table is never held as text whole.
 
     Parameters
     ----------
@@ -186,8 +189,7 @@ def write_table(
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        table = frame if raw_cells else to_spreadsheet_safe(frame)
-        write_text(table.to_csv(index=False, lineterminator="\n"), path)
+        _write_csv(frame, path, raw_cells=raw_cells)
     elif suffix in {".parquet", ".geoparquet"}:
         frame.to_parquet(path, index=False)
     elif suffix == ".gpkg":
@@ -196,6 +198,60 @@ def write_table(
         write_text(frame.to_json(drop_id=True), path)
     else:
         raise ValueError(f"cannot write {path}: unknown extension {suffix!r}")
+    return path
+
+
+#: Rows turned into CSV text at a time: the spreadsheet-safe copy of the cells (one Python
+#: string a cell) and the text of a block, not of the table, are held at once. A quarantine
+#: table of 700,000 rows cost about 200 MB more written whole (docs/performance.md).
+CSV_BLOCK_ROWS = 50_000
+
+
+def _csv_blocks_agree(frame: pd.DataFrame) -> bool:
+    """Whether every column prints cell by cell, so that blocks print as the whole table.
+
+    pandas chooses the text of a naive date-time or duration column from the whole column
+    (dates only when every value is at midnight, the finest fraction of a second any value
+    has), and the spreadsheet-safe copy of a column of Python objects takes one dtype for
+    the column (numbers and empty cells become floats: ``0`` prints ``0.0`` beside an empty
+    cell); a column of text, or of any dtype but those, prints each cell on its own.
+    """
+    for column in range(frame.shape[1]):
+        values = frame.iloc[:, column]
+        dtype = values.dtype
+        if pd.api.types.is_timedelta64_dtype(dtype) or (
+            pd.api.types.is_datetime64_dtype(dtype) and getattr(dtype, "tz", None) is None
+        ):
+            return False
+        kind = pd.api.types.infer_dtype(values, skipna=True) if dtype == "O" else "string"
+        if kind not in ("string", "empty"):
+            return False
+    return True
+
+
+def _write_csv(
+    frame: pd.DataFrame, path: Path, *, raw_cells: bool = False, block_rows: int | None = None
+) -> Path:
+    """Write ``frame`` as CSV ``block_rows`` rows at a time, atomically.
+
+    The bytes are those of one ``to_csv`` of the whole (spreadsheet-safe) table: header once,
+    then each block's rows. A table with a column whose text depends on the whole column
+    (:func:`_csv_blocks_agree`) is written in one block.
+    """
+    rows = (block_rows or CSV_BLOCK_ROWS) if _csv_blocks_agree(frame) else max(len(frame), 1)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            for start in range(0, max(len(frame), 1), rows):
+                block = frame.iloc[start:start + rows]
+                block = block if raw_cells else to_spreadsheet_safe(block)
+                block.to_csv(handle, index=False, header=start == 0, lineterminator="\n")
+                del block
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
