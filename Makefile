@@ -5,6 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core; `make test PYTEST_WORKERS=0` runs in one process.
+# --dist loadfile keeps a test file on one worker, so a module-scoped fixture (a whole mission
+# run shared by the tests of tests/test_e2e.py) runs once.
+PYTEST_WORKERS ?= auto
 
 .PHONY: demo test lab setup lint bench lock clean-reports
 
@@ -14,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 		{ echo "protection-eval needs Python 3.11 or newer (found $$($(BIN)/python -V))"; exit 1; }
 	$(BIN)/python -m pip install --quiet uv || true
 	@if [ -x $(BIN)/uv ]; then \
-		$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e '.[dev]'; \
+		$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c requirements.lock -e '.[dev]'; \
 	else \
 		$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'; \
 	fi
@@ -34,7 +38,7 @@ demo: setup
 	@echo "Each mission: reports/<MISSION>/latest/shared/ (for commanders) and restricted/ (evaluators)."
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lab: setup
 	@test -f data/missions/DEMO-A.yaml || $(BIN)/protection-eval demo --no-run
