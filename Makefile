@@ -5,6 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core; `make test PYTEST_WORKERS=0` runs in one process.
+# --dist loadfile keeps a test file on one worker, so a module-scoped fixture (a whole mission
+# run shared by the tests of tests/test_e2e.py) runs once; --no-loadscope-reorder hands out the
+# files in the order tests/conftest.py collects them (long ones first), not by number of tests.
+PYTEST_WORKERS ?= auto
 
 .PHONY: demo test lab setup lint bench lock clean-reports
 
@@ -14,7 +19,7 @@ $(STAMP): pyproject.toml requirements.lock
 		{ echo "protection-eval needs Python 3.11 or newer (found $$($(BIN)/python -V))"; exit 1; }
 	$(BIN)/python -m pip install --quiet uv || true
 	@if [ -x $(BIN)/uv ]; then \
-		$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e '.[dev]'; \
+		$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c requirements.lock -e '.[dev]'; \
 	else \
 		$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'; \
 	fi
@@ -34,7 +39,8 @@ demo: setup
 	@echo "Each mission: reports/<MISSION>/latest/shared/ (for commanders) and restricted/ (evaluators)."
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+		$(PYTEST_ARGS)
 
 lab: setup
 	@test -f data/missions/DEMO-A.yaml || $(BIN)/protection-eval demo --no-run

@@ -10,6 +10,19 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the files holding slow or browser tests first, each file's tests in their own order.
+
+    ``make test`` hands whole files to the pytest-xdist workers in collection order
+    (``--dist loadfile``): a long file (a whole mission run, the wheel) started last would leave
+    one worker alone at the end. Started first, the short files fill in around them. The sort is
+    stable and the same in every worker, as xdist requires.
+    """
+    heavy = {item.path for item in items
+             if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
+    items.sort(key=lambda item: item.path not in heavy)
+
+
 @pytest.fixture
 def bad_mission(tmp_path: Path) -> Path:
     """A copy of the fixture mission whose files hold one row per quarantine reason."""

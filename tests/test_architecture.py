@@ -70,8 +70,12 @@ def test_a_wheel_in_a_fresh_environment_runs_the_demo_from_another_folder(tmp_pa
     )
     work = tmp_path / "elsewhere"
     work.mkdir()
+    # The throwaway environment keeps the bytecode it compiles: under a PYTHONDONTWRITEBYTECODE
+    # set for the whole machine, each of the demo's notebook kernels would compile pandas,
+    # geopandas and the rest again (`uv pip install` writes no bytecode, unlike pip).
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PROTECTION_EVAL_", "PYTHONPATH", "VIRTUAL_ENV"))}
+           if not k.startswith(("PROTECTION_EVAL_", "PYTHONPATH", "VIRTUAL_ENV",
+                                "PYTHONDONTWRITEBYTECODE"))}
     result = subprocess.run(
         [str(venv / "bin" / "protection-eval"), "demo", "--scale", "0.35", "--seed", "5"],
         cwd=work, env=env, capture_output=True, text=True, timeout=1800,
