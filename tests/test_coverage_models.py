@@ -20,8 +20,10 @@ from protection_eval.coverage.models import (
     CoverageParams,
     NoPresenceModel,
     RoutesModel,
+    TrackFixes,
     TracksModel,
     choose_coverage_model,
+    tracks_to_movements,
 )
 from protection_eval.sharing.forms import to_shared_coverage_summary, to_shared_gaps
 
@@ -412,3 +414,34 @@ def test_cli_coverage_reports_a_missing_configuration_as_one_message(tmp_path):
     assert result.exit_code == 1
     assert "no such mission configuration file" in result.output
     assert "Traceback" not in result.output
+
+
+def test_track_fixes_project_like_to_crs_and_keep_missing_positions_and_times():
+    # Issue 18: the tracks model takes the fixes as projected arrays; the projection must be
+    # the one GeoDataFrame.to_crs applies (bit-equal), and a missing position or a
+    # missing time must stay missing (NaN), so the fix is left out of the movements as before.
+    tracks = gpd.GeoDataFrame(
+        {
+            "patrol_id": ["P1", "P1", "P2", "P2", None],
+            "recorded_at": [T0, T0 + pd.Timedelta(minutes=5), pd.NaT, T0, T0],
+        },
+        geometry=[Point(31.5, 4.85), Point(31.51, 4.86), Point(31.6, 4.9), None, Point(31.7, 5.0)],
+        crs="EPSG:4326",
+    )
+    fixes = TrackFixes.from_tracks(tracks, "EPSG:32636")
+    expected = tracks.to_crs("EPSG:32636")
+    assert fixes.crs == expected.crs
+    assert np.array_equal(fixes.x, expected.geometry.x.to_numpy(), equal_nan=True)
+    assert np.array_equal(fixes.y, expected.geometry.y.to_numpy(), equal_nan=True)
+    assert np.isnan(fixes.x[3]) and np.isnan(fixes.y[3]) and np.isfinite(fixes.x[4])
+    assert np.isnan(fixes.t[2]) and list(fixes.codes) == [0, 0, 1, 1, -1]
+    moves, ids = tracks_to_movements(fixes, max_gap_h=2.0)
+    old, old_ids = tracks_to_movements(expected, max_gap_h=2.0)
+    assert list(ids) == list(old_ids) == ["P1", "P2"]
+    for name in ("x0", "y0", "x1", "y1", "t0", "t1", "group"):
+        assert np.array_equal(getattr(moves, name), getattr(old, name)), name
+    # P1's two fixes make its one movement; P2's fixes lack a time or a position.
+    assert (moves.x0[0], moves.x1[0]) == (fixes.x[0], fixes.x[1])
+    assert 1 not in moves.group
+    with pytest.raises(ValueError, match="no CRS"):
+        TrackFixes.from_tracks(tracks.set_crs(None, allow_override=True), "EPSG:32636")

@@ -8,6 +8,7 @@ the same numbers and polygons, to the bit. Time and memory are measured by
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +22,7 @@ from protection_eval.coverage.areas import (
     month_starts,
 )
 from protection_eval.coverage.mission import compute_mission_coverage, prepare_coverage
+from protection_eval.coverage.models import TrackFixes, tracks_to_movements
 from protection_eval.coverage.presence import PRESENCE_COLUMNS, PresencePieces
 from protection_eval.runs.missions import load_mission
 
@@ -147,3 +149,31 @@ def test_movements_cut_in_blocks_equal_one_pass_to_the_bit(monkeypatch):
     assert len(whole) > 2 * n
     for name in ("x0", "y0", "x1", "y1", "t0", "t1"):
         assert np.array_equal(getattr(parts, name), getattr(whole, name)), name
+
+
+def test_prepared_tracks_hold_no_shapely_point_and_give_the_same_movements(
+    mission_a, prepared_a, monkeypatch
+):
+    # Issue 18: prepare_coverage used to hold a projected GeoDataFrame of every GPS fix (a
+    # shapely point each, 3.3 M at x64) beside the mission's own; it projects the coordinates
+    # as arrays now. The movements must be bit-equal to those of the projected GeoDataFrame.
+    fixes = prepared_a.tables["patrol_tracks"]
+    assert isinstance(fixes, TrackFixes)
+    for name in ("x", "y", "t", "codes"):
+        assert getattr(fixes, name).dtype.kind in "fi", name
+    projected = mission_a.patrol_tracks.to_crs(mission_a.projected_crs)
+    assert fixes.crs == projected.crs
+    old, old_ids = tracks_to_movements(projected, prepared_a.params.max_gap_h)
+    new, new_ids = prepared_a.moves
+    for name in ("x0", "y0", "x1", "y1", "t0", "t1", "group"):
+        assert np.array_equal(getattr(new, name), getattr(old, name), equal_nan=True), name
+    assert new_ids.equals(old_ids)
+    # And no GeoDataFrame of the fixes is projected on the way.
+    to_crs = gpd.GeoDataFrame.to_crs
+
+    def watched(frame, *args, **kwargs):
+        assert "recorded_at" not in frame.columns, "the GPS tracks were projected as geometries"
+        return to_crs(frame, *args, **kwargs)
+
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_crs", watched)
+    assert len(prepare_coverage(mission_a).tables["patrol_tracks"]) == len(projected)

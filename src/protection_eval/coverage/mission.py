@@ -28,6 +28,7 @@ from protection_eval.coverage.models import (
     CoverageModel,
     CoverageParams,
     PatrolMovements,
+    TrackFixes,
     choose_coverage_model,
     register_coverage_model,
 )
@@ -232,7 +233,8 @@ class PreparedCoverage:
         Radius, window, gap limit, precision uncertainties, time zone.
     tables : mapping
         ``patrols``, ``patrol_tracks``, ``bases`` in the mission's projected CRS (None when
-        absent).
+        absent); the GPS tracks as :class:`~protection_eval.coverage.models.TrackFixes`
+        (coordinate arrays), not a GeoDataFrame.
     moves : tuple of (Movements, pandas.Index) or None
         The model's patrol movements and the patrol ids of their codes; None for models
         without movements (bases, none).
@@ -289,10 +291,13 @@ def prepare_coverage(
     """
     params = to_coverage_params(mission, radius_m, window_h)
     crs = mission.projected_crs
+    # GPS fixes are projected as coordinate arrays, never as a second GeoDataFrame: a shapely
+    # point per fix was most of a notebook kernel's memory at millions of fixes.
+    tracks = mission.patrol_tracks
     tables = {
-        name: None if frame is None else frame.to_crs(crs)
-        for name, frame in (("patrols", mission.patrols), ("patrol_tracks", mission.patrol_tracks),
-                            ("bases", mission.bases))
+        "patrols": None if mission.patrols is None else mission.patrols.to_crs(crs),
+        "patrol_tracks": None if tracks is None else TrackFixes.from_tracks(tracks, crs),
+        "bases": None if mission.bases is None else mission.bases.to_crs(crs),
     }
     chosen = _choose_model(tables, model)
     return PreparedCoverage(chosen, params, tables, chosen.movements(tables, params))

@@ -22,6 +22,7 @@ from typing import ClassVar
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
@@ -165,14 +166,93 @@ def _cover_with(
     )
 
 
-def tracks_to_movements(tracks: gpd.GeoDataFrame, max_gap_h: float) -> tuple[Movements, pd.Index]:
+@dataclass(frozen=True)
+class TrackFixes:
+    """GPS fixes as arrays: what the tracks model needs of them, without a shapely point each.
+
+    A GeoDataFrame of fixes holds a shapely point per fix (about 200 bytes each) and its
+    projected copy another; at millions of fixes that was most of a notebook kernel's memory.
+    :func:`protection_eval.coverage.mission.prepare_coverage` projects the fixes' coordinates
+    as arrays instead (:meth:`from_tracks`), with the same transformation as
+    ``GeoDataFrame.to_crs``, so the coordinates are bit-identical.
+
+    Attributes
+    ----------
+    x, y : numpy.ndarray
+        Coordinates in ``crs`` (NaN for a missing or empty geometry).
+    t : numpy.ndarray
+        ``recorded_at`` in seconds since the epoch (NaN when missing).
+    codes : numpy.ndarray
+        Patrol code of each fix (-1 when the patrol id is missing).
+    ids : pandas.Index
+        The patrol ids the codes stand for.
+    crs : object
+        The coordinates' CRS.
+    """
+
+    x: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    t: np.ndarray = field(repr=False)
+    codes: np.ndarray = field(repr=False)
+    ids: pd.Index = field(repr=False)
+    crs: object = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @classmethod
+    def from_tracks(cls, tracks: gpd.GeoDataFrame, crs: object | None = None) -> TrackFixes:
+        """Return the fixes of a GPS track table, projected to ``crs`` when given.
+
+        Parameters
+        ----------
+        tracks : geopandas.GeoDataFrame
+            GPS fixes: Point geometry, ``patrol_id``, ``recorded_at`` (UTC).
+        crs : object, optional
+            Target CRS (anything ``pyproj.CRS.from_user_input`` takes); the table's own when
+            None.
+
+        Returns
+        -------
+        TrackFixes
+            The fixes' coordinates, times and patrol codes.
+
+        Raises
+        ------
+        ValueError
+            When ``crs`` is given and the table has no CRS.
+        """
+        x, y = point_xy(tracks.geometry)
+        target = tracks.crs
+        if crs is not None:
+            target = pyproj.CRS.from_user_input(crs)
+            if tracks.crs is None:
+                raise ValueError(
+                    "the GPS tracks have no CRS, so they cannot be projected; the mission's "
+                    "tables are read in EPSG:4326"
+                )
+            if not tracks.crs.is_exact_same(target):
+                # The transformer GeoDataFrame.to_crs builds, applied to the same coordinates:
+                # the projected positions are the ones a projected GeoDataFrame would hold.
+                transformer = pyproj.Transformer.from_crs(tracks.crs, target, always_xy=True)
+                ok = np.isfinite(x) & np.isfinite(y)
+                px, py = transformer.transform(x[ok], y[ok])
+                x[ok] = px
+                y[ok] = py
+        t = to_seconds(tracks["recorded_at"], "recorded_at")
+        codes, ids = pd.factorize(tracks["patrol_id"])
+        return cls(x, y, t, codes, pd.Index(ids), target)
+
+
+def tracks_to_movements(
+    tracks: gpd.GeoDataFrame | TrackFixes, max_gap_h: float
+) -> tuple[Movements, pd.Index]:
     """Return the movements of GPS tracks and the patrol ids their ``group`` codes stand for."""
-    x, y = point_xy(tracks.geometry)
-    t = to_seconds(tracks["recorded_at"], "recorded_at")
-    codes, ids = pd.factorize(tracks["patrol_id"])
+    fixes = tracks if isinstance(tracks, TrackFixes) else TrackFixes.from_tracks(tracks)
+    x, y, t = fixes.x, fixes.y, fixes.t
     ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(t)
-    moves = movements_from_fixes(codes[ok], x[ok], y[ok], t[ok], max_gap_h * HOUR_S)
-    return moves, pd.Index(ids)
+    moves = movements_from_fixes(fixes.codes[ok], x[ok], y[ok], t[ok], max_gap_h * HOUR_S)
+    return moves, fixes.ids
 
 
 def routes_to_movements(patrols: gpd.GeoDataFrame) -> tuple[Movements, pd.Index]:
