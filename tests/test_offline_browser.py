@@ -18,7 +18,15 @@ from test_maps import build, make_large_mission_layers
 from protection_eval.sharing.maps import make_coverage_map
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = Path(os.environ.get("PROTECTION_EVAL_SCREENSHOT", "/tmp/protection_eval_map.png"))
+
+
+def screenshot_path(tmp_path: Path, name: str) -> Path:
+    """Where a screenshot goes: the test's own folder, or $PROTECTION_EVAL_SCREENSHOT_DIR.
+
+    A fixed name in /tmp would be shared by two suites (or two xdist runs) at once.
+    """
+    folder = os.environ.get("PROTECTION_EVAL_SCREENSHOT_DIR")
+    return (Path(folder) if folder else tmp_path) / name
 
 pytestmark = pytest.mark.browser
 
@@ -112,7 +120,7 @@ def test_shared_map_renders_offline_with_no_request_leaving_the_page(browser, tm
     tooltip.wait_for(state="visible", timeout=5_000)
     assert "Secteur 1" in tooltip.inner_text()
     assert "not shown (suppressed)" in tooltip.inner_text()
-    page.screenshot(path=str(SCREENSHOT.with_name("protection_eval_map_small.png")))
+    page.screenshot(path=str(screenshot_path(tmp_path, "protection_eval_map_small.png")))
     page.context.close()
 
 
@@ -136,8 +144,9 @@ def test_large_mission_map_renders_offline_and_screenshot_is_taken(browser, tmp_
     assert outside == [] and errors == []
     shown = int(hexagons["incidents"].notna().sum())
     assert page.locator("path.leaflet-interactive").count() >= len(areas) + shown + len(gaps)
-    page.screenshot(path=str(SCREENSHOT))
-    assert SCREENSHOT.stat().st_size > 10_000
+    shot = screenshot_path(tmp_path, "protection_eval_map.png")
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
     page.context.close()
 
 
