@@ -26,7 +26,7 @@ resident memory, ``VmHWM``, imports included) is its own:
 Usage::
 
     python benchmarks/bench_ingest.py [--rows 1400000] [--track-rows 2000000] [--keep DIR]
-        [--phases imports read read-whole validate tracks] [--trace]
+        [--phases imports read read-whole validate tracks] [--trace] [--keep-report-delay]
 
 Prints one JSON line per phase (wall and CPU seconds, peak memory) and a summary with the file
 size and peak memory as a multiple of it. Nothing is asserted: on a shared machine the figures
@@ -144,8 +144,15 @@ print(json.dumps({"phase": phase, "wall_s": round(time.perf_counter() - start, 2
 """
 
 
-def make_large_mission(folder: Path, rows: int, seed: int = 7) -> tuple[Path, Path]:
+def make_large_mission(folder: Path, rows: int, seed: int = 7,
+                       keep_report_delay: bool = False) -> tuple[Path, Path]:
     """Write DEMO-A with an incidents CSV of ``rows`` rows into ``folder``.
+
+    By default a row's report date is kept while its incident date is drawn afresh, so about
+    half the rows are quarantined as reported before they occurred (the file of the earlier
+    rounds, kept so that their figures compare). ``keep_report_delay`` moves the report date
+    with the incident date, keeping each row's own delay: the file is then quarantined at
+    DEMO-A's own rates, as a real export would be.
 
     Parameters
     ----------
@@ -155,6 +162,8 @@ def make_large_mission(folder: Path, rows: int, seed: int = 7) -> tuple[Path, Pa
         Number of incident rows in the large file.
     seed : int
         Seed of the resampling.
+    keep_report_delay : bool
+        Move ``Date of Report`` with ``Incident Date`` (each row's own delay kept).
 
     Returns
     -------
@@ -176,6 +185,13 @@ def make_large_mission(folder: Path, rows: int, seed: int = 7) -> tuple[Path, Pa
     when = start + pd.to_timedelta(rng.integers(0, minutes, rows), unit="min")
     # Rows quarantined for their date or point keep the cell that gets them quarantined.
     keep_date = ~table["Incident Date"].str.match(r"^\d{2}/\d{2}/20(22|23) \d{2}:\d{2}$")
+    if keep_report_delay:
+        day_first = "%d/%m/%Y %H:%M"
+        delay = (pd.to_datetime(table["Date of Report"], format=day_first, errors="coerce")
+                 - pd.to_datetime(table["Incident Date"], format=day_first, errors="coerce"))
+        moved = (when + delay.to_numpy()).strftime(day_first)
+        table["Date of Report"] = np.where(keep_date | delay.isna(), table["Date of Report"],
+                                           moved)
     table["Incident Date"] = np.where(keep_date, table["Incident Date"],
                                       when.strftime("%d/%m/%Y %H:%M"))
     for column in ("Longitude", "Latitude"):
@@ -246,6 +262,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--track-rows", type=int, default=2_000_000)
     parser.add_argument("--phases", nargs="+",
                         default=["imports", "read", "validate", "tracks"])
+    parser.add_argument("--keep-report-delay", action="store_true",
+                        help="Move each row's report date with its incident date (DEMO-A's "
+                             "own quarantine rates instead of about half the rows)")
     parser.add_argument("--trace", action="store_true",
                         help="Print where each phase's memory grows (stack at each new peak)")
     args = parser.parse_args(argv)
@@ -255,7 +274,8 @@ def main(argv: list[str] | None = None) -> None:
         incidents = folder / "demo-a" / "incidents_large.csv"
         if not incidents.exists():
             started = time.perf_counter()
-            config, incidents = make_large_mission(folder, args.rows)
+            config, incidents = make_large_mission(folder, args.rows,
+                                                   keep_report_delay=args.keep_report_delay)
             print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.0f} s",
                   file=sys.stderr)
         tracks = folder / "demo-a" / "patrol_tracks_large.parquet"
