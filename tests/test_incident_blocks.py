@@ -37,15 +37,20 @@ TYPES = ["Viol", "Agression sexuelle", "Inconnu"]
 SOURCES = ["hr", "hr", "partner", "ngo", "radio", ""]
 
 
-@pytest.fixture(scope="module")
-def context() -> IngestContext:
-    config = load_mission_config(FIXTURE / "mission.yaml")
+def mission_context(config_path: Path) -> IngestContext:
+    """The ingestion context of a mission YAML, its areas read and checked."""
+    config = load_mission_config(config_path)
     ctx = IngestContext(config, frozenset(), TODAY)
-    areas, _, _ = tables.ingest_table(read_raw_table("areas", FIXTURE / "areas.geojson"),
-                                      config.sources.areas, ctx)
+    spec = config.sources.areas
+    areas, _, _ = tables.ingest_table(read_raw_table("areas", spec.path, spec=spec), spec, ctx)
     ctx.areas = tables.validate_table("areas", areas)
     ctx.projected_crs = tables._projected_crs(config, ctx.areas)
     return ctx
+
+
+@pytest.fixture(scope="module")
+def context() -> IngestContext:
+    return mission_context(FIXTURE / "mission.yaml")
 
 
 def _fresh(ctx: IngestContext) -> IngestContext:

@@ -11,7 +11,6 @@ the table read, the accepted rows, the quarantined rows, the report, and ``rejec
 from __future__ import annotations
 
 import csv
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,20 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_incident_blocks import (
+    FIXTURE,
+    IDS,
+    NAMES,
+    POINTS,
+    SOURCES,
+    TIMES,
+    TYPES,
+    _fresh,
+    mission_context,
+)
+from test_realdata_car import car_mission
 
-from protection_eval.config import SourceSpec, load_mission_config
+from protection_eval.config import SourceSpec
 from protection_eval.ingest import tables
 from protection_eval.ingest.quarantine import IngestContext
 from protection_eval.io import readers
@@ -29,31 +40,10 @@ from protection_eval.io.readers import RawTableBlocks, read_raw_table
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.runner import write_validation
 
-FIXTURE = Path(__file__).parent / "fixtures" / "bad_mission"
-TODAY = dt.date(2026, 11, 30)
-
-IDS = ["I1", "I2", "I3", "I1", ""]
-TIMES = ["2022-03-05T10:00:00", "2022-03-05", "2022-13-45", "2030-01-01", ""]
-POINTS = [("30.05", "5.05"), ("30.05001", "5.05"), ("30.15", "5.05"), ("0", "0"),
-          ("", ""), ("5.05", "30.05")]
-NAMES = ["", "", "Kator Town", "Nowhere", "Elsewhere"]
-TYPES = ["Viol", "Agression sexuelle", "Inconnu"]
-SOURCES = ["hr", "hr", "partner", "ngo", "radio", ""]
-
 
 @pytest.fixture(scope="module")
 def context() -> IngestContext:
-    config = load_mission_config(FIXTURE / "mission.yaml")
-    ctx = IngestContext(config, frozenset(), TODAY)
-    areas, _, _ = tables.ingest_table(read_raw_table("areas", FIXTURE / "areas.geojson"),
-                                      config.sources.areas, ctx)
-    ctx.areas = tables.validate_table("areas", areas)
-    ctx.projected_crs = tables._projected_crs(config, ctx.areas)
-    return ctx
-
-
-def _fresh(ctx: IngestContext) -> IngestContext:
-    return IngestContext(ctx.config, ctx.strategy_ids, ctx.today, ctx.projected_crs, ctx.areas)
+    return mission_context(FIXTURE / "mission.yaml")
 
 
 def _blocked(path: Path, spec: SourceSpec, lines: int, table: str = "incidents"):
@@ -66,11 +56,12 @@ def _blocked(path: Path, spec: SourceSpec, lines: int, table: str = "incidents")
         readers.CSV_BLOCK_BYTES, readers._CSV_CHUNK_ROWS = saved
 
 
-def _assert_stream_equals_one_pass(path: Path, spec: SourceSpec, ctx: IngestContext) -> None:
+def _assert_stream_equals_one_pass(path: Path, spec: SourceSpec, ctx: IngestContext,
+                                   sizes: tuple[int, ...] = (1, 2, 3)) -> None:
     whole_raw = read_raw_table("incidents", path, spec=spec)
     assert not isinstance(whole_raw, RawTableBlocks)
     whole = tables.ingest_table(whole_raw, spec, _fresh(ctx))
-    for lines in (1, 2, 3):
+    for lines in sizes:
         raw = _blocked(path, spec, lines)
         assert isinstance(raw, RawTableBlocks)
         saved = readers._CSV_CHUNK_ROWS
@@ -102,6 +93,17 @@ def _write(path: Path, header: list[str], rows: list[list[str]], before: str = "
 def test_the_bad_mission_incidents_in_blocks_equal_one_pass(context):
     _assert_stream_equals_one_pass(FIXTURE / "incidents.csv", context.config.sources.incidents,
                                    context)
+
+
+def test_real_ucdp_incidents_in_blocks_equal_one_pass(tmp_path):
+    """UCDP GED's CAR file (real, with ``where``, a date format and date ranges) in blocks."""
+    ctx = mission_context(car_mission(tmp_path))
+    spec = ctx.config.sources.incidents
+    _assert_stream_equals_one_pass(spec.path, spec, ctx, sizes=(97, 1000))
+    whole = tables.ingest_table(read_raw_table("incidents", spec.path, spec=spec), spec,
+                                _fresh(ctx))[2]
+    # blocks that cut through accepted, quarantined and unselected rows alike
+    assert whole.rows_accepted > 500 and whole.rows_rejected > 100 and whole.rows_excluded > 500
 
 
 def test_a_where_selection_counts_and_checks_as_one_pass(context):
