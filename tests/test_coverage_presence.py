@@ -161,7 +161,12 @@ def test_prepared_tracks_hold_no_shapely_point_and_give_the_same_movements(
     assert isinstance(fixes, TrackFixes)
     for name in ("x", "y", "t", "codes"):
         assert getattr(fixes, name).dtype.kind in "fi", name
-    projected = mission_a.patrol_tracks.to_crs(mission_a.projected_crs)
+    # The former representation: the mission's fixes as EPSG:4326 points, as ingestion made
+    # them before the fixes became coordinates, projected by GeoDataFrame.to_crs.
+    tracks = mission_a.patrol_tracks
+    former = gpd.GeoDataFrame(tracks, geometry=gpd.points_from_xy(
+        tracks["longitude"], tracks["latitude"]), crs="EPSG:4326")
+    projected = former.to_crs(mission_a.projected_crs)
     assert fixes.crs == projected.crs
     old, old_ids = tracks_to_movements(projected, prepared_a.params.max_gap_h)
     new, new_ids = prepared_a.moves

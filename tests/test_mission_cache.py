@@ -381,7 +381,7 @@ def test_a_tracks_table_changed_after_the_cache_was_opened_is_refused_when_read(
         mission = load_mission(run_config)
         incidents = mission.incidents
     table = run_config.parent / "mission_cache" / "tables" / "patrol_tracks.parquet"
-    forged = gpd.read_parquet(table)
+    forged = pd.read_parquet(table)
     forged.head(len(forged) // 2).to_parquet(table)
     with pytest.warns(MissionCacheWarning, match="patrol_tracks on: .*does not match its sha256"):
         tracks = mission.patrol_tracks

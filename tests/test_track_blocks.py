@@ -105,22 +105,49 @@ def test_an_empty_point_or_another_shape_is_quarantined_not_a_crash(context):
 
 
 def test_the_schema_checks_geometry_types_for_the_whole_column(context):
-    """The pandera geometry check reads the column's type ids in one call; same verdicts."""
+    """The pandera geometry check reads the column's type ids in one call; same verdicts.
+
+    On the bases, the point table that keeps its geometries (the GPS fixes have none).
+    """
     import pandera.errors
 
-    frame = pd.DataFrame({"source_row": [1, 2],
-                          "patrol_id": pd.Series(["P1"] * 2, dtype="str"),
-                          "recorded_at": pd.Series(["2022-03-04T09:00:00"] * 2, dtype="str"),
-                          "longitude": pd.Series(["30.05", "30.06"], dtype="str"),
-                          "latitude": pd.Series(["5.05", "5.04"], dtype="str")})
-    raw = RawTable("patrol_tracks", Path("t.csv"), frame)
-    accepted, _, _ = tables.ingest_table(raw, context.config.sources.patrol_tracks, context)
-    assert tables.validate_table("patrol_tracks", accepted) is not None
+    raw = read_raw_table("bases", FIXTURE / "bases.csv")
+    accepted, _, _ = tables.ingest_table(raw, context.config.sources.bases, context)
+    assert len(accepted) >= 1
+    assert tables.validate_table("bases", accepted) is not None
     broken = accepted.copy()
-    broken.loc[1, "geometry"] = shapely.LineString([(30, 5), (30.1, 5.1)])
+    broken.loc[0, "geometry"] = shapely.LineString([(30, 5), (30.1, 5.1)])
     with pytest.raises(pandera.errors.SchemaErrors, match="geometry must be"):
-        tables.validate_table("patrol_tracks", broken)
+        tables.validate_table("bases", broken)
     polygon = accepted.copy()
     polygon.loc[0, "geometry"] = shapely.box(30, 5, 30.1, 5.1)
     with pytest.raises(pandera.errors.SchemaErrors, match="geometry must be"):
-        tables.validate_table("patrol_tracks", polygon)
+        tables.validate_table("bases", polygon)
+
+
+def test_accepted_fixes_are_coordinates_and_a_point_per_fix_cannot_come_back(context):
+    """Issue 18: a shapely point per accepted GPS fix (some 200 bytes each) was most of a
+    dense mission's memory. The accepted fixes are float64 coordinates, and the schema every
+    accepted table passes refuses a track table that carries geometries again."""
+    import pandera.errors
+
+    frame = pd.DataFrame({"source_row": [1, 2, 3],
+                          "patrol_id": pd.Series(["P1"] * 3, dtype="str"),
+                          "recorded_at": pd.Series(["2022-03-04T09:00:00"] * 3, dtype="str"),
+                          "longitude": pd.Series(["30.05", "30.06", "0"], dtype="str"),
+                          "latitude": pd.Series(["5.05", "5.04", "0"], dtype="str")})
+    raw = RawTable("patrol_tracks", Path("t.csv"), frame)
+    spec = context.config.sources.patrol_tracks
+    for rows in (None, 1):  # one pass, and blocks (the path of a large table)
+        accepted, rejected, _ = tables.ingest_table(raw, spec, context, block_rows=rows)
+        assert type(accepted) is pd.DataFrame
+        assert list(accepted.columns) == ["patrol_id", "recorded_at", "longitude", "latitude",
+                                          "source_row"]
+        assert not [c for c, t in accepted.dtypes.items() if t == "object"], accepted.dtypes
+        assert accepted["longitude"].dtype == accepted["latitude"].dtype == "float64"
+        assert accepted["longitude"].tolist() == [30.05, 30.06]
+        assert list(rejected["reason"]) == ["coordinates_zero_placeholder"]
+        assert tables.validate_table("patrol_tracks", accepted) is accepted
+    with_points = accepted.assign(geometry=shapely.points(accepted[["longitude", "latitude"]]))
+    with pytest.raises(pandera.errors.SchemaErrors, match="geometry"):
+        tables.validate_table("patrol_tracks", with_points)

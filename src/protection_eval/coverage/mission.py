@@ -291,8 +291,8 @@ def prepare_coverage(
     """
     params = to_coverage_params(mission, radius_m, window_h)
     crs = mission.projected_crs
-    # GPS fixes are projected as coordinate arrays, never as a second GeoDataFrame: a shapely
-    # point per fix was most of a notebook kernel's memory at millions of fixes.
+    # The mission's GPS fixes are coordinates, projected as arrays, never as a GeoDataFrame:
+    # a shapely point per fix was most of a notebook kernel's memory at millions of fixes.
     tracks = mission.patrol_tracks
     tables = {
         "patrols": None if mission.patrols is None else mission.patrols.to_crs(crs),

@@ -37,6 +37,7 @@ from protection_eval.coverage.points import (
     to_seconds,
 )
 from protection_eval.coverage.presence import PRESENCE_COLUMNS, PresencePieces
+from protection_eval.ingest.tables import TRACKS_CRS
 from protection_eval.model import local_midnight_to_utc, to_local_day
 
 #: Patrol movements and the patrol ids their ``group`` codes stand for.
@@ -172,9 +173,10 @@ class TrackFixes:
 
     A GeoDataFrame of fixes holds a shapely point per fix (about 200 bytes each) and its
     projected copy another; at millions of fixes that was most of a notebook kernel's memory.
-    :func:`protection_eval.coverage.mission.prepare_coverage` projects the fixes' coordinates
-    as arrays instead (:meth:`from_tracks`), with the same transformation as
-    ``GeoDataFrame.to_crs``, so the coordinates are bit-identical.
+    A mission's accepted fixes are coordinates (``longitude``/``latitude``, EPSG:4326), and
+    :func:`protection_eval.coverage.mission.prepare_coverage` projects them as arrays
+    (:meth:`from_tracks`), with the transformation ``GeoDataFrame.to_crs`` would apply to
+    their points, so the coordinates are bit-identical to those of projected points.
 
     Attributes
     ----------
@@ -201,13 +203,16 @@ class TrackFixes:
         return len(self.x)
 
     @classmethod
-    def from_tracks(cls, tracks: gpd.GeoDataFrame, crs: object | None = None) -> TrackFixes:
+    def from_tracks(cls, tracks: pd.DataFrame, crs: object | None = None) -> TrackFixes:
         """Return the fixes of a GPS track table, projected to ``crs`` when given.
 
         Parameters
         ----------
-        tracks : geopandas.GeoDataFrame
-            GPS fixes: Point geometry, ``patrol_id``, ``recorded_at`` (UTC).
+        tracks : pandas.DataFrame or geopandas.GeoDataFrame
+            GPS fixes with ``patrol_id`` and ``recorded_at`` (UTC), placed either by
+            ``longitude``/``latitude`` columns in EPSG:4326 (a mission's accepted fixes,
+            :attr:`protection_eval.ingest.tables.MissionData.patrol_tracks`) or, in a
+            GeoDataFrame, by Point geometries in its CRS.
         crs : object, optional
             Target CRS (anything ``pyproj.CRS.from_user_input`` takes); the table's own when
             None.
@@ -220,21 +225,28 @@ class TrackFixes:
         Raises
         ------
         ValueError
-            When ``crs`` is given and the table has no CRS.
+            When ``crs`` is given and a GeoDataFrame of fixes has no CRS.
         """
-        x, y = point_xy(tracks.geometry)
-        target = tracks.crs
+        if isinstance(tracks, gpd.GeoDataFrame):
+            x, y = point_xy(tracks.geometry)
+            source = tracks.crs
+        else:
+            # Copies: the projection below writes into them, never into the mission's table.
+            x = tracks["longitude"].to_numpy(dtype="float64", na_value=np.nan, copy=True)
+            y = tracks["latitude"].to_numpy(dtype="float64", na_value=np.nan, copy=True)
+            source = pyproj.CRS.from_user_input(TRACKS_CRS)
+        target = source
         if crs is not None:
             target = pyproj.CRS.from_user_input(crs)
-            if tracks.crs is None:
+            if source is None:
                 raise ValueError(
                     "the GPS tracks have no CRS, so they cannot be projected; the mission's "
                     "tables are read in EPSG:4326"
                 )
-            if not tracks.crs.is_exact_same(target):
+            if not source.is_exact_same(target):
                 # The transformer GeoDataFrame.to_crs builds, applied to the same coordinates:
                 # the projected positions are the ones a projected GeoDataFrame would hold.
-                transformer = pyproj.Transformer.from_crs(tracks.crs, target, always_xy=True)
+                transformer = pyproj.Transformer.from_crs(source, target, always_xy=True)
                 ok = np.isfinite(x) & np.isfinite(y)
                 px, py = transformer.transform(x[ok], y[ok])
                 x[ok] = px
@@ -245,7 +257,7 @@ class TrackFixes:
 
 
 def tracks_to_movements(
-    tracks: gpd.GeoDataFrame | TrackFixes, max_gap_h: float
+    tracks: pd.DataFrame | TrackFixes, max_gap_h: float
 ) -> tuple[Movements, pd.Index]:
     """Return the movements of GPS tracks and the patrol ids their ``group`` codes stand for."""
     fixes = tracks if isinstance(tracks, TrackFixes) else TrackFixes.from_tracks(tracks)

@@ -95,10 +95,11 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         {
             "patrol_id": _ids(unique=False),
             "recorded_at": pa.Column(UTC),
+            # Coordinates (EPSG:4326), no point geometry: strict, so a shapely point per fix
+            # (most of a process's memory at millions of fixes) cannot come back unnoticed.
             "longitude": _LONGITUDE,
             "latitude": _LATITUDE,
             "source_row": _SOURCE_ROW,
-            "geometry": _geometry("Point"),
         },
         strict=True,
     ),

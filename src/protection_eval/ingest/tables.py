@@ -46,6 +46,10 @@ from protection_eval.model import RawTable, to_iso_text, to_local_day
 
 WGS84 = "EPSG:4326"
 
+#: The CRS of the accepted GPS fixes' ``longitude`` and ``latitude`` columns
+#: (:attr:`MissionData.patrol_tracks` holds coordinates, not point geometries).
+TRACKS_CRS = WGS84
+
 #: Separator of the sources in ``matched_sources`` (the other sources that reported an incident).
 MATCH_SEPARATOR = "; "
 
@@ -160,7 +164,14 @@ class MissionData:
         Always present (EPSG:4326). ``patrols`` has no rows when the mission has no patrol
         records (none configured, or a declared file with a header only): never None, so
         every consumer handles one case, the empty table.
-    patrol_tracks, bases : geopandas.GeoDataFrame or None
+    patrol_tracks : pandas.DataFrame or None
+        The accepted GPS fixes, when the mission configures them: ``patrol_id``,
+        ``recorded_at`` (UTC), ``longitude`` and ``latitude`` (float64, EPSG:4326,
+        :data:`TRACKS_CRS`) and ``source_row``. Coordinates, not a shapely point per fix:
+        at millions of fixes the points were most of a process's memory; the coverage
+        models take the fixes as arrays
+        (:meth:`protection_eval.coverage.models.TrackFixes.from_tracks`).
+    bases : geopandas.GeoDataFrame or None
         Present when the mission configures them.
     deployments : pandas.DataFrame or None
         Strategy deployments, when configured.
@@ -177,7 +188,7 @@ class MissionData:
     incidents: gpd.GeoDataFrame
     patrols: gpd.GeoDataFrame
     areas: gpd.GeoDataFrame
-    patrol_tracks: gpd.GeoDataFrame | None
+    patrol_tracks: pd.DataFrame | None
     bases: gpd.GeoDataFrame | None
     deployments: pd.DataFrame | None
     projected_crs: str
@@ -477,28 +488,17 @@ def _points_frame(columns: dict, lon: pd.Series, lat: pd.Series) -> gpd.GeoDataF
     return gpd.GeoDataFrame(columns, geometry=points, crs=WGS84)
 
 
-def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine,
-                   points: bool = True):
+def _ingest_tracks(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
+    # Coordinates only, no shapely point per fix (some 200 bytes each, most of a table of
+    # millions of fixes): the points are checked against the areas by check_points as every
+    # other table's are, and the coverage models take the fixes as arrays (TrackFixes).
     patrol_id = check_reference(frame, "patrol_id", ctx.patrol_ids, "unknown_patrol",
                                  "among the accepted patrols", q)
     recorded, _ = parse_time_column(frame, "recorded_at", spec, ctx, q)
     check_dates_in_period(recorded, "recorded_at", ctx, q)
     lon, lat = check_points(frame, spec, ctx, q)
-    columns = {"patrol_id": patrol_id, "recorded_at": recorded}
-    if not points:  # the caller builds them for the accepted rows only (_with_points)
-        return pd.DataFrame({**columns, "longitude": lon, "latitude": lat})
-    return _points_frame(columns, lon, lat)
-
-
-def _with_points(table: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Add the point geometries _points_frame gives to a table of checked coordinates."""
-    lon, lat = table["longitude"], table["latitude"]
-    points = gpd.points_from_xy(lon, lat)
-    points[(lon.isna() | lat.isna()).to_numpy()] = None
-    points.crs = WGS84
-    # Set as a column: GeoDataFrame(table, geometry=...) would copy the whole table.
-    table["geometry"] = points
-    return gpd.GeoDataFrame(table, copy=False)
+    return pd.DataFrame({"patrol_id": patrol_id, "recorded_at": recorded,
+                         "longitude": lon, "latitude": lat})
 
 
 def _ingest_bases(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext, q: Quarantine):
@@ -818,14 +818,10 @@ def ingest_table(
         rows = block_rows or (TRACK_BLOCK_ROWS if raw.table == "patrol_tracks"
                               else INCIDENT_BLOCK_ROWS)
         if raw.table == "patrol_tracks" and len(frame) > rows:
-            # The points (a shapely object of some 200 bytes per fix, most of the table) are
-            # made once, for the accepted fixes, after the blocks' columns are joined.
-            parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx,
-                                      points=False), model)
+            parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx), model)
                      for i in range(0, len(frame), rows)]
             accepted, rejected, reasons = (_concat([p[k] for p in parts]) for k in range(3))
             del parts
-            accepted = _with_points(accepted)
         elif raw.table == "incidents" and len(frame) > rows:
             accepted, rejected, reasons = _incidents_in_blocks(
                 raw, partial(_slices, raw, frame, rows), model, spec, ctx)
@@ -896,12 +892,9 @@ def _concat(frames: list) -> pd.DataFrame | pd.Series:
 
 
 def _checked(raw: RawTable, frame: pd.DataFrame, model: TableModel, spec: SourceSpec,
-             ctx: IngestContext, blocks: _IncidentBlocks | None = None, *, points: bool = True
+             ctx: IngestContext, blocks: _IncidentBlocks | None = None
              ) -> tuple[pd.DataFrame, pd.DataFrame, Quarantine]:
-    """Check the rows of ``frame``: the cells checked, the table built and the refusals.
-
-    ``points=False`` leaves GPS fixes without their point geometries (see _with_points).
-    """
+    """Check the rows of ``frame``: the cells checked, the table built and the refusals."""
     if model.points:
         frame = _geometry_points(frame)
     _require_columns(frame, raw, model)
@@ -911,8 +904,6 @@ def _checked(raw: RawTable, frame: pd.DataFrame, model: TableModel, spec: Source
         _check_ids(frame, model.id_column, q, blocks.duplicates if blocks else None)
     if blocks is not None:
         table = _ingest_incidents(frame, spec, ctx, q, blocks)
-    elif raw.table == "patrol_tracks" and not points:
-        table = _ingest_tracks(frame, spec, ctx, q, points=False)
     else:
         table = _BUILDERS[raw.table](frame, spec, ctx, q)
     table.index = frame.index

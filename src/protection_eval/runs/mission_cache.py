@@ -7,7 +7,9 @@ that each notebook does not ingest the sources again. The cache is data only, ne
     ``metadata.json`` (fingerprint, scalar attributes, the validation report's counts, and per
     table its file, sha256, and column dtypes), ``metadata.hmac`` (HMAC-SHA256 of the exact
     bytes of ``metadata.json``), ``tables/<field>.parquet`` (GeoParquet for GeoDataFrames, with
-    their CRS) and ``rejected/<table>.parquet`` (quarantined rows).
+    their CRS; plain Parquet for the others, the GPS tracks' ``longitude``/``latitude``
+    included, so that no geometry is encoded or decoded per fix) and
+    ``rejected/<table>.parquet`` (quarantined rows).
 ``<run>/restricted/.cache_key``
     The run's own random HMAC key, mode 0600, outside the cache folder.
 
@@ -54,8 +56,9 @@ CACHE_DIR = RESTRICTED_FILES["mission_cache"]
 KEY_FILE = ".cache_key"
 METADATA = "metadata.json"
 SIGNATURE = "metadata.hmac"
-#: Bumped whenever the layout changes; a cache of another format is ignored.
-FORMAT = 1
+#: Bumped whenever the layout changes; a cache of another format is ignored. 2: the GPS
+#: tracks are plain Parquet (coordinate columns), no longer GeoParquet with a point per fix.
+FORMAT = 2
 #: Where a run keeps its configuration copy: ``<run>/restricted/mission.yaml``.
 RUN_CONFIG_NAME = RESTRICTED_FILES["config"]
 RUN_RESTRICTED_NAME = RESTRICTED
