@@ -370,6 +370,41 @@ def test_a_table_is_parsed_only_when_first_used(bad_mission, tmp_path, monkeypat
 
 
 @pytest.mark.slow
+def test_cached_tracks_are_coordinates_written_and_read_without_a_geometry(bad_mission, tmp_path,
+                                                                          monkeypatch):
+    """Issue 18: the cached GPS fixes were GeoParquet, a WKB point per fix encoded by the
+    runner and decoded by every kernel that read them. They are plain Parquet now, still
+    hashed and checked, and parse back equal to the fixes ingested from the sources."""
+    import pyarrow.parquet as pq
+    import shapely
+
+    import protection_eval.runs.mission_cache as cache
+
+    run_config = _run_config(bad_mission, tmp_path)
+    folder = run_config.parent / "mission_cache"
+    table = folder / "tables" / "patrol_tracks.parquet"
+    assert b"geo" not in (pq.read_schema(table).metadata or {})
+    entry = json.loads((folder / "metadata.json").read_text())["tables"]["patrol_tracks"]
+    assert entry["geo"] is False
+    assert entry["sha256"] == hashlib.sha256(table.read_bytes()).hexdigest()
+    assert entry["dtypes"] == {"patrol_id": "str", "recorded_at": "datetime64[ns, UTC]",
+                               "longitude": "float64", "latitude": "float64",
+                               "source_row": "int64"}
+    fresh = load_mission(load_mission_config(run_config))
+
+    def no_geometry(*args, **kwargs):
+        raise AssertionError("a geometry was decoded while the GPS tracks were read")
+
+    monkeypatch.setattr(shapely, "from_wkb", no_geometry)
+    monkeypatch.setattr(cache.gpd, "read_parquet", no_geometry)
+    with _no_cache_warning():
+        tracks = load_mission(run_config).patrol_tracks
+    assert type(tracks) is pd.DataFrame
+    _assert_same_frame(fresh.patrol_tracks, tracks)
+    assert len(tracks) == fresh.validation.tables["patrol_tracks"].rows_accepted
+
+
+@pytest.mark.slow
 def test_a_tracks_table_changed_after_the_cache_was_opened_is_refused_when_read(
     bad_mission, tmp_path
 ):

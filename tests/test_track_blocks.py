@@ -151,3 +151,44 @@ def test_accepted_fixes_are_coordinates_and_a_point_per_fix_cannot_come_back(con
     with_points = accepted.assign(geometry=shapely.points(accepted[["longitude", "latitude"]]))
     with pytest.raises(pandera.errors.SchemaErrors, match="geometry"):
         tables.validate_table("patrol_tracks", with_points)
+
+
+#: Bad fixes, one per reason, and the quarantine the point-per-fix ingestion gave them
+#: (source_row, reason, column); the fixes became coordinates with no change to it.
+BAD_FIXES = [
+    ("P1", "2022-03-04T09:00:00", "30.05", "5.05", None, None),
+    ("P2", "2022-03-04T09:00:07Z", "30.051", "5.051", None, None),
+    ("P99", "2022-03-04T09:00:00", "30.05", "5.05", "unknown_patrol", "patrol_id"),
+    ("P1", "2022-03-04T09:00:00", "0", "0", "coordinates_zero_placeholder", "longitude"),
+    ("P1", "2022-03-04T09:00:00", "500000", "600000", "coordinates_projected", "longitude"),
+    ("P1", "2022-03-04T09:00:00", "5.05", "30.05", "coordinates_swapped", "longitude"),
+    ("P1", "2022-03-04T09:00:00", "-30.05", "5.05", "coordinates_sign_flipped", "longitude"),
+    ("P1", "2022-03-04T09:00:00", "30.05", "95", "coordinates_swapped", "latitude"),
+    ("P1", "2022-03-04T09:00:00", "200", "5", "coordinates_out_of_range", "longitude"),
+    ("P1", "2022-03-04T09:00:00", "10", "10", "outside_areas", "longitude"),
+    ("P1", "2022-03-04T09:00:00", "", "5.05", "missing_value", "longitude"),
+    ("P1", "2022-03-04T09:00:00", "x", "5.05", "invalid_number", "longitude"),
+    ("P1", "2019-01-01T00:00:00", "30.05", "5.05", "date_outside_period", "recorded_at"),
+    ("P1", "2022-02-30", "30.05", "5.05", "date_unparseable", "recorded_at"),
+    ("P1", "2022-03-04", "30.06", "5.04", None, None),
+]
+
+
+def test_bad_fixes_are_quarantined_as_when_each_was_a_point(context):
+    frame = pd.DataFrame([r[:4] for r in BAD_FIXES], dtype="str",
+                         columns=["patrol_id", "recorded_at", "longitude", "latitude"])
+    frame.insert(0, "source_row", range(2, len(frame) + 2))
+    raw = RawTable("patrol_tracks", Path("tracks.csv"), frame)
+    spec = context.config.sources.patrol_tracks
+    for rows in (None, 2):
+        accepted, rejected, report = tables.ingest_table(raw, spec, context, block_rows=rows)
+        refused = [(row, r[4], r[5]) for row, r in enumerate(BAD_FIXES, start=2) if r[4]]
+        assert list(zip(rejected["source_row"], rejected["reason"], rejected["column"],
+                        strict=True)) == refused
+        # The quarantined rows show the cells as written, not numbers.
+        assert rejected["longitude"].tolist()[:2] == ["30.05", "0"]
+        assert list(accepted["source_row"]) == [2, 3, 16]
+        assert accepted["longitude"].tolist() == [30.05, 30.051, 30.06]
+        assert accepted["latitude"].tolist() == [5.05, 5.051, 5.04]
+        assert report.rows_accepted + report.rows_rejected == len(frame)
+        assert sum(report.reasons.values()) == len(refused)
