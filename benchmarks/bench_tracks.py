@@ -10,11 +10,11 @@ Usage::
     python benchmarks/bench_tracks.py validate MISSION.yaml
     python benchmarks/bench_tracks.py kernel RUN/restricted/mission.yaml
 
-``validate`` reads and ingests a mission from its sources as a run's validation does
-(:func:`~protection_eval.runs.missions.load_mission_for_audit`), then writes the mission cache's
-tables into a scratch folder (:func:`~protection_eval.runs.mission_cache._write_cache_folder`,
-the encoding every run pays). ``kernel`` opens a finished run's cache as a notebook kernel
-does, parses the GPS tracks, counts them by month (notebook 01,
+``validate`` reads and ingests a mission from its sources as ``load_mission`` does (a run's
+validation also takes the audit's needles from the sources, not measured here), then writes the
+mission cache's tables into a scratch folder
+(:func:`~protection_eval.runs.mission_cache._write_cache_folder`, the encoding every run
+pays). ``kernel`` opens a finished run's cache as a notebook kernel does, parses the GPS tracks, counts them by month (notebook 01,
 :func:`~protection_eval.ingest.quality.compute_monthly_counts`) and prepares the coverage
 (notebooks 02 and 03, :func:`~protection_eval.coverage.mission.prepare_coverage`).
 docs/performance.md records the figures with the machine.
@@ -28,6 +28,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +72,20 @@ def step(name: str, work: Callable[[], Any]) -> Any:
 
 
 def validate(config: Path) -> None:
-    """Ingest the mission from its sources and encode its cache's tables."""
+    """Read and ingest the mission from its sources and encode its cache's tables."""
     from protection_eval.config import load_mission_config
+    from protection_eval.ingest.tables import ingest_mission
+    from protection_eval.inventory.strategies import load_catalogue
+    from protection_eval.io.readers import read_mission_sources
     from protection_eval.runs.mission_cache import _write_cache_folder
-    from protection_eval.runs.missions import load_mission_for_audit
 
     settings = load_mission_config(config)
-    mission, _ = step("read + ingest", lambda: load_mission_for_audit(settings))
+    ids = load_catalogue().ids
+    raw = step("read the sources", lambda: read_mission_sources(settings))
+    mission = step("ingest", partial(ingest_mission, settings, raw, strategy_ids=ids))
+    raw = None  # released before the cache is written, as the runner does
     tracks = mission.patrol_tracks
-    print(f"  {0 if tracks is None else len(tracks):,} accepted GPS fixes, "
-          f"{0 if tracks is None else tracks.memory_usage(deep=True).sum() / 1e6:,.0f} MB "
+    print(f"  {0 if tracks is None else len(tracks):,} accepted GPS fixes "
           f"({type(tracks).__name__})", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="bench_tracks_"))
     try:
@@ -97,8 +102,7 @@ def kernel(run_config: Path) -> None:
 
     mission = step("open the cache", lambda: load_mission(run_config))
     tracks = step("parse the GPS tracks", lambda: mission.patrol_tracks)
-    print(f"  {len(tracks):,} fixes, {tracks.memory_usage(deep=True).sum() / 1e6:,.0f} MB "
-          f"({type(tracks).__name__})", flush=True)
+    print(f"  {len(tracks):,} fixes ({type(tracks).__name__})", flush=True)
     step("monthly counts (01)", lambda: compute_monthly_counts(mission))
     step("prepare_coverage (02, 03)", lambda: prepare_coverage(mission))
 
