@@ -12,11 +12,10 @@ Usage::
 
 ``validate`` reads and ingests a mission from its sources as ``load_mission`` does (a run's
 validation also takes the audit's needles from the sources, not measured here), then writes the
-mission cache's tables into a scratch folder
-(:func:`~protection_eval.runs.mission_cache._write_cache_folder`, the encoding every run
-pays). ``kernel`` opens a finished run's cache as a notebook kernel does, parses the GPS tracks, counts them by month (notebook 01,
-:func:`~protection_eval.ingest.quality.compute_monthly_counts`) and prepares the coverage
-(notebooks 02 and 03, :func:`~protection_eval.coverage.mission.prepare_coverage`).
+mission cache's tables into a scratch folder (``mission_cache._write_cache_folder``, the
+encoding every run pays). ``kernel`` opens a finished run's cache as a notebook kernel does,
+parses the GPS tracks, counts them by month (notebook 01, ``quality.compute_monthly_counts``)
+and prepares the coverage (notebooks 02 and 03, ``coverage.mission.prepare_coverage``).
 docs/performance.md records the figures with the machine.
 """
 
