@@ -53,7 +53,10 @@ def compute_monthly_counts(mission: MissionData) -> pd.DataFrame:
         rejected = mission.validation.rejected.get(table)
         if accepted is None or rejected is None:
             continue
-        ok = _months(accepted[column], tz).value_counts().rename("accepted")
+        # Counted as months, then the few months made text: not a text per row (the GPS
+        # fixes are millions of rows); the same counts, in the same order.
+        ok = to_local_month(accepted[column], tz).value_counts().rename("accepted")
+        ok.index = ok.index.astype(str)
         text = rejected[column].astype(str).str.strip() if column in rejected else pd.Series()
         spec = getattr(mission.config.sources, table)
         present = text[text != ""]
