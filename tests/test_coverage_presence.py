@@ -182,3 +182,31 @@ def test_prepared_tracks_hold_no_shapely_point_and_give_the_same_movements(
 
     monkeypatch.setattr(gpd.GeoDataFrame, "to_crs", watched)
     assert len(prepare_coverage(mission_a).tables["patrol_tracks"]) == len(projected)
+
+
+def test_accepted_fixes_and_coverage_equal_those_of_the_former_points(demo_missions, mission_a,
+                                                                      prepared_a):
+    """Issue 18: the accepted GPS fixes became coordinates instead of a shapely point each.
+
+    Their values are the source's points, to the bit, and the per-incident coverage and the
+    presence pieces computed from them equal those computed from the points as ingestion
+    used to hold them (EPSG:4326 points, projected with ``to_crs``)."""
+    tracks = mission_a.patrol_tracks
+    source = gpd.read_parquet(demo_missions[0].parent / "demo-a" / "patrol_tracks.parquet")
+    at = tracks["source_row"].to_numpy() - 1  # source_row counts a spatial file's rows from 1
+    assert np.array_equal(tracks["longitude"].to_numpy(), source.geometry.x.to_numpy()[at])
+    assert np.array_equal(tracks["latitude"].to_numpy(), source.geometry.y.to_numpy()[at])
+    crs = mission_a.projected_crs
+    former = gpd.GeoDataFrame(tracks, geometry=gpd.points_from_xy(
+        tracks["longitude"], tracks["latitude"]), crs="EPSG:4326").to_crs(crs)
+    tables = {**prepared_a.tables, "patrol_tracks": former}
+    incidents = mission_a.incidents.to_crs(crs)
+    model, params = prepared_a.model, prepared_a.params
+    pd.testing.assert_frame_equal(prepared_a.cover(incidents), model.cover(incidents, tables,
+                                                                           params),
+                                  check_exact=True)
+    got, want = prepared_a.presence(), model.presence(tables, params)
+    pd.testing.assert_frame_equal(got.drop(columns="geometry"), want.drop(columns="geometry"),
+                                  check_exact=True)
+    assert list(got.geometry.to_wkb()) == list(want.geometry.to_wkb())
+    assert got.crs == want.crs
