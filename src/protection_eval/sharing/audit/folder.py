@@ -65,6 +65,7 @@ import pandas as pd
 
 from protection_eval.config import MIN_K
 from protection_eval.sharing.audit import differencing, rules, structure
+from protection_eval.sharing.audit.needles import IdentifyingTimes, identifying_needles_of
 from protection_eval.sharing.audit.office import (
     OFFICE_SUFFIXES,
     UnauditableOffice,
@@ -303,6 +304,7 @@ def audit_shared_folder(
     tile_attribution: str | None = None,
     areas: Any = None,
     identifying_values: Iterable[str] = (),
+    identifying_times: IdentifyingTimes | None = None,
     distance_m: float = 250.0,
     vertex_distance_m: float = 5.0,
     hex_resolutions: Iterable[int] = range(0, 10),
@@ -330,6 +332,9 @@ def audit_shared_folder(
         bounding boxes are approved coordinates.
     identifying_values : iterable of str
         Values of raw identifying columns (names, case codes...) to search for.
+    identifying_times : IdentifyingTimes, optional
+        Date-times of raw identifying columns (GPS fix times) to search for, in any ISO
+        writing (:class:`protection_eval.sharing.audit.needles.IdentifyingTimes`).
     distance_m : float
         A point closer than this to an incident is a finding unless approved.
     vertex_distance_m : float
@@ -363,6 +368,7 @@ def audit_shared_folder(
             tile_server=tile_server,
             tile_attribution=tile_attribution,
             identifying_values=[*map(str, ids), *map(str, identifying_values)],
+            identifying_times=identifying_times,
             areas=areas,
             distance_m=distance_m,
             vertex_distance_m=vertex_distance_m,
@@ -431,6 +437,9 @@ class RawNeedles:
     ----------
     identifying_values : tuple of str
         Values of the raw identifying columns (names, case codes...) worth searching for.
+    identifying_times : IdentifyingTimes
+        Date-times of the raw identifying columns (GPS fix times...), found in any ISO
+        writing; a column a reader kept as date-times gives only these.
     incident_coordinates : pandas.DataFrame or None
         ``longitude`` and ``latitude`` of every raw incident row, quarantined ones included;
         None when the incidents table has no coordinates.
@@ -438,6 +447,7 @@ class RawNeedles:
 
     identifying_values: tuple[str, ...] = ()
     incident_coordinates: pd.DataFrame | None = field(default=None, repr=False)
+    identifying_times: IdentifyingTimes = field(default_factory=IdentifyingTimes, repr=False)
 
 
 def raw_needles_of(raw_sources: Mapping[str, pd.DataFrame]) -> RawNeedles:
@@ -455,7 +465,8 @@ def raw_needles_of(raw_sources: Mapping[str, pd.DataFrame]) -> RawNeedles:
     """
     raw_incidents = raw_sources.get("incidents")
     coords = rules.raw_coordinates(raw_incidents) if raw_incidents is not None else None
-    return RawNeedles(tuple(rules.identifying_values_of(dict(raw_sources))), coords)
+    values, times = identifying_needles_of(dict(raw_sources))
+    return RawNeedles(tuple(values), coords, times)
 
 
 def audit_mission_folder(
@@ -516,4 +527,5 @@ def audit_mission_folder(
         tile_attribution=None if tile is None else tile.attribution,
         areas=mission.areas,
         identifying_values=needles.identifying_values,
+        identifying_times=needles.identifying_times,
     )
