@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from protection_eval.config import MIN_K
 from protection_eval.sharing.audit import differencing, rules, structure
@@ -367,7 +368,7 @@ def audit_shared_folder(
         rules=rules.Rules(
             tile_server=tile_server,
             tile_attribution=tile_attribution,
-            identifying_values=[*map(str, ids), *map(str, identifying_values)],
+            identifying_values=_needle_text(ids, identifying_values),
             identifying_times=identifying_times,
             areas=areas,
             distance_m=distance_m,
@@ -415,6 +416,22 @@ def audit_shared_folder(
         findings=cap_findings(ctx.findings),
         not_run=tuple(not_run),
     )
+
+
+def _needle_text(ids: Iterable[Any], values: Iterable[Any]) -> pa.Array:
+    """Incident ids and identifying values as one Arrow text array (``str`` of each).
+
+    A text column of ids is taken as it is, not one Python string per incident.
+    """
+    if isinstance(ids, pd.Series) and pd.api.types.is_string_dtype(ids) and not (
+            pd.api.types.is_object_dtype(ids)):
+        # A missing id (the raw coordinates' rows have none) was "nan", never searched for.
+        arrow = pa.array(ids.array)
+        chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    else:
+        chunks = [pa.array(list(map(str, ids)), type=pa.large_string())]
+    chunks.append(pa.array(list(map(str, values)), type=pa.large_string()))
+    return pa.chunked_array([c.cast(pa.large_string()) for c in chunks]).combine_chunks()
 
 
 def _check_close_totals(ctx: Context, folder: Path) -> None:
