@@ -561,8 +561,7 @@ def _needle_text(values: Iterable[str]) -> pa.Array:
     if isinstance(values, pa.Array | pa.ChunkedArray):
         text = values
     else:
-        text = pa.array(values if isinstance(values, list | tuple) else list(values),
-                        type=pa.large_string())
+        text = pa.array(list(map(str, values)), type=pa.large_string())
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
     text = pc.unique(text.cast(pa.large_string()).drop_null())
