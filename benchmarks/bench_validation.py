@@ -33,7 +33,7 @@ from protection_eval.sharing.audit.folder import audit_mission_folder, raw_needl
 
 
 def peak_memory() -> str:
-    """The process's peak resident memory so far (VmHWM), in GB."""
+    """Return the process's peak resident memory so far (VmHWM), in GB."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM"):
             return f"{int(line.split()[1]) / 1e6:.2f} GB"
