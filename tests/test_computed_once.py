@@ -152,7 +152,9 @@ def _identifying_values_by_search(rules: Rules, text: str) -> list[str]:
     found = [t for t in tokens if t in rules.id_tokens]
     found += [b for t in tokens if (b := t.strip("./:-")) != t and b in rules.id_tokens]
     words = set(tokens) | {""}
-    found += [p for w in words.intersection(rules._phrases_by_word)
+    # Words in order: the rule reports them so, the same in every process (a set's order
+    # of strings changes with the hash seed).
+    found += [p for w in sorted(words.intersection(rules._phrases_by_word))
               for p in rules._phrases_by_word[w] if p in lowered]
     return found
 

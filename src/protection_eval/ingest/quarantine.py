@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from protection_eval.config import MissionConfig, SourceSpec
 from protection_eval.ingest.parsing import ASCII_SPACE as _ASCII_SPACE
@@ -99,22 +101,33 @@ def map_labels(
     """Map a labelled column onto its vocabulary; quarantine unmapped labels."""
     mapper = LabelMapper(column, spec.labels.get(column), multi_valued=column == "gbv_type")
     cells = cell_text(frame, column)
-    # A column holds few distinct labels: map each once, then spread the answers.
-    labels: dict[str, str | None] = {"": default}
-    details: dict[str, str | None] = {"": None}
-    for cell in cells.unique():
+    # A column holds few distinct labels: map each once (in the order they first appear),
+    # then spread the answers by each cell's code among them, not a Python call per cell.
+    codes, distinct = pd.factorize(cells, use_na_sentinel=False)
+    labels: list[str | None] = []
+    details: list[str | None] = []
+    for cell in distinct:
         if cell == "":
+            labels.append(default)
+            details.append(None)
             continue
         outcome = mapper.map(cell)
-        labels[cell] = outcome.label
-        details[cell] = None if outcome.label is not None else (
+        labels.append(outcome.label)
+        details.append(None if outcome.label is not None else (
             f"{column} label(s) {list(outcome.unmapped)} are not model labels "
             f"{list(mapper.vocabulary)}; map them under sources.<table>.labels.{column}"
-        )
-    out = pd.Series([labels[c] for c in cells], index=frame.index, dtype=object)
-    refused = pd.Series([details[c] for c in cells], index=frame.index, dtype=object)
+        ))
+    out = pd.Series(_spread(labels, codes), index=frame.index, dtype=object)
+    refused = pd.Series(_spread(details, codes), index=frame.index, dtype=object)
     q.reject(refused.notna(), "label_unmapped", column, refused)
     return out
+
+
+def _spread(answers: list, codes: np.ndarray) -> np.ndarray:
+    """Each cell's answer from its code among the distinct cells (an object array)."""
+    table = np.empty(len(answers), dtype=object)
+    table[:] = answers
+    return table[codes]
 
 
 def parse_time_column(
@@ -246,9 +259,23 @@ def check_reference(
 ) -> pd.Series:
     """Quarantine values that are not among the known ids."""
     values = cell_text(frame, column)
-    unknown = (values != "") & ~values.isin(set(known))
+    unknown = (values != "") & ~_is_in(values, known)
     q.reject(unknown, reason, column, lambda rows: values[rows] + f" is not {what}")
     return values
+
+
+def _is_in(values: pd.Series, known: Iterable[str]) -> pd.Series:
+    """``values.isin(set(known))`` for text cells, in one Arrow step.
+
+    pandas' ``isin`` on Arrow text first turns every known value into an Arrow scalar in
+    Python, once per call (per block of a GPS table); Arrow's own look-up does not.
+    """
+    if not pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values):
+        return values.isin(set(known))
+    value_set = pa.array([k for k in set(known) if isinstance(k, str)], type=pa.large_string())
+    cells = pa.chunked_array([pa.array(values.array)]).cast(pa.large_string())
+    found = pc.is_in(cells, value_set=value_set).to_numpy(zero_copy_only=False)
+    return pd.Series(found.astype(bool), index=values.index)
 
 
 def parse_date_range(

@@ -1066,7 +1066,8 @@ def ingest_mission(
             ctx.areas = tables[name]
             ctx.projected_crs = _projected_crs(config, ctx.areas)
         elif name == "patrols":
-            ctx.patrol_ids = frozenset(accepted["patrol_id"])
+            # From one object array: iterating Arrow text is a Python call per patrol.
+            ctx.patrol_ids = frozenset(accepted["patrol_id"].to_numpy(dtype=object))
         elif name == "incidents":
             ctx.incidents = accepted
     for name in ORDER:

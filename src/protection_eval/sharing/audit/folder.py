@@ -62,9 +62,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from protection_eval.config import MIN_K
 from protection_eval.sharing.audit import differencing, rules, structure
+from protection_eval.sharing.audit.needles import IdentifyingTimes, identifying_needles_of
 from protection_eval.sharing.audit.office import (
     OFFICE_SUFFIXES,
     UnauditableOffice,
@@ -303,6 +305,7 @@ def audit_shared_folder(
     tile_attribution: str | None = None,
     areas: Any = None,
     identifying_values: Iterable[str] = (),
+    identifying_times: IdentifyingTimes | None = None,
     distance_m: float = 250.0,
     vertex_distance_m: float = 5.0,
     hex_resolutions: Iterable[int] = range(0, 10),
@@ -330,6 +333,9 @@ def audit_shared_folder(
         bounding boxes are approved coordinates.
     identifying_values : iterable of str
         Values of raw identifying columns (names, case codes...) to search for.
+    identifying_times : IdentifyingTimes, optional
+        Date-times of raw identifying columns (GPS fix times) to search for, in any ISO
+        writing (:class:`protection_eval.sharing.audit.needles.IdentifyingTimes`).
     distance_m : float
         A point closer than this to an incident is a finding unless approved.
     vertex_distance_m : float
@@ -362,7 +368,8 @@ def audit_shared_folder(
         rules=rules.Rules(
             tile_server=tile_server,
             tile_attribution=tile_attribution,
-            identifying_values=[*map(str, ids), *map(str, identifying_values)],
+            identifying_values=_needle_text(ids, identifying_values),
+            identifying_times=identifying_times,
             areas=areas,
             distance_m=distance_m,
             vertex_distance_m=vertex_distance_m,
@@ -411,6 +418,22 @@ def audit_shared_folder(
     )
 
 
+def _needle_text(ids: Iterable[Any], values: Iterable[Any]) -> pa.Array:
+    """Incident ids and identifying values as one Arrow text array (``str`` of each).
+
+    A text column of ids is taken as it is, not one Python string per incident.
+    """
+    if isinstance(ids, pd.Series) and pd.api.types.is_string_dtype(ids) and not (
+            pd.api.types.is_object_dtype(ids)):
+        # A missing id (the raw coordinates' rows have none) was "nan", never searched for.
+        arrow = pa.array(ids.array)
+        chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    else:
+        chunks = [pa.array(list(map(str, ids)), type=pa.large_string())]
+    chunks.append(pa.array(list(map(str, values)), type=pa.large_string()))
+    return pa.chunked_array([c.cast(pa.large_string()) for c in chunks]).combine_chunks()
+
+
 def _check_close_totals(ctx: Context, folder: Path) -> None:
     """Flag totals of one population in one file that differ by 1 to k-1 (differencing)."""
     for low, high in differencing.close_totals(differencing.margins_of_folder(folder), ctx.k):
@@ -431,6 +454,9 @@ class RawNeedles:
     ----------
     identifying_values : tuple of str
         Values of the raw identifying columns (names, case codes...) worth searching for.
+    identifying_times : IdentifyingTimes
+        Date-times of the raw identifying columns (GPS fix times...), found in any ISO
+        writing; a column a reader kept as date-times gives only these.
     incident_coordinates : pandas.DataFrame or None
         ``longitude`` and ``latitude`` of every raw incident row, quarantined ones included;
         None when the incidents table has no coordinates.
@@ -438,6 +464,7 @@ class RawNeedles:
 
     identifying_values: tuple[str, ...] = ()
     incident_coordinates: pd.DataFrame | None = field(default=None, repr=False)
+    identifying_times: IdentifyingTimes = field(default_factory=IdentifyingTimes, repr=False)
 
 
 def raw_needles_of(raw_sources: Mapping[str, pd.DataFrame]) -> RawNeedles:
@@ -455,7 +482,8 @@ def raw_needles_of(raw_sources: Mapping[str, pd.DataFrame]) -> RawNeedles:
     """
     raw_incidents = raw_sources.get("incidents")
     coords = rules.raw_coordinates(raw_incidents) if raw_incidents is not None else None
-    return RawNeedles(tuple(rules.identifying_values_of(dict(raw_sources))), coords)
+    values, times = identifying_needles_of(dict(raw_sources))
+    return RawNeedles(tuple(values), coords, times)
 
 
 def audit_mission_folder(
@@ -516,4 +544,5 @@ def audit_mission_folder(
         tile_attribution=None if tile is None else tile.attribution,
         areas=mission.areas,
         identifying_values=needles.identifying_values,
+        identifying_times=needles.identifying_times,
     )

@@ -13,13 +13,15 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator
-from functools import cache
-from typing import Any
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import h3
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from babel import Locale
 from scipy.spatial import cKDTree
@@ -27,6 +29,9 @@ from scipy.spatial import cKDTree
 from protection_eval.config import available_languages
 from protection_eval.sharing import offline
 from protection_eval.sharing.audit import dates
+
+if TYPE_CHECKING:
+    from protection_eval.sharing.audit.needles import IdentifyingTimes
 
 __all__ = [
     "COUNT_WORDS",
@@ -491,31 +496,106 @@ def _asset_text(name: str) -> str:
 # -- mission inputs -----------------------------------------------------------------------------
 
 
-def identifying_values_of(frames: dict[str, pd.DataFrame]) -> list[str]:
-    """Collect the values of identifying columns of raw input tables.
-
-    Values shorter than 4 characters (3 when they mix letters and digits, like ``I01``), or
-    made of digits only with fewer than 6 digits, are left out: they would match ordinary
-    numbers and words of any page.
-    """
-    values: set[str] = set()
-    for frame in frames.values():
-        for column in frame.columns:
-            if column != "source_row" and is_identifying_name(str(column)):
-                values.update(str(v).strip() for v in frame[column].dropna())
-    return sorted(v for v in values if _searchable(v))
-
-
 _SPACE_RE = re.compile(r"\s")
+# What str.isspace() calls white space among the first 128 code points (and ``\s`` matches).
+ASCII_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+# ``[\w./:-]`` of an ASCII text: the characters of a word of the identifying-value search.
+_ASCII_WORD = r"[A-Za-z0-9_./:-]"
 
 
 def _searchable(value: str) -> bool:
-    # Called once per identifying value of the mission: the common answers come first.
     if value.isdigit():
         return len(value) >= 6
     if len(value) != 3:
         return len(value) >= 4
     return any(c.isalpha() for c in value) and any(c.isdigit() for c in value)
+
+
+def searchable(values: pa.Array) -> np.ndarray:
+    """Whether each value is worth searching for, as a boolean array.
+
+    Values shorter than 4 characters (3 when they mix letters and digits, like ``I01``), or
+    made of digits only with fewer than 6 digits, are not: they would match ordinary numbers
+    and words of any page. ASCII text is judged in bulk, any other value one by one (Python's
+    rules for digits and letters), with the same answers.
+    """
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    ascii_only = _bools(pc.string_is_ascii(values))
+    length = pc.utf8_length(values).to_numpy(zero_copy_only=False)
+    digits = _bools(pc.match_substring_regex(values, r"^[0-9]+$"))
+    mixed = (_bools(pc.match_substring_regex(values, r"[A-Za-z]"))
+             & _bools(pc.match_substring_regex(values, r"[0-9]")))
+    keep = np.where(digits, length >= 6, np.where(length != 3, length >= 4, mixed))
+    others = np.flatnonzero(~ascii_only)
+    if len(others):
+        keep[others] = [_searchable(v) for v in values.take(pa.array(others)).to_pylist()]
+    return keep
+
+
+def _phrase_sets(phrases: list[str], words: list[str], starts: list[bool]
+                 ) -> dict[str, dict[int, set[str]]]:
+    """Group the phrases that start with their first word by that word and their length."""
+    keep = np.flatnonzero(np.array(starts, dtype=bool))
+    if not len(keep):
+        return {}
+    kept = np.array(phrases, dtype=object)[keep]
+    codes, distinct = pd.factorize(np.array(words, dtype=object)[keep])
+    lengths = pc.utf8_length(pa.array(kept, type=pa.large_string())).to_numpy()
+    order = np.lexsort((lengths, codes))
+    codes, lengths, kept = codes[order], lengths[order], kept[order]
+    edges = np.flatnonzero((np.diff(codes) != 0) | (np.diff(lengths) != 0)) + 1
+    sets: dict[str, dict[int, set[str]]] = {}
+    for begin, end in zip(np.r_[0, edges], np.r_[edges, len(kept)], strict=True):
+        word = distinct[codes[begin]]
+        sets.setdefault(word, {})[int(lengths[begin])] = set(kept[begin:end].tolist())
+    return sets
+
+
+def _bools(values: pa.Array) -> np.ndarray:
+    return values.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _needle_text(values: Iterable[str]) -> pa.Array:
+    """Distinct searchable values as one Arrow text array."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        text = values
+    else:
+        text = pa.array(list(map(str, values)), type=pa.large_string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    text = pc.unique(text.cast(pa.large_string()).drop_null())
+    return text.filter(pa.array(searchable(text)))
+
+
+def _lowered_parts(values: pa.Array) -> tuple[list[str], list[str], list[str], list[bool]]:
+    """Split values into lowered tokens and phrases, with each phrase's first word.
+
+    Returns the tokens, the phrases, their first words ("" when none) and whether each
+    phrase starts with its first word; ASCII text in bulk, any other value as Python does.
+    """
+    ascii_only = _bools(pc.string_is_ascii(values))
+    plain = values.filter(pa.array(ascii_only))
+    lowered = pc.ascii_lower(plain)
+    spaced = _bools(pc.match_substring_regex(plain, "[" + re.escape(ASCII_SPACE) + "]"))
+    phrases = lowered.filter(pa.array(spaced))
+    first = pc.extract_regex(phrases, f"(?P<w>{_ASCII_WORD}+)")
+    words = pc.fill_null(first.field("w"), "").to_pylist() if len(phrases) else []
+    starts = (_bools(pc.match_substring_regex(phrases, f"^{_ASCII_WORD}")).tolist()
+              if len(phrases) else [])
+    tokens = lowered.filter(pa.array(~spaced)).to_pylist()
+    phrase_list = phrases.to_pylist()
+    for value in values.filter(pa.array(~ascii_only)).to_pylist():
+        text = value.lower()
+        if not _SPACE_RE.search(value):
+            tokens.append(text)
+            continue
+        first_word = re.findall(r"[\w./:-]+", text)[:1]
+        word = first_word[0] if first_word else ""
+        phrase_list.append(text)
+        words.append(word)
+        starts.append(bool(word) and text.startswith(word))
+    return tokens, phrase_list, words, starts
 
 
 def raw_coordinates(frame: pd.DataFrame) -> pd.DataFrame | None:
@@ -568,6 +648,10 @@ class Rules:
         Distance to an incident under which a point, or a polygon/line vertex, is a finding.
     hex_resolutions : tuple of int
         H3 resolutions whose cell centres, vertices and representative points are approved.
+    identifying_times : optional
+        Date-times of raw identifying columns (GPS fix times), with a ``find_in(text)``
+        method returning those written in a text
+        (:class:`protection_eval.sharing.audit.needles.IdentifyingTimes`).
     """
 
     def __init__(
@@ -580,31 +664,28 @@ class Rules:
         distance_m: float = 250.0,
         vertex_distance_m: float = 5.0,
         hex_resolutions: tuple[int, ...] = tuple(range(10)),
+        identifying_times: IdentifyingTimes | None = None,
     ) -> None:
         self.tile_server = tile_server
         self.hosts = [p for p in [_host_pattern(tile_server or "")] if p is not None]
         attribution_urls = _URL_RE.findall(tile_attribution or "")
         self.hosts += [p for p in map(_host_pattern, attribution_urls) if p is not None]
-        values = {v for v in map(str, identifying_values) if _searchable(v)}
-        spaced = {v for v in values if _SPACE_RE.search(v)}
-        self.id_tokens = {v.lower() for v in values - spaced}
-        self.id_phrases = sorted({v.lower() for v in spaced})
-        # Phrases by their first word: a phrase can only be present when that word is.
-        self._phrases_by_word: dict[str, list[str]] = {}
+        tokens, phrases, words, starts = _lowered_parts(_needle_text(identifying_values))
+        self.id_tokens = set(tokens)
+        self.id_phrases = sorted(set(phrases))
         # The phrases that start with their first word, by word and length: where the word
         # occurs in a text, one slice per length says which of them start there, instead of
         # one search of the text per phrase (a mission's names often share a first word, and
-        # thousands of searches per string made the audit grow with the mission).
-        self._phrase_sets: dict[str, dict[int, set[str]]] = {}
-        self._other_phrases: dict[str, int] = {}
-        for phrase in self.id_phrases:
-            first = re.findall(r"[\w./:-]+", phrase)[:1]
-            word = first[0] if first else ""
-            self._phrases_by_word.setdefault(word, []).append(phrase)
-            if word and phrase.startswith(word):
-                self._phrase_sets.setdefault(word, {}).setdefault(len(phrase), set()).add(phrase)
-            else:
-                self._other_phrases[word] = self._other_phrases.get(word, 0) + 1
+        # thousands of searches per string made the audit grow with the mission). Built by
+        # group, not by phrase: a large mission has a million phrases (names, dates).
+        self._phrase_sets = _phrase_sets(phrases, words, starts)
+        # The others (``(case) closed`` after its word ``case``) are searched for whole.
+        self._other_phrases: dict[str, list[str]] = {}
+        for phrase, word, start in zip(phrases, words, starts, strict=True):
+            if not start:
+                self._other_phrases.setdefault(word, []).append(phrase)
+        self._phrase_words = set(self._phrase_sets) | set(self._other_phrases)
+        self.identifying_times = identifying_times
         self.distance_m = float(distance_m)
         self.vertex_distance_m = float(vertex_distance_m)
         self.hex_resolutions = tuple(hex_resolutions)
@@ -637,9 +718,14 @@ class Rules:
 
     # identifying values ----------------------------------------------------------------
     def identifying_values_in(self, text: str) -> list[str]:
-        """Incident ids and raw identifying values found in ``text``."""
-        if not self.id_tokens and not self.id_phrases:
-            return []
+        """Incident ids, raw identifying values and identifying times found in ``text``."""
+        times = self.identifying_times
+        found = []
+        if self.id_tokens or self.id_phrases:
+            found = self._values_in(text)
+        return found + (times.find_in(text) if times is not None else [])
+
+    def _values_in(self, text: str) -> list[str]:
         lowered = text.lower()
         tokens = re.findall(r"[\w./:-]+", lowered)
         found = [t for t in tokens if t in self.id_tokens]
@@ -647,16 +733,24 @@ class Rules:
             bare for t in tokens if (bare := t.strip("./:-")) != t and bare in self.id_tokens
         ]
         words = set(tokens) | {""}
-        for word in words.intersection(self._phrases_by_word):
-            group = self._phrases_by_word[word]
+        # A set against a set: the smaller is walked, not every first word of the mission.
+        for word in sorted(words.intersection(self._phrase_words)):
             present = self._phrases_at_word(lowered, word)
-            if not present and not self._other_phrases.get(word):
-                continue
-            found += [
-                p for p in group
-                if (p in present if word and p.startswith(word) else p in lowered)
-            ]
+            present.update(p for p in self._other_phrases.get(word, ()) if p in lowered)
+            # In the order of the word's phrases, sorted, as one search per phrase gave them.
+            found += sorted(present)
         return found
+
+    @cached_property
+    def _phrases_by_word(self) -> dict[str, list[str]]:
+        """Every phrase by its first word, sorted (a phrase is present only where it is)."""
+        by_word: dict[str, list[str]] = {}
+        for word, by_length in self._phrase_sets.items():
+            by_word[word] = [p for phrases in by_length.values() for p in phrases]
+        for word, phrases in self._other_phrases.items():
+            by_word[word] = by_word.get(word, []) + phrases
+        # Words in order, as identifying_values_in walks the words of a text.
+        return {word: sorted(set(by_word[word])) for word in sorted(by_word)}
 
     def _phrases_at_word(self, lowered: str, word: str) -> set[str]:
         """Return the phrases starting with ``word`` that occur in ``lowered``, anywhere."""
