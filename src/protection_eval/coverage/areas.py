@@ -56,7 +56,7 @@ _QUAD_SEGS = 16
 _SAMPLE_MIN = 64
 _SAMPLE_STEP = 8
 
-#: Relative slack on where along an area's edge a movement meets it (see _clipped_shares).
+#: Relative slack on where along an area's edge a movement meets it (see _clipped_lengths).
 _SLACK = 1e-9
 
 #: Pieces given geometries at once when splitting their hours between areas: bounds the
@@ -367,7 +367,7 @@ def _length_inside(
     A piece within its area (most of them) is its own intersection with it, so its length
     is taken as it is. A straight movement (two vertices) that may cross a boundary is cut
     where it meets its area's edges and each stretch between cuts is inside or outside as
-    its middle is (:func:`_clipped_shares`): the overlay's length without an overlay per
+    its middle is (:func:`_clipped_lengths`): the overlay's length without an overlay per
     piece. Other lines, and movements running along an edge, are intersected by GEOS.
     """
     inside = length.copy()
@@ -376,10 +376,9 @@ def _length_inside(
     rest = np.flatnonzero(~within & (length > 0))
     straight = shapely.get_num_coordinates(pieces[rest]) == 2
     cut = rest[straight]
-    share, along = _clipped_shares(
+    inside[cut], along = _clipped_lengths(
         pieces[cut], shapely.get_coordinates(pieces[cut]).reshape(-1, 4), area_pos[cut], where
     )
-    inside[cut] = share * length[cut]
     overlay = np.concatenate([rest[~straight], cut[along]])
     inside[overlay] = shapely.length(
         shapely.intersection(pieces[overlay], where.shapes[area_pos[overlay]])
@@ -387,13 +386,17 @@ def _length_inside(
     return inside
 
 
-def _clipped_shares(
+def _clipped_lengths(
     segments: np.ndarray, coords: np.ndarray, area_pos: np.ndarray, where: _Areas
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the share of each segment's length inside its area, and which run along an edge.
+    """Return the length of each segment inside its area, and which run along one of its edges.
 
-    ``coords`` holds each segment's x0, y0, x1, y1. A segment parallel to and on the line of
-    one of its area's edges gets ``along`` True (its share is then not meaningful).
+    ``coords`` holds each segment's x0, y0, x1, y1. The segment is cut where it meets its
+    area's edges; a stretch between cuts is inside or outside as its middle is. The cut
+    points and lengths are computed as GEOS's overlay computes them (:func:`_meeting_points`,
+    ``sqrt(dx * dx + dy * dy)``), so the lengths are the overlay's to rounding. A segment
+    parallel to and on the line of one of its area's edges gets ``along`` True (its length
+    is then not meaningful).
     """
     pair, edge = where.edge_tree.query(segments)
     mine = where.edge_area[edge] == area_pos[pair]
@@ -406,29 +409,65 @@ def _clipped_shares(
     # Segment p + t d meets edge e + u f where t = (w x f) / (d x f), u = (w x d) / (d x f).
     den = dx * fy - dy * fx
     t_num, u_num = wx * fy - wy * fx, wx * dy - wy * dx
-    along = np.zeros(len(coords), dtype=bool)
+    n = len(coords)
+    along = np.zeros(n, dtype=bool)
     along[pair[(den == 0) & (u_num == 0)]] = True
-    crossing = den != 0
+    crossing = np.flatnonzero(den != 0)
     t = t_num[crossing] / den[crossing]
     u = u_num[crossing] / den[crossing]
     # A cut too many only splits a stretch in two that lie on the same side; a cut missed
     # where a segment passes through a vertex would not, hence the slack on u.
-    hit = (u >= -_SLACK) & (u <= 1 + _SLACK) & (t > 0) & (t < 1)
-    n = len(coords)
-    owner = np.concatenate([np.arange(n), np.arange(n), pair[crossing][hit]])
-    at = np.concatenate([np.zeros(n), np.ones(n), t[hit]])
+    hit = crossing[(u >= -_SLACK) & (u <= 1 + _SLACK) & (t > 0) & (t < 1)]
+    cut_x, cut_y = _meeting_points(coords[pair[hit]], where.edges[edge[hit]])
+    owner = np.concatenate([np.arange(n), np.arange(n), pair[hit]])
+    at = np.concatenate([np.zeros(n), np.ones(n), t_num[hit] / den[hit]])
+    x = np.concatenate([coords[:, 0], coords[:, 2], cut_x])
+    y = np.concatenate([coords[:, 1], coords[:, 3], cut_y])
     order = np.lexsort((at, owner))
-    owner, at = owner[order], at[order]
+    owner, at, x, y = owner[order], at[order], x[order], y[order]
     stretch = np.flatnonzero((owner[1:] == owner[:-1]) & (at[1:] > at[:-1]))
     seg = owner[stretch]
     middle = (at[stretch] + at[stretch + 1]) / 2
-    x = coords[seg, 0] + middle * (coords[seg, 2] - coords[seg, 0])
-    y = coords[seg, 1] + middle * (coords[seg, 3] - coords[seg, 1])
-    inner = shapely.intersects_xy(where.shapes[area_pos[seg]], x, y)
-    share = np.bincount(
-        seg, weights=np.where(inner, at[stretch + 1] - at[stretch], 0.0), minlength=n
-    )
-    return share, along
+    mid_x = coords[seg, 0] + middle * (coords[seg, 2] - coords[seg, 0])
+    mid_y = coords[seg, 1] + middle * (coords[seg, 3] - coords[seg, 1])
+    inner = shapely.intersects_xy(where.shapes[area_pos[seg]], mid_x, mid_y)
+    step_x, step_y = x[stretch + 1] - x[stretch], y[stretch + 1] - y[stretch]
+    size = np.sqrt(step_x * step_x + step_y * step_y)
+    return np.bincount(seg, weights=np.where(inner, size, 0.0), minlength=n), along
+
+
+def _meeting_points(segments: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return where each segment meets its edge (both x0, y0, x1, y1), as GEOS computes it.
+
+    GEOS's ``Intersection::intersection``: coordinates centred on the middle of the two
+    segments' common bounds, homogeneous line equations, then back; an edge end lying on the
+    segment is that end itself. Where that fails (lines too near parallel: GEOS turns to
+    double-double arithmetic) the point along the segment stands in: a rounding apart.
+    """
+    p1x, p1y, p2x, p2y = segments.T
+    q1x, q1y, q2x, q2y = edges.T
+    mid_x = (np.maximum(np.minimum(p1x, p2x), np.minimum(q1x, q2x))
+             + np.minimum(np.maximum(p1x, p2x), np.maximum(q1x, q2x))) / 2.0
+    mid_y = (np.maximum(np.minimum(p1y, p2y), np.minimum(q1y, q2y))
+             + np.minimum(np.maximum(p1y, p2y), np.maximum(q1y, q2y))) / 2.0
+    a1x, a1y, a2x, a2y = p1x - mid_x, p1y - mid_y, p2x - mid_x, p2y - mid_y
+    b1x, b1y, b2x, b2y = q1x - mid_x, q1y - mid_y, q2x - mid_x, q2y - mid_y
+    px, py, pw = a1y - a2y, a2x - a1x, a1x * a2y - a2x * a1y
+    qx, qy, qw = b1y - b2y, b2x - b1x, b1x * b2y - b2x * b1y
+    w = px * qy - qx * py
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = (py * qw - qy * pw) / w + mid_x
+        y = (qx * pw - px * qw) / w + mid_y
+        t = ((q1x - p1x) * (q2y - q1y) - (q1y - p1y) * (q2x - q1x)) / (
+            (p2x - p1x) * (q2y - q1y) - (p2y - p1y) * (q2x - q1x))
+    failed = ~(np.isfinite(x) & np.isfinite(y))
+    x = np.where(failed, p1x + t * (p2x - p1x), x)
+    y = np.where(failed, p1y + t * (p2y - p1y), y)
+    # An edge end on the segment (GEOS tests it exactly) is the meeting point itself.
+    for ex, ey in ((q1x, q1y), (q2x, q2y)):
+        on = (p2x - p1x) * (ey - p1y) - (p2y - p1y) * (ex - p1x) == 0
+        x, y = np.where(on, ex, x), np.where(on, ey, y)
+    return x, y
 
 
 def _area_fractions(
