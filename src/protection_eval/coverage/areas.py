@@ -53,7 +53,7 @@ _QUAD_SEGS = 16
 
 #: Footprints: a month with at least this many parts (units' lines, stationary pieces) unions
 #: a sample of them first, one in every :data:`_SAMPLE_STEP`, and skips the parts inside it.
-_SAMPLE_MIN = 64
+_SAMPLE_MIN = 256
 _SAMPLE_STEP = 8
 
 #: Relative slack on where along an area's edge a movement meets it (see _clipped_lengths).
