@@ -398,7 +398,7 @@ def _clipped_lengths(
     points and lengths are computed as GEOS's overlay computes them (:func:`_meeting_points`,
     ``sqrt(dx * dx + dy * dy)``), so the lengths are the overlay's to rounding. A segment
     parallel to and on the line of one of its area's edges gets ``along`` True (its length
-    is then not meaningful).
+    is then not meaningful), as does one lying within rounding of such a line.
     """
     pair, edge = where.edge_tree.query(segments)
     mine = where.edge_area[edge] == area_pos[pair]
@@ -412,8 +412,14 @@ def _clipped_lengths(
     den = dx * fy - dy * fx
     t_num, u_num = wx * fy - wy * fx, wx * dy - wy * dx
     n = len(coords)
+    # Along an edge, or so near it that rounding decides the side (parallel within 1e-9 rad,
+    # within 1e-9 of the lengths apart): the overlay's robust arithmetic decides, as before.
+    d_len, f_len = np.hypot(dx, dy), np.hypot(fx, fy)
+    near = (np.abs(den) <= _SLACK * d_len * f_len) & (
+        np.abs(u_num) <= _SLACK * d_len * (d_len + f_len)
+    )
     along = np.zeros(n, dtype=bool)
-    along[pair[(den == 0) & (u_num == 0)]] = True
+    along[pair[near]] = True
     crossing = np.flatnonzero(den != 0)
     t = t_num[crossing] / den[crossing]
     u = u_num[crossing] / den[crossing]
