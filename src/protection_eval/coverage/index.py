@@ -88,7 +88,8 @@ class Coverage:
         Latest time (seconds) in the window at which a patrol was within ``radius``; NaN when
         not covered.
     pairs : int
-        Candidate pairs evaluated exactly (a measure of the index's selectivity).
+        Candidate pairs the index formed (a measure of its selectivity); with ``covered_only``,
+        those read before each query's first hit.
     """
 
     covered: np.ndarray
@@ -203,8 +204,9 @@ _SEARCH_COST = 85.0
 _PAIR_COST = 67.0
 #: Finest grid tried: ``per_axis`` cells per axis of a query's square.
 _MAX_PER_AXIS = 8
-#: Queries whose candidate runs are found at once (bounds the ``lo``/``hi`` arrays).
-_QUERY_BLOCK_CELLS = 1 << 22
+#: Query-cells whose candidate runs are found at once: small blocks keep the temporary arrays
+#: in reused memory (a fresh large array costs the kernel a page fault per 4 kB).
+_QUERY_BLOCK_CELLS = 1 << 18
 
 
 def _expected_pairs(
@@ -314,55 +316,85 @@ def _build_grid(
     return grid, order
 
 
+def _query_keys(
+    grid: _Grid, qx: np.ndarray, qy: np.ndarray, qs: np.ndarray, qe: np.ndarray, max_dur: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return each query's key range in its first cell and its offset from that cell's corner.
+
+    ``lo_key`` and ``hi_key`` bound the keys of the pieces of the query's first cell that may
+    reach its window; another cell's run is found with the same range moved by that cell's
+    offset.
+    """
+    qcx0 = np.floor((qx - grid.margin - grid.ox) / grid.cell).astype(np.int64)
+    qcy0 = np.floor((qy - grid.margin - grid.oy) / grid.cell).astype(np.int64)
+    base = (qcx0 * grid.ny + qcy0) * grid.span
+    # Pieces start at most max_dur before they reach the window; 1 s covers the flooring.
+    lo_key = base + (np.floor(qs - max_dur - grid.t_origin).astype(np.int64) - 1)
+    hi_key = base + (np.floor(qe - grid.t_origin).astype(np.int64) + 1)
+    fx = qx - (grid.ox + qcx0 * grid.cell)
+    fy = qy - (grid.oy + qcy0 * grid.cell)
+    return lo_key, hi_key, fx, fy
+
+
 def _query_order(
     grid: _Grid, qx: np.ndarray, qy: np.ndarray, qs: np.ndarray, max_dur: float
 ) -> np.ndarray:
-    """Return the queries sorted by their own first key (keeps the binary searches monotone)."""
+    """Return the queries sorted by their first key (keeps the binary searches monotone).
+
+    Any order gives the same results, so the fastest sort, not a stable one.
+    """
     qcx0 = np.floor((qx - grid.margin - grid.ox) / grid.cell).astype(np.int64)
     qcy0 = np.floor((qy - grid.margin - grid.oy) / grid.cell).astype(np.int64)
-    t_lo = np.floor(qs - max_dur - grid.t_origin).astype(np.int64) - 1
-    return np.argsort((qcx0 * grid.ny + qcy0) * grid.span + t_lo, kind="stable")
+    key = (qcx0 * grid.ny + qcy0) * grid.span
+    del qcx0, qcy0
+    key += np.floor(qs - max_dur - grid.t_origin).astype(np.int64) - 1
+    return np.argsort(key)
 
 
 def _ranges(
-    grid: _Grid,
-    qx: np.ndarray,
-    qy: np.ndarray,
-    qs: np.ndarray,
-    qe: np.ndarray,
-    max_dur: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Find each query's runs of candidate pieces (queries in the grid's query order).
+    grid: _Grid, q: tuple[np.ndarray, ...], max_dur: float, with_gap: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Find the runs of candidate pieces of the queries ``q`` (x, y, start, end).
 
     Returns ``lo`` and ``hi`` of shape ``(n, per_axis**2)``, one run of the sorted pieces per
-    cell of the query's square (empty for a cell the query does not need), and the distance
-    from the query to each cell (nearest cells first is where a hit is likeliest).
+    cell of the query's square (empty for a cell the query does not need: farther than the
+    margin on an axis or than the disk), and, when ``with_gap``, the squared distance from the
+    query to each cell (a hit is likeliest in the nearest cells).
     """
     per_axis, cell = grid.per_axis, grid.cell
-    qcx0 = np.floor((qx - grid.margin - grid.ox) / cell).astype(np.int64)
-    qcy0 = np.floor((qy - grid.margin - grid.oy) / cell).astype(np.int64)
-    # Pieces start at most max_dur before they reach the window; 1 s covers the flooring.
-    t_lo = np.floor(qs - max_dur - grid.t_origin).astype(np.int64) - 1
-    t_hi = np.floor(qe - grid.t_origin).astype(np.int64) + 1
-    base = (qcx0 * grid.ny + qcy0) * grid.span
-    last_x = np.floor((qx + grid.margin - grid.ox) / cell).astype(np.int64) - qcx0
-    last_y = np.floor((qy + grid.margin - grid.oy) / cell).astype(np.int64) - qcy0
-    # Offsets of the query from its first cell's corner, for the cells' distances.
-    fx = qx - (grid.ox + qcx0 * cell)
-    fy = qy - (grid.oy + qcy0 * cell)
+    lo_key, hi_key, fx, fy = _query_keys(grid, *q, max_dur)
+    n = len(lo_key)
+    if per_axis == 2 and not with_gap:
+        # Cells as wide as the query's square: each of the four overlaps it, and the disk
+        # rarely misses one; testing would cost more than the few pairs it saves.
+        lo = np.empty((n, 4), dtype=np.int64)
+        hi = np.empty((n, 4), dtype=np.int64)
+        for j, offset in enumerate((0, grid.span, grid.ny * grid.span, (grid.ny + 1) * grid.span)):
+            lo[:, j] = np.searchsorted(grid.key, lo_key + offset, side="left")
+            hi[:, j] = np.searchsorted(grid.key, hi_key + offset, side="right")
+        return lo, hi, None
+    gx = [np.maximum(np.maximum(d * cell - fx, fx - (d + 1) * cell), 0.0)
+          for d in range(per_axis)]
+    gy = [np.maximum(np.maximum(d * cell - fy, fy - (d + 1) * cell), 0.0)
+          for d in range(per_axis)]
+    far_x = [g > grid.margin + grid.slack for g in gx]
+    far_y = [g > grid.margin + grid.slack for g in gy]
+    gx = [g * g for g in gx]
+    gy = [g * g for g in gy]
+    disk2 = (grid.disk + grid.slack) ** 2
     cells = per_axis * per_axis
-    lo = np.empty((len(qx), cells), dtype=np.int64)
-    hi = np.empty((len(qx), cells), dtype=np.int64)
-    gap = np.empty((len(qx), cells))
+    lo = np.empty((n, cells), dtype=np.int64)
+    hi = np.empty((n, cells), dtype=np.int64)
+    gap = np.empty((n, cells)) if with_gap else None
     for j in range(cells):
         ddx, ddy = divmod(j, per_axis)
         offset = (ddx * grid.ny + ddy) * grid.span
-        lo[:, j] = np.searchsorted(grid.key, base + offset + t_lo, side="left")
-        hi[:, j] = np.searchsorted(grid.key, base + offset + t_hi, side="right")
-        gx = np.maximum(np.maximum(ddx * cell - fx, fx - (ddx + 1) * cell), 0.0)
-        gy = np.maximum(np.maximum(ddy * cell - fy, fy - (ddy + 1) * cell), 0.0)
-        gap[:, j] = np.hypot(gx, gy)
-        unused = (last_x < ddx) | (last_y < ddy) | (gap[:, j] > grid.disk + grid.slack)
+        lo[:, j] = np.searchsorted(grid.key, lo_key + offset, side="left")
+        hi[:, j] = np.searchsorted(grid.key, hi_key + offset, side="right")
+        g2 = gx[ddx] + gy[ddy]
+        if gap is not None:
+            gap[:, j] = g2
+        unused = (g2 > disk2) | far_x[ddx] | far_y[ddy]
         hi[unused, j] = lo[unused, j]
     return lo, hi, gap
 
@@ -387,7 +419,8 @@ def _pair_distances(
     s0 = np.maximum(ta, qs[qi])
     s1 = np.minimum(tb, qe[qi])
     keep = s0 <= s1
-    qi, pi, ta, tb, s0, s1 = qi[keep], pi[keep], ta[keep], tb[keep], s0[keep], s1[keep]
+    if not keep.all():
+        qi, pi, ta, tb, s0, s1 = qi[keep], pi[keep], ta[keep], tb[keep], s0[keep], s1[keep]
     dur = tb - ta
     moving = dur > 0
     safe = np.where(moving, dur, 1.0)
@@ -422,17 +455,19 @@ def _evaluate_pairs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact test of candidate pairs, sorted by query; returns per-query aggregates."""
     qi, dist, s0, s1, ax, ay, b, l2, lam = _pair_distances(qi, pi, qx, qy, qs, qe, p)
-    near = dist <= search
+    # Hits are few among the candidates: positions, then small arrays.
+    hit = np.flatnonzero(dist <= radius)
+    near = hit if search == radius else np.flatnonzero(dist <= search)
     qn, dn = qi[near], dist[near]
-    hit = dist <= radius
     qh = qi[hit]
+    ax, ay, b, l2, lam, s0, s1 = (v[hit] for v in (ax, ay, b, l2, lam, s0, s1))
     # The latest point of the window's path inside the circle: the larger root of
     # |a + lam w|^2 = r^2, capped at the end of the window.
-    c = ax[hit] ** 2 + ay[hit] ** 2 - radius * radius
-    disc = np.maximum(b[hit] ** 2 - l2[hit] * c, 0.0)
-    root = (-b[hit] + np.sqrt(disc)) / np.where(l2[hit] > 0, l2[hit], 1.0)
-    lam_last = np.where(l2[hit] > 0, np.clip(root, lam[hit], 1.0), 1.0)
-    t_last = s0[hit] + lam_last * (s1[hit] - s0[hit])
+    c = ax**2 + ay**2 - radius * radius
+    disc = np.maximum(b**2 - l2 * c, 0.0)
+    root = (-b + np.sqrt(disc)) / np.where(l2 > 0, l2, 1.0)
+    lam_last = np.where(l2 > 0, np.clip(root, lam, 1.0), 1.0)
+    t_last = s0 + lam_last * (s1 - s0)
     return qn, dn, qh, t_last
 
 
@@ -461,7 +496,8 @@ def _pairs_of(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray) -> tuple[np.ndar
     counts = hi - lo
     m = int(counts.sum())
     qi = np.repeat(rows, counts)
-    pi = np.repeat(lo, counts) + (np.arange(m) - np.repeat(np.cumsum(counts) - counts, counts))
+    # The k-th pair of a run is piece lo + k: the pair's position minus the run's first.
+    pi = np.arange(m) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
     return qi, pi
 
 
@@ -475,15 +511,30 @@ def _chunks(per_row: np.ndarray, pair_budget: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 
 
+def _near_midpoints(
+    qi: np.ndarray, pi: np.ndarray, q: tuple[np.ndarray, ...], pieces: Movements, grid: _Grid
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the pairs whose piece's midpoint is within the grid's disk of the query."""
+    mx = 0.5 * (pieces.x0[pi] + pieces.x1[pi]) - q[0][qi]
+    my = 0.5 * (pieces.y0[pi] + pieces.y1[pi]) - q[1][qi]
+    keep = np.flatnonzero(mx * mx + my * my <= (grid.disk + grid.slack) ** 2)
+    return qi[keep], pi[keep]
+
+
 def _full_block(
     lo: np.ndarray, hi: np.ndarray, a: int, q: tuple[np.ndarray, ...], pieces: Movements,
-    radius: float, search: float, pair_budget: int, nearest: np.ndarray, latest: np.ndarray,
+    grid: _Grid, radius: float, search: float, pair_budget: int, nearest: np.ndarray,
+    latest: np.ndarray,
 ) -> None:
     """Evaluate every candidate pair of the queries ``a:a+len(lo)`` into nearest and latest."""
     width = lo.shape[1]
     for ca, cb in _chunks((hi - lo).sum(axis=1), pair_budget):
         rows = np.repeat(np.arange(a + ca, a + cb), width)
         qi, pi = _pairs_of(lo[ca:cb].ravel(), hi[ca:cb].ravel(), rows)
+        if grid.per_axis == 2:
+            # Four cells as wide as the query's square are five times the disk's area: a
+            # look at the midpoints first spares the exact test of most pairs.
+            qi, pi = _near_midpoints(qi, pi, q, pieces, grid)
         if len(qi) == 0:
             continue
         qn, dn, qh, th = _evaluate_pairs(qi, pi, *q, pieces, radius, search)
@@ -598,13 +649,14 @@ def evaluate_coverage(
     block = max(1, _QUERY_BLOCK_CELLS // (grid.per_axis * grid.per_axis))
     for a in range(0, n, block):
         b = min(a + block, n)
-        lo, hi, gap = _ranges(grid, q[0][a:b], q[1][a:b], q[2][a:b], q[3][a:b], max_dur)
+        lo, hi, gap = _ranges(grid, tuple(v[a:b] for v in q), max_dur, with_gap=covered_only)
         if covered_only:
             total += _covered_block(lo, hi, gap, a, q, pieces, radius, pair_budget,
                                     covered_sorted)
         else:
             total += int((hi - lo).sum())
-            _full_block(lo, hi, a, q, pieces, radius, search, pair_budget, nearest, latest)
+            _full_block(lo, hi, a, q, pieces, grid, radius, search, pair_budget, nearest,
+                        latest)
     covered = np.zeros(n, dtype=bool)
     out_nearest = np.full(n, np.nan)
     out_latest = np.full(n, np.nan)

@@ -205,8 +205,10 @@ class IncidentQueries:
         if "location_precision" in incidents:
             # After no_location: a row placed by its area has no point *because* of its
             # precision, and is counted with the other imprecise rows.
-            labels = incidents["location_precision"].astype("string")
-            nominal = labels.map(uncertainty).astype(float).fillna(np.inf).to_numpy()
+            # Few distinct labels: look each up once, not once per row.
+            codes, labels = pd.factorize(incidents["location_precision"].astype("string"))
+            per_label = pd.Series(labels).map(uncertainty).astype(float).fillna(np.inf)
+            nominal = np.append(per_label.to_numpy(), np.inf)[codes]
             reason[nominal > radius_m] = "precision"
         if "time_precision" in incidents:
             ranged = incidents["time_precision"].astype("string").eq("range").fillna(False)
