@@ -221,6 +221,9 @@ def _expected_pairs(
     """
     if len(mx) == 0 or len(qx) == 0:
         return 0.0
+    # A regular sample of the pieces is plenty for a density (they are many, and in order).
+    step = max(1, len(mx) // 250_000)
+    mx, my = mx[::step], my[::step]
     side = 2.0 * margin
     x_lo, y_lo = float(mx.min()), float(my.min())
     while ((float(mx.max()) - x_lo) / side + 2) * ((float(my.max()) - y_lo) / side + 2) > 4e6:
@@ -239,7 +242,7 @@ def _expected_pairs(
     around = np.zeros(len(sample))
     around[inside] = blocks[sx[inside], sy[inside]]
     scale = (side / (2.0 * margin)) ** 2
-    return float(around.mean()) / scale * min(1.0, window / max(t_range, 1.0))
+    return float(around.mean()) * step / scale * min(1.0, window / max(t_range, 1.0))
 
 
 def _cells_per_axis(expected_2x2: float, margin: float, disk: float) -> int:
@@ -531,10 +534,9 @@ def _full_block(
     for ca, cb in _chunks((hi - lo).sum(axis=1), pair_budget):
         rows = np.repeat(np.arange(a + ca, a + cb), width)
         qi, pi = _pairs_of(lo[ca:cb].ravel(), hi[ca:cb].ravel(), rows)
-        if grid.per_axis == 2:
-            # Four cells as wide as the query's square are five times the disk's area: a
-            # look at the midpoints first spares the exact test of most pairs.
-            qi, pi = _near_midpoints(qi, pi, q, pieces, grid)
+        # The cells read are wider than the disk (five times its area on a 2 x 2 grid): a
+        # look at the midpoints first spares the exact test of the pairs outside it.
+        qi, pi = _near_midpoints(qi, pi, q, pieces, grid)
         if len(qi) == 0:
             continue
         qn, dn, qh, th = _evaluate_pairs(qi, pi, *q, pieces, radius, search)
