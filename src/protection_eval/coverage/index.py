@@ -7,14 +7,22 @@ some movement passes within ``radius`` of ``q`` at a moment inside the window.
 
 The index never builds buffers or polygons. Movements are cut into short pieces, each piece is
 filed under the spatial grid cell of its midpoint, and the pieces are sorted by an integer key
-``cell * span + start second``. A query then reads, for each of at most four cells, one
+``cell * span + start second``. A query reads the cells of the square around it, each as one
 contiguous run of that sorted array (time is the continuous dimension), so pairs that time rules
-out are never formed. Every candidate pair then gets the exact distance from the point to the
-part of the movement inside the window (a point-to-segment distance), and the latest moment in
-the window at which the patrol was within the radius (a root of a quadratic).
+out are never formed. The grid is as fine as the density of the pieces around the queries pays
+for: two cells per axis where pieces are sparse, up to eight where patrols crowd (more binary
+searches, fewer candidates), and a cell farther than reach from the query is not read. A look
+at each candidate piece's midpoint drops the pairs out of reach; the others get the exact
+distance from the point to the part of the movement inside the window (a point-to-segment
+distance), and the latest moment in the window at which the patrol was within the radius (a
+root of a quadratic). When only ``covered`` is wanted, a query reads its cells nearest first
+and stops at its first hit.
 
-Queries are processed in chunks sized by their number of candidate pairs, which bounds memory.
-All computations are numpy array operations; nothing loops over points or movements in Python.
+Queries are processed in blocks and chunks sized by their number of candidate pairs, which
+bounds memory. All computations are numpy array operations; nothing loops over points or
+movements in Python. The grid decides only which pairs are formed, never a value: every pair
+within reach is formed whatever the grid, and minimum and maximum do not depend on order, so
+the results are the same to the bit as the brute force over the same pieces.
 """
 
 from __future__ import annotations
