@@ -227,7 +227,7 @@ def _expected_pairs(
     many), read around a sample of the queries, and scaled by the share of the period a query's
     run of pieces covers. Only the choice of the grid depends on it, never a result.
     """
-    if len(mx) == 0 or len(qx) == 0:
+    if len(mx) == 0 or len(qx) == 0 or not margin > 0:
         return 0.0
     # A regular sample of the pieces is plenty for a density (they are many, and in order).
     step = max(1, len(mx) // 250_000)
