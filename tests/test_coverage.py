@@ -11,11 +11,14 @@ from hypothesis import strategies as st
 
 from protection_eval.coverage.index import (
     Movements,
+    _split,
     evaluate_coverage,
     evaluate_coverage_brute,
     movements_from_fixes,
+    piece_duration,
 )
 from protection_eval.coverage.mission import compute_incident_coverage
+from protection_eval.coverage.points import cover_incidents, covered_only, movements_from_tracks
 
 CRS = "EPSG:32633"
 T0 = pd.Timestamp("2023-03-10 12:00", tz="UTC")
@@ -281,3 +284,112 @@ def test_movements_keep_isolated_fixes_as_instants():
     assert isinstance(moves, Movements)
     assert len(moves) == 3  # P0's two fixes are 100 s apart (> 60 s): both stand alone
     assert np.array_equal(moves.t0, moves.t1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    queries=st.lists(st.tuples(coordinate, coordinate, moment, st.booleans()), min_size=1,
+                     max_size=25),
+    fixes=st.lists(
+        st.tuples(st.integers(0, 4), coordinate, coordinate, moment), min_size=1, max_size=40
+    ),
+    radius=st.floats(100, 5_000),
+    window_h=st.floats(1, 100),
+    max_gap_h=st.floats(0.5, 100),
+    search_factor=st.floats(1, 3),
+    cells=st.sampled_from([None, 2, 3, 5, 8]),
+)
+def test_index_equals_brute_force_on_its_own_pieces_to_the_bit(
+    queries, fixes, radius, window_h, max_gap_h, search_factor, cells
+):
+    # Against every piece the index cuts the movements into, the brute force forms every pair
+    # the grid and the time-ordered runs could have skipped: equal to the bit means no pair
+    # within reach was skipped, whatever the grid. Date-only queries have longer windows.
+    q = np.array(queries, dtype=float)
+    f = np.array(fixes, dtype=float)
+    moves = movements_from_fixes(f[:, 0].astype(int), f[:, 1], f[:, 2], f[:, 3],
+                                 max_gap_h * 3600.0)
+    start, end = q[:, 2] - window_h * 3600.0, q[:, 2] + q[:, 3] * 86_400.0
+    search = radius * search_factor
+    fast = evaluate_coverage(q[:, 0], q[:, 1], start, end, moves, radius, search=search,
+                             pair_budget=7, cells_per_axis=cells)
+    pieces = _split(moves, max_len=search / 2.0, max_dur=piece_duration(start, end))
+    slow = evaluate_coverage_brute(q[:, 0], q[:, 1], start, end, pieces, radius, search=search)
+    np.testing.assert_array_equal(fast.covered, slow.covered)
+    np.testing.assert_array_equal(fast.nearest, slow.nearest)
+    np.testing.assert_array_equal(fast.latest, slow.latest)
+    only = evaluate_coverage(q[:, 0], q[:, 1], start, end, moves, radius, search=search,
+                             pair_budget=7, cells_per_axis=cells, covered_only=True)
+    np.testing.assert_array_equal(only.covered, slow.covered)
+    assert np.isnan(only.nearest).all() and np.isnan(only.latest).all()
+
+
+def _dense_patrols(rng: np.random.Generator, patrols: int = 150, fixes: int = 200
+                   ) -> Movements:
+    """Patrols crowding a 12 km square for 10 days, a fix every 5 minutes at 1 to 4 m/s."""
+    group = np.repeat(np.arange(patrols), fixes)
+    t = (rng.uniform(0, 8 * 86_400.0, (patrols, 1)) + np.arange(fixes) * 300.0).ravel()
+    heading = rng.uniform(0, 2 * np.pi, (patrols, fixes)).cumsum(axis=1)
+    step = rng.uniform(300, 1_200, (patrols, 1))
+    x = (rng.uniform(0, 12_000, (patrols, 1)) + (step * np.cos(heading)).cumsum(axis=1))
+    y = (rng.uniform(0, 12_000, (patrols, 1)) + (step * np.sin(heading)).cumsum(axis=1))
+    return movements_from_fixes(group, x.ravel(), y.ravel(), t, 6 * 3600.0)
+
+
+def test_dense_tracks_form_few_candidate_pairs_beyond_those_that_could_reach():
+    # 3,000 pieces per 72-h window around a query: a 2 x 2 grid of cells as wide as the
+    # reach reads about five times the pairs whose piece midpoint is within reach plus half
+    # a piece (the pairs that could hit); a finer grid that skips the cells out of reach
+    # reads under twice as many. The results are those of the brute force all the same.
+    rng = np.random.default_rng(12)
+    moves = _dense_patrols(rng)
+    qx, qy = rng.uniform(-15_000, 27_000, (2, 300))
+    qe = rng.uniform(3 * 86_400.0, 10 * 86_400.0, 300)
+    qs = qe - 72 * 3600.0
+    fast = evaluate_coverage(qx, qy, qs, qe, moves, 2_000.0)
+    pieces = _split(moves, max_len=1_000.0, max_dur=piece_duration(qs, qe))
+    half = 0.5 * np.hypot(pieces.x1 - pieces.x0, pieces.y1 - pieces.y0).max()
+    mx, my = 0.5 * (pieces.x0 + pieces.x1), 0.5 * (pieces.y0 + pieces.y1)
+    could = ((np.hypot(mx[None, :] - qx[:, None], my[None, :] - qy[:, None]) <= 2_000 + half)
+             & (pieces.t1[None, :] >= qs[:, None]) & (pieces.t0[None, :] <= qe[:, None]))
+    assert fast.pairs < 2.0 * could.sum()
+    slow = evaluate_coverage_brute(qx, qy, qs, qe, pieces, 2_000.0)
+    assert 0 < slow.covered.sum() < len(qx)
+    np.testing.assert_array_equal(fast.covered, slow.covered)
+    np.testing.assert_array_equal(fast.nearest, slow.nearest)
+    np.testing.assert_array_equal(fast.latest, slow.latest)
+
+
+def test_covered_only_stops_at_a_point_s_first_patrol_within_reach():
+    rng = np.random.default_rng(13)
+    moves = _dense_patrols(rng)
+    qx, qy = rng.uniform(-15_000, 27_000, (2, 300))
+    qe = rng.uniform(3 * 86_400.0, 10 * 86_400.0, 300)
+    full = evaluate_coverage(qx, qy, qe - 72 * 3600.0, qe, moves, 2_000.0)
+    only = evaluate_coverage(qx, qy, qe - 72 * 3600.0, qe, moves, 2_000.0, covered_only=True)
+    assert 0 < full.covered.sum() < len(qx)
+    np.testing.assert_array_equal(only.covered, full.covered)
+    # A covered point reads its nearest cells only: far fewer pairs than every candidate.
+    assert only.pairs < full.pairs / 4
+
+
+def test_cells_per_axis_below_two_is_refused():
+    moves = movements_from_fixes(np.array([0]), np.array([0.0]), np.array([0.0]),
+                                 np.array([0.0]), 60.0)
+    with pytest.raises(ValueError, match="cells_per_axis must be at least 2"):
+        evaluate_coverage(np.array([0.0]), np.array([0.0]), np.array([-1.0]), np.array([1.0]),
+                          moves, 100.0, cells_per_axis=1)
+
+
+def test_covered_only_block_keeps_scope_and_covered_and_leaves_distances_out():
+    incidents = make_incidents([(0, 0, 10), (1_500, 0, 10), (9_000, 0, 10), (0, 0, -5),
+                                (0, 0, 10, "admin1")])
+    tracks = make_tracks([("P1", -5_000, 300, 0), ("P1", 5_000, 300, 2), ("P2", 8_000, 0, 1)])
+    moves = movements_from_tracks(tracks, 6.0)
+    full = cover_incidents(incidents, moves, 2_000.0, 72.0, nearest_within_m=10_000.0)
+    with covered_only():
+        only = cover_incidents(incidents, moves, 2_000.0, 72.0, nearest_within_m=10_000.0)
+    pd.testing.assert_frame_equal(only[["in_scope", "left_out_reason", "covered"]],
+                                  full[["in_scope", "left_out_reason", "covered"]])
+    assert only["nearest_m"].isna().all() and only["since_patrol_h"].isna().all()
+    assert full["covered"].any() and full["nearest_m"].notna().any()

@@ -67,6 +67,20 @@ def _assert_same(a, b) -> None:
     np.testing.assert_array_equal(a.latest, b.latest)
 
 
+def test_covered_only_coverage_in_time_parts_is_the_local_one(client):
+    rng = np.random.default_rng(8)
+    moves = _random_patrols(rng, patrols=60, fixes=80, days=120)
+    qx, qy, qs, qe = _random_queries(rng, 3_000, days=120)
+    local = functools.partial(evaluate_coverage, covered_only=True)
+    here = local(qx, qy, qs, qe, moves, 2_000.0)
+    there = DaskEngine(client, parts=7).evaluate_coverage(
+        qx, qy, qs, qe, moves, 2_000.0, search=None, local=local)
+    assert 0 < here.covered.sum() < len(qx)
+    _assert_same(there, here)
+    full = evaluate_coverage(qx, qy, qs, qe, moves, 2_000.0)
+    np.testing.assert_array_equal(there.covered, full.covered)
+
+
 @pytest.mark.parametrize("search", [None, 6_000.0])
 def test_coverage_in_time_parts_is_the_local_coverage_to_the_bit(client, search):
     rng = np.random.default_rng(7)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from protection_eval.coverage.index import evaluate_coverage
 from protection_eval.coverage.models import COVERAGE_MODELS, CoverageParams
 from protection_eval.effects.count_models import NotEstimable, fit_count_model
 from protection_eval.effects.within_reach import (
@@ -16,6 +17,7 @@ from protection_eval.effects.within_reach import (
     compute_presence_effect,
     make_control_points,
 )
+from protection_eval.engine import use_engine
 
 CRS = "EPSG:32636"
 TZ = "Africa/Juba"
@@ -211,3 +213,31 @@ def test_demo_effects_table_holds_one_shareable_presence_row(small_demo):
     assert row["n_incidents"] >= 100
     assert row["caveats"].startswith("Reported is not occurred")
     assert len(effects.table(PRESENCE_ESTIMAND)) == 1
+
+
+class _RecordingEngine:
+    """Runs coverage here, recording the evaluation it was given (or the full one instead)."""
+
+    def __init__(self, full: bool) -> None:
+        self.full = full
+        self.locals: list = []
+
+    def evaluate_coverage(self, qx, qy, q_start, q_end, moves, radius, *, search, local):
+        self.locals.append(local)
+        run = evaluate_coverage if self.full else local
+        return run(qx, qy, q_start, q_end, moves, radius, search=search)
+
+
+def test_points_of_the_ratio_stop_at_their_first_hit_and_give_the_full_evaluation_s_answer():
+    inc, areas, tables = make_incidents(0.5, date_only=True)
+    fast, full = _RecordingEngine(full=False), _RecordingEngine(full=True)
+    with use_engine(fast):
+        quick = estimate(inc, areas, tables)
+    with use_engine(full):
+        slow = estimate(inc, areas, tables)
+    # Incidents, the moments of their days and the control points: each covered-only.
+    assert len(fast.locals) == 3
+    assert all(local.keywords == {"covered_only": True} for local in fast.locals)
+    pd.testing.assert_frame_equal(quick.strata, slow.strata, check_exact=True)
+    pd.testing.assert_frame_equal(quick.estimate.to_frame(), slow.estimate.to_frame(),
+                                  check_exact=True)

@@ -21,7 +21,9 @@ are written out in ``docs/coverage.md``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import partial
 
 import geopandas as gpd
@@ -51,6 +53,27 @@ COVERAGE_COLUMNS: tuple[str, ...] = (
     "nearest_m",
     "since_patrol_h",
 )
+
+
+_COVERED_ONLY: ContextVar[bool] = ContextVar("protection_eval_covered_only", default=False)
+
+
+@contextmanager
+def covered_only() -> Iterator[None]:
+    """Inside the ``with`` block, :func:`cover_incidents` computes ``covered`` alone.
+
+    For points of which only ``covered`` is read (the control points and the date-only moments
+    of the within-reach ratio): each point stops at its first patrol within reach, and neither
+    the nearest distance nor the last moment is computed, so ``nearest_m`` and
+    ``since_patrol_h`` are NaN. ``in_scope``, ``left_out_reason`` and ``covered`` are the same,
+    to the bit, as without it. Coverage models reach :func:`cover_incidents` through their own
+    ``cover``; the block reaches it without a parameter on every model.
+    """
+    token = _COVERED_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _COVERED_ONLY.reset(token)
 
 
 def check_projected(frames: Mapping[str, gpd.GeoDataFrame | None]) -> None:
@@ -182,8 +205,10 @@ class IncidentQueries:
         if "location_precision" in incidents:
             # After no_location: a row placed by its area has no point *because* of its
             # precision, and is counted with the other imprecise rows.
-            labels = incidents["location_precision"].astype("string")
-            nominal = labels.map(uncertainty).astype(float).fillna(np.inf).to_numpy()
+            # Few distinct labels: look each up once, not once per row.
+            codes, labels = pd.factorize(incidents["location_precision"].astype("string"))
+            per_label = pd.Series(labels).map(uncertainty).astype(float).fillna(np.inf)
+            nominal = np.append(per_label.to_numpy(), np.inf)[codes]
             reason[nominal > radius_m] = "precision"
         if "time_precision" in incidents:
             ranged = incidents["time_precision"].astype("string").eq("range").fillna(False)
@@ -243,14 +268,16 @@ def cover_incidents(
     Returns
     -------
     pandas.DataFrame
-        :data:`COVERAGE_COLUMNS`, same index as ``incidents``.
+        :data:`COVERAGE_COLUMNS`, same index as ``incidents`` (``nearest_m`` and
+        ``since_patrol_h`` all NaN inside a :func:`covered_only` block).
     """
     queries = IncidentQueries(incidents, radius_m, window_h, precision_uncertainty_m)
     scope = queries.in_scope
+    local = partial(evaluate_coverage, covered_only=True) if _COVERED_ONLY.get() else (
+        evaluate_coverage)
     # HOOK (protection_eval.engine): here, or split by time on the run's cluster.
     engine = current_engine()
-    evaluate = evaluate_coverage if engine is None else partial(
-        engine.evaluate_coverage, local=evaluate_coverage)
+    evaluate = local if engine is None else partial(engine.evaluate_coverage, local=local)
     result = evaluate(
         queries.x[scope],
         queries.y[scope],

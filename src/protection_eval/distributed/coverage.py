@@ -7,7 +7,9 @@ its time span widened backwards by one window (the longest window of any query: 
 plus a day for a date-only incident). Every movement that can reach a query of the part in
 that query's window is therefore in the part, and the part is evaluated by the local index
 (:func:`protection_eval.coverage.index.evaluate_coverage`) with the piece duration of the whole
-set, so each query gets the same values, to the bit, as when every query is evaluated here.
+set, so each query gets the same values, to the bit, as when every query is evaluated here (a
+part may choose a finer or coarser grid than the whole set: the grid decides which pairs are
+formed, never a value). ``local`` may be the covered-only evaluation, alike.
 
 Why time and not space: a mission's patrols and incidents crowd into a few areas, while its
 period is long (months to years) compared with a window (hours to days). Blocks of time hold

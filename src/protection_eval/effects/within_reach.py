@@ -41,6 +41,7 @@ import shapely
 from scipy import optimize, stats
 
 from protection_eval.coverage.models import CoverageModel, CoverageParams, PatrolMovements
+from protection_eval.coverage.points import covered_only
 from protection_eval.effects.count_models import (
     CAVEATS,
     MIN_INCIDENTS_FOR_MODEL,
@@ -355,7 +356,10 @@ def compute_presence_effect(
     total = len(incidents)
 
     def cover_points(points: gpd.GeoDataFrame) -> pd.DataFrame:
-        return model.cover(points, tables, params, **({} if moves is None else {"moves": moves}))
+        # Only in_scope and covered are read here: each point stops at its first hit.
+        with covered_only():
+            return model.cover(points, tables, params,
+                               **({} if moves is None else {"moves": moves}))
 
     cover = _incident_cover(incidents, cover_points, incident_coverage)
     month = to_local_month(incidents["occurred_at"], params.timezone)
