@@ -4,7 +4,10 @@ Scenario at ``--scale 1``: 1,000,000 incidents and 1,000,000 GPS fixes over one 
 square (UTM zone 33N), radius 2 km, window 72 h. Patrols are random walks of 96 fixes five
 minutes apart (foot to vehicle speeds), with an occasional long gap that is not interpolated.
 
-Each phase runs in its own Python process so that its peak memory (max RSS) is its own:
+Each phase runs in its own Python process so that its peak memory (max RSS) is its own. The
+timed phases (``read``, ``fast``, ``sjoin``) run ``--repeat`` times, each time in a fresh process,
+and the medians are compared: on this shared machine one run of the fast path moves by almost 2x
+from one process to the next (most of it the kernel handing out fresh memory pages).
 
 - ``read``: read both inputs from GeoParquet (the floor);
 - ``fast``: read, then :func:`protection_eval.coverage.mission.compute_incident_coverage`;
@@ -15,7 +18,7 @@ Each phase runs in its own Python process so that its peak memory (max RSS) is i
 
 Usage::
 
-    python benchmarks/bench_coverage.py [--scale 1.0] [--sample 200] [--skip-sjoin]
+    python benchmarks/bench_coverage.py [--scale 1.0] [--sample 200] [--repeat 3] [--skip-sjoin]
 """
 
 from __future__ import annotations
@@ -202,11 +205,27 @@ def _run_phase(name: str, folder: Path, sample: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _median_run(found: list[dict], key: str) -> dict:
+    """Return the run whose ``key`` is the median (the lower one of an even count)."""
+    ordered = sorted(found, key=lambda run: run[key])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _spread(found: list[dict], key: str) -> str:
+    """Return ``(min-max of N)`` for the runs' ``key``, or nothing for one run."""
+    values = [run[key] for run in found]
+    if len(values) == 1:
+        return ""
+    return f"(median of {len(values)}, {min(values):.2f}-{max(values):.2f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--sample", type=int, default=200)
     parser.add_argument("--skip-sjoin", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="fresh processes per timed phase; medians are compared")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -231,23 +250,29 @@ def main() -> None:
             f"{len(tracks):,} fixes, radius {RADIUS_M:,.0f} m, window {WINDOW_H:.0f} h"
         )
         del incidents, tracks
-        results = {"read": _run_phase("read", folder, args.sample)}
-        results["fast"] = _run_phase("fast", folder, args.sample)
-        if not args.skip_sjoin:
-            results["sjoin"] = _run_phase("sjoin", folder, args.sample)
+        timed = ["read", "fast"] + ([] if args.skip_sjoin else ["sjoin"])
+        runs = {name: [] for name in timed}
+        # Interleaved, so a change of load on the machine falls on every phase alike.
+        for _ in range(max(1, args.repeat)):
+            for name in timed:
+                runs[name].append(_run_phase(name, folder, args.sample))
+        results = {name: _median_run(found, "read_s" if name == "read" else "compute_s")
+                   for name, found in runs.items()}
         results["brute"] = _run_phase("brute", folder, args.sample)
     floor = results["read"]["read_s"]
     fast = results["fast"]
-    print(f"read both GeoParquet inputs (floor): {floor:6.2f} s, "
-          f"peak {results['read']['peak_mb']:,.0f} MB")
-    print(f"fast path: {fast['compute_s']:6.2f} s ({fast['compute_s'] / floor:.1f}x the floor), "
+    print(f"read both GeoParquet inputs (floor): {floor:6.2f} s "
+          f"{_spread(runs['read'], 'read_s')}, peak {results['read']['peak_mb']:,.0f} MB")
+    print(f"fast path: {fast['compute_s']:6.2f} s {_spread(runs['fast'], 'compute_s')} "
+          f"({fast['compute_s'] / floor:.1f}x the floor), "
           f"peak {fast['peak_mb']:,.0f} MB incl. reading; covered {fast['covered']:,}")
     if "sjoin" in results:
         sj = results["sjoin"]
-        print(f"geopandas sjoin(dwithin)+time filter: {sj['compute_s']:6.2f} s, "
+        print(f"geopandas sjoin(dwithin)+time filter: {sj['compute_s']:6.2f} s "
+              f"{_spread(runs['sjoin'], 'compute_s')}, "
               f"peak {sj['peak_mb']:,.0f} MB incl. reading, {sj['spatial_pairs']:,} spatial "
               f"pairs; covered {sj['covered']:,} (fixes only, no interpolation); "
-              f"fast path is {sj['compute_s'] / fast['compute_s']:.1f}x faster")
+              f"fast path is {sj['compute_s'] / fast['compute_s']:.1f}x faster (medians)")
     br = results["brute"]
     print(f"brute force on a sample of {br['sample']} ({br['sample_covered']} covered): "
           f"identical={br['identical']} ({br['brute_s']:.1f} s)")
