@@ -11,13 +11,13 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from realdata import REALDATA, require_realdata
 
 from protection_eval.config import SourceSpec
 from protection_eval.io.readers import InputFileError, read_raw_table
 from protection_eval.runs.missions import load_mission
 
 FORMATS = Path(__file__).parent / "fixtures" / "formats"
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 BOUNDARIES = REALDATA / "boundaries"
 
 
@@ -192,10 +192,8 @@ def test_unknown_encoding_is_a_configuration_error():
 
 
 def _natural_earth() -> list[Path]:
-    files = sorted(BOUNDARIES.glob("naturalearth_lowres.*"))
-    if not files:
-        pytest.skip(f"Natural Earth shapefile absent from {BOUNDARIES} (../shared/realdata)")
-    return files
+    require_realdata(BOUNDARIES / "naturalearth_lowres.shp")
+    return sorted(BOUNDARIES.glob("naturalearth_lowres.*"))
 
 
 def test_plain_and_zipped_shapefiles_read_alike(tmp_path):

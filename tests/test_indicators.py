@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from realdata import REALDATA, require_realdata
 from typer.testing import CliRunner
 
 from protection_eval.indicators import (
@@ -24,8 +25,7 @@ from protection_eval.io.readers import read_raw_table
 from protection_eval.runs.indicators import load_personnel, load_targets, write_indicators
 from protection_eval.sharing.audit.folder import audit_shared_folder
 
-UN_FILE = (Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "un-gender"
-           / "un-pk-gender-by-mission-2010-2021.csv")
+UN_FILE = REALDATA / "un-gender" / "un-pk-gender-by-mission-2010-2021.csv"
 
 
 def make_personnel_csv(path: Path, rows: list[tuple]) -> Path:
@@ -50,8 +50,7 @@ def make_targets(path: Path, share: float, *, category: str = "all_uniformed",
 
 @pytest.fixture(scope="module")
 def un_report():
-    if not UN_FILE.exists():
-        pytest.skip(f"real UN gender file not found at {UN_FILE} (../shared/realdata)")
+    require_realdata(UN_FILE)
     table = load_personnel(UN_FILE, "un-gender")
     return table, compute_cross_mission_indicators(table, load_targets())
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from realdata import REALDATA, require_realdata
 
 from protection_eval.config import ConfigError, SourceSpec, load_mission_config
 from protection_eval.io.readers import InputFileError
@@ -12,7 +13,6 @@ from protection_eval.labels import VOCABULARIES, LabelMapper
 from protection_eval.presets import load_preset, preset_names
 from protection_eval.runs.missions import load_mission
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 FORMATS = Path(__file__).parent / "fixtures" / "formats"
 CRSV = REALDATA / "crsv-2024" / "crsv-2024-insecurity-insight.xlsx"
 UCDP = REALDATA / "car" / "ucdp-ged-23.1-car.csv"
@@ -21,9 +21,7 @@ COUNTRIES = REALDATA / "boundaries" / "naturalearth_lowres.shp"
 
 
 def need(*paths: Path) -> None:
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        pytest.skip(f"real data absent: {missing} (expected in ../shared/realdata)")
+    require_realdata(*paths)
 
 
 def world_mission(tmp_path: Path, period: str, sources: str) -> Path:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from realdata import REALDATA, require_realdata
 
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.runner import run_mission
 
 pytestmark = pytest.mark.slow
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
 #: UCDP's ``where_prec``: 1 exact place, 2 within 25 km, 3 second-order administrative area,
 #: 4 first-order area, 5 a linear feature or an area between places (no better than a
@@ -37,8 +37,7 @@ WHERE_PREC = {"1": "exact", "2": "settlement", "3": "admin2", "4": "admin1", "5"
 
 def car_mission(folder: Path) -> Path:
     """Write the CAR mission YAML into ``folder``; its sources stay in ``../shared/realdata``."""
-    if not (REALDATA / "car").is_dir() or not (REALDATA / "boundaries").is_dir():
-        pytest.skip(f"the real data folder {REALDATA} is absent (it sits beside the clone in CI)")
+    require_realdata(REALDATA / "car", REALDATA / "boundaries")
     config = {
         "mission": "CAR-UCDP",
         "name": "Central African Republic, UCDP one-sided violence (shape test, not SGBV)",
