@@ -282,9 +282,10 @@ def test_cli_effects_writes_effects_csv_and_names_an_unknown_strategy(bad_missio
     runner = CliRunner()
     ok = runner.invoke(app, ["effects", str(bad_mission), "--out", str(tmp_path)])
     assert ok.exit_code == 0, ok.output
-    table = pd.read_csv(tmp_path / "shared" / "effects.csv")
+    (run,) = [p for p in tmp_path.iterdir() if (p / "restricted").is_dir()]
+    table = pd.read_csv(run / "shared" / "effects.csv")
     assert list(table.columns) == EFFECTS_CSV_COLUMNS
-    assert (tmp_path / "restricted" / "panel.csv").exists()
+    assert (run / "restricted" / "panel.csv").exists()
     bad = runner.invoke(app, ["effects", str(bad_mission), "--out", str(tmp_path),
                               "--strategy", "teleportation-units"])
     assert bad.exit_code == 1

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
+from collections import Counter
 from pathlib import Path
 
+import h3
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -260,3 +265,175 @@ def test_a_ledger_held_past_the_wait_stops_the_run_and_shares_nothing(tmp_path, 
     assert not (run / "shared").exists()
     assert (run / "restricted" / "shared_rejected" / "gaps.csv").exists()
     assert not ledger.exists() or load_ledger(ledger) == []
+
+
+# -- every container, every window: issue 25 items 3 and 4 ---------------------------------------
+
+
+def _map_counts(page: str) -> dict[str, int]:
+    """Hexagon counts of a published map, read with a plain pattern (not the ledger's reader)."""
+    found = re.findall(r'"h3_cell":\s*"([0-9a-f]{15})",\s*"incidents":\s*"(\d+)"', page)
+    assert found, "the map should show hexagon counts"
+    return {cell: int(count) for cell, count in found}
+
+
+def test_two_coverage_runs_whose_maps_differ_by_less_than_k_in_hexagons_are_refused(
+    tmp_path, demo_missions
+):
+    # The reproduction of issue 25: the radius change empties gaps.csv, so before the map was
+    # read the ledger had nothing but mission-wide totals to compare.
+    config = str(demo_missions[0])
+    first = CliRunner().invoke(app, ["coverage", config, "--out", str(tmp_path), "--period",
+                                     "2022-01..2022-06"])
+    assert first.exit_code == 0, first.output
+    (first_map,) = tmp_path.rglob("coverage_map.html")
+    published = first_map.read_text(encoding="utf-8")
+
+    second = CliRunner().invoke(app, ["coverage", config, "--out", str(tmp_path), "--period",
+                                      "2022-01..2022-05", "--radius-m", "60000"])
+    assert second.exit_code == 1, second.output
+    assert "differencing in coverage_map.html" in second.output
+    run_june = first_map.parent.parent
+    (run_may,) = [p for p in tmp_path.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p != run_june]
+    assert not (run_may / "shared").exists()
+    # The first publication is still there, unchanged: each run has its own folder.
+    assert (run_june / "shared" / "coverage_map.html").read_text(encoding="utf-8") == published
+
+    # The hexagons refused are those whose counts, in the two maps, differ by 1 to k-1.
+    june = _map_counts(published)
+    may = _map_counts(
+        (run_may / "restricted" / "shared_rejected" / "coverage_map.html").read_text("utf-8"))
+    close = {cell for cell in june.keys() & may.keys() if 1 <= abs(june[cell] - may[cell]) < 5}
+    assert close
+    findings = pd.read_csv(run_may / "restricted" / "audit_findings.csv")
+    named = set(findings["what"].str.extract(r"h3_cell=([0-9a-f]{15})\] 2022-06..2022-06")[0]
+                .dropna())
+    assert close <= named
+    # The message says where, never how many.
+    for cell in close:
+        assert f"= {abs(june[cell] - may[cell])}" not in second.output
+
+
+def _cumulative_counts(months: list[str], seed: int = 8) -> dict[str, dict[str, int]]:
+    """Incidents of 3 hexagons per month, counted with h3 from synthetic points.
+
+    Each hexagon gets 5 to 11 incidents a month, so that no two windows published before the
+    new run differ by fewer than 5 (the ledger would have refused them).
+    """
+    rng = np.random.default_rng(seed)
+    centres = [h3.cell_to_latlng(h3.latlng_to_cell(lat, lng, 7))
+               for lat, lng in ((4.85, 31.60), (4.95, 31.70), (5.05, 31.80))]
+    per_month: dict[str, Counter] = {}
+    for month in months:
+        # Within about 500 m of a hexagon's centre (its edge is about 1.2 km away).
+        points = [(lat + rng.uniform(-0.004, 0.004), lng + rng.uniform(-0.004, 0.004))
+                  for lat, lng in centres for _ in range(rng.integers(5, 12))]
+        per_month[month] = Counter(h3.latlng_to_cell(lat, lng, 7) for lat, lng in points)
+    totals: dict[str, dict[str, int]] = {}
+    running: Counter = Counter()
+    for month in months:
+        running += per_month[month]
+        totals[month] = dict(running)
+    return totals
+
+
+def _months(first_year: int, count: int) -> list[str]:
+    return [f"{first_year + i // 12}-{i % 12 + 1:02d}" for i in range(count)]
+
+
+def test_a_run_differing_by_less_than_k_from_one_of_70_monthly_windows_is_refused(
+    tmp_path, mission
+):
+    # Five years and more of monthly cumulative publications: the old derivation stopped at
+    # 2,000 intervals before it reached the new run's totals, and let it through.
+    months = _months(2018, 71)
+    totals = _cumulative_counts(months)
+    code = mission.config.mission
+    ledger = tmp_path / "ledger.jsonl"
+    for month in months[:70]:
+        record_margins([Margin("gaps.csv", "row 2, incidents", code, f"h3_cell={cell}",
+                               "incidents", months[0], month, count)
+                        for cell, count in totals[month].items()], ledger, f"run-{month}")
+    # The new run: the 70th window again, with late reports in one hexagon.
+    cell = sorted(totals[months[69]])[0]
+    late = 3
+    rows = "".join(f"2018-01 to {months[69]},{c},Area,{n + (late if c == cell else 0)},,1\n"
+                   for c, n in sorted(totals[months[69]].items()))
+    build = _raw_gaps(rows)
+    run = tmp_path / "run-new"
+    outcome = publish_shared(build, run / "shared", run / "restricted", mission, ledger=ledger)
+    assert not outcome.published
+    assert {p["kind"] for p in outcome.places} == {"differencing"}
+    assert all(f"h3_cell={cell}" in p["where"] for p in outcome.places)
+    findings = (run / "restricted" / "audit_findings.csv").read_text()
+    assert f"incidents [h3_cell={cell}] 2018-01..{months[69]} = {late}" in findings
+
+    # A window a month longer than the last: its new month alone is that month's count.
+    june = months[70]
+    added = totals[june][cell] - totals[months[69]][cell]
+    assert 1 <= added
+    small = {c: totals[june][c] for c in totals[june]}
+    small[cell] = totals[months[69]][cell] + 2
+    rows = "".join(f"2018-01 to {june},{c},Area,{n},,1\n" for c, n in sorted(small.items()))
+    outcome = publish_shared(_raw_gaps(rows), run / "shared", run / "restricted", mission,
+                             ledger=ledger)
+    assert not outcome.published
+    assert any(f"incidents [h3_cell={cell}] {june}..{june}" in p["where"]
+               for p in outcome.places)
+
+
+def _raw_gaps(rows: str):
+    def build(staged: Path) -> None:
+        (staged / "gaps.csv").write_text(
+            "period,h3_cell,place,incidents,covered_share,rank\n" + rows)
+    return build
+
+
+def test_a_ledger_too_long_to_combine_refuses_the_run(tmp_path, mission, monkeypatch):
+    from protection_eval.sharing.audit import differencing
+
+    monkeypatch.setattr(differencing, "_MAX_PAIRS", 10, raising=False)
+    code = mission.config.mission
+    ledger = tmp_path / "ledger.jsonl"
+    months = _months(2020, 20)
+    record_margins([Margin("gaps.csv", "row 2, incidents", code, f"h3_cell={CELL}",
+                           "incidents", months[0], month, 100 + 10 * i)
+                    for i, month in enumerate(months)], ledger, "old")
+    # Honest by any count: 10 more than the last window, in one more month.
+    outcome = publish_shared(_gaps(f"{months[0]} to 2021-09", 300), tmp_path / "shared",
+                             tmp_path / "restricted", mission, ledger=ledger)
+    assert not outcome.published
+    assert [p["kind"] for p in outcome.places] == ["ledger_cap"]
+    assert f"incidents [h3_cell={CELL}]" in outcome.places[0]["where"]
+    assert not (tmp_path / "shared").exists()
+
+
+def test_a_staged_file_the_ledger_cannot_read_is_refused(tmp_path, mission):
+    def build(staged: Path) -> None:
+        _gaps("2023-01 to 2023-06", 33)(staged)
+        (staged / "notes.txt").write_text("Area 07 had a quiet month.\n")
+
+    outcome = publish_shared(build, tmp_path / "shared", tmp_path / "restricted", mission,
+                             ledger=tmp_path / "ledger.jsonl")
+    assert not outcome.published
+    assert [(p["kind"], p["file"]) for p in outcome.places] == [("unledgered", "notes.txt")]
+    assert load_ledger(tmp_path / "ledger.jsonl") == []
+
+
+def test_a_single_run_of_months_known_only_from_three_windows_is_found():
+    # January-June and April-September published; a new January-September makes April-June
+    # known (J-J + A-S - J-S), though no window holds another with a shared end.
+    published = [(_margin("2023-01", "2023-06", 40), "a"), (_margin("2023-04", "2023-09", 30),
+                                                           "b")]
+    found = recoverable_cells(published, [_margin("2023-01", "2023-09", 67)], k=5)
+    assert [(c.first, c.last, c.value) for c in found] == [("2023-04", "2023-06", 3)]
+    assert len(found[0].sources) == 3
+
+
+def test_a_window_inside_another_without_a_shared_end_is_compared_too():
+    # A year and its second quarter: the other nine months, 3 reports, are given back.
+    published = [(_margin("2023-04", "2023-06", 40), "q2")]
+    found = recoverable_cells(published, [_margin("2023-01", "2023-12", 43)], k=5)
+    assert [(c.first, c.last, c.outside, c.value) for c in found] == [
+        ("2023-01", "2023-12", "2023-04..2023-06", 3)]

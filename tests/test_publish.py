@@ -23,6 +23,13 @@ def _leak(mission) -> tuple[str, str]:
     return str(first["incident_id"]), first["occurred_at"].strftime("%Y-%m-%d %H:%M")
 
 
+def _only_run(out: Path) -> Path:
+    """The one run folder the coverage or effects command wrote under ``--out``."""
+    runs = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
 def _everything_outside_restricted(root: Path) -> str:
     parts = []
     for path in root.rglob("*"):
@@ -84,8 +91,9 @@ def test_the_coverage_command_refuses_to_publish_a_planted_leak(
     result = CliRunner().invoke(app, ["coverage", str(demo_missions[1]), "--out",
                                       str(tmp_path)])
     assert result.exit_code == 1, result.output
-    assert not (tmp_path / "shared").exists()
-    assert (tmp_path / "restricted" / "shared_rejected" / "coverage_summary.json").exists()
+    run = _only_run(tmp_path)
+    assert not (run / "shared").exists()
+    assert (run / "restricted" / "shared_rejected" / "coverage_summary.json").exists()
     assert "disclosure audit found" in result.output
     outside = _everything_outside_restricted(tmp_path) + result.output
     assert incident_id not in outside and when not in outside
@@ -95,9 +103,10 @@ def test_the_coverage_command_publishes_the_honest_outputs(tmp_path, demo_missio
     result = CliRunner().invoke(app, ["coverage", str(demo_missions[1]), "--out",
                                       str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == [
+    run = _only_run(tmp_path)
+    assert sorted(p.name for p in (run / "shared").iterdir()) == [
         "coverage_map.html", "coverage_map.svg", "coverage_summary.json", "gaps.csv"]
-    assert (tmp_path / "restricted" / "coverage.gpkg").exists()
+    assert (run / "restricted" / "coverage.gpkg").exists()
 
 
 def test_the_effects_command_refuses_to_publish_a_planted_leak(
@@ -112,7 +121,8 @@ def test_the_effects_command_refuses_to_publish_a_planted_leak(
     result = CliRunner().invoke(app, ["effects", str(demo_missions[1]), "--out",
                                       str(tmp_path)])
     assert result.exit_code == 1, result.output
-    assert not (tmp_path / "shared").exists()
-    assert (tmp_path / "restricted" / "shared_rejected" / "effects.csv").exists()
+    run = _only_run(tmp_path)
+    assert not (run / "shared").exists()
+    assert (run / "restricted" / "shared_rejected" / "effects.csv").exists()
     outside = _everything_outside_restricted(tmp_path) + result.output
     assert incident_id not in outside

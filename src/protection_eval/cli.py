@@ -59,12 +59,32 @@ def _mission_reports(config: Path, reports: Path | None) -> Path:
 def _mission_ledger(config: Path, out: Path | None) -> Path:
     """Return the ledger of published margins: the mission's, or one beside ``--out``'s parts.
 
-    Without ``--out`` the files go in the mission's folder, whose ledger every run shares; a
-    folder given with ``--out`` keeps its own, beside its ``shared/`` and ``restricted/``.
+    Without ``--out`` the runs go in the mission's folder, whose ledger every run shares; a
+    folder given with ``--out`` keeps its own, beside the runs written into it.
     """
     from protection_eval.runs.layout import mission_file
 
     return mission_file(out if out is not None else _mission_reports(config, None), "ledger")
+
+
+def _new_command_run(config: Path, out: Path | None, command: str) -> tuple[str, Path]:
+    """Make a new run folder for the ``coverage`` or ``effects`` command; return its id and path.
+
+    Each run gets its own folder, ``<out>/<run_id>/`` (default
+    ``<reports>/<mission>/<command>/<run_id>/``), so that a run never replaces what an earlier
+    one published: the ledger's runs stay the files they recorded.
+    """
+    from protection_eval.runs.runner import new_run_id
+
+    base = out if out is not None else _mission_reports(config, None) / command
+    base.mkdir(parents=True, exist_ok=True)
+    while True:
+        run_id = new_run_id()
+        try:
+            (base / run_id).mkdir()
+        except FileExistsError:
+            continue
+        return run_id, base / run_id
 
 
 @app.command()
@@ -293,8 +313,9 @@ def audit(
 @app.command()
 def coverage(
     config: Annotated[Path, typer.Argument(help="Mission YAML, e.g. data/missions/DEMO-A.yaml")],
-    out: Annotated[Path | None, typer.Option(help="Folder for shared/ and restricted/ outputs")]
-    = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder of this command's runs: each run writes <out>/<run_id>/shared and "
+             "restricted (default reports/<mission>/coverage)")] = None,
     radius_m: Annotated[float | None, typer.Option(help="Override coverage.radius_m")] = None,
     window_h: Annotated[float | None, typer.Option(help="Override coverage.window_h")] = None,
     period: Annotated[str | None, typer.Option(help="Reporting window, e.g. 2023-01..2023-06")]
@@ -307,7 +328,6 @@ def coverage(
     from protection_eval.runs.publish import publish_shared
 
     ledger = _mission_ledger(config, out)
-    out = out or _mission_reports(config, None) / "coverage"
     try:
         mission = load_mission(config)
         window = parse_period(period) if period else None
@@ -316,13 +336,14 @@ def coverage(
     except (*USER_ERRORS, ValueError) as exc:
         fail(f"coverage not computed: {exc}")
     k = mission.config.sharing.min_count
-    written = write_coverage(result, restricted_dir=out / RESTRICTED, shared_dir=None, k=k,
+    run_id, run_dir = _new_command_run(config, out, "coverage")
+    written = write_coverage(result, restricted_dir=run_dir / RESTRICTED, shared_dir=None, k=k,
                              period=period)
     outcome = publish_shared(
         lambda staged: write_coverage(result, restricted_dir=None, shared_dir=staged, k=k,
                                       config=mission.config, period=period),
-        out / SHARED, out / RESTRICTED, mission,
-        ledger=ledger, period=period, run=f"coverage {out}",
+        run_dir / SHARED, run_dir / RESTRICTED, mission,
+        ledger=ledger, period=period, run=f"coverage {run_id}",
     )
     s = result.summary
     share = "n/a" if s["covered_share"] is None else f"{s['covered_share']:.1%}"
@@ -336,8 +357,9 @@ def coverage(
 @app.command()
 def effects(
     config: Annotated[Path, typer.Argument(help="Mission YAML, e.g. data/missions/DEMO-A.yaml")],
-    out: Annotated[Path | None, typer.Option(help="Folder for shared/ and restricted/ outputs")]
-    = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder of this command's runs: each run writes <out>/<run_id>/shared and "
+             "restricted (default reports/<mission>/effects)")] = None,
     strategy: Annotated[str | None, typer.Option(help="One strategy id (default: all)")] = None,
     design: Annotated[str, typer.Option(help="Headline design: stacked or twfe")] = "stacked",
     period: Annotated[str | None, typer.Option(help="Analysis window, e.g. 2022-07..2023-06")]
@@ -351,7 +373,6 @@ def effects(
     from protection_eval.runs.publish import publish_shared
 
     ledger = _mission_ledger(config, out)
-    out = out or _mission_reports(config, None) / "effects"
     try:
         mission = load_mission(config)
         window = parse_period(period) if period else None
@@ -362,11 +383,13 @@ def effects(
     except (*USER_ERRORS, ValueError) as exc:
         fail(f"effects not estimated: {exc}")
     k = mission.config.sharing.min_count
-    written = write_effects(result, shared_dir=None, restricted_dir=out / RESTRICTED, min_count=k)
+    run_id, run_dir = _new_command_run(config, out, "effects")
+    written = write_effects(result, shared_dir=None, restricted_dir=run_dir / RESTRICTED,
+                            min_count=k)
     outcome = publish_shared(
         lambda staged: write_effects(result, shared_dir=staged, min_count=k),
-        out / SHARED, out / RESTRICTED, mission,
-        ledger=ledger, period=period, run=f"effects {out}",
+        run_dir / SHARED, run_dir / RESTRICTED, mission,
+        ledger=ledger, period=period, run=f"effects {run_id}",
     )
     for line in result.summary_lines():
         typer.echo(line)

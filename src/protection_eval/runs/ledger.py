@@ -34,10 +34,12 @@ from typing import TYPE_CHECKING
 
 from protection_eval.sharing.audit.differencing import (
     UNKNOWN_MONTH,
+    DerivationCapReached,
     Margin,
     Recovered,
     recoverable_cells,
 )
+from protection_eval.sharing.audit.margins import Unread
 
 try:
     import fcntl
@@ -48,14 +50,18 @@ if TYPE_CHECKING:
     from protection_eval.sharing.audit.scan import Finding
 
 __all__ = [
+    "CAP_WHY",
     "DIFFERENCING_WHY",
+    "UNLEDGERED_WHY",
     "LedgerBusy",
     "LedgerError",
+    "cap_findings",
     "check_ledger",
     "hold_ledger",
     "ledger_findings",
     "load_ledger",
     "record_margins",
+    "unread_findings",
 ]
 
 #: Why a ledger conflict stops a publication (the ``why`` of its finding).
@@ -63,6 +69,18 @@ DIFFERENCING_WHY = (
     "this run's totals, beside totals this mission already published, give back a count from "
     "1 to k-1 by subtraction (DOMAIN.md rule 2); publish a period that does not nest with the "
     "earlier one, or a coarser one"
+)
+#: Why a shared file whose counts the ledger cannot read stops a publication.
+UNLEDGERED_WHY = (
+    "the ledger cannot read the counts of incidents this file shows, so it cannot check them "
+    "against what the mission already published (DOMAIN.md rule 2); share the counts as a "
+    "table with an h3_cell or area_id column, or leave the file out"
+)
+#: Why a ledger too long to combine in full stops a publication.
+CAP_WHY = (
+    "the mission has published more windows of this total than the ledger can combine, so "
+    "the run could not be checked against all of them (DOMAIN.md rule 2); withdraw old "
+    "publications from circulation and from the ledger, or publish a coarser unit"
 )
 _FIELDS = ("file", "where", "mission", "unit", "name", "first", "last", "value")
 
@@ -184,6 +202,12 @@ def check_ledger(margins: Sequence[Margin], path: str | Path, k: int) -> list[Re
     -------
     list of Recovered
         Empty when the run can publish.
+
+    Raises
+    ------
+    DerivationCapReached
+        When a total has more published windows than the ledger combines: the run cannot be
+        checked in full and must not publish.
     """
     return recoverable_cells(load_ledger(path), margins, k)
 
@@ -233,8 +257,28 @@ def ledger_findings(recovered: Sequence[Recovered]) -> list[Finding]:
 
     findings = []
     for cell in recovered:
-        file = cell.sources[0].split(" ", 1)[0]
+        # The new run's file first: that is what the refusal stops.
+        source = next((s for s in cell.sources if s.endswith("(this run)")), cell.sources[0])
+        file = source.split(" ", 1)[0]
         where = f"{cell.label}"
         what = f"{cell.name} [{cell.unit}] {cell.first}..{cell.last} = {cell.value}"
         findings.append(Finding(file, where, "differencing", what, DIFFERENCING_WHY))
     return findings
+
+
+def unread_findings(unread: Sequence[Unread]) -> list[Finding]:
+    """Turn staged files (or parts) whose counts the ledger cannot read into findings."""
+    from protection_eval.sharing.audit.scan import Finding
+
+    return [Finding(u.file, u.where or "the whole file", "unledgered", u.why, UNLEDGERED_WHY)
+            for u in unread]
+
+
+def cap_findings(cap: DerivationCapReached, margins: Sequence[Margin]) -> list[Finding]:
+    """Turn a ledger too long to combine into a finding on the new run's file of that total."""
+    from protection_eval.sharing.audit.scan import Finding
+
+    file = next((m.file for m in margins if (m.mission, m.unit, m.name)
+                 == (cap.mission, cap.unit, cap.name)), "")
+    where = f"{cap.name} [{cap.unit}]: {cap.windows} windows"
+    return [Finding(file, where, "ledger_cap", str(cap), CAP_WHY)]

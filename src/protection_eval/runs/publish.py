@@ -28,8 +28,9 @@ from protection_eval.io.writers import write_table
 from protection_eval.runs import ledger as ledger_lib
 from protection_eval.runs.layout import RESTRICTED, RESTRICTED_FILES, SHARED_REJECTED
 from protection_eval.runs.missions import load_mission
-from protection_eval.sharing.audit.differencing import Margin, margins_of_folder
+from protection_eval.sharing.audit.differencing import DerivationCapReached, Margin
 from protection_eval.sharing.audit.folder import AuditResult, RawNeedles, audit_mission_folder
+from protection_eval.sharing.audit.margins import read_published_margins
 from protection_eval.sharing.disclosure import k_from_config
 
 __all__ = [
@@ -178,13 +179,24 @@ def _mission_period(mission: MissionData, period: str | None) -> str:
 def _check_ledger(
     staged: Path, audit: AuditResult, mission: MissionData, ledger: Path, period: str | None
 ) -> tuple[AuditResult, list[Margin]]:
-    """Read the staged margins; return the audit with the ledger's findings, and the margins."""
-    margins = margins_of_folder(staged, _mission_period(mission, period),
-                                mission=mission.config.mission)
-    recovered = ledger_lib.check_ledger(margins, ledger, k_from_config(mission.config))
-    if recovered:
-        audit = AuditResult(audit.folder, audit.files, ledger_lib.ledger_findings(recovered))
-    return audit, margins
+    """Read the staged margins; return the audit with the ledger's findings, and the margins.
+
+    A staged file whose counts the ledger cannot read, a count from 1 to k-1 given back by
+    subtraction, and a ledger too long to combine in full are each a finding: the run is
+    refused rather than published unchecked.
+    """
+    published = read_published_margins(staged, _mission_period(mission, period),
+                                       mission=mission.config.mission)
+    findings = ledger_lib.unread_findings(published.unread)
+    try:
+        recovered = ledger_lib.check_ledger(published.margins, ledger,
+                                            k_from_config(mission.config))
+        findings += ledger_lib.ledger_findings(recovered)
+    except DerivationCapReached as exc:
+        findings += ledger_lib.cap_findings(exc, published.margins)
+    if findings:
+        audit = AuditResult(audit.folder, audit.files, findings)
+    return audit, published.margins
 
 
 def publish_shared(

@@ -6,44 +6,38 @@ cell, published as surely as if it were printed, however carefully each total wa
 against k on its own (DOMAIN.md rule 2: a suppressed cell must not be recoverable from totals
 shown beside it).
 
-A published total is a :class:`Margin`: a count of incidents of one mission over a run of months,
-in one aggregation unit (the whole mission, an H3 cell, an area), under one name (the column or
-key that carries it). The margins of a shared folder are read from its data files by their
-columns, not their names, so a folder made by hand is read the same way:
+The totals are :class:`Margin` objects read from every container of a shared folder by
+:mod:`protection_eval.sharing.audit.margins` (tables, map layers, the brief; re-exported here).
+Two margins are of **the same population** when they are of the same mission, unit and name.
 
-- a JSON object with an ``incidents_total`` key (``coverage_summary.json``): every
-  ``incidents_*`` count is a mission-wide total over the object's ``period``;
-- a CSV with an ``n_incidents`` column (``effects.csv``): each distinct (mission, strategy,
-  design) sample size is a mission-wide total over the run's period;
-- a CSV with an ``incidents`` column and an ``h3_cell`` or ``area_id`` column (``gaps.csv``):
-  each row is the total of one unit over the row's ``period``, and with a ``covered_share``
-  beside it, the covered count it implies (``incidents_covered``).
-
-Two margins are of **the same population** when they are of the same mission and unit, over the
-same months or over months one of which holds the other. Within one file (:func:`close_totals`)
-the totals of one mission and unit over one period are taken as parts of one another (the
-models' samples are overlapping subsets of the period's incidents; a coverage summary's total
-holds each of its parts, the incidents in scope hold the covered ones), so two that differ by 1
-to k-1 are a finding; the disjoint parts of a coverage summary (left out, in scope) are not
-compared with one another. Across runs (:func:`recoverable_cells`, used by the
-ledger of :mod:`protection_eval.runs.ledger`) margins of the same name are compared; months
-subtracted from months give new margins (January-June minus January-March is April-June), until
-nothing new comes.
+- **Within one file** (:func:`close_totals`, every audit) the totals of one mission and unit
+  over one period are taken as parts of one another (the models' samples are overlapping
+  subsets of the period's incidents; a coverage summary's total holds each of its parts, the
+  incidents in scope hold the covered ones), so two that differ by 1 to k-1 are a finding; the
+  disjoint parts of a coverage summary (left out, in scope) are not compared with one another.
+- **Across runs** (:func:`recoverable_cells`, used by the ledger of
+  :mod:`protection_eval.runs.ledger`) each new margin is first compared with each other margin
+  of its population (the same months revised, one window inside another), then every single run
+  of months whose total the windows make known, by sums and differences, is computed. Neither
+  step passes silently when it cannot finish: a population too long to combine raises
+  :class:`DerivationCapReached`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+
+from protection_eval.sharing.audit.margins import (
+    UNKNOWN_MONTH,
+    Margin,
+    margins_of_folder,
+    month_span,
+)
 
 __all__ = [
     "UNKNOWN_MONTH",
+    "DerivationCapReached",
     "Margin",
     "Recovered",
     "close_totals",
@@ -51,23 +45,6 @@ __all__ = [
     "month_span",
     "recoverable_cells",
 ]
-
-#: The months of a total whose file does not say them and whose run was not given: such totals
-#: are still compared within their file, never across runs.
-UNKNOWN_MONTH = "unknown"
-_MONTH_RE = re.compile(r"((?:19|20)\d{2})-(0[1-9]|1[0-2])")
-
-
-def month_span(text: Any) -> tuple[str, str] | None:
-    """Return the first and last month (``YYYY-MM``) of a period written as text, else None.
-
-    Reads ``2022-01 to 2023-12``, ``2023-01..2023-06``, ``2023-04`` and ISO dates
-    (``2023-01-01..2023-06-30``): the first and last month written.
-    """
-    months = _MONTH_RE.findall(str(text or ""))
-    if not months:
-        return None
-    return f"{months[0][0]}-{months[0][1]}", f"{months[-1][0]}-{months[-1][1]}"
 
 
 def _index(month: str) -> int:
@@ -77,163 +54,6 @@ def _index(month: str) -> int:
 
 def _month(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-@dataclass(frozen=True)
-class Margin:
-    """One published total of incidents.
-
-    Attributes
-    ----------
-    file : str
-        The shared file it was read from.
-    where : str
-        Its place in the file (a JSON key, a CSV row and column).
-    mission : str
-        The mission ("" when the file does not say).
-    unit : str
-        The aggregation unit: ``mission``, ``h3_cell=<id>`` or ``area_id=<id>``.
-    name : str
-        What the total is: the JSON key, or the column and the sample it describes.
-    first, last : str
-        The first and last month counted (``YYYY-MM``).
-    value : int
-        The total.
-    """
-
-    file: str
-    where: str
-    mission: str
-    unit: str
-    name: str
-    first: str
-    last: str
-    value: int
-
-    @property
-    def label(self) -> str:
-        """The margin's name and place, without its value."""
-        return f"{self.file} {self.name} [{self.unit}] {self.first}..{self.last}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the margin as a plain dictionary (a line of the ledger)."""
-        return asdict(self)
-
-
-def _whole(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(str(value).strip().replace(",", ""))
-    except ValueError:
-        return None
-    return int(number) if number.is_integer() and number >= 0 else None
-
-
-def _fraction(value: Any) -> float | None:
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        return None
-    return number if 0.0 <= number <= 1.0 else None
-
-
-def _json_margins(name: str, text: str, default: tuple[str, str] | None) -> list[Margin]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return []
-    if not isinstance(data, dict) or "incidents_total" not in data:
-        return []
-    span = month_span(data.get("period")) or default
-    if span is None:
-        return []
-    out = []
-    for key, value in data.items():
-        number = _whole(value)
-        if key.startswith("incidents_") and number is not None:
-            mission = str(data.get("mission") or "")
-            out.append(Margin(name, f"/{key}", mission, "mission", key, *span, number))
-    return out
-
-
-def _csv_margins(name: str, text: str, default: tuple[str, str] | None) -> list[Margin]:
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows:
-        return []
-    columns = set(rows[0])
-    out: list[Margin] = []
-    if "n_incidents" in columns:
-        seen: set[tuple[str, str, int]] = set()
-        for line, row in enumerate(rows, start=2):
-            number = _whole(row.get("n_incidents"))
-            sample = " ".join(str(row.get(c) or "") for c in ("strategy_id", "design")).strip()
-            key = (str(row.get("mission") or ""), sample, number)
-            if number is None or key in seen:
-                continue
-            seen.add(key)
-            label = f"n_incidents ({sample})" if sample else "n_incidents"
-            out.append(Margin(name, f"row {line}, n_incidents", key[0], "mission", label,
-                              *(month_span(row.get("period")) or default
-                                or (UNKNOWN_MONTH, UNKNOWN_MONTH)), number))
-    unit_column = next((c for c in ("h3_cell", "area_id") if c in columns), None)
-    if "incidents" in columns and unit_column is not None:
-        for line, row in enumerate(rows, start=2):
-            number = _whole(row.get("incidents"))
-            span = month_span(row.get("period")) or default
-            if number is None or span is None or not row.get(unit_column):
-                continue
-            unit = f"{unit_column}={row[unit_column]}"
-            mission = str(row.get("mission") or "")
-            out.append(Margin(name, f"row {line}, incidents", mission, unit, "incidents",
-                              *span, number))
-            # A covered share of a shown count gives the covered count, and the rest.
-            share = _fraction(row.get("covered_share"))
-            if share is not None:
-                out.append(Margin(name, f"row {line}, covered_share", mission, unit,
-                                  "incidents_covered", *span, round(share * number)))
-    return out
-
-
-def margins_of_folder(
-    folder: str | Path, period: str | None = None, *, mission: str = ""
-) -> list[Margin]:
-    """Read every published total of incidents in a shared folder.
-
-    Parameters
-    ----------
-    folder : str or Path
-        The shared folder (its ``.json`` and ``.csv`` files are read).
-    period : str, optional
-        The run's period, for files that do not write theirs (``effects.csv``). Without it, and
-        without a ``coverage_summary.json``-like file whose period is used instead, such totals
-        are compared within their file only (their months are :data:`UNKNOWN_MONTH`).
-    mission : str
-        The mission, for files that do not name theirs.
-
-    Returns
-    -------
-    list of Margin
-        In file order.
-    """
-    folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
-    texts = {}
-    for path in files:
-        if path.suffix.lower() in {".json", ".csv"}:
-            name = path.relative_to(folder).as_posix() if folder.is_dir() else path.name
-            texts[name] = path.read_bytes().decode("utf-8-sig", errors="replace")
-    default = month_span(period)
-    found: list[Margin] = []
-    for name, text in texts.items():
-        if name.lower().endswith(".json"):
-            found += _json_margins(name, text, default)
-    if default is None:
-        default = next(((m.first, m.last) for m in found), None)
-    for name, text in texts.items():
-        if name.lower().endswith(".csv"):
-            found += _csv_margins(name, text, default)
-    return [m if m.mission else Margin(**{**m.to_dict(), "mission": mission}) for m in found]
 
 
 # Parts of a coverage summary's total that do not hold one another: their difference is not a
@@ -295,7 +115,10 @@ class Recovered:
     value : int
         The recovered count (restricted: never shown outside the restricted part).
     sources : tuple of str
-        How it is obtained: the labels of the margins subtracted, each with its run.
+        How it is obtained: the labels of the margins combined, each with its run.
+    outside : str
+        When the cell is the months ``first..last`` outside a window inside them (a year
+        minus its second quarter), that window; "" for a single run of months.
     """
 
     mission: str
@@ -305,12 +128,41 @@ class Recovered:
     last: str
     value: int
     sources: tuple[str, ...]
+    outside: str = ""
 
     @property
     def label(self) -> str:
         """The cell and where it comes from, without its value."""
-        return (f"{self.name} [{self.unit}] {self.first}..{self.last} = "
-                + " minus ".join(self.sources))
+        outside = f" outside {self.outside}" if self.outside else ""
+        return (f"{self.name} [{self.unit}] {self.first}..{self.last}{outside} from "
+                + " and ".join(self.sources))
+
+
+class DerivationCapReached(ValueError):
+    """A population has more published windows than the ledger combines; nothing may pass.
+
+    Attributes
+    ----------
+    mission, unit, name : str
+        The population.
+    windows : int
+        How many published windows it has, the new ones included.
+    """
+
+    def __init__(self, mission: str, unit: str, name: str, windows: int) -> None:
+        self.mission, self.unit, self.name, self.windows = mission, unit, name, windows
+        super().__init__(
+            f"{name} [{unit}]: {windows} published windows give more combinations than the "
+            f"ledger checks ({_MAX_PAIRS:,} pairs of month boundaries); the run was not "
+            "checked against all of them, so it is refused. Withdraw old publications from "
+            "circulation and from the ledger, or publish a coarser unit"
+        )
+
+
+#: Pairs of month boundaries the ledger examines for one population before it refuses.
+_MAX_PAIRS = 2_000_000
+
+_Window = tuple[int, int, int, str]  # first, last (month indices), value, label
 
 
 def recoverable_cells(
@@ -318,12 +170,22 @@ def recoverable_cells(
 ) -> list[Recovered]:
     """Small counts that ``new`` margins, beside those already ``published``, give back.
 
-    Margins of one mission, unit and name are intervals of months with a total. Whenever one
-    interval holds another and shares an end with it, their difference is the total of the
-    months between: a new margin, itself subtracted in turn. A derived total (or a difference
-    between two totals of the same months, a revision) from 1 to k-1 that involves at least
-    one new margin is returned. Intervals that overlap without one holding the other give no
-    cell alone, and are left as they are.
+    Margins of one mission, unit and name are windows of months with a total. Two checks run,
+    in this order, and every count from 1 to k-1 that involves a new margin is returned:
+
+    1. **Each new margin against each other margin** of its population, published or new:
+       the same months with another total (a revision: the difference is the late reports), or
+       one window inside the other (the difference is the months of the outer one outside the
+       inner one: a single run of months when they share an end, else two).
+    2. **Every combination.** A window's total is the difference of the cumulative count at its
+       two month boundaries, so the windows form a graph on the boundaries, and the total of a
+       single run of months is known as soon as its two boundaries are connected. Each new
+       margin that connects two groups of boundaries makes every run of months between the two
+       groups known (January-June and April-September beside a new January-September give
+       April-June); one that closes a loop is compared with the total the loop gives.
+
+    The first check is linear in the ledger and runs first; the second examines pairs of
+    boundaries and stops at :data:`_MAX_PAIRS` for one population by raising, never by passing.
 
     Parameters
     ----------
@@ -338,63 +200,153 @@ def recoverable_cells(
     -------
     list of Recovered
         Each cell once.
+
+    Raises
+    ------
+    DerivationCapReached
+        When a population's windows would need more than :data:`_MAX_PAIRS` pairs.
     """
-    groups: dict[tuple[str, str, str], list[tuple[int, int, int, tuple[str, ...], bool]]] = {}
-    new = [m for m in new if UNKNOWN_MONTH not in (m.first, m.last)]
+    groups: dict[tuple[str, str, str], tuple[list[_Window], list[_Window]]] = {}
     for margin, run in published:
-        groups.setdefault((margin.mission, margin.unit, margin.name), []).append(
+        groups.setdefault((margin.mission, margin.unit, margin.name), ([], []))[0].append(
             (_index(margin.first), _index(margin.last), margin.value,
-             (f"{margin.label} (run {run})",), False))
+             f"{margin.label} (run {run})"))
     for margin in new:
-        key = (margin.mission, margin.unit, margin.name)
-        if key in groups or any(m is not margin and (m.mission, m.unit, m.name) == key
-                                for m in new):
-            groups.setdefault(key, []).append(
-                (_index(margin.first), _index(margin.last), margin.value,
-                 (f"{margin.label} (this run)",), True))
-    found: dict[tuple[str, str, str, int, int], Recovered] = {}
-    for (mission, unit, name), intervals in groups.items():
-        for first, last, value, sources in _derive(intervals, k):
-            cell = (mission, unit, name, first, last)
-            found.setdefault(cell, Recovered(mission, unit, name, _month(first), _month(last),
-                                             value, sources))
+        if UNKNOWN_MONTH in (margin.first, margin.last):
+            continue
+        groups.setdefault((margin.mission, margin.unit, margin.name), ([], []))[1].append(
+            (_index(margin.first), _index(margin.last), margin.value,
+             f"{margin.label} (this run)"))
+    found: dict[tuple[str, ...], Recovered] = {}
+    for (mission, unit, name), (old, fresh) in groups.items():
+        if not fresh:
+            continue
+        cells = _against_each(old, fresh, k)
+        cells += _combined(old, fresh, k, (mission, unit, name))
+        for first, last, value, sources, outside in cells:
+            key = (mission, unit, name, _month(first), _month(last), outside)
+            found.setdefault(key, Recovered(mission, unit, name, _month(first), _month(last),
+                                            value, sources, outside))
     return list(found.values())
 
 
-_MAX_DERIVED = 2_000
+_Cell = tuple[int, int, int, tuple[str, ...], str]
 
 
-def _derive(
-    intervals: list[tuple[int, int, int, tuple[str, ...], bool]], k: int
-) -> list[tuple[int, int, int, tuple[str, ...]]]:
-    """Subtract nested intervals to a fixed point; return small cells that involve new ones."""
-    known: dict[tuple[int, int], tuple[int, tuple[str, ...], bool]] = {}
-    small: list[tuple[int, int, int, tuple[str, ...]]] = []
-    queue = list(intervals)
-    while queue and len(known) < _MAX_DERIVED:
-        first, last, value, sources, fresh = queue.pop(0)
-        before = known.get((first, last))
-        if before is not None:
-            # The same months twice: a revision, whose difference is a count too.
-            if (fresh or before[2]) and 1 <= abs(value - before[0]) < k:
-                small.append((first, last, abs(value - before[0]), (*sources, *before[1])))
-            continue
-        known[(first, last)] = (value, sources, fresh)
-        if fresh and 1 <= value < k and len(sources) > 1:
-            small.append((first, last, value, sources))
-        for (a, b), (other, other_sources, other_fresh) in list(known.items()):
-            if (a, b) == (first, last):
-                continue
-            if a <= first and last <= b:
-                outer, inner = ((a, b), other, other_sources), ((first, last), value, sources)
-            elif first <= a and b <= last:
-                outer, inner = ((first, last), value, sources), ((a, b), other, other_sources)
+def _against_each(old: list[_Window], fresh: list[_Window], k: int) -> list[_Cell]:
+    """Each new window against each other window: revisions and nested windows."""
+    cells: list[_Cell] = []
+    for i, (a, b, value, label) in enumerate(fresh):
+        for c, d, other, other_label in [*old, *fresh[:i]]:
+            if (a, b) == (c, d):
+                outer, inner = (a, b), None
+            elif c <= a and b <= d:
+                outer, inner = (c, d), (a, b)
+            elif a <= c and d <= b:
+                outer, inner = (a, b), (c, d)
             else:
+                continue  # overlapping without holding: their difference counts no set
+            difference = abs(value - other)
+            if not 1 <= difference < k:
                 continue
-            (oa, ob), ov, osrc = outer
-            (ia, ib), iv, isrc = inner
-            if ia != oa and ib != ob:
-                continue  # the difference is two separate runs of months: not one cell
-            rest = (ib + 1, ob) if ia == oa else (oa, ia - 1)
-            queue.append((*rest, ov - iv, (*osrc, *isrc), fresh or other_fresh))
-    return small
+            sources = (label, other_label)
+            if inner is None:
+                cells.append((a, b, difference, sources, ""))
+            elif inner[0] == outer[0]:
+                cells.append((inner[1] + 1, outer[1], difference, sources, ""))
+            elif inner[1] == outer[1]:
+                cells.append((outer[0], inner[0] - 1, difference, sources, ""))
+            else:
+                cells.append((*outer, difference, sources,
+                              f"{_month(inner[0])}..{_month(inner[1])}"))
+    return cells
+
+
+class _Boundaries:
+    """Month boundaries joined by published windows (a weighted union-find with its forest).
+
+    Boundary ``n`` is the start of month ``n``; a window of months ``a..b`` with total ``v``
+    says that the cumulative count rises by ``v`` from boundary ``a`` to boundary ``b + 1``.
+    """
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+        self.rise: dict[int, int] = {}  # cumulative count at n minus at parent[n]
+        self.members: dict[int, list[int]] = {}
+        self.links: dict[int, list[tuple[int, str]]] = {}
+
+    def find(self, node: int) -> tuple[int, int]:
+        """Return the root of ``node`` and the cumulative count at node minus at the root."""
+        if node not in self.parent:
+            self.parent[node], self.rise[node], self.members[node] = node, 0, [node]
+            self.links[node] = []
+        path = []
+        while self.parent[node] != node:
+            path.append(node)
+            node = self.parent[node]
+        root, total = node, 0
+        for step in reversed(path):
+            total += self.rise[step]
+            self.parent[step], self.rise[step] = root, total
+        return root, (self.rise[path[0]] if path else 0)
+
+    def join(self, start: int, end: int, value: int, label: str) -> None:
+        (root_a, at_a), (root_b, at_b) = self.find(start), self.find(end)
+        self.parent[root_b] = root_a
+        self.rise[root_b] = value + at_a - at_b
+        self.members[root_a] += self.members.pop(root_b)
+        self.links[start].append((end, label))
+        self.links[end].append((start, label))
+
+    def route(self, start: int, end: int) -> tuple[str, ...]:
+        """Return the labels of the windows joining two boundaries (one path of the forest)."""
+        previous: dict[int, tuple[int, str] | None] = {start: None}
+        queue = [start]
+        while queue and end not in previous:
+            node = queue.pop(0)
+            for other, label in self.links[node]:
+                if other not in previous:
+                    previous[other] = (node, label)
+                    queue.append(other)
+        labels = []
+        node = end
+        while previous.get(node) is not None:
+            node, label = previous[node]
+            labels.append(label)
+        return tuple(reversed(labels))
+
+
+def _combined(
+    old: list[_Window], fresh: list[_Window], k: int, population: tuple[str, str, str]
+) -> list[_Cell]:
+    """Every single run of months that the new windows make known, beside the old ones."""
+    graph = _Boundaries()
+    for first, last, value, label in old:
+        if graph.find(first)[0] != graph.find(last + 1)[0]:
+            graph.join(first, last + 1, value, label)
+    cells: list[_Cell] = []
+    pairs = 0
+    for first, last, value, label in fresh:
+        start, end = first, last + 1
+        (root_a, at_a), (root_b, at_b) = graph.find(start), graph.find(end)
+        if root_a == root_b:
+            # A loop: the total the other windows give for these months, and this one.
+            difference = abs(value - (at_b - at_a))
+            if 1 <= difference < k:
+                cells.append((first, last, difference, (label, *graph.route(start, end)), ""))
+            continue
+        left = [(x, graph.find(x)[1]) for x in graph.members[root_a]]
+        right = [(y, graph.find(y)[1]) for y in graph.members[root_b]]
+        pairs += len(left) * len(right)
+        if pairs > _MAX_PAIRS:
+            raise DerivationCapReached(*population, len(old) + len(fresh))
+        # Cumulative count at y minus at x, for x joined to start and y joined to end.
+        shift = value + at_a - at_b
+        small = [(x, y) for x, at_x in left for y, at_y in right
+                 if (x, y) != (start, end) and 1 <= abs(at_y + shift - at_x) < k]
+        graph.join(start, end, value, label)
+        for x, y in small:
+            count = abs(graph.find(y)[1] - graph.find(x)[1])
+            low, high = min(x, y), max(x, y)
+            cells.append((low, high - 1, count, graph.route(low, high), ""))
+    return cells
