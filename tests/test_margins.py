@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections import Counter
@@ -45,6 +46,26 @@ def _map_page(counts: Counter, k: int = 5) -> str:
                              synthetic=True, k=k).to_html()
 
 
+def _moved(page: str, how: str) -> str:
+    """The map with its layers embedded another way: in JSON scripts, strings, or base64."""
+    if how == "in JSON scripts":
+        return _as_json_scripts(page)
+    decoder = json.JSONDecoder()
+    parts, position = [], 0
+    for match in re.finditer(r"_add\(\s*", page):
+        try:
+            layer, end = decoder.raw_decode(page, match.end())
+        except ValueError:
+            continue
+        if isinstance(layer, dict) and layer.get("type") == "FeatureCollection":
+            text = json.dumps(layer)
+            code = (f"JSON.parse({json.dumps(text)})" if how == "in a string the code parses"
+                    else f"JSON.parse(atob('{base64.b64encode(text.encode()).decode()}'))")
+            parts += [page[position:match.end()], code]
+            position = end
+    return "".join([*parts, page[position:]])
+
+
 def _as_json_scripts(page: str) -> str:
     """Move every layer the map writes into its code into an inert JSON script element."""
     decoder = json.JSONDecoder()
@@ -74,18 +95,28 @@ def _hexagon_margins(folder: Path) -> dict[str, int]:
     return {m.unit: m.value for m in found.margins if m.name == "incidents"}
 
 
-@pytest.mark.parametrize("embedding", ["in the code, as folium writes it", "in JSON scripts"])
+@pytest.mark.parametrize("embedding", ["in the code, as folium writes it", "in JSON scripts",
+                                       "in a string the code parses"])
 def test_every_hexagon_count_of_the_map_is_read_as_a_margin(tmp_path, embedding):
     counts = _counts_by_h3(_points())
     page = _map_page(counts)
-    if embedding == "in JSON scripts":
-        page = _as_json_scripts(page)
+    if embedding != "in the code, as folium writes it":
+        page = _moved(page, embedding)
     (tmp_path / "coverage_map.html").write_text(page, encoding="utf-8")
     expected = {f"h3_cell={cell}": n for cell, n in counts.items() if n >= 5}
     assert len(expected) >= 10
     assert _hexagon_margins(tmp_path) == expected
     months = {(m.first, m.last) for m in read_published_margins(tmp_path, PERIOD).margins}
     assert months == {("2023-01", "2023-06")}
+
+
+def test_a_map_whose_layers_cannot_be_found_is_unread(tmp_path):
+    page = _moved(_map_page(_counts_by_h3(_points())), "encoded")
+    (tmp_path / "coverage_map.html").write_text(page, encoding="utf-8")
+    found = read_published_margins(tmp_path, PERIOD)
+    assert found.margins == []
+    assert [(u.file, u.why) for u in found.unread] == [
+        ("coverage_map.html", "a map draws GeoJSON layers the ledger cannot find in the page")]
 
 
 def test_a_layer_of_features_in_a_geojson_or_an_attribute_is_read_too(tmp_path):

@@ -394,11 +394,13 @@ class _Page(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.scripts: list[str] = []
+        self.code: list[str] = []  # the page's own scripts (not vendored libraries)
         self.attributes: list[tuple[str, str]] = []
         self.data_rows: list[dict[str, str]] = []
         self.tables: list[list[list[tuple[bool, str]]]] = []
         self.text: list[str] = []
         self._script: list[str] | None = None
+        self._vendored = False
         self._skip = 0
         self._cell: list[str] | None = None
         self._cell_head = False
@@ -414,6 +416,7 @@ class _Page(HTMLParser):
             self.data_rows.append(data)
         if tag == "script":
             self._script = []
+            self._vendored = "data-vendored" in values or "src" in values
         elif tag == "style":
             self._skip += 1
         elif tag == "table":
@@ -426,6 +429,8 @@ class _Page(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "script" and self._script is not None:
             self.scripts.append("".join(self._script))
+            if not self._vendored:
+                self.code.append(self.scripts[-1])
             self._script = None
         elif tag == "style":
             self._skip = max(0, self._skip - 1)
@@ -449,23 +454,51 @@ def _counts_like(name: str) -> bool:
     return any(word in name.casefold() for word in ("incident", "count", "report", "case"))
 
 
+_DRAWS_GEOJSON = re.compile(r"\.geo_?json\s*\(", re.IGNORECASE)
+_LITERAL_RE = re.compile(r"\"((?:[^\"\\\n]|\\.){20,})\"|'((?:[^'\\\n]|\\.){20,})'")
+
+
+def _json_in_script(body: str) -> Iterator[Any]:
+    """Yield the JSON a script holds: all of it, objects in its code, JSON in its strings."""
+    try:
+        whole = json.loads(body)
+    except ValueError:
+        pass
+    else:
+        yield whole
+        return
+    for obj, _, _ in embedded_json(body):
+        yield obj
+    for match in _LITERAL_RE.finditer(body):
+        literal = match.group(1)
+        if literal is None:  # single-quoted: written again as a double-quoted JSON string
+            literal = re.sub(r'(?<!\\)"', r'\\"', match.group(2).replace("\\'", "'"))
+        if literal.lstrip()[:1] not in ("{", "["):
+            continue
+        try:
+            yield json.loads(json.loads(f'"{literal}"'))
+        except ValueError:
+            continue
+
+
 def _read_page(read: _Read, file: str, text: str) -> None:
     page = _Page()
     page.feed(text)
     page.close()
+    layers = len(read.tables)
     for n, body in enumerate(page.scripts, start=1):
-        found: list[Any] = []
-        try:
-            found.append(json.loads(body))
-        except ValueError:
-            found.extend(obj for obj, _, _ in embedded_json(body))
-        for obj in found:
+        for obj in _json_in_script(body):
             _add_layers(read, file, f"script {n}, ", obj)
     for place, value in page.attributes:
         try:
             _add_layers(read, file, f"{place} ", json.loads(value))
         except ValueError:
             continue
+    if len(read.tables) == layers and any(_DRAWS_GEOJSON.search(c) for c in page.code):
+        # A map that draws GeoJSON layers whose data could not be found: its counts would be
+        # published unread. Said, so that a new way of embedding them cannot pass unseen.
+        read.unread.append(Unread(file, "", "a map draws GeoJSON layers the ledger cannot find "
+                                            "in the page"))
     _read_page_tables(read, file, page.tables)
     for i, row in enumerate(page.data_rows):
         odd = [k for k in row if _counts_like(k) and k != "n_incidents"
