@@ -44,11 +44,13 @@ MARKER_VARIABLE = "PE_TEMPLATE_MARKER"
 EXPRESSION = "Zone {{7*7}} end"
 LOOP = "Loop {% for x in [1,2] %}x{% endfor %} end"
 COMMENT = "Open {# comment"
-#: Creates the folder named by $PE_TEMPLATE_MARKER when evaluated (no quote needed).
-FILE = "{{ lipsum.__globals__.os.mkdir(lipsum.__globals__.os.environ.PE_TEMPLATE_MARKER) }}"
+#: Create the folder named by $PE_TEMPLATE_MARKER when evaluated, every time without error (no
+#: quote needed, so HTML escaping leaves them as they are).
+FILE = ("{{ lipsum.__globals__.os.makedirs(lipsum.__globals__.os.environ.PE_TEMPLATE_MARKER, "
+        "exist_ok=True) }}")
 FILE_CYCLER = (
-    "{{ cycler.__init__.__globals__.os.mkdir(cycler.__init__.__globals__.os.environ"
-    ".PE_TEMPLATE_MARKER) }}"
+    "{{ cycler.__init__.__globals__.os.makedirs(cycler.__init__.__globals__.os.environ"
+    ".PE_TEMPLATE_MARKER, exist_ok=True) }}"
 )
 PAYLOADS = {
     "expression": EXPRESSION,

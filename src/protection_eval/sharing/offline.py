@@ -404,7 +404,9 @@ def to_offline_html(
     return re.sub(_PLACEHOLDER.format(token=token, name=r"(\w+)"), fill, page)
 
 
-def to_offline_notebook_html(notebook: object, *, exclude_input: bool = False) -> str:
+def to_offline_notebook_html(
+    notebook: object, *, exclude_input: bool = False, allowed_urls: Iterable[str] = ()
+) -> str:
     """Render an executed notebook to one self-contained HTML page.
 
     Uses nbconvert's ``lab`` template. Its page loads require.js (only needed by ipywidgets) and
@@ -418,6 +420,9 @@ def to_offline_notebook_html(notebook: object, *, exclude_input: bool = False) -
         The executed notebook.
     exclude_input : bool
         Hide code cells (for a brief built from a notebook).
+    allowed_urls : iterable of str
+        URL prefixes that may remain: only the tile server the mission config names, which a
+        map displayed in the notebook uses.
 
     Returns
     -------
@@ -435,5 +440,7 @@ def to_offline_notebook_html(notebook: object, *, exclude_input: bool = False) -
     body, _ = exporter.from_notebook_node(notebook)
     body = _MERMAID_LOADER_RE.sub("", body)
     return to_offline_html(
-        body, drop_urls=(exporter.require_js_url, exporter.mathjax_url, exporter.jquery_url)
+        body,
+        allowed_urls=allowed_urls,
+        drop_urls=(exporter.require_js_url, exporter.mathjax_url, exporter.jquery_url),
     )
