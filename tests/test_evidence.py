@@ -303,3 +303,17 @@ def test_forest_panel_has_one_axis_per_strategy():
     assert len(make_forest_panel(synthesis).axes) == 4
     empty = compute_evidence(demo_like_effects().iloc[0:0])
     assert "No effect estimates" in make_forest_panel(empty).axes[0].texts[0].get_text()
+
+
+def test_strategy_and_mission_labels_are_drawn_as_typed_never_as_mathtext():
+    """Issue 25: data never becomes markup; "$\\frac{$" used to stop the evidence page."""
+    strategy = r"escorts $\frac{$ x"
+    effects = make_effects([make_effect_row("M-$x$", strategy, *interval(0.8, 0.1)),
+                            make_effect_row("M-2", strategy, *interval(0.7, 0.1))])
+    synthesis = compute_evidence(effects)
+    page = to_evidence_html(synthesis)
+    assert page.count("data:image/png;base64,") == 1
+    ax = make_forest_plot(synthesis, strategy).axes[0]
+    texts = [ax.title, *ax.get_yticklabels()]
+    assert strategy in ax.get_title() and "M-$x$" in ax.get_yticklabels()[0].get_text()
+    assert not any(t.get_parse_math() for t in texts)

@@ -222,3 +222,44 @@ def test_labels_carrying_script_run_nothing_and_send_nothing_on_hover_of_every_s
     assert 'area-name"><img' in shown[0] and 'area-id"><img' in shown[0]
     assert "&amp;" not in "".join(shown) and "&quot;" not in "".join(shown)
     page.context.close()
+
+
+def test_template_payloads_show_as_their_own_text_in_tooltips_and_title(
+    browser, tmp_path, monkeypatch
+):
+    """Issue 25: area names, codes, unit types and the title are text, never a template."""
+    from test_maps import make_areas, make_footprint
+    from test_template_injection import COMMENT, EXPRESSION, FILE, FILE_CYCLER, LOOP
+
+    marker = tmp_path / "template-ran"
+    monkeypatch.setenv("PE_TEMPLATE_MARKER", str(marker))
+    areas = make_areas().assign(name=[EXPRESSION, FILE], area_id=[LOOP, COMMENT])
+    footprint = make_footprint().assign(unit_type=FILE_CYCLER)
+    path = tmp_path / "coverage_map.html"
+    path.write_text(build(areas=areas, footprint=footprint, mission="M-{{7*7}}",
+                          period=COMMENT).to_html(), encoding="utf-8")
+    page, outside, errors = open_offline(browser, path)
+
+    shown = []
+    for i in (0, 1, 2):  # the two areas, then the footprint
+        shape = page.locator("path.leaflet-interactive").nth(i)
+        point = shape.evaluate(_HIT_POINT)
+        assert point is not None, f"shape {i} is covered where it could be hovered"
+        page.mouse.move(*point)
+        tooltip = page.locator(".leaflet-tooltip").last
+        tooltip.wait_for(state="visible", timeout=5_000)
+        shown.append(tooltip.inner_text())
+        page.mouse.move(1, 1)
+        shape.dispatch_event("mouseout")
+
+    assert EXPRESSION in shown[0] and LOOP in shown[0], shown[0]
+    assert FILE in shown[1] and COMMENT in shown[1], shown[1]
+    assert FILE_CYCLER in shown[2], shown[2]
+    title = page.locator(".pe-title").inner_text()
+    assert f"M-{{{{7*7}}}}: patrol coverage and reported SGBV, {COMMENT}" in title
+    assert page.title().startswith("M-{{7*7}}: patrol coverage")
+    visible = page.locator("body").inner_text()
+    assert "Zone 49 end" not in visible and "Loop xx end" not in visible and "M-49" not in visible
+    assert not marker.exists()
+    assert outside == [] and errors == []
+    page.context.close()

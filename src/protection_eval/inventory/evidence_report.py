@@ -88,7 +88,9 @@ def _draw_forest(
     ax.xaxis.set_major_locator(FixedLocator([t for t in _NICE_TICKS if low <= t <= high]))
     ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_yticks(ticks, labels)
+    # Mission codes and strategy names are data: drawn as typed, never parsed as mathtext
+    # (a "$...$" pair would be typeset, or stop the page when it is not valid TeX).
+    ax.set_yticks(ticks, labels, parse_math=False)
     ax.set_ylim(0, max(ys) + 0.8)
     ax.set_xlabel(_XLABEL if long_label else _SHORT_XLABEL, fontsize=9)
     name = rows["strategy_name"].dropna()
@@ -102,7 +104,7 @@ def _draw_forest(
             subtitle += "\nthin bar: range of ratios a new mission might see"
     else:
         subtitle = "one mission only: not a pooled result"
-    ax.set_title(f"{title}\n{subtitle}", fontsize=11)
+    ax.set_title(f"{title}\n{subtitle}", fontsize=11, parse_math=False)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
 

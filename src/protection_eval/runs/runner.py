@@ -209,13 +209,19 @@ def _execute_notebook(
         ) from None
 
 
-def _export_html(output: Path) -> Path:
-    """Render an executed notebook to a self-contained HTML page beside it (restricted)."""
+def _export_html(output: Path, parameters: dict[str, Any]) -> Path:
+    """Render an executed notebook to a self-contained HTML page beside it (restricted).
+
+    A map the notebook displays may fetch tiles from the mission's own tile server, the one
+    server the page may name.
+    """
     import nbformat
 
     from protection_eval.sharing.offline import to_offline_notebook_html
 
-    html = to_offline_notebook_html(nbformat.read(output, as_version=4))
+    tiles = load_mission_config(parameters["mission_config"]).sharing.tile_server
+    html = to_offline_notebook_html(nbformat.read(output, as_version=4),
+                                    allowed_urls=() if tiles is None else (tiles.url,))
     return write_text(html, output.with_suffix(".html"))
 
 
@@ -297,7 +303,7 @@ def _execute_notebooks(
             finally:
                 record.seconds = round(time.perf_counter() - t0, 3)
         if export_html and output.exists():
-            record.html = f"{RESTRICTED}/{_export_html(output).name}"
+            record.html = f"{RESTRICTED}/{_export_html(output, parameters).name}"
         emit(notebook.name, record.status, index + 1, len(todo))
         return record.status == "ok"
 

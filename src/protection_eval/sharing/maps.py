@@ -30,6 +30,7 @@ import shapely
 from protection_eval.config import MIN_K
 from protection_eval.hexgrid import hexagon_area_km2
 from protection_eval.sharing.disclosure import check_k
+from protection_eval.sharing.inert import InertHtml, make_inert, render_inert
 from protection_eval.sharing.offline import to_offline_html
 
 __all__ = [
@@ -158,7 +159,7 @@ class CoverageMap:
         previous = policies["json.dumps_kwargs"]
         policies["json.dumps_kwargs"] = {**previous, "separators": (",", ":")}
         try:
-            page = self.folium_map.get_root().render()
+            page = render_inert(self.folium_map)
         finally:
             policies["json.dumps_kwargs"] = previous
         return to_offline_html(_stable_element_ids(page), allowed_urls=self.allowed_urls)
@@ -518,7 +519,7 @@ def _build(
     )
     fmap.default_js = [j for j in fmap.default_js if j[0] in _MAP_JS]
     fmap.default_css = [c for c in fmap.default_css if c[0] in _MAP_CSS]
-    fmap.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+    fmap.get_root().header.add_child(InertHtml(f"<title>{html.escape(title)}</title>"))
     if tile_url is not None:
         folium.TileLayer(
             tiles=tile_url, attr=tile_attribution or "mission tile server", name="Background map"
@@ -620,15 +621,15 @@ def _build(
 
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     root = fmap.get_root()
-    root.html.add_child(folium.Element(_title_html(title, synthetic, restricted)))
+    root.html.add_child(InertHtml(_title_html(title, synthetic, restricted)))
     root.html.add_child(
-        folium.Element(
+        InertHtml(
             _legend_html(classes, k, radius_m, restricted, tile_url is not None,
                          _resolutions(hexagons))
         )
     )
     allowed = () if tile_url is None else (tile_url,)
-    return CoverageMap(fmap, title, restricted, pd.DataFrame(summary), allowed)
+    return CoverageMap(make_inert(fmap), title, restricted, pd.DataFrame(summary), allowed)
 
 
 def make_coverage_map(

@@ -21,6 +21,7 @@ import base64
 import html as html_lib
 import mimetypes
 import re
+import secrets
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -153,8 +154,7 @@ _MERMAID_LOADER_RE = re.compile(
     r"<script type=\"module\">(?:(?!</script>).)*?jp-Mermaid.*?</script>", re.DOTALL
 )
 _ASSETS_DIR = Path(__file__).parent / "assets"
-_PLACEHOLDER = "<!--protection-eval-vendored:{}-->"
-_PLACEHOLDER_RE = re.compile(r"<!--protection-eval-vendored:(\w+)-->")
+_PLACEHOLDER = "<!--protection-eval-vendored:{token}:{name}-->"
 
 
 def _attrs(text: str) -> dict[str, str]:
@@ -356,6 +356,9 @@ def to_offline_html(
         Naming every URL that would still be fetched.
     """
     allowed, drop = tuple(allowed_urls), tuple(_strip_scheme(u) for u in drop_urls)
+    # A fresh token for each page: text of the page (data) that looks like a placeholder is
+    # never taken for one.
+    token = secrets.token_hex(8)
     by_url = _asset_by_url()
     used: dict[str, VendoredAsset] = {}
 
@@ -369,7 +372,7 @@ def to_offline_html(
         if asset is None or asset.kind != kind:
             return original
         used[asset.name] = asset
-        return _PLACEHOLDER.format(asset.name)
+        return _PLACEHOLDER.format(token=token, name=asset.name)
 
     def script(match: re.Match[str]) -> str:
         src = _attrs(match.group(1)).get("src")
@@ -398,10 +401,12 @@ def to_offline_html(
         tag = "script" if asset.kind == "js" else "style"
         return f'<{tag} data-vendored="{asset.path}">\n{load_asset(asset.name)}\n</{tag}>'
 
-    return _PLACEHOLDER_RE.sub(fill, page)
+    return re.sub(_PLACEHOLDER.format(token=token, name=r"(\w+)"), fill, page)
 
 
-def to_offline_notebook_html(notebook: object, *, exclude_input: bool = False) -> str:
+def to_offline_notebook_html(
+    notebook: object, *, exclude_input: bool = False, allowed_urls: Iterable[str] = ()
+) -> str:
     """Render an executed notebook to one self-contained HTML page.
 
     Uses nbconvert's ``lab`` template. Its page loads require.js (only needed by ipywidgets) and
@@ -415,6 +420,9 @@ def to_offline_notebook_html(notebook: object, *, exclude_input: bool = False) -
         The executed notebook.
     exclude_input : bool
         Hide code cells (for a brief built from a notebook).
+    allowed_urls : iterable of str
+        URL prefixes that may remain: only the tile server the mission config names, which a
+        map displayed in the notebook uses.
 
     Returns
     -------
@@ -432,5 +440,7 @@ def to_offline_notebook_html(notebook: object, *, exclude_input: bool = False) -
     body, _ = exporter.from_notebook_node(notebook)
     body = _MERMAID_LOADER_RE.sub("", body)
     return to_offline_html(
-        body, drop_urls=(exporter.require_js_url, exporter.mathjax_url, exporter.jquery_url)
+        body,
+        allowed_urls=allowed_urls,
+        drop_urls=(exporter.require_js_url, exporter.mathjax_url, exporter.jquery_url),
     )
