@@ -40,15 +40,17 @@ import pandas as pd
 from scipy import optimize, special
 
 from protection_eval.effects.fixed_effects import (
+    FixedEffectsFit,
+    NotEstimable,
+    fit_fixed_effects_glm,
+    negbin_loglike_eta,
+)
+from protection_eval.effects.irls import (
     _LOG_ALPHA_MAX,
     _LOG_ALPHA_MIN,
     AlphaEstimate,
-    FixedEffectsFit,
-    NotEstimable,
     _demean,
     _newton,
-    fit_fixed_effects_glm,
-    negbin_loglike_eta,
 )
 
 __all__ = [

@@ -59,7 +59,8 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.effects.count_models import CAVEATS, EffectEstimate
-from protection_eval.effects.fixed_effects import NotEstimable, _demean, fit_fixed_effects_glm
+from protection_eval.effects.fixed_effects import NotEstimable, fit_fixed_effects_glm
+from protection_eval.effects.irls import _demean
 
 __all__ = [
     "BOOTSTRAP_DRAWS",
