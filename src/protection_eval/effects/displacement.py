@@ -50,10 +50,13 @@ from protection_eval.effects.count_models import (
     MIN_INCIDENTS_FOR_MODEL,
     EffectEstimate,
     NotEstimable,
-    compute_contrast_df,
     fit_count_model,
 )
-from protection_eval.effects.covariance import compute_conf_int, compute_p_value
+from protection_eval.effects.covariance import (
+    compute_conf_int,
+    compute_contrast_df,
+    compute_p_value,
+)
 from protection_eval.effects.design import few_treated_caveats, upper_column
 from protection_eval.effects.event_study import make_stacked_panel
 

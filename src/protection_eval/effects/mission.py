@@ -35,10 +35,10 @@ from protection_eval.effects.count_models import (
     CountModelResult,
     EffectEstimate,
     NotEstimable,
-    compute_contrast_df,
     compute_overdispersion_test,
     fit_count_model,
 )
+from protection_eval.effects.covariance import compute_contrast_df
 from protection_eval.effects.design import (
     HEADLINE_DESIGNS,
     compute_first_periods,
