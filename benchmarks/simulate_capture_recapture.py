@@ -3,8 +3,9 @@
 Usage: python benchmarks/simulate_capture_recapture.py [--sims 300] [--seed 20261130]
 
 Prints a markdown table: per planted scenario (incidents, capture probability of each source,
-a referral between sources), the share of 95% intervals of the unreported count that cover the
-planted number, the mean planted and estimated unreported counts and the median width.
+a referral between sources), the share of strata estimated (not refused), and over those the
+share of 95% intervals of the unreported count that cover the planted number, the mean planted
+and estimated unreported counts, the median estimate and the median width.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def main() -> None:
     start = time.perf_counter()
     table = compute_capture_coverage(n_sims=args.sims, seed=args.seed)
     table.insert(1, "p", [", ".join(f"{p:.2f}" for p in s.p) for s in SCENARIOS])
-    table["coverage"] = table["coverage"].map(lambda v: f"{100 * v:.1f}%")
-    for column in ("mean_unreported_true", "mean_estimate", "median_width"):
+    for column in ("estimated", "coverage"):
+        table[column] = table[column].map(lambda v: f"{100 * v:.1f}%")
+    for column in ("mean_unreported_true", "mean_estimate", "median_estimate", "median_width"):
         table[column] = table[column].map(lambda v: f"{v:.1f}")
     print(to_markdown(table))
     print(

@@ -14,8 +14,17 @@ from protection_eval.effects.capture_recapture import (
     estimate_log_linear,
     estimate_population,
     estimate_under_reporting,
+    has_finite_mle,
 )
-from protection_eval.effects.capture_validity import SCENARIOS, compute_capture_coverage
+from protection_eval.effects.capture_validity import (
+    SCENARIOS,
+    CaptureScenario,
+    compute_capture_coverage,
+    simulate_histories,
+)
+
+# Issue 27: no incident reported by sources 1 and 3 alone (cell 101 is 0).
+ZERO_CELL = {"100": 18, "010": 11, "001": 9, "110": 4, "101": 0, "011": 3, "111": 1}
 
 
 def test_chapman_matches_the_formula_by_hand():
@@ -130,3 +139,57 @@ def test_intervals_cover_the_planted_count_in_92_to_98_percent_of_200_simulation
     assert 0.92 <= table["coverage"].iloc[0] <= 0.98
     assert table["mean_estimate"].iloc[0] == pytest.approx(
         table["mean_unreported_true"].iloc[0], rel=0.1)
+
+
+def _poisson_loglik(x: np.ndarray, y: np.ndarray, beta: np.ndarray) -> float:
+    eta = x @ beta
+    return float(y @ eta - np.exp(eta).sum())
+
+
+def test_a_zero_cell_leaves_the_two_chain_model_without_a_finite_estimate():
+    # Columns: const, s1, s2, s3, s1:s2, s2:s3. Along d = (1, -1, -1, -1, 1, 1), x'd is 0 on
+    # every history but 101 (where it is -1): the log-likelihood rises without end while the
+    # unobserved history's count exp(const) goes to infinity. Independence has no such path.
+    histories = list(ZERO_CELL)
+    y = np.array([ZERO_CELL[h] for h in histories], dtype=float)
+    bits = np.array([[int(c) for c in h] for h in histories], dtype=float)
+    chain = np.column_stack([np.ones(7), bits, bits[:, 0] * bits[:, 1], bits[:, 1] * bits[:, 2]])
+    d = np.array([1.0, -1, -1, -1, 1, 1])
+    assert (chain @ d).tolist() == [0, 0, 0, 0, -1, 0, 0]
+    start = np.array([np.log(20), 0, 0, 0, 0, 0])
+    path = [_poisson_loglik(chain, y, start + t * d) for t in (0, 5, 10, 20, 40)]
+    assert np.all(np.diff(path) > 0)
+    assert not has_finite_mle(chain, y)
+    assert has_finite_mle(chain[:, :4], y)
+    assert has_finite_mle(chain, y + 1)
+
+
+def test_zero_cell_counts_give_a_finite_plausible_estimate():
+    f0, low, high, model = estimate_log_linear(ZERO_CELL)
+    observed = sum(ZERO_CELL.values())
+    # Chapman on each pair of sources gives 33, 121 and 9 unreported: the average of the models
+    # with a finite estimate lies within that range, with a finite interval around it.
+    assert model != "s1:s2 + s2:s3"
+    assert 9 < f0 < 121
+    assert 0 < low < f0 < high < 5 * observed
+
+
+def test_three_sources_with_40_incidents_do_not_run_away():
+    # Issue 27: with 40 incidents per stratum, 39 of 200 estimates exceeded 10 times the truth.
+    scenario = CaptureScenario("small", 40, (0.35, 0.3, 0.3))
+    rng = np.random.default_rng(27)
+    ratios = []
+    for _ in range(200):
+        counts, unseen = simulate_histories(scenario, rng)
+        est = estimate_population(counts, ["a", "b", "c"])
+        ratios.append(est.unreported / max(unseen, 1))
+    assert np.nanmax(ratios) < 10
+    assert np.nanmedian(ratios) == pytest.approx(1, abs=0.3)
+
+
+def test_a_source_that_reported_nothing_leaves_no_model_and_a_clear_refusal():
+    est = estimate_population({"001": 6, "010": 4, "011": 2}, ["a", "b", "c"])
+    assert est.refused == "unbounded"
+    assert np.isnan(est.unreported) and est.model == "none"
+    two = estimate_population({"10": 6, "01": 4}, ["a", "b"])
+    assert two.refused == "no_match" and np.isnan(two.unreported)

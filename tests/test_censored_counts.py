@@ -79,7 +79,7 @@ def test_censored_fit_is_the_maximum_of_the_scipy_likelihood(family):
                                            first_start=2, last_start=5, share_treated=0.5,
                                            seed=4))
     fit = fit_count_model(panel, "published", ["active_test_strategy"], family=family,
-                          fixed_effects=("area_id", "period_index"))
+                          fixed_effects=("area_id", "period_index"), upper="upper_published")
     assert (panel["upper_published"] > panel["published"]).sum() > 20
     assert fit.model.kept.all()
     lo = panel["published"].to_numpy(float)
@@ -118,9 +118,9 @@ def _estimates(seed: int) -> dict[str, tuple[float, float, float]]:
         ("dropped", panel.loc[~small], "published"),
         ("replaced", panel.assign(guess=np.where(small, 2, panel["published"])), "guess"),
     ]:
-        if name != "censored":
-            data = data.drop(columns="upper_published")
-        row = fit_count_model(data, outcome, ["active_test_strategy"], **FE).to_frame()
+        upper = "upper_published" if name == "censored" else None
+        row = fit_count_model(data, outcome, ["active_test_strategy"], upper=upper,
+                              **FE).to_frame()
         out[name] = tuple(float(row[c].iloc[0]) for c in ("irr", "ci_low", "ci_high"))
     return out
 
@@ -152,7 +152,7 @@ def test_exact_counts_take_the_exact_fit_unchanged():
     panel = make_synthetic_panel(20, 12, seed=2)
     plain = fit_count_model(panel, "incidents", ["active_test_strategy"], **FE)
     bounded = fit_count_model(panel.assign(upper_incidents=panel["incidents"]), "incidents",
-                              ["active_test_strategy"], **FE)
+                              ["active_test_strategy"], upper="upper_incidents", **FE)
     assert plain.params.equals(bounded.params)
     assert plain.cov_params().equals(bounded.cov_params())
     assert plain.llf == bounded.llf
@@ -160,7 +160,8 @@ def test_exact_counts_take_the_exact_fit_unchanged():
 
 def test_censored_fit_without_fixed_effects_has_an_intercept():
     panel = _suppress(make_synthetic_panel(30, 12, irr=0.6, seed=5))
-    fit = fit_count_model(panel, "published", ["active_test_strategy"])
+    fit = fit_count_model(panel, "published", ["active_test_strategy"], upper="upper_published")
+    assert fit.n_censored > 0
     assert "const" in fit.params.index
     assert fit.to_frame()["term"].tolist() == ["active_test_strategy"]
 
@@ -170,7 +171,23 @@ def test_upper_bound_below_lower_bound_is_refused():
     panel["upper_incidents"] = panel["incidents"] + 1
     panel.loc[0, "upper_incidents"] = panel.loc[0, "incidents"] - 1
     with pytest.raises(ValueError, match="upper bound must be at least its lower bound"):
-        fit_count_model(panel, "incidents", ["active_test_strategy"], **FE)
+        fit_count_model(panel, "incidents", ["active_test_strategy"], upper="upper_incidents",
+                        **FE)
+
+
+def test_an_upper_bound_column_is_used_only_when_named():
+    """Issue 27: a column ``upper_<outcome>`` once switched the likelihood silently."""
+    panel = _suppress(make_synthetic_panel(20, 12, irr=0.6, seed=5))
+    assert (panel["upper_published"] > panel["published"]).any()
+    silent = fit_count_model(panel, "published", ["active_test_strategy"], **FE)
+    exact = fit_count_model(panel.drop(columns="upper_published"), "published",
+                            ["active_test_strategy"], **FE)
+    censored = fit_count_model(panel, "published", ["active_test_strategy"],
+                               upper="upper_published", **FE)
+    assert silent.upper is None and silent.n_censored == 0
+    assert silent.params.equals(exact.params) and silent.llf == exact.llf
+    assert censored.n_censored > 0
+    assert censored.params["active_test_strategy"] != exact.params["active_test_strategy"]
 
 
 def test_too_wide_interval_is_refused():

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 from protection_eval.effects.count_models import (
     CAVEATS,
@@ -63,8 +64,10 @@ def _dummies(frame):
 def test_fit_count_model_without_fixed_effects_reproduces_statsmodels_glm(cluster):
     frame = make_count_frame()
     ours = fit_count_model(frame, "y", ["x", "d"], offset="log_exposure", cluster=cluster)
+    # Clustered: statsmodels' t on G - 1 degrees of freedom (use_t), the one convention.
     kwargs = {} if cluster is None else {
-        "cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(frame[cluster])[0]}
+        "cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(frame[cluster])[0]},
+        "use_t": True,
     }
     ref = sm.GLM(frame["y"], sm.add_constant(frame[["x", "d"]]), family=sm.families.Poisson(),
                  offset=frame["log_exposure"]).fit(tol=1e-12, **kwargs)
@@ -73,6 +76,8 @@ def test_fit_count_model_without_fixed_effects_reproduces_statsmodels_glm(cluste
     np.testing.assert_allclose(table["coef"], ref.params[["x", "d"]], atol=1e-6)
     np.testing.assert_allclose(table["std_err"], ref.bse[["x", "d"]], atol=1e-6)
     np.testing.assert_allclose(table["p_value"], ref.pvalues[["x", "d"]], atol=1e-6)
+    np.testing.assert_allclose(np.log(table[["ci_low", "ci_high"]]),
+                               ref.conf_int().loc[["x", "d"]], atol=1e-6)
     # The statsmodels result itself, intercept included.
     np.testing.assert_allclose(ours.model.params, ref.params, atol=1e-6)
 
@@ -93,7 +98,8 @@ def test_fit_count_model_with_absorbed_fixed_effects_reproduces_glm_with_dummies
     fam = (sm.families.Poisson() if family == "poisson"
            else sm.families.NegativeBinomial(alpha=alpha))
     kwargs = {} if cluster is None else {
-        "cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(frame[cluster])[0]}
+        "cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(frame[cluster])[0]},
+        "use_t": True,
     }
     ref = sm.GLM(frame["y"], _dummies(frame), family=fam, offset=frame["log_exposure"]).fit(
         tol=1e-12, **kwargs
@@ -102,6 +108,9 @@ def test_fit_count_model_with_absorbed_fixed_effects_reproduces_glm_with_dummies
     np.testing.assert_allclose(table["coef"], ref.params[["x", "d"]], atol=1e-6)
     np.testing.assert_allclose(table["std_err"], ref.bse[["x", "d"]], atol=1e-6)
     np.testing.assert_allclose(table["p_value"], ref.pvalues[["x", "d"]], atol=1e-6)
+    np.testing.assert_allclose(np.log(table[["ci_low", "ci_high"]]),
+                               ref.conf_int().loc[["x", "d"]], atol=1e-6)
+    np.testing.assert_allclose(ours.model.conf_int(), ref.conf_int().loc[["x", "d"]], atol=1e-6)
     assert isinstance(ours.model, FixedEffectsFit)
     assert ours.model.llf == pytest.approx(ref.llf, abs=1e-6)
 
@@ -159,7 +168,12 @@ def test_wald_test_matches_squared_z_for_one_term():
     chi2, df, p = compute_wald_test(fit, ["d"])
     assert df == 1
     assert chi2 == pytest.approx(fit.model.tvalues["d"] ** 2)
-    assert p == pytest.approx(fit.model.pvalues["d"])
+    assert p == pytest.approx(2 * stats.norm.sf(abs(fit.model.tvalues["d"])))
+    # With the fit's degrees of freedom, Hotelling's F(1, G - 1) is the square of its t.
+    _, _, p_t = compute_wald_test(fit, ["d"], df=fit.df)
+    assert fit.df == fit.data["area_id"].nunique() - 1
+    assert p_t == pytest.approx(fit.model.pvalues["d"])
+    assert p_t == pytest.approx(2 * stats.t.sf(abs(fit.model.tvalues["d"]), fit.df))
 
 
 def test_stacked_panel_keeps_only_not_yet_treated_controls():

@@ -13,12 +13,16 @@ too, each source sees about half of all incidents, and as many again went unrepo
   observed capture histories with a main effect per source and, optionally, pairwise
   interactions (two sources that tend to report the same incidents, e.g. a partner that
   refers survivors to the mission). The unobserved history's count is ``exp(intercept)``.
-  Which dependence holds is not known, so no single model is picked: the independence model
-  and every model adding pairwise interactions (keeping a residual degree of freedom) are
-  averaged with Akaike weights, and the variance is Buckland et al.'s (1997) unconditional
-  one, which adds the spread between models to each model's own error. Picking the lowest-AIC
-  model and reporting its interval as if it had been chosen in advance under-covered in the
-  simulations (84-89% for a nominal 95%; docs/validity.md).
+  A zero cell can leave a model without a finite maximum-likelihood estimate (the likelihood
+  keeps rising along a direction that sends the unobserved count to infinity); such a model is
+  found by Haberman's (1974) existence condition, checked as a linear programme
+  (:func:`has_finite_mle`), and left out. Which dependence holds is not known, so no single
+  model is picked: the independence model and every model adding pairwise interactions
+  (keeping a residual degree of freedom) are averaged with Akaike weights, and the variance
+  is Buckland et al.'s (1997) unconditional one, which adds the spread between models to each
+  model's own error. Picking the lowest-AIC model and reporting its interval as if it had been
+  chosen in advance under-covered in the simulations (84-89% for a nominal 95%;
+  docs/validity.md).
 
 Intervals are Chao's (1987) log-normal intervals for the population, which stay above the
 number observed and are skewed like the estimator: ``[n + f0 / C, n + f0 C]`` with
@@ -44,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
+from scipy import optimize, stats
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from protection_eval.model import to_local_naive
@@ -58,12 +62,20 @@ __all__ = [
     "estimate_log_linear",
     "estimate_population",
     "estimate_under_reporting",
+    "has_finite_mle",
 ]
 
 #: Separator of ``matched_sources`` (the one written by ingestion).
 MATCH_SEPARATOR = "; "
 #: Level of every interval.
 LEVEL = 0.95
+#: Why a stratum with two or more sources is not estimated (:attr:`CaptureEstimate.refused`).
+REFUSALS: dict[str, str] = {
+    "no_match": "no incident reported by two sources: the overlap cannot bound the unreported "
+                "count",
+    "unbounded": "no log-linear model has a finite estimate (a zero cell leaves the unreported "
+                 "count unbounded)",
+}
 
 ASSUMPTIONS: dict[str, str] = {
     "closed": "No incident enters or leaves the count during the area and quarter (closed "
@@ -102,6 +114,9 @@ class CaptureEstimate:
         Interval of ``unreported`` at :data:`LEVEL`.
     assumptions : list of str
         What the estimate assumes, in words.
+    refused : str
+        Empty when estimated; otherwise the key in :data:`REFUSALS` saying why not (the
+        estimate and interval are then NaN).
     """
 
     sources: tuple[str, ...]
@@ -113,6 +128,7 @@ class CaptureEstimate:
     ci_low: float
     ci_high: float
     assumptions: list[str] = field(default_factory=list)
+    refused: str = ""
 
     @property
     def total(self) -> float:
@@ -167,17 +183,59 @@ def _design(histories: Sequence[str], pairs: Sequence[tuple[int, int]]) -> pd.Da
     return sm.add_constant(pd.DataFrame(cols), has_constant="add")
 
 
+def has_finite_mle(design: np.ndarray, y: np.ndarray, *, tol: float = 1e-7) -> bool:
+    """Whether a Poisson log-linear model has a finite maximum-likelihood estimate.
+
+    The log-likelihood ``sum(y x'b) - sum(exp(x'b))`` keeps rising along a direction ``d``
+    with ``x'd = 0`` on every cell with a positive count and ``x'd <= 0`` on the zero cells,
+    one of them strictly: the fitted means of those zero cells go to 0 and the parameters to
+    infinity (Haberman 1974, Theorem 2.3; Fienberg and Rinaldo 2012). The estimate is finite
+    when the design has full column rank and no such direction exists. The search is a linear
+    programme: minimise the sum of ``x'd`` over the zero cells, each held in ``[-1, 0]``, with
+    ``x'd = 0`` on the positive cells; a minimum below 0 is such a direction.
+
+    Parameters
+    ----------
+    design : numpy.ndarray
+        Cells x parameters.
+    y : numpy.ndarray
+        Observed count of each cell.
+    tol : float
+        A minimum above ``-tol`` counts as 0.
+
+    Returns
+    -------
+    bool
+        True when the estimate exists and is finite.
+    """
+    x = np.asarray(design, dtype=float)
+    zero = np.asarray(y, dtype=float) <= 0
+    if np.linalg.matrix_rank(x) < x.shape[1]:
+        return False
+    if not zero.any():
+        return True
+    xz, xp = x[zero], x[~zero]
+    result = optimize.linprog(
+        c=xz.sum(axis=0), A_ub=np.vstack([xz, -xz]),
+        b_ub=np.concatenate([np.zeros(len(xz)), np.ones(len(xz))]),
+        A_eq=xp if len(xp) else None, b_eq=np.zeros(len(xp)) if len(xp) else None,
+        bounds=[(None, None)] * x.shape[1], method="highs",
+    )
+    return bool(result.status == 0 and result.fun > -tol)
+
+
 def _fit_log_linear(counts: pd.Series, pairs: Sequence[tuple[int, int]]) -> object | None:
     x = _design(list(counts.index), pairs)
+    if not has_finite_mle(x.to_numpy(), counts.to_numpy()):
+        return None
     try:
         with warnings.catch_warnings():
-            # A zero cell can separate: the checks below refuse such a model.
+            # The existence check above stands for statsmodels' separation heuristic.
             warnings.simplefilter("ignore", PerfectSeparationWarning)
             fit = sm.GLM(counts.to_numpy(dtype=float), x, family=sm.families.Poisson()).fit()
     except (ValueError, np.linalg.LinAlgError):
         return None
-    # A zero cell can send an interaction to infinity: that model has no estimate.
-    if not (fit.converged and np.all(np.isfinite(fit.bse)) and abs(fit.params["const"]) < 30):
+    if not (fit.converged and np.all(np.isfinite(fit.bse))):
         return None
     return fit
 
@@ -251,24 +309,34 @@ def estimate_population(
     Returns
     -------
     CaptureEstimate
-        Chapman for two sources, a log-linear model for three or more.
+        Chapman for two sources, a log-linear model for three or more. Refused (NaN, with
+        the reason in ``refused``) when no incident was reported by two sources, or when no
+        log-linear model has a finite estimate.
     """
     sources = tuple(sources)
     if len(sources) < 2:
         raise ValueError("capture-recapture needs at least two sources")
     n_obs = int(sum(counts.values()))
+    nan = float("nan")
+    if len(sources) == 2:
+        method, model = "chapman", "independence"
+        keys = ["closed", "matching", "homogeneous", "independent"]
+    else:
+        method, model = "log_linear", "none"
+        keys = ["closed", "matching", "homogeneous", "log_linear"]
+    assumptions = [ASSUMPTIONS[k] for k in keys]
+    if not any(h.count("1") > 1 and v > 0 for h, v in counts.items()):
+        return CaptureEstimate(sources, dict(counts), method, model, n_obs, nan, nan, nan,
+                               assumptions, refused="no_match")
     if len(sources) == 2:
         n1 = counts.get("10", 0) + counts.get("11", 0)
         n2 = counts.get("01", 0) + counts.get("11", 0)
         f0, low, high, _ = estimate_chapman(n1, n2, counts.get("11", 0), level=level)
-        method, model = "chapman", "independence"
-        keys = ["closed", "matching", "homogeneous", "independent"]
     else:
         f0, low, high, model = estimate_log_linear(counts, level=level)
-        method = "log_linear"
-        keys = ["closed", "matching", "homogeneous", "log_linear"]
+    refused = "" if np.isfinite(f0) else "unbounded"
     return CaptureEstimate(sources, dict(counts), method, model, n_obs, f0, low, high,
-                           [ASSUMPTIONS[k] for k in keys])
+                           assumptions, refused=refused)
 
 
 def compute_capture_histories(
@@ -368,14 +436,15 @@ def estimate_under_reporting(
     Returns
     -------
     UnderReporting
-        An estimate for every stratum with two or more sources and at least one match; the
-        others are named in ``notes`` (with no match the overlap says nothing: the estimate
-        is unbounded).
+        An estimate for every stratum with two or more sources, at least one match and (three
+        or more sources) a log-linear model with a finite estimate; the others are counted in
+        ``notes`` with the reason (:data:`REFUSALS`).
     """
     by = tuple(by)
     histories = compute_capture_histories(incidents, timezone, by=by)
     result = UnderReporting({}, by)
-    no_sources = no_match = 0
+    no_sources = 0
+    refused = dict.fromkeys(REFUSALS, 0)
     for key, group in histories.groupby(list(by), observed=True, dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
         sources = group["sources"].iloc[0].split(MATCH_SEPARATOR)
@@ -383,13 +452,13 @@ def estimate_under_reporting(
         if len(sources) < 2:
             no_sources += 1
             continue
-        if not any(h.count("1") > 1 for h in counts):
-            no_match += 1
-            continue
-        result.estimates[key] = estimate_population(counts, sources, level=level)
+        estimate = estimate_population(counts, sources, level=level)
+        if estimate.refused:
+            refused[estimate.refused] += 1
+        else:
+            result.estimates[key] = estimate
     if no_sources:
         result.notes.append(f"{no_sources} strata have one source only: not estimated")
-    if no_match:
-        result.notes.append(f"{no_match} strata have no incident reported by two sources: the "
-                            "overlap cannot bound the unreported count, not estimated")
+    result.notes.extend(f"{n} strata have {REFUSALS[reason]}, not estimated"
+                        for reason, n in refused.items() if n)
     return result

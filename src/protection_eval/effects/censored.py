@@ -17,39 +17,45 @@ hi]``: the exact score at the conditional mean ``m = E[Y | interval]``. Its curv
 
     -d2/deta2 log P = (mu (1 + alpha m) - Var(Y | interval)) / (1 + alpha mu)^2.
 
-So the fit is the same Newton iteration (IRLS with fixed effects absorbed by weighted
-alternating projections) as :mod:`protection_eval.effects.fixed_effects`, with each censored
-cell's count replaced by its conditional mean at the current fit and its weight by the curvature
-above; steps are halved until the censored log-likelihood does not fall. NB2's ``log(alpha)``
-is maximised with the means held fixed (a bounded one-dimensional search) in alternation with
-the means, as for exact counts. Errors use the observed information of the censored likelihood.
+So the fit is the one Newton iteration of :mod:`protection_eval.effects.fixed_effects` (IRLS
+with fixed effects absorbed by weighted alternating projections) given another likelihood,
+:class:`CensoredCounts`: each censored cell's count is replaced by its conditional mean at the
+current fit and its weight by the curvature above; steps are halved until the censored
+log-likelihood does not fall. NB2's ``log(alpha)`` is maximised with the means held fixed (a
+bounded one-dimensional search) in alternation with the means, as for exact counts. Errors use
+the observed information of the censored likelihood, and the covariance is chosen by name as
+for exact counts (:mod:`protection_eval.effects.covariance`).
 
 Only censored fits come here: a fit whose every count is exact goes through
-:func:`~protection_eval.effects.fixed_effects.fit_fixed_effects_glm` unchanged.
+:func:`~protection_eval.effects.fixed_effects.fit_fixed_effects_glm` with the exact likelihood.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
 from protection_eval.effects.fixed_effects import (
-    _ETA_MAX,
-    _LOG_ALPHA_MAX,
-    _LOG_ALPHA_MIN,
-    _MAX_HALVINGS,
     FixedEffectsFit,
     NotEstimable,
-    _demean,
-    _drop_all_zero_groups,
-    _group_codes,
-    check_separation,
+    fit_fixed_effects_glm,
     negbin_loglike_eta,
+)
+from protection_eval.effects.irls import (
+    _LOG_ALPHA_MAX,
+    _LOG_ALPHA_MIN,
+    AlphaEstimate,
+    _demean,
+    _newton,
 )
 
 __all__ = [
     "MAX_INTERVAL_WIDTH",
+    "CensoredCounts",
     "censored_loglike_eta",
     "compute_interval_moments",
     "fit_censored_glm",
@@ -60,7 +66,6 @@ __all__ = [
 MAX_INTERVAL_WIDTH = 1000
 
 _TOL = 1e-11
-_MAX_ITER = 200
 _ALPHA_ROUNDS = 100
 
 
@@ -184,50 +189,6 @@ def _score_and_weight(
     return score, np.maximum(weight, floor)
 
 
-def _newton(
-    y: np.ndarray, hi: np.ndarray, x: np.ndarray, codes: list[np.ndarray], offset: np.ndarray,
-    alpha: float, start: tuple[np.ndarray, np.ndarray] | None,
-) -> tuple[np.ndarray, np.ndarray, bool, int]:
-    """Maximise the censored log-likelihood at fixed ``alpha``: beta, eta, converged, steps."""
-    cens = hi > y
-    if start is None:
-        mid = np.where(cens, (y + hi) / 2.0, y)
-        eta = np.log((mid + mid.mean()) / 2.0)
-        beta = np.zeros(x.shape[1])
-        ll_old = -np.inf
-    else:
-        beta, eta = (np.asarray(v, dtype=float).copy() for v in start)
-        ll_old = censored_loglike_eta(y, hi, eta, alpha)
-    for it in range(1, _MAX_ITER + 1):
-        score, weight = _score_and_weight(y, hi, cens, eta, alpha)
-        z = eta - offset + score / weight
-        both = _demean(np.column_stack([z, x]), codes, weight)
-        zt, xt = both[:, 0], both[:, 1:]
-        if x.shape[1]:
-            sw = np.sqrt(weight)
-            beta_new = np.linalg.lstsq(xt * sw[:, None], zt * sw, rcond=None)[0]
-            resid = zt - xt @ beta_new
-        else:
-            beta_new, resid = beta, zt
-        step = np.minimum(offset + z - resid, _ETA_MAX) - eta
-        t = 1.0
-        for _ in range(_MAX_HALVINGS):
-            eta_try = eta + t * step
-            ll = censored_loglike_eta(y, hi, eta_try, alpha)
-            if np.isfinite(ll) and ll >= ll_old - 1e-9 * (abs(ll_old) + 1.0):
-                break
-            t /= 2.0
-        else:
-            return beta, eta, False, it
-        beta = beta + t * (beta_new - beta)
-        eta = eta_try
-        done = np.isfinite(ll_old) and abs(ll - ll_old) < _TOL * (abs(ll) + 0.1)
-        ll_old = ll
-        if done:
-            return beta, eta, True, it
-    return beta, eta, False, _MAX_ITER
-
-
 def _best_log_alpha(y: np.ndarray, hi: np.ndarray, eta: np.ndarray) -> float:
     """Return ``log(alpha)`` maximising the censored log-likelihood with the means fixed."""
     found = optimize.minimize_scalar(
@@ -249,11 +210,14 @@ def _fit_alpha(
     y: np.ndarray, hi: np.ndarray, x: np.ndarray, codes: list[np.ndarray], offset: np.ndarray
 ) -> tuple[float, float, tuple[np.ndarray, np.ndarray], str]:
     """Jointly maximise over the means and ``log(alpha)``; return alpha, its se, start, note."""
-    beta, eta, _, _ = _newton(y, hi, x, codes, offset, 0.0, None)
+    lik = CensoredCounts(y, hi)
+    found = _newton(lik, x, codes, offset, 0.0, None)
+    beta, eta = found.beta, found.eta
     s = 0.0
     for _ in range(_ALPHA_ROUNDS):
         s_new = _best_log_alpha(y, hi, eta)
-        beta, eta, _, _ = _newton(y, hi, x, codes, offset, float(np.exp(s_new)), (beta, eta))
+        found = _newton(lik, x, codes, offset, float(np.exp(s_new)), (beta, eta))
+        beta, eta = found.beta, found.eta
         moved, s = abs(s_new - s), s_new
         if moved < 1e-7:
             break
@@ -265,12 +229,85 @@ def _fit_alpha(
     if s <= _LOG_ALPHA_MIN + 1e-3:
         note = ("dispersion at the Poisson limit (alpha -> 0): counts vary no more than a "
                 "Poisson model assumes, so the negative binomial is the Poisson fit")
-        beta, eta, _, _ = _newton(y, hi, x, codes, offset, 0.0, (beta, eta))
-        return 0.0, float("nan"), (beta, eta), note
+        found = _newton(lik, x, codes, offset, 0.0, (beta, eta))
+        return 0.0, float("nan"), (found.beta, found.eta), note
     curvature = _log_alpha_curvature(y, hi, eta, s)
     se_log = float(np.sqrt(-1.0 / curvature)) if curvature < 0 else float("nan")
     alpha = float(np.exp(s))
     return alpha, alpha * se_log, (beta, eta), ""
+
+
+@dataclass
+class CensoredCounts:
+    """The Poisson / NB2 likelihood of counts some of which are known only to an interval.
+
+    Attributes
+    ----------
+    y : numpy.ndarray
+        Exact counts, and the lower bound of each censored cell.
+    hi : numpy.ndarray
+        Upper bounds (``hi == y`` for an exact count).
+    """
+
+    y: np.ndarray
+    hi: np.ndarray
+
+    @property
+    def censored(self) -> np.ndarray:
+        """Rows known only to an interval."""
+        return self.hi > self.y
+
+    def take(self, rows: np.ndarray) -> CensoredCounts:
+        """Return the likelihood of the rows selected by a boolean mask."""
+        return CensoredCounts(self.y[rows], self.hi[rows])
+
+    def notes(self) -> list[str]:
+        """Say how many counts enter as interval-censored."""
+        return [f"{int(self.censored.sum())} counts known only to an interval (small cells such "
+                "as \"<5\") enter the likelihood as interval-censored"]
+
+    def start(self) -> np.ndarray:
+        """Return ``log((m + mean) / 2)``, ``m`` the count or the interval's middle."""
+        mid = np.where(self.censored, (self.y + self.hi) / 2.0, self.y)
+        return np.log((mid + mid.mean()) / 2.0)
+
+    def loglike(self, eta: np.ndarray, alpha: float) -> float:
+        """Return the censored log-likelihood."""
+        return censored_loglike_eta(self.y, self.hi, eta, alpha)
+
+    def newton(self, eta: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return the score and observed curvature in ``eta`` (see the module docstring)."""
+        return _score_and_weight(self.y, self.hi, self.censored, eta, alpha)
+
+    def stopping(self, alpha: float) -> Callable[[np.ndarray, float, float], bool]:
+        """Stop when the log-likelihood settles (a deviance needs saturated values)."""
+
+        def stop(eta: np.ndarray, ll: float, ll_before: float) -> bool:
+            return bool(np.isfinite(ll_before) and abs(ll - ll_before) < _TOL * (abs(ll) + 0.1))
+
+        return stop
+
+    def estimate_alpha(self, x: np.ndarray, codes: list[np.ndarray],
+                       offset: np.ndarray) -> AlphaEstimate:
+        """Return the joint maximum over the coefficients and ``alpha``."""
+        alpha, se, (beta, eta), note = _fit_alpha(self.y, self.hi, x, codes, offset)
+        return AlphaEstimate(alpha, se, beta, eta, True, note)
+
+    def sandwich(self, x: np.ndarray, codes: list[np.ndarray], eta: np.ndarray, alpha: float,
+                 xt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the bread (observed information, for both covariances) and the scores."""
+        score, weight = _score_and_weight(self.y, self.hi, self.censored, eta, alpha)
+        xt = _demean(x, codes, weight) if codes else x
+        bread = np.linalg.pinv((xt * weight[:, None]).T @ xt) if x.shape[1] else np.zeros((0, 0))
+        return bread, bread, xt * score[:, None]
+
+    def deviance(self, eta: np.ndarray, alpha: float) -> float:
+        """Return NaN: a censored cell has no saturated value."""
+        return float("nan")
+
+    def llf(self, eta: np.ndarray, alpha: float) -> float:
+        """Return the censored log-likelihood."""
+        return censored_loglike_eta(self.y, self.hi, eta, alpha)
 
 
 def fit_censored_glm(
@@ -315,82 +352,5 @@ def fit_censored_glm(
     y, hi = np.asarray(y, dtype=float), np.asarray(hi, dtype=float)
     if (hi < y).any():
         raise ValueError("an upper bound is below its lower bound")
-    n = len(y)
-    off = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
-    codes_all = _group_codes(fixed_effects)
-    kept = _drop_all_zero_groups(y, codes_all)
-    notes = []
-    if not kept.all():
-        notes.append(
-            f"{int((~kept).sum())} rows dropped: their area or period had no incident at all"
-        )
-    yk, hik, xk, offk = y[kept], hi[kept], x.to_numpy(dtype=float)[kept], off[kept]
-    if len(yk) == 0:
-        raise NotEstimable("no incident in the model's sample")
-    n_cens = int((hik > yk).sum())
-    notes.append(f"{n_cens} counts known only to an interval (small cells such as \"<5\") enter "
-                 "the likelihood as interval-censored")
-    codes = _group_codes([c[kept] for c in codes_all])
-    flat = _demean(xk, codes, np.ones(len(yk))) if codes else xk
-    if codes:
-        for j, name in enumerate(x.columns):
-            if np.abs(flat[:, j]).max() <= 1e-9 * max(np.abs(xk[:, j]).max(), 1.0):
-                raise NotEstimable(
-                    f"{name} does not vary once area and period effects are removed"
-                )
-    alpha_se, start = float("nan"), None
-    if family == "poisson":
-        a = 0.0
-    elif family == "negbin":
-        check_separation(yk, xk, list(x.columns))
-        if alpha is None:
-            a, alpha_se, start, note = _fit_alpha(yk, hik, xk, codes, offk)
-            notes += [note] if note else []
-        else:
-            a = float(alpha)
-            if not np.isfinite(a) or a < 0:
-                raise ValueError(f"alpha must be a finite number >= 0, not {alpha!r}")
-    else:
-        raise ValueError(f"family must be 'poisson' or 'negbin', not {family!r}")
-    beta, eta, converged, n_iter = _newton(yk, hik, xk, codes, offk, a, start)
-    score, weight = _score_and_weight(yk, hik, hik > yk, eta, a)
-    xt = _demean(xk, codes, weight) if codes else xk
-    bread = np.linalg.pinv((xt * weight[:, None]).T @ xt) if xk.shape[1] else np.zeros((0, 0))
-    scores = xt * score[:, None]
-    k_absorbed = sum(int(c.max()) + 1 for c in codes) - len(codes) + 1 if codes else 0
-    n_clusters = 0
-    if cluster is None:
-        cov, cov_type = bread, "nonrobust"
-    else:
-        groups = pd.factorize(np.asarray(cluster)[kept])[0]
-        n_clusters = int(groups.max()) + 1
-        if n_clusters < 2 or len(yk) <= xk.shape[1] + k_absorbed:
-            raise NotEstimable(
-                f"{n_clusters} clusters and {len(yk)} rows are too few for clustered errors"
-            )
-        sums = np.zeros((n_clusters, xk.shape[1]))
-        np.add.at(sums, groups, scores)
-        nobs, k_params = len(yk), xk.shape[1] + k_absorbed
-        factor = n_clusters / (n_clusters - 1.0) * (nobs - 1.0) / (nobs - k_params)
-        cov, cov_type = factor * bread @ (sums.T @ sums) @ bread, "cluster"
-    names = list(x.columns)
-    return FixedEffectsFit(
-        params=pd.Series(beta, index=names),
-        cov=pd.DataFrame(cov, index=names, columns=names),
-        cov_type=cov_type,
-        family=family,
-        alpha=a,
-        alpha_se=alpha_se,
-        mu=np.exp(eta),
-        kept=kept,
-        nobs=len(yk),
-        n_clusters=n_clusters,
-        n_iter=n_iter,
-        deviance=float("nan"),
-        llf=censored_loglike_eta(yk, hik, eta, a),
-        converged=converged,
-        k_absorbed=k_absorbed,
-        notes=notes,
-        scores=scores,
-        bread=bread,
-    )
+    return fit_fixed_effects_glm(y, x, fixed_effects, family=family, offset=offset,
+                                 cluster=cluster, alpha=alpha, likelihood=CensoredCounts(y, hi))

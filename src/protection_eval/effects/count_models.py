@@ -13,6 +13,7 @@ caveats that apply to it, written in words, next to the number.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,12 @@ import statsmodels.api as sm
 from scipy import stats
 
 from protection_eval.effects.censored import fit_censored_glm
+from protection_eval.effects.covariance import (
+    compute_conf_int,
+    compute_contrast_df,
+    compute_covariance,
+    compute_p_value,
+)
 from protection_eval.effects.fixed_effects import (
     FixedEffectsFit,
     NotEstimable,
@@ -209,9 +216,86 @@ class CountModelResult:
         """Total of the outcome over the rows used."""
         return int(self.data[self.outcome].sum())
 
+    @property
+    def df(self) -> float:
+        """Degrees of freedom of the t reference of the covariance (infinite: normal).
+
+        ``G - 1`` with errors clustered in ``G`` groups, ``T - 1`` for Driscoll-Kraay, infinite
+        for model-based errors (see :mod:`protection_eval.effects.covariance`).
+        """
+        if isinstance(self.model, FixedEffectsFit):
+            return float(self.model.df)
+        if getattr(self.model, "cov_type", "") == "cluster":
+            return float(self.model.df_resid_inference)
+        return float("inf")
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of the coefficients."""
+        return pd.Series(self.model.bse)
+
     def cov_params(self) -> pd.DataFrame:
         """Return the covariance of the coefficients."""
         return pd.DataFrame(self.model.cov_params())
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Return ``ci_low, ci_high`` of each coefficient on the log scale, t with :attr:`df`.
+
+        Parameters
+        ----------
+        level : float
+            Confidence level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by coefficient (the intercept included when there is one).
+        """
+        low, high = compute_conf_int(self.params, self.bse, self.df, level)
+        return pd.DataFrame({"ci_low": low, "ci_high": high})
+
+    def vcov(self, name: str, *, cluster: str | None = None, time: str | None = None,
+             lags: int | None = None) -> CountModelResult:
+        """Return the same fit with another covariance, chosen by name (as pyfixest's ``vcov``).
+
+        Parameters
+        ----------
+        name : {"iid", "CRV1", "DK"}
+            Model-based, clustered by ``cluster``, or Driscoll-Kraay over the periods of
+            ``time`` (:mod:`protection_eval.effects.covariance`).
+        cluster : str, optional
+            Cluster column of :attr:`data` (``CRV1``).
+        time : str, optional
+            Ordered period column of :attr:`data` (``DK``).
+        lags : int, optional
+            Bartlett lags of ``DK``.
+
+        Returns
+        -------
+        CountModelResult
+            A copy whose ``model``, ``cluster`` and degrees of freedom follow the covariance.
+
+        Raises
+        ------
+        ValueError
+            ``CRV1`` without ``cluster`` or ``DK`` without ``time``.
+        TypeError
+            ``DK`` for a fit without absorbed fixed effects (a statsmodels GLM).
+        NotEstimable
+            Too few clusters or rows for clustered errors.
+        """
+        column = {"CRV1": cluster, "DK": time}.get(name)
+        if name in ("CRV1", "DK") and column is None:
+            raise ValueError(f"the {name} covariance needs "
+                             f"{'cluster=' if name == 'CRV1' else 'time='} a column of the data")
+        groups = None if column is None else self.data[column].to_numpy()
+        if isinstance(self.model, FixedEffectsFit):
+            model = self.model.vcov(name, groups=groups, lags=lags)
+        elif name == "DK":
+            raise TypeError("Driscoll-Kraay errors need a fit with absorbed fixed effects")
+        else:
+            model = _fit_glm(self.model.model, groups)
+        return dataclasses.replace(self, model=model, cluster=cluster if name == "CRV1" else None)
 
     def to_frame(self, level: float = 0.95) -> pd.DataFrame:
         """Return one row per regressor.
@@ -219,7 +303,8 @@ class CountModelResult:
         Parameters
         ----------
         level : float
-            Confidence level of the intervals.
+            Confidence level of the intervals (t with :attr:`df` degrees of freedom: ``G - 1``
+            when the errors are clustered, normal when model-based).
 
         Returns
         -------
@@ -228,21 +313,28 @@ class CountModelResult:
             one row per regressor (the intercept, when there is one, is in ``model.params``).
         """
         # The intercept is not a regressor; it stays reachable in ``model.params``.
-        params = pd.Series(self.model.params).drop("const", errors="ignore")
-        bse = pd.Series(self.model.bse)[params.index]
-        pvalues = pd.Series(self.model.pvalues)[params.index]
-        z = stats.norm.ppf(0.5 + level / 2)
+        params = self.params.drop("const", errors="ignore")
+        bse = self.bse[params.index].to_numpy()
+        low, high = compute_conf_int(params.to_numpy(), bse, self.df, level)
         return pd.DataFrame(
             {
                 "term": params.index.astype(str),
                 "coef": params.to_numpy(),
                 "irr": np.exp(params.to_numpy()),
-                "std_err": bse.to_numpy(),
-                "ci_low": np.exp(params.to_numpy() - z * bse.to_numpy()),
-                "ci_high": np.exp(params.to_numpy() + z * bse.to_numpy()),
-                "p_value": pvalues.to_numpy(),
+                "std_err": bse,
+                "ci_low": np.exp(low),
+                "ci_high": np.exp(high),
+                "p_value": compute_p_value(params.to_numpy(), bse, self.df),
             }
         )
+
+
+def _fit_glm(glm: Any, groups: np.ndarray | None) -> Any:
+    """Fit a statsmodels GLM with model-based errors, or clustered on ``groups`` (t on G - 1)."""
+    if groups is None:
+        return glm.fit(tol=1e-12)
+    return glm.fit(tol=1e-12, cov_type="cluster", use_t=True,
+                   cov_kwds={"groups": pd.factorize(groups)[0]})
 
 
 def _complete_rows(data: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -312,8 +404,10 @@ def fit_count_model(
         Column of upper bounds for counts known only to an interval (a published "<5" is 1..4):
         the ``outcome`` column then holds the lower bounds, and a row whose upper bound exceeds
         its lower bound enters the likelihood as ``P(lower <= Y <= upper)``
-        (:mod:`protection_eval.effects.censored`). By default the column ``upper_<outcome>``
-        when the data have it. When no row is censored the fit is the exact-count fit, unchanged.
+        (:mod:`protection_eval.effects.censored`). Never chosen for you: a panel from published
+        counts has ``upper_<outcome>`` (:func:`~protection_eval.effects.design.upper_column`
+        names it), and without ``upper=`` its lower bounds are taken as exact counts. When no
+        row is censored the fit is the exact-count fit, unchanged.
 
     Returns
     -------
@@ -331,8 +425,6 @@ def fit_count_model(
     """
     regressors = list(regressors)
     fixed_effects = tuple(fixed_effects)
-    if upper is None and f"upper_{outcome}" in data.columns:
-        upper = f"upper_{outcome}"
     if upper is not None and (data[upper] > data[outcome]).any():
         return _fit_censored(data, outcome, upper, regressors, family=family,
                              fixed_effects=fixed_effects, offset=offset, cluster=cluster,
@@ -385,11 +477,7 @@ def fit_count_model(
         fam = sm.families.NegativeBinomial(alpha=a)
     else:
         raise ValueError(f"family must be 'poisson' or 'negbin', not {family!r}")
-    glm = sm.GLM(frame[outcome].astype(float), x, family=fam, offset=off)
-    if groups is None:
-        res = glm.fit(tol=1e-12)
-    else:
-        res = glm.fit(tol=1e-12, cov_type="cluster", cov_kwds={"groups": pd.factorize(groups)[0]})
+    res = _fit_glm(sm.GLM(frame[outcome].astype(float), x, family=fam, offset=off), groups)
     return CountModelResult(
         model=res, family=family, alpha=a, fixed_effects=(), cluster=cluster, data=frame,
         outcome=outcome, fitted=np.asarray(res.fittedvalues), notes=notes,
@@ -483,7 +571,8 @@ def compute_driscoll_kraay_cov(
 
     Scores are summed over areas within each period and the period sums get a Newey-West
     (Bartlett) long-run variance, so a shock that hits every area in a month counts once, not
-    once per area. This is the right error for a change that happens everywhere at once.
+    once per area. This is the right error for a change that happens everywhere at once. The
+    same as ``result.vcov("DK", time=time).cov_params()``.
 
     Parameters
     ----------
@@ -502,22 +591,10 @@ def compute_driscoll_kraay_cov(
     fit = result.model
     if not isinstance(fit, FixedEffectsFit) or fit.scores is None:
         raise TypeError("Driscoll-Kraay errors need a fit with absorbed fixed effects")
-    periods = result.data[time].to_numpy()
-    order, codes = np.unique(periods, return_inverse=True)
-    n_t = len(order)
-    sums = np.zeros((n_t, fit.scores.shape[1]))
-    np.add.at(sums, codes, fit.scores)
-    if lags is None:
-        lags = int(np.floor(4 * (n_t / 100) ** (2 / 9)))
-    meat = sums.T @ sums
-    for lag in range(1, lags + 1):
-        weight = 1 - lag / (lags + 1)
-        cross = sums[lag:].T @ sums[:-lag]
-        meat += weight * (cross + cross.T)
-    bread = fit.bread
-    cov = n_t / (n_t - 1.0) * bread @ meat @ bread
+    cov = compute_covariance("DK", fit.bread, fit.scores, groups=result.data[time].to_numpy(),
+                             lags=lags)
     names = fit.params.index
-    return pd.DataFrame(cov, index=names, columns=names)
+    return pd.DataFrame(cov.matrix, index=names, columns=names)
 
 
 def compute_overdispersion_test(result: CountModelResult) -> tuple[float, float]:
@@ -545,30 +622,6 @@ def compute_overdispersion_test(result: CountModelResult) -> tuple[float, float]
     aux = ((y - mu) ** 2 - y) / mu
     fit = sm.OLS(aux, mu).fit()
     return float(fit.params[0]), float(stats.norm.sf(fit.tvalues[0]))
-
-
-def compute_contrast_df(n_treated: int, n_untreated: int) -> float:
-    """Degrees of freedom for a treated-versus-untreated contrast with area-clustered errors.
-
-    Cluster-robust errors are too small when few areas sit on one side of the contrast; the t
-    interval then uses the smaller side's areas minus one (a conservative stand-in for the
-    effective number of clusters of Imbens and Kolesar 2016). With one side empty or a single
-    area, all areas minus one.
-
-    Parameters
-    ----------
-    n_treated, n_untreated : int
-        Areas on each side of the contrast.
-
-    Returns
-    -------
-    float
-        Degrees of freedom, at least 1.
-    """
-    smaller = min(n_treated, n_untreated)
-    if smaller < 2:
-        return float(max(n_treated + n_untreated - 1, 1))
-    return float(smaller - 1)
 
 
 @dataclass
@@ -678,18 +731,18 @@ class EffectEstimate:
     ) -> EffectEstimate:
         """Build the estimate of ``term`` from a fit, with the caveats every estimate carries.
 
-        ``df`` overrides the degrees of freedom of the t interval (see
-        :func:`compute_contrast_df`), ``std_err`` the standard error of the log ratio.
+        The interval and p-value use t with the fit's degrees of freedom (:attr:`CountModelResult.df
+        <protection_eval.effects.count_models.CountModelResult.df>`); ``df`` overrides them (see
+        :func:`~protection_eval.effects.covariance.compute_contrast_df`), ``std_err`` the
+        standard error of the log ratio.
         """
-        row = fit.to_frame().set_index("term").loc[term]
-        coef = float(row["coef"])
-        se = float(row["std_err"]) if std_err is None else float(std_err)
-        # With clustered errors the interval uses t with G - 1 degrees of freedom (as Stata and
-        # fixest do): the normal interval under-covers when few areas carry the contrast.
-        if df is None:
-            df = fit.data[fit.cluster].nunique() - 1 if fit.cluster else np.inf
-        crit = float(stats.t.ppf(0.975, df))
-        p_value = float(2 * stats.t.sf(abs(coef / se), df)) if se > 0 else float("nan")
+        coef = float(fit.params[term])
+        se = float(fit.bse[term]) if std_err is None else float(std_err)
+        # The fit's own degrees of freedom (G - 1 with clustered errors, as Stata and fixest:
+        # the normal interval under-covers when few areas carry the contrast) unless the design
+        # gives its own.
+        df = fit.df if df is None else df
+        low, high = compute_conf_int(coef, se, df)
         used = fit.data.drop_duplicates([area_col, period_col])
         n_incidents = int(used[fit.outcome].sum())
         caveats = [CAVEATS["reported"]]
@@ -706,9 +759,9 @@ class EffectEstimate:
             model=model,
             design=design,
             irr=float(np.exp(coef)),
-            ci_low=float(np.exp(coef - crit * se)),
-            ci_high=float(np.exp(coef + crit * se)),
-            p_value=p_value,
+            ci_low=float(np.exp(low)),
+            ci_high=float(np.exp(high)),
+            p_value=compute_p_value(coef, se, df),
             n_areas=int(used[area_col].nunique()),
             n_periods=int(used[period_col].nunique()),
             n_incidents=n_incidents,

@@ -44,17 +44,20 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from protection_eval.effects.count_models import (
     CAVEATS,
     MIN_INCIDENTS_FOR_MODEL,
     EffectEstimate,
     NotEstimable,
-    compute_contrast_df,
     fit_count_model,
 )
-from protection_eval.effects.design import few_treated_caveats
+from protection_eval.effects.covariance import (
+    compute_conf_int,
+    compute_contrast_df,
+    compute_p_value,
+)
+from protection_eval.effects.design import few_treated_caveats, upper_column
 from protection_eval.effects.event_study import make_stacked_panel
 
 __all__ = [
@@ -204,7 +207,7 @@ def _exposure_matrix(
 
 def compute_ring_exposure(
     panel: pd.DataFrame, active: str, neighbours: Mapping[str, tuple[str, ...]],
-    rings: int = MAX_RINGS,
+    rings: int = MAX_RINGS, *, area_col: str = "area_id", period_col: str = "period_index",
 ) -> pd.DataFrame:
     """Return each area-period's exposure to the strategy in neighbouring areas.
 
@@ -218,21 +221,23 @@ def compute_ring_exposure(
         From :func:`compute_contiguity`.
     rings : int
         Number of rings.
+    area_col, period_col : str
+        Area and (ordered, integer) period columns.
 
     Returns
     -------
     pandas.DataFrame
-        ``area_id, period_index, ring_1 .. ring_<rings>``: the active share of the nearest area
+        ``<area_col>, <period_col>, ring_1 .. ring_<rings>``: the active share of the nearest area
         with the strategy, in the column of its distance, times the share of the period the
         area itself was without it (0 elsewhere).
     """
-    wide = panel.pivot_table(index="area_id", columns="period_index", values=active,
+    wide = panel.pivot_table(index=area_col, columns=period_col, values=active,
                              aggfunc="max", fill_value=0.0)
     area_ids = [str(a) for a in wide.index]
     exposures = _exposure_matrix(wide.to_numpy(dtype=float), area_ids, neighbours, rings)
     frame = pd.DataFrame({
-        "area_id": np.repeat(wide.index.to_numpy(), wide.shape[1]),
-        "period_index": np.tile(wide.columns.to_numpy(), wide.shape[0]),
+        area_col: np.repeat(wide.index.to_numpy(), wide.shape[1]),
+        period_col: np.tile(wide.columns.to_numpy(), wide.shape[0]),
     })
     for d, values in enumerate(exposures, start=1):
         frame[f"ring_{d}"] = values.ravel()
@@ -286,15 +291,16 @@ class DisplacementResult:
         return pd.concat([e.to_frame() for e in self.to_estimates()], ignore_index=True)
 
 
-def _count_clean_areas(stacked: pd.DataFrame, rings: list[str]) -> tuple[int, int]:
+def _count_clean_areas(stacked: pd.DataFrame, rings: list[str],
+                       area_col: str) -> tuple[int, int]:
     """Control areas beyond the outer ring: for some period, and for a whole event window."""
     controls = stacked.loc[~stacked["treated"]]
     exposed = controls[rings].sum(axis=1) > 0
-    keys = [controls["stack"], controls["area_id"]]
+    keys = [controls["stack"], controls[area_col]]
     some = (~exposed).groupby(keys).any()
     whole = (~exposed).groupby(keys).all()
-    return (int(some[some].reset_index()["area_id"].nunique()),
-            int(whole[whole].reset_index()["area_id"].nunique()))
+    return (int(some[some].reset_index()[area_col].nunique()),
+            int(whole[whole].reset_index()[area_col].nunique()))
 
 
 def to_net_change_table(results: Mapping[str, DisplacementResult]) -> pd.DataFrame:
@@ -335,11 +341,10 @@ def _ring_caveats(
 
 def _net_estimate(
     panel: pd.DataFrame, exposure: pd.DataFrame, active: str, outcome: str, fit: object,
-    terms: list[str], template: EffectEstimate, df: float,
+    terms: list[str], template: EffectEstimate, df: float, keys: list[str],
 ) -> tuple[EffectEstimate, dict[str, float]] | None:
     """Net ratio over exposed area-periods, by the delta method on the model's coefficients."""
-    rows = panel[["area_id", "period_index", active, outcome]].merge(
-        exposure, on=["area_id", "period_index"], how="left")
+    rows = panel[[*keys, active, outcome]].merge(exposure, on=keys, how="left")
     x = np.column_stack([rows[active].to_numpy(float),
                          *[rows[t].fillna(0.0).to_numpy(float) for t in terms[1:]]])
     exposed = (x > 0).any(axis=1)
@@ -355,9 +360,10 @@ def _net_estimate(
     log_net = np.log(s1 / s0)
     grad = (without[:, None] * x).sum(axis=0) / s0
     se = float(np.sqrt(grad @ cov @ grad))
-    crit = float(stats.t.ppf(0.975, df))
+    low, high = compute_conf_int(log_net, se, df)
     grad_count = (without[:, None] * x).sum(axis=0)  # d(s1 - s0)/d beta
     se_count = float(np.sqrt(grad_count @ cov @ grad_count))
+    count_low, count_high = compute_conf_int(s1 - s0, se_count, df)
     treated = x[:, 0] > 0
     change_treated = float((y - without)[treated].sum())
     change_rings = float((y - without)[~treated].sum())
@@ -365,10 +371,10 @@ def _net_estimate(
     net = EffectEstimate(
         strategy_id=template.strategy_id, estimand=NET_ESTIMAND, model="poisson_fe",
         design=DISPLACEMENT_DESIGN, irr=float(np.exp(log_net)),
-        ci_low=float(np.exp(log_net - crit * se)), ci_high=float(np.exp(log_net + crit * se)),
-        p_value=float(2 * stats.t.sf(abs(log_net / se), df)) if se > 0 else float("nan"),
-        n_areas=int(rows.loc[exposed, "area_id"].nunique()),
-        n_periods=int(rows.loc[exposed, "period_index"].nunique()),
+        ci_low=float(np.exp(low)), ci_high=float(np.exp(high)),
+        p_value=compute_p_value(log_net, se, df),
+        n_areas=int(rows.loc[exposed, keys[0]].nunique()),
+        n_periods=int(rows.loc[exposed, keys[1]].nunique()),
         n_incidents=n_exposed, fit=fit, term="", n_clusters=template.n_clusters,
         unit="strategy's and ring areas together", se_log_irr=se,
     )
@@ -376,8 +382,7 @@ def _net_estimate(
     if n_exposed < MIN_INCIDENTS_FOR_MODEL:
         net.caveats.append(CAVEATS["few_incidents"].format(n=n_exposed))
     numbers = {
-        "net_change": s1 - s0, "net_change_low": s1 - s0 - crit * se_count,
-        "net_change_high": s1 - s0 + crit * se_count,
+        "net_change": s1 - s0, "net_change_low": count_low, "net_change_high": count_high,
         "offset_share": -change_rings / change_treated if change_treated else float("nan"),
     }
     return net, numbers
@@ -393,6 +398,8 @@ def estimate_displacement(
     outcome: str = "incidents",
     pre: int = 6,
     post: int = 6,
+    area_col: str = "area_id",
+    period_col: str = "period_index",
 ) -> DisplacementResult | None:
     """Estimate a strategy's direct effect, its spill-over per ring and the net change.
 
@@ -413,6 +420,8 @@ def estimate_displacement(
         Count column.
     pre, post : int
         Event window of the stacked design.
+    area_col, period_col : str
+        Area (also the clusters) and (ordered, integer) period columns.
 
     Returns
     -------
@@ -428,11 +437,13 @@ def estimate_displacement(
     """
     if rings < 1:
         raise ValueError(f"rings must be 1 or more, not {rings}")
-    stacked = make_stacked_panel(panel, active, pre=pre, post=post)
+    columns = {"area_col": area_col, "period_col": period_col}
+    keys = [area_col, period_col]
+    stacked = make_stacked_panel(panel, active, pre=pre, post=post, **columns)
     if stacked.empty:
         return None
-    exposure = compute_ring_exposure(panel, active, neighbours, rings)
-    stacked = stacked.merge(exposure, on=["area_id", "period_index"], how="left")
+    exposure = compute_ring_exposure(panel, active, neighbours, rings, **columns)
+    stacked = stacked.merge(exposure, on=keys, how="left")
     terms, notes = ["dose"], []
     for d in range(1, rings + 1):
         column = f"ring_{d}"
@@ -444,8 +455,8 @@ def estimate_displacement(
     if len(terms) == 1:
         raise NotEstimable("no area is ever next to or near an area with the strategy, so "
                            "there is no spill-over to estimate")
-    n_treated = stacked.loc[stacked["treated"], "area_id"].nunique()
-    n_clean, n_clean_window = _count_clean_areas(stacked, terms[1:])
+    n_treated = stacked.loc[stacked["treated"], area_col].nunique()
+    n_clean, n_clean_window = _count_clean_areas(stacked, terms[1:], area_col)
     if n_clean < MIN_CLEAN_AREAS:
         raise NotEstimable(
             f"only {n_clean} areas are ever beyond the outer ring (more than {rings} steps from "
@@ -453,31 +464,31 @@ def estimate_displacement(
             "are needed to tell spill-over from change over time"
         )
     fit = fit_count_model(stacked, outcome, terms, fixed_effects=("stack_area", "stack_period"),
-                          cluster="area_id")
+                          cluster=area_col, upper=upper_column(stacked, outcome))
     # Every contrast of the ring model rests on the clean comparison areas as much as on the
     # treated ones: t on the smaller group's areas minus one (compute_contrast_df).
     df = compute_contrast_df(n_treated, n_clean)
     direct = EffectEstimate.from_fit(
         fit, "dose", strategy_id=strategy_id, estimand="deployment", model="poisson_fe",
         design=DISPLACEMENT_DESIGN, unit="strategy active (whole period), spill-over removed",
-        df=df,
+        df=df, **columns,
     )
     timing_only = n_clean_window < MIN_CLEAN_AREAS
     direct.caveats = _ring_caveats(direct, rings, direct.n_incidents, timing_only)
-    direct.caveats += few_treated_caveats(panel, active)
+    direct.caveats += few_treated_caveats(panel, active, **columns)
     ring_rows = []
-    used = stacked.drop_duplicates(["area_id", "period_index"])
+    used = stacked.drop_duplicates(keys)
     for term in terms[1:]:
         est = EffectEstimate.from_fit(
             fit, term, strategy_id=strategy_id, estimand=ring_estimand(int(term.split("_")[1])),
             model="poisson_fe", design=DISPLACEMENT_DESIGN,
-            unit=f"strategy active {term.split('_')[1]} step(s) away", df=df,
+            unit=f"strategy active {term.split('_')[1]} step(s) away", df=df, **columns,
         )
         est.n_incidents = int(used.loc[used[term] > 0, outcome].sum())
         est.caveats = _ring_caveats(est, rings, est.n_incidents, timing_only)
         ring_rows.append(est)
     result = DisplacementResult(strategy_id, direct, ring_rows, notes=notes)
-    found = _net_estimate(panel, exposure, active, outcome, fit, terms, direct, df)
+    found = _net_estimate(panel, exposure, active, outcome, fit, terms, direct, df, keys)
     if found is not None:
         result.net, numbers = found
         for name, value in numbers.items():

@@ -14,33 +14,36 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.effects.count_models import EffectEstimate, fit_count_model
-from protection_eval.effects.design import PANEL_FIXED_EFFECTS, is_mission_wide
+from protection_eval.effects.design import is_mission_wide
 
 __all__ = ["PATROL_PRESENCE", "estimate_dose_response", "estimate_women_share_modification"]
 
 #: Strategy id under which patrol-presence estimates are reported.
 PATROL_PRESENCE = "patrol-presence"
 
-def _with_next_period(panel: pd.DataFrame, outcome: str, columns: Sequence[str]) -> pd.DataFrame:
+def _with_next_period(panel: pd.DataFrame, outcome: str, columns: Sequence[str],
+                      area_col: str, period_col: str) -> pd.DataFrame:
     """Add ``<outcome>_next`` and ``<column>_next``: the same area's values one period later."""
-    data = panel.sort_values(["area_id", "period_index"]).copy()
-    nxt = data.groupby("area_id")[[outcome, *columns]].shift(-1)
-    gap = data.groupby("area_id")["period_index"].shift(-1) - data["period_index"]
+    data = panel.sort_values([area_col, period_col]).copy()
+    nxt = data.groupby(area_col)[[outcome, *columns]].shift(-1)
+    gap = data.groupby(area_col)[period_col].shift(-1) - data[period_col]
     nxt = nxt.where(gap == 1)
     for c in [outcome, *columns]:
         data[f"{c}_next"] = nxt[c]
     return data
 
 
-def _patrol_controls(panel: pd.DataFrame) -> list[str]:
+def _patrol_controls(panel: pd.DataFrame, period_col: str) -> list[str]:
     return [
         c for c in panel.attrs.get("strategies", {}).values()
-        if c in panel and panel[c].any() and not is_mission_wide(panel, c)
+        if c in panel and panel[c].any()
+        and not is_mission_wide(panel, c, period_col=period_col)
     ]
 
 
 def estimate_dose_response(
-    panel: pd.DataFrame, *, outcome: str = "incidents"
+    panel: pd.DataFrame, *, outcome: str = "incidents", area_col: str = "area_id",
+    period_col: str = "period_index",
 ) -> list[EffectEstimate]:
     """Dose-response of patrol presence on next-period reported incidents.
 
@@ -53,15 +56,18 @@ def estimate_dose_response(
     panel : pandas.DataFrame
         The area x period panel with ``patrol_hours`` and/or ``footprint_share``.
     outcome : str
-        Count column.
+        Count column (taken as exact: the next period's count has no upper bound column).
+    area_col, period_col : str
+        Area (also the clusters) and (ordered, integer) period columns.
 
     Returns
     -------
     list of EffectEstimate
         Estimands ``dose_patrol_hours`` and ``dose_footprint`` (strategy ``patrol-presence``).
     """
-    controls = _patrol_controls(panel)
-    data = _with_next_period(panel, outcome, controls)
+    columns = {"area_col": area_col, "period_col": period_col}
+    controls = _patrol_controls(panel, period_col)
+    data = _with_next_period(panel, outcome, controls, area_col, period_col)
     data["log2_patrol_hours"] = np.log2(1.0 + data["patrol_hours"])
     data["footprint_10pp"] = data["footprint_share"] / 0.1
     out = []
@@ -74,19 +80,20 @@ def estimate_dose_response(
             continue
         fit = fit_count_model(
             data, f"{outcome}_next", [term, *[f"{c}_next" for c in controls]],
-            fixed_effects=PANEL_FIXED_EFFECTS, cluster="area_id",
+            fixed_effects=(area_col, period_col), cluster=area_col,
         )
         out.append(
             EffectEstimate.from_fit(
                 fit, term, strategy_id=PATROL_PRESENCE, estimand=estimand, model="poisson_fe",
-                design="panel_fe", unit=unit,
+                design="panel_fe", unit=unit, **columns,
             )
         )
     return out
 
 
 def estimate_women_share_modification(
-    panel: pd.DataFrame, *, outcome: str = "incidents"
+    panel: pd.DataFrame, *, outcome: str = "incidents", area_col: str = "area_id",
+    period_col: str = "period_index",
 ) -> list[EffectEstimate]:
     """Estimate whether the share of women in patrols changes what patrol presence does.
 
@@ -99,7 +106,9 @@ def estimate_women_share_modification(
     panel : pandas.DataFrame
         The area x period panel with ``patrol_hours`` and ``women_share``.
     outcome : str
-        Count column.
+        Count column (taken as exact, as in :func:`estimate_dose_response`).
+    area_col, period_col : str
+        Area (also the clusters) and (ordered, integer) period columns.
 
     Returns
     -------
@@ -110,8 +119,8 @@ def estimate_women_share_modification(
     """
     if panel["women_share"].notna().sum() == 0:
         return []
-    controls = _patrol_controls(panel)
-    data = _with_next_period(panel, outcome, controls)
+    controls = _patrol_controls(panel, period_col)
+    data = _with_next_period(panel, outcome, controls, area_col, period_col)
     data = data[(data["patrol_hours"] > 0) & data["women_share"].notna()].copy()
     if data["women_share"].nunique() < 2:
         return []
@@ -123,9 +132,10 @@ def estimate_women_share_modification(
         data, f"{outcome}_next",
         ["log2_patrol_hours_c", "women_10pp_c", "hours_x_women",
          *[f"{c}_next" for c in controls]],
-        fixed_effects=PANEL_FIXED_EFFECTS, cluster="area_id",
+        fixed_effects=(area_col, period_col), cluster=area_col,
     )
-    common = {"strategy_id": PATROL_PRESENCE, "model": "poisson_fe", "design": "panel_fe"}
+    common = {"strategy_id": PATROL_PRESENCE, "model": "poisson_fe", "design": "panel_fe",
+              "area_col": area_col, "period_col": period_col}
     return [
         EffectEstimate.from_fit(fit, "women_10pp_c", estimand="women_share",
                                 unit="10 points more women in patrols", **common),

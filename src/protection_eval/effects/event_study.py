@@ -30,13 +30,18 @@ from protection_eval.effects.count_models import (
     CAVEATS,
     CountModelResult,
     EffectEstimate,
-    compute_contrast_df,
     compute_wald_test,
     fit_count_model,
+)
+from protection_eval.effects.covariance import (
+    compute_conf_int,
+    compute_contrast_df,
+    compute_p_value,
 )
 from protection_eval.effects.design import (
     compute_first_periods,
     few_treated_caveats,
+    upper_column,
 )
 from protection_eval.effects.wild_bootstrap import add_bootstrap
 
@@ -61,7 +66,8 @@ BREAKDOWN_LEVEL = 0.05
 
 
 def make_stacked_panel(
-    panel: pd.DataFrame, active: str, *, pre: int = 6, post: int = 6
+    panel: pd.DataFrame, active: str, *, pre: int = 6, post: int = 6,
+    area_col: str = "area_id", period_col: str = "period_index",
 ) -> pd.DataFrame:
     """Stack one clean sub-panel per roll-out cohort.
 
@@ -73,6 +79,8 @@ def make_stacked_panel(
         Active-share column of the strategy.
     pre, post : int
         Periods kept before and after a cohort's start (the start period is event time 0).
+    area_col, period_col : str
+        Area and (ordered, integer) period columns.
 
     Returns
     -------
@@ -82,8 +90,8 @@ def make_stacked_panel(
         ``stack_area`` and ``stack_period`` (fixed-effect keys) and ``dose`` (the active share for
         treated areas, 0 for controls). Empty when no cohort has a clean control.
     """
-    first = compute_first_periods(panel, active)
-    last_period = int(panel["period_index"].max())
+    first = compute_first_periods(panel, active, area_col=area_col, period_col=period_col)
+    last_period = int(panel[period_col].max())
     stacks = []
     for start in sorted(first.dropna().unique()):
         start = int(start)
@@ -95,18 +103,18 @@ def make_stacked_panel(
         if len(controls) == 0:
             continue
         rows = panel[
-            panel["area_id"].isin(treated.union(controls))
-            & panel["period_index"].between(lo, hi)
+            panel[area_col].isin(treated.union(controls))
+            & panel[period_col].between(lo, hi)
         ].copy()
         rows["stack"] = start
-        rows["treated"] = rows["area_id"].isin(treated)
-        rows["event_time"] = rows["period_index"] - start
+        rows["treated"] = rows[area_col].isin(treated)
+        rows["event_time"] = rows[period_col] - start
         stacks.append(rows)
     if not stacks:
         return pd.DataFrame()
     stacked = pd.concat(stacks, ignore_index=True)
-    stacked["stack_area"] = stacked["stack"].astype(str) + ":" + stacked["area_id"].astype(str)
-    stacked["stack_period"] = stacked["stack"].astype(str) + ":" + stacked["period_index"].astype(
+    stacked["stack_area"] = stacked["stack"].astype(str) + ":" + stacked[area_col].astype(str)
+    stacked["stack_period"] = stacked["stack"].astype(str) + ":" + stacked[period_col].astype(
         str
     )
     stacked["dose"] = np.where(stacked["treated"], stacked[active], 0.0)
@@ -120,9 +128,9 @@ def _finite_offset(stacked: pd.DataFrame, offset: str | None) -> pd.DataFrame:
     return stacked.loc[np.isfinite(stacked[offset].to_numpy(dtype=float))].reset_index(drop=True)
 
 
-def _stacked_df(stacked: pd.DataFrame) -> float:
-    treated = stacked.loc[stacked["treated"], "area_id"].nunique()
-    controls = stacked.loc[~stacked["treated"], "area_id"].nunique()
+def _stacked_df(stacked: pd.DataFrame, area_col: str) -> float:
+    treated = stacked.loc[stacked["treated"], area_col].nunique()
+    controls = stacked.loc[~stacked["treated"], area_col].nunique()
     return compute_contrast_df(treated, controls)
 
 
@@ -137,6 +145,8 @@ def estimate_stacked_effect(
     headline: bool = True,
     offset: str | None = None,
     estimand: str = "deployment",
+    area_col: str = "area_id",
+    period_col: str = "period_index",
 ) -> EffectEstimate | None:
     """Estimate a strategy's effect with the stacked, not-yet-treated design.
 
@@ -159,6 +169,8 @@ def estimate_stacked_effect(
         is then of the outcome's share of it. Rows where it is not finite are left out.
     estimand : str
         Name of the estimand in the result.
+    area_col, period_col : str
+        Area (also the clusters) and (ordered, integer) period columns.
 
     Returns
     -------
@@ -166,22 +178,23 @@ def estimate_stacked_effect(
         IRR of the strategy being active (estimand ``deployment``), averaged over the first
         ``post + 1`` periods; None when no cohort has a clean comparison.
     """
-    stacked = make_stacked_panel(panel, active, pre=pre, post=post)
+    columns = {"area_col": area_col, "period_col": period_col}
+    stacked = make_stacked_panel(panel, active, pre=pre, post=post, **columns)
     if stacked.empty:
         return None
     stacked = _finite_offset(stacked, offset)
     fit = fit_count_model(
         stacked, outcome, ["dose"], fixed_effects=("stack_area", "stack_period"),
-        cluster="area_id", offset=offset,
+        cluster=area_col, offset=offset, upper=upper_column(stacked, outcome),
     )
     est = EffectEstimate.from_fit(
         fit, "dose", strategy_id=strategy_id, estimand=estimand, model="poisson_fe",
         design="stacked_not_yet_treated", unit="strategy active (whole period)",
-        headline=headline, df=_stacked_df(stacked),
+        headline=headline, df=_stacked_df(stacked, area_col), **columns,
     )
-    est.caveats += few_treated_caveats(panel, active)
+    est.caveats += few_treated_caveats(panel, active, **columns)
     if headline:
-        add_bootstrap(est, int(stacked.loc[stacked["treated"], "area_id"].nunique()))
+        add_bootstrap(est, int(stacked.loc[stacked["treated"], area_col].nunique()))
     return est
 
 
@@ -280,6 +293,10 @@ class EventStudyResult:
         Hotelling's correction; NaN when there are too few areas to test).
     fit : CountModelResult
         The fitted model.
+    df : float or None
+        Degrees of freedom of every interval: the smaller side of the contrast minus one.
+    area_col, period_col : str
+        Area and period columns of the panel.
     """
 
     strategy_id: str
@@ -289,6 +306,8 @@ class EventStudyResult:
     pre_trend_p: float
     fit: CountModelResult
     df: float | None = None
+    area_col: str = "area_id"
+    period_col: str = "period_index"
 
     @property
     def pre_trend_testable(self) -> bool:
@@ -393,7 +412,7 @@ class EventStudyResult:
                 self.fit, f"event_{r.event_time}", strategy_id=self.strategy_id,
                 estimand=f"event_time_{r.event_time:+d}", model="poisson_fe",
                 design="event_study_stacked", unit="strategy active, by period since start",
-                df=self.df,
+                df=self.df, area_col=self.area_col, period_col=self.period_col,
             )
             est.caveats += self.caveats()
             rows.append(est)
@@ -413,6 +432,8 @@ def estimate_event_study(
     pre: int = 6,
     post: int = 6,
     offset: str | None = None,
+    area_col: str = "area_id",
+    period_col: str = "period_index",
 ) -> EventStudyResult | None:
     """Fit leads and lags of roll-out on the stacked panel and test the pre-trend.
 
@@ -430,13 +451,16 @@ def estimate_event_study(
         Window around each cohort's start.
     offset : str, optional
         Column of the log of a denominator, as in :func:`estimate_stacked_effect`.
+    area_col, period_col : str
+        Area (also the clusters) and (ordered, integer) period columns.
 
     Returns
     -------
     EventStudyResult or None
         None when no cohort has a clean comparison.
     """
-    stacked = make_stacked_panel(panel, active, pre=pre, post=post)
+    stacked = make_stacked_panel(panel, active, pre=pre, post=post, area_col=area_col,
+                                 period_col=period_col)
     if stacked.empty:
         return None
     stacked = _finite_offset(stacked, offset)
@@ -448,22 +472,24 @@ def estimate_event_study(
         if stacked[name].any():
             names.append(name)
     fit = fit_count_model(
-        stacked, outcome, names, fixed_effects=("stack_area", "stack_period"), cluster="area_id",
-        offset=offset,
+        stacked, outcome, names, fixed_effects=("stack_area", "stack_period"), cluster=area_col,
+        offset=offset, upper=upper_column(stacked, outcome),
     )
-    table = fit.to_frame().set_index("term")
-    rows = [{"event_time": -1, "irr": 1.0, "ci_low": 1.0, "ci_high": 1.0, "p_value": np.nan}]
-    for name in names:
-        r = table.loc[name]
-        rows.append(
-            {"event_time": int(name.split("_")[1]), "irr": r["irr"], "ci_low": r["ci_low"],
-             "ci_high": r["ci_high"], "p_value": r["p_value"]}
-        )
-    coefficients = pd.DataFrame(rows).sort_values("event_time", ignore_index=True)
+    contrast_df = _stacked_df(stacked, area_col)
+    # The figure's intervals are the event-time rows' intervals: t on the contrast's df.
+    coef, se = fit.params[names].to_numpy(), fit.bse[names].to_numpy()
+    low, high = compute_conf_int(coef, se, contrast_df)
+    coefficients = pd.concat([
+        pd.DataFrame({"event_time": [-1], "irr": [1.0], "ci_low": [1.0], "ci_high": [1.0],
+                      "p_value": [np.nan]}),
+        pd.DataFrame({"event_time": [int(n.split("_")[1]) for n in names], "irr": np.exp(coef),
+                      "ci_low": np.exp(low), "ci_high": np.exp(high),
+                      "p_value": compute_p_value(coef, se, contrast_df)}),
+    ], ignore_index=True).sort_values("event_time", ignore_index=True)
     leads = [n for n in names if int(n.split("_")[1]) < -1]
-    contrast_df = _stacked_df(stacked)
     chi2, q, p = compute_wald_test(fit, leads, df=contrast_df)
-    return EventStudyResult(strategy_id, coefficients, chi2, q, p, fit, contrast_df)
+    return EventStudyResult(strategy_id, coefficients, chi2, q, p, fit, contrast_df,
+                            area_col=area_col, period_col=period_col)
 
 
 def to_breakdown_table(studies: Mapping[str, EventStudyResult]) -> pd.DataFrame:

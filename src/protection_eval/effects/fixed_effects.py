@@ -6,20 +6,53 @@ Guimarães and Zylkin (2020, "Fast Poisson estimation with high-dimensional fixe
 Dummy columns for 2,000 areas x 60 months would need a dense 120,000 x 2,060 design; here the
 fixed effects never become columns, so memory stays proportional to the panel.
 
-Cluster-robust errors use the same CRV1 formula and small-sample factor as statsmodels'
-``cov_type="cluster"`` for a GLM with the fixed effects as dummies, so both agree to rounding.
+One fit, two likelihoods: the Newton iteration (:mod:`protection_eval.effects.irls`), the
+dropping of groups without an event, the dispersion search and the result are the same for
+counts known exactly (:class:`ExactCounts`, here) and for counts some of which are known only
+to an interval (the censored likelihood of :mod:`protection_eval.effects.censored`); a
+likelihood gives the loop its log-likelihood, its score and curvature in the linear predictor,
+its stopping rule and the pieces of the sandwich.
+
+The fit keeps its bread and per-row scores, and its covariance is chosen by name, at the fit
+(``cluster=``) or after it (:meth:`FixedEffectsFit.vcov`), from
+:mod:`protection_eval.effects.covariance`. Cluster-robust errors use the same CRV1 formula and
+small-sample factor as statsmodels' ``cov_type="cluster"`` for a GLM with the fixed effects as
+dummies, so both agree to rounding; intervals and p-values use t with the covariance's degrees
+of freedom (``G - 1`` when clustered, normal when model-based).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
+
+from protection_eval.effects.covariance import (
+    Covariance,
+    _TooFewClusters,
+    compute_conf_int,
+    compute_covariance,
+    compute_p_value,
+)
+from protection_eval.effects.irls import (
+    _LOG_ALPHA_MAX,
+    _LOG_ALPHA_MIN,
+    AlphaEstimate,
+    CountLikelihood,
+    _demean,
+    _drop_all_zero_groups,
+    _group_codes,
+    _newton,
+)
 
 __all__ = [
     "AlphaEstimate",
+    "CountLikelihood",
+    "ExactCounts",
     "FixedEffectsFit",
     "NotEstimable",
     "check_separation",
@@ -29,17 +62,8 @@ __all__ = [
     "negbin_loglike_eta",
 ]
 
-_DEMEAN_TOL = 1e-11
-_DEMEAN_MAX_ITER = 10_000
 _IRLS_TOL = 1e-11
-_IRLS_MAX_ITER = 200
-_ETA_MAX = 700.0
-_MAX_HALVINGS = 60
 _STALL_STEPS = 5
-#: NB2 dispersion is searched over exp(-25)..exp(14): below, the Poisson limit; above, no
-#: finite maximum (counts are then nearly all zero with a few huge ones).
-_LOG_ALPHA_MIN = -25.0
-_LOG_ALPHA_MAX = 14.0
 _ALPHA_MAX_ITER = 200
 
 
@@ -54,11 +78,16 @@ class FixedEffectsFit:
     Attributes
     ----------
     params, bse, pvalues, tvalues : pandas.Series
-        Coefficients (log scale), standard errors, two-sided normal p-values and z statistics.
+        Coefficients (log scale), standard errors, two-sided p-values (t with ``df`` degrees of
+        freedom, normal when ``df`` is infinite) and t statistics.
     cov : pandas.DataFrame
-        Covariance of ``params`` (cluster-robust when ``cov_type == "cluster"``).
+        Covariance of ``params``, of the kind ``cov_type`` names.
     cov_type : str
-        ``"cluster"`` or ``"nonrobust"``.
+        ``"iid"`` (model-based), ``"CRV1"`` (clustered) or ``"DK"`` (Driscoll-Kraay); see
+        :mod:`protection_eval.effects.covariance`.
+    df : float
+        Degrees of freedom of the t reference of ``cov`` (``G - 1`` for ``CRV1``, ``T - 1`` for
+        ``DK``, infinite for ``iid``).
     family : str
         ``"poisson"`` or ``"negbin"``.
     alpha : float
@@ -72,11 +101,17 @@ class FixedEffectsFit:
         Boolean mask over the input rows: False for rows dropped because their fixed-effect
         group had no event at all (their fixed effect would be minus infinity).
     nobs, n_clusters, n_iter : int
-        Rows used, clusters, IRLS iterations.
+        Rows used, clusters of a ``CRV1`` covariance (else 0), Newton iterations.
     deviance, llf : float
-        Deviance and log-likelihood of the fitted model.
+        Deviance (NaN with interval-censored counts) and log-likelihood of the fitted model.
     converged : bool
-        Whether IRLS met its tolerance.
+        Whether the iteration met its tolerance.
+    scores, bread : numpy.ndarray
+        Each row's score and the inverse information of the sandwich (observed information,
+        fixed effects partialled out): what every robust covariance is built from.
+    model_bread : numpy.ndarray
+        Inverse information of the model-based covariance (expected information for NB2 with
+        exact counts, as statsmodels' GLM).
     """
 
     params: pd.Series
@@ -97,6 +132,8 @@ class FixedEffectsFit:
     notes: list[str] = field(default_factory=list)
     scores: np.ndarray | None = field(default=None, repr=False)
     bread: np.ndarray | None = field(default=None, repr=False)
+    model_bread: np.ndarray | None = field(default=None, repr=False)
+    df: float = float("inf")
 
     @property
     def bse(self) -> pd.Series:
@@ -105,64 +142,62 @@ class FixedEffectsFit:
 
     @property
     def tvalues(self) -> pd.Series:
-        """Return the z statistics of ``params``."""
+        """Return the t statistics of ``params``."""
         return self.params / self.bse
 
     @property
     def pvalues(self) -> pd.Series:
-        """Two-sided normal p-values of ``params``."""
-        return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.params.index)
+        """Two-sided p-values of ``params`` (t with :attr:`df` degrees of freedom)."""
+        return pd.Series(compute_p_value(self.params.to_numpy(), self.bse.to_numpy(), self.df),
+                         index=self.params.index)
 
     def cov_params(self) -> pd.DataFrame:
         """Return the covariance matrix of the coefficients."""
         return self.cov
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Return normal confidence intervals for ``params`` at level ``1 - alpha``."""
-        z = stats.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame(
-            {0: self.params - z * self.bse, 1: self.params + z * self.bse}, index=self.params.index
-        )
+        """Return confidence intervals for ``params`` at level ``1 - alpha`` (t with ``df``)."""
+        low, high = compute_conf_int(self.params, self.bse, self.df, 1 - alpha)
+        return pd.DataFrame({0: low, 1: high}, index=self.params.index)
 
+    def vcov(self, name: str, *, groups: np.ndarray | None = None,
+             lags: int | None = None) -> FixedEffectsFit:
+        """Return the same fit with another covariance, chosen by name.
 
-def _group_codes(keys: list[np.ndarray]) -> list[np.ndarray]:
-    return [pd.factorize(k, use_na_sentinel=False)[0] for k in keys]
+        Parameters
+        ----------
+        name : {"iid", "CRV1", "DK"}
+            Model-based, clustered or Driscoll-Kraay
+            (:func:`~protection_eval.effects.covariance.compute_covariance`).
+        groups : numpy.ndarray, optional
+            One label per row of the fit (the kept rows): clusters for ``CRV1``, ordered
+            periods for ``DK``.
+        lags : int, optional
+            Bartlett lags of ``DK``.
 
+        Returns
+        -------
+        FixedEffectsFit
+            A copy with ``cov``, ``cov_type``, ``df`` and ``n_clusters`` replaced.
 
-def _drop_all_zero_groups(y: np.ndarray, codes: list[np.ndarray]) -> np.ndarray:
-    """Mask rows whose fixed-effect group has no event, repeating until stable."""
-    keep = np.ones(len(y), dtype=bool)
-    changed = True
-    while changed:
-        changed = False
-        for c in codes:
-            totals = np.bincount(c[keep], weights=y[keep], minlength=c.max() + 1)
-            bad = keep & (totals[c] <= 0)
-            if bad.any():
-                keep &= ~bad
-                changed = True
-    return keep
+        Raises
+        ------
+        NotEstimable
+            Too few clusters or rows for clustered errors.
+        """
+        try:
+            cov = compute_covariance(
+                name, self.bread, self.scores, model_bread=self.model_bread, groups=groups,
+                k_params=len(self.params) + self.k_absorbed, lags=lags)
+        except _TooFewClusters as err:
+            raise NotEstimable(str(err)) from None
+        return self._with_cov(cov)
 
-
-def _demean(
-    arr: np.ndarray, codes: list[np.ndarray], weights: np.ndarray, tol: float = _DEMEAN_TOL
-) -> np.ndarray:
-    """Weighted alternating projections: remove every fixed effect from each column of ``arr``."""
-    if not codes:
-        return arr.copy()
-    out = arr.copy()
-    wsum = [np.bincount(c, weights=weights) for c in codes]
-    scale = np.maximum(np.abs(arr).max(axis=0), 1.0)
-    for _ in range(_DEMEAN_MAX_ITER):
-        biggest = 0.0
-        for c, ws in zip(codes, wsum, strict=True):
-            for j in range(out.shape[1]):
-                means = np.bincount(c, weights=weights * out[:, j]) / ws
-                out[:, j] -= means[c]
-                biggest = max(biggest, np.abs(means).max() / scale[j])
-        if len(codes) == 1 or biggest < tol:
-            break
-    return out
+    def _with_cov(self, cov: Covariance) -> FixedEffectsFit:
+        names = self.params.index
+        return dataclasses.replace(
+            self, cov=pd.DataFrame(cov.matrix, index=names, columns=names), cov_type=cov.name,
+            df=cov.df, n_clusters=cov.n_groups if cov.name == "CRV1" else 0)
 
 
 def negbin_loglike(y: np.ndarray, mu: np.ndarray, alpha: float) -> float:
@@ -219,83 +254,100 @@ def _deviance(y: np.ndarray, mu: np.ndarray, alpha: float) -> float:
     return float(2 * np.sum(ylogy - (y + inv) * np.log((1 + alpha * y) / (1 + alpha * mu))))
 
 
-def _irls(
-    y: np.ndarray,
-    x: np.ndarray,
-    codes: list[np.ndarray],
-    offset: np.ndarray,
-    alpha: float,
-    start: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
-    """Fit by safeguarded IRLS; return beta, mu, demeaned X, working weights, iterations, converged.
+@dataclass
+class ExactCounts:
+    """The Poisson / NB2 likelihood of counts known exactly.
 
-    Each IRLS (Fisher scoring) step is a full step on the linear predictor; when it lowers the
-    log-likelihood (huge counts, a poor start) the step is halved until it does not, so the fit
-    climbs monotonically instead of running into NaN. The linear predictor is capped at 700
-    (``exp`` overflows beyond 709). ``start`` is a ``(beta, eta)`` pair of an earlier fit; the
-    default start ``log((y + mean) / 2)`` is not a point of the model, so the first step from
-    it is taken whole.
+    Attributes
+    ----------
+    y : numpy.ndarray
+        Non-negative counts.
     """
-    if start is None:
-        eta = np.log((y + y.mean()) / 2.0)
-        beta = np.zeros(x.shape[1])
-        ll_old = -np.inf
-    else:
-        beta, eta = (np.asarray(v, dtype=float).copy() for v in start)
-        ll_old = negbin_loglike_eta(y, eta, alpha)
-    mu = np.exp(eta)
-    dev_old = best = np.inf
-    stalled = 0
-    xt = x
-    w = mu
-    for it in range(1, _IRLS_MAX_ITER + 1):
+
+    y: np.ndarray
+
+    def take(self, rows: np.ndarray) -> ExactCounts:
+        """Return the likelihood of the rows selected by a boolean mask."""
+        return ExactCounts(self.y[rows])
+
+    def notes(self) -> list[str]:
+        """Return nothing: exact counts need no note."""
+        return []
+
+    def start(self) -> np.ndarray:
+        """Return ``log((y + mean) / 2)``, finite for zero counts."""
+        return np.log((self.y + self.y.mean()) / 2.0)
+
+    def loglike(self, eta: np.ndarray, alpha: float) -> float:
+        """Return the NB2 (Poisson when ``alpha`` is 0) log-likelihood."""
+        return negbin_loglike_eta(self.y, eta, alpha)
+
+    def newton(self, eta: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return the score and the observed information in ``eta``.
+
+        Newton-Raphson: the observed-information weights (Fisher's for Poisson) make the NB2
+        fit converge quadratically; they stay positive for any count.
+        """
+        y, mu = self.y, np.exp(eta)
         w = _working_weights(eta, alpha)
-        # Newton-Raphson: the observed-information weights (Fisher's for Poisson) make the
-        # NB2 fit converge quadratically; they stay positive for any count.
-        w_fit = w * (1.0 + alpha * y) / (1.0 + alpha * mu) if alpha > 0 else w
-        z = eta - offset + (y - mu) / (1.0 + alpha * mu) / w_fit
-        both = _demean(np.column_stack([z, x]), codes, w_fit)
-        zt, xt = both[:, 0], both[:, 1:]
-        if x.shape[1]:
-            sw = np.sqrt(w_fit)
-            beta_new = np.linalg.lstsq(xt * sw[:, None], zt * sw, rcond=None)[0]
-            resid = zt - xt @ beta_new
-        else:
-            beta_new, resid = beta, zt
-        step = np.minimum(offset + z - resid, _ETA_MAX) - eta
-        t = 1.0
-        for _ in range(_MAX_HALVINGS):
-            eta_try = eta + t * step
-            ll = negbin_loglike_eta(y, eta_try, alpha)
-            if np.isfinite(ll) and ll >= ll_old - 1e-9 * (abs(ll_old) + 1.0):
-                break
-            t /= 2.0
-        else:
-            return _finish(beta, mu, x, xt, codes, eta, alpha, it, False)
-        beta = beta + t * (beta_new - beta)
-        eta, ll_old = eta_try, ll
-        mu = np.exp(eta)
-        dev = _deviance(y, mu, alpha)
-        # With weights spread over many orders of magnitude the projections leave rounding
-        # noise of about 1e-9 in the deviance: no gain over the best for several steps is
-        # convergence too.
-        stalled = stalled + 1 if dev > best - _IRLS_TOL * (abs(best) + 0.1) else 0
-        best = min(best, dev)
-        if abs(dev - dev_old) / (abs(dev) + 0.1) < _IRLS_TOL or stalled >= _STALL_STEPS:
-            return _finish(beta, mu, x, xt, codes, eta, alpha, it, True)
-        dev_old = dev
-    return _finish(beta, mu, x, xt, codes, eta, alpha, _IRLS_MAX_ITER, False)
+        weight = w * (1.0 + alpha * y) / (1.0 + alpha * mu) if alpha > 0 else w
+        return (y - mu) / (1.0 + alpha * mu), weight
 
+    def stopping(self, alpha: float) -> Callable[[np.ndarray, float, float], bool]:
+        """Stop when the deviance settles, or stalls for several steps.
 
-def _finish(
-    beta: np.ndarray, mu: np.ndarray, x: np.ndarray, xt: np.ndarray, codes: list[np.ndarray],
-    eta: np.ndarray, alpha: float, it: int, converged: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
-    """Return the fit with X projected on the expected-information weights (model errors)."""
-    w = _working_weights(eta, alpha)
-    if alpha > 0 and x.shape[1]:
-        xt = _demean(x, codes, w)
-    return beta, mu, xt, w, it, converged
+        With weights spread over many orders of magnitude the projections leave rounding noise
+        of about 1e-9 in the deviance: no gain over the best for several steps is convergence
+        too.
+        """
+        state = {"dev_old": np.inf, "best": np.inf, "stalled": 0}
+
+        def stop(eta: np.ndarray, ll: float, ll_before: float) -> bool:
+            dev = _deviance(self.y, np.exp(eta), alpha)
+            best = state["best"]
+            state["stalled"] = (state["stalled"] + 1
+                                if dev > best - _IRLS_TOL * (abs(best) + 0.1) else 0)
+            state["best"] = min(best, dev)
+            if (abs(dev - state["dev_old"]) / (abs(dev) + 0.1) < _IRLS_TOL
+                    or state["stalled"] >= _STALL_STEPS):
+                return True
+            state["dev_old"] = dev
+            return False
+
+        return stop
+
+    def estimate_alpha(self, x: np.ndarray, codes: list[np.ndarray],
+                       offset: np.ndarray) -> AlphaEstimate:
+        """Return the joint maximum over the coefficients and ``alpha``."""
+        return estimate_alpha(self.y, x, codes, offset)
+
+    def sandwich(self, x: np.ndarray, codes: list[np.ndarray], eta: np.ndarray, alpha: float,
+                 xt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the model bread (expected information), the sandwich's bread and scores.
+
+        The log link is not canonical for NB2: the sandwich uses the observed information, as
+        statsmodels does, so X is projected again with the observed-Hessian weights; the
+        model-based covariance uses the expected information, as statsmodels' GLM.
+        """
+        y, mu = self.y, np.exp(eta)
+        w = _working_weights(eta, alpha)
+        if alpha > 0 and x.shape[1]:
+            xt = _demean(x, codes, w)
+        model_bread = np.linalg.pinv((xt * w[:, None]).T @ xt) if x.shape[1] else np.zeros((0, 0))
+        if not (alpha > 0 and x.shape[1]):
+            return model_bread, model_bread, xt * (w * (y - mu) / mu)[:, None]
+        w_obs = w * (1.0 + alpha * y) / (1.0 + alpha * mu)
+        xt_obs = _demean(x, codes, w_obs)
+        bread = np.linalg.pinv((xt_obs * w_obs[:, None]).T @ xt_obs)
+        return model_bread, bread, xt_obs * (w * (y - mu) / mu)[:, None]
+
+    def deviance(self, eta: np.ndarray, alpha: float) -> float:
+        """Return the NB2 (or Poisson) deviance."""
+        return _deviance(self.y, np.exp(eta), alpha)
+
+    def llf(self, eta: np.ndarray, alpha: float) -> float:
+        """Return the log-likelihood at the fitted means."""
+        return negbin_loglike(self.y, np.exp(eta), alpha)
 
 
 def _working_weights(eta: np.ndarray, alpha: float) -> np.ndarray:
@@ -352,33 +404,6 @@ def _update_log_alpha(y: np.ndarray, eta: np.ndarray, log_alpha: float) -> float
     return s
 
 
-@dataclass
-class AlphaEstimate:
-    """Maximum-likelihood NB2 dispersion.
-
-    Attributes
-    ----------
-    alpha : float
-        Dispersion (``var = mu + alpha mu^2``); 0 at the Poisson limit.
-    se : float
-        Its standard error, by the delta method from ``log(alpha)`` (NaN at the Poisson limit).
-    beta : numpy.ndarray
-        Coefficients at the joint maximum.
-    eta : numpy.ndarray
-        Linear predictor at the joint maximum.
-    converged : bool
-        Whether the alternation between the means and ``alpha`` settled.
-    note : str
-        A plain-words note (e.g. the Poisson limit), empty otherwise.
-    """
-
-    alpha: float
-    se: float
-    beta: np.ndarray
-    eta: np.ndarray
-    converged: bool
-    note: str = ""
-
 
 def estimate_alpha(
     y: np.ndarray, x: np.ndarray, codes: list[np.ndarray], offset: np.ndarray
@@ -408,8 +433,9 @@ def estimate_alpha(
     NotEstimable
         When the dispersion runs to its upper limit (no finite maximum).
     """
-    poisson = _irls(y, x, codes, offset, 0.0)
-    beta, mu = poisson[0], poisson[1]
+    exact = ExactCounts(y)
+    poisson = _newton(exact, x, codes, offset, 0.0)
+    beta, mu = poisson.beta, np.exp(poisson.eta)
     eta = np.log(mu)
     moment = float(np.sum((y - mu) ** 2 - y) / np.sum(mu**2)) if np.all(np.isfinite(mu)) else 1.0
     s = float(np.log(np.clip(moment, 1e-4, 1e4)))
@@ -417,15 +443,15 @@ def estimate_alpha(
     converged = False
     for _ in range(_ALPHA_MAX_ITER):
         s_new = _update_log_alpha(y, eta, s)
-        fit = _irls(y, x, codes, offset, float(np.exp(s_new)), start=(beta, eta))
-        beta, eta = fit[0], np.log(fit[1])
+        fit = _newton(exact, x, codes, offset, float(np.exp(s_new)), start=(beta, eta))
+        beta, eta = fit.beta, np.log(np.exp(fit.eta))
         ll_new = negbin_loglike_eta(y, eta, float(np.exp(s_new)))
         done = abs(s_new - s) < 1e-9 or (
             abs(s_new - s) < 1e-7 and abs(ll_new - ll) < 1e-10 * (abs(ll_new) + 1.0)
         )
         s, ll = s_new, ll_new
         if done:
-            converged = fit[5]
+            converged = fit.converged
             break
     if s >= _LOG_ALPHA_MAX - 1e-6:
         raise NotEstimable(
@@ -435,7 +461,7 @@ def estimate_alpha(
         )
     if s <= _LOG_ALPHA_MIN + 1e-6:
         return AlphaEstimate(
-            0.0, float("nan"), poisson[0], np.log(poisson[1]), poisson[5],
+            0.0, float("nan"), poisson.beta, np.log(np.exp(poisson.eta)), poisson.converged,
             "dispersion at the Poisson limit (alpha -> 0): counts vary no more than a Poisson "
             "model assumes, so the negative binomial is the Poisson fit",
         )
@@ -499,13 +525,14 @@ def fit_fixed_effects_glm(
     offset: np.ndarray | None = None,
     cluster: np.ndarray | None = None,
     alpha: float | None = None,
+    likelihood: CountLikelihood | None = None,
 ) -> FixedEffectsFit:
     """Fit a log-link Poisson or NB2 model with absorbed fixed effects.
 
     Parameters
     ----------
     y : numpy.ndarray
-        Non-negative counts.
+        Non-negative counts (the lower bounds, with an interval-censored ``likelihood``).
     x : pandas.DataFrame
         Regressors, no constant (the fixed effects absorb it).
     fixed_effects : list of numpy.ndarray
@@ -516,9 +543,14 @@ def fit_fixed_effects_glm(
     offset : numpy.ndarray, optional
         Log exposure, coefficient fixed at 1.
     cluster : numpy.ndarray, optional
-        Cluster labels for CRV1 errors; model-based errors when None.
+        Cluster labels for CRV1 errors; model-based errors when None. Another covariance can
+        be chosen after the fit with :meth:`FixedEffectsFit.vcov`.
     alpha : float, optional
         Fixed NB2 dispersion.
+    likelihood : CountLikelihood, optional
+        The likelihood of the counts over the same rows as ``y``; :class:`ExactCounts` of ``y``
+        when None (:func:`~protection_eval.effects.censored.fit_censored_glm` passes the
+        interval-censored one).
 
     Returns
     -------
@@ -535,74 +567,64 @@ def fit_fixed_effects_glm(
         notes.append(
             f"{int((~kept).sum())} rows dropped: their area or period had no incident at all"
         )
-    yk, xk, offk = y[kept], x.to_numpy(dtype=float)[kept], off[kept]
-    if len(yk) == 0:
+    lik = (ExactCounts(y) if likelihood is None else likelihood).take(kept)
+    xk, offk = x.to_numpy(dtype=float)[kept], off[kept]
+    if len(lik.y) == 0:
         raise NotEstimable("no incident in the model's sample")
+    notes += lik.notes()
     codes = _group_codes([c[kept] for c in codes_all])
-    flat = _demean(xk, codes, np.ones(len(yk)))
-    for j, name in enumerate(x.columns):
-        if np.abs(flat[:, j]).max() <= 1e-9 * max(np.abs(xk[:, j]).max(), 1.0):
-            raise NotEstimable(f"{name} does not vary once area and period effects are removed")
-    alpha_se, start = float("nan"), None
-    if family == "poisson":
-        a = 0.0
-    elif family == "negbin":
-        check_separation(yk, xk, list(x.columns))
-        if alpha is None:
-            found = estimate_alpha(yk, xk, codes, offk)
-            a, alpha_se, start = found.alpha, found.se, (found.beta, found.eta)
-            notes += [found.note] if found.note else []
-        else:
-            a = _checked_alpha(alpha)
-    else:
-        raise ValueError(f"family must be 'poisson' or 'negbin', not {family!r}")
-    beta, mu, xt, w, n_iter, converged = _irls(yk, xk, codes, offk, a, start)
-    bread = np.linalg.pinv((xt * w[:, None]).T @ xt) if xk.shape[1] else np.zeros((0, 0))
+    _check_variation(xk, codes, list(x.columns))
+    a, alpha_se, start = _dispersion(lik, xk, codes, offk, family, alpha, list(x.columns), notes)
+    found = _newton(lik, xk, codes, offk, a, start)
+    model_bread, bread, scores = lik.sandwich(xk, codes, found.eta, a, found.xt)
     k_absorbed = sum(int(c.max()) + 1 for c in codes) - len(codes) + 1 if codes else 0
-    n_clusters = 0
-    scores = xt * (w * (yk - mu) / mu)[:, None]
-    if cluster is None:
-        cov = bread
-        cov_type = "nonrobust"
-    else:
-        groups = pd.factorize(np.asarray(cluster)[kept])[0]
-        n_clusters = int(groups.max()) + 1
-        if n_clusters < 2 or len(yk) <= xk.shape[1] + k_absorbed:
-            raise NotEstimable(
-                f"{n_clusters} clusters and {len(yk)} rows are too few for clustered errors"
-            )
-        if a > 0 and xk.shape[1]:
-            # The log link is not canonical for NB2: the sandwich uses the observed information,
-            # as statsmodels does, so X is projected with the observed-Hessian weights.
-            w_obs = w * (1.0 + a * yk) / (1.0 + a * mu)
-            xt = _demean(xk, codes, w_obs)
-            bread = np.linalg.pinv((xt * w_obs[:, None]).T @ xt)
-            scores = xt * (w * (yk - mu) / mu)[:, None]
-        sums = np.zeros((n_clusters, xk.shape[1]))
-        np.add.at(sums, groups, scores)
-        k_params = xk.shape[1] + k_absorbed
-        nobs = len(yk)
-        factor = n_clusters / (n_clusters - 1.0) * (nobs - 1.0) / (nobs - k_params)
-        cov = factor * bread @ (sums.T @ sums) @ bread
-        cov_type = "cluster"
     names = list(x.columns)
-    return FixedEffectsFit(
-        params=pd.Series(beta, index=names),
-        cov=pd.DataFrame(cov, index=names, columns=names),
-        cov_type=cov_type,
+    fit = FixedEffectsFit(
+        params=pd.Series(found.beta, index=names),
+        cov=pd.DataFrame(model_bread, index=names, columns=names),
+        cov_type="iid",
         family=family,
         alpha=a,
         alpha_se=alpha_se,
-        mu=mu,
+        mu=np.exp(found.eta),
         kept=kept,
-        nobs=len(yk),
-        n_clusters=n_clusters,
-        n_iter=n_iter,
-        deviance=_deviance(yk, mu, a),
-        llf=negbin_loglike(yk, mu, a),
-        converged=converged,
+        nobs=len(lik.y),
+        n_clusters=0,
+        n_iter=found.n_iter,
+        deviance=lik.deviance(found.eta, a),
+        llf=lik.llf(found.eta, a),
+        converged=found.converged,
         k_absorbed=k_absorbed,
         notes=notes,
         scores=scores,
         bread=bread,
+        model_bread=model_bread,
     )
+    if cluster is None:
+        return fit
+    return fit.vcov("CRV1", groups=np.asarray(cluster)[kept])
+
+
+def _check_variation(x: np.ndarray, codes: list[np.ndarray], names: list[str]) -> None:
+    """Refuse a regressor that is constant once the fixed effects are removed."""
+    flat = _demean(x, codes, np.ones(len(x)))
+    for j, name in enumerate(names):
+        if np.abs(flat[:, j]).max() <= 1e-9 * max(np.abs(x[:, j]).max(), 1.0):
+            raise NotEstimable(f"{name} does not vary once area and period effects are removed")
+
+
+def _dispersion(
+    lik: CountLikelihood, x: np.ndarray, codes: list[np.ndarray], offset: np.ndarray,
+    family: str, alpha: float | None, names: list[str], notes: list[str],
+) -> tuple[float, float, tuple[np.ndarray, np.ndarray] | None]:
+    """Return the dispersion, its standard error and a start for the final fit."""
+    if family == "poisson":
+        return 0.0, float("nan"), None
+    if family != "negbin":
+        raise ValueError(f"family must be 'poisson' or 'negbin', not {family!r}")
+    check_separation(lik.y, x, names)
+    if alpha is not None:
+        return _checked_alpha(alpha), float("nan"), None
+    found = lik.estimate_alpha(x, codes, offset)
+    notes += [found.note] if found.note else []
+    return found.alpha, found.se, (found.beta, found.eta)

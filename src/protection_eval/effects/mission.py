@@ -35,17 +35,16 @@ from protection_eval.effects.count_models import (
     CountModelResult,
     EffectEstimate,
     NotEstimable,
-    compute_contrast_df,
-    compute_driscoll_kraay_cov,
     compute_overdispersion_test,
     fit_count_model,
 )
+from protection_eval.effects.covariance import compute_contrast_df
 from protection_eval.effects.design import (
     HEADLINE_DESIGNS,
-    PANEL_FIXED_EFFECTS,
     compute_first_periods,
     few_treated_caveats,
     is_mission_wide,
+    upper_column,
 )
 from protection_eval.effects.displacement import DisplacementResult, estimate_displacement
 from protection_eval.effects.dose_response import (
@@ -95,23 +94,39 @@ EFFECTS_CSV_COLUMNS = ["mission", *EFFECT_COLUMNS]
 #: Significance level for flagging overdispersion.
 OVERDISPERSION_LEVEL = 0.05
 
-def _controls(panel: pd.DataFrame, active: str, *, with_period_fe: bool = True) -> list[str]:
+def _controls(panel: pd.DataFrame, active: str, *, with_period_fe: bool = True,
+              period_col: str = "period_index") -> list[str]:
     """Other strategies' active shares that vary across areas (period FE absorb the rest)."""
     others = [v for v in panel.attrs.get("strategies", {}).values() if v != active]
     others = [c for c in others if c in panel and panel[c].any()]
     if with_period_fe:
-        others = [c for c in others if not is_mission_wide(panel, c)]
+        others = [c for c in others if not is_mission_wide(panel, c, period_col=period_col)]
     return others
 
 
-def _panel_df(panel: pd.DataFrame, active: str) -> float:
-    n_treated = int(compute_first_periods(panel, active).notna().sum())
-    return compute_contrast_df(n_treated, panel["area_id"].nunique() - n_treated)
+def _n_treated(panel: pd.DataFrame, active: str, area_col: str, period_col: str) -> int:
+    first = compute_first_periods(panel, active, area_col=area_col, period_col=period_col)
+    return int(first.notna().sum())
+
+
+def _panel_df(panel: pd.DataFrame, active: str, area_col: str, period_col: str) -> float:
+    n_treated = _n_treated(panel, active, area_col, period_col)
+    return compute_contrast_df(n_treated, panel[area_col].nunique() - n_treated)
+
+
+def _fit_panel(panel: pd.DataFrame, active: str, outcome: str, family: str, area_col: str,
+               period_col: str) -> CountModelResult:
+    """Fit the two-way fixed-effects model of a strategy, errors clustered by area."""
+    return fit_count_model(
+        panel, outcome, [active, *_controls(panel, active, period_col=period_col)],
+        family=family, fixed_effects=(area_col, period_col), cluster=area_col,
+        upper=upper_column(panel, outcome),
+    )
 
 
 def estimate_twfe_effect(
     panel: pd.DataFrame, strategy_id: str, active: str, *, outcome: str = "incidents",
-    headline: bool = False,
+    headline: bool = False, area_col: str = "area_id", period_col: str = "period_index",
 ) -> EffectEstimate:
     """Poisson with area and period fixed effects, errors clustered by area.
 
@@ -124,34 +139,36 @@ def estimate_twfe_effect(
     active : str
         Its active-share column; other strategies' shares enter as controls.
     outcome : str
-        Count column.
+        Count column (its ``upper_<outcome>``, when the panel has one, holds the upper bounds of
+        interval-censored counts).
     headline : bool
         Mark as the headline number.
+    area_col, period_col : str
+        Area (also the clusters) and (ordered, integer) period columns.
 
     Returns
     -------
     EffectEstimate
         IRR of the strategy being active for a whole period (estimand ``deployment``).
     """
-    fit = fit_count_model(
-        panel, outcome, [active, *_controls(panel, active)], fixed_effects=PANEL_FIXED_EFFECTS,
-        cluster="area_id",
-    )
+    columns = {"area_col": area_col, "period_col": period_col}
+    fit = _fit_panel(panel, active, outcome, "poisson", area_col, period_col)
     est = EffectEstimate.from_fit(
         fit, active, strategy_id=strategy_id, estimand="deployment", model="poisson_fe",
         design="twfe", unit="strategy active (whole period)", headline=headline,
-        df=_panel_df(panel, active),
+        df=_panel_df(panel, active, area_col, period_col), **columns,
     )
-    est.caveats += few_treated_caveats(panel, active)
+    est.caveats += few_treated_caveats(panel, active, **columns)
     if headline:
-        add_bootstrap(est, int(compute_first_periods(panel, active).notna().sum()))
+        add_bootstrap(est, _n_treated(panel, active, area_col, period_col))
     else:
         est.caveats.append(CAVEATS["twfe"])
     return est
 
 
 def estimate_negbin_effect(
-    panel: pd.DataFrame, strategy_id: str, active: str, *, outcome: str = "incidents"
+    panel: pd.DataFrame, strategy_id: str, active: str, *, outcome: str = "incidents",
+    area_col: str = "area_id", period_col: str = "period_index",
 ) -> EffectEstimate:
     """Negative binomial (NB2) alternative to :func:`estimate_twfe_effect`.
 
@@ -165,21 +182,22 @@ def estimate_negbin_effect(
         Its active-share column.
     outcome : str
         Count column.
+    area_col, period_col : str
+        Area (also the clusters) and (ordered, integer) period columns.
 
     Returns
     -------
     EffectEstimate
         Same estimand as the Poisson fit, model ``negbin_fe``; dispersion in ``fit.alpha``.
     """
-    fit = fit_count_model(
-        panel, outcome, [active, *_controls(panel, active)], family="negbin",
-        fixed_effects=PANEL_FIXED_EFFECTS, cluster="area_id",
-    )
+    columns = {"area_col": area_col, "period_col": period_col}
+    fit = _fit_panel(panel, active, outcome, "negbin", area_col, period_col)
     est = EffectEstimate.from_fit(
         fit, active, strategy_id=strategy_id, estimand="deployment", model="negbin_fe",
-        design="twfe", unit="strategy active (whole period)", df=_panel_df(panel, active),
+        design="twfe", unit="strategy active (whole period)",
+        df=_panel_df(panel, active, area_col, period_col), **columns,
     )
-    est.caveats += few_treated_caveats(panel, active)
+    est.caveats += few_treated_caveats(panel, active, **columns)
     est.caveats.append(CAVEATS["twfe"])
     return est
 
@@ -192,6 +210,8 @@ def estimate_interrupted_time_series(
     outcome: str = "incidents",
     seasonal: bool | None = None,
     headline: bool = True,
+    area_col: str = "area_id",
+    period_col: str = "period_index",
 ) -> EffectEstimate:
     """Interrupted time series for a strategy active everywhere from the same period.
 
@@ -204,7 +224,7 @@ def estimate_interrupted_time_series(
     Parameters
     ----------
     panel : pandas.DataFrame
-        The area x period panel.
+        The area x period panel (with ``period``, the calendar period, for the harmonics).
     strategy_id : str
         Strategy id.
     active : str
@@ -215,6 +235,8 @@ def estimate_interrupted_time_series(
         Include annual harmonics; None decides from the panel length.
     headline : bool
         Mark as the headline number.
+    area_col, period_col : str
+        Area (also the clusters) and (ordered, integer) period columns.
 
     Returns
     -------
@@ -222,12 +244,12 @@ def estimate_interrupted_time_series(
         Estimand ``deployment``, design ``interrupted_time_series``.
     """
     data = panel.copy()
-    t = data["period_index"].to_numpy(dtype=float)
+    t = data[period_col].to_numpy(dtype=float)
     data["trend"] = (t - t.mean()) / 12.0
     regressors = [active, "trend"]
     per_year = 12.0 if panel.attrs.get("freq", "month") == "month" else 52.0
     if seasonal is None:
-        seasonal = data["period_index"].nunique() >= 2 * per_year
+        seasonal = data[period_col].nunique() >= 2 * per_year
     if seasonal:
         start = pd.PeriodIndex(data["period"]).start_time
         phase = (start.day_of_year.to_numpy() - 1) / 365.25 * 2 * np.pi
@@ -235,18 +257,19 @@ def estimate_interrupted_time_series(
             data[f"sin{k}"], data[f"cos{k}"] = np.sin(k * phase), np.cos(k * phase)
             regressors += [f"sin{k}", f"cos{k}"]
     regressors += _controls(panel, active, with_period_fe=False)
-    fit = fit_count_model(data, outcome, regressors, fixed_effects=("area_id",), cluster="area_id")
+    fit = fit_count_model(data, outcome, regressors, fixed_effects=(area_col,), cluster=area_col,
+                          upper=upper_column(data, outcome))
     # Every area changes at once, so shocks common to all areas are not averaged away: the
     # error is the larger of the area-clustered and the Driscoll-Kraay one, on T - 1 df.
     clustered = float(np.sqrt(fit.cov_params().loc[active, active]))
-    dk = float(np.sqrt(compute_driscoll_kraay_cov(fit, "period_index").loc[active, active]))
-    n_periods = fit.data["period_index"].nunique()
-    n_areas = fit.data["area_id"].nunique()
+    dk = float(np.sqrt(fit.vcov("DK", time=period_col).cov_params().loc[active, active]))
+    n_periods = fit.data[period_col].nunique()
+    n_areas = fit.data[area_col].nunique()
     est = EffectEstimate.from_fit(
         fit, active, strategy_id=strategy_id, estimand="deployment", model="poisson_fe_area",
         design="interrupted_time_series", unit="strategy active (level change)",
         headline=headline, std_err=max(clustered, dk),
-        df=float(max(min(n_periods, n_areas) - 1, 1)),
+        df=float(max(min(n_periods, n_areas) - 1, 1)), area_col=area_col, period_col=period_col,
     )
     est.caveats.append(CAVEATS["no_comparison"])
     return est

@@ -111,13 +111,14 @@ class ReportingDiagnostics:
 def _diagnostic(
     panel: pd.DataFrame, strategy_id: str, active: str, estimand: str, outcome: str,
     offset: str | None, caveat: str, pre: int, post: int, result: ReportingDiagnostics,
+    columns: dict[str, str],
 ) -> None:
     try:
         est = estimate_stacked_effect(panel, strategy_id, active, outcome=outcome, pre=pre,
                                       post=post, headline=False, offset=offset,
-                                      estimand=estimand)
+                                      estimand=estimand, **columns)
         study = estimate_event_study(panel, strategy_id, active, outcome=outcome, pre=pre,
-                                     post=post, offset=offset)
+                                     post=post, offset=offset, **columns)
     except NotEstimable as exc:
         result.notes.append(f"{strategy_id} ({estimand}): not estimated: {exc}")
         return
@@ -141,6 +142,8 @@ def estimate_reporting_diagnostics(
     target_location_types: Sequence[str] = (),
     pre: int = 6,
     post: int = 6,
+    area_col: str = "area_id",
+    period_col: str = "period_index",
 ) -> ReportingDiagnostics:
     """Estimate a strategy's reporting diagnostics on the panel.
 
@@ -159,6 +162,8 @@ def estimate_reporting_diagnostics(
         none: no mechanism or placebo rows.
     pre, post : int
         Event window, as for the headline.
+    area_col, period_col : str
+        Area (also the clusters) and (ordered, integer) period columns.
 
     Returns
     -------
@@ -166,6 +171,7 @@ def estimate_reporting_diagnostics(
         The diagnostics the data allow; ``notes`` says which could not be estimated and why.
     """
     result = ReportingDiagnostics(strategy_id, target_location_types=tuple(target_location_types))
+    window = {"area_col": area_col, "period_col": period_col}
     frame = panel.copy()
     columns = set(panel.attrs.get("reporting", []))
     with np.errstate(divide="ignore"):
@@ -173,7 +179,7 @@ def estimate_reporting_diagnostics(
             frame["_log_lag_known"] = np.log(frame["reports_lag_known"].astype(float))
             _diagnostic(frame, strategy_id, active, "reporting_within_7d", "reports_within_7d",
                         "_log_lag_known", DIAGNOSTIC_CAVEATS["reporting_within_7d"], pre, post,
-                        result)
+                        result, window)
         else:
             result.notes.append(f"{strategy_id}: no report dates, reporting delay not estimated")
         if {"reports_mission", "reports_partner"} <= columns:
@@ -181,7 +187,7 @@ def estimate_reporting_diagnostics(
             frame["_log_classed"] = np.log(classed.astype(float))
             _diagnostic(frame, strategy_id, active, "source_mission_share", "reports_mission",
                         "_log_classed", DIAGNOSTIC_CAVEATS["source_mission_share"], pre, post,
-                        result)
+                        result, window)
         else:
             result.notes.append(f"{strategy_id}: sources not classed as mission or partner "
                                 "channels, source mix not estimated")
@@ -199,12 +205,12 @@ def estimate_reporting_diagnostics(
     _diagnostic(frame, strategy_id, active, "target_locations", "_at_targets", None,
                 DIAGNOSTIC_CAVEATS["target_locations"].format(
                     types=", ".join(t.replace("_", " ") for t in target_location_types)),
-                pre, post, result)
+                pre, post, result, window)
     placebo = [f"incidents_at_{t}" for t in PLACEBO_LOCATION_TYPES
                if f"incidents_at_{t}" in frame and t not in target_location_types]
     frame["_at_home"] = frame[placebo].sum(axis=1) if placebo else 0
     _diagnostic(frame, strategy_id, active, "placebo_home", "_at_home", None,
-                DIAGNOSTIC_CAVEATS["placebo_home"], pre, post, result)
+                DIAGNOSTIC_CAVEATS["placebo_home"], pre, post, result, window)
     return result
 
 

@@ -12,14 +12,24 @@ The statistic is the bootstrap analogue of the cluster-robust t statistic, not t
 statistic. One Newton step from ``b0`` gives the estimate ``b0 + S / H`` (``S``, ``H`` the sums
 over areas) and each area's score at that estimate ``s_g - H_g S / H``, so
 ``t = S / sqrt(sum_g (s_g - H_g S / H)^2)``; each draw recomputes the same with the perturbed
-scores ``w_g s_g`` (its own re-estimated coefficient and variance), as the wild cluster bootstrap-t
-of a linear model re-estimates its residuals. The LM form ``S / sqrt(sum_g s_g^2)`` used before
-keeps the null's variance in every draw; with four treated areas of 30 its 95% interval covered
-99.5% of simulated truths (docs/validity.md). With only a few treated areas no version is exact:
-the null-imposed bootstrap then errs on the wide side (MacKinnon and Webb 2018), the
-unrestricted one ("WCU") over-rejects badly, so this module keeps the null imposed. With about 10
-areas in all, the re-estimated t rejects a true "no effect" somewhat too often (7-8% at 5% in
-simulation, the LM form 5.5%): there, a p-value near 0.05 is borderline.
+scores ``w_g s_g`` (its own re-estimated coefficient and variance).
+
+What it is not: the linear wild cluster restricted bootstrap (WCR). A draw here re-estimates the
+tested coefficient only; every other parameter (period effects, covariates) stays where the
+restricted fit put it, as Kline and Santos (2012) design it. The linear WCR builds a new outcome
+in each draw and refits every coefficient. The two are the same test only when the nuisance
+parameters are fixed effects nested in the clusters (area effects, errors clustered by area);
+with period effects or a covariate the score bootstrap's p-values come out lower (by up to 0.043
+in the comparison with ``wildboottest`` of issue 27). For the exact linear comparison with few
+clusters see :mod:`protection_eval.effects.linear_bootstrap`.
+
+The LM form ``S / sqrt(sum_g s_g^2)`` used before keeps the null's variance in every draw; with
+four treated areas of 30 its 95% interval covered 99.5% of simulated truths (docs/validity.md).
+With only a few treated areas no version is exact: the null-imposed bootstrap then errs on the
+wide side (MacKinnon and Webb 2018), the unrestricted one ("WCU") over-rejects badly, so this
+module keeps the null imposed. With about 10 areas in all, the re-estimated t rejects a true
+"no effect" somewhat too often (7-8% at 5% in simulation, the LM form 5.5%): there, a p-value
+near 0.05 is borderline.
 
 The p-value of ``b0`` is the share of draws whose statistic is at least as extreme (in absolute
 value) as the observed one; the interval is every ``b0`` not rejected, found by inverting the
@@ -49,7 +59,8 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.effects.count_models import CAVEATS, EffectEstimate
-from protection_eval.effects.fixed_effects import NotEstimable, _demean, fit_fixed_effects_glm
+from protection_eval.effects.fixed_effects import NotEstimable, fit_fixed_effects_glm
+from protection_eval.effects.irls import _demean
 
 __all__ = [
     "BOOTSTRAP_DRAWS",

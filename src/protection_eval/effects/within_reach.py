@@ -38,7 +38,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import optimize, stats
+from scipy import optimize
 
 from protection_eval.coverage.models import CoverageModel, CoverageParams, PatrolMovements
 from protection_eval.coverage.points import covered_only
@@ -49,6 +49,7 @@ from protection_eval.effects.count_models import (
     NotEstimable,
     fit_count_model,
 )
+from protection_eval.effects.covariance import compute_conf_int, compute_p_value
 from protection_eval.effects.dose_response import PATROL_PRESENCE
 from protection_eval.model import local_midnight_to_utc, to_local_month
 
@@ -445,14 +446,14 @@ def _estimate(used: pd.DataFrame, strata: pd.DataFrame, model_name: str) -> Effe
     beta, se, g = _fit_mixture(share, used["p_covered"].to_numpy(float),
                                used["area_id"].to_numpy())
     df = max(g - 1, 1)
-    crit = float(stats.t.ppf(0.975, df))
+    low, high = compute_conf_int(beta, se, df)
     caveats = [CAVEATS["reported"]]
     if n_incidents < MIN_INCIDENTS_FOR_MODEL:
         caveats.append(CAVEATS["few_incidents"].format(n=n_incidents))
     return EffectEstimate(
         model="conditional_mixture", irr=float(np.exp(beta)),
-        ci_low=float(np.exp(beta - crit * se)), ci_high=float(np.exp(beta + crit * se)),
-        p_value=float(2 * stats.t.sf(abs(beta / se), df)) if se > 0 else float("nan"),
+        ci_low=float(np.exp(low)), ci_high=float(np.exp(high)),
+        p_value=compute_p_value(beta, se, df),
         n_areas=int(used["area_id"].nunique()), n_periods=int(used["period"].nunique()),
         n_incidents=n_incidents, caveats=caveats, term="covered", se_log_irr=float(se),
         **common,

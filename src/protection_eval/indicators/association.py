@@ -21,6 +21,7 @@ from protection_eval.effects.count_models import (
     EffectEstimate,
     fit_count_model,
 )
+from protection_eval.effects.design import upper_column
 
 __all__ = [
     "ASSOCIATION_CAVEAT",
@@ -148,7 +149,8 @@ def estimate_participation_association(
         data["log_exposure"] = np.log(data[exposure].astype(float))
         offset = "log_exposure"
     fit = fit_count_model(data, outcome, ["women_10pp"], family=family,
-                          fixed_effects=(unit, period), offset=offset, cluster=unit)
+                          fixed_effects=(unit, period), offset=offset, cluster=unit,
+                          upper=upper_column(data, outcome))
     model = "poisson_fe" if family == "poisson" else "negbin_fe"
     estimate = EffectEstimate.from_fit(
         fit, "women_10pp", strategy_id=PARTICIPATION, estimand="women_share_association",
