@@ -26,7 +26,7 @@ import shapely
 from protection_eval.config import MissionConfig, SourceSpec
 from protection_eval.engine import current_engine
 from protection_eval.ingest.counts import ingest_counts
-from protection_eval.ingest.locations import assign_areas, check_points
+from protection_eval.ingest.locations import assign_areas, check_points, near_miss_note
 from protection_eval.ingest.places import resolve_area_references
 from protection_eval.ingest.quarantine import (
     IngestContext,
@@ -43,6 +43,7 @@ from protection_eval.ingest.quarantine import (
 from protection_eval.ingest.schemas import validate_table
 from protection_eval.ingest.validation import TableReport, ValidationReport
 from protection_eval.model import RawTable, to_iso_text, to_local_day
+from protection_eval.projection import WorkingProjection, choose_working_projection
 
 WGS84 = "EPSG:4326"
 
@@ -176,7 +177,9 @@ class MissionData:
     deployments : pandas.DataFrame or None
         Strategy deployments, when configured.
     projected_crs : str
-        Metric CRS for distance work: the configuration's ``crs`` or the areas' UTM zone.
+        Metric CRS for distance work (:attr:`projection`'s ``crs``): the configuration's
+        ``crs``, else one the areas' extent holds (their UTM zone, an azimuthal equidistant
+        projection centred on them), else an equal-area world CRS beside per-area frames.
     validation : ValidationReport
         Counts, reasons, quarantined rows and dropped columns.
     incident_counts : pandas.DataFrame or None
@@ -194,6 +197,20 @@ class MissionData:
     projected_crs: str
     validation: ValidationReport = field(repr=False)
     incident_counts: pd.DataFrame | None = None
+
+    @property
+    def projection(self) -> WorkingProjection:
+        """Where this mission's distances and areas are computed (one frame or several).
+
+        Chosen from the areas' extent and the configuration's ``crs`` by
+        :func:`protection_eval.projection.choose_working_projection`, the one owner of that
+        choice; its ``crs`` is :attr:`projected_crs`.
+        """
+        cached = self.__dict__.get("_projection")
+        if cached is None:
+            cached = choose_working_projection(self.areas, self.config.crs)
+            self.__dict__["_projection"] = cached
+        return cached
 
     @property
     def coverage_source(self) -> str:
@@ -805,6 +822,7 @@ def ingest_table(
     """
     model = MODELS[raw.table]
     notes = raw.notes if not spec.where else ()  # a selection is a new table, as one pass has it
+    ctx.outside_m = []
     if raw.table == "incidents" and callable(getattr(raw, "blocks", None)):
         tally = _Tally()
         accepted, rejected, reasons = _incidents_in_blocks(
@@ -841,6 +859,9 @@ def ingest_table(
                      if raw.table in ("incidents", "incident_counts") else {}),
         notes=list(notes) + (list(ctx.table_notes) if raw.table == "incidents" else []),
     )
+    near = near_miss_note(ctx.outside_m, ctx.config.ingest.outside_tolerance_m)
+    if near:
+        report.notes.append(near)
     return accepted, rejected, report
 
 
@@ -1006,12 +1027,6 @@ def _rows_shown(blocks: Callable[[], Iterator[tuple[RawTable, pd.DataFrame]]],
     return pd.concat(found)
 
 
-def _projected_crs(config: MissionConfig, areas: gpd.GeoDataFrame) -> str:
-    if config.crs:
-        return config.crs
-    return areas.estimate_utm_crs().to_string()
-
-
 def ingest_mission(
     config: MissionConfig,
     raw: dict[str, RawTable],
@@ -1064,7 +1079,9 @@ def ingest_mission(
                 report.errors.append(message)
                 raise MissionInputError(message, report)
             ctx.areas = tables[name]
-            ctx.projected_crs = _projected_crs(config, ctx.areas)
+            ctx.projection = choose_working_projection(ctx.areas, config.crs)
+            ctx.projected_crs = ctx.projection.crs
+            report.notes.append(ctx.projection.describe())
         elif name == "patrols":
             # From one object array: iterating Arrow text is a Python call per patrol.
             ctx.patrol_ids = frozenset(accepted["patrol_id"].to_numpy(dtype=object))
