@@ -85,6 +85,8 @@ class IngestContext:
     patrol_ids: frozenset[str] = frozenset()
     incidents: pd.DataFrame | None = None
     area_name_suggestions: dict[str, list[str]] = field(default_factory=dict)
+    #: Area names read as countries (ingest.places): name -> area, country code, by what.
+    area_name_resolutions: dict[str, dict[str, str]] = field(default_factory=dict)
     table_notes: list[str] = field(default_factory=list)
 
 

@@ -695,7 +695,7 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
     occurred, until, time_precision = parse_time_interval(frame, spec, ctx, q)
     victims = parse_number_column(frame, "victims", spec, q, integer=True,
                                   bounds=NUMBER_BOUNDS["victims"])
-    area_ref, suggestions = resolve_area_references(frame, ctx, q)
+    area_ref, suggestions = resolve_area_references(frame, ctx, q, spec.encoding)
     ctx.area_name_suggestions = suggestions
     lon_given, lat_given = cell_text(frame, "longitude") != "", cell_text(frame, "latitude") != ""
     has_point = lon_given | lat_given
@@ -823,6 +823,7 @@ def ingest_table(
     model = MODELS[raw.table]
     notes = raw.notes if not spec.where else ()  # a selection is a new table, as one pass has it
     ctx.outside_m = []
+    ctx.area_name_resolutions = {}
     if raw.table == "incidents" and callable(getattr(raw, "blocks", None)):
         tally = _Tally()
         accepted, rejected, reasons = _incidents_in_blocks(
@@ -856,6 +857,8 @@ def ingest_table(
         dropped_columns=dropped,
         rows_excluded=in_file - selected,
         suggestions=(dict(ctx.area_name_suggestions)
+                     if raw.table in ("incidents", "incident_counts") else {}),
+        resolutions=(dict(ctx.area_name_resolutions)
                      if raw.table in ("incidents", "incident_counts") else {}),
         notes=list(notes) + (list(ctx.table_notes) if raw.table == "incidents" else []),
     )
