@@ -23,6 +23,7 @@ from protection_eval.ingest import tables
 from protection_eval.ingest.quarantine import IngestContext
 from protection_eval.io.readers import read_raw_table
 from protection_eval.model import RawTable
+from protection_eval.projection import choose_working_projection
 
 FIXTURE = Path(__file__).parent / "fixtures" / "bad_mission"
 TODAY = dt.date(2026, 11, 30)
@@ -44,7 +45,8 @@ def mission_context(config_path: Path) -> IngestContext:
     spec = config.sources.areas
     areas, _, _ = tables.ingest_table(read_raw_table("areas", spec.path, spec=spec), spec, ctx)
     ctx.areas = tables.validate_table("areas", areas)
-    ctx.projected_crs = tables._projected_crs(config, ctx.areas)
+    ctx.projection = choose_working_projection(ctx.areas, config.crs)
+    ctx.projected_crs = ctx.projection.crs
     return ctx
 
 

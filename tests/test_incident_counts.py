@@ -38,7 +38,7 @@ def test_every_count_row_is_accepted_or_quarantined_with_its_reason(bad_mission,
     assert got["rows_read"] == 20 and got["rows_accepted"] == 5
     assert got["rows_read"] == got["rows_accepted"] + got["rows_rejected"]
     assert got["dropped_columns"] == ["Notes"]
-    assert got["area_name_suggestions"] == {"Katr": ["Kator", "Bélinyang"]}
+    assert got["area_name_suggestions"] == {"Katr": ["Kator"]}
     rejected = pd.read_csv(tmp_path / "out" / "rejected" / "incident_counts.csv", dtype=str)
     by_row = rejected.set_index("source_row")
     assert by_row.loc["10", "reason"] == "count_unparseable"

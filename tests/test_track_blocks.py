@@ -23,6 +23,7 @@ from protection_eval.ingest import tables
 from protection_eval.ingest.quarantine import IngestContext
 from protection_eval.io.readers import read_raw_table
 from protection_eval.model import RawTable
+from protection_eval.projection import choose_working_projection
 
 FIXTURE = Path(__file__).parent / "fixtures" / "bad_mission"
 TODAY = dt.date(2026, 11, 30)
@@ -43,7 +44,8 @@ def context() -> IngestContext:
     areas, _, _ = tables.ingest_table(read_raw_table("areas", FIXTURE / "areas.geojson"),
                                       spec, ctx)
     ctx.areas = tables.validate_table("areas", areas)
-    ctx.projected_crs = tables._projected_crs(config, ctx.areas)
+    ctx.projection = choose_working_projection(ctx.areas, config.crs)
+    ctx.projected_crs = ctx.projection.crs
     ctx.patrol_ids = frozenset({"P1", "P2"})
     return ctx
 

@@ -28,6 +28,7 @@ from protection_eval.ingest import tables
 from protection_eval.ingest.quarantine import IngestContext
 from protection_eval.io import readers
 from protection_eval.model import RawTable
+from protection_eval.projection import choose_working_projection
 
 FIXTURE = Path(__file__).parent / "fixtures" / "bad_mission"
 TODAY = dt.date(2026, 11, 30)
@@ -54,7 +55,8 @@ def context() -> IngestContext:
     raw = readers.read_raw_table("areas", FIXTURE / "areas.geojson")
     areas, _, _ = tables.ingest_table(raw, spec, ctx)
     ctx.areas = tables.validate_table("areas", areas)
-    ctx.projected_crs = tables._projected_crs(config, ctx.areas)
+    ctx.projection = choose_working_projection(ctx.areas, config.crs)
+    ctx.projected_crs = ctx.projection.crs
     ctx.patrol_ids = frozenset({"P1", "P2"})
     return ctx
 

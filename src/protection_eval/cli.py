@@ -45,15 +45,19 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _mission_reports(config: Path, reports: Path | None) -> Path:
-    """Return ``<reports>/<mission id>``: the mission's folder, named by its id, not its file."""
+def _mission_code(config: Path) -> str:
+    """Return the mission code the YAML gives; its file name only when the YAML cannot load."""
     from protection_eval.config import load_mission_config
 
     try:
-        mission = load_mission_config(config).mission
+        return load_mission_config(config).mission
     except ConfigError:
-        mission = config.stem
-    return reports_root(reports) / mission
+        return config.stem
+
+
+def _mission_reports(config: Path, reports: Path | None) -> Path:
+    """Return ``<reports>/<mission id>``: the mission's folder, named by its id, not its file."""
+    return reports_root(reports) / _mission_code(config)
 
 
 def _mission_ledger(config: Path, out: Path | None) -> Path:
@@ -102,7 +106,8 @@ def validate(
     except USER_ERRORS as exc:
         report = getattr(exc, "report", None)
         if report is None:
-            write_json({"mission": config.stem, "usable": False, "errors": [str(exc)]},
+            write_json({"mission": _mission_code(config), "config": str(config),
+                        "usable": False, "errors": [str(exc)]},
                        out / RESTRICTED_FILES["validation"])
         else:
             write_validation_report(report, out)

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import Polygon, shape
 
+from protection_eval.projection import to_degrees
+
 __all__ = [
     "cell_resolution",
     "cell_centres",
@@ -147,7 +149,7 @@ def to_hexagon_footprint(footprints: gpd.GeoDataFrame, resolution: int) -> gpd.G
     if len(footprints) == 0:
         return empty
     reach = gpd.GeoSeries([footprints.geometry.union_all()], crs=footprints.crs)
-    reach = reach.to_crs("EPSG:4326").iloc[0]
+    reach = to_degrees(reach).iloc[0]
     if reach.is_empty:
         return empty
     cells = h3.geo_to_cells(reach.__geo_interface__, resolution)

@@ -22,6 +22,13 @@ from protection_eval.coverage.areas import (
     compute_footprints,
     compute_patrol_hours,
 )
+from protection_eval.coverage.frames import (
+    concat_rows,
+    merge_footprints,
+    merge_presence,
+    split_by_frame,
+    split_by_zone,
+)
 from protection_eval.coverage.gaps import compute_gaps, summarise_gaps
 from protection_eval.coverage.models import (
     COVERAGE_MODELS,
@@ -42,6 +49,7 @@ from protection_eval.coverage.points import (
 from protection_eval.coverage.presence import PresencePieces
 from protection_eval.hexgrid import to_hexagon_frame
 from protection_eval.model import to_local_day, to_local_period
+from protection_eval.projection import project_geometries
 
 if TYPE_CHECKING:
     from protection_eval.config import Period
@@ -382,6 +390,9 @@ def compute_mission_coverage(
     CoverageResult
         See :class:`CoverageResult`.
     """
+    if prepared is None and not mission.projection.single:
+        return _compute_framed_coverage(mission, radius_m=radius_m, window_h=window_h,
+                                        model=model, period=period)
     if prepared is None:
         prepared = prepare_coverage(mission, radius_m=radius_m, window_h=window_h, model=model)
     elif (radius_m, window_h, model) != (None, None, None):
@@ -413,7 +424,7 @@ def compute_mission_coverage(
     )
     areas = compute_area_measures(
         presence,
-        mission.areas.to_crs(crs),
+        _projected_areas(mission),
         mission_incidents,
         radius_m=params.radius_m,
         start=pd.Timestamp(window.start),
@@ -441,6 +452,73 @@ def compute_mission_coverage(
         presence=presence,
         footprints=footprints,
     )
+
+
+def _compute_framed_coverage(
+    mission: MissionData,
+    *,
+    radius_m: float | None,
+    window_h: float | None,
+    model: str | None,
+    period: Period | None,
+) -> CoverageResult:
+    """Return the coverage of a mission too wide for one plane, frame by frame (coverage.frames).
+
+    Every frame uses the model the whole mission's data allow, so that one frame without
+    tracks is not measured by its bases while the others are by tracks.
+    """
+    params = to_coverage_params(mission, radius_m, window_h)
+    chosen = _choose_model(_unprojected_tables(mission), model).name
+    parts = [compute_mission_coverage(part, radius_m=params.radius_m,
+                                      window_h=params.window_h, model=chosen, period=period)
+             for part in split_by_frame(mission, params.radius_m)]
+    window = mission.config.period if period is None else period
+    chosen_rows, straddling = _in_window(mission.incidents, window, params.timezone)
+    mission_incidents = mission.incidents[chosen_rows]
+    # Each incident in the UTM zone of its own point: an area too large for one projection
+    # (a whole country) would otherwise measure its incidents' distances in its frame's.
+    covered = []
+    for crs, part in split_by_zone(mission, mission_incidents, params.radius_m):
+        prepared = prepare_coverage(part, radius_m=params.radius_m, window_h=params.window_h,
+                                    model=chosen)
+        covered.append(prepared.cover(part.incidents.to_crs(crs)))
+    coverage = concat_rows(covered).reindex(mission_incidents.index)
+    month = to_local_period(mission_incidents["occurred_at"],
+                            mission_incidents.get("occurred_until"), params.timezone)
+    per_incident = pd.concat(
+        [mission_incidents[["incident_id", "area_id"]], month.dt.to_timestamp().rename("period"),
+         coverage], axis=1)
+    gaps = compute_gaps(mission_incidents, coverage,
+                        resolution=mission.config.sharing.h3_resolution,
+                        timezone=params.timezone)
+    summary = _summary(mission, mission_incidents, chosen, params, per_incident, window)
+    summary["incidents_range_across_window"] = straddling
+    return CoverageResult(
+        model=chosen,
+        params=params,
+        incidents=per_incident,
+        areas=concat_rows([p.areas for p in parts], ignore_index=True),
+        gaps=gaps,
+        gaps_overall=summarise_gaps(gaps),
+        summary=summary,
+        area_shapes=mission.areas,
+        presence=merge_presence([p.presence for p in parts]),
+        footprints=merge_footprints([p.footprints for p in parts]),
+    )
+
+
+def _projected_areas(mission: MissionData) -> gpd.GeoDataFrame:
+    """Return the mission's areas in its projected CRS, polygons the projection broke repaired."""
+    areas = mission.areas
+    return areas.set_geometry(project_geometries(areas.geometry, mission.projected_crs))
+
+
+def _unprojected_tables(mission: MissionData) -> dict[str, Any]:
+    """Return the presence tables as the models' availability checks take them (any CRS)."""
+    tracks = mission.patrol_tracks
+    return {"patrols": mission.patrols,
+            "patrol_tracks": None if tracks is None else TrackFixes.from_tracks(tracks),
+            "bases": mission.bases}
 
 
 def _in_window(incidents: pd.DataFrame, window: Period, timezone: str) -> tuple[np.ndarray, int]:
@@ -491,11 +569,23 @@ def compute_mission_patrol_hours(
         ``area_id``, ``period`` (the given periods), ``patrol_hours``, ``women_share``; and
         ``attrs["unplaced_patrols"]``: patrols that left no presence piece (no track, no route).
     """
+    if not mission.projection.single:
+        params = to_coverage_params(mission, radius_m, window_h)
+        chosen = _choose_model(_unprojected_tables(mission), model).name
+        parts = [compute_mission_patrol_hours(part, periods, radius_m=params.radius_m,
+                                              window_h=params.window_h, model=chosen)
+                 for part in split_by_frame(mission, params.radius_m)]
+        hours = concat_rows(parts, ignore_index=True)
+        placed = set().union(*(p.attrs["placed_patrols"] for p in parts))
+        patrols = mission.patrols["patrol_id"].astype(str)
+        hours.attrs = {"unplaced_patrols": int((~patrols.isin(placed)).sum()),
+                       "placed_patrols": placed}
+        return hours
     prepared = prepare_coverage(mission, radius_m=radius_m, window_h=window_h, model=model)
-    params, crs = prepared.params, mission.projected_crs
+    params = prepared.params
     presence = prepared.presence_pieces()
     edges = periods.start_time.append(pd.DatetimeIndex([(periods[-1] + 1).start_time]))
-    hours = compute_patrol_hours(presence, mission.areas.to_crs(crs), edges=edges,
+    hours = compute_patrol_hours(presence, _projected_areas(mission), edges=edges,
                                  timezone=params.timezone)
     hours.insert(1, "period", np.tile(periods, len(mission.areas)))
     hours = hours.drop(columns="period_start")
@@ -504,6 +594,7 @@ def compute_mission_patrol_hours(
         pd.Series(presence.unit_id[presence.kind == "patrol"]).astype(str)
     )
     hours.attrs["unplaced_patrols"] = int((~patrols.isin(units)).sum())
+    hours.attrs["placed_patrols"] = units & set(patrols)
     return hours
 
 

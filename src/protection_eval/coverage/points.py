@@ -10,7 +10,9 @@ are written out in ``docs/coverage.md``:
   the day) may have happened at any moment of that day, so its window is
   ``[day start - window_h, day start + 24 h]`` and ``since_patrol_h`` is counted from the end of
   the day;
-- an incident whose location uncertainty (from ``location_precision``) exceeds the radius is not
+- an incident whose location uncertainty (the distance its source states,
+  ``location_uncertainty_m``, else the nominal one of its ``location_precision``) exceeds the
+  radius is not
   a point a patrol could have been near: it is left out of point coverage (``in_scope`` False,
   ``left_out_reason`` "precision") and counted, never treated as a point; so is an incident
   placed only by its area (precision ``area``, no coordinates);
@@ -202,6 +204,7 @@ class IncidentQueries:
         reason = np.full(len(incidents), None, dtype=object)
         no_location = ~(np.isfinite(self.x) & np.isfinite(self.y))
         reason[no_location] = "no_location"
+        nominal = np.zeros(len(incidents))
         if "location_precision" in incidents:
             # After no_location: a row placed by its area has no point *because* of its
             # precision, and is counted with the other imprecise rows.
@@ -209,7 +212,13 @@ class IncidentQueries:
             codes, labels = pd.factorize(incidents["location_precision"].astype("string"))
             per_label = pd.Series(labels).map(uncertainty).astype(float).fillna(np.inf)
             nominal = np.append(per_label.to_numpy(), np.inf)[codes]
-            reason[nominal > radius_m] = "precision"
+        if "location_uncertainty_m" in incidents:
+            # A distance the source states ("25 km precision") is the row's own uncertainty.
+            stated = pd.to_numeric(incidents["location_uncertainty_m"]).to_numpy(
+                dtype=float, na_value=np.nan)
+            given = np.isfinite(stated) & (reason != "no_location")
+            nominal = np.where(given, stated, nominal)
+        reason[nominal > radius_m] = "precision"
         if "time_precision" in incidents:
             ranged = incidents["time_precision"].astype("string").eq("range").fillna(False)
             reason[ranged.to_numpy(dtype=bool) & pd.isna(reason)] = "time_range"

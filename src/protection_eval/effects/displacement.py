@@ -59,6 +59,7 @@ from protection_eval.effects.covariance import (
 )
 from protection_eval.effects.design import few_treated_caveats, upper_column
 from protection_eval.effects.event_study import make_stacked_panel
+from protection_eval.projection import choose_working_projection, project_geometries
 
 __all__ = [
     "CONTIGUITY_TOLERANCE_M",
@@ -110,7 +111,8 @@ def compute_contiguity(
     areas : geopandas.GeoDataFrame
         Canonical areas (``area_id``, ``geometry``).
     projected_crs : object, optional
-        Metric CRS for the tolerance; the areas' UTM zone when None.
+        Metric CRS for the tolerance; the areas' working projection when None
+        (:func:`protection_eval.projection.choose_working_projection`).
     tolerance_m : float
         Boundaries closer than this touch (a corner counts, as in "queen" contiguity).
 
@@ -120,8 +122,8 @@ def compute_contiguity(
         Sorted neighbour ids per area id; an area with none maps to an empty tuple.
     """
     ids = areas["area_id"].astype(str).to_numpy()
-    geoms = areas.to_crs(projected_crs or areas.estimate_utm_crs()).geometry.reset_index(
-        drop=True)
+    crs = projected_crs or choose_working_projection(areas).crs
+    geoms = project_geometries(areas.geometry, crs).reset_index(drop=True)
     left, right = geoms.sindex.query(geoms, predicate="dwithin", distance=tolerance_m)
     found: dict[str, set[str]] = {a: set() for a in ids}
     for i, j in zip(left, right, strict=True):

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.model import to_local_naive, to_local_period
+from protection_eval.projection import area_km2
 
 __all__ = [
     "PANEL_FREQUENCIES",
@@ -77,8 +78,10 @@ def _to_periods(values: pd.Series, code: str) -> pd.Series:
 
 
 def _area_km2(areas: gpd.GeoDataFrame, projected_crs: object | None) -> np.ndarray:
-    crs = projected_crs or areas.estimate_utm_crs()
-    return areas.to_crs(crs).area.to_numpy() / 1e6
+    # Geodesic at any extent (protection_eval.projection owns it): the projected CRS is not
+    # needed, and a world CRS would not keep areas.
+    del projected_crs
+    return area_km2(areas.geometry)
 
 
 def _active_shares(

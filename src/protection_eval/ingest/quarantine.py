@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +23,7 @@ from protection_eval.ingest.parsing import ASCII_SPACE as _ASCII_SPACE
 from protection_eval.ingest.parsing import parse_numbers, parse_times
 from protection_eval.labels import LabelMapper, normalise_text
 from protection_eval.model import local_midnight_to_utc, to_local_day
+from protection_eval.projection import WorkingProjection
 
 
 class Quarantine:
@@ -73,10 +75,18 @@ class IngestContext:
     strategy_ids: frozenset[str]
     today: dt.date
     projected_crs: str | None = None
+    projection: WorkingProjection | None = None
     areas: gpd.GeoDataFrame | None = None
+    #: The areas prepared for point distances (ingest.locations.AreaDistances), built once.
+    area_distances: Any = None
+    #: Distances (m) of the points of the table being checked that were quarantined as
+    #: outside_areas, for the table's note on points just outside the outlines.
+    outside_m: list[float] = field(default_factory=list)
     patrol_ids: frozenset[str] = frozenset()
     incidents: pd.DataFrame | None = None
     area_name_suggestions: dict[str, list[str]] = field(default_factory=dict)
+    #: Area names read as countries (ingest.places): name -> area, country code, by what.
+    area_name_resolutions: dict[str, dict[str, str]] = field(default_factory=dict)
     table_notes: list[str] = field(default_factory=list)
 
 

@@ -132,6 +132,9 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "source": pa.Column(str, nullable=True),
             "perpetrator_type": pa.Column(str, nullable=True),
             "victims": pa.Column("Int64", pa.Check.ge(1), nullable=True),
+            # A location uncertainty the source states (25 km), NaN where it states none.
+            "location_uncertainty_m": pa.Column(float, pa.Check.gt(0), nullable=True,
+                                                required=False),
             # Optional reporting columns (empty when the source has none): the report date,
             # where it happened, a coarse survivor group (never an age), the source's channel
             # and the other sources that reported the same incident (capture-recapture).

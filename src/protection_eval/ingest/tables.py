@@ -12,6 +12,7 @@ swapped is quarantined, and the reason says so.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,7 +27,7 @@ import shapely
 from protection_eval.config import MissionConfig, SourceSpec
 from protection_eval.engine import current_engine
 from protection_eval.ingest.counts import ingest_counts
-from protection_eval.ingest.locations import assign_areas, check_points
+from protection_eval.ingest.locations import assign_areas, check_points, near_miss_note
 from protection_eval.ingest.places import resolve_area_references
 from protection_eval.ingest.quarantine import (
     IngestContext,
@@ -43,6 +44,7 @@ from protection_eval.ingest.quarantine import (
 from protection_eval.ingest.schemas import validate_table
 from protection_eval.ingest.validation import TableReport, ValidationReport
 from protection_eval.model import RawTable, to_iso_text, to_local_day
+from protection_eval.projection import WorkingProjection, choose_working_projection
 
 WGS84 = "EPSG:4326"
 
@@ -118,7 +120,7 @@ MODELS: dict[str, TableModel] = {
         ("incident_id", "occurred_at", "gbv_type"),
         ("occurred_until", "longitude", "latitude", "location_precision", "area_id",
          "area_name", "area_pcode", "source", "perpetrator_type", "victims", "reported_at",
-         "location_type", "survivor_group"),
+         "location_type", "survivor_group", "location_uncertainty_m"),
         "incident_id",
         points=True,
     ),
@@ -135,6 +137,8 @@ MODELS: dict[str, TableModel] = {
 #: slips such as ``1e19`` out of the analysis tables.
 NUMBER_BOUNDS: dict[str, tuple[float, float]] = {
     "victims": (1, 10_000),
+    # A stated location uncertainty: from 1 m to half the Earth's circumference.
+    "location_uncertainty_m": (1, 20_000_000),
     "personnel": (1, 100_000),
     "women": (0, 100_000),
     "population": (0, 10_000_000_000),
@@ -176,7 +180,9 @@ class MissionData:
     deployments : pandas.DataFrame or None
         Strategy deployments, when configured.
     projected_crs : str
-        Metric CRS for distance work: the configuration's ``crs`` or the areas' UTM zone.
+        Metric CRS for distance work (:attr:`projection`'s ``crs``): the configuration's
+        ``crs``, else one the areas' extent holds (their UTM zone, an azimuthal equidistant
+        projection centred on them), else an equal-area world CRS beside per-area frames.
     validation : ValidationReport
         Counts, reasons, quarantined rows and dropped columns.
     incident_counts : pandas.DataFrame or None
@@ -194,6 +200,20 @@ class MissionData:
     projected_crs: str
     validation: ValidationReport = field(repr=False)
     incident_counts: pd.DataFrame | None = None
+
+    @property
+    def projection(self) -> WorkingProjection:
+        """Where this mission's distances and areas are computed (one frame or several).
+
+        Chosen from the areas' extent and the configuration's ``crs`` by
+        :func:`protection_eval.projection.choose_working_projection`, the one owner of that
+        choice; its ``crs`` is :attr:`projected_crs`.
+        """
+        cached = self.__dict__.get("_projection")
+        if cached is None:
+            cached = choose_working_projection(self.areas, self.config.crs)
+            self.__dict__["_projection"] = cached
+        return cached
 
     @property
     def coverage_source(self) -> str:
@@ -255,7 +275,8 @@ def _geometry_points(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _require_columns(frame: pd.DataFrame, raw: RawTable, model: TableModel) -> None:
+def _require_columns(frame: pd.DataFrame, raw: RawTable, model: TableModel,
+                     spec: SourceSpec) -> None:
     required = list(model.required)
     if raw.table == "bases" and "year" in frame and "valid_from" not in frame:
         required.remove("valid_from")
@@ -271,14 +292,29 @@ def _require_columns(frame: pd.DataFrame, raw: RawTable, model: TableModel) -> N
     missing = [c for c in required if c not in frame.columns]
     if missing:
         found = [c for c in raw.frame.columns if c not in {"source_row", "geometry"}]
+        hints = [_expected_header(column, spec, found) for column in missing]
+        place_columns = {"longitude", "latitude", "area_id", "valid_from"}
         alternative = {"incidents": " (or area_name / area_pcode instead of coordinates)",
                        "incident_counts": " (or area_pcode / area_name)",
                        "bases": " (or year instead of valid_from)"}.get(raw.table, "")
         raise _fatal(
             raw.path,
-            f"required column(s) {missing}{alternative} absent (found {found}). Rename the "
-            f"source's own column with sources.{raw.table}.columns in the mission YAML",
+            f"required column(s) {missing}"
+            f"{alternative if place_columns & set(missing) else ''} absent: "
+            + "; ".join(hints) + f" (found {found}). Rename the source's own column with "
+            f"sources.{raw.table}.columns in the mission YAML",
         )
+
+
+def _expected_header(column: str, spec: SourceSpec, found: list[str]) -> str:
+    """Say which header stands for a model column, and the closest header the file has."""
+    expected = [src for src, target in spec.columns.items() if target == column]
+    by = f"preset {spec.preset!r}" if spec.preset else "sources.columns"
+    wanted = (f"{column} is read from {' or '.join(repr(e) for e in expected)} ({by})"
+              if expected else f"{column} has no column of its own in the file")
+    close = difflib.get_close_matches(expected[0] if expected else column, found, n=1,
+                                      cutoff=0.5)
+    return wanted + (f", closest header present: {close[0]!r}" if close else "")
 
 
 def _check_required_cells(frame: pd.DataFrame, model: TableModel, q: Quarantine) -> None:
@@ -678,7 +714,9 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
     occurred, until, time_precision = parse_time_interval(frame, spec, ctx, q)
     victims = parse_number_column(frame, "victims", spec, q, integer=True,
                                   bounds=NUMBER_BOUNDS["victims"])
-    area_ref, suggestions = resolve_area_references(frame, ctx, q)
+    uncertainty = parse_number_column(frame, "location_uncertainty_m", spec, q,
+                                      bounds=NUMBER_BOUNDS["location_uncertainty_m"])
+    area_ref, suggestions = resolve_area_references(frame, ctx, q, spec.encoding)
     ctx.area_name_suggestions = suggestions
     lon_given, lat_given = cell_text(frame, "longitude") != "", cell_text(frame, "latitude") != ""
     has_point = lon_given | lat_given
@@ -705,6 +743,7 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
             "source": source,
             "perpetrator_type": cell_text(frame, "perpetrator_type"),
             "victims": victims.astype("Int64"),
+            "location_uncertainty_m": uncertainty.astype("float64"),
             "reported_at": reported,
             "location_type": location_type,
             "survivor_group": survivor_group,
@@ -805,6 +844,8 @@ def ingest_table(
     """
     model = MODELS[raw.table]
     notes = raw.notes if not spec.where else ()  # a selection is a new table, as one pass has it
+    ctx.outside_m = []
+    ctx.area_name_resolutions = {}
     if raw.table == "incidents" and callable(getattr(raw, "blocks", None)):
         tally = _Tally()
         accepted, rejected, reasons = _incidents_in_blocks(
@@ -839,8 +880,13 @@ def ingest_table(
         rows_excluded=in_file - selected,
         suggestions=(dict(ctx.area_name_suggestions)
                      if raw.table in ("incidents", "incident_counts") else {}),
+        resolutions=(dict(ctx.area_name_resolutions)
+                     if raw.table in ("incidents", "incident_counts") else {}),
         notes=list(notes) + (list(ctx.table_notes) if raw.table == "incidents" else []),
     )
+    near = near_miss_note(ctx.outside_m, ctx.config.ingest.outside_tolerance_m)
+    if near:
+        report.notes.append(near)
     return accepted, rejected, report
 
 
@@ -897,7 +943,7 @@ def _checked(raw: RawTable, frame: pd.DataFrame, model: TableModel, spec: Source
     """Check the rows of ``frame``: the cells checked, the table built and the refusals."""
     if model.points:
         frame = _geometry_points(frame)
-    _require_columns(frame, raw, model)
+    _require_columns(frame, raw, model, spec)
     q = Quarantine(frame.index)
     _check_required_cells(frame, model, q)
     if model.id_column:
@@ -958,7 +1004,7 @@ def _incidents_in_blocks(raw: RawTable,
         # Point geometries become coordinate cells once, so that a likely duplicate found
         # after its block shows the cells its block checked.
         block = _geometry_points(block)
-        _require_columns(block, source, model)
+        _require_columns(block, source, model, spec)
         state.duplicates = seen.check(block, model.id_column)
         block, table, q = _checked(source, block, model, spec, ctx, state)
         for name, near in ctx.area_name_suggestions.items():
@@ -1004,12 +1050,6 @@ def _rows_shown(blocks: Callable[[], Iterator[tuple[RawTable, pd.DataFrame]]],
             block = _geometry_points(block.loc[taken])
             found.append(block[_shown(block, model)])
     return pd.concat(found)
-
-
-def _projected_crs(config: MissionConfig, areas: gpd.GeoDataFrame) -> str:
-    if config.crs:
-        return config.crs
-    return areas.estimate_utm_crs().to_string()
 
 
 def ingest_mission(
@@ -1064,7 +1104,9 @@ def ingest_mission(
                 report.errors.append(message)
                 raise MissionInputError(message, report)
             ctx.areas = tables[name]
-            ctx.projected_crs = _projected_crs(config, ctx.areas)
+            ctx.projection = choose_working_projection(ctx.areas, config.crs)
+            ctx.projected_crs = ctx.projection.crs
+            report.notes.append(ctx.projection.describe())
         elif name == "patrols":
             # From one object array: iterating Arrow text is a Python call per patrol.
             ctx.patrol_ids = frozenset(accepted["patrol_id"].to_numpy(dtype=object))

@@ -69,6 +69,10 @@ class TableReport:
     suggestions : dict
         Incidents only: each unmatched ``area_name`` -> the closest area names, best first.
         Shown to a person; never applied.
+    resolutions : dict
+        Incidents only: each ``area_name`` placed by reading it as a country
+        (:mod:`protection_eval.ingest.places`) -> ``area_id``, ``area_name``, ``country`` (ISO
+        alpha-3) and ``by``: listed for a person to check.
     notes : list of str
         What the reader said about the file: a skipped HXL hashtag row, a column map proposed
         from hashtags (never applied), the identifying columns a preset drops and why.
@@ -84,6 +88,7 @@ class TableReport:
     rows_excluded: int = 0
     suggestions: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    resolutions: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def reconciles(self) -> bool:
@@ -142,6 +147,7 @@ class ValidationReport:
                     "dropped_columns": list(t.dropped_columns),
                     "rows_excluded": t.rows_excluded,
                     **({"area_name_suggestions": dict(t.suggestions)} if t.suggestions else {}),
+                    **({"area_name_resolutions": dict(t.resolutions)} if t.resolutions else {}),
                     "notes": list(t.notes),
                 }
                 for name, t in self.tables.items()
@@ -168,6 +174,10 @@ class ValidationReport:
                 lines.append(f"      {n:>6}  {reason}: {REASONS[reason]}")
             if t.rows_excluded:
                 lines.append(f"      {t.rows_excluded} rows of the file left out by `where`")
+            if t.resolutions:
+                lines.append("      area names read as countries (check them): " + ", ".join(
+                    f"{name!r} -> {r['area_id']} ({r['area_name']})"
+                    for name, r in t.resolutions.items()))
             if t.dropped_columns:
                 lines.append(f"      dropped columns: {', '.join(t.dropped_columns)}")
             lines.extend(f"      note: {note}" for note in t.notes)

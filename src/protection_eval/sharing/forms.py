@@ -26,6 +26,7 @@ from protection_eval.hexgrid import (
     to_hexagon_footprint,
     to_hexagon_frame,
 )
+from protection_eval.projection import total_area_km2
 from protection_eval.sharing.disclosure import (
     MIN_ADAPTIVE_RESOLUTION,
     adaptive_cells,
@@ -266,8 +267,8 @@ def coarsest_resolution(areas: gpd.GeoDataFrame) -> int:
     """
     if areas is None or len(areas) == 0 or areas.crs is None:
         return MIN_ADAPTIVE_RESOLUTION
-    # An equal-area projection: the area of the mission in square kilometres.
-    total_km2 = float(areas.to_crs("EPSG:6933").geometry.union_all().area) / 1e6
+    # The geodesic area of the mission in square kilometres (at any extent).
+    total_km2 = total_area_km2(areas.geometry)
     for resolution in range(MIN_ADAPTIVE_RESOLUTION, 9):
         if hexagon_area_km2(resolution) <= total_km2 / 4:
             return resolution
