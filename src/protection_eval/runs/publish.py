@@ -26,10 +26,16 @@ from protection_eval.ingest.tables import MissionData
 from protection_eval.io.readers import read_mission_sources
 from protection_eval.io.writers import write_table
 from protection_eval.runs import ledger as ledger_lib
-from protection_eval.runs.layout import RESTRICTED, RESTRICTED_FILES, SHARED_REJECTED
+from protection_eval.runs.layout import (
+    RESTRICTED,
+    RESTRICTED_FILES,
+    SHARED_REJECTED,
+    gate_key_path,
+)
 from protection_eval.runs.missions import load_mission
 from protection_eval.sharing.audit.differencing import Margin, margins_of_folder
 from protection_eval.sharing.audit.folder import AuditResult, RawNeedles, audit_mission_folder
+from protection_eval.sharing.audit.seal import load_gate_key
 from protection_eval.sharing.disclosure import k_from_config
 
 __all__ = [
@@ -61,18 +67,23 @@ def audit_folder(
         Those raw coordinates and identifying values, taken when the mission was read
         (:func:`protection_eval.runs.missions.load_mission_for_audit`).
 
+    The gate's key (:func:`protection_eval.runs.layout.gate_key_path`) is read, never made,
+    so that records the gate sealed beside the folder (the PDF it printed) are trusted and
+    no others.
+
     Returns
     -------
     AuditResult
         The findings.
     """
+    key = load_gate_key(gate_key_path())
     if mission is None:
-        return audit_mission_folder(path)
+        return audit_mission_folder(path, gate_key=key)
     data = mission if isinstance(mission, MissionData) else load_mission(mission)
     if needles is not None:
-        return audit_mission_folder(path, data, needles=needles)
+        return audit_mission_folder(path, data, needles=needles, gate_key=key)
     raw = {name: table.frame for name, table in read_mission_sources(data.config).items()}
-    return audit_mission_folder(path, data, raw)
+    return audit_mission_folder(path, data, raw, gate_key=key)
 
 
 def describe_findings(findings: pd.DataFrame) -> list[dict[str, str]]:

@@ -81,6 +81,7 @@ from protection_eval.sharing.audit.scan import (
     check_coordinates,
     check_recoverable,
 )
+from protection_eval.sharing.audit.seal import verify_record
 from protection_eval.sharing.disclosure import MIN_ADAPTIVE_RESOLUTION, check_k
 
 __all__ = [
@@ -98,8 +99,6 @@ _JSON_SUFFIXES = {".json", ".geojson"}
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
 #: Checks that need the mission's raw data, named in a summary when they could not run.
 MISSION_CHECKS = ("raw coordinates", "identifying values", "incident ids")
-#: The manifest key a run fills with the images it made from audited aggregates.
-SHARED_IMAGES_KEY = "shared_images"
 
 
 @dataclass
@@ -249,22 +248,6 @@ def _unit_centres(areas: Any) -> Any:
     )
 
 
-def shared_images_of(folder: Path) -> dict[str, str]:
-    """Images a run recorded as made from audited aggregates: ``{name: sha256}``.
-
-    Read from the ``shared_images`` key of the ``manifest.json`` beside the shared folder;
-    empty when there is no manifest or no such key.
-    """
-    manifest = folder.parent / "manifest.json"
-    try:
-        recorded = json.loads(manifest.read_text(encoding="utf-8")).get(SHARED_IMAGES_KEY)
-    except (OSError, ValueError, AttributeError):
-        return {}
-    if not isinstance(recorded, dict):
-        return {}
-    return {str(k): str(v) for k, v in recorded.items()}
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -273,21 +256,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _printed_from_audited_page(folder: Path, pdf: Path) -> bool:
-    """Whether a PDF is one the run printed from a page of this folder, both unchanged since.
+def _printed_from_audited_page(folder: Path, pdf: Path, key: bytes | None) -> bool:
+    """Whether a PDF is one the gate printed from a page of this folder, both unchanged since.
 
     The audit cannot read a PDF. It accepts one only when the run's manifest (beside the shared
     folder) records it under ``shared_pdfs`` with its sha256 and the sha256 of the HTML page
-    it was printed from (:func:`protection_eval.runs.pdf.print_shared_pdfs`), and that page is
-    in this folder, unchanged, so that it is audited with the rest.
+    it was printed from (:func:`protection_eval.runs.pdf.print_shared_pdfs`), the record's
+    seal verifies under the gate's key (:mod:`protection_eval.sharing.audit.seal`: a manifest
+    written by whoever made the folder is not trusted), and that page is in this folder,
+    unchanged, so that it is audited with the rest.
     """
+    if key is None:
+        return False
     manifest = folder.parent / "manifest.json"
     try:
         records = json.loads(manifest.read_text(encoding="utf-8")).get("shared_pdfs") or {}
     except (OSError, ValueError, AttributeError):
         return False
     record = records.get(pdf.name) if isinstance(records, dict) else None
-    if not isinstance(record, dict):
+    if not verify_record(record, key) or record.get("file") != pdf.name:
         return False
     source = folder / str(record.get("source", ""))
     if source.parent != folder or source.suffix.lower() not in {".html", ".htm"}:
@@ -312,6 +299,7 @@ def audit_shared_folder(
     label_resolutions: Iterable[int] | None = None,
     shared_images: Mapping[str, str] | None = None,
     not_run: Iterable[str] | None = None,
+    gate_key: bytes | None = None,
 ) -> AuditResult:
     """Audit every file of a shared folder.
 
@@ -346,12 +334,15 @@ def audit_shared_folder(
         H3 resolutions at whose cell centres a point label may stand (the run's resolution);
         ``hex_resolutions`` when not given.
     shared_images : mapping of str to str, optional
-        ``{file name: sha256}`` of images made from audited aggregates (the run manifest's
-        ``shared_images``); only exact matches pass. Read from ``../manifest.json`` when
-        not given.
+        ``{file name: sha256}`` of images made from audited aggregates, given by the caller
+        (never read from a manifest beside the folder); only exact matches pass.
     not_run : iterable of str, optional
         Checks that could not run, named in the summary; by default those of
         :data:`MISSION_CHECKS` whose input (incidents, ids, identifying values) is missing.
+    gate_key : bytes, optional
+        The gate's key (:func:`protection_eval.sharing.audit.seal.load_gate_key`): a PDF
+        passes only when ``../manifest.json`` records it under a seal that verifies with this
+        key. Without it, no record beside the folder is trusted and every PDF is a finding.
 
     Returns
     -------
@@ -376,7 +367,7 @@ def audit_shared_folder(
             hex_resolutions=tuple(hex_resolutions),
         ),
     )
-    images = dict(shared_images if shared_images is not None else shared_images_of(folder))
+    images = dict(shared_images or {})
     ctx.label_resolutions = tuple(
         hex_resolutions if label_resolutions is None else label_resolutions
     )
@@ -393,7 +384,7 @@ def audit_shared_folder(
         files = [(folder.name, folder)]
     for name, file in files:
         if (file.suffix.lower() == ".pdf" and folder.is_dir()
-                and _printed_from_audited_page(folder, file)):
+                and _printed_from_audited_page(folder, file, gate_key)):
             continue
         _scan_file(scanner, name, file, images)
     check_coordinates(ctx, incidents)
@@ -492,6 +483,7 @@ def audit_mission_folder(
     raw_sources: Mapping[str, pd.DataFrame] | None = None,
     *,
     needles: RawNeedles | None = None,
+    gate_key: bytes | None = None,
 ) -> AuditResult:
     """Audit a shared folder against a loaded mission.
 
@@ -511,6 +503,9 @@ def audit_mission_folder(
     needles : RawNeedles, optional
         The same taken from them already (:func:`raw_needles_of`); used instead of
         ``raw_sources``.
+    gate_key : bytes, optional
+        The gate's key, for the sealed records beside the folder (see
+        :func:`audit_shared_folder`).
 
     Returns
     -------
@@ -518,7 +513,7 @@ def audit_mission_folder(
         The findings.
     """
     if mission is None:
-        return audit_shared_folder(path)
+        return audit_shared_folder(path, gate_key=gate_key)
     from protection_eval.sharing.disclosure import k_from_config
 
     config = mission.config
@@ -545,4 +540,5 @@ def audit_mission_folder(
         areas=mission.areas,
         identifying_values=needles.identifying_values,
         identifying_times=needles.identifying_times,
+        gate_key=gate_key,
     )
