@@ -230,6 +230,9 @@ def _scan_office(scanner: Scanner, name: str, file: Path) -> None:
     for layer, collection in content.features:
         scanner.check_name(layer, name, layer)
         scanner.scan_json(collection, name, layer, 0, data=True)
+    # Last, so that a value found in a cell too is reported at the cell.
+    for where, text in content.parts:
+        scanner.scan_text(text, name, where, 0)
 
 
 def _unit_centres(areas: Any) -> Any:

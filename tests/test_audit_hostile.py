@@ -1,0 +1,217 @@
+"""Hand-made shared folders that passed `audit --mission` (issue 25, item 6), built here.
+
+Each test makes a hostile file the way an evaluator or an attacker could, in a part of the file
+or a writing of a value that the audit did not read, and checks that the audit now reports it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from shapely.geometry import box
+
+from protection_eval.sharing.audit.folder import audit_shared_folder
+
+CASE = "INC-00042"
+NAME = "Amina Odhiambo"
+# One needle per part of a file: the audit reports a value once, at the first place it is found.
+OTHERS = ("Wanjiru", "Zaina Kol", "GBV-7731", "Nyakuma")
+
+
+def findings_of(folder: Path, **kwargs) -> list[tuple[str, str, str]]:
+    """(kind, where, what) of every finding, the mission's needles given."""
+    kwargs.setdefault("identifying_values", [CASE, NAME, *OTHERS])
+    result = audit_shared_folder(folder, k=5, **kwargs)
+    return [(f.kind, f.where, f.what) for f in result.findings]
+
+
+def kinds_at(found: list[tuple[str, str, str]], where: str) -> set[str]:
+    return {kind for kind, place, _ in found if where in place}
+
+
+def rewrite_zip(path: Path, edits: dict[str, bytes]) -> None:
+    """Replace or add members of a zip package (parts the writing library cannot make)."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members.update(edits)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+# -- every part of a workbook ---------------------------------------------------------------------
+
+
+def clean_workbook(path: Path) -> openpyxl.Workbook:
+    book = openpyxl.Workbook()
+    book.active.title = "by area"
+    book.active.append(["area", "incidents"])
+    book.active.append(["North", 12])
+    return book
+
+
+def test_a_clean_workbook_passes(tmp_path):
+    clean_workbook(tmp_path / "t.xlsx").save(tmp_path / "t.xlsx")
+    assert findings_of(tmp_path) == []
+
+
+def test_xlsx_header_footer_hyperlink_validation_and_properties_are_read(tmp_path):
+    from openpyxl.packaging.custom import StringProperty
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    book = clean_workbook(tmp_path / "t.xlsx")
+    sheet = book.active
+    sheet.oddFooter.center.text = f"Survivor: {NAME}"
+    sheet["A2"].hyperlink = "https://collector.example.net/pixel"
+    validation = DataValidation(type="list", formula1=f'"{CASE},other"')
+    sheet.add_data_validation(validation)
+    validation.add("C2")
+    book.properties.keywords = "reported on 5 April 2023"
+    book.custom_doc_props.append(StringProperty(name="reference", value=OTHERS[0]))
+    book.save(tmp_path / "t.xlsx")
+
+    found = findings_of(tmp_path)
+    assert "named_case" in kinds_at(found, "part xl/worksheets/sheet1.xml")  # the footer
+    assert "identifying_value" in kinds_at(found, "part xl/worksheets/sheet1.xml")  # validation
+    rels = kinds_at(found, "part xl/worksheets/_rels/sheet1.xml.rels")
+    assert rels == {"third_party_url"}  # the hyperlink's target
+    assert "fine_date" in kinds_at(found, "part docProps/core.xml")
+    assert "identifying_value" in kinds_at(found, "part docProps/custom.xml")
+
+
+def test_xlsx_text_box_unused_shared_string_and_custom_xml_are_read(tmp_path):
+    clean_workbook(tmp_path / "t.xlsx").save(tmp_path / "t.xlsx")
+    drawing = (
+        '<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing"'
+        ' xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><xdr:twoCellAnchor>'
+        f"<xdr:sp><xdr:txBody><a:p><a:r><a:t>Case {CASE} at 22:15</a:t></a:r></a:p>"
+        "</xdr:txBody></xdr:sp></xdr:twoCellAnchor></xdr:wsDr>"
+    )
+    unused = ('<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1"'
+              f' uniqueCount="1"><si><t>{NAME}</t></si></sst>')
+    rewrite_zip(tmp_path / "t.xlsx", {
+        "xl/drawings/drawing1.xml": drawing.encode(),
+        "xl/sharedStrings.xml": unused.encode(),
+        "customXml/item1.xml": f'<data><row case="{OTHERS[0]}"/></data>'.encode(),
+    })
+
+    found = findings_of(tmp_path)
+    assert {"identifying_value", "named_case", "time_of_day"} <= kinds_at(
+        found, "part xl/drawings/drawing1.xml")
+    assert "identifying_value" in kinds_at(found, "part xl/sharedStrings.xml")
+    assert "identifying_value" in kinds_at(found, "part customXml/item1.xml")
+
+
+def test_xlsx_comment_in_the_xml_and_an_unknown_binary_part_are_not_passed(tmp_path):
+    clean_workbook(tmp_path / "t.xlsx").save(tmp_path / "t.xlsx")
+    with zipfile.ZipFile(tmp_path / "t.xlsx") as archive:
+        sheet = archive.read("xl/worksheets/sheet1.xml").decode()
+    commented = sheet.replace("<sheetData>", f"<!-- {CASE} --><sheetData>")
+    rewrite_zip(tmp_path / "t.xlsx", {
+        "xl/worksheets/sheet1.xml": commented.encode(),
+        "xl/blob.bin": b"\x00\x01zlib?" + bytes(range(256)),
+    })
+    found = findings_of(tmp_path)
+    assert "identifying_value" in kinds_at(found, "part xl/worksheets/sheet1.xml")
+    assert any(k == "unauditable_file" and "xl/blob.bin" in what for k, _, what in found)
+
+
+def make_ods(path: Path) -> None:
+    pd.DataFrame({"area": ["North"], "incidents": [12]}).to_excel(path, engine="odf",
+                                                                  index=False)
+
+
+def test_ods_comment_metadata_and_formula_are_read(tmp_path):
+    path = tmp_path / "t.ods"
+    make_ods(path)
+    with zipfile.ZipFile(path) as archive:
+        content = archive.read("content.xml").decode()
+        meta = archive.read("meta.xml").decode()
+    annotated = content.replace(
+        "<text:p>North</text:p>",
+        f"<office:annotation><text:p>Survivor: {NAME}</text:p></office:annotation>"
+        "<text:p>North</text:p>",
+    )
+    assert annotated != content
+    formula = annotated.replace('office:value="12"',
+                                'office:value="12" table:formula="of:=WEBSERVICE(&quot;x&quot;)"')
+    assert formula != annotated
+    tagged = meta.replace("</office:meta>",
+                          f"<meta:keyword>{OTHERS[0]}</meta:keyword></office:meta>")
+    rewrite_zip(path, {"content.xml": formula.encode(), "meta.xml": tagged.encode()})
+
+    found = findings_of(tmp_path)
+    assert "named_case" in kinds_at(found, "part content.xml")
+    assert "identifying_value" in kinds_at(found, "part meta.xml")
+    assert any(k == "unauditable_file" and "formula" in what for k, _, what in found)
+
+
+def test_a_clean_ods_passes(tmp_path):
+    make_ods(tmp_path / "t.ods")
+    assert findings_of(tmp_path) == []
+
+
+# -- Parquet and GeoPackage metadata --------------------------------------------------------------
+
+
+def test_parquet_schema_and_field_metadata_are_read(tmp_path):
+    field = pa.field("incidents", pa.int64(), metadata={"note": f"Survivor: {NAME}"})
+    schema = pa.schema([pa.field("area", pa.string()), field],
+                       metadata={"provenance": f"exported from case {CASE}"})
+    table = pa.table({"area": ["North"], "incidents": [12]}, schema=schema)
+    pq.write_table(table, tmp_path / "t.parquet")
+    found = findings_of(tmp_path)
+    assert "identifying_value" in kinds_at(found, "provenance")
+    assert "named_case" in kinds_at(found, "field incidents")
+
+
+def test_parquet_column_statistics_are_read(tmp_path):
+    # A writer may put in a chunk's statistics text that no row holds: here the footer's
+    # minimum "North" becomes a name no row holds, the rows untouched.
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"area": ["North", "South"], "incidents": [12, 15]}), path)
+    assert findings_of(tmp_path) == []
+    data = path.read_bytes()
+    footer_at = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    patched = data[:footer_at] + data[footer_at:].replace(b"North", b"Zaina")
+    assert patched != data
+    path.write_bytes(patched)
+    assert pd.read_parquet(path)["area"].tolist() == ["North", "South"]
+    found = findings_of(tmp_path, identifying_values=["Zaina"])
+    assert "identifying_value" in kinds_at(found, "statistics of area")
+
+
+def make_gpkg(path: Path) -> None:
+    frame = gpd.GeoDataFrame({"area": ["North"], "incidents": [12]},
+                             geometry=[box(31.4, 4.7, 31.55, 5.0)], crs="EPSG:4326")
+    frame.to_file(path, layer="areas", driver="GPKG")
+
+
+def test_a_clean_geopackage_passes(tmp_path):
+    make_gpkg(tmp_path / "t.gpkg")
+    assert findings_of(tmp_path) == []
+
+
+def test_geopackage_layer_description_metadata_and_hidden_tables_are_read(tmp_path):
+    path = tmp_path / "t.gpkg"
+    make_gpkg(path)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE gpkg_contents SET description = ?, identifier = ?",
+                   (f"Survivor: {NAME}", "areas"))
+        db.execute("CREATE TABLE gpkg_metadata (id INTEGER PRIMARY KEY, md_scope TEXT, "
+                   "md_standard_uri TEXT, mime_type TEXT, metadata TEXT)")
+        db.execute("INSERT INTO gpkg_metadata VALUES (1, 'dataset', 'x', 'text/plain', ?)",
+                   (f"collected 2023.04.05 from {CASE}",))
+        db.execute("CREATE TABLE notes (note TEXT)")  # in no layer, in no metadata table
+        db.execute("INSERT INTO notes VALUES (?)", (f"see {OTHERS[1]}",))
+    found = findings_of(tmp_path)
+    assert "named_case" in kinds_at(found, "table gpkg_contents")
+    assert "identifying_value" in kinds_at(found, "table gpkg_metadata")
+    assert "identifying_value" in kinds_at(found, "notes")
