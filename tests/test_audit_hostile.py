@@ -6,6 +6,7 @@ or a writing of a value that the audit did not read, and checks that the audit n
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -15,6 +16,7 @@ import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from shapely.geometry import box
 
 from protection_eval.sharing.audit.folder import audit_shared_folder
@@ -215,3 +217,95 @@ def test_geopackage_layer_description_metadata_and_hidden_tables_are_read(tmp_pa
     assert "named_case" in kinds_at(found, "table gpkg_contents")
     assert "identifying_value" in kinds_at(found, "table gpkg_metadata")
     assert "identifying_value" in kinds_at(found, "notes")
+
+
+# -- ids in disguise ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("zero-width.csv", "area,note\nNorth,INC-\u200b00042\n"),
+        ("soft-hyphen.json", json.dumps({"note": "INC-\u00ad00042"})),
+        ("fullwidth.csv", "area,note\nNorth,ＩＮＣ－０００４２\n"),
+        ("markup.html", "<p>Reported as INC-<b></b>00042 in the log</p>"),
+        ("split.html", "<table><tr><td>INC-<span>00042</span></td></tr></table>"),
+        ("json-markup.json", json.dumps({"popup": "<i>INC-</i>00042"})),
+        ("css-comment.html", "<style>p { color: red } /* INC-00042 */</style><p>x</p>"),
+        ("script-comment.html", "<script>var n = 1; // INC-00042\n</script>"),
+    ],
+)
+def test_an_id_in_disguise_is_found(tmp_path, name, body):
+    (tmp_path / name).write_text(body, encoding="utf-8")
+    found = findings_of(tmp_path)
+    assert ("identifying_value", "inc-00042") in {(k, what) for k, _, what in found}, found
+
+
+# -- dates and names ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["reported on 5 April", "on the 5th of April", "seen April 5 near the market",
+     "2023.04.05", "5-abr-23", "２０２３-０４-０５", "le ５ avril"],
+)
+def test_a_day_in_another_writing_is_a_fine_date(tmp_path, text):
+    (tmp_path / "note.txt").write_text(text, encoding="utf-8")
+    assert {k for k, _, _ in findings_of(tmp_path)} == {"fine_date"}
+
+
+@pytest.mark.parametrize("text", ["April 2023", "2023-04", "12 months", "Jan 2022 to Dec 2023",
+                                  "may 5 areas differ"])
+def test_a_month_or_a_number_is_not_a_fine_date(tmp_path, text):
+    (tmp_path / "note.txt").write_text(text, encoding="utf-8")
+    assert findings_of(tmp_path) == []
+
+
+def test_excel_serials_in_a_date_column_are_fine_dates(tmp_path):
+    # 45021 is 2023-04-05 as Excel counts days (from 1899-12-30).
+    (tmp_path / "rows.csv").write_text("area,incident_date,incidents\nNorth,45021,12\n",
+                                       encoding="utf-8")
+    (tmp_path / "rows.json").write_text(json.dumps([{"fecha": 45021.0, "incidents": 12}]))
+    book = openpyxl.Workbook()
+    book.active.append(["area", "date", "incidents"])
+    book.active.append(["North", 45021, 12])  # General format: a number, not a date cell
+    book.save(tmp_path / "rows.xlsx")
+    result = audit_shared_folder(tmp_path, k=5)
+    assert {(f.file, f.kind) for f in result.findings} == {
+        ("rows.csv", "fine_date"), ("rows.json", "fine_date"), ("rows.xlsx", "fine_date")}
+    assert all("2023-04-05" in f.what for f in result.findings)
+
+
+def test_an_excel_serial_outside_a_date_column_is_a_number(tmp_path):
+    (tmp_path / "rows.csv").write_text("area,population\nNorth,45021\n", encoding="utf-8")
+    assert findings_of(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Cas n° 42", "victime Amina", "sobreviviente: Amina", "caso núm. 7", "vítima Maria",
+     "الناجية: أمينة", "dossier n° 12"],
+)
+def test_a_case_or_survivor_named_in_another_language_is_a_named_case(tmp_path, text):
+    (tmp_path / "note.txt").write_text(text, encoding="utf-8")
+    assert {k for k, _, _ in findings_of(tmp_path)} == {"named_case"}
+
+
+@pytest.mark.parametrize("text", ["Survivor Mentoring", "victimes : 12", "case study",
+                                  "Cas 12 et 13 du tableau"])
+def test_titles_and_counts_are_not_named_cases(tmp_path, text):
+    (tmp_path / "note.txt").write_text(text, encoding="utf-8")
+    assert findings_of(tmp_path) == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-32-le", "utf-32-be"])
+def test_utf32_without_a_byte_order_mark_is_read(tmp_path, encoding):
+    text = json.dumps({"note": f"Survivor: {NAME}", "when": "2023-04-05"})
+    (tmp_path / "note.json").write_bytes(text.encode(encoding))
+    kinds = {k for k, _, _ in findings_of(tmp_path)}
+    assert {"named_case", "fine_date", "identifying_value"} <= kinds
+
+
+def test_text_that_still_holds_nul_characters_is_refused(tmp_path):
+    (tmp_path / "note.txt").write_bytes(b"Survivor\x00: Amina " * 4)
+    assert {k for k, _, _ in findings_of(tmp_path)} == {"unauditable_file"}

@@ -280,7 +280,9 @@ class Scanner:
             decoded = _decode_data_uri(uri)
             if decoded is not None:
                 self.scan_bytes(decoded[1], decoded[0], file, f"{where} > data: URI", depth + 1)
-        plain = rules.DATA_URI_RE.sub(" ", text).replace("\\/", "/")
+        # As a reader reads it: fullwidth forms folded, zero-width and other format characters
+        # gone (NFKC, category Cf).
+        plain = rules.normalise_text(rules.DATA_URI_RE.sub(" ", text).replace("\\/", "/"))
         for url in r.third_party_urls(plain):
             if (file, url) not in ctx.requested:
                 ctx.add(file, where, "third_party_url", url)
@@ -299,6 +301,8 @@ class Scanner:
             ctx.add(file, where, "notebook_metadata", rules.NOTEBOOK_RE.search(plain).group(0))
         for value in r.identifying_values_in(plain):
             ctx.add(file, where, "identifying_value", value)
+        if "<" in plain and (joined := rules.without_markup(plain)) != plain:
+            self.check_hidden_text(joined, file, where, dates=False)
         if prose:
             for value in rules.small_counts_in_prose(plain, ctx.k):
                 ctx.add(file, where, "small_count", value)
@@ -352,6 +356,27 @@ class Scanner:
             self.ctx.add(file, where, "raster_image", f"{kind} image, sha256 {digest[:16]}...")
         return True
 
+    def check_hidden_text(self, text: str, file: str, where: str, *, dates: bool = True) -> None:
+        """Search text no other rule reads as a whole for what points at a case.
+
+        Identifying values and named cases, and with ``dates`` dates and times of day: a
+        comment, or the text of a page or string with its tags removed (``INC-<b></b>00042``
+        reads ``INC-00042``), where dates are not searched (a count in one cell and a month
+        in the next are not a date).
+        """
+        ctx = self.ctx
+        text = rules.normalise_text(text)
+        for value in ctx.rules.identifying_values_in(text):
+            ctx.add(file, where, "identifying_value", value)
+        for value in structure.find_named_cases(text):
+            ctx.add(file, where, "named_case", value)
+        if not dates:
+            return
+        for kind, value in rules.find_dates_and_times(text):
+            ctx.add(file, where, kind, value)
+        for kind, value in structure.find_other_date_forms(text):
+            ctx.add(file, where, kind, value)
+
     def check_point_layers(self, code: str, file: str, where: str) -> None:
         """Record layers that draw points, except labels exactly at an approved unit's centre."""
         for call, position in structure.find_point_layers(code):
@@ -400,6 +425,10 @@ class Scanner:
                 if name in ("papermill", "nbformat", "kernelspec"):
                     ctx.add(file, path, "notebook_metadata", name)
                 self.scan_text(name, file, path, depth, prose=False)
+                if structure.is_date_name(name) and not isinstance(value, dict | list):
+                    serial = structure.excel_serial(value)
+                    if serial is not None:
+                        ctx.add(file, path, "fine_date", serial)
                 if structure.is_period_key(name) and not isinstance(value, dict | list):
                     count = rules.as_small_count(value, ctx.k)
                     if count is not None:
@@ -493,6 +522,7 @@ class Scanner:
             self.check_markup(name, file, f"{where}header")
             self.scan_text(name, file, f"{where}header", depth, prose=False)
         count_cols = [i for i, name in enumerate(header) if rules.is_count_name(name)]
+        date_cols = {i for i, name in enumerate(header) if structure.is_date_name(name)}
         lat_col = next((i for i, n in enumerate(header) if n.lower() in rules.LAT_NAMES), None)
         lng_col = next((i for i, n in enumerate(header) if n.lower() in rules.LNG_NAMES), None)
         for i in count_cols:
@@ -504,6 +534,9 @@ class Scanner:
             for i, value in enumerate(row):
                 column = header[i] if i < len(header) else f"#{i + 1}"
                 spot = f"{where}row {number}, column {column}"
+                serial = structure.excel_serial(value) if i in date_cols else None
+                if serial is not None:
+                    ctx.add(file, spot, "fine_date", serial)
                 if not isinstance(value, str):
                     epoch = structure.epoch_number(value)
                     if epoch is not None:
@@ -544,6 +577,9 @@ class Scanner:
                 prose = name not in ("href", "src", "class", "id", "srcset")
                 self.scan_text(value, file, spot, depth, prose=prose)
         speaks_of_incidents = rules.mentions_incidents(" ".join(t for _, t in walker.texts))
+        # The page's text as it reads with the tags gone: a value split by markup is whole.
+        self.check_hidden_text("".join(t for _, t in walker.texts), file, f"{prefix}text",
+                               dates=False)
         for line, data in walker.texts:
             if data.strip():
                 self.scan_text(data, file, f"{prefix}line {line}", depth)
@@ -565,6 +601,9 @@ class Scanner:
                 # licence and credit URLs there (nbconvert's theme does).
                 css = rules.CSS_COMMENT_RE.sub(" ", body)
                 self.scan_text(css, file, f"{prefix}line {line} <style>", depth, prose=False)
+                # A comment is still text in the file: what names a case is read there too.
+                for comment in rules.CSS_COMMENT_RE.findall(body):
+                    self.check_hidden_text(comment, file, f"{prefix}line {line} <style> comment")
         for line, rows in walker.tables:
             self._scan_table(rows, file, f"{prefix}line {line} <table>")
 
@@ -618,6 +657,10 @@ class Scanner:
             rest[start:end] = " " * (end - start)
             spans.append((start, end))
         code = "".join(rest)
+        # Comments and code are text in the file too: an id there is as shared as in a string.
+        self.check_hidden_text(rules.JS_COMMENT_RE.sub(" ", code), file, where, dates=False)
+        for comment in rules.JS_COMMENT_RE.findall(code):
+            self.check_hidden_text(comment, file, f"{where} comment")
         self.check_point_layers(body, file, where)
         for a, b in rules.coordinate_pairs_in_code(code):
             ctx.coords.append((b, a, file, where, "pair"))
