@@ -309,3 +309,108 @@ def test_utf32_without_a_byte_order_mark_is_read(tmp_path, encoding):
 def test_text_that_still_holds_nul_characters_is_refused(tmp_path):
     (tmp_path / "note.txt").write_bytes(b"Survivor\x00: Amina " * 4)
     assert {k for k, _, _ in findings_of(tmp_path)} == {"unauditable_file"}
+
+
+# -- places in any notation -----------------------------------------------------------------------
+
+# A reported incident, and the mission's areas around it (a 0.3 by 0.29 degree box).
+INCIDENT_LNG, INCIDENT_LAT = 31.552345, 4.851234
+# Inside the areas, 5 km from the incident.
+ELSEWHERE_LNG, ELSEWHERE_LAT = 31.6012, 4.8811
+
+
+def mission_kwargs(lng: float = INCIDENT_LNG, lat: float = INCIDENT_LAT) -> dict:
+    incidents = pd.DataFrame({"incident_id": ["INC-00042"], "longitude": [lng],
+                              "latitude": [lat]})
+    # Off-centre, so that no corner or centre of it is the incident (those are approved).
+    areas = gpd.GeoDataFrame({"area_id": ["a"]}, crs="EPSG:4326",
+                             geometry=[box(lng - 0.1, lat - 0.12, lng + 0.2, lat + 0.17)])
+    # The mission shares resolution-7 hexagons (and the coarser cells they merge into).
+    return {"incidents": incidents, "areas": areas, "label_resolutions": range(5, 8)}
+
+
+def dms(value: float, positive: str, negative: str) -> str:
+    degrees = int(abs(value))
+    minutes = int((abs(value) - degrees) * 60)
+    seconds = (abs(value) - degrees - minutes / 60) * 3600
+    return f"{degrees}°{minutes}'{seconds:.1f}\"{positive if value >= 0 else negative}"
+
+
+def utm(lng: float, lat: float) -> str:
+    from pyproj import Transformer
+
+    easting, northing = Transformer.from_crs("EPSG:4326", "EPSG:32636",
+                                             always_xy=True).transform(lng, lat)
+    return f"36N {easting:.0f} {northing:.0f}"
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("prose.txt", f"The team met at {INCIDENT_LAT:.6f}, {INCIDENT_LNG:.6f} that week."),
+        ("cell.csv", f'area,where\nNorth,"{INCIDENT_LAT:.6f}, {INCIDENT_LNG:.6f}"\n'),
+        ("meta.html", f'<meta name="geo.position" content="{INCIDENT_LAT:.6f};'
+                      f'{INCIDENT_LNG:.6f}"><p>Map</p>'),
+        ("path.svg", f'<svg xmlns="http://www.w3.org/2000/svg"><path d="M{INCIDENT_LNG:.6f} '
+                     f'{INCIDENT_LAT:.6f} l0.0001 0 l0 0.0001 z"/></svg>'),
+        ("ring.svg", f'<svg xmlns="http://www.w3.org/2000/svg"><polygon points="'
+                     f'{INCIDENT_LNG - 0.001},{INCIDENT_LAT - 0.001} {INCIDENT_LNG + 0.001},'
+                     f'{INCIDENT_LAT - 0.001} {INCIDENT_LNG + 0.001},{INCIDENT_LAT + 0.001} '
+                     f'{INCIDENT_LNG - 0.001},{INCIDENT_LAT + 0.001}"/></svg>'),
+        ("dms.txt", f"Seen at {dms(INCIDENT_LAT, 'N', 'S')} {dms(INCIDENT_LNG, 'E', 'W')}."),
+        ("utm.txt", f"Grid reference {utm(INCIDENT_LNG, INCIDENT_LAT)}."),
+    ],
+)
+def test_an_incident_written_in_any_notation_is_found(tmp_path, name, body):
+    (tmp_path / name).write_text(body, encoding="utf-8")
+    kinds = {k for k, _, _ in findings_of(tmp_path, **mission_kwargs())}
+    assert "incident_coordinate" in kinds, kinds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{ELSEWHERE_LAT:.5f}, {ELSEWHERE_LNG:.5f}",
+        f"{dms(ELSEWHERE_LAT, 'N', 'S')}, {dms(ELSEWHERE_LNG, 'E', 'W')}",
+        f"N {int(ELSEWHERE_LAT)}° {(ELSEWHERE_LAT % 1) * 60:.3f}' "
+        f"E {int(ELSEWHERE_LNG)}° {(ELSEWHERE_LNG % 1) * 60:.3f}'",
+        utm(ELSEWHERE_LNG, ELSEWHERE_LAT),
+    ],
+)
+def test_a_place_inside_the_mission_finer_than_a_hexagon_is_a_fine_location(tmp_path, text):
+    (tmp_path / "note.txt").write_text(f"Meet at {text} tomorrow", encoding="utf-8")
+    kinds = {k for k, _, _ in findings_of(tmp_path, **mission_kwargs())}
+    assert kinds == {"fine_location"}
+
+
+def test_an_h3_cell_finer_than_the_missions_is_a_fine_location(tmp_path):
+    import h3
+
+    fine = h3.latlng_to_cell(ELSEWHERE_LAT, ELSEWHERE_LNG, 10)
+    shared = h3.latlng_to_cell(ELSEWHERE_LAT, ELSEWHERE_LNG, 7)
+    (tmp_path / "cells.csv").write_text(f"h3_cell,incidents\n{shared},12\n", encoding="utf-8")
+    assert findings_of(tmp_path, **mission_kwargs()) == []
+    (tmp_path / "cells.csv").write_text(f"h3_cell,incidents\n{fine},12\n", encoding="utf-8")
+    assert {k for k, _, _ in findings_of(tmp_path, **mission_kwargs())} == {"fine_location"}
+
+
+def test_a_geohash_inside_the_mission_is_a_fine_location(tmp_path):
+    # Wikipedia's example: u4pruydqqvj is 57.64911 N, 10.40744 E (Jutland).
+    kwargs = mission_kwargs(lng=10.30, lat=57.60)
+    (tmp_path / "note.txt").write_text("cell u4pruydq between the villages", encoding="utf-8")
+    found = findings_of(tmp_path, **kwargs)
+    assert [(k, what.split(" (")[0]) for k, _, what in found] == [("fine_location", "u4pruydq")]
+    assert "57.649" in found[0][2] and "10.407" in found[0][2]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{ELSEWHERE_LAT:.1f}, {ELSEWHERE_LNG:.1f}",  # 5 km: coarser than a hexagon
+        "the survey between 2022 and 2023 covered 4.1, 5.2 and 6.3 per cent",
+        "cells u4pruydq and s00000",  # geohashes far from the mission
+    ],
+)
+def test_coarse_places_and_places_elsewhere_pass(tmp_path, text):
+    (tmp_path / "note.txt").write_text(text, encoding="utf-8")
+    assert findings_of(tmp_path, **mission_kwargs()) == []

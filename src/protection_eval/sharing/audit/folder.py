@@ -79,6 +79,7 @@ from protection_eval.sharing.audit.scan import (
     Scanner,
     cap_findings,
     check_coordinates,
+    check_fine_locations,
     check_recoverable,
 )
 from protection_eval.sharing.audit.seal import verify_record
@@ -251,6 +252,15 @@ def _unit_centres(areas: Any) -> Any:
     )
 
 
+def _extent(areas: Any) -> tuple[float, float, float, float] | None:
+    """Return the areas' bounds in longitude and latitude (the extent), None without areas."""
+    if areas is None or len(areas) == 0:
+        return None
+    geometry = areas.geometry.to_crs("EPSG:4326") if areas.crs else areas.geometry
+    x0, y0, x1, y1 = (float(v) for v in geometry.total_bounds)
+    return x0, y0, x1, y1
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -375,6 +385,8 @@ def audit_shared_folder(
         hex_resolutions if label_resolutions is None else label_resolutions
     )
     ctx.unit_centres = _unit_centres(areas)
+    ctx.extent = _extent(areas)
+    ctx.share_resolution = max(ctx.label_resolutions, default=9)
     ctx.allowed_images = frozenset(v.lower() for v in images.values())
     scanner = Scanner(ctx)
     if folder.is_dir() and not folder.is_symlink():
@@ -391,6 +403,7 @@ def audit_shared_folder(
             continue
         _scan_file(scanner, name, file, images)
     check_coordinates(ctx, incidents)
+    check_fine_locations(ctx)
     check_recoverable(ctx)
     _check_close_totals(ctx, folder)
     if not_run is None:

@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from protection_eval.sharing.audit import locations, structure
 from protection_eval.sharing.audit import rules as rules
-from protection_eval.sharing.audit import structure
 
 FINDING_KINDS: dict[str, str] = {
     "incident_coordinate": "it lies near a reported incident and is not an approved hexagon or "
@@ -37,6 +37,10 @@ FINDING_KINDS: dict[str, str] = {
     "(DOMAIN.md rules 1 and 3)",
     "fine_date": "shared time is monthly at the finest (DOMAIN.md rule 1)",
     "time_of_day": "no time of day in shared outputs (DOMAIN.md rule 1)",
+    "fine_location": "a place written more precisely than a shared hexagon, inside the "
+    "mission's extent, in any notation (decimal degrees in text, degrees-minutes-seconds, UTM, "
+    "geohash, an H3 cell finer than the mission's) locates a survivor better than the shared "
+    "aggregates do (DOMAIN.md rule 1)",
     "third_party_request": "opening the file would contact a third-party server (DOMAIN.md rule 4)",
     "third_party_url": "a third-party address that is not the mission's tile server "
     "(DOMAIN.md rule 4)",
@@ -120,6 +124,11 @@ class Context:
     unit_centres: Any = None
     # sha256 of images the run's manifest records as made from audited aggregates.
     allowed_images: frozenset[str] = frozenset()
+    # Places read from text in any notation, checked against the mission's extent at the end;
+    # the extent (lng/lat bounds) and the shared hexagons' edge, when the mission is known.
+    located: list[tuple[locations.Located, str, str, int | None]] = field(default_factory=list)
+    extent: tuple[float, float, float, float] | None = None
+    share_resolution: int = 9
 
     def is_unit_centre(self, lng: float, lat: float) -> bool:
         """Whether a point is exactly an H3 cell centre (or its label point) or an area centre."""
@@ -156,6 +165,7 @@ class _HtmlWalker(HTMLParser):
         self.attributes: list[tuple[int, str, str, str]] = []
         self.scripts: list[tuple[int, dict[str, str], str]] = []
         self.tables: list[tuple[int, list[list[tuple[bool, str]]]]] = []
+        self.points: list[tuple[int, str, str, str]] = []
         self._script: tuple[int, dict[str, str]] | None = None
         self._buffer: list[str] = []
         self._style: tuple[int, dict[str, str]] | None = None
@@ -169,6 +179,8 @@ class _HtmlWalker(HTMLParser):
         values = {name: value or "" for name, value in attrs}
         for name, value in values.items():
             self.attributes.append((line, tag, name, value))
+        if "cx" in values and "cy" in values:
+            self.points.append((line, tag, values["cx"], values["cy"]))
         if tag == "script":
             self._script, self._buffer = (line, values), []
         elif tag == "style":
@@ -301,6 +313,7 @@ class Scanner:
             ctx.add(file, where, "notebook_metadata", rules.NOTEBOOK_RE.search(plain).group(0))
         for value in r.identifying_values_in(plain):
             ctx.add(file, where, "identifying_value", value)
+        self.collect_places(plain, file, where)
         if "<" in plain and (joined := rules.without_markup(plain)) != plain:
             self.check_hidden_text(joined, file, where, dates=False)
         if prose:
@@ -355,6 +368,38 @@ class Scanner:
         if digest not in self.ctx.allowed_images:
             self.ctx.add(file, where, "raster_image", f"{kind} image, sha256 {digest[:16]}...")
         return True
+
+    def collect_places(self, text: str, file: str, where: str) -> None:
+        """Gather the places ``text`` writes in any notation, for the coordinate rules.
+
+        Decimal pairs, degrees-minutes-seconds and UTM references go to the incident rule
+        (near a reported incident) and, with geohashes and H3 cells, to the extent rule
+        (:func:`check_fine_locations`).
+        """
+        ctx = self.ctx
+        if not any(c.isdigit() for c in text):
+            return
+        for place in locations.decimal_pairs(text):
+            ctx.coords.append((place.lng, place.lat, file, where, "pair"))
+            ctx.located.append((place, file, where, None))
+        for place in [*locations.dms_points(text), *locations.utm_points(text)]:
+            ctx.coords.append((place.lng, place.lat, file, where, "point"))
+            ctx.located.append((place, file, where, None))
+        for place in locations.geohash_points(text):
+            ctx.located.append((place, file, where, None))
+        for _, resolution, place in locations.h3_cells(text):
+            ctx.located.append((place, file, where, resolution))
+
+    def collect_svg_shape(self, value: str, file: str, where: str) -> None:
+        """Gather the points of an SVG path or polyline as vertices (and small rings' centres)."""
+        rings = locations.svg_path_points(value)
+        for ring in rings:
+            for x, y in ring:
+                self.ctx.coords.append((x, y, file, where, "vertex"))
+        limit = 4 * self.ctx.rules.distance_m
+        closed = [[list(p) for p in ring] for ring in rings if len(ring) >= 3]
+        for x, y, ring in rules.small_ring_centres(closed, limit):
+            self.ctx.coords.append((x, y, file, where, "ring_centre", ring))
 
     def check_hidden_text(self, text: str, file: str, where: str, *, dates: bool = True) -> None:
         """Search text no other rule reads as a whole for what points at a case.
@@ -571,6 +616,8 @@ class Scanner:
             spot = f"{prefix}line {line} <{tag} {name}>"
             if name == "srcdoc":
                 self.scan_html(value, file, f"{spot} srcdoc", depth + 1)
+            elif name in ("d", "points"):
+                self.collect_svg_shape(value, file, spot)
             elif name.startswith("on") or name == "style":
                 self.scan_script(value, file, spot, depth)
             else:
@@ -606,6 +653,10 @@ class Scanner:
                     self.check_hidden_text(comment, file, f"{prefix}line {line} <style> comment")
         for line, rows in walker.tables:
             self._scan_table(rows, file, f"{prefix}line {line} <table>")
+        for line, tag, x, y in walker.points:
+            pair = rules.as_pair([x, y])
+            if pair is not None:
+                ctx.coords.append((*pair, file, f"{prefix}line {line} <{tag} cx cy>", "point"))
 
     def _scan_table(self, rows: list[list[tuple[bool, str]]], file: str, where: str) -> None:
         ctx = self.ctx
@@ -710,6 +761,36 @@ def check_coordinates(ctx: Context, incidents: pd.DataFrame | None) -> None:
             "incident_coordinate",
             f"({lat:.6f}, {lng:.6f}) is {distance:.0f} m from a reported incident",
         )
+
+
+def check_fine_locations(ctx: Context) -> None:
+    """Flag places written inside the mission's extent more precisely than a shared hexagon.
+
+    A place read from text (:meth:`Scanner.collect_places`) is a ``fine_location`` when it lies
+    inside the mission's extent (its areas' bounds, widened by a hexagon's edge) and its
+    writing places it more closely than the edge of a hexagon at the mission's resolution (an
+    H3 cell: when it is finer than the mission's resolution), unless it is an approved hexagon
+    or area point. A decimal pair is tried in both orders. Without the mission's extent, this
+    rule does not run.
+    """
+    if ctx.extent is None:
+        return
+    edge = rules.h3.average_hexagon_edge_length(ctx.share_resolution, unit="m")
+    widen = edge / 111_320
+    x0, y0, x1, y1 = ctx.extent
+    for place, file, where, resolution in ctx.located:
+        if resolution is not None:
+            fine = resolution > ctx.share_resolution
+        else:
+            fine = place.precision_m < edge
+        if not fine:
+            continue
+        for lng, lat in ((place.lng, place.lat), (place.lat, place.lng)):
+            inside = x0 - widen <= lng <= x1 + widen and y0 - widen <= lat <= y1 + widen
+            if inside and (resolution is not None or not ctx.rules.approved(lng, lat)):
+                ctx.add(file, where, "fine_location",
+                        f"{place.text} ({lat:.5f}, {lng:.5f}, to {place.precision_m:.0f} m)")
+                break
 
 
 def check_recoverable(ctx: Context) -> None:
