@@ -414,3 +414,49 @@ def test_a_geohash_inside_the_mission_is_a_fine_location(tmp_path):
 def test_coarse_places_and_places_elsewhere_pass(tmp_path, text):
     (tmp_path / "note.txt").write_text(text, encoding="utf-8")
     assert findings_of(tmp_path, **mission_kwargs()) == []
+
+
+# -- requests Chromium makes, read from the source ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("page", "url"),
+    [
+        ('<img src="http:noslash.invalid/x">', "http:noslash.invalid/x"),
+        ('<img src="http:\\\\backslash.invalid\\x">', "http:\\\\backslash.invalid\\x"),
+        ('<img src="ht\ttp://tab.invalid/x">', "ht\ttp://tab.invalid/x"),
+        ("<style>body { background: url(\\68 ttp://cssescape.invalid/x.png) }</style>",
+         "http://cssescape.invalid/x.png"),
+        ("<style>@import'http://import.invalid/a.css' screen;</style>",
+         "http://import.invalid/a.css"),
+        ('<style>@import/**/"http://importc.invalid/a.css";</style>',
+         "http://importc.invalid/a.css"),
+        ('<style>@im\\70 ort "http://importe.invalid/a.css";</style>',
+         "http://importe.invalid/a.css"),
+        ('<meta http-equiv="refresh" content="0; url=http://refresh.invalid/">',
+         "http://refresh.invalid/"),
+        ('<svg><image href="http:svgimage.invalid/i.png"/></svg>',
+         "http:svgimage.invalid/i.png"),
+        ('<svg><image href=" \n https:\\\\svgimage2.invalid/i.png"/></svg>',
+         " \n https:\\\\svgimage2.invalid/i.png"),
+    ],
+)
+def test_a_request_chromium_makes_is_read_from_the_source(tmp_path, page, url):
+    (tmp_path / "page.html").write_text(f"<html><head></head><body>{page}</body></html>",
+                                        encoding="utf-8")
+    result = audit_shared_folder(tmp_path, k=5)
+    requests = [f.what for f in result.findings if f.kind == "third_party_request"]
+    assert url in requests, result.summary()
+
+
+def test_without_chromium_the_audit_says_the_browser_check_did_not_run(tmp_path):
+    (tmp_path / "page.html").write_text("<p>x</p>", encoding="utf-8")
+    (tmp_path / "rows.csv").write_text("area,incidents\nNorth,12\n", encoding="utf-8")
+    result = audit_shared_folder(tmp_path, k=5)
+    assert result.ok and not result.browser_ran
+    assert "browser check did not run" in result.summary()
+    assert result.summary().endswith("audit passed (partial)")
+    missing = audit_shared_folder(tmp_path, k=5, chromium=tmp_path / "no-chromium")
+    assert "browser check did not run" in missing.summary() and not missing.browser_ran
+    (tmp_path / "page.html").unlink()
+    assert audit_shared_folder(tmp_path, k=5).browser == ""  # no page: nothing to say

@@ -33,6 +33,7 @@ from protection_eval.runs.layout import (
     gate_key_path,
 )
 from protection_eval.runs.missions import load_mission
+from protection_eval.runs.pdf import chromium_path
 from protection_eval.sharing.audit.differencing import Margin, margins_of_folder
 from protection_eval.sharing.audit.folder import AuditResult, RawNeedles, audit_mission_folder
 from protection_eval.sharing.audit.seal import load_gate_key
@@ -69,21 +70,23 @@ def audit_folder(
 
     The gate's key (:func:`protection_eval.runs.layout.gate_key_path`) is read, never made,
     so that records the gate sealed beside the folder (the PDF it printed) are trusted and
-    no others.
+    no others; every page is opened in Chromium (:func:`protection_eval.runs.pdf.chromium_path`)
+    with the network cut, and where Chromium is missing the result says the browser check
+    did not run.
 
     Returns
     -------
     AuditResult
         The findings.
     """
-    key = load_gate_key(gate_key_path())
+    trusted = {"gate_key": load_gate_key(gate_key_path()), "chromium": chromium_path()}
     if mission is None:
-        return audit_mission_folder(path, gate_key=key)
+        return audit_mission_folder(path, **trusted)
     data = mission if isinstance(mission, MissionData) else load_mission(mission)
     if needles is not None:
-        return audit_mission_folder(path, data, needles=needles, gate_key=key)
+        return audit_mission_folder(path, data, needles=needles, **trusted)
     raw = {name: table.frame for name, table in read_mission_sources(data.config).items()}
-    return audit_mission_folder(path, data, raw, gate_key=key)
+    return audit_mission_folder(path, data, raw, **trusted)
 
 
 def describe_findings(findings: pd.DataFrame) -> list[dict[str, str]]:
@@ -168,7 +171,9 @@ class PublishResult:
     def message(self) -> str:
         """One line for a person: what was published, or what kind of finding stopped it."""
         if self.published:
-            return f"published {self.shared} (audit: {len(self.audit.files)} files, no finding)"
+            browser = "" if self.audit.browser_ran else f"; {self.audit.browser}"
+            return (f"published {self.shared} (audit: {len(self.audit.files)} files, no "
+                    f"finding{browser})")
         places = "; ".join(f"{p['kind']} in {p['file']} [{p['where']}]" for p in self.places[:3])
         # Kinds and places first: a batch summary shows only the first 160 characters.
         return (

@@ -66,6 +66,7 @@ import pyarrow as pa
 
 from protection_eval.config import MIN_K
 from protection_eval.sharing.audit import differencing, rules, structure
+from protection_eval.sharing.audit.browser import BrowserUnavailable, judge_pages
 from protection_eval.sharing.audit.needles import IdentifyingTimes, identifying_needles_of
 from protection_eval.sharing.audit.office import (
     OFFICE_SUFFIXES,
@@ -100,6 +101,10 @@ _JSON_SUFFIXES = {".json", ".geojson"}
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
 #: Checks that need the mission's raw data, named in a summary when they could not run.
 MISSION_CHECKS = ("raw coordinates", "identifying values", "incident ids")
+#: How :attr:`AuditResult.browser` starts when the browser check did not run.
+BROWSER_NOT_RUN = "browser check did not run"
+#: What a page is, for the browser check.
+_PAGE_SUFFIXES = {".html", ".htm", ".svg"}
 
 
 @dataclass
@@ -117,12 +122,21 @@ class AuditResult:
     not_run : tuple of str
         Checks that could not run because the mission was not given (see
         :data:`MISSION_CHECKS`); a pass is then partial.
+    browser : str
+        What the browser check did: pages opened in Chromium with the network cut, or why it
+        did not run (said in :meth:`summary`); empty when the folder has no page.
     """
 
     folder: Path
     files: list[str]
     findings: list[Finding] = field(default_factory=list)
     not_run: tuple[str, ...] = ()
+    browser: str = ""
+
+    @property
+    def browser_ran(self) -> bool:
+        """False when the folder has pages and the browser check did not run."""
+        return not self.browser.startswith(BROWSER_NOT_RUN)
 
     @property
     def ok(self) -> bool:
@@ -140,13 +154,18 @@ class AuditResult:
         Without the mission, the checks that could not run are named and a clean folder
         ends ``audit passed (partial)``.
         """
-        if self.ok and not self.not_run:
-            return f"audit passed: {len(self.files)} file(s) in {self.folder}, no finding"
+        browser = [f"  {self.browser}"] if self.browser else []
+        if self.ok and not self.not_run and self.browser_ran:
+            return "\n".join([f"audit passed: {len(self.files)} file(s) in {self.folder}, "
+                              "no finding", *browser])
         if self.ok:
+            missing = (f"  not checked without --mission: {', '.join(self.not_run)}"
+                       if self.not_run else None)
             return "\n".join(
                 [
                     f"audit: {len(self.files)} file(s) in {self.folder}, no finding",
-                    f"  not checked without --mission: {', '.join(self.not_run)}",
+                    *([missing] if missing else []),
+                    *browser,
                     "audit passed (partial)",
                 ]
             )
@@ -154,7 +173,7 @@ class AuditResult:
         lines += [f"  - {f}" for f in self.findings]
         if self.not_run:
             lines.append(f"  not checked without --mission: {', '.join(self.not_run)}")
-        return "\n".join(lines)
+        return "\n".join(lines + browser)
 
 
 def _walk(folder: Path, ctx: Context) -> list[tuple[str, Path]]:
@@ -313,6 +332,7 @@ def audit_shared_folder(
     shared_images: Mapping[str, str] | None = None,
     not_run: Iterable[str] | None = None,
     gate_key: bytes | None = None,
+    chromium: Path | str | None = None,
 ) -> AuditResult:
     """Audit every file of a shared folder.
 
@@ -356,6 +376,12 @@ def audit_shared_folder(
         The gate's key (:func:`protection_eval.sharing.audit.seal.load_gate_key`): a PDF
         passes only when ``../manifest.json`` records it under a seal that verifies with this
         key. Without it, no record beside the folder is trusted and every PDF is a finding.
+    chromium : Path or str, optional
+        Chromium's executable: every page (HTML, SVG) of the folder is then opened in it with
+        the network cut (:mod:`protection_eval.sharing.audit.browser`), and each request that
+        leaves the file is a ``third_party_request``, a page that cannot be opened an
+        ``unauditable_file``. Without it, :attr:`AuditResult.browser` says plainly that the
+        browser check did not run.
 
     Returns
     -------
@@ -402,6 +428,7 @@ def audit_shared_folder(
                 and _printed_from_audited_page(folder, file, gate_key)):
             continue
         _scan_file(scanner, name, file, images)
+    browser = _check_in_browser(ctx, folder, files, chromium)
     check_coordinates(ctx, incidents)
     check_fine_locations(ctx)
     check_recoverable(ctx)
@@ -422,7 +449,37 @@ def audit_shared_folder(
         files=[name for name, _ in files],
         findings=cap_findings(ctx.findings),
         not_run=tuple(not_run),
+        browser=browser,
     )
+
+
+def _check_in_browser(ctx: Context, folder: Path, files: list[tuple[str, Path]],
+                      chromium: Path | str | None) -> str:
+    """Open every page in Chromium with the network cut; record what left; say what was done."""
+    pages = [(name, path) for name, path in files if path.suffix.lower() in _PAGE_SUFFIXES]
+    if not pages:
+        return ""
+    if chromium is None or not Path(chromium).exists():
+        where = "no Chromium was given" if chromium is None else f"{chromium} does not exist"
+        return (f"{BROWSER_NOT_RUN} ({where}): {len(pages)} page(s) were read as text only; "
+                "install chromium (apt-get install chromium) or set PROTECTION_EVAL_CHROMIUM")
+    root = folder if folder.is_dir() else folder.parent
+    try:
+        verdicts = judge_pages(Path(chromium), root, pages)
+    except BrowserUnavailable as exc:
+        return f"{BROWSER_NOT_RUN} ({exc}): {len(pages)} page(s) were read as text only"
+    for verdict in verdicts:
+        if verdict.problem is not None:
+            ctx.add(verdict.file, "opened in Chromium", "unauditable_file",
+                    f"{verdict.file} {verdict.problem}")
+        for url in verdict.requests:
+            if url.startswith("file:"):
+                ctx.add(verdict.file, "opened in Chromium", "third_party_request",
+                        f"{url} (a file outside the shared folder)")
+            elif not ctx.rules.host_allowed(url):
+                ctx.add(verdict.file, "opened in Chromium", "third_party_request", url)
+    return (f"browser check: {len(pages)} page(s) opened in Chromium with the network cut "
+            f"({Path(chromium).name})")
 
 
 def _needle_text(ids: Iterable[Any], values: Iterable[Any]) -> pa.Array:
@@ -500,6 +557,7 @@ def audit_mission_folder(
     *,
     needles: RawNeedles | None = None,
     gate_key: bytes | None = None,
+    chromium: Path | str | None = None,
 ) -> AuditResult:
     """Audit a shared folder against a loaded mission.
 
@@ -522,6 +580,8 @@ def audit_mission_folder(
     gate_key : bytes, optional
         The gate's key, for the sealed records beside the folder (see
         :func:`audit_shared_folder`).
+    chromium : Path or str, optional
+        Chromium, to open every page with the network cut (see :func:`audit_shared_folder`).
 
     Returns
     -------
@@ -529,7 +589,7 @@ def audit_mission_folder(
         The findings.
     """
     if mission is None:
-        return audit_shared_folder(path, gate_key=gate_key)
+        return audit_shared_folder(path, gate_key=gate_key, chromium=chromium)
     from protection_eval.sharing.disclosure import k_from_config
 
     config = mission.config
@@ -557,4 +617,5 @@ def audit_mission_folder(
         identifying_values=needles.identifying_values,
         identifying_times=needles.identifying_times,
         gate_key=gate_key,
+        chromium=chromium,
     )

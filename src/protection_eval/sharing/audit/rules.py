@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 
 from protection_eval.config import available_languages
 from protection_eval.sharing import offline
-from protection_eval.sharing.audit import dates
+from protection_eval.sharing.audit import dates, fetches
 
 if TYPE_CHECKING:
     from protection_eval.sharing.audit.needles import IdentifyingTimes
@@ -416,6 +416,14 @@ _NAMESPACE_URIS = {
 }
 
 
+def _standard_url(url: str) -> str:
+    """Write a URL as Chromium reads it: no tabs or line breaks, ``scheme://`` with slashes."""
+    url = re.sub(r"[\t\n\r]", "", url).strip().replace("\\", "/")
+    if url.startswith("//"):
+        return "https:" + url
+    return re.sub(r"^([A-Za-z][\w+.-]*):/*", r"\1://", url)
+
+
 def _host_pattern(template: str) -> re.Pattern[str] | None:
     host = urlsplit(template.replace("{s}", "SUBDOMAIN")).hostname
     if not host:
@@ -774,7 +782,10 @@ class Rules:
             offline.find_external_requests, "__wrapped__", offline.find_external_requests
         )
         urls = find(page, (self.tile_server,) if self.tile_server else ())
-        return [u for u in urls if not self.host_allowed(u if "//" in u[:8] else "https:" + u)]
+        # And the forms Chromium follows that the offline check does not read
+        # (``http:host/x``, a tab in the scheme, CSS escapes, meta refresh, SVG images...).
+        urls += [u for u in fetches.find_page_fetches(page) if u not in urls]
+        return [u for u in urls if not self.host_allowed(_standard_url(u))]
 
     # identifying values ----------------------------------------------------------------
     def identifying_values_in(self, text: str) -> list[str]:
