@@ -22,7 +22,6 @@ runs as root, which Chromium requires.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
@@ -107,30 +106,23 @@ class _Pipe:
         self.profile = tempfile.mkdtemp(prefix="pe-audit-chromium-")
         to_browser_r, to_browser_w = os.pipe()
         from_browser_r, from_browser_w = os.pipe()
-        # Out of the way of 3 and 4 before they are put there in the child.
-        high_r = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD_CLOEXEC, 10)
-        high_w = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD_CLOEXEC, 10)
-        os.close(to_browser_r)
-        os.close(from_browser_w)
-
-        def pipes() -> None:  # in the child, before exec
-            os.dup2(high_r, 3)
-            os.dup2(high_w, 4)
-
         flags = [*JUDGE_FLAGS, f"--user-data-dir={self.profile}"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             flags.append("--no-sandbox")
+        # The pipe must be the browser's fds 3 and 4: handed over as standard input and output
+        # and moved there by the shell (no Python code runs between fork and exec).
+        command = ["/bin/sh", "-c", 'exec "$@" 3<&0 4>&1 0</dev/null 1>/dev/null', "sh",
+                   str(chromium), *flags, "about:blank"]
         try:
-            self.process = subprocess.Popen(
-                [str(chromium), *flags, "about:blank"], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pipes,
-                close_fds=False)
+            self.process = subprocess.Popen(command, stdin=to_browser_r, stdout=from_browser_w,
+                                            stderr=subprocess.DEVNULL)
         except OSError as exc:
+            for fd in (to_browser_r, to_browser_w, from_browser_r, from_browser_w):
+                os.close(fd)
             shutil.rmtree(self.profile, ignore_errors=True)
             raise BrowserUnavailable(f"{chromium} could not be started: {exc}") from None
-        finally:
-            os.close(high_r)
-            os.close(high_w)
+        os.close(to_browser_r)
+        os.close(from_browser_w)
         self.write = to_browser_w
         self.read = from_browser_r
         self.buffer = b""
@@ -177,7 +169,9 @@ class _Pipe:
                 return None
             chunk = os.read(self.read, 1 << 16)
             if not chunk:
-                raise BrowserUnavailable("chromium closed its pipe")
+                code = self.process.poll()
+                raise BrowserUnavailable("chromium closed its pipe" + (
+                    "" if code is None else f" (it exited with code {code})"))
             self.buffer += chunk
         message, self.buffer = self.buffer.split(b"\0", 1)
         return json.loads(message)

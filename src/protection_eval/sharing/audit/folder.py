@@ -5,7 +5,10 @@
 embedded in scripts parsed) and lists a :class:`Finding` for each of:
 
 ``incident_coordinate``
-    a coordinate near a raw incident coordinate that is not an approved hexagon or area point;
+    a coordinate near a raw incident coordinate that is not an approved hexagon or area point,
+    in any notation (:mod:`protection_eval.sharing.audit.locations`);
+``fine_location``
+    a place inside the mission's extent written more precisely than a shared hexagon;
 ``small_count``
     a visible count from 1 to k-1;
 ``recoverable_count``
@@ -18,7 +21,9 @@ embedded in scripts parsed) and lists a :class:`Finding` for each of:
 ``fine_date`` / ``time_of_day``
     a date finer than a month, a time of day;
 ``third_party_request`` / ``third_party_url``
-    a URL on a host other than the configured tile server (and its attribution links);
+    a URL on a host other than the configured tile server (and its attribution links); a
+    request is also what a page asks for when opened in headless Chromium with the network cut
+    (:mod:`protection_eval.sharing.audit.browser`);
 ``notebook_file`` / ``notebook_metadata`` / ``traceback`` / ``local_path``
     notebooks, papermill or nbformat metadata, Python tracebacks, absolute local paths;
 ``protected_place``
@@ -43,7 +48,10 @@ embedded in scripts parsed) and lists a :class:`Finding` for each of:
 
 Nested documents are opened to any depth (iframe ``srcdoc``, ``data:`` URIs of any type, HTML or
 JSON in script strings and in JSON or CSV values); XLSX, ODS, GeoPackage and Parquet files are
-read cell by cell (:mod:`protection_eval.sharing.audit.office`).
+read cell by cell (:mod:`protection_eval.sharing.audit.office`) and every other part of them as
+text (:mod:`protection_eval.sharing.audit.containers`). Text is read as a reader reads it
+(NFKC, format characters removed, tags removed, comments kept). No record beside the folder is
+trusted unless the gate sealed it (:mod:`protection_eval.sharing.audit.seal`).
 
 The rules and their limits are in ``docs/privacy.md``. The detectors live in
 :mod:`protection_eval.sharing.audit.rules`, the walker that opens each file in
