@@ -180,7 +180,12 @@ def utm_points(text: str) -> list[Located]:
 # -- geohash --------------------------------------------------------------------------------------
 
 _GEOHASH_ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
-_GEOHASH = re.compile(rf"(?<![\w-])[{_GEOHASH_ALPHABET}]{{6,12}}(?![\w-])")
+# A digit and a letter in it: a word of the alphabet without a digit ("between", "centre")
+# would land inside a country-sized mission once in a few hundred words.
+_GEOHASH = re.compile(
+    rf"(?<![\w-])(?=[{_GEOHASH_ALPHABET}]*\d)(?=[{_GEOHASH_ALPHABET}]*[b-z])"
+    rf"[{_GEOHASH_ALPHABET}]{{6,12}}(?![\w-])"
+)
 
 
 def _decode_geohash(code: str) -> tuple[float, float, float]:
@@ -206,9 +211,10 @@ def _decode_geohash(code: str) -> tuple[float, float, float]:
 def geohash_points(text: str) -> list[Located]:
     """Words of 6 to 12 characters of the geohash alphabet, decoded to the centre of their cell.
 
-    Any such word decodes to somewhere on Earth; the audit keeps only those inside the
-    mission's extent (a word lands there by chance with the odds of the extent's share of the
-    Earth's surface).
+    A word needs a digit and a letter: any word of the alphabet decodes to somewhere on Earth,
+    and the audit keeps only those inside the mission's extent, but English words of the
+    alphabet are common enough to land inside a large mission now and then; about one geohash
+    in ten of 6 characters (one in twenty of 8) has no digit and is not read.
     """
     return [Located(*_decode_geohash(m.group(0)), m.group(0)) for m in _GEOHASH.finditer(text)]
 
