@@ -468,7 +468,8 @@ def _check_in_browser(ctx: Context, folder: Path, files: list[tuple[str, Path]],
     if not pages:
         return ""
     if chromium is None or not Path(chromium).exists():
-        where = "no Chromium was given" if chromium is None else f"{chromium} does not exist"
+        where = ("Chromium is not installed, or was not given" if chromium is None
+                 else f"{chromium} does not exist")
         return (f"{BROWSER_NOT_RUN} ({where}): {len(pages)} page(s) were read as text only; "
                 "install chromium (apt-get install chromium) or set PROTECTION_EVAL_CHROMIUM")
     root = folder if folder.is_dir() else folder.parent
