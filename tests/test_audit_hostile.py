@@ -51,7 +51,7 @@ def rewrite_zip(path: Path, edits: dict[str, bytes]) -> None:
 # -- every part of a workbook ---------------------------------------------------------------------
 
 
-def clean_workbook(path: Path) -> openpyxl.Workbook:
+def clean_workbook() -> openpyxl.Workbook:
     book = openpyxl.Workbook()
     book.active.title = "by area"
     book.active.append(["area", "incidents"])
@@ -60,7 +60,7 @@ def clean_workbook(path: Path) -> openpyxl.Workbook:
 
 
 def test_a_clean_workbook_passes(tmp_path):
-    clean_workbook(tmp_path / "t.xlsx").save(tmp_path / "t.xlsx")
+    clean_workbook().save(tmp_path / "t.xlsx")
     assert findings_of(tmp_path) == []
 
 
@@ -68,7 +68,7 @@ def test_xlsx_header_footer_hyperlink_validation_and_properties_are_read(tmp_pat
     from openpyxl.packaging.custom import StringProperty
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    book = clean_workbook(tmp_path / "t.xlsx")
+    book = clean_workbook()
     sheet = book.active
     sheet.oddFooter.center.text = f"Survivor: {NAME}"
     sheet["A2"].hyperlink = "https://collector.example.net/pixel"
@@ -89,7 +89,7 @@ def test_xlsx_header_footer_hyperlink_validation_and_properties_are_read(tmp_pat
 
 
 def test_xlsx_text_box_unused_shared_string_and_custom_xml_are_read(tmp_path):
-    clean_workbook(tmp_path / "t.xlsx").save(tmp_path / "t.xlsx")
+    clean_workbook().save(tmp_path / "t.xlsx")
     drawing = (
         '<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing"'
         ' xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><xdr:twoCellAnchor>'
@@ -112,7 +112,7 @@ def test_xlsx_text_box_unused_shared_string_and_custom_xml_are_read(tmp_path):
 
 
 def test_xlsx_comment_in_the_xml_and_an_unknown_binary_part_are_not_passed(tmp_path):
-    clean_workbook(tmp_path / "t.xlsx").save(tmp_path / "t.xlsx")
+    clean_workbook().save(tmp_path / "t.xlsx")
     with zipfile.ZipFile(tmp_path / "t.xlsx") as archive:
         sheet = archive.read("xl/worksheets/sheet1.xml").decode()
     commented = sheet.replace("<sheetData>", f"<!-- {CASE} --><sheetData>")
