@@ -394,13 +394,32 @@ def test_an_h3_cell_finer_than_the_missions_is_a_fine_location(tmp_path):
     assert {k for k, _, _ in findings_of(tmp_path, **mission_kwargs())} == {"fine_location"}
 
 
-def test_a_geohash_inside_the_mission_is_a_fine_location(tmp_path):
+def test_a_geohash_labelled_as_one_inside_the_mission_is_a_fine_location(tmp_path):
     # Wikipedia's example: u4pruydqqvj is 57.64911 N, 10.40744 E (Jutland).
     kwargs = mission_kwargs(lng=10.30, lat=57.60)
-    (tmp_path / "note.txt").write_text("cell u4pruydq between the villages", encoding="utf-8")
+    (tmp_path / "note.txt").write_text("geohash u4pruydq, between the villages",
+                                       encoding="utf-8")
+    (tmp_path / "cells.csv").write_text("geohash,incidents\nu4pruydq,12\n", encoding="utf-8")
     found = findings_of(tmp_path, **kwargs)
-    assert [(k, what.split(" (")[0]) for k, _, what in found] == [("fine_location", "u4pruydq")]
-    assert "57.649" in found[0][2] and "10.407" in found[0][2]
+    assert {(k, what.split(" (")[0]) for k, _, what in found} == {("fine_location", "u4pruydq")}
+    assert all("57.649" in what and "10.407" in what for _, _, what in found)
+    assert len(found) == 2  # one in each file
+
+
+def test_an_unlabelled_geohash_is_a_place_only_near_an_incident(tmp_path):
+    (tmp_path / "note.txt").write_text("seen at u4pruydq", encoding="utf-8")
+    kinds = {k for k, _, _ in findings_of(tmp_path, **mission_kwargs(lng=10.30, lat=57.60))}
+    assert kinds == set()  # 8 km from the incident: a word, as far as the audit can tell
+    near = findings_of(tmp_path, **mission_kwargs(lng=10.40744, lat=57.64911))
+    assert {k for k, _, _ in near} == {"incident_coordinate"}
+
+
+def test_a_workbooks_part_names_are_not_places(tmp_path):
+    # "sheet1" (in every workbook's relationships) decodes as a geohash to 25.94 N, 5.15 E;
+    # read the other way round, 5.15 N, 25.94 E is in the Central African Republic.
+    clean_workbook().save(tmp_path / "t.xlsx")
+    assert findings_of(tmp_path, **mission_kwargs(lng=25.8, lat=5.1)) == []
+    assert findings_of(tmp_path, **mission_kwargs(lng=5.0, lat=25.8)) == []
 
 
 @pytest.mark.parametrize(

@@ -45,12 +45,15 @@ class Located:
         Half the step of the last written unit, in metres: how closely the writing places it.
     text : str
         The text as written.
+    ordered : bool
+        Whether the notation says which number is the latitude (all but decimal pairs).
     """
 
     lng: float
     lat: float
     precision_m: float
     text: str
+    ordered: bool = True
 
 
 def _decimals(number: str) -> int:
@@ -76,7 +79,8 @@ def decimal_pairs(text: str) -> list[Located]:
         if abs(a) > 180 or abs(b) > 180 or (abs(a) > 90 and abs(b) > 90):
             continue
         places = min(_decimals(match.group(1)), _decimals(match.group(2)))
-        out.append(Located(a, b, 0.5 * 10.0**-places * _METRES_PER_DEGREE, match.group(0)))
+        out.append(Located(a, b, 0.5 * 10.0**-places * _METRES_PER_DEGREE, match.group(0),
+                           ordered=False))
     return out
 
 
@@ -211,10 +215,12 @@ def _decode_geohash(code: str) -> tuple[float, float, float]:
 def geohash_points(text: str) -> list[Located]:
     """Words of 6 to 12 characters of the geohash alphabet, decoded to the centre of their cell.
 
-    A word needs a digit and a letter: any word of the alphabet decodes to somewhere on Earth,
-    and the audit keeps only those inside the mission's extent, but English words of the
-    alphabet are common enough to land inside a large mission now and then; about one geohash
-    in ten of 6 characters (one in twenty of 8) has no digit and is not read.
+    A word needs a digit and a letter. Any word of the alphabet decodes to somewhere on Earth
+    (``sheet1``, a workbook's part name, is in southern Algeria), so the audit takes an
+    unlabelled one as a place only near a reported incident, and one labelled as a geohash
+    (the word ``geohash`` in the same text, or a column or key so named) anywhere in the
+    mission's extent. About one geohash in ten of 6 characters (one in twenty of 8) has no
+    digit and is not read.
     """
     return [Located(*_decode_geohash(m.group(0)), m.group(0)) for m in _GEOHASH.finditer(text)]
 

@@ -369,16 +369,20 @@ class Scanner:
             self.ctx.add(file, where, "raster_image", f"{kind} image, sha256 {digest[:16]}...")
         return True
 
-    def collect_places(self, text: str, file: str, where: str) -> None:
+    def collect_places(self, text: str, file: str, where: str, *,
+                       geohash: bool = False) -> None:
         """Gather the places ``text`` writes in any notation, for the coordinate rules.
 
-        Decimal pairs, degrees-minutes-seconds and UTM references go to the incident rule
-        (near a reported incident) and, with geohashes and H3 cells, to the extent rule
-        (:func:`check_fine_locations`).
+        Decimal pairs, degrees-minutes-seconds, UTM references and geohashes go to the
+        incident rule (near a reported incident); all but geohashes, and H3 cells, also to the
+        extent rule (:func:`check_fine_locations`). A geohash goes there too when it is
+        labelled as one: ``geohash`` in ``text``, or ``geohash`` True (a column or key so
+        named), since ordinary words can read as geohashes.
         """
         ctx = self.ctx
         if not any(c.isdigit() for c in text):
             return
+        labelled = geohash or "geohash" in text.lower()
         for place in locations.decimal_pairs(text):
             ctx.coords.append((place.lng, place.lat, file, where, "pair"))
             ctx.located.append((place, file, where, None))
@@ -386,7 +390,9 @@ class Scanner:
             ctx.coords.append((place.lng, place.lat, file, where, "point"))
             ctx.located.append((place, file, where, None))
         for place in locations.geohash_points(text):
-            ctx.located.append((place, file, where, None))
+            ctx.coords.append((place.lng, place.lat, file, where, "point"))
+            if labelled:
+                ctx.located.append((place, file, where, None))
         for _, resolution, place in locations.h3_cells(text):
             ctx.located.append((place, file, where, resolution))
 
@@ -470,6 +476,8 @@ class Scanner:
                 if name in ("papermill", "nbformat", "kernelspec"):
                     ctx.add(file, path, "notebook_metadata", name)
                 self.scan_text(name, file, path, depth, prose=False)
+                if "geohash" in name.lower() and isinstance(value, str):
+                    self.collect_places(value, file, path, geohash=True)
                 if structure.is_date_name(name) and not isinstance(value, dict | list):
                     serial = structure.excel_serial(value)
                     if serial is not None:
@@ -568,6 +576,7 @@ class Scanner:
             self.scan_text(name, file, f"{where}header", depth, prose=False)
         count_cols = [i for i, name in enumerate(header) if rules.is_count_name(name)]
         date_cols = {i for i, name in enumerate(header) if structure.is_date_name(name)}
+        geohash_cols = {i for i, name in enumerate(header) if "geohash" in name.lower()}
         lat_col = next((i for i, n in enumerate(header) if n.lower() in rules.LAT_NAMES), None)
         lng_col = next((i for i, n in enumerate(header) if n.lower() in rules.LNG_NAMES), None)
         for i in count_cols:
@@ -589,6 +598,8 @@ class Scanner:
                     value = "" if value is None else str(value)
                 self.check_markup(value, file, spot)
                 self.scan_text(value, file, spot, depth)
+                if i in geohash_cols:
+                    self.collect_places(value, file, spot, geohash=True)
                 if i in count_cols:
                     count = rules.as_small_count(value, ctx.k)
                     if count is not None:
@@ -770,8 +781,8 @@ def check_fine_locations(ctx: Context) -> None:
     inside the mission's extent (its areas' bounds, widened by a hexagon's edge) and its
     writing places it more closely than the edge of a hexagon at the mission's resolution (an
     H3 cell: when it is finer than the mission's resolution), unless it is an approved hexagon
-    or area point. A decimal pair is tried in both orders. Without the mission's extent, this
-    rule does not run.
+    or area point. A decimal pair is tried in both orders (the other notations say which is the
+    latitude). Without the mission's extent, this rule does not run.
     """
     if ctx.extent is None:
         return
@@ -785,7 +796,10 @@ def check_fine_locations(ctx: Context) -> None:
             fine = place.precision_m < edge
         if not fine:
             continue
-        for lng, lat in ((place.lng, place.lat), (place.lat, place.lng)):
+        orders = [(place.lng, place.lat)]
+        if not place.ordered:
+            orders.append((place.lat, place.lng))
+        for lng, lat in orders:
             inside = x0 - widen <= lng <= x1 + widen and y0 - widen <= lat <= y1 + widen
             if inside and (resolution is not None or not ctx.rules.approved(lng, lat)):
                 ctx.add(file, where, "fine_location",
