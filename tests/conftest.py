@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -21,6 +22,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     heavy = {item.path for item in items
              if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
     items.sort(key=lambda item: item.path not in heavy)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gate_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The gate's key for the whole session, in a temporary folder (never the user's own)."""
+    from protection_eval.runs.layout import ENV_GATE_KEY
+
+    if not os.environ.get(ENV_GATE_KEY):
+        os.environ[ENV_GATE_KEY] = str(tmp_path_factory.mktemp("gate") / "gate.key")
+    return Path(os.environ[ENV_GATE_KEY])
 
 
 @pytest.fixture

@@ -142,7 +142,7 @@ def test_symlinks_and_fifos_are_findings_not_skipped(tmp_path):
     assert not result.ok
 
 
-def test_images_pass_only_when_the_manifest_records_their_sha256(tmp_path):
+def test_images_pass_only_when_the_caller_records_their_sha256(tmp_path):
     run = tmp_path / "run"
     shared = run / "shared"
     shared.mkdir(parents=True)
@@ -151,13 +151,14 @@ def test_images_pass_only_when_the_manifest_records_their_sha256(tmp_path):
         f'<img src="data:image/png;base64,{base64.b64encode(PNG).decode()}">', encoding="utf-8"
     )
     assert {f.file for f in audit_shared_folder(shared).findings} == {"chart.png", "page.html"}
-    manifest = {"shared_images": {"chart.png": sha256_hex(PNG)}}
-    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    assert audit_shared_folder(shared).ok
-    (run / "manifest.json").write_text(
-        json.dumps({"shared_images": {"chart.png": sha256_hex(PNG + b"x")}}), encoding="utf-8"
-    )
-    assert {f.kind for f in audit_shared_folder(shared).findings} == {"raster_image"}
+    recorded = {"chart.png": sha256_hex(PNG)}
+    assert audit_shared_folder(shared, shared_images=recorded).ok
+    # A manifest beside the folder is written by whoever made the folder: never trusted.
+    (run / "manifest.json").write_text(json.dumps({"shared_images": recorded}), encoding="utf-8")
+    assert {f.file for f in audit_shared_folder(shared).findings} == {"chart.png", "page.html"}
+    wrong = {"chart.png": sha256_hex(PNG + b"x")}
+    findings = audit_shared_folder(shared, shared_images=wrong).findings
+    assert {f.kind for f in findings} == {"raster_image"}
     (shared / "photo.webp").write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 ")
     assert "photo.webp" in {f.file for f in audit_shared_folder(shared).findings}
 

@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 from test_brief import make_inputs, svg_map
 
+from protection_eval.io.writers import file_sha256
+from protection_eval.runs.layout import gate_key_path
 from protection_eval.runs.pdf import chromium_path, print_shared_pdfs
+from protection_eval.runs.publish import audit_folder
 from protection_eval.sharing.audit.folder import audit_shared_folder
+from protection_eval.sharing.audit.seal import load_gate_key
 from protection_eval.sharing.brief import render_brief
 
 pytestmark = pytest.mark.browser
@@ -42,8 +46,11 @@ def test_the_brief_prints_on_one_a4_page_and_the_audit_accepts_it(run_dir):
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page(?!s)", data)) == 1
     write_manifest(run_dir, pdfs)
-    result = audit_shared_folder(run_dir / "shared", k=5)
+    result = audit_folder(run_dir / "shared")  # the CLI's audit: reads the gate's key
     assert result.ok, result.to_frame().to_string()
+    # Without the key, no record beside the folder is trusted.
+    kinds = audit_shared_folder(run_dir / "shared", k=5).to_frame()["kind"].tolist()
+    assert kinds == ["unauditable_file"]
 
 
 def test_a_pdf_the_run_did_not_print_from_the_audited_page_is_refused(run_dir):
@@ -57,5 +64,20 @@ def test_a_pdf_the_run_did_not_print_from_the_audited_page_is_refused(run_dir):
     page = (shared / "brief.html").read_text(encoding="utf-8")
     (shared / "brief.html").write_text(page.replace("</body>", "<p>changed</p></body>"),
                                        encoding="utf-8")
-    kinds = audit_shared_folder(shared, k=5).to_frame()["kind"].tolist()
+    kinds = audit_folder(shared).to_frame()["kind"].tolist()
     assert kinds == ["unauditable_file"]  # the page changed since it was printed
+
+
+def test_a_forged_manifest_beside_the_folder_does_not_make_a_pdf_pass(run_dir):
+    assert load_gate_key(gate_key_path(), create=True) is not None  # the gate has a key
+    shared = run_dir / "shared"
+    pdf = shared / "brief.pdf"
+    pdf.write_bytes(b"%PDF-1.4 anything at all: survivor names, exact dates")
+    forged = {"brief.pdf": {"file": "brief.pdf", "sha256": file_sha256(pdf),
+                            "source": "brief.html",
+                            "source_sha256": file_sha256(shared / "brief.html")}}
+    write_manifest(run_dir, forged)
+    assert audit_folder(shared).to_frame()["kind"].tolist() == ["unauditable_file"]
+    forged["brief.pdf"]["seal"] = "0" * 64  # a seal made without the gate's key
+    write_manifest(run_dir, forged)
+    assert audit_folder(shared).to_frame()["kind"].tolist() == ["unauditable_file"]

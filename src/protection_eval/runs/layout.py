@@ -10,7 +10,11 @@ Roots never come from where the package is installed:
 - mission configurations are found in ``--missions``, else ``$PROTECTION_EVAL_MISSIONS``, else
   ``data/missions/`` in the working directory;
 - the notebooks are ``$PROTECTION_EVAL_NOTEBOOKS`` when set, else the ones installed with the
-  package (in a source checkout, the repository's ``notebooks/``).
+  package (in a source checkout, the repository's ``notebooks/``);
+- the gate's key, which seals what the gate records beside a shared folder
+  (:mod:`protection_eval.sharing.audit.seal`), is ``$PROTECTION_EVAL_GATE_KEY`` when set, else
+  ``protection-eval/gate.key`` in the user's configuration folder (``$XDG_CONFIG_HOME`` or
+  ``~/.config``): never inside the reports root, where shared folders are made.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from protection_eval.io.bundled import bundled_path
 
 __all__ = [
+    "ENV_GATE_KEY",
     "ENV_MISSIONS",
     "ENV_NOTEBOOKS",
     "ENV_REPORTS",
@@ -36,6 +41,7 @@ __all__ = [
     "SHARED_REJECTED",
     "STAGING_PREFIX",
     "RunPaths",
+    "gate_key_path",
     "latest_shared_dir",
     "mission_config_paths",
     "mission_file",
@@ -48,6 +54,7 @@ __all__ = [
 ENV_REPORTS = "PROTECTION_EVAL_REPORTS"
 ENV_MISSIONS = "PROTECTION_EVAL_MISSIONS"
 ENV_NOTEBOOKS = "PROTECTION_EVAL_NOTEBOOKS"
+ENV_GATE_KEY = "PROTECTION_EVAL_GATE_KEY"
 
 #: A run's folder for the evaluation team only (row-level data, executed notebooks).
 RESTRICTED = "restricted"
@@ -124,6 +131,22 @@ def reports_root(explicit: str | Path | None = None) -> Path:
         return Path(explicit)
     env = os.environ.get(ENV_REPORTS)
     return Path(env) if env else Path.cwd() / "reports"
+
+
+def gate_key_path() -> Path:
+    """Return the gate's key file: ``$PROTECTION_EVAL_GATE_KEY``, else the user's config folder.
+
+    Returns
+    -------
+    Path
+        ``$PROTECTION_EVAL_GATE_KEY`` when set, else ``$XDG_CONFIG_HOME/protection-eval/gate.key``
+        (``~/.config/...`` without ``XDG_CONFIG_HOME``). Not created here.
+    """
+    env = os.environ.get(ENV_GATE_KEY)
+    if env:
+        return Path(env)
+    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config) / "protection-eval" / "gate.key"
 
 
 def missions_dir(explicit: str | Path | None = None) -> Path:

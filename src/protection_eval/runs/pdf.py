@@ -4,10 +4,12 @@ The audit reads text, and a PDF is compressed binary, so it cannot vouch for one
 therefore printed only from a page the audit has already passed: the runner calls
 :func:`print_shared_pdfs` after :func:`protection_eval.runs.publish.publish_shared` published the
 shared folder, on the published ``brief.html``, and records in the run's manifest
-(``shared_pdfs``) the PDF's sha256 and the sha256 of the HTML it was printed from. A later audit
-of the folder (:func:`protection_eval.sharing.audit.folder.audit_shared_folder`) accepts a PDF
-only when both hashes still match, so a PDF that was not printed from the audited page, or a
-page changed since, is reported as a file the audit cannot read. Chromium prints with the
+(``shared_pdfs``) the PDF's sha256 and the sha256 of the HTML it was printed from, sealed with
+the gate's key (:mod:`protection_eval.sharing.audit.seal`). A later audit of the folder
+(:func:`protection_eval.sharing.audit.folder.audit_shared_folder`) accepts a PDF only when the
+seal verifies and both hashes still match, so a PDF that was not printed from the audited page,
+a page changed since, or a record the gate did not write is reported as a file the audit cannot
+read. Chromium prints with the
 network off (no background networking, no component updates) and prints the page as a file;
 where it is not installed, no PDF is made and the manifest says so.
 """
@@ -21,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from protection_eval.io.writers import file_sha256
-from protection_eval.runs.layout import SHARED_FILES
+from protection_eval.runs.layout import SHARED_FILES, gate_key_path
+from protection_eval.sharing.audit.seal import load_gate_key, seal_record
 
 __all__ = ["CHROMIUM_FLAGS", "chromium_path", "print_pdf", "print_shared_pdfs"]
 
@@ -83,8 +86,9 @@ def print_shared_pdfs(shared: str | Path) -> dict[str, Any]:
     -------
     dict
         For the manifest's ``shared_pdfs``: ``{"brief.pdf": {"sha256", "source",
-        "source_sha256"}}`` when printed; ``{}`` with a ``"note"`` when Chromium is missing,
-        the brief is absent or printing failed (the run does not fail for a missing PDF).
+        "source_sha256", "seal"}}`` when printed; ``{}`` with a ``"note"`` when Chromium is
+        missing, the brief is absent, the gate's key cannot be made (the audit would not
+        trust the record) or printing failed (the run does not fail for a missing PDF).
     """
     shared = Path(shared)
     html, pdf = shared / SHARED_FILES["brief"], shared / SHARED_FILES["brief_pdf"]
@@ -93,6 +97,9 @@ def print_shared_pdfs(shared: str | Path) -> dict[str, Any]:
     chromium = chromium_path()
     if chromium is None:
         return {"note": "chromium is not installed: no PDF printed"}
+    key = load_gate_key(gate_key_path(), create=True)
+    if key is None:
+        return {"note": f"the gate's key {gate_key_path()} cannot be made: no PDF printed"}
     source_sha = file_sha256(html)
     try:
         print_pdf(html, pdf, chromium=chromium)
@@ -101,5 +108,5 @@ def print_shared_pdfs(shared: str | Path) -> dict[str, Any]:
     if file_sha256(html) != source_sha:  # the page changed while printing: do not vouch
         pdf.unlink(missing_ok=True)
         return {"note": "brief.html changed while it was printed: no PDF kept"}
-    return {pdf.name: {"sha256": file_sha256(pdf), "source": html.name,
-                       "source_sha256": source_sha}}
+    record = {"sha256": file_sha256(pdf), "source": html.name, "source_sha256": source_sha}
+    return {pdf.name: seal_record({"file": pdf.name, **record}, key)}

@@ -26,11 +26,18 @@ from protection_eval.ingest.tables import MissionData
 from protection_eval.io.readers import read_mission_sources
 from protection_eval.io.writers import write_table
 from protection_eval.runs import ledger as ledger_lib
-from protection_eval.runs.layout import RESTRICTED, RESTRICTED_FILES, SHARED_REJECTED
+from protection_eval.runs.layout import (
+    RESTRICTED,
+    RESTRICTED_FILES,
+    SHARED_REJECTED,
+    gate_key_path,
+)
 from protection_eval.runs.missions import load_mission
+from protection_eval.runs.pdf import chromium_path
 from protection_eval.sharing.audit.differencing import DerivationCapReached, Margin
 from protection_eval.sharing.audit.folder import AuditResult, RawNeedles, audit_mission_folder
 from protection_eval.sharing.audit.margins import read_published_margins
+from protection_eval.sharing.audit.seal import load_gate_key
 from protection_eval.sharing.disclosure import k_from_config
 
 __all__ = [
@@ -62,18 +69,25 @@ def audit_folder(
         Those raw coordinates and identifying values, taken when the mission was read
         (:func:`protection_eval.runs.missions.load_mission_for_audit`).
 
+    The gate's key (:func:`protection_eval.runs.layout.gate_key_path`) is read, never made,
+    so that records the gate sealed beside the folder (the PDF it printed) are trusted and
+    no others; every page is opened in Chromium (:func:`protection_eval.runs.pdf.chromium_path`)
+    with the network cut, and where Chromium is missing the result says the browser check
+    did not run.
+
     Returns
     -------
     AuditResult
         The findings.
     """
+    trusted = {"gate_key": load_gate_key(gate_key_path()), "chromium": chromium_path()}
     if mission is None:
-        return audit_mission_folder(path)
+        return audit_mission_folder(path, **trusted)
     data = mission if isinstance(mission, MissionData) else load_mission(mission)
     if needles is not None:
-        return audit_mission_folder(path, data, needles=needles)
+        return audit_mission_folder(path, data, needles=needles, **trusted)
     raw = {name: table.frame for name, table in read_mission_sources(data.config).items()}
-    return audit_mission_folder(path, data, raw)
+    return audit_mission_folder(path, data, raw, **trusted)
 
 
 def describe_findings(findings: pd.DataFrame) -> list[dict[str, str]]:
@@ -158,7 +172,9 @@ class PublishResult:
     def message(self) -> str:
         """One line for a person: what was published, or what kind of finding stopped it."""
         if self.published:
-            return f"published {self.shared} (audit: {len(self.audit.files)} files, no finding)"
+            browser = "" if self.audit.browser_ran else f"; {self.audit.browser}"
+            return (f"published {self.shared} (audit: {len(self.audit.files)} files, no "
+                    f"finding{browser})")
         places = "; ".join(f"{p['kind']} in {p['file']} [{p['where']}]" for p in self.places[:3])
         # Kinds and places first: a batch summary shows only the first 160 characters.
         return (

@@ -116,6 +116,16 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             re.IGNORECASE,
         ),
     ),
+    # 5-abr-23, 05/out/23, 3.sept.24: a short month name between a day and a two-digit year,
+    # with the same separator on both sides.
+    (
+        "fine_date",
+        re.compile(
+            rf"(?<![\w.,/-]){_DAY}([\-/.])(?:{_SHORT_MONTHS}|{_LATIN_MONTHS})\.?\1\d{{2}}"
+            r"(?![\d/.\-]*\d)",
+            re.IGNORECASE,
+        ),
+    ),
     # abril 5 de 2023, marzo 12, 2024 (month first, day next, year required).
     (
         "fine_date",

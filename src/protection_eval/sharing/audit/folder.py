@@ -5,7 +5,10 @@
 embedded in scripts parsed) and lists a :class:`Finding` for each of:
 
 ``incident_coordinate``
-    a coordinate near a raw incident coordinate that is not an approved hexagon or area point;
+    a coordinate near a raw incident coordinate that is not an approved hexagon or area point,
+    in any notation (:mod:`protection_eval.sharing.audit.locations`);
+``fine_location``
+    a place inside the mission's extent written more precisely than a shared hexagon;
 ``small_count``
     a visible count from 1 to k-1;
 ``recoverable_count``
@@ -18,7 +21,9 @@ embedded in scripts parsed) and lists a :class:`Finding` for each of:
 ``fine_date`` / ``time_of_day``
     a date finer than a month, a time of day;
 ``third_party_request`` / ``third_party_url``
-    a URL on a host other than the configured tile server (and its attribution links);
+    a URL on a host other than the configured tile server (and its attribution links); a
+    request is also what a page asks for when opened in headless Chromium with the network cut
+    (:mod:`protection_eval.sharing.audit.browser`);
 ``notebook_file`` / ``notebook_metadata`` / ``traceback`` / ``local_path``
     notebooks, papermill or nbformat metadata, Python tracebacks, absolute local paths;
 ``protected_place``
@@ -43,7 +48,10 @@ embedded in scripts parsed) and lists a :class:`Finding` for each of:
 
 Nested documents are opened to any depth (iframe ``srcdoc``, ``data:`` URIs of any type, HTML or
 JSON in script strings and in JSON or CSV values); XLSX, ODS, GeoPackage and Parquet files are
-read cell by cell (:mod:`protection_eval.sharing.audit.office`).
+read cell by cell (:mod:`protection_eval.sharing.audit.office`) and every other part of them as
+text (:mod:`protection_eval.sharing.audit.containers`). Text is read as a reader reads it
+(NFKC, format characters removed, tags removed, comments kept). No record beside the folder is
+trusted unless the gate sealed it (:mod:`protection_eval.sharing.audit.seal`).
 
 The rules and their limits are in ``docs/privacy.md``. The detectors live in
 :mod:`protection_eval.sharing.audit.rules`, the walker that opens each file in
@@ -66,6 +74,7 @@ import pyarrow as pa
 
 from protection_eval.config import MIN_K
 from protection_eval.sharing.audit import differencing, rules, structure
+from protection_eval.sharing.audit.browser import BrowserUnavailable, judge_pages
 from protection_eval.sharing.audit.needles import IdentifyingTimes, identifying_needles_of
 from protection_eval.sharing.audit.office import (
     OFFICE_SUFFIXES,
@@ -79,8 +88,10 @@ from protection_eval.sharing.audit.scan import (
     Scanner,
     cap_findings,
     check_coordinates,
+    check_fine_locations,
     check_recoverable,
 )
+from protection_eval.sharing.audit.seal import verify_record
 from protection_eval.sharing.disclosure import MIN_ADAPTIVE_RESOLUTION, check_k
 
 __all__ = [
@@ -98,8 +109,10 @@ _JSON_SUFFIXES = {".json", ".geojson"}
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
 #: Checks that need the mission's raw data, named in a summary when they could not run.
 MISSION_CHECKS = ("raw coordinates", "identifying values", "incident ids")
-#: The manifest key a run fills with the images it made from audited aggregates.
-SHARED_IMAGES_KEY = "shared_images"
+#: How :attr:`AuditResult.browser` starts when the browser check did not run.
+BROWSER_NOT_RUN = "browser check did not run"
+#: What a page is, for the browser check.
+_PAGE_SUFFIXES = {".html", ".htm", ".svg"}
 
 
 @dataclass
@@ -117,12 +130,21 @@ class AuditResult:
     not_run : tuple of str
         Checks that could not run because the mission was not given (see
         :data:`MISSION_CHECKS`); a pass is then partial.
+    browser : str
+        What the browser check did: pages opened in Chromium with the network cut, or why it
+        did not run (said in :meth:`summary`); empty when the folder has no page.
     """
 
     folder: Path
     files: list[str]
     findings: list[Finding] = field(default_factory=list)
     not_run: tuple[str, ...] = ()
+    browser: str = ""
+
+    @property
+    def browser_ran(self) -> bool:
+        """False when the folder has pages and the browser check did not run."""
+        return not self.browser.startswith(BROWSER_NOT_RUN)
 
     @property
     def ok(self) -> bool:
@@ -140,13 +162,18 @@ class AuditResult:
         Without the mission, the checks that could not run are named and a clean folder
         ends ``audit passed (partial)``.
         """
-        if self.ok and not self.not_run:
-            return f"audit passed: {len(self.files)} file(s) in {self.folder}, no finding"
+        browser = [f"  {self.browser}"] if self.browser else []
+        if self.ok and not self.not_run and self.browser_ran:
+            return "\n".join([f"audit passed: {len(self.files)} file(s) in {self.folder}, "
+                              "no finding", *browser])
         if self.ok:
+            missing = (f"  not checked without --mission: {', '.join(self.not_run)}"
+                       if self.not_run else None)
             return "\n".join(
                 [
                     f"audit: {len(self.files)} file(s) in {self.folder}, no finding",
-                    f"  not checked without --mission: {', '.join(self.not_run)}",
+                    *([missing] if missing else []),
+                    *browser,
                     "audit passed (partial)",
                 ]
             )
@@ -154,7 +181,7 @@ class AuditResult:
         lines += [f"  - {f}" for f in self.findings]
         if self.not_run:
             lines.append(f"  not checked without --mission: {', '.join(self.not_run)}")
-        return "\n".join(lines)
+        return "\n".join(lines + browser)
 
 
 def _walk(folder: Path, ctx: Context) -> list[tuple[str, Path]]:
@@ -231,6 +258,9 @@ def _scan_office(scanner: Scanner, name: str, file: Path) -> None:
     for layer, collection in content.features:
         scanner.check_name(layer, name, layer)
         scanner.scan_json(collection, name, layer, 0, data=True)
+    # Last, so that a value found in a cell too is reported at the cell.
+    for where, text in content.parts:
+        scanner.scan_text(text, name, where, 0)
 
 
 def _unit_centres(areas: Any) -> Any:
@@ -249,20 +279,13 @@ def _unit_centres(areas: Any) -> Any:
     )
 
 
-def shared_images_of(folder: Path) -> dict[str, str]:
-    """Images a run recorded as made from audited aggregates: ``{name: sha256}``.
-
-    Read from the ``shared_images`` key of the ``manifest.json`` beside the shared folder;
-    empty when there is no manifest or no such key.
-    """
-    manifest = folder.parent / "manifest.json"
-    try:
-        recorded = json.loads(manifest.read_text(encoding="utf-8")).get(SHARED_IMAGES_KEY)
-    except (OSError, ValueError, AttributeError):
-        return {}
-    if not isinstance(recorded, dict):
-        return {}
-    return {str(k): str(v) for k, v in recorded.items()}
+def _extent(areas: Any) -> tuple[float, float, float, float] | None:
+    """Return the areas' bounds in longitude and latitude (the extent), None without areas."""
+    if areas is None or len(areas) == 0:
+        return None
+    geometry = areas.geometry.to_crs("EPSG:4326") if areas.crs else areas.geometry
+    x0, y0, x1, y1 = (float(v) for v in geometry.total_bounds)
+    return x0, y0, x1, y1
 
 
 def _sha256(path: Path) -> str:
@@ -273,21 +296,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _printed_from_audited_page(folder: Path, pdf: Path) -> bool:
-    """Whether a PDF is one the run printed from a page of this folder, both unchanged since.
+def _printed_from_audited_page(folder: Path, pdf: Path, key: bytes | None) -> bool:
+    """Whether a PDF is one the gate printed from a page of this folder, both unchanged since.
 
     The audit cannot read a PDF. It accepts one only when the run's manifest (beside the shared
     folder) records it under ``shared_pdfs`` with its sha256 and the sha256 of the HTML page
-    it was printed from (:func:`protection_eval.runs.pdf.print_shared_pdfs`), and that page is
-    in this folder, unchanged, so that it is audited with the rest.
+    it was printed from (:func:`protection_eval.runs.pdf.print_shared_pdfs`), the record's
+    seal verifies under the gate's key (:mod:`protection_eval.sharing.audit.seal`: a manifest
+    written by whoever made the folder is not trusted), and that page is in this folder,
+    unchanged, so that it is audited with the rest.
     """
+    if key is None:
+        return False
     manifest = folder.parent / "manifest.json"
     try:
         records = json.loads(manifest.read_text(encoding="utf-8")).get("shared_pdfs") or {}
     except (OSError, ValueError, AttributeError):
         return False
     record = records.get(pdf.name) if isinstance(records, dict) else None
-    if not isinstance(record, dict):
+    if not verify_record(record, key) or record.get("file") != pdf.name:
         return False
     source = folder / str(record.get("source", ""))
     if source.parent != folder or source.suffix.lower() not in {".html", ".htm"}:
@@ -312,6 +339,8 @@ def audit_shared_folder(
     label_resolutions: Iterable[int] | None = None,
     shared_images: Mapping[str, str] | None = None,
     not_run: Iterable[str] | None = None,
+    gate_key: bytes | None = None,
+    chromium: Path | str | None = None,
 ) -> AuditResult:
     """Audit every file of a shared folder.
 
@@ -346,12 +375,21 @@ def audit_shared_folder(
         H3 resolutions at whose cell centres a point label may stand (the run's resolution);
         ``hex_resolutions`` when not given.
     shared_images : mapping of str to str, optional
-        ``{file name: sha256}`` of images made from audited aggregates (the run manifest's
-        ``shared_images``); only exact matches pass. Read from ``../manifest.json`` when
-        not given.
+        ``{file name: sha256}`` of images made from audited aggregates, given by the caller
+        (never read from a manifest beside the folder); only exact matches pass.
     not_run : iterable of str, optional
         Checks that could not run, named in the summary; by default those of
         :data:`MISSION_CHECKS` whose input (incidents, ids, identifying values) is missing.
+    gate_key : bytes, optional
+        The gate's key (:func:`protection_eval.sharing.audit.seal.load_gate_key`): a PDF
+        passes only when ``../manifest.json`` records it under a seal that verifies with this
+        key. Without it, no record beside the folder is trusted and every PDF is a finding.
+    chromium : Path or str, optional
+        Chromium's executable: every page (HTML, SVG) of the folder is then opened in it with
+        the network cut (:mod:`protection_eval.sharing.audit.browser`), and each request that
+        leaves the file is a ``third_party_request``, a page that cannot be opened an
+        ``unauditable_file``. Without it, :attr:`AuditResult.browser` says plainly that the
+        browser check did not run.
 
     Returns
     -------
@@ -376,11 +414,13 @@ def audit_shared_folder(
             hex_resolutions=tuple(hex_resolutions),
         ),
     )
-    images = dict(shared_images if shared_images is not None else shared_images_of(folder))
+    images = dict(shared_images or {})
     ctx.label_resolutions = tuple(
         hex_resolutions if label_resolutions is None else label_resolutions
     )
     ctx.unit_centres = _unit_centres(areas)
+    ctx.extent = _extent(areas)
+    ctx.share_resolution = max(ctx.label_resolutions, default=9)
     ctx.allowed_images = frozenset(v.lower() for v in images.values())
     scanner = Scanner(ctx)
     if folder.is_dir() and not folder.is_symlink():
@@ -393,10 +433,12 @@ def audit_shared_folder(
         files = [(folder.name, folder)]
     for name, file in files:
         if (file.suffix.lower() == ".pdf" and folder.is_dir()
-                and _printed_from_audited_page(folder, file)):
+                and _printed_from_audited_page(folder, file, gate_key)):
             continue
         _scan_file(scanner, name, file, images)
+    browser = _check_in_browser(ctx, folder, files, chromium)
     check_coordinates(ctx, incidents)
+    check_fine_locations(ctx)
     check_recoverable(ctx)
     _check_close_totals(ctx, folder)
     if not_run is None:
@@ -415,7 +457,38 @@ def audit_shared_folder(
         files=[name for name, _ in files],
         findings=cap_findings(ctx.findings),
         not_run=tuple(not_run),
+        browser=browser,
     )
+
+
+def _check_in_browser(ctx: Context, folder: Path, files: list[tuple[str, Path]],
+                      chromium: Path | str | None) -> str:
+    """Open every page in Chromium with the network cut; record what left; say what was done."""
+    pages = [(name, path) for name, path in files if path.suffix.lower() in _PAGE_SUFFIXES]
+    if not pages:
+        return ""
+    if chromium is None or not Path(chromium).exists():
+        where = ("Chromium is not installed, or was not given" if chromium is None
+                 else f"{chromium} does not exist")
+        return (f"{BROWSER_NOT_RUN} ({where}): {len(pages)} page(s) were read as text only; "
+                "install chromium (apt-get install chromium) or set PROTECTION_EVAL_CHROMIUM")
+    root = folder if folder.is_dir() else folder.parent
+    try:
+        verdicts = judge_pages(Path(chromium), root, pages)
+    except BrowserUnavailable as exc:
+        return f"{BROWSER_NOT_RUN} ({exc}): {len(pages)} page(s) were read as text only"
+    for verdict in verdicts:
+        if verdict.problem is not None:
+            ctx.add(verdict.file, "opened in Chromium", "unauditable_file",
+                    f"{verdict.file} {verdict.problem}")
+        for url in verdict.requests:
+            if url.startswith("file:"):
+                ctx.add(verdict.file, "opened in Chromium", "third_party_request",
+                        f"{url} (a file outside the shared folder)")
+            elif not ctx.rules.host_allowed(url):
+                ctx.add(verdict.file, "opened in Chromium", "third_party_request", url)
+    return (f"browser check: {len(pages)} page(s) opened in Chromium with the network cut "
+            f"({Path(chromium).name})")
 
 
 def _needle_text(ids: Iterable[Any], values: Iterable[Any]) -> pa.Array:
@@ -492,6 +565,8 @@ def audit_mission_folder(
     raw_sources: Mapping[str, pd.DataFrame] | None = None,
     *,
     needles: RawNeedles | None = None,
+    gate_key: bytes | None = None,
+    chromium: Path | str | None = None,
 ) -> AuditResult:
     """Audit a shared folder against a loaded mission.
 
@@ -511,6 +586,11 @@ def audit_mission_folder(
     needles : RawNeedles, optional
         The same taken from them already (:func:`raw_needles_of`); used instead of
         ``raw_sources``.
+    gate_key : bytes, optional
+        The gate's key, for the sealed records beside the folder (see
+        :func:`audit_shared_folder`).
+    chromium : Path or str, optional
+        Chromium, to open every page with the network cut (see :func:`audit_shared_folder`).
 
     Returns
     -------
@@ -518,7 +598,7 @@ def audit_mission_folder(
         The findings.
     """
     if mission is None:
-        return audit_shared_folder(path)
+        return audit_shared_folder(path, gate_key=gate_key, chromium=chromium)
     from protection_eval.sharing.disclosure import k_from_config
 
     config = mission.config
@@ -545,4 +625,6 @@ def audit_mission_folder(
         areas=mission.areas,
         identifying_values=needles.identifying_values,
         identifying_times=needles.identifying_times,
+        gate_key=gate_key,
+        chromium=chromium,
     )

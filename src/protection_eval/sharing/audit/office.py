@@ -3,7 +3,10 @@
 A spreadsheet or a columnar file is not text, but a reader opens it as easily as a CSV: the
 audit reads every sheet (hidden ones too), every cell (formulas as written and their cached
 values, cell comments), every layer and every column, and hands them to the same rules as a CSV
-or a GeoJSON. What cannot be read with certainty (macros, embedded objects, encrypted or broken
+or a GeoJSON. Every other part of the file (each XML part of the zip, all Parquet metadata,
+every GeoPackage table that is not a layer) is read as text by
+:mod:`protection_eval.sharing.audit.containers`, so a part no reader here knows cannot hide
+text. What cannot be read with certainty (macros, embedded objects, encrypted or broken
 files, binary columns that are not geometry) is refused as unauditable, never waved through.
 
 This module only reads; the scanner (:mod:`protection_eval.sharing.audit.scan`) applies the
@@ -43,6 +46,10 @@ class OfficeContent:
         (rows without geometry are features with ``geometry`` None).
     notes : list of (str, str)
         Cell comments and other free text, with where they are.
+    parts : list of (str, str)
+        The text of every part of the container (each XML part of a zip, Parquet metadata,
+        GeoPackage tables that are not layers), with where it is
+        (:mod:`protection_eval.sharing.audit.containers`).
     images : list of (str, bytes)
         Raster images embedded in the file, with their part name.
     refused : list of str
@@ -52,6 +59,7 @@ class OfficeContent:
     sheets: list[tuple[str, list[list[Any]]]] = field(default_factory=list)
     features: list[tuple[str, dict]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
+    parts: list[tuple[str, str]] = field(default_factory=list)
     images: list[tuple[str, bytes]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
 
@@ -99,7 +107,8 @@ def read_office_file(path: Path) -> OfficeContent:
 
 
 def _zip_parts(path: Path, content: OfficeContent) -> None:
-    """Refuse macros and embedded objects; collect embedded images."""
+    """Refuse macros and embedded objects; collect embedded images; read every other part."""
+    from protection_eval.sharing.audit.containers import zip_parts_text
     from protection_eval.sharing.audit.structure import image_kind
 
     try:
@@ -109,6 +118,7 @@ def _zip_parts(path: Path, content: OfficeContent) -> None:
             "is not a valid zip package (encrypted or corrupt); share it as CSV instead"
         ) from None
     with archive:
+        handled = []
         for name in archive.namelist():
             lowered = name.lower()
             if any(part in lowered for part in _MACRO_PARTS):
@@ -121,6 +131,17 @@ def _zip_parts(path: Path, content: OfficeContent) -> None:
                     content.images.append((name, data))
                 else:
                     content.refused.append(f"holds an embedded file that is not an image ({name})")
+            else:
+                continue
+            handled.append(name)
+        # Every other part, whatever its name: text boxes, headers, properties, custom XML...
+        _add_parts(content, zip_parts_text(archive, handled, image_kind=image_kind))
+
+
+def _add_parts(content: OfficeContent, parts: Any) -> None:
+    content.parts += parts.texts
+    content.refused += parts.refused
+    content.images += parts.images
 
 
 def _cell(value: Any) -> Any:
@@ -234,13 +255,19 @@ def _refuse_binary(content: OfficeContent, where: str, frame: Any) -> Any:
 def _read_gpkg(path: Path) -> OfficeContent:
     import pyogrio
 
+    from protection_eval.sharing.audit.containers import gpkg_tables_text
+    from protection_eval.sharing.audit.structure import image_kind
+
     content = OfficeContent()
-    for name, _ in pyogrio.list_layers(path):
+    layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    for name in layers:
         frame = pyogrio.read_dataframe(path, layer=name)
         geometries = list(frame.geometry) if "geometry" in frame else None
         table = frame.drop(columns="geometry") if "geometry" in frame else frame
         table = _refuse_binary(content, f"layer {name}", table)
         content.features.append((f"layer {name}", _features(table, geometries)))
+    # Layer descriptions, metadata, unregistered tables, triggers: every table not read above.
+    _add_parts(content, gpkg_tables_text(path, layers, image_kind=image_kind))
     return content
 
 
@@ -249,6 +276,8 @@ def _read_parquet(path: Path) -> OfficeContent:
 
     import pyarrow.parquet as pq
     import shapely
+
+    from protection_eval.sharing.audit.containers import parquet_metadata_text
 
     content = OfficeContent()
     table = pq.read_table(path)
@@ -263,4 +292,5 @@ def _read_parquet(path: Path) -> OfficeContent:
         frame = frame.drop(columns=geo_columns)
     frame = _refuse_binary(content, "table", frame)
     content.features.append(("table", _features(frame, geometries)))
+    _add_parts(content, parquet_metadata_text(path))
     return content

@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from protection_eval.sharing.audit import locations, structure
 from protection_eval.sharing.audit import rules as rules
-from protection_eval.sharing.audit import structure
 
 FINDING_KINDS: dict[str, str] = {
     "incident_coordinate": "it lies near a reported incident and is not an approved hexagon or "
@@ -37,6 +37,10 @@ FINDING_KINDS: dict[str, str] = {
     "(DOMAIN.md rules 1 and 3)",
     "fine_date": "shared time is monthly at the finest (DOMAIN.md rule 1)",
     "time_of_day": "no time of day in shared outputs (DOMAIN.md rule 1)",
+    "fine_location": "a place written more precisely than a shared hexagon, inside the "
+    "mission's extent, in any notation (decimal degrees in text, degrees-minutes-seconds, UTM, "
+    "geohash, an H3 cell finer than the mission's) locates a survivor better than the shared "
+    "aggregates do (DOMAIN.md rule 1)",
     "third_party_request": "opening the file would contact a third-party server (DOMAIN.md rule 4)",
     "third_party_url": "a third-party address that is not the mission's tile server "
     "(DOMAIN.md rule 4)",
@@ -120,6 +124,11 @@ class Context:
     unit_centres: Any = None
     # sha256 of images the run's manifest records as made from audited aggregates.
     allowed_images: frozenset[str] = frozenset()
+    # Places read from text in any notation, checked against the mission's extent at the end;
+    # the extent (lng/lat bounds) and the shared hexagons' edge, when the mission is known.
+    located: list[tuple[locations.Located, str, str, int | None]] = field(default_factory=list)
+    extent: tuple[float, float, float, float] | None = None
+    share_resolution: int = 9
 
     def is_unit_centre(self, lng: float, lat: float) -> bool:
         """Whether a point is exactly an H3 cell centre (or its label point) or an area centre."""
@@ -156,6 +165,7 @@ class _HtmlWalker(HTMLParser):
         self.attributes: list[tuple[int, str, str, str]] = []
         self.scripts: list[tuple[int, dict[str, str], str]] = []
         self.tables: list[tuple[int, list[list[tuple[bool, str]]]]] = []
+        self.points: list[tuple[int, str, str, str]] = []
         self._script: tuple[int, dict[str, str]] | None = None
         self._buffer: list[str] = []
         self._style: tuple[int, dict[str, str]] | None = None
@@ -169,6 +179,8 @@ class _HtmlWalker(HTMLParser):
         values = {name: value or "" for name, value in attrs}
         for name, value in values.items():
             self.attributes.append((line, tag, name, value))
+        if "cx" in values and "cy" in values:
+            self.points.append((line, tag, values["cx"], values["cy"]))
         if tag == "script":
             self._script, self._buffer = (line, values), []
         elif tag == "style":
@@ -280,7 +292,9 @@ class Scanner:
             decoded = _decode_data_uri(uri)
             if decoded is not None:
                 self.scan_bytes(decoded[1], decoded[0], file, f"{where} > data: URI", depth + 1)
-        plain = rules.DATA_URI_RE.sub(" ", text).replace("\\/", "/")
+        # As a reader reads it: fullwidth forms folded, zero-width and other format characters
+        # gone (NFKC, category Cf).
+        plain = rules.normalise_text(rules.DATA_URI_RE.sub(" ", text).replace("\\/", "/"))
         for url in r.third_party_urls(plain):
             if (file, url) not in ctx.requested:
                 ctx.add(file, where, "third_party_url", url)
@@ -299,6 +313,9 @@ class Scanner:
             ctx.add(file, where, "notebook_metadata", rules.NOTEBOOK_RE.search(plain).group(0))
         for value in r.identifying_values_in(plain):
             ctx.add(file, where, "identifying_value", value)
+        self.collect_places(plain, file, where)
+        if "<" in plain and (joined := rules.without_markup(plain)) != plain:
+            self.check_hidden_text(joined, file, where, dates=False)
         if prose:
             for value in rules.small_counts_in_prose(plain, ctx.k):
                 ctx.add(file, where, "small_count", value)
@@ -352,6 +369,65 @@ class Scanner:
             self.ctx.add(file, where, "raster_image", f"{kind} image, sha256 {digest[:16]}...")
         return True
 
+    def collect_places(self, text: str, file: str, where: str, *,
+                       geohash: bool = False) -> None:
+        """Gather the places ``text`` writes in any notation, for the coordinate rules.
+
+        Decimal pairs, degrees-minutes-seconds, UTM references and geohashes go to the
+        incident rule (near a reported incident); all but geohashes, and H3 cells, also to the
+        extent rule (:func:`check_fine_locations`). A geohash goes there too when it is
+        labelled as one: ``geohash`` in ``text``, or ``geohash`` True (a column or key so
+        named), since ordinary words can read as geohashes.
+        """
+        ctx = self.ctx
+        if not any(c.isdigit() for c in text):
+            return
+        labelled = geohash or "geohash" in text.lower()
+        for place in locations.decimal_pairs(text):
+            ctx.coords.append((place.lng, place.lat, file, where, "pair"))
+            ctx.located.append((place, file, where, None))
+        for place in [*locations.dms_points(text), *locations.utm_points(text)]:
+            ctx.coords.append((place.lng, place.lat, file, where, "point"))
+            ctx.located.append((place, file, where, None))
+        for place in locations.geohash_points(text):
+            ctx.coords.append((place.lng, place.lat, file, where, "point"))
+            if labelled:
+                ctx.located.append((place, file, where, None))
+        for _, resolution, place in locations.h3_cells(text):
+            ctx.located.append((place, file, where, resolution))
+
+    def collect_svg_shape(self, value: str, file: str, where: str) -> None:
+        """Gather the points of an SVG path or polyline as vertices (and small rings' centres)."""
+        rings = locations.svg_path_points(value)
+        for ring in rings:
+            for x, y in ring:
+                self.ctx.coords.append((x, y, file, where, "vertex"))
+        limit = 4 * self.ctx.rules.distance_m
+        closed = [[list(p) for p in ring] for ring in rings if len(ring) >= 3]
+        for x, y, ring in rules.small_ring_centres(closed, limit):
+            self.ctx.coords.append((x, y, file, where, "ring_centre", ring))
+
+    def check_hidden_text(self, text: str, file: str, where: str, *, dates: bool = True) -> None:
+        """Search text no other rule reads as a whole for what points at a case.
+
+        Identifying values and named cases, and with ``dates`` dates and times of day: a
+        comment, or the text of a page or string with its tags removed (``INC-<b></b>00042``
+        reads ``INC-00042``), where dates are not searched (a count in one cell and a month
+        in the next are not a date).
+        """
+        ctx = self.ctx
+        text = rules.normalise_text(text)
+        for value in ctx.rules.identifying_values_in(text):
+            ctx.add(file, where, "identifying_value", value)
+        for value in structure.find_named_cases(text):
+            ctx.add(file, where, "named_case", value)
+        if not dates:
+            return
+        for kind, value in rules.find_dates_and_times(text):
+            ctx.add(file, where, kind, value)
+        for kind, value in structure.find_other_date_forms(text):
+            ctx.add(file, where, kind, value)
+
     def check_point_layers(self, code: str, file: str, where: str) -> None:
         """Record layers that draw points, except labels exactly at an approved unit's centre."""
         for call, position in structure.find_point_layers(code):
@@ -400,6 +476,12 @@ class Scanner:
                 if name in ("papermill", "nbformat", "kernelspec"):
                     ctx.add(file, path, "notebook_metadata", name)
                 self.scan_text(name, file, path, depth, prose=False)
+                if "geohash" in name.lower() and isinstance(value, str):
+                    self.collect_places(value, file, path, geohash=True)
+                if structure.is_date_name(name) and not isinstance(value, dict | list):
+                    serial = structure.excel_serial(value)
+                    if serial is not None:
+                        ctx.add(file, path, "fine_date", serial)
                 if structure.is_period_key(name) and not isinstance(value, dict | list):
                     count = rules.as_small_count(value, ctx.k)
                     if count is not None:
@@ -493,6 +575,8 @@ class Scanner:
             self.check_markup(name, file, f"{where}header")
             self.scan_text(name, file, f"{where}header", depth, prose=False)
         count_cols = [i for i, name in enumerate(header) if rules.is_count_name(name)]
+        date_cols = {i for i, name in enumerate(header) if structure.is_date_name(name)}
+        geohash_cols = {i for i, name in enumerate(header) if "geohash" in name.lower()}
         lat_col = next((i for i, n in enumerate(header) if n.lower() in rules.LAT_NAMES), None)
         lng_col = next((i for i, n in enumerate(header) if n.lower() in rules.LNG_NAMES), None)
         for i in count_cols:
@@ -504,6 +588,9 @@ class Scanner:
             for i, value in enumerate(row):
                 column = header[i] if i < len(header) else f"#{i + 1}"
                 spot = f"{where}row {number}, column {column}"
+                serial = structure.excel_serial(value) if i in date_cols else None
+                if serial is not None:
+                    ctx.add(file, spot, "fine_date", serial)
                 if not isinstance(value, str):
                     epoch = structure.epoch_number(value)
                     if epoch is not None:
@@ -511,6 +598,8 @@ class Scanner:
                     value = "" if value is None else str(value)
                 self.check_markup(value, file, spot)
                 self.scan_text(value, file, spot, depth)
+                if i in geohash_cols:
+                    self.collect_places(value, file, spot, geohash=True)
                 if i in count_cols:
                     count = rules.as_small_count(value, ctx.k)
                     if count is not None:
@@ -538,12 +627,17 @@ class Scanner:
             spot = f"{prefix}line {line} <{tag} {name}>"
             if name == "srcdoc":
                 self.scan_html(value, file, f"{spot} srcdoc", depth + 1)
+            elif name in ("d", "points"):
+                self.collect_svg_shape(value, file, spot)
             elif name.startswith("on") or name == "style":
                 self.scan_script(value, file, spot, depth)
             else:
                 prose = name not in ("href", "src", "class", "id", "srcset")
                 self.scan_text(value, file, spot, depth, prose=prose)
         speaks_of_incidents = rules.mentions_incidents(" ".join(t for _, t in walker.texts))
+        # The page's text as it reads with the tags gone: a value split by markup is whole.
+        self.check_hidden_text("".join(t for _, t in walker.texts), file, f"{prefix}text",
+                               dates=False)
         for line, data in walker.texts:
             if data.strip():
                 self.scan_text(data, file, f"{prefix}line {line}", depth)
@@ -565,8 +659,15 @@ class Scanner:
                 # licence and credit URLs there (nbconvert's theme does).
                 css = rules.CSS_COMMENT_RE.sub(" ", body)
                 self.scan_text(css, file, f"{prefix}line {line} <style>", depth, prose=False)
+                # A comment is still text in the file: what names a case is read there too.
+                for comment in rules.CSS_COMMENT_RE.findall(body):
+                    self.check_hidden_text(comment, file, f"{prefix}line {line} <style> comment")
         for line, rows in walker.tables:
             self._scan_table(rows, file, f"{prefix}line {line} <table>")
+        for line, tag, x, y in walker.points:
+            pair = rules.as_pair([x, y])
+            if pair is not None:
+                ctx.coords.append((*pair, file, f"{prefix}line {line} <{tag} cx cy>", "point"))
 
     def _scan_table(self, rows: list[list[tuple[bool, str]]], file: str, where: str) -> None:
         ctx = self.ctx
@@ -618,6 +719,10 @@ class Scanner:
             rest[start:end] = " " * (end - start)
             spans.append((start, end))
         code = "".join(rest)
+        # Comments and code are text in the file too: an id there is as shared as in a string.
+        self.check_hidden_text(rules.JS_COMMENT_RE.sub(" ", code), file, where, dates=False)
+        for comment in rules.JS_COMMENT_RE.findall(code):
+            self.check_hidden_text(comment, file, f"{where} comment")
         self.check_point_layers(body, file, where)
         for a, b in rules.coordinate_pairs_in_code(code):
             ctx.coords.append((b, a, file, where, "pair"))
@@ -667,6 +772,39 @@ def check_coordinates(ctx: Context, incidents: pd.DataFrame | None) -> None:
             "incident_coordinate",
             f"({lat:.6f}, {lng:.6f}) is {distance:.0f} m from a reported incident",
         )
+
+
+def check_fine_locations(ctx: Context) -> None:
+    """Flag places written inside the mission's extent more precisely than a shared hexagon.
+
+    A place read from text (:meth:`Scanner.collect_places`) is a ``fine_location`` when it lies
+    inside the mission's extent (its areas' bounds, widened by a hexagon's edge) and its
+    writing places it more closely than the edge of a hexagon at the mission's resolution (an
+    H3 cell: when it is finer than the mission's resolution), unless it is an approved hexagon
+    or area point. A decimal pair is tried in both orders (the other notations say which is the
+    latitude). Without the mission's extent, this rule does not run.
+    """
+    if ctx.extent is None:
+        return
+    edge = rules.h3.average_hexagon_edge_length(ctx.share_resolution, unit="m")
+    widen = edge / 111_320
+    x0, y0, x1, y1 = ctx.extent
+    for place, file, where, resolution in ctx.located:
+        if resolution is not None:
+            fine = resolution > ctx.share_resolution
+        else:
+            fine = place.precision_m < edge
+        if not fine:
+            continue
+        orders = [(place.lng, place.lat)]
+        if not place.ordered:
+            orders.append((place.lat, place.lng))
+        for lng, lat in orders:
+            inside = x0 - widen <= lng <= x1 + widen and y0 - widen <= lat <= y1 + widen
+            if inside and (resolution is not None or not ctx.rules.approved(lng, lat)):
+                ctx.add(file, where, "fine_location",
+                        f"{place.text} ({lat:.5f}, {lng:.5f}, to {place.precision_m:.0f} m)")
+                break
 
 
 def check_recoverable(ctx: Context) -> None:

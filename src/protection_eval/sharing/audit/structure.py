@@ -20,8 +20,10 @@ __all__ = [
     "decode_bytes",
     "find_named_cases",
     "find_other_date_forms",
+    "excel_serial",
     "find_point_layers",
     "image_kind",
+    "is_date_name",
     "is_period_key",
     "sha256_hex",
     "sniff_text",
@@ -75,27 +77,46 @@ def find_point_layers(code: str) -> list[tuple[str, tuple[float, float] | None]]
 
 # -- popups and tooltips that name a case --------------------------------------------------------
 
-# A singular "incident", "case", "survivor" or "victim" followed by an identifier (a token with a
-# digit, after an optional #, No., ID or colon), or a survivor/victim followed by a name after a
-# colon. "Incidents: 12" (a plural label of a count) and "case study" do not match.
+# A singular "incident", "case", "survivor" or "victim" (in English, French, Spanish, Portuguese
+# or Arabic) followed by an identifier (a token with a digit, after an optional #, No., n°, núm.,
+# ID or colon), or a survivor or victim followed by a name after a colon, or a lower-case
+# survivor or victim word followed by a capitalised name ("victime Amina"). "Incidents: 12" (a
+# plural label of a count), "case study" and "Survivor Mentoring" (title case) do not match.
+_CASE_WORDS = (
+    r"incident|case|cas|dossier|caso|expediente|incidente|processo|حالة|الحالة|قضية|القضية"
+    r"|ملف|الملف|حادثة|الحادثة"
+)
+_PERSON_WORDS = (
+    r"survivor|victim|survivante|survivant|victime|sobreviviente|superviviente|sobrevivente"
+    r"|v[íi]ctima|v[íi]tima|ناجية|الناجية|ناجي|الناجي|ضحية|الضحية"
+)
+_NUMBER_MARK = (
+    r"#|no\.?|n[°º]\.?|n[úu]m\.?|n[úu]mero|num[ée]ro|number|id|رقم"
+)
+_NAME = r"[^\W\d_]{2,}(?:[ \t][^\W\d_]{2,})?"
 _NAMED_CASE_RE = re.compile(
-    r"\b(?:incident|case|survivor|victim)\b\s*(?:#|no\.?|n[°º]|number|id)?"
-    r"\s*[:=\-]?\s*(?=[\w-]*\d)[A-Za-z0-9][\w/-]*"
-    r"|\b(?:survivor|victim)(?:'s)?(?:\s+name)?\s*[:=]\s*[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?",
+    rf"\b(?:{_CASE_WORDS}|{_PERSON_WORDS})\b\s*(?:{_NUMBER_MARK})?"
+    r"\s*[:=\-]?\s*(?=[\w-]*\d)[^\W_][\w/-]*"
+    rf"|\b(?:{_PERSON_WORDS})(?:'s)?(?:\s+(?:name|nom|nombre|nome|اسم))?\s*[:=]\s*{_NAME}"
+    rf"|(?-i:\b(?:{_PERSON_WORDS}))\s+(?-i:[A-ZÀ-ÞĀ-Ž][a-zß-ÿā-ž]+)",
     re.IGNORECASE,
 )
 _YEARISH = re.compile(r"^(?:19|20)\d\d(?:-\d\d)?$|^\d{1,2}$")
+_MARKED = re.compile(rf"(?:^|\s|\b)(?:{_NUMBER_MARK})(?:\s|$|\d|:)", re.IGNORECASE)
 
 
 def find_named_cases(text: str) -> list[str]:
     """Find text naming one incident, case or survivor (``Case GBV-0042``, ``Survivor: Amina``).
 
-    A bare small number after the word (``case 2``) or a year (``reports 2023``) is not a name.
+    In English, French, Spanish, Portuguese and Arabic: ``Cas n° 42``, ``victime Amina``,
+    ``sobreviviente: Amina``, ``الناجية: أمينة``. A bare small number after the word
+    (``case 2``) or a year (``reports 2023``) is not a name; with a number mark (``n° 2``,
+    ``#2``) it is.
     """
     found = []
     for match in _NAMED_CASE_RE.finditer(text):
         token = re.split(r"[\s:=#\-]+", match.group(0).strip())[-1]
-        if _YEARISH.match(token) and not re.search(r"#|\bno\b|\bid\b", match.group(0), re.I):
+        if _YEARISH.match(token) and not _MARKED.search(match.group(0)):
             continue
         found.append(match.group(0))
     return found
@@ -162,6 +183,41 @@ def epoch_number(value: Any) -> str | None:
         return None
     digits = str(int(value))
     return digits if len(digits) in (10, 13) and _is_epoch(digits) else None
+
+
+# Excel's day numbers (days since 1899-12-30) from 1990 to 2040: a date stored as a number.
+_SERIAL_FIRST = (dt.date(1990, 1, 1) - dt.date(1899, 12, 30)).days
+_SERIAL_LAST = (dt.date(2041, 1, 1) - dt.date(1899, 12, 30)).days
+# Tokens that make a column or key name a date, in the missions' languages.
+_DATE_NAME_TOKENS = frozenset(
+    "date dates dated day dt dob occurred reported recorded when timestamp fecha fechas dia "
+    "día jour datum تاريخ التاريخ".split()
+)
+
+
+def is_date_name(name: Any) -> bool:
+    """Whether a column or key name says it holds dates (``date``, ``incident_date``, ``fecha``)."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name))
+    return bool(_DATE_NAME_TOKENS & set(re.split(r"[^\w]+|_", spaced.lower())))
+
+
+def excel_serial(value: Any) -> str | None:
+    """Return a value that reads as an Excel date serial (1990 to 2040) with its date, else None.
+
+    ``45021`` is 2023-04-05. Only asked of values in a column or key whose name is a date
+    (:func:`is_date_name`): elsewhere a number in that range is just a number.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"\d{5}(?:\.\d+)?", text):
+            return None
+        value = float(text)
+    if not isinstance(value, int | float) or not _SERIAL_FIRST <= value < _SERIAL_LAST:
+        return None
+    day = dt.date(1899, 12, 30) + dt.timedelta(days=int(value))
+    return f"{value:g} (an Excel date serial: {day.isoformat()})"
 
 
 _PERIOD_KEY_RE = re.compile(
@@ -279,8 +335,9 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     """Decode a text file the way a browser or JSON reader would, or refuse it.
 
     A byte-order mark decides (UTF-8, UTF-16 LE/BE, UTF-32); without one, strict UTF-8; a file
-    of UTF-16 without a mark (every other byte zero) is read as UTF-16 LE or BE. Anything else,
-    and a page declaring a charset that is not ASCII-compatible (UTF-7, EBCDIC...), is refused.
+    of UTF-32 or UTF-16 without a mark (zero bytes in the places their code units leave empty)
+    is read as such. Anything else, text that still holds NUL characters once decoded, and a
+    page declaring a charset that is not ASCII-compatible (UTF-7, EBCDIC...), is refused.
 
     Returns
     -------
@@ -303,27 +360,51 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
                 ) from None
     sample = data[:4096]
     if len(sample) >= 4 and sample.count(0) >= len(sample) // 4:
-        even, odd = sample[0::2].count(0), sample[1::2].count(0)
-        encoding = "utf-16-be" if even > odd else "utf-16-le"
+        text, encoding = _decode_wide(data, sample)
+    else:
         try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
+            text, encoding = data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError as exc:
             raise UnauditableBytes(
-                "holds NUL bytes but is not UTF-16; a binary file cannot be audited"
+                f"is not UTF-8 (byte {exc.start}) and has no byte-order mark; re-save it as UTF-8"
             ) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
+    if "\x00" in text:
         raise UnauditableBytes(
-            f"is not UTF-8 (byte {exc.start}) and has no byte-order mark; re-save it as UTF-8"
-        ) from None
+            f"holds NUL characters once read as {encoding}; a binary file, or text in an "
+            "encoding the audit cannot tell, cannot be audited: re-save it as UTF-8"
+        )
     declared = _UNSAFE_CHARSETS.search(data[:4096])
     if declared is not None:
         raise UnauditableBytes(
             f"declares the charset {declared.group(1).decode()} that a browser would use instead "
             "of UTF-8; remove the declaration or re-save as UTF-8"
         )
-    return text, "utf-8"
+    return text, encoding
+
+
+def _decode_wide(data: bytes, sample: bytes) -> tuple[str, str]:
+    """Decode text of UTF-32 or UTF-16 without a byte-order mark, told by its zero bytes.
+
+    UTF-32 (little- or big-endian) has, for every character of the Basic Multilingual Plane,
+    two zero bytes in the same places of every four; UTF-16 has one in every two.
+    """
+    quads = [sample[i::4].count(0) for i in range(4)]
+    rows = max(1, len(sample) // 4)
+    candidates = []
+    if len(data) % 4 == 0 and quads[2] == quads[3] == rows:
+        candidates.append("utf-32-le")
+    if len(data) % 4 == 0 and quads[0] == quads[1] == rows:
+        candidates.append("utf-32-be")
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    candidates.append("utf-16-be" if even > odd else "utf-16-le")
+    for encoding in candidates:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise UnauditableBytes(
+        "holds NUL bytes but is neither UTF-16 nor UTF-32; a binary file cannot be audited"
+    )
 
 
 def sniff_text(text: str) -> str:
