@@ -59,6 +59,9 @@ class MonthPlan:
         The month's patrol-hours.
     notes : list of str
         Assumptions and what the record lacks.
+    k : int or None
+        The suppression threshold the risk was coarsened with (None: not coarsened, and the
+        plan may not be shared).
     """
 
     mission: str
@@ -72,6 +75,7 @@ class MonthPlan:
     backtest: Backtest | None
     budget_hours: float
     notes: list[str] = field(default_factory=list)
+    k: int | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """Return the units the plan patrols or randomises, most valuable first (restricted)."""
@@ -185,4 +189,5 @@ def plan_month(
         result = backtest_plan(mission, month, routes,
                                flown_hours=float(flown.patrol_hours.iloc[-1]))
     return MonthPlan(mission.config.mission, month, options, history, risk, plan, routes,
-                     design, result, budget, notes + plan.notes + risk.notes)
+                     design, result, budget, notes + plan.notes + risk.notes,
+                     k=None if coarsen is None else k)
