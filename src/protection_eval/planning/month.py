@@ -51,8 +51,8 @@ class MonthPlan:
         Patrol-hours per unit and the randomised pairs.
     routes : PlanRoutes
         The trips that carry it out.
-    design : EvaluationDesign
-        The planned comparison, its power, and the stepped-wedge roll-out.
+    design : EvaluationDesign or None
+        The planned comparison, its power, and the stepped-wedge roll-out (None when not asked).
     backtest : Backtest or None
         When the mission's data cover the month: the plan against the patrols flown.
     budget_hours : float
@@ -71,7 +71,7 @@ class MonthPlan:
     risk: RiskEstimate = field(repr=False)
     plan: PatrolPlan = field(repr=False)
     routes: PlanRoutes = field(repr=False)
-    design: EvaluationDesign = field(repr=False)
+    design: EvaluationDesign | None = field(repr=False)
     backtest: Backtest | None
     budget_hours: float
     notes: list[str] = field(default_factory=list)
@@ -90,8 +90,9 @@ class MonthPlan:
             f"{self.mission} plan for {self.month}: {int(units['planned'].sum())} units patrolled "
             f"with {self.routes.hours:,.0f} of {self.budget_hours:,.0f} patrol-hours "
             f"({self.routes.trips} trips); {int(units['randomised'].sum()) // 2} randomised pairs",
-            self.design.summary_line(),
         ]
+        if self.design is not None:
+            lines.append(self.design.summary_line())
         if self.backtest is not None:
             b = self.backtest
 
@@ -144,6 +145,7 @@ def plan_month(
     coarsen: Coarsen | None = None,
     k: int = MIN_K,
     backtest: bool = True,
+    evaluation: bool = True,
 ) -> MonthPlan:
     """Plan a month's patrols from the record before it, so that the plan can be evaluated.
 
@@ -162,6 +164,8 @@ def plan_month(
         The mission's suppression threshold.
     backtest : bool
         Compare with the patrols flown when the mission's data cover the month.
+    evaluation : bool
+        Write down the evaluation design with its power (the simulations take a few seconds).
 
     Returns
     -------
@@ -181,7 +185,7 @@ def plan_month(
     settings = mission.config.coverage
     reach = {"radius_m": float(settings.radius_m), "window_h": float(settings.window_h)}
     plan, routes = _calibrated(history, risk, options, budget, reach, mission.config.timezone)
-    design = design_evaluation(mission, history, risk, plan, options)
+    design = design_evaluation(mission, history, risk, plan, options) if evaluation else None
     result = None
     last = pd.Period(mission.config.period.end, freq="M")
     if backtest and month <= last:

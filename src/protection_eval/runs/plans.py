@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from protection_eval.effects.count_models import EffectEstimate, NotEstimable
 from protection_eval.effects.mission import MissionEffects
 from protection_eval.io.writers import write_json, write_table, write_text
 from protection_eval.planning import (
+    Backtest,
     MonthPlan,
     PlanOptions,
     count_month_reports,
@@ -33,7 +35,12 @@ from protection_eval.planning import (
     to_assignments,
     to_month,
 )
-from protection_eval.runs.layout import RESTRICTED_FILES, SHARED_FILES, stored_plan_files
+from protection_eval.runs.layout import (
+    RESTRICTED_FILES,
+    SHARED_FILES,
+    reports_root,
+    stored_plan_files,
+)
 from protection_eval.sharing.disclosure import adaptive_cells, k_from_config
 from protection_eval.sharing.forms import to_effects_table, to_shared_plan, to_shared_plan_map
 
@@ -41,12 +48,16 @@ if TYPE_CHECKING:
     from protection_eval.ingest.tables import MissionData
 
 __all__ = [
+    "RunPlanning",
     "StoredPlanEffect",
     "append_effects",
     "estimate_stored_plans",
     "make_plan",
+    "mission_reports_dir",
     "next_month",
+    "plan_for_run",
     "write_plan",
+    "write_run_planning",
 ]
 
 
@@ -78,7 +89,8 @@ def make_plan(mission: MissionData, month: str | None = None,
 
 
 def write_plan(plan: MonthPlan, mission: MissionData, *, shared_dir: str | Path | None,
-               restricted_dir: str | Path | None) -> dict[str, str]:
+               restricted_dir: str | Path | None, backtest: Backtest | None = None
+               ) -> dict[str, str]:
     """Write a month's plan: the shared files, the restricted ones, or both.
 
     Parameters
@@ -89,6 +101,8 @@ def write_plan(plan: MonthPlan, mission: MissionData, *, shared_dir: str | Path 
         The mission (configuration and areas, for the map).
     shared_dir, restricted_dir : str or Path or None
         Folders; a part is not written when its folder is None.
+    backtest : Backtest, optional
+        The backtest to write when the plan has none of its own (a month after the data).
 
     Returns
     -------
@@ -101,9 +115,10 @@ def write_plan(plan: MonthPlan, mission: MissionData, *, shared_dir: str | Path 
         written["plan"] = str(write_table(to_shared_plan(plan), shared / SHARED_FILES["plan"]))
         page = to_shared_plan_map(plan, mission.config, mission.areas).to_html()
         written["plan_map"] = str(write_text(page, shared / SHARED_FILES["plan_map"]))
-        written["evaluation_design"] = str(write_json(
-            {"mission": plan.mission, **plan.design.to_dict()},
-            shared / SHARED_FILES["evaluation_design"]))
+        if plan.design is not None:
+            written["evaluation_design"] = str(write_json(
+                {"mission": plan.mission, **plan.design.to_dict()},
+                shared / SHARED_FILES["evaluation_design"]))
     if restricted_dir is not None:
         restricted = Path(restricted_dir)
         risk = plan.risk.to_frame()
@@ -114,9 +129,10 @@ def write_plan(plan: MonthPlan, mission: MissionData, *, shared_dir: str | Path 
         assignments = to_assignments(plan.plan.units, str(plan.month))
         written["plan_assignments"] = str(write_table(
             assignments, restricted / RESTRICTED_FILES["plan_assignments"]))
-        if plan.backtest is not None:
+        tested = plan.backtest or backtest
+        if tested is not None:
             written["backtest"] = str(write_json(
-                {"mission": plan.mission, **plan.backtest.to_dict()},
+                {"mission": plan.mission, **tested.to_dict()},
                 restricted / RESTRICTED_FILES["backtest"]))
     return written
 
@@ -139,6 +155,11 @@ class StoredPlanEffect:
         self.estimate = estimate
         self.months = months
         self.notes = notes
+
+    @property
+    def estimates(self) -> list[EffectEstimate]:
+        """The estimate as a list (empty without one), for :func:`append_effects`."""
+        return [] if self.estimate is None else [self.estimate]
 
     def to_frame(self) -> pd.DataFrame:
         """Return the estimate's row (empty without one)."""
@@ -222,4 +243,137 @@ def append_effects(estimates: list[EffectEstimate], mission: str, *,
         if path.exists():
             table = pd.concat([pd.read_csv(path), rows], ignore_index=True)
         written[role] = str(write_table(table, path))
+    return written
+
+
+@dataclass
+class RunPlanning:
+    """What notebook ``07_plan`` does in a run: evaluate passed plans, plan the next month.
+
+    Attributes
+    ----------
+    evaluated : StoredPlanEffect
+        The effect of the stored plans' randomised patrols (``plan_randomised``).
+    plan : MonthPlan or None
+        The proposed plan for the month (None with ``reason``).
+    backtest : Backtest or None
+        The last month of data planned from the months before it, against the patrols flown.
+    reason : str or None
+        Why no plan was made (no patrol-hours to plan with, no history).
+    """
+
+    evaluated: StoredPlanEffect
+    plan: MonthPlan | None
+    backtest: Backtest | None
+    reason: str | None = None
+
+    def plan_frame(self) -> pd.DataFrame:
+        """Return the hexagons the plan patrols or randomises (empty without a plan)."""
+        return pd.DataFrame() if self.plan is None else self.plan.to_frame()
+
+    def risk_frame(self, top: int = 20) -> pd.DataFrame:
+        """Return the hexagons with the most expected reports (restricted; empty without a plan)."""
+        if self.plan is None:
+            return pd.DataFrame()
+        return self.plan.risk.to_frame().nlargest(top, "risk").reset_index(drop=True)
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the evaluation design and the backtest as plain values."""
+        design = None if self.plan is None or self.plan.design is None else (
+            self.plan.design.to_dict())
+        return {"evaluation_design": design,
+                "backtest": None if self.backtest is None else self.backtest.to_dict(),
+                "reason": self.reason}
+
+    def summary_lines(self) -> list[str]:
+        """Plain lines: the effect of past plans, the plan, the backtest."""
+        lines = []
+        estimate = self.evaluated.estimate
+        if estimate is not None:
+            lines.append(f"randomised patrols of {', '.join(self.evaluated.months)}: reports x "
+                         f"{estimate.irr:.2f} (95% CI {estimate.ci_low:.2f}-"
+                         f"{estimate.ci_high:.2f})")
+        lines += [f"note: {n}" for n in self.evaluated.notes]
+        lines += self.plan.summary_lines() if self.plan is not None else [
+            f"no plan: {self.reason}"]
+        if self.backtest is not None and self.plan is not None and self.plan.backtest is None:
+            b = self.backtest
+            lines.append(f"backtest {b.month}: reports within reach "
+                         f"{_percent(b.covered_share_plan)} under the plan, "
+                         f"{_percent(b.covered_share_actual)} under the patrols flown")
+        return lines
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.0%}"
+
+
+def mission_reports_dir(mission: MissionData, run_dir: str | Path | None) -> Path:
+    """Return ``<reports>/<mission>``: the folder holding a run (or the default reports root)."""
+    if run_dir:
+        return Path(run_dir).parent
+    return reports_root() / mission.config.mission
+
+
+def plan_for_run(mission: MissionData, run_dir: str | Path | None, *, month: str | None = None,
+                 options: PlanOptions | None = None) -> RunPlanning:
+    """Evaluate the stored plans whose month has passed, plan a month and backtest the last.
+
+    Parameters
+    ----------
+    mission : MissionData
+        A loaded mission.
+    run_dir : str or Path or None
+        The run's folder (its parent holds the mission's ``plans/``).
+    month : str, optional
+        The month to plan; by default the month after the data.
+    options : PlanOptions, optional
+        Budget, seed and assumptions.
+
+    Returns
+    -------
+    RunPlanning
+        What was found and made; a mission that cannot be planned says why, it does not fail.
+    """
+    evaluated = estimate_stored_plans(mission, mission_reports_dir(mission, run_dir))
+    try:
+        plan = make_plan(mission, month, options)
+    except ValueError as exc:
+        return RunPlanning(evaluated, None, None, str(exc))
+    backtest = plan.backtest
+    last = pd.Period(mission.config.period.end, freq="M")
+    if backtest is None:
+        try:
+            backtest = plan_month(mission, last, options, coarsen=adaptive_cells,
+                                  k=k_from_config(mission.config), evaluation=False).backtest
+        except ValueError:
+            backtest = None
+    return RunPlanning(evaluated, plan, backtest)
+
+
+def write_run_planning(result: RunPlanning, mission: MissionData, *,
+                       shared_dir: str | Path | None, restricted_dir: str | Path | None
+                       ) -> dict[str, str]:
+    """Write a run's planning: the ``plan_randomised`` row, the plan's files, the backtest.
+
+    Parameters
+    ----------
+    result : RunPlanning
+        From :func:`plan_for_run`.
+    mission : MissionData
+        The mission.
+    shared_dir, restricted_dir : str or Path or None
+        The run's folders.
+
+    Returns
+    -------
+    dict of str to str
+        Written paths by role.
+    """
+    written = append_effects(result.evaluated.estimates, mission.config.mission,
+                             shared_dir=shared_dir, restricted_dir=restricted_dir,
+                             min_count=k_from_config(mission.config))
+    if result.plan is not None:
+        written.update(write_plan(result.plan, mission, shared_dir=shared_dir,
+                                  restricted_dir=restricted_dir, backtest=result.backtest))
     return written
