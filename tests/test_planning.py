@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import itertools
 import json
 
@@ -10,8 +11,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from typer.testing import CliRunner
 
+from protection_eval.cli import app
 from protection_eval.effects.count_models import fit_count_model
 from protection_eval.hexgrid import cell_centres
 from protection_eval.model import to_local_month
@@ -30,7 +32,8 @@ from protection_eval.runs.layout import RESTRICTED, plan_dir
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.plans import estimate_stored_plans, make_plan, write_plan
 from protection_eval.sharing.disclosure import DisclosureError, adaptive_cells
-from protection_eval.sharing.forms import to_shared_plan
+from protection_eval.sharing.forms import PLAN_CSV_COLUMNS, to_shared_plan, to_shared_plan_map
+from protection_eval.sharing.offline import find_external_requests
 
 MONTH = "2023-06"
 FAST = PlanOptions(simulations=200, wedge_simulations=10)
@@ -39,6 +42,11 @@ FAST = PlanOptions(simulations=200, wedge_simulations=10)
 @pytest.fixture(scope="module")
 def demo_a(demo_missions):
     return load_mission(demo_missions[0])
+
+
+@pytest.fixture(scope="module")
+def plan_a(demo_a):
+    return make_plan(demo_a, MONTH, FAST)
 
 
 @pytest.fixture(scope="module")
@@ -267,16 +275,16 @@ def test_no_stored_plan_means_no_row_and_says_why(demo_a, tmp_path):
 
 # --- backtest -------------------------------------------------------------------------------------
 
-def test_backtest_on_demo_a_plan_covers_at_least_the_reports_the_patrols_flown_did(demo_a):
-    plan = make_plan(demo_a, MONTH, FAST)
+def test_backtest_on_demo_a_plan_covers_at_least_the_reports_the_patrols_flown_did(plan_a):
+    plan = plan_a
     b = plan.backtest
     assert b is not None and b.month == MONTH and b.reports > 0
     assert b.covered_share_plan >= b.covered_share_actual
     assert plan.routes.hours <= plan.budget_hours * 1.001
 
 
-def test_evaluation_design_holds_power_and_no_count(demo_a):
-    plan = make_plan(demo_a, MONTH, FAST)
+def test_evaluation_design_holds_power_and_no_count(demo_a, plan_a):
+    plan = plan_a
     design = plan.design.to_dict()
     text = json.dumps(design)
     assert design["pairs"] == plan.plan.units["randomised"].sum() // 2
@@ -286,5 +294,43 @@ def test_evaluation_design_holds_power_and_no_count(demo_a):
     schedule = pd.DataFrame(design["stepped_wedge"]["schedule"])
     assert sorted(schedule["area_id"]) == sorted(demo_a.areas["area_id"])
     assert schedule.groupby("step").size().max() - schedule.groupby("step").size().min() <= 1
-    assert 0 <= stats.describe(list(v for v in design["stepped_wedge"]["power_by_irr"].values()
-                                    if v is not None)).minmax[0]
+    powers = [v for v in design["stepped_wedge"]["power_by_irr"].values() if v is not None]
+    assert powers and all(0 <= v <= 1 for v in powers)
+
+
+# --- the shared part -----------------------------------------------------------------------------
+
+def test_plan_map_is_offline_and_in_the_missions_language(demo_a, plan_a):
+    sharing = demo_a.config.sharing.model_copy(update={"language": "fr"})
+    config = demo_a.config.model_copy(update={"sharing": sharing})
+    page = to_shared_plan_map(plan_a, config, demo_a.areas).to_html()
+    assert "Heures de patrouille prévues par hexagone" in page
+    assert "juin 2023" in page
+    assert "aucune unité n'est privée d'une patrouille" in html.unescape(page)
+    assert find_external_requests(page) == []
+
+
+def test_shared_plan_lists_patrolled_and_randomised_hexagons_only(plan_a):
+    table = to_shared_plan(plan_a)
+    units = plan_a.plan.units
+    assert list(table.columns) == PLAN_CSV_COLUMNS
+    assert len(table) == int((units["planned"] | units["randomised"]).sum())
+    assert list(table["priority"]) == list(range(1, len(table) + 1))
+    assert table["randomised"].sum() == units["randomised"].sum()
+    assert table.loc[~table["randomised"], "planned_hours"].gt(0).all()
+
+
+@pytest.mark.slow
+def test_plan_command_writes_audited_files(demo_missions, tmp_path):
+    out = tmp_path / "plan"
+    result = CliRunner().invoke(app, ["plan", str(demo_missions[2]), "--month", MONTH,
+                                      "--seed", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no finding" in result.output
+    assert sorted(p.name for p in (out / "shared").iterdir()) == [
+        "evaluation_design.json", "plan.csv", "plan_map.html"]
+    backtest = json.loads((out / "restricted" / "backtest.json").read_text())
+    assert backtest["month"] == MONTH
+    assert {"covered_share_plan", "covered_share_actual"} <= set(backtest)
+    for name in ("risk.parquet", "plan_assignments.parquet", "plan_units.parquet"):
+        assert (out / "restricted" / name).exists()
