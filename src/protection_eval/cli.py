@@ -384,6 +384,8 @@ def plan(
         help="Patrol-hours of the month (default: the mean of the three months before)")]
     = None,
     seed: Annotated[int, typer.Option(help="Seed of the randomisation among near-ties")] = 0,
+    margin: Annotated[float, typer.Option(help="Near-tie margin (0.25: within 25 %; 0: no "
+                                          "randomised pair)")] = 0.25,
     strategy: Annotated[str | None, typer.Option(
         help="Strategy whose roll-out the stepped wedge orders (default: a new one)")] = None,
     out: Annotated[Path | None, typer.Option(
@@ -398,7 +400,8 @@ def plan(
 
     try:
         planned = str(to_month(month))
-        options = PlanOptions(patrol_hours=patrol_hours, seed=seed, strategy=strategy)
+        options = PlanOptions(patrol_hours=patrol_hours, seed=seed, margin=margin,
+                              strategy=strategy)
     except ValueError as exc:
         fail(f"plan not made: {exc}", 2)
     ledger = _mission_ledger(config, out)

@@ -26,7 +26,7 @@ from protection_eval.planning.history import (
     count_month_reports,
     month_bounds,
 )
-from protection_eval.planning.month import MonthPlan, plan_month
+from protection_eval.planning.month import MonthPlan, backtest_months, plan_month
 from protection_eval.planning.options import PlanOptions, to_month
 from protection_eval.planning.power import (
     PairedPower,
@@ -56,6 +56,7 @@ __all__ = [
     "RiskEstimate",
     "SteppedWedge",
     "allocate_patrols",
+    "backtest_months",
     "backtest_plan",
     "compute_paired_mde",
     "count_history",

@@ -25,7 +25,7 @@ from protection_eval.planning.routes import PlanRoutes, route_plan
 if TYPE_CHECKING:
     from protection_eval.ingest.tables import MissionData
 
-__all__ = ["MonthPlan", "plan_month"]
+__all__ = ["MonthPlan", "backtest_months", "plan_month"]
 
 #: Times the budget of the per-pass estimate is rescaled until the trips fit in the hours.
 _CALIBRATION_ROUNDS = 8
@@ -195,3 +195,43 @@ def plan_month(
     return MonthPlan(mission.config.mission, month, options, history, risk, plan, routes,
                      design, result, budget, notes + plan.notes + risk.notes,
                      k=None if coarsen is None else k)
+
+
+def backtest_months(
+    mission: MissionData,
+    months: list[str] | pd.PeriodIndex,
+    options: PlanOptions | None = None,
+    *,
+    coarsen: Coarsen | None = None,
+    k: int = MIN_K,
+) -> pd.DataFrame:
+    """Plan each month from the months before it and compare it with the patrols flown.
+
+    The study behind the backtest table of ``docs/validity.md``.
+
+    Parameters
+    ----------
+    mission : MissionData
+        A loaded mission whose data cover ``months``.
+    months : list of str or pandas.PeriodIndex
+        Months to backtest.
+    options : PlanOptions, optional
+        As :func:`plan_month`.
+    coarsen, k
+        As :func:`plan_month`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per month: ``month``, ``covered_share_plan``, ``covered_share_actual``,
+        ``reports``, ``plan_hours``, ``flown_hours``, ``units``, ``pairs``.
+    """
+    rows = []
+    for month in months:
+        found = plan_month(mission, month, options, coarsen=coarsen, k=k, evaluation=False)
+        units = found.plan.units
+        rows.append({**{key: value for key, value in found.backtest.to_dict().items()
+                        if key != "notes"},
+                     "units": int(units["planned"].sum()),
+                     "pairs": int(units["randomised"].sum()) // 2})
+    return pd.DataFrame(rows)
