@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from protection_eval.cli import app
 from protection_eval.effects.count_models import fit_count_model
+from protection_eval.effects.mission import EFFECTS_CSV_COLUMNS
 from protection_eval.hexgrid import cell_centres
 from protection_eval.model import to_local_month
 from protection_eval.planning import (
@@ -30,7 +31,12 @@ from protection_eval.planning import (
 from protection_eval.planning.power import compute_paired_mde
 from protection_eval.runs.layout import RESTRICTED, plan_dir
 from protection_eval.runs.missions import load_mission
-from protection_eval.runs.plans import estimate_stored_plans, make_plan, write_plan
+from protection_eval.runs.plans import (
+    append_effects,
+    estimate_stored_plans,
+    make_plan,
+    write_plan,
+)
 from protection_eval.sharing.disclosure import DisclosureError, adaptive_cells
 from protection_eval.sharing.forms import PLAN_CSV_COLUMNS, to_shared_plan, to_shared_plan_map
 from protection_eval.sharing.offline import find_external_requests
@@ -334,3 +340,27 @@ def test_plan_command_writes_audited_files(demo_missions, tmp_path):
     assert {"covered_share_plan", "covered_share_actual"} <= set(backtest)
     for name in ("risk.parquet", "plan_assignments.parquet", "plan_units.parquet"):
         assert (out / "restricted" / name).exists()
+
+
+def test_the_randomised_ratio_is_added_to_a_runs_effects_tables(tmp_path):
+    rng = np.random.default_rng(2)
+    n = 20
+    assignments = pd.DataFrame({
+        "month": "2023-06", "block": np.repeat(np.arange(n), 2).astype(str),
+        "h3_cell": np.arange(2 * n).astype(str), "arm": np.tile(["patrol", "no patrol"], n),
+        "risk": 1.0})
+    counts = rng.poisson(np.tile([3.0, 6.0], n))
+    reports = pd.Series(counts, index=pd.MultiIndex.from_arrays(
+        [assignments["month"], assignments["h3_cell"]]))
+    estimate = estimate_randomised_effect(assignments, reports)
+    assert estimate.irr == pytest.approx(counts[::2].sum() / counts[1::2].sum())
+    shared, restricted = tmp_path / "shared", tmp_path / "restricted"
+    shared.mkdir()
+    before = pd.DataFrame({c: ["x"] for c in EFFECTS_CSV_COLUMNS})
+    before.to_csv(shared / "effects.csv", index=False)
+    append_effects([estimate], "DEMO-A", shared_dir=shared, restricted_dir=restricted)
+    after = pd.read_csv(shared / "effects.csv")
+    assert list(after.columns) == EFFECTS_CSV_COLUMNS
+    assert list(after["estimand"]) == ["x", PLAN_ESTIMAND]
+    full = pd.read_csv(restricted / "effects_full.csv")
+    assert full.loc[0, "n_incidents"] == counts.sum()

@@ -120,21 +120,28 @@ def _budget(history: History, options: PlanOptions) -> tuple[float, list[str]]:
 
 def _calibrated(history: History, risk: RiskEstimate, options: PlanOptions, budget: float,
                 reach: dict[str, float], timezone: str) -> tuple[PatrolPlan, PlanRoutes]:
-    """Allocate with the per-pass estimate, rescaled until the optimum's trips fit the budget.
+    """Allocate with the per-pass estimate, rescaled until the trips fit the budget.
 
-    The rescaling is computed on the unrandomised optimum, so it does not depend on the seed.
+    The trips checked are those of every unit the plan patrols whatever the seed plus both
+    units of every pair, which no seed's plan exceeds: the rescaling does not depend on the seed.
     """
     scaled = budget
     route = {"radius_m": reach["radius_m"], "window_h": reach["window_h"],
              "timezone": timezone, "speed_kmh": options.speed_kmh, "day_h": options.day_h}
     for _ in range(_CALIBRATION_ROUNDS):
         plan = allocate_patrols(history, risk, options, budget_hours=scaled, **reach)
-        optimum = route_plan(plan, history, planned=plan.units["optimal"].to_numpy(), **route)
-        if optimum.hours <= budget * 1.001 or optimum.hours == 0:
+        units = plan.units
+        widest = route_plan(plan, history, planned=(units["planned"] | units["randomised"])
+                            .to_numpy(), **route)
+        if widest.hours <= budget * 1.001 or widest.hours == 0:
             break
-        scaled *= budget / optimum.hours * 0.99
+        scaled *= budget / widest.hours * 0.99
     plan.budget_hours = budget
-    return plan, route_plan(plan, history, **route)
+    routes = route_plan(plan, history, **route)
+    if routes.hours > budget * 1.001:
+        plan.notes.append(f"the trips of this plan take {routes.hours:,.0f} patrol-hours, more "
+                          f"than the {budget:,.0f} available")
+    return plan, routes
 
 
 def plan_month(
