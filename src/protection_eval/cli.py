@@ -403,6 +403,55 @@ def effects(
     _report_publication(outcome)
 
 
+@app.command()
+def plan(
+    config: Annotated[Path, typer.Argument(help="Mission YAML, e.g. data/missions/DEMO-A.yaml")],
+    month: Annotated[str, typer.Option(help="The month to plan, YYYY-MM (only data before it "
+                                       "are used)")],
+    patrol_hours: Annotated[float | None, typer.Option(
+        help="Patrol-hours of the month (default: the mean of the three months before)")]
+    = None,
+    seed: Annotated[int, typer.Option(help="Seed of the randomisation among near-ties")] = 0,
+    margin: Annotated[float, typer.Option(help="Near-tie margin (0.25: within 25 %; 0: no "
+                                          "randomised pair)")] = 0.25,
+    strategy: Annotated[str | None, typer.Option(
+        help="Strategy whose roll-out the stepped wedge orders (default: a new one)")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for shared/ and restricted/ (default: the mission's plans/<month>, "
+             "where later runs evaluate it)")] = None,
+) -> None:
+    """Plan next month's patrols so that the plan can be evaluated: plan.csv, map, design."""
+    from protection_eval.planning import PlanOptions, to_month
+    from protection_eval.runs.layout import plan_dir
+    from protection_eval.runs.plans import make_plan, write_plan
+    from protection_eval.runs.publish import publish_shared
+
+    try:
+        planned = str(to_month(month))
+        options = PlanOptions(patrol_hours=patrol_hours, seed=seed, margin=margin,
+                              strategy=strategy)
+    except ValueError as exc:
+        fail(f"plan not made: {exc}", 2)
+    ledger = _mission_ledger(config, out)
+    out = out or plan_dir(_mission_reports(config, None), planned)
+    try:
+        mission = load_mission(config)
+        result = make_plan(mission, planned, options)
+    except (*USER_ERRORS, ValueError) as exc:
+        fail(f"plan not made: {exc}")
+    written = write_plan(result, mission, shared_dir=None, restricted_dir=out / RESTRICTED)
+    outcome = publish_shared(
+        lambda staged: write_plan(result, mission, shared_dir=staged, restricted_dir=None),
+        out / SHARED, out / RESTRICTED, mission,
+        ledger=ledger, period=planned, run=f"plan {out}",
+    )
+    for line in result.summary_lines():
+        typer.echo(line)
+    for path in written.values():
+        typer.echo(f"wrote {path}")
+    _report_publication(outcome)
+
+
 def _report_publication(outcome: object) -> None:
     """Say what the gate published; exit 1 when its audit refused the shared part."""
     typer.echo(outcome.message, err=not outcome.published)

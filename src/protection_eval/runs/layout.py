@@ -46,6 +46,8 @@ __all__ = [
     "mission_config_paths",
     "mission_file",
     "missions_dir",
+    "plan_dir",
+    "stored_plan_files",
     "notebook_paths",
     "notebooks_dir",
     "reports_root",
@@ -80,6 +82,10 @@ SHARED_FILES: dict[str, str] = {
     "indicators": "indicators.csv",
     "indicators_xlsx": "indicators.xlsx",
     "brief_pdf": "brief.pdf",
+    # A month's patrol plan (the plan command, notebook 07_plan): no count of reports.
+    "plan": "plan.csv",
+    "plan_map": "plan_map.html",
+    "evaluation_design": "evaluation_design.json",
 }
 
 #: Files of a run's restricted part, by role.
@@ -97,6 +103,12 @@ RESTRICTED_FILES: dict[str, str] = {
     "effects_full": "effects_full.csv",
     "panel": "panel.csv",
     "mission_cache": "mission_cache",
+    # A month's patrol plan: expected reports per hexagon, the backtest, the whole plan and
+    # the randomised units' assignments (what a later run evaluates).
+    "risk": "risk.parquet",
+    "backtest": "backtest.json",
+    "plan_units": "plan_units.parquet",
+    "plan_assignments": "plan_assignments.parquet",
 }
 
 #: Files of a mission's folder (``<reports>/<mission>/``, beside its runs), by role. Restricted:
@@ -104,6 +116,10 @@ RESTRICTED_FILES: dict[str, str] = {
 MISSION_FILES: dict[str, str] = {
     # Every margin the mission has published, checked before each new publication.
     "ledger": "ledger.jsonl",
+    # The plans the mission adopted, one folder per month (plans/<YYYY-MM>/shared and
+    # restricted), written by the plan command; every later run evaluates the months that
+    # have passed (notebook 07_plan).
+    "plans": "plans",
 }
 
 #: Files at the top of the reports root, by role.
@@ -181,6 +197,18 @@ def notebook_paths(folder: str | Path | None = None) -> list[Path]:
 def mission_file(mission_dir: str | Path, role: str) -> Path:
     """Return the path of a mission-level file by role (see :data:`MISSION_FILES`)."""
     return Path(mission_dir) / MISSION_FILES[role]
+
+
+def plan_dir(mission_dir: str | Path, month: str) -> Path:
+    """Return ``<mission>/plans/<YYYY-MM>``: where the plan the mission adopted for a month is."""
+    return mission_file(mission_dir, "plans") / str(month)
+
+
+def stored_plan_files(mission_dir: str | Path) -> list[Path]:
+    """Return the randomised assignments of every plan stored for a mission, by month."""
+    folder = mission_file(mission_dir, "plans")
+    name = RESTRICTED_FILES["plan_assignments"]
+    return sorted(folder.glob(f"[0-9][0-9][0-9][0-9]-[0-9][0-9]/{RESTRICTED}/{name}"))
 
 
 def latest_shared_dir(reports: str | Path, mission: str) -> Path:

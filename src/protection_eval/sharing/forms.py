@@ -29,6 +29,7 @@ from protection_eval.hexgrid import (
 from protection_eval.projection import total_area_km2
 from protection_eval.sharing.disclosure import (
     MIN_ADAPTIVE_RESOLUTION,
+    DisclosureError,
     adaptive_cells,
     check_k,
     suppress_counts,
@@ -39,15 +40,19 @@ from protection_eval.sharing.svgmap import to_svg_map
 if TYPE_CHECKING:
     from protection_eval.config import MissionConfig
     from protection_eval.coverage.mission import CoverageResult
+    from protection_eval.planning import MonthPlan
 
 __all__ = [
     "coarsest_resolution",
+    "PLAN_CSV_COLUMNS",
     "to_coverage_map_layers",
     "to_effects_table",
     "to_shared_coverage_gaps",
     "to_shared_coverage_map",
     "to_shared_coverage_summary",
     "to_shared_gaps",
+    "to_shared_plan",
+    "to_shared_plan_map",
     "to_shared_svg_map",
     "to_shared_units",
 ]
@@ -438,3 +443,92 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = MIN_K) -> pd.D
             lambda p: p if pd.isna(p) or np.isinf(p) else float(f"{p:.3g}")
         )
     return table[EFFECTS_CSV_COLUMNS]
+
+
+# --- the patrol plan (issue 30) -----------------------------------------------------------------
+
+#: Columns of the shared ``plan.csv``.
+PLAN_CSV_COLUMNS = ["month", "h3_cell", "planned_hours", "priority", "randomised", "block"]
+
+
+def _plan_rows(plan: MonthPlan) -> pd.DataFrame:
+    if plan.k is None:
+        raise DisclosureError(
+            "this plan was made from unmerged hexagon counts: only a plan whose risk was built "
+            "from the shared units (plan_month(..., coarsen=adaptive_cells)) may be shared")
+    check_k(plan.k)
+    units = plan.plan.units
+    chosen = units[units["planned"] | units["randomised"]].sort_values(["priority", "h3_cell"])
+    return chosen.reset_index(drop=True)
+
+
+def to_shared_plan(plan: MonthPlan) -> pd.DataFrame:
+    """Return a month's plan as ``plan.csv`` may show it: hexagons, hours, priority, pairs.
+
+    Only the hexagons the plan patrols and both units of each randomised pair are listed; no
+    count or expected number of reports is. The plan's risk was built from the shared units of
+    the mission's maps (hexagons holding from 1 to k-1 reports merged into coarser ones,
+    :func:`protection_eval.sharing.disclosure.adaptive_cells`), so neither hours nor priority
+    depend on any count from 1 to k-1 (``docs/planning.md``). Priority is the order of the
+    listed hexagons (1 = most reports within reach per patrol-hour); hours are rounded to a
+    tenth.
+
+    Parameters
+    ----------
+    plan : MonthPlan
+        From :func:`protection_eval.planning.plan_month` with ``coarsen``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`PLAN_CSV_COLUMNS`.
+
+    Raises
+    ------
+    DisclosureError
+        When the plan was made without the shared units.
+    """
+    rows = _plan_rows(plan)
+    return pd.DataFrame({
+        "month": str(plan.month),
+        "h3_cell": rows["h3_cell"].astype(str),
+        "planned_hours": rows["planned_hours"].astype(float).round(1),
+        "priority": np.arange(1, len(rows) + 1),
+        "randomised": rows["randomised"].astype(bool),
+        "block": rows["block"].astype(str),
+    }, columns=PLAN_CSV_COLUMNS)
+
+
+def to_shared_plan_map(plan: MonthPlan, config: MissionConfig,
+                       areas: gpd.GeoDataFrame) -> CoverageMap:
+    """Return the shared map of a month's plan, in the mission's language.
+
+    Parameters
+    ----------
+    plan : MonthPlan
+        As :func:`to_shared_plan`.
+    config : MissionConfig
+        Mission code, language, tile server, synthetic flag.
+    areas : geopandas.GeoDataFrame
+        The mission's areas (outlines only).
+
+    Returns
+    -------
+    CoverageMap
+        The map (``to_html()`` for the page).
+    """
+    from protection_eval.planning import EQUIPOISE, RISK_CAVEAT
+    from protection_eval.sharing.maps import make_plan_map
+
+    table = to_shared_plan(plan)
+    arms = _plan_rows(plan)["arm"].astype(str).to_numpy()
+    layer = to_hexagon_frame(table.assign(arm=arms)[["h3_cell", "planned_hours", "priority",
+                                                     "arm", "block"]])
+    tiles = config.sharing.tile_server
+    return make_plan_map(
+        areas, layer,
+        mission=config.mission, month=str(plan.month), synthetic=bool(config.synthetic),
+        language=config.sharing.language, equipoise=EQUIPOISE, caveat=RISK_CAVEAT,
+        tile_url=None if tiles is None else tiles.url,
+        tile_attribution=None if tiles is None else tiles.attribution,
+    )

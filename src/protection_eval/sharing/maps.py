@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 
 from protection_eval.config import MIN_K
-from protection_eval.hexgrid import hexagon_area_km2
+from protection_eval.hexgrid import cell_resolution, hexagon_area_km2
 from protection_eval.sharing.disclosure import check_k
 from protection_eval.sharing.inert import InertHtml, make_inert, render_inert
 from protection_eval.sharing.offline import to_offline_html
@@ -38,6 +38,7 @@ __all__ = [
     "FOOTPRINT_PROPERTIES",
     "GAP_PROPERTIES",
     "HEXAGON_PROPERTIES",
+    "PLAN_PROPERTIES",
     "INCIDENT_PROPERTIES",
     "AREA_COLOUR",
     "FOOTPRINT_COLOUR",
@@ -47,6 +48,7 @@ __all__ = [
     "count_classes",
     "format_hexagon_size",
     "make_coverage_map",
+    "make_plan_map",
     "make_restricted_coverage_map",
 ]
 
@@ -786,3 +788,180 @@ def make_restricted_coverage_map(
         count_breaks=count_breaks,
         gap_labels=gap_labels,
     )
+
+
+# --- the patrol plan's map (issue 30) -----------------------------------------------------------
+
+#: Columns a plan layer may carry, with the (English) label a reader sees.
+PLAN_PROPERTIES: dict[str, str] = {
+    "h3_cell": "Hexagon",
+    "planned_hours": "Patrol-hours planned",
+    "priority": "Priority",
+    "arm": "Randomised",
+    "block": "Pair",
+}
+_PLAN_COLOURS = ("#c6dbef", "#6baed6", "#2171b5", "#08306b")
+_CONTROL_COLOUR = "#9e9e9e"
+
+
+def _plan_legend(classes: list[tuple[float, str]], lang: Any, size: str, has_tiles: bool,
+                 equipoise: str, caveat: str) -> str:
+    def row(swatch_style: str, text: str) -> str:
+        return (
+            '<div style="display:flex;align-items:center;margin:1px 0">'
+            '<span style="flex:none;width:14px;height:14px;margin-right:6px;box-sizing:border-box;'
+            f'{swatch_style}"></span><span>{html.escape(text)}</span></div>'
+        )
+
+    def note(text: str) -> str:
+        return f'<div style="color:#555;margin-top:4px">{html.escape(text)}</div>'
+
+    rows = [f'<div style="font-weight:bold;margin-bottom:2px">'
+            f'{html.escape(lang.gettext("Patrol-hours planned per hexagon"))}</div>']
+    for low, colour in classes:
+        rows.append(row(f"background:{colour}", lang.gettext("{hours} h or more").format(
+            hours=lang.number(low, decimals=1))))
+    rows += [
+        row(f"border:2px dashed #000;background:{_CONTROL_COLOUR}",
+            lang.gettext("Randomised pair: the seed chose which hexagon gets the patrol "
+                         "(grey: not this month)")),
+        note(lang.gettext(equipoise)),
+        note(lang.gettext("Hexagons of {size}.").format(size=size)),
+        note(lang.gettext(caveat)),
+    ]
+    if not has_tiles:
+        rows.append(note(lang.gettext("No background map: none is configured for this mission.")))
+    return (
+        '<div class="pe-legend" style="position:fixed;bottom:28px;right:10px;z-index:1000;'
+        "max-width:280px;background:rgba(255,255,255,0.93);padding:8px 10px;"
+        'border:1px solid #999;border-radius:4px;font:12px/1.35 Arial,Helvetica,sans-serif">'
+        + "".join(rows) + "</div>"
+    )
+
+
+def make_plan_map(
+    areas: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    mission: str,
+    month: str,
+    synthetic: bool,
+    language: str = "en",
+    equipoise: str,
+    caveat: str,
+    tile_url: str | None = None,
+    tile_attribution: str | None = None,
+    decimals: int = 5,
+    simplify_deg: float = 1e-4,
+) -> CoverageMap:
+    """Build the shared map of a month's patrol plan, in the mission's language, offline.
+
+    Parameters
+    ----------
+    areas : geopandas.GeoDataFrame
+        Area polygons; drawn as outlines only (no property of theirs is embedded).
+    units : geopandas.GeoDataFrame
+        Hexagon polygons of the shared plan with columns from :data:`PLAN_PROPERTIES`
+        (``planned_hours`` as a number, 0 for the unpatrolled unit of a randomised pair; ``arm``
+        ``patrol``, ``no patrol`` or empty). No count of reports is accepted.
+    mission, month : str
+        Mission code and ``YYYY-MM``, for the title.
+    synthetic : bool
+        Whether the mission is synthetic; the page then says SYNTHETIC.
+    language : str
+        The mission's ``sharing.language``: every sentence and number is written in it.
+    equipoise, caveat : str
+        The equipoise statement and the reported-not-occurred caveat (English messages of the
+        catalogue, translated here).
+    tile_url, tile_attribution : str, optional
+        The mission's tile server, as for :func:`make_coverage_map`.
+    decimals, simplify_deg
+        As for :func:`make_coverage_map`.
+
+    Returns
+    -------
+    CoverageMap
+        Call ``to_html()`` for the offline page.
+
+    Raises
+    ------
+    ValueError
+        When a layer has a column off its whitelist or no CRS.
+    """
+    from protection_eval.sharing.i18n import get_language
+
+    lang = get_language(language)
+    areas = _check_layer(areas[[areas.geometry.name]], "areas", {}, [])
+    units = _check_layer(units, "plan", PLAN_PROPERTIES, ["planned_hours"])
+    labels = {c: lang.gettext(label) for c, label in PLAN_PROPERTIES.items()}
+    title = lang.gettext("{mission}: patrol plan for {month}").format(
+        mission=mission, month=lang.month(month))
+    if synthetic:
+        title += " (SYNTHETIC)"
+    if tile_url is not None and not tile_url.startswith(("https://", "http://")):
+        raise ValueError(f"tile server URL must be an http(s) template: {tile_url!r}")
+    west, south, east, north = areas.total_bounds
+    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], tiles=None,
+                      control_scale=True, prefer_canvas=False)
+    fmap.default_js = [j for j in fmap.default_js if j[0] in _MAP_JS]
+    fmap.default_css = [c for c in fmap.default_css if c[0] in _MAP_CSS]
+    fmap.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+    if tile_url is not None:
+        folium.TileLayer(tiles=tile_url, attr=tile_attribution or "mission tile server",
+                         name="Background map").add_to(fmap)
+    fmap.fit_bounds([[south, west], [north, east]])
+    outline = _to_geojson(areas, {}, decimals, simplify_deg)
+    group = folium.FeatureGroup(name=lang.gettext("Areas"), show=True)
+    if outline["features"]:
+        folium.GeoJson(outline, style_function=lambda _: {
+            "color": _AREA_COLOUR, "weight": 1.5, "fillOpacity": 0.0}, control=False
+        ).add_to(group)
+    group.add_to(fmap)
+    hours = pd.to_numeric(units["planned_hours"]).fillna(0.0)
+    positive = hours[hours > 0]
+    edges = sorted({float(f"{q:.2g}") for q in (positive.quantile([0, 0.25, 0.5, 0.75])
+                                                 if len(positive) else [])})
+    classes = list(zip(edges, _PLAN_COLOURS[-len(edges):] if edges else (), strict=True))
+    shown = units.copy()
+    shown["planned_hours"] = [lang.number(h, decimals=1) for h in hours]
+    if "priority" in shown:
+        shown["priority"] = ["" if pd.isna(p) else lang.number(p) for p in shown["priority"]]
+    if "arm" in shown:
+        shown["arm"] = [lang.gettext({"patrol": "yes, patrol", "no patrol": "yes, no patrol"}
+                                     .get(a, "no")) for a in shown["arm"].fillna("")]
+    colours = {}
+    dashed = {}
+    for i, (h, arm) in enumerate(zip(hours, units.get("arm", pd.Series("", index=units.index))
+                                     .fillna(""), strict=True)):
+        colour = _CONTROL_COLOUR
+        for low, class_colour in classes:
+            if h >= low:
+                colour = class_colour
+        colours[str(i)] = colour
+        dashed[str(i)] = bool(arm)
+    data = _to_geojson(shown, PLAN_PROPERTIES, decimals, simplify_deg, with_ids=True)
+    plan_group = folium.FeatureGroup(name=lang.gettext("Patrol plan"), show=True)
+    _add_geojson(plan_group, data, labels, lambda f: {
+        "color": "#000" if dashed[f["id"]] else colours[f["id"]],
+        "weight": 2 if dashed[f["id"]] else 0.5,
+        "dashArray": "5 3" if dashed[f["id"]] else None,
+        "fillColor": colours[f["id"]], "fillOpacity": 0.75,
+    })
+    plan_group.add_to(fmap)
+    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    root = fmap.get_root()
+    root.html.add_child(folium.Element(_title_html(title, synthetic=False, restricted=False)))
+    cells = units["h3_cell"] if "h3_cell" in units else []
+    resolutions = sorted({cell_resolution(c) for c in cells})
+    area = float(f"{hexagon_area_km2(max(resolutions)):.2g}") if resolutions else float("nan")
+    size = lang.gettext("about {area} km\u00b2").format(
+        area=lang.number(area, decimals=0 if area >= 10 else 1)) if resolutions else ""
+    root.html.add_child(folium.Element(_plan_legend(
+        classes, lang, size, tile_url is not None, equipoise, caveat)))
+    summary = pd.DataFrame([
+        {"layer": "Areas", "features": len(outline["features"]), "properties": ""},
+        {"layer": "Patrol plan", "features": len(data["features"]),
+         "properties": ", ".join(c for c in PLAN_PROPERTIES if c in units.columns)},
+    ])
+    allowed = () if tile_url is None else (tile_url,)
+    return CoverageMap(fmap, title, False, summary, allowed)
