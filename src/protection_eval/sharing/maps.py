@@ -905,7 +905,7 @@ def make_plan_map(
                       control_scale=True, prefer_canvas=False)
     fmap.default_js = [j for j in fmap.default_js if j[0] in _MAP_JS]
     fmap.default_css = [c for c in fmap.default_css if c[0] in _MAP_CSS]
-    fmap.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+    fmap.get_root().header.add_child(InertHtml(f"<title>{html.escape(title)}</title>"))
     if tile_url is not None:
         folium.TileLayer(tiles=tile_url, attr=tile_attribution or "mission tile server",
                          name="Background map").add_to(fmap)
@@ -950,13 +950,13 @@ def make_plan_map(
     plan_group.add_to(fmap)
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     root = fmap.get_root()
-    root.html.add_child(folium.Element(_title_html(title, synthetic=False, restricted=False)))
+    root.html.add_child(InertHtml(_title_html(title, synthetic=False, restricted=False)))
     cells = units["h3_cell"] if "h3_cell" in units else []
     resolutions = sorted({cell_resolution(c) for c in cells})
     area = float(f"{hexagon_area_km2(max(resolutions)):.2g}") if resolutions else float("nan")
     size = lang.gettext("about {area} km\u00b2").format(
         area=lang.number(area, decimals=0 if area >= 10 else 1)) if resolutions else ""
-    root.html.add_child(folium.Element(_plan_legend(
+    root.html.add_child(InertHtml(_plan_legend(
         classes, lang, size, tile_url is not None, equipoise, caveat)))
     summary = pd.DataFrame([
         {"layer": "Areas", "features": len(outline["features"]), "properties": ""},
@@ -964,4 +964,4 @@ def make_plan_map(
          "properties": ", ".join(c for c in PLAN_PROPERTIES if c in units.columns)},
     ])
     allowed = () if tile_url is None else (tile_url,)
-    return CoverageMap(fmap, title, False, summary, allowed)
+    return CoverageMap(make_inert(fmap), title, False, summary, allowed)
