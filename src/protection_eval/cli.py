@@ -46,13 +46,19 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _mission_reports(config: Path, reports: Path | None) -> Path:
-    """Return ``<reports>/<mission id>``: the mission's folder, named by its id, not its file."""
+    """Return ``<reports>/<mission id>``: the mission's folder, named by its id, not its file.
+
+    A configuration that cannot be read has no mission code: its folder is named after the
+    file as :func:`~protection_eval.runs.runner.folder_label` makes it safe (``...yaml`` gives
+    ``__``), so it always lies inside the reports root.
+    """
     from protection_eval.config import load_mission_config
+    from protection_eval.runs.runner import folder_label
 
     try:
         mission = load_mission_config(config).mission
     except ConfigError:
-        mission = config.stem
+        mission = folder_label(config.stem)
     return reports_root(reports) / mission
 
 
