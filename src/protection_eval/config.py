@@ -123,6 +123,10 @@ class SourceSpec(_Strict):
         reporting channels) or ``partner`` (partners' channels), the class the source-mix
         diagnostic compares (docs/validity.md). A source value not listed has no channel: it
         is counted in neither share, and the validation report names it.
+    format : str or None
+        The file's format when its extension does not say it: ``csv``, ``json`` (records, or
+        GeoJSON), ``jsonl`` (JSON Lines) or ``geojson``. None: the extension decides
+        (:mod:`protection_eval.io.formats`). The file is read in that format only.
     """
 
     path: Path
@@ -145,6 +149,7 @@ class SourceSpec(_Strict):
     derive: str | None = None
     total_labels: list[str] = Field(default_factory=list)
     channels: dict[str, Literal["mission", "partner"]] = Field(default_factory=dict)
+    format: Literal["csv", "json", "jsonl", "geojson"] | None = None
 
     @model_validator(mode="before")
     @classmethod
