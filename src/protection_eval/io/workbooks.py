@@ -374,6 +374,9 @@ def read_guarded(reader: Callable[..., T], path: Path, *args: Any,
             stdin=subprocess.DEVNULL, capture_output=True, timeout=seconds, check=False,
         )
         outcome = json.loads(done.stdout) if done.stdout else {"died": done.returncode}
+        if not done.stdout and done.returncode > 0:  # it could not start (not a signal)
+            raise WorkbookReaderError("ChildProcessError", done.stderr.decode(
+                "utf-8", "replace").strip()[-1000:])
     except subprocess.TimeoutExpired:
         outcome = {"timeout": True}
     except json.JSONDecodeError:
