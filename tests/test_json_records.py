@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import shapely
+from realdata import REALDATA, require_realdata
 
 from protection_eval.config import SourceSpec
 from protection_eval.io.readers import InputFileError, read_raw_table
@@ -181,3 +182,33 @@ def test_a_mission_reads_its_incidents_from_json_as_from_the_csv(bad_mission, su
     assert json_report.reasons == csv_report.reasons
     assert json_report.rows_read == csv_report.rows_read == len(records)
     assert json_report.dropped_columns == ["Survivor Name", "Narrative"]
+
+
+def test_a_real_export_reads_the_same_from_json_records_as_from_its_csv(tmp_path):
+    """UCDP GED (CAR, 1,848 events, multi-line text fields) as an API would give it: each cell
+    that is a number written as JSON prints it back the same, so the JSON read must equal the
+    CSV read cell for cell."""
+    source = REALDATA / "car" / "ucdp-ged-23.1-car.csv"
+    require_realdata(source)
+    from_csv = read(source).frame
+
+    def typed(value: str):
+        for kind in (int, float):
+            try:
+                number = kind(value)
+            except ValueError:
+                continue
+            return number if str(number) == value and math.isfinite(number) else value
+        return value if value != "" else None
+
+    records = [{k: typed(v) for k, v in row.items() if k != "source_row"}
+               for row in from_csv.to_dict("records")]
+    assert sum(isinstance(v, float) for v in records[0].values()) >= 2  # latitude, longitude
+    path = tmp_path / "ucdp.json"
+    path.write_text(json.dumps({"Result": records, "TotalCount": len(records)}),
+                    encoding="utf-8")
+    from_json = read(path).frame
+    assert len(from_json) == len(from_csv) == 1848
+    assert list(from_json.columns) == list(from_csv.columns)
+    cells = from_json.drop(columns="source_row").to_numpy(dtype=object)
+    assert (cells == from_csv.drop(columns="source_row").to_numpy(dtype=object)).all()
