@@ -102,6 +102,10 @@ def test_xls_reads_through_the_same_reader():
 def test_broken_workbook_is_a_clear_error(tmp_path):
     path = tmp_path / "incidents.xlsx"
     path.write_bytes(b"not a zip")
+    with pytest.raises(InputFileError, match="does not start as one: it looks like something"):
+        read(path)
+    write_xlsx(path)
+    path.write_bytes(path.read_bytes()[:200])  # a zip cut short
     with pytest.raises(InputFileError, match="cannot be read as a workbook"):
         read(path)
 

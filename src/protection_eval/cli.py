@@ -46,13 +46,18 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _mission_code(config: Path) -> str:
-    """Return the mission code the YAML gives; its file name only when the YAML cannot load."""
+    """Return the mission code the YAML gives; when it cannot load, its file name made safe.
+
+    :func:`~protection_eval.runs.runner.folder_label` makes the name (``...yaml`` gives ``__``),
+    so a folder named by it always lies inside the reports root.
+    """
     from protection_eval.config import load_mission_config
+    from protection_eval.runs.runner import folder_label
 
     try:
         return load_mission_config(config).mission
     except ConfigError:
-        return config.stem
+        return folder_label(config.stem)
 
 
 def _mission_reports(config: Path, reports: Path | None) -> Path:

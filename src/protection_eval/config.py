@@ -25,6 +25,7 @@ from pydantic import (
 
 from protection_eval.labels import LOCATION_PRECISIONS, VOCABULARIES
 from protection_eval.presets import apply_preset
+from protection_eval.yaml_loader import YamlStructureError, load_yaml
 
 TABLES: tuple[str, ...] = (
     "incidents",
@@ -122,6 +123,10 @@ class SourceSpec(_Strict):
         reporting channels) or ``partner`` (partners' channels), the class the source-mix
         diagnostic compares (docs/validity.md). A source value not listed has no channel: it
         is counted in neither share, and the validation report names it.
+    format : str or None
+        The file's format when its extension does not say it: ``csv``, ``json`` (records, or
+        GeoJSON), ``jsonl`` (JSON Lines) or ``geojson``. None: the extension decides
+        (:mod:`protection_eval.io.formats`). The file is read in that format only.
     """
 
     path: Path
@@ -144,6 +149,7 @@ class SourceSpec(_Strict):
     derive: str | None = None
     total_labels: list[str] = Field(default_factory=list)
     channels: dict[str, Literal["mission", "partner"]] = Field(default_factory=dict)
+    format: Literal["csv", "json", "jsonl", "geojson"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -372,57 +378,6 @@ def _format_errors(path: Path, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-class DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A YAML mapping that gives the same key twice."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key given twice in one mapping.
-
-    PyYAML keeps the last of two equal keys, so a second ``sharing:`` block would silently
-    replace the first (and with it the suppression threshold).
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[object, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise DuplicateKeyError(
-                    None, None,
-                    f"the key {key!r} on line {line} was already given on line {seen[key]}; "
-                    "keep one of them (a repeated key would silently replace the first)",
-                    key_node.start_mark,
-                )
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-def load_yaml(text: str) -> object:
-    """Parse YAML safely, refusing a key given twice in one mapping.
-
-    Parameters
-    ----------
-    text : str
-        The YAML document.
-
-    Returns
-    -------
-    object
-        The parsed document.
-
-    Raises
-    ------
-    yaml.YAMLError
-        When the text is not YAML or repeats a key in one mapping.
-    """
-    # A SafeLoader subclass: builds only plain YAML types, never Python objects.
-    return yaml.load(text, Loader=_UniqueKeyLoader)
-
-
 def _allowed_dirs(config: MissionConfig, base: Path) -> list[Path]:
     """Return the folders sources may come from, resolved: the YAML's own folder first."""
     folders = [Path(os.path.realpath(base))]
@@ -485,7 +440,7 @@ def load_mission_config(path: str | Path) -> MissionConfig:
         raw = load_yaml(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such mission configuration file") from None
-    except DuplicateKeyError as exc:
+    except YamlStructureError as exc:
         raise ConfigError(f"{path}: {exc.problem}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not readable as UTF-8 YAML ({exc})") from None

@@ -19,7 +19,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
+from protection_eval.yaml_loader import load_yaml
 
 __all__ = [
     "Preset",
@@ -98,7 +98,7 @@ def load_preset(name: str) -> Preset:
     """
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name) or not (_folder() / f"{name}.yaml").is_file():
         raise ValueError(f"there is no preset {name!r}; presets are {preset_names()}")
-    raw = yaml.safe_load((_folder() / f"{name}.yaml").read_text(encoding="utf-8"))
+    raw = load_yaml((_folder() / f"{name}.yaml").read_text(encoding="utf-8"))
     return Preset(
         name=name,
         table=raw["table"],

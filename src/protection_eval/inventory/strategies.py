@@ -20,9 +20,9 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from protection_eval.config import load_yaml
 from protection_eval.io.bundled import bundled_path
 from protection_eval.labels import LOCATION_TYPES
+from protection_eval.yaml_loader import load_yaml
 
 __all__ = [
     "ACTORS",

@@ -1,14 +1,19 @@
 """Readers of input files: every source table enters the library here.
 
-Analysis modules take and return frames and never open a file. Readers are chosen by file
-extension: CSV (any separator, any declared encoding), workbooks (.xlsx, .xls, .ods; see
-:mod:`protection_eval.io.sheets`), GeoJSON, GeoPackage, ESRI shapefiles (plain or zipped) and
-GeoParquet. Every reader returns the source's cells as text (numbers and dates are parsed by
-ingestion, which knows the column's meaning) plus a ``source_row`` column that points back into
-the file; an HXL hashtag row under the header is taken out and reported. A file that cannot be
-used at all (missing, a folder, a link loop, empty, not in its declared encoding, a separator
-that cannot be told, a column named twice, several layers or sheets and none named) is an
-:class:`InputFileError` that names the file and what to do.
+Analysis modules take and return frames and never open a file. A source is read in the format
+its ``format:`` key declares or its extension implies, and in that one only: its first bytes
+are checked against that format before anything opens it (:mod:`protection_eval.io.formats`),
+and GDAL reads it with that format's driver alone, its network access off
+(:mod:`protection_eval.io.spatial`). Formats: CSV (any separator, any declared encoding),
+workbooks (.xlsx, .xls, .ods, read in a child process with limits; see
+:mod:`protection_eval.io.sheets`), JSON records and JSON Lines
+(:mod:`protection_eval.io.records`), GeoJSON, GeoPackage, ESRI shapefiles (plain or zipped)
+and GeoParquet. Every reader returns the source's cells as text (numbers and dates are parsed
+by ingestion, which knows the column's meaning) plus a ``source_row`` column that points back
+into the file; an HXL hashtag row under the header is taken out and reported. A file that
+cannot be used at all (missing, a folder, a link loop, empty, not in its declared encoding or
+format, a separator that cannot be told, a column named twice, several layers or sheets and
+none named) is an :class:`InputFileError` that names the file and what to do.
 """
 
 from __future__ import annotations
@@ -27,37 +32,31 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pyogrio
 import pyproj
 
 from protection_eval.config import REQUIRED_TABLES, TABLES, MissionConfig, SourceSpec
 from protection_eval.io.errors import InputFileError
 from protection_eval.io.exports import apply_export_shape
-from protection_eval.io.sheets import WORKBOOK_SUFFIXES, read_workbook, skip_hxl_row
+from protection_eval.io.formats import check_signature, source_format
+from protection_eval.io.records import (
+    is_geojson,
+    load_json_document,
+    read_json_lines,
+    read_json_records,
+)
+from protection_eval.io.sheets import read_workbook, skip_hxl_row
+from protection_eval.io.spatial import offline, read_spatial_file
 from protection_eval.model import RawTable, to_iso_text
 from protection_eval.presets import load_preset
 
 __all__ = [
     "CSV_BLOCK_BYTES",
-    "READERS",
     "InputFileError",
     "RawTableBlocks",
     "read_csv_table",
     "read_mission_sources",
     "read_raw_table",
 ]
-
-READERS: dict[str, str] = {
-    ".csv": "csv",
-    ".geojson": "spatial",
-    ".json": "spatial",
-    ".gpkg": "spatial",
-    ".parquet": "geoparquet",
-    ".geoparquet": "geoparquet",
-    ".shp": "spatial",
-    ".zip": "spatial",
-    **dict.fromkeys(WORKBOOK_SUFFIXES, "workbook"),
-}
 
 #: Separators a CSV is sniffed for when its source declares none.
 SNIFFED_SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
@@ -353,70 +352,32 @@ def _spatial_to_text(gdf: gpd.GeoDataFrame, path: Path) -> pd.DataFrame:
     return frame
 
 
-def _refuse_duplicate_json_keys(path: Path) -> None:
-    """Refuse a GeoJSON with two equal keys in one object (GDAL would keep the last).
+def _read_spatial(path: Path, fmt: str, layer: str | None) -> pd.DataFrame:
+    """Read a GeoParquet file (pyarrow) or a GDAL format (one explicit driver) as text.
 
-    Each object is dropped once checked, so the check holds one feature at a time besides the
-    file's text. A file that is not JSON is left to the spatial reader to report.
+    ``fmt`` is the format's name (:data:`protection_eval.io.formats.FORMATS`).
     """
-
-    def check(pairs: list[tuple[str, Any]]) -> None:
-        keys = [k for k, _ in pairs]
-        if len(set(keys)) != len(keys):
-            _refuse_duplicate_columns(path, keys, "in one object")
-
+    if fmt != "geoparquet":
+        gdf = read_spatial_file(path, fmt, layer)
+        with offline():  # a reprojection may not fetch grids
+            return _spatial_to_text(gdf, path)
     try:
-        json.loads(path.read_bytes().decode("utf-8-sig"), object_pairs_hook=check)
-    except InputFileError:
-        raise
-    except (ValueError, RecursionError):
-        return
-
-
-def _read_layer_name(path: Path, layer: str | None, source: str | Path) -> str | None:
-    """Return the layer to read: the one named, or the only one (several, none named: error)."""
-    try:
-        layers = [str(name) for name, _ in pyogrio.list_layers(source)]
-    except Exception:  # an unreadable file is reported by the reader itself
-        return layer
-    if layer is not None and layer not in layers:
-        raise InputFileError(
-            path, f"has no layer {layer!r}; its layers are {layers}",
-            "Set `layer:` of this source in the mission YAML to one of them",
-        )
-    if layer is None and len(layers) > 1:
-        raise InputFileError(
-            path, f"holds {len(layers)} layers {layers} and the mission YAML names none",
-            "Set `layer:` of this source in the mission YAML to the layer that holds the table",
-        )
-    return layer
-
-
-def _read_spatial(path: Path, kind: str, layer: str | None) -> pd.DataFrame:
-    try:
-        if kind == "geoparquet":
-            _refuse_duplicate_columns(path, pq.read_schema(path).names, "in the schema")
-            try:
-                gdf = gpd.read_parquet(path)
-            except ValueError:
-                gdf = pd.read_parquet(path)
-                if not isinstance(gdf, gpd.GeoDataFrame):
-                    gdf = gpd.GeoDataFrame(gdf, geometry=[None] * len(gdf))
-        else:
-            if path.suffix.lower() in {".geojson", ".json"}:
-                _refuse_duplicate_json_keys(path)
-            # A zipped shapefile (or GeoPackage) is read inside the archive through GDAL.
-            source = f"/vsizip/{path}" if path.suffix.lower() == ".zip" else path
-            layer = _read_layer_name(path, layer, source)
-            gdf = gpd.read_file(source, layer=layer) if layer else gpd.read_file(source)
+        _refuse_duplicate_columns(path, pq.read_schema(path).names, "in the schema")
+        try:
+            gdf = gpd.read_parquet(path)
+        except ValueError:
+            gdf = pd.read_parquet(path)
+            if not isinstance(gdf, gpd.GeoDataFrame):
+                gdf = gpd.GeoDataFrame(gdf, geometry=[None] * len(gdf))
     except InputFileError:
         raise
     except Exception as exc:
         raise InputFileError(
-            path, f"cannot be read as {kind} ({type(exc).__name__}: {exc})",
+            path, f"cannot be read as GeoParquet ({type(exc).__name__}: {exc})",
             "Check that the file is complete and in the format its extension says",
         ) from None
-    return _spatial_to_text(gdf, path)
+    with offline():  # a reprojection may not fetch grids
+        return _spatial_to_text(gdf, path)
 
 
 #: Arrow type of the point column of a typed GPS table: GeoArrow's native point layout.
@@ -650,7 +611,7 @@ def read_raw_table(
     spec: SourceSpec | None = None,
     header_only_ok: bool = False,
 ) -> RawTable:
-    """Read one input file by its extension.
+    """Read one input file in its declared or extension-implied format, and in that one only.
 
     Parameters
     ----------
@@ -681,7 +642,8 @@ def read_raw_table(
     Raises
     ------
     InputFileError
-        Missing, empty, header-only or undecodable file, an unknown extension, a folder or
+        Missing, empty, header-only or undecodable file, an unknown extension, a file that does
+        not start as its format (:func:`~protection_eval.io.formats.check_signature`), a folder or
         link loop instead of a file, a separator that cannot be told, a column name given twice
         or reserved (``source_row``), a GeoPackage, zip or workbook with several layers or
         sheets and none named, or an export-shape key naming a column the file lacks.
@@ -689,14 +651,10 @@ def read_raw_table(
     path = Path(path)
     spec = spec or _DEFAULT_SOURCE
     layer = layer if layer is not None else spec.layer
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise InputFileError(
-            path,
-            f"unknown file type {path.suffix!r}",
-            f"Use one of {sorted(READERS)}",
-        )
+    fmt = source_format(path, spec.format)
     _check_source_file(path)
+    check_signature(path, fmt)
+    kind = fmt.reader
     if kind == "csv" and table == "incidents" and path.stat().st_size > CSV_BLOCK_BYTES:
         return _read_csv_blocks(table, path, spec, header_only_ok)
     notes: list[str] = []
@@ -709,6 +667,8 @@ def read_raw_table(
             _refuse_reserved_columns(path, list(frame.columns)[1:])
         frame, notes = skip_hxl_row(frame, table, propose=spec.hxl)
         frame = _drop_blank_rows(frame)
+    elif kind in ("json", "jsonl"):
+        frame, notes = _read_json(path, fmt.name, layer)
     else:
         frame = None
         if table == "patrol_tracks" and kind == "geoparquet":
@@ -717,11 +677,27 @@ def read_raw_table(
             except Exception:  # the spatial reader then reports what is wrong
                 frame = None
         if frame is None:
-            frame = _read_spatial(path, kind, layer)
+            frame = _read_spatial(path, fmt.name, layer)
     if frame.empty and not header_only_ok:
-        raise InputFileError(path, "the file has a header but no rows", "Export it with its rows")
+        problem = ("holds no records" if kind in ("json", "jsonl") and "geometry" not in frame
+                   else "the file has a header but no rows")
+        raise InputFileError(path, problem, "Export it with its rows")
     frame = apply_export_shape(frame, path, spec)
     return RawTable(table, path, frame, tuple(notes + _preset_notes(spec, frame)))
+
+
+def _read_json(path: Path, fmt: str, layer: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """Read JSON records, JSON Lines, or GeoJSON in a ``.json`` file (told apart by parsing)."""
+    if fmt == "jsonl":
+        frame, notes = read_json_lines(path)
+    else:
+        document = load_json_document(path)
+        if is_geojson(document):
+            del document
+            return _read_spatial(path, "json", layer), []
+        frame, notes = read_json_records(path, document)
+    _refuse_reserved_columns(path, list(frame.columns)[1:])
+    return frame, notes
 
 
 def read_mission_sources(config: MissionConfig) -> dict[str, RawTable]:

@@ -3,71 +3,23 @@
 python-calamine reads all three workbook formats without Excel. A cell is returned as the text a
 person would type for it: a date cell as ``2024-05-28``, a date-time as ``2024-05-28T14:30:00``,
 a whole number without ``.0``. Nothing is parsed here: ingestion knows what each column means.
+A workbook is measured before it is read, and read in a child process with memory and time
+limits (:mod:`protection_eval.io.workbooks`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pandas as pd
-from python_calamine import CalamineWorkbook
 
 from protection_eval.io.errors import InputFileError
+from protection_eval.io.workbooks import cell_to_text, read_guarded, workbook_rows
 from protection_eval.presets import HXL_TAG, propose_hxl_columns
 
 __all__ = ["cell_to_text", "read_workbook", "skip_hxl_row"]
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
-
-
-def cell_to_text(value: object) -> str:
-    """Return one workbook cell as the text a person would type for it.
-
-    Parameters
-    ----------
-    value : object
-        A value as python-calamine returns it (str, float, int, bool, date, datetime, time,
-        timedelta or None).
-
-    Returns
-    -------
-    str
-        ``""`` for an empty cell; ISO 8601 for dates and times; a whole float without ``.0``.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
-
-def _pick_sheet(workbook: CalamineWorkbook, path: Path, sheet: str | int | None) -> str:
-    names = list(workbook.sheet_names)
-    action = "Set `sheet:` of this source in the mission YAML to a name or a position from 1"
-    if sheet is None:
-        if len(names) != 1:
-            raise InputFileError(
-                path, f"holds {len(names)} sheets {names} and the mission YAML names none", action
-            )
-        return names[0]
-    if isinstance(sheet, int):
-        if not 1 <= sheet <= len(names):
-            raise InputFileError(
-                path, f"has no sheet {sheet}; it has {len(names)}: {names}", action
-            )
-        return names[sheet - 1]
-    if sheet not in names:
-        raise InputFileError(path, f"has no sheet {sheet!r}; its sheets are {names}", action)
-    return sheet
 
 
 def read_workbook(path: Path, *, sheet: str | int | None, header_row: int) -> pd.DataFrame:
@@ -93,27 +45,19 @@ def read_workbook(path: Path, *, sheet: str | int | None, header_row: int) -> pd
     ------
     InputFileError
         A file that is not a readable workbook, a sheet that does not exist (or several sheets
-        and none named), or a header row beyond the sheet's last row.
+        and none named), a header row beyond the sheet's last row, or a workbook beyond the
+        limits of :func:`~protection_eval.io.workbooks.read_guarded` (a sheet spanning more
+        than :data:`~protection_eval.io.workbooks.WORKBOOK_CELL_LIMIT` cells, a reader out of
+        memory or time).
     """
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        name = _pick_sheet(workbook, path, sheet)
-        rows = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    except InputFileError:
-        raise
-    except Exception as exc:  # calamine raises its own types for a broken or locked file
-        raise InputFileError(
-            path, f"cannot be read as a workbook ({type(exc).__name__}: {exc})",
-            "Check that the file is complete, not password-protected, and saved as .xlsx, "
-            ".xls or .ods",
-        ) from None
+    name, rows = read_guarded(workbook_rows, path, sheet)
     if len(rows) < header_row:
         raise InputFileError(
             path, f"sheet {name!r} has {len(rows)} rows, so no header on row {header_row}",
             "Set `header_row:` of this source to the row that holds the column names",
         )
     width = max(len(r) for r in rows)
-    text = [[cell_to_text(v) for v in r] + [""] * (width - len(r)) for r in rows[header_row - 1:]]
+    text = [r + [""] * (width - len(r)) for r in rows[header_row - 1:]]
     header = [h.strip() for h in text[0]]
     body = text[1:]
     keep = [

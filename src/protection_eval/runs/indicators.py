@@ -19,6 +19,7 @@ from protection_eval.io.bundled import bundled_path
 from protection_eval.io.readers import read_raw_table
 from protection_eval.io.writers import write_bytes, write_table, write_text
 from protection_eval.runs.layout import SHARED_FILES
+from protection_eval.yaml_loader import YamlStructureError, load_yaml
 
 __all__ = [
     "DEFAULT_TARGETS",
@@ -75,7 +76,9 @@ def load_targets(path: str | Path | None = None) -> TargetTable:
     except UnicodeDecodeError:
         raise TargetsError(f"{path}: not UTF-8 text. Re-save it as UTF-8.") from None
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
+    except YamlStructureError as exc:
+        raise TargetsError(f"{path}: {exc.problem}.") from None
     except yaml.YAMLError as exc:
         raise TargetsError(f"{path}: not valid YAML ({exc}). Fix the syntax.") from None
     return to_target_table(document, origin=path.name)

@@ -49,6 +49,7 @@ import pandas as pd
 from protection_eval.config import TABLES, MissionConfig
 from protection_eval.ingest.tables import MissionData
 from protection_eval.ingest.validation import TableReport, ValidationReport
+from protection_eval.io.formats import source_files
 from protection_eval.io.writers import file_sha256
 from protection_eval.runs.layout import RESTRICTED, RESTRICTED_FILES
 
@@ -95,7 +96,8 @@ def _mission_fingerprint(config: MissionConfig) -> dict[str, str]:
     for table in TABLES:
         path = config.source_path(table)
         if path is not None and Path(path).exists():
-            prints[table] = file_sha256(path)
+            # Every file the reader reads: a shapefile's attributes are in its .dbf.
+            prints[table] = ",".join(file_sha256(part) for part in source_files(Path(path)))
     return prints
 
 

@@ -89,9 +89,9 @@ def read_office_file(path: Path) -> OfficeContent:
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
-            return _read_xlsx(path)
+            return _read_guarded(path, "xlsx")
         if suffix == ".ods":
-            return _read_ods(path)
+            return _read_guarded(path, "ods")
         if suffix == ".gpkg":
             return _read_gpkg(path)
         if suffix in (".parquet", ".geoparquet"):
@@ -104,6 +104,45 @@ def read_office_file(path: Path) -> OfficeContent:
             "share it as CSV instead"
         ) from None
     raise UnauditableOffice(f"{suffix} is not an office or data format the audit reads")
+
+
+def _read_guarded(path: Path, kind: str) -> OfficeContent:
+    """Read a workbook measured first, then in a child process with memory and time limits.
+
+    The readers' guard (:func:`protection_eval.io.workbooks.read_guarded`): a sheet spanning
+    more cells than the limit, or a reader out of memory or time, is unauditable.
+    """
+    import base64
+
+    from protection_eval.io.errors import InputFileError
+    from protection_eval.io.workbooks import WorkbookReaderError, read_guarded
+
+    try:
+        data = read_guarded(_content_as_json, path, kind)
+    except InputFileError as exc:
+        raise UnauditableOffice(f"{exc.problem}; share it as CSV instead") from None
+    except WorkbookReaderError as exc:
+        if exc.kind == UnauditableOffice.__name__:
+            raise UnauditableOffice(str(exc).removeprefix(f"{exc.kind}: ")) from None
+        raise
+    return OfficeContent(
+        sheets=[(name, rows) for name, rows in data["sheets"]],
+        notes=[(where, text) for where, text in data["notes"]],
+        parts=[(where, text) for where, text in data["parts"]],
+        images=[(where, base64.b64decode(blob)) for where, blob in data["images"]],
+        refused=list(data["refused"]),
+    )
+
+
+def _content_as_json(path: Path, kind: str) -> dict[str, Any]:
+    """Read a workbook (in the guard's child process) and return its content as JSON."""
+    import base64
+
+    content = _read_xlsx(path) if kind == "xlsx" else _read_ods(path)
+    return {"sheets": content.sheets, "notes": content.notes, "parts": content.parts,
+            "refused": content.refused,
+            "images": [(where, base64.b64encode(blob).decode("ascii"))
+                       for where, blob in content.images]}
 
 
 def _zip_parts(path: Path, content: OfficeContent) -> None:
@@ -253,15 +292,16 @@ def _refuse_binary(content: OfficeContent, where: str, frame: Any) -> Any:
 
 
 def _read_gpkg(path: Path) -> OfficeContent:
-    import pyogrio
+    from protection_eval.io.spatial import read_spatial_layers
 
     from protection_eval.sharing.audit.containers import gpkg_tables_text
     from protection_eval.sharing.audit.structure import image_kind
 
     content = OfficeContent()
-    layers = [str(name) for name, _ in pyogrio.list_layers(path)]
-    for name in layers:
-        frame = pyogrio.read_dataframe(path, layer=name)
+    # The GeoPackage driver only, GDAL's network off (a VRT named .gpkg is refused).
+    layers = []
+    for name, frame in read_spatial_layers(path, "gpkg"):
+        layers.append(str(name))
         geometries = list(frame.geometry) if "geometry" in frame else None
         table = frame.drop(columns="geometry") if "geometry" in frame else frame
         table = _refuse_binary(content, f"layer {name}", table)
