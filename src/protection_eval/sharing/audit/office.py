@@ -293,7 +293,6 @@ def _refuse_binary(content: OfficeContent, where: str, frame: Any) -> Any:
 
 def _read_gpkg(path: Path) -> OfficeContent:
     from protection_eval.io.spatial import read_spatial_layers
-
     from protection_eval.sharing.audit.containers import gpkg_tables_text
     from protection_eval.sharing.audit.structure import image_kind
 
