@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import zipfile
@@ -374,6 +375,8 @@ def read_guarded(reader: Callable[..., T], path: Path, *args: Any,
             stdin=subprocess.DEVNULL, capture_output=True, timeout=seconds, check=False,
         )
         outcome = json.loads(done.stdout) if done.stdout else {"died": done.returncode}
+        if done.returncode == -signal.SIGXCPU:  # its CPU seconds ran out: it took too long
+            outcome = {"timeout": True}
         if not done.stdout and done.returncode > 0:  # it could not start (not a signal)
             raise WorkbookReaderError("ChildProcessError", done.stderr.decode(
                 "utf-8", "replace").strip()[-1000:])
