@@ -40,6 +40,13 @@ from protection_eval.ingest.tables import MissionData, MissionInputError
 from protection_eval.ingest.validation import ValidationReport
 from protection_eval.io.readers import InputFileError
 from protection_eval.io.writers import file_sha256, write_json, write_table, write_text
+from protection_eval.runs.kernels import (
+    ENGINE,
+    KernelPool,
+    KernelStartError,
+    WarmKernel,
+    notebook_imports,
+)
 from protection_eval.runs.layout import (
     LATEST,
     MANIFEST,
@@ -55,6 +62,7 @@ from protection_eval.runs.layout import (
 from protection_eval.runs.ledger import LedgerError
 from protection_eval.runs.mission_cache import write_mission_cache
 from protection_eval.runs.missions import load_mission, load_mission_for_audit
+from protection_eval.runs.namespace import return_freed_memory
 from protection_eval.runs.pdf import print_shared_pdfs
 from protection_eval.runs.publish import publish_shared, reject_shared
 
@@ -189,16 +197,22 @@ def write_validation_report(report: ValidationReport, folder: Path) -> Path:
 
 
 def _execute_notebook(
-    node: Any, name: str, output: Path, parameters: dict[str, Any], cwd: Path | None
-) -> None:
+    node: Any, name: str, output: Path, parameters: dict[str, Any], cwd: Path | None,
+    *, engine: str = ENGINE, kernel: WarmKernel | None = None,
+) -> Any:
+    """Execute one notebook with papermill's engine ``engine``; return the executed notebook.
+
+    With the warm-kernel engine, ``kernel`` is the mission's kernel lent for this notebook.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    engine_kwargs = {"kernel": kernel} if engine == ENGINE else {}
     try:
-        papermill.execute_notebook(
+        return papermill.execute_notebook(
             node, str(output), parameters=parameters, kernel_name=_kernel_name(),
             language="python", progress_bar=False, log_output=False,
-            cwd=None if cwd is None else str(cwd),
+            cwd=None if cwd is None else str(cwd), engine_name=engine, **engine_kwargs,
         )
     except PapermillExecutionError as exc:
         cell = {"index": exc.cell_index, "execution_count": exc.exec_count,
@@ -207,16 +221,15 @@ def _execute_notebook(
             f"{name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
             notebook=name, cell=cell,
         ) from None
+    except KernelStartError as exc:
+        raise RunFailed(f"{name}: {exc}", notebook=name) from None
 
 
-def _export_html(output: Path) -> Path:
+def _export_html(executed: Any, output: Path) -> Path:
     """Render an executed notebook to a self-contained HTML page beside it (restricted)."""
-    import nbformat
-
     from protection_eval.sharing.offline import to_offline_notebook_html
 
-    html = to_offline_notebook_html(nbformat.read(output, as_version=4))
-    return write_text(html, output.with_suffix(".html"))
+    return write_text(to_offline_notebook_html(executed), output.with_suffix(".html"))
 
 
 def _derived_config(config: MissionConfig, period: str | None, folder: Path) -> Path:
@@ -259,23 +272,46 @@ def _execute_notebooks(
     slot: AbstractContextManager[Any] | None,
     export_html: bool,
     emit: Callable[..., None],
+    engine: str = ENGINE,
+    kernels: KernelPool | None = None,
+    sources: dict[Path, str] | None = None,
 ) -> None:
     """Execute notebooks, each once what it needs has succeeded, holding ``slot`` meanwhile.
 
     Notebooks that need nothing of each other run at the same time when the slot allows (a
-    batch's ``--jobs``); without a slot they run one at a time. One record per notebook is
-    appended to ``records`` first. Raises :class:`RunFailed` for the first notebook, in
-    order, that failed.
+    batch's ``--jobs``); without a slot they run one at a time. With the warm-kernel engine,
+    each notebook borrows a kernel of ``kernels`` while it runs (the mission's one kernel, or
+    a second one for a notebook running beside another). ``sources`` holds the notebooks'
+    text when already read. One record per notebook is appended to ``records`` first. Raises
+    :class:`RunFailed` for the first notebook, in order, that failed.
     """
     import jupytext
 
     slot = slot if slot is not None else threading.Semaphore(1)
-    nodes = [jupytext.read(nb) for nb in todo]
+    texts = sources or {}
+    nodes = [jupytext.reads(texts[nb], fmt={"extension": nb.suffix}) if nb in texts
+             else jupytext.read(nb) for nb in todo]
     stems = [nb.stem for nb in todo]
     start = len(records)
     records.extend(NotebookRecord(nb.name, "waiting", 0.0, f"{RESTRICTED}/{nb.stem}.ipynb")
                    for nb in todo)
     failures: dict[str, RunFailed] = {}
+
+    def execute(index: int, output: Path) -> Any:
+        notebook = todo[index]
+        if engine != ENGINE:
+            return _execute_notebook(nodes[index], notebook.name, output, parameters, None,
+                                     engine=engine)
+        pool = kernels if kernels is not None else _one_off_pool()
+        try:
+            with pool.kernel() as kernel:
+                return _execute_notebook(nodes[index], notebook.name, output, parameters,
+                                         None, engine=engine, kernel=kernel)
+        except KernelStartError as exc:
+            raise RunFailed(f"{notebook.name}: {exc}", notebook=notebook.name) from None
+        finally:
+            if kernels is None:
+                pool.close()
 
     def run(index: int, needs: list[Future]) -> bool:
         notebook, record = todo[index], records[start + index]
@@ -283,13 +319,14 @@ def _execute_notebooks(
             record.status = "skipped"
             return False
         output = restricted / f"{notebook.stem}.ipynb"
+        executed = None
         with slot:
             emit(notebook.name, "running", index + 1, len(todo))
             t0 = time.perf_counter()
             try:
                 # No working directory per run: papermill changes the process's own, which
                 # missions running side by side in one process share.
-                _execute_notebook(nodes[index], notebook.name, output, parameters, None)
+                executed = execute(index, output)
                 record.status = "ok"
             except RunFailed as exc:
                 record.status = "failed"
@@ -297,7 +334,11 @@ def _execute_notebooks(
             finally:
                 record.seconds = round(time.perf_counter() - t0, 3)
         if export_html and output.exists():
-            record.html = f"{RESTRICTED}/{_export_html(output).name}"
+            import nbformat
+
+            # The notebook as executed, or as papermill saved it when a cell failed.
+            page = executed if executed is not None else nbformat.read(output, as_version=4)
+            record.html = f"{RESTRICTED}/{_export_html(page, output).name}"
         emit(notebook.name, record.status, index + 1, len(todo))
         return record.status == "ok"
 
@@ -314,22 +355,8 @@ def _execute_notebooks(
             raise failures[record.notebook]
 
 
-def _return_freed_memory() -> None:
-    """Give the heap the ingested mission leaves free back to the system (glibc only).
-
-    The runner waits for the notebooks with that memory still counted against it: glibc keeps
-    freed small blocks (millions of geometries at scale) for reuse unless asked.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows): nothing to ask
-        return
-    if trim is not None:
-        trim(0)
+def _one_off_pool() -> KernelPool:
+    return KernelPool(_kernel_name())
 
 
 def _link_latest(mission_dir: Path, run_id: str) -> None:
@@ -353,6 +380,7 @@ def run_mission(
     slot: AbstractContextManager[Any] | None = None,
     scheduler: str | None = None,
     scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
+    engine: str = ENGINE,
 ) -> RunResult:
     """Run every notebook for one mission into ``reports/<mission>/<run_id>/``.
 
@@ -387,6 +415,10 @@ def run_mission(
         step ``scheduler``.
     scheduler_timeout : float
         Seconds to wait for the scheduler to answer.
+    engine : str, default "protection-eval"
+        The papermill engine that executes the notebooks, by its name in papermill's registry:
+        the mission's warm kernel over IPC (:mod:`protection_eval.runs.kernels`), or
+        ``"nbclient"``, papermill's own (a new kernel for each notebook), kept for comparison.
 
     Returns
     -------
@@ -428,7 +460,7 @@ def run_mission(
             config, mission, parameters, error = _run_steps(
                 config, config_path, staging, period, seed, extra_parameters, notebooks,
                 records, slot=slot, export_html=export_html, emit=emit,
-                scheduler=(scheduler, scheduler_timeout),
+                scheduler=(scheduler, scheduler_timeout), engine=engine,
             )
         status = "failed" if error else "ok"
         # Printed only now, from the brief the gate audited and published (see runs.pdf).
@@ -494,12 +526,52 @@ def _run_steps(
     export_html: bool,
     emit: Callable[..., None],
     scheduler: tuple[str | None, float] = (None, SCHEDULER_TIMEOUT_S),
+    engine: str = ENGINE,
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
     """Validate, execute the notebooks and check a run in ``staging``.
 
     Returns the run's configuration (None when its copy is unusable), the validated mission,
     the notebooks' parameters and the error (None when every step passed).
     """
+    try:
+        todo = list(notebooks if notebooks is not None else notebook_paths())
+        # Read once: the kernel imports what they import, papermill runs them.
+        sources = {nb: nb.read_text(encoding="utf-8") for nb in todo}
+    except OSError as exc:
+        return config, None, {}, {"message": f"{type(exc).__name__}: {exc}",
+                                  "step": "environment"}
+    kernels = None
+    if engine == ENGINE and todo:
+        # Started now, the kernel imports the stack while this process validates the mission.
+        kernels = KernelPool(_kernel_name(), notebook_imports(sources.values()))
+        kernels.prestart()
+    try:
+        return _validate_and_execute(
+            config, staging, period, seed, extra_parameters, todo, sources, records,
+            slot=slot, export_html=export_html, emit=emit, scheduler=scheduler,
+            engine=engine, kernels=kernels)
+    finally:
+        if kernels is not None:
+            kernels.close()
+
+
+def _validate_and_execute(
+    config: MissionConfig,
+    staging: Path,
+    period: str | None,
+    seed: int | None,
+    extra_parameters: dict[str, Any] | None,
+    todo: list[Path],
+    sources: dict[Path, str],
+    records: list[NotebookRecord],
+    *,
+    slot: AbstractContextManager[Any] | None,
+    export_html: bool,
+    emit: Callable[..., None],
+    scheduler: tuple[str | None, float],
+    engine: str,
+    kernels: KernelPool | None,
+) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
     restricted, shared = staging / RESTRICTED, staging / SHARED
     try:
         run_config = _derived_config(config, period, restricted)
@@ -537,14 +609,18 @@ def _run_steps(
         # (the audit reads the incidents and areas): the mission as ingested, GPS tracks
         # included, is no longer held while the notebooks run.
         mission = load_mission(run_config)
-        _return_freed_memory()
-        todo = list(notebooks if notebooks is not None else notebook_paths())
+        return_freed_memory()
 
         def build(staged: Path) -> None:
             # The notebooks write their shared part into the gate's staging folder.
             parameters["shared_dir"] = str(staged)
-            _execute_notebooks(todo, parameters, restricted, records, slot=slot,
-                               export_html=export_html, emit=emit)
+            try:
+                _execute_notebooks(todo, parameters, restricted, records, slot=slot,
+                                   export_html=export_html, emit=emit, engine=engine,
+                                   kernels=kernels, sources=sources)
+            finally:
+                if kernels is not None:  # the kernels' memory back before the audit
+                    kernels.close()
             emit(None, "auditing")
 
         # The mission's ledger: this run's totals must not be subtracted from earlier runs'.
