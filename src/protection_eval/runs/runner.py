@@ -39,7 +39,7 @@ from protection_eval.distributed import SCHEDULER_TIMEOUT_S, SchedulerError, hea
 from protection_eval.ingest.tables import MissionData, MissionInputError
 from protection_eval.ingest.validation import ValidationReport
 from protection_eval.io.readers import InputFileError
-from protection_eval.io.writers import file_sha256, write_json, write_table, write_text
+from protection_eval.io.writers import write_json, write_table, write_text
 from protection_eval.runs.kernels import (
     ENGINE,
     KernelPool,
@@ -60,7 +60,7 @@ from protection_eval.runs.layout import (
     reports_root,
 )
 from protection_eval.runs.ledger import LedgerError
-from protection_eval.runs.mission_cache import write_mission_cache
+from protection_eval.runs.mission_cache import input_sha256, write_mission_cache
 from protection_eval.runs.missions import load_mission, load_mission_for_audit
 from protection_eval.runs.namespace import return_freed_memory
 from protection_eval.runs.pdf import print_shared_pdfs
@@ -175,7 +175,7 @@ def _input_records(config: MissionConfig, mission: MissionData | None) -> list[d
             continue
         record: dict[str, Any] = {"table": table, "path": str(path)}
         if Path(path).is_file():
-            record["sha256"] = file_sha256(path)
+            record["sha256"] = input_sha256(path)
         if mission is not None and table in mission.validation.tables:
             report = mission.validation.tables[table]
             record.update(rows_read=report.rows_read, rows_accepted=report.rows_accepted,
