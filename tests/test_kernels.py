@@ -15,12 +15,8 @@ import pytest
 from papermill.engines import papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
-from protection_eval.runs.kernels import (
-    ENGINE,
-    KernelPool,
-    WarmKernelEngine,
-    notebook_imports,
-)
+from protection_eval.runs.kernels import ENGINE, KernelPool, notebook_imports
+from protection_eval.runs.papermill_engine import WarmKernelEngine
 from protection_eval.runs.runner import _kernel_name, run_mission
 
 pytestmark = pytest.mark.slow

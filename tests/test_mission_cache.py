@@ -444,18 +444,19 @@ def test_the_runner_holds_the_cached_mission_not_the_ingested_one(bad_mission, t
                                                                   monkeypatch):
     """While the notebooks run and the gate audits, the runner holds the mission as cached:
     the GPS tracks it ingested are released, and the audit parses only what it reads."""
+    import protection_eval.runs.publish as gate
     import protection_eval.runs.runner as runner
     from protection_eval.runs.mission_cache import CachedMission
 
     audited = []
-    publish = runner.publish_shared
+    publish = gate.publish_shared
 
     def spy(build, shared, restricted, mission, **kwargs):
         outcome = publish(build, shared, restricted, mission, **kwargs)
         audited.append(mission)
         return outcome
 
-    monkeypatch.setattr(runner, "publish_shared", spy)
+    monkeypatch.setattr(gate, "publish_shared", spy)  # the runner imports it when it runs
     with _no_cache_warning():
         result = runner.run_mission(bad_mission, reports_dir=tmp_path / "reports", notebooks=[])
     assert result.ok, result.error

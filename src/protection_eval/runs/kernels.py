@@ -4,7 +4,8 @@ Starting a kernel and importing the scientific stack and the library into it cos
 CPU-seconds, more than most notebooks' own work on a month of data. A run therefore starts one
 kernel when it starts (while the runner validates the mission), imports into it what the run's
 notebooks import, and executes its notebooks in that kernel one after another, through the
-papermill engine registered here under the name :data:`ENGINE`. Before each notebook the
+papermill engine registered under the name :data:`ENGINE`
+(:mod:`protection_eval.runs.papermill_engine`). Before each notebook the
 kernel is given a fresh namespace and the module state of a new kernel
 (:func:`protection_eval.runs.namespace.restore` says exactly what is put back). Each notebook
 still comes out of papermill as an executed notebook with its injected parameters cell.
@@ -37,17 +38,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import Engine, papermill_engines
-from papermill.utils import merge_kwargs, remove_args
-
 __all__ = ["ENGINE", "REFERENCE_ENGINE", "KernelPool", "KernelStartError", "WarmKernel",
-           "WarmKernelEngine", "notebook_imports"]
+           "notebook_imports"]
 
-#: The name of the warm-kernel engine in papermill's registry (``engine_name=``). It is
-#: registered when this module is imported, not through a ``papermill.engine`` entry point:
-#: papermill loads its entry points while it is itself being imported, so a module that
-#: subclasses papermill's ``Engine`` and is imported first would be loaded again half-made.
+#: The name of the warm-kernel engine in papermill's registry (``engine_name=``), registered
+#: when :mod:`protection_eval.runs.papermill_engine` is imported.
 ENGINE = "protection-eval"
 #: papermill's own engine: a new kernel for each notebook.
 REFERENCE_ENGINE = "nbclient"
@@ -328,57 +323,3 @@ class KernelPool:
         with self._lock:
             self._kernels.append(kernel)
         return kernel.start()
-
-
-class WarmKernelEngine(Engine):
-    """papermill engine: execute a notebook in a warm kernel, after resetting it.
-
-    Called through ``papermill.execute_notebook(..., engine_name="protection-eval",
-    kernel=warm_kernel)``. Without ``kernel``, a kernel is started over IPC for this notebook
-    alone and shut down after it.
-    """
-
-    @classmethod
-    def execute_managed_notebook(
-        cls,
-        nb_man: Any,
-        kernel_name: str,
-        log_output: bool = False,
-        stdout_file: Any = None,
-        stderr_file: Any = None,
-        start_timeout: float = 60,
-        execution_timeout: float | None = None,
-        kernel: WarmKernel | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        """Execute the notebook of ``nb_man`` in ``kernel`` (papermill's engine interface)."""
-        if kernel is None:
-            with KernelPool(kernel_name) as pool, pool.kernel() as own:
-                return cls.execute_managed_notebook(
-                    nb_man, kernel_name, log_output=log_output, stdout_file=stdout_file,
-                    stderr_file=stderr_file, start_timeout=start_timeout,
-                    execution_timeout=execution_timeout, kernel=own, **kwargs)
-        kernel.reset()
-        # As papermill's own engine does with its arguments (papermill.engines.NBClientEngine).
-        kwargs = remove_args(["input_path"], **kwargs)
-        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
-        final_kwargs = merge_kwargs(
-            safe_kwargs,
-            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
-            startup_timeout=start_timeout,
-            kernel_name=kernel_name,
-            log=logger,
-            log_output=log_output,
-            stdout_file=stdout_file,
-            stderr_file=stderr_file,
-        )
-        client = PapermillNotebookClient(nb_man, km=kernel.manager, **final_kwargs)
-        try:
-            return client.execute()
-        finally:
-            if client.kc is not None:  # the kernel stays; this notebook's client goes
-                client.kc.stop_channels()
-                client.kc = None
-
-
-papermill_engines.register(ENGINE, WarmKernelEngine)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from protection_eval import __version__
+import protection_eval
 from protection_eval.config import (
     MISSION_CODE_MAX_LENGTH,
     ConfigError,
@@ -35,11 +35,8 @@ from protection_eval.config import (
     load_mission_config,
     parse_period,
 )
-from protection_eval.distributed import SCHEDULER_TIMEOUT_S, SchedulerError, heavy_steps_on
-from protection_eval.ingest.tables import MissionData, MissionInputError
-from protection_eval.ingest.validation import ValidationReport
-from protection_eval.io.readers import InputFileError
-from protection_eval.io.writers import write_json, write_table, write_text
+from protection_eval.distributed.client import SCHEDULER_TIMEOUT_S, SchedulerError
+from protection_eval.io.errors import InputFileError
 from protection_eval.runs.kernels import (
     ENGINE,
     KernelPool,
@@ -60,11 +57,7 @@ from protection_eval.runs.layout import (
     reports_root,
 )
 from protection_eval.runs.ledger import LedgerError
-from protection_eval.runs.mission_cache import input_sha256, write_mission_cache
-from protection_eval.runs.missions import load_mission, load_mission_for_audit
 from protection_eval.runs.namespace import return_freed_memory
-from protection_eval.runs.pdf import print_shared_pdfs
-from protection_eval.runs.publish import publish_shared, reject_shared
 
 try:
     import fcntl
@@ -72,7 +65,12 @@ except ImportError:  # not on Windows: stale staging folders are then never remo
     fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    pass
+    from protection_eval.ingest.tables import MissionData
+    from protection_eval.ingest.validation import ValidationReport
+
+# The scientific stack (pandas, geopandas, pandera...) and papermill are imported where they are
+# used, not here: a run starts its notebook kernel first, so that the kernel imports them while
+# this process does (runs.kernels).
 
 #: Where a failed run's shared part goes, inside ``restricted/``: a failed run shares nothing.
 KERNEL_NAME = "protection-eval"
@@ -167,6 +165,8 @@ def _kernel_name() -> str:
 
 
 def _input_records(config: MissionConfig, mission: MissionData | None) -> list[dict[str, Any]]:
+    from protection_eval.runs.mission_cache import input_sha256
+
     records = []
     for table in ("incidents", "patrols", "patrol_tracks", "bases", "areas", "deployments",
                   "incident_counts"):
@@ -191,6 +191,8 @@ def write_validation(mission: MissionData, folder: Path) -> Path:
 
 def write_validation_report(report: ValidationReport, folder: Path) -> Path:
     """Write a validation report (possibly of a mission that stopped) into ``folder``."""
+    from protection_eval.io.writers import write_json, write_table
+
     for table, rejected in report.rejected.items():
         write_table(rejected, folder / RESTRICTED_FILES["rejected"] / f"{table}.csv")
     return write_json(report.to_dict(), folder / RESTRICTED_FILES["validation"])
@@ -207,12 +209,17 @@ def _execute_notebook(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    import protection_eval.runs.papermill_engine  # noqa: F401 - registers the warm engine
+
     engine_kwargs = {"kernel": kernel} if engine == ENGINE else {}
     try:
+        # Saved when it starts and when it ends (or fails), not after every cell: each save
+        # serialises and validates the whole notebook, maps and figures included.
         return papermill.execute_notebook(
             node, str(output), parameters=parameters, kernel_name=_kernel_name(),
             language="python", progress_bar=False, log_output=False,
-            cwd=None if cwd is None else str(cwd), engine_name=engine, **engine_kwargs,
+            cwd=None if cwd is None else str(cwd), engine_name=engine,
+            request_save_on_cell_execute=False, **engine_kwargs,
         )
     except PapermillExecutionError as exc:
         cell = {"index": exc.cell_index, "execution_count": exc.exec_count,
@@ -227,6 +234,7 @@ def _execute_notebook(
 
 def _export_html(executed: Any, output: Path) -> Path:
     """Render an executed notebook to a self-contained HTML page beside it (restricted)."""
+    from protection_eval.io.writers import write_text
     from protection_eval.sharing.offline import to_offline_notebook_html
 
     return write_text(to_offline_notebook_html(executed), output.with_suffix(".html"))
@@ -240,6 +248,8 @@ def _derived_config(config: MissionConfig, period: str | None, folder: Path) -> 
     key, see :mod:`protection_eval.runs.mission_cache`).
     """
     import yaml
+
+    from protection_eval.io.writers import write_text
 
     data = config.model_dump(mode="json", exclude={"path"}, exclude_none=True)
     header = f"# {config.mission}: the configuration this run used"
@@ -462,6 +472,10 @@ def run_mission(
                 records, slot=slot, export_html=export_html, emit=emit,
                 scheduler=(scheduler, scheduler_timeout), engine=engine,
             )
+        from protection_eval.io.writers import write_json
+        from protection_eval.runs.pdf import print_shared_pdfs
+        from protection_eval.runs.publish import reject_shared
+
         status = "failed" if error else "ok"
         # Printed only now, from the brief the gate audited and published (see runs.pdf).
         shared_pdfs = print_shared_pdfs(staging / SHARED) if not error and config else {}
@@ -487,7 +501,8 @@ def run_mission(
             "parameters": {k: v for k, v in parameters.items() if not k.endswith("_dir")
                            and k != "run_dir"},
             "inputs": _input_records(config, mission) if config else [],
-            "versions": {"protection_eval": __version__, "python": platform.python_version()},
+            "versions": {"protection_eval": protection_eval.__version__,
+                         "python": platform.python_version()},
             "git_commit": git_commit(),
             "config_path": str(config_path),
             "period": period,
@@ -572,6 +587,12 @@ def _validate_and_execute(
     engine: str,
     kernels: KernelPool | None,
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
+    from protection_eval.distributed import heavy_steps_on
+    from protection_eval.ingest.tables import MissionInputError
+    from protection_eval.runs.mission_cache import write_mission_cache
+    from protection_eval.runs.missions import load_mission, load_mission_for_audit
+    from protection_eval.runs.publish import publish_shared
+
     restricted, shared = staging / RESTRICTED, staging / SHARED
     try:
         run_config = _derived_config(config, period, restricted)
