@@ -67,6 +67,7 @@ except ImportError:  # not on Windows: stale staging folders are then never remo
 if TYPE_CHECKING:
     from protection_eval.ingest.tables import MissionData
     from protection_eval.ingest.validation import ValidationReport
+    from protection_eval.runs.pdf import PdfPrinter
 
 # The scientific stack (pandas, geopandas, pandera...) and papermill are imported where they are
 # used, not here: a run starts its notebook kernel first, so that the kernel imports them while
@@ -391,6 +392,7 @@ def run_mission(
     scheduler: str | None = None,
     scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
     engine: str = ENGINE,
+    printer: PdfPrinter | None = None,
 ) -> RunResult:
     """Run every notebook for one mission into ``reports/<mission>/<run_id>/``.
 
@@ -429,6 +431,9 @@ def run_mission(
         The papermill engine that executes the notebooks, by its name in papermill's registry:
         the mission's warm kernel over IPC (:mod:`protection_eval.runs.kernels`), or
         ``"nbclient"``, papermill's own (a new kernel for each notebook), kept for comparison.
+    printer : PdfPrinter, optional
+        The browser that prints ``brief.pdf`` (a batch's, shared by its missions); default:
+        one for this run, started when a full run's notebooks start and closed at its end.
 
     Returns
     -------
@@ -450,6 +455,11 @@ def run_mission(
 
     config: MissionConfig | None = None
     error: dict[str, Any] | None = None
+    own_printer = None
+    if printer is None:
+        from protection_eval.runs.pdf import PdfPrinter
+
+        printer = own_printer = PdfPrinter()
     try:
         config = load_mission_config(config_path)
         mission_code = config.mission
@@ -458,6 +468,27 @@ def run_mission(
         mission_code = folder_label(config_path.stem)
     mission_dir = reports_dir / mission_code
     final = mission_dir / run_id
+    try:
+        return _run_in_staging(
+            mission_code, run_id, final, config, config_path, error, started, started_at,
+            records, emit, period=period, seed=seed, extra_parameters=extra_parameters,
+            notebooks=notebooks, slot=slot, export_html=export_html,
+            scheduler=(scheduler, scheduler_timeout), engine=engine, printer=printer)
+    finally:
+        if own_printer is not None:
+            own_printer.close()
+
+
+def _run_in_staging(
+    mission_code: str, run_id: str, final: Path, config: MissionConfig | None,
+    config_path: Path, error: dict[str, Any] | None, started: float,
+    started_at: dt.datetime, records: list[NotebookRecord], emit: Callable[..., None], *,
+    period: str | None, seed: int | None, extra_parameters: dict[str, Any] | None,
+    notebooks: Sequence[Path] | None, slot: AbstractContextManager[Any] | None,
+    export_html: bool, scheduler: tuple[str | None, float], engine: str, printer: PdfPrinter,
+) -> RunResult:
+    """Run the mission in its staging folder, then move the folder to ``final``."""
+    mission_dir = final.parent
     try:
         staging, lock = _open_staging(mission_dir, run_id)
     except OSError as exc:
@@ -470,7 +501,7 @@ def run_mission(
             config, mission, parameters, error = _run_steps(
                 config, config_path, staging, period, seed, extra_parameters, notebooks,
                 records, slot=slot, export_html=export_html, emit=emit,
-                scheduler=(scheduler, scheduler_timeout), engine=engine,
+                scheduler=scheduler, engine=engine, printer=printer,
             )
         from protection_eval.io.writers import write_json
         from protection_eval.runs.pdf import print_shared_pdfs
@@ -478,7 +509,8 @@ def run_mission(
 
         status = "failed" if error else "ok"
         # Printed only now, from the brief the gate audited and published (see runs.pdf).
-        shared_pdfs = print_shared_pdfs(staging / SHARED) if not error and config else {}
+        shared_pdfs = (print_shared_pdfs(staging / SHARED, printer) if not error and config
+                       else {})
         emit(None, status)
         if error:
             # The gate has moved what the notebooks staged under restricted/; a shared folder
@@ -542,6 +574,7 @@ def _run_steps(
     emit: Callable[..., None],
     scheduler: tuple[str | None, float] = (None, SCHEDULER_TIMEOUT_S),
     engine: str = ENGINE,
+    printer: PdfPrinter | None = None,
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
     """Validate, execute the notebooks and check a run in ``staging``.
 
@@ -561,10 +594,12 @@ def _run_steps(
         kernels = KernelPool(_kernel_name(), notebook_imports(sources.values()))
         kernels.prestart()
     try:
+        # A full run prints the brief: its printer starts with the notebooks, off the path.
         return _validate_and_execute(
             config, staging, period, seed, extra_parameters, todo, sources, records,
             slot=slot, export_html=export_html, emit=emit, scheduler=scheduler,
-            engine=engine, kernels=kernels)
+            engine=engine, kernels=kernels,
+            printer=printer if notebooks is None else None)
     finally:
         if kernels is not None:
             kernels.close()
@@ -586,6 +621,7 @@ def _validate_and_execute(
     scheduler: tuple[str | None, float],
     engine: str,
     kernels: KernelPool | None,
+    printer: PdfPrinter | None,
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
     from protection_eval.distributed import heavy_steps_on
     from protection_eval.ingest.tables import MissionInputError
@@ -635,6 +671,8 @@ def _validate_and_execute(
         def build(staged: Path) -> None:
             # The notebooks write their shared part into the gate's staging folder.
             parameters["shared_dir"] = str(staged)
+            if printer is not None:
+                printer.start()
             try:
                 _execute_notebooks(todo, parameters, restricted, records, slot=slot,
                                    export_html=export_html, emit=emit, engine=engine,
