@@ -8,6 +8,7 @@ cannot start at all (no Dask scheduler at the address given) raises :class:`Sche
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import queue
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from protection_eval.distributed.client import SCHEDULER_TIMEOUT_S, SchedulerError, connect
+from protection_eval.runs.kernels import ENGINE
 from protection_eval.runs.pdf import PdfPrinter
 from protection_eval.runs.runner import RunResult, remove_stale_staging, run_mission
 
@@ -163,11 +165,30 @@ def _run_in_worker(
 
     ``slots`` is a semaphore shared by the batch: a notebook executes only while holding one.
     ``printer`` is the batch's :class:`~protection_eval.runs.pdf.PdfPrinter` (a proxy of the
-    one the batch's manager process holds), or None for a printer of the run's own.
+    one the batch's manager process holds), or :data:`WORKER_PRINTER` for the printer this
+    worker process keeps for every mission it runs (a Dask worker's).
     """
     _limit_threads()
     progress = events.put if events is not None else None
+    if printer == WORKER_PRINTER:
+        printer = _worker_printer()
     return run_mission(path, progress=progress, slot=slots, printer=printer, **options)
+
+
+#: Asks a worker process for the printer it keeps (:func:`_worker_printer`).
+WORKER_PRINTER = "worker"
+_printer_of_this_process: PdfPrinter | None = None
+_printer_lock = threading.Lock()
+
+
+def _worker_printer() -> PdfPrinter:
+    """Return this process's printer: one Chromium for every mission a Dask worker runs."""
+    global _printer_of_this_process
+    with _printer_lock:
+        if _printer_of_this_process is None:
+            _printer_of_this_process = PdfPrinter()
+            atexit.register(_printer_of_this_process.close)
+        return _printer_of_this_process
 
 
 class _BatchManager(SyncManager):
@@ -296,8 +317,9 @@ def _run_dask(
     with _connect(scheduler, timeout) as client:
         futures = {}
         for i, path in enumerate(paths):
-            future = client.submit(_run_in_worker, str(path), options, None,
-                                   key=f"protection-eval-{_label(path)}-{i}", pure=False)
+            future = client.submit(_run_in_worker, str(path), options, None, None,
+                                   WORKER_PRINTER, key=f"protection-eval-{_label(path)}-{i}",
+                                   pure=False)
             futures[future] = i
             if progress:
                 progress({"mission": _label(path), "notebook": None,
@@ -326,6 +348,7 @@ def run_missions(
     notebooks: Sequence[Path] | None = None,
     build_index: bool = True,
     scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
+    engine: str = ENGINE,
 ) -> BatchResult:
     """Run several missions, each alone, and rebuild the report index.
 
@@ -359,6 +382,9 @@ def run_missions(
         ``evidence.html``) and rebuild ``reports/index.html``.
     scheduler_timeout : float, default 30
         Seconds to wait for the Dask scheduler to answer.
+    engine : str, default "protection-eval"
+        The papermill engine of every run (see :func:`protection_eval.runs.runner.run_mission`):
+        each mission's warm kernel, or ``"nbclient"``, papermill's own, for comparison.
 
     Returns
     -------
@@ -380,7 +406,7 @@ def run_missions(
     started = time.perf_counter()
     reports_dir = Path(reports_dir).resolve()
     paths = [Path(p).resolve() for p in paths]
-    options: dict[str, Any] = {"reports_dir": reports_dir, "period": period}
+    options: dict[str, Any] = {"reports_dir": reports_dir, "period": period, "engine": engine}
     if notebooks is not None:
         options["notebooks"] = [Path(n).resolve() for n in notebooks]
     # Staging folders of dead runs hold row-level data and unaudited shared files.
