@@ -15,7 +15,7 @@ import pytest
 from papermill.engines import papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
-from protection_eval.runs.kernels import ENGINE, KernelPool, notebook_imports
+from protection_eval.runs.kernels import ENGINE, REFERENCE_ENGINE, KernelPool, notebook_imports
 from protection_eval.runs.papermill_engine import WarmKernelEngine
 from protection_eval.runs.runner import _kernel_name, run_mission
 
@@ -90,7 +90,9 @@ def test_module_state_a_notebook_changes_is_put_back_for_the_next(tmp_path):
         "os.environ['PE_TEST_LEAK'] = '1'\nos.chdir('/')\nsys.path.insert(0, '/nowhere')\n"
         "config.MIN_K = 3\npd.set_option('display.max_rows', 3)\n"
         "matplotlib.rcParams['lines.linewidth'] = 9.0\nlogging.getLogger().setLevel(5)\n"
-        "import numpy\nnumpy.random.seed(1)")
+        "import numpy\nnumpy.random.seed(1)\n"
+        "if True:  # not a top-level import line: the kernel did not import it beforehand\n"
+        "    import protection_eval.sharing.disclosure")
     checks = notebook(
         tmp_path, "checks",
         "import logging, os, sys, warnings\n"
@@ -99,7 +101,9 @@ def test_module_state_a_notebook_changes_is_put_back_for_the_next(tmp_path):
         "print(os.environ.get('PE_TEST_LEAK'), os.getcwd() == CWD, '/nowhere' in sys.path)\n"
         "print(config.MIN_K, pd.get_option('display.max_rows'), "
         "matplotlib.rcParams['lines.linewidth'], logging.getLogger().level)\n"
-        "import numpy\nprint(numpy.random.randint(1 << 30))")
+        "import numpy\nprint(numpy.random.randint(1 << 30))\n"
+        "if True:  # nor here\n    import protection_eval.sharing.disclosure\n"
+        "print(protection_eval.sharing.disclosure.check_k.__name__)")
     # As a run does: the kernel first imports what the notebooks import.
     imports = notebook_imports([changes.read_text(), checks.read_text()])
     with KernelPool(_kernel_name(), imports) as kernels:
@@ -115,6 +119,8 @@ def test_module_state_a_notebook_changes_is_put_back_for_the_next(tmp_path):
     assert printed[3:7] == ["5", "60", "1.5", "30"]
     # Not the generator notebook 1 seeded: reseeded from the system, as in a new kernel.
     assert printed[7] != str(numpy.random.RandomState(1).randint(1 << 30))
+    # A module a notebook imported stays reachable from its package.
+    assert printed[8] == "check_k"
 
 
 def test_kernels_listen_on_no_tcp_port_and_their_sockets_are_private(tmp_path):
@@ -207,3 +213,24 @@ def test_a_run_prints_no_transport_warning_and_its_kernel_opens_no_tcp_port(
     assert f"parent: {os.getpid()}" in printed[0]
     captured = capfd.readouterr()
     assert "without encryption" not in captured.out + captured.err
+
+
+def test_a_figure_shows_in_every_notebook_as_it_does_in_a_new_kernel(tmp_path):
+    figure = notebook(tmp_path, "figure", "import matplotlib.pyplot as plt",
+                      "fig, ax = plt.subplots()\nax.plot([1, 2, 4])\nfig")
+
+    def shown(executed) -> list[tuple[str, list[str]]]:
+        return [(out["output_type"], sorted(out.get("data", {})))
+                for cell in executed.cells for out in cell.get("outputs", [])]
+
+    fresh = papermill.execute_notebook(
+        jupytext.read(figure), str(tmp_path / "fresh.ipynb"), engine_name=REFERENCE_ENGINE,
+        kernel_name=_kernel_name(), language="python", progress_bar=False)
+    with KernelPool(_kernel_name(), notebook_imports([figure.read_text()])) as kernels:
+        warm = []
+        for _ in range(2):
+            with kernels.kernel() as kernel:
+                warm.append(shown(execute(figure, kernel)))
+    assert shown(fresh) == [("execute_result", ["image/png", "text/plain"]),
+                            ("display_data", ["image/png", "text/plain"])]
+    assert warm == [shown(fresh), shown(fresh)]

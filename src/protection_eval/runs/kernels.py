@@ -147,6 +147,7 @@ class WarmKernel:
             client_class="jupyter_client.asynchronous.AsyncKernelClient",
             kernel_spec_manager=_spec_manager(), shutdown_wait_time=SHUTDOWN_WAIT_S,
         )
+        self._shutdown_requested = False
 
     def start(self, timeout: float = START_TIMEOUT_S) -> WarmKernel:
         """Start the kernel and import the notebooks' modules into it; return the kernel."""
@@ -180,12 +181,12 @@ class WarmKernel:
         """Give the next notebook a fresh namespace and a new kernel's module state."""
         self._run(_RESET, timeout, "start the next notebook afresh")
 
-    def shutdown(self) -> None:
-        """Ask the kernel to exit, kill it if it does not, and remove its connection files."""
+    def request_shutdown(self) -> None:
+        """Ask the kernel to exit, without waiting for it (:meth:`shutdown` waits)."""
         manager = self.manager
-        if not manager.has_kernel:
-            manager.cleanup_resources()
+        if self._shutdown_requested or not manager.has_kernel:
             return
+        self._shutdown_requested = True
         try:
             # A shutdown request alone: the manager's own shutdown interrupts the kernel first,
             # which prints a KeyboardInterrupt from a kernel that was doing nothing.
@@ -195,6 +196,17 @@ class WarmKernel:
                 client.shutdown()
             finally:
                 client.stop_channels()
+        except Exception:  # shutdown() kills what does not exit
+            logger.debug("kernel %s: no shutdown request sent", self.pid, exc_info=True)
+
+    def shutdown(self) -> None:
+        """Ask the kernel to exit, kill it if it does not, and remove its connection files."""
+        manager = self.manager
+        if not manager.has_kernel:
+            manager.cleanup_resources()
+            return
+        try:
+            self.request_shutdown()
             manager.finish_shutdown(waittime=SHUTDOWN_WAIT_S)
         except Exception:  # whatever happened, the process must not outlive the run
             logger.debug("kernel %s: graceful shutdown failed, killing it", self.pid,
@@ -245,7 +257,8 @@ class KernelPool:
     def __init__(self, kernel_name: str, imports: str = "") -> None:
         self.kernel_name = kernel_name
         self.imports = imports
-        self.runtime_dir = _private_folder("protection-eval-kernels-")
+        # Short: a Unix socket's path has at most 104-108 bytes.
+        self.runtime_dir = _private_folder("pe-kernels-")
         self._lock = threading.Lock()
         self._idle: list[WarmKernel] = []
         self._starting: list[Future[WarmKernel]] = []
@@ -285,6 +298,17 @@ class KernelPool:
     def kernels(self) -> list[WarmKernel]:
         """Every kernel this pool started (for inspection)."""
         return list(self._kernels)
+
+    def release(self) -> None:
+        """Ask every kernel to exit, without waiting: the notebooks are done.
+
+        The kernels give their memory back while the run goes on; :meth:`close` waits for them.
+        """
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for kernel in idle:
+            kernel.request_shutdown()
 
     def close(self) -> None:
         """Shut every kernel down and remove the private folder."""

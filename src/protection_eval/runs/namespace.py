@@ -90,6 +90,12 @@ def warm(imports: str = "") -> None:
                 exec(statement, {})  # the notebooks' own import lines, nothing else
             except Exception:  # the notebook that needs it raises the same error in its cell
                 continue
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        # pyplot loads its backend with the first figure, and the inline backend then switches
+        # interactive mode on and sets rcParams: load it now (no figure is open), so that the
+        # state recorded is the one a notebook's first figure meets in a new kernel.
+        pyplot.switch_backend(sys.modules["matplotlib"].get_backend())
     gc.collect()
     _snapshot = _take_snapshot()
 
@@ -183,7 +189,9 @@ def _restore_library(snapshot: _Snapshot) -> None:
         if module is None:
             continue
         current = vars(module)
-        for key in [k for k in current if k not in saved]:
+        # A submodule imported since is bound on its package: that binding stays.
+        for key in [k for k, v in current.items()
+                    if k not in saved and not isinstance(v, ModuleType)]:
             del current[key]
         for key, value in saved.items():
             if current.get(key, _MISSING) is not value:

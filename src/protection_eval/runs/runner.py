@@ -678,8 +678,8 @@ def _validate_and_execute(
                                    export_html=export_html, emit=emit, engine=engine,
                                    kernels=kernels, sources=sources)
             finally:
-                if kernels is not None:  # the kernels' memory back before the audit
-                    kernels.close()
+                if kernels is not None:  # the kernels exit (and free their memory) meanwhile
+                    kernels.release()
             emit(None, "auditing")
 
         # The mission's ledger: this run's totals must not be subtracted from earlier runs'.
