@@ -11,8 +11,9 @@ They run as one batch:
   per mission, as ``protection-eval run --executor dask`` sends them to a real cluster).
 
 Prints the wall time of each batch, the fixed cost per mission (core-seconds: wall time x
-parallel slots / missions) and the missions an hour it gives, with the load average, since the
-machine is shared. docs/scaling.md uses these figures.
+parallel slots / missions; and the CPU time of every process of the batch / missions) and the
+missions an hour it gives, with the load average, since the machine is shared.
+docs/scaling.md uses these figures.
 
 Usage: ``python benchmarks/bench_many.py [--missions 100] [--jobs 2] [--workers 2]
 [--only local|dask]``
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -47,11 +49,19 @@ def make_missions(folder: Path, count: int, scale: float, seed: int) -> list[Pat
     return paths
 
 
-def report(label: str, seconds: float, missions: int, slots: int) -> None:
+def cpu_seconds() -> float:
+    """CPU time of this process and every process it has waited for (workers, kernels)."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                         resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def report(label: str, seconds: float, cpu: float, missions: int, slots: int) -> None:
     """Print a batch's time, its fixed cost per mission and missions an hour."""
     per_mission = seconds * slots / missions
     print(f"{label:<34} {seconds:8.1f} s for {missions} missions: "
-          f"{per_mission:5.1f} core-s per mission, {3600 * missions / seconds:6.0f} missions/hour "
+          f"{per_mission:5.1f} core-s per mission (CPU {cpu / missions:5.1f} s per mission), "
+          f"{3600 * missions / seconds:6.0f} missions/hour "
           f"(load average {os.getloadavg()[0]:.1f})", flush=True)
 
 
@@ -71,25 +81,27 @@ def main() -> None:
         root = Path(tmp)
         paths = make_missions(root / "missions", args.missions, args.scale, args.seed)
         if args.only in (None, "local"):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_seconds()
             batch = run_missions(paths, reports_dir=root / "local", jobs=args.jobs,
                                  period=args.month)
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
             if batch.exit_code:
                 raise SystemExit(f"local batch failed:\n{batch.summary_table()}")
-            report(f"local, --jobs {args.jobs}", seconds, len(paths), args.jobs)
+            report(f"local, --jobs {args.jobs}", seconds, cpu, len(paths), args.jobs)
         if args.only in (None, "dask"):
             from dask.distributed import LocalCluster
 
+            cpu = cpu_seconds()
             with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                               dashboard_address=None) as cluster:
                 started = time.perf_counter()
                 batch = run_missions(paths, reports_dir=root / "dask", executor="dask",
                                      scheduler=cluster.scheduler_address, period=args.month)
                 seconds = time.perf_counter() - started
+            cpu = cpu_seconds() - cpu  # the workers are waited for when the cluster closes
             if batch.exit_code:
                 raise SystemExit(f"dask batch failed:\n{batch.summary_table()}")
-            report(f"Dask LocalCluster, {args.workers} workers", seconds, len(paths),
+            report(f"Dask LocalCluster, {args.workers} workers", seconds, cpu, len(paths),
                    args.workers)
 
 
