@@ -226,11 +226,16 @@ def test_a_figure_shows_in_every_notebook_as_it_does_in_a_new_kernel(tmp_path):
     fresh = papermill.execute_notebook(
         jupytext.read(figure), str(tmp_path / "fresh.ipynb"), engine_name=REFERENCE_ENGINE,
         kernel_name=_kernel_name(), language="python", progress_bar=False)
-    with KernelPool(_kernel_name(), notebook_imports([figure.read_text()])) as kernels:
+    # A notebook that chooses another backend chooses it for itself only.
+    agg = notebook(tmp_path, "agg", "import matplotlib\nmatplotlib.use('agg')")
+    imports = notebook_imports([figure.read_text(), agg.read_text()])
+    with KernelPool(_kernel_name(), imports) as kernels:
         warm = []
-        for _ in range(2):
+        for first in (figure, agg, figure):
             with kernels.kernel() as kernel:
-                warm.append(shown(execute(figure, kernel)))
+                done = shown(execute(first, kernel))
+            if first is figure:
+                warm.append(done)
     assert shown(fresh) == [("execute_result", ["image/png", "text/plain"]),
                             ("display_data", ["image/png", "text/plain"])]
     assert warm == [shown(fresh), shown(fresh)]

@@ -11,7 +11,8 @@ imports are the only thing meant to carry over. Before each notebook the runner 
 - warnings: the filters as they were, and the "already shown" registries of every module
   forgotten, so a warning a notebook showed is shown again by the next one;
 - ``os.environ``, the working directory and ``sys.path`` as they were;
-- matplotlib: every figure closed and ``rcParams`` as they were; pandas' options as they were;
+- matplotlib: every figure closed, the backend and ``rcParams`` as they were; pandas' options
+  as they were;
 - the root logger's level and handlers, and ``logging.disable``, as they were;
 - the module globals of the library (``protection_eval.*``) as they were: a notebook that
   rebinds one (``protection_eval.config.MIN_K = 3``) does not change the next notebook's;
@@ -65,6 +66,7 @@ class _Snapshot:
     logging_level: int
     logging_handlers: list[logging.Handler]
     logging_disabled: int
+    backend: str | None = None
     rc_params: dict[str, Any] | None = None
     pandas_options: dict[str, Any] | None = None
     module_globals: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -162,6 +164,8 @@ def _take_snapshot() -> _Snapshot:
     if matplotlib is not None:
         snapshot.rc_params = {k: v for k, v in dict.items(matplotlib.rcParams)
                               if k not in _RC_KEPT}
+        if "matplotlib.pyplot" in sys.modules:
+            snapshot.backend = matplotlib.get_backend()
     pandas = sys.modules.get("pandas")
     if pandas is not None:
         snapshot.pandas_options = _pandas_options(pandas)
@@ -233,6 +237,11 @@ def _restore_plotting(snapshot: _Snapshot) -> None:
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         pyplot.close("all")
+        # A notebook that chose another backend (matplotlib.use, %matplotlib) chose it for
+        # itself: the next one draws inline, as in a new kernel.
+        if snapshot.backend is not None and sys.modules["matplotlib"].get_backend() != (
+                snapshot.backend):
+            pyplot.switch_backend(snapshot.backend)
     matplotlib = sys.modules.get("matplotlib")
     if matplotlib is not None:
         if snapshot.rc_params is None:
