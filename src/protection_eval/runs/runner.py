@@ -39,6 +39,7 @@ from protection_eval.distributed.client import SCHEDULER_TIMEOUT_S, SchedulerErr
 from protection_eval.io.errors import InputFileError
 from protection_eval.runs.kernels import (
     ENGINE,
+    REFERENCE_ENGINE,
     KernelPool,
     KernelStartError,
     WarmKernel,
@@ -212,7 +213,12 @@ def _execute_notebook(
 
     import protection_eval.runs.papermill_engine  # noqa: F401 - registers the warm engine
 
-    engine_kwargs = {"kernel": kernel} if engine == ENGINE else {}
+    # Kernels of either engine draw with matplotlib's inline backend from their start (the
+    # warm kernel loads it with the notebooks' modules), so that a figure a cell returns is an
+    # image whether or not pyplot drew one before it in the same kernel.
+    engine_kwargs: dict[str, Any] = (
+        {"kernel": kernel} if engine == ENGINE
+        else {"extra_arguments": ["--matplotlib=inline"]} if engine == REFERENCE_ENGINE else {})
     try:
         # Saved when it starts and when it ends (or fails), not after every cell: each save
         # serialises and validates the whole notebook, maps and figures included.
@@ -430,7 +436,8 @@ def run_mission(
     engine : str, default "protection-eval"
         The papermill engine that executes the notebooks, by its name in papermill's registry:
         the mission's warm kernel over IPC (:mod:`protection_eval.runs.kernels`), or
-        ``"nbclient"``, papermill's own (a new kernel for each notebook), kept for comparison.
+        ``"nbclient"``, papermill's own (a new kernel for each notebook, over TCP), kept for
+        comparison. Kernels of both draw with matplotlib's inline backend from their start.
     printer : PdfPrinter, optional
         The browser that prints ``brief.pdf`` (a batch's, shared by its missions); default:
         one for this run, started when a full run's notebooks start and closed at its end.
