@@ -192,13 +192,17 @@ def workbook_parts(path):
 def comparable_pdf(path):
     """The PDF without what records when and where it was printed.
 
-    Chromium writes the print time (``/CreationDate``, ``/ModDate``) and resolves the brief's
+    Chromium writes the print time (``/CreationDate``, ``/ModDate``), numbers the tagged
+    structure's nodes from the browser's start (a batch's browser printed other briefs first),
+    and resolves the brief's
     relative link to the map against the folder it printed in (the run's own), which moves the
     byte offsets of the objects after it (the ``xref`` table and ``startxref``).
     """
     text = path.read_bytes().decode("latin-1")
     assert text.startswith("%PDF")
     text = re.sub(r"/(CreationDate|ModDate) \(D:[^)]*\)", "", text)
+    # The tagged structure's node numbers count from the warm browser's start.
+    text = re.sub(r"/ID \(node\d+\)", "/ID (node)", text)
     text = re.sub(r"(?m)^\d{10} \d{5} [nf] ?$", "<offset>", text)
     text = re.sub(r"startxref\s+\d+", "startxref", text)
     return RUN_FOLDER.sub("<run>", text)

@@ -17,8 +17,9 @@ debugging port is opened), each page in a context of its own whose requests to a
 file or a ``data:`` URL are aborted. It prints with the settings of ``chromium --headless
 --print-to-pdf`` (the page's ``@page`` size, backgrounds, a tagged PDF, no header or footer),
 so the PDF is the one the command-line printer made, byte for byte but for its time stamps
-(``tests/test_brief_pdf.py`` compares them). A run outside a batch starts its own printer when
-its notebooks start and closes it at its end.
+and the node numbers of its tagged structure, which a browser kept warm counts on from the pages
+it printed before (``tests/test_brief_pdf.py`` compares them). A run outside a batch starts its
+own printer when its notebooks start and closes it at its end.
 """
 
 from __future__ import annotations
