@@ -5,7 +5,20 @@ results are the local ones, exactly. How the steps are split, what each worker s
 happens when a worker dies: ``docs/scaling.md``.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from protection_eval.distributed.client import SCHEDULER_TIMEOUT_S, SchedulerError, connect
-from protection_eval.distributed.engine import DaskEngine, heavy_steps_on
 
 __all__ = ["SCHEDULER_TIMEOUT_S", "DaskEngine", "SchedulerError", "connect", "heavy_steps_on"]
+
+
+def __getattr__(name: str) -> Any:
+    # The engine (numpy, the coverage index) is imported when first asked for: a batch that
+    # only needs the client's names and errors does not pay for it.
+    if name in {"DaskEngine", "heavy_steps_on"}:
+        from protection_eval.distributed import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
