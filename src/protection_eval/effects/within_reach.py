@@ -413,8 +413,14 @@ def compute_presence_effect(
     return PresenceEffect(estimate, strata, model.name, controls_per_stratum, notes)
 
 
-def _estimate(used: pd.DataFrame, strata: pd.DataFrame, model_name: str) -> EffectEstimate:
-    """Fit the ratio: Poisson with stratum effects and offsets, or the date-only likelihood."""
+def _estimate(
+    used: pd.DataFrame, strata: pd.DataFrame, model_name: str, cluster: str = "area_id"
+) -> EffectEstimate:
+    """Fit the ratio: Poisson with stratum effects and offsets, or the date-only likelihood.
+
+    Errors are clustered by the ``cluster`` column of ``used`` and ``strata`` (the areas; the
+    coarser H3 parents of :mod:`protection_eval.effects.within_reach_cells`).
+    """
     share = used["share"].to_numpy(dtype=float)
     common = {"strategy_id": PATROL_PRESENCE, "estimand": PRESENCE_ESTIMAND,
               "design": "space_time_controls",
@@ -431,19 +437,19 @@ def _estimate(used: pd.DataFrame, strata: pd.DataFrame, model_name: str) -> Effe
         long["stratum"] = long["area_id"] + "|" + long["period"].astype(str)
         long["row"] = long["stratum"] + "|" + long["covered"].astype(str)
         fit = fit_count_model(long, "incidents_in", ["covered"], fixed_effects=("stratum",),
-                              offset="log_exposure", cluster="area_id")
+                              offset="log_exposure", cluster=cluster)
         # The same sandwich without counting the stratum effects, which are nested in the area
         # clusters, in the small-sample factor (as fixest does): counting them widens the
         # interval by about sqrt(2) for nothing.
         _, se, _ = _fit_mixture(share, used["p_covered"].to_numpy(float),
-                                used["area_id"].to_numpy())
+                                used[cluster].to_numpy())
         est = EffectEstimate.from_fit(fit, "covered", model="poisson_fe_offset",
                                       period_col="row", std_err=se, **common)
         est.n_periods = int(fit.data["period"].nunique())
         est.n_incidents = int(fit.data["incidents_in"].sum())
         return est
     beta, se, g = _fit_mixture(share, used["p_covered"].to_numpy(float),
-                               used["area_id"].to_numpy())
+                               used[cluster].to_numpy())
     df = max(g - 1, 1)
     crit = float(stats.t.ppf(0.975, df))
     caveats = [CAVEATS["reported"]]

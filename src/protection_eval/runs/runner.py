@@ -56,6 +56,7 @@ from protection_eval.runs.ledger import LedgerError
 from protection_eval.runs.mission_cache import write_mission_cache
 from protection_eval.runs.missions import load_mission, load_mission_for_audit
 from protection_eval.runs.pdf import print_shared_pdfs
+from protection_eval.runs.plausibility import PlausibilityCheck, check_plausibility
 from protection_eval.runs.publish import publish_shared, reject_shared
 
 try:
@@ -118,6 +119,9 @@ class RunResult:
         Wall time of the whole run.
     notebooks : list of NotebookRecord
         Per-notebook timings and outputs.
+    findings : list of str
+        The plausibility check's findings (:mod:`protection_eval.runs.plausibility`): what
+        the data could not answer, shown under the mission in the run summary.
     """
 
     mission: str
@@ -127,6 +131,7 @@ class RunResult:
     error: str | None = None
     seconds: float = 0.0
     notebooks: list[NotebookRecord] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -176,16 +181,27 @@ def _input_records(config: MissionConfig, mission: MissionData | None) -> list[d
     return records
 
 
-def write_validation(mission: MissionData, folder: Path) -> Path:
-    """Write ``validation.json`` and ``rejected/<table>.csv`` into ``folder``."""
-    return write_validation_report(mission.validation, folder)
+def write_validation(
+    mission: MissionData, folder: Path, plausibility: PlausibilityCheck | None = None
+) -> Path:
+    """Write ``validation.json`` and ``rejected/<table>.csv`` into ``folder``.
+
+    With ``plausibility`` (:func:`protection_eval.runs.plausibility.check_plausibility`), the
+    check goes into ``validation.json`` under ``plausibility``.
+    """
+    return write_validation_report(mission.validation, folder, plausibility)
 
 
-def write_validation_report(report: ValidationReport, folder: Path) -> Path:
+def write_validation_report(
+    report: ValidationReport, folder: Path, plausibility: PlausibilityCheck | None = None
+) -> Path:
     """Write a validation report (possibly of a mission that stopped) into ``folder``."""
     for table, rejected in report.rejected.items():
         write_table(rejected, folder / RESTRICTED_FILES["rejected"] / f"{table}.csv")
-    return write_json(report.to_dict(), folder / RESTRICTED_FILES["validation"])
+    data = report.to_dict()
+    if plausibility is not None:
+        data["plausibility"] = plausibility.to_dict()
+    return write_json(data, folder / RESTRICTED_FILES["validation"])
 
 
 def _execute_notebook(
@@ -399,6 +415,7 @@ def run_mission(
     config_path = Path(config_path).resolve()
     run_id = run_id or new_run_id(started_at)
     records: list[NotebookRecord] = []
+    findings: list[str] = []
     mission_code = config_path.stem
 
     def emit(notebook: str | None, state: str, index: int = 0, total: int = 0) -> None:
@@ -427,7 +444,7 @@ def run_mission(
         if config is not None:
             config, mission, parameters, error = _run_steps(
                 config, config_path, staging, period, seed, extra_parameters, notebooks,
-                records, slot=slot, export_html=export_html, emit=emit,
+                records, slot=slot, export_html=export_html, emit=emit, findings=findings,
                 scheduler=(scheduler, scheduler_timeout),
             )
         status = "failed" if error else "ok"
@@ -461,6 +478,7 @@ def run_mission(
             "period": period,
             "seed": parameters.get("seed"),
             "shared_pdfs": shared_pdfs,
+            "plausibility_findings": findings,
         }
         write_json(manifest, staging / MANIFEST)
         os.replace(staging, final)
@@ -477,7 +495,7 @@ def run_mission(
             _link_latest(mission_dir, run_id)
     except OSError as exc:
         status, message = "failed", f"the run finished but `latest` was not moved to it: {exc}"
-    return RunResult(mission_code, run_id, status, final, message, seconds, records)
+    return RunResult(mission_code, run_id, status, final, message, seconds, records, findings)
 
 
 def _run_steps(
@@ -494,12 +512,15 @@ def _run_steps(
     export_html: bool,
     emit: Callable[..., None],
     scheduler: tuple[str | None, float] = (None, SCHEDULER_TIMEOUT_S),
+    findings: list[str] | None = None,
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
     """Validate, execute the notebooks and check a run in ``staging``.
 
     Returns the run's configuration (None when its copy is unusable), the validated mission,
-    the notebooks' parameters and the error (None when every step passed).
+    the notebooks' parameters and the error (None when every step passed); ``findings``
+    receives the plausibility check's findings.
     """
+    findings = [] if findings is None else findings
     restricted, shared = staging / RESTRICTED, staging / SHARED
     try:
         run_config = _derived_config(config, period, restricted)
@@ -529,9 +550,13 @@ def _run_steps(
         # notebooks.
         with heavy_steps_on(address, timeout=timeout):
             mission, needles = load_mission_for_audit(config)
-        write_validation(mission, restricted)
         if not mission.validation.usable:
+            write_validation(mission, restricted)
             raise RunFailed("; ".join(mission.validation.errors))
+        # Before any figure: what the data can and cannot answer (validation.json, summary).
+        check = check_plausibility(mission)
+        write_validation(mission, restricted, check)
+        findings[:] = check.findings
         write_mission_cache(mission, run_config)
         # From here on the runner holds the mission as cached, each table read when first used
         # (the audit reads the incidents and areas): the mission as ingested, GPS tracks
