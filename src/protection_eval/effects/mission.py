@@ -646,8 +646,13 @@ def _estimate_within_reach(
     window = data.config.period if period is None else period
     known = compute_presence_months(prepared.presence_pieces(), prepared.model.name,
                                     window.start, window.end, prepared.params.timezone)
+    reason = None
     if known.none_known:
         reason = f"no presence data for the period: {known.describe()}"
+    elif incident_coverage is not None and not incident_coverage["in_scope"].astype(bool).any():
+        reason = ("no incident could be tested for coverage: located less precisely than the "
+                  "radius, or in months without presence data")
+    if reason is not None:
         effects.notes.append(f"{label}: not computed: {reason}")
         effects.not_estimated.append(
             NotEstimated(PATROL_PRESENCE, PRESENCE_ESTIMAND, NOT_COMPUTED, reason))

@@ -65,6 +65,7 @@ __all__ = [
     "compute_presence_effect",
     "estimate_presence_effect",
     "make_control_points",
+    "reach_caveats",
 ]
 
 #: Estimand of the within-reach ratio in the effects table.
@@ -85,6 +86,12 @@ _CAVEATS = {
     "bases": (
         "Bases only: within reach means within {radius_km:g} km of an open base; this measures "
         "presence, not patrols."
+    ),
+    "reach_bases": (
+        "Compares places within {radius_km:g} km of an open base with the rest of the same area "
+        "and month (a base is there all day: no time window); bases stand where incidents are "
+        "expected and a base nearby can raise reporting, so this is an association, not the "
+        "effect of the bases."
     ),
     "date_only": (
         "{which} incidents have a date only: each counts by the share of its day that was "
@@ -396,11 +403,7 @@ def compute_presence_effect(
         raise NotEstimable("no area-month has both places within and out of reach and an "
                            "incident")
     estimate = _estimate(used, strata[strata["used"]], model.name)
-    radius_km = params.radius_m / 1000
-    estimate.caveats.append(_CAVEATS["reach"].format(radius_km=radius_km,
-                                                     window_h=params.window_h))
-    if model.name == "bases":
-        estimate.caveats.append(_CAVEATS["bases"].format(radius_km=radius_km))
+    estimate.caveats += reach_caveats(model.name, params)
     # Caveats go to the shared table: no count in them, a small one could not be suppressed.
     if day.any():
         which = "All" if day.all() else "Some"
@@ -411,6 +414,19 @@ def compute_presence_effect(
         notes.append(f"{left_out} of {total} incidents left out: location too imprecise for the "
                      "radius, outside every area, or outside the analysis window")
     return PresenceEffect(estimate, strata, model.name, controls_per_stratum, notes)
+
+
+def reach_caveats(model_name: str, params: CoverageParams) -> list[str]:
+    """Say what "within reach" means for a coverage model: a patrol in a window, or a base.
+
+    A base has no time window and no patrol: its caveats say "an open base" and never "a
+    patrol ... hours before" (issue 26, item 5).
+    """
+    radius_km = params.radius_m / 1000
+    if model_name == "bases":
+        return [_CAVEATS["bases"].format(radius_km=radius_km),
+                _CAVEATS["reach_bases"].format(radius_km=radius_km)]
+    return [_CAVEATS["reach"].format(radius_km=radius_km, window_h=params.window_h)]
 
 
 def _estimate(

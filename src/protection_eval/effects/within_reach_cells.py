@@ -48,6 +48,7 @@ from protection_eval.effects.within_reach import (
     _presence_inputs,
     _stratum_table,
     make_control_points,
+    reach_caveats,
 )
 from protection_eval.hexgrid import (
     h3_polygons,
@@ -244,11 +245,7 @@ def compute_cell_presence_effect(
     estimate.n_areas = int(used["area_id"].nunique())
     estimate.n_periods = int(used["period"].nunique())
     estimate.n_clusters = int(used["cluster"].nunique())
-    radius_km = params.radius_m / 1000
-    estimate.caveats.append(_CAVEATS["reach"].format(radius_km=radius_km,
-                                                     window_h=params.window_h))
-    if model.name == "bases":
-        estimate.caveats.append(_CAVEATS["bases"].format(radius_km=radius_km))
+    estimate.caveats += reach_caveats(model.name, params)
     estimate.caveats.append(CELL_CAVEAT.format(
         cell_km2=_round2(hexagon_area_km2(resolution)), n_areas=len(areas),
         parent_km2=parent_km2))

@@ -142,8 +142,8 @@ _PRESENCE_OK = {
     "bases": N_("Within {radius} km of an open base: {effect}, compared with nearby places "
                 "without one."),
 }
-_PRESENCE_CELLS = N_("Nearby means the same hexagon of about {size} and month: the mission has "
-                     "{n} area(s), too few to compare within areas.")
+_PRESENCE_CELLS = N_("Nearby means the same hexagon of {size} and month: the mission has {n} "
+                     "area(s), too few to compare within areas.")
 _PRESENCE_ASSOCIATION = {
     "patrols": N_("This is an association, not the effect of sending patrols: patrols go where "
                   "incidents are expected, and a patrol nearby can raise reporting."),
@@ -152,8 +152,8 @@ _PRESENCE_ASSOCIATION = {
 }
 _PRESENCE_NOT_SHOWN = N_("Not shown, to protect survivors: the comparison rests on fewer than "
                          "{k} incidents.")
-_PRESENCE_NOT_COMPUTED = N_("Not computed: no patrol or base presence is known for the months of "
-                            "the reports (see above).")
+_PRESENCE_NOT_COMPUTED = N_("Not computed: no report could be tested against patrol or base "
+                            "presence (see above).")
 _PRESENCE_CLUSTERS = N_("Not estimable: it needs reports in at least {needed} groups of "
                         "hexagons ({size} each); the reports that could be tested here lie in "
                         "{found}.")
