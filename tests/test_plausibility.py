@@ -209,3 +209,16 @@ def test_validate_writes_the_plausibility_into_validation_json(late_bases, tmp_p
     assert {r["rule"] for r in plausibility["left_out"]} >= {
         "window", "outside_areas", "precision", "presence_unknown"}
     assert plausibility["findings"]
+
+
+def test_a_base_closed_the_day_before_the_window_draws_no_footprint_in_it(tmp_path):
+    """Bases valid to 31 December 2018 reached into January 2019 (an end taken as inclusive)."""
+    days = month_days(2019, range(1, 4), 2)
+    path = write_mission(tmp_path / "adjacent",
+                         incidents=[(d, *near(i), "exact") for i, d in enumerate(days)],
+                         bases=[("B1", "2018-01-01", "2018-12-31")],
+                         period=("2019-01-01", "2019-03-31"))
+    result = compute_mission_coverage(load_mission(path))
+    assert len(result.footprints) == 0
+    assert result.areas["footprint_share"].isna().all()
+    assert result.summary["covered_share_cause"] == "no_presence_in_period"
