@@ -66,6 +66,10 @@ def test_a_window_with_no_month_of_presence_says_up_to_when_presence_is_known(
     result = compute_mission_coverage(mission)
     assert result.summary["covered_share_cause"] == "no_presence_in_period"
     assert result.summary["presence"]["data_spans"] == [["2017-01", "2018-12"]]
+    # Unknown everywhere, as without presence data: the reports stay on the map, untested.
+    assert result.summary["incidents_in_scope"] == 24
+    assert result.summary["incidents_covered"] is None
+    assert result.incidents["covered"].isna().all()
     shared = tmp_path / "shared"
     write_coverage(result, restricted_dir=None, shared_dir=shared, k=5, config=mission.config)
     outputs = read_shared_outputs(shared)

@@ -320,11 +320,17 @@ def _leave_out_unknown_months(
 ) -> pd.DataFrame:
     """Take incidents of months without presence data out of scope (``presence_unknown``).
 
-    Their coverage is unknown, not "no patrol": they count in no share and no gap. A mission
-    with no presence data at all (model ``none``) keeps its incidents in scope with ``covered``
-    NA, as the model gives them (the map still counts its reports; nothing is a gap).
+    Their coverage is unknown, not "no patrol": they count in no share and no gap. When no
+    month of the window has presence data, coverage is unknown for every incident, as for a
+    mission with no presence data at all (model ``none``): incidents keep their scope with
+    ``covered`` NA, so the map still counts the reports, and nothing is covered or a gap.
     """
     if known.model == "none":
+        return coverage
+    if known.none_known:
+        coverage = coverage.copy()
+        coverage["covered"] = pd.array([pd.NA] * len(coverage), dtype="boolean")
+        coverage[["nearest_m", "since_patrol_h"]] = np.nan
         return coverage
     unknown = coverage["in_scope"].to_numpy(dtype=bool) & ~known.is_known(month)
     if not unknown.any():
@@ -355,11 +361,11 @@ def _share_status(
         return NOT_COMPUTED, "no_presence_data", known.describe()
     if counts["total"] == 0:
         return NOT_COMPUTED, "no_incidents", "no incident was reported in the period"
-    if counts["in_scope"] > 0:
-        return OK, None, None
     if known.none_known:
         return (NOT_COMPUTED, "no_presence_in_period",
                 f"no presence data for the period: {known.describe()}")
+    if counts["in_scope"] > 0:
+        return OK, None, None
     if counts["precision"] == counts["total"]:
         return NOT_COMPUTED, "all_imprecise", (
             f"every incident is located less precisely than the {radius_km} radius")
@@ -383,7 +389,7 @@ def _summary(
     scope = per_incident["in_scope"].to_numpy(dtype=bool)
     reason = per_incident["left_out_reason"]
     in_scope = int(scope.sum())
-    computed = model != "none" and in_scope > 0
+    computed = model != "none" and in_scope > 0 and not known.none_known
     covered = int(per_incident["covered"].fillna(False).to_numpy(dtype=bool).sum())
     date_only = 0
     if "time_precision" in incidents:
