@@ -702,8 +702,8 @@ def _presence_answer(row: pd.Series | None, cov: dict[str, Any], inputs: BriefIn
                 float(match["cell_km2"]), decimals=0))
             said += " " + _t(lang, _PRESENCE_CELLS, size=size,
                              n=lang.number(int(match["n_areas"])))
-    caveat = _p(lang, _PRESENCE_ASSOCIATION[kind], tag="div", cls="caveat")
-    return f"{said}{caveat}"
+    caveat = _p(lang, _PRESENCE_ASSOCIATION[kind], tag="span", cls="caveat")
+    return f"{said} {caveat}"
 
 
 def _presence_section(inputs: BriefInputs, lang: Language) -> str:
@@ -843,11 +843,11 @@ td, th { border-bottom: 1px solid #ddd; padding: .12rem .4rem; text-align: start
 .row { display: flex; align-items: center; gap: .35rem; margin: 1px 0; }
 .sw { flex: none; width: 12px; height: 12px; display: inline-block; }
 .foot { color: #666; font-size: 8pt; margin-top: .5rem; }
-@media print { body { margin: 0; max-width: none; padding: 0; font-size: 8.8pt;
-                      line-height: 1.25; }
+@media print { body { margin: 0; max-width: none; padding: 0; font-size: 8.6pt;
+                      line-height: 1.2; }
                h1 { font-size: 13pt; } h2 { font-size: 10pt; margin: .4rem 0 .15rem; }
-               .caveat { font-size: 7.8pt; } .legend, .note { font-size: 7.8pt; }
-               table { font-size: 8pt; } .map svg { max-height: 76mm; }
+               .caveat { font-size: 7.6pt; } .legend, .note { font-size: 7.4pt; }
+               table { font-size: 8pt; } .map svg { max-height: 64mm; }
                .synthetic, .sw, .map svg { print-color-adjust: exact;
                -webkit-print-color-adjust: exact; }
                a { color: inherit; } }
