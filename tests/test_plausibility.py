@@ -88,6 +88,7 @@ def test_a_window_with_no_month_of_presence_says_up_to_when_presence_is_known(
     assert "Coverage was not computed: the base locations cover January 2017 to December " \
            "2018, and no month of this period." in english
     assert "No gap was ranked" in english and "No place is a gap" not in english
+    assert "No presence is drawn: coverage was not computed for this period." in english
     assert "not shown" not in english.split("Counts below")[0]
 
 
@@ -97,7 +98,7 @@ def brief_text(outputs: dict, mission, language: str, effects=None) -> str:
         period=(f"{mission.config.period.start:%Y-%m}", f"{mission.config.period.end:%Y-%m}"),
         synthetic=False, k=5, coverage=outputs["coverage"], gaps=outputs["gaps"],
         effects=effects if effects is not None else outputs.get("effects"),
-        language=language))
+        map_svg=outputs.get("map_svg"), language=language))
     body = page.split("<body>", 1)[1]
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).replace(" .", ".").strip()
 
@@ -160,6 +161,8 @@ def test_every_incident_left_out_by_precision_is_not_computed_not_hidden(coarse,
     no_gap = {"en": "No place is a gap", "fr": "Aucun lieu n'est une lacune",
               "es": "Ningún lugar es una brecha", "pt": "Nenhum local é uma lacuna",
               "ar": "لا يوجد مكان يُعدّ ثغرة"}
+    # The bases were open all along: their reach is drawn, and the legend says nothing else.
+    assert "No presence is drawn" not in brief_text(outputs, mission, "en")
     for language in LANGUAGES:
         text = brief_text(outputs, mission, language)
         assert said[language] in text, (language, text)

@@ -514,7 +514,7 @@ def _row_status(row: object) -> str:
     return OK if numbers.notna().all() else NOT_SHOWN
 
 
-def _strategy_missing(status: str, reason: object, name: str, lang: Language, k: int) -> str:
+def _strategy_missing(status: str, name: str, lang: Language, k: int) -> str:
     """One line for a strategy without a number, in the word its status calls for."""
     bold = f"<b>{html.escape(name[:1].upper() + name[1:])}</b>"
     if status == NOT_SHOWN:
@@ -539,8 +539,7 @@ def _effects_section(inputs: BriefInputs, lang: Language) -> str:
                 or lang.gettext("patrol presence"))
         status = _row_status(r)
         if status != OK:
-            items.append(_strategy_missing(status, getattr(r, "reason", None), name, lang,
-                                           inputs.k))
+            items.append(_strategy_missing(status, name, lang, inputs.k))
             continue
         effect = describe_effect(float(r.irr), float(r.ci_low), float(r.ci_high), language=lang)
         m = _breakdown(r)
@@ -787,7 +786,9 @@ def _legend(inputs: BriefInputs, lang: Language, radius_km: str | None) -> str:
              if radius_km else _t(lang, "Patrol footprint"))
     rows.append(row(f"background:{FOOTPRINT_COLOUR};opacity:.35", reach))
     rows.append(row(f"border:3px dashed {GAP_COLOUR}", _t(lang, _GAP_LEGEND[kind])))
-    if _gaps_not_computed(inputs):
+    presence = (inputs.coverage or {}).get("presence") or {}
+    if presence.get("months_with_data") == 0:
+        # Only when no month had presence data: otherwise the footprint drawn is true.
         rows.append(f"<div class='note'>{_t(lang, _NO_FOOTPRINT)}</div>")
     rows.append(row(f"border:1.5px solid {AREA_COLOUR}", _t(lang, "Area boundary")))
     match = re.search(r'data-resolutions="([\d ]*)"', inputs.map_svg or "")
