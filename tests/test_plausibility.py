@@ -229,3 +229,35 @@ def test_a_base_closed_the_day_before_the_window_draws_no_footprint_in_it(tmp_pa
     assert len(result.footprints) == 0
     assert result.areas["footprint_share"].isna().all()
     assert result.summary["covered_share_cause"] == "no_presence_in_period"
+
+
+def pieces(spans: list[tuple[str | None, str | None]]):
+    from protection_eval.coverage.presence import PresencePieces
+
+    start = pd.Series(pd.to_datetime([a for a, _ in spans], utc=True, format="ISO8601"))
+    end = pd.Series(pd.to_datetime([b for _, b in spans], utc=True, format="ISO8601"))
+    n = len(spans)
+    return PresencePieces(kind=pd.array(["base"] * n, dtype=object).to_numpy(),
+                          unit_id=pd.array([f"B{i}" for i in range(n)], dtype="string"),
+                          start=start, end=end, personnel=pd.Series([1.0] * n).to_numpy(),
+                          women=pd.Series([0.0] * n).to_numpy(), crs="EPSG:32636",
+                          geoms=pd.Series([None] * n).to_numpy())
+
+
+def test_presence_months_merge_spans_keep_open_ends_and_count_instants():
+    from protection_eval.coverage.presence_months import compute_presence_months
+
+    found = compute_presence_months(pieces([
+        ("2019-01-01", "2019-04-01"),            # January to March (the end is exclusive)
+        ("2019-04-01", "2019-05-01"),            # April: touches the first span, merged
+        ("2019-08-01T00:00", "2019-08-01T00:00"),  # one GPS fix at midnight: August itself
+        ("2020-03-15", None),                    # open from March 2020
+    ]), "bases", "2019-01-01", "2020-06-30", "UTC")
+    assert found.spans == ((2019 * 12, 2019 * 12 + 3), (2019 * 12 + 7, 2019 * 12 + 7),
+                           (2020 * 12 + 2, None))
+    assert found.window_spans(True) == [("2019-01", "2019-04"), ("2019-08", "2019-08"),
+                                        ("2020-03", "2020-06")]
+    assert found.window_spans(False) == [("2019-05", "2019-07"), ("2019-09", "2020-02")]
+    assert found.to_dict()["data_spans"][-1] == ["2020-03", None]
+    none = compute_presence_months(None, "none", "2019-01-01", "2019-12-31", "UTC")
+    assert none.none_known and "no presence data" in none.describe()

@@ -240,4 +240,8 @@ def compute_presence_months(
         return PresenceMonths(model, (), first_month, last_month)
     first = _month_numbers(presence.start, timezone, end=False)
     last = _month_numbers(presence.end, timezone, end=True)
+    # An instant (a lone GPS fix) has no exclusive end to step back from: its month is its own.
+    instant = (pd.Series(presence.start).reset_index(drop=True)
+               == pd.Series(presence.end).reset_index(drop=True)).to_numpy(dtype=bool)
+    last = np.where(instant, first, last)
     return PresenceMonths(model, _merge(first, last), first_month, last_month)
