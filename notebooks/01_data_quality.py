@@ -29,6 +29,7 @@ seed = 0
 # %%
 from protection_eval.ingest.quality import compute_monthly_counts, plot_quarantine_map
 from protection_eval.runs.missions import load_mission
+from protection_eval.runs.plausibility import check_plausibility
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
@@ -42,6 +43,18 @@ for line in mission.validation.summary_lines():
 
 # %%
 mission.validation.to_frame()
+
+# %% [markdown]
+# ## Can these data answer the questions? (plausibility, before any figure)
+# Each table's dates; the months the presence data (GPS tracks, patrol routes, bases) cover:
+# coverage is computed only there, and the other months are unknown, never 0 %; the incidents
+# each rule leaves out; what each estimate needs and whether this mission has it (`ok`,
+# `not_computed`: data missing, `not_estimable`: too little). Also in `validation.json`.
+
+# %%
+plausibility = check_plausibility(mission)
+for line in plausibility.summary_lines():
+    print(line)
 
 # %% [markdown]
 # ## Counts per month

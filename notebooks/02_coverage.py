@@ -54,9 +54,13 @@ with heavy_steps_on(scheduler, timeout=scheduler_timeout):
 # %% [markdown]
 # ## Summary
 # `covered_share` is covered / in scope; incidents located less precisely than the radius are
-# left out of point coverage and counted.
+# left out of point coverage and counted. Coverage is computed only in the months the presence
+# data cover (`presence`): the others are unknown, never 0 %, and their incidents are counted in
+# `incidents_left_out_presence_unknown`. `covered_share_status` says `ok`, or `not_computed`
+# with the reason (which data are missing, for which months).
 
 # %%
+print(result.presence_months.describe())
 result.summary
 
 # %% [markdown]

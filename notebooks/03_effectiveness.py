@@ -158,6 +158,14 @@ effects.table("dose")
 effects.table("patrol_presence")
 
 # %% [markdown]
+# Estimates that could not be made, and why: `not_computed` (the data they need are missing) or
+# `not_estimable` (too few for the method). With fewer than 10 areas the within-reach ratio is
+# made within H3 cells instead (design `space_time_controls_h3`, `docs/validity.md`).
+
+# %%
+[vars(m) for m in effects.not_estimated]
+
+# %% [markdown]
 # ## Women in patrols
 # `women_share`: ratio per 10 points more women among patrol personnel, at average patrol-hours.
 # `women_share_modification`: how the patrol-hours ratio changes per 10 points more women

@@ -16,6 +16,7 @@ from test_brief import make_effects, make_inputs, svg_map
 from test_offline_browser import browser  # noqa: F401 (the chromium fixture)
 
 from protection_eval.effects.count_models import CAVEATS
+from protection_eval.effects.within_reach_cells import CELL_CAVEAT, CELL_DESIGN
 from protection_eval.sharing.brief import render_brief
 
 pytestmark = pytest.mark.browser
@@ -36,8 +37,20 @@ def busy_inputs(language: str):
                          "incidents": [40, 31, None, 12, 9],
                          "covered_share": [0.0, 0.16, None, 0.5, 0.2], "rank": range(1, 6),
                          "resolution": [7, 7, 6, 5, 4]})
-    return make_inputs(language=language, effects=pd.concat([effects, more]), gaps=gaps,
-                       map_svg=svg_map(), name="Mission de test au Soudan du Sud")
+    # The patrol-presence answer on hexagons (its longest form) and presence data that miss
+    # six months: the longest coverage and "what changed" paragraphs a brief can have.
+    presence = pd.DataFrame([{
+        "strategy_id": "patrol-presence", "estimand": "patrol_presence", "headline": False,
+        "irr": 0.62, "ci_low": 0.5, "ci_high": 0.77, "design": CELL_DESIGN, "status": "ok",
+        "caveats": CAVEATS["reported"] + " " + CELL_CAVEAT.format(cell_km2=1800, n_areas=1,
+                                                                  parent_km2=12000)}])
+    inputs = make_inputs(language=language, effects=pd.concat([effects, more, presence]),
+                         gaps=gaps, map_svg=svg_map(), name="Mission de test au Soudan du Sud")
+    inputs.coverage = {**inputs.coverage, "incidents_left_out_presence_unknown": 120,
+                       "presence": {"source": "GPS tracks",
+                                    "spans_with_data": [["2022-01", "2023-06"]],
+                                    "spans_without_data": [["2023-07", "2023-12"]]}}
+    return inputs
 
 
 def open_brief(chromium, path: Path):

@@ -224,3 +224,26 @@ def test_panel_takes_coverage_measures_with_month_start_timestamps_and_keeps_bas
     assert _cell(panel, "B", "2022-02", "women_share") == 0.3
     assert panel["patrol_hours"].isna().all()
     assert not any("footprint not measured" in n for n in panel.attrs["notes"])
+
+
+def test_panel_keeps_patrol_hours_unknown_in_a_month_without_presence_data():
+    """A month the coverage measures hold as NA (no presence data) is not a month of 0 hours."""
+    measures = pd.DataFrame(
+        {
+            "area_id": ["A", "A", "B", "B"],
+            "period": pd.to_datetime(["2022-01-01", "2022-02-01"] * 2),
+            "footprint_share": [0.5, np.nan, 0.0, np.nan],
+            "population_share": [0.5, np.nan, 0.0, np.nan],
+            "patrol_hours": [12.0, np.nan, 0.0, np.nan],
+            "women_share": [0.1, np.nan, np.nan, np.nan],
+        }
+    )
+    panel = compute_panel(
+        make_incidents([]), make_areas(), start="2022-01-01", end="2022-02-28",
+        area_measures=measures,
+    )
+    assert _cell(panel, "A", "2022-01", "patrol_hours") == 12.0
+    assert _cell(panel, "B", "2022-01", "patrol_hours") == 0.0
+    assert np.isnan(_cell(panel, "A", "2022-02", "patrol_hours"))
+    assert np.isnan(_cell(panel, "B", "2022-02", "patrol_hours"))
+

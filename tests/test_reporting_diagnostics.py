@@ -155,6 +155,30 @@ def test_median_lags_before_and_after_roll_out():
     assert table.loc[("comparison", "before"), "n_reports"] == 0
 
 
+def test_median_lags_when_no_area_is_treated_in_the_window():
+    """A reporting-cycle window before any roll-out (issue 26, item 9: `run --period 2022-01`).
+
+    The areas' ids are text (pandas' string dtype): with no treated area, mapping them to first
+    treated periods gave a text column, and ``period_index - text`` stopped notebook 03.
+    """
+    panel, active = make_reporting_panel()
+    panel["period"] = pd.period_range("2022-01", periods=24, freq="M").tolist() * 40
+    panel["area_id"] = panel["area_id"].astype("str")
+    panel = panel[panel["period_index"] == 0].reset_index(drop=True)
+    assert not (panel[active] > 0).any()
+    incidents = pd.DataFrame({
+        "area_id": pd.array(["A00", "A01", "A02"], dtype="str"),
+        "occurred_at": pd.to_datetime(["2022-01-05T10:00"] * 3, utc=True),
+        "time_precision": ["time"] * 3,
+    })
+    incidents["reported_at"] = incidents["occurred_at"] + pd.to_timedelta([1, 3, 9], "D")
+    table = compute_median_lags(incidents, panel, active, timezone="UTC").set_index(
+        ["group", "window"])
+    # No treated area: nothing before or after a roll-out, and no comparison window either.
+    assert table["n_reports"].tolist() == [0, 0, 0, 0]
+    assert table["median_lag_days"].isna().all()
+
+
 def _row(estimand: str, low: float, high: float) -> dict:
     return {"strategy_id": "firewood-escorts", "estimand": estimand, "irr": (low + high) / 2,
             "ci_low": low, "ci_high": high}

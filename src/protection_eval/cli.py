@@ -107,8 +107,9 @@ def validate(
     out: Annotated[Path | None, typer.Option(help="Folder for validation.json and rejected/")]
     = None,
 ) -> None:
-    """Check a mission's inputs: per-table counts, quarantine reasons, validation.json."""
+    """Check a mission's inputs: counts, quarantine reasons, plausibility, validation.json."""
     from protection_eval.io.writers import write_json
+    from protection_eval.runs.plausibility import check_plausibility
     from protection_eval.runs.runner import write_validation, write_validation_report
 
     out = out or _mission_reports(config, None) / "validation"
@@ -125,8 +126,11 @@ def validate(
             for line in report.summary_lines():
                 typer.echo(line)
         fail(f"NOT usable: {exc}")
-    write_validation(mission, out)
+    check = check_plausibility(mission) if mission.validation.usable else None
+    write_validation(mission, out, check)
     for line in mission.validation.summary_lines():
+        typer.echo(line)
+    for line in check.summary_lines() if check is not None else []:
         typer.echo(line)
     typer.echo(f"wrote {out / 'validation.json'} and {out / 'rejected'}/")
     if not mission.validation.usable:

@@ -488,6 +488,11 @@ def parse_period(text: str) -> Period:
 
     def bound(part: str, *, end: bool) -> dt.date:
         part = part.strip()
+        if not part:
+            raise ConfigError(
+                f"period {text!r}: the {'end' if end else 'start'} is missing; give one month "
+                "(2024-06) or both ends (2024-01..2024-06)"
+            )
         try:
             if len(part) == 7:
                 first = dt.date.fromisoformat(part + "-01")

@@ -68,6 +68,21 @@ SURVIVOR_GROUPS: tuple[str, ...] = ("woman", "girl", "man", "boy", "unknown")
 #: partner's (GBV service providers, national police, NGOs).
 CHANNELS: tuple[str, ...] = ("mission", "partner")
 
+#: Whether a published figure is there, and if not, why: three words kept apart everywhere
+#: (shared summaries and tables as ``status`` + ``reason``, the brief, the map, run summaries;
+#: ``docs/data-format.md``). ``not_computed``: the data it needs are missing (the reason says
+#: which, and for which dates); ``not_estimable``: the data are there but too few for the method
+#: (the reason says what is missing, e.g. "needs at least 2 areas; this mission has 1");
+#: ``not_shown``: computed, but hidden because it rests on fewer than k incidents, for
+#: survivors' safety. A figure that is not computed or not estimable is never called "not shown".
+OK = "ok"
+NOT_COMPUTED = "not_computed"
+NOT_ESTIMABLE = "not_estimable"
+NOT_SHOWN = "not_shown"
+RESULT_STATUSES: tuple[str, ...] = (OK, NOT_COMPUTED, NOT_ESTIMABLE, NOT_SHOWN)
+#: The reason given with ``not_shown`` (it names no count: a small count must stay hidden).
+SHOWN_REASON = "hidden to protect survivors: it rests on fewer than {k} incidents"
+
 #: Vocabulary of each labelled column, by column name.
 VOCABULARIES: dict[str, tuple[str, ...]] = {
     "gbv_type": GBV_TYPES,

@@ -97,7 +97,11 @@ def _spans(
     last = np.searchsorted(edges.to_numpy(), end, side="left") - 1
     first = np.clip(first, 0, n - 1)
     last = np.clip(np.maximum(last, first), 0, n - 1)
-    inside = (end >= edges[0].to_datetime64()) & (start < edges[-1].to_datetime64())
+    # A piece's end is exclusive: one that ends at the first edge (a base closed the day
+    # before the window opens) is not inside it; an instant is, from the first edge on.
+    first_edge, last_edge = edges[0].to_datetime64(), edges[-1].to_datetime64()
+    instant = end == start
+    inside = (start < last_edge) & ((end > first_edge) | (instant & (start >= first_edge)))
     return start, end, first, last, inside
 
 

@@ -47,7 +47,9 @@ from protection_eval.coverage.points import (
     movements_from_tracks,
 )
 from protection_eval.coverage.presence import PresencePieces
+from protection_eval.coverage.presence_months import PresenceMonths, compute_presence_months
 from protection_eval.hexgrid import to_hexagon_frame
+from protection_eval.labels import NOT_COMPUTED, OK
 from protection_eval.model import to_local_day, to_local_period
 from protection_eval.projection import project_geometries
 
@@ -62,6 +64,7 @@ __all__ = [
     "CoverageParams",
     "CoverageResult",
     "PreparedCoverage",
+    "PresenceMonths",
     "choose_coverage_model",
     "compute_incident_coverage",
     "compute_mission_coverage",
@@ -159,8 +162,13 @@ class CoverageResult:
         The same over the whole period (``period`` NaT), one row per hexagon.
     summary : dict
         Mission-level figures, raw counts: ``incidents_total``, ``incidents_in_scope``,
-        ``incidents_covered``, ``covered_share`` (covered / in scope), ``radius_m``,
-        ``window_h``, ``model``, ``incidents_left_out_by_precision`` and more.
+        ``incidents_covered``, ``covered_share`` (covered / in scope; None when nothing could
+        be tested), ``covered_share_status`` (``ok`` or ``not_computed``) and
+        ``covered_share_cause`` (a code) and ``covered_share_reason`` (the missing data, in
+        words), ``gaps_status`` and ``gaps_reason``,
+        ``radius_m``, ``window_h``, ``model``, ``incidents_left_out_by_precision``,
+        ``incidents_left_out_presence_unknown`` (in scope but in a month without presence
+        data), ``presence`` (:meth:`PresenceMonths.to_dict`) and more.
     area_shapes : geopandas.GeoDataFrame
         The mission's areas (EPSG:4326), for the per-area layer.
     presence : PresencePieces
@@ -168,6 +176,9 @@ class CoverageResult:
         ``presence.to_frame()`` gives them as a GeoDataFrame.
     footprints : geopandas.GeoDataFrame
         Per month, the surface within the radius of presence (projected CRS).
+    presence_months : PresenceMonths
+        Which months of the window the presence data cover: coverage, area measures and gaps
+        are computed only there (:mod:`protection_eval.coverage.presence_months`).
     """
 
     model: str
@@ -180,6 +191,7 @@ class CoverageResult:
     area_shapes: gpd.GeoDataFrame = field(repr=False)
     presence: PresencePieces = field(repr=False)
     footprints: gpd.GeoDataFrame = field(repr=False)
+    presence_months: PresenceMonths | None = field(default=None, repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         """Return the per-incident coverage table (restricted)."""
@@ -311,6 +323,68 @@ def prepare_coverage(
     return PreparedCoverage(chosen, params, tables, chosen.movements(tables, params))
 
 
+def _leave_out_unknown_months(
+    coverage: pd.DataFrame, month: pd.Series, known: PresenceMonths
+) -> pd.DataFrame:
+    """Take incidents of months without presence data out of scope (``presence_unknown``).
+
+    Their coverage is unknown, not "no patrol": they count in no share and no gap. When no
+    month of the window has presence data, coverage is unknown for every incident, as for a
+    mission with no presence data at all (model ``none``): incidents keep their scope with
+    ``covered`` NA, so the map still counts the reports, and nothing is covered or a gap.
+    """
+    if known.model == "none":
+        return coverage
+    if known.none_known:
+        coverage = coverage.copy()
+        coverage["covered"] = pd.array([pd.NA] * len(coverage), dtype="boolean")
+        coverage[["nearest_m", "since_patrol_h"]] = np.nan
+        return coverage
+    unknown = coverage["in_scope"].to_numpy(dtype=bool) & ~known.is_known(month)
+    if not unknown.any():
+        return coverage
+    coverage = coverage.copy()
+    coverage.loc[unknown, "in_scope"] = False
+    coverage["left_out_reason"] = coverage["left_out_reason"].astype("object")
+    coverage.loc[unknown, "left_out_reason"] = "presence_unknown"
+    coverage["covered"] = coverage["covered"].astype("boolean")
+    coverage.loc[unknown, "covered"] = pd.NA
+    coverage.loc[unknown, ["nearest_m", "since_patrol_h"]] = np.nan
+    return coverage
+
+
+def _share_status(
+    model: str, counts: Mapping[str, int], known: PresenceMonths, params: CoverageParams
+) -> tuple[str, str | None, str | None]:
+    """Return the covered share's status, the cause (a code) and the reason in words.
+
+    The status is ``ok`` or ``not_computed``; the cause is one of ``no_presence_data``,
+    ``no_incidents``, ``no_presence_in_period``, ``all_imprecise``, ``all_presence_unknown``,
+    ``none_testable`` (None when ok). The reason names the data that are missing and for which
+    months; it holds no count (it goes to the shared summary, where a small count could not be
+    suppressed).
+    """
+    radius_km = f"{params.radius_m / 1000:g} km"
+    if model == "none":
+        return NOT_COMPUTED, "no_presence_data", known.describe()
+    if counts["total"] == 0:
+        return NOT_COMPUTED, "no_incidents", "no incident was reported in the period"
+    if known.none_known:
+        return (NOT_COMPUTED, "no_presence_in_period",
+                f"no presence data for the period: {known.describe()}")
+    if counts["in_scope"] > 0:
+        return OK, None, None
+    if counts["precision"] == counts["total"]:
+        return NOT_COMPUTED, "all_imprecise", (
+            f"every incident is located less precisely than the {radius_km} radius")
+    if counts["unknown"] == counts["total"]:
+        return NOT_COMPUTED, "all_presence_unknown", (
+            f"every incident falls in a month without presence data: {known.describe()}")
+    return NOT_COMPUTED, "none_testable", (
+        f"no incident is both located within the {radius_km} radius, in a month with presence "
+        "data and known to a day or better")
+
+
 def _summary(
     mission: MissionData,
     incidents: pd.DataFrame,
@@ -318,16 +392,21 @@ def _summary(
     params: CoverageParams,
     per_incident: pd.DataFrame,
     period: Period,
+    known: PresenceMonths,
 ) -> dict[str, Any]:
     scope = per_incident["in_scope"].to_numpy(dtype=bool)
     reason = per_incident["left_out_reason"]
     in_scope = int(scope.sum())
-    known = model != "none"
+    computed = model != "none" and in_scope > 0 and not known.none_known
     covered = int(per_incident["covered"].fillna(False).to_numpy(dtype=bool).sum())
     date_only = 0
     if "time_precision" in incidents:
         day = incidents["time_precision"].astype("string").eq("day").fillna(False)
         date_only = int((day.to_numpy(dtype=bool) & scope).sum())
+    counts = {"total": int(len(per_incident)), "in_scope": in_scope,
+              "precision": int(reason.eq("precision").fillna(False).sum()),
+              "unknown": int(reason.eq("presence_unknown").fillna(False).sum())}
+    status, cause, why = _share_status(model, counts, known, params)
     return {
         "mission": mission.config.mission,
         "synthetic": bool(mission.config.synthetic),
@@ -336,18 +415,28 @@ def _summary(
         "window_h": params.window_h,
         "max_gap_h": params.max_gap_h if model == "tracks" else None,
         "period": f"{period.start:%Y-%m} to {period.end:%Y-%m}",
-        "incidents_total": int(len(per_incident)),
+        "incidents_total": counts["total"],
         "incidents_in_scope": in_scope,
-        # Unknown, not zero, when the mission has no patrol or base data (model "none").
-        "incidents_covered": covered if known else None,
-        "covered_share": covered / in_scope if in_scope and known else None,
-        "coverage_note": None if known else (
+        # Unknown, not zero, when nothing could be tested (no presence data for the months of
+        # the incidents, or no incident located precisely enough).
+        "incidents_covered": covered if computed else None,
+        "covered_share": covered / in_scope if computed else None,
+        "covered_share_status": status,
+        "covered_share_cause": cause,
+        "covered_share_reason": why,
+        # Gaps are ranked only where coverage was computed.
+        "gaps_status": OK if computed else status,
+        "gaps_reason": None if computed else why,
+        "coverage_note": None if model != "none" else (
             "coverage could not be computed: the mission has no GPS tracks, no patrol routes "
             "and no bases"),
-        "incidents_left_out_by_precision": int(reason.eq("precision").fillna(False).sum()),
-        "incidents_left_out_other": int((reason.notna() & reason.ne("precision")).sum()),
+        "incidents_left_out_by_precision": counts["precision"],
+        "incidents_left_out_presence_unknown": counts["unknown"],
+        "incidents_left_out_other": int(
+            (reason.notna() & ~reason.isin(["precision", "presence_unknown"])).sum()),
         "incidents_date_only": date_only,
         "precision_uncertainty_m": dict(params.precision_uncertainty_m),
+        "presence": known.to_dict(),
     }
 
 
@@ -398,14 +487,33 @@ def compute_mission_coverage(
     elif (radius_m, window_h, model) != (None, None, None):
         raise ValueError("give either prepared coverage or radius_m, window_h and model, "
                          "not both")
-    params, chosen = prepared.params, prepared.model
     window = mission.config.period if period is None else period
+    return _compute_plane_coverage(mission, prepared, window)
+
+
+def _compute_plane_coverage(
+    mission: MissionData,
+    prepared: PreparedCoverage,
+    window: Period,
+    known: PresenceMonths | None = None,
+) -> CoverageResult:
+    """Return the coverage of a mission that one projection holds (or of one frame of one).
+
+    ``known`` is the mission's presence months when the mission is measured frame by frame:
+    whether a month has presence data is a fact of the whole mission, not of one frame.
+    """
+    params, chosen = prepared.params, prepared.model
     chosen_rows, straddling = _in_window(mission.incidents, window, params.timezone)
     mission_incidents = mission.incidents[chosen_rows]
     crs = mission.projected_crs
     coverage = prepared.cover(mission_incidents.to_crs(crs))
     month = to_local_period(mission_incidents["occurred_at"],
                             mission_incidents.get("occurred_until"), params.timezone)
+    presence = prepared.presence_pieces()
+    if known is None:
+        known = compute_presence_months(presence, chosen.name, window.start, window.end,
+                                        params.timezone)
+    coverage = _leave_out_unknown_months(coverage, month, known)
     per_incident = pd.concat(
         [
             mission_incidents[["incident_id", "area_id"]],
@@ -414,7 +522,6 @@ def compute_mission_coverage(
         ],
         axis=1,
     )
-    presence = prepared.presence_pieces()
     footprints = compute_footprints(
         presence,
         radius_m=params.radius_m,
@@ -432,13 +539,15 @@ def compute_mission_coverage(
         timezone=params.timezone,
         footprints=footprints,
     )
+    areas = _unknown_measures(areas, known)
     gaps = compute_gaps(
         mission_incidents,
         coverage,
         resolution=mission.config.sharing.h3_resolution,
         timezone=params.timezone,
     )
-    summary = _summary(mission, mission_incidents, chosen.name, params, per_incident, window)
+    summary = _summary(mission, mission_incidents, chosen.name, params, per_incident, window,
+                       known)
     summary["incidents_range_across_window"] = straddling
     return CoverageResult(
         model=chosen.name,
@@ -451,6 +560,7 @@ def compute_mission_coverage(
         area_shapes=mission.areas,
         presence=presence,
         footprints=footprints,
+        presence_months=known,
     )
 
 
@@ -469,10 +579,13 @@ def _compute_framed_coverage(
     """
     params = to_coverage_params(mission, radius_m, window_h)
     chosen = _choose_model(_unprojected_tables(mission), model).name
-    parts = [compute_mission_coverage(part, radius_m=params.radius_m,
-                                      window_h=params.window_h, model=chosen, period=period)
-             for part in split_by_frame(mission, params.radius_m)]
     window = mission.config.period if period is None else period
+    frames = [(part, prepare_coverage(part, radius_m=params.radius_m, window_h=params.window_h,
+                                      model=chosen))
+              for part in split_by_frame(mission, params.radius_m)]
+    presence = merge_presence([prepared.presence_pieces() for _, prepared in frames])
+    known = compute_presence_months(presence, chosen, window.start, window.end, params.timezone)
+    parts = [_compute_plane_coverage(part, prepared, window, known) for part, prepared in frames]
     chosen_rows, straddling = _in_window(mission.incidents, window, params.timezone)
     mission_incidents = mission.incidents[chosen_rows]
     # Each incident in the UTM zone of its own point: an area too large for one projection
@@ -485,13 +598,14 @@ def _compute_framed_coverage(
     coverage = concat_rows(covered).reindex(mission_incidents.index)
     month = to_local_period(mission_incidents["occurred_at"],
                             mission_incidents.get("occurred_until"), params.timezone)
+    coverage = _leave_out_unknown_months(coverage, month, known)
     per_incident = pd.concat(
         [mission_incidents[["incident_id", "area_id"]], month.dt.to_timestamp().rename("period"),
          coverage], axis=1)
     gaps = compute_gaps(mission_incidents, coverage,
                         resolution=mission.config.sharing.h3_resolution,
                         timezone=params.timezone)
-    summary = _summary(mission, mission_incidents, chosen, params, per_incident, window)
+    summary = _summary(mission, mission_incidents, chosen, params, per_incident, window, known)
     summary["incidents_range_across_window"] = straddling
     return CoverageResult(
         model=chosen,
@@ -502,8 +616,9 @@ def _compute_framed_coverage(
         gaps_overall=summarise_gaps(gaps),
         summary=summary,
         area_shapes=mission.areas,
-        presence=merge_presence([p.presence for p in parts]),
+        presence=presence,
         footprints=merge_footprints([p.footprints for p in parts]),
+        presence_months=known,
     )
 
 
@@ -519,6 +634,25 @@ def _unprojected_tables(mission: MissionData) -> dict[str, Any]:
     return {"patrols": mission.patrols,
             "patrol_tracks": None if tracks is None else TrackFixes.from_tracks(tracks),
             "bases": mission.bases}
+
+
+#: Area measures that are unknown, never 0, in a month without presence data.
+_PRESENCE_MEASURES = ("footprint_share", "population_share", "patrol_hours", "women_share")
+
+
+def _unknown_measures(areas: pd.DataFrame, known: PresenceMonths) -> pd.DataFrame:
+    """Blank the presence measures of the months the presence data do not cover."""
+    if known.model == "none" or not len(areas):
+        return areas
+    months = pd.to_datetime(areas["period"]).dt.to_period("M").reset_index(drop=True)
+    unknown = ~known.is_known(months)
+    if not unknown.any():
+        return areas
+    areas = areas.copy()
+    for column in _PRESENCE_MEASURES:
+        areas[column] = areas[column].astype("float64")
+        areas.loc[unknown, column] = np.nan
+    return areas
 
 
 def _in_window(incidents: pd.DataFrame, window: Period, timezone: str) -> tuple[np.ndarray, int]:

@@ -64,6 +64,7 @@ from protection_eval.effects.reporting import (
     estimate_reporting_diagnostics,
 )
 from protection_eval.effects.wild_bootstrap import add_bootstrap
+from protection_eval.labels import NOT_COMPUTED, NOT_ESTIMABLE, OK
 
 if TYPE_CHECKING:
     from protection_eval.config import Period
@@ -74,6 +75,7 @@ __all__ = [
     "EffectEstimate",
     "EventStudyResult",
     "MissionEffects",
+    "NotEstimated",
     "PATROL_PRESENCE",
     "estimate_dose_response",
     "estimate_interrupted_time_series",
@@ -89,8 +91,9 @@ __all__ = [
     "plot_event_studies",
 ]
 
-#: Columns of the shared ``effects.csv``.
-EFFECTS_CSV_COLUMNS = ["mission", *EFFECT_COLUMNS]
+#: Columns of the shared ``effects.csv``: ``status`` is ``ok``, ``not_shown`` (suppressed),
+#: ``not_computed`` or ``not_estimable`` (a row without numbers), ``reason`` says why.
+EFFECTS_CSV_COLUMNS = ["mission", *EFFECT_COLUMNS, "status", "reason"]
 #: Significance level for flagging overdispersion.
 OVERDISPERSION_LEVEL = 0.05
 
@@ -275,6 +278,29 @@ def estimate_interrupted_time_series(
     return est
 
 
+@dataclass(frozen=True)
+class NotEstimated:
+    """An estimate a mission asked for and did not get, and why.
+
+    Attributes
+    ----------
+    strategy_id : str
+        Strategy (``patrol-presence`` for the within-reach ratio).
+    estimand : str
+        The estimand that is missing (``deployment``, ``patrol_presence``).
+    status : str
+        ``not_computed`` (the data it needs are missing) or ``not_estimable`` (too few for
+        the method): :data:`protection_eval.labels.RESULT_STATUSES`.
+    reason : str
+        In words, with what is missing (no count of incidents: it goes to the shared table).
+    """
+
+    strategy_id: str
+    estimand: str
+    status: str
+    reason: str
+
+
 @dataclass
 class MissionEffects:
     """Every estimate for one mission.
@@ -301,6 +327,10 @@ class MissionEffects:
         Ring design by strategy id (direct, per-ring and net ratios; the net change in reports
         and the share of the drop offset next door, restricted), when the areas' contiguity is
         known (:mod:`protection_eval.effects.displacement`).
+    not_estimated : list of NotEstimated
+        Headline estimates (a strategy's deployment, the within-reach ratio) that could not be
+        made, with their status and reason: the shared table says them as rows
+        (:func:`protection_eval.sharing.forms.to_effects_table`), so that a reader is told why.
     """
 
     mission: str
@@ -311,6 +341,7 @@ class MissionEffects:
     panel: pd.DataFrame | None = field(default=None, repr=False)
     diagnostics: dict[str, ReportingDiagnostics] = field(default_factory=dict)
     displacement: dict[str, DisplacementResult] = field(default_factory=dict)
+    not_estimated: list[NotEstimated] = field(default_factory=list)
 
     def headline(self, strategy_id: str) -> EffectEstimate | None:
         """Return a strategy's headline estimate, if any."""
@@ -358,16 +389,30 @@ class MissionEffects:
             return pd.DataFrame(columns=EFFECTS_CSV_COLUMNS)
         frame = pd.concat([e.to_frame() for e in self.estimates], ignore_index=True)
         frame.insert(0, "mission", self.mission)
+        frame["status"] = OK
+        frame["reason"] = None
         return frame
 
 
+#: Reasons of :class:`NotEstimated` rows that are not an estimator's own message.
+REASONS = {
+    "never_active": "the strategy was not active in any area during the period",
+}
+
+
 def _attempt(result: MissionEffects, label: str, estimator: Callable, *args: object,
-             **kwargs: object) -> object:
-    """Run an estimator; when the data cannot identify it, say so in the notes."""
+             missing: tuple[str, str] | None = None, **kwargs: object) -> object:
+    """Run an estimator; when the data cannot identify it, say so in the notes.
+
+    With ``missing`` (strategy id, estimand), a headline estimate that could not be made is
+    also recorded as not estimable, with the estimator's reason.
+    """
     try:
         return estimator(*args, **kwargs)
     except NotEstimable as exc:
         result.notes.append(f"{label}: not estimated: {exc}")
+        if missing is not None:
+            result.not_estimated.append(NotEstimated(*missing, NOT_ESTIMABLE, str(exc)))
         return None
 
 
@@ -379,14 +424,17 @@ def _estimate_strategy(
     n_treated = int(first.notna().sum())
     if n_treated == 0:
         result.notes.append(f"{strategy_id}: never active in the mission period, not estimated")
+        result.not_estimated.append(NotEstimated(
+            strategy_id, "deployment", NOT_COMPUTED, REASONS["never_active"]))
         return
     if n_treated == len(first) and first.nunique() == 1:
         its = _attempt(result, strategy_id, estimate_interrupted_time_series, panel, strategy_id,
-                       active, outcome=outcome)
+                       active, outcome=outcome, missing=(strategy_id, "deployment"))
         result.estimates += [its] if its is not None else []
         return
     twfe = _attempt(result, f"{strategy_id} (two-way fixed effects)", estimate_twfe_effect,
-                    panel, strategy_id, active, outcome=outcome, headline=design == "twfe")
+                    panel, strategy_id, active, outcome=outcome, headline=design == "twfe",
+                    missing=(strategy_id, "deployment"))
     if twfe is None:
         return
     alpha, p_over = compute_overdispersion_test(twfe.fit)
@@ -593,12 +641,55 @@ def estimate_mission(
     )
     effects.panel = panel
     if within_reach:
-        from protection_eval.effects.within_reach import estimate_presence_effect
-
-        within = _attempt(effects, "patrol presence (within reach)", estimate_presence_effect,
-                          data, period=period, incident_coverage=incident_coverage,
-                          prepared=prepared)
-        if within is not None:
-            effects.estimates.append(within.estimate)
-            effects.notes += [f"patrol presence (within reach): {n}" for n in within.notes]
+        _estimate_within_reach(effects, data, period, incident_coverage, prepared)
     return effects
+
+
+def _estimate_within_reach(
+    effects: MissionEffects, data: object, period: Period | None,
+    incident_coverage: pd.DataFrame | None, prepared: object,
+) -> None:
+    """Add the within-reach ratio, on areas or (too few areas) on H3 cells, or say why not.
+
+    The question behind it, "are there fewer reports near patrols?", always gets an answer:
+    the estimate, or a :class:`NotEstimated` row (not computed when no presence data cover the
+    window's months; not estimable when there is too little to compare).
+    """
+    from protection_eval.coverage.mission import prepare_coverage
+    from protection_eval.coverage.presence_months import compute_presence_months
+    from protection_eval.effects.within_reach import PRESENCE_ESTIMAND, estimate_presence_effect
+    from protection_eval.effects.within_reach_cells import (
+        MIN_PRESENCE_AREAS,
+        estimate_cell_presence_effect,
+    )
+
+    label = "patrol presence (within reach)"
+    if prepared is None:
+        prepared = prepare_coverage(data)
+    window = data.config.period if period is None else period
+    known = compute_presence_months(prepared.presence_pieces(), prepared.model.name,
+                                    window.start, window.end, prepared.params.timezone)
+    reason = None
+    if known.none_known:
+        reason = f"no presence data for the period: {known.describe()}"
+    elif incident_coverage is not None and not incident_coverage["in_scope"].astype(bool).any():
+        reason = ("no incident could be tested for coverage: located less precisely than the "
+                  "radius, or in months without presence data")
+    if reason is not None:
+        effects.notes.append(f"{label}: not computed: {reason}")
+        effects.not_estimated.append(
+            NotEstimated(PATROL_PRESENCE, PRESENCE_ESTIMAND, NOT_COMPUTED, reason))
+        return
+    n_areas = int((~(data.areas.geometry.isna() | data.areas.geometry.is_empty)).sum())
+    cells = n_areas < MIN_PRESENCE_AREAS
+    estimator = estimate_cell_presence_effect if cells else estimate_presence_effect
+    if cells:
+        effects.notes.append(f"{label}: {n_areas} area(s), fewer than {MIN_PRESENCE_AREAS}: "
+                             "estimated on H3 cells")
+    within = _attempt(effects, label, estimator, data, period=period,
+                      incident_coverage=incident_coverage, prepared=prepared,
+                      missing=(PATROL_PRESENCE, PRESENCE_ESTIMAND))
+    if within is None:
+        return
+    effects.estimates.append(within.estimate)
+    effects.notes += [f"{label}: {n}" for n in within.notes]

@@ -295,9 +295,13 @@ def compute_panel(
         measures["area_id"] = measures["area_id"].astype(str)
         cols = [c for c in keep if c in measures.columns]
         panel = panel.merge(measures[["area_id", "period", *cols]], on=["area_id", "period"],
-                            how="left")
+                            how="left", indicator="_measured")
         if "patrol_hours" in panel and panel["patrol_hours"].notna().any():
-            panel["patrol_hours"] = panel["patrol_hours"].fillna(0.0)
+            # An area-period the measures do not hold had no patrol: 0 hours. One they hold as
+            # NA (a month without presence data) stays unknown, never 0 (issue 26).
+            absent = panel["_measured"].eq("left_only")
+            panel.loc[absent, "patrol_hours"] = panel.loc[absent, "patrol_hours"].fillna(0.0)
+        panel = panel.drop(columns="_measured")
     for col in keep:
         if col not in panel:
             panel[col] = np.nan

@@ -262,7 +262,10 @@ def compute_median_lags(
     for group, areas in (("treated", starts.index), ("comparison", first.index[first.isna()])):
         sub = frame[frame["area_id"].isin(areas)]
         if group == "treated":
-            event = sub["period_index"] - sub["area_id"].map(starts)
+            # Looked up as numbers: mapping text ids through no treated area at all gives
+            # text back (pandas' string dtype), and a period minus text fails.
+            first_index = starts.reindex(sub["area_id"].to_numpy()).to_numpy(dtype=float)
+            event = sub["period_index"] - first_index
             before, after = event.between(-pre, -1), event.between(0, post)
         else:
             # The calendar periods the treated areas' windows cover.

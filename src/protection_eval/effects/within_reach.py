@@ -66,6 +66,7 @@ __all__ = [
     "compute_presence_effect",
     "estimate_presence_effect",
     "make_control_points",
+    "reach_caveats",
 ]
 
 #: Estimand of the within-reach ratio in the effects table.
@@ -86,6 +87,12 @@ _CAVEATS = {
     "bases": (
         "Bases only: within reach means within {radius_km:g} km of an open base; this measures "
         "presence, not patrols."
+    ),
+    "reach_bases": (
+        "Compares places within {radius_km:g} km of an open base with the rest of the same area "
+        "and month (a base is there all day: no time window); bases stand where incidents are "
+        "expected and a base nearby can raise reporting, so this is an association, not the "
+        "effect of the bases."
     ),
     "date_only": (
         "{which} incidents have a date only: each counts by the share of its day that was "
@@ -397,11 +404,7 @@ def compute_presence_effect(
         raise NotEstimable("no area-month has both places within and out of reach and an "
                            "incident")
     estimate = _estimate(used, strata[strata["used"]], model.name)
-    radius_km = params.radius_m / 1000
-    estimate.caveats.append(_CAVEATS["reach"].format(radius_km=radius_km,
-                                                     window_h=params.window_h))
-    if model.name == "bases":
-        estimate.caveats.append(_CAVEATS["bases"].format(radius_km=radius_km))
+    estimate.caveats += reach_caveats(model.name, params)
     # Caveats go to the shared table: no count in them, a small one could not be suppressed.
     if day.any():
         which = "All" if day.all() else "Some"
@@ -414,8 +417,27 @@ def compute_presence_effect(
     return PresenceEffect(estimate, strata, model.name, controls_per_stratum, notes)
 
 
-def _estimate(used: pd.DataFrame, strata: pd.DataFrame, model_name: str) -> EffectEstimate:
-    """Fit the ratio: Poisson with stratum effects and offsets, or the date-only likelihood."""
+def reach_caveats(model_name: str, params: CoverageParams) -> list[str]:
+    """Say what "within reach" means for a coverage model: a patrol in a window, or a base.
+
+    A base has no time window and no patrol: its caveats say "an open base" and never "a
+    patrol ... hours before" (issue 26, item 5).
+    """
+    radius_km = params.radius_m / 1000
+    if model_name == "bases":
+        return [_CAVEATS["bases"].format(radius_km=radius_km),
+                _CAVEATS["reach_bases"].format(radius_km=radius_km)]
+    return [_CAVEATS["reach"].format(radius_km=radius_km, window_h=params.window_h)]
+
+
+def _estimate(
+    used: pd.DataFrame, strata: pd.DataFrame, model_name: str, cluster: str = "area_id"
+) -> EffectEstimate:
+    """Fit the ratio: Poisson with stratum effects and offsets, or the date-only likelihood.
+
+    Errors are clustered by the ``cluster`` column of ``used`` and ``strata`` (the areas; the
+    coarser H3 parents of :mod:`protection_eval.effects.within_reach_cells`).
+    """
     share = used["share"].to_numpy(dtype=float)
     common = {"strategy_id": PATROL_PRESENCE, "estimand": PRESENCE_ESTIMAND,
               "design": "space_time_controls",
@@ -432,19 +454,19 @@ def _estimate(used: pd.DataFrame, strata: pd.DataFrame, model_name: str) -> Effe
         long["stratum"] = long["area_id"] + "|" + long["period"].astype(str)
         long["row"] = long["stratum"] + "|" + long["covered"].astype(str)
         fit = fit_count_model(long, "incidents_in", ["covered"], fixed_effects=("stratum",),
-                              offset="log_exposure", cluster="area_id")
+                              offset="log_exposure", cluster=cluster)
         # The same sandwich without counting the stratum effects, which are nested in the area
         # clusters, in the small-sample factor (as fixest does): counting them widens the
         # interval by about sqrt(2) for nothing.
         _, se, _ = _fit_mixture(share, used["p_covered"].to_numpy(float),
-                                used["area_id"].to_numpy())
+                                used[cluster].to_numpy())
         est = EffectEstimate.from_fit(fit, "covered", model="poisson_fe_offset",
                                       period_col="row", std_err=se, **common)
         est.n_periods = int(fit.data["period"].nunique())
         est.n_incidents = int(fit.data["incidents_in"].sum())
         return est
     beta, se, g = _fit_mixture(share, used["p_covered"].to_numpy(float),
-                               used["area_id"].to_numpy())
+                               used[cluster].to_numpy())
     df = max(g - 1, 1)
     low, high = compute_conf_int(beta, se, df)
     caveats = [CAVEATS["reported"]]

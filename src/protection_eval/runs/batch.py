@@ -70,6 +70,8 @@ class BatchResult:
             first, *more = [str(r.run_dir)] if r.ok else _reasons(r.error)
             lines.append(f"{r.mission:<{width}}{r.status:<8}{r.seconds:>9.1f}  {first}")
             lines.extend(indent + line for line in more)
+            # What the data could not answer, under the mission, even when the run is ok.
+            lines.extend(f"{indent}note: {finding[:160]}" for finding in r.findings)
         return "\n".join(lines)
 
     def one_line(self) -> str:

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from protection_eval.ingest.tables import MissionData
     from protection_eval.ingest.validation import ValidationReport
     from protection_eval.runs.pdf import PdfPrinter
+    from protection_eval.runs.plausibility import PlausibilityCheck
 
 # The scientific stack (pandas, geopandas, pandera...) and papermill are imported where they are
 # used, not here: a run starts its notebook kernel first, so that the kernel imports them while
@@ -126,6 +127,9 @@ class RunResult:
         Wall time of the whole run.
     notebooks : list of NotebookRecord
         Per-notebook timings and outputs.
+    findings : list of str
+        The plausibility check's findings (:mod:`protection_eval.runs.plausibility`): what
+        the data could not answer, shown under the mission in the run summary.
     """
 
     mission: str
@@ -135,6 +139,7 @@ class RunResult:
     error: str | None = None
     seconds: float = 0.0
     notebooks: list[NotebookRecord] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -186,18 +191,29 @@ def _input_records(config: MissionConfig, mission: MissionData | None) -> list[d
     return records
 
 
-def write_validation(mission: MissionData, folder: Path) -> Path:
-    """Write ``validation.json`` and ``rejected/<table>.csv`` into ``folder``."""
-    return write_validation_report(mission.validation, folder)
+def write_validation(
+    mission: MissionData, folder: Path, plausibility: PlausibilityCheck | None = None
+) -> Path:
+    """Write ``validation.json`` and ``rejected/<table>.csv`` into ``folder``.
+
+    With ``plausibility`` (:func:`protection_eval.runs.plausibility.check_plausibility`), the
+    check goes into ``validation.json`` under ``plausibility``.
+    """
+    return write_validation_report(mission.validation, folder, plausibility)
 
 
-def write_validation_report(report: ValidationReport, folder: Path) -> Path:
+def write_validation_report(
+    report: ValidationReport, folder: Path, plausibility: PlausibilityCheck | None = None
+) -> Path:
     """Write a validation report (possibly of a mission that stopped) into ``folder``."""
     from protection_eval.io.writers import write_json, write_table
 
     for table, rejected in report.rejected.items():
         write_table(rejected, folder / RESTRICTED_FILES["rejected"] / f"{table}.csv")
-    return write_json(report.to_dict(), folder / RESTRICTED_FILES["validation"])
+    data = report.to_dict()
+    if plausibility is not None:
+        data["plausibility"] = plausibility.to_dict()
+    return write_json(data, folder / RESTRICTED_FILES["validation"])
 
 
 def _execute_notebook(
@@ -459,6 +475,7 @@ def run_mission(
     config_path = Path(config_path).resolve()
     run_id = run_id or new_run_id(started_at)
     records: list[NotebookRecord] = []
+    findings: list[str] = []
     mission_code = config_path.stem
 
     def emit(notebook: str | None, state: str, index: int = 0, total: int = 0) -> None:
@@ -486,7 +503,8 @@ def run_mission(
             mission_code, run_id, final, config, config_path, error, started, started_at,
             records, emit, period=period, seed=seed, extra_parameters=extra_parameters,
             notebooks=notebooks, slot=slot, export_html=export_html,
-            scheduler=(scheduler, scheduler_timeout), engine=engine, printer=printer)
+            scheduler=(scheduler, scheduler_timeout), engine=engine, printer=printer,
+            findings=findings)
     finally:
         if own_printer is not None:
             own_printer.close()
@@ -499,8 +517,12 @@ def _run_in_staging(
     period: str | None, seed: int | None, extra_parameters: dict[str, Any] | None,
     notebooks: Sequence[Path] | None, slot: AbstractContextManager[Any] | None,
     export_html: bool, scheduler: tuple[str | None, float], engine: str, printer: PdfPrinter,
+    findings: list[str],
 ) -> RunResult:
-    """Run the mission in its staging folder, then move the folder to ``final``."""
+    """Run the mission in its staging folder, then move the folder to ``final``.
+
+    ``findings`` receives the plausibility check's findings (for the summary and manifest).
+    """
     mission_dir = final.parent
     try:
         staging, lock = _open_staging(mission_dir, run_id)
@@ -514,7 +536,7 @@ def _run_in_staging(
             config, mission, parameters, error = _run_steps(
                 config, config_path, staging, period, seed, extra_parameters, notebooks,
                 records, slot=slot, export_html=export_html, emit=emit,
-                scheduler=scheduler, engine=engine, printer=printer,
+                scheduler=scheduler, engine=engine, printer=printer, findings=findings,
             )
         from protection_eval.io.writers import write_json
         from protection_eval.runs.pdf import print_shared_pdfs
@@ -553,6 +575,7 @@ def _run_in_staging(
             "period": period,
             "seed": parameters.get("seed"),
             "shared_pdfs": shared_pdfs,
+            "plausibility_findings": findings,
         }
         write_json(manifest, staging / MANIFEST)
         os.replace(staging, final)
@@ -569,7 +592,7 @@ def _run_in_staging(
             _link_latest(mission_dir, run_id)
     except OSError as exc:
         status, message = "failed", f"the run finished but `latest` was not moved to it: {exc}"
-    return RunResult(mission_code, run_id, status, final, message, seconds, records)
+    return RunResult(mission_code, run_id, status, final, message, seconds, records, findings)
 
 
 def _run_steps(
@@ -588,12 +611,15 @@ def _run_steps(
     scheduler: tuple[str | None, float] = (None, SCHEDULER_TIMEOUT_S),
     engine: str = ENGINE,
     printer: PdfPrinter | None = None,
+    findings: list[str] | None = None,
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
     """Validate, execute the notebooks and check a run in ``staging``.
 
     Returns the run's configuration (None when its copy is unusable), the validated mission,
-    the notebooks' parameters and the error (None when every step passed).
+    the notebooks' parameters and the error (None when every step passed); ``findings``
+    receives the plausibility check's findings.
     """
+    findings = [] if findings is None else findings
     try:
         todo = list(notebooks if notebooks is not None else notebook_paths())
         # Read once: the kernel imports what they import, papermill runs them.
@@ -611,7 +637,7 @@ def _run_steps(
         return _validate_and_execute(
             config, staging, period, seed, extra_parameters, todo, sources, records,
             slot=slot, export_html=export_html, emit=emit, scheduler=scheduler,
-            engine=engine, kernels=kernels,
+            engine=engine, kernels=kernels, findings=findings,
             printer=printer if notebooks is None else None)
     finally:
         if kernels is not None:
@@ -635,11 +661,13 @@ def _validate_and_execute(
     engine: str,
     kernels: KernelPool | None,
     printer: PdfPrinter | None,
+    findings: list[str],
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
     from protection_eval.distributed import heavy_steps_on
     from protection_eval.ingest.tables import MissionInputError
     from protection_eval.runs.mission_cache import write_mission_cache
     from protection_eval.runs.missions import load_mission, load_mission_for_audit
+    from protection_eval.runs.plausibility import check_plausibility
     from protection_eval.runs.publish import publish_shared
 
     restricted, shared = staging / RESTRICTED, staging / SHARED
@@ -671,9 +699,13 @@ def _validate_and_execute(
         # notebooks.
         with heavy_steps_on(address, timeout=timeout):
             mission, needles = load_mission_for_audit(config)
-        write_validation(mission, restricted)
         if not mission.validation.usable:
+            write_validation(mission, restricted)
             raise RunFailed("; ".join(mission.validation.errors))
+        # Before any figure: what the data can and cannot answer (validation.json, summary).
+        check = check_plausibility(mission)
+        write_validation(mission, restricted, check)
+        findings[:] = check.findings
         write_mission_cache(mission, run_config)
         # From here on the runner holds the mission as cached, each table read when first used
         # (the audit reads the incidents and areas): the mission as ingested, GPS tracks

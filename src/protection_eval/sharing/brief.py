@@ -22,8 +22,12 @@ import pandas as pd
 
 from protection_eval.coverage.gaps import GAP_MIN_UNCOVERED_SHARE
 from protection_eval.effects.count_models import CAVEATS
+from protection_eval.effects.dose_response import PATROL_PRESENCE
 from protection_eval.effects.event_study import describe_breakdown
+from protection_eval.effects.within_reach import PRESENCE_ESTIMAND
+from protection_eval.effects.within_reach_cells import CELL_CAVEAT, CELL_DESIGN, CELL_REASONS
 from protection_eval.hexgrid import hexagon_area_km2
+from protection_eval.labels import NOT_COMPUTED, NOT_ESTIMABLE, NOT_SHOWN, OK, RESULT_STATUSES
 from protection_eval.sharing.i18n import Language, get_language
 from protection_eval.sharing.maps import AREA_COLOUR, FOOTPRINT_COLOUR, GAP_COLOUR, count_classes
 
@@ -55,6 +59,7 @@ _MODELS = {
 # Caveats arrive in English inside effects.csv; each template is a message of its own.
 _ANY_PATROLS = N_("patrols")
 _HEADINGS = (N_("Where patrols were"), N_("What changed"), N_("Where to look first"), N_("Map"))
+_BASES_HEADING = N_("Where bases were")
 _CAVEAT_TEMPLATES = [text for key, text in CAVEATS.items() if key != "reported"]
 # When the pre-trend test failed: the breakdown value of effects.csv, said for a reader.
 _TREND_NONE = N_(
@@ -92,6 +97,99 @@ _NO_COVERAGE = N_(
     "Patrol coverage could not be computed: the mission has no patrol tracks, patrol routes or "
     "base locations."
 )
+# How much of the reports had presence near, by what the presence data are (bases have no
+# time window: a base is there all day).
+_SHARE = {
+    "patrols": N_("For {share} of those located precisely enough, a patrol had been within "
+                  "{radius} km in the {hours} hours before (source: {source})."),
+    "bases": N_("For {share} of those located precisely enough, an open base was within "
+                "{radius} km (source: {source})."),
+}
+_SHARE_NOT_SHOWN = {
+    "patrols": N_("The share of them with a patrol within {radius} km in the {hours} hours "
+                  "before is not shown, to protect survivors (source: {source})."),
+    "bases": N_("The share of them within {radius} km of an open base is not shown, to protect "
+                "survivors (source: {source})."),
+}
+# Not computed: the data it needs are missing, said with which data and which months.
+_NOT_COMPUTED = {
+    "no_presence_in_period": N_(
+        "Coverage was not computed: the {source} cover {spans}, and no month of this period. "
+        "No share is given and no gap is ranked."),
+    "all_imprecise": N_(
+        "Coverage was not computed: every incident is located less precisely than the {radius} "
+        "km radius (for instance only to its district or province), so none could be tested "
+        "against the {source}. No share is given and no gap is ranked."),
+    "no_incidents": N_("No incident was reported in the period, so coverage was not computed."),
+    "none_testable": N_(
+        "Coverage was not computed: no incident was both located within {radius} km and in a "
+        "month the {source} cover ({spans}). No share is given and no gap is ranked."),
+}
+_PARTLY_KNOWN = N_("The {source} cover only {spans} of this period: reports from the other "
+                   "months were not tested.")
+_PARTLY_KNOWN_COUNT = N_("The {source} cover only {spans} of this period: {count} reports from "
+                         "the other months were not tested.")
+_SOURCE_WORDS = {"GPS tracks": N_("GPS tracks"), "patrol routes": N_("patrol routes"),
+                 "base locations": N_("base locations")}
+_SPAN = {"both": N_("{start} to {end}"), "until": N_("up to {end}"),
+         "from": N_("from {start}")}
+# The patrol-presence question, always answered: the association, or why it is missing.
+_PRESENCE_QUESTION = {"patrols": N_("Fewer reports near patrols?"),
+                      "bases": N_("Fewer reports near bases?")}
+_PRESENCE_OK = {
+    "patrols": N_("Where and when a patrol had been within {radius} km in the {hours} hours "
+                  "before: {effect}, compared with nearby places and moments without one."),
+    "bases": N_("Within {radius} km of an open base: {effect}, compared with nearby places "
+                "without one."),
+}
+_PRESENCE_CELLS = N_("Nearby means the same hexagon of {size} and month: the mission has {n} "
+                     "area(s), too few to compare within areas.")
+_PRESENCE_ASSOCIATION = {
+    "patrols": N_("This is an association, not the effect of sending patrols: patrols go where "
+                  "incidents are expected, and a patrol nearby can raise reporting."),
+    "bases": N_("This is an association, not the effect of the bases: bases are where "
+                "incidents are expected, and a base nearby can raise reporting."),
+}
+_PRESENCE_NOT_SHOWN = N_("Not shown, to protect survivors: the comparison rests on fewer than "
+                         "{k} incidents.")
+_PRESENCE_NOT_COMPUTED = N_("Not computed: no report could be tested against patrol or base "
+                            "presence (see above).")
+_PRESENCE_CLUSTERS = N_("Not estimable: it needs reports in at least {needed} groups of "
+                        "hexagons ({size} each); the reports that could be tested here lie in "
+                        "{found}.")
+_PRESENCE_NOT_ESTIMABLE = N_("Not estimable with this data: too few reports could be tested to "
+                             "compare places within and out of reach.")
+_PRESENCE_NOT_RUN = N_("Not assessed in this run.")
+# A strategy without a headline number: the three words kept apart.
+_STRATEGY_NOT_SHOWN = N_("{name}: not shown, to protect survivors (the estimate rests on fewer "
+                         "than {k} incidents).")
+_STRATEGY_NEVER_ACTIVE = N_("{name}: not assessed, the strategy was not active in any area "
+                            "during this period.")
+_STRATEGY_NOT_ESTIMABLE = N_("{name}: not estimable with this data: too few areas or reports "
+                             "to compare.")
+_GAPS_NOT_COMPUTED = N_("No gap was ranked: coverage was not computed (see above).")
+_NO_GAP = {
+    "patrols": N_("No place is a gap: wherever reports were many, most had a patrol near."),
+    "bases": N_("No place is a gap: wherever reports were many, most were within reach of an "
+                "open base."),
+}
+_GAP_DEFINITION = {
+    "patrols": N_("A gap is a place with at least {k} reported incidents where at least {share} "
+                  "of them had no patrol near."),
+    "bases": N_("A gap is a place with at least {k} reported incidents where at least {share} "
+                "of them had no open base within {radius} km."),
+}
+_GAP_SHARE_HEADER = {"patrols": N_("share of reports with a patrol near"),
+                     "bases": N_("share of reports near an open base")}
+_REACH_LEGEND = {
+    "patrols": N_("Patrol footprint (within {radius} km of a patrol)"),
+    "bases": N_("Within {radius} km of an open base"),
+}
+_GAP_LEGEND = {
+    "patrols": N_("Gap: many reports, little patrol presence; the number is its rank"),
+    "bases": N_("Gap: many reports, few near a base; the number is its rank"),
+}
+_NO_FOOTPRINT = N_("No presence is drawn: coverage was not computed for this period.")
 # The ring design (effects.displacement), said for a reader: one sentence per strategy.
 _DISPLACEMENT_NONE = N_("No sign that reports moved to neighbouring areas.")
 _DISPLACEMENT_MOVED = N_(
@@ -405,15 +503,44 @@ def _breakdown(row: object) -> float:
     return float(value) if pd.notna(value) else math.nan
 
 
+def _row_status(row: object) -> str:
+    """Return an effects row's status (from its numbers in a table written before ``status``)."""
+    status = getattr(row, "status", None)
+    if isinstance(status, str) and status in RESULT_STATUSES:
+        return status
+    numbers = pd.to_numeric(pd.Series([getattr(row, c, None) for c in ("irr", "ci_low",
+                                                                      "ci_high")]),
+                            errors="coerce")
+    return OK if numbers.notna().all() else NOT_SHOWN
+
+
+def _strategy_missing(status: str, name: str, lang: Language, k: int) -> str:
+    """One line for a strategy without a number, in the word its status calls for."""
+    bold = f"<b>{html.escape(name[:1].upper() + name[1:])}</b>"
+    if status == NOT_SHOWN:
+        message, values = _STRATEGY_NOT_SHOWN, {"k": lang.number(k)}
+    elif status == NOT_COMPUTED:
+        message, values = _STRATEGY_NEVER_ACTIVE, {}
+    else:
+        message, values = _STRATEGY_NOT_ESTIMABLE, {}
+    text = _t(lang, message, name="\x00", **values).replace("\x00", bold)
+    return f"<li>{text}</li>"
+
+
 def _effects_section(inputs: BriefInputs, lang: Language) -> str:
     rows = headline_effects(inputs.effects)
+    presence = _presence_section(inputs, lang)
     if rows.empty:
-        return _p(lang, "No strategy could be assessed in this period.")
+        return presence + _p(lang, "No strategy could be assessed in this period.")
     items = []
     for r in rows.itertuples(index=False):
         sid = str(getattr(r, "strategy_id", "") or "")
         name = (inputs.strategy_names.get(sid, sid.replace("-", " "))
                 or lang.gettext("patrol presence"))
+        status = _row_status(r)
+        if status != OK:
+            items.append(_strategy_missing(status, name, lang, inputs.k))
+            continue
         effect = describe_effect(float(r.irr), float(r.ci_low), float(r.ci_high), language=lang)
         m = _breakdown(r)
         text = str(getattr(r, "caveats", "") or "")
@@ -433,7 +560,58 @@ def _effects_section(inputs: BriefInputs, lang: Language) -> str:
         said = (f"<div class='reporting'>{html.escape(reporting, quote=False)}</div>"
                 if reporting else "")
         items.append(f"<li>{line}{moved}{said}{warn}</li>")
-    return f"<ul>{''.join(items)}</ul>"
+    return f"{presence}<ul>{''.join(items)}</ul>"
+
+
+def _kind(cov: dict[str, Any] | None) -> str:
+    """``bases`` for a mission whose presence is base locations, else ``patrols``."""
+    return "bases" if (cov or {}).get("model") == "bases" else "patrols"
+
+
+def _share_status(cov: dict[str, Any]) -> str:
+    """Return the covered share's status (a summary written before it had only suppression)."""
+    status = cov.get("covered_share_status")
+    if isinstance(status, str) and status in RESULT_STATUSES:
+        return status
+    return OK if cov.get("covered_share") is not None else NOT_SHOWN
+
+
+def _spans(spans: Any, lang: Language) -> str:
+    """Month spans (``[["2014-01", "2018-12"], ...]``, None: open) said as months."""
+    said = []
+    for first, last in spans or []:
+        if first is None and last is None:
+            continue
+        if first is None:
+            said.append(_t(lang, _SPAN["until"], end=lang.month(last)))
+        elif last is None:
+            said.append(_t(lang, _SPAN["from"], start=lang.month(first)))
+        else:
+            said.append(_t(lang, _SPAN["both"], start=lang.month(first), end=lang.month(last)))
+    return ", ".join(said)
+
+
+def _source(cov: dict[str, Any], lang: Language) -> str:
+    presence = cov.get("presence") or {}
+    source = presence.get("source") or {"tracks": "GPS tracks", "routes": "patrol routes",
+                                         "bases": "base locations"}.get(str(cov.get("model")))
+    return lang.gettext(_SOURCE_WORDS.get(str(source), _ANY_PATROLS))
+
+
+def _not_computed(cov: dict[str, Any], lang: Language, radius: str) -> str:
+    """Say why coverage was not computed: which data are missing, for which months."""
+    presence = cov.get("presence") or {}
+    cause = cov.get("covered_share_cause")
+    source = _source(cov, lang)
+    if cause == "no_incidents":
+        return _t(lang, _NOT_COMPUTED["no_incidents"])
+    if cause == "no_presence_in_period" or presence.get("months_with_data") == 0:
+        return _t(lang, _NOT_COMPUTED["no_presence_in_period"], source=source,
+                  spans=_spans(presence.get("data_spans"), lang))
+    if cause == "all_imprecise":
+        return _t(lang, _NOT_COMPUTED["all_imprecise"], radius=radius, source=source)
+    return _t(lang, _NOT_COMPUTED["none_testable"], radius=radius, source=source,
+              spans=_spans(presence.get("spans_with_data"), lang))
 
 
 def _coverage_section(inputs: BriefInputs, lang: Language) -> str:
@@ -441,10 +619,9 @@ def _coverage_section(inputs: BriefInputs, lang: Language) -> str:
     if not cov:
         return _p(lang, "Patrol coverage was not computed in this run.")
     total = cov.get("incidents_total")
-    share = cov.get("covered_share")
     if not isinstance(total, int | float):
         total_text = lang.gettext("not known")
-    elif total < inputs.k:
+    elif 0 < total < inputs.k:
         total_text = _t(lang, "fewer than {k}", k=lang.number(inputs.k))
     else:
         total_text = lang.number(total)
@@ -452,27 +629,111 @@ def _coverage_section(inputs: BriefInputs, lang: Language) -> str:
     first = first.replace("\x00", f"<b>{html.escape(total_text)}</b>")
     if cov.get("model") == "none":
         return f"<p>{first} {_t(lang, _NO_COVERAGE)}</p>"
+    kind = _kind(cov)
     model = lang.gettext(_MODELS.get(str(cov.get("model")), _ANY_PATROLS))
-    where = dict(radius=lang.number(float(cov.get("radius_m", 0)) / 1000, decimals=1),
-                 hours=lang.number(float(cov.get("window_h", 0))), source=model)
-    if share is None:
-        second = _t(lang, "The share of them with a patrol within {radius} km in the {hours} "
-                    "hours before is not shown, to protect survivors (source: {source}).",
+    radius = lang.number(float(cov.get("radius_m", 0)) / 1000, decimals=1)
+    where = dict(radius=radius, hours=lang.number(float(cov.get("window_h", 0))), source=model)
+    status = _share_status(cov)
+    if status == OK:
+        second = _t(lang, _SHARE[kind], share=lang.percent(float(cov["covered_share"])),
                     **where)
+        second += _partly_known(cov, lang)
+    elif status == NOT_SHOWN:
+        second = _t(lang, _SHARE_NOT_SHOWN[kind], **where) + _partly_known(cov, lang)
     else:
-        second = _t(lang, "For {share} of those located precisely enough, a patrol had been "
-                    "within {radius} km in the {hours} hours before (source: {source}).",
-                    share=lang.percent(float(share)), **where)
+        second = _not_computed(cov, lang, radius)
     return f"<p>{first} {second}</p>"
+
+
+def _partly_known(cov: dict[str, Any], lang: Language) -> str:
+    """Say which months the presence data cover, when they do not cover the whole period."""
+    presence = cov.get("presence") or {}
+    if not presence.get("spans_without_data"):
+        return ""
+    count = cov.get("incidents_left_out_presence_unknown")
+    spans = _spans(presence.get("spans_with_data"), lang)
+    if isinstance(count, int | float) and count > 0:
+        return " " + _t(lang, _PARTLY_KNOWN_COUNT, source=_source(cov, lang), spans=spans,
+                        count=lang.number(count))
+    return " " + _t(lang, _PARTLY_KNOWN, source=_source(cov, lang), spans=spans)
+
+
+def _presence_row(effects: pd.DataFrame | None) -> pd.Series | None:
+    """Return the within-reach row of ``effects.csv`` (strategy ``patrol-presence``), if any."""
+    if effects is None or effects.empty or "estimand" not in effects:
+        return None
+    rows = effects[(effects["strategy_id"].astype(str) == PATROL_PRESENCE)
+                   & (effects["estimand"].astype(str) == PRESENCE_ESTIMAND)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def _presence_answer(row: pd.Series | None, cov: dict[str, Any], inputs: BriefInputs,
+                     lang: Language) -> str:
+    """Answer "fewer reports near patrols?" in the word its status calls for."""
+    kind = _kind(cov)
+    radius = lang.number(float(cov.get("radius_m", 0)) / 1000, decimals=1)
+    hours = lang.number(float(cov.get("window_h", 0)))
+    if row is None:
+        coverage_missing = cov.get("model") == "none" or _share_status(cov) == NOT_COMPUTED
+        return _t(lang, _PRESENCE_NOT_COMPUTED if cov and coverage_missing
+                  else _PRESENCE_NOT_RUN)
+    status = _row_status(row)
+    if status == NOT_SHOWN:
+        return _t(lang, _PRESENCE_NOT_SHOWN, k=lang.number(inputs.k))
+    if status == NOT_COMPUTED:
+        return _t(lang, _PRESENCE_NOT_COMPUTED)
+    if status == NOT_ESTIMABLE:
+        match = _caveat_pattern(CELL_REASONS["clusters"]).search(str(row.get("reason", "")))
+        if match is None:
+            return _t(lang, _PRESENCE_NOT_ESTIMABLE)
+        size = _t(lang, "about {area} km²", area=lang.number(
+            float(match["parent_km2"]), decimals=0))
+        return _t(lang, _PRESENCE_CLUSTERS, needed=lang.number(int(match["needed"])),
+                  size=size, found=lang.number(int(match["found"])))
+    effect = describe_effect(float(row["irr"]), float(row["ci_low"]), float(row["ci_high"]),
+                             language=lang)
+    said = html.escape(lang.gettext(_PRESENCE_OK[kind]), quote=False).format(
+        radius=html.escape(radius), hours=html.escape(hours), effect=effect)
+    if str(row.get("design", "")) == CELL_DESIGN:
+        match = _caveat_pattern(CELL_CAVEAT).search(str(row.get("caveats", "")))
+        if match is not None:
+            size = _t(lang, "about {area} km²", area=lang.number(
+                float(match["cell_km2"]), decimals=0))
+            said += " " + _t(lang, _PRESENCE_CELLS, size=size,
+                             n=lang.number(int(match["n_areas"])))
+    caveat = _p(lang, _PRESENCE_ASSOCIATION[kind], tag="span", cls="caveat")
+    return f"{said} {caveat}"
+
+
+def _presence_section(inputs: BriefInputs, lang: Language) -> str:
+    """Answer "are there fewer reports near patrols (bases)?" always: a number or why not."""
+    cov = inputs.coverage or {}
+    question = _t(lang, _PRESENCE_QUESTION[_kind(cov)])
+    answer = _presence_answer(_presence_row(inputs.effects), cov, inputs, lang)
+    return f"<p class='presence'><b>{question}</b> {answer}</p>"
+
+
+def _gaps_not_computed(inputs: BriefInputs) -> bool:
+    """Whether the gap list could not be ranked (no presence data, nothing testable)."""
+    cov = inputs.coverage or {}
+    status = cov.get("gaps_status")
+    if status is None and cov:
+        status = NOT_COMPUTED if cov.get("model") == "none" else OK
+    gaps = inputs.gaps
+    listed = (gaps is not None and "status" in gaps
+              and gaps["status"].astype(str).isin([NOT_COMPUTED, NOT_ESTIMABLE]).any())
+    return status in {NOT_COMPUTED, NOT_ESTIMABLE} or listed
 
 
 def _gaps_section(inputs: BriefInputs, lang: Language) -> str:
     gaps = inputs.gaps
+    if _gaps_not_computed(inputs):
+        return _p(lang, _GAPS_NOT_COMPUTED)
     if gaps is None:
         return _p(lang, "No gap list was produced.")
+    kind = _kind(inputs.coverage)
     if gaps.empty:
-        none = _t(lang, "No place is a gap: wherever reports were many, most had a patrol near.")
-        return f"<p>{none}</p>"
+        return _p(lang, _NO_GAP[kind])
     if "rank" in gaps:
         gaps = gaps.assign(_rank=pd.to_numeric(gaps["rank"], errors="coerce"))
         gaps = gaps.sort_values("_rank", kind="stable", na_position="last")
@@ -496,7 +757,7 @@ def _gaps_section(inputs: BriefInputs, lang: Language) -> str:
                     f"<td>{count_text}</td><td>{cov_text}</td>"
                     f"<td>{html.escape(size_text)}</td></tr>")
     headers = [N_("rank on the map"), N_("in area"), N_("reported incidents"),
-               N_("share of reports with a patrol near"), N_("hexagon size")]
+               _GAP_SHARE_HEADER[kind], N_("hexagon size")]
     head_row = "".join(f"<th>{_t(lang, h)}</th>" for h in headers)
     return f"<table class='gaps'><tr>{head_row}</tr>{''.join(rows)}</table>"
 
@@ -520,11 +781,15 @@ def _legend(inputs: BriefInputs, lang: Language, radius_km: str | None) -> str:
     rows.append(row("background:#f4f4f4;border:1px solid #bbb",
                     _t(lang, "No report, or fewer than {k} (hidden to protect survivors)",
                        k=lang.number(inputs.k))))
-    reach = (_t(lang, "Patrol footprint (within {radius} km of a patrol)", radius=radius_km)
+    kind = _kind(inputs.coverage)
+    reach = (_t(lang, _REACH_LEGEND[kind], radius=radius_km)
              if radius_km else _t(lang, "Patrol footprint"))
     rows.append(row(f"background:{FOOTPRINT_COLOUR};opacity:.35", reach))
-    rows.append(row(f"border:3px dashed {GAP_COLOUR}",
-                    _t(lang, "Gap: many reports, little patrol presence; the number is its rank")))
+    rows.append(row(f"border:3px dashed {GAP_COLOUR}", _t(lang, _GAP_LEGEND[kind])))
+    presence = (inputs.coverage or {}).get("presence") or {}
+    if presence.get("months_with_data") == 0:
+        # Only when no month had presence data: otherwise the footprint drawn is true.
+        rows.append(f"<div class='note'>{_t(lang, _NO_FOOTPRINT)}</div>")
     rows.append(row(f"border:1.5px solid {AREA_COLOUR}", _t(lang, "Area boundary")))
     match = re.search(r'data-resolutions="([\d ]*)"', inputs.map_svg or "")
     sizes = [int(r) for r in match.group(1).split()] if match else []
@@ -579,11 +844,11 @@ td, th { border-bottom: 1px solid #ddd; padding: .12rem .4rem; text-align: start
 .row { display: flex; align-items: center; gap: .35rem; margin: 1px 0; }
 .sw { flex: none; width: 12px; height: 12px; display: inline-block; }
 .foot { color: #666; font-size: 8pt; margin-top: .5rem; }
-@media print { body { margin: 0; max-width: none; padding: 0; font-size: 8.8pt;
-                      line-height: 1.25; }
+@media print { body { margin: 0; max-width: none; padding: 0; font-size: 8.6pt;
+                      line-height: 1.2; }
                h1 { font-size: 13pt; } h2 { font-size: 10pt; margin: .4rem 0 .15rem; }
-               .caveat { font-size: 7.8pt; } .legend, .note { font-size: 7.8pt; }
-               table { font-size: 8pt; } .map svg { max-height: 76mm; }
+               .caveat { font-size: 7.6pt; } .legend, .note { font-size: 7.4pt; }
+               table { font-size: 8pt; } .map svg { max-height: 64mm; }
                .synthetic, .sw, .map svg { print-color-adjust: exact;
                -webkit-print-color-adjust: exact; }
                a { color: inherit; } }
@@ -610,10 +875,14 @@ def render_brief(inputs: BriefInputs, *, generated: dt.date | None = None) -> st
     generated = generated or dt.datetime.now(dt.UTC).date()
     banner = (_p(lang, "SYNTHETIC DATA: a demonstration, not a real mission", tag="div",
                  cls="synthetic") if inputs.synthetic else "")
-    headings = [_p(lang, text, tag="h2") for text in _HEADINGS]
-    definition = _p(lang, "A gap is a place with at least {k} reported incidents where at least "
-                    "{share} of them had no patrol near.", k=lang.number(inputs.k),
-                    share=lang.percent(GAP_MIN_UNCOVERED_SHARE))
+    kind = _kind(inputs.coverage)
+    titles = (_BASES_HEADING, *_HEADINGS[1:]) if kind == "bases" else _HEADINGS
+    headings = [_p(lang, text, tag="h2") for text in titles]
+    radius_m = (inputs.coverage or {}).get("radius_m") or 0
+    definition = ("" if _gaps_not_computed(inputs) else
+                  _p(lang, _GAP_DEFINITION[kind], k=lang.number(inputs.k),
+                     share=lang.percent(GAP_MIN_UNCOVERED_SHARE),
+                     radius=lang.number(float(radius_m) / 1000, decimals=1)))
     title = _t(lang, "Protection brief: {name}", name=inputs.name)
     period = _t(lang, "{start} to {end}", start=lang.month(inputs.period[0]),
                 end=lang.month(inputs.period[1]))

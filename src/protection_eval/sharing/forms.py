@@ -26,6 +26,7 @@ from protection_eval.hexgrid import (
     to_hexagon_footprint,
     to_hexagon_frame,
 )
+from protection_eval.labels import NOT_COMPUTED, NOT_SHOWN, OK, SHOWN_REASON
 from protection_eval.projection import total_area_km2
 from protection_eval.sharing.disclosure import (
     MIN_ADAPTIVE_RESOLUTION,
@@ -63,6 +64,7 @@ _SUMMARY_COUNTS: tuple[str, ...] = (
     "incidents_in_scope",
     "incidents_covered",
     "incidents_left_out_by_precision",
+    "incidents_left_out_presence_unknown",
     "incidents_left_out_other",
     "incidents_date_only",
     "incidents_range_across_window",
@@ -84,7 +86,7 @@ def to_shared_coverage_summary(summary: Mapping[str, Any], k: int) -> dict[str, 
 
     hide = {key for key in _SUMMARY_COUNTS if small(out.get(key))}
     parts = {"incidents_in_scope", "incidents_left_out_by_precision",
-             "incidents_left_out_other"}
+             "incidents_left_out_presence_unknown", "incidents_left_out_other"}
     if hide & parts:
         hide |= parts
     unknown = out.get("incidents_covered") is None or out.get("incidents_in_scope") is None
@@ -92,6 +94,10 @@ def to_shared_coverage_summary(summary: Mapping[str, Any], k: int) -> dict[str, 
     if small(uncovered):
         hide.add("incidents_covered")
     if hide & {"incidents_covered", "incidents_in_scope"}:
+        if out.get("covered_share") is not None:
+            # Hidden, not missing: the share was computed and is withheld for safety.
+            out["covered_share_status"] = NOT_SHOWN
+            out["covered_share_reason"] = SHOWN_REASON.format(k=k)
         out["covered_share"] = None
     for key in hide:
         out[key] = None
@@ -199,7 +205,8 @@ def to_shared_gaps(
         ``period`` (``label``), ``h3_cell``, ``resolution`` (the unit's H3 resolution),
         ``place`` (with ``areas``), ``incidents`` (Int64), ``covered_share`` (Float64, NA where
         it could disclose a small count), ``rank`` (1 = look first: most reports without a
-        patrol in reach, then the lowest covered share), sorted by rank.
+        patrol in reach, then the lowest covered share), ``status`` (``ok``, or ``not_shown``
+        where the share is hidden) and ``reason``, sorted by rank.
 
     Raises
     ------
@@ -207,7 +214,7 @@ def to_shared_gaps(
         When ``gaps`` holds more than one period.
     """
     columns = ["period", "h3_cell", "resolution", *(["place"] if areas is not None else []),
-               "incidents", "covered_share", "rank"]
+               "incidents", "covered_share", "rank", "status", "reason"]
     if len(gaps) and gaps["period"].nunique(dropna=False) > 1:
         raise ValueError("to_shared_gaps takes one period: pass summarise_gaps(gaps)")
     units = to_shared_units(gaps, k, adaptive=adaptive, min_resolution=min_resolution)
@@ -228,6 +235,10 @@ def to_shared_gaps(
     hidden = (shown["incidents_covered"].isna() | shown["incidents_uncovered"].isna()).to_numpy()
     share[hidden] = pd.NA
     table["covered_share"] = share
+    # A hidden share is "not shown" (safety), never "not computed".
+    table["status"] = np.where(hidden, NOT_SHOWN, OK)
+    table["reason"] = pd.Series(np.where(hidden, SHOWN_REASON.format(k=k), None),
+                                dtype="object")
     listed = (table["incidents"].notna() & is_gap(units, k)).to_numpy()
     table = table.loc[listed]
     table["rank"] = rank_gaps(units.loc[listed]).to_numpy()
@@ -247,10 +258,21 @@ def to_shared_coverage_gaps(
 
     ``place`` names the area holding each unit's centre. Monthly gap lists stay in the
     restricted part (:attr:`CoverageResult.gaps`); see :func:`to_shared_gaps` for the rules.
+    When the gaps could not be ranked (``summary["gaps_status"]`` is not ``ok``: no presence
+    data for the incidents' months, no incident located precisely enough), the table is one
+    row with no place, that ``status`` and its ``reason``.
     """
+    label = str(result.summary.get("period", ""))
+    status = result.summary.get("gaps_status", OK)
+    if status != OK:
+        # No gap list, and one row that says why: a header alone would read "no gap".
+        row = {c: pd.NA for c in ("h3_cell", "resolution", "place", "incidents",
+                                  "covered_share", "rank")}
+        row.update(period=label, status=status, reason=result.summary.get("gaps_reason"))
+        return pd.DataFrame([row])[["period", "h3_cell", "resolution", "place", "incidents",
+                                    "covered_share", "rank", "status", "reason"]]
     return to_shared_gaps(result.gaps_overall, k, top=top, areas=result.area_shapes,
-                          label=str(result.summary.get("period", "")),
-                          min_resolution=coarsest_resolution(result.area_shapes))
+                          label=label, min_resolution=coarsest_resolution(result.area_shapes))
 
 
 def coarsest_resolution(areas: gpd.GeoDataFrame) -> int:
@@ -372,7 +394,21 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
         radius_m=result.params.radius_m,
         tile_url=None if tiles is None else tiles.url,
         tile_attribution=None if tiles is None else tiles.attribution,
+        presence="bases" if result.model == "bases" else "patrols",
+        note=_map_note(result.summary),
     )
+
+
+def _map_note(summary: Mapping[str, Any]) -> str | None:
+    """Return the legend's sentence on coverage not computed, or on months without data."""
+    if summary.get("covered_share_status") == NOT_COMPUTED:
+        return f"Coverage not computed: {summary.get('covered_share_reason')}."
+    presence = summary.get("presence") or {}
+    missing = presence.get("spans_without_data") or []
+    if missing:
+        months = ", ".join(a if a == b else f"{a} to {b}" for a, b in missing)
+        return f"No presence data for {months}: reports of those months are not drawn."
+    return None
 
 
 def to_shared_svg_map(result: CoverageResult, config: MissionConfig) -> str:
@@ -411,7 +447,11 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = MIN_K) -> pd.D
 
     An estimate whose model holds fewer than ``min_count`` incidents is suppressed: its ratio,
     interval, p-value, dispersion, bootstrap p-value and interval, standard error, breakdown
-    value and incident total are blanked and the caveat says why. Ratios and intervals are
+    value and incident total are blanked, the caveat says why and ``status`` is ``not_shown``.
+    A headline estimate that could not be made (a strategy never active, too few areas for
+    the within-reach ratio...) is a row without numbers whose ``status`` is ``not_computed``
+    or ``not_estimable`` and whose ``reason`` says what is missing
+    (:attr:`MissionEffects.not_estimated`). Ratios and intervals are
     rounded to 4 decimals, ``se_log_irr`` to 6, ``breakdown_m`` to 2, p-values and dispersion to
     3 significant digits: the precision the estimates have, and the same digits on any machine
     or thread count.
@@ -437,11 +477,20 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = MIN_K) -> pd.D
         table.loc[small, "boot_weights"] = ""
         table.loc[small, "n_incidents"] = pd.NA
         table.loc[small, "caveats"] = CAVEATS["suppressed"].format(k=k)
+        table.loc[small, "status"] = NOT_SHOWN
+        table.loc[small, "reason"] = SHOWN_REASON.format(k=k)
     table[list(_DECIMALS)] = table[list(_DECIMALS)].astype(float).round(_DECIMALS)
     for column in _SIGNIFICANT:
         table[column] = table[column].map(
             lambda p: p if pd.isna(p) or np.isinf(p) else float(f"{p:.3g}")
         )
+    missing = pd.DataFrame(
+        [{"mission": effects.mission, "strategy_id": m.strategy_id, "estimand": m.estimand,
+          "headline": m.estimand == "deployment", "status": m.status, "reason": m.reason}
+         for m in effects.not_estimated],
+        columns=["mission", "strategy_id", "estimand", "headline", "status", "reason"])
+    if len(missing):
+        table = pd.concat([table, missing.reindex(columns=table.columns)], ignore_index=True)
     return table[EFFECTS_CSV_COLUMNS]
 
 

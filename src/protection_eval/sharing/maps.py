@@ -396,6 +396,8 @@ def _legend_html(
     restricted: bool,
     has_tiles: bool,
     resolutions: Sequence[int] = (),
+    presence: str = "patrols",
+    note_text: str | None = None,
 ) -> str:
     def row(swatch_style: str, text: str) -> str:
         return (
@@ -407,7 +409,13 @@ def _legend_html(
     def note(text: str) -> str:
         return f'<div style="color:#555;margin-top:4px">{text}</div>'
 
+    bases = presence == "bases"
     reach = f"within {radius_m / 1000:g} km of a patrol" if radius_m else "within patrol reach"
+    footprint_label = (f"Within {radius_m / 1000:g} km of an open base" if bases and radius_m
+                       else "Within reach of an open base" if bases
+                       else f"Patrol footprint ({reach})")
+    gap_label = ("Gap: many reports, few near a base; number = look here first" if bases else
+                 "Gap: many reports, little patrol presence; number = look here first")
     hidden = "" if restricted else f", or fewer than {k} (hidden to protect survivors)"
     rows = [
         '<div style="font-weight:bold;margin-bottom:2px">Reports of SGBV per hexagon</div>',
@@ -415,14 +423,13 @@ def _legend_html(
         note(f"Unshaded: no report{hidden}."),
         *_size_notes(resolutions, note),
         '<div style="margin-top:6px"></div>',
-        row(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", f"Patrol footprint ({reach})"),
-        row(
-            f"border:3px dashed {_GAP_COLOUR}",
-            "Gap: many reports, little patrol presence; number = look here first",
-        ),
+        row(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", footprint_label),
+        row(f"border:3px dashed {_GAP_COLOUR}", gap_label),
         row(f"border:1.5px solid {_AREA_COLOUR}", "Area boundary (hover for figures)"),
         note("Counts are reports, not all incidents: more patrols can mean more reporting."),
     ]
+    if note_text:
+        rows.append(note(html.escape(note_text)))
     if not has_tiles:
         rows.append(note("No background map: none is configured for this mission."))
     return (
@@ -490,6 +497,8 @@ def _build(
     simplify_deg: float,
     count_breaks: Sequence[int] | None,
     gap_labels: int,
+    presence: str = "patrols",
+    note: str | None = None,
 ) -> CoverageMap:
     k = check_k(k)
     areas = _check_layer(areas, "areas", AREA_PROPERTIES, ["name"])
@@ -504,7 +513,8 @@ def _build(
             if layer is not None:
                 _check_suppressed(layer, name, k)
 
-    title = f"{mission}: patrol coverage and reported SGBV, {period}"
+    what = "base presence" if presence == "bases" else "patrol coverage"
+    title = f"{mission}: {what} and reported SGBV, {period}"
     if synthetic:
         title += " (SYNTHETIC)"
     if restricted:
@@ -558,7 +568,7 @@ def _build(
     )
     if footprint is not None:
         add(
-            "Patrol footprint",
+            "Within reach of an open base" if presence == "bases" else "Patrol footprint",
             footprint,
             FOOTPRINT_PROPERTIES,
             lambda _: {"color": _FOOTPRINT_COLOUR, "weight": 0, "fillOpacity": 0.3},
@@ -627,7 +637,7 @@ def _build(
     root.html.add_child(
         InertHtml(
             _legend_html(classes, k, radius_m, restricted, tile_url is not None,
-                         _resolutions(hexagons))
+                         _resolutions(hexagons), presence, note)
         )
     )
     allowed = () if tile_url is None else (tile_url,)
@@ -651,6 +661,8 @@ def make_coverage_map(
     simplify_deg: float = 1e-4,
     count_breaks: Sequence[int] | None = None,
     gap_labels: int = 10,
+    presence: str = "patrols",
+    note: str | None = None,
 ) -> CoverageMap:
     """Build the shared coverage map a field commander opens from one file.
 
@@ -696,6 +708,11 @@ def make_coverage_map(
         Lower bounds of the hexagon colour classes above ``k`` (default 10, 25, 50, 100).
     gap_labels : int
         How many top-ranked gaps get a number on the map.
+    presence : {"patrols", "bases"}
+        What the presence data are: a bases-only mission's legend says "within ... km of an
+        open base" (no time window, no patrol).
+    note : str, optional
+        A sentence for the legend, e.g. why coverage was not computed and for which months.
 
     Returns
     -------
@@ -726,6 +743,8 @@ def make_coverage_map(
         simplify_deg=simplify_deg,
         count_breaks=count_breaks,
         gap_labels=gap_labels,
+        presence=presence,
+        note=note,
     )
 
 

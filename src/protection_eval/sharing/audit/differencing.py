@@ -59,8 +59,9 @@ def _month(index: int) -> str:
 # Parts of a coverage summary's total that do not hold one another: their difference is not a
 # count of any set of incidents. Every other pair of its totals is a whole and a part.
 _DISJOINT_PARTS = frozenset(
-    ("incidents_left_out_by_precision", "incidents_left_out_other", "incidents_in_scope",
-     "incidents_covered", "incidents_date_only")
+    ("incidents_left_out_by_precision", "incidents_left_out_presence_unknown",
+     "incidents_left_out_other", "incidents_in_scope", "incidents_covered",
+     "incidents_date_only")
 )
 _NESTED_PARTS = (
     frozenset(("incidents_in_scope", "incidents_covered")),
