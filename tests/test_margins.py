@@ -146,8 +146,9 @@ def test_the_brief_counts_are_read_through_the_rank_of_the_folder_gaps(tmp_path,
     gaps.to_csv(tmp_path / "gaps.csv", index=False)
     brief = render_brief(BriefInputs(
         "M", "Mission", ("2023-01", "2023-06"), True, 5, language=language,
+        # Gaps are ranked only where presence data exist (a mission with model "none" has none).
         coverage={"mission": "M", "period": "2023-01 to 2023-06", "incidents_total": 2345,
-                  "model": "none"},
+                  "model": "bases"},
         gaps=gaps))
     (tmp_path / "brief.html").write_text(brief, encoding="utf-8")
     found = read_published_margins(tmp_path, PERIOD, mission="M")
