@@ -579,6 +579,8 @@ td, th { border-bottom: 1px solid #ddd; padding: .12rem .4rem; text-align: start
 .row { display: flex; align-items: center; gap: .35rem; margin: 1px 0; }
 .sw { flex: none; width: 12px; height: 12px; display: inline-block; }
 .foot { color: #666; font-size: 8pt; margin-top: .5rem; }
+@media screen and (max-width: 640px) { .mapbox { flex-direction: column; }
+               .map { flex: none; width: 100%; } .map svg { max-height: none; } }
 @media print { body { margin: 0; max-width: none; padding: 0; font-size: 8.8pt;
                       line-height: 1.25; }
                h1 { font-size: 13pt; } h2 { font-size: 10pt; margin: .4rem 0 .15rem; }

@@ -32,6 +32,7 @@ from protection_eval.sharing.disclosure import (
     check_k,
     suppress_counts,
 )
+from protection_eval.sharing.map_text import MapText
 from protection_eval.sharing.maps import CoverageMap, make_coverage_map
 from protection_eval.sharing.svgmap import to_svg_map
 
@@ -348,7 +349,8 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
     result : CoverageResult
         The mission's coverage.
     config : MissionConfig
-        For the mission code, period, SYNTHETIC flag, ``k`` and the tile server (if any).
+        For the mission code, period, SYNTHETIC flag, ``k``, the tile server (if any) and the
+        language of the map's words (``sharing.language``).
 
     Returns
     -------
@@ -357,10 +359,12 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
     """
     k = config.sharing.min_count
     tiles = config.sharing.tile_server
+    text = MapText.of(config.sharing.language)
     return make_coverage_map(
         **to_coverage_map_layers(result, k),
         mission=config.mission,
-        period=f"{config.period.start:%Y-%m} to {config.period.end:%Y-%m}",
+        period=text.period(config.period.start, config.period.end),
+        language=text.language,
         synthetic=config.synthetic,
         k=k,
         radius_m=result.params.radius_m,

@@ -28,9 +28,11 @@ import pandas as pd
 import shapely
 
 from protection_eval.config import MIN_K
-from protection_eval.hexgrid import hexagon_area_km2
+from protection_eval.sharing import map_text
 from protection_eval.sharing.disclosure import check_k
+from protection_eval.sharing.i18n import Language
 from protection_eval.sharing.inert import InertHtml, make_inert, render_inert
+from protection_eval.sharing.map_text import LegendRow, MapText
 from protection_eval.sharing.offline import to_offline_html
 
 __all__ = [
@@ -130,6 +132,8 @@ class CoverageMap:
         One row per drawn layer: ``layer``, ``features``, ``properties``.
     allowed_urls : tuple of str
         External URLs the page may fetch: the configured tile server's template, if any.
+    language : str
+        The language of the page's words (``<html lang>``).
     """
 
     folium_map: folium.Map
@@ -137,6 +141,7 @@ class CoverageMap:
     restricted: bool
     layers: pd.DataFrame
     allowed_urls: tuple[str, ...] = field(default=())
+    language: str = "en"
 
     def to_html(self) -> str:
         """Render the map as one self-contained HTML page.
@@ -162,6 +167,9 @@ class CoverageMap:
             page = render_inert(self.folium_map)
         finally:
             policies["json.dumps_kwargs"] = previous
+        # branca's figure writes a bare <html>; the page's language is said on it (the map's
+        # direction is not: the geography is never mirrored, only its words' boxes are).
+        page = page.replace("<html>", f'<html lang="{html.escape(self.language)}">', 1)
         return to_offline_html(_stable_element_ids(page), allowed_urls=self.allowed_urls)
 
     def _repr_html_(self) -> str:
@@ -175,36 +183,20 @@ class CoverageMap:
         return self.layers.copy()
 
 
-def _format_count(value: Any) -> str:
-    return "not shown (suppressed)" if pd.isna(value) else f"{int(value):,}"
+def format_hexagon_size(resolution: Any, language: str | Language = "en") -> str:
+    """Say how large a hexagon of an H3 resolution is, for a reader (``about 5.2 km²``)."""
+    return MapText.of(language).hexagon_size(resolution)
 
 
-def _format_share(value: Any) -> str:
-    return "no data" if pd.isna(value) else f"{100 * float(value):.0f} %"
-
-
-def _format_hours(value: Any) -> str:
-    return "no data" if pd.isna(value) else f"{float(value):,.0f}"
-
-
-def format_hexagon_size(resolution: Any) -> str:
-    """Say how large a hexagon of an H3 resolution is, for a reader (``about 5 km2``)."""
-    if pd.isna(resolution):
-        return ""
-    area = hexagon_area_km2(int(resolution))
-    rounded = float(f"{area:.2g}")
-    return f"about {rounded:,g} km\u00b2"
-
-
-def _format_value(column: str, value: Any) -> str:
+def _format_value(column: str, value: Any, text: MapText) -> str:
     if column == "resolution":
-        return format_hexagon_size(value)
+        return text.hexagon_size(value)
     if column in _COUNT_COLUMNS:
-        return _format_count(value)
+        return text.count(value)
     if column in _SHARE_COLUMNS:
-        return _format_share(value)
+        return text.share(value)
     if column in _HOURS_COLUMNS:
-        return _format_hours(value)
+        return text.hours(value)
     return "" if pd.isna(value) else str(value)
 
 
@@ -251,6 +243,7 @@ def _to_geojson(
     decimals: int,
     tolerance: float,
     with_ids: bool = False,
+    text: MapText | None = None,
 ) -> dict[str, Any]:
     """Build a compact FeatureCollection: display-precision geometry, formatted properties."""
     geometry = frame.geometry.to_numpy()
@@ -258,11 +251,12 @@ def _to_geojson(
         geometry = shapely.simplify(geometry, tolerance, preserve_topology=True)
     geometry = shapely.transform(geometry, lambda xy: np.round(xy, decimals))
     columns = [c for c in whitelist if c in frame.columns]
+    text = text or MapText.of("en")
     features = []
     for position, (geom, (_, row)) in enumerate(zip(geometry, frame.iterrows(), strict=True)):
         if geom is None or geom.is_empty:
             continue
-        properties = {c: _format_value(c, row[c]) for c in columns}
+        properties = {c: _format_value(c, row[c], text) for c in columns}
         feature: dict[str, Any] = {"type": "Feature"}
         if with_ids:
             feature["id"] = str(position)
@@ -357,11 +351,12 @@ def _html_safe(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tooltip(
-    fields: Sequence[str], labels: Mapping[str, str], **kwargs: Any
+    fields: Sequence[str], labels: Mapping[str, str], text: MapText, **kwargs: Any
 ) -> folium.GeoJsonTooltip | None:
     if not fields:
         return None
-    aliases = [html.escape(labels[f], quote=True) for f in fields]
+    # Written with innerHTML by folium's tooltip: escaped, as the values are.
+    aliases = [text.html(labels[f]) for f in fields]
     return folium.GeoJsonTooltip(fields=list(fields), aliases=aliases, **kwargs)
 
 
@@ -370,21 +365,15 @@ def _add_geojson(
     data: dict[str, Any],
     labels: Mapping[str, str],
     style: Callable[[dict[str, Any]], dict[str, Any]],
+    text: MapText,
 ) -> None:
     if not data["features"]:
         return
     fields = list(data["features"][0]["properties"])
-    tooltip = _tooltip(fields, labels, sticky=True)
+    tooltip = _tooltip(fields, labels, text, sticky=True)
     folium.GeoJson(
         _html_safe(data), style_function=style, tooltip=tooltip, control=False
     ).add_to(group)
-
-
-def _label_classes(classes: list[tuple[int, int | None, str]]) -> list[tuple[str, str]]:
-    return [
-        (colour, f"{low}&ndash;{high}" if high is not None else f"{low} or more")
-        for low, high, colour in classes
-    ]
 
 
 def _legend_html(
@@ -393,74 +382,57 @@ def _legend_html(
     radius_m: float | None,
     restricted: bool,
     has_tiles: bool,
-    resolutions: Sequence[int] = (),
+    resolutions: Sequence[int],
+    text: MapText,
 ) -> str:
-    def row(swatch_style: str, text: str) -> str:
-        return (
-            '<div style="display:flex;align-items:center;margin:1px 0">'
-            '<span style="flex:none;width:14px;height:14px;margin-right:6px;box-sizing:border-box;'
-            f'{swatch_style}"></span><span>{text}</span></div>'
-        )
-
-    def note(text: str) -> str:
-        return f'<div style="color:#555;margin-top:4px">{text}</div>'
-
-    reach = f"within {radius_m / 1000:g} km of a patrol" if radius_m else "within patrol reach"
-    hidden = "" if restricted else f", or fewer than {k} (hidden to protect survivors)"
-    rows = [
-        '<div style="font-weight:bold;margin-bottom:2px">Reports of SGBV per hexagon</div>',
-        *[row(f"background:{c}", label) for c, label in _label_classes(classes)],
-        note(f"Unshaded: no report{hidden}."),
-        *_size_notes(resolutions, note),
-        '<div style="margin-top:6px"></div>',
-        row(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", f"Patrol footprint ({reach})"),
-        row(
-            f"border:3px dashed {_GAP_COLOUR}",
-            "Gap: many reports, little patrol presence; number = look here first",
-        ),
-        row(f"border:1.5px solid {_AREA_COLOUR}", "Area boundary (hover for figures)"),
-        note("Counts are reports, not all incidents: more patrols can mean more reporting."),
+    """Return the legend in the map's language (the restricted map's notes in English)."""
+    if radius_m:
+        reach = text.html(map_text.FOOTPRINT_WITHIN, radius=text.number(
+            radius_m / 1000, decimals=0 if float(radius_m / 1000).is_integer() else 1))
+    else:
+        reach = text.html(map_text.FOOTPRINT_REACH)
+    unshaded = (html.escape("Unshaded: no report.") if restricted
+                else text.html(map_text.UNSHADED, k=text.number(k)))
+    rows: list[LegendRow | str] = [
+        *[LegendRow(f"background:{colour}", text.class_label(low, high))
+          for low, high, colour in classes],
+        unshaded,
+        *_size_notes(resolutions, text),
+        LegendRow(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", reach),
+        LegendRow(f"border:3px dashed {_GAP_COLOUR}", text.html(map_text.GAP_ROW)),
+        LegendRow(f"border:1.5px solid {_AREA_COLOUR}", text.html(map_text.AREA_ROW)),
+        text.html(map_text.REPORTED_NOTE),
     ]
     if not has_tiles:
-        rows.append(note("No background map: none is configured for this mission."))
-    return (
-        '<div class="pe-legend" style="position:fixed;bottom:28px;right:10px;z-index:1000;'
-        "max-width:260px;background:rgba(255,255,255,0.93);padding:8px 10px;"
-        'border:1px solid #999;border-radius:4px;font:12px/1.35 Arial,Helvetica,sans-serif">'
-        + "".join(rows)
-        + "</div>"
-    )
+        rows.append(text.html(map_text.NO_BACKGROUND))
+    return map_text.legend_html(text.html(map_text.LEGEND_HEADING), rows, text)
 
 
-def _size_notes(resolutions: Sequence[int], note: Callable[[str], str]) -> list[str]:
+def _size_notes(resolutions: Sequence[int], text: MapText) -> list[str]:
     """Say which hexagon sizes the map mixes (sparse places are merged into larger ones)."""
     sizes = sorted({int(r) for r in resolutions}, reverse=True)
     if len(sizes) < 2:
-        return [note(f"Hexagons of {format_hexagon_size(sizes[0])}.")] if sizes else []
-    listed = ", ".join(format_hexagon_size(r) for r in sizes)
-    return [note(f"Hexagon sizes: {listed}. Where reports are few, hexagons are merged into "
-                 "larger ones so that counts can be shown; a larger hexagon counts only the "
-                 "reports outside the smaller hexagons drawn on it. Hover for a hexagon's size.")]
+        return ([text.html(map_text.HEXAGONS_OF, size=text.hexagon_size(sizes[0]))]
+                if sizes else [])
+    listed = ", ".join(text.hexagon_size(r) for r in sizes)
+    return [text.html(map_text.HEXAGON_SIZES, sizes=listed)]
 
 
-def _title_html(title: str, synthetic: bool, restricted: bool) -> str:
+def _title(mission: str, period: str, synthetic: bool, restricted: bool,
+           text: MapText) -> tuple[str, list[str]]:
+    """Return the title (plain text) and the banners under it."""
+    title = text.text(map_text.TITLE, mission=mission, period=period)
+    if synthetic:
+        title = text.text(map_text.TITLE_SYNTHETIC, title=title)
     banners = []
     if restricted:
+        title = f"RESTRICTED {title}"
         banners.append(
             "RESTRICTED: evaluation team only. Unsuppressed data; do not share or forward."
         )
     if synthetic:
-        banners.append("SYNTHETIC DATA: not a real mission")
-    banner_html = "".join(
-        f'<div style="color:#b00020;font-weight:bold;letter-spacing:0.5px">{html.escape(b)}</div>'
-        for b in banners
-    )
-    return (
-        '<div class="pe-title" style="position:fixed;top:10px;left:50%;transform:translateX(-50%);'
-        "z-index:1000;background:rgba(255,255,255,0.95);padding:6px 14px;border:1px solid #999;"
-        'border-radius:4px;font:15px/1.4 Arial,Helvetica,sans-serif;text-align:center">'
-        f'<div style="font-weight:bold">{html.escape(title)}</div>{banner_html}</div>'
-    )
+        banners.append(text.text(map_text.BANNER_SYNTHETIC))
+    return title, banners
 
 
 def _resolutions(hexagons: gpd.GeoDataFrame) -> list[int]:
@@ -488,8 +460,10 @@ def _build(
     simplify_deg: float,
     count_breaks: Sequence[int] | None,
     gap_labels: int,
+    language: str | Language = "en",
 ) -> CoverageMap:
     k = check_k(k)
+    text = MapText.of(language)
     areas = _check_layer(areas, "areas", AREA_PROPERTIES, ["name"])
     hexagons = _check_layer(hexagons, "hexagons", HEXAGON_PROPERTIES, ["incidents"])
     if footprint is not None:
@@ -502,11 +476,7 @@ def _build(
             if layer is not None:
                 _check_suppressed(layer, name, k)
 
-    title = f"{mission}: patrol coverage and reported SGBV, {period}"
-    if synthetic:
-        title += " (SYNTHETIC)"
-    if restricted:
-        title = f"RESTRICTED {title}"
+    title, banners = _title(mission, period, synthetic, restricted, text)
     if tile_url is not None and not tile_url.startswith(("https://", "http://")):
         raise ValueError(f"tile server URL must be an http(s) template: {tile_url!r}")
 
@@ -514,15 +484,19 @@ def _build(
     fmap = folium.Map(
         location=[(south + north) / 2, (west + east) / 2],
         tiles=None,
-        control_scale=True,
+        # The scale bar is added by map_text.page_script, in the map's language and units.
+        control_scale=False,
         prefer_canvas=False,
+        # Quarter zoom steps: the mission fills a phone's narrow screen instead of half of it.
+        zoom_snap=0.25,
     )
     fmap.default_js = [j for j in fmap.default_js if j[0] in _MAP_JS]
     fmap.default_css = [c for c in fmap.default_css if c[0] in _MAP_CSS]
     fmap.get_root().header.add_child(InertHtml(f"<title>{html.escape(title)}</title>"))
     if tile_url is not None:
         folium.TileLayer(
-            tiles=tile_url, attr=tile_attribution or "mission tile server", name="Background map"
+            tiles=tile_url, attr=tile_attribution or "mission tile server",
+            name=text.html(map_text.BACKGROUND),
         ).add_to(fmap)
     fmap.fit_bounds([[south, west], [north, east]])
 
@@ -535,9 +509,10 @@ def _build(
         style: Any,
         with_ids: bool = False,
     ) -> folium.FeatureGroup:
-        data = _to_geojson(frame, whitelist, decimals, simplify_deg, with_ids)
-        group = folium.FeatureGroup(name=name, show=True)
-        _add_geojson(group, data, whitelist, style)
+        data = _to_geojson(frame, whitelist, decimals, simplify_deg, with_ids, text)
+        # The layer control writes names with innerHTML: escaped like every label.
+        group = folium.FeatureGroup(name=text.html(name), show=True)
+        _add_geojson(group, data, whitelist, style, text)
         group.add_to(fmap)
         summary.append(
             {
@@ -549,14 +524,14 @@ def _build(
         return group
 
     add(
-        "Areas",
+        map_text.AREAS,
         areas,
         AREA_PROPERTIES,
         lambda _: {"color": _AREA_COLOUR, "weight": 1.5, "fillOpacity": 0.0},
     )
     if footprint is not None:
         add(
-            "Patrol footprint",
+            map_text.FOOTPRINT,
             footprint,
             FOOTPRINT_PROPERTIES,
             lambda _: {"color": _FOOTPRINT_COLOUR, "weight": 0, "fillOpacity": 0.3},
@@ -568,7 +543,7 @@ def _build(
         str(i): _class_colour(v, classes) for i, v in enumerate(pd.to_numeric(drawn["incidents"]))
     }
     add(
-        "Reports per hexagon",
+        map_text.HEXAGONS,
         drawn,
         HEXAGON_PROPERTIES,
         lambda f: {
@@ -581,7 +556,7 @@ def _build(
     )
     if gaps is not None:
         group = add(
-            "Gaps",
+            map_text.GAPS,
             gaps,
             GAP_PROPERTIES,
             lambda _: {"color": _GAP_COLOUR, "weight": 3, "fillOpacity": 0.0, "dashArray": "6 4"},
@@ -607,7 +582,7 @@ def _build(
         folium.GeoJson(
             _html_safe(add_points),
             marker=folium.CircleMarker(radius=3, color="#000", weight=1, fill_opacity=0.8),
-            tooltip=_tooltip(fields, INCIDENT_PROPERTIES),
+            tooltip=_tooltip(fields, INCIDENT_PROPERTIES, text),
             control=False,
         ).add_to(group)
         group.add_to(fmap)
@@ -619,17 +594,23 @@ def _build(
             }
         )
 
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(fmap)
     root = fmap.get_root()
-    root.html.add_child(InertHtml(_title_html(title, synthetic, restricted)))
+    root.header.add_child(InertHtml(map_text.page_style(text)))
+    root.html.add_child(InertHtml(map_text.title_html(title, banners, text)))
     root.html.add_child(
         InertHtml(
             _legend_html(classes, k, radius_m, restricted, tile_url is not None,
-                         _resolutions(hexagons))
+                         _resolutions(hexagons), text)
         )
     )
+    # Added before folium renders the map's own script, so it waits for the page to be read.
+    root.script.add_child(
+        InertHtml(map_text.page_script(text, fmap.get_name(), control.get_name())))
     allowed = () if tile_url is None else (tile_url,)
-    return CoverageMap(make_inert(fmap), title, restricted, pd.DataFrame(summary), allowed)
+    return CoverageMap(make_inert(fmap), title, restricted, pd.DataFrame(summary), allowed,
+                       text.code)
 
 
 def make_coverage_map(
@@ -649,6 +630,7 @@ def make_coverage_map(
     simplify_deg: float = 1e-4,
     count_breaks: Sequence[int] | None = None,
     gap_labels: int = 10,
+    language: str | Language = "en",
 ) -> CoverageMap:
     """Build the shared coverage map a field commander opens from one file.
 
@@ -673,7 +655,8 @@ def make_coverage_map(
     mission : str
         Mission code shown in the title.
     period : str
-        Period shown in the title, e.g. ``"2022-01 to 2023-12"``.
+        Period shown in the title as given, e.g. ``"2022-01 to 2023-12"``
+        (:meth:`protection_eval.sharing.map_text.MapText.period` writes one in words).
     synthetic : bool
         Whether the mission is synthetic; the page then says SYNTHETIC.
     k : int
@@ -694,6 +677,10 @@ def make_coverage_map(
         Lower bounds of the hexagon colour classes above ``k`` (default 10, 25, 50, 100).
     gap_labels : int
         How many top-ranked gaps get a number on the map.
+    language : str or Language
+        The language of every word on the map (``sharing.language``): title, legend, layer
+        names, tooltips, the scale bar and the controls' titles, from the ``map`` context of
+        the catalogues (:mod:`protection_eval.sharing.map_text`); numbers in its locale.
 
     Returns
     -------
@@ -724,6 +711,7 @@ def make_coverage_map(
         simplify_deg=simplify_deg,
         count_breaks=count_breaks,
         gap_labels=gap_labels,
+        language=language,
     )
 
 
