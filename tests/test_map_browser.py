@@ -202,3 +202,42 @@ def test_on_a_phone_the_briefs_map_fills_the_width(browser, tmp_path, language):
     legend = page.locator(".legend").bounding_box()
     assert legend["y"] >= svg["y"] + svg["height"] - 1
     context.close()
+
+
+def test_places_and_roads_show_offline_on_the_map_and_in_the_brief(browser, tmp_path):  # noqa: F811
+    from test_brief import make_inputs
+    from test_map_context import context, kinshasa_areas, kinshasa_hexagons, kinshasa_map
+
+    from protection_eval.sharing.brief import render_brief
+    from protection_eval.sharing.context import prepare_context_layers
+    from protection_eval.sharing.svgmap import to_svg_map
+
+    path = tmp_path / "coverage_map.html"
+    path.write_text(kinshasa_map(language="fr"), encoding="utf-8")
+    assert path.stat().st_size < 5_000_000
+    page, outside, errors = open_page(browser, path)
+    page.screenshot(path=str(screenshot_path(tmp_path, "map_context.png")))
+    labels = page.locator(".pe-place .pe-name")
+    shown = {labels.nth(i).inner_text() for i in range(labels.count())
+             if labels.nth(i).is_visible()}
+    assert {"Kinshasa", "Brazzaville", "Kinkole"} <= shown
+    assert page.locator('path.leaflet-interactive[stroke="#555555"]').count() == 2
+    assert "Routes" in page.locator(".leaflet-control-layers").inner_text()
+    assert outside == [] and errors == []
+    page.context.close()
+
+    layers = prepare_context_layers(context().sources, kinshasa_areas().total_bounds,
+                                    budget_bytes=None)
+    svg = to_svg_map(kinshasa_areas(), kinshasa_hexagons(), None, None, k=5, context=layers)
+    brief = tmp_path / "brief.html"
+    brief.write_text(render_brief(make_inputs(language="fr", map_svg=svg)), encoding="utf-8")
+    context_ = browser.new_context(viewport={"width": 900, "height": 1200})
+    page = context_.new_page()
+    page.goto(brief.as_uri(), wait_until="load")
+    page.screenshot(path=str(screenshot_path(tmp_path, "brief_context.png")), full_page=True)
+    names = page.locator("svg.pe-map text")
+    seen = {names.nth(i).text_content() for i in range(names.count())}
+    assert {"Kinshasa", "Brazzaville"} <= seen
+    assert page.locator("svg.pe-map circle").first.is_visible()
+    assert "Route principale" in page.locator(".legend").inner_text()
+    context_.close()

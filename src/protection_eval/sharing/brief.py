@@ -526,6 +526,7 @@ def _legend(inputs: BriefInputs, lang: Language, radius_km: str | None) -> str:
     rows.append(row(f"border:3px dashed {GAP_COLOUR}",
                     _t(lang, "Gap: many reports, little patrol presence; the number is its rank")))
     rows.append(row(f"border:1.5px solid {AREA_COLOUR}", _t(lang, "Area boundary")))
+    rows += _context_rows(inputs, lang)
     match = re.search(r'data-resolutions="([\d ]*)"', inputs.map_svg or "")
     sizes = [int(r) for r in match.group(1).split()] if match else []
     if len(sizes) > 1:
@@ -538,6 +539,22 @@ def _legend(inputs: BriefInputs, lang: Language, radius_km: str | None) -> str:
         note = _t(lang, "Hexagons of {size}.", size=_hexagon_size(sizes[0], lang))
         rows.append(f"<div class='note'>{note}</div>")
     return f"<div class='legend'>{''.join(rows)}</div>"
+
+
+# The context the printable map draws (its data-context attribute), as the legend names it.
+_CONTEXT_ROWS = {
+    "places": ("width:9px;height:9px;border-radius:50%;background:#000", N_("Town or village")),
+    "roads": ("height:0;border-top:3px solid #4d4d4d", N_("Main road")),
+    "rivers": ("height:0;border-top:2px solid #3b82c4", N_("River")),
+}
+
+
+def _context_rows(inputs: BriefInputs, lang: Language) -> list[str]:
+    match = re.search(r'data-context="([a-z ]*)"', inputs.map_svg or "")
+    kinds = match.group(1).split() if match else []
+    return [f"<div class='row'><span class='sw' style='{style}'></span>"
+            f"<span>{_t(lang, label)}</span></div>"
+            for kind, (style, label) in _CONTEXT_ROWS.items() if kind in kinds]
 
 
 def _map_section(inputs: BriefInputs, lang: Language) -> str:

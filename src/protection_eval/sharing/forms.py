@@ -26,6 +26,7 @@ from protection_eval.hexgrid import (
     to_hexagon_footprint,
     to_hexagon_frame,
 )
+from protection_eval.sharing.context import MapContext, prepare_context_layers
 from protection_eval.sharing.disclosure import (
     MIN_ADAPTIVE_RESOLUTION,
     adaptive_cells,
@@ -341,7 +342,9 @@ def to_coverage_map_layers(
     return {"areas": areas, "hexagons": hexagons, "footprint": footprint, "gaps": gaps}
 
 
-def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> CoverageMap:
+def to_shared_coverage_map(
+    result: CoverageResult, config: MissionConfig, context: MapContext | None = None
+) -> CoverageMap:
     """Build the shared coverage map of a mission with :mod:`protection_eval.sharing.maps`.
 
     Parameters
@@ -351,6 +354,9 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
     config : MissionConfig
         For the mission code, period, SYNTHETIC flag, ``k``, the tile server (if any) and the
         language of the map's words (``sharing.language``).
+    context : MapContext, optional
+        The mission's context layers and basemap as read
+        (:func:`protection_eval.runs.missions.load_map_context`), drawn under the data.
 
     Returns
     -------
@@ -370,10 +376,13 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
         radius_m=result.params.radius_m,
         tile_url=None if tiles is None else tiles.url,
         tile_attribution=None if tiles is None else tiles.attribution,
+        context=context,
     )
 
 
-def to_shared_svg_map(result: CoverageResult, config: MissionConfig) -> str:
+def to_shared_svg_map(
+    result: CoverageResult, config: MissionConfig, context: MapContext | None = None
+) -> str:
     """Draw the shared coverage map as the printable SVG of the brief (same layers, no words).
 
     Parameters
@@ -382,6 +391,8 @@ def to_shared_svg_map(result: CoverageResult, config: MissionConfig) -> str:
         The mission's coverage.
     config : MissionConfig
         For ``k``.
+    context : MapContext, optional
+        The mission's context layers: its main places and roads are drawn too.
 
     Returns
     -------
@@ -389,7 +400,11 @@ def to_shared_svg_map(result: CoverageResult, config: MissionConfig) -> str:
         An SVG document (:func:`protection_eval.sharing.svgmap.to_svg_map`).
     """
     k = config.sharing.min_count
-    return to_svg_map(**to_coverage_map_layers(result, k), k=k)
+    layers = to_coverage_map_layers(result, k)
+    drawn = ([] if context is None or not context.sources else
+             prepare_context_layers(context.sources, layers["areas"].to_crs(4326).total_bounds,
+                                    budget_bytes=None, max_places=None))
+    return to_svg_map(**layers, k=k, context=drawn)
 
 
 #: Numbers blanked in ``effects.csv`` for a model on fewer than ``k`` incidents.

@@ -37,6 +37,7 @@ __all__ = [
     "SMALL_SCREEN_PX",
     "LegendRow",
     "MapText",
+    "basemap_script",
     "page_script",
     "page_style",
 ]
@@ -75,6 +76,9 @@ REPORTED_NOTE = M_(
     "Counts are reports, not all incidents: more patrols can mean more reporting."
 )
 NO_BACKGROUND = M_("No background map: none is configured for this mission.")
+CONTEXT_COUNT = M_("{label}: {shown} of {total}")
+CONTEXT_LEFT_OUT = M_("To keep the file small, not everything is drawn: {details}.")
+BASEMAP_ZOOM = M_("Background map detailed to zoom level {zoom} only, to keep the file small.")
 NOT_SHOWN = M_("not shown (suppressed)")
 NO_DATA = M_("no data")
 # Layer names, in the layer control.
@@ -101,7 +105,8 @@ PROPERTY_LABELS = (
 MAP_MESSAGES: tuple[str, ...] = (
     TITLE, TITLE_SYNTHETIC, BANNER_SYNTHETIC, PERIOD, LEGEND, LEGEND_HEADING, CLASS_OPEN,
     UNSHADED, HEXAGONS_OF, HEXAGON_SIZES, ABOUT_KM2, FOOTPRINT_WITHIN, FOOTPRINT_REACH,
-    GAP_ROW, AREA_ROW, REPORTED_NOTE, NO_BACKGROUND, NOT_SHOWN, NO_DATA, AREAS, FOOTPRINT,
+    GAP_ROW, AREA_ROW, REPORTED_NOTE, NO_BACKGROUND, CONTEXT_COUNT, CONTEXT_LEFT_OUT,
+    BASEMAP_ZOOM, NOT_SHOWN, NO_DATA, AREAS, FOOTPRINT,
     HEXAGONS, GAPS, BACKGROUND, LAYERS, ZOOM_IN, ZOOM_OUT, METRES, KILOMETRES,
     *PROPERTY_LABELS,
 )
@@ -250,6 +255,17 @@ def page_style(text: MapText) -> str:
         ".pe-row{display:flex;align-items:center;margin:1px 0;gap:6px}"
         ".pe-swatch{flex:none;width:14px;height:14px;box-sizing:border-box}"
         ".pe-note{color:#555;margin-top:4px}"
+        # Place labels: a dot at the place, its name beside it with a white halo; villages
+        # and hamlets appear only once zoomed in (the script sets data-pe-zoom).
+        ".pe-place{white-space:nowrap;pointer-events:none}"
+        ".pe-place .pe-dot{position:absolute;left:-3px;top:-3px;width:6px;height:6px;"
+        "border-radius:50%;background:#222;box-shadow:0 0 0 1px #fff}"
+        ".pe-place .pe-name{position:absolute;left:6px;top:-8px;unicode-bidi:plaintext;"
+        "font:11px/1.2 Arial,Helvetica,sans-serif;color:#222;"
+        "text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff,0 0 3px #fff}"
+        ".pe-rank-0 .pe-name{font-size:13px;font-weight:bold}.pe-rank-1 .pe-name{font-weight:bold}"
+        "[data-pe-zoom=low] .pe-rank-2,[data-pe-zoom=low] .pe-rank-3,"
+        "[data-pe-zoom=mid] .pe-rank-3{display:none}"
         f"{layers_direction}"
         f"@media (max-width:{SMALL_SCREEN_PX}px){{"
         ".pe-title{left:54px;right:54px;transform:none;max-width:none;min-width:0;"
@@ -303,6 +319,10 @@ def page_script(text: MapText, map_name: str, control_name: str | None) -> str:
         ":words.km.replace('{n}',format.format(n/1000));"
         "this._updateScale(this._mScale,label,n/maxMeters);};"
         "scale.addTo(map);"
+        "var zoomed=function(){var z=map.getZoom();map.getContainer().setAttribute("
+        "'data-pe-zoom',z<9?'low':(z<11?'mid':'high'));};map.on('zoomend',zoomed);zoomed();"
+        "if(control&&window.peBasemap){control.addOverlay(window.peBasemap.layer,"
+        "window.peBasemap.name);}"
         "document.querySelectorAll('.leaflet-control-zoom-in').forEach(function(e){"
         "e.title=words.zoomIn;e.setAttribute('aria-label',words.zoomIn);});"
         "document.querySelectorAll('.leaflet-control-zoom-out').forEach(function(e){"
@@ -313,4 +333,41 @@ def page_script(text: MapText, map_name: str, control_name: str | None) -> str:
         "document.querySelectorAll('details.pe-legend').forEach(function(e){e.open=false;});"
         "if(control){control.collapse();map.on('click',function(){control.collapse();});}"
         "}});"
+    )
+
+
+def basemap_script(text: MapText, map_name: str, tiles: dict[str, str], min_zoom: int,
+                   max_zoom: int, attribution: str) -> str:
+    """Return the code that draws embedded tiles as the map's background, with no request.
+
+    Parameters
+    ----------
+    text : MapText
+        For the layer's name in the layer control.
+    map_name : str
+        The map's JavaScript name.
+    tiles : dict
+        ``"z_x_y"`` -> the tile as a ``data:`` URI.
+    min_zoom, max_zoom : int
+        The zoom levels embedded; deeper views scale the deepest tiles up.
+    attribution : str
+        Whom the tiles are from, escaped for HTML (Leaflet writes it with innerHTML).
+
+    Returns
+    -------
+    str
+        Code for the page's script element: a Leaflet grid layer whose tiles are images of
+        those URIs (a tile the archive lacks stays empty), added under the data layers.
+    """
+    options = {"minNativeZoom": min_zoom, "maxNativeZoom": max_zoom, "maxZoom": 22,
+               "attribution": attribution}
+    return (
+        "document.addEventListener('DOMContentLoaded',function(){"
+        f"var tiles={_script_json(tiles)};var map={map_name};"
+        "var Tiles=L.GridLayer.extend({createTile:function(c){"
+        "var img=document.createElement('img');img.alt='';"
+        "var src=tiles[c.z+'_'+c.x+'_'+c.y];if(src){img.src=src;}return img;}});"
+        f"var layer=new Tiles({_script_json(options)});layer.addTo(map);"
+        f"window.peBasemap={{layer:layer,name:{_script_json(text.html(BACKGROUND))}}};"
+        "});"
     )

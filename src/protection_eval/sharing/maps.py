@@ -14,6 +14,7 @@ show unsuppressed counts and incident points and says RESTRICTED on the page.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -29,6 +30,13 @@ import shapely
 
 from protection_eval.config import MIN_K
 from protection_eval.sharing import map_text
+from protection_eval.sharing.context import (
+    CONTEXT_BUDGET_BYTES,
+    ContextLayer,
+    MapContext,
+    prepare_context_layers,
+    to_feature_collection,
+)
 from protection_eval.sharing.disclosure import check_k
 from protection_eval.sharing.i18n import Language
 from protection_eval.sharing.inert import InertHtml, make_inert, render_inert
@@ -41,6 +49,7 @@ __all__ = [
     "GAP_PROPERTIES",
     "HEXAGON_PROPERTIES",
     "INCIDENT_PROPERTIES",
+    "MAP_BUDGET_BYTES",
     "AREA_COLOUR",
     "FOOTPRINT_COLOUR",
     "GAP_COLOUR",
@@ -85,6 +94,10 @@ INCIDENT_PROPERTIES: dict[str, str] = {
     "location_precision": "Location precision",
 }
 
+#: Bytes a shared map's page may take; the data layers first, then context and basemap.
+MAP_BUDGET_BYTES = 4_800_000
+# Leaflet, jQuery, folium's page and the title, legend, style and script around the layers.
+_PAGE_BYTES = 360_000
 _COUNT_COLUMNS = {"incidents"}
 _SHARE_COLUMNS = {"footprint_share", "population_footprint_share", "women_share", "covered_share"}
 _HOURS_COLUMNS = {"patrol_hours"}
@@ -384,6 +397,7 @@ def _legend_html(
     has_tiles: bool,
     resolutions: Sequence[int],
     text: MapText,
+    extra: Sequence[LegendRow | str] = (),
 ) -> str:
     """Return the legend in the map's language (the restricted map's notes in English)."""
     if radius_m:
@@ -402,6 +416,7 @@ def _legend_html(
         LegendRow(f"border:3px dashed {_GAP_COLOUR}", text.html(map_text.GAP_ROW)),
         LegendRow(f"border:1.5px solid {_AREA_COLOUR}", text.html(map_text.AREA_ROW)),
         text.html(map_text.REPORTED_NOTE),
+        *extra,
     ]
     if not has_tiles:
         rows.append(text.html(map_text.NO_BACKGROUND))
@@ -435,6 +450,126 @@ def _title(mission: str, period: str, synthetic: bool, restricted: bool,
     return title, banners
 
 
+def _json_bytes(data: dict[str, Any]) -> int:
+    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+# Line styles of context layers by kind and rank (0 the most important): greys for roads and
+# blues for rivers, thinner for lesser ones, so that they read under the data and in grey.
+_ROAD_STYLES = ((3.0, "#555555"), (3.0, "#555555"), (2.2, "#666666"), (1.5, "#777777"),
+                (1.0, "#999999"))
+_RIVER_STYLES = ((2.5, "#3b82c4"), (1.8, "#4f92cf"), (1.2, "#6aa5d8"), (1.0, "#8bbbe3"))
+_CONTEXT_SWATCH = {
+    "places": "width:8px;height:8px;margin:3px;border-radius:50%;background:#222222",
+    "roads": "height:0;border-top:3px solid #555555",
+    "rivers": "height:0;border-top:2px solid #3b82c4",
+    "other": "border:1.5px solid #777777",
+}
+
+
+def _line_style(kind: str, ranks: Mapping[str, int]) -> Callable[[dict[str, Any]], dict]:
+    styles = {"roads": _ROAD_STYLES, "rivers": _RIVER_STYLES}.get(kind, ((1.0, "#777777"),))
+
+    def style(feature: dict[str, Any]) -> dict[str, Any]:
+        weight, colour = styles[min(ranks[feature["id"]], len(styles) - 1)]
+        return {"color": colour, "weight": weight, "opacity": 0.9, "fill": False}
+
+    return style
+
+
+def _add_places(group: folium.FeatureGroup, layer: ContextLayer) -> None:
+    """One labelled marker per place, written at its literal position (the audit reads it)."""
+    for name, rank, point in zip(layer.frame["name"], layer.frame["rank"],
+                                 layer.frame.geometry, strict=True):
+        label = html.escape(str(name), quote=True)
+        folium.Marker(
+            [point.y, point.x],
+            icon=folium.DivIcon(
+                html=f'<span class="pe-dot"></span><span class="pe-name">{label}</span>',
+                icon_size=(0, 0), class_name=f"pe-place pe-rank-{min(int(rank), 3)}"),
+        ).add_to(group)
+
+
+def _add_context(
+    fmap: folium.Map,
+    context: MapContext,
+    bounds: Sequence[float],
+    room: int,
+    decimals: int,
+    text: MapText,
+    summary: list[dict[str, Any]],
+) -> tuple[int, list[LegendRow | str]]:
+    """Draw the context layers and the basemap under the data, within ``room`` bytes.
+
+    Returns the bytes left and the legend's rows for them.
+    """
+    layers = prepare_context_layers(context.sources, bounds, decimals=decimals,
+                                    budget_bytes=max(0, min(CONTEXT_BUDGET_BYTES, room)))
+    legend: list[LegendRow | str] = []
+    for layer in layers:
+        group = folium.FeatureGroup(name=html.escape(layer.label), show=True)
+        if layer.kind == "places":
+            _add_places(group, layer)
+            size = int(len(layer.frame) * 420)
+        elif len(layer.frame):
+            data = to_feature_collection(layer)
+            ranks = {str(i): int(r) for i, r in enumerate(layer.frame["rank"])}
+            folium.GeoJson(data, style_function=_line_style(layer.kind, ranks),
+                           control=False).add_to(group)
+            size = _json_bytes(data)
+        else:
+            size = 0
+        group.add_to(fmap)
+        room -= size
+        legend.append(LegendRow(_CONTEXT_SWATCH[layer.kind], html.escape(layer.label)))
+        summary.append({"layer": layer.label, "features": len(layer.frame), "properties":
+                        "name" if layer.kind == "places" else "",
+                        "left_out": ", ".join(f"{n} {why}" for why, n in layer.dropped.items())})
+    shown = [text.text(map_text.CONTEXT_COUNT, label=layer.label,
+                       shown=text.number(len(layer.frame)),
+                       total=text.number(len(layer.frame) + layer.left_out))
+             for layer in layers if layer.left_out]
+    if shown:
+        legend.append(text.html(map_text.CONTEXT_LEFT_OUT, details="; ".join(shown)))
+    if context.basemap is not None:
+        room, note = _add_basemap(fmap, context, room, text, summary)
+        legend += note
+    return room, legend
+
+
+def _add_basemap(fmap: folium.Map, context: MapContext, room: int, text: MapText,
+                 summary: list[dict[str, Any]]) -> tuple[int, list[str]]:
+    """Embed the archive's tiles as data: URIs, shallowest zoom first, within ``room`` bytes."""
+    archive = context.basemap
+    assert archive is not None
+    prefix = f"data:{archive.mime};base64,"
+    tiles: dict[str, str] = {}
+    zooms: list[int] = []
+    for zoom in archive.zooms:
+        # "z_x_y": a key written "5/18/15" would read as a date to the audit, and rightly so.
+        level = {f"{z}_{x}_{y}": prefix + base64.b64encode(data).decode("ascii")
+                 for (z, x, y), data in archive.tiles.items() if z == zoom}
+        size = sum(len(k) + len(v) + 6 for k, v in level.items())
+        if size > room:
+            break
+        tiles.update(level)
+        zooms.append(zoom)
+        room -= size
+    left_out = [z for z in archive.zooms if z not in zooms] + list(archive.dropped_zooms)
+    summary.append({"layer": "basemap", "features": len(tiles), "properties": "",
+                    "left_out": f"zoom levels {left_out}" if left_out else ""})
+    if not zooms:
+        return room, [text.html(map_text.NO_BACKGROUND)]
+    attribution = html.escape(" ".join(re.sub(r"<[^>]*>", " ", context.attribution or "")
+                                       .split()), quote=True)
+    root = fmap.get_root()
+    root.script.add_child(InertHtml(map_text.basemap_script(
+        text, fmap.get_name(), tiles, min(zooms), max(zooms), attribution)))
+    if left_out:
+        return room, [text.html(map_text.BASEMAP_ZOOM, zoom=text.number(max(zooms)))]
+    return room, []
+
+
 def _resolutions(hexagons: gpd.GeoDataFrame) -> list[int]:
     if "resolution" not in hexagons or hexagons.empty:
         return []
@@ -461,6 +596,7 @@ def _build(
     count_breaks: Sequence[int] | None,
     gap_labels: int,
     language: str | Language = "en",
+    context: MapContext | None = None,
 ) -> CoverageMap:
     k = check_k(k)
     text = MapText.of(language)
@@ -501,6 +637,20 @@ def _build(
     fmap.fit_bounds([[south, west], [north, east]])
 
     summary: list[dict[str, Any]] = []
+    counts = pd.to_numeric(hexagons["incidents"], errors="raise")
+    drawn = hexagons[(counts.notna() & (counts > 0)).to_numpy()]
+    data_layers = [(map_text.AREAS, areas, AREA_PROPERTIES, False),
+                   (map_text.FOOTPRINT, footprint, FOOTPRINT_PROPERTIES, False),
+                   (map_text.HEXAGONS, drawn, HEXAGON_PROPERTIES, True),
+                   (map_text.GAPS, gaps, GAP_PROPERTIES, False)]
+    prepared = {name: _to_geojson(frame, whitelist, decimals, simplify_deg, ids, text)
+                for name, frame, whitelist, ids in data_layers if frame is not None}
+    # The context and the basemap get what the data leave of the page's budget.
+    room = MAP_BUDGET_BYTES - _PAGE_BYTES - sum(_json_bytes(d) for d in prepared.values())
+    extra_legend: list[LegendRow | str] = []
+    if context is not None:
+        room, extra_legend = _add_context(fmap, context, areas.total_bounds, room, decimals,
+                                          text, summary)
 
     def add(
         name: str,
@@ -509,7 +659,7 @@ def _build(
         style: Any,
         with_ids: bool = False,
     ) -> folium.FeatureGroup:
-        data = _to_geojson(frame, whitelist, decimals, simplify_deg, with_ids, text)
+        data = prepared[name]
         # The layer control writes names with innerHTML: escaped like every label.
         group = folium.FeatureGroup(name=text.html(name), show=True)
         _add_geojson(group, data, whitelist, style, text)
@@ -536,8 +686,6 @@ def _build(
             FOOTPRINT_PROPERTIES,
             lambda _: {"color": _FOOTPRINT_COLOUR, "weight": 0, "fillOpacity": 0.3},
         )
-    counts = pd.to_numeric(hexagons["incidents"], errors="raise")
-    drawn = hexagons[(counts.notna() & (counts > 0)).to_numpy()]
     classes = _count_classes(1 if restricted else k, count_breaks)
     colours = {
         str(i): _class_colour(v, classes) for i, v in enumerate(pd.to_numeric(drawn["incidents"]))
@@ -599,10 +747,11 @@ def _build(
     root = fmap.get_root()
     root.header.add_child(InertHtml(map_text.page_style(text)))
     root.html.add_child(InertHtml(map_text.title_html(title, banners, text)))
+    has_tiles = tile_url is not None or (context is not None and context.basemap is not None)
     root.html.add_child(
         InertHtml(
-            _legend_html(classes, k, radius_m, restricted, tile_url is not None,
-                         _resolutions(hexagons), text)
+            _legend_html(classes, k, radius_m, restricted, has_tiles, _resolutions(hexagons),
+                         text, extra_legend)
         )
     )
     # Added before folium renders the map's own script, so it waits for the page to be read.
@@ -631,6 +780,7 @@ def make_coverage_map(
     count_breaks: Sequence[int] | None = None,
     gap_labels: int = 10,
     language: str | Language = "en",
+    context: MapContext | None = None,
 ) -> CoverageMap:
     """Build the shared coverage map a field commander opens from one file.
 
@@ -681,6 +831,12 @@ def make_coverage_map(
         The language of every word on the map (``sharing.language``): title, legend, layer
         names, tooltips, the scale bar and the controls' titles, from the ``map`` context of
         the catalogues (:mod:`protection_eval.sharing.map_text`); numbers in its locale.
+    context : MapContext, optional
+        Public reference layers and a tile archive to draw under the data
+        (:func:`protection_eval.runs.missions.load_map_context`): clipped to the areas'
+        extent, simplified, places labelled, basemap tiles embedded with their attribution;
+        whatever does not fit the page's budget (:data:`MAP_BUDGET_BYTES`, the data layers
+        first) is left out, least important first, and the legend says so.
 
     Returns
     -------
@@ -712,6 +868,7 @@ def make_coverage_map(
         count_breaks=count_breaks,
         gap_labels=gap_labels,
         language=language,
+        context=context,
     )
 
 

@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -81,6 +82,7 @@ from protection_eval.sharing.audit.scan import (
     check_coordinates,
     check_recoverable,
 )
+from protection_eval.sharing.context import ContextReference, MapContext, context_reference
 from protection_eval.sharing.disclosure import MIN_ADAPTIVE_RESOLUTION, check_k
 
 __all__ = [
@@ -312,6 +314,7 @@ def audit_shared_folder(
     label_resolutions: Iterable[int] | None = None,
     shared_images: Mapping[str, str] | None = None,
     not_run: Iterable[str] | None = None,
+    reference: ContextReference | None = None,
 ) -> AuditResult:
     """Audit every file of a shared folder.
 
@@ -352,6 +355,12 @@ def audit_shared_folder(
     not_run : iterable of str, optional
         Checks that could not run, named in the summary; by default those of
         :data:`MISSION_CHECKS` whose input (incidents, ids, identifying values) is missing.
+    reference : ContextReference, optional
+        The public reference data the mission's map may draw
+        (:func:`protection_eval.sharing.context.context_reference`): its coordinates are
+        approved, its places may carry a marker, a text that is exactly one of its place names
+        is not searched for identifying values, its basemap tiles are allowed images and the
+        hosts of its attribution allowed links.
 
     Returns
     -------
@@ -363,6 +372,8 @@ def audit_shared_folder(
     if not folder.exists():
         raise FileNotFoundError(f"{folder}: no such folder to audit")
     ids = () if incidents is None or "incident_id" not in incidents else incidents["incident_id"]
+    if reference is not None and reference.attribution:
+        tile_attribution = " ".join(filter(None, (tile_attribution, reference.attribution)))
     ctx = Context(
         k=k,
         rules=rules.Rules(
@@ -374,6 +385,8 @@ def audit_shared_folder(
             distance_m=distance_m,
             vertex_distance_m=vertex_distance_m,
             hex_resolutions=tuple(hex_resolutions),
+            reference_points=None if reference is None else reference.points,
+            reference_names=() if reference is None else reference.names,
         ),
     )
     images = dict(shared_images if shared_images is not None else shared_images_of(folder))
@@ -381,7 +394,12 @@ def audit_shared_folder(
         hex_resolutions if label_resolutions is None else label_resolutions
     )
     ctx.unit_centres = _unit_centres(areas)
+    if reference is not None and len(reference.places):
+        ctx.unit_centres = (reference.places if ctx.unit_centres is None
+                            else np.vstack([ctx.unit_centres, reference.places]))
     ctx.allowed_images = frozenset(v.lower() for v in images.values())
+    if reference is not None:
+        ctx.allowed_images |= reference.image_sha256
     scanner = Scanner(ctx)
     if folder.is_dir() and not folder.is_symlink():
         files = _walk(folder, ctx)
@@ -492,6 +510,7 @@ def audit_mission_folder(
     raw_sources: Mapping[str, pd.DataFrame] | None = None,
     *,
     needles: RawNeedles | None = None,
+    context: MapContext | None = None,
 ) -> AuditResult:
     """Audit a shared folder against a loaded mission.
 
@@ -511,6 +530,10 @@ def audit_mission_folder(
     needles : RawNeedles, optional
         The same taken from them already (:func:`raw_needles_of`); used instead of
         ``raw_sources``.
+    context : MapContext, optional
+        The mission's map context (``sharing.context_layers`` and ``sharing.basemap`` as
+        read): what its map may draw of them is public reference data
+        (:func:`protection_eval.sharing.context.context_reference`).
 
     Returns
     -------
@@ -545,4 +568,6 @@ def audit_mission_folder(
         areas=mission.areas,
         identifying_values=needles.identifying_values,
         identifying_times=needles.identifying_times,
+        reference=None if context is None or mission.areas is None or not len(mission.areas)
+        else context_reference(context, mission.areas.total_bounds),
     )
