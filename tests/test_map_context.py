@@ -328,6 +328,14 @@ def test_the_audit_takes_place_names_and_positions_for_public_data_not_survivors
     assert audited.ok, audited.to_frame()[["kind", "where", "value"]].to_string()
 
 
+def test_place_markers_write_no_number_pair_that_reads_as_a_coordinate(tmp_path):
+    """Demo missions plant a (0, 0) incident row: a marker's ``iconSize: [0, 0]`` was found."""
+    (tmp_path / "coverage_map.html").write_text(kinshasa_map(), encoding="utf-8")
+    reference = context_reference(context(), kinshasa_areas().total_bounds)
+    audited = _audit(tmp_path, reference, (), (0.0, 0.0))
+    assert audited.ok, audited.to_frame()[["kind", "where", "what"]].to_string()
+
+
 def test_the_audit_still_finds_a_place_name_written_in_other_text(tmp_path):
     reference = context_reference(context(), kinshasa_areas().total_bounds)
     (tmp_path / "notes.csv").write_text("area,remark\nK,survivor from Kinkole\n",

@@ -258,9 +258,9 @@ def page_style(text: MapText) -> str:
         # Place labels: a dot at the place, its name beside it with a white halo; villages
         # and hamlets appear only once zoomed in (the script sets data-pe-zoom).
         ".pe-place{white-space:nowrap;pointer-events:none}"
-        ".pe-place .pe-dot{position:absolute;left:-3px;top:-3px;width:6px;height:6px;"
+        ".pe-place .pe-dot{position:absolute;left:3px;top:3px;width:6px;height:6px;"
         "border-radius:50%;background:#222;box-shadow:0 0 0 1px #fff}"
-        ".pe-place .pe-name{position:absolute;left:6px;top:-8px;unicode-bidi:plaintext;"
+        ".pe-place .pe-name{position:absolute;left:12px;top:-2px;unicode-bidi:plaintext;"
         "font:11px/1.2 Arial,Helvetica,sans-serif;color:#222;"
         "text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff,0 0 3px #fff}"
         ".pe-rank-0 .pe-name{font-size:13px;font-weight:bold}.pe-rank-1 .pe-name{font-weight:bold}"

@@ -484,9 +484,11 @@ def _add_places(group: folium.FeatureGroup, layer: ContextLayer) -> None:
         label = html.escape(str(name), quote=True)
         folium.Marker(
             [point.y, point.x],
+            # Leaflet's own 12-pixel icon box: an iconSize of [0, 0] in the page would read as
+            # a coordinate pair at (0, 0) to the audit, where placeholder incidents sit.
             icon=folium.DivIcon(
                 html=f'<span class="pe-dot"></span><span class="pe-name">{label}</span>',
-                icon_size=(0, 0), class_name=f"pe-place pe-rank-{min(int(rank), 3)}"),
+                class_name=f"pe-place pe-rank-{min(int(rank), 3)}"),
         ).add_to(group)
 
 
