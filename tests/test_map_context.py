@@ -381,3 +381,18 @@ def test_the_ledger_reads_the_same_counts_from_a_map_with_or_without_context(tmp
     assert counts["context"] == counts["plain"]
     # The six shown hexagons' counts (the suppressed one is not shown), and nothing else.
     assert sorted(v for _, _, v in counts["plain"]) == [7, 9, 12, 25, 40, 60]
+
+
+def test_at_most_400_places_are_labelled_towns_before_hamlets():
+    rng = np.random.default_rng(3)
+    kinds = ["hamlet"] * 300 + ["village"] * 150 + ["town"] * 50
+    places = gpd.GeoDataFrame(
+        {"name": [f"P{i}" for i in range(500)], "place": kinds},
+        geometry=[Point(x, y) for x, y in zip(rng.uniform(15.21, 15.44, 500),
+                                               rng.uniform(-4.44, -4.21, 500), strict=True)],
+        crs="EPSG:4326")
+    [layer] = prepare_context_layers([ContextSource("P", "places", places, "name")],
+                                     kinshasa_areas().total_bounds)
+    assert len(layer.frame) == 400 and layer.dropped == {"labels": 100}
+    assert (layer.frame["rank"] == 1).sum() == 50 and (layer.frame["rank"] == 2).sum() == 150
+    assert (layer.frame["rank"] == 3).sum() == 200

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTEXT_BUDGET_BYTES",
     "MAIN_ROAD_RANK",
+    "PLACE_MARKER_BYTES",
     "ContextLayer",
     "ContextReference",
     "ContextSource",
@@ -52,6 +53,8 @@ __all__ = [
 
 #: Bytes of GeoJSON the context layers may take in a shared map at most.
 CONTEXT_BUDGET_BYTES = 1_200_000
+#: Bytes a labelled place takes in a page: folium's marker, its icon and their script (measured).
+PLACE_MARKER_BYTES = 580
 #: Roads of this rank or better are main roads (motorway, trunk, primary, secondary).
 MAIN_ROAD_RANK = 2
 #: The mission's extent is widened by this share of its size on each side before clipping.
@@ -255,10 +258,12 @@ def _prepare_one(source: ContextSource, extent: tuple[float, float, float, float
     return result, dropped
 
 
-def _feature_bytes(frame: gpd.GeoDataFrame) -> np.ndarray:
-    """About how many bytes each feature takes in a page's GeoJSON (or as a place marker)."""
-    lengths = np.array([len(shapely.to_geojson(g)) for g in frame.geometry], dtype=np.int64)
+def _feature_bytes(frame: gpd.GeoDataFrame, kind: str) -> np.ndarray:
+    """About how many bytes each feature takes in a page: a place marker, or a GeoJSON line."""
     names = frame["name"].map(lambda n: len(html.escape(str(n)).encode())).to_numpy()
+    if kind == "places":
+        return names + PLACE_MARKER_BYTES
+    lengths = np.array([len(shapely.to_geojson(g)) for g in frame.geometry], dtype=np.int64)
     return lengths + names + 60
 
 
@@ -317,7 +322,7 @@ def _fit_budget(sources: Sequence[ContextSource], frames: list[gpd.GeoDataFrame]
     kinds = {"places": 0, "roads": 1, "rivers": 2, "other": 3}
     rows = []
     for i, (source, frame) in enumerate(zip(sources, frames, strict=True)):
-        size = _feature_bytes(frame)
+        size = _feature_bytes(frame, source.kind)
         length = shapely.length(frame.geometry.to_numpy())
         for j in np.flatnonzero(keep[i]):
             rows.append((int(frame["rank"].iat[j]), kinds[source.kind], -float(length[j]), i,

@@ -32,6 +32,7 @@ from protection_eval.config import MIN_K
 from protection_eval.sharing import map_text
 from protection_eval.sharing.context import (
     CONTEXT_BUDGET_BYTES,
+    PLACE_MARKER_BYTES,
     ContextLayer,
     MapContext,
     prepare_context_layers,
@@ -512,7 +513,7 @@ def _add_context(
         group = folium.FeatureGroup(name=html.escape(layer.label), show=True)
         if layer.kind == "places":
             _add_places(group, layer)
-            size = int(len(layer.frame) * 420)
+            size = len(layer.frame) * PLACE_MARKER_BYTES
         elif len(layer.frame):
             data = to_feature_collection(layer)
             ranks = {str(i): int(r) for i, r in enumerate(layer.frame["rank"])}
