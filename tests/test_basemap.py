@@ -125,14 +125,128 @@ def test_an_mbtiles_archive_is_read_with_its_rows_counted_from_the_south(tmp_pat
     assert archive.attribution.endswith("Example tiles</a>")
 
 
-@pytest.mark.parametrize("kind", ["pmtiles", "mbtiles"])
-def test_a_vector_archive_is_refused_with_what_to_do(tmp_path, kind):
-    if kind == "pmtiles":
-        path = write_pmtiles(tmp_path / "v.pmtiles", {(0, 0, 0): b"\x1a\x00"}, tile_type="MVT")
-    else:
-        path = write_mbtiles(tmp_path / "v.mbtiles", {(0, 0, 0): b"\x1a\x00"}, fmt="pbf")
-    with pytest.raises(InputFileError, match="vector tiles.*Export the basemap as raster"):
-        read_tile_archive(path, BOUNDS, max_zoom=5, max_bytes=1_000_000)
+_TO_LONLAT = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+
+
+def pixel_lonlat(z: int, x: int, y: int, px: float, py: float) -> tuple[float, float]:
+    """A tile pixel (y down, extent 4096) in degrees, through Web Mercator metres (pyproj)."""
+    size = 2 * _HALF / 2**z
+    return _TO_LONLAT.transform(-_HALF + (x + px / 4096) * size, _HALF - (y + py / 4096) * size)
+
+
+def vector_tile(schema: str) -> bytes:
+    """One gzipped Mapbox vector tile: a town, a road, a river and a building."""
+    import gzip
+
+    import mapbox_vector_tile
+
+    if schema == "openmaptiles":
+        layers = [
+            {"name": "place", "features": [{"geometry": "POINT(1000 1200)", "properties": {
+                "class": "town", "name": "Bunia", "name:fr": "Bunia-ville"}}]},
+            {"name": "transportation", "features": [{"geometry": "LINESTRING(0 2000, 4096 2100)",
+                                                     "properties": {"class": "primary"}}]},
+            {"name": "waterway", "features": [{"geometry": "LINESTRING(3000 0, 3100 4096)",
+                                               "properties": {"class": "river"}}]},
+            {"name": "building", "features": [{"geometry": "POLYGON((10 10, 20 10, 20 20, 10 10))",
+                                               "properties": {}}]},
+        ]
+    else:  # Protomaps basemaps
+        layers = [
+            {"name": "places", "features": [{"geometry": "POINT(1000 1200)", "properties": {
+                "kind": "locality", "kind_detail": "town", "name": "Bunia"}}]},
+            {"name": "roads", "features": [{"geometry": "LINESTRING(0 2000, 4096 2100)",
+                                            "properties": {"kind": "major_road"}}]},
+        ]
+    return gzip.compress(mapbox_vector_tile.encode(
+        layers, default_options={"y_coord_down": True}), mtime=0)
+
+
+def write_vector_archive(path: Path, schema: str, zoom: int = 12) -> tuple[Path, tuple]:
+    """An archive of vector tiles over the test extent at one zoom; returns it and one tile."""
+    keys = sorted(expected_tiles(BOUNDS, zoom))
+    tile = vector_tile(schema)
+    if path.suffix == ".mbtiles":
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+            db.execute("CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, "
+                       "tile_row INTEGER, tile_data BLOB)")
+            db.executemany("INSERT INTO metadata VALUES (?, ?)",
+                           [("format", "pbf"), ("attribution", "© Vector test")])
+            db.executemany("INSERT INTO tiles VALUES (?, ?, ?, ?)",
+                           [(z, x, 2**z - 1 - y, tile) for z, x, y in keys])
+        return path, keys[0]
+    from pmtiles.tile import Compression, TileType, zxy_to_tileid
+    from pmtiles.writer import write
+
+    with write(str(path)) as writer:
+        for key in sorted(keys, key=lambda k: zxy_to_tileid(*k)):
+            writer.write_tile(zxy_to_tileid(*key), tile)
+        writer.finalize({"tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
+                         "min_lon_e7": 0, "min_lat_e7": 0, "max_lon_e7": 0, "max_lat_e7": 0,
+                         "center_zoom": zoom, "center_lon_e7": 0, "center_lat_e7": 0},
+                        {"attribution": "© Vector test"})
+    return path, keys[0]
+
+
+def basemap_config(path: Path, language: str = "fr", **basemap: object):
+    from protection_eval.config import MissionConfig
+
+    return MissionConfig.model_validate({
+        "mission": "M", "name": "M", "timezone": "Africa/Kinshasa",
+        "period": {"start": "2023-01-01", "end": "2023-06-30"},
+        "sources": {"incidents": {"path": "i.csv"}, "areas": {"path": "a.geojson"}},
+        "sharing": {"language": language, "basemap": {"path": str(path), **basemap}}})
+
+
+@pytest.mark.parametrize("suffix", [".pmtiles", ".mbtiles"])
+def test_a_vector_archive_is_drawn_as_its_places_roads_and_rivers(tmp_path, suffix):
+    from protection_eval.runs.missions import load_map_context
+
+    path, (z, x, y) = write_vector_archive(tmp_path / f"v{suffix}", "openmaptiles")
+    context = load_map_context(basemap_config(path, max_zoom=14), BOUNDS)
+    assert context.basemap is None and context.attribution == "© Vector test"
+    places, roads, rivers = context.sources
+    assert (places.label, roads.label, rivers.label) == ("Lieux", "Routes", "Rivières et lacs")
+    assert places.name_column == "name:fr"
+    tiles = len(expected_tiles(BOUNDS, 12))
+    # One town per tile, where the tile puts it: pixel (1000, 1200) of each.
+    assert len(places.frame) == tiles
+    first = places.frame.geometry.iloc[0]
+    lon, lat = pixel_lonlat(z, x, y, 1000, 1200)
+    assert first.x == pytest.approx(lon, abs=1e-9) and first.y == pytest.approx(lat, abs=1e-9)
+    assert set(roads.frame["highway"]) == {"primary"} and set(rivers.frame["waterway"]) == {
+        "river"}
+    page = build(context=context, language="fr").to_html()
+    assert "Bunia-ville" in page and '"Routes" : feature_group_' in page
+    assert "addAttribution" in page and "Pas de fond de carte" not in page
+    # The audit takes the tiles' features for reference data, as it does context layers'.
+    from protection_eval.sharing.audit.folder import audit_shared_folder
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "coverage_map.html").write_text(page, encoding="utf-8")
+    reference = context_reference(context, make_areas().total_bounds)
+    assert "point_layer" in set(audit_shared_folder(folder, areas=make_areas()).to_frame()["kind"])
+    assert audit_shared_folder(folder, areas=make_areas(), reference=reference).ok
+
+
+def test_a_protomaps_archive_takes_its_road_kinds_as_osm_classes(tmp_path):
+    from protection_eval.runs.missions import load_map_context
+
+    path, _ = write_vector_archive(tmp_path / "p.pmtiles", "protomaps")
+    context = load_map_context(basemap_config(path, language="en"), BOUNDS)
+    places, roads = context.sources
+    assert set(places.frame["place"]) == {"town"} and set(roads.frame["highway"]) == {"primary"}
+    assert (places.label, roads.label) == ("Places", "Roads")
+
+
+def test_vector_tiles_too_large_for_the_budget_at_every_zoom_are_refused(tmp_path):
+    from protection_eval.runs.missions import load_map_context
+
+    path, _ = write_vector_archive(tmp_path / "v.pmtiles", "openmaptiles")
+    with pytest.raises(InputFileError, match="fit 10 bytes.*Raise sharing.basemap.max_bytes"):
+        load_map_context(basemap_config(path, max_bytes=10), BOUNDS)
 
 
 def test_a_file_that_is_not_an_archive_is_refused_naming_it(tmp_path):

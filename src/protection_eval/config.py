@@ -287,14 +287,15 @@ class Basemap(_Strict):
     Attributes
     ----------
     path : Path
-        A ``.pmtiles`` or ``.mbtiles`` file of raster tiles, relative to the configuration.
+        A ``.pmtiles`` or ``.mbtiles`` file of raster tiles (shown as images) or Mapbox vector
+        tiles (whose places, roads and water the map draws), relative to the configuration.
     attribution : str or None
         Whom the tiles are from, as the map must say; by default the archive's own
         ``attribution`` metadata (one of the two is required).
     max_zoom : int
         The deepest zoom level embedded.
     max_bytes : int
-        Tile bytes embedded at most; deeper levels are left out first.
+        Tile bytes taken at most; deeper levels are left out first.
     """
 
     path: Path

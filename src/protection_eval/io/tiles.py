@@ -3,10 +3,14 @@
 A mission that cannot reach a tile server may still have tiles on disk: a ``.pmtiles`` archive
 (read with the ``pmtiles`` package, from a memory map) or an ``.mbtiles`` SQLite database
 (read with the standard library, opened read-only). :func:`read_tile_archive` takes the tiles
-that cover a bounding box, zoom level by zoom level from the archive's shallowest, until the
-requested deepest level or a byte budget is reached; the levels left out are named. Only raster
-tiles (PNG, JPEG, WebP) can be drawn by the shared map, which carries no vector renderer: a
-vector archive is refused with what to do.
+that cover a bounding box:
+
+- **raster** tiles (PNG, JPEG, WebP), zoom level by zoom level from the archive's shallowest,
+  until the requested deepest level or a byte budget is reached; the levels left out are named;
+- **vector** tiles (Mapbox Vector Tiles), one zoom level only: the deepest that fits the budget.
+  The shared map carries no vector renderer, so :func:`decode_vector_tiles` turns them, with
+  the ``mapbox-vector-tile`` package, into plain layers of features in longitude and latitude
+  that the map draws as its context layers (:mod:`protection_eval.sharing.context`).
 """
 
 from __future__ import annotations
@@ -18,9 +22,15 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
 from protection_eval.io.errors import InputFileError
 
-__all__ = ["RASTER_FORMATS", "TileArchive", "read_tile_archive", "tile_range"]
+__all__ = ["RASTER_FORMATS", "TileArchive", "decode_vector_tiles", "read_tile_archive",
+           "tile_range"]
 
 #: Raster tile formats the shared map can draw, by name -> MIME type.
 RASTER_FORMATS: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -38,7 +48,7 @@ class TileArchive:
     name : str
         The archive's file name (never its folder).
     format : str
-        ``png``, ``jpeg`` or ``webp``.
+        ``png``, ``jpeg``, ``webp`` or ``mvt`` (vector; one zoom level, tiles decompressed).
     tiles : dict
         ``(z, x, y)`` (XYZ scheme, y from the north) -> the tile's bytes.
     attribution : str or None
@@ -59,7 +69,12 @@ class TileArchive:
     @property
     def mime(self) -> str:
         """The tiles' MIME type."""
-        return RASTER_FORMATS[self.format]
+        return RASTER_FORMATS.get(self.format, "application/vnd.mapbox-vector-tile")
+
+    @property
+    def vector(self) -> bool:
+        """Whether the tiles are vector tiles, to decode rather than to show as images."""
+        return self.format == "mvt"
 
     @property
     def nbytes(self) -> int:
@@ -95,11 +110,8 @@ def _refuse(path: Path, problem: str, action: str) -> InputFileError:
     return InputFileError(path, problem, action)
 
 
-_VECTOR = ("holds vector tiles ({kind}); the shared map draws raster tiles only, with no "
-           "renderer loaded from the web")
-_VECTOR_ACTION = ("Export the basemap as raster tiles (PNG, JPEG or WebP) into a .pmtiles or "
-                  ".mbtiles archive, or draw its places, roads and rivers as "
-                  "sharing.context_layers")
+_UNKNOWN_ACTION = ("Export the basemap as raster tiles (PNG, JPEG or WebP) or as Mapbox "
+                   "vector tiles into a .pmtiles or .mbtiles archive")
 
 
 class _Archive:
@@ -127,11 +139,11 @@ class _PMTiles(_Archive):
         self._reader = Reader(lambda offset, length: self._map[offset:offset + length])
         header = self._reader.header()
         kind = header["tile_type"]
-        names = {TileType.PNG: "png", TileType.JPEG: "jpeg", TileType.WEBP: "webp"}
+        names = {TileType.PNG: "png", TileType.JPEG: "jpeg", TileType.WEBP: "webp",
+                 TileType.MVT: "mvt"}
         if kind not in names:
-            raise _refuse(path, _VECTOR.format(kind=kind.name) if kind == TileType.MVT
-                          else f"holds tiles of type {kind.name}, not PNG, JPEG or WebP",
-                          _VECTOR_ACTION)
+            raise _refuse(path, f"holds tiles of type {kind.name}, not PNG, JPEG, WebP or "
+                          "Mapbox vector tiles", _UNKNOWN_ACTION)
         self.format = names[kind]
         self._gzip = header["tile_compression"] == Compression.GZIP
         self.min_zoom, self.max_zoom = int(header["min_zoom"]), int(header["max_zoom"])
@@ -152,18 +164,17 @@ class _PMTiles(_Archive):
 
 
 class _MBTiles(_Archive):
-    _FORMATS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
+    _FORMATS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "pbf": "mvt",
+                "mvt": "mvt"}
 
     def __init__(self, path: Path) -> None:
         # Read-only, by URI, so that a missing file is an error rather than a new database.
         self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         metadata = dict(self._db.execute("SELECT name, value FROM metadata").fetchall())
         kind = str(metadata.get("format", "")).lower()
-        if kind == "pbf":
-            raise _refuse(path, _VECTOR.format(kind="pbf"), _VECTOR_ACTION)
         if kind not in self._FORMATS:
-            raise _refuse(path, f"says its tiles are {kind or 'of no format'!r}, not png, jpg "
-                          "or webp", "Export raster tiles with metadata format png, jpg or webp")
+            raise _refuse(path, f"says its tiles are {kind or 'of no format'!r}, not png, jpg, "
+                          "webp or pbf", _UNKNOWN_ACTION)
         self.format = self._FORMATS[kind]
         low, high = self._db.execute(
             "SELECT MIN(zoom_level), MAX(zoom_level) FROM tiles").fetchone()
@@ -177,7 +188,11 @@ class _MBTiles(_Archive):
         row = self._db.execute(
             "SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
             (z, x, 2**z - 1 - y)).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        data = bytes(row[0])
+        # Vector tiles in MBTiles are gzipped by convention, raster tiles never.
+        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
 
     def close(self) -> None:
         self._db.close()
@@ -207,9 +222,11 @@ def read_tile_archive(
 ) -> TileArchive:
     """Read the raster tiles of an archive that cover a bounding box, within a byte budget.
 
-    Zoom levels are taken whole, from the archive's shallowest to ``max_zoom`` (or the
+    Raster zoom levels are taken whole, from the archive's shallowest to ``max_zoom`` (or the
     archive's deepest); the first level that would pass ``max_bytes``, and every deeper one,
-    is left out and named in ``dropped_zooms``.
+    is left out and named in ``dropped_zooms``. Vector tiles are taken at one level: the
+    deepest up to ``max_zoom`` whose tiles fit ``max_bytes`` (decompressed); deeper levels
+    are named in ``dropped_zooms``.
 
     Parameters
     ----------
@@ -230,27 +247,27 @@ def read_tile_archive(
     Raises
     ------
     InputFileError
-        A missing or unreadable archive, vector tiles, a tile that is not of the archive's
-        format.
+        A missing or unreadable archive, tiles of another kind, a tile that is not of the
+        archive's format.
     """
     path = Path(path)
     archive = _open(path)
+    if archive.format == "mvt":
+        try:
+            return _read_vector(path, archive, bounds, max_zoom, max_bytes)
+        finally:
+            archive.close()
     try:
         tiles: dict[tuple[int, int, int], bytes] = {}
         zooms: list[int] = []
         wanted = list(range(archive.min_zoom, min(max_zoom, archive.max_zoom) + 1))
         total = 0
         for position, zoom in enumerate(wanted):
-            x0, y0, x1, y1 = tile_range(bounds, zoom)
-            if (x1 - x0 + 1) * (y1 - y0 + 1) > _MAX_TILES_PER_ZOOM:
+            level = _level(archive, bounds, zoom)
+            if level is None:
                 return _archive(path, archive, tiles, zooms, wanted[position:])
-            level = {}
-            for x in range(x0, x1 + 1):
-                for y in range(y0, y1 + 1):
-                    data = archive.get(zoom, x, y)
-                    if data:
-                        _check_tile(path, archive.format, data, (zoom, x, y))
-                        level[(zoom, x, y)] = data
+            for where, data in level.items():
+                _check_tile(path, archive.format, data, where)
             size = sum(len(d) for d in level.values())
             if total + size > max_bytes:
                 return _archive(path, archive, tiles, zooms, wanted[position:])
@@ -260,6 +277,86 @@ def read_tile_archive(
         return _archive(path, archive, tiles, zooms, [])
     finally:
         archive.close()
+
+
+def _level(archive: _Archive, bounds: tuple[float, float, float, float],
+           zoom: int) -> dict[tuple[int, int, int], bytes] | None:
+    """Return the tiles of one zoom level over ``bounds``; None when the level has too many."""
+    x0, y0, x1, y1 = tile_range(bounds, zoom)
+    if (x1 - x0 + 1) * (y1 - y0 + 1) > _MAX_TILES_PER_ZOOM:
+        return None
+    level = {}
+    for x in range(x0, x1 + 1):
+        for y in range(y0, y1 + 1):
+            data = archive.get(zoom, x, y)
+            if data:
+                level[(zoom, x, y)] = data
+    return level
+
+
+def _read_vector(path: Path, archive: _Archive, bounds: tuple[float, float, float, float],
+                 max_zoom: int, max_bytes: int) -> TileArchive:
+    """Take the deepest zoom level up to ``max_zoom`` whose vector tiles fit ``max_bytes``."""
+    deepest = min(max_zoom, archive.max_zoom)
+    for zoom in range(deepest, archive.min_zoom - 1, -1):
+        level = _level(archive, bounds, zoom)
+        if level is not None and sum(len(d) for d in level.values()) <= max_bytes:
+            return TileArchive(path.name, "mvt", level, archive.attribution, (zoom,),
+                               tuple(range(zoom + 1, deepest + 1)))
+    raise _refuse(path, f"has no zoom level up to {deepest} whose vector tiles over the "
+                  f"mission fit {max_bytes:,} bytes",
+                  "Raise sharing.basemap.max_bytes, or lower its max_zoom")
+
+
+def _tile_lonlat(coords: np.ndarray, zoom: int, x: int, y: int, extent: int) -> np.ndarray:
+    """Tile pixel coordinates (y down) to longitude and latitude."""
+    n = 2**zoom
+    lon = (x + coords[:, 0] / extent) / n * 360.0 - 180.0
+    lat = np.degrees(np.arctan(np.sinh(np.pi * (1 - 2 * (y + coords[:, 1] / extent) / n))))
+    return np.column_stack([lon, lat])
+
+
+def decode_vector_tiles(archive: TileArchive) -> dict[str, gpd.GeoDataFrame]:
+    """Decode an archive's vector tiles into one layer of features per tile layer.
+
+    Parameters
+    ----------
+    archive : TileArchive
+        A vector archive as :func:`read_tile_archive` gives it (one zoom level).
+
+    Returns
+    -------
+    dict
+        Tile layer name (``transportation``, ``place``, ``roads``...) -> a GeoDataFrame in
+        EPSG:4326 whose columns are the features' properties as text. A line crossing tiles
+        comes in one piece per tile; a point repeated in a neighbour's buffer comes once.
+    """
+    import mapbox_vector_tile
+
+    rows: dict[str, list[dict]] = {}
+    for (zoom, x, y), data in sorted(archive.tiles.items()):
+        decoded = mapbox_vector_tile.decode(data, default_options={"y_coord_down": True})
+        for name, layer in decoded.items():
+            extent = int(layer.get("extent", 4096))
+            for feature in layer.get("features", ()):
+                shape = shapely.geometry.shape(feature["geometry"])
+                shape = shapely.transform(
+                    shape, lambda c, z=zoom, tx=x, ty=y, e=extent: _tile_lonlat(c, z, tx, ty, e))
+                properties = {str(k): "" if v is None else str(v)
+                              for k, v in feature.get("properties", {}).items()}
+                rows.setdefault(name, []).append({**properties, "geometry": shape})
+    layers = {}
+    for name, features in rows.items():
+        frame = gpd.GeoDataFrame(pd.DataFrame(features).fillna(""), geometry="geometry",
+                                 crs="EPSG:4326")
+        points = frame.geometry.geom_type == "Point"
+        if points.any():
+            key = frame.drop(columns="geometry").astype(str).agg("|".join, axis=1) + \
+                frame.geometry.map(lambda g: f"|{g.x:.5f} {g.y:.5f}" if g.geom_type == "Point"
+                                   else f"|{id(g)}")
+            frame = frame[~key.duplicated()].reset_index(drop=True)
+        layers[name] = frame
+    return layers
 
 
 def _check_tile(path: Path, kind: str, data: bytes, where: tuple[int, int, int]) -> None:

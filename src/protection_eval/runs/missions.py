@@ -17,10 +17,12 @@ from protection_eval.ingest.tables import MissionData, ingest_mission
 from protection_eval.inventory.strategies import load_catalogue
 from protection_eval.io.errors import InputFileError
 from protection_eval.io.readers import read_mission_sources, read_raw_table
-from protection_eval.io.tiles import read_tile_archive
+from protection_eval.io.tiles import decode_vector_tiles, read_tile_archive
 from protection_eval.runs.mission_cache import read_mission_cache
+from protection_eval.sharing import map_text
 from protection_eval.sharing.audit.folder import RawNeedles, raw_needles_of
-from protection_eval.sharing.context import ContextSource, MapContext
+from protection_eval.sharing.context import ContextSource, MapContext, vector_tile_sources
+from protection_eval.sharing.map_text import MapText
 
 __all__ = ["load_map_context", "load_mission", "load_mission_for_audit"]
 
@@ -105,7 +107,9 @@ def load_map_context(config: MissionConfig, bounds: Sequence[float]) -> MapConte
     Context layers (``sharing.context_layers``) are read through the same readers as every
     source (GeoPackage, shapefile, GeoJSON, GeoParquet), every attribute as text; the basemap
     (``sharing.basemap``) is read for the mission's extent, up to its ``max_zoom`` and
-    ``max_bytes``, with :func:`protection_eval.io.tiles.read_tile_archive`.
+    ``max_bytes``, with :func:`protection_eval.io.tiles.read_tile_archive`; a vector archive
+    is decoded into context layers of its places, roads and water
+    (:func:`protection_eval.sharing.context.vector_tile_sources`), which the map draws itself.
 
     Parameters
     ----------
@@ -122,8 +126,8 @@ def load_map_context(config: MissionConfig, bounds: Sequence[float]) -> MapConte
     Raises
     ------
     InputFileError
-        A file that cannot be read, a layer without geometry, a places layer without names, a
-        vector or unreadable tile archive, a basemap with no attribution.
+        A file that cannot be read, a layer without geometry, a places layer without names, an
+        unreadable tile archive, a basemap with no attribution.
     """
     sources = []
     for position, spec in enumerate(config.sharing.context_layers):
@@ -148,4 +152,11 @@ def load_map_context(config: MissionConfig, bounds: Sequence[float]) -> MapConte
             basemap.path, "says nothing of whom its tiles are from (no attribution metadata)",
             "Set sharing.basemap.attribution in the mission YAML (e.g. \"© OpenStreetMap "
             "contributors\"): the map must say it")
+    if archive.vector:
+        # No vector renderer in the page: the map draws the tiles' places, roads and water.
+        text = MapText.of(config.sharing.language)
+        labels = {kind: text.text(label) for kind, label in map_text.VECTOR_LABELS.items()}
+        drawn = vector_tile_sources(decode_vector_tiles(archive), labels,
+                                    config.sharing.language)
+        return MapContext(tuple(sources) + tuple(drawn), None, attribution)
     return MapContext(tuple(sources), archive, attribution)

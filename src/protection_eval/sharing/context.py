@@ -49,6 +49,7 @@ __all__ = [
     "context_reference",
     "prepare_context_layers",
     "to_feature_collection",
+    "vector_tile_sources",
 ]
 
 #: Bytes of GeoJSON the context layers may take in a shared map at most.
@@ -78,6 +79,21 @@ _PROTECTED = re.compile(
     r"|refuge|women'?s[\s_-]?centre|maison[\s_-]d'?accueil|centre[\s_-]d'?[ée]coute",
     re.IGNORECASE,
 )
+
+
+# Layers of the two common vector tile schemas (OpenMapTiles; Protomaps basemaps) drawn as
+# context: tile layer -> (kind, the OSM column the map ranks by, the tile property giving it,
+# translations of that property's values into OSM's).
+_PROTOMAPS_ROADS = {"highway": "motorway", "major_road": "primary", "medium_road": "secondary",
+                    "minor_road": "tertiary", "path": "path"}
+_VECTOR_LAYERS: dict[str, tuple[str, str, tuple[str, ...], dict[str, str]]] = {
+    "place": ("places", "place", ("class",), {}),
+    "places": ("places", "place", ("kind_detail", "kind"), {}),
+    "transportation": ("roads", "highway", ("class",), {}),
+    "roads": ("roads", "highway", ("kind",), _PROTOMAPS_ROADS),
+    "waterway": ("rivers", "waterway", ("class",), {}),
+    "water": ("rivers", "waterway", ("class", "kind"), {}),
+}
 
 
 @dataclass(frozen=True)
@@ -381,3 +397,49 @@ def to_feature_collection(layer: ContextLayer) -> dict:
         for i, g in enumerate(layer.frame.geometry)
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def vector_tile_sources(
+    layers: dict[str, gpd.GeoDataFrame], labels: dict[str, str], language: str = "en"
+) -> list[ContextSource]:
+    """Turn the layers of a vector tile archive into context layers the map draws itself.
+
+    The places, roads and water of the OpenMapTiles and Protomaps schemas are kept (other tile
+    layers, buildings or land use, are not drawn); their class becomes the OSM column the map
+    ranks by (``place``, ``highway``, ``waterway``), and names are taken in the language
+    (``name:<language>``, ``name_<language>``, then ``name``).
+
+    Parameters
+    ----------
+    layers : dict
+        Tile layer name -> features, as :func:`protection_eval.io.tiles.decode_vector_tiles`
+        gives them.
+    labels : dict
+        Kind (``places``, ``roads``, ``rivers``) -> the layer's name on the map.
+    language : str
+        The map's language, for names.
+
+    Returns
+    -------
+    list of ContextSource
+        Places first, then roads, then water.
+    """
+    found: dict[str, list[gpd.GeoDataFrame]] = {}
+    for name, frame in layers.items():
+        if name not in _VECTOR_LAYERS or frame.empty:
+            continue
+        kind, column, properties, translate = _VECTOR_LAYERS[name]
+        source = next((p for p in properties if p in frame), None)
+        values = (frame[source].astype(str).replace(translate)
+                  if source is not None else pd.Series("", index=frame.index))
+        found.setdefault(kind, []).append(frame.assign(**{column: values}))
+    sources = []
+    for kind in ("places", "roads", "rivers"):
+        if kind not in found:
+            continue
+        frame = gpd.GeoDataFrame(pd.concat(found[kind], ignore_index=True).fillna(""),
+                                 geometry="geometry", crs="EPSG:4326")
+        names = (f"name:{language}", f"name_{language}", "name")
+        name = next((c for c in names if c in frame and (frame[c] != "").any()), None)
+        sources.append(ContextSource(labels[kind], kind, frame, name))
+    return sources

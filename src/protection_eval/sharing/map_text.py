@@ -37,6 +37,7 @@ __all__ = [
     "SMALL_SCREEN_PX",
     "LegendRow",
     "MapText",
+    "attribution_script",
     "basemap_script",
     "page_script",
     "page_style",
@@ -79,6 +80,8 @@ NO_BACKGROUND = M_("No background map: none is configured for this mission.")
 CONTEXT_COUNT = M_("{label}: {shown} of {total}")
 CONTEXT_LEFT_OUT = M_("To keep the file small, not everything is drawn: {details}.")
 BASEMAP_ZOOM = M_("Background map detailed to zoom level {zoom} only, to keep the file small.")
+# Layers drawn from a vector tile archive, by kind.
+VECTOR_LABELS = {"places": M_("Places"), "roads": M_("Roads"), "rivers": M_("Rivers and lakes")}
 NOT_SHOWN = M_("not shown (suppressed)")
 NO_DATA = M_("no data")
 # Layer names, in the layer control.
@@ -106,7 +109,7 @@ MAP_MESSAGES: tuple[str, ...] = (
     TITLE, TITLE_SYNTHETIC, BANNER_SYNTHETIC, PERIOD, LEGEND, LEGEND_HEADING, CLASS_OPEN,
     UNSHADED, HEXAGONS_OF, HEXAGON_SIZES, ABOUT_KM2, FOOTPRINT_WITHIN, FOOTPRINT_REACH,
     GAP_ROW, AREA_ROW, REPORTED_NOTE, NO_BACKGROUND, CONTEXT_COUNT, CONTEXT_LEFT_OUT,
-    BASEMAP_ZOOM, NOT_SHOWN, NO_DATA, AREAS, FOOTPRINT,
+    BASEMAP_ZOOM, *VECTOR_LABELS.values(), NOT_SHOWN, NO_DATA, AREAS, FOOTPRINT,
     HEXAGONS, GAPS, BACKGROUND, LAYERS, ZOOM_IN, ZOOM_OUT, METRES, KILOMETRES,
     *PROPERTY_LABELS,
 )
@@ -371,3 +374,17 @@ def basemap_script(text: MapText, map_name: str, tiles: dict[str, str], min_zoom
         f"window.peBasemap={{layer:layer,name:{_script_json(text.html(BACKGROUND))}}};"
         "});"
     )
+
+
+def attribution_script(map_name: str, attribution: str) -> str:
+    """Return the code that says in the map's corner whom its background's features are from.
+
+    Parameters
+    ----------
+    map_name : str
+        The map's JavaScript name.
+    attribution : str
+        The text, escaped for HTML (Leaflet writes it with innerHTML).
+    """
+    return ("document.addEventListener('DOMContentLoaded',function(){"
+            f"{map_name}.attributionControl.addAttribution({_script_json(attribution)});}});")

@@ -537,7 +537,16 @@ def _add_context(
     if context.basemap is not None:
         room, note = _add_basemap(fmap, context, room, text, summary)
         legend += note
+    elif context.attribution:
+        # A vector archive drawn as context layers: whom its features are from, in the corner.
+        fmap.get_root().script.add_child(InertHtml(map_text.attribution_script(
+            fmap.get_name(), _plain_attribution(context.attribution))))
     return room, legend
+
+
+def _plain_attribution(text: str) -> str:
+    """Return an attribution as plain text, escaped: tags dropped, no markup from a file."""
+    return html.escape(" ".join(re.sub(r"<[^>]*>", " ", text).split()), quote=True)
 
 
 def _add_basemap(fmap: folium.Map, context: MapContext, room: int, text: MapText,
@@ -563,8 +572,7 @@ def _add_basemap(fmap: folium.Map, context: MapContext, room: int, text: MapText
                     "left_out": f"zoom levels {left_out}" if left_out else ""})
     if not zooms:
         return room, [text.html(map_text.NO_BACKGROUND)]
-    attribution = html.escape(" ".join(re.sub(r"<[^>]*>", " ", context.attribution or "")
-                                       .split()), quote=True)
+    attribution = _plain_attribution(context.attribution or "")
     root = fmap.get_root()
     root.script.add_child(InertHtml(map_text.basemap_script(
         text, fmap.get_name(), tiles, min(zooms), max(zooms), attribution)))
@@ -750,7 +758,8 @@ def _build(
     root = fmap.get_root()
     root.header.add_child(InertHtml(map_text.page_style(text)))
     root.html.add_child(InertHtml(map_text.title_html(title, banners, text)))
-    has_tiles = tile_url is not None or (context is not None and context.basemap is not None)
+    has_tiles = tile_url is not None or (context is not None and (
+        context.basemap is not None or context.attribution is not None))
     root.html.add_child(
         InertHtml(
             _legend_html(classes, k, radius_m, restricted, has_tiles, _resolutions(hexagons),
