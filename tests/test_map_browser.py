@@ -142,6 +142,20 @@ def test_demo_a_map_shows_no_english_word_of_its_legend(browser, tmp_path, demo_
     page.context.close()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_demo_a_map_on_a_phone_keeps_its_title_and_three_quarters_in_view(
+    browser, tmp_path, demo_a, language  # noqa: F811
+):
+    page, outside, errors = open_page(browser, demo_a_map(demo_a, language, tmp_path), 390, 844)
+    page.screenshot(path=str(screenshot_path(tmp_path, f"demo_a_phone_{language}.png")))
+    assert page.locator(".pe-title").evaluate(SEEN_WHOLE)
+    share = page.evaluate(VISIBLE_SHARE)
+    assert share >= 0.75, f"only {share:.0%} of DEMO-A's map can be seen on a phone"
+    assert outside == [] and errors == []
+    page.context.close()
+
+
 @pytest.mark.parametrize("language", ["en", "ar"])
 def test_on_a_phone_the_title_shows_and_three_quarters_of_the_map_stay_in_view(
     browser, tmp_path, language  # noqa: F811

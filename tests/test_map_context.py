@@ -173,9 +173,9 @@ def test_the_map_draws_places_with_labels_and_roads_under_the_data():
 
 
 def test_what_the_budget_left_out_is_said_in_the_legend_and_the_layer_summary(monkeypatch):
-    from protection_eval.sharing import maps
+    from protection_eval.sharing import map_context
 
-    monkeypatch.setattr(maps, "CONTEXT_BUDGET_BYTES", 20_000)
+    monkeypatch.setattr(map_context, "CONTEXT_BUDGET_BYTES", 20_000)
     cm = make_coverage_map(kinshasa_areas(), kinshasa_hexagons(), mission="KIN",
                            period="p", synthetic=True, context=context(tracks=300),
                            language="fr")
