@@ -41,8 +41,8 @@ from protection_eval.coverage.figures import monthly_coverage, plot_coverage_ove
 from protection_eval.coverage.mission import compute_mission_coverage
 from protection_eval.distributed import heavy_steps_on
 from protection_eval.runs.missions import load_mission
-from protection_eval.runs.outputs import write_coverage
-from protection_eval.sharing.forms import to_shared_coverage_gaps, to_shared_coverage_map
+from protection_eval.runs.outputs import shared_coverage_map, write_coverage
+from protection_eval.sharing.forms import to_shared_coverage_gaps
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")
@@ -111,4 +111,4 @@ written
 # ## The shared map, as a field commander will open it
 
 # %%
-to_shared_coverage_map(result, mission.config)
+shared_coverage_map(result, mission.config)

@@ -194,7 +194,7 @@ def test_shared_map_page_is_self_contained_and_titled_with_mission_period_and_sy
     assert find_external_requests(page) == []
     assert "DEMO-A: patrol coverage and reported SGBV, 2022-01 to 2023-12 (SYNTHETIC)" in page
     assert "SYNTHETIC DATA" in page
-    assert "L.control.scale()" in page
+    assert "L.control.scale({imperial:false})" in page
     assert "L.control.layers(" in page
     assert "L.tileLayer(" not in page  # no tile server configured: plain background
 
@@ -281,7 +281,7 @@ def test_area_tooltips_show_formatted_values_and_suppressed_counts_as_not_shown(
         "area_id": "A0",
         "name": "Secteur 0",
         "incidents": "12",
-        "footprint_share": "62 %",
+        "footprint_share": "62%",
         "patrol_hours": "1,234",
     }
     assert second["incidents"] == "not shown (suppressed)"

@@ -307,3 +307,50 @@ def test_marker_payloads_do_run_when_compiled_so_the_tests_above_can_fail(marker
     assert Element(LOOP).render() == "Loop xx end"
     with pytest.raises(jinja2.TemplateSyntaxError):
         Element(COMMENT)
+
+
+def _context(field: str, payload: str):
+    """Context layers (issue 29) with ``payload`` as a place name or as a layer label."""
+    from shapely.geometry import LineString
+
+    from protection_eval.sharing.context import ContextSource, MapContext
+
+    places = gpd.GeoDataFrame({"name": [payload if field == "place name" else "Bunia"]},
+                              geometry=[Point(30.1, 1.6)], crs="EPSG:4326")
+    roads = gpd.GeoDataFrame({"highway": ["primary"]},
+                             geometry=[LineString([(30.0, 1.55), (30.3, 1.65)])],
+                             crs="EPSG:4326")
+    label = payload if field == "layer label" else "Roads"
+    return MapContext((ContextSource("Places", "places", places, "name"),
+                       ContextSource(label, "roads", roads, None)))
+
+
+@pytest.mark.parametrize("payload", PAYLOADS.values(), ids=PAYLOADS.keys())
+@pytest.mark.parametrize("field", ["place name", "layer label"])
+def test_a_payload_in_a_context_layer_is_shown_as_its_own_text(field, payload, marker):
+    page = build(context=_context(field, payload), language="fr").to_html()
+    if field == "place name":
+        icons = [json.loads(f'"{m}"') for m in re.findall(r'"html": "((?:[^"\\]|\\.)*)"', page)]
+        assert f'<span class="pe-name">{html.escape(payload)}</span>' in "".join(icons)
+    else:
+        names = [json.loads(f'"{m}"')
+                 for m in re.findall(r'"((?:[^"\\]|\\.)*)" : feature_group_', page)]
+        assert html.escape(payload) in names
+        legend = re.search(r'<details class="pe-legend".*?</details>', page, re.DOTALL)
+        assert html.escape(payload) in legend.group(0)
+    assert_not_evaluated(page, marker)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS.values(), ids=PAYLOADS.keys())
+def test_a_payload_in_a_context_layer_stays_text_in_the_printable_map(payload, marker):
+    from protection_eval.sharing.context import prepare_context_layers
+    from protection_eval.sharing.svgmap import to_svg_map
+
+    layers = prepare_context_layers(_context("place name", payload).sources,
+                                    make_areas().total_bounds, budget_bytes=None)
+    svg = to_svg_map(make_areas(), make_hexagons(), None, None, k=5, context=layers)
+    assert f">{html.escape(payload)}</text>" in svg
+    brief = render_brief(BriefInputs(mission="M", name="M", period=("2023-01", "2023-06"),
+                                     synthetic=True, k=5, language="fr", map_svg=svg))
+    assert f">{html.escape(payload)}</text>" in brief
+    assert_not_evaluated(svg + brief, marker)

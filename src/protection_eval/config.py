@@ -255,12 +255,79 @@ class TileServer(_Strict):
         return value
 
 
+#: Kinds of context layer a map draws under its data, and how (``sharing.context``).
+CONTEXT_KINDS: tuple[str, ...] = ("places", "roads", "rivers", "other")
+#: File types of an offline tile archive (``sharing.basemap``).
+BASEMAP_SUFFIXES: tuple[str, ...] = (".pmtiles", ".mbtiles")
+
+
+class ContextLayer(_Strict):
+    """A public reference layer the shared map draws under its data: places, roads, rivers.
+
+    Attributes
+    ----------
+    path : Path
+        The file (GeoPackage, shapefile plain or zipped, GeoJSON, GeoParquet; an OSM extract
+        as HOT's export tool gives it), relative to the configuration file.
+    label : str
+        Its name in the map's layer control and legend, in the mission's language.
+    kind : str
+        ``places`` (points, labelled), ``roads``, ``rivers`` or ``other`` (lines, outlines).
+    layer : str or None
+        The layer of a GeoPackage or zip holding several.
+    name : str or None
+        The column holding place names; by default ``name:<language>``, ``name_<language>``
+        then ``name``, whichever the file has.
+    """
+
+    path: Path
+    label: Annotated[str, Field(min_length=1, max_length=80)]
+    kind: Literal["places", "roads", "rivers", "other"]
+    layer: str | None = None
+    name: str | None = None
+
+
+class Basemap(_Strict):
+    """A tile archive the mission holds, drawn under the shared map with no request made.
+
+    Attributes
+    ----------
+    path : Path
+        A ``.pmtiles`` or ``.mbtiles`` file of raster tiles (shown as images) or Mapbox vector
+        tiles (whose places, roads and water the map draws), relative to the configuration.
+    attribution : str or None
+        Whom the tiles are from, as the map must say; by default the archive's own
+        ``attribution`` metadata (one of the two is required).
+    max_zoom : int
+        The deepest zoom level embedded.
+    max_bytes : int
+        Tile bytes taken at most; deeper levels are left out first.
+    """
+
+    path: Path
+    attribution: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    max_zoom: Annotated[int, Field(ge=0, le=18)] = 14
+    max_bytes: Annotated[int, Field(gt=0, le=3_000_000)] = 2_000_000
+
+    @field_validator("path")
+    @classmethod
+    def _archive(cls, value: Path) -> Path:
+        if value.suffix.lower() not in BASEMAP_SUFFIXES:
+            raise ValueError(f"a basemap is a tile archive: {', '.join(BASEMAP_SUFFIXES)} "
+                             f"(got {value.name!r})")
+        return value
+
+
 class SharingSettings(_Strict):
-    """Disclosure settings for shared outputs."""
+    """Disclosure settings for shared outputs, and what the shared map draws besides data."""
 
     min_count: Annotated[int, Field(ge=MIN_K)] = MIN_K
     h3_resolution: Annotated[int, Field(ge=4, le=9)] = 7
     tile_server: TileServer | None = None
+    #: Public reference layers (places, roads, rivers) drawn under the map's data.
+    context_layers: list[ContextLayer] = Field(default_factory=list)
+    #: A tile archive drawn as the map's background, offline.
+    basemap: Basemap | None = None
     #: Language of the brief: ``en`` or any language with a catalogue in
     #: ``sharing/locale/<language>/LC_MESSAGES/`` (fr, ar, es, pt ship with the package).
     language: str = "en"
@@ -392,16 +459,28 @@ def _confine_sources(config: MissionConfig, path: Path, folders: list[Path]) -> 
     """Refuse a source outside the allowed folders, before anything opens it.
 
     Links are followed first, so a link in the mission folder that points elsewhere is
-    outside too. A link loop stays where it is and is reported by the reader.
+    outside too. A link loop stays where it is and is reported by the reader. The map's
+    context layers and basemap are held to the same folders, and none of them may be one of
+    the mission's sources: a context layer is public reference data, never incidents.
     """
     outside = []
-    for table in TABLES:
-        spec = getattr(config.sources, table)
-        if spec is None:
-            continue
-        real = Path(os.path.realpath(spec.path))
+    keys = [(f"sources.{table}.path", spec.path) for table in TABLES
+            if (spec := getattr(config.sources, table)) is not None]
+    sources = {Path(os.path.realpath(p)): key for key, p in keys}
+    keys += [(f"sharing.context_layers.{i}.path", layer.path)
+             for i, layer in enumerate(config.sharing.context_layers)]
+    if config.sharing.basemap is not None:
+        keys.append(("sharing.basemap.path", config.sharing.basemap.path))
+    for key, file in keys:
+        real = Path(os.path.realpath(file))
         if not any(real.is_relative_to(folder) for folder in folders):
-            outside.append(f"  - sources.{table}.path: {spec.path} lies outside them")
+            outside.append(f"  - {key}: {file} lies outside them")
+        elif not key.startswith("sources.") and real in sources:
+            raise ConfigError(
+                f"{path}: {key} is {file}, the file of {sources[real]}; a map's context layer "
+                "or basemap is public reference data (places, roads, rivers, tiles), never a "
+                "source of the mission: name a separate file"
+            )
     if outside:
         listed = ", ".join(str(f) for f in folders)
         raise ConfigError(
@@ -415,8 +494,9 @@ def _confine_sources(config: MissionConfig, path: Path, folders: list[Path]) -> 
 def load_mission_config(path: str | Path) -> MissionConfig:
     """Read and validate a mission YAML file.
 
-    Source paths are resolved relative to the file's folder, and must lie (after following
-    links) inside that folder or inside a folder listed under ``allowed_source_dirs``.
+    Source paths (and the map's context layers and basemap) are resolved relative to the
+    file's folder, and must lie (after following links) inside that folder or inside a folder
+    listed under ``allowed_source_dirs``.
 
     Parameters
     ----------
@@ -457,8 +537,15 @@ def load_mission_config(path: str | Path) -> MissionConfig:
         if (spec := getattr(config.sources, table)) is not None
     }
     folders = _allowed_dirs(config, base)
+    sharing = config.sharing.model_copy(update={
+        "context_layers": [layer.model_copy(update={"path": base / layer.path})
+                           for layer in config.sharing.context_layers],
+        "basemap": None if config.sharing.basemap is None else config.sharing.basemap.model_copy(
+            update={"path": base / config.sharing.basemap.path}),
+    })
     config = config.model_copy(update={
         "sources": config.sources.model_copy(update=resolved),
+        "sharing": sharing,
         "allowed_source_dirs": folders,
     })
     _confine_sources(config, path, folders)

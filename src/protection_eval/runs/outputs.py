@@ -28,6 +28,8 @@ from protection_eval.io.writers import (
 )
 from protection_eval.model import RawTable
 from protection_eval.runs.layout import RESTRICTED_FILES, SHARED_FILES
+from protection_eval.runs.missions import load_map_context
+from protection_eval.sharing.context import MapContext
 from protection_eval.sharing.forms import (
     to_effects_table,
     to_shared_coverage_gaps,
@@ -35,6 +37,7 @@ from protection_eval.sharing.forms import (
     to_shared_coverage_summary,
     to_shared_svg_map,
 )
+from protection_eval.sharing.maps import CoverageMap
 
 if TYPE_CHECKING:
     from protection_eval.config import MissionConfig
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "input_fingerprints",
+    "shared_coverage_map",
     "read_coverage_areas",
     "read_incident_coverage",
     "read_shared_tables",
@@ -105,10 +109,11 @@ def write_coverage(
             to_shared_coverage_gaps(result, k), shared / SHARED_FILES["gaps"]
         )
         if config is not None:
-            page = to_shared_coverage_map(result, config).to_html()
+            context = _map_context(result, config)
+            page = to_shared_coverage_map(result, config, context).to_html()
             written["map"] = write_text(page, shared / SHARED_FILES["map"])
             written["map_svg"] = write_text(
-                to_shared_svg_map(result, config), shared / SHARED_FILES["map_svg"]
+                to_shared_svg_map(result, config, context), shared / SHARED_FILES["map_svg"]
             )
     if restricted_dir is not None:
         restricted = Path(restricted_dir)
@@ -134,6 +139,34 @@ def write_coverage(
             restricted / RESTRICTED_FILES["coverage_gpkg"],
         )
     return written
+
+
+def _map_context(result: CoverageResult, config: MissionConfig) -> MapContext | None:
+    """Return the mission's context layers and basemap for its map, when it names any."""
+    if not config.sharing.context_layers and config.sharing.basemap is None:
+        return None
+    return load_map_context(config, result.area_shapes.to_crs(4326).total_bounds)
+
+
+def shared_coverage_map(result: CoverageResult, config: MissionConfig) -> CoverageMap:
+    """Return the shared coverage map as ``write_coverage`` writes it, for display.
+
+    :func:`protection_eval.sharing.forms.to_shared_coverage_map` with the mission's context
+    layers and basemap read (:func:`protection_eval.runs.missions.load_map_context`).
+
+    Parameters
+    ----------
+    result : CoverageResult
+        The mission's coverage.
+    config : MissionConfig
+        The mission configuration.
+
+    Returns
+    -------
+    protection_eval.sharing.maps.CoverageMap
+        The map, which a notebook shows offline.
+    """
+    return to_shared_coverage_map(result, config, _map_context(result, config))
 
 
 def _write_keyed(frame: pd.DataFrame, key: dict[str, Any], path: Path) -> Path:

@@ -32,12 +32,13 @@ from protection_eval.runs.layout import (
     SHARED_REJECTED,
     gate_key_path,
 )
-from protection_eval.runs.missions import load_mission
+from protection_eval.runs.missions import load_map_context, load_mission
 from protection_eval.runs.pdf import chromium_path
 from protection_eval.sharing.audit.differencing import DerivationCapReached, Margin
 from protection_eval.sharing.audit.folder import AuditResult, RawNeedles, audit_mission_folder
 from protection_eval.sharing.audit.margins import read_published_margins
 from protection_eval.sharing.audit.seal import load_gate_key
+from protection_eval.sharing.context import MapContext
 from protection_eval.sharing.disclosure import k_from_config
 
 __all__ = [
@@ -84,10 +85,20 @@ def audit_folder(
     if mission is None:
         return audit_mission_folder(path, **trusted)
     data = mission if isinstance(mission, MissionData) else load_mission(mission)
+    context = _map_context(data)
     if needles is not None:
-        return audit_mission_folder(path, data, needles=needles, **trusted)
+        return audit_mission_folder(path, data, needles=needles, context=context, **trusted)
     raw = {name: table.frame for name, table in read_mission_sources(data.config).items()}
-    return audit_mission_folder(path, data, raw, **trusted)
+    return audit_mission_folder(path, data, raw, context=context, **trusted)
+
+
+def _map_context(mission: MissionData) -> MapContext | None:
+    """Return the mission's map context (reference layers, basemap), when it names one."""
+    sharing = mission.config.sharing
+    if (not sharing.context_layers and sharing.basemap is None) or mission.areas is None \
+            or not len(mission.areas):
+        return None
+    return load_map_context(mission.config, mission.areas.total_bounds)
 
 
 def describe_findings(findings: pd.DataFrame) -> list[dict[str, str]]:

@@ -791,6 +791,7 @@ def _legend(inputs: BriefInputs, lang: Language, radius_km: str | None) -> str:
         # Only when no month had presence data: otherwise the footprint drawn is true.
         rows.append(f"<div class='note'>{_t(lang, _NO_FOOTPRINT)}</div>")
     rows.append(row(f"border:1.5px solid {AREA_COLOUR}", _t(lang, "Area boundary")))
+    rows += _context_rows(inputs, lang)
     match = re.search(r'data-resolutions="([\d ]*)"', inputs.map_svg or "")
     sizes = [int(r) for r in match.group(1).split()] if match else []
     if len(sizes) > 1:
@@ -803,6 +804,22 @@ def _legend(inputs: BriefInputs, lang: Language, radius_km: str | None) -> str:
         note = _t(lang, "Hexagons of {size}.", size=_hexagon_size(sizes[0], lang))
         rows.append(f"<div class='note'>{note}</div>")
     return f"<div class='legend'>{''.join(rows)}</div>"
+
+
+# The context the printable map draws (its data-context attribute), as the legend names it.
+_CONTEXT_ROWS = {
+    "places": ("width:9px;height:9px;border-radius:50%;background:#000", N_("Town or village")),
+    "roads": ("height:0;border-top:3px solid #4d4d4d", N_("Main road")),
+    "rivers": ("height:0;border-top:2px solid #3b82c4", N_("River")),
+}
+
+
+def _context_rows(inputs: BriefInputs, lang: Language) -> list[str]:
+    match = re.search(r'data-context="([a-z ]*)"', inputs.map_svg or "")
+    kinds = match.group(1).split() if match else []
+    return [f"<div class='row'><span class='sw' style='{style}'></span>"
+            f"<span>{_t(lang, label)}</span></div>"
+            for kind, (style, label) in _CONTEXT_ROWS.items() if kind in kinds]
 
 
 def _map_section(inputs: BriefInputs, lang: Language) -> str:
@@ -844,6 +861,8 @@ td, th { border-bottom: 1px solid #ddd; padding: .12rem .4rem; text-align: start
 .row { display: flex; align-items: center; gap: .35rem; margin: 1px 0; }
 .sw { flex: none; width: 12px; height: 12px; display: inline-block; }
 .foot { color: #666; font-size: 8pt; margin-top: .5rem; }
+@media screen and (max-width: 640px) { .mapbox { flex-direction: column; }
+               .map { flex: none; width: 100%; } .map svg { max-height: none; } }
 @media print { body { margin: 0; max-width: none; padding: 0; font-size: 8.6pt;
                       line-height: 1.2; }
                h1 { font-size: 13pt; } h2 { font-size: 10pt; margin: .4rem 0 .15rem; }

@@ -28,6 +28,7 @@ from protection_eval.hexgrid import (
 )
 from protection_eval.labels import NOT_COMPUTED, NOT_SHOWN, OK, SHOWN_REASON
 from protection_eval.projection import total_area_km2
+from protection_eval.sharing.context import MapContext, prepare_context_layers
 from protection_eval.sharing.disclosure import (
     MIN_ADAPTIVE_RESOLUTION,
     DisclosureError,
@@ -35,6 +36,7 @@ from protection_eval.sharing.disclosure import (
     check_k,
     suppress_counts,
 )
+from protection_eval.sharing.map_text import CoverageNote, MapText
 from protection_eval.sharing.maps import CoverageMap, make_coverage_map
 from protection_eval.sharing.svgmap import to_svg_map
 
@@ -368,7 +370,9 @@ def to_coverage_map_layers(
     return {"areas": areas, "hexagons": hexagons, "footprint": footprint, "gaps": gaps}
 
 
-def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> CoverageMap:
+def to_shared_coverage_map(
+    result: CoverageResult, config: MissionConfig, context: MapContext | None = None
+) -> CoverageMap:
     """Build the shared coverage map of a mission with :mod:`protection_eval.sharing.maps`.
 
     Parameters
@@ -376,7 +380,11 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
     result : CoverageResult
         The mission's coverage.
     config : MissionConfig
-        For the mission code, period, SYNTHETIC flag, ``k`` and the tile server (if any).
+        For the mission code, period, SYNTHETIC flag, ``k``, the tile server (if any) and the
+        language of the map's words (``sharing.language``).
+    context : MapContext, optional
+        The mission's context layers and basemap as read
+        (:func:`protection_eval.runs.missions.load_map_context`), drawn under the data.
 
     Returns
     -------
@@ -385,10 +393,12 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
     """
     k = config.sharing.min_count
     tiles = config.sharing.tile_server
+    text = MapText.of(config.sharing.language)
     return make_coverage_map(
         **to_coverage_map_layers(result, k),
         mission=config.mission,
-        period=f"{config.period.start:%Y-%m} to {config.period.end:%Y-%m}",
+        period=text.period(config.period.start, config.period.end),
+        language=text.language,
         synthetic=config.synthetic,
         k=k,
         radius_m=result.params.radius_m,
@@ -396,22 +406,24 @@ def to_shared_coverage_map(result: CoverageResult, config: MissionConfig) -> Cov
         tile_attribution=None if tiles is None else tiles.attribution,
         presence="bases" if result.model == "bases" else "patrols",
         note=_map_note(result.summary),
+        context=context,
     )
 
 
-def _map_note(summary: Mapping[str, Any]) -> str | None:
-    """Return the legend's sentence on coverage not computed, or on months without data."""
+def _map_note(summary: Mapping[str, Any]) -> CoverageNote | None:
+    """Return what the legend adds on coverage not computed, or on months without data."""
     if summary.get("covered_share_status") == NOT_COMPUTED:
-        return f"Coverage not computed: {summary.get('covered_share_reason')}."
+        return CoverageNote(not_computed=True)
     presence = summary.get("presence") or {}
     missing = presence.get("spans_without_data") or []
     if missing:
-        months = ", ".join(a if a == b else f"{a} to {b}" for a, b in missing)
-        return f"No presence data for {months}: reports of those months are not drawn."
+        return CoverageNote(months_without_data=tuple((str(a), str(b)) for a, b in missing))
     return None
 
 
-def to_shared_svg_map(result: CoverageResult, config: MissionConfig) -> str:
+def to_shared_svg_map(
+    result: CoverageResult, config: MissionConfig, context: MapContext | None = None
+) -> str:
     """Draw the shared coverage map as the printable SVG of the brief (same layers, no words).
 
     Parameters
@@ -420,6 +432,8 @@ def to_shared_svg_map(result: CoverageResult, config: MissionConfig) -> str:
         The mission's coverage.
     config : MissionConfig
         For ``k``.
+    context : MapContext, optional
+        The mission's context layers: its main places and roads are drawn too.
 
     Returns
     -------
@@ -427,7 +441,11 @@ def to_shared_svg_map(result: CoverageResult, config: MissionConfig) -> str:
         An SVG document (:func:`protection_eval.sharing.svgmap.to_svg_map`).
     """
     k = config.sharing.min_count
-    return to_svg_map(**to_coverage_map_layers(result, k), k=k)
+    layers = to_coverage_map_layers(result, k)
+    drawn = ([] if context is None or not context.sources else
+             prepare_context_layers(context.sources, layers["areas"].to_crs(4326).total_bounds,
+                                    budget_bytes=None, max_places=None))
+    return to_svg_map(**layers, k=k, context=drawn)
 
 
 #: Numbers blanked in ``effects.csv`` for a model on fewer than ``k`` incidents.

@@ -60,6 +60,15 @@ class Language:
         """Return ``message`` in this language (English when the catalogue lacks it)."""
         return self.translations.gettext(message)
 
+    def pgettext(self, context: str, message: str) -> str:
+        """Return ``message`` of ``context`` (``msgctxt``) in this language, else English.
+
+        The interactive map's words are messages of the context ``map``
+        (:mod:`protection_eval.sharing.map_text`), kept apart from the brief's sentences so that
+        each can change without touching the other's translations.
+        """
+        return self.translations.pgettext(context, message)
+
     def number(self, value: float, *, decimals: int = 0) -> str:
         """Write a number the way this language does (``1 234`` in French)."""
         return format_decimal(round(float(value), decimals), locale=self.locale,

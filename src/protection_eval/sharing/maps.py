@@ -29,8 +29,13 @@ import shapely
 
 from protection_eval.config import MIN_K
 from protection_eval.hexgrid import cell_resolution, hexagon_area_km2
+from protection_eval.sharing import map_text
+from protection_eval.sharing.context import MapContext
 from protection_eval.sharing.disclosure import check_k
+from protection_eval.sharing.i18n import Language
 from protection_eval.sharing.inert import InertHtml, make_inert, render_inert
+from protection_eval.sharing.map_context import add_context, json_bytes
+from protection_eval.sharing.map_text import LegendRow, MapText
 from protection_eval.sharing.offline import to_offline_html
 
 __all__ = [
@@ -40,6 +45,7 @@ __all__ = [
     "HEXAGON_PROPERTIES",
     "PLAN_PROPERTIES",
     "INCIDENT_PROPERTIES",
+    "MAP_BUDGET_BYTES",
     "AREA_COLOUR",
     "FOOTPRINT_COLOUR",
     "GAP_COLOUR",
@@ -85,6 +91,10 @@ INCIDENT_PROPERTIES: dict[str, str] = {
     "location_precision": "Location precision",
 }
 
+#: Bytes a shared map's page may take; the data layers first, then context and basemap.
+MAP_BUDGET_BYTES = 4_800_000
+# Leaflet, jQuery, folium's page and the title, legend, style and script around the layers.
+_PAGE_BYTES = 360_000
 _COUNT_COLUMNS = {"incidents"}
 _SHARE_COLUMNS = {"footprint_share", "population_footprint_share", "women_share", "covered_share"}
 _HOURS_COLUMNS = {"patrol_hours"}
@@ -132,6 +142,8 @@ class CoverageMap:
         One row per drawn layer: ``layer``, ``features``, ``properties``.
     allowed_urls : tuple of str
         External URLs the page may fetch: the configured tile server's template, if any.
+    language : str
+        The language of the page's words (``<html lang>``).
     """
 
     folium_map: folium.Map
@@ -139,6 +151,7 @@ class CoverageMap:
     restricted: bool
     layers: pd.DataFrame
     allowed_urls: tuple[str, ...] = field(default=())
+    language: str = "en"
 
     def to_html(self) -> str:
         """Render the map as one self-contained HTML page.
@@ -164,6 +177,9 @@ class CoverageMap:
             page = render_inert(self.folium_map)
         finally:
             policies["json.dumps_kwargs"] = previous
+        # branca's figure writes a bare <html>; the page's language is said on it (the map's
+        # direction is not: the geography is never mirrored, only its words' boxes are).
+        page = page.replace("<html>", f'<html lang="{html.escape(self.language)}">', 1)
         return to_offline_html(_stable_element_ids(page), allowed_urls=self.allowed_urls)
 
     def _repr_html_(self) -> str:
@@ -177,36 +193,20 @@ class CoverageMap:
         return self.layers.copy()
 
 
-def _format_count(value: Any) -> str:
-    return "not shown (suppressed)" if pd.isna(value) else f"{int(value):,}"
+def format_hexagon_size(resolution: Any, language: str | Language = "en") -> str:
+    """Say how large a hexagon of an H3 resolution is, for a reader (``about 5.2 km²``)."""
+    return MapText.of(language).hexagon_size(resolution)
 
 
-def _format_share(value: Any) -> str:
-    return "no data" if pd.isna(value) else f"{100 * float(value):.0f} %"
-
-
-def _format_hours(value: Any) -> str:
-    return "no data" if pd.isna(value) else f"{float(value):,.0f}"
-
-
-def format_hexagon_size(resolution: Any) -> str:
-    """Say how large a hexagon of an H3 resolution is, for a reader (``about 5 km2``)."""
-    if pd.isna(resolution):
-        return ""
-    area = hexagon_area_km2(int(resolution))
-    rounded = float(f"{area:.2g}")
-    return f"about {rounded:,g} km\u00b2"
-
-
-def _format_value(column: str, value: Any) -> str:
+def _format_value(column: str, value: Any, text: MapText) -> str:
     if column == "resolution":
-        return format_hexagon_size(value)
+        return text.hexagon_size(value)
     if column in _COUNT_COLUMNS:
-        return _format_count(value)
+        return text.count(value)
     if column in _SHARE_COLUMNS:
-        return _format_share(value)
+        return text.share(value)
     if column in _HOURS_COLUMNS:
-        return _format_hours(value)
+        return text.hours(value)
     return "" if pd.isna(value) else str(value)
 
 
@@ -253,6 +253,7 @@ def _to_geojson(
     decimals: int,
     tolerance: float,
     with_ids: bool = False,
+    text: MapText | None = None,
 ) -> dict[str, Any]:
     """Build a compact FeatureCollection: display-precision geometry, formatted properties."""
     geometry = frame.geometry.to_numpy()
@@ -260,11 +261,12 @@ def _to_geojson(
         geometry = shapely.simplify(geometry, tolerance, preserve_topology=True)
     geometry = shapely.transform(geometry, lambda xy: np.round(xy, decimals))
     columns = [c for c in whitelist if c in frame.columns]
+    text = text or MapText.of("en")
     features = []
     for position, (geom, (_, row)) in enumerate(zip(geometry, frame.iterrows(), strict=True)):
         if geom is None or geom.is_empty:
             continue
-        properties = {c: _format_value(c, row[c]) for c in columns}
+        properties = {c: _format_value(c, row[c], text) for c in columns}
         feature: dict[str, Any] = {"type": "Feature"}
         if with_ids:
             feature["id"] = str(position)
@@ -359,11 +361,12 @@ def _html_safe(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tooltip(
-    fields: Sequence[str], labels: Mapping[str, str], **kwargs: Any
+    fields: Sequence[str], labels: Mapping[str, str], text: MapText, **kwargs: Any
 ) -> folium.GeoJsonTooltip | None:
     if not fields:
         return None
-    aliases = [html.escape(labels[f], quote=True) for f in fields]
+    # Written with innerHTML by folium's tooltip: escaped, as the values are.
+    aliases = [text.html(labels[f]) for f in fields]
     return folium.GeoJsonTooltip(fields=list(fields), aliases=aliases, **kwargs)
 
 
@@ -372,21 +375,15 @@ def _add_geojson(
     data: dict[str, Any],
     labels: Mapping[str, str],
     style: Callable[[dict[str, Any]], dict[str, Any]],
+    text: MapText,
 ) -> None:
     if not data["features"]:
         return
     fields = list(data["features"][0]["properties"])
-    tooltip = _tooltip(fields, labels, sticky=True)
+    tooltip = _tooltip(fields, labels, text, sticky=True)
     folium.GeoJson(
         _html_safe(data), style_function=style, tooltip=tooltip, control=False
     ).add_to(group)
-
-
-def _label_classes(classes: list[tuple[int, int | None, str]]) -> list[tuple[str, str]]:
-    return [
-        (colour, f"{low}&ndash;{high}" if high is not None else f"{low} or more")
-        for low, high, colour in classes
-    ]
 
 
 def _legend_html(
@@ -395,81 +392,68 @@ def _legend_html(
     radius_m: float | None,
     restricted: bool,
     has_tiles: bool,
-    resolutions: Sequence[int] = (),
+    resolutions: Sequence[int],
+    text: MapText,
+    extra: Sequence[LegendRow | str] = (),
     presence: str = "patrols",
-    note_text: str | None = None,
+    note: map_text.CoverageNote | None = None,
 ) -> str:
-    def row(swatch_style: str, text: str) -> str:
-        return (
-            '<div style="display:flex;align-items:center;margin:1px 0">'
-            '<span style="flex:none;width:14px;height:14px;margin-right:6px;box-sizing:border-box;'
-            f'{swatch_style}"></span><span>{text}</span></div>'
-        )
-
-    def note(text: str) -> str:
-        return f'<div style="color:#555;margin-top:4px">{text}</div>'
-
+    """Return the legend in the map's language (the restricted map's notes in English)."""
     bases = presence == "bases"
-    reach = f"within {radius_m / 1000:g} km of a patrol" if radius_m else "within patrol reach"
-    footprint_label = (f"Within {radius_m / 1000:g} km of an open base" if bases and radius_m
-                       else "Within reach of an open base" if bases
-                       else f"Patrol footprint ({reach})")
-    gap_label = ("Gap: many reports, few near a base; number = look here first" if bases else
-                 "Gap: many reports, little patrol presence; number = look here first")
-    hidden = "" if restricted else f", or fewer than {k} (hidden to protect survivors)"
-    rows = [
-        '<div style="font-weight:bold;margin-bottom:2px">Reports of SGBV per hexagon</div>',
-        *[row(f"background:{c}", label) for c, label in _label_classes(classes)],
-        note(f"Unshaded: no report{hidden}."),
-        *_size_notes(resolutions, note),
-        '<div style="margin-top:6px"></div>',
-        row(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", footprint_label),
-        row(f"border:3px dashed {_GAP_COLOUR}", gap_label),
-        row(f"border:1.5px solid {_AREA_COLOUR}", "Area boundary (hover for figures)"),
-        note("Counts are reports, not all incidents: more patrols can mean more reporting."),
+    radius = None if not radius_m else text.number(
+        radius_m / 1000, decimals=0 if float(radius_m / 1000).is_integer() else 1)
+    if radius is not None:
+        reach = text.html(map_text.BASES_WITHIN if bases else map_text.FOOTPRINT_WITHIN,
+                          radius=radius)
+    else:
+        reach = text.html(map_text.BASES_REACH if bases else map_text.FOOTPRINT_REACH)
+    unshaded = (html.escape("Unshaded: no report.") if restricted
+                else text.html(map_text.UNSHADED, k=text.number(k)))
+    rows: list[LegendRow | str] = [
+        *[LegendRow(f"background:{colour}", text.class_label(low, high))
+          for low, high, colour in classes],
+        unshaded,
+        *_size_notes(resolutions, text),
+        LegendRow(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", reach),
+        LegendRow(f"border:3px dashed {_GAP_COLOUR}",
+                  text.html(map_text.GAP_ROW_BASES if bases else map_text.GAP_ROW)),
+        LegendRow(f"border:1.5px solid {_AREA_COLOUR}", text.html(map_text.AREA_ROW)),
+        text.html(map_text.REPORTED_NOTE),
+        *extra,
     ]
-    if note_text:
-        rows.append(note(html.escape(note_text)))
+    if note is not None:
+        rows.extend(note.html(text))
     if not has_tiles:
-        rows.append(note("No background map: none is configured for this mission."))
-    return (
-        '<div class="pe-legend" style="position:fixed;bottom:28px;right:10px;z-index:1000;'
-        "max-width:260px;background:rgba(255,255,255,0.93);padding:8px 10px;"
-        'border:1px solid #999;border-radius:4px;font:12px/1.35 Arial,Helvetica,sans-serif">'
-        + "".join(rows)
-        + "</div>"
-    )
+        rows.append(text.html(map_text.NO_BACKGROUND))
+    return map_text.legend_html(text.html(map_text.LEGEND_HEADING), rows, text)
 
 
-def _size_notes(resolutions: Sequence[int], note: Callable[[str], str]) -> list[str]:
+def _size_notes(resolutions: Sequence[int], text: MapText) -> list[str]:
     """Say which hexagon sizes the map mixes (sparse places are merged into larger ones)."""
     sizes = sorted({int(r) for r in resolutions}, reverse=True)
     if len(sizes) < 2:
-        return [note(f"Hexagons of {format_hexagon_size(sizes[0])}.")] if sizes else []
-    listed = ", ".join(format_hexagon_size(r) for r in sizes)
-    return [note(f"Hexagon sizes: {listed}. Where reports are few, hexagons are merged into "
-                 "larger ones so that counts can be shown; a larger hexagon counts only the "
-                 "reports outside the smaller hexagons drawn on it. Hover for a hexagon's size.")]
+        return ([text.html(map_text.HEXAGONS_OF, size=text.hexagon_size(sizes[0]))]
+                if sizes else [])
+    listed = ", ".join(text.hexagon_size(r) for r in sizes)
+    return [text.html(map_text.HEXAGON_SIZES, sizes=listed)]
 
 
-def _title_html(title: str, synthetic: bool, restricted: bool) -> str:
+def _title(mission: str, period: str, synthetic: bool, restricted: bool,
+           text: MapText, presence: str = "patrols") -> tuple[str, list[str]]:
+    """Return the title (plain text) and the banners under it."""
+    title = text.text(map_text.TITLE_BASES if presence == "bases" else map_text.TITLE,
+                      mission=mission, period=period)
+    if synthetic:
+        title = text.text(map_text.TITLE_SYNTHETIC, title=title)
     banners = []
     if restricted:
+        title = f"RESTRICTED {title}"
         banners.append(
             "RESTRICTED: evaluation team only. Unsuppressed data; do not share or forward."
         )
     if synthetic:
-        banners.append("SYNTHETIC DATA: not a real mission")
-    banner_html = "".join(
-        f'<div style="color:#b00020;font-weight:bold;letter-spacing:0.5px">{html.escape(b)}</div>'
-        for b in banners
-    )
-    return (
-        '<div class="pe-title" style="position:fixed;top:10px;left:50%;transform:translateX(-50%);'
-        "z-index:1000;background:rgba(255,255,255,0.95);padding:6px 14px;border:1px solid #999;"
-        'border-radius:4px;font:15px/1.4 Arial,Helvetica,sans-serif;text-align:center">'
-        f'<div style="font-weight:bold">{html.escape(title)}</div>{banner_html}</div>'
-    )
+        banners.append(text.text(map_text.BANNER_SYNTHETIC))
+    return title, banners
 
 
 def _resolutions(hexagons: gpd.GeoDataFrame) -> list[int]:
@@ -497,10 +481,13 @@ def _build(
     simplify_deg: float,
     count_breaks: Sequence[int] | None,
     gap_labels: int,
+    language: str | Language = "en",
+    context: MapContext | None = None,
     presence: str = "patrols",
-    note: str | None = None,
+    note: map_text.CoverageNote | None = None,
 ) -> CoverageMap:
     k = check_k(k)
+    text = MapText.of(language)
     areas = _check_layer(areas, "areas", AREA_PROPERTIES, ["name"])
     hexagons = _check_layer(hexagons, "hexagons", HEXAGON_PROPERTIES, ["incidents"])
     if footprint is not None:
@@ -513,12 +500,7 @@ def _build(
             if layer is not None:
                 _check_suppressed(layer, name, k)
 
-    what = "base presence" if presence == "bases" else "patrol coverage"
-    title = f"{mission}: {what} and reported SGBV, {period}"
-    if synthetic:
-        title += " (SYNTHETIC)"
-    if restricted:
-        title = f"RESTRICTED {title}"
+    title, banners = _title(mission, period, synthetic, restricted, text, presence)
     if tile_url is not None and not tile_url.startswith(("https://", "http://")):
         raise ValueError(f"tile server URL must be an http(s) template: {tile_url!r}")
 
@@ -526,19 +508,37 @@ def _build(
     fmap = folium.Map(
         location=[(south + north) / 2, (west + east) / 2],
         tiles=None,
-        control_scale=True,
+        # The scale bar is added by map_text.page_script, in the map's language and units.
+        control_scale=False,
         prefer_canvas=False,
+        # Quarter zoom steps: the mission fills a phone's narrow screen instead of half of it.
+        zoom_snap=0.25,
     )
     fmap.default_js = [j for j in fmap.default_js if j[0] in _MAP_JS]
     fmap.default_css = [c for c in fmap.default_css if c[0] in _MAP_CSS]
     fmap.get_root().header.add_child(InertHtml(f"<title>{html.escape(title)}</title>"))
     if tile_url is not None:
         folium.TileLayer(
-            tiles=tile_url, attr=tile_attribution or "mission tile server", name="Background map"
+            tiles=tile_url, attr=tile_attribution or "mission tile server",
+            name=text.html(map_text.BACKGROUND),
         ).add_to(fmap)
     fmap.fit_bounds([[south, west], [north, east]])
 
     summary: list[dict[str, Any]] = []
+    counts = pd.to_numeric(hexagons["incidents"], errors="raise")
+    drawn = hexagons[(counts.notna() & (counts > 0)).to_numpy()]
+    data_layers = [(map_text.AREAS, areas, AREA_PROPERTIES, False),
+                   (map_text.FOOTPRINT, footprint, FOOTPRINT_PROPERTIES, False),
+                   (map_text.HEXAGONS, drawn, HEXAGON_PROPERTIES, True),
+                   (map_text.GAPS, gaps, GAP_PROPERTIES, False)]
+    prepared = {name: _to_geojson(frame, whitelist, decimals, simplify_deg, ids, text)
+                for name, frame, whitelist, ids in data_layers if frame is not None}
+    # The context and the basemap get what the data leave of the page's budget.
+    room = MAP_BUDGET_BYTES - _PAGE_BYTES - sum(json_bytes(d) for d in prepared.values())
+    extra_legend: list[LegendRow | str] = []
+    if context is not None:
+        room, extra_legend = add_context(fmap, context, areas.total_bounds, room, decimals,
+                                         text, summary)
 
     def add(
         name: str,
@@ -547,9 +547,10 @@ def _build(
         style: Any,
         with_ids: bool = False,
     ) -> folium.FeatureGroup:
-        data = _to_geojson(frame, whitelist, decimals, simplify_deg, with_ids)
-        group = folium.FeatureGroup(name=name, show=True)
-        _add_geojson(group, data, whitelist, style)
+        data = prepared[name]
+        # The layer control writes names with innerHTML: escaped like every label.
+        group = folium.FeatureGroup(name=text.html(name), show=True)
+        _add_geojson(group, data, whitelist, style, text)
         group.add_to(fmap)
         summary.append(
             {
@@ -561,26 +562,24 @@ def _build(
         return group
 
     add(
-        "Areas",
+        map_text.AREAS,
         areas,
         AREA_PROPERTIES,
         lambda _: {"color": _AREA_COLOUR, "weight": 1.5, "fillOpacity": 0.0},
     )
     if footprint is not None:
         add(
-            "Within reach of an open base" if presence == "bases" else "Patrol footprint",
+            map_text.BASES_REACH if presence == "bases" else map_text.FOOTPRINT,
             footprint,
             FOOTPRINT_PROPERTIES,
             lambda _: {"color": _FOOTPRINT_COLOUR, "weight": 0, "fillOpacity": 0.3},
         )
-    counts = pd.to_numeric(hexagons["incidents"], errors="raise")
-    drawn = hexagons[(counts.notna() & (counts > 0)).to_numpy()]
     classes = _count_classes(1 if restricted else k, count_breaks)
     colours = {
         str(i): _class_colour(v, classes) for i, v in enumerate(pd.to_numeric(drawn["incidents"]))
     }
     add(
-        "Reports per hexagon",
+        map_text.HEXAGONS,
         drawn,
         HEXAGON_PROPERTIES,
         lambda f: {
@@ -593,7 +592,7 @@ def _build(
     )
     if gaps is not None:
         group = add(
-            "Gaps",
+            map_text.GAPS,
             gaps,
             GAP_PROPERTIES,
             lambda _: {"color": _GAP_COLOUR, "weight": 3, "fillOpacity": 0.0, "dashArray": "6 4"},
@@ -619,7 +618,7 @@ def _build(
         folium.GeoJson(
             _html_safe(add_points),
             marker=folium.CircleMarker(radius=3, color="#000", weight=1, fill_opacity=0.8),
-            tooltip=_tooltip(fields, INCIDENT_PROPERTIES),
+            tooltip=_tooltip(fields, INCIDENT_PROPERTIES, text),
             control=False,
         ).add_to(group)
         group.add_to(fmap)
@@ -631,17 +630,25 @@ def _build(
             }
         )
 
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(fmap)
     root = fmap.get_root()
-    root.html.add_child(InertHtml(_title_html(title, synthetic, restricted)))
+    root.header.add_child(InertHtml(map_text.page_style(text)))
+    root.html.add_child(InertHtml(map_text.title_html(title, banners, text)))
+    has_tiles = tile_url is not None or (context is not None and (
+        context.basemap is not None or context.attribution is not None))
     root.html.add_child(
         InertHtml(
-            _legend_html(classes, k, radius_m, restricted, tile_url is not None,
-                         _resolutions(hexagons), presence, note)
+            _legend_html(classes, k, radius_m, restricted, has_tiles, _resolutions(hexagons),
+                         text, extra_legend, presence, note)
         )
     )
+    # Added before folium renders the map's own script, so it waits for the page to be read.
+    root.script.add_child(
+        InertHtml(map_text.page_script(text, fmap.get_name(), control.get_name())))
     allowed = () if tile_url is None else (tile_url,)
-    return CoverageMap(make_inert(fmap), title, restricted, pd.DataFrame(summary), allowed)
+    return CoverageMap(make_inert(fmap), title, restricted, pd.DataFrame(summary), allowed,
+                       text.code)
 
 
 def make_coverage_map(
@@ -661,8 +668,10 @@ def make_coverage_map(
     simplify_deg: float = 1e-4,
     count_breaks: Sequence[int] | None = None,
     gap_labels: int = 10,
+    language: str | Language = "en",
+    context: MapContext | None = None,
     presence: str = "patrols",
-    note: str | None = None,
+    note: map_text.CoverageNote | None = None,
 ) -> CoverageMap:
     """Build the shared coverage map a field commander opens from one file.
 
@@ -687,7 +696,8 @@ def make_coverage_map(
     mission : str
         Mission code shown in the title.
     period : str
-        Period shown in the title, e.g. ``"2022-01 to 2023-12"``.
+        Period shown in the title as given, e.g. ``"2022-01 to 2023-12"``
+        (:meth:`protection_eval.sharing.map_text.MapText.period` writes one in words).
     synthetic : bool
         Whether the mission is synthetic; the page then says SYNTHETIC.
     k : int
@@ -708,11 +718,21 @@ def make_coverage_map(
         Lower bounds of the hexagon colour classes above ``k`` (default 10, 25, 50, 100).
     gap_labels : int
         How many top-ranked gaps get a number on the map.
+    language : str or Language
+        The language of every word on the map (``sharing.language``): title, legend, layer
+        names, tooltips, the scale bar and the controls' titles, from the ``map`` context of
+        the catalogues (:mod:`protection_eval.sharing.map_text`); numbers in its locale.
+    context : MapContext, optional
+        Public reference layers and a tile archive to draw under the data
+        (:func:`protection_eval.runs.missions.load_map_context`): clipped to the areas'
+        extent, simplified, places labelled, basemap tiles embedded with their attribution;
+        whatever does not fit the page's budget (:data:`MAP_BUDGET_BYTES`, the data layers
+        first) is left out, least important first, and the legend says so.
     presence : {"patrols", "bases"}
-        What the presence data are: a bases-only mission's legend says "within ... km of an
-        open base" (no time window, no patrol).
-    note : str, optional
-        A sentence for the legend, e.g. why coverage was not computed and for which months.
+        What the presence data are: a bases-only mission's title and legend say "within ... km
+        of an open base" (no time window, no patrol).
+    note : map_text.CoverageNote, optional
+        What the legend must add about coverage: not computed, or months without presence data.
 
     Returns
     -------
@@ -743,6 +763,8 @@ def make_coverage_map(
         simplify_deg=simplify_deg,
         count_breaks=count_breaks,
         gap_labels=gap_labels,
+        language=language,
+        context=context,
         presence=presence,
         note=note,
     )
@@ -823,39 +845,29 @@ _PLAN_COLOURS = ("#c6dbef", "#6baed6", "#2171b5", "#08306b")
 _CONTROL_COLOUR = "#9e9e9e"
 
 
-def _plan_legend(classes: list[tuple[float, str]], lang: Any, size: str, has_tiles: bool,
-                 equipoise: str, caveat: str) -> str:
-    def row(swatch_style: str, text: str) -> str:
-        return (
-            '<div style="display:flex;align-items:center;margin:1px 0">'
-            '<span style="flex:none;width:14px;height:14px;margin-right:6px;box-sizing:border-box;'
-            f'{swatch_style}"></span><span>{html.escape(text)}</span></div>'
-        )
+def _plan_legend(classes: list[tuple[float, str]], lang: Any, text: MapText, size: str,
+                 has_tiles: bool, equipoise: str, caveat: str) -> str:
+    """Return the plan's legend (its sentences from the brief's catalogue), phone-ready."""
+    def esc(message: str) -> str:
+        return html.escape(message, quote=True)
 
-    def note(text: str) -> str:
-        return f'<div style="color:#555;margin-top:4px">{html.escape(text)}</div>'
-
-    rows = [f'<div style="font-weight:bold;margin-bottom:2px">'
-            f'{html.escape(lang.gettext("Patrol-hours planned per hexagon"))}</div>']
-    for low, colour in classes:
-        rows.append(row(f"background:{colour}", lang.gettext("{hours} h or more").format(
+    rows: list[LegendRow | str] = [
+        LegendRow(f"background:{colour}", esc(lang.gettext("{hours} h or more").format(
             hours=lang.number(low, decimals=1))))
+        for low, colour in classes
+    ]
     rows += [
-        row(f"border:2px dashed #000;background:{_CONTROL_COLOUR}",
-            lang.gettext("Randomised pair: the seed chose which hexagon gets the patrol "
-                         "(grey: not this month)")),
-        note(lang.gettext(equipoise)),
-        note(lang.gettext("Hexagons of {size}.").format(size=size)),
-        note(lang.gettext(caveat)),
+        LegendRow(f"border:2px dashed #000;background:{_CONTROL_COLOUR}",
+                  esc(lang.gettext("Randomised pair: the seed chose which hexagon gets the "
+                                   "patrol (grey: not this month)"))),
+        esc(lang.gettext(equipoise)),
+        esc(lang.gettext("Hexagons of {size}.").format(size=size)),
+        esc(lang.gettext(caveat)),
     ]
     if not has_tiles:
-        rows.append(note(lang.gettext("No background map: none is configured for this mission.")))
-    return (
-        '<div class="pe-legend" style="position:fixed;bottom:28px;right:10px;z-index:1000;'
-        "max-width:280px;background:rgba(255,255,255,0.93);padding:8px 10px;"
-        'border:1px solid #999;border-radius:4px;font:12px/1.35 Arial,Helvetica,sans-serif">'
-        + "".join(rows) + "</div>"
-    )
+        rows.append(text.html(map_text.NO_BACKGROUND))
+    return map_text.legend_html(esc(lang.gettext("Patrol-hours planned per hexagon")), rows,
+                                text)
 
 
 def make_plan_map(
@@ -910,13 +922,14 @@ def make_plan_map(
     from protection_eval.sharing.i18n import get_language
 
     lang = get_language(language)
+    text = MapText.of(lang)
     areas = _check_layer(areas[[areas.geometry.name]], "areas", {}, [])
     units = _check_layer(units, "plan", PLAN_PROPERTIES, ["planned_hours"])
     labels = {c: lang.gettext(label) for c, label in PLAN_PROPERTIES.items()}
     title = lang.gettext("{mission}: patrol plan for {month}").format(
         mission=mission, month=lang.month(month))
     if synthetic:
-        title += " (SYNTHETIC)"
+        title = text.text(map_text.TITLE_SYNTHETIC, title=title)
     if tile_url is not None and not tile_url.startswith(("https://", "http://")):
         raise ValueError(f"tile server URL must be an http(s) template: {tile_url!r}")
     west, south, east, north = areas.total_bounds
@@ -927,10 +940,10 @@ def make_plan_map(
     fmap.get_root().header.add_child(InertHtml(f"<title>{html.escape(title)}</title>"))
     if tile_url is not None:
         folium.TileLayer(tiles=tile_url, attr=tile_attribution or "mission tile server",
-                         name="Background map").add_to(fmap)
+                         name=text.html(map_text.BACKGROUND)).add_to(fmap)
     fmap.fit_bounds([[south, west], [north, east]])
     outline = _to_geojson(areas, {}, decimals, simplify_deg)
-    group = folium.FeatureGroup(name=lang.gettext("Areas"), show=True)
+    group = folium.FeatureGroup(name=text.html(map_text.AREAS), show=True)
     if outline["features"]:
         folium.GeoJson(outline, style_function=lambda _: {
             "color": _AREA_COLOUR, "weight": 1.5, "fillOpacity": 0.0}, control=False
@@ -958,29 +971,34 @@ def make_plan_map(
                 colour = class_colour
         colours[str(i)] = colour
         dashed[str(i)] = bool(arm)
-    data = _to_geojson(shown, PLAN_PROPERTIES, decimals, simplify_deg, with_ids=True)
-    plan_group = folium.FeatureGroup(name=lang.gettext("Patrol plan"), show=True)
+    data = _to_geojson(shown, PLAN_PROPERTIES, decimals, simplify_deg, with_ids=True, text=text)
+    plan_group = folium.FeatureGroup(name=html.escape(lang.gettext("Patrol plan")), show=True)
     _add_geojson(plan_group, data, labels, lambda f: {
         "color": "#000" if dashed[f["id"]] else colours[f["id"]],
         "weight": 2 if dashed[f["id"]] else 0.5,
         "dashArray": "5 3" if dashed[f["id"]] else None,
         "fillColor": colours[f["id"]], "fillOpacity": 0.75,
-    })
+    }, text)
     plan_group.add_to(fmap)
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(fmap)
     root = fmap.get_root()
-    root.html.add_child(InertHtml(_title_html(title, synthetic=False, restricted=False)))
+    root.header.add_child(InertHtml(map_text.page_style(text)))
+    banners = [text.text(map_text.BANNER_SYNTHETIC)] if synthetic else []
+    root.html.add_child(InertHtml(map_text.title_html(title, banners, text)))
+    root.script.add_child(InertHtml(map_text.page_script(text, fmap.get_name(),
+                                                         control.get_name())))
     cells = units["h3_cell"] if "h3_cell" in units else []
     resolutions = sorted({cell_resolution(c) for c in cells})
     area = float(f"{hexagon_area_km2(max(resolutions)):.2g}") if resolutions else float("nan")
     size = lang.gettext("about {area} km\u00b2").format(
         area=lang.number(area, decimals=0 if area >= 10 else 1)) if resolutions else ""
     root.html.add_child(InertHtml(_plan_legend(
-        classes, lang, size, tile_url is not None, equipoise, caveat)))
+        classes, lang, text, size, tile_url is not None, equipoise, caveat)))
     summary = pd.DataFrame([
         {"layer": "Areas", "features": len(outline["features"]), "properties": ""},
         {"layer": "Patrol plan", "features": len(data["features"]),
          "properties": ", ".join(c for c in PLAN_PROPERTIES if c in units.columns)},
     ])
     allowed = () if tile_url is None else (tile_url,)
-    return CoverageMap(make_inert(fmap), title, False, summary, allowed)
+    return CoverageMap(make_inert(fmap), title, False, summary, allowed, text.code)

@@ -4,10 +4,14 @@ Drawn from the very layers of the shared interactive map
 (:func:`protection_eval.sharing.forms.to_coverage_map_layers`, already aggregated and suppressed)
 and checked the same way (:func:`protection_eval.sharing.maps.check_shared_layers`): areas,
 patrol footprint, reported incidents per shared unit (a hexagon count from 1 to k-1 is refused)
-and the numbered gaps. The drawing holds no words, so that it reads the same in every language:
-the brief writes its legend beside it. Coordinates are screen units (whole numbers in a
-1000-wide box), never longitude and latitude, and only polygon vertices of hexagons, footprint
-cells and areas are drawn.
+and the numbered gaps. With the mission's context layers
+(:mod:`protection_eval.sharing.context`), it also draws main roads and rivers as lines and the
+main places as dots with their names: a white halo under black and grey so that they read when
+printed in black and white. Apart from those names (data, as the mission's file spells them)
+the drawing holds no words, so that it reads the same in every language: the brief writes its
+legend beside it (``data-context`` says which kinds of context it drew). Coordinates are screen
+units (whole numbers in a 1000-wide box), never longitude and latitude, and only polygon
+vertices of hexagons, footprint cells and areas, and vertices of the context lines, are drawn.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from protection_eval.sharing.context import MAIN_ROAD_RANK, ContextLayer
 from protection_eval.sharing.maps import (
     AREA_COLOUR,
     FOOTPRINT_COLOUR,
@@ -35,6 +40,11 @@ __all__ = ["SVG_WIDTH", "to_svg_map"]
 SVG_WIDTH = 1000
 _MAX_HEIGHT = 900
 _MARGIN = 12
+#: Place names printed at most, the most important first.
+_MAX_PLACE_LABELS = 20
+_PLACE_FONT = 26
+# Context lines: (stroke, width) under a white casing, dark enough for a grey printer.
+_LINE_STYLES = {"roads": ("#4d4d4d", 4.5), "rivers": ("#3b82c4", 3.5)}
 
 
 class _Projection:
@@ -83,6 +93,68 @@ def _shape(d: str, style: str) -> str:
     return f'<path d="{d}" {style}/>' if d else ""
 
 
+def _line_path(geometry: shapely.Geometry, projection: _Projection) -> str:
+    parts = []
+    for line in getattr(geometry, "geoms", [geometry]):
+        if line.is_empty or line.geom_type not in ("LineString", "LinearRing"):
+            continue
+        xy = projection.points(np.asarray(line.coords)[:, :2])
+        keep = np.ones(len(xy), dtype=bool)
+        keep[1:] = np.any(xy[1:] != xy[:-1], axis=1)
+        xy = xy[keep]
+        if len(xy) >= 2:
+            parts.append("M" + " L".join(f"{x} {y}" for x, y in xy))
+    return " ".join(parts)
+
+
+def _context_lines(layers: Sequence[ContextLayer], projection: _Projection) -> tuple[list, set]:
+    """Draw main roads and rivers as lines with a white casing; return elements and kinds."""
+    body, kinds = [], set()
+    for layer in layers:
+        if layer.kind not in _LINE_STYLES:
+            continue
+        limit = MAIN_ROAD_RANK if layer.kind == "roads" else 0
+        frame = layer.frame[layer.frame["rank"] <= max(limit, int(layer.frame["rank"].min())
+                                                       if len(layer.frame) else 0)]
+        d = " ".join(p for p in (_line_path(g, projection) for g in frame.geometry) if p)
+        if not d:
+            continue
+        colour, width = _LINE_STYLES[layer.kind]
+        body.append(_shape(d, f'fill="none" stroke="#ffffff" stroke-width="{width + 3:g}" '
+                              'stroke-linecap="round" stroke-linejoin="round"'))
+        body.append(_shape(d, f'fill="none" stroke="{colour}" stroke-width="{width:g}" '
+                              'stroke-linecap="round" stroke-linejoin="round"'))
+        kinds.add(layer.kind)
+    return body, kinds
+
+
+def _context_places(layers: Sequence[ContextLayer], projection: _Projection) -> list[str]:
+    """Draw the main places as dots with their names, never two labels on top of another."""
+    places = [(int(r), str(n), p) for layer in layers if layer.kind == "places"
+              for n, r, p in zip(layer.frame["name"], layer.frame["rank"], layer.frame.geometry,
+                                 strict=True)]
+    places.sort(key=lambda item: item[0])
+    body, taken = [], []
+    for _, name, point in places:
+        x, y = projection.points(np.array([[point.x, point.y]]))[0]
+        if not (0 <= x <= SVG_WIDTH and 0 <= y <= projection.height):
+            continue
+        width = 0.62 * _PLACE_FONT * len(name) + 12
+        box = (x - 8, y - _PLACE_FONT, x + width + 6, y + _PLACE_FONT / 2 + 4)
+        if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+               for b in taken):
+            continue
+        taken.append(box)
+        body.append(f'<circle cx="{x}" cy="{y}" r="6.5" fill="#000000" stroke="#ffffff" '
+                    'stroke-width="2"/>')
+        body.append(f'<text x="{x + 11}" y="{y}" font-size="{_PLACE_FONT}" font-weight="bold" '
+                    'fill="#000000" stroke="#ffffff" stroke-width="6" paint-order="stroke" '
+                    f'dominant-baseline="middle">{html.escape(name)}</text>')
+        if len(taken) == _MAX_PLACE_LABELS:
+            break
+    return body
+
+
 def to_svg_map(
     areas: gpd.GeoDataFrame,
     hexagons: gpd.GeoDataFrame,
@@ -91,6 +163,7 @@ def to_svg_map(
     *,
     k: int,
     title: str = "",
+    context: Sequence[ContextLayer] = (),
 ) -> str:
     """Draw the shared coverage layers as one inline SVG element.
 
@@ -102,12 +175,19 @@ def to_svg_map(
         Suppression threshold: a hexagon count from 1 to k-1 is refused, as on the shared map.
     title : str
         Accessible name of the drawing (``aria-label``), in the brief's language.
+    context : sequence of ContextLayer
+        The mission's context layers, prepared for its extent
+        (:func:`protection_eval.sharing.context.prepare_context_layers`): main roads
+        (motorway to secondary, or every road of a layer that does not say) and the main
+        rivers are drawn over the counts, and up to 20 places, the most important first, as
+        dots with their names on top.
 
     Returns
     -------
     str
         ``<svg ...>...</svg>`` with ``data-resolutions`` (the H3 resolutions of the drawn units,
-        finest first) for the legend; no text but the gap numbers.
+        finest first) and ``data-context`` (the kinds of context drawn: ``places``, ``roads``,
+        ``rivers``) for the legend; no text but the gap numbers and place names.
     """
     areas, hexagons, footprint, gaps = check_shared_layers(areas, hexagons, footprint, gaps, k)
     frames = [f for f in (areas, hexagons, footprint, gaps) if f is not None and len(f)]
@@ -136,6 +216,8 @@ def to_svg_map(
             body.append(_shape(_path(geom, projection),
                                f'fill="{FOOTPRINT_COLOUR}" fill-opacity="0.22" '
                                f'stroke="{FOOTPRINT_COLOUR}" stroke-width="0.8"'))
+    lines, kinds = _context_lines(context, projection)
+    body += lines
     for geom in areas.geometry:
         body.append(_shape(_path(geom, projection),
                            f'fill="none" stroke="{AREA_COLOUR}" stroke-width="1.2"'))
@@ -149,9 +231,14 @@ def to_svg_map(
                         f'fill="{GAP_COLOUR}" stroke="#ffffff" stroke-width="4" '
                         'paint-order="stroke" text-anchor="middle" dominant-baseline="central"'
                         f'>{int(rank)}</text>')
+    places = _context_places(context, projection)
+    body += places
+    if places:
+        kinds.add("places")
     resolutions = sorted({int(r) for r in hexagons.get("resolution", pd.Series(dtype=int))
                           .dropna()}, reverse=True)
+    drawn = " ".join(k for k in ("places", "roads", "rivers") if k in kinds)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="pe-map" role="img" overflow="hidden" '
             f'aria-label="{html.escape(title)}" viewBox="0 0 {SVG_WIDTH} {projection.height}" '
-            f'data-resolutions="{" ".join(map(str, resolutions))}">'
+            f'data-resolutions="{" ".join(map(str, resolutions))}" data-context="{drawn}">'
             + "".join(body) + "</svg>")

@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -92,6 +93,7 @@ from protection_eval.sharing.audit.scan import (
     check_recoverable,
 )
 from protection_eval.sharing.audit.seal import verify_record
+from protection_eval.sharing.context import ContextReference, MapContext, context_reference
 from protection_eval.sharing.disclosure import MIN_ADAPTIVE_RESOLUTION, check_k
 
 __all__ = [
@@ -341,6 +343,7 @@ def audit_shared_folder(
     not_run: Iterable[str] | None = None,
     gate_key: bytes | None = None,
     chromium: Path | str | None = None,
+    reference: ContextReference | None = None,
 ) -> AuditResult:
     """Audit every file of a shared folder.
 
@@ -390,6 +393,12 @@ def audit_shared_folder(
         leaves the file is a ``third_party_request``, a page that cannot be opened an
         ``unauditable_file``. Without it, :attr:`AuditResult.browser` says plainly that the
         browser check did not run.
+    reference : ContextReference, optional
+        The public reference data the mission's map may draw
+        (:func:`protection_eval.sharing.context.context_reference`): its coordinates are
+        approved, its places may carry a marker, a text that is exactly one of its place names
+        is not searched for identifying values, its basemap tiles are allowed images and the
+        hosts of its attribution allowed links.
 
     Returns
     -------
@@ -401,6 +410,8 @@ def audit_shared_folder(
     if not folder.exists():
         raise FileNotFoundError(f"{folder}: no such folder to audit")
     ids = () if incidents is None or "incident_id" not in incidents else incidents["incident_id"]
+    if reference is not None and reference.attribution:
+        tile_attribution = " ".join(filter(None, (tile_attribution, reference.attribution)))
     ctx = Context(
         k=k,
         rules=rules.Rules(
@@ -412,6 +423,8 @@ def audit_shared_folder(
             distance_m=distance_m,
             vertex_distance_m=vertex_distance_m,
             hex_resolutions=tuple(hex_resolutions),
+            reference_points=None if reference is None else reference.points,
+            reference_names=() if reference is None else reference.names,
         ),
     )
     images = dict(shared_images or {})
@@ -421,7 +434,12 @@ def audit_shared_folder(
     ctx.unit_centres = _unit_centres(areas)
     ctx.extent = _extent(areas)
     ctx.share_resolution = max(ctx.label_resolutions, default=9)
+    if reference is not None and len(reference.places):
+        ctx.unit_centres = (reference.places if ctx.unit_centres is None
+                            else np.vstack([ctx.unit_centres, reference.places]))
     ctx.allowed_images = frozenset(v.lower() for v in images.values())
+    if reference is not None:
+        ctx.allowed_images |= reference.image_sha256
     scanner = Scanner(ctx)
     if folder.is_dir() and not folder.is_symlink():
         files = _walk(folder, ctx)
@@ -567,6 +585,7 @@ def audit_mission_folder(
     needles: RawNeedles | None = None,
     gate_key: bytes | None = None,
     chromium: Path | str | None = None,
+    context: MapContext | None = None,
 ) -> AuditResult:
     """Audit a shared folder against a loaded mission.
 
@@ -591,6 +610,10 @@ def audit_mission_folder(
         :func:`audit_shared_folder`).
     chromium : Path or str, optional
         Chromium, to open every page with the network cut (see :func:`audit_shared_folder`).
+    context : MapContext, optional
+        The mission's map context (``sharing.context_layers`` and ``sharing.basemap`` as
+        read): what its map may draw of them is public reference data
+        (:func:`protection_eval.sharing.context.context_reference`).
 
     Returns
     -------
@@ -627,4 +650,6 @@ def audit_mission_folder(
         identifying_times=needles.identifying_times,
         gate_key=gate_key,
         chromium=chromium,
+        reference=None if context is None or mission.areas is None or not len(mission.areas)
+        else context_reference(context, mission.areas.total_bounds),
     )

@@ -720,6 +720,13 @@ class Rules:
         Date-times of raw identifying columns (GPS fix times), with a ``find_in(text)``
         method returning those written in a text
         (:class:`protection_eval.sharing.audit.needles.IdentifyingTimes`).
+    reference_points : numpy.ndarray, optional
+        (n, 2) longitude and latitude of the map's public context layers (places, road and
+        river vertices, as :func:`protection_eval.sharing.context.context_reference` gives
+        them): approved coordinates, as area vertices are.
+    reference_names : iterable of str
+        Place names of those layers, case folded: a text that is exactly one of them is a
+        place name on a map, not an identifying value (other text is searched as before).
     """
 
     def __init__(
@@ -733,6 +740,8 @@ class Rules:
         vertex_distance_m: float = 5.0,
         hex_resolutions: tuple[int, ...] = tuple(range(10)),
         identifying_times: IdentifyingTimes | None = None,
+        reference_points: np.ndarray | None = None,
+        reference_names: Iterable[str] = (),
     ) -> None:
         self.tile_server = tile_server
         self.hosts = [p for p in [_host_pattern(tile_server or "")] if p is not None]
@@ -758,6 +767,11 @@ class Rules:
         self.vertex_distance_m = float(vertex_distance_m)
         self.hex_resolutions = tuple(hex_resolutions)
         self._approved = self._approved_area_points(areas)
+        if reference_points is not None and len(reference_points):
+            reference = np.asarray(reference_points, dtype=float).reshape(-1, 2)
+            self._approved = (reference if self._approved is None
+                              else np.vstack([self._approved, reference]))
+        self.reference_names = frozenset(reference_names)
         self._approved_tree = None if self._approved is None else cKDTree(self._approved)
 
     # URLs ------------------------------------------------------------------------------
@@ -792,7 +806,10 @@ class Rules:
         """Incident ids, raw identifying values and identifying times found in ``text``."""
         times = self.identifying_times
         found = []
-        if self.id_tokens or self.id_phrases:
+        # A place of the map's reference layers drawn as its name alone is public data.
+        is_place = bool(self.reference_names) and " ".join(
+            text.split()).casefold() in self.reference_names
+        if (self.id_tokens or self.id_phrases) and not is_place:
             found = self._values_in(text)
         return found + (times.find_in(text) if times is not None else [])
 

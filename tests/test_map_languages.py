@@ -1,0 +1,108 @@
+"""The interactive map in the mission's language: every word, numbers, direction (issue 29)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+from babel.messages.pofile import read_po
+from test_maps import build, embedded_geojson
+
+from protection_eval.config import LOCALE_DIR
+from protection_eval.sharing.map_text import MAP_CONTEXT, MAP_MESSAGES
+
+LANGUAGES = ["fr", "ar", "es", "pt"]
+#: Words a language writes as English does: cognates, not untranslated English.
+COGNATES = {"fr": {"mission", "incidents", "zoom", "code", "personnel", "population"},
+            "ar": set(), "es": {"real"}, "pt": {"real"}}
+
+
+def words_shown(page: str) -> set[str]:
+    """Every word the page writes for a reader: title, legend, layer names, tooltip labels."""
+    parts = []
+    for pattern in (r'<div class="pe-title".*?</div></div>',
+                    r'<details class="pe-legend".*?</details>', r"<title>.*?</title>"):
+        parts += re.findall(pattern, page, re.DOTALL)
+    # Layer names as the layer control is given them, tooltip labels as folium writes them.
+    parts += re.findall(r'"((?:[^"\\]|\\.)*)" : feature_group_', page)
+    for aliases in re.findall(r'"aliases": (\[.*?\])', page):
+        parts += json.loads(aliases)
+    for words in re.findall(r"var words=(\{.*?\});", page):
+        parts += [v for k, v in json.loads(words).items() if k != "locale"]
+    text = html.unescape(re.sub(r"<[^>]+>", " ", " ".join(parts)))
+    return {w.casefold() for w in re.findall(r"[^\W\d_]{3,}", text)} - {"demo"}
+
+
+def test_every_word_of_the_map_is_a_message_of_the_map_context_in_the_template():
+    template = read_po((LOCALE_DIR / "protection_eval.pot").open("rb"))
+    ids = {m.id for m in template if m.context == MAP_CONTEXT}
+    assert set(MAP_MESSAGES) <= ids
+    assert len(MAP_MESSAGES) >= 40
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_english_word_of_the_legend_title_or_layers_remains(language):
+    english = words_shown(build().to_html())
+    assert {"reports", "sgbv", "hexagon", "patrol", "legend", "layers", "gaps"} <= english
+    shown = words_shown(build(language=language).to_html())
+    left = (english & shown) - COGNATES[language]
+    assert not left, f"{language}: English words on the map: {sorted(left)}"
+
+
+def test_a_message_without_translation_would_be_caught_as_english(monkeypatch):
+    """The check above can fail: an untranslated legend heading shows up as English words."""
+    from protection_eval.sharing import i18n
+
+    french = i18n.get_language("fr")
+
+    def partial(context: str, message: str) -> str:
+        return message if "SGBV per hexagon" in message else french.translations.pgettext(
+            context, message)
+
+    monkeypatch.setattr(type(french), "pgettext", lambda self, c, m: partial(c, m))
+    shown = words_shown(build(language="fr").to_html())
+    assert {"reports", "sgbv", "per", "hexagon"} <= shown
+
+
+def test_tooltip_numbers_shares_and_sizes_follow_the_locale():
+    page = build(language="fr").to_html()
+    areas = next(c for c in embedded_geojson(page) if "name" in c["features"][0]["properties"])
+    first, second = (f["properties"] for f in areas["features"])
+    assert first["patrol_hours"] == "1\u202f234"
+    assert first["footprint_share"] == "62\u00a0%"
+    assert second["incidents"] == "non affiché (masqué)"
+    hexagons = build(language="es").to_html()
+    assert "Denuncias en el periodo" in hexagons and "Reports in period" not in hexagons
+
+
+def test_title_gives_the_period_in_words_of_the_language():
+    from protection_eval.sharing.map_text import MapText
+
+    text = MapText.of("pt")
+    import datetime as dt
+
+    period = text.period(dt.date(2022, 1, 1), dt.date(2023, 12, 31))
+    page = build(language="pt", period=period).to_html()
+    assert "DEMO-A: cobertura das patrulhas e VSBG notificada, janeiro de 2022 a dezembro de " \
+           "2023 (FICTÍCIO)" in page
+    assert "DADOS FICTÍCIOS: não é uma missão real" in page
+
+
+def test_arabic_words_run_right_to_left_and_the_map_is_not_mirrored():
+    page = build(language="ar").to_html()
+    assert '<html lang="ar">' in page
+    assert '<div class="pe-title" dir="rtl">' in page
+    assert '<details class="pe-legend" open dir="rtl">' in page
+    assert ".leaflet-control-layers{direction:rtl" in page
+    assert 'class="folium-map"' in page and 'folium-map" dir=' not in page
+    # The scale bar writes kilometres in Arabic.
+    assert '"km": "{n} كم"' in page
+
+
+def test_english_map_keeps_its_words():
+    page = build().to_html()
+    assert '<html lang="en">' in page
+    assert "Reports of SGBV per hexagon" in page and "Legend" in page
+    assert ".leaflet-control-layers{direction:rtl" not in page
