@@ -106,3 +106,31 @@ def test_english_map_keeps_its_words():
     assert '<html lang="en">' in page
     assert "Reports of SGBV per hexagon" in page and "Legend" in page
     assert ".leaflet-control-layers{direction:rtl" not in page
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_bases_only_map_and_its_coverage_notes_have_no_english_word_either(language):
+    """The bases-only wording and the legend's notes on coverage come from the catalogue too."""
+    from protection_eval.sharing.map_text import CoverageNote
+
+    gaps_note = CoverageNote(months_without_data=(("2022-03", "2022-05"), ("2023-01", "2023-01")))
+    english = words_shown(build(presence="bases", note=gaps_note).to_html())
+    assert {"base", "presence", "known"} <= english
+    for note in (gaps_note, CoverageNote(not_computed=True)):
+        shown = words_shown(build(language=language, presence="bases", note=note).to_html())
+        # "base" is the word in French, Spanish and Portuguese too.
+        left = (english & shown) - COGNATES[language] - {"base"}
+        assert not left, f"{language}: English words on the bases-only map: {sorted(left)}"
+
+
+def test_months_without_presence_data_are_written_as_months_of_the_language():
+    from protection_eval.sharing.map_text import CoverageNote
+
+    note = CoverageNote(months_without_data=(("2022-03", "2022-05"), ("2023-01", "2023-01")))
+    page = build(language="fr", note=note).to_html()
+    legend = html.unescape(re.search(r'<details class="pe-legend".*?</details>', page,
+                                     re.DOTALL).group(0))
+    assert "mars 2022 à mai 2022, janvier 2023" in legend
+    english = build(note=CoverageNote(not_computed=True)).to_html()
+    assert "Coverage not computed for this period" in english
+    assert "No presence data" not in english

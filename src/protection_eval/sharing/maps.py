@@ -546,10 +546,11 @@ def _build(
         whitelist: Mapping[str, str],
         style: Any,
         with_ids: bool = False,
+        label: str | None = None,
     ) -> folium.FeatureGroup:
         data = prepared[name]
         # The layer control writes names with innerHTML: escaped like every label.
-        group = folium.FeatureGroup(name=text.html(name), show=True)
+        group = folium.FeatureGroup(name=text.html(label or name), show=True)
         _add_geojson(group, data, whitelist, style, text)
         group.add_to(fmap)
         summary.append(
@@ -569,10 +570,11 @@ def _build(
     )
     if footprint is not None:
         add(
-            map_text.BASES_REACH if presence == "bases" else map_text.FOOTPRINT,
+            map_text.FOOTPRINT,
             footprint,
             FOOTPRINT_PROPERTIES,
             lambda _: {"color": _FOOTPRINT_COLOUR, "weight": 0, "fillOpacity": 0.3},
+            label=map_text.BASES_REACH if presence == "bases" else None,
         )
     classes = _count_classes(1 if restricted else k, count_breaks)
     colours = {
