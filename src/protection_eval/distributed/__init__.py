@@ -2,10 +2,17 @@
 
 A run chooses with :func:`heavy_steps_on` (the hook is :mod:`protection_eval.engine`); the
 results are the local ones, exactly. How the steps are split, what each worker sees and what
-happens when a worker dies: ``docs/scaling.md``.
+happens when a worker dies: ``docs/scaling.md``. The names are imported on first use: a batch
+that only needs the client's names and errors does not import the engine (numpy, the coverage
+index).
 """
 
-from protection_eval.distributed.client import SCHEDULER_TIMEOUT_S, SchedulerError, connect
-from protection_eval.distributed.engine import DaskEngine, heavy_steps_on
+import lazy_loader as _lazy
 
-__all__ = ["SCHEDULER_TIMEOUT_S", "DaskEngine", "SchedulerError", "connect", "heavy_steps_on"]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "client": ["SCHEDULER_TIMEOUT_S", "SchedulerError", "connect"],
+        "engine": ["DaskEngine", "heavy_steps_on"],
+    },
+)

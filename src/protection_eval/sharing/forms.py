@@ -70,7 +70,9 @@ _SUMMARY_COUNTS: tuple[str, ...] = (
 
 
 def to_shared_coverage_summary(summary: Mapping[str, Any], k: int) -> dict[str, Any]:
-    """Return a coverage summary (:attr:`CoverageResult.summary`) as it may be shared.
+    """Return a coverage summary (``CoverageResult.summary``) as it may be shared.
+
+    The summary is :attr:`protection_eval.coverage.CoverageResult.summary`.
 
     A count from 1 to k-1 becomes None, and so does anything that would let it be solved
     for: the in-scope and left-out counts (which add up to the total) are hidden together,
@@ -180,8 +182,9 @@ def to_shared_gaps(
     Parameters
     ----------
     gaps : pandas.DataFrame
-        One period of :func:`compute_gaps` output, every hexagon of it (e.g. from
-        :func:`summarise_gaps`), so that the margins are right.
+        One period of :func:`~protection_eval.coverage.compute_gaps` output, every hexagon of
+        it (e.g. from :func:`~protection_eval.coverage.summarise_gaps`), so that the margins are
+        right.
     k : int
         Suppression threshold (at least 5; see :func:`protection_eval.sharing.disclosure.check_k`).
     top : int or None
@@ -246,7 +249,8 @@ def to_shared_coverage_gaps(
     """Return a mission's gap list over the whole period in its shared form.
 
     ``place`` names the area holding each unit's centre. Monthly gap lists stay in the
-    restricted part (:attr:`CoverageResult.gaps`); see :func:`to_shared_gaps` for the rules.
+    restricted part (:attr:`~protection_eval.coverage.CoverageResult.gaps`); see
+    :func:`to_shared_gaps` for the rules.
     """
     return to_shared_gaps(result.gaps_overall, k, top=top, areas=result.area_shapes,
                           label=str(result.summary.get("period", "")),
