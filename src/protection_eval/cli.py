@@ -122,7 +122,8 @@ def validate(
     write_validation(mission, out)
     for line in mission.validation.summary_lines():
         typer.echo(line)
-    typer.echo(f"wrote {out / 'validation.json'} and {out / 'rejected'}/")
+    typer.echo(f"wrote {out / RESTRICTED_FILES['validation']} and "
+               f"{out / RESTRICTED_FILES['rejected']}/")
     if not mission.validation.usable:
         raise typer.Exit(1)
 

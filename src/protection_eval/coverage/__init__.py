@@ -14,7 +14,12 @@ import lazy_loader as _lazy
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
-        "areas": ["compute_area_measures", "compute_footprints", "compute_patrol_hours"],
+        "areas": [
+            "compute_area_measures",
+            "compute_footprints",
+            "compute_patrol_hours",
+            "split_hours_by_period",
+        ],
         "figures": ["monthly_coverage", "plot_coverage_overview"],
         "gaps": ["compute_gaps", "rank_gaps", "summarise_gaps"],
         "mission": [
