@@ -7,12 +7,13 @@ import os
 import re
 from pathlib import Path
 
+import psutil
 import pytest
 from test_brief import make_inputs, svg_map
 
 from protection_eval.io.writers import file_sha256
 from protection_eval.runs.layout import gate_key_path
-from protection_eval.runs.pdf import chromium_path, print_shared_pdfs
+from protection_eval.runs.pdf import PdfPrinter, chromium_path, print_pdf, print_shared_pdfs
 from protection_eval.runs.publish import audit_folder
 from protection_eval.sharing.audit.folder import audit_shared_folder
 from protection_eval.sharing.audit.seal import load_gate_key
@@ -81,3 +82,72 @@ def test_a_forged_manifest_beside_the_folder_does_not_make_a_pdf_pass(run_dir):
     forged["brief.pdf"]["seal"] = "0" * 64  # a seal made without the gate's key
     write_manifest(run_dir, forged)
     assert audit_folder(shared).to_frame()["kind"].tolist() == ["unauditable_file"]
+
+
+def without_print_times(path: Path) -> bytes:
+    """The PDF's bytes without its print time, nor the node numbers of its tagged structure.
+
+    Those number the page's elements in the order the browser created them since it started,
+    so a browser kept warm numbers the second page it prints on from where the first stopped.
+    """
+    data = re.sub(rb"/(CreationDate|ModDate) \(D:[^)]*\)", b"", path.read_bytes())
+    return re.sub(rb"/ID \(node\d+\)", b"/ID (node)", data)
+
+
+BACKGROUND = """<!doctype html><html><head><meta charset="utf-8"><style>
+@page { size: A4; margin: 12mm } body { background: #fde; font-family: sans-serif }
+.box { background: #36c; width: 80px; height: 40px }</style></head>
+<body><h1>Brief</h1><div class="box"></div><a href="coverage_map.html">map</a></body></html>"""
+
+
+def test_the_warm_printer_prints_what_the_command_line_printer_printed(run_dir):
+    shared = run_dir / "shared"
+    (shared / "backgrounds.html").write_text(BACKGROUND, encoding="utf-8")
+    with PdfPrinter() as printer:
+        for page in ("brief.html", "backgrounds.html"):
+            html = shared / page
+            print_pdf(html, run_dir / f"{html.stem}-cli.pdf", chromium=chromium_path())
+            printer.print_pdf(html, run_dir / f"{html.stem}-warm.pdf")
+            assert without_print_times(run_dir / f"{html.stem}-warm.pdf") == without_print_times(
+                run_dir / f"{html.stem}-cli.pdf"), page
+
+
+def browsers(root: psutil.Process) -> list[psutil.Process]:
+    """Chromium's browser processes under ``root`` (not its renderers, GPU or zygotes)."""
+    found = []
+    for child in root.children(recursive=True):
+        try:
+            line = child.cmdline()
+        except psutil.Error:
+            continue
+        if line and Path(line[0]).name.startswith("chrom") and not any(
+                a.startswith("--type=") for a in line):
+            found.append(child)
+    return found
+
+
+def print_in_worker(printer, html: str, pdf: str) -> int:
+    printer.print_pdf(Path(html), Path(pdf))
+    return os.getpid()
+
+
+def test_a_batch_prints_from_many_processes_with_one_browser(run_dir):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from protection_eval.runs.batch import _BatchManager, _worker_context
+
+    context = _worker_context()
+    html = run_dir / "shared" / "brief.html"
+    with _BatchManager(ctx=context) as manager:
+        printer = manager.PdfPrinter()
+        printer.start()
+        with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+            jobs = [pool.submit(print_in_worker, printer, str(html), str(run_dir / f"{i}.pdf"))
+                    for i in range(4)]
+            workers = {job.result() for job in jobs}
+        running = browsers(psutil.Process())
+        printer.close()
+    assert len(workers) == 2
+    assert len(running) == 1
+    first = without_print_times(run_dir / "0.pdf")
+    assert all(without_print_times(run_dir / f"{i}.pdf") == first for i in range(1, 4))

@@ -1,6 +1,7 @@
 """The whole product on the synthetic demo: every notebook, every mission, plus a broken one."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -123,28 +124,104 @@ def test_evidence_pools_strategies_estimated_in_two_or_more_missions(demo_run):
     assert firewood.n_missions == 3 and firewood.ci_low < 0.65 < firewood.ci_high
 
 
-#: A second run, in a fresh process, of the notebooks that write the files compared: coverage
-#: (02), effects (03) and indicators (06). The data-quality page, the inventory and the brief
-#: (01, 04, 05) write none of them and are left out.
+#: A second run of DEMO-B, in a fresh process, with papermill's own engine (a new kernel over
+#: TCP for each notebook, as every run did before the warm kernel): the same notebooks, the
+#: same outputs and the same shared files, from kernels that started empty.
 RERUN = """
 import sys
-from protection_eval.runs.layout import notebook_paths
-from protection_eval.runs.runner import run_mission
-wanted = [p for p in notebook_paths() if p.name.startswith(("02_", "03_", "06_"))]
-assert len(wanted) == 3, wanted
-result = run_mission(sys.argv[1], reports_dir=sys.argv[2], notebooks=wanted)
-sys.exit(0 if result.ok else f"second run failed: {result.error}")
+from protection_eval.runs.batch import run_missions
+from protection_eval.runs.kernels import REFERENCE_ENGINE
+# A batch, as the first run was: one BLAS thread per kernel (batch.THREAD_LIMITS), so that no
+# sum is added up in another order.
+batch = run_missions([sys.argv[1]], reports_dir=sys.argv[2], engine=REFERENCE_ENGINE,
+                     build_index=False)
+sys.exit(batch.exit_code and f"second run failed: {batch.summary_table()}")
 """
 
 
-def test_same_inputs_give_the_same_numbers(demo_run):
+def test_no_kernel_of_the_run_warned_about_tcp(demo_run):
+    _, result = demo_run
+    assert "without encryption" not in result.stdout + result.stderr
+    assert "IPKernelApp" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def reference_run(demo_run):
     root, _ = demo_run
     again = subprocess.run(
         [sys.executable, "-c", RERUN, str(root / "missions" / "DEMO-B.yaml"), str(root / "again")],
         capture_output=True, text=True, timeout=900,
     )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    for name in ("coverage_summary.json", "effects.csv", "indicators.csv"):
-        first = (root / "reports" / "DEMO-B" / "latest" / "shared" / name).read_bytes()
-        second = (root / "again" / "DEMO-B" / "latest" / "shared" / name).read_bytes()
+    return root / "reports" / "DEMO-B" / "latest", root / "again" / "DEMO-B" / "latest"
+
+
+def test_same_inputs_give_the_same_shared_files_with_either_engine(reference_run):
+    warm, reference = reference_run
+    names = {p.name for p in (warm / "shared").iterdir()}
+    assert names == {p.name for p in (reference / "shared").iterdir()}
+    assert SHARED <= names
+    for name in sorted(names - {"indicators.xlsx", "brief.pdf"}):
+        same = (warm / "shared" / name).read_bytes() == (reference / "shared" / name).read_bytes()
+        assert same, name
+    # A workbook records when it was written (docProps/core.xml); every other part is equal.
+    assert workbook_parts(warm / "shared" / "indicators.xlsx") == workbook_parts(
+        reference / "shared" / "indicators.xlsx")
+    assert comparable_pdf(warm / "shared" / "brief.pdf") == comparable_pdf(
+        reference / "shared" / "brief.pdf")
+
+
+def test_same_inputs_give_the_same_executed_notebooks_with_either_engine(reference_run):
+    warm, reference = reference_run
+    notebooks = sorted(p.name for p in (warm / "restricted").glob("*.ipynb"))
+    assert len(notebooks) >= 5
+    assert notebooks == sorted(p.name for p in (reference / "restricted").glob("*.ipynb"))
+    for name in notebooks:
+        first = comparable_notebook(warm / "restricted" / name)
+        second = comparable_notebook(reference / "restricted" / name)
         assert first == second, name
+
+
+def workbook_parts(path):
+    import zipfile
+
+    with zipfile.ZipFile(path) as book:
+        return {n: book.read(n) for n in book.namelist() if n != "docProps/core.xml"}
+
+
+def comparable_pdf(path):
+    """The PDF without what records when and where it was printed.
+
+    Chromium writes the print time (``/CreationDate``, ``/ModDate``), numbers the tagged
+    structure's nodes from the browser's start (a batch's browser printed other briefs first),
+    and resolves the brief's
+    relative link to the map against the folder it printed in (the run's own), which moves the
+    byte offsets of the objects after it (the ``xref`` table and ``startxref``).
+    """
+    text = path.read_bytes().decode("latin-1")
+    assert text.startswith("%PDF")
+    text = re.sub(r"/(CreationDate|ModDate) \(D:[^)]*\)", "", text)
+    # The tagged structure's node numbers count from the warm browser's start.
+    text = re.sub(r"/ID \(node\d+\)", "/ID (node)", text)
+    text = re.sub(r"(?m)^\d{10} \d{5} [nf] ?$", "<offset>", text)
+    text = re.sub(r"startxref\s+\d+", "startxref", text)
+    return RUN_FOLDER.sub("<run>", text)
+
+
+#: What legitimately differs between two runs of the same notebooks, whatever the engine:
+#: papermill's and nbclient's timings, the cell ids jupytext draws when it reads a notebook, the
+#: run's own folder (its run id) in the injected parameters and in printed paths, and the memory
+#: address in an object's default repr.
+RUN_FOLDER = re.compile(r"/[^\s\"']*?/(?:\.staging-)?\d{8}T\d{6}Z-[0-9a-f]{4}")
+ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+
+
+def comparable_notebook(path):
+    notebook = json.loads(path.read_text())
+    notebook["metadata"].pop("papermill")
+    for cell in notebook["cells"]:
+        cell.pop("id", None)
+        cell["metadata"].pop("papermill", None)
+        cell["metadata"].pop("execution", None)
+    text = json.dumps(notebook, indent=1, sort_keys=True)
+    return ADDRESS.sub(" at 0x...>", RUN_FOLDER.sub("<run>", text))

@@ -12,6 +12,7 @@ import json
 import pickle
 import re
 import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -443,18 +444,19 @@ def test_the_runner_holds_the_cached_mission_not_the_ingested_one(bad_mission, t
                                                                   monkeypatch):
     """While the notebooks run and the gate audits, the runner holds the mission as cached:
     the GPS tracks it ingested are released, and the audit parses only what it reads."""
+    import protection_eval.runs.publish as gate
     import protection_eval.runs.runner as runner
     from protection_eval.runs.mission_cache import CachedMission
 
     audited = []
-    publish = runner.publish_shared
+    publish = gate.publish_shared
 
     def spy(build, shared, restricted, mission, **kwargs):
         outcome = publish(build, shared, restricted, mission, **kwargs)
         audited.append(mission)
         return outcome
 
-    monkeypatch.setattr(runner, "publish_shared", spy)
+    monkeypatch.setattr(gate, "publish_shared", spy)  # the runner imports it when it runs
     with _no_cache_warning():
         result = runner.run_mission(bad_mission, reports_dir=tmp_path / "reports", notebooks=[])
     assert result.ok, result.error
@@ -462,3 +464,35 @@ def test_the_runner_holds_the_cached_mission_not_the_ingested_one(bad_mission, t
     assert isinstance(mission, CachedMission)
     assert "patrol_tracks" not in vars(mission)  # never parsed in the runner
     assert len(mission.incidents) == 7
+
+
+def test_an_input_is_hashed_once_per_process_while_it_stays_unchanged(tmp_path, monkeypatch):
+    from protection_eval.runs import mission_cache
+
+    source = tmp_path / "tracks.csv"
+    source.write_bytes(b"a,b\n1,2\n")
+    hashed = []
+    monkeypatch.setattr(mission_cache, "file_sha256",
+                        lambda path: hashed.append(path) or hashlib.sha256(
+                            Path(path).read_bytes()).hexdigest())
+    # As if the file had been written long before this run.
+    later = time.time_ns() + 60 * 10**9
+    monkeypatch.setattr(mission_cache.time, "time_ns", lambda: later)
+    first = mission_cache.input_sha256(source)
+    assert mission_cache.input_sha256(source) == first
+    assert len(hashed) == 1
+    assert first == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    time.sleep(0.05)  # past the file system's clock tick
+    source.write_bytes(b"a,b\n3,4\n")  # same size, new content
+    assert mission_cache.input_sha256(source) == hashlib.sha256(b"a,b\n3,4\n").hexdigest()
+
+
+def test_an_input_written_moments_ago_is_hashed_every_time(tmp_path):
+    from protection_eval.runs.mission_cache import input_sha256
+
+    source = tmp_path / "incidents.csv"
+    source.write_bytes(b"x\n1\n")
+    assert input_sha256(source) == hashlib.sha256(b"x\n1\n").hexdigest()
+    # Rewritten within the same clock tick, at the same size: its times may not move.
+    source.write_bytes(b"x\n2\n")
+    assert input_sha256(source) == hashlib.sha256(b"x\n2\n").hexdigest()

@@ -13,9 +13,8 @@ from typing import Annotated
 import typer
 
 from protection_eval.config import ConfigError
-from protection_eval.ingest.tables import MissionInputError
-from protection_eval.io.readers import InputFileError
-from protection_eval.io.writers import write_json
+from protection_eval.ingest.errors import MissionInputError
+from protection_eval.io.errors import InputFileError
 from protection_eval.runs.layout import (
     REPORT_FILES,
     RESTRICTED,
@@ -26,7 +25,6 @@ from protection_eval.runs.layout import (
     reports_root,
 )
 from protection_eval.runs.ledger import LedgerError
-from protection_eval.runs.missions import load_mission
 
 app = typer.Typer(
     name="protection-eval",
@@ -37,6 +35,13 @@ app = typer.Typer(
 )
 
 USER_ERRORS = (ConfigError, InputFileError, MissionInputError, LedgerError)
+
+
+def load_mission(config: Path):  # imports lazily: `run` starts its kernel before the stack
+    """Return :func:`protection_eval.runs.missions.load_mission` of ``config``."""
+    from protection_eval.runs.missions import load_mission as load
+
+    return load(config)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -103,6 +108,7 @@ def validate(
     = None,
 ) -> None:
     """Check a mission's inputs: per-table counts, quarantine reasons, validation.json."""
+    from protection_eval.io.writers import write_json
     from protection_eval.runs.runner import write_validation, write_validation_report
 
     out = out or _mission_reports(config, None) / "validation"

@@ -27,6 +27,7 @@ import shapely
 from protection_eval.config import MissionConfig, SourceSpec
 from protection_eval.engine import current_engine
 from protection_eval.ingest.counts import ingest_counts
+from protection_eval.ingest.errors import MissionInputError
 from protection_eval.ingest.locations import assign_areas, check_points, near_miss_note
 from protection_eval.ingest.places import resolve_area_references
 from protection_eval.ingest.quarantine import (
@@ -54,21 +55,6 @@ TRACKS_CRS = WGS84
 
 #: Separator of the sources in ``matched_sources`` (the other sources that reported an incident).
 MATCH_SEPARATOR = "; "
-
-
-class MissionInputError(ValueError):
-    """An input that stops a mission: the message names the file, the column and what to do.
-
-    Attributes
-    ----------
-    report : ValidationReport or None
-        What was checked before the mission stopped (with its quarantined rows), when
-        anything was; written out like any validation so the rows can be looked at.
-    """
-
-    def __init__(self, message: str, report: ValidationReport | None = None) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 @dataclass(frozen=True)

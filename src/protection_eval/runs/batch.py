@@ -8,6 +8,7 @@ cannot start at all (no Dask scheduler at the address given) raises :class:`Sche
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import queue
@@ -17,10 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any, TextIO
 
 from protection_eval.distributed.client import SCHEDULER_TIMEOUT_S, SchedulerError, connect
+from protection_eval.runs.kernels import ENGINE
+from protection_eval.runs.pdf import PdfPrinter
 from protection_eval.runs.runner import RunResult, remove_stale_staging, run_mission
 
 EXECUTORS = ("local", "dask")
@@ -154,15 +158,45 @@ def _limit_threads() -> None:
 
 
 def _run_in_worker(
-    path: str, options: dict[str, Any], events: Any | None, slots: Any | None = None
+    path: str, options: dict[str, Any], events: Any | None, slots: Any | None = None,
+    printer: Any | None = None,
 ) -> RunResult:
     """Run one mission in a worker process, forwarding progress events to ``events``.
 
     ``slots`` is a semaphore shared by the batch: a notebook executes only while holding one.
+    ``printer`` is the batch's :class:`~protection_eval.runs.pdf.PdfPrinter` (a proxy of the
+    one the batch's manager process holds), or :data:`WORKER_PRINTER` for the printer this
+    worker process keeps for every mission it runs (a Dask worker's).
     """
     _limit_threads()
     progress = events.put if events is not None else None
-    return run_mission(path, progress=progress, slot=slots, **options)
+    if printer == WORKER_PRINTER:
+        printer = _worker_printer()
+    return run_mission(path, progress=progress, slot=slots, printer=printer, **options)
+
+
+#: Asks a worker process for the printer it keeps (:func:`_worker_printer`).
+WORKER_PRINTER = "worker"
+_printer_of_this_process: PdfPrinter | None = None
+_printer_lock = threading.Lock()
+
+
+def _worker_printer() -> PdfPrinter:
+    """Return this process's printer: one Chromium for every mission a Dask worker runs."""
+    global _printer_of_this_process
+    with _printer_lock:
+        if _printer_of_this_process is None:
+            _printer_of_this_process = PdfPrinter()
+            atexit.register(_printer_of_this_process.close)
+        return _printer_of_this_process
+
+
+class _BatchManager(SyncManager):
+    """The batch's manager process: its semaphore, its progress queue and its one Chromium."""
+
+
+_BatchManager.register("PdfPrinter", PdfPrinter,
+                       exposed=("available", "start", "print_pdf", "close"))
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -203,10 +237,12 @@ def _failed_result(
                      f"{what}: {type(exc).__name__}: {exc}")
 
 
-def _run_alone(path: Path, options: dict[str, Any], progress: Any) -> RunResult:
+def _run_alone(
+    path: Path, options: dict[str, Any], progress: Any, printer: PdfPrinter | None = None
+) -> RunResult:
     """Run one mission in this process; whatever it raises fails that mission only."""
     try:
-        return run_mission(path, progress=progress, **options)
+        return run_mission(path, progress=progress, printer=printer, **options)
     except Exception as exc:
         return _failed_result(path, options["reports_dir"], exc, "the run of this mission stopped")
 
@@ -227,9 +263,13 @@ def _run_local(
 ) -> list[RunResult]:
     if jobs <= 1:
         _limit_threads()
-        return [_run_alone(p, options, progress) for p in paths]
+        # One Chromium prints every mission's brief.
+        with PdfPrinter() as printer:
+            return [_run_alone(p, options, progress, printer) for p in paths]
     context = _worker_context()
-    with context.Manager() as manager:
+    with _BatchManager(ctx=context) as manager:
+        # One Chromium for the batch, in the manager's process; workers print through it.
+        printer = manager.PdfPrinter()
         # Notebooks, not missions, are the unit of parallel work: `jobs` worker processes take
         # missions largest first, and a shared semaphore lets `jobs` notebooks run at once, so
         # a mission left alone at the end runs its independent notebooks side by side.
@@ -241,7 +281,7 @@ def _run_local(
         order = sorted(range(len(paths)), key=lambda i: -_input_bytes(paths[i]))
         with ProcessPoolExecutor(max_workers=min(len(paths), jobs), mp_context=context) as pool:
             futures = {
-                pool.submit(_run_in_worker, str(paths[i]), options, events, slots): i
+                pool.submit(_run_in_worker, str(paths[i]), options, events, slots, printer): i
                 for i in order
             }
             # Workers are forked at the first submit: only now may this process start a thread.
@@ -258,6 +298,7 @@ def _run_local(
         stop.set()
         if drainer is not None:
             drainer.join(timeout=5)
+        printer.close()
     return [results[i] for i in range(len(paths))]
 
 
@@ -276,8 +317,9 @@ def _run_dask(
     with _connect(scheduler, timeout) as client:
         futures = {}
         for i, path in enumerate(paths):
-            future = client.submit(_run_in_worker, str(path), options, None,
-                                   key=f"protection-eval-{_label(path)}-{i}", pure=False)
+            future = client.submit(_run_in_worker, str(path), options, None, None,
+                                   WORKER_PRINTER, key=f"protection-eval-{_label(path)}-{i}",
+                                   pure=False)
             futures[future] = i
             if progress:
                 progress({"mission": _label(path), "notebook": None,
@@ -306,6 +348,7 @@ def run_missions(
     notebooks: Sequence[Path] | None = None,
     build_index: bool = True,
     scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
+    engine: str = ENGINE,
 ) -> BatchResult:
     """Run several missions, each alone, and rebuild the report index.
 
@@ -339,6 +382,9 @@ def run_missions(
         ``evidence.html``) and rebuild ``reports/index.html``.
     scheduler_timeout : float, default 30
         Seconds to wait for the Dask scheduler to answer.
+    engine : str, default "protection-eval"
+        The papermill engine of every run (see :func:`protection_eval.runs.runner.run_mission`):
+        each mission's warm kernel, or ``"nbclient"``, papermill's own, for comparison.
 
     Returns
     -------
@@ -360,7 +406,7 @@ def run_missions(
     started = time.perf_counter()
     reports_dir = Path(reports_dir).resolve()
     paths = [Path(p).resolve() for p in paths]
-    options: dict[str, Any] = {"reports_dir": reports_dir, "period": period}
+    options: dict[str, Any] = {"reports_dir": reports_dir, "period": period, "engine": engine}
     if notebooks is not None:
         options["notebooks"] = [Path(n).resolve() for n in notebooks]
     # Staging folders of dead runs hold row-level data and unaudited shared files.

@@ -38,6 +38,8 @@ import secrets
 import shutil
 import stat
 import tempfile
+import threading
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -85,6 +87,51 @@ def _is_run_config(config_path: Path) -> bool:
             and config_path.parent.name == RUN_RESTRICTED_NAME)
 
 
+#: Seconds within which a file's modification time is too recent to vouch for its content: a
+#: file rewritten in the same clock tick, at the same size, would look unchanged ("racily
+#: clean", as git says). Such a file is hashed every time.
+RACY_S = 2.0
+_hashes: dict[tuple[str, int, int, int, int, int], str] = {}
+_hashes_lock = threading.Lock()
+
+
+def input_sha256(path: str | Path) -> str:
+    """Return an input file's sha256, hashing it once per process while it stays unchanged.
+
+    A run fingerprints its inputs when it caches the mission, again when every notebook opens
+    the cache, and once more for the manifest; a large GPS export was read each time. The hash
+    is kept with the file's identity and times (device, inode, size, modification and change
+    times in nanoseconds), so a file replaced or written since is hashed again, and so is a
+    file modified less than :data:`RACY_S` seconds before it was hashed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str
+        The hex sha256 of its bytes.
+    """
+    path = Path(path)
+    before = path.stat()
+    key = (str(path.resolve()), before.st_dev, before.st_ino, before.st_size,
+           before.st_mtime_ns, before.st_ctime_ns)
+    with _hashes_lock:
+        known = _hashes.get(key)
+    if known is not None:
+        return known
+    digest = file_sha256(path)
+    after = path.stat()
+    unchanged = (after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns)
+    if unchanged and time.time_ns() - max(after.st_mtime_ns, after.st_ctime_ns) > RACY_S * 1e9:
+        with _hashes_lock:
+            _hashes[key] = digest
+    return digest
+
+
 def _mission_fingerprint(config: MissionConfig) -> dict[str, str]:
     """Return what a cached mission was made from: the configuration and each input's sha256."""
     from protection_eval.inventory.strategies import load_catalogue
@@ -97,7 +144,7 @@ def _mission_fingerprint(config: MissionConfig) -> dict[str, str]:
         path = config.source_path(table)
         if path is not None and Path(path).exists():
             # Every file the reader reads: a shapefile's attributes are in its .dbf.
-            prints[table] = ",".join(file_sha256(part) for part in source_files(Path(path)))
+            prints[table] = ",".join(input_sha256(part) for part in source_files(Path(path)))
     return prints
 
 

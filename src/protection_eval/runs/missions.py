@@ -8,13 +8,16 @@ mission the runner validated, kept signed in the run's restricted folder
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from protection_eval.config import MissionConfig, load_mission_config
 from protection_eval.ingest.tables import MissionData, ingest_mission
 from protection_eval.inventory.strategies import load_catalogue
 from protection_eval.io.readers import read_mission_sources
 from protection_eval.runs.mission_cache import read_mission_cache
-from protection_eval.sharing.audit.folder import RawNeedles, raw_needles_of
+
+if TYPE_CHECKING:
+    from protection_eval.sharing.audit.folder import RawNeedles
 
 __all__ = ["load_mission", "load_mission_for_audit"]
 
@@ -70,6 +73,9 @@ def load_mission_for_audit(config: MissionConfig) -> tuple[MissionData, RawNeedl
         The mission, as :func:`load_mission` gives it, and the audit's needles
         (:func:`protection_eval.sharing.audit.folder.raw_needles_of`).
     """
+    # The audit's rules are imported only here: a notebook loading its mission never audits.
+    from protection_eval.sharing.audit.folder import raw_needles_of
+
     raw = read_mission_sources(config)
     needles = raw_needles_of({name: table.frame for name, table in raw.items()})
     return ingest_mission(config, raw, strategy_ids=load_catalogue().ids), needles

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from protection_eval import __version__
+import protection_eval
 from protection_eval.config import (
     MISSION_CODE_MAX_LENGTH,
     ConfigError,
@@ -35,11 +35,16 @@ from protection_eval.config import (
     load_mission_config,
     parse_period,
 )
-from protection_eval.distributed import SCHEDULER_TIMEOUT_S, SchedulerError, heavy_steps_on
-from protection_eval.ingest.tables import MissionData, MissionInputError
-from protection_eval.ingest.validation import ValidationReport
-from protection_eval.io.readers import InputFileError
-from protection_eval.io.writers import file_sha256, write_json, write_table, write_text
+from protection_eval.distributed.client import SCHEDULER_TIMEOUT_S, SchedulerError
+from protection_eval.io.errors import InputFileError
+from protection_eval.runs.kernels import (
+    ENGINE,
+    REFERENCE_ENGINE,
+    KernelPool,
+    KernelStartError,
+    WarmKernel,
+    notebook_imports,
+)
 from protection_eval.runs.layout import (
     LATEST,
     MANIFEST,
@@ -53,10 +58,7 @@ from protection_eval.runs.layout import (
     reports_root,
 )
 from protection_eval.runs.ledger import LedgerError
-from protection_eval.runs.mission_cache import write_mission_cache
-from protection_eval.runs.missions import load_mission, load_mission_for_audit
-from protection_eval.runs.pdf import print_shared_pdfs
-from protection_eval.runs.publish import publish_shared, reject_shared
+from protection_eval.runs.namespace import return_freed_memory
 
 try:
     import fcntl
@@ -64,7 +66,13 @@ except ImportError:  # not on Windows: stale staging folders are then never remo
     fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    pass
+    from protection_eval.ingest.tables import MissionData
+    from protection_eval.ingest.validation import ValidationReport
+    from protection_eval.runs.pdf import PdfPrinter
+
+# The scientific stack (pandas, geopandas, pandera...) and papermill are imported where they are
+# used, not here: a run starts its notebook kernel first, so that the kernel imports them while
+# this process does (runs.kernels).
 
 #: Where a failed run's shared part goes, inside ``restricted/``: a failed run shares nothing.
 KERNEL_NAME = "protection-eval"
@@ -159,6 +167,8 @@ def _kernel_name() -> str:
 
 
 def _input_records(config: MissionConfig, mission: MissionData | None) -> list[dict[str, Any]]:
+    from protection_eval.runs.mission_cache import input_sha256
+
     records = []
     for table in ("incidents", "patrols", "patrol_tracks", "bases", "areas", "deployments",
                   "incident_counts"):
@@ -167,7 +177,7 @@ def _input_records(config: MissionConfig, mission: MissionData | None) -> list[d
             continue
         record: dict[str, Any] = {"table": table, "path": str(path)}
         if Path(path).is_file():
-            record["sha256"] = file_sha256(path)
+            record["sha256"] = input_sha256(path)
         if mission is not None and table in mission.validation.tables:
             report = mission.validation.tables[table]
             record.update(rows_read=report.rows_read, rows_accepted=report.rows_accepted,
@@ -183,22 +193,40 @@ def write_validation(mission: MissionData, folder: Path) -> Path:
 
 def write_validation_report(report: ValidationReport, folder: Path) -> Path:
     """Write a validation report (possibly of a mission that stopped) into ``folder``."""
+    from protection_eval.io.writers import write_json, write_table
+
     for table, rejected in report.rejected.items():
         write_table(rejected, folder / RESTRICTED_FILES["rejected"] / f"{table}.csv")
     return write_json(report.to_dict(), folder / RESTRICTED_FILES["validation"])
 
 
 def _execute_notebook(
-    node: Any, name: str, output: Path, parameters: dict[str, Any], cwd: Path | None
-) -> None:
+    node: Any, name: str, output: Path, parameters: dict[str, Any], cwd: Path | None,
+    *, engine: str = ENGINE, kernel: WarmKernel | None = None,
+) -> Any:
+    """Execute one notebook with papermill's engine ``engine``; return the executed notebook.
+
+    With the warm-kernel engine, ``kernel`` is the mission's kernel lent for this notebook.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    import protection_eval.runs.papermill_engine  # noqa: F401 - registers the warm engine
+
+    # Kernels of either engine draw with matplotlib's inline backend from their start (the
+    # warm kernel loads it with the notebooks' modules), so that a figure a cell returns is an
+    # image whether or not pyplot drew one before it in the same kernel.
+    engine_kwargs: dict[str, Any] = (
+        {"kernel": kernel} if engine == ENGINE
+        else {"extra_arguments": ["--matplotlib=inline"]} if engine == REFERENCE_ENGINE else {})
     try:
-        papermill.execute_notebook(
+        # Saved when it starts and when it ends (or fails), not after every cell: each save
+        # serialises and validates the whole notebook, maps and figures included.
+        return papermill.execute_notebook(
             node, str(output), parameters=parameters, kernel_name=_kernel_name(),
             language="python", progress_bar=False, log_output=False,
-            cwd=None if cwd is None else str(cwd),
+            cwd=None if cwd is None else str(cwd), engine_name=engine,
+            request_save_on_cell_execute=False, **engine_kwargs,
         )
     except PapermillExecutionError as exc:
         cell = {"index": exc.cell_index, "execution_count": exc.exec_count,
@@ -207,21 +235,21 @@ def _execute_notebook(
             f"{name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
             notebook=name, cell=cell,
         ) from None
+    except KernelStartError as exc:
+        raise RunFailed(f"{name}: {exc}", notebook=name) from None
 
 
-def _export_html(output: Path, parameters: dict[str, Any]) -> Path:
+def _export_html(executed: Any, output: Path, parameters: dict[str, Any]) -> Path:
     """Render an executed notebook to a self-contained HTML page beside it (restricted).
 
     A map the notebook displays may fetch tiles from the mission's own tile server, the one
     server the page may name.
     """
-    import nbformat
-
+    from protection_eval.io.writers import write_text
     from protection_eval.sharing.offline import to_offline_notebook_html
 
     tiles = load_mission_config(parameters["mission_config"]).sharing.tile_server
-    html = to_offline_notebook_html(nbformat.read(output, as_version=4),
-                                    allowed_urls=() if tiles is None else (tiles.url,))
+    html = to_offline_notebook_html(executed, allowed_urls=() if tiles is None else (tiles.url,))
     return write_text(html, output.with_suffix(".html"))
 
 
@@ -233,6 +261,8 @@ def _derived_config(config: MissionConfig, period: str | None, folder: Path) -> 
     key, see :mod:`protection_eval.runs.mission_cache`).
     """
     import yaml
+
+    from protection_eval.io.writers import write_text
 
     data = config.model_dump(mode="json", exclude={"path"}, exclude_none=True)
     header = f"# {config.mission}: the configuration this run used"
@@ -265,23 +295,46 @@ def _execute_notebooks(
     slot: AbstractContextManager[Any] | None,
     export_html: bool,
     emit: Callable[..., None],
+    engine: str = ENGINE,
+    kernels: KernelPool | None = None,
+    sources: dict[Path, str] | None = None,
 ) -> None:
     """Execute notebooks, each once what it needs has succeeded, holding ``slot`` meanwhile.
 
     Notebooks that need nothing of each other run at the same time when the slot allows (a
-    batch's ``--jobs``); without a slot they run one at a time. One record per notebook is
-    appended to ``records`` first. Raises :class:`RunFailed` for the first notebook, in
-    order, that failed.
+    batch's ``--jobs``); without a slot they run one at a time. With the warm-kernel engine,
+    each notebook borrows a kernel of ``kernels`` while it runs (the mission's one kernel, or
+    a second one for a notebook running beside another). ``sources`` holds the notebooks'
+    text when already read. One record per notebook is appended to ``records`` first. Raises
+    :class:`RunFailed` for the first notebook, in order, that failed.
     """
     import jupytext
 
     slot = slot if slot is not None else threading.Semaphore(1)
-    nodes = [jupytext.read(nb) for nb in todo]
+    texts = sources or {}
+    nodes = [jupytext.reads(texts[nb], fmt={"extension": nb.suffix}) if nb in texts
+             else jupytext.read(nb) for nb in todo]
     stems = [nb.stem for nb in todo]
     start = len(records)
     records.extend(NotebookRecord(nb.name, "waiting", 0.0, f"{RESTRICTED}/{nb.stem}.ipynb")
                    for nb in todo)
     failures: dict[str, RunFailed] = {}
+
+    def execute(index: int, output: Path) -> Any:
+        notebook = todo[index]
+        if engine != ENGINE:
+            return _execute_notebook(nodes[index], notebook.name, output, parameters, None,
+                                     engine=engine)
+        pool = kernels if kernels is not None else _one_off_pool()
+        try:
+            with pool.kernel() as kernel:
+                return _execute_notebook(nodes[index], notebook.name, output, parameters,
+                                         None, engine=engine, kernel=kernel)
+        except KernelStartError as exc:
+            raise RunFailed(f"{notebook.name}: {exc}", notebook=notebook.name) from None
+        finally:
+            if kernels is None:
+                pool.close()
 
     def run(index: int, needs: list[Future]) -> bool:
         notebook, record = todo[index], records[start + index]
@@ -289,13 +342,14 @@ def _execute_notebooks(
             record.status = "skipped"
             return False
         output = restricted / f"{notebook.stem}.ipynb"
+        executed = None
         with slot:
             emit(notebook.name, "running", index + 1, len(todo))
             t0 = time.perf_counter()
             try:
                 # No working directory per run: papermill changes the process's own, which
                 # missions running side by side in one process share.
-                _execute_notebook(nodes[index], notebook.name, output, parameters, None)
+                executed = execute(index, output)
                 record.status = "ok"
             except RunFailed as exc:
                 record.status = "failed"
@@ -303,7 +357,11 @@ def _execute_notebooks(
             finally:
                 record.seconds = round(time.perf_counter() - t0, 3)
         if export_html and output.exists():
-            record.html = f"{RESTRICTED}/{_export_html(output, parameters).name}"
+            import nbformat
+
+            # The notebook as executed, or as papermill saved it when a cell failed.
+            page = executed if executed is not None else nbformat.read(output, as_version=4)
+            record.html = f"{RESTRICTED}/{_export_html(page, output, parameters).name}"
         emit(notebook.name, record.status, index + 1, len(todo))
         return record.status == "ok"
 
@@ -320,22 +378,8 @@ def _execute_notebooks(
             raise failures[record.notebook]
 
 
-def _return_freed_memory() -> None:
-    """Give the heap the ingested mission leaves free back to the system (glibc only).
-
-    The runner waits for the notebooks with that memory still counted against it: glibc keeps
-    freed small blocks (millions of geometries at scale) for reuse unless asked.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows): nothing to ask
-        return
-    if trim is not None:
-        trim(0)
+def _one_off_pool() -> KernelPool:
+    return KernelPool(_kernel_name())
 
 
 def _link_latest(mission_dir: Path, run_id: str) -> None:
@@ -359,6 +403,8 @@ def run_mission(
     slot: AbstractContextManager[Any] | None = None,
     scheduler: str | None = None,
     scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
+    engine: str = ENGINE,
+    printer: PdfPrinter | None = None,
 ) -> RunResult:
     """Run every notebook for one mission into ``reports/<mission>/<run_id>/``.
 
@@ -393,6 +439,14 @@ def run_mission(
         step ``scheduler``.
     scheduler_timeout : float
         Seconds to wait for the scheduler to answer.
+    engine : str, default "protection-eval"
+        The papermill engine that executes the notebooks, by its name in papermill's registry:
+        the mission's warm kernel over IPC (:mod:`protection_eval.runs.kernels`), or
+        ``"nbclient"``, papermill's own (a new kernel for each notebook, over TCP), kept for
+        comparison. Kernels of both draw with matplotlib's inline backend from their start.
+    printer : PdfPrinter, optional
+        The browser that prints ``brief.pdf`` (a batch's, shared by its missions); default:
+        one for this run, started when a full run's notebooks start and closed at its end.
 
     Returns
     -------
@@ -414,6 +468,11 @@ def run_mission(
 
     config: MissionConfig | None = None
     error: dict[str, Any] | None = None
+    own_printer = None
+    if printer is None:
+        from protection_eval.runs.pdf import PdfPrinter
+
+        printer = own_printer = PdfPrinter()
     try:
         config = load_mission_config(config_path)
         mission_code = config.mission
@@ -422,6 +481,27 @@ def run_mission(
         mission_code = folder_label(config_path.stem)
     mission_dir = reports_dir / mission_code
     final = mission_dir / run_id
+    try:
+        return _run_in_staging(
+            mission_code, run_id, final, config, config_path, error, started, started_at,
+            records, emit, period=period, seed=seed, extra_parameters=extra_parameters,
+            notebooks=notebooks, slot=slot, export_html=export_html,
+            scheduler=(scheduler, scheduler_timeout), engine=engine, printer=printer)
+    finally:
+        if own_printer is not None:
+            own_printer.close()
+
+
+def _run_in_staging(
+    mission_code: str, run_id: str, final: Path, config: MissionConfig | None,
+    config_path: Path, error: dict[str, Any] | None, started: float,
+    started_at: dt.datetime, records: list[NotebookRecord], emit: Callable[..., None], *,
+    period: str | None, seed: int | None, extra_parameters: dict[str, Any] | None,
+    notebooks: Sequence[Path] | None, slot: AbstractContextManager[Any] | None,
+    export_html: bool, scheduler: tuple[str | None, float], engine: str, printer: PdfPrinter,
+) -> RunResult:
+    """Run the mission in its staging folder, then move the folder to ``final``."""
+    mission_dir = final.parent
     try:
         staging, lock = _open_staging(mission_dir, run_id)
     except OSError as exc:
@@ -434,11 +514,16 @@ def run_mission(
             config, mission, parameters, error = _run_steps(
                 config, config_path, staging, period, seed, extra_parameters, notebooks,
                 records, slot=slot, export_html=export_html, emit=emit,
-                scheduler=(scheduler, scheduler_timeout),
+                scheduler=scheduler, engine=engine, printer=printer,
             )
+        from protection_eval.io.writers import write_json
+        from protection_eval.runs.pdf import print_shared_pdfs
+        from protection_eval.runs.publish import reject_shared
+
         status = "failed" if error else "ok"
         # Printed only now, from the brief the gate audited and published (see runs.pdf).
-        shared_pdfs = print_shared_pdfs(staging / SHARED) if not error and config else {}
+        shared_pdfs = (print_shared_pdfs(staging / SHARED, printer) if not error and config
+                       else {})
         emit(None, status)
         if error:
             # The gate has moved what the notebooks staged under restricted/; a shared folder
@@ -461,7 +546,8 @@ def run_mission(
             "parameters": {k: v for k, v in parameters.items() if not k.endswith("_dir")
                            and k != "run_dir"},
             "inputs": _input_records(config, mission) if config else [],
-            "versions": {"protection_eval": __version__, "python": platform.python_version()},
+            "versions": {"protection_eval": protection_eval.__version__,
+                         "python": platform.python_version()},
             "git_commit": git_commit(),
             "config_path": str(config_path),
             "period": period,
@@ -500,12 +586,62 @@ def _run_steps(
     export_html: bool,
     emit: Callable[..., None],
     scheduler: tuple[str | None, float] = (None, SCHEDULER_TIMEOUT_S),
+    engine: str = ENGINE,
+    printer: PdfPrinter | None = None,
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
     """Validate, execute the notebooks and check a run in ``staging``.
 
     Returns the run's configuration (None when its copy is unusable), the validated mission,
     the notebooks' parameters and the error (None when every step passed).
     """
+    try:
+        todo = list(notebooks if notebooks is not None else notebook_paths())
+        # Read once: the kernel imports what they import, papermill runs them.
+        sources = {nb: nb.read_text(encoding="utf-8") for nb in todo}
+    except OSError as exc:
+        return config, None, {}, {"message": f"{type(exc).__name__}: {exc}",
+                                  "step": "environment"}
+    kernels = None
+    if engine == ENGINE and todo:
+        # Started now, the kernel imports the stack while this process validates the mission.
+        kernels = KernelPool(_kernel_name(), notebook_imports(sources.values()))
+        kernels.prestart()
+    try:
+        # A full run prints the brief: its printer starts with the notebooks, off the path.
+        return _validate_and_execute(
+            config, staging, period, seed, extra_parameters, todo, sources, records,
+            slot=slot, export_html=export_html, emit=emit, scheduler=scheduler,
+            engine=engine, kernels=kernels,
+            printer=printer if notebooks is None else None)
+    finally:
+        if kernels is not None:
+            kernels.close()
+
+
+def _validate_and_execute(
+    config: MissionConfig,
+    staging: Path,
+    period: str | None,
+    seed: int | None,
+    extra_parameters: dict[str, Any] | None,
+    todo: list[Path],
+    sources: dict[Path, str],
+    records: list[NotebookRecord],
+    *,
+    slot: AbstractContextManager[Any] | None,
+    export_html: bool,
+    emit: Callable[..., None],
+    scheduler: tuple[str | None, float],
+    engine: str,
+    kernels: KernelPool | None,
+    printer: PdfPrinter | None,
+) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
+    from protection_eval.distributed import heavy_steps_on
+    from protection_eval.ingest.tables import MissionInputError
+    from protection_eval.runs.mission_cache import write_mission_cache
+    from protection_eval.runs.missions import load_mission, load_mission_for_audit
+    from protection_eval.runs.publish import publish_shared
+
     restricted, shared = staging / RESTRICTED, staging / SHARED
     try:
         run_config = _derived_config(config, period, restricted)
@@ -543,14 +679,20 @@ def _run_steps(
         # (the audit reads the incidents and areas): the mission as ingested, GPS tracks
         # included, is no longer held while the notebooks run.
         mission = load_mission(run_config)
-        _return_freed_memory()
-        todo = list(notebooks if notebooks is not None else notebook_paths())
+        return_freed_memory()
 
         def build(staged: Path) -> None:
             # The notebooks write their shared part into the gate's staging folder.
             parameters["shared_dir"] = str(staged)
-            _execute_notebooks(todo, parameters, restricted, records, slot=slot,
-                               export_html=export_html, emit=emit)
+            if printer is not None:
+                printer.start()
+            try:
+                _execute_notebooks(todo, parameters, restricted, records, slot=slot,
+                                   export_html=export_html, emit=emit, engine=engine,
+                                   kernels=kernels, sources=sources)
+            finally:
+                if kernels is not None:  # the kernels exit (and free their memory) meanwhile
+                    kernels.release()
             emit(None, "auditing")
 
         # The mission's ledger: this run's totals must not be subtracted from earlier runs'.
