@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # files in the order tests/conftest.py collects them (long ones first), not by number of tests.
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lab setup lint bench lock clean-reports
+.PHONY: demo test lab setup lint docs bench lock clean-reports
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,13 @@ lab: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# The API reference of every subpackage's face (its __all__), from the numpydoc docstrings, into
+# build/api/ (open build/api/index.html). Fails on a public name without a docstring or a
+# reference to something that does not exist; tests/test_faces.py builds it in `make test` too.
+docs: setup
+	$(BIN)/python docs/api/reference.py build/api
+	@echo "API reference: build/api/index.html"
 
 bench: setup
 	$(BIN)/python benchmarks/bench_coverage.py

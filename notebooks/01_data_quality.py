@@ -27,9 +27,8 @@ shared_dir = None
 seed = 0
 
 # %%
-from protection_eval.ingest.quality import compute_monthly_counts, plot_quarantine_map
-from protection_eval.runs.missions import load_mission
-from protection_eval.runs.plausibility import check_plausibility
+from protection_eval.ingest import compute_monthly_counts, plot_quarantine_map
+from protection_eval.runs import check_plausibility, load_mission
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")

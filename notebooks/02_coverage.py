@@ -37,12 +37,14 @@ scheduler_timeout = 30.0
 
 # %%
 from protection_eval.config import parse_period
-from protection_eval.coverage.figures import monthly_coverage, plot_coverage_overview
-from protection_eval.coverage.mission import compute_mission_coverage
+from protection_eval.coverage import (
+    compute_mission_coverage,
+    monthly_coverage,
+    plot_coverage_overview,
+)
 from protection_eval.distributed import heavy_steps_on
-from protection_eval.runs.missions import load_mission
-from protection_eval.runs.outputs import shared_coverage_map, write_coverage
-from protection_eval.sharing.forms import to_shared_coverage_gaps
+from protection_eval.runs import load_mission, shared_coverage_map, write_coverage
+from protection_eval.sharing import to_shared_coverage_gaps
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")

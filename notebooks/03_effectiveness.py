@@ -42,20 +42,23 @@ scheduler_timeout = 30.0
 # %%
 from protection_eval.config import parse_period
 from protection_eval.distributed import heavy_steps_on
-from protection_eval.effects.capture_recapture import estimate_under_reporting
-from protection_eval.effects.displacement import to_net_change_table
-from protection_eval.effects.event_study import to_breakdown_table
-from protection_eval.effects.mission import estimate_mission, plot_event_studies
-from protection_eval.effects.reporting import DIAGNOSTIC_ESTIMANDS, compute_mission_median_lags
-from protection_eval.inventory.strategies import load_catalogue, to_target_location_types
-from protection_eval.runs.missions import load_mission
-from protection_eval.runs.outputs import (
+from protection_eval.effects import (
+    DIAGNOSTIC_ESTIMANDS,
+    compute_mission_median_lags,
+    estimate_mission,
+    estimate_under_reporting,
+    plot_event_studies,
+    to_breakdown_table,
+    to_net_change_table,
+)
+from protection_eval.inventory import load_catalogue, to_target_location_types
+from protection_eval.runs import (
+    load_mission,
     read_coverage_areas,
     read_incident_coverage,
     write_effects,
 )
-from protection_eval.sharing.brief import describe_reporting
-from protection_eval.sharing.forms import to_effects_table
+from protection_eval.sharing import describe_reporting, to_effects_table
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")

@@ -37,15 +37,14 @@ reports_dir = None
 
 # %%
 # %matplotlib inline
-from protection_eval.inventory.charts import (
+from protection_eval.inventory import (
+    load_catalogue,
     make_catalogue_chart,
     make_deployment_timeline,
+    make_forest_panel,
     to_deployment_summary,
 )
-from protection_eval.inventory.evidence_report import make_forest_panel
-from protection_eval.inventory.strategies import load_catalogue
-from protection_eval.runs.evidence import compute_run_evidence
-from protection_eval.runs.missions import load_mission
+from protection_eval.runs import compute_run_evidence, load_mission
 
 mission = load_mission(mission_config)
 catalogue = load_catalogue()

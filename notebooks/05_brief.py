@@ -33,11 +33,10 @@ seed = 0
 from IPython.display import HTML
 
 from protection_eval.config import load_mission_config
-from protection_eval.inventory.strategies import load_catalogue
-from protection_eval.io.writers import write_text
-from protection_eval.runs.layout import SHARED_FILES, latest_shared_dir, reports_root
-from protection_eval.runs.outputs import read_shared_outputs
-from protection_eval.sharing.brief import BriefInputs, render_brief
+from protection_eval.inventory import load_catalogue
+from protection_eval.io import write_text
+from protection_eval.runs import SHARED_FILES, latest_shared_dir, read_shared_outputs, reports_root
+from protection_eval.sharing import BriefInputs, render_brief
 
 config = load_mission_config(mission_config)
 source = shared_dir or latest_shared_dir(reports_root(), config.mission)

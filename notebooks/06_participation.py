@@ -35,12 +35,16 @@ preset = "canonical"  # its column preset: "canonical" or "un-gender"
 targets = None  # a targets YAML; None: data/targets/wps-participation-targets.yaml
 
 # %%
-from protection_eval.indicators import compute_mission_indicators
-from protection_eval.indicators.report import to_women_share_evidence
-from protection_eval.runs.indicators import load_personnel, load_targets, write_indicators
-from protection_eval.runs.layout import latest_shared_dir, reports_root
-from protection_eval.runs.missions import load_mission
-from protection_eval.runs.outputs import read_shared_outputs
+from protection_eval.indicators import compute_mission_indicators, to_women_share_evidence
+from protection_eval.runs import (
+    latest_shared_dir,
+    load_mission,
+    load_personnel,
+    load_targets,
+    read_shared_outputs,
+    reports_root,
+    write_indicators,
+)
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")

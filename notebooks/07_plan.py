@@ -38,8 +38,7 @@ patrol_hours = None  # the month's patrol-hours; None for the mean of the three 
 
 # %%
 from protection_eval.planning import PlanOptions
-from protection_eval.runs.missions import load_mission
-from protection_eval.runs.plans import plan_for_run, write_run_planning
+from protection_eval.runs import load_mission, plan_for_run, write_run_planning
 
 mission = load_mission(mission_config)
 print(mission.config.name, "- SYNTHETIC DATA" if mission.config.synthetic else "")

@@ -241,6 +241,24 @@ def test_patrol_indicators_weight_by_hours_and_suppress_few_patrols():
     assert "effects.csv" in overall["source"]
 
 
+def test_a_patrol_across_a_month_end_gives_its_hours_to_both_local_months():
+    # Patrol-hours have one definition (coverage.areas): a patrol counts in every local month
+    # its time overlaps, for the hours of the overlap. Five patrols of 10 (2 women) from 22:00
+    # on 31 March to 04:00 on 1 April, Juba time (UTC+2): 2 hours in March, 4 in April.
+    spec = [("police", "2023-03-31T20:00Z", 6.0, 10, 2)] * 5
+    table = compute_patrol_indicators(make_patrols(spec), mission="M", k=5,
+                                      timezone="Africa/Juba")
+    rows = table.to_frame().set_index(["indicator_id", "period"])
+    march = rows.loc[("patrol.women_hours_share", "2023-03")]
+    april = rows.loc[("patrol.women_hours_share", "2023-04")]
+    assert (march["numerator"], march["denominator"]) == (5 * 2 * 2, 5 * 10 * 2)
+    assert (april["numerator"], april["denominator"]) == (5 * 2 * 4, 5 * 10 * 4)
+    # Each patrol was out in both months: five patrols in each, all with a woman.
+    for month in ("2023-03", "2023-04"):
+        with_women = rows.loc[("patrol.with_women_share", month)]
+        assert (with_women["numerator"], with_women["denominator"]) == (5, 5)
+
+
 def test_gender_adviser_share_counts_covered_area_months():
     areas = pd.DataFrame({"area_id": ["A1", "A2", "A3", "A4"]})
     deployments = pd.DataFrame({

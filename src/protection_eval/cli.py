@@ -132,7 +132,8 @@ def validate(
         typer.echo(line)
     for line in check.summary_lines() if check is not None else []:
         typer.echo(line)
-    typer.echo(f"wrote {out / 'validation.json'} and {out / 'rejected'}/")
+    typer.echo(f"wrote {out / RESTRICTED_FILES['validation']} and "
+               f"{out / RESTRICTED_FILES['rejected']}/")
     if not mission.validation.usable:
         raise typer.Exit(1)
 

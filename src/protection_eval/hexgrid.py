@@ -20,7 +20,6 @@ from protection_eval.projection import to_degrees
 __all__ = [
     "cell_resolution",
     "cell_centres",
-    "grid_ring_cells",
     "h3_polygons",
     "hexagon_area_km2",
     "polygon_cells",
@@ -184,8 +183,3 @@ def cell_centres(cells: Iterable[str]) -> gpd.GeoSeries:
     lat_lng = [h3.cell_to_latlng(str(c)) for c in cells]
     return gpd.GeoSeries(gpd.points_from_xy([p[1] for p in lat_lng], [p[0] for p in lat_lng]),
                          crs="EPSG:4326")
-
-
-def grid_ring_cells(cell: str, k: int) -> list[str]:
-    """Return the cells at grid distance exactly ``k`` from ``cell``."""
-    return list(h3.grid_ring(str(cell), int(k)))

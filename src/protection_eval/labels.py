@@ -28,6 +28,9 @@ GBV_TYPES: tuple[str, ...] = (
 LOCATION_PRECISIONS: tuple[str, ...] = (
     "exact", "settlement", "admin2", "area", "admin1", "country"
 )
+#: Precisions too coarse to place an incident in one area (a province, a country): such an
+#: incident counts in no area's measures, panel row or point coverage.
+COARSE_PRECISIONS: tuple[str, ...] = ("admin1", "country")
 
 #: Time precisions of an incident: an instant, a local calendar day, or an interval
 #: (``occurred_at`` .. ``occurred_until``) longer than one day or instant.

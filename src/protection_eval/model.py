@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 __all__ = [
     "RawTable",
     "local_midnight_to_utc",
+    "local_to_utc",
     "to_local_day",
     "to_local_month",
     "to_local_naive",
@@ -92,13 +93,56 @@ def to_local_month(values: pd.Series, timezone: str) -> pd.Series:
     return to_local_naive(values, timezone).dt.to_period("M")
 
 
+def local_to_utc(
+    local: pd.Series | pd.DatetimeIndex, timezone: str, *, ambiguous: str = "refuse"
+) -> pd.Series | pd.DatetimeIndex:
+    """Return naive local wall-clock times as the UTC instants they stand for: the one rule.
+
+    A local time that does not exist (the hour skipped when clocks go forward) moves to the
+    first instant after the gap, as a clock set at that time would show. A local time that
+    exists twice (the hour repeated when clocks go back) is:
+
+    - ``"refuse"``: missing (NaT). A time read from a source is one of two instants, and which
+      one is a guess: ingestion quarantines it (``date_unparseable``, "ambiguous at a clock
+      change").
+    - ``"standard"``: read as standard time. For calendar boundaries the library makes itself
+      (a local midnight starting a day, a month or a period), which must fall somewhere.
+
+    Parameters
+    ----------
+    local : pandas.Series or pandas.DatetimeIndex
+        Naive local wall-clock times.
+    timezone : str
+        IANA zone of the mission.
+    ambiguous : {"refuse", "standard"}
+        What a repeated local time becomes.
+
+    Returns
+    -------
+    pandas.Series or pandas.DatetimeIndex
+        The same values as UTC-aware timestamps (NaT where refused).
+    """
+    if ambiguous == "refuse":
+        rule: str | np.ndarray = "NaT"
+    elif ambiguous == "standard":
+        rule = np.zeros(len(local), dtype=bool)
+    else:
+        raise ValueError(f"ambiguous must be 'refuse' or 'standard', not {ambiguous!r}")
+    if isinstance(local, pd.DatetimeIndex):
+        return local.tz_localize(timezone, ambiguous=rule,
+                                 nonexistent="shift_forward").tz_convert("UTC")
+    zoned = local.dt.tz_localize(timezone, ambiguous=rule, nonexistent="shift_forward")
+    return zoned.dt.tz_convert("UTC")
+
+
 def local_midnight_to_utc(
     days: pd.Series | pd.DatetimeIndex, timezone: str
 ) -> pd.Series | pd.DatetimeIndex:
     """Return naive local calendar days (or instants) as the UTC instants they fall on.
 
-    An ambiguous local time (clocks going back) is read as standard time; a local time that does
-    not exist (clocks going forward) moves to the first instant after the gap.
+    A calendar boundary the library makes: :func:`local_to_utc` with ``ambiguous="standard"``
+    (a repeated local time is read as standard time; one that does not exist moves to the first
+    instant after the gap).
 
     Parameters
     ----------
@@ -112,13 +156,7 @@ def local_midnight_to_utc(
     pandas.Series or pandas.DatetimeIndex
         The same values as UTC-aware timestamps.
     """
-    if isinstance(days, pd.DatetimeIndex):
-        local = days.tz_localize(timezone, ambiguous=np.zeros(len(days), dtype=bool),
-                                 nonexistent="shift_forward")
-        return local.tz_convert("UTC")
-    standard = np.zeros(len(days), dtype=bool)
-    local = days.dt.tz_localize(timezone, ambiguous=standard, nonexistent="shift_forward")
-    return local.dt.tz_convert("UTC")
+    return local_to_utc(days, timezone, ambiguous="standard")
 
 
 def to_local_period(

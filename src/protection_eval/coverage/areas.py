@@ -31,6 +31,7 @@ import pandas as pd
 import shapely
 
 from protection_eval.coverage.presence import PresencePieces
+from protection_eval.labels import COARSE_PRECISIONS
 from protection_eval.model import to_local_naive, to_local_period
 
 #: Presence as the area measures take it: a GeoDataFrame of pieces, or the same as arrays.
@@ -45,9 +46,6 @@ AREA_MEASURE_COLUMNS: tuple[str, ...] = (
     "women_share",
     "incidents",
 )
-
-#: Precisions too coarse to place an incident in one area.
-COARSE_PRECISIONS: tuple[str, ...] = ("admin1", "country")
 
 _QUAD_SEGS = 16
 
@@ -123,6 +121,45 @@ def _split_by_period(
     hi = np.minimum(end[rows], edges.to_numpy()[period + 1])
     hours = np.maximum((hi - lo) / np.timedelta64(1, "h"), 0.0)
     return rows, period, hours
+
+
+@dataclass(frozen=True)
+class _TimeSpans:
+    """Time spans alone (what :func:`_spans` reads of presence pieces)."""
+
+    start: pd.Series
+    end: pd.Series
+
+
+def split_hours_by_period(
+    started_at: pd.Series, ended_at: pd.Series, *, edges: pd.DatetimeIndex, timezone: str
+) -> pd.DataFrame:
+    """Return the hours of each time span in every local period it overlaps.
+
+    The time part of the one definition of patrol-hours (:func:`compute_patrol_hours`): a span
+    counts in every local period its time overlaps, for the hours of the overlap, so a patrol
+    from 22:00 on 31 March to 04:00 on 1 April gives two hours to March and four to April. The
+    1325 patrol indicators use it for patrols with or without a position.
+
+    Parameters
+    ----------
+    started_at, ended_at : pandas.Series
+        Timezone-aware (UTC) starts and ends, one pair per span.
+    edges : pandas.DatetimeIndex
+        Naive local period boundaries: period ``i`` runs from ``edges[i]`` to ``edges[i+1]``.
+    timezone : str
+        Mission time zone.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``span`` (position in the input), ``period`` (position in ``edges``) and ``hours``,
+        one row per span and period it overlaps, spans in order. Spans outside every period
+        have no row.
+    """
+    spans = _TimeSpans(started_at.reset_index(drop=True), ended_at.reset_index(drop=True))
+    rows, period, hours = _split_by_period(spans, edges, timezone, slice(None))
+    return pd.DataFrame({"span": rows, "period": period, "hours": hours})
 
 
 def compute_footprints(

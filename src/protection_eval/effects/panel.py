@@ -30,6 +30,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from protection_eval.labels import COARSE_PRECISIONS
 from protection_eval.model import to_local_naive, to_local_period
 from protection_eval.projection import area_km2
 
@@ -43,9 +44,6 @@ __all__ = [
 
 #: Period lengths the panel can be built at, and their pandas period codes.
 PANEL_FREQUENCIES: dict[str, str] = {"month": "M", "week": "W-SUN"}
-
-#: Location precisions too coarse to be placed in one area.
-_COARSE_PRECISIONS = ("admin1", "country")
 
 
 def active_column(strategy_id: str) -> str:
@@ -230,7 +228,7 @@ def compute_panel(
 
     notes = []
     local = to_local_naive(incidents["occurred_at"], timezone)
-    coarse = incidents["location_precision"].isin(_COARSE_PRECISIONS).to_numpy()
+    coarse = incidents["location_precision"].isin(COARSE_PRECISIONS).to_numpy()
     no_area = incidents["area_id"].isna().to_numpy()
     outside = ((local < start) | (local >= end + pd.Timedelta(days=1))).to_numpy()
     period = to_local_period(incidents["occurred_at"], incidents.get("occurred_until"),

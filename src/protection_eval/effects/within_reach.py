@@ -487,8 +487,8 @@ def _presence_inputs(
 ) -> tuple[pd.PeriodIndex, str, PreparedCoverage]:
     """Return the months, metric CRS and prepared coverage of a mission's presence estimates.
 
-    Shared by the within-reach ratio and its rings (:mod:`protection_eval.effects.rings`);
-    ``why`` ends the reason given when the mission has no patrol presence at all.
+    Shared by the within-reach ratio's estimators; ``why`` ends the reason given when the
+    mission has no patrol presence at all.
     """
     from protection_eval.coverage.mission import prepare_coverage
 

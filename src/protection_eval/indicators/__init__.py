@@ -13,66 +13,42 @@
 - :mod:`~protection_eval.runs.indicators` (in the runs layer) reads and writes their files;
   nothing here does.
 
-The format of ``indicators.csv`` is in ``docs/indicators.md``.
+The format of ``indicators.csv`` is in ``docs/indicators.md``. The names are imported on first
+use.
 """
 
-from protection_eval.indicators.association import (
-    ParticipationAssociation,
-    estimate_participation_association,
-    to_participation_panel,
-)
-from protection_eval.indicators.compute import (
-    FAMILIES,
-    INDICATOR_COLUMNS,
-    IndicatorTable,
-    compute_deployment_indicators,
-    compute_patrol_indicators,
-    compute_personnel_indicators,
-)
-from protection_eval.indicators.personnel import (
-    PERSONNEL_PRESETS,
-    PersonnelInputError,
-    PersonnelTable,
-    to_personnel,
-)
-from protection_eval.indicators.report import (
-    IndicatorReport,
-    compute_cross_mission_indicators,
-    compute_mission_indicators,
-)
-from protection_eval.indicators.targets import Target, TargetsError, TargetTable, to_target_table
-from protection_eval.indicators.trend import (
-    EXTRAPOLATION_NOTE,
-    Trajectory,
-    TrajectoryTable,
-    compute_trajectories,
-    fit_trend,
-)
+import lazy_loader as _lazy
 
-__all__ = [
-    "EXTRAPOLATION_NOTE",
-    "FAMILIES",
-    "INDICATOR_COLUMNS",
-    "PERSONNEL_PRESETS",
-    "IndicatorReport",
-    "IndicatorTable",
-    "ParticipationAssociation",
-    "PersonnelInputError",
-    "PersonnelTable",
-    "Target",
-    "TargetTable",
-    "TargetsError",
-    "Trajectory",
-    "TrajectoryTable",
-    "compute_cross_mission_indicators",
-    "compute_deployment_indicators",
-    "compute_mission_indicators",
-    "compute_patrol_indicators",
-    "compute_personnel_indicators",
-    "compute_trajectories",
-    "estimate_participation_association",
-    "fit_trend",
-    "to_participation_panel",
-    "to_personnel",
-    "to_target_table",
-]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "association": [
+            "ParticipationAssociation",
+            "estimate_participation_association",
+            "to_participation_panel",
+        ],
+        "compute": [
+            "FAMILIES",
+            "INDICATOR_COLUMNS",
+            "IndicatorTable",
+            "compute_deployment_indicators",
+            "compute_patrol_indicators",
+            "compute_personnel_indicators",
+        ],
+        "personnel": ["PERSONNEL_PRESETS", "PersonnelInputError", "PersonnelTable", "to_personnel"],
+        "report": [
+            "IndicatorReport",
+            "compute_cross_mission_indicators",
+            "compute_mission_indicators",
+            "to_women_share_evidence",
+        ],
+        "targets": ["Target", "TargetTable", "TargetsError", "to_target_table"],
+        "trend": [
+            "EXTRAPOLATION_NOTE",
+            "Trajectory",
+            "TrajectoryTable",
+            "compute_trajectories",
+            "fit_trend",
+        ],
+    },
+)

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from protection_eval.coverage.areas import month_edges, month_starts, split_hours_by_period
 from protection_eval.indicators.targets import TargetTable
 from protection_eval.indicators.trend import MIN_YEARS_FOR_TREND
+from protection_eval.model import to_local_naive
 from protection_eval.sharing.disclosure import check_k
 
 __all__ = [
@@ -263,18 +265,32 @@ def _suppress(rows: pd.DataFrame, counts: pd.Series, k: int, why: str) -> tuple[
 
 
 def _patrol_frame(patrols: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    started = pd.to_datetime(patrols["started_at"], utc=True)
-    ended = pd.to_datetime(patrols["ended_at"], utc=True)
-    local = started.dt.tz_convert(timezone).dt.tz_localize(None)
-    # Patrol-hours as everywhere in the project: end minus start (panel.compute_patrol_presence).
-    hours = (ended - started).dt.total_seconds() / 3600.0
+    """One row per patrol and local month it overlaps, with its hours in that month.
+
+    Patrol-hours have one definition (:func:`protection_eval.coverage.split_hours_by_period`,
+    the time part of :func:`~protection_eval.coverage.compute_patrol_hours`): a patrol's hours
+    count in every local month its time overlaps, so one across midnight at a month's end gives
+    hours to both months (and counts as a patrol in both).
+    """
+    started = pd.to_datetime(patrols["started_at"], utc=True).reset_index(drop=True)
+    ended = pd.to_datetime(patrols["ended_at"], utc=True).reset_index(drop=True)
+    if not len(patrols):
+        months = pd.DatetimeIndex([pd.Timestamp("2000-01-01")])
+    else:
+        first = to_local_naive(started, timezone).min()
+        last = to_local_naive(ended, timezone).max()
+        months = month_starts(first, max(first, last))
+    split = split_hours_by_period(started, ended, edges=month_edges(months), timezone=timezone)
+    month = months[split["period"].to_numpy()]
+    rows = split["span"].to_numpy()
     return pd.DataFrame({
-        "unit_type": patrols["unit_type"].astype(str).to_numpy(),
-        "period": local.dt.strftime("%Y-%m").to_numpy(),
-        "year": local.dt.year.to_numpy(),
-        "hours": hours.to_numpy(dtype=float),
-        "personnel": pd.to_numeric(patrols["personnel"]).astype("Float64").to_numpy(),
-        "women": pd.to_numeric(patrols["women"]).astype("Float64").to_numpy(),
+        "unit_type": patrols["unit_type"].astype(str).to_numpy()[rows],
+        "period": month.strftime("%Y-%m"),
+        "year": month.year.to_numpy(),
+        "hours": split["hours"].to_numpy(dtype=float),
+        "personnel": pd.to_numeric(patrols["personnel"]).astype("Float64").to_numpy()[rows],
+        "women": pd.to_numeric(patrols["women"]).astype("Float64").to_numpy()[rows],
+        "patrol": rows,
     })
 
 
@@ -304,7 +320,8 @@ def _hours_share_rows(cells: pd.DataFrame, unit: str | None, mission: str,
     return _patrol_rows(
         cells, _indicator_id("patrol.women_hours_share", unit_type=unit or ""), mission,
         cells["women_h"], cells["personnel_h"],
-        f"{source}; personnel-hours = personnel x (end - start); {EVIDENCE_LINK}",
+        f"{source}; personnel-hours = personnel x the patrol's hours in the month; "
+        f"{EVIDENCE_LINK}",
     )
 
 
@@ -331,7 +348,8 @@ def compute_patrol_indicators(
         Suppression threshold: a row resting on 1 to k-1 patrols (or whose count of patrols
         with, or without, a woman is 1 to k-1) is blanked.
     timezone : str
-        Mission time zone: the month of a patrol is that of its local start.
+        Mission time zone: a patrol's hours count in every local month its time overlaps
+        (the one definition of patrol-hours), and it counts as a patrol in each.
     source : str
         Citation written into ``source``.
 
@@ -371,7 +389,9 @@ def compute_patrol_indicators(
     rows = _with_targets(rows, None)
     notes = [f"{suppressed} patrol indicator rows suppressed (fewer than {k} patrols)"] \
         if suppressed else []
-    dropped = len(patrols) - len(data)
+    personnel = pd.to_numeric(patrols["personnel"]).astype("Float64")
+    counted = pd.to_numeric(patrols["women"]).notna() & personnel.notna() & (personnel > 0)
+    dropped = int((~counted.fillna(False).astype(bool)).sum())
     if dropped:
         notes.append(f"{dropped} patrols without a count of personnel and women left out")
     return IndicatorTable(rows, notes)

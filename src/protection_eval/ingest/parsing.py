@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from protection_eval.model import local_to_utc
+
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"
@@ -356,9 +358,7 @@ def parse_times(cells: pd.Series, *, timezone: str, date_format: str | None) -> 
         [None if v is None or v.tzinfo is None else v for v in found], utc=True
     ).astype("datetime64[ns, UTC]").tz_convert(None).to_numpy()
     aware = pd.DatetimeIndex(aware).tz_localize("UTC")
-    localised = pd.DatetimeIndex(naive_values).tz_localize(
-        timezone, ambiguous="NaT", nonexistent="shift_forward"
-    ).tz_convert("UTC")
+    localised = local_to_utc(pd.DatetimeIndex(naive_values), timezone, ambiguous="refuse")
     unique_values = aware.where(aware.notna(), localised)
     values = pd.Series(unique_values[codes], index=index, dtype="datetime64[ns, UTC]")
 

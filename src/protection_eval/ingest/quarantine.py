@@ -22,7 +22,7 @@ from protection_eval.config import MissionConfig, SourceSpec
 from protection_eval.ingest.parsing import ASCII_SPACE as _ASCII_SPACE
 from protection_eval.ingest.parsing import parse_numbers, parse_times
 from protection_eval.labels import LabelMapper, normalise_text
-from protection_eval.model import local_midnight_to_utc, to_local_day
+from protection_eval.model import local_midnight_to_utc, local_to_utc, to_local_day
 from protection_eval.projection import WorkingProjection
 
 
@@ -176,8 +176,7 @@ def _typed_times(values: pd.Series, column: str, ctx: IngestContext, q: Quaranti
     if values.dt.tz is not None:
         utc = values.dt.tz_convert("UTC")
     else:
-        utc = values.dt.tz_localize(ctx.config.timezone, ambiguous="NaT",
-                                    nonexistent="shift_forward").dt.tz_convert("UTC")
+        utc = local_to_utc(values, ctx.config.timezone, ambiguous="refuse")
     utc = utc.astype("datetime64[ns, UTC]")
     lost = utc.isna() & values.notna()
     q.reject(lost, "date_unparseable", column,

@@ -311,7 +311,8 @@ def select_deployment_effects(
     Parameters
     ----------
     effects : pandas.DataFrame
-        Rows as read by :func:`load_effects` (or built by hand with the same columns).
+        Rows as read by :func:`~protection_eval.runs.load_effects` (or built by hand with the
+        same columns).
     estimand : str
         Which estimand to keep.
 
@@ -427,7 +428,7 @@ def compute_evidence(
     Parameters
     ----------
     effects : pandas.DataFrame
-        Effects rows (see :func:`load_effects`).
+        Effects rows (see :func:`~protection_eval.runs.load_effects`).
     strategies : StrategyCatalogue, optional
         Adds ``strategy_name`` and ``evidence_level``; ids not in it are noted.
     estimand : str

@@ -7,69 +7,31 @@ so that the plan is itself an evaluation, draws the trips that carry it out (:mo
 writes down the comparison and its power (:mod:`.design`, :mod:`.power`, :mod:`.wedge`), and,
 when the month is in the data, backtests it against the patrols flown (:mod:`.backtest`). When
 the month has passed, :func:`estimate_randomised_effect` closes the loop. Frames in, result
-objects out: nothing here reads or writes a file. Method and ethics: ``docs/planning.md``.
+objects out: nothing here reads or writes a file. Method and ethics: ``docs/planning.md``. The
+names are imported on first use.
 """
 
-from protection_eval.planning.allocation import ARMS, PatrolPlan, allocate_patrols
-from protection_eval.planning.backtest import Backtest, backtest_plan
-from protection_eval.planning.design import EQUIPOISE, EvaluationDesign, design_evaluation
-from protection_eval.planning.evaluate import (
-    ASSIGNMENT_COLUMNS,
-    PLAN_DESIGN,
-    PLAN_ESTIMAND,
-    estimate_randomised_effect,
-    to_assignments,
-)
-from protection_eval.planning.history import (
-    History,
-    count_history,
-    count_month_reports,
-    month_bounds,
-)
-from protection_eval.planning.month import MonthPlan, backtest_months, plan_month
-from protection_eval.planning.options import PlanOptions, to_month
-from protection_eval.planning.power import (
-    PairedPower,
-    compute_paired_mde,
-    paired_estimates,
-    paired_power,
-)
-from protection_eval.planning.risk import RISK_CAVEAT, RiskEstimate, estimate_risk
-from protection_eval.planning.routes import PlanRoutes, route_plan
-from protection_eval.planning.wedge import SteppedWedge, design_stepped_wedge
+import lazy_loader as _lazy
 
-__all__ = [
-    "ARMS",
-    "ASSIGNMENT_COLUMNS",
-    "EQUIPOISE",
-    "PLAN_DESIGN",
-    "PLAN_ESTIMAND",
-    "RISK_CAVEAT",
-    "Backtest",
-    "EvaluationDesign",
-    "History",
-    "MonthPlan",
-    "PairedPower",
-    "PatrolPlan",
-    "PlanOptions",
-    "PlanRoutes",
-    "RiskEstimate",
-    "SteppedWedge",
-    "allocate_patrols",
-    "backtest_months",
-    "backtest_plan",
-    "compute_paired_mde",
-    "count_history",
-    "count_month_reports",
-    "design_evaluation",
-    "design_stepped_wedge",
-    "estimate_randomised_effect",
-    "estimate_risk",
-    "month_bounds",
-    "paired_estimates",
-    "paired_power",
-    "plan_month",
-    "route_plan",
-    "to_assignments",
-    "to_month",
-]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "allocation": ["ARMS", "PatrolPlan", "allocate_patrols"],
+        "backtest": ["Backtest", "backtest_plan"],
+        "design": ["EQUIPOISE", "EvaluationDesign", "design_evaluation"],
+        "evaluate": [
+            "ASSIGNMENT_COLUMNS",
+            "PLAN_DESIGN",
+            "PLAN_ESTIMAND",
+            "estimate_randomised_effect",
+            "to_assignments",
+        ],
+        "history": ["History", "count_history", "count_month_reports", "month_bounds"],
+        "month": ["MonthPlan", "backtest_months", "plan_month"],
+        "options": ["PlanOptions", "to_month"],
+        "power": ["PairedPower", "compute_paired_mde", "paired_estimates", "paired_power"],
+        "risk": ["RISK_CAVEAT", "RiskEstimate", "estimate_risk"],
+        "routes": ["PlanRoutes", "route_plan"],
+        "wedge": ["SteppedWedge", "design_stepped_wedge"],
+    },
+)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from protection_eval.coverage.areas import month_edges, split_hours_by_period
 from protection_eval.coverage.points import IncidentQueries
 from protection_eval.hexgrid import cell_centres, hexagon_area_km2, polygon_cells, to_h3_cells
 from protection_eval.model import local_midnight_to_utc, to_local_month
@@ -55,8 +56,8 @@ class History:
     totals : pandas.Series
         Reports of the whole mission per month of ``months`` (the in-scope ones).
     patrol_hours : pandas.Series
-        Patrol-hours flown per month of ``months`` (each patrol's end minus its start, in the
-        local month it started).
+        Patrol-hours flown per month of ``months`` (each patrol's hours in every local month
+        its time overlaps, the one definition of patrol-hours).
     bases : pandas.DataFrame
         ``base_id``, ``x``, ``y`` of the bases open at some time in ``month`` (empty when none);
         None when the mission has no bases at all.
@@ -152,10 +153,15 @@ def _patrol_hours(mission: MissionData, months: pd.PeriodIndex) -> pd.Series:
     patrols = mission.patrols
     if patrols is None or len(patrols) == 0:
         return pd.Series(0.0, index=months)
-    hours = (patrols["ended_at"] - patrols["started_at"]) / pd.Timedelta(hours=1)
-    started = to_local_month(patrols["started_at"], mission.config.timezone)
-    per_month = hours.groupby(started.to_numpy()).sum()
-    return per_month.reindex(months, fill_value=0.0).astype(float)
+    # The one definition of patrol-hours: a patrol's hours count in every local month its
+    # time overlaps (coverage.areas.split_hours_by_period).
+    span = pd.period_range(months.min(), months.max(), freq="M")
+    split = split_hours_by_period(patrols["started_at"], patrols["ended_at"],
+                                  edges=month_edges(span.to_timestamp()),
+                                  timezone=mission.config.timezone)
+    per_month = split.groupby("period")["hours"].sum().reindex(range(len(span)), fill_value=0.0)
+    flown = pd.Series(per_month.to_numpy(float), index=span)
+    return flown.reindex(months, fill_value=0.0)
 
 
 def _open_bases(mission: MissionData, month: pd.Period) -> pd.DataFrame | None:

@@ -18,7 +18,7 @@ from protection_eval.indicators.workbook import to_workbook, to_xlsx_bytes
 from protection_eval.io.bundled import bundled_path
 from protection_eval.io.readers import read_raw_table
 from protection_eval.io.writers import write_bytes, write_table, write_text
-from protection_eval.runs.layout import SHARED_FILES
+from protection_eval.runs.layout import RESTRICTED_FILES, SHARED_FILES
 from protection_eval.yaml_loader import YamlStructureError, load_yaml
 
 __all__ = [
@@ -36,7 +36,7 @@ DEFAULT_TARGETS = bundled_path("targets", "wps-participation-targets.yaml")
 INDICATOR_FILES = {
     "csv": SHARED_FILES["indicators"],
     "xlsx": SHARED_FILES["indicators_xlsx"],
-    "chart": "indicators_trajectory.svg",
+    "chart": SHARED_FILES["indicators_chart"],
 }
 
 
@@ -117,5 +117,6 @@ def write_indicators(
         written["chart"] = write_text(to_svg(figure), out / INDICATOR_FILES["chart"])
     if report.rejected is not None and len(report.rejected):
         folder = Path(restricted_dir) if restricted_dir is not None else out
-        written["rejected"] = write_table(report.rejected, folder / "rejected" / "personnel.csv")
+        rejected = folder / RESTRICTED_FILES["rejected"] / "personnel.csv"
+        written["rejected"] = write_table(report.rejected, rejected)
     return written

@@ -81,6 +81,8 @@ SHARED_FILES: dict[str, str] = {
     "brief": "brief.html",
     "indicators": "indicators.csv",
     "indicators_xlsx": "indicators.xlsx",
+    # The 1325 trajectories' chart, when a personnel file gives trajectories.
+    "indicators_chart": "indicators_trajectory.svg",
     "brief_pdf": "brief.pdf",
     # A month's patrol plan (the plan command, notebook 07_plan): no count of reports.
     "plan": "plan.csv",

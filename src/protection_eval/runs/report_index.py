@@ -150,8 +150,9 @@ def render_report_index(reports_dir: str | Path) -> str:
         )
     evidence = base / REPORT_FILES["evidence_html"]
     evidence_link = (
-        "<p><a href='evidence.html'>Evidence across missions</a>: each strategy's estimates "
-        "side by side, pooled where two or more missions estimated it.</p>"
+        "<p>" + _link(base, evidence, "Evidence across missions")
+        + ": each strategy's estimates side by side, pooled where two or more missions "
+        "estimated it.</p>"
         if evidence.exists() else ""
     )
     body = "".join(rows) or "<tr><td colspan='8'>No runs yet: try <code>make demo</code>.</td></tr>"

@@ -74,7 +74,9 @@ _SUMMARY_COUNTS: tuple[str, ...] = (
 
 
 def to_shared_coverage_summary(summary: Mapping[str, Any], k: int) -> dict[str, Any]:
-    """Return a coverage summary (:attr:`CoverageResult.summary`) as it may be shared.
+    """Return a coverage summary (``CoverageResult.summary``) as it may be shared.
+
+    The summary is :attr:`protection_eval.coverage.CoverageResult.summary`.
 
     A count from 1 to k-1 becomes None, and so does anything that would let it be solved
     for: the in-scope and left-out counts (which add up to the total) are hidden together,
@@ -188,8 +190,9 @@ def to_shared_gaps(
     Parameters
     ----------
     gaps : pandas.DataFrame
-        One period of :func:`compute_gaps` output, every hexagon of it (e.g. from
-        :func:`summarise_gaps`), so that the margins are right.
+        One period of :func:`~protection_eval.coverage.compute_gaps` output, every hexagon of
+        it (e.g. from :func:`~protection_eval.coverage.summarise_gaps`), so that the margins are
+        right.
     k : int
         Suppression threshold (at least 5; see :func:`protection_eval.sharing.disclosure.check_k`).
     top : int or None
@@ -259,10 +262,11 @@ def to_shared_coverage_gaps(
     """Return a mission's gap list over the whole period in its shared form.
 
     ``place`` names the area holding each unit's centre. Monthly gap lists stay in the
-    restricted part (:attr:`CoverageResult.gaps`); see :func:`to_shared_gaps` for the rules.
-    When the gaps could not be ranked (``summary["gaps_status"]`` is not ``ok``: no presence
-    data for the incidents' months, no incident located precisely enough), the table is one
-    row with no place, that ``status`` and its ``reason``.
+    restricted part (:attr:`~protection_eval.coverage.CoverageResult.gaps`); see
+    :func:`to_shared_gaps` for the rules. When the gaps could not be ranked
+    (``summary["gaps_status"]`` is not ``ok``: no presence data for the incidents' months, no
+    incident located precisely enough), the table is one row with no place, that ``status``
+    and its ``reason``.
     """
     label = str(result.summary.get("period", ""))
     status = result.summary.get("gaps_status", OK)

@@ -662,7 +662,7 @@ def make_coverage_map(
     mission: str,
     period: str,
     synthetic: bool,
-    k: int = 5,
+    k: int = MIN_K,
     radius_m: float | None = None,
     tile_url: str | None = None,
     tile_attribution: str | None = None,

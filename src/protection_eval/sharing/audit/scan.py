@@ -22,6 +22,7 @@ import pandas as pd
 from protection_eval.sharing.audit import locations, structure
 from protection_eval.sharing.audit import rules as rules
 
+#: Every kind of finding the audit reports, with the reason printed beside it.
 FINDING_KINDS: dict[str, str] = {
     "incident_coordinate": "it lies near a reported incident and is not an approved hexagon or "
     "area point, so it can locate a survivor (DOMAIN.md rule 1)",
