@@ -88,8 +88,20 @@ def test_small_total_is_not_shown():
 def test_brief_without_estimates_or_gaps_says_so():
     page = render_brief(make_inputs(effects=None, gaps=None, coverage=None, map_file=None,
                                     synthetic=False))
-    assert "No strategy could be assessed" in page
+    assert "No strategy was assessed: this run has no estimates." in page
     assert "No gap list" in page and "not computed" in page and "SYNTHETIC" not in page
+
+
+def test_brief_without_any_strategy_deployment_says_none_was_recorded_not_unassessable():
+    """Estimates exist (patrol presence) but no strategy was in place: say that, not "could not"."""
+    effects = pd.DataFrame([{"strategy_id": "patrol-presence", "estimand": "patrol_presence",
+                             "irr": 0.8, "ci_low": 0.6, "ci_high": 1.1, "status": "ok"}])
+    page = render_brief(make_inputs(effects=effects))
+    assert ("No strategy deployment is recorded for this period, so no strategy was assessed."
+            in page)
+    assert "could not be assessed" not in page and "could be assessed" not in page
+    french = render_brief(make_inputs(effects=effects, language="fr"))
+    assert "Aucun déploiement de stratégie n'est enregistré pour cette période" in french
 
 
 def test_brief_passes_the_disclosure_audit(tmp_path):

@@ -531,7 +531,11 @@ def _effects_section(inputs: BriefInputs, lang: Language) -> str:
     rows = headline_effects(inputs.effects)
     presence = _presence_section(inputs, lang)
     if rows.empty:
-        return presence + _p(lang, "No strategy could be assessed in this period.")
+        # Not computed, and why: no estimates at all, or no strategy in place to estimate.
+        if inputs.effects is None:
+            return presence + _p(lang, "No strategy was assessed: this run has no estimates.")
+        return presence + _p(lang, "No strategy deployment is recorded for this period, so no "
+                                   "strategy was assessed.")
     items = []
     for r in rows.itertuples(index=False):
         sid = str(getattr(r, "strategy_id", "") or "")
