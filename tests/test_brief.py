@@ -50,12 +50,23 @@ def make_inputs(**changes) -> BriefInputs:
     [
         (0.62, 0.55, 0.70, "about 38% fewer reported incidents (between 30% and 45% fewer)"),
         (1.3, 1.1, 1.5, "about 30% more reported incidents (between 10% and 50% more)"),
+        # A ratio of at least 2 throughout reads as times, not as "1,163% more".
+        (12.6324, 5.6654, 28.1667,
+         "about 13 times as many reported incidents (between 5.7 and 28 times as many)"),
+        (1.9, 1.2, 3.0, "about 90% more reported incidents (between 20% and 200% more)"),
         (0.97, 0.85, 1.10, "no clear change in reported incidents"),
         (float("nan"), 0.1, 2.0, "no estimate could be made"),
     ],
 )
 def test_effects_are_said_in_plain_words(irr, low, high, text):
     assert describe_effect(irr, low, high).startswith(text)
+
+
+def test_a_large_ratio_is_said_as_times_in_french():
+    from protection_eval.sharing.i18n import get_language
+
+    said = describe_effect(12.6324, 5.6654, 28.1667, language=get_language("fr"))
+    assert said == "environ 13 fois plus d'incidents signalés (entre 5,7 et 28 fois plus)"
 
 
 def test_one_headline_row_per_strategy():

@@ -291,6 +291,13 @@ def describe_effect(
         return _t(lang, "about {value} fewer reported incidents (between {low} and {high} fewer)",
                   value=lang.percent(1 - irr), low=lang.percent(1 - high),
                   high=lang.percent(1 - low))
+    if low >= 2:
+        # "1 163 % more" is hard to read: a ratio of at least 2 throughout is said as times.
+        def times(value: float) -> str:
+            return lang.number(value, decimals=1 if value < 10 else 0)
+
+        return _t(lang, "about {value} times as many reported incidents (between {low} and "
+                  "{high} times as many)", value=times(irr), low=times(low), high=times(high))
     return _t(lang, "about {value} more reported incidents (between {low} and {high} more)",
               value=lang.percent(irr - 1), low=lang.percent(low - 1), high=lang.percent(high - 1))
 
