@@ -83,6 +83,13 @@ def test_the_history_gives_each_patrols_hours_to_every_local_month_it_overlaps(
     assert across > 0  # the demo has patrols across a month's end: the test can tell
 
 
+def test_a_history_with_no_place_at_k_reports_is_refused_in_words_not_a_traceback(history_a):
+    """Found on CAR (UCDP, real data): too few reports anywhere crashed the risk estimate."""
+    total = int(history_a.cell_totals.sum())
+    with pytest.raises(ValueError, match=r"no place had \d+ or more reports .*history_months"):
+        estimate_risk(history_a, FAST, coarsen=adaptive_cells, k=total + 1)
+
+
 def test_same_seed_gives_the_same_plan(history_a):
     first, again = _allocate(history_a, 3), _allocate(history_a, 3)
     pd.testing.assert_frame_equal(first.units, again.units)

@@ -116,6 +116,15 @@ def _spreading(
         notes.append(f"{len(below)} hexagon(s) still below k={k} reports at the coarsest "
                      "level: their reports are left out of the risk")
     per_unit = per_unit.drop(below.index)
+    if per_unit.empty:
+        # Nothing to spread: a plan would rank places by nothing but the smoothing.
+        span = (f"{history.months[0]} to {history.months[-1]}" if len(history.months)
+                else "no month")
+        raise ValueError(
+            f"no place had {k} or more reports in the history used ({span}, "
+            f"{int(totals.sum())} report(s) in all), so there is no risk to plan from; give a "
+            "longer history (plan option history_months) or plan for a month with more reports "
+            "behind it")
     owner = _assign_units(cells, per_unit.index)
     rows = np.flatnonzero(owner >= 0)
     members = np.bincount(owner[rows], minlength=len(per_unit)).astype(float)
