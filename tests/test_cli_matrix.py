@@ -77,16 +77,24 @@ def test_a_period_without_its_start_is_one_clear_usage_line(demo_missions, tmp_p
     assert "Traceback" not in result.output and not (tmp_path / "DEMO-A").exists()
 
 
+def only_run(out: Path) -> Path:
+    """The one run folder a command wrote under ``--out`` (``<out>/<run_id>/``)."""
+    runs = [p for p in out.iterdir() if p.is_dir() and (p / "restricted").is_dir()]
+    assert len(runs) == 1, sorted(p.name for p in out.iterdir())
+    return runs[0]
+
+
 @pytest.mark.parametrize("mission", MISSIONS)
 def test_coverage_takes_every_option_on_every_demo_mission(demo_missions, mission, tmp_path):
     invoke("coverage", configs(demo_missions)[mission], "--out", tmp_path, "--radius-m", "3000",
            "--window-h", "48", "--period", "2022-01..2022-03")
-    summary = json.loads((tmp_path / "shared" / "coverage_summary.json").read_text())
+    run = only_run(tmp_path)
+    summary = json.loads((run / "shared" / "coverage_summary.json").read_text())
     assert summary["period"] == "2022-01 to 2022-03"
     assert summary["radius_m"] == 3000 and summary["window_h"] == 48
     assert summary["covered_share_status"] in {"ok", "not_shown"}
-    assert (tmp_path / "shared" / "gaps.csv").exists()
-    assert (tmp_path / "shared" / "coverage_map.html").exists()
+    assert (run / "shared" / "gaps.csv").exists()
+    assert (run / "shared" / "coverage_map.html").exists()
 
 
 @pytest.mark.parametrize("mission", MISSIONS)
@@ -95,16 +103,17 @@ def test_effects_takes_every_option_on_every_demo_mission(demo_missions, mission
         "effects", str(configs(demo_missions)[mission]), "--out", str(tmp_path), "--strategy",
         "firewood-escorts", "--design", "twfe", "--period", "2022-01..2023-06"])
     assert "Traceback" not in result.output
-    assert (tmp_path / "restricted" / "effects_full.csv").exists()
+    run = only_run(tmp_path)
+    assert (run / "restricted" / "effects_full.csv").exists()
     if result.exit_code == 1:
         # The gate may refuse two sample sizes 1 to k-1 apart (DEMO-C at seed 5: the event
         # study's and the dose-response's): one line, nothing shared, the table kept aside.
         assert "the disclosure audit found" in result.output
-        assert not (tmp_path / "shared").exists()
-        effects = pd.read_csv(tmp_path / "restricted" / "shared_rejected" / "effects.csv")
+        assert not (run / "shared").exists()
+        effects = pd.read_csv(run / "restricted" / "shared_rejected" / "effects.csv")
     else:
         assert result.exit_code == 0, result.output
-        effects = pd.read_csv(tmp_path / "shared" / "effects.csv")
+        effects = pd.read_csv(run / "shared" / "effects.csv")
     strategies = set(effects["strategy_id"]) - {"patrol-presence"}
     assert strategies == {"firewood-escorts"}
     headline = effects[(effects["estimand"] == "deployment") & effects["headline"]]

@@ -14,10 +14,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from realdata import REALDATA, require_realdata
 
+from protection_eval.coverage.gaps import is_gap
 from protection_eval.coverage.mission import compute_mission_coverage
 from protection_eval.runs.missions import load_mission
 from protection_eval.runs.outputs import read_shared_outputs, write_coverage
@@ -90,8 +92,16 @@ def test_bases_known_up_to_2018_give_no_share_and_no_gap_for_2019_to_2022(tmp_pa
     assert summary["covered_share_status"] == "not_computed"
     assert summary["presence"]["data_spans"] == [["2014-01", "2018-12"]]
     assert summary["presence"]["months_with_data"] == 0
-    assert len(result.gaps_overall) == 0
+    # The restricted per-hexagon counts stay (the map's report layer needs them), with their
+    # coverage unknown, never 0 %, so no hexagon is a gap.
+    assert result.gaps_overall["covered_share"].isna().all()
+    assert result.gaps_overall["incidents"].sum() == summary["incidents_in_scope"]
+    assert not is_gap(result.gaps_overall, 5).any()
     text = shared_brief(mission, tmp_path, "en")
+    # What is published: one row that says why, no place, no rank.
+    gaps = pd.read_csv(tmp_path / "shared-en" / "gaps.csv")
+    assert len(gaps) == 1 and gaps["status"].iloc[0] == "not_computed"
+    assert gaps[["h3_cell", "place", "rank", "covered_share"]].isna().all(axis=None)
     assert ("the base locations cover January 2014 to December 2018, and no month of this "
             "period") in text
     assert not re.search(r"\d%", text.split("Map")[0])
