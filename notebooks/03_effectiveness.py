@@ -48,8 +48,10 @@ from protection_eval.effects import (
     estimate_mission,
     estimate_under_reporting,
     plot_event_studies,
+    plot_headline_forest,
     to_breakdown_table,
     to_net_change_table,
+    to_reading_table,
 )
 from protection_eval.inventory import load_catalogue, to_target_location_types
 from protection_eval.runs import (
@@ -84,10 +86,21 @@ with heavy_steps_on(scheduler, timeout=scheduler_timeout):
 print("\n".join(effects.summary_lines()))
 
 # %% [markdown]
-# ## Deployment estimates: headline, two-way fixed effects and negative binomial
+# ## The headline estimates at a glance
+# Each strategy's headline ratio of reported incidents with its 95% interval (log scale; below
+# 1: fewer reports where and when the strategy ran).
 
 # %%
-effects.table("deployment")
+plot_headline_forest(effects)
+
+# %% [markdown]
+# ## Deployment estimates: headline, two-way fixed effects and negative binomial
+# Each caveat is listed once under the table; a row's `notes` give the numbers of its caveats.
+# Every column with a value is one click away, under "All columns" (columns empty in every row
+# are left out); `effects.table("deployment")` gives the whole frame, unrounded.
+
+# %%
+to_reading_table(effects, "deployment")
 
 # %% [markdown]
 # ## Few areas and heavy tails: the bootstrap and the dispersion
@@ -98,10 +111,9 @@ effects.table("deployment")
 # vary than a Poisson model assumes (0 = not at all). See `docs/validity.md`.
 
 # %%
-effects.table("deployment")[
-    ["strategy_id", "model", "design", "irr", "ci_low", "ci_high", "p_value", "n_clusters",
-     "boot_p_value", "boot_ci_low", "boot_ci_high", "boot_weights", "alpha", "theta", "alpha_se"]
-]
+to_reading_table(effects, "deployment",
+                 columns=["n_clusters", "boot_p_value", "boot_ci_low", "boot_ci_high",
+                          "boot_weights", "alpha", "theta", "alpha_se"])
 
 # %% [markdown]
 # ## Event study around roll-out
@@ -136,7 +148,7 @@ to_breakdown_table(effects.event_studies)
 # `docs/validity.md`.
 
 # %%
-effects.table("deployment", "displacement").query("design == 'stacked_rings'")
+to_reading_table(effects, "deployment", "displacement", designs=["stacked_rings"])
 
 # %%
 to_net_change_table(effects.displacement).round(2)
@@ -147,7 +159,7 @@ to_net_change_table(effects.displacement).round(2)
 # or base (footprint).
 
 # %%
-effects.table("dose")
+to_reading_table(effects, "dose")
 
 # %% [markdown]
 # ## Patrol presence: reports within reach of a patrol versus not
@@ -158,7 +170,7 @@ effects.table("dose")
 # a patrol: patrols go where incidents are expected, and a patrol nearby can raise reporting.
 
 # %%
-effects.table("patrol_presence")
+to_reading_table(effects, "patrol_presence")
 
 # %% [markdown]
 # Estimates that could not be made, and why: `not_computed` (the data they need are missing) or
@@ -175,7 +187,7 @@ effects.table("patrol_presence")
 # (below 1: more women, stronger association of patrols with fewer reports).
 
 # %%
-effects.table("women_share")
+to_reading_table(effects, "women_share")
 
 # %% [markdown]
 # ## Less violence, or less reporting?
@@ -188,7 +200,7 @@ effects.table("women_share")
 # at home is what an effect on violence looks like. Methods: `docs/validity.md`.
 
 # %%
-effects.table(*DIAGNOSTIC_ESTIMANDS)
+to_reading_table(effects, *DIAGNOSTIC_ESTIMANDS)
 
 # %% [markdown]
 # Read together, as the brief says them (from the suppressed table):

@@ -145,6 +145,61 @@ def test_no_kernel_of_the_run_warned_about_tcp(demo_run):
     assert "IPKernelApp" not in result.stderr
 
 
+#: The calls that end a notebook cell drawing a figure (one figure each).
+FIGURE_CALLS = ("plot_quarantine_map(", "plot_coverage_overview(", "plot_headline_forest(",
+                "plot_event_studies(", "make_catalogue_chart(", "make_deployment_timeline(",
+                "make_forest_panel(")
+
+
+def _code_cells(path) -> list[tuple[str, int]]:
+    """Return each code cell's last line and how many images (PNG outputs) it shows."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [("".join(c["source"]).strip().splitlines()[-1] if "".join(c["source"]).strip()
+             else "", sum("image/png" in o.get("data", {}) for o in c.get("outputs", [])))
+            for c in cells if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("mission", ["DEMO-A", "DEMO-B", "DEMO-C"])
+def test_each_figure_of_the_executed_notebooks_is_shown_once(demo_run, mission):
+    # No cell of the notebooks draws more than one figure, so a second image in a cell is a
+    # figure shown twice: an open pyplot figure a cell returns is drawn by the inline backend
+    # at the end of the cell and again as the cell's value (tests/test_reading.py shows a
+    # kernel doing so).
+    root, _ = demo_run
+    paths = sorted((root / "reports" / mission / "latest" / "restricted").glob("*.ipynb"))
+    assert len(paths) >= 5
+    shown = {(path.stem, last): images for path in paths
+             for last, images in _code_cells(path) if images}
+    assert all(images == 1 for images in shown.values()), shown
+    assert {last.split("(")[0] + "(" for _, last in shown} <= set(FIGURE_CALLS), shown
+    if mission == "DEMO-B":  # strategies rolled out in steps: every figure has something to draw
+        assert sorted(last.split("(")[0] + "(" for _, last in shown) == sorted(FIGURE_CALLS)
+
+
+def test_notebook_03_shows_readers_tables_with_each_caveat_once(demo_run):
+    from protection_eval.effects.count_models import CAVEATS
+    from protection_eval.effects.reading import READING_COLUMNS
+
+    root, _ = demo_run
+    path = root / "reports" / "DEMO-B" / "latest" / "restricted" / "03_effectiveness.ipynb"
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    tables = {"".join(c["source"]).strip(): "".join(o["data"]["text/html"])
+              for c in cells if c["cell_type"] == "code"
+              and "".join(c["source"]).startswith("to_reading_table(")
+              for o in c.get("outputs", []) if "text/html" in o.get("data", {})}
+    assert len(tables) >= 6
+    for source, table in tables.items():
+        shown, _, hidden = table.partition("<details><summary>All columns</summary>")
+        assert hidden, source
+        assert shown.count(CAVEATS["reported"]) <= 1, source  # a note, not a column
+        assert not re.search(r"<td>[-+]?[0-9.]+[eE][-+]?[0-9]+</td>", table), source
+        assert not re.search(r"<td>(nan|NaN|None)</td>", table), source
+    deployment = tables['to_reading_table(effects, "deployment")']
+    assert deployment.count(CAVEATS["reported"]) == 1
+    header = deployment.split("</thead>")[0]
+    assert re.findall(r"<th>(\w+)</th>", header) == list(READING_COLUMNS)
+
+
 @pytest.fixture(scope="module")
 def reference_run(demo_run):
     root, _ = demo_run

@@ -5,7 +5,9 @@ objects out (each with a ``to_frame()`` tidy view); nothing here reads or writes
 mission's estimates come from :func:`estimate_mission`; each design is also callable on its own
 frames (the area x period panel from :func:`compute_panel`, :func:`fit_count_model` on any
 panel, the stacked design and event study, dose-response, the within-reach ratio, spill-over
-rings, reporting diagnostics, capture-recapture). Methods, simulations and caveats:
+rings, reporting diagnostics, capture-recapture). What notebook 03 shows of them: a table with
+the columns a reader needs and each caveat once (:func:`to_reading_table`), and the headline
+forest plot (:func:`plot_headline_forest`). Methods, simulations and caveats:
 ``docs/validity.md``. The names are imported on first use, so ``import protection_eval.effects``
 costs nothing until an estimator is asked for.
 """
@@ -48,6 +50,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "linear_bootstrap": ["LinearBootstrapResult", "compute_linear_wild_bootstrap"],
         "mission": ["EFFECTS_CSV_COLUMNS", "MissionEffects", "estimate_mission"],
         "panel": ["compute_mission_panel", "compute_panel", "make_synthetic_panel"],
+        "reading": ["ReadingTable", "plot_headline_forest", "to_reading_table"],
         "reporting": [
             "DIAGNOSTIC_ESTIMANDS",
             "ReportingDiagnostics",

@@ -530,6 +530,9 @@ def to_breakdown_table(studies: Mapping[str, EventStudyResult]) -> pd.DataFrame:
 def plot_event_study(result: EventStudyResult, ax: object | None = None) -> object:
     """Plot event-study IRRs with 95% intervals on a log axis.
 
+    A figure made here (no ``ax``) is closed once drawn, so that a notebook cell ending with
+    this call shows it once, as the cell's value (``plt.show()`` does not show it).
+
     Parameters
     ----------
     result : EventStudyResult
@@ -545,8 +548,9 @@ def plot_event_study(result: EventStudyResult, ax: object | None = None) -> obje
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 4))
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     else:
         fig = ax.figure
     c = result.coefficients
@@ -571,11 +575,15 @@ def plot_event_study(result: EventStudyResult, ax: object | None = None) -> obje
         f"{result.strategy_id}: event study (pre-trend test {verdict}, "
         f"p = {result.pre_trend_p:.2f})"
     )
+    if own:
+        _shown_once(fig)
     return fig
 
 
 def plot_event_studies(results: Sequence[EventStudyResult]) -> object | None:
     """Plot several event studies, one panel each, stacked vertically.
+
+    The figure is closed once drawn, so that a notebook shows it once (as the cell's value).
 
     Parameters
     ----------
@@ -592,8 +600,21 @@ def plot_event_studies(results: Sequence[EventStudyResult]) -> object | None:
     results = list(results)
     if not results:
         return None
-    fig, axes = plt.subplots(len(results), 1, figsize=(7, 3.6 * len(results)), squeeze=False)
+    fig, axes = plt.subplots(len(results), 1, figsize=(7, 3.6 * len(results)), squeeze=False,
+                             layout="constrained")
     for result, ax in zip(results, axes[:, 0], strict=True):
         plot_event_study(result, ax=ax)
-    fig.tight_layout()
+    _shown_once(fig)
     return fig
+
+
+def _shown_once(fig: object) -> None:
+    """Close a pyplot figure that is returned, so that a notebook shows it once.
+
+    A cell that returns an open pyplot figure shows it twice: as the cell's value, and again
+    when the inline backend draws every open figure at the end of the cell. Closed, it is only
+    the value (pyplot is still what registers the inline backend's image formatter).
+    """
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -97,7 +97,8 @@ def plot_quarantine_map(mission: MissionData) -> Figure:
     """Draw the mission's areas and where quarantined rows were (a restricted figure).
 
     Points far outside the areas (swapped or sign-flipped coordinates) widen the view on
-    purpose: seeing where they landed is how an evaluator recognises the mistake.
+    purpose: seeing where they landed is how an evaluator recognises the mistake. The figure is
+    closed once drawn, so that a notebook cell ending with this call shows it once.
     """
     fig, ax = plt.subplots(figsize=(8, 7))
     mission.areas.boundary.plot(ax=ax, color="#777777", linewidth=0.6)
@@ -109,4 +110,6 @@ def plot_quarantine_map(mission: MissionData) -> Figure:
     ax.set_ylabel("latitude")
     if len(points):
         ax.legend(fontsize=7, loc="best")
+    # Open, the inline backend would draw it again at the cell's end, after the cell's value.
+    plt.close(fig)
     return fig
