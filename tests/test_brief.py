@@ -115,6 +115,17 @@ def test_brief_without_any_strategy_deployment_says_none_was_recorded_not_unasse
     assert "Aucun déploiement de stratégie n'est enregistré pour cette période" in french
 
 
+def test_brief_map_legend_says_imprecise_reports_are_not_on_the_map():
+    base = make_inputs().coverage
+    assert "not on this map" not in render_brief(make_inputs(map_svg=svg_map()))
+    page = render_brief(make_inputs(coverage={**base, "incidents_left_out_by_precision": 3},
+                                    map_svg=svg_map()))
+    assert "Reports located less precisely than 2 km are not on this map." in page
+    arabic = render_brief(make_inputs(coverage={**base, "incidents_left_out_by_precision": 3},
+                                      language="ar", map_svg=svg_map()))
+    assert "ليست على هذه الخريطة" in arabic
+
+
 def test_brief_passes_the_disclosure_audit(tmp_path):
     from protection_eval.sharing.audit.folder import audit_shared_folder
 

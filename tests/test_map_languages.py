@@ -134,3 +134,26 @@ def test_months_without_presence_data_are_written_as_months_of_the_language():
     english = build(note=CoverageNote(not_computed=True)).to_html()
     assert "Coverage not computed for this period" in english
     assert "No presence data" not in english
+
+
+def test_reports_too_imprecise_for_a_hexagon_are_said_to_be_off_the_map():
+    """Found on the 2024 CRSV workbook: 37 reports, every one located to a district or worse,
+    and a map of reports per hexagon that was empty without a word of why."""
+    from protection_eval.sharing.forms import _map_note
+    from protection_eval.sharing.map_text import CoverageNote
+
+    summary = {"covered_share_status": "not_computed", "incidents_left_out_by_precision": 37,
+               "radius_m": 2000.0, "presence": {"spans_without_data": [["2024-01", "2024-05"]]}}
+    note = _map_note(summary)
+    assert note == CoverageNote(not_computed=True,
+                                months_without_data=(("2024-01", "2024-05"),),
+                                imprecise_radius_km=2.0)
+    assert _map_note({**summary, "incidents_left_out_by_precision": 0,
+                      "covered_share_status": "ok", "presence": {}}) is None
+    legend = html.unescape(re.search(r'<details class="pe-legend".*?</details>',
+                                     build(language="fr", note=note).to_html(),
+                                     re.DOTALL).group(0))
+    assert "Les signalements dont le lieu n'est connu qu'à plus de 2 km près" in legend
+    assert "Couverture non calculée" in legend
+    english = build(note=CoverageNote(imprecise_radius_km=2.5)).to_html()
+    assert "Reports located less precisely than 2.5 km are not on this map." in english

@@ -189,6 +189,7 @@ _GAP_LEGEND = {
     "patrols": N_("Gap: many reports, little patrol presence; the number is its rank"),
     "bases": N_("Gap: many reports, few near a base; the number is its rank"),
 }
+_IMPRECISE = N_("Reports located less precisely than {radius} km are not on this map.")
 _NO_FOOTPRINT = N_("No presence is drawn: coverage was not computed for this period.")
 # The ring design (effects.displacement), said for a reader: one sentence per strategy.
 _DISPLACEMENT_NONE = N_("No sign that reports moved to neighbouring areas.")
@@ -801,6 +802,9 @@ def _legend(inputs: BriefInputs, lang: Language, radius_km: str | None) -> str:
     if presence.get("months_with_data") == 0:
         # Only when no month had presence data: otherwise the footprint drawn is true.
         rows.append(f"<div class='note'>{_t(lang, _NO_FOOTPRINT)}</div>")
+    if (inputs.coverage or {}).get("incidents_left_out_by_precision") and radius_km:
+        # Those reports are in no hexagon: a legend of counts per hexagon must not hide that.
+        rows.append(f"<div class='note'>{_t(lang, _IMPRECISE, radius=radius_km)}</div>")
     rows.append(row(f"border:1.5px solid {AREA_COLOUR}", _t(lang, "Area boundary")))
     rows += _context_rows(inputs, lang)
     match = re.search(r'data-resolutions="([\d ]*)"', inputs.map_svg or "")

@@ -415,14 +415,17 @@ def to_shared_coverage_map(
 
 
 def _map_note(summary: Mapping[str, Any]) -> CoverageNote | None:
-    """Return what the legend adds on coverage not computed, or on months without data."""
-    if summary.get("covered_share_status") == NOT_COMPUTED:
-        return CoverageNote(not_computed=True)
+    """Return the legend's notes: coverage not computed, months without data, imprecise reports."""
+    imprecise = summary.get("incidents_left_out_by_precision") or 0
+    radius_m = summary.get("radius_m")
     presence = summary.get("presence") or {}
-    missing = presence.get("spans_without_data") or []
-    if missing:
-        return CoverageNote(months_without_data=tuple((str(a), str(b)) for a, b in missing))
-    return None
+    note = CoverageNote(
+        not_computed=summary.get("covered_share_status") == NOT_COMPUTED,
+        months_without_data=tuple((str(a), str(b))
+                                  for a, b in presence.get("spans_without_data") or []),
+        imprecise_radius_km=float(radius_m) / 1000 if imprecise > 0 and radius_m else None,
+    )
+    return note if note.html(MapText.of("en")) else None
 
 
 def to_shared_svg_map(

@@ -82,6 +82,7 @@ GAP_ROW_BASES = M_("Gap: many reports, few near a base; number = look here first
 NOT_COMPUTED = M_(
     "Coverage not computed for this period (the brief says why): no gap is ranked."
 )
+IMPRECISE = M_("Reports located less precisely than {radius} km are not on this map.")
 NO_PRESENCE_FOR = M_(
     "No presence data for {months}: whether a patrol was near the reports of those months is "
     "not known."
@@ -121,7 +122,8 @@ PROPERTY_LABELS = (
 #: Every message of the map's context, for the catalogues and their tests.
 MAP_MESSAGES: tuple[str, ...] = (
     TITLE, TITLE_BASES, BASES_WITHIN, BASES_REACH, GAP_ROW_BASES, NOT_COMPUTED,
-    NO_PRESENCE_FOR, TITLE_SYNTHETIC, BANNER_SYNTHETIC, PERIOD, LEGEND, LEGEND_HEADING, CLASS_OPEN,
+    NO_PRESENCE_FOR, IMPRECISE, TITLE_SYNTHETIC, BANNER_SYNTHETIC, PERIOD, LEGEND,
+    LEGEND_HEADING, CLASS_OPEN,
     UNSHADED, HEXAGONS_OF, HEXAGON_SIZES, ABOUT_KM2, FOOTPRINT_WITHIN, FOOTPRINT_REACH,
     GAP_ROW, AREA_ROW, REPORTED_NOTE, NO_BACKGROUND, CONTEXT_COUNT, CONTEXT_LEFT_OUT,
     BASEMAP_ZOOM, *VECTOR_LABELS.values(), NOT_SHOWN, NO_DATA, AREAS, FOOTPRINT,
@@ -148,21 +150,31 @@ class CoverageNote:
         Coverage was not computed for the period (its share is unknown, not zero).
     months_without_data : tuple of (str, str)
         Spans of months (``YYYY-MM``, first and last) the presence data do not cover.
+    imprecise_radius_km : float, optional
+        Set when some reports are located less precisely than the coverage radius (this many
+        km): they are in no hexagon of the map, and the legend says so.
     """
 
     not_computed: bool = False
     months_without_data: tuple[tuple[str, str], ...] = ()
+    imprecise_radius_km: float | None = None
 
     def html(self, text: MapText) -> list[str]:
         """Return the legend's notes (HTML), none when there is nothing to say."""
+        notes = []
+        if self.imprecise_radius_km is not None:
+            radius = self.imprecise_radius_km
+            notes.append(text.html(IMPRECISE, radius=text.number(
+                radius, decimals=0 if float(radius).is_integer() else 1)))
         if self.not_computed:
-            return [text.html(NOT_COMPUTED)]
-        if not self.months_without_data:
-            return []
-        month = text.language.month
-        spans = ", ".join(month(a) if a == b else text.text(PERIOD, start=month(a), end=month(b))
-                          for a, b in self.months_without_data)
-        return [text.html(NO_PRESENCE_FOR, months=spans)]
+            return [text.html(NOT_COMPUTED), *notes]
+        if self.months_without_data:
+            month = text.language.month
+            spans = ", ".join(month(a) if a == b
+                              else text.text(PERIOD, start=month(a), end=month(b))
+                              for a, b in self.months_without_data)
+            notes.insert(0, text.html(NO_PRESENCE_FOR, months=spans))
+        return notes
 
 
 @dataclass(frozen=True)
