@@ -92,6 +92,7 @@ elif phase == "tracks":
     from protection_eval.ingest import tables
     from protection_eval.ingest.quarantine import IngestContext
     from protection_eval.io.readers import read_raw_table
+    from protection_eval.projection import choose_working_projection
     cfg = load_mission_config(Path(config))
     ctx = IngestContext(cfg, frozenset(), dt.date(2026, 11, 30))
     for name in ("areas", "patrols"):
@@ -100,7 +101,10 @@ elif phase == "tracks":
                                              ctx)
         accepted = tables.validate_table(name, accepted)
         if name == "areas":
-            ctx.areas, ctx.projected_crs = accepted, tables._projected_crs(cfg, accepted)
+            # As ingest_mission does: the working projection chosen from the accepted areas.
+            ctx.areas = accepted
+            ctx.projection = choose_working_projection(accepted, cfg.crs)
+            ctx.projected_crs = ctx.projection.crs
         else:
             ctx.patrol_ids = frozenset(accepted["patrol_id"])
     track_file = Path(incidents).parent / "patrol_tracks_large.parquet"
