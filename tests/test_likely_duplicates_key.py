@@ -13,8 +13,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from protection_eval.ingest.duplicates import _check_likely_duplicates
 from protection_eval.ingest.quarantine import Quarantine
-from protection_eval.ingest.tables import _check_likely_duplicates
 
 
 def former(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine) -> None:

@@ -12,9 +12,11 @@ import lazy_loader as _lazy
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
+        "errors": ["MissionInputError"],
         "quality": ["compute_monthly_counts", "plot_quarantine_map", "quarantined_points"],
         "schemas": ["validate_table"],
-        "tables": ["MissionData", "MissionInputError", "ingest_mission", "ingest_table"],
+        "table_models": ["MissionData"],
+        "tables": ["ingest_mission", "ingest_table"],
         "validation": ["TableReport", "ValidationReport"],
     },
 )
