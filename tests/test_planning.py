@@ -404,3 +404,24 @@ def test_the_randomised_ratio_is_added_to_a_runs_effects_tables(tmp_path):
     assert list(after["estimand"]) == ["x", PLAN_ESTIMAND]
     full = pd.read_csv(restricted / "effects_full.csv")
     assert full.loc[0, "n_incidents"] == counts.sum()
+
+
+def test_a_mission_without_patrols_is_refused_before_its_hexagons_are_counted(tmp_path,
+                                                                             monkeypatch):
+    """Found on the 2024 CRSV workbook against the world: notebook 07 spent 317 s counting
+    millions of hexagons to then say that no patrol-hours were flown."""
+    from test_realdata_car import car_mission
+
+    from protection_eval.planning import history as history_module
+    from protection_eval.planning import month as month_module
+
+    mission = load_mission(car_mission(tmp_path))
+
+    def counted(*args, **kwargs):
+        raise AssertionError("the hexagons were counted before the budget was checked")
+
+    monkeypatch.setattr(month_module, "count_history", counted)
+    with pytest.raises(ValueError, match="no patrol-hours were flown in the three months "
+                                         "before 2020-06"):
+        month_module.plan_month(mission, "2020-06", FAST)
+    assert history_module.flown_budget(mission, "2020-06", FAST) is None

@@ -30,6 +30,8 @@ __all__ = [
     "History",
     "count_history",
     "count_month_reports",
+    "flown_budget",
+    "history_months",
     "month_bounds",
     "report_cells",
 ]
@@ -84,8 +86,7 @@ class History:
 
     def budget_hours(self) -> float | None:
         """Mean patrol-hours of the last three history months (None without a patrol record)."""
-        flown = self.patrol_hours.iloc[-BUDGET_MONTHS:]
-        return None if flown.empty or not (flown > 0).any() else float(flown.mean())
+        return _mean_flown(self.patrol_hours)
 
 
 def month_bounds(month: pd.Period, timezone: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -177,6 +178,71 @@ def _open_bases(mission: MissionData, month: pd.Period) -> pd.DataFrame | None:
                          "x": chosen.geometry.x.to_numpy(), "y": chosen.geometry.y.to_numpy()})
 
 
+def history_months(mission: MissionData, month: str | pd.Period,
+                   options: PlanOptions | None = None) -> pd.PeriodIndex:
+    """Return the months a plan for ``month`` may learn from (before it, inside the period).
+
+    Parameters
+    ----------
+    mission : MissionData
+        A loaded mission.
+    month : str or pandas.Period
+        The planned month (``YYYY-MM``).
+    options : PlanOptions, optional
+        ``history_months`` is read.
+
+    Returns
+    -------
+    pandas.PeriodIndex
+        At most ``history_months`` months, the last one before ``month``.
+
+    Raises
+    ------
+    ValueError
+        When no month of the mission's period lies before ``month``.
+    """
+    options = options or PlanOptions()
+    month = to_month(month)
+    period = mission.config.period
+    first = max(pd.Period(period.start, freq="M"), month - options.history_months)
+    last = min(pd.Period(period.end, freq="M"), month - 1)
+    if last < first:
+        raise ValueError(
+            f"no month of the mission's data ({period.start:%Y-%m} to {period.end:%Y-%m}) lies "
+            f"before {month}: a plan uses only what was recorded before its month"
+        )
+    return pd.period_range(first, last, freq="M")
+
+
+def flown_budget(mission: MissionData, month: str | pd.Period,
+                 options: PlanOptions | None = None) -> float | None:
+    """Return the mean patrol-hours of the last three history months, before any cell is built.
+
+    The same rule as :meth:`History.budget_hours`, for refusing a plan without a budget before
+    the mission's hexagons are counted (a country-wide mission has millions).
+
+    Parameters
+    ----------
+    mission : MissionData
+        A loaded mission.
+    month : str or pandas.Period
+        The planned month (``YYYY-MM``).
+    options : PlanOptions, optional
+        ``history_months`` is read.
+
+    Returns
+    -------
+    float or None
+        The budget in patrol-hours, None when no patrol was flown in those months.
+    """
+    return _mean_flown(_patrol_hours(mission, history_months(mission, month, options)))
+
+
+def _mean_flown(patrol_hours: pd.Series) -> float | None:
+    flown = patrol_hours.iloc[-BUDGET_MONTHS:]
+    return None if flown.empty or not (flown > 0).any() else float(flown.mean())
+
+
 def count_history(
     mission: MissionData, month: str | pd.Period, options: PlanOptions | None = None
 ) -> History:
@@ -203,15 +269,8 @@ def count_history(
     """
     options = options or PlanOptions()
     month = to_month(month)
-    period = mission.config.period
-    first = max(pd.Period(period.start, freq="M"), month - options.history_months)
-    last = min(pd.Period(period.end, freq="M"), month - 1)
-    if last < first:
-        raise ValueError(
-            f"no month of the mission's data ({period.start:%Y-%m} to {period.end:%Y-%m}) lies "
-            f"before {month}: a plan uses only what was recorded before its month"
-        )
-    months = pd.period_range(first, last, freq="M")
+    months = history_months(mission, month, options)
+    last = months[-1]
     resolution = int(mission.config.sharing.h3_resolution)
     reports = report_cells(mission, resolution)
     cells = _universe(mission, reports, resolution)

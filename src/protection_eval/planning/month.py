@@ -17,7 +17,7 @@ from protection_eval.config import MIN_K
 from protection_eval.planning.allocation import PatrolPlan, allocate_patrols
 from protection_eval.planning.backtest import Backtest, backtest_plan
 from protection_eval.planning.design import EvaluationDesign, design_evaluation
-from protection_eval.planning.history import History, count_history
+from protection_eval.planning.history import History, count_history, flown_budget
 from protection_eval.planning.options import PlanOptions, to_month
 from protection_eval.planning.risk import Coarsen, RiskEstimate, estimate_risk
 from protection_eval.planning.routes import PlanRoutes, route_plan
@@ -104,15 +104,17 @@ class MonthPlan:
         return lines + [f"note: {n}" for n in self.notes]
 
 
+def _no_budget(month: pd.Period) -> str:
+    return (f"no patrol-hours were flown in the three months before {month}, so the plan has "
+            "no budget: give one with --patrol-hours (plan option patrol_hours)")
+
+
 def _budget(history: History, options: PlanOptions) -> tuple[float, list[str]]:
     if options.patrol_hours is not None:
         return float(options.patrol_hours), [f"patrol-hours given: {options.patrol_hours:g}"]
     budget = history.budget_hours()
     if budget is None:
-        raise ValueError(
-            f"no patrol-hours were flown in the three months before {history.month}, so the "
-            "plan has no budget: give one with --patrol-hours (plan option patrol_hours)"
-        )
+        raise ValueError(_no_budget(history.month))
     months = history.patrol_hours.index[-3:]
     return budget, [f"patrol-hours: the mean flown in {months[0]} to {months[-1]} "
                     f"({budget:,.0f} a month)"]
@@ -186,6 +188,9 @@ def plan_month(
     """
     options = options or PlanOptions()
     month = to_month(month)
+    if options.patrol_hours is None and flown_budget(mission, month, options) is None:
+        # Said before the hexagons are counted: a country-wide mission has millions of them.
+        raise ValueError(_no_budget(month))
     history = count_history(mission, month, options)
     budget, notes = _budget(history, options)
     risk = estimate_risk(history, options, coarsen=coarsen, k=k)
