@@ -170,3 +170,25 @@ def test_the_2024_workbook_validates_against_the_world_outlines(tmp_path, block)
     stated = loaded.incidents["location_uncertainty_m"]
     # The workbook's 64 rows of "(2) 25 km Precision" carry 25 km.
     assert int((stated == 25_000).sum()) == 64
+
+
+@pytest.mark.slow
+def test_the_2024_workbook_runs_against_the_world_outlines_by_country_name(tmp_path):
+    """Issue 26: validate *and run*: every notebook, the gate, nothing computed that cannot be."""
+    from protection_eval.runs.runner import run_mission
+
+    require_realdata(CRSV, COUNTRIES)
+    result = run_mission(world_yaml(tmp_path, "    columns: {Country: area_name}\n"),
+                         reports_dir=tmp_path / "reports")
+    assert result.status == "ok", result.error
+    run = result.run_dir
+    validation = json.loads((run / "restricted" / "validation.json").read_text("utf-8"))
+    for name, table in validation["tables"].items():
+        assert table["rows_read"] == table["rows_accepted"] + table["rows_rejected"], name
+    summary = json.loads((run / "shared" / "coverage_summary.json").read_text("utf-8"))
+    # No presence data at all: no share, no gap, and the brief's map says why it is empty.
+    assert summary["covered_share"] is None and summary["gaps_status"] == "not_computed"
+    assert summary["incidents_total"] == 127
+    brief = (run / "shared" / "brief.html").read_text("utf-8")
+    assert "No gap was ranked" in brief
+    assert "are not on this map" in brief
