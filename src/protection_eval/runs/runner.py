@@ -242,7 +242,10 @@ def _execute_notebook(
             node, str(output), parameters=parameters, kernel_name=_kernel_name(),
             language="python", progress_bar=False, log_output=False,
             cwd=None if cwd is None else str(cwd), engine_name=engine,
-            request_save_on_cell_execute=False, **engine_kwargs,
+            request_save_on_cell_execute=False,
+            # One stream output per cell and stream, however the kernel's flushes fell: a
+            # notebook's outputs must not depend on timing (nbclient's coalesce_streams).
+            coalesce_streams=True, **engine_kwargs,
         )
     except PapermillExecutionError as exc:
         cell = {"index": exc.cell_index, "execution_count": exc.exec_count,
