@@ -425,7 +425,7 @@ def _map_note(summary: Mapping[str, Any]) -> CoverageNote | None:
                                   for a, b in presence.get("spans_without_data") or []),
         imprecise_radius_km=float(radius_m) / 1000 if imprecise > 0 and radius_m else None,
     )
-    return note if note.html(MapText.of("en")) else None
+    return note or None
 
 
 def to_shared_svg_map(

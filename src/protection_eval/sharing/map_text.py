@@ -159,6 +159,11 @@ class CoverageNote:
     months_without_data: tuple[tuple[str, str], ...] = ()
     imprecise_radius_km: float | None = None
 
+    def __bool__(self) -> bool:
+        """Whether there is anything for the legend to say."""
+        return (self.not_computed or bool(self.months_without_data)
+                or self.imprecise_radius_km is not None)
+
     def html(self, text: MapText) -> list[str]:
         """Return the legend's notes (HTML), none when there is nothing to say."""
         notes = []
