@@ -17,7 +17,7 @@ from protection_eval.sharing.disclosure import (
     aggregate_counts,
     month_floor,
 )
-from protection_eval.sharing.maps import make_coverage_map
+from protection_eval.sharing.maps import CoverageSubject, MapStyle, make_coverage_map
 
 TILES = "https://tiles.mission.example/{z}/{x}/{y}.png"
 
@@ -82,12 +82,9 @@ def clean_folder(tmp_path_factory, incidents):
         areas,
         hexagons,
         gaps=gaps,
-        mission="TEST",
-        period="2023-01 to 2023-04",
-        synthetic=True,
+        subject=CoverageSubject(mission="TEST", period="2023-01 to 2023-04", synthetic=True),
         k=5,
-        tile_url=TILES,
-        tile_attribution="&copy; mission",
+        style=MapStyle(tile_url=TILES, tile_attribution="&copy; mission"),
     ).to_html()
     (folder / "coverage_map.html").write_text(page, encoding="utf-8")
     monthly = aggregate_counts(frame, ["area_id", "month"], k=5, margins=[("area_id",)]).shared()
@@ -429,9 +426,8 @@ def test_demo_mission_shared_outputs_pass(tmp_path, demo_missions):
             hexagons,
             footprint,
             gaps,
-            mission=config.stem,
-            period="2022-01 to 2023-12",
-            synthetic=True,
+            subject=CoverageSubject(mission=config.stem, period="2022-01 to 2023-12",
+                                    synthetic=True),
             k=k,
         ).to_html()
         (shared / "coverage_map.html").write_text(page, encoding="utf-8")
@@ -493,7 +489,8 @@ def _map_with_area_names(names):
         pd.DataFrame({"h3_cell": ["8773b5a4bffffff"], "incidents": pd.array([40], "Int64")})
     )
     return make_coverage_map(
-        areas, hexagons, mission="TEST", period="2023-01 to 2023-04", synthetic=True
+        areas, hexagons,
+        subject=CoverageSubject(mission="TEST", period="2023-01 to 2023-04", synthetic=True),
     ).to_html()
 
 

@@ -19,7 +19,7 @@ import pytest
 import shapely
 from realdata import REALDATA, require_realdata
 from shapely.geometry import LineString, Point, box
-from test_maps import _hexagon_frame, build
+from test_maps import _hexagon_frame, build, coverage_map
 
 from protection_eval.config import ConfigError, MissionConfig, load_mission_config
 from protection_eval.runs.missions import load_map_context
@@ -29,7 +29,7 @@ from protection_eval.sharing.context import (
     context_reference,
     prepare_context_layers,
 )
-from protection_eval.sharing.maps import make_coverage_map
+from protection_eval.sharing.maps import CoverageSubject, MapStyle, make_coverage_map
 from protection_eval.sharing.svgmap import to_svg_map
 
 CITIES = REALDATA / "boundaries" / "naturalearth_cities.shp"
@@ -101,7 +101,7 @@ def kinshasa_map(**options: object) -> str:
     kwargs: dict[str, object] = dict(mission="KIN", period="2023-01 to 2023-06",
                                      synthetic=True, radius_m=2000, context=context())
     kwargs.update(options)
-    return make_coverage_map(kinshasa_areas(), kinshasa_hexagons(), **kwargs).to_html()
+    return coverage_map(kinshasa_areas(), kinshasa_hexagons(), **kwargs).to_html()
 
 
 # -- preparing the layers ----------------------------------------------------------------------
@@ -176,9 +176,9 @@ def test_what_the_budget_left_out_is_said_in_the_legend_and_the_layer_summary(mo
     from protection_eval.sharing import map_context
 
     monkeypatch.setattr(map_context, "CONTEXT_BUDGET_BYTES", 20_000)
-    cm = make_coverage_map(kinshasa_areas(), kinshasa_hexagons(), mission="KIN",
-                           period="p", synthetic=True, context=context(tracks=300),
-                           language="fr")
+    cm = make_coverage_map(kinshasa_areas(), kinshasa_hexagons(),
+                           subject=CoverageSubject(mission="KIN", period="p", synthetic=True),
+                           style=MapStyle(language="fr"), context=context(tracks=300))
     page = cm.to_html()
     roads = cm.layers.set_index("layer").loc["Routes"]
     shown = int(roads["features"])
@@ -201,8 +201,9 @@ def test_a_mission_of_100k_incidents_with_a_large_road_network_stays_under_5_mb(
         highway.append(["primary", "secondary", "tertiary", "residential", "track"][i % 5])
     roads = gpd.GeoDataFrame({"highway": highway}, geometry=lines, crs="EPSG:4326")
     ctx = MapContext((ContextSource("Roads", "roads", roads, None),))
-    cm = make_coverage_map(areas, hexagons, footprint, gaps, mission="BIG", period="p",
-                           synthetic=True, context=ctx)
+    cm = make_coverage_map(areas, hexagons, footprint, gaps,
+                           subject=CoverageSubject(mission="BIG", period="p", synthetic=True),
+                           context=ctx)
     page = cm.to_html()
     assert len(page.encode()) < 5_000_000
     left_out = cm.layers.set_index("layer").loc["Roads", "left_out"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import re
@@ -19,7 +20,12 @@ import shapely
 from shapely.geometry import Point, box
 
 from protection_eval.sharing import maps, offline
-from protection_eval.sharing.maps import make_coverage_map, make_restricted_coverage_map
+from protection_eval.sharing.maps import (
+    CoverageSubject,
+    MapStyle,
+    make_coverage_map,
+    make_restricted_coverage_map,
+)
 from protection_eval.sharing.offline import (
     OfflineError,
     find_external_requests,
@@ -73,6 +79,17 @@ def make_gaps() -> gpd.GeoDataFrame:
     return gaps[["gap_rank", "h3_cell", "incidents", "covered_share", "geometry"]]
 
 
+def coverage_map(*layers: gpd.GeoDataFrame | None, **options: object) -> maps.CoverageMap:
+    """The shared map of ``layers``; an option is k, context or a subject's or style's field."""
+
+    def take(option_class: type) -> dict[str, object]:
+        names = {f.name for f in dataclasses.fields(option_class)} & set(options)
+        return {name: options.pop(name) for name in names}
+
+    subject, style = CoverageSubject(**take(CoverageSubject)), MapStyle(**take(MapStyle))
+    return make_coverage_map(*layers, subject=subject, style=style, **options)
+
+
 def build(**overrides: object) -> maps.CoverageMap:
     kwargs: dict[str, object] = {
         "areas": make_areas(),
@@ -85,7 +102,8 @@ def build(**overrides: object) -> maps.CoverageMap:
         "radius_m": 2000,
     }
     kwargs.update(overrides)
-    return make_coverage_map(**kwargs)  # type: ignore[arg-type]
+    layers = [kwargs.pop(name) for name in ("areas", "hexagons", "footprint", "gaps")]
+    return coverage_map(*layers, **kwargs)
 
 
 def embedded_geojson(page: str) -> list[dict]:
@@ -303,9 +321,7 @@ def test_no_incident_layer_exists_in_the_shared_builder():
             make_areas(),
             make_hexagons(),
             incidents=gpd.GeoDataFrame(geometry=[Point(30.1, 1.6)], crs="EPSG:4326"),
-            mission="X",
-            period="p",
-            synthetic=True,
+            subject=CoverageSubject(mission="X", period="p", synthetic=True),
         )
 
 
@@ -319,9 +335,7 @@ def test_restricted_map_says_restricted_and_may_show_small_counts_and_points():
         make_areas(),
         make_hexagons([40, 3]),
         incidents=incidents,
-        mission="DEMO-A",
-        period="2022",
-        synthetic=True,
+        subject=CoverageSubject(mission="DEMO-A", period="2022", synthetic=True),
     )
     page = cm.to_html()
     assert cm.restricted
@@ -342,7 +356,8 @@ def test_every_tooltip_value_is_escaped_for_html_on_shared_and_restricted_maps()
     )
     shared = build(areas=areas, footprint=make_footprint().assign(unit_type=SCRIPT_LABEL))
     restricted = make_restricted_coverage_map(
-        areas, make_hexagons(), incidents=incidents, mission="M", period="p", synthetic=True
+        areas, make_hexagons(), incidents=incidents,
+        subject=CoverageSubject(mission="M", period="p", synthetic=True),
     )
     for cm in (shared, restricted):
         page = cm.to_html()
@@ -434,7 +449,8 @@ def test_shared_map_of_a_100k_incident_mission_stays_under_5_mb():
     areas, hexagons, footprint, gaps = make_large_mission_layers()
     assert hexagons["incidents"].notna().sum() > 3000  # a realistically busy hexagon layer
     page = make_coverage_map(
-        areas, hexagons, footprint, gaps, mission="BIG", period="2022", synthetic=True
+        areas, hexagons, footprint, gaps,
+        subject=CoverageSubject(mission="BIG", period="2022", synthetic=True),
     ).to_html()
     size = len(page.encode("utf-8"))
     assert size < 5_000_000, f"{size:,} bytes"

@@ -18,7 +18,7 @@ import shapely
 from protection_eval.hexgrid import to_hexagon_frame
 from protection_eval.sharing.audit.margins import read_published_margins
 from protection_eval.sharing.brief import BriefInputs, render_brief
-from protection_eval.sharing.maps import make_coverage_map
+from protection_eval.sharing.maps import CoverageSubject, make_coverage_map
 
 PERIOD = "2023-01..2023-06"
 
@@ -42,8 +42,8 @@ def _map_page(counts: Counter, k: int = 5) -> str:
     hexagons = to_hexagon_frame(table)
     area = gpd.GeoDataFrame({"area_id": ["A01"], "name": ["Area 01"]},
                             geometry=[shapely.box(31.3, 4.5, 31.9, 5.2)], crs="EPSG:4326")
-    return make_coverage_map(area, hexagons, mission="M", period="2023-01 to 2023-06",
-                             synthetic=True, k=k).to_html()
+    subject = CoverageSubject(mission="M", period="2023-01 to 2023-06", synthetic=True)
+    return make_coverage_map(area, hexagons, subject=subject, k=k).to_html()
 
 
 def _moved(page: str, how: str) -> str:

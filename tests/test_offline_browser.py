@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_maps import build, make_large_mission_layers
 
-from protection_eval.sharing.maps import make_coverage_map
+from protection_eval.sharing.maps import CoverageSubject, make_coverage_map
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -132,10 +132,8 @@ def test_large_mission_map_renders_offline_and_screenshot_is_taken(browser, tmp_
         hexagons,
         footprint,
         gaps,
-        mission="DEMO-BIG",
-        period="2022-01 to 2023-12",
-        synthetic=True,
-        radius_m=2000,
+        subject=CoverageSubject(mission="DEMO-BIG", period="2022-01 to 2023-12",
+                                synthetic=True, radius_m=2000),
     ).to_html()
     path = tmp_path / "coverage_map.html"
     path.write_text(html, encoding="utf-8")

@@ -36,7 +36,7 @@ from test_maps import (
 
 from protection_eval.sharing.brief import BriefInputs, render_brief
 from protection_eval.sharing.inert import InertHtml, render_inert
-from protection_eval.sharing.maps import make_restricted_coverage_map
+from protection_eval.sharing.maps import CoverageSubject, make_restricted_coverage_map
 from protection_eval.sharing.offline import to_offline_html, to_offline_notebook_html
 
 MARKER_VARIABLE = "PE_TEMPLATE_MARKER"
@@ -143,7 +143,7 @@ def test_a_payload_in_restricted_incident_fields_is_shown_as_its_own_text(payloa
     )
     page = make_restricted_coverage_map(
         make_areas(), make_hexagons(), make_footprint(), make_gaps(), incidents,
-        mission="M", period="p", synthetic=True,
+        subject=CoverageSubject(mission="M", period="p", synthetic=True),
     ).to_html()
     assert properties(page).count(html.escape(payload)) == 3
     assert_not_evaluated(page, marker)
@@ -246,7 +246,7 @@ def test_no_template_compiled_for_a_restricted_map_contains_a_data_value(compile
     layers = sentinel_layers()
     page = make_restricted_coverage_map(
         layers["areas"], layers["hexagons"], layers["footprint"], layers["gaps"], incidents,
-        mission=SENTINEL, period=SENTINEL, synthetic=True,
+        subject=CoverageSubject(mission=SENTINEL, period=SENTINEL, synthetic=True),
     ).to_html()
     assert SENTINEL in page
     assert not [s for s in compiled_sources if SENTINEL in s]

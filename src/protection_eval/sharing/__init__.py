@@ -37,6 +37,8 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "i18n": ["Language", "get_language"],
         "maps": [
             "CoverageMap",
+            "CoverageSubject",
+            "MapStyle",
             "make_coverage_map",
             "make_plan_map",
             "make_restricted_coverage_map",

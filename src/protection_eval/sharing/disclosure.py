@@ -309,6 +309,170 @@ def _with_suppression(
     return out
 
 
+@dataclass(frozen=True)
+class _Margins:
+    """The margins of one table, each as the group of every cell, the groups and their totals.
+
+    Attributes
+    ----------
+    codes : list of numpy.ndarray
+        Per margin, the group number of each cell.
+    keys : list of pandas.DataFrame
+        Per margin, the grouping columns' values of each group, in group order.
+    totals : list of numpy.ndarray
+        Per margin, the true total of each group.
+    members : list of list of numpy.ndarray
+        Per margin and group, the positions of the group's cells.
+    n_groups : list of int
+        Per margin, the number of groups.
+    """
+
+    codes: list[np.ndarray]
+    keys: list[pd.DataFrame]
+    totals: list[np.ndarray]
+    members: list[list[np.ndarray]]
+    n_groups: list[int]
+
+
+def _whole_counts(table: pd.DataFrame, count_col: str) -> np.ndarray:
+    """Return the count column as integers, refusing a missing column or a count not whole."""
+    if count_col not in table.columns:
+        raise DisclosureError(f"count column {count_col!r} is not in the table")
+    raw_series = pd.to_numeric(table[count_col], errors="coerce")
+    if raw_series.isna().any() or (raw_series < 0).any() or (raw_series % 1 != 0).any():
+        raise DisclosureError(f"column {count_col!r} must hold non-negative whole counts")
+    return raw_series.to_numpy(dtype=np.int64)
+
+
+def _margins_of(
+    table: pd.DataFrame, raw: np.ndarray, margin_keys: list[tuple[str, ...]]
+) -> _Margins:
+    """Group the cells by each margin and total the true counts per group."""
+    codes_list, keys_list, totals_raw = [], [], []
+    for margin in margin_keys:
+        codes, keys = _margin_codes(table, margin)
+        codes_list.append(codes)
+        keys_list.append(keys)
+        totals_raw.append(np.bincount(codes, weights=raw, minlength=len(keys)).astype(np.int64))
+    n_groups = [len(t) for t in totals_raw]
+    members = [
+        [np.flatnonzero(c == g) for g in range(ng)]
+        for c, ng in zip(codes_list, n_groups, strict=True)
+    ]
+    return _Margins(codes_list, keys_list, totals_raw, members, n_groups)
+
+
+def _primary(counts: np.ndarray, k: int) -> np.ndarray:
+    """Return each value's reason for suppression so far: primary for 1 to k-1, else none."""
+    return np.where((counts >= 1) & (counts < k), _PRIMARY, "").astype(object)
+
+
+def _suppress_complementary(
+    raw: np.ndarray, kind: np.ndarray, total_kind: list[np.ndarray], margins: _Margins
+) -> None:
+    """Hide values beside the exposed ones until no hidden value can be solved for (in place)."""
+    while True:
+        hidden = kind != ""
+        hidden_totals = [tk != "" for tk in total_kind]
+        solved, solved_totals = _solvable(
+            len(raw), margins.codes, margins.n_groups, hidden, hidden_totals
+        )
+        if not solved.any() and not any(s.any() for s in solved_totals):
+            return
+        exposed = _exposed_groups(solved, solved_totals, margins.codes)
+        if not _hide_beside(raw, kind, total_kind, margins, exposed):
+            # Nothing visible left to hide beside the exposed values: share less, hide it all.
+            kind[kind == ""] = _COMPLEMENTARY
+            for tk in total_kind:
+                tk[tk == ""] = _COMPLEMENTARY
+
+
+def _exposed_groups(
+    solved: np.ndarray, solved_totals: list[np.ndarray], codes_list: list[np.ndarray]
+) -> list[list[tuple[int, int]]]:
+    """Return, per solvable value, the (margin, group) pairs whose equations expose it."""
+    exposed = [
+        [(m, int(codes_list[m][i])) for m in range(len(codes_list))]
+        for i in np.flatnonzero(solved)
+    ]
+    exposed += [[(m, int(g))] for m, s in enumerate(solved_totals) for g in np.flatnonzero(s)]
+    return exposed
+
+
+def _hide_beside(
+    raw: np.ndarray,
+    kind: np.ndarray,
+    total_kind: list[np.ndarray],
+    margins: _Margins,
+    exposed: list[list[tuple[int, int]]],
+) -> bool:
+    """Hide one more value beside each exposed one, in place; return whether any was hidden."""
+    added = False
+    touched: set[tuple[int, int]] = set()
+    for groups in exposed:
+        if touched.intersection(groups):
+            continue
+        order = _protecting_order(groups, kind, total_kind, margins.members)
+        group = _hide_partner_cell(raw, kind, total_kind, margins, order)
+        if group is None:
+            group = _hide_sibling_total(total_kind, margins.totals, order)
+        if group is not None:
+            touched.add(group)
+            added = True
+    return added
+
+
+def _protecting_order(
+    groups: list[tuple[int, int]],
+    kind: np.ndarray,
+    total_kind: list[np.ndarray],
+    members: list[list[np.ndarray]],
+) -> list[tuple[int, int]]:
+    """Order the exposing groups by where a value should be hidden first."""
+    # Prefer a group whose total is shown (it is the equation that exposes), then the
+    # group where the exposed value is the most alone.
+    return sorted(
+        groups,
+        key=lambda mg: (
+            total_kind[mg[0]][mg[1]] != "",
+            int((kind[members[mg[0]][mg[1]]] != "").sum()),
+        ),
+    )
+
+
+def _hide_partner_cell(
+    raw: np.ndarray,
+    kind: np.ndarray,
+    total_kind: list[np.ndarray],
+    margins: _Margins,
+    order: list[tuple[int, int]],
+) -> tuple[int, int] | None:
+    """Hide a visible cell in the first group of ``order`` that has one; return that group."""
+    for m, g in order:
+        group = margins.members[m][g]
+        partner = _pick_partner(
+            raw, group[kind[group] == ""], kind != "", margins.codes, margins.members, total_kind
+        )
+        if partner is not None:
+            kind[partner] = _COMPLEMENTARY
+            return m, g
+    return None
+
+
+def _hide_sibling_total(
+    total_kind: list[np.ndarray], totals_raw: list[np.ndarray], order: list[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """Hide the smallest visible total of the first margin in ``order`` that shows one."""
+    # Every cell beside the exposed value is hidden already: hide a sibling total instead.
+    for m, g in order:
+        visible = np.flatnonzero(total_kind[m] == "")
+        if visible.size:
+            sibling = visible[np.argmin(totals_raw[m][visible])]
+            total_kind[m][sibling] = _COMPLEMENTARY
+            return m, g
+    return None
+
+
 def suppress_counts(
     table: pd.DataFrame,
     count_col: str,
@@ -348,85 +512,17 @@ def suppress_counts(
     row total recovered from the grand total, then a hidden cell from that row).
     """
     k = check_k(k)
-    if count_col not in table.columns:
-        raise DisclosureError(f"count column {count_col!r} is not in the table")
-    raw_series = pd.to_numeric(table[count_col], errors="coerce")
-    if raw_series.isna().any() or (raw_series < 0).any() or (raw_series % 1 != 0).any():
-        raise DisclosureError(f"column {count_col!r} must hold non-negative whole counts")
-    raw = raw_series.to_numpy(dtype=np.int64)
-    n = len(raw)
+    raw = _whole_counts(table, count_col)
     margin_keys = [tuple(m) for m in margins]
-    codes_list, keys_list, totals_raw = [], [], []
-    for margin in margin_keys:
-        codes, keys = _margin_codes(table, margin)
-        codes_list.append(codes)
-        keys_list.append(keys)
-        totals_raw.append(np.bincount(codes, weights=raw, minlength=len(keys)).astype(np.int64))
-    n_groups = [len(t) for t in totals_raw]
-
-    kind = np.where((raw >= 1) & (raw < k), _PRIMARY, "").astype(object)
-    total_kind = [np.where((t >= 1) & (t < k), _PRIMARY, "").astype(object) for t in totals_raw]
-    members = [
-        [np.flatnonzero(c == g) for g in range(ng)]
-        for c, ng in zip(codes_list, n_groups, strict=True)
-    ]
-
-    while True:
-        hidden = kind != ""
-        hidden_totals = [tk != "" for tk in total_kind]
-        solved, solved_totals = _solvable(n, codes_list, n_groups, hidden, hidden_totals)
-        if not solved.any() and not any(s.any() for s in solved_totals):
-            break
-        added = False
-        touched: set[tuple[int, int]] = set()
-        exposed = [
-            [(m, int(codes_list[m][i])) for m in range(len(codes_list))]
-            for i in np.flatnonzero(solved)
-        ]
-        exposed += [[(m, int(g))] for m, s in enumerate(solved_totals) for g in np.flatnonzero(s)]
-        for groups in exposed:
-            if touched.intersection(groups):
-                continue
-            # Prefer a group whose total is shown (it is the equation that exposes), then the
-            # group where the exposed value is the most alone.
-            order = sorted(
-                groups,
-                key=lambda mg: (
-                    total_kind[mg[0]][mg[1]] != "",
-                    int((kind[members[mg[0]][mg[1]]] != "").sum()),
-                ),
-            )
-            for m, g in order:
-                group = members[m][g]
-                partner = _pick_partner(
-                    raw, group[kind[group] == ""], kind != "", codes_list, members, total_kind
-                )
-                if partner is not None:
-                    kind[partner] = _COMPLEMENTARY
-                    touched.add((m, g))
-                    added = True
-                    break
-            else:
-                # Every cell beside it is hidden already: hide a sibling total instead.
-                for m, g in order:
-                    visible = np.flatnonzero(total_kind[m] == "")
-                    if visible.size:
-                        sibling = visible[np.argmin(totals_raw[m][visible])]
-                        total_kind[m][sibling] = _COMPLEMENTARY
-                        touched.add((m, g))
-                        added = True
-                        break
-        if not added:
-            # Nothing visible left to hide beside the exposed values: share less, hide it all.
-            kind[kind == ""] = _COMPLEMENTARY
-            for tk in total_kind:
-                tk[tk == ""] = _COMPLEMENTARY
-
+    found = _margins_of(table, raw, margin_keys)
+    kind = _primary(raw, k)
+    total_kind = [_primary(totals, k) for totals in found.totals]
+    _suppress_complementary(raw, kind, total_kind, found)
     cells = _with_suppression(table, count_col, raw, kind)
     totals = {
         margin: _with_suppression(keys, count_col, t_raw, t_kind)
         for margin, keys, t_raw, t_kind in zip(
-            margin_keys, keys_list, totals_raw, total_kind, strict=True
+            margin_keys, found.keys, found.totals, total_kind, strict=True
         )
     }
     return SharedTable(cells=cells, count_col=count_col, k=k, totals=totals)

@@ -37,7 +37,12 @@ from protection_eval.sharing.disclosure import (
     suppress_counts,
 )
 from protection_eval.sharing.map_text import CoverageNote, MapText
-from protection_eval.sharing.maps import CoverageMap, make_coverage_map
+from protection_eval.sharing.maps import (
+    CoverageMap,
+    CoverageSubject,
+    MapStyle,
+    make_coverage_map,
+)
 from protection_eval.sharing.svgmap import to_svg_map
 
 if TYPE_CHECKING:
@@ -396,21 +401,26 @@ def to_shared_coverage_map(
         Call ``to_html()`` for the offline page.
     """
     k = config.sharing.min_count
-    tiles = config.sharing.tile_server
     text = MapText.of(config.sharing.language)
-    return make_coverage_map(
-        **to_coverage_map_layers(result, k),
+    subject = CoverageSubject(
         mission=config.mission,
         period=text.period(config.period.start, config.period.end),
-        language=text.language,
         synthetic=config.synthetic,
-        k=k,
         radius_m=result.params.radius_m,
-        tile_url=None if tiles is None else tiles.url,
-        tile_attribution=None if tiles is None else tiles.attribution,
         presence="bases" if result.model == "bases" else "patrols",
         note=_map_note(result.summary),
-        context=context,
+    )
+    return make_coverage_map(**to_coverage_map_layers(result, k), subject=subject, k=k,
+                             style=_map_style(config), context=context)
+
+
+def _map_style(config: MissionConfig) -> MapStyle:
+    """Return the mission's map style: its language and its tile server, if it names one."""
+    tiles = config.sharing.tile_server
+    return MapStyle(
+        language=config.sharing.language,
+        tile_url=None if tiles is None else tiles.url,
+        tile_attribution=None if tiles is None else tiles.attribution,
     )
 
 
@@ -598,11 +608,9 @@ def to_shared_plan_map(plan: MonthPlan, config: MissionConfig,
     arms = _plan_rows(plan)["arm"].astype(str).to_numpy()
     layer = to_hexagon_frame(table.assign(arm=arms)[["h3_cell", "planned_hours", "priority",
                                                      "arm", "block"]])
-    tiles = config.sharing.tile_server
     return make_plan_map(
         areas, layer,
         mission=config.mission, month=str(plan.month), synthetic=bool(config.synthetic),
-        language=config.sharing.language, equipoise=EQUIPOISE, caveat=RISK_CAVEAT,
-        tile_url=None if tiles is None else tiles.url,
-        tile_attribution=None if tiles is None else tiles.attribution,
+        equipoise=EQUIPOISE, caveat=RISK_CAVEAT,
+        style=_map_style(config),
     )

@@ -18,7 +18,7 @@ import html
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import folium
@@ -50,6 +50,8 @@ __all__ = [
     "FOOTPRINT_COLOUR",
     "GAP_COLOUR",
     "CoverageMap",
+    "CoverageSubject",
+    "MapStyle",
     "check_shared_layers",
     "count_classes",
     "format_hexagon_size",
@@ -193,6 +195,77 @@ class CoverageMap:
         return self.layers.copy()
 
 
+@dataclass(frozen=True)
+class MapStyle:
+    """How a map is drawn: the language of its words, its background and its precision.
+
+    One value serves every map of a mission (the coverage map, its restricted twin and the
+    patrol plan's map), so a mission's sharing options travel together.
+
+    Attributes
+    ----------
+    language : str or Language
+        The language of every word on the map (``sharing.language``): title, legend, layer
+        names, tooltips, the scale bar and the controls' titles, from the ``map`` context of
+        the catalogues (:mod:`protection_eval.sharing.map_text`); numbers in its locale.
+    tile_url : str, optional
+        Leaflet URL template of the tile server the mission config names
+        (``sharing.tile_server.url``). Without it the map has no background tiles and the data
+        layers show on a plain background.
+    tile_attribution : str, optional
+        Attribution text for that tile server.
+    decimals : int
+        Decimal places kept in coordinates (5 is about 1 m).
+    simplify_deg : float
+        Douglas-Peucker tolerance in degrees applied to polygons (1e-4 is about 11 m).
+    count_breaks : sequence of int, optional
+        Lower bounds of the hexagon colour classes above ``k`` (default 10, 25, 50, 100);
+        coverage maps only.
+    gap_labels : int
+        How many top-ranked gaps get a number on the map; coverage maps only.
+    """
+
+    language: str | Language = "en"
+    tile_url: str | None = None
+    tile_attribution: str | None = None
+    decimals: int = 5
+    simplify_deg: float = 1e-4
+    count_breaks: Sequence[int] | None = None
+    gap_labels: int = 10
+
+
+@dataclass(frozen=True)
+class CoverageSubject:
+    """What a coverage map is about: the mission, its period, and what its presence data are.
+
+    The title and the legend say these; the layers do not depend on them.
+
+    Attributes
+    ----------
+    mission : str
+        Mission code shown in the title.
+    period : str
+        Period shown in the title as given, e.g. ``"2022-01 to 2023-12"``
+        (:meth:`protection_eval.sharing.map_text.MapText.period` writes one in words).
+    synthetic : bool
+        Whether the mission is synthetic; the page then says SYNTHETIC.
+    radius_m : float, optional
+        Coverage radius, for the legend.
+    presence : {"patrols", "bases"}
+        What the presence data are: a bases-only mission's title and legend say "within ... km
+        of an open base" (no time window, no patrol).
+    note : map_text.CoverageNote, optional
+        What the legend must add about coverage: not computed, or months without presence data.
+    """
+
+    mission: str
+    period: str
+    synthetic: bool
+    radius_m: float | None = None
+    presence: str = "patrols"
+    note: map_text.CoverageNote | None = None
+
+
 def format_hexagon_size(resolution: Any, language: str | Language = "en") -> str:
     """Say how large a hexagon of an H3 resolution is, for a reader (``about 5.2 km²``)."""
     return MapText.of(language).hexagon_size(resolution)
@@ -306,16 +379,9 @@ def check_shared_layers(
     ValueError
         On a column off the whitelist, a missing CRS or a count from 1 to k-1.
     """
-    k = check_k(k)
-    areas = _check_layer(areas, "areas", AREA_PROPERTIES, ["name"])
-    hexagons = _check_layer(hexagons, "hexagons", HEXAGON_PROPERTIES, ["incidents"])
-    if footprint is not None:
-        footprint = _check_layer(footprint, "footprint", FOOTPRINT_PROPERTIES, [])
-    gaps = None if gaps is None else _check_layer(gaps, "gaps", GAP_PROPERTIES, ["gap_rank"])
-    for name, layer in (("areas", areas), ("hexagons", hexagons), ("gaps", gaps)):
-        if layer is not None:
-            _check_suppressed(layer, name, k)
-    return areas, hexagons, footprint, gaps
+    checked = _checked_layers(_Layers(areas, hexagons, footprint, gaps), check_k(k),
+                              restricted=False)
+    return checked.areas, checked.hexagons, checked.footprint, checked.gaps
 
 
 def _count_classes(k: int, breaks: Sequence[int] | None) -> list[tuple[int, int | None, str]]:
@@ -386,43 +452,56 @@ def _add_geojson(
     ).add_to(group)
 
 
-def _legend_html(
+def _count_rows(
     classes: list[tuple[int, int | None, str]],
     k: int,
-    radius_m: float | None,
     restricted: bool,
-    has_tiles: bool,
     resolutions: Sequence[int],
     text: MapText,
-    extra: Sequence[LegendRow | str] = (),
-    presence: str = "patrols",
-    note: map_text.CoverageNote | None = None,
-) -> str:
-    """Return the legend in the map's language (the restricted map's notes in English)."""
-    bases = presence == "bases"
-    radius = None if not radius_m else text.number(
-        radius_m / 1000, decimals=0 if float(radius_m / 1000).is_integer() else 1)
-    if radius is not None:
-        reach = text.html(map_text.BASES_WITHIN if bases else map_text.FOOTPRINT_WITHIN,
-                          radius=radius)
-    else:
-        reach = text.html(map_text.BASES_REACH if bases else map_text.FOOTPRINT_REACH)
+) -> list[LegendRow | str]:
+    """Return the legend's rows about the hexagons: colour classes, what is unshaded, sizes."""
     unshaded = (html.escape("Unshaded: no report.") if restricted
                 else text.html(map_text.UNSHADED, k=text.number(k)))
-    rows: list[LegendRow | str] = [
+    return [
         *[LegendRow(f"background:{colour}", text.class_label(low, high))
           for low, high, colour in classes],
         unshaded,
         *_size_notes(resolutions, text),
-        LegendRow(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", reach),
+    ]
+
+
+def _reach(subject: CoverageSubject, text: MapText) -> str:
+    """Say what the footprint layer shows: within the radius of a patrol, or of a base."""
+    bases = subject.presence == "bases"
+    radius_m = subject.radius_m
+    if not radius_m:
+        return text.html(map_text.BASES_REACH if bases else map_text.FOOTPRINT_REACH)
+    radius = text.number(radius_m / 1000,
+                         decimals=0 if float(radius_m / 1000).is_integer() else 1)
+    return text.html(map_text.BASES_WITHIN if bases else map_text.FOOTPRINT_WITHIN,
+                     radius=radius)
+
+
+def _legend_html(
+    subject: CoverageSubject,
+    count_rows: Sequence[LegendRow | str],
+    extra: Sequence[LegendRow | str],
+    has_tiles: bool,
+    text: MapText,
+) -> str:
+    """Return the legend in the map's language (the restricted map's notes in English)."""
+    bases = subject.presence == "bases"
+    rows: list[LegendRow | str] = [
+        *count_rows,
+        LegendRow(f"background:{_FOOTPRINT_COLOUR};opacity:0.35", _reach(subject, text)),
         LegendRow(f"border:3px dashed {_GAP_COLOUR}",
                   text.html(map_text.GAP_ROW_BASES if bases else map_text.GAP_ROW)),
         LegendRow(f"border:1.5px solid {_AREA_COLOUR}", text.html(map_text.AREA_ROW)),
         text.html(map_text.REPORTED_NOTE),
         *extra,
     ]
-    if note is not None:
-        rows.extend(note.html(text))
+    if subject.note is not None:
+        rows.extend(subject.note.html(text))
     if not has_tiles:
         rows.append(text.html(map_text.NO_BACKGROUND))
     return map_text.legend_html(text.html(map_text.LEGEND_HEADING), rows, text)
@@ -438,12 +517,11 @@ def _size_notes(resolutions: Sequence[int], text: MapText) -> list[str]:
     return [text.html(map_text.HEXAGON_SIZES, sizes=listed)]
 
 
-def _title(mission: str, period: str, synthetic: bool, restricted: bool,
-           text: MapText, presence: str = "patrols") -> tuple[str, list[str]]:
+def _title(subject: CoverageSubject, restricted: bool, text: MapText) -> tuple[str, list[str]]:
     """Return the title (plain text) and the banners under it."""
-    title = text.text(map_text.TITLE_BASES if presence == "bases" else map_text.TITLE,
-                      mission=mission, period=period)
-    if synthetic:
+    title = text.text(map_text.TITLE_BASES if subject.presence == "bases" else map_text.TITLE,
+                      mission=subject.mission, period=subject.period)
+    if subject.synthetic:
         title = text.text(map_text.TITLE_SYNTHETIC, title=title)
     banners = []
     if restricted:
@@ -451,7 +529,7 @@ def _title(mission: str, period: str, synthetic: bool, restricted: bool,
         banners.append(
             "RESTRICTED: evaluation team only. Unsuppressed data; do not share or forward."
         )
-    if synthetic:
+    if subject.synthetic:
         banners.append(text.text(map_text.BANNER_SYNTHETIC))
     return title, banners
 
@@ -462,98 +540,100 @@ def _resolutions(hexagons: gpd.GeoDataFrame) -> list[int]:
     return [int(r) for r in pd.to_numeric(hexagons["resolution"]).dropna().unique()]
 
 
-def _build(
-    areas: gpd.GeoDataFrame,
-    hexagons: gpd.GeoDataFrame,
-    footprint: gpd.GeoDataFrame | None,
-    gaps: gpd.GeoDataFrame | None,
-    incidents: gpd.GeoDataFrame | None,
-    *,
-    mission: str,
-    period: str,
-    synthetic: bool,
-    k: int,
-    restricted: bool,
-    radius_m: float | None,
-    tile_url: str | None,
-    tile_attribution: str | None,
-    decimals: int,
-    simplify_deg: float,
-    count_breaks: Sequence[int] | None,
-    gap_labels: int,
-    language: str | Language = "en",
-    context: MapContext | None = None,
-    presence: str = "patrols",
-    note: map_text.CoverageNote | None = None,
-) -> CoverageMap:
-    k = check_k(k)
-    text = MapText.of(language)
-    areas = _check_layer(areas, "areas", AREA_PROPERTIES, ["name"])
-    hexagons = _check_layer(hexagons, "hexagons", HEXAGON_PROPERTIES, ["incidents"])
+@dataclass(frozen=True)
+class _Layers:
+    """The data layers of a coverage map, as given or as checked."""
+
+    areas: gpd.GeoDataFrame
+    hexagons: gpd.GeoDataFrame
+    footprint: gpd.GeoDataFrame | None = None
+    gaps: gpd.GeoDataFrame | None = None
+    incidents: gpd.GeoDataFrame | None = None
+
+
+def _checked_layers(layers: _Layers, k: int, restricted: bool) -> _Layers:
+    """Check every layer's columns and CRS and, on a shared map, that its counts are suppressed.
+
+    Returns the layers in EPSG:4326.
+    """
+    areas = _check_layer(layers.areas, "areas", AREA_PROPERTIES, ["name"])
+    hexagons = _check_layer(layers.hexagons, "hexagons", HEXAGON_PROPERTIES, ["incidents"])
+    footprint = layers.footprint
     if footprint is not None:
         footprint = _check_layer(footprint, "footprint", FOOTPRINT_PROPERTIES, [])
+    gaps = layers.gaps
     gaps = None if gaps is None else _check_layer(gaps, "gaps", GAP_PROPERTIES, ["gap_rank"])
+    incidents = layers.incidents
     if incidents is not None:
         incidents = _check_layer(incidents, "incidents", INCIDENT_PROPERTIES, [])
     if not restricted:
         for name, layer in (("areas", areas), ("hexagons", hexagons), ("gaps", gaps)):
             if layer is not None:
                 _check_suppressed(layer, name, k)
+    return _Layers(areas, hexagons, footprint, gaps, incidents)
 
-    title, banners = _title(mission, period, synthetic, restricted, text, presence)
+
+def _base_map(
+    areas: gpd.GeoDataFrame, title: str, style: MapStyle, text: MapText, **options: Any
+) -> folium.Map:
+    """Return an empty map over the areas: titled, offline-ready, on the tile server if any."""
+    tile_url = style.tile_url
     if tile_url is not None and not tile_url.startswith(("https://", "http://")):
         raise ValueError(f"tile server URL must be an http(s) template: {tile_url!r}")
-
     west, south, east, north = areas.total_bounds
-    fmap = folium.Map(
-        location=[(south + north) / 2, (west + east) / 2],
-        tiles=None,
-        # The scale bar is added by map_text.page_script, in the map's language and units.
-        control_scale=False,
-        prefer_canvas=False,
-        # Quarter zoom steps: the mission fills a phone's narrow screen instead of half of it.
-        zoom_snap=0.25,
-    )
+    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], tiles=None,
+                      prefer_canvas=False, **options)
     fmap.default_js = [j for j in fmap.default_js if j[0] in _MAP_JS]
     fmap.default_css = [c for c in fmap.default_css if c[0] in _MAP_CSS]
     fmap.get_root().header.add_child(InertHtml(f"<title>{html.escape(title)}</title>"))
     if tile_url is not None:
         folium.TileLayer(
-            tiles=tile_url, attr=tile_attribution or "mission tile server",
+            tiles=tile_url, attr=style.tile_attribution or "mission tile server",
             name=text.html(map_text.BACKGROUND),
         ).add_to(fmap)
     fmap.fit_bounds([[south, west], [north, east]])
+    return fmap
 
-    summary: list[dict[str, Any]] = []
-    counts = pd.to_numeric(hexagons["incidents"], errors="raise")
-    drawn = hexagons[(counts.notna() & (counts > 0)).to_numpy()]
-    data_layers = [(map_text.AREAS, areas, AREA_PROPERTIES, False),
-                   (map_text.FOOTPRINT, footprint, FOOTPRINT_PROPERTIES, False),
-                   (map_text.HEXAGONS, drawn, HEXAGON_PROPERTIES, True),
-                   (map_text.GAPS, gaps, GAP_PROPERTIES, False)]
-    prepared = {name: _to_geojson(frame, whitelist, decimals, simplify_deg, ids, text)
-                for name, frame, whitelist, ids in data_layers if frame is not None}
-    # The context and the basemap get what the data leave of the page's budget.
-    room = MAP_BUDGET_BYTES - _PAGE_BYTES - sum(json_bytes(d) for d in prepared.values())
-    extra_legend: list[LegendRow | str] = []
-    if context is not None:
-        room, extra_legend = add_context(fmap, context, areas.total_bounds, room, decimals,
-                                         text, summary)
+
+def _finish_page(
+    fmap: folium.Map, title: str, banners: Sequence[str], legend: str, text: MapText
+) -> None:
+    """Add the layer control, the page's style, title, legend and script to a drawn map."""
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(fmap)
+    root = fmap.get_root()
+    root.header.add_child(InertHtml(map_text.page_style(text)))
+    root.html.add_child(InertHtml(map_text.title_html(title, banners, text)))
+    root.html.add_child(InertHtml(legend))
+    # Added before folium renders the map's own script, so it waits for the page to be read.
+    root.script.add_child(
+        InertHtml(map_text.page_script(text, fmap.get_name(), control.get_name())))
+
+
+@dataclass
+class _Page:
+    """A coverage map being drawn: its layers' GeoJSON and the summary of what was drawn."""
+
+    fmap: folium.Map
+    text: MapText
+    prepared: dict[str, dict[str, Any]]
+    summary: list[dict[str, Any]] = field(default_factory=list)
 
     def add(
+        self,
         name: str,
         frame: gpd.GeoDataFrame,
         whitelist: Mapping[str, str],
-        style: Any,
-        with_ids: bool = False,
+        style: Callable[[dict[str, Any]], dict[str, Any]],
         label: str | None = None,
     ) -> folium.FeatureGroup:
-        data = prepared[name]
+        """Draw the prepared layer ``name`` as one group of the layer control; return it."""
+        data = self.prepared[name]
         # The layer control writes names with innerHTML: escaped like every label.
-        group = folium.FeatureGroup(name=text.html(label or name), show=True)
-        _add_geojson(group, data, whitelist, style, text)
-        group.add_to(fmap)
-        summary.append(
+        group = folium.FeatureGroup(name=self.text.html(label or name), show=True)
+        _add_geojson(group, data, whitelist, style, self.text)
+        group.add_to(self.fmap)
+        self.summary.append(
             {
                 "layer": name,
                 "features": len(data["features"]),
@@ -562,94 +642,143 @@ def _build(
         )
         return group
 
-    add(
-        map_text.AREAS,
-        areas,
-        AREA_PROPERTIES,
-        lambda _: {"color": _AREA_COLOUR, "weight": 1.5, "fillOpacity": 0.0},
-    )
-    if footprint is not None:
-        add(
-            map_text.FOOTPRINT,
-            footprint,
-            FOOTPRINT_PROPERTIES,
-            lambda _: {"color": _FOOTPRINT_COLOUR, "weight": 0, "fillOpacity": 0.3},
-            label=map_text.BASES_REACH if presence == "bases" else None,
-        )
-    classes = _count_classes(1 if restricted else k, count_breaks)
+
+def _drawn_hexagons(hexagons: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Keep the hexagons with a shown count above zero: a suppressed one looks like an empty one."""
+    counts = pd.to_numeric(hexagons["incidents"], errors="raise")
+    return hexagons[(counts.notna() & (counts > 0)).to_numpy()]
+
+
+def _prepare(
+    layers: _Layers, drawn: gpd.GeoDataFrame, style: MapStyle, text: MapText
+) -> dict[str, dict[str, Any]]:
+    """Return the data layers as the page embeds them, by layer name."""
+    data_layers = [(map_text.AREAS, layers.areas, AREA_PROPERTIES, False),
+                   (map_text.FOOTPRINT, layers.footprint, FOOTPRINT_PROPERTIES, False),
+                   (map_text.HEXAGONS, drawn, HEXAGON_PROPERTIES, True),
+                   (map_text.GAPS, layers.gaps, GAP_PROPERTIES, False)]
+    return {name: _to_geojson(frame, whitelist, style.decimals, style.simplify_deg, ids, text)
+            for name, frame, whitelist, ids in data_layers if frame is not None}
+
+
+def _draw_context(
+    page: _Page, context: MapContext | None, areas: gpd.GeoDataFrame, decimals: int
+) -> list[LegendRow | str]:
+    """Draw the context layers and basemap under the data; return the legend's notes on them."""
+    if context is None:
+        return []
+    # The context and the basemap get what the data leave of the page's budget.
+    room = MAP_BUDGET_BYTES - _PAGE_BYTES - sum(json_bytes(d) for d in page.prepared.values())
+    _, notes = add_context(page.fmap, context, areas.total_bounds, room, decimals, page.text,
+                           page.summary)
+    return notes
+
+
+def _draw_data(
+    page: _Page,
+    layers: _Layers,
+    drawn: gpd.GeoDataFrame,
+    classes: list[tuple[int, int | None, str]],
+    presence: str,
+) -> None:
+    """Draw the areas' outlines, the footprint and the hexagons coloured by count class."""
+    page.add(map_text.AREAS, layers.areas, AREA_PROPERTIES,
+             lambda _: {"color": _AREA_COLOUR, "weight": 1.5, "fillOpacity": 0.0})
+    if layers.footprint is not None:
+        page.add(map_text.FOOTPRINT, layers.footprint, FOOTPRINT_PROPERTIES,
+                 lambda _: {"color": _FOOTPRINT_COLOUR, "weight": 0, "fillOpacity": 0.3},
+                 label=map_text.BASES_REACH if presence == "bases" else None)
     colours = {
         str(i): _class_colour(v, classes) for i, v in enumerate(pd.to_numeric(drawn["incidents"]))
     }
-    add(
-        map_text.HEXAGONS,
-        drawn,
-        HEXAGON_PROPERTIES,
-        lambda f: {
-            "color": colours[f["id"]],
-            "weight": 0.5,
-            "fillColor": colours[f["id"]],
-            "fillOpacity": 0.75,
-        },
-        with_ids=True,
-    )
-    if gaps is not None:
-        group = add(
-            map_text.GAPS,
-            gaps,
-            GAP_PROPERTIES,
-            lambda _: {"color": _GAP_COLOUR, "weight": 3, "fillOpacity": 0.0, "dashArray": "6 4"},
-        )
-        ranked = gaps.assign(_rank=pd.to_numeric(gaps["gap_rank"])).sort_values("_rank")
-        for _, row in ranked.head(gap_labels).iterrows():
-            point = row.geometry.representative_point()
-            folium.Marker(
-                [round(point.y, decimals), round(point.x, decimals)],
-                icon=folium.DivIcon(
-                    html=(
-                        f'<div style="font:bold 13px Arial;color:#fff;background:{_GAP_COLOUR};'
-                        "border-radius:10px;width:20px;height:20px;line-height:20px;"
-                        f'text-align:center;margin:-10px 0 0 -10px">{int(row["_rank"])}</div>'
-                    ),
-                    icon_size=(20, 20),
-                ),
-            ).add_to(group)
-    if restricted and incidents is not None:
-        add_points = _to_geojson(incidents, INCIDENT_PROPERTIES, decimals, 0.0)
-        group = folium.FeatureGroup(name="Incidents (restricted)", show=True)
-        fields = list(add_points["features"][0]["properties"]) if add_points["features"] else []
-        folium.GeoJson(
-            _html_safe(add_points),
-            marker=folium.CircleMarker(radius=3, color="#000", weight=1, fill_opacity=0.8),
-            tooltip=_tooltip(fields, INCIDENT_PROPERTIES, text),
-            control=False,
-        ).add_to(group)
-        group.add_to(fmap)
-        summary.append(
-            {
-                "layer": "Incidents (restricted)",
-                "features": len(add_points["features"]),
-                "properties": ", ".join(fields),
-            }
-        )
+    page.add(map_text.HEXAGONS, drawn, HEXAGON_PROPERTIES, lambda f: {
+        "color": colours[f["id"]], "weight": 0.5, "fillColor": colours[f["id"]],
+        "fillOpacity": 0.75,
+    })
 
-    control = folium.LayerControl(collapsed=False, position="topright")
-    control.add_to(fmap)
-    root = fmap.get_root()
-    root.header.add_child(InertHtml(map_text.page_style(text)))
-    root.html.add_child(InertHtml(map_text.title_html(title, banners, text)))
-    has_tiles = tile_url is not None or (context is not None and (
-        context.basemap is not None or context.attribution is not None))
-    root.html.add_child(
-        InertHtml(
-            _legend_html(classes, k, radius_m, restricted, has_tiles, _resolutions(hexagons),
-                         text, extra_legend, presence, note)
-        )
+
+def _draw_gaps(page: _Page, gaps: gpd.GeoDataFrame, style: MapStyle) -> None:
+    """Draw the gaps' dashed outlines and number the first ``style.gap_labels`` ranks."""
+    group = page.add(map_text.GAPS, gaps, GAP_PROPERTIES, lambda _: {
+        "color": _GAP_COLOUR, "weight": 3, "fillOpacity": 0.0, "dashArray": "6 4"})
+    ranked = gaps.assign(_rank=pd.to_numeric(gaps["gap_rank"])).sort_values("_rank")
+    for _, row in ranked.head(style.gap_labels).iterrows():
+        point = row.geometry.representative_point()
+        folium.Marker(
+            [round(point.y, style.decimals), round(point.x, style.decimals)],
+            icon=folium.DivIcon(
+                html=(
+                    f'<div style="font:bold 13px Arial;color:#fff;background:{_GAP_COLOUR};'
+                    "border-radius:10px;width:20px;height:20px;line-height:20px;"
+                    f'text-align:center;margin:-10px 0 0 -10px">{int(row["_rank"])}</div>'
+                ),
+                icon_size=(20, 20),
+            ),
+        ).add_to(group)
+
+
+def _draw_incidents(page: _Page, incidents: gpd.GeoDataFrame, decimals: int) -> None:
+    """Draw the incident points of the restricted map, with English tooltips."""
+    points = _to_geojson(incidents, INCIDENT_PROPERTIES, decimals, 0.0)
+    group = folium.FeatureGroup(name="Incidents (restricted)", show=True)
+    fields = list(points["features"][0]["properties"]) if points["features"] else []
+    folium.GeoJson(
+        _html_safe(points),
+        marker=folium.CircleMarker(radius=3, color="#000", weight=1, fill_opacity=0.8),
+        tooltip=_tooltip(fields, INCIDENT_PROPERTIES, page.text),
+        control=False,
+    ).add_to(group)
+    group.add_to(page.fmap)
+    page.summary.append(
+        {
+            "layer": "Incidents (restricted)",
+            "features": len(points["features"]),
+            "properties": ", ".join(fields),
+        }
     )
-    # Added before folium renders the map's own script, so it waits for the page to be read.
-    root.script.add_child(
-        InertHtml(map_text.page_script(text, fmap.get_name(), control.get_name())))
-    allowed = () if tile_url is None else (tile_url,)
-    return CoverageMap(make_inert(fmap), title, restricted, pd.DataFrame(summary), allowed,
+
+
+def _has_tiles(style: MapStyle, context: MapContext | None) -> bool:
+    """Whether the map has a background: the tile server, or a basemap the context credits."""
+    return style.tile_url is not None or (context is not None and (
+        context.basemap is not None or context.attribution is not None))
+
+
+def _build(
+    layers: _Layers,
+    subject: CoverageSubject,
+    style: MapStyle,
+    *,
+    k: int,
+    restricted: bool = False,
+    context: MapContext | None = None,
+) -> CoverageMap:
+    """Check the layers, then draw them under a title, a legend and the controls."""
+    k = check_k(k)
+    text = MapText.of(style.language)
+    layers = _checked_layers(layers, k, restricted)
+    title, banners = _title(subject, restricted, text)
+    fmap = _base_map(
+        layers.areas, title, style, text,
+        # The scale bar is added by map_text.page_script, in the map's language and units.
+        control_scale=False,
+        # Quarter zoom steps: the mission fills a phone's narrow screen instead of half of it.
+        zoom_snap=0.25,
+    )
+    drawn = _drawn_hexagons(layers.hexagons)
+    page = _Page(fmap, text, _prepare(layers, drawn, style, text))
+    context_notes = _draw_context(page, context, layers.areas, style.decimals)
+    classes = _count_classes(1 if restricted else k, style.count_breaks)
+    _draw_data(page, layers, drawn, classes, subject.presence)
+    if layers.gaps is not None:
+        _draw_gaps(page, layers.gaps, style)
+    if restricted and layers.incidents is not None:
+        _draw_incidents(page, layers.incidents, style.decimals)
+    count_rows = _count_rows(classes, k, restricted, _resolutions(layers.hexagons), text)
+    legend = _legend_html(subject, count_rows, context_notes, _has_tiles(style, context), text)
+    _finish_page(fmap, title, banners, legend, text)
+    allowed = () if style.tile_url is None else (style.tile_url,)
+    return CoverageMap(make_inert(fmap), title, restricted, pd.DataFrame(page.summary), allowed,
                        text.code)
 
 
@@ -659,21 +788,10 @@ def make_coverage_map(
     footprint: gpd.GeoDataFrame | None = None,
     gaps: gpd.GeoDataFrame | None = None,
     *,
-    mission: str,
-    period: str,
-    synthetic: bool,
+    subject: CoverageSubject,
     k: int = MIN_K,
-    radius_m: float | None = None,
-    tile_url: str | None = None,
-    tile_attribution: str | None = None,
-    decimals: int = 5,
-    simplify_deg: float = 1e-4,
-    count_breaks: Sequence[int] | None = None,
-    gap_labels: int = 10,
-    language: str | Language = "en",
+    style: MapStyle | None = None,
     context: MapContext | None = None,
-    presence: str = "patrols",
-    note: map_text.CoverageNote | None = None,
 ) -> CoverageMap:
     """Build the shared coverage map a field commander opens from one file.
 
@@ -694,47 +812,20 @@ def make_coverage_map(
         Patrol footprint polygons (columns from :data:`FOOTPRINT_PROPERTIES`).
     gaps : geopandas.GeoDataFrame, optional
         Gap hexagons with ``gap_rank`` (1 = look here first) and optional columns from
-        :data:`GAP_PROPERTIES`; the first ``gap_labels`` ranks are labelled on the map.
-    mission : str
-        Mission code shown in the title.
-    period : str
-        Period shown in the title as given, e.g. ``"2022-01 to 2023-12"``
-        (:meth:`protection_eval.sharing.map_text.MapText.period` writes one in words).
-    synthetic : bool
-        Whether the mission is synthetic; the page then says SYNTHETIC.
+        :data:`GAP_PROPERTIES`; the first ``style.gap_labels`` ranks are labelled on the map.
+    subject : CoverageSubject
+        The mission, period and presence the title and legend speak of.
     k : int
         Suppression threshold the layers were suppressed with (at least 5).
-    radius_m : float, optional
-        Coverage radius, for the legend.
-    tile_url : str, optional
-        Leaflet URL template of the tile server the mission config names
-        (``sharing.tile_server.url``). Without it the map has no background tiles and the data
-        layers show on a plain background.
-    tile_attribution : str, optional
-        Attribution text for that tile server.
-    decimals : int
-        Decimal places kept in coordinates (5 is about 1 m).
-    simplify_deg : float
-        Douglas-Peucker tolerance in degrees applied to polygons (1e-4 is about 11 m).
-    count_breaks : sequence of int, optional
-        Lower bounds of the hexagon colour classes above ``k`` (default 10, 25, 50, 100).
-    gap_labels : int
-        How many top-ranked gaps get a number on the map.
-    language : str or Language
-        The language of every word on the map (``sharing.language``): title, legend, layer
-        names, tooltips, the scale bar and the controls' titles, from the ``map`` context of
-        the catalogues (:mod:`protection_eval.sharing.map_text`); numbers in its locale.
+    style : MapStyle, optional
+        Language, tile server, precision and colour classes; ``MapStyle()`` by default (English,
+        no background tiles).
     context : MapContext, optional
         Public reference layers and a tile archive to draw under the data
         (:func:`protection_eval.runs.missions.load_map_context`): clipped to the areas'
         extent, simplified, places labelled, basemap tiles embedded with their attribution;
         whatever does not fit the page's budget (:data:`MAP_BUDGET_BYTES`, the data layers
         first) is left out, least important first, and the legend says so.
-    presence : {"patrols", "bases"}
-        What the presence data are: a bases-only mission's title and legend say "within ... km
-        of an open base" (no time window, no patrol).
-    note : map_text.CoverageNote, optional
-        What the legend must add about coverage: not computed, or months without presence data.
 
     Returns
     -------
@@ -745,31 +836,10 @@ def make_coverage_map(
     ------
     ValueError
         If a layer has a column off its whitelist, lacks a required column or a CRS, or holds a
-        count from 1 to k-1; if ``k`` is below 5.
+        count from 1 to k-1; if ``k`` is below 5; if the tile server's URL is not http(s).
     """
-    return _build(
-        areas,
-        hexagons,
-        footprint,
-        gaps,
-        None,
-        mission=mission,
-        period=period,
-        synthetic=synthetic,
-        k=k,
-        restricted=False,
-        radius_m=radius_m,
-        tile_url=tile_url,
-        tile_attribution=tile_attribution,
-        decimals=decimals,
-        simplify_deg=simplify_deg,
-        count_breaks=count_breaks,
-        gap_labels=gap_labels,
-        language=language,
-        context=context,
-        presence=presence,
-        note=note,
-    )
+    layers = _Layers(areas, hexagons, footprint, gaps)
+    return _build(layers, subject, style or MapStyle(), k=k, context=context)
 
 
 def make_restricted_coverage_map(
@@ -779,16 +849,8 @@ def make_restricted_coverage_map(
     gaps: gpd.GeoDataFrame | None = None,
     incidents: gpd.GeoDataFrame | None = None,
     *,
-    mission: str,
-    period: str,
-    synthetic: bool,
-    radius_m: float | None = None,
-    tile_url: str | None = None,
-    tile_attribution: str | None = None,
-    decimals: int = 5,
-    simplify_deg: float = 1e-4,
-    count_breaks: Sequence[int] | None = None,
-    gap_labels: int = 10,
+    subject: CoverageSubject,
+    style: MapStyle | None = None,
 ) -> CoverageMap:
     """Build the restricted coverage map for the evaluation team.
 
@@ -802,35 +864,18 @@ def make_restricted_coverage_map(
         As for :func:`make_coverage_map`, counts unsuppressed.
     incidents : geopandas.GeoDataFrame, optional
         Incident points.
-    mission, period, synthetic, radius_m, tile_url, tile_attribution, decimals, simplify_deg
-        As for :func:`make_coverage_map`.
-    count_breaks, gap_labels
-        As for :func:`make_coverage_map`.
+    subject, style
+        As for :func:`make_coverage_map`, but the restricted map stays in English: its
+        ``style.language`` is not used.
 
     Returns
     -------
     CoverageMap
         With ``restricted=True``.
     """
-    return _build(
-        areas,
-        hexagons,
-        footprint,
-        gaps,
-        incidents,
-        mission=mission,
-        period=period,
-        synthetic=synthetic,
-        k=MIN_K,
-        restricted=True,
-        radius_m=radius_m,
-        tile_url=tile_url,
-        tile_attribution=tile_attribution,
-        decimals=decimals,
-        simplify_deg=simplify_deg,
-        count_breaks=count_breaks,
-        gap_labels=gap_labels,
-    )
+    layers = _Layers(areas, hexagons, footprint, gaps, incidents)
+    english = replace(style or MapStyle(), language="en")
+    return _build(layers, subject, english, k=MIN_K, restricted=True)
 
 
 # --- the patrol plan's map (issue 30) -----------------------------------------------------------
@@ -847,9 +892,11 @@ _PLAN_COLOURS = ("#c6dbef", "#6baed6", "#2171b5", "#08306b")
 _CONTROL_COLOUR = "#9e9e9e"
 
 
-def _plan_legend(classes: list[tuple[float, str]], lang: Any, text: MapText, size: str,
+def _plan_legend(classes: list[tuple[float, str]], text: MapText, size: str,
                  has_tiles: bool, equipoise: str, caveat: str) -> str:
     """Return the plan's legend (its sentences from the brief's catalogue), phone-ready."""
+    lang = text.language
+
     def esc(message: str) -> str:
         return html.escape(message, quote=True)
 
@@ -872,6 +919,114 @@ def _plan_legend(classes: list[tuple[float, str]], lang: Any, text: MapText, siz
                                 text)
 
 
+def _plan_title(mission: str, month: str, synthetic: bool, text: MapText) -> str:
+    """Return the plan map's title, in the map's language."""
+    lang = text.language
+    title = lang.gettext("{mission}: patrol plan for {month}").format(
+        mission=mission, month=lang.month(month))
+    if synthetic:
+        title = text.text(map_text.TITLE_SYNTHETIC, title=title)
+    return title
+
+
+def _draw_outline(
+    fmap: folium.Map, areas: gpd.GeoDataFrame, style: MapStyle, text: MapText
+) -> dict[str, Any]:
+    """Draw the areas as outlines with no property; return their GeoJSON."""
+    outline = _to_geojson(areas, {}, style.decimals, style.simplify_deg)
+    group = folium.FeatureGroup(name=text.html(map_text.AREAS), show=True)
+    if outline["features"]:
+        folium.GeoJson(outline, style_function=lambda _: {
+            "color": _AREA_COLOUR, "weight": 1.5, "fillOpacity": 0.0}, control=False
+        ).add_to(group)
+    group.add_to(fmap)
+    return outline
+
+
+def _plan_classes(hours: pd.Series) -> list[tuple[float, str]]:
+    """Return (lowest hours, colour) classes at the quartiles of the planned hours above zero."""
+    positive = hours[hours > 0]
+    edges = sorted({float(f"{q:.2g}") for q in (positive.quantile([0, 0.25, 0.5, 0.75])
+                                                 if len(positive) else [])})
+    return list(zip(edges, _PLAN_COLOURS[-len(edges):] if edges else (), strict=True))
+
+
+def _plan_shown(units: gpd.GeoDataFrame, hours: pd.Series, text: MapText) -> gpd.GeoDataFrame:
+    """Return the plan's units with hours, priority and arm written for a reader."""
+    lang = text.language
+    shown = units.copy()
+    shown["planned_hours"] = [lang.number(h, decimals=1) for h in hours]
+    if "priority" in shown:
+        shown["priority"] = ["" if pd.isna(p) else lang.number(p) for p in shown["priority"]]
+    if "arm" in shown:
+        shown["arm"] = [lang.gettext({"patrol": "yes, patrol", "no patrol": "yes, no patrol"}
+                                     .get(a, "no")) for a in shown["arm"].fillna("")]
+    return shown
+
+
+def _plan_styles(
+    units: gpd.GeoDataFrame, hours: pd.Series, classes: list[tuple[float, str]]
+) -> dict[str, dict[str, Any]]:
+    """Return each unit's style by feature id: its class colour, dashed when randomised."""
+    styles = {}
+    arms = units.get("arm", pd.Series("", index=units.index)).fillna("")
+    for i, (h, arm) in enumerate(zip(hours, arms, strict=True)):
+        colour = _CONTROL_COLOUR
+        for low, class_colour in classes:
+            if h >= low:
+                colour = class_colour
+        styles[str(i)] = {
+            "color": "#000" if arm else colour,
+            "weight": 2 if arm else 0.5,
+            "dashArray": "5 3" if arm else None,
+            "fillColor": colour, "fillOpacity": 0.75,
+        }
+    return styles
+
+
+def _draw_plan(
+    fmap: folium.Map,
+    units: gpd.GeoDataFrame,
+    hours: pd.Series,
+    classes: list[tuple[float, str]],
+    style: MapStyle,
+    text: MapText,
+) -> dict[str, Any]:
+    """Draw the plan's hexagons with their tooltips; return their GeoJSON."""
+    lang = text.language
+    labels = {c: lang.gettext(label) for c, label in PLAN_PROPERTIES.items()}
+    styles = _plan_styles(units, hours, classes)
+    data = _to_geojson(_plan_shown(units, hours, text), PLAN_PROPERTIES, style.decimals,
+                       style.simplify_deg, with_ids=True, text=text)
+    group = folium.FeatureGroup(name=html.escape(lang.gettext("Patrol plan")), show=True)
+    _add_geojson(group, data, labels, lambda f: styles[f["id"]], text)
+    group.add_to(fmap)
+    return data
+
+
+def _plan_hexagon_size(units: gpd.GeoDataFrame, text: MapText) -> str:
+    """Say how large the plan's finest hexagons are, or nothing when there is none."""
+    lang = text.language
+    cells = units["h3_cell"] if "h3_cell" in units else []
+    resolutions = sorted({cell_resolution(c) for c in cells})
+    if not resolutions:
+        return ""
+    area = float(f"{hexagon_area_km2(max(resolutions)):.2g}")
+    return lang.gettext("about {area} km\u00b2").format(
+        area=lang.number(area, decimals=0 if area >= 10 else 1))
+
+
+def _plan_summary(
+    outline: dict[str, Any], data: dict[str, Any], units: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Return the plan map's layer summary: what was drawn, how many features, which properties."""
+    return pd.DataFrame([
+        {"layer": "Areas", "features": len(outline["features"]), "properties": ""},
+        {"layer": "Patrol plan", "features": len(data["features"]),
+         "properties": ", ".join(c for c in PLAN_PROPERTIES if c in units.columns)},
+    ])
+
+
 def make_plan_map(
     areas: gpd.GeoDataFrame,
     units: gpd.GeoDataFrame,
@@ -879,13 +1034,9 @@ def make_plan_map(
     mission: str,
     month: str,
     synthetic: bool,
-    language: str = "en",
     equipoise: str,
     caveat: str,
-    tile_url: str | None = None,
-    tile_attribution: str | None = None,
-    decimals: int = 5,
-    simplify_deg: float = 1e-4,
+    style: MapStyle | None = None,
 ) -> CoverageMap:
     """Build the shared map of a month's patrol plan, in the mission's language, offline.
 
@@ -901,15 +1052,13 @@ def make_plan_map(
         Mission code and ``YYYY-MM``, for the title.
     synthetic : bool
         Whether the mission is synthetic; the page then says SYNTHETIC.
-    language : str
-        The mission's ``sharing.language``: every sentence and number is written in it.
     equipoise, caveat : str
         The equipoise statement and the reported-not-occurred caveat (English messages of the
         catalogue, translated here).
-    tile_url, tile_attribution : str, optional
-        The mission's tile server, as for :func:`make_coverage_map`.
-    decimals, simplify_deg
-        As for :func:`make_coverage_map`.
+    style : MapStyle, optional
+        The mission's ``sharing.language`` (every sentence and number is written in it), tile
+        server and precision, as for :func:`make_coverage_map` (``count_breaks`` and
+        ``gap_labels`` are not used).
 
     Returns
     -------
@@ -919,88 +1068,23 @@ def make_plan_map(
     Raises
     ------
     ValueError
-        When a layer has a column off its whitelist or no CRS.
+        When a layer has a column off its whitelist or no CRS, or the tile server's URL is not
+        http(s).
     """
-    from protection_eval.sharing.i18n import get_language
-
-    lang = get_language(language)
-    text = MapText.of(lang)
+    style = style or MapStyle()
+    text = MapText.of(style.language)
     areas = _check_layer(areas[[areas.geometry.name]], "areas", {}, [])
     units = _check_layer(units, "plan", PLAN_PROPERTIES, ["planned_hours"])
-    labels = {c: lang.gettext(label) for c, label in PLAN_PROPERTIES.items()}
-    title = lang.gettext("{mission}: patrol plan for {month}").format(
-        mission=mission, month=lang.month(month))
-    if synthetic:
-        title = text.text(map_text.TITLE_SYNTHETIC, title=title)
-    if tile_url is not None and not tile_url.startswith(("https://", "http://")):
-        raise ValueError(f"tile server URL must be an http(s) template: {tile_url!r}")
-    west, south, east, north = areas.total_bounds
-    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], tiles=None,
-                      control_scale=True, prefer_canvas=False)
-    fmap.default_js = [j for j in fmap.default_js if j[0] in _MAP_JS]
-    fmap.default_css = [c for c in fmap.default_css if c[0] in _MAP_CSS]
-    fmap.get_root().header.add_child(InertHtml(f"<title>{html.escape(title)}</title>"))
-    if tile_url is not None:
-        folium.TileLayer(tiles=tile_url, attr=tile_attribution or "mission tile server",
-                         name=text.html(map_text.BACKGROUND)).add_to(fmap)
-    fmap.fit_bounds([[south, west], [north, east]])
-    outline = _to_geojson(areas, {}, decimals, simplify_deg)
-    group = folium.FeatureGroup(name=text.html(map_text.AREAS), show=True)
-    if outline["features"]:
-        folium.GeoJson(outline, style_function=lambda _: {
-            "color": _AREA_COLOUR, "weight": 1.5, "fillOpacity": 0.0}, control=False
-        ).add_to(group)
-    group.add_to(fmap)
+    title = _plan_title(mission, month, synthetic, text)
+    fmap = _base_map(areas, title, style, text, control_scale=True)
+    outline = _draw_outline(fmap, areas, style, text)
     hours = pd.to_numeric(units["planned_hours"]).fillna(0.0)
-    positive = hours[hours > 0]
-    edges = sorted({float(f"{q:.2g}") for q in (positive.quantile([0, 0.25, 0.5, 0.75])
-                                                 if len(positive) else [])})
-    classes = list(zip(edges, _PLAN_COLOURS[-len(edges):] if edges else (), strict=True))
-    shown = units.copy()
-    shown["planned_hours"] = [lang.number(h, decimals=1) for h in hours]
-    if "priority" in shown:
-        shown["priority"] = ["" if pd.isna(p) else lang.number(p) for p in shown["priority"]]
-    if "arm" in shown:
-        shown["arm"] = [lang.gettext({"patrol": "yes, patrol", "no patrol": "yes, no patrol"}
-                                     .get(a, "no")) for a in shown["arm"].fillna("")]
-    colours = {}
-    dashed = {}
-    for i, (h, arm) in enumerate(zip(hours, units.get("arm", pd.Series("", index=units.index))
-                                     .fillna(""), strict=True)):
-        colour = _CONTROL_COLOUR
-        for low, class_colour in classes:
-            if h >= low:
-                colour = class_colour
-        colours[str(i)] = colour
-        dashed[str(i)] = bool(arm)
-    data = _to_geojson(shown, PLAN_PROPERTIES, decimals, simplify_deg, with_ids=True, text=text)
-    plan_group = folium.FeatureGroup(name=html.escape(lang.gettext("Patrol plan")), show=True)
-    _add_geojson(plan_group, data, labels, lambda f: {
-        "color": "#000" if dashed[f["id"]] else colours[f["id"]],
-        "weight": 2 if dashed[f["id"]] else 0.5,
-        "dashArray": "5 3" if dashed[f["id"]] else None,
-        "fillColor": colours[f["id"]], "fillOpacity": 0.75,
-    }, text)
-    plan_group.add_to(fmap)
-    control = folium.LayerControl(collapsed=False, position="topright")
-    control.add_to(fmap)
-    root = fmap.get_root()
-    root.header.add_child(InertHtml(map_text.page_style(text)))
+    classes = _plan_classes(hours)
+    data = _draw_plan(fmap, units, hours, classes, style, text)
     banners = [text.text(map_text.BANNER_SYNTHETIC)] if synthetic else []
-    root.html.add_child(InertHtml(map_text.title_html(title, banners, text)))
-    root.script.add_child(InertHtml(map_text.page_script(text, fmap.get_name(),
-                                                         control.get_name())))
-    cells = units["h3_cell"] if "h3_cell" in units else []
-    resolutions = sorted({cell_resolution(c) for c in cells})
-    area = float(f"{hexagon_area_km2(max(resolutions)):.2g}") if resolutions else float("nan")
-    size = lang.gettext("about {area} km\u00b2").format(
-        area=lang.number(area, decimals=0 if area >= 10 else 1)) if resolutions else ""
-    root.html.add_child(InertHtml(_plan_legend(
-        classes, lang, text, size, tile_url is not None, equipoise, caveat)))
-    summary = pd.DataFrame([
-        {"layer": "Areas", "features": len(outline["features"]), "properties": ""},
-        {"layer": "Patrol plan", "features": len(data["features"]),
-         "properties": ", ".join(c for c in PLAN_PROPERTIES if c in units.columns)},
-    ])
-    allowed = () if tile_url is None else (tile_url,)
-    return CoverageMap(make_inert(fmap), title, False, summary, allowed, text.code)
+    legend = _plan_legend(classes, text, _plan_hexagon_size(units, text),
+                          style.tile_url is not None, equipoise, caveat)
+    _finish_page(fmap, title, banners, legend, text)
+    allowed = () if style.tile_url is None else (style.tile_url,)
+    return CoverageMap(make_inert(fmap), title, False, _plan_summary(outline, data, units),
+                       allowed, text.code)
