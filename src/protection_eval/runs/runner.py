@@ -563,6 +563,10 @@ def run_mission(
     -------
     RunResult
         The outcome; the run never raises for a mission's own problem.
+
+    See Also
+    --------
+    run_mission_with : The same run, its options already made once (a :class:`RunOptions`).
     """
     options = RunOptions(
         reports_dir=reports_root(reports_dir),
