@@ -213,7 +213,31 @@ def compute_panel(
     """
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     periods = _periods(start, end, freq)
-    code = PANEL_FREQUENCIES[freq]
+    notes: list[str] = []
+    grid = _grid(areas, periods, start, end)
+    counted, used = _place_incidents(incidents, start, end, timezone, freq, notes)
+    panel = _add_incidents(grid, counted)
+    if incident_counts is not None:
+        panel = _add_counts(panel, incident_counts, freq, notes)
+    reporting = _reporting_counts(incidents.loc[used], counted)
+    if not reporting.empty:
+        panel = panel.merge(reporting.reset_index(), on=["area_id", "period"], how="left")
+        panel[list(reporting.columns)] = panel[list(reporting.columns)].fillna(0).astype("int64")
+    panel, exposure_unit = _add_exposure(panel, areas, projected_crs, notes)
+    panel = _add_patrol_measures(panel, area_measures, patrol_presence, freq, notes)
+    panel, strategies = _add_strategies(panel, deployments, grid, periods, end)
+    panel = panel.sort_values(["area_id", "period_index"], ignore_index=True)
+    panel.attrs.update(
+        {"freq": freq, "exposure_unit": exposure_unit, "strategies": strategies, "notes": notes,
+         "reporting": list(reporting.columns)}
+    )
+    return panel
+
+
+def _grid(
+    areas: gpd.GeoDataFrame, periods: pd.PeriodIndex, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """One row per area and period, with the period's first day and days inside the mission."""
     area_ids = areas["area_id"].astype(str).to_numpy()
     grid = pd.DataFrame(
         {
@@ -225,14 +249,24 @@ def compute_panel(
     grid["period_start"] = grid["period"].map(lambda p: max(p.start_time, start))
     period_end = grid["period"].map(lambda p: min(p.end_time.normalize(), end))
     grid["days"] = (period_end - grid["period_start"]).dt.days + 1
+    return grid
 
-    notes = []
+
+def _place_incidents(
+    incidents: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, timezone: str, freq: str,
+    notes: list[str],
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Place the countable incidents in their area and local period.
+
+    Returns ``area_id, period, gbv_type`` of each counted incident and the mask of the
+    incidents counted; ``notes`` receives how many were left out, and why.
+    """
     local = to_local_naive(incidents["occurred_at"], timezone)
     coarse = incidents["location_precision"].isin(COARSE_PRECISIONS).to_numpy()
     no_area = incidents["area_id"].isna().to_numpy()
     outside = ((local < start) | (local >= end + pd.Timedelta(days=1))).to_numpy()
     period = to_local_period(incidents["occurred_at"], incidents.get("occurred_until"),
-                             timezone, code)
+                             timezone, PANEL_FREQUENCIES[freq])
     spans = period.isna().to_numpy() & ~outside
     used = ~coarse & ~no_area & ~outside & ~spans
     for n, why in [
@@ -251,22 +285,31 @@ def compute_panel(
             "gbv_type": incidents.loc[used, "gbv_type"].astype(str).to_numpy(),
         }
     )
+    return counted, used
+
+
+def _add_incidents(grid: pd.DataFrame, counted: pd.DataFrame) -> pd.DataFrame:
+    """Add the counted incidents to the grid: ``incidents`` and ``incidents_<type>``."""
     by_type = counted.groupby(["area_id", "period", "gbv_type"]).size().unstack(fill_value=0)
     by_type.columns = [f"incidents_{c}" for c in by_type.columns]
     panel = grid.merge(by_type.reset_index(), on=["area_id", "period"], how="left")
     type_cols = list(by_type.columns)
     panel[type_cols] = panel[type_cols].fillna(0).astype("int64")
     panel["incidents"] = panel[type_cols].sum(axis=1).astype("int64")
-    if incident_counts is not None:
-        panel = _add_counts(panel, incident_counts, freq, notes)
-    reporting = _reporting_counts(incidents.loc[used], counted)
-    if not reporting.empty:
-        panel = panel.merge(reporting.reset_index(), on=["area_id", "period"], how="left")
-        panel[list(reporting.columns)] = panel[list(reporting.columns)].fillna(0).astype("int64")
+    return panel
 
+
+def _add_exposure(
+    panel: pd.DataFrame, areas: gpd.GeoDataFrame, projected_crs: object | None, notes: list[str]
+) -> tuple[pd.DataFrame, str]:
+    """Add ``population``, ``area_km2`` and ``exposure``; return the panel and exposure's unit.
+
+    Exposure is the population when every area has one, else the area in km2 (said in
+    ``notes``).
+    """
     sizes = pd.DataFrame(
         {
-            "area_id": area_ids,
+            "area_id": areas["area_id"].astype(str).to_numpy(),
             "population": pd.to_numeric(areas["population"]).astype("float64").to_numpy(),
             "area_km2": _area_km2(areas, projected_crs),
         }
@@ -274,12 +317,21 @@ def compute_panel(
     panel = panel.merge(sizes, on="area_id", how="left")
     if sizes["population"].notna().all() and (sizes["population"] > 0).all():
         panel["exposure"] = panel["population"]
-        exposure_unit = "population"
-    else:
-        panel["exposure"] = panel["area_km2"]
-        exposure_unit = "km2"
-        notes.append("exposure is area in km2: not every area has a population")
+        return panel, "population"
+    panel["exposure"] = panel["area_km2"]
+    notes.append("exposure is area in km2: not every area has a population")
+    return panel, "km2"
 
+
+#: The patrol measures of a panel, float columns (NaN when not measured).
+_PATROL_MEASURES = ["footprint_share", "population_share", "patrol_hours", "women_share"]
+
+
+def _add_patrol_measures(
+    panel: pd.DataFrame, area_measures: pd.DataFrame | None,
+    patrol_presence: pd.DataFrame | None, freq: str, notes: list[str],
+) -> pd.DataFrame:
+    """Add the patrol measures, from the coverage area measures or else the patrol presence."""
     measures = None
     if area_measures is not None:
         measures = area_measures.copy()
@@ -287,11 +339,9 @@ def compute_panel(
         measures = patrol_presence.copy()
         notes.append("footprint not measured: no coverage area measures were given")
     if measures is not None:
-        measures["period"] = _to_periods(measures["period"], code)
-    keep = ["footprint_share", "population_share", "patrol_hours", "women_share"]
-    if measures is not None:
+        measures["period"] = _to_periods(measures["period"], PANEL_FREQUENCIES[freq])
         measures["area_id"] = measures["area_id"].astype(str)
-        cols = [c for c in keep if c in measures.columns]
+        cols = [c for c in _PATROL_MEASURES if c in measures.columns]
         panel = panel.merge(measures[["area_id", "period", *cols]], on=["area_id", "period"],
                             how="left", indicator="_measured")
         if "patrol_hours" in panel and panel["patrol_hours"].notna().any():
@@ -300,26 +350,29 @@ def compute_panel(
             absent = panel["_measured"].eq("left_only")
             panel.loc[absent, "patrol_hours"] = panel.loc[absent, "patrol_hours"].fillna(0.0)
         panel = panel.drop(columns="_measured")
-    for col in keep:
+    for col in _PATROL_MEASURES:
         if col not in panel:
             panel[col] = np.nan
         panel[col] = pd.to_numeric(panel[col]).astype("float64")
-
-    strategies: dict[str, str] = {}
-    if deployments is not None and len(deployments):
-        shares = _active_shares(deployments, grid, periods, end)
-        shares.index = shares.index.set_names(["area_id", "period_index"])
-        panel = panel.merge(shares.reset_index(), on=["area_id", "period_index"], how="left")
-        for strategy_id in sorted(deployments["strategy_id"].astype(str).unique()):
-            col = active_column(strategy_id)
-            panel[col] = panel[col].fillna(0.0)
-            strategies[strategy_id] = col
-    panel = panel.sort_values(["area_id", "period_index"], ignore_index=True)
-    panel.attrs.update(
-        {"freq": freq, "exposure_unit": exposure_unit, "strategies": strategies, "notes": notes,
-         "reporting": list(reporting.columns)}
-    )
     return panel
+
+
+def _add_strategies(
+    panel: pd.DataFrame, deployments: pd.DataFrame | None, grid: pd.DataFrame,
+    periods: pd.PeriodIndex, end: pd.Timestamp,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Add one ``active_<strategy>`` share per deployed strategy; return the id-to-column map."""
+    strategies: dict[str, str] = {}
+    if deployments is None or not len(deployments):
+        return panel, strategies
+    shares = _active_shares(deployments, grid, periods, end)
+    shares.index = shares.index.set_names(["area_id", "period_index"])
+    panel = panel.merge(shares.reset_index(), on=["area_id", "period_index"], how="left")
+    for strategy_id in sorted(deployments["strategy_id"].astype(str).unique()):
+        col = active_column(strategy_id)
+        panel[col] = panel[col].fillna(0.0)
+        strategies[strategy_id] = col
+    return panel, strategies
 
 
 #: Longest delay between an incident and its report that counts as prompt (days).

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,7 +25,12 @@ from typing import Any, TextIO
 from protection_eval.distributed.client import SCHEDULER_TIMEOUT_S, SchedulerError, connect
 from protection_eval.runs.kernels import ENGINE
 from protection_eval.runs.pdf import PdfPrinter
-from protection_eval.runs.runner import RunResult, remove_stale_staging, run_mission
+from protection_eval.runs.runner import (
+    RunOptions,
+    RunResult,
+    remove_stale_staging,
+    run_mission_with,
+)
 
 EXECUTORS = ("local", "dask")
 
@@ -160,7 +165,7 @@ def _limit_threads() -> None:
 
 
 def _run_in_worker(
-    path: str, options: dict[str, Any], events: Any | None, slots: Any | None = None,
+    path: str, options: RunOptions, events: Any | None, slots: Any | None = None,
     printer: Any | None = None,
 ) -> RunResult:
     """Run one mission in a worker process, forwarding progress events to ``events``.
@@ -174,7 +179,7 @@ def _run_in_worker(
     progress = events.put if events is not None else None
     if printer == WORKER_PRINTER:
         printer = _worker_printer()
-    return run_mission(path, progress=progress, slot=slots, printer=printer, **options)
+    return run_mission_with(path, options, progress=progress, slot=slots, printer=printer)
 
 
 #: Asks a worker process for the printer it keeps (:func:`_worker_printer`).
@@ -240,13 +245,13 @@ def _failed_result(
 
 
 def _run_alone(
-    path: Path, options: dict[str, Any], progress: Any, printer: PdfPrinter | None = None
+    path: Path, options: RunOptions, progress: Any, printer: PdfPrinter | None = None
 ) -> RunResult:
     """Run one mission in this process; whatever it raises fails that mission only."""
     try:
-        return run_mission(path, progress=progress, printer=printer, **options)
+        return run_mission_with(path, options, progress=progress, printer=printer)
     except Exception as exc:
-        return _failed_result(path, options["reports_dir"], exc, "the run of this mission stopped")
+        return _failed_result(path, options.reports_dir, exc, "the run of this mission stopped")
 
 
 def _drain(events: Any, progress: Callable[[dict[str, Any]], None], stop: threading.Event) -> None:
@@ -260,7 +265,7 @@ def _drain(events: Any, progress: Callable[[dict[str, Any]], None], stop: thread
 
 
 def _run_local(
-    paths: Sequence[Path], jobs: int, options: dict[str, Any],
+    paths: Sequence[Path], jobs: int, options: RunOptions,
     progress: Callable[[dict[str, Any]], None] | None,
 ) -> list[RunResult]:
     if jobs <= 1:
@@ -296,7 +301,7 @@ def _run_local(
                 try:
                     results[i] = future.result()
                 except Exception as exc:
-                    results[i] = _failed_result(paths[i], options["reports_dir"], exc)
+                    results[i] = _failed_result(paths[i], options.reports_dir, exc)
         stop.set()
         if drainer is not None:
             drainer.join(timeout=5)
@@ -310,7 +315,7 @@ def _connect(scheduler: str, timeout: float) -> Any:
 
 
 def _run_dask(
-    paths: Sequence[Path], scheduler: str, options: dict[str, Any],
+    paths: Sequence[Path], scheduler: str, options: RunOptions,
     progress: Callable[[dict[str, Any]], None] | None, timeout: float = SCHEDULER_TIMEOUT_S,
 ) -> list[RunResult]:
     from dask.distributed import as_completed as dask_completed
@@ -331,7 +336,7 @@ def _run_dask(
             try:
                 results[i] = future.result()
             except Exception as exc:
-                results[i] = _failed_result(paths[i], options["reports_dir"], exc)
+                results[i] = _failed_result(paths[i], options.reports_dir, exc)
             if progress:
                 progress({"mission": _label(paths[i]), "notebook": None,
                           "state": results[i].status})
@@ -401,40 +406,61 @@ def run_missions(
     SchedulerError
         When the Dask scheduler cannot be reached; no mission ran.
     """
+    _check_executor(executor, scheduler)
+    started = time.perf_counter()
+    reports_dir = Path(reports_dir).resolve()
+    paths = [Path(p).resolve() for p in paths]
+    options = RunOptions(
+        reports_dir=reports_dir,
+        notebooks=None if notebooks is None else tuple(Path(n).resolve() for n in notebooks),
+        period=period,
+        engine=engine,
+    )
+    # Staging folders of dead runs hold row-level data and unaudited shared files.
+    remove_stale_staging(reports_dir)
+    results = _run_batch(paths, executor, max(1, jobs), options, progress,
+                         scheduler=scheduler, scheduler_timeout=scheduler_timeout)
+    errors = _write_across_missions(reports_dir) if build_index else []
+    return BatchResult(results, round(time.perf_counter() - started, 3), errors)
+
+
+def _check_executor(executor: str, scheduler: str | None) -> None:
+    """Raise ValueError for an unknown executor, or ``dask`` without a scheduler address."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
     if executor == "dask" and not scheduler:
         raise ValueError("executor 'dask' needs the scheduler address (--scheduler tcp://...)")
-    started = time.perf_counter()
-    reports_dir = Path(reports_dir).resolve()
-    paths = [Path(p).resolve() for p in paths]
-    options: dict[str, Any] = {"reports_dir": reports_dir, "period": period, "engine": engine}
-    if notebooks is not None:
-        options["notebooks"] = [Path(n).resolve() for n in notebooks]
-    # Staging folders of dead runs hold row-level data and unaudited shared files.
-    remove_stale_staging(reports_dir)
+
+
+def _run_batch(
+    paths: Sequence[Path], executor: str, jobs: int, options: RunOptions,
+    progress: Callable[[dict[str, Any]], None] | None, *, scheduler: str | None,
+    scheduler_timeout: float,
+) -> list[RunResult]:
+    """Run every mission where the executor says; return their results in the order given."""
     if executor == "dask":
-        results = _run_dask(paths, scheduler or "", options, progress, scheduler_timeout)
-    elif scheduler:
+        return _run_dask(paths, scheduler or "", options, progress, scheduler_timeout)
+    if scheduler:
         # Heavy steps on the cluster: a scheduler that does not answer stops the batch before
         # any mission starts, as for executor "dask"; one lost later fails its missions alone.
         _connect(scheduler, scheduler_timeout).close()
-        options |= {"scheduler": scheduler, "scheduler_timeout": scheduler_timeout}
-        results = _run_local(paths, max(1, jobs), options, progress)
-    else:
-        results = _run_local(paths, max(1, jobs), options, progress)
-    errors: list[str] = []
-    if build_index:
-        from protection_eval.inventory.strategies import load_catalogue
-        from protection_eval.runs.evidence import write_evidence
-        from protection_eval.runs.report_index import write_report_index
+        options = replace(options, scheduler=scheduler, scheduler_timeout=scheduler_timeout)
+    return _run_local(paths, jobs, options, progress)
 
-        try:
-            write_evidence(reports_dir, load_catalogue())
-        except Exception as exc:  # an unattended batch reports, and exits 1 for it
-            errors.append(f"evidence across missions not written: {type(exc).__name__}: {exc}")
-        try:
-            write_report_index(reports_dir)
-        except Exception as exc:
-            errors.append(f"reports index not written: {type(exc).__name__}: {exc}")
-    return BatchResult(results, round(time.perf_counter() - started, 3), errors)
+
+def _write_across_missions(reports_dir: Path) -> list[str]:
+    """Pool the strategy evidence across missions and rebuild the index; return what failed."""
+    from protection_eval.inventory.strategies import load_catalogue
+    from protection_eval.runs.evidence import write_evidence
+    from protection_eval.runs.report_index import write_report_index
+
+    errors: list[str] = []
+    try:
+        write_evidence(reports_dir, load_catalogue())
+    except Exception as exc:  # an unattended batch reports, and exits 1 for it
+        errors.append(f"evidence across missions not written: {type(exc).__name__}: {exc}")
+    try:
+        write_report_index(reports_dir)
+    except Exception as exc:
+        errors.append(f"reports index not written: {type(exc).__name__}: {exc}")
+    return errors

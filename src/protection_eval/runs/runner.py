@@ -20,9 +20,9 @@ import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -145,6 +145,47 @@ class RunResult:
     def ok(self) -> bool:
         """Whether the run finished and passed every check."""
         return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run is asked to do: the same for every mission of a batch.
+
+    :func:`run_mission` makes one from its keywords, which it documents; a batch
+    (:func:`protection_eval.runs.batch.run_missions`) makes one and sends it to every mission
+    it runs (:func:`run_mission_with`).
+
+    Attributes
+    ----------
+    reports_dir : Path
+        Root of the reports.
+    notebooks : tuple of Path or None
+        Notebooks to run, in order; None for every numbered notebook.
+    seed : int or None
+        Random seed passed to the notebooks; None for the mission's own.
+    extra_parameters : mapping or None
+        More papermill parameters for every notebook.
+    period : str or None
+        Reporting period the mission is analysed over.
+    export_html : bool
+        Whether each executed notebook is rendered to offline HTML in the restricted part.
+    scheduler : str or None
+        A Dask scheduler the heavy steps run on.
+    scheduler_timeout : float
+        Seconds to wait for the scheduler to answer.
+    engine : str
+        The papermill engine that executes the notebooks, by its name in papermill's registry.
+    """
+
+    reports_dir: Path
+    notebooks: tuple[Path, ...] | None = None
+    seed: int | None = None
+    extra_parameters: Mapping[str, Any] | None = None
+    period: str | None = None
+    export_html: bool = True
+    scheduler: str | None = None
+    scheduler_timeout: float = SCHEDULER_TIMEOUT_S
+    engine: str = ENGINE
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -305,96 +346,147 @@ def notebook_needs(node: Any, earlier: Sequence[str]) -> list[str]:
     return list(earlier) if declared is None else [n for n in declared if n in earlier]
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One mission's run as it goes: who it is, where it goes, what its caller lends it.
+
+    Fixed when the run starts, but for ``records`` (one per notebook, appended as the notebooks
+    are read) and ``findings`` (the plausibility check's, for the summary and the manifest).
+    """
+
+    config_path: Path
+    mission_code: str
+    run_id: str
+    final: Path
+    started: float
+    started_at: dt.datetime
+    options: RunOptions
+    progress: Callable[[dict[str, Any]], None] | None
+    slot: AbstractContextManager[Any] | None
+    printer: PdfPrinter
+    records: list[NotebookRecord] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+    def emit(self, notebook: str | None, state: str, index: int = 0, total: int = 0) -> None:
+        """Send one progress event to the caller, if it listens."""
+        if self.progress is not None:
+            self.progress({"mission": self.mission_code, "notebook": notebook, "state": state,
+                           "index": index, "total": total})
+
+
+@dataclass(frozen=True)
+class _Notebooks:
+    """The notebooks a run executes, their text, and what executes them and prints the brief.
+
+    ``kernels`` is the mission's warm-kernel pool (None with another engine or no notebook);
+    ``printer`` is started with the notebooks when the run prints the brief, else None.
+    """
+
+    todo: list[Path]
+    sources: dict[Path, str]
+    kernels: KernelPool | None
+    printer: PdfPrinter | None
+
+
+@dataclass(frozen=True)
+class _Execution:
+    """What the threads executing a run's notebooks share: one record per notebook, in order."""
+
+    run: _Run
+    notebooks: _Notebooks
+    nodes: list[Any]
+    records: list[NotebookRecord]
+    parameters: dict[str, Any]
+    restricted: Path
+    slot: AbstractContextManager[Any]
+    failures: dict[str, RunFailed] = field(default_factory=dict)
+
+
 def _execute_notebooks(
-    todo: Sequence[Path],
-    parameters: dict[str, Any],
-    restricted: Path,
-    records: list[NotebookRecord],
-    *,
-    slot: AbstractContextManager[Any] | None,
-    export_html: bool,
-    emit: Callable[..., None],
-    engine: str = ENGINE,
-    kernels: KernelPool | None = None,
-    sources: dict[Path, str] | None = None,
+    run: _Run, notebooks: _Notebooks, parameters: dict[str, Any], restricted: Path
 ) -> None:
-    """Execute notebooks, each once what it needs has succeeded, holding ``slot`` meanwhile.
+    """Execute notebooks, each once what it needs has succeeded, holding the run's slot meanwhile.
 
     Notebooks that need nothing of each other run at the same time when the slot allows (a
     batch's ``--jobs``); without a slot they run one at a time. With the warm-kernel engine,
-    each notebook borrows a kernel of ``kernels`` while it runs (the mission's one kernel, or
-    a second one for a notebook running beside another). ``sources`` holds the notebooks'
-    text when already read. One record per notebook is appended to ``records`` first. Raises
-    :class:`RunFailed` for the first notebook, in order, that failed.
+    each notebook borrows a kernel of the pool while it runs (the mission's one kernel, or a
+    second one for a notebook running beside another). One record per notebook is appended to
+    the run's records first. Raises :class:`RunFailed` for the first notebook, in order, that
+    failed.
     """
     import jupytext
 
-    slot = slot if slot is not None else threading.Semaphore(1)
-    texts = sources or {}
+    todo, texts = notebooks.todo, notebooks.sources
     nodes = [jupytext.reads(texts[nb], fmt={"extension": nb.suffix}) if nb in texts
              else jupytext.read(nb) for nb in todo]
+    records = [NotebookRecord(nb.name, "waiting", 0.0, f"{RESTRICTED}/{nb.stem}.ipynb")
+               for nb in todo]
+    run.records.extend(records)
+    slot = run.slot if run.slot is not None else threading.Semaphore(1)
+    execution = _Execution(run, notebooks, nodes, records, parameters, restricted, slot)
     stems = [nb.stem for nb in todo]
-    start = len(records)
-    records.extend(NotebookRecord(nb.name, "waiting", 0.0, f"{RESTRICTED}/{nb.stem}.ipynb")
-                   for nb in todo)
-    failures: dict[str, RunFailed] = {}
-
-    def execute(index: int, output: Path) -> Any:
-        notebook = todo[index]
-        if engine != ENGINE:
-            return _execute_notebook(nodes[index], notebook.name, output, parameters, None,
-                                     engine=engine)
-        pool = kernels if kernels is not None else _one_off_pool()
-        try:
-            with pool.kernel() as kernel:
-                return _execute_notebook(nodes[index], notebook.name, output, parameters,
-                                         None, engine=engine, kernel=kernel)
-        except KernelStartError as exc:
-            raise RunFailed(f"{notebook.name}: {exc}", notebook=notebook.name) from None
-        finally:
-            if kernels is None:
-                pool.close()
-
-    def run(index: int, needs: list[Future]) -> bool:
-        notebook, record = todo[index], records[start + index]
-        if not all(need.result() for need in needs):
-            record.status = "skipped"
-            return False
-        output = restricted / f"{notebook.stem}.ipynb"
-        executed = None
-        with slot:
-            emit(notebook.name, "running", index + 1, len(todo))
-            t0 = time.perf_counter()
-            try:
-                # No working directory per run: papermill changes the process's own, which
-                # missions running side by side in one process share.
-                executed = execute(index, output)
-                record.status = "ok"
-            except RunFailed as exc:
-                record.status = "failed"
-                failures[notebook.name] = exc
-            finally:
-                record.seconds = round(time.perf_counter() - t0, 3)
-        if export_html and output.exists():
-            import nbformat
-
-            # The notebook as executed, or as papermill saved it when a cell failed.
-            page = executed if executed is not None else nbformat.read(output, as_version=4)
-            record.html = f"{RESTRICTED}/{_export_html(page, output, parameters).name}"
-        emit(notebook.name, record.status, index + 1, len(todo))
-        return record.status == "ok"
-
     # One thread per notebook: each waits for what it needs, all of which started before it.
     with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
         futures: list[Future] = []
         for index, node in enumerate(nodes):
             needs = [futures[stems.index(n)] for n in notebook_needs(node, stems[:index])]
-            futures.append(pool.submit(run, index, needs))
+            futures.append(pool.submit(_run_notebook, execution, index, needs))
         for future in futures:
             future.result()
-    for record in records[start:]:
-        if record.notebook in failures:
-            raise failures[record.notebook]
+    for record in records:
+        if record.notebook in execution.failures:
+            raise execution.failures[record.notebook]
+
+
+def _run_notebook(execution: _Execution, index: int, needs: list[Future]) -> bool:
+    """Execute notebook ``index`` once its ``needs`` succeeded; return whether it is ``ok``."""
+    run, todo = execution.run, execution.notebooks.todo
+    notebook, record = todo[index], execution.records[index]
+    if not all(need.result() for need in needs):
+        record.status = "skipped"
+        return False
+    output = execution.restricted / f"{notebook.stem}.ipynb"
+    executed = None
+    with execution.slot:
+        run.emit(notebook.name, "running", index + 1, len(todo))
+        t0 = time.perf_counter()
+        try:
+            # No working directory per run: papermill changes the process's own, which
+            # missions running side by side in one process share.
+            executed = _execute_on_kernel(execution, index, output)
+            record.status = "ok"
+        except RunFailed as exc:
+            record.status = "failed"
+            execution.failures[notebook.name] = exc
+        finally:
+            record.seconds = round(time.perf_counter() - t0, 3)
+    if run.options.export_html and output.exists():
+        import nbformat
+
+        # The notebook as executed, or as papermill saved it when a cell failed.
+        page = executed if executed is not None else nbformat.read(output, as_version=4)
+        record.html = f"{RESTRICTED}/{_export_html(page, output, execution.parameters).name}"
+    run.emit(notebook.name, record.status, index + 1, len(todo))
+    return record.status == "ok"
+
+
+def _execute_on_kernel(execution: _Execution, index: int, output: Path) -> Any:
+    """Execute notebook ``index`` into ``output`` with the run's engine; return it executed."""
+    notebook, node = execution.notebooks.todo[index], execution.nodes[index]
+    engine, kernels = execution.run.options.engine, execution.notebooks.kernels
+    if engine != ENGINE:
+        return _execute_notebook(node, notebook.name, output, execution.parameters, None,
+                                 engine=engine)
+    pool = kernels if kernels is not None else _one_off_pool()
+    try:
+        with pool.kernel() as kernel:
+            return _execute_notebook(node, notebook.name, output, execution.parameters, None,
+                                     engine=engine, kernel=kernel)
+    except KernelStartError as exc:
+        raise RunFailed(f"{notebook.name}: {exc}", notebook=notebook.name) from None
+    finally:
+        if kernels is None:
+            pool.close()
 
 
 def _one_off_pool() -> KernelPool:
@@ -471,307 +563,372 @@ def run_mission(
     -------
     RunResult
         The outcome; the run never raises for a mission's own problem.
+
+    See Also
+    --------
+    run_mission_with : The same run, its options already made once (a :class:`RunOptions`).
+    """
+    options = RunOptions(
+        reports_dir=reports_root(reports_dir),
+        notebooks=None if notebooks is None else tuple(notebooks),
+        seed=seed,
+        extra_parameters=extra_parameters,
+        period=period,
+        export_html=export_html,
+        scheduler=scheduler,
+        scheduler_timeout=scheduler_timeout,
+        engine=engine,
+    )
+    return run_mission_with(config_path, options, run_id=run_id, progress=progress, slot=slot,
+                            printer=printer)
+
+
+def run_mission_with(
+    config_path: str | Path,
+    options: RunOptions,
+    *,
+    run_id: str | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    slot: AbstractContextManager[Any] | None = None,
+    printer: PdfPrinter | None = None,
+) -> RunResult:
+    """Run every notebook for one mission, with options made once (as a batch's workers do).
+
+    Parameters
+    ----------
+    config_path : str or Path
+        The mission YAML.
+    options : RunOptions
+        What the run is asked to do: the keywords of :func:`run_mission`, which documents them.
+    run_id : str, optional
+        Run id (default: :func:`new_run_id`).
+    progress : callable, optional
+        Receives the run's progress events (see :func:`run_mission`).
+    slot : context manager, optional
+        Held while a notebook executes (a batch's semaphore).
+    printer : PdfPrinter, optional
+        The browser that prints ``brief.pdf``; default: one for this run, closed at its end.
+
+    Returns
+    -------
+    RunResult
+        The outcome; the run never raises for a mission's own problem.
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC)
-    reports_dir = reports_root(reports_dir)
     config_path = Path(config_path).resolve()
     run_id = run_id or new_run_id(started_at)
-    records: list[NotebookRecord] = []
-    findings: list[str] = []
-    mission_code = config_path.stem
+    config, error, mission_code = _load_config(config_path)
+    lent = nullcontext(printer) if printer is not None else _own_printer()
+    with lent as run_printer:
+        run = _Run(config_path, mission_code, run_id, options.reports_dir / mission_code / run_id,
+                   started, started_at, options, progress, slot, run_printer)
+        return _run_in_staging(run, config, error)
 
-    def emit(notebook: str | None, state: str, index: int = 0, total: int = 0) -> None:
-        if progress is not None:
-            progress({"mission": mission_code, "notebook": notebook, "state": state,
-                      "index": index, "total": total})
 
-    config: MissionConfig | None = None
-    error: dict[str, Any] | None = None
-    own_printer = None
-    if printer is None:
-        from protection_eval.runs.pdf import PdfPrinter
+def _own_printer() -> PdfPrinter:
+    """Return a printer for one run (closed when its ``with`` block ends)."""
+    from protection_eval.runs.pdf import PdfPrinter
 
-        printer = own_printer = PdfPrinter()
+    return PdfPrinter()
+
+
+def _load_config(config_path: Path) -> tuple[MissionConfig | None, dict[str, Any] | None, str]:
+    """Return the mission's configuration, the error that stopped reading it, its folder's name.
+
+    A configuration that cannot be read still gets a run folder, under a safe label of the
+    file's name (:func:`folder_label`), whose manifest says why.
+    """
     try:
         config = load_mission_config(config_path)
-        mission_code = config.mission
     except ConfigError as exc:
         error = {"message": str(exc), "step": "configuration"}
-        mission_code = folder_label(config_path.stem)
-    mission_dir = reports_dir / mission_code
-    final = mission_dir / run_id
-    try:
-        return _run_in_staging(
-            mission_code, run_id, final, config, config_path, error, started, started_at,
-            records, emit, period=period, seed=seed, extra_parameters=extra_parameters,
-            notebooks=notebooks, slot=slot, export_html=export_html,
-            scheduler=(scheduler, scheduler_timeout), engine=engine, printer=printer,
-            findings=findings)
-    finally:
-        if own_printer is not None:
-            own_printer.close()
+        return None, error, folder_label(config_path.stem)
+    return config, None, config.mission
 
 
 def _run_in_staging(
-    mission_code: str, run_id: str, final: Path, config: MissionConfig | None,
-    config_path: Path, error: dict[str, Any] | None, started: float,
-    started_at: dt.datetime, records: list[NotebookRecord], emit: Callable[..., None], *,
-    period: str | None, seed: int | None, extra_parameters: dict[str, Any] | None,
-    notebooks: Sequence[Path] | None, slot: AbstractContextManager[Any] | None,
-    export_html: bool, scheduler: tuple[str | None, float], engine: str, printer: PdfPrinter,
-    findings: list[str],
+    run: _Run, config: MissionConfig | None, error: dict[str, Any] | None
 ) -> RunResult:
-    """Run the mission in its staging folder, then move the folder to ``final``.
-
-    ``findings`` receives the plausibility check's findings (for the summary and manifest).
-    """
-    mission_dir = final.parent
+    """Run the mission in its staging folder, then move the folder to its final place."""
+    mission_dir = run.final.parent
     try:
-        staging, lock = _open_staging(mission_dir, run_id)
+        staging, lock = _open_staging(mission_dir, run.run_id)
     except OSError as exc:
-        return _unwritten(mission_code, run_id, final, started, records, exc, error,
-                          f"cannot create the run folder under {mission_dir}")
+        return _unwritten(run, exc, error, f"cannot create the run folder under {mission_dir}")
     try:
         parameters: dict[str, Any] = {}
         mission: MissionData | None = None
         if config is not None:
-            config, mission, parameters, error = _run_steps(
-                config, config_path, staging, period, seed, extra_parameters, notebooks,
-                records, slot=slot, export_html=export_html, emit=emit,
-                scheduler=scheduler, engine=engine, printer=printer, findings=findings,
-            )
-        from protection_eval.io.writers import write_json
-        from protection_eval.runs.pdf import print_shared_pdfs
-        from protection_eval.runs.publish import reject_shared
-
-        status = "failed" if error else "ok"
-        # Printed only now, from the brief the gate audited and published (see runs.pdf).
-        shared_pdfs = (print_shared_pdfs(staging / SHARED, printer) if not error and config
-                       else {})
-        emit(None, status)
-        if error:
-            # The gate has moved what the notebooks staged under restricted/; a shared folder
-            # written any other way goes the same way.
-            reject_shared(staging / SHARED, staging / RESTRICTED)
-            rejected = staging / RESTRICTED / SHARED_REJECTED
-            error["shared_rejected"] = (f"{RESTRICTED}/{SHARED_REJECTED}" if rejected.exists()
-                                        else None)
-        seconds = round(time.perf_counter() - started, 3)
-        manifest = {
-            "mission": mission_code,
-            "run_id": run_id,
-            "status": status,
-            "started_at": started_at.isoformat(),
-            "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-            "seconds": seconds,
-            "error": error,
-            "synthetic": bool(config and config.synthetic),
-            "notebooks": [asdict(r) for r in records],
-            "parameters": {k: v for k, v in parameters.items() if not k.endswith("_dir")
-                           and k != "run_dir"},
-            "inputs": _input_records(config, mission) if config else [],
-            "versions": {"protection_eval": protection_eval.__version__,
-                         "python": platform.python_version()},
-            "git_commit": git_commit(),
-            "config_path": str(config_path),
-            "period": period,
-            "seed": parameters.get("seed"),
-            "shared_pdfs": shared_pdfs,
-            "plausibility_findings": findings,
-        }
-        write_json(manifest, staging / MANIFEST)
-        os.replace(staging, final)
+            config, mission, parameters, error = _run_steps(run, config, staging)
+        seconds = _close_staging(run, staging, config, mission, parameters, error)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        return _unwritten(mission_code, run_id, final, started, records, exc, error,
-                          f"cannot write the run under {mission_dir}")
+        return _unwritten(run, exc, error, f"cannot write the run under {mission_dir}")
     finally:
         lock.close()
+    return _finish(run, error, seconds)
+
+
+def _close_staging(
+    run: _Run, staging: Path, config: MissionConfig | None, mission: MissionData | None,
+    parameters: dict[str, Any], error: dict[str, Any] | None,
+) -> float:
+    """Print the shared PDFs or reject the shared part, write the manifest, move the folder.
+
+    Returns the run's wall time, as the manifest has it.
+    """
+    from protection_eval.io.writers import write_json
+    from protection_eval.runs.pdf import print_shared_pdfs
+    from protection_eval.runs.publish import reject_shared
+
+    # Printed only now, from the brief the gate audited and published (see runs.pdf).
+    shared_pdfs = (print_shared_pdfs(staging / SHARED, run.printer) if not error and config
+                   else {})
+    run.emit(None, "failed" if error else "ok")
+    if error:
+        # The gate has moved what the notebooks staged under restricted/; a shared folder
+        # written any other way goes the same way.
+        reject_shared(staging / SHARED, staging / RESTRICTED)
+        rejected = staging / RESTRICTED / SHARED_REJECTED
+        error["shared_rejected"] = (f"{RESTRICTED}/{SHARED_REJECTED}" if rejected.exists()
+                                    else None)
+    seconds = round(time.perf_counter() - run.started, 3)
+    manifest = _manifest(run, config, mission, parameters, error, shared_pdfs, seconds)
+    write_json(manifest, staging / MANIFEST)
+    os.replace(staging, run.final)
+    return seconds
+
+
+def _manifest(
+    run: _Run, config: MissionConfig | None, mission: MissionData | None,
+    parameters: dict[str, Any], error: dict[str, Any] | None, shared_pdfs: dict[str, Any],
+    seconds: float,
+) -> dict[str, Any]:
+    """Return the run's ``manifest.json``: what ran, on which inputs, how long, how it ended."""
+    return {
+        "mission": run.mission_code,
+        "run_id": run.run_id,
+        "status": "failed" if error else "ok",
+        "started_at": run.started_at.isoformat(),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        "seconds": seconds,
+        "error": error,
+        "synthetic": bool(config and config.synthetic),
+        "notebooks": [asdict(r) for r in run.records],
+        "parameters": {k: v for k, v in parameters.items() if not k.endswith("_dir")
+                       and k != "run_dir"},
+        "inputs": _input_records(config, mission) if config else [],
+        "versions": {"protection_eval": protection_eval.__version__,
+                     "python": platform.python_version()},
+        "git_commit": git_commit(),
+        "config_path": str(run.config_path),
+        "period": run.options.period,
+        "seed": parameters.get("seed"),
+        "shared_pdfs": shared_pdfs,
+        "plausibility_findings": run.findings,
+    }
+
+
+def _finish(run: _Run, error: dict[str, Any] | None, seconds: float) -> RunResult:
+    """Return the result of a run now in its final place; ``latest`` moves to an ok run."""
+    status = "failed" if error else "ok"
     message = error["message"] if error else None
     try:
-        (final / LOCK_FILE).unlink(missing_ok=True)
+        (run.final / LOCK_FILE).unlink(missing_ok=True)
         if status == "ok":
-            _link_latest(mission_dir, run_id)
+            _link_latest(run.final.parent, run.run_id)
     except OSError as exc:
         status, message = "failed", f"the run finished but `latest` was not moved to it: {exc}"
-    return RunResult(mission_code, run_id, status, final, message, seconds, records, findings)
+    return RunResult(run.mission_code, run.run_id, status, run.final, message, seconds,
+                     run.records, run.findings)
 
 
 def _run_steps(
-    config: MissionConfig,
-    config_path: Path,
-    staging: Path,
-    period: str | None,
-    seed: int | None,
-    extra_parameters: dict[str, Any] | None,
-    notebooks: Sequence[Path] | None,
-    records: list[NotebookRecord],
-    *,
-    slot: AbstractContextManager[Any] | None,
-    export_html: bool,
-    emit: Callable[..., None],
-    scheduler: tuple[str | None, float] = (None, SCHEDULER_TIMEOUT_S),
-    engine: str = ENGINE,
-    printer: PdfPrinter | None = None,
-    findings: list[str] | None = None,
+    run: _Run, config: MissionConfig, staging: Path
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
     """Validate, execute the notebooks and check a run in ``staging``.
 
     Returns the run's configuration (None when its copy is unusable), the validated mission,
-    the notebooks' parameters and the error (None when every step passed); ``findings``
-    receives the plausibility check's findings.
+    the notebooks' parameters and the error (None when every step passed); the run's
+    ``findings`` receive the plausibility check's findings.
     """
-    findings = [] if findings is None else findings
+    chosen = run.options.notebooks
     try:
-        todo = list(notebooks if notebooks is not None else notebook_paths())
+        todo = list(chosen if chosen is not None else notebook_paths())
         # Read once: the kernel imports what they import, papermill runs them.
         sources = {nb: nb.read_text(encoding="utf-8") for nb in todo}
     except OSError as exc:
         return config, None, {}, {"message": f"{type(exc).__name__}: {exc}",
                                   "step": "environment"}
     kernels = None
-    if engine == ENGINE and todo:
+    if run.options.engine == ENGINE and todo:
         # Started now, the kernel imports the stack while this process validates the mission.
         kernels = KernelPool(_kernel_name(), notebook_imports(sources.values()))
         kernels.prestart()
     try:
         # A full run prints the brief: its printer starts with the notebooks, off the path.
-        return _validate_and_execute(
-            config, staging, period, seed, extra_parameters, todo, sources, records,
-            slot=slot, export_html=export_html, emit=emit, scheduler=scheduler,
-            engine=engine, kernels=kernels, findings=findings,
-            printer=printer if notebooks is None else None)
+        printer = run.printer if chosen is None else None
+        return _validate_and_execute(run, config, staging,
+                                     _Notebooks(todo, sources, kernels, printer))
     finally:
         if kernels is not None:
             kernels.close()
 
 
 def _validate_and_execute(
-    config: MissionConfig,
-    staging: Path,
-    period: str | None,
-    seed: int | None,
-    extra_parameters: dict[str, Any] | None,
-    todo: list[Path],
-    sources: dict[Path, str],
-    records: list[NotebookRecord],
-    *,
-    slot: AbstractContextManager[Any] | None,
-    export_html: bool,
-    emit: Callable[..., None],
-    scheduler: tuple[str | None, float],
-    engine: str,
-    kernels: KernelPool | None,
-    printer: PdfPrinter | None,
-    findings: list[str],
+    run: _Run, config: MissionConfig, staging: Path, notebooks: _Notebooks
 ) -> tuple[MissionConfig | None, MissionData | None, dict[str, Any], dict[str, Any] | None]:
-    from protection_eval.distributed import heavy_steps_on
-    from protection_eval.ingest.tables import MissionInputError
-    from protection_eval.runs.mission_cache import write_mission_cache
-    from protection_eval.runs.missions import load_mission, load_mission_for_audit
-    from protection_eval.runs.plausibility import check_plausibility
-    from protection_eval.runs.publish import publish_shared
+    """Ingest and check the mission, execute the notebooks and publish what the gate passes.
 
-    restricted, shared = staging / RESTRICTED, staging / SHARED
+    Returns as :func:`_run_steps`; the mission returned is the one the run held last (as
+    ingested when it stopped before the cache was written).
+    """
+    from protection_eval.distributed import heavy_steps_on
+    from protection_eval.runs.missions import load_mission, load_mission_for_audit
+
+    restricted = staging / RESTRICTED
     try:
-        run_config = _derived_config(config, period, restricted)
+        run_config = _derived_config(config, run.options.period, restricted)
         config = load_mission_config(run_config)
     except ConfigError as exc:
         return None, None, {}, {"message": str(exc), "step": "configuration"}
     except OSError as exc:
         return None, None, {}, {"message": f"{type(exc).__name__}: {exc}",
                                 "step": "environment"}
-    parameters = {
-        "mission_config": str(run_config),
-        "run_dir": str(staging),
-        "restricted_dir": str(restricted),
-        "shared_dir": str(shared),
-        "seed": config.seed if seed is None else seed,
-        **(extra_parameters or {}),
-    }
-    address, timeout = scheduler
-    if address:
-        # The notebooks send their heavy steps to the same cluster (heavy_steps_on).
-        parameters |= {"scheduler": address, "scheduler_timeout": timeout}
+    parameters = _notebook_parameters(run.options, config, run_config, staging)
     mission: MissionData | None = None
     error: dict[str, Any] | None = None
     try:
         # The audit's needles are taken while the sources are read: the gate never reads them
         # again. HOOK: local or Dask. Track ingestion here, coverage and control points in
         # notebooks.
-        with heavy_steps_on(address, timeout=timeout):
+        with heavy_steps_on(run.options.scheduler, timeout=run.options.scheduler_timeout):
             mission, needles = load_mission_for_audit(config)
-        if not mission.validation.usable:
-            write_validation(mission, restricted)
-            raise RunFailed("; ".join(mission.validation.errors))
-        # Before any figure: what the data can and cannot answer (validation.json, summary).
-        check = check_plausibility(mission)
-        write_validation(mission, restricted, check)
-        findings[:] = check.findings
-        write_mission_cache(mission, run_config)
+        _check_mission(mission, run_config, restricted, run.findings)
         # From here on the runner holds the mission as cached, each table read when first used
         # (the audit reads the incidents and areas): the mission as ingested, GPS tracks
         # included, is no longer held while the notebooks run.
         mission = load_mission(run_config)
         return_freed_memory()
+        _execute_and_publish(run, staging, mission, needles, notebooks, parameters)
+    except Exception as exc:
+        error = _step_error(exc, restricted)
+    return config, mission, parameters, error
 
-        def build(staged: Path) -> None:
-            # The notebooks write their shared part into the gate's staging folder.
-            parameters["shared_dir"] = str(staged)
-            if printer is not None:
-                printer.start()
-            try:
-                _execute_notebooks(todo, parameters, restricted, records, slot=slot,
-                                   export_html=export_html, emit=emit, engine=engine,
-                                   kernels=kernels, sources=sources)
-            finally:
-                if kernels is not None:  # the kernels exit (and free their memory) meanwhile
-                    kernels.release()
-            emit(None, "auditing")
 
-        # The mission's ledger: this run's totals must not be subtracted from earlier runs'.
-        outcome = publish_shared(build, shared, restricted, mission,
-                                 ledger=mission_file(staging.parent, "ledger"),
-                                 run=staging.name.removeprefix(STAGING_PREFIX),
-                                 needles=needles)
-        parameters["shared_dir"] = str(shared)
-        if not outcome.published:
-            raise RunFailed(outcome.message, findings=outcome.places,
-                            rejected=outcome.rejected)
-    except SchedulerError as exc:
-        error = {"message": str(exc), "step": "scheduler"}
-    except RunFailed as exc:
+def _notebook_parameters(
+    options: RunOptions, config: MissionConfig, run_config: Path, staging: Path
+) -> dict[str, Any]:
+    """Return the papermill parameters every notebook of the run receives."""
+    parameters = {
+        "mission_config": str(run_config),
+        "run_dir": str(staging),
+        "restricted_dir": str(staging / RESTRICTED),
+        "shared_dir": str(staging / SHARED),
+        "seed": config.seed if options.seed is None else options.seed,
+        **(options.extra_parameters or {}),
+    }
+    if options.scheduler:
+        # The notebooks send their heavy steps to the same cluster (heavy_steps_on).
+        parameters |= {"scheduler": options.scheduler,
+                       "scheduler_timeout": options.scheduler_timeout}
+    return parameters
+
+
+def _check_mission(
+    mission: MissionData, run_config: Path, restricted: Path, findings: list[str]
+) -> None:
+    """Refuse an unusable mission; write its validation and plausibility check, and cache it.
+
+    ``findings`` receives the plausibility check's findings. Raises :class:`RunFailed` when
+    validation left the mission unusable.
+    """
+    from protection_eval.runs.mission_cache import write_mission_cache
+    from protection_eval.runs.plausibility import check_plausibility
+
+    if not mission.validation.usable:
+        write_validation(mission, restricted)
+        raise RunFailed("; ".join(mission.validation.errors))
+    # Before any figure: what the data can and cannot answer (validation.json, summary).
+    check = check_plausibility(mission)
+    write_validation(mission, restricted, check)
+    findings[:] = check.findings
+    write_mission_cache(mission, run_config)
+
+
+def _execute_and_publish(
+    run: _Run, staging: Path, mission: MissionData, needles: Any, notebooks: _Notebooks,
+    parameters: dict[str, Any],
+) -> None:
+    """Execute the notebooks into the gate's staging folder; publish what its audit passes.
+
+    Raises :class:`RunFailed` when the gate refuses the shared folder.
+    """
+    from protection_eval.runs.publish import publish_shared
+
+    restricted, shared = staging / RESTRICTED, staging / SHARED
+
+    def build(staged: Path) -> None:
+        # The notebooks write their shared part into the gate's staging folder.
+        parameters["shared_dir"] = str(staged)
+        if notebooks.printer is not None:
+            notebooks.printer.start()
+        try:
+            _execute_notebooks(run, notebooks, parameters, restricted)
+        finally:
+            if notebooks.kernels is not None:  # the kernels exit (and free their memory)
+                notebooks.kernels.release()
+        run.emit(None, "auditing")
+
+    # The mission's ledger: this run's totals must not be subtracted from earlier runs'.
+    outcome = publish_shared(build, shared, restricted, mission,
+                             ledger=mission_file(staging.parent, "ledger"),
+                             run=staging.name.removeprefix(STAGING_PREFIX), needles=needles)
+    parameters["shared_dir"] = str(shared)
+    if not outcome.published:
+        raise RunFailed(outcome.message, findings=outcome.places, rejected=outcome.rejected)
+
+
+def _step_error(exc: Exception, restricted: Path) -> dict[str, Any]:
+    """Return the manifest's error for what stopped a run's steps, naming the step.
+
+    Called while ``exc`` is being handled: an unexpected error keeps its traceback. An
+    ingestion error's validation report is written into ``restricted``.
+    """
+    from protection_eval.ingest.tables import MissionInputError
+
+    if isinstance(exc, SchedulerError):
+        return {"message": str(exc), "step": "scheduler"}
+    if isinstance(exc, RunFailed):
         error = {"message": str(exc), "step": exc.notebook or "run",
                  "notebook": exc.notebook, "cell": exc.cell}
         if exc.findings is not None:
             error["findings"] = exc.findings
-    except LedgerError as exc:
-        error = {"message": str(exc), "step": "ledger"}
-    except (InputFileError, MissionInputError) as exc:
-        error = {"message": str(exc), "step": "ingestion"}
+        return error
+    if isinstance(exc, LedgerError):
+        return {"message": str(exc), "step": "ledger"}
+    if isinstance(exc, InputFileError | MissionInputError):
         if getattr(exc, "report", None) is not None:
             write_validation_report(exc.report, restricted)
-    except OSError as exc:
+        return {"message": str(exc), "step": "ingestion"}
+    if isinstance(exc, OSError):
         # A full disk, a read-only folder: the environment, not the mission, and no traceback.
-        error = {"message": f"{type(exc).__name__}: {exc}", "step": "environment"}
-    except Exception as exc:
-        error = {"message": f"{type(exc).__name__}: {exc}", "step": "run",
-                 "traceback": traceback.format_exc(limit=8)}
-    return config, mission, parameters, error
+        return {"message": f"{type(exc).__name__}: {exc}", "step": "environment"}
+    return {"message": f"{type(exc).__name__}: {exc}", "step": "run",
+            "traceback": traceback.format_exc(limit=8)}
 
 
 def _unwritten(
-    mission: str, run_id: str, run_dir: Path, started: float, records: list[NotebookRecord],
-    exc: OSError, error: dict[str, Any] | None, what: str,
+    run: _Run, exc: OSError, error: dict[str, Any] | None, what: str
 ) -> RunResult:
     """Return the result of a run that could not be written: one clear line, no manifest."""
     # The reason first: a batch summary shows the first 160 characters.
     message = f"{type(exc).__name__}: {exc.strerror or exc}, no manifest written: {what}"
     if error:
         message += f"; the run had failed: {error['message']}"
-    return RunResult(mission, run_id, "failed", run_dir, message,
-                     round(time.perf_counter() - started, 3), records)
+    return RunResult(run.mission_code, run.run_id, "failed", run.final, message,
+                     round(time.perf_counter() - run.started, 3), run.records)
 
 
 def folder_label(stem: str) -> str:

@@ -405,78 +405,160 @@ def audit_shared_folder(
     AuditResult
         ``ok`` is True when nothing was found.
     """
-    k = check_k(k)
+    options = _AuditOptions(
+        k=check_k(k),
+        tile_server=tile_server,
+        tile_attribution=tile_attribution,
+        areas=areas,
+        identifying_values=identifying_values,
+        identifying_times=identifying_times,
+        distance_m=distance_m,
+        vertex_distance_m=vertex_distance_m,
+        hex_resolutions=hex_resolutions,
+        label_resolutions=label_resolutions,
+        shared_images=dict(shared_images or {}),
+        gate_key=gate_key,
+        reference=reference,
+    )
     folder = Path(path)
     if not folder.exists():
         raise FileNotFoundError(f"{folder}: no such folder to audit")
-    ids = () if incidents is None or "incident_id" not in incidents else incidents["incident_id"]
-    if reference is not None and reference.attribution:
-        tile_attribution = " ".join(filter(None, (tile_attribution, reference.attribution)))
-    ctx = Context(
-        k=k,
-        rules=rules.Rules(
-            tile_server=tile_server,
-            tile_attribution=tile_attribution,
-            identifying_values=_needle_text(ids, identifying_values),
-            identifying_times=identifying_times,
-            areas=areas,
-            distance_m=distance_m,
-            vertex_distance_m=vertex_distance_m,
-            hex_resolutions=tuple(hex_resolutions),
-            reference_points=None if reference is None else reference.points,
-            reference_names=() if reference is None else reference.names,
-        ),
-    )
-    images = dict(shared_images or {})
-    ctx.label_resolutions = tuple(
-        hex_resolutions if label_resolutions is None else label_resolutions
-    )
-    ctx.unit_centres = _unit_centres(areas)
-    ctx.extent = _extent(areas)
-    ctx.share_resolution = max(ctx.label_resolutions, default=9)
-    if reference is not None and len(reference.places):
-        ctx.unit_centres = (reference.places if ctx.unit_centres is None
-                            else np.vstack([ctx.unit_centres, reference.places]))
-    ctx.allowed_images = frozenset(v.lower() for v in images.values())
-    if reference is not None:
-        ctx.allowed_images |= reference.image_sha256
+    ctx = _context(incidents, options)
     scanner = Scanner(ctx)
-    if folder.is_dir() and not folder.is_symlink():
-        files = _walk(folder, ctx)
-    elif folder.is_dir():
-        ctx.add(folder.name, "file", "special_file", f"the folder is a symbolic link to "
-                f"{os.readlink(folder)}; audit the folder it points to")
-        files = []
-    else:
-        files = [(folder.name, folder)]
-    for name, file in files:
-        if (file.suffix.lower() == ".pdf" and folder.is_dir()
-                and _printed_from_audited_page(folder, file, gate_key)):
-            continue
-        _scan_file(scanner, name, file, images)
+    files = _files_of(folder, ctx)
+    _scan_files(scanner, folder, files, options)
     browser = _check_in_browser(ctx, folder, files, chromium)
-    check_coordinates(ctx, incidents)
-    check_fine_locations(ctx)
-    check_recoverable(ctx)
-    _check_close_totals(ctx, folder)
-    if not_run is None:
-        has_ids = incidents is not None and "incident_id" in incidents
-        not_run = [
-            check
-            for check, missing in zip(
-                MISSION_CHECKS,
-                (incidents is None, incidents is None and not ctx.rules.id_tokens, not has_ids),
-                strict=True,
-            )
-            if missing
-        ]
+    _check_across_files(ctx, folder, incidents)
     return AuditResult(
         folder=folder,
         files=[name for name, _ in files],
         findings=cap_findings(ctx.findings),
-        not_run=tuple(not_run),
+        not_run=tuple(_checks_not_run(ctx, incidents) if not_run is None else not_run),
         browser=browser,
     )
+
+
+@dataclass(frozen=True)
+class _AuditOptions:
+    """What an audit is told besides the folder and the incidents.
+
+    The keywords of :func:`audit_shared_folder`, which documents them, but ``chromium`` and
+    ``not_run`` (used where it is called).
+
+    Attributes
+    ----------
+    k : int
+        Suppression threshold, already checked (:func:`protection_eval.sharing.disclosure.check_k`).
+    tile_server, tile_attribution : str or None
+        The mission's tile URL template and its attribution HTML.
+    areas : geopandas.GeoDataFrame or None
+        The mission's areas, whose points are approved coordinates.
+    identifying_values : iterable of str
+        Values of raw identifying columns to search for (read once).
+    identifying_times : IdentifyingTimes or None
+        Date-times of raw identifying columns to search for.
+    distance_m, vertex_distance_m : float
+        How near an incident a point, or a vertex, is a finding.
+    hex_resolutions : iterable of int
+        H3 resolutions whose cell centres and vertices are approved.
+    label_resolutions : iterable of int or None
+        H3 resolutions at whose cell centres a label may stand; None for ``hex_resolutions``.
+    shared_images : dict of str to str
+        ``{file name: sha256}`` of images made from audited aggregates.
+    gate_key : bytes or None
+        The gate's key, for the sealed records beside the folder.
+    reference : ContextReference or None
+        The public reference data the mission's map may draw.
+    """
+
+    k: int
+    tile_server: str | None
+    tile_attribution: str | None
+    areas: Any
+    identifying_values: Iterable[str]
+    identifying_times: IdentifyingTimes | None
+    distance_m: float
+    vertex_distance_m: float
+    hex_resolutions: Iterable[int]
+    label_resolutions: Iterable[int] | None
+    shared_images: dict[str, str]
+    gate_key: bytes | None
+    reference: ContextReference | None
+
+
+def _context(incidents: pd.DataFrame | None, options: _AuditOptions) -> Context:
+    """Return what the audit knows before reading a file: k, the rules, the approved places."""
+    ids = () if incidents is None or "incident_id" not in incidents else incidents["incident_id"]
+    reference = options.reference
+    tile_attribution = options.tile_attribution
+    if reference is not None and reference.attribution:
+        tile_attribution = " ".join(filter(None, (tile_attribution, reference.attribution)))
+    ctx = Context(
+        k=options.k,
+        rules=rules.Rules(
+            tile_server=options.tile_server,
+            tile_attribution=tile_attribution,
+            identifying_values=_needle_text(ids, options.identifying_values),
+            identifying_times=options.identifying_times,
+            areas=options.areas,
+            distance_m=options.distance_m,
+            vertex_distance_m=options.vertex_distance_m,
+            hex_resolutions=tuple(options.hex_resolutions),
+            reference_points=None if reference is None else reference.points,
+            reference_names=() if reference is None else reference.names,
+        ),
+    )
+    ctx.label_resolutions = tuple(
+        options.hex_resolutions if options.label_resolutions is None
+        else options.label_resolutions
+    )
+    ctx.unit_centres = _unit_centres(options.areas)
+    ctx.extent = _extent(options.areas)
+    ctx.share_resolution = max(ctx.label_resolutions, default=9)
+    if reference is not None and len(reference.places):
+        ctx.unit_centres = (reference.places if ctx.unit_centres is None
+                            else np.vstack([ctx.unit_centres, reference.places]))
+    ctx.allowed_images = frozenset(v.lower() for v in options.shared_images.values())
+    if reference is not None:
+        ctx.allowed_images |= reference.image_sha256
+    return ctx
+
+
+def _files_of(folder: Path, ctx: Context) -> list[tuple[str, Path]]:
+    """Return the files to audit: the folder's, or the one file given; a linked folder is not."""
+    if folder.is_dir() and not folder.is_symlink():
+        return _walk(folder, ctx)
+    if folder.is_dir():
+        ctx.add(folder.name, "file", "special_file", f"the folder is a symbolic link to "
+                f"{os.readlink(folder)}; audit the folder it points to")
+        return []
+    return [(folder.name, folder)]
+
+
+def _scan_files(
+    scanner: Scanner, folder: Path, files: list[tuple[str, Path]], options: _AuditOptions
+) -> None:
+    """Read every file as a reader could; a PDF the gate printed from a page here is skipped."""
+    for name, file in files:
+        if (file.suffix.lower() == ".pdf" and folder.is_dir()
+                and _printed_from_audited_page(folder, file, options.gate_key)):
+            continue
+        _scan_file(scanner, name, file, options.shared_images)
+
+
+def _check_across_files(ctx: Context, folder: Path, incidents: pd.DataFrame | None) -> None:
+    """Run the checks that need every file read: coordinates, places, counts, close totals."""
+    check_coordinates(ctx, incidents)
+    check_fine_locations(ctx)
+    check_recoverable(ctx)
+    _check_close_totals(ctx, folder)
+
+
+def _checks_not_run(ctx: Context, incidents: pd.DataFrame | None) -> list[str]:
+    """Return the checks of :data:`MISSION_CHECKS` whose input was not given."""
+    has_ids = incidents is not None and "incident_id" in incidents
+    missing = (incidents is None, incidents is None and not ctx.rules.id_tokens, not has_ids)
+    return [check for check, lacks in zip(MISSION_CHECKS, missing, strict=True) if lacks]
 
 
 def _check_in_browser(ctx: Context, folder: Path, files: list[tuple[str, Path]],
