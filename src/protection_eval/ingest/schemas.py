@@ -143,11 +143,12 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "survivor_group": _labels(SURVIVOR_GROUPS, nullable=True),
             "channel": _labels(CHANNELS, nullable=True),
             "matched_sources": pa.Column(str, nullable=True),
-            # No coordinates (and no geometry) for rows located only by their area.
+            # Coordinates (EPSG:4326), no point geometry, as for the GPS fixes: strict, so a
+            # shapely point per incident cannot come back unnoticed. No coordinates for rows
+            # located only by their area.
             "longitude": pa.Column(float, pa.Check.in_range(-180, 180), nullable=True),
             "latitude": pa.Column(float, pa.Check.in_range(-90, 90), nullable=True),
             "source_row": _SOURCE_ROW,
-            "geometry": _geometry("Point", nullable=True),
         },
         checks=[pa.Check(lambda f: f["longitude"].notna() | (f["location_precision"] == "area"),
                          error="only rows located by their area lack coordinates")],
