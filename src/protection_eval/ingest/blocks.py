@@ -23,7 +23,11 @@ from protection_eval.ingest.checks import (
     _text_columns,
 )
 from protection_eval.ingest.columns import _geometry_points, _rename, _require_columns, _where_mask
-from protection_eval.ingest.duplicates import _likely_duplicates, _SeenIds
+from protection_eval.ingest.duplicates import (
+    _likely_duplicate_candidates,
+    _likely_duplicates,
+    _SeenIds,
+)
 from protection_eval.ingest.quarantine import IngestContext
 from protection_eval.ingest.table_models import TableModel
 from protection_eval.model import RawTable
@@ -124,26 +128,54 @@ def _incidents_in_blocks(raw: RawTable,
     del seen
     ctx.area_name_suggestions = suggestions
     _note_unclassified(state.unclassified, spec, ctx)
-    accepted = pd.concat([a for a in alive if len(a)] or alive[:1])
-    del alive
-    parts = pd.concat(state.parts)
-    state.parts.clear()
+    # Likely duplicates before the accepted blocks are joined: the repeats leave their
+    # blocks, so the join is the last copy, made when the key parts are already freed.
+    parts = _likely_duplicate_candidates(state.parts)
     if len(parts):
         repeat, detail, matched = _likely_duplicates(parts)
         repeats = parts.index[repeat.to_numpy()]
-        if len(matched):
-            accepted.loc[matched.index, "matched_sources"] = matched.to_numpy()
+        del parts
+        alive = [_settle_repeats(a, repeats, matched) for a in alive]
         if len(repeats):
-            accepted = accepted.drop(index=repeats)
             likely = pd.Series("likely_duplicate", index=repeats, dtype=object)
             refused.append(_rows_shown(blocks, repeats, model).assign(
                 reason=likely, column=pd.Series("incident_id", index=repeats, dtype=object),
                 detail=detail.reindex(repeats).astype(object)))
             reasons.append(likely)
-    accepted = accepted.reset_index(drop=True)
+    accepted = _join_blocks(alive)
     rejected = pd.concat([r for r in refused if len(r)] or refused[:1]).sort_index()
     return (accepted, rejected.reset_index(drop=True),
             pd.concat([r for r in reasons if len(r)] or reasons[:1]).sort_index())
+
+
+def _settle_repeats(accepted: pd.DataFrame, repeats: pd.Index,
+                    matched: pd.Series) -> pd.DataFrame:
+    """Drop a block's rows found to repeat an incident; give its first rows their matches."""
+    firsts = matched[matched.index.isin(accepted.index)]
+    if len(firsts):
+        accepted.loc[firsts.index, "matched_sources"] = firsts.to_numpy()
+    gone = repeats[repeats.isin(accepted.index)]
+    return accepted.drop(index=gone) if len(gone) else accepted
+
+
+def _join_blocks(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Join the blocks' accepted rows in order, a column at a time, emptying ``frames``.
+
+    ``pd.concat`` of whole frames holds every block and the joined copy of each typed column
+    at once (about 90 MB over the accepted rows themselves at 1.4 M incidents); here each
+    column of the blocks is released once it is joined, so the join costs about a column.
+    The rows are numbered afresh (the caller's next step), as ``ignore_index`` does.
+    """
+    kept = [f for f in frames if len(f)] or frames[:1]
+    frames.clear()
+    if len(kept) == 1:
+        return kept[0].reset_index(drop=True)
+    columns = {}
+    for name in list(kept[0].columns):
+        columns[name] = pd.concat([f[name] for f in kept], ignore_index=True)
+        for frame in kept:
+            del frame[name]
+    return pd.DataFrame(columns, copy=False)
 
 
 def _rows_shown(blocks: Callable[[], Iterator[tuple[RawTable, pd.DataFrame]]],

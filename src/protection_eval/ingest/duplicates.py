@@ -126,6 +126,10 @@ def _shared_text(values: pd.Series) -> np.ndarray:
     return np.asarray(uniques, dtype=object)[codes]
 
 
+#: The parts of the likely-duplicate key: two rows match when every part is equal.
+_KEY_PARTS = ("time", "lon", "lat", "type", "area")
+
+
 def _likely_duplicate_parts(frame: pd.DataFrame, table: pd.DataFrame,
                             q: Quarantine) -> pd.DataFrame:
     """Return, for the rows still alive that name a source, the parts of their match key.
@@ -133,10 +137,12 @@ def _likely_duplicate_parts(frame: pd.DataFrame, table: pd.DataFrame,
     One integer or shared text per part (time, place to 4 decimals, type, the area of rows
     placed by area), the source and the row number: a few columns that can be kept for a
     whole table checked in blocks, where a repeat may be in another block than its first.
+    ``hash`` folds the key's parts into one 64-bit number, equal for rows whose keys are
+    equal (:func:`_likely_duplicate_candidates`).
     """
     live = (q.alive & (table["source"] != "")).to_numpy(dtype=bool)
     source_rows = frame["source_row"].to_numpy()[live]
-    return pd.DataFrame(
+    parts = pd.DataFrame(
         {
             # Codes equal exactly when the text each part prints as is equal.
             "time": _instant_key(table["occurred_at"])[live],
@@ -150,6 +156,48 @@ def _likely_duplicate_parts(frame: pd.DataFrame, table: pd.DataFrame,
         },
         index=table.index[live],
     )
+    parts["hash"] = _key_hash(parts)
+    return parts
+
+
+def _key_hash(parts: pd.DataFrame) -> np.ndarray:
+    """Fold the key's parts into one 64-bit hash per row: equal keys, equal hashes."""
+    folded = np.zeros(len(parts), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in _KEY_PARTS:
+            # pandas' hash of each value (its text for a shared text), the same in every block.
+            folded = folded * np.uint64(0x100000001B3) ^ pd.util.hash_array(
+                parts[column].to_numpy())
+    return folded
+
+
+def _likely_duplicate_candidates(blocks: list[pd.DataFrame]) -> pd.DataFrame:
+    """Join the blocks' key parts, keeping only the rows whose key hash another row shares.
+
+    A row whose hash no other row has cannot be a repeat, nor the first of one: the exact
+    grouping (:func:`_likely_duplicates`) then runs on the few rows that may be, not on the
+    whole table's keys (on 1.4 M incidents, joining them and grouping every row took more
+    memory than any block). The blocks' frames are released from ``blocks`` as they are read.
+    """
+    hashes = np.concatenate([b["hash"].to_numpy() for b in blocks]) if blocks else (
+        np.empty(0, dtype=np.uint64))
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    same = np.zeros(len(hashes), dtype=bool)
+    equal = ordered[1:] == ordered[:-1]
+    same[order[1:][equal]] = True
+    same[order[:-1][equal]] = True
+    del hashes, order, ordered, equal
+    kept, start = [], 0
+    while blocks:
+        block = blocks.pop(0)
+        shared = same[start:start + len(block)]
+        start += len(block)
+        if shared.any():
+            kept.append(block.loc[shared].drop(columns="hash"))
+    if not kept:
+        return pd.DataFrame(columns=[*_KEY_PARTS, "source", "source_row"])
+    return pd.concat(kept)
 
 
 def _likely_duplicates(parts: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -161,7 +209,7 @@ def _likely_duplicates(parts: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Se
     # The parts' codes folded into one group code, pair by pair (each fold stays below the
     # square of the row count): a multi-column groupby cost about 200 MB on 1.4 M rows.
     combined = np.zeros(len(parts), dtype=np.int64)
-    for column in ("time", "lon", "lat", "type", "area"):
+    for column in _KEY_PARTS:
         codes = pd.factorize(parts[column].to_numpy())[0].astype(np.int64) + 1
         combined = pd.factorize(combined * (int(codes.max()) + 1) + codes)[0].astype(np.int64)
     key = pd.Series(combined, index=parts.index)
@@ -189,7 +237,7 @@ def _check_likely_duplicates(
     that reported the same incident (docs/validity.md, under-reporting).
     """
     matched = pd.Series(None, index=table.index, dtype=object)
-    parts = _likely_duplicate_parts(frame, table, q)
+    parts = _likely_duplicate_candidates([_likely_duplicate_parts(frame, table, q)])
     if parts.empty:
         return matched
     repeat, detail, firsts = _likely_duplicates(parts)
