@@ -9,10 +9,15 @@ gets the same outcome as in one pass over the whole table.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow
 
 from protection_eval.config import SourceSpec
 from protection_eval.ingest.checks import (
@@ -44,6 +49,32 @@ TRACK_BLOCK_ROWS = 500_000
 #: the whole table: duplicate ids over the id column before the blocks, likely duplicates
 #: over compact keys of the rows the blocks accept (_incidents_in_blocks).
 INCIDENT_BLOCK_ROWS = 200_000
+
+
+@functools.cache
+def _c_library_trim() -> Callable[[int], int] | None:
+    """Return glibc's ``malloc_trim``, or None where the C library has none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Hand the pages a block freed back to the system before the next block is read.
+
+    Arrow's pool (the text columns) and the C library's heap (numpy, Python objects) each
+    keep the pages freed to them, and neither can use the other's; glibc keeps freed pages
+    below live ones too. Over the blocks of 1.4 M incidents those kept pages were about a
+    third of ``validate``'s peak. Both calls only return unused pages (glibc's
+    ``malloc_trim`` as Dask workers use it); nothing is moved or freed that is in use.
+    """
+    pyarrow.default_memory_pool().release_unused()
+    trim = _c_library_trim()
+    if trim is not None:
+        trim(0)
 
 
 @dataclass
@@ -125,6 +156,7 @@ def _incidents_in_blocks(raw: RawTable,
             reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]))
         reasons.append(q.reason.dropna())
         del source, block, table, q
+        _release_freed_memory()
     del seen
     ctx.area_name_suggestions = suggestions
     _note_unclassified(state.unclassified, spec, ctx)

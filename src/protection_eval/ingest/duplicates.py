@@ -47,31 +47,32 @@ def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine,
 class _SeenIds:
     """The ids of the blocks checked so far, with the row each was first used in.
 
-    Kept compact (a 64-bit hash, the row number and the id as Arrow text, sorted by hash), so
-    that a block's repeated ids, of an earlier block or of its own, get the answers of
-    :func:`_duplicate_ids` over the whole table without the whole id column being held or
-    hashed at once. A hash only finds candidates: an id repeats an earlier one when their
-    texts are equal.
+    Kept compact (a 64-bit hash, the row number and the id as Arrow text), one chunk per
+    block sorted by hash, so that a block's repeated ids, of an earlier block or of its own,
+    get the answers of :func:`_duplicate_ids` over the whole table without the whole id
+    column being held or hashed at once. A chunk is written once: remembering a block does
+    not copy and re-sort the ids of every block before it (on 1.4 M incidents that copy was
+    the largest allocation of the last blocks). A hash only finds candidates: an id repeats
+    an earlier one when their texts are equal.
     """
 
     def __init__(self) -> None:
-        self.hashes = np.empty(0, dtype=np.uint64)  # sorted
-        self.rows = np.empty(0, dtype=np.int64)  # in the order of ``hashes``
-        self.ids = pa.array([], type=pa.large_string())  # in the order of ``hashes``
+        #: Per block: hashes (sorted), row numbers and ids as Arrow text, in hash order.
+        self.chunks: list[tuple[np.ndarray, np.ndarray, pa.Array]] = []
 
     def _earlier(self, values: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-        """Position in the kept ids of each value's earlier use, or -1."""
+        """Return the row each value was first used in by the kept ids, or -1."""
         earlier = np.full(len(values), -1, dtype=np.int64)
-        if not len(self.hashes) or not len(values):
-            return earlier
-        low = np.searchsorted(self.hashes, hashes, side="left")
-        high = np.searchsorted(self.hashes, hashes, side="right")
-        for row in np.flatnonzero(high > low):
-            # Nearly always one candidate; equal hashes of different ids are compared too.
-            for position in range(low[row], high[row]):
-                if self.ids[position].as_py() == values[row]:
-                    earlier[row] = position
-                    break
+        for kept, rows, ids in self.chunks:
+            low = np.searchsorted(kept, hashes, side="left")
+            high = np.searchsorted(kept, hashes, side="right")
+            # An id is kept in one chunk only (its first use), so a found row is final.
+            for row in np.flatnonzero((high > low) & (earlier < 0)):
+                # Nearly always one candidate; equal hashes of different ids are compared too.
+                for position in range(low[row], high[row]):
+                    if ids[position].as_py() == values[row]:
+                        earlier[row] = rows[position]
+                        break
         return earlier
 
     def check(self, frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
@@ -85,7 +86,7 @@ class _SeenIds:
         within = pd.Series(codes).duplicated(keep="first").to_numpy()
         given = (ids != "").to_numpy(dtype=bool)
         seen = earlier >= 0
-        first_row = np.where(seen, self.rows[np.maximum(earlier, 0)] if len(self.rows) else 0,
+        first_row = np.where(seen, earlier,
                              pd.Series(rows).groupby(codes).transform("first").to_numpy())
         self._remember(values, hashes, rows, ~seen & ~within & given)
         duplicated = pd.Series((seen | within) & given, index=frame.index)
@@ -97,12 +98,10 @@ class _SeenIds:
 
     def _remember(self, values: np.ndarray, hashes: np.ndarray, rows: np.ndarray,
                   new: np.ndarray) -> None:
-        hashes = np.concatenate([self.hashes, hashes[new]])
-        order = np.argsort(hashes, kind="stable")
-        self.hashes = hashes[order]
-        self.rows = np.concatenate([self.rows, rows[new]])[order]
-        text = pa.concat_arrays([self.ids, pa.array(values[new], type=pa.large_string())])
-        self.ids = text.take(pa.array(order))
+        order = np.argsort(hashes[new], kind="stable")
+        if len(order):
+            self.chunks.append((hashes[new][order], rows[new][order],
+                                pa.array(values[new][order], type=pa.large_string())))
 
 
 def _instant_key(values: pd.Series) -> np.ndarray:
