@@ -150,8 +150,8 @@ def _incidents_in_blocks(raw: RawTable,
         block, table, q = _checked(source, block, model, spec, ctx, state)
         for name, near in ctx.area_name_suggestions.items():
             suggestions.setdefault(name, near)  # first seen first, as one pass lists them
-        # Text columns become str blocks here: the Python objects of a block go with it.
-        alive.append(_text_columns(table.loc[q.alive]))
+        # Text columns become compact here: the Python objects of a block go with it.
+        alive.append(_coded_text(table.loc[q.alive], model.id_column))
         refused.append(block.loc[~q.alive, _shown(block, model)].assign(
             reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]))
         reasons.append(q.reason.dropna())
@@ -163,6 +163,7 @@ def _incidents_in_blocks(raw: RawTable,
     # Likely duplicates before the accepted blocks are joined: the repeats leave their
     # blocks, so the join is the last copy, made when the key parts are already freed.
     parts = _likely_duplicate_candidates(state.parts)
+    _release_freed_memory()  # the ids seen and the key parts, before the join needs pages
     if len(parts):
         repeat, detail, matched = _likely_duplicates(parts)
         repeats = parts.index[repeat.to_numpy()]
@@ -175,9 +176,25 @@ def _incidents_in_blocks(raw: RawTable,
                 detail=detail.reindex(repeats).astype(object)))
             reasons.append(likely)
     accepted = _join_blocks(alive)
+    _release_freed_memory()
     rejected = pd.concat([r for r in refused if len(r)] or refused[:1]).sort_index()
     return (accepted, rejected.reset_index(drop=True),
             pd.concat([r for r in reasons if len(r)] or reasons[:1]).sort_index())
+
+
+def _coded_text(accepted: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
+    """Hold a block's text columns, but its ids, as categories until the blocks are joined.
+
+    Labels, areas and sources repeat across rows: as codes they take a byte or two a row
+    instead of a dozen as Arrow text, over the many blocks held until the last one is
+    checked. :func:`_join_blocks` gives each column back as the ``str`` column
+    :func:`~protection_eval.ingest.checks._text_columns` makes (same values, missing as NaN).
+    """
+    accepted = _text_columns(accepted)
+    for column in accepted.columns:
+        if column != id_column and pd.api.types.is_string_dtype(accepted[column]):
+            accepted[column] = accepted[column].astype("category")
+    return accepted
 
 
 def _settle_repeats(accepted: pd.DataFrame, repeats: pd.Index,
@@ -185,6 +202,7 @@ def _settle_repeats(accepted: pd.DataFrame, repeats: pd.Index,
     """Drop a block's rows found to repeat an incident; give its first rows their matches."""
     firsts = matched[matched.index.isin(accepted.index)]
     if len(firsts):
+        accepted["matched_sources"] = _as_text(accepted["matched_sources"])
         accepted.loc[firsts.index, "matched_sources"] = firsts.to_numpy()
     gone = repeats[repeats.isin(accepted.index)]
     return accepted.drop(index=gone) if len(gone) else accepted
@@ -200,14 +218,17 @@ def _join_blocks(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """
     kept = [f for f in frames if len(f)] or frames[:1]
     frames.clear()
-    if len(kept) == 1:
-        return kept[0].reset_index(drop=True)
     columns = {}
     for name in list(kept[0].columns):
-        columns[name] = pd.concat([f[name] for f in kept], ignore_index=True)
+        columns[name] = pd.concat([_as_text(f[name]) for f in kept], ignore_index=True)
         for frame in kept:
             del frame[name]
     return pd.DataFrame(columns, copy=False)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Give a column :func:`_coded_text` made categories back as ``str``; others as they are."""
+    return values.astype("str") if isinstance(values.dtype, pd.CategoricalDtype) else values
 
 
 def _rows_shown(blocks: Callable[[], Iterator[tuple[RawTable, pd.DataFrame]]],
