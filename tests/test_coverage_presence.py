@@ -24,6 +24,7 @@ from protection_eval.coverage.areas import (
 from protection_eval.coverage.mission import compute_mission_coverage, prepare_coverage
 from protection_eval.coverage.models import TrackFixes, tracks_to_movements
 from protection_eval.coverage.presence import PRESENCE_COLUMNS, PresencePieces
+from protection_eval.ingest.tables import to_incident_points
 from protection_eval.runs.missions import load_mission
 
 
@@ -200,7 +201,7 @@ def test_accepted_fixes_and_coverage_equal_those_of_the_former_points(demo_missi
     former = gpd.GeoDataFrame(tracks, geometry=gpd.points_from_xy(
         tracks["longitude"], tracks["latitude"]), crs="EPSG:4326").to_crs(crs)
     tables = {**prepared_a.tables, "patrol_tracks": former}
-    incidents = mission_a.incidents.to_crs(crs)
+    incidents = to_incident_points(mission_a.incidents).to_crs(crs)
     model, params = prepared_a.model, prepared_a.params
     pd.testing.assert_frame_equal(prepared_a.cover(incidents), model.cover(incidents, tables,
                                                                            params),

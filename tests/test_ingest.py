@@ -6,7 +6,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from protection_eval.ingest.tables import MissionInputError
+from protection_eval.ingest.tables import INCIDENTS_CRS, MissionInputError, to_incident_points
 from protection_eval.ingest.validation import REASONS
 from protection_eval.io.readers import InputFileError, read_raw_table
 from protection_eval.runs.missions import load_mission
@@ -102,10 +102,30 @@ def test_incidents_placed_by_area_name_have_area_precision_and_no_point(bad_miss
     # NFD, upper case, padded: matched after NFC, case folding and trimming.
     assert inc.loc["I25", "area_id"] == "A2"
     assert inc.loc["I29", "area_id"] == "A1"  # through ingest.area_aliases
+    points = to_incident_points(inc)
     for row in ("I25", "I29"):
         assert inc.loc[row, "location_precision"] == "area"
-        assert pd.isna(inc.loc[row, "longitude"]) and inc.loc[row, "geometry"] is None
+        assert pd.isna(inc.loc[row, "longitude"]) and points.loc[row, "geometry"] is None
     assert inc.loc["I01", "location_precision"] == "exact"
+
+
+def test_accepted_incidents_hold_coordinates_as_floats_not_a_point_per_row(bad_mission):
+    incidents = load_mission(bad_mission).incidents
+    # As the GPS fixes: two float64 columns, no object column of shapely points (at millions
+    # of incidents the points were the largest part of ingestion's memory).
+    assert type(incidents) is pd.DataFrame and "geometry" not in incidents
+    assert str(incidents["longitude"].dtype) == str(incidents["latitude"].dtype) == "float64"
+    # Points are built on demand from those coordinates, in EPSG:4326, none where there is no
+    # coordinate (rows located by their area).
+    points = to_incident_points(incidents)
+    assert points.crs == INCIDENTS_CRS == "EPSG:4326"
+    assert points.index.equals(incidents.index)
+    located = incidents["longitude"].notna().to_numpy()
+    assert located.any() and not located.all()
+    assert (points.geometry.x[located] == incidents["longitude"][located]).all()
+    assert (points.geometry.y[located] == incidents["latitude"][located]).all()
+    assert points.geometry[~located].isna().all()
+    assert to_incident_points(points) is points
 
 
 def test_unmatched_area_name_is_quarantined_with_close_suggestions_never_applied(

@@ -7,7 +7,6 @@ import html
 import itertools
 import json
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -275,10 +274,9 @@ def _simulate_month(mission, plan, irr, seed, per_unit=12.0):
     incidents = mission.incidents
     local = to_local_month(incidents["occurred_at"], mission.config.timezone)
     kept = incidents[(local != pd.Period(MONTH, freq="M")).to_numpy()]
-    added = gpd.GeoDataFrame(sim, geometry=gpd.points_from_xy(sim.longitude, sim.latitude),
-                             crs=incidents.crs)
-    merged = pd.concat([kept, added], ignore_index=True)
-    return dataclasses.replace(mission, incidents=gpd.GeoDataFrame(merged, crs=incidents.crs))
+    # Canonical incidents are coordinates (no geometry column): the simulated rows too.
+    merged = pd.concat([kept, sim], ignore_index=True)
+    return dataclasses.replace(mission, incidents=merged)
 
 
 def test_planted_patrol_effect_is_recovered_from_the_randomised_units(demo_a, tmp_path):

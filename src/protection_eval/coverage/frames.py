@@ -23,6 +23,7 @@ import pyproj
 import shapely
 
 from protection_eval.coverage.presence import PresencePieces
+from protection_eval.ingest.table_models import to_incident_points
 from protection_eval.projection import (
     WorkingFrame,
     WorkingProjection,
@@ -66,15 +67,16 @@ def _halo(mission: MissionData, frame: WorkingFrame, reach_m: float
     return near
 
 
-def _frame_of_points(mission: MissionData, incidents: gpd.GeoDataFrame) -> np.ndarray:
+def _frame_of_points(mission: MissionData, incidents: pd.DataFrame) -> np.ndarray:
     """Return the frame of each incident: its area's, else the nearest area's, else the first."""
     frame_of_area = {area: i for i, f in enumerate(mission.projection.frames)
                      for area in f.area_ids}
     frame = incidents["area_id"].astype(object).map(frame_of_area)
-    loose = frame.isna().to_numpy() & incidents.geometry.notna().to_numpy()
+    geometry = to_incident_points(incidents).geometry
+    loose = frame.isna().to_numpy() & geometry.notna().to_numpy()
     if loose.any():
         tree = shapely.STRtree(mission.areas.geometry.to_numpy())
-        points = incidents.geometry.to_numpy()[loose]
+        points = geometry.to_numpy()[loose]
         pos = tree.query_nearest(points, all_matches=False)
         ids = mission.areas["area_id"].astype(str).to_numpy()[pos[1]]
         values = frame.to_numpy(dtype=object)
@@ -174,7 +176,7 @@ def _presence(mission: MissionData, near: Callable) -> dict[str, Any]:
     return {"bases": bases, "patrols": patrols, "patrol_tracks": tracks}
 
 
-def split_by_zone(mission: MissionData, incidents: gpd.GeoDataFrame, radius_m: float
+def split_by_zone(mission: MissionData, incidents: pd.DataFrame, radius_m: float
                   ) -> list[tuple[str, MissionData]]:
     """Return, per UTM zone of the incidents' points, the zone's CRS and a mission to cover them.
 
@@ -187,8 +189,9 @@ def split_by_zone(mission: MissionData, incidents: gpd.GeoDataFrame, radius_m: f
     ----------
     mission : MissionData
         The mission.
-    incidents : geopandas.GeoDataFrame
-        The incidents to cover (EPSG:4326), a subset of the mission's.
+    incidents : pandas.DataFrame
+        The incidents to cover (coordinates or points in EPSG:4326), a subset of the
+        mission's.
     radius_m : float
         The coverage radius.
 
@@ -198,7 +201,8 @@ def split_by_zone(mission: MissionData, incidents: gpd.GeoDataFrame, radius_m: f
         The zone's CRS, and the mission with only the zone's incidents and the presence near
         them, ``projected_crs`` the zone's.
     """
-    geoms = incidents.geometry.to_numpy()
+    located = to_incident_points(incidents)
+    geoms = located.geometry.to_numpy()
     placed = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     lon = np.where(placed, shapely.get_x(geoms), np.nan)
     zones = np.array([_zone_crs(x) if np.isfinite(x) else "" for x in lon], dtype=object)
@@ -209,7 +213,7 @@ def split_by_zone(mission: MissionData, incidents: gpd.GeoDataFrame, radius_m: f
     for crs in order:
         rows = zones == crs
         chosen = incidents[rows]
-        points = chosen.geometry[placed[rows]].to_crs(crs).to_numpy()
+        points = located.geometry[rows][placed[rows]].to_crs(crs).to_numpy()
         presence = _presence_near_points(mission, crs, points, reach)
         part = dataclasses.replace(mission, incidents=chosen, projected_crs=crs, **presence)
         parts.append((crs, part))

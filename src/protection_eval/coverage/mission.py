@@ -49,6 +49,7 @@ from protection_eval.coverage.points import (
 from protection_eval.coverage.presence import PresencePieces
 from protection_eval.coverage.presence_months import PresenceMonths, compute_presence_months
 from protection_eval.hexgrid import to_hexagon_frame
+from protection_eval.ingest.table_models import to_incident_points
 from protection_eval.labels import NOT_COMPUTED, OK
 from protection_eval.model import to_local_day, to_local_period
 from protection_eval.projection import project_geometries
@@ -506,7 +507,7 @@ def _compute_plane_coverage(
     chosen_rows, straddling = _in_window(mission.incidents, window, params.timezone)
     mission_incidents = mission.incidents[chosen_rows]
     crs = mission.projected_crs
-    coverage = prepared.cover(mission_incidents.to_crs(crs))
+    coverage = prepared.cover(to_incident_points(mission_incidents).to_crs(crs))
     month = to_local_period(mission_incidents["occurred_at"],
                             mission_incidents.get("occurred_until"), params.timezone)
     presence = prepared.presence_pieces()
@@ -594,7 +595,7 @@ def _compute_framed_coverage(
     for crs, part in split_by_zone(mission, mission_incidents, params.radius_m):
         prepared = prepare_coverage(part, radius_m=params.radius_m, window_h=params.window_h,
                                     model=chosen)
-        covered.append(prepared.cover(part.incidents.to_crs(crs)))
+        covered.append(prepared.cover(to_incident_points(part.incidents).to_crs(crs)))
     coverage = concat_rows(covered).reindex(mission_incidents.index)
     month = to_local_period(mission_incidents["occurred_at"],
                             mission_incidents.get("occurred_until"), params.timezone)

@@ -147,6 +147,14 @@ def point_xy(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     return np.where(bad, np.nan, x), np.where(bad, np.nan, y)
 
 
+def _incident_xy(incidents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Return incidents' positions: their points, else their ``longitude``/``latitude``."""
+    if getattr(incidents, "active_geometry_name", None) is not None:
+        return point_xy(incidents.geometry)
+    return (incidents["longitude"].to_numpy(dtype="float64", na_value=np.nan),
+            incidents["latitude"].to_numpy(dtype="float64", na_value=np.nan))
+
+
 def movements_from_tracks(tracks: gpd.GeoDataFrame, max_gap_h: float) -> Movements:
     """Build movements from GPS fixes (``patrol_id``, ``recorded_at``, Point geometry).
 
@@ -166,9 +174,11 @@ class IncidentQueries:
 
     Parameters
     ----------
-    incidents : geopandas.GeoDataFrame
+    incidents : geopandas.GeoDataFrame or pandas.DataFrame
         Points with ``occurred_at`` (UTC) and optionally ``time_precision`` (``time`` or
         ``day``) and ``location_precision``; without the latter every point counts as exact.
+        A frame with no geometry gives its positions as ``longitude`` and ``latitude`` (the
+        canonical incidents table: degrees, enough to say which incidents are in scope).
     radius_m, window_h : float
         Coverage radius and window.
     precision_uncertainty_m : mapping, optional
@@ -191,7 +201,7 @@ class IncidentQueries:
         precision_uncertainty_m: Mapping[str, float] | None = None,
     ) -> None:
         uncertainty = {**DEFAULT_PRECISION_UNCERTAINTY_M, **(precision_uncertainty_m or {})}
-        self.x, self.y = point_xy(incidents.geometry)
+        self.x, self.y = _incident_xy(incidents)
         t = to_seconds(incidents["occurred_at"], "occurred_at")
         if "time_precision" in incidents:
             day = incidents["time_precision"].astype("string").eq("day").fillna(False)

@@ -51,6 +51,7 @@ from protection_eval.effects.count_models import (
 )
 from protection_eval.effects.covariance import compute_conf_int, compute_p_value
 from protection_eval.effects.dose_response import PATROL_PRESENCE
+from protection_eval.ingest.table_models import to_incident_points
 from protection_eval.model import local_midnight_to_utc, to_local_month
 
 if TYPE_CHECKING:
@@ -547,7 +548,8 @@ def estimate_presence_effect(
     months, crs, prepared = _presence_inputs(
         mission, period, prepared, "reports within reach of a patrol cannot be compared")
     return compute_presence_effect(
-        mission.incidents.to_crs(crs), mission.areas.to_crs(crs), prepared.tables,
+        to_incident_points(mission.incidents).to_crs(crs), mission.areas.to_crs(crs),
+        prepared.tables,
         prepared.model, prepared.params, months, controls_per_stratum=controls_per_stratum,
         seed=mission.config.seed if seed is None else seed,
         incident_coverage=incident_coverage, moves=prepared.moves,

@@ -57,6 +57,7 @@ from protection_eval.hexgrid import (
     to_h3_cells,
     to_parent_cells,
 )
+from protection_eval.ingest.table_models import to_incident_points
 from protection_eval.model import to_local_month
 
 if TYPE_CHECKING:
@@ -297,7 +298,8 @@ def estimate_cell_presence_effect(
     months, crs, prepared = _presence_inputs(
         mission, period, prepared, "reports within reach of a patrol cannot be compared")
     return compute_cell_presence_effect(
-        mission.incidents.to_crs(crs), mission.areas.to_crs(crs), prepared.tables,
+        to_incident_points(mission.incidents).to_crs(crs), mission.areas.to_crs(crs),
+        prepared.tables,
         prepared.model, prepared.params, months, controls_per_stratum=controls_per_stratum,
         seed=mission.config.seed if seed is None else seed,
         incident_coverage=incident_coverage, moves=prepared.moves, resolution=resolution,

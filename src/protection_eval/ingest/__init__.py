@@ -15,7 +15,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "errors": ["MissionInputError"],
         "quality": ["compute_monthly_counts", "plot_quarantine_map", "quarantined_points"],
         "schemas": ["validate_table"],
-        "table_models": ["MissionData"],
+        "table_models": ["INCIDENTS_CRS", "MissionData", "to_incident_points"],
         "tables": ["ingest_mission", "ingest_table"],
         "validation": ["TableReport", "ValidationReport"],
     },

@@ -278,7 +278,9 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
     survivor_group = map_labels(frame, "survivor_group", spec, q, default=None)
     reported = _check_reported_at(frame, spec, ctx, q, occurred)
     source = cell_text(frame, "source")
-    table = _points_frame(
+    # Coordinates only, as the GPS fixes: no shapely point per incident (most of the accepted
+    # table's memory at millions of rows); analyses build points with to_incident_points.
+    table = pd.DataFrame(
         {
             "incident_id": cell_text(frame, "incident_id"),
             "occurred_at": occurred,
@@ -295,9 +297,9 @@ def _ingest_incidents(frame: pd.DataFrame, spec: SourceSpec, ctx: IngestContext,
             "location_type": location_type,
             "survivor_group": survivor_group,
             "channel": _channels(source, spec, ctx, blocks),
+            "longitude": lon,
+            "latitude": lat,
         },
-        lon,
-        lat,
     )
     if blocks is None:
         matched = _check_likely_duplicates(frame, table, q)

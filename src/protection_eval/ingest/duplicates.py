@@ -47,31 +47,32 @@ def _check_ids(frame: pd.DataFrame, column: str, q: Quarantine,
 class _SeenIds:
     """The ids of the blocks checked so far, with the row each was first used in.
 
-    Kept compact (a 64-bit hash, the row number and the id as Arrow text, sorted by hash), so
-    that a block's repeated ids, of an earlier block or of its own, get the answers of
-    :func:`_duplicate_ids` over the whole table without the whole id column being held or
-    hashed at once. A hash only finds candidates: an id repeats an earlier one when their
-    texts are equal.
+    Kept compact (a 64-bit hash, the row number and the id as Arrow text), one chunk per
+    block sorted by hash, so that a block's repeated ids, of an earlier block or of its own,
+    get the answers of :func:`_duplicate_ids` over the whole table without the whole id
+    column being held or hashed at once. A chunk is written once: remembering a block does
+    not copy and re-sort the ids of every block before it (on 1.4 M incidents that copy was
+    the largest allocation of the last blocks). A hash only finds candidates: an id repeats
+    an earlier one when their texts are equal.
     """
 
     def __init__(self) -> None:
-        self.hashes = np.empty(0, dtype=np.uint64)  # sorted
-        self.rows = np.empty(0, dtype=np.int64)  # in the order of ``hashes``
-        self.ids = pa.array([], type=pa.large_string())  # in the order of ``hashes``
+        #: Per block: hashes (sorted), row numbers and ids as Arrow text, in hash order.
+        self.chunks: list[tuple[np.ndarray, np.ndarray, pa.Array]] = []
 
     def _earlier(self, values: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-        """Position in the kept ids of each value's earlier use, or -1."""
+        """Return the row each value was first used in by the kept ids, or -1."""
         earlier = np.full(len(values), -1, dtype=np.int64)
-        if not len(self.hashes) or not len(values):
-            return earlier
-        low = np.searchsorted(self.hashes, hashes, side="left")
-        high = np.searchsorted(self.hashes, hashes, side="right")
-        for row in np.flatnonzero(high > low):
-            # Nearly always one candidate; equal hashes of different ids are compared too.
-            for position in range(low[row], high[row]):
-                if self.ids[position].as_py() == values[row]:
-                    earlier[row] = position
-                    break
+        for kept, rows, ids in self.chunks:
+            low = np.searchsorted(kept, hashes, side="left")
+            high = np.searchsorted(kept, hashes, side="right")
+            # An id is kept in one chunk only (its first use), so a found row is final.
+            for row in np.flatnonzero((high > low) & (earlier < 0)):
+                # Nearly always one candidate; equal hashes of different ids are compared too.
+                for position in range(low[row], high[row]):
+                    if ids[position].as_py() == values[row]:
+                        earlier[row] = rows[position]
+                        break
         return earlier
 
     def check(self, frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
@@ -85,7 +86,7 @@ class _SeenIds:
         within = pd.Series(codes).duplicated(keep="first").to_numpy()
         given = (ids != "").to_numpy(dtype=bool)
         seen = earlier >= 0
-        first_row = np.where(seen, self.rows[np.maximum(earlier, 0)] if len(self.rows) else 0,
+        first_row = np.where(seen, earlier,
                              pd.Series(rows).groupby(codes).transform("first").to_numpy())
         self._remember(values, hashes, rows, ~seen & ~within & given)
         duplicated = pd.Series((seen | within) & given, index=frame.index)
@@ -97,12 +98,10 @@ class _SeenIds:
 
     def _remember(self, values: np.ndarray, hashes: np.ndarray, rows: np.ndarray,
                   new: np.ndarray) -> None:
-        hashes = np.concatenate([self.hashes, hashes[new]])
-        order = np.argsort(hashes, kind="stable")
-        self.hashes = hashes[order]
-        self.rows = np.concatenate([self.rows, rows[new]])[order]
-        text = pa.concat_arrays([self.ids, pa.array(values[new], type=pa.large_string())])
-        self.ids = text.take(pa.array(order))
+        order = np.argsort(hashes[new], kind="stable")
+        if len(order):
+            self.chunks.append((hashes[new][order], rows[new][order],
+                                pa.array(values[new][order], type=pa.large_string())))
 
 
 def _instant_key(values: pd.Series) -> np.ndarray:
@@ -126,6 +125,10 @@ def _shared_text(values: pd.Series) -> np.ndarray:
     return np.asarray(uniques, dtype=object)[codes]
 
 
+#: The parts of the likely-duplicate key: two rows match when every part is equal.
+_KEY_PARTS = ("time", "lon", "lat", "type", "area")
+
+
 def _likely_duplicate_parts(frame: pd.DataFrame, table: pd.DataFrame,
                             q: Quarantine) -> pd.DataFrame:
     """Return, for the rows still alive that name a source, the parts of their match key.
@@ -133,10 +136,12 @@ def _likely_duplicate_parts(frame: pd.DataFrame, table: pd.DataFrame,
     One integer or shared text per part (time, place to 4 decimals, type, the area of rows
     placed by area), the source and the row number: a few columns that can be kept for a
     whole table checked in blocks, where a repeat may be in another block than its first.
+    ``hash`` folds the key's parts into one 64-bit number, equal for rows whose keys are
+    equal (:func:`_likely_duplicate_candidates`).
     """
     live = (q.alive & (table["source"] != "")).to_numpy(dtype=bool)
     source_rows = frame["source_row"].to_numpy()[live]
-    return pd.DataFrame(
+    parts = pd.DataFrame(
         {
             # Codes equal exactly when the text each part prints as is equal.
             "time": _instant_key(table["occurred_at"])[live],
@@ -150,6 +155,48 @@ def _likely_duplicate_parts(frame: pd.DataFrame, table: pd.DataFrame,
         },
         index=table.index[live],
     )
+    parts["hash"] = _key_hash(parts)
+    return parts
+
+
+def _key_hash(parts: pd.DataFrame) -> np.ndarray:
+    """Fold the key's parts into one 64-bit hash per row: equal keys, equal hashes."""
+    folded = np.zeros(len(parts), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in _KEY_PARTS:
+            # pandas' hash of each value (its text for a shared text), the same in every block.
+            folded = folded * np.uint64(0x100000001B3) ^ pd.util.hash_array(
+                parts[column].to_numpy())
+    return folded
+
+
+def _likely_duplicate_candidates(blocks: list[pd.DataFrame]) -> pd.DataFrame:
+    """Join the blocks' key parts, keeping only the rows whose key hash another row shares.
+
+    A row whose hash no other row has cannot be a repeat, nor the first of one: the exact
+    grouping (:func:`_likely_duplicates`) then runs on the few rows that may be, not on the
+    whole table's keys (on 1.4 M incidents, joining them and grouping every row took more
+    memory than any block). The blocks' frames are released from ``blocks`` as they are read.
+    """
+    hashes = np.concatenate([b["hash"].to_numpy() for b in blocks]) if blocks else (
+        np.empty(0, dtype=np.uint64))
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    same = np.zeros(len(hashes), dtype=bool)
+    equal = ordered[1:] == ordered[:-1]
+    same[order[1:][equal]] = True
+    same[order[:-1][equal]] = True
+    del hashes, order, ordered, equal
+    kept, start = [], 0
+    while blocks:
+        block = blocks.pop(0)
+        shared = same[start:start + len(block)]
+        start += len(block)
+        if shared.any():
+            kept.append(block.loc[shared].drop(columns="hash"))
+    if not kept:
+        return pd.DataFrame(columns=[*_KEY_PARTS, "source", "source_row"])
+    return pd.concat(kept)
 
 
 def _likely_duplicates(parts: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -161,7 +208,7 @@ def _likely_duplicates(parts: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Se
     # The parts' codes folded into one group code, pair by pair (each fold stays below the
     # square of the row count): a multi-column groupby cost about 200 MB on 1.4 M rows.
     combined = np.zeros(len(parts), dtype=np.int64)
-    for column in ("time", "lon", "lat", "type", "area"):
+    for column in _KEY_PARTS:
         codes = pd.factorize(parts[column].to_numpy())[0].astype(np.int64) + 1
         combined = pd.factorize(combined * (int(codes.max()) + 1) + codes)[0].astype(np.int64)
     key = pd.Series(combined, index=parts.index)
@@ -189,7 +236,7 @@ def _check_likely_duplicates(
     that reported the same incident (docs/validity.md, under-reporting).
     """
     matched = pd.Series(None, index=table.index, dtype=object)
-    parts = _likely_duplicate_parts(frame, table, q)
+    parts = _likely_duplicate_candidates([_likely_duplicate_parts(frame, table, q)])
     if parts.empty:
         return matched
     repeat, detail, firsts = _likely_duplicates(parts)

@@ -283,7 +283,7 @@ def near_miss_note(distances_m: list[float], tolerance_m: float) -> str | None:
     )
 
 
-def assign_areas(incidents: gpd.GeoDataFrame, ctx: IngestContext, alive: pd.Series) -> pd.Series:
+def assign_areas(incidents: pd.DataFrame, ctx: IngestContext, alive: pd.Series) -> pd.Series:
     """Area of each point-located incident: the containing area, else the nearest within tolerance.
 
     Rows located only at admin1 or country precision get no area from their point: a
@@ -297,7 +297,7 @@ def assign_areas(incidents: gpd.GeoDataFrame, ctx: IngestContext, alive: pd.Seri
     if prepared is None or not pointable.any():
         return area_id
     points = incidents.loc[pointable]
-    nearest = prepared.nearest(points.geometry.x.to_numpy(), points.geometry.y.to_numpy(),
+    nearest = prepared.nearest(points["longitude"].to_numpy(), points["latitude"].to_numpy(),
                                ctx.config.ingest.outside_tolerance_m)
     area_id.loc[points.index] = nearest.to_numpy()
     return area_id

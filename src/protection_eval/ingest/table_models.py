@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from protection_eval.config import MissionConfig
@@ -24,6 +25,40 @@ WGS84 = "EPSG:4326"
 #: The CRS of the accepted GPS fixes' ``longitude`` and ``latitude`` columns
 #: (:attr:`MissionData.patrol_tracks` holds coordinates, not point geometries).
 TRACKS_CRS = WGS84
+
+
+#: The CRS of the accepted incidents' ``longitude`` and ``latitude`` columns
+#: (:attr:`MissionData.incidents` holds coordinates, not point geometries).
+INCIDENTS_CRS = WGS84
+
+
+def to_incident_points(incidents: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Return incidents as a GeoDataFrame of points, built from their coordinates.
+
+    The canonical incidents table holds ``longitude`` and ``latitude`` (EPSG:4326,
+    :data:`INCIDENTS_CRS`), not a shapely point per row: at millions of incidents the points
+    were the largest part of ingestion's memory. Analyses that need geometries (a projection,
+    a nearest area) build them here, for the rows they use, when they use them.
+
+    Parameters
+    ----------
+    incidents : pandas.DataFrame
+        Incidents with ``longitude`` and ``latitude``; a GeoDataFrame that already has a
+        geometry is returned as it is.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The same rows, index and columns, with a ``geometry`` column of points in
+        EPSG:4326; no point (None) where a row has no coordinates (located by its area).
+    """
+    if getattr(incidents, "active_geometry_name", None) is not None:
+        return incidents
+    lon = incidents["longitude"].to_numpy(dtype="float64", na_value=np.nan)
+    lat = incidents["latitude"].to_numpy(dtype="float64", na_value=np.nan)
+    points = gpd.points_from_xy(lon, lat)
+    points[np.isnan(lon) | np.isnan(lat)] = None
+    return gpd.GeoDataFrame(incidents, geometry=points, crs=INCIDENTS_CRS)
 
 
 @dataclass(frozen=True)
@@ -121,7 +156,12 @@ class MissionData:
     ----------
     config : MissionConfig
         The mission configuration.
-    incidents, patrols, areas : geopandas.GeoDataFrame
+    incidents : pandas.DataFrame
+        Always present. The accepted incidents with their ``longitude`` and ``latitude``
+        (float64, EPSG:4326, :data:`INCIDENTS_CRS`; NaN for rows located by their area
+        only), as the GPS fixes are: no shapely point per incident. Analyses that need
+        point geometries build them with :func:`to_incident_points`.
+    patrols, areas : geopandas.GeoDataFrame
         Always present (EPSG:4326). ``patrols`` has no rows when the mission has no patrol
         records (none configured, or a declared file with a header only): never None, so
         every consumer handles one case, the empty table.
@@ -148,7 +188,7 @@ class MissionData:
     """
 
     config: MissionConfig
-    incidents: gpd.GeoDataFrame
+    incidents: pd.DataFrame
     patrols: gpd.GeoDataFrame
     areas: gpd.GeoDataFrame
     patrol_tracks: pd.DataFrame | None

@@ -45,6 +45,7 @@ from protection_eval.ingest.locations import near_miss_note
 from protection_eval.ingest.quarantine import IngestContext
 from protection_eval.ingest.schemas import validate_table
 from protection_eval.ingest.table_models import (
+    INCIDENTS_CRS,
     MODELS,
     NUMBER_BOUNDS,
     ORDER,
@@ -52,12 +53,14 @@ from protection_eval.ingest.table_models import (
     WGS84,
     MissionData,
     TableModel,
+    to_incident_points,
 )
 from protection_eval.ingest.validation import TableReport, ValidationReport
 from protection_eval.model import RawTable
 from protection_eval.projection import choose_working_projection
 
 __all__ = [
+    "INCIDENTS_CRS",
     "INCIDENT_BLOCK_ROWS",
     "MATCH_SEPARATOR",
     "MODELS",
@@ -71,6 +74,7 @@ __all__ = [
     "TableModel",
     "ingest_mission",
     "ingest_table",
+    "to_incident_points",
 ]
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from protection_eval.coverage.mission import PreparedCoverage, prepare_coverage
 from protection_eval.coverage.points import cover_incidents
+from protection_eval.ingest.table_models import to_incident_points
 from protection_eval.model import to_local_month
 from protection_eval.planning.options import to_month
 from protection_eval.planning.routes import PlanRoutes
@@ -94,7 +95,7 @@ def backtest_plan(
     params = prepared.params
     incidents = mission.incidents
     in_month = (to_local_month(incidents["occurred_at"], params.timezone) == month).to_numpy()
-    chosen = incidents.loc[in_month].to_crs(mission.projected_crs)
+    chosen = to_incident_points(incidents.loc[in_month]).to_crs(mission.projected_crs)
     planned = cover_incidents(chosen, routes.movements, params.radius_m, params.window_h,
                               precision_uncertainty_m=params.precision_uncertainty_m)
     actual = prepared.cover(chosen)

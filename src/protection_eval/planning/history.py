@@ -20,6 +20,7 @@ import pandas as pd
 from protection_eval.coverage.areas import month_edges, split_hours_by_period
 from protection_eval.coverage.points import IncidentQueries
 from protection_eval.hexgrid import cell_centres, hexagon_area_km2, polygon_cells, to_h3_cells
+from protection_eval.ingest.table_models import to_incident_points
 from protection_eval.model import local_midnight_to_utc, to_local_month
 from protection_eval.planning.options import PlanOptions, to_month
 
@@ -114,7 +115,7 @@ def report_cells(mission: MissionData, resolution: int) -> pd.DataFrame:
     """
     incidents = mission.incidents
     settings = mission.config.coverage
-    projected = incidents.to_crs(mission.projected_crs)
+    projected = to_incident_points(incidents).to_crs(mission.projected_crs)
     scope = IncidentQueries(projected, settings.radius_m, settings.window_h,
                             settings.precision_uncertainty_m).in_scope
     chosen = incidents.loc[scope]
