@@ -201,3 +201,32 @@ def test_the_audit_still_reads_an_ordinary_workbook_cell_by_cell(tmp_path):
     content = read_office_file(tmp_path / "shared.xlsx")
     assert content.sheets == [("Sheet", [["area", "reports"], ["Kator", 7]]),
                               ("Notes [hidden]", [["invented"]])]
+
+
+def test_within_one_gate_a_workbook_is_read_once_per_content(tmp_path, monkeypatch):
+    from protection_eval.sharing.audit import office
+
+    children: list[Path] = []
+    read_in_child = office._read_in_child
+
+    def counted(path: Path, kind: str) -> office.OfficeContent:
+        children.append(path)
+        return read_in_child(path, kind)
+
+    monkeypatch.setattr(office, "_read_in_child", counted)
+    path = tmp_path / "shared.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["area", "reports"])
+    book.active.append(["Kator", 7])
+    book.save(path)
+    with office.reading_workbooks_once():
+        first = office.read_office_file(path)
+        again = office.read_office_file(path)
+        book.active["B2"] = 8  # new bytes: read again, and seen as they are now
+        book.save(path)
+        changed = office.read_office_file(path)
+    assert len(children) == 2
+    assert first is again and first.sheets[0][1][1] == ["Kator", 7]
+    assert changed.sheets[0][1][1] == ["Kator", 8]
+    office.read_office_file(path)  # outside the block, every call reads the file
+    assert len(children) == 3

@@ -37,6 +37,7 @@ from protection_eval.runs.pdf import chromium_path
 from protection_eval.sharing.audit.differencing import DerivationCapReached, Margin
 from protection_eval.sharing.audit.folder import AuditResult, RawNeedles, audit_mission_folder
 from protection_eval.sharing.audit.margins import read_published_margins
+from protection_eval.sharing.audit.office import reading_workbooks_once
 from protection_eval.sharing.audit.seal import load_gate_key
 from protection_eval.sharing.context import MapContext
 from protection_eval.sharing.disclosure import k_from_config
@@ -287,27 +288,33 @@ def publish_shared(
     staged.mkdir(parents=True)
     try:
         build(staged)
-        audit = audit_folder(staged, mission, needles=needles)
     except BaseException:
         reject_shared(staged, restricted)
         raise
-    if ledger is None:
-        return _publish(staged, shared, restricted, audit)
-    # Check, publish and record as one step, so that a run of the same mission publishing at
-    # the same time is checked against this one's totals, not against a ledger without them.
-    try:
-        with ledger_lib.hold_ledger(ledger, ledger_wait):
-            margins: list[Margin] = []
-            if audit.ok:
-                audit, margins = _check_ledger(staged, audit, mission, Path(ledger), period)
-            outcome = _publish(staged, shared, restricted, audit)
-            if outcome.published:
-                ledger_lib.record_margins(margins, ledger, run or shared.parent.name)
-    except BaseException:
-        if staged.exists():
+    # The audit, its differencing check and the ledger each read the staged workbooks.
+    with reading_workbooks_once():
+        try:
+            audit = audit_folder(staged, mission, needles=needles)
+        except BaseException:
             reject_shared(staged, restricted)
-        raise
-    return outcome
+            raise
+        if ledger is None:
+            return _publish(staged, shared, restricted, audit)
+        # Check, publish and record as one step, so that a run of the same mission publishing at
+        # the same time is checked against this one's totals, not against a ledger without them.
+        try:
+            with ledger_lib.hold_ledger(ledger, ledger_wait):
+                margins: list[Margin] = []
+                if audit.ok:
+                    audit, margins = _check_ledger(staged, audit, mission, Path(ledger), period)
+                outcome = _publish(staged, shared, restricted, audit)
+                if outcome.published:
+                    ledger_lib.record_margins(margins, ledger, run or shared.parent.name)
+        except BaseException:
+            if staged.exists():
+                reject_shared(staged, restricted)
+            raise
+        return outcome
 
 
 def _publish(staged: Path, shared: Path, restricted: Path, audit: AuditResult) -> PublishResult:

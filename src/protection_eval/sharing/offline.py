@@ -22,12 +22,13 @@ import html as html_lib
 import mimetypes
 import re
 import secrets
+import threading
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "ASSETS",
@@ -434,13 +435,29 @@ def to_offline_notebook_html(
     OfflineError
         If an output still references an external server (a widget, a plot library's CDN).
     """
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(template_name="lab", exclude_input=exclude_input)
-    body, _ = exporter.from_notebook_node(notebook)
+    with _EXPORTERS_LOCK:
+        exporter = _notebook_exporter(exclude_input)
+        body, _ = exporter.from_notebook_node(notebook)
     body = _MERMAID_LOADER_RE.sub("", body)
     return to_offline_html(
         body,
         allowed_urls=allowed_urls,
         drop_urls=(exporter.require_js_url, exporter.mathjax_url, exporter.jquery_url),
     )
+
+
+#: Held while an exporter renders: one exporter is not meant to render two notebooks at once
+#: (notebooks running side by side export their pages from their own threads).
+_EXPORTERS_LOCK = threading.Lock()
+
+
+@cache
+def _notebook_exporter(exclude_input: bool) -> Any:
+    """Return this process's nbconvert ``lab`` exporter, made once for each ``exclude_input``.
+
+    Making one loads and compiles the template and reads its style sheets (about a third of
+    rendering a run's pages); rendering keeps nothing of one notebook for the next.
+    """
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="lab", exclude_input=exclude_input)

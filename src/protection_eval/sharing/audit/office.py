@@ -16,13 +16,17 @@ rules.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OFFICE_SUFFIXES", "OfficeContent", "read_office_file"]
+__all__ = ["OFFICE_SUFFIXES", "OfficeContent", "read_office_file", "reading_workbooks_once"]
 
 #: File suffixes read by :func:`read_office_file`.
 OFFICE_SUFFIXES = frozenset({".xlsx", ".xlsm", ".ods", ".gpkg", ".parquet", ".geoparquet"})
@@ -68,6 +72,29 @@ class UnauditableOffice(ValueError):
     """The file cannot be opened; the message says why and what to do."""
 
 
+#: Workbooks read inside :func:`reading_workbooks_once`, by kind and the sha256 of their bytes.
+_READ_ONCE: ContextVar[dict[tuple[str, str], OfficeContent] | None] = ContextVar(
+    "_READ_ONCE", default=None)
+
+
+@contextmanager
+def reading_workbooks_once() -> Iterator[None]:
+    """Within the block, read each workbook (XLSX, ODS) once, however often it is asked for.
+
+    The gate reads a shared folder's workbooks for the audit's rules, again for the totals
+    they publish (differencing) and again for the ledger, each time in a new child process
+    (:func:`protection_eval.io.workbooks.read_guarded`). Inside the block, a workbook whose
+    bytes were read already gives back the same :class:`OfficeContent` (which callers only
+    read); one whose bytes changed while it was read is not remembered, and a workbook that
+    cannot be read is tried again. Outside the block every call reads the file.
+    """
+    token = _READ_ONCE.set({})
+    try:
+        yield
+    finally:
+        _READ_ONCE.reset(token)
+
+
 def read_office_file(path: Path) -> OfficeContent:
     """Read an XLSX, ODS, GeoPackage or Parquet file for the audit.
 
@@ -107,6 +134,25 @@ def read_office_file(path: Path) -> OfficeContent:
 
 
 def _read_guarded(path: Path, kind: str) -> OfficeContent:
+    """Read a workbook in a child process, once per content in :func:`reading_workbooks_once`."""
+    read = _READ_ONCE.get()
+    if read is None:
+        return _read_in_child(path, kind)
+    key = (kind, _sha256(path))
+    if key not in read:
+        content = _read_in_child(path, kind)
+        if _sha256(path) != key[1]:  # changed while the child read it: not this content's
+            return content
+        read[key] = content
+    return read[key]
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _read_in_child(path: Path, kind: str) -> OfficeContent:
     """Read a workbook measured first, then in a child process with memory and time limits.
 
     The readers' guard (:func:`protection_eval.io.workbooks.read_guarded`): a sheet spanning
