@@ -28,7 +28,7 @@ TRACKS_CRS = WGS84
 
 
 #: The CRS of the accepted incidents' ``longitude`` and ``latitude`` columns
-#: (:attr:`MissionData.incidents` holds coordinates, not point geometries).
+#: (``MissionData.incidents`` holds coordinates, not point geometries).
 INCIDENTS_CRS = WGS84
 
 
