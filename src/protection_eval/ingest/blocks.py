@@ -9,15 +9,10 @@ gets the same outcome as in one pass over the whole table.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pandas as pd
-import pyarrow
 
 from protection_eval.config import SourceSpec
 from protection_eval.ingest.checks import (
@@ -35,6 +30,7 @@ from protection_eval.ingest.duplicates import (
 )
 from protection_eval.ingest.quarantine import IngestContext
 from protection_eval.ingest.table_models import TableModel
+from protection_eval.memory import return_freed_memory
 from protection_eval.model import RawTable
 
 #: Rows of a GPS table checked at a time. Each fix is checked on its own (no id, no
@@ -49,32 +45,6 @@ TRACK_BLOCK_ROWS = 500_000
 #: the whole table: duplicate ids over the id column before the blocks, likely duplicates
 #: over compact keys of the rows the blocks accept (_incidents_in_blocks).
 INCIDENT_BLOCK_ROWS = 200_000
-
-
-@functools.cache
-def _c_library_trim() -> Callable[[int], int] | None:
-    """Return glibc's ``malloc_trim``, or None where the C library has none."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-def _release_freed_memory() -> None:
-    """Hand the pages a block freed back to the system before the next block is read.
-
-    Arrow's pool (the text columns) and the C library's heap (numpy, Python objects) each
-    keep the pages freed to them, and neither can use the other's; glibc keeps freed pages
-    below live ones too. Over the blocks of 1.4 M incidents those kept pages were about a
-    third of ``validate``'s peak. Both calls only return unused pages (glibc's
-    ``malloc_trim`` as Dask workers use it); nothing is moved or freed that is in use.
-    """
-    pyarrow.default_memory_pool().release_unused()
-    trim = _c_library_trim()
-    if trim is not None:
-        trim(0)
 
 
 @dataclass
@@ -156,14 +126,14 @@ def _incidents_in_blocks(raw: RawTable,
             reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]))
         reasons.append(q.reason.dropna())
         del source, block, table, q
-        _release_freed_memory()
+        return_freed_memory()
     del seen
     ctx.area_name_suggestions = suggestions
     _note_unclassified(state.unclassified, spec, ctx)
     # Likely duplicates before the accepted blocks are joined: the repeats leave their
     # blocks, so the join is the last copy, made when the key parts are already freed.
     parts = _likely_duplicate_candidates(state.parts)
-    _release_freed_memory()  # the ids seen and the key parts, before the join needs pages
+    return_freed_memory()  # the ids seen and the key parts, before the join needs pages
     if len(parts):
         repeat, detail, matched = _likely_duplicates(parts)
         repeats = parts.index[repeat.to_numpy()]
@@ -176,7 +146,7 @@ def _incidents_in_blocks(raw: RawTable,
                 detail=detail.reindex(repeats).astype(object)))
             reasons.append(likely)
     accepted = _join_blocks(alive)
-    _release_freed_memory()
+    return_freed_memory()
     rejected = pd.concat([r for r in refused if len(r)] or refused[:1]).sort_index()
     return (accepted, rejected.reset_index(drop=True),
             pd.concat([r for r in reasons if len(r)] or reasons[:1]).sort_index())

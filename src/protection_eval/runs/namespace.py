@@ -48,7 +48,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-__all__ = ["restore", "return_freed_memory", "warm"]
+from protection_eval.memory import return_freed_memory
+
+__all__ = ["restore", "warm"]
 
 #: The library's package: its modules' globals are put back between notebooks.
 LIBRARY = "protection_eval"
@@ -129,24 +131,6 @@ def restore(shell: Any) -> None:
         numpy.random.seed()
     gc.collect()
     return_freed_memory()
-
-
-def return_freed_memory() -> None:
-    """Give the heap's free pages back to the system (glibc only; elsewhere nothing to ask).
-
-    glibc keeps freed small blocks (millions of geometries at scale) for reuse unless asked, so
-    a process that has finished with a large table would otherwise go on holding its memory.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows)
-        return
-    if trim is not None:
-        trim(0)
 
 
 def _settle() -> _Snapshot:

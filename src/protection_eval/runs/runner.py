@@ -37,6 +37,7 @@ from protection_eval.config import (
 )
 from protection_eval.distributed.client import SCHEDULER_TIMEOUT_S, SchedulerError
 from protection_eval.io.errors import InputFileError
+from protection_eval.memory import return_freed_memory
 from protection_eval.runs.kernels import (
     ENGINE,
     REFERENCE_ENGINE,
@@ -58,7 +59,6 @@ from protection_eval.runs.layout import (
     reports_root,
 )
 from protection_eval.runs.ledger import LedgerError
-from protection_eval.runs.namespace import return_freed_memory
 
 try:
     import fcntl
