@@ -51,7 +51,8 @@ def every_cell(mission) -> set[str]:
     for name in ("incidents", "patrols", "areas", "bases"):
         table = getattr(mission, name)
         if table is not None:
-            cells |= {str(v) for v in table.drop(columns="geometry").to_numpy().ravel()}
+            cells |= {str(v) for v in table.drop(columns="geometry", errors="ignore")
+                      .to_numpy().ravel()}
     return cells
 
 
