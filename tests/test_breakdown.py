@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from protection_eval.effects.event_study import describe_breakdown, estimate_event_study
+from protection_eval.effects.event_study import estimate_event_study
 from protection_eval.effects.mission import estimate_mission_effects
 from protection_eval.effects.panel import make_synthetic_panel
+from protection_eval.effects.vocabulary import describe_breakdown
 from protection_eval.sharing.forms import to_effects_table
 
 ACTIVE = "active_test_strategy"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from babel.messages.pofile import read_po
 
-from protection_eval.effects.count_models import CAVEATS
+from protection_eval.effects.vocabulary import CAVEATS
 from protection_eval.sharing.brief import (
     BriefInputs,
     describe_effect,
@@ -139,7 +139,7 @@ def test_brief_passes_the_disclosure_audit(tmp_path):
 
 
 def test_brief_words_its_caution_from_the_breakdown_value():
-    from protection_eval.effects.event_study import describe_breakdown
+    from protection_eval.effects.vocabulary import describe_breakdown
 
     effects = make_effects()
     sensitivity = describe_breakdown(1.75)

@@ -15,8 +15,8 @@ import pytest
 from test_brief import make_effects, make_inputs, svg_map
 from test_offline_browser import browser  # noqa: F401 (the chromium fixture)
 
-from protection_eval.effects.count_models import CAVEATS
-from protection_eval.effects.within_reach_cells import CELL_CAVEAT, CELL_DESIGN
+from protection_eval.effects.cell_design import CELL_CAVEAT, CELL_DESIGN
+from protection_eval.effects.vocabulary import CAVEATS
 from protection_eval.sharing.brief import render_brief
 
 pytestmark = pytest.mark.browser

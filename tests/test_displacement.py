@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from protection_eval.effects.count_models import CAVEATS, NotEstimable
+from protection_eval.effects.count_models import NotEstimable
 from protection_eval.effects.displacement import (
     DISPLACEMENT_DESIGN,
     NET_ESTIMAND,
@@ -21,6 +21,7 @@ from protection_eval.effects.displacement import (
 )
 from protection_eval.effects.event_study import estimate_stacked_effect
 from protection_eval.effects.mission import estimate_mission_effects
+from protection_eval.effects.vocabulary import CAVEATS
 from protection_eval.sharing.brief import describe_displacement, render_brief
 from protection_eval.sharing.forms import to_effects_table
 from protection_eval.sharing.i18n import get_language

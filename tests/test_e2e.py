@@ -177,8 +177,8 @@ def test_each_figure_of_the_executed_notebooks_is_shown_once(demo_run, mission):
 
 
 def test_notebook_03_shows_readers_tables_with_each_caveat_once(demo_run):
-    from protection_eval.effects.count_models import CAVEATS
     from protection_eval.effects.reading import READING_COLUMNS
+    from protection_eval.effects.vocabulary import CAVEATS
 
     root, _ = demo_run
     path = root / "reports" / "DEMO-B" / "latest" / "restricted" / "03_effectiveness.ipynb"

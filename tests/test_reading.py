@@ -17,8 +17,8 @@ from protection_eval.effects import (
     plot_headline_forest,
     to_reading_table,
 )
-from protection_eval.effects.count_models import CAVEATS
 from protection_eval.effects.reading import READING_COLUMNS, format_p_value
+from protection_eval.effects.vocabulary import CAVEATS
 
 matplotlib.use("Agg")
 

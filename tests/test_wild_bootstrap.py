@@ -201,7 +201,7 @@ def test_validity_table_counts_coverage_and_unbounded_intervals_per_scenario():
 def test_bootstrap_caveat_is_a_message_of_the_translation_template():
     from babel.messages.pofile import read_po
 
-    from protection_eval.effects.count_models import CAVEATS
+    from protection_eval.effects.vocabulary import CAVEATS
 
     locale = Path(__file__).resolve().parents[1] / "src" / "protection_eval" / "sharing" / "locale"
     with (locale / "protection_eval.pot").open("rb") as handle:

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from protection_eval.effects.cell_design import CELL_CAVEAT, CELL_DESIGN, CELL_REASONS
 from protection_eval.effects.cell_validity import CellScenario, compute_cell_validity
-from protection_eval.effects.count_models import CAVEATS
-from protection_eval.effects.within_reach_cells import CELL_CAVEAT, CELL_DESIGN, CELL_REASONS
+from protection_eval.effects.vocabulary import CAVEATS
 from protection_eval.sharing.brief import BriefInputs, render_brief
 
 LANGUAGES = ["en", "fr", "ar", "es", "pt"]

@@ -36,13 +36,32 @@ app = typer.Typer(
 
 USER_ERRORS = (ConfigError, InputFileError, MissionInputError, LedgerError)
 
-#: Modules this command's process never imports. ``rfc3987_syntax`` builds its Lark grammars
-#: when imported (about 1.6 CPU-seconds, more than ``import pandas``); jsonschema, which
-#: nbformat, jupytext and papermill import, imports it only to check the ``iri`` and
-#: ``iri-reference`` formats of draft 7 and later, and leaves those two formats unchecked when
-#: it cannot. No schema the command validates uses them: nbformat's are draft 4, and checked
-#: without a format checker.
-UNUSED_MODULES = ("rfc3987_syntax",)
+#: Modules this command's process never imports; each importer below goes on without it.
+#:
+#: - ``rfc3987_syntax`` builds its Lark grammars when imported (about 1.6 CPU-seconds, more
+#:   than ``import pandas``). jsonschema, which nbformat, jupytext and papermill import, imports
+#:   it, and the other modules of this group, only to check string formats (``iri``,
+#:   ``duration`` through ``isoduration`` and with it ``arrow``'s locales, ``hostname``,
+#:   ``uri-template``, ``color``, ``date-time``, ``uri``, ``json-pointer``), and leaves a
+#:   format unchecked when it cannot. No schema the command validates uses them: nbformat's are
+#:   draft 4, and checked without a format checker.
+#: - jupytext's contents managers, for Jupyter's server, import ``jupyter_server`` and its
+#:   event and metrics stack; the command only reads and writes text notebooks.
+#: - pandera imports ``hypothesis`` for its data-synthesis strategies, which validation never
+#:   asks for.
+UNUSED_MODULES = (
+    "rfc3987_syntax",
+    "isoduration",
+    "fqdn",
+    "uri_template",
+    "webcolors",
+    "rfc3339_validator",
+    "rfc3986_validator",
+    "jsonpointer",
+    "jupytext.sync_contentsmanager",
+    "jupytext.async_contentsmanager",
+    "hypothesis",
+)
 
 
 def load_mission(config: Path):  # imports lazily: `run` starts its kernel before the stack

@@ -35,9 +35,9 @@ from protection_eval.effects.fixed_effects import (
     NotEstimable,
     fit_fixed_effects_glm,
 )
+from protection_eval.effects.vocabulary import CAVEATS
 
 __all__ = [
-    "CAVEATS",
     "EFFECT_COLUMNS",
     "MIN_INCIDENTS_FOR_MODEL",
     "CountModelResult",
@@ -52,63 +52,6 @@ __all__ = [
 
 #: Below this many incidents in a model's sample the estimate is flagged as not to be trusted.
 MIN_INCIDENTS_FOR_MODEL = 100
-
-#: Plain-words caveats, keyed by name; some take format fields.
-CAVEATS: dict[str, str] = {
-    "reported": (
-        "Reported is not occurred: patrols and services can raise reporting while violence falls, "
-        "so this ratio is about reports."
-    ),
-    "few_treated": (
-        "Only {n} areas had the strategy: the interval rests on few areas and may be too narrow."
-    ),
-    "boot_few_treated": (
-        "Only {n} areas had the strategy: no bootstrap is exact with so few; its interval errs "
-        "wide and can miss a real effect."
-    ),
-    "few_incidents": (
-        "Only {n} incidents in the model: too few for a stable estimate; treat it as indicative."
-    ),
-    "pre_trend": (
-        "Pre-trend test failed (p = {p:.3f}): areas were already diverging before roll-out, so "
-        "this is not a credible estimate of the strategy's effect."
-    ),
-    "pre_trend_untestable": (
-        "Pre-trend not testable: too few areas for the number of periods before roll-out; "
-        "shorten the event window."
-    ),
-    "overdispersion": (
-        "Counts vary more than a Poisson model assumes (test p = {p:.3g}); the interval uses "
-        "area-clustered errors, which allow for it. Compare with the negative binomial row."
-    ),
-    "no_comparison": (
-        "Mission-wide strategy, no untreated areas: anything else that changed at the same time "
-        "is counted as its effect."
-    ),
-    "not_converged": "The model did not converge: do not use this estimate.",
-    "twfe": (
-        "Plain two-way fixed effects can be biased when roll-out is staggered and effects change "
-        "over time; the headline uses the stacked design."
-    ),
-    "suppressed": "Suppressed: fewer than {k} incidents in the model.",
-    "censored": (
-        "{n} area-months are known only to an interval (small counts published as \"<5\"): "
-        "the model takes them as interval-censored, and the incident total is a lower bound."
-    ),
-    "rings": (
-        "Spill-over design: areas up to {rings} steps from an area with the strategy (a step is "
-        "a shared boundary) are compared with areas further away; it assumes reports moved no "
-        "further."
-    ),
-    "rings_timing": (
-        "Fewer than {n} areas stayed beyond the outer ring for a whole event window: spill-over "
-        "is told apart from change over time mostly by when neighbouring areas started."
-    ),
-    "displacement_net": (
-        "Net ratio over the areas with the strategy and the areas up to {rings} steps away, "
-        "against the reports expected there without it (delta-method interval)."
-    ),
-}
 
 #: Columns of :meth:`EffectEstimate.to_frame`.
 EFFECT_COLUMNS = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from protection_eval.effects.count_models import CAVEATS
+from protection_eval.effects.vocabulary import CAVEATS
 
 __all__ = [
     "HEADLINE_DESIGNS",

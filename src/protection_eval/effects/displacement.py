@@ -46,7 +46,6 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.effects.count_models import (
-    CAVEATS,
     MIN_INCIDENTS_FOR_MODEL,
     EffectEstimate,
     NotEstimable,
@@ -59,6 +58,7 @@ from protection_eval.effects.covariance import (
 )
 from protection_eval.effects.design import few_treated_caveats, upper_column
 from protection_eval.effects.event_study import make_stacked_panel
+from protection_eval.effects.vocabulary import CAVEATS
 from protection_eval.projection import choose_working_projection, project_geometries
 
 __all__ = [

@@ -15,11 +15,10 @@ import pandas as pd
 
 from protection_eval.effects.count_models import EffectEstimate, fit_count_model
 from protection_eval.effects.design import is_mission_wide
+from protection_eval.effects.vocabulary import PATROL_PRESENCE
 
-__all__ = ["PATROL_PRESENCE", "estimate_dose_response", "estimate_women_share_modification"]
+__all__ = ["estimate_dose_response", "estimate_women_share_modification"]
 
-#: Strategy id under which patrol-presence estimates are reported.
-PATROL_PRESENCE = "patrol-presence"
 
 def _with_next_period(panel: pd.DataFrame, outcome: str, columns: Sequence[str],
                       area_col: str, period_col: str) -> pd.DataFrame:

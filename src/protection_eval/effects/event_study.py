@@ -27,7 +27,6 @@ import pandas as pd
 from scipy import stats
 
 from protection_eval.effects.count_models import (
-    CAVEATS,
     CountModelResult,
     EffectEstimate,
     compute_wald_test,
@@ -43,13 +42,13 @@ from protection_eval.effects.design import (
     few_treated_caveats,
     upper_column,
 )
+from protection_eval.effects.vocabulary import CAVEATS, describe_breakdown
 from protection_eval.effects.wild_bootstrap import add_bootstrap
 
 __all__ = [
     "BREAKDOWN_LEVEL",
     "Breakdown",
     "EventStudyResult",
-    "describe_breakdown",
     "estimate_event_study",
     "estimate_stacked_effect",
     "make_stacked_panel",
@@ -245,37 +244,6 @@ class Breakdown:
         """
         half = self.crit_theta * self.se_theta + mbar * self.max_pre_upper * self.weight
         return self.theta - half, self.theta + half
-
-
-def describe_breakdown(m: float) -> str:
-    """Say a breakdown value in plain words.
-
-    Parameters
-    ----------
-    m : float
-        Breakdown value (:attr:`Breakdown.m`).
-
-    Returns
-    -------
-    str
-        The sentence effects tables and briefs carry; empty for NaN.
-    """
-    if not np.isfinite(m):
-        return ""
-    if m <= 0:
-        return (
-            "Sensitivity (Rambachan-Roth): once trends are allowed to keep differing after "
-            "roll-out at all, the interval includes no change (breakdown M = 0)."
-        )
-    reading = (
-        "a trend like the one already seen before roll-out could explain it" if m < 1
-        else "a trend as large as the one seen before roll-out would not explain it"
-    )
-    return (
-        f"Sensitivity (Rambachan-Roth): the change holds unless trends after roll-out differed "
-        f"by more than {m:.2f} times the largest period-to-period difference seen before "
-        f"roll-out (breakdown M = {m:.2f}: {reading})."
-    )
 
 
 @dataclass

@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.effects.count_models import (
-    CAVEATS,
     EFFECT_COLUMNS,
     CountModelResult,
     EffectEstimate,
@@ -48,7 +47,6 @@ from protection_eval.effects.design import (
 )
 from protection_eval.effects.displacement import DisplacementResult, estimate_displacement
 from protection_eval.effects.dose_response import (
-    PATROL_PRESENCE,
     estimate_dose_response,
     estimate_women_share_modification,
 )
@@ -63,6 +61,7 @@ from protection_eval.effects.reporting import (
     ReportingDiagnostics,
     estimate_reporting_diagnostics,
 )
+from protection_eval.effects.vocabulary import CAVEATS, PATROL_PRESENCE, PRESENCE_ESTIMAND
 from protection_eval.effects.wild_bootstrap import add_bootstrap
 from protection_eval.labels import NOT_COMPUTED, NOT_ESTIMABLE, OK
 
@@ -657,11 +656,9 @@ def _estimate_within_reach(
     """
     from protection_eval.coverage.mission import prepare_coverage
     from protection_eval.coverage.presence_months import compute_presence_months
-    from protection_eval.effects.within_reach import PRESENCE_ESTIMAND, estimate_presence_effect
-    from protection_eval.effects.within_reach_cells import (
-        MIN_PRESENCE_AREAS,
-        estimate_cell_presence_effect,
-    )
+    from protection_eval.effects.cell_design import MIN_PRESENCE_AREAS
+    from protection_eval.effects.within_reach import estimate_presence_effect
+    from protection_eval.effects.within_reach_cells import estimate_cell_presence_effect
 
     label = "patrol presence (within reach)"
     if prepared is None:

@@ -58,9 +58,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from protection_eval.effects.count_models import CAVEATS, EffectEstimate
+from protection_eval.effects.count_models import EffectEstimate
 from protection_eval.effects.fixed_effects import NotEstimable, fit_fixed_effects_glm
 from protection_eval.effects.irls import _demean
+from protection_eval.effects.vocabulary import CAVEATS
 
 __all__ = [
     "BOOTSTRAP_DRAWS",

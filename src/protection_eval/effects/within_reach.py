@@ -43,14 +43,13 @@ from scipy import optimize
 from protection_eval.coverage.models import CoverageModel, CoverageParams, PatrolMovements
 from protection_eval.coverage.points import covered_only
 from protection_eval.effects.count_models import (
-    CAVEATS,
     MIN_INCIDENTS_FOR_MODEL,
     EffectEstimate,
     NotEstimable,
     fit_count_model,
 )
 from protection_eval.effects.covariance import compute_conf_int, compute_p_value
-from protection_eval.effects.dose_response import PATROL_PRESENCE
+from protection_eval.effects.vocabulary import CAVEATS, PATROL_PRESENCE, PRESENCE_ESTIMAND
 from protection_eval.ingest.table_models import to_incident_points
 from protection_eval.model import local_midnight_to_utc, to_local_month
 
@@ -62,7 +61,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTROLS_PER_STRATUM",
     "DAY_GRID",
-    "PRESENCE_ESTIMAND",
     "PresenceEffect",
     "compute_presence_effect",
     "estimate_presence_effect",
@@ -70,8 +68,6 @@ __all__ = [
     "reach_caveats",
 ]
 
-#: Estimand of the within-reach ratio in the effects table.
-PRESENCE_ESTIMAND = "patrol_presence"
 #: Control points per area x month; the Monte-Carlo error of a stratum's covered share is at
 #: most 0.5 / sqrt(n) (0.035 at 200), and the ratio's variance grows by about incidents/controls.
 CONTROLS_PER_STRATUM = 200

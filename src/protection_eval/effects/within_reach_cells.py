@@ -36,6 +36,14 @@ import pandas as pd
 
 from protection_eval.coverage.models import CoverageModel, CoverageParams, PatrolMovements
 from protection_eval.coverage.points import covered_only
+from protection_eval.effects.cell_design import (
+    CELL_CAVEAT,
+    CELL_DESIGN,
+    CELL_REASONS,
+    MIN_CELL_CLUSTERS,
+    MIN_PRESENCE_AREAS,
+    candidate_resolutions,
+)
 from protection_eval.effects.count_models import NotEstimable
 from protection_eval.effects.within_reach import (
     _CAVEATS,
@@ -53,7 +61,6 @@ from protection_eval.effects.within_reach import (
 from protection_eval.hexgrid import (
     h3_polygons,
     hexagon_area_km2,
-    resolution_for_radius,
     to_h3_cells,
     to_parent_cells,
 )
@@ -76,43 +83,10 @@ __all__ = [
     "estimate_cell_presence_effect",
 ]
 
-#: Below this many areas the within-reach ratio is estimated on H3 cells: the area design's
-#: errors, clustered by area, rest on G - 1 degrees of freedom and need more groups than that.
-MIN_PRESENCE_AREAS = 10
-#: Fewest clusters (parent cells holding an incident in scope) the cell design accepts.
-MIN_CELL_CLUSTERS = 10
-#: Design name of the cell estimate in the effects table.
-CELL_DESIGN = "space_time_controls_h3"
-
-CELL_CAVEAT = (
-    "Estimated on H3 hexagons of about {cell_km2:g} km2 instead of areas (the mission has "
-    "{n_areas} area(s), too few to compare within), errors grouped by hexagons of about "
-    "{parent_km2:g} km2."
-)
-#: Why the cell design could not be estimated: said with its numbers, never a count of incidents.
-CELL_REASONS = {
-    "clusters": (
-        "needs incidents in at least {needed} groups of hexagons (about {parent_km2:g} km2 "
-        "each); this mission's incidents in scope lie in {found}"
-    ),
-    "strata": "no hexagon-month has both places within and out of reach and an incident",
-}
 
 
 def _round2(value: float) -> float:
     return float(f"{value:.2g}")
-
-
-def candidate_resolutions(radius_m: float) -> tuple[int, int, int]:
-    """Return the cell resolutions tried, coarsest first, around the radius's own.
-
-    At the resolution whose edge is nearest the radius a cell is about as wide as the reach of
-    a patrol at its centre; one coarser, a cell is about six times that reach and holds places
-    within and out of reach (tried first); one finer, a cell is a fifth of the reach and only
-    cells on its edge compare, but a small country still has enough groups of them.
-    """
-    nearest = resolution_for_radius(radius_m, lowest=1, highest=12)
-    return (nearest - 1, nearest, nearest + 1)
 
 
 def _cell_shapes(cells: pd.Index, areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from protection_eval.inventory.pooling import RandomEffectsPool, estimate_random_effects
 from protection_eval.inventory.strategies import StrategyCatalogue
@@ -75,7 +75,7 @@ EVIDENCE_COLUMNS = [
 #: Mission label of pooled rows.
 POOLED = "ALL"
 
-_Z95 = float(stats.norm.ppf(0.975))
+_Z95 = float(special.ndtri(0.975))  # stats.norm.ppf's own function, without scipy.stats
 _NUMERIC = ("irr", "ci_low", "ci_high", "p_value", "se_log_irr")
 #: Note on a mission row whose standard error had to be recovered from its rounded interval.
 SE_FROM_INTERVAL = (
@@ -247,6 +247,13 @@ class EvidenceSynthesis:
         return frame.reindex(columns=EVIDENCE_COLUMNS)
 
 
+def _chi2_sf(q: float, df: int) -> float:
+    """Return the chi-squared survival function; scipy.stats is imported when a pool is made."""
+    from scipy import stats
+
+    return float(stats.chi2.sf(q, df))
+
+
 def combine_effects_tables(
     raws: list[tuple[str, RawTable]],
 ) -> tuple[pd.DataFrame, list[EvidenceProblem]]:
@@ -412,7 +419,7 @@ def estimate_pooled_effect(
         tau2=pool.tau2,
         i2=pool.i2,
         q=pool.q,
-        p_heterogeneity=float(stats.chi2.sf(pool.q, pool.k - 1)),
+        p_heterogeneity=float(_chi2_sf(pool.q, pool.k - 1)),
         weights=pool.weights,
         result=pool,
     )

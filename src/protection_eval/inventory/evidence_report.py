@@ -11,14 +11,19 @@ from __future__ import annotations
 import base64
 import html
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
 from protection_eval.inventory.evidence import EvidenceSynthesis
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+# matplotlib is imported where a figure is drawn: the run's cross-mission report imports this
+# module, and a report without an estimate draws nothing.
 
 __all__ = [
     "make_forest_panel",
@@ -49,6 +54,8 @@ def _forest_height(synthesis: EvidenceSynthesis, strategy_id: str) -> float:
 def _draw_forest(
     ax: Axes, synthesis: EvidenceSynthesis, strategy_id: str, *, long_label: bool = True
 ) -> None:
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
+
     rows = _forest_rows(synthesis, strategy_id)
     pooled = synthesis.pooled.get(strategy_id)
     ys = np.arange(len(rows), 0, -1) + (1.5 if pooled else 0)
@@ -126,6 +133,8 @@ def make_forest_plot(synthesis: EvidenceSynthesis, strategy_id: str) -> Figure:
     -------
     matplotlib.figure.Figure
     """
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(8, _forest_height(synthesis, strategy_id) + 0.4))
     _draw_forest(fig.subplots(), synthesis, strategy_id)
     fig.tight_layout()
@@ -144,6 +153,8 @@ def make_forest_panel(synthesis: EvidenceSynthesis) -> Figure:
     matplotlib.figure.Figure
         A single figure; a short note when there is no estimate at all.
     """
+    from matplotlib.figure import Figure
+
     ids = synthesis.strategy_ids
     if not ids:
         fig = Figure(figsize=(8, 1.2))

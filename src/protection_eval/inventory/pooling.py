@@ -28,7 +28,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 __all__ = [
     "HKSJ_BELOW",
@@ -232,6 +231,9 @@ def estimate_random_effects(
         df = float(k - 1)
     else:
         used, df = se_normal, math.inf
+    # Imported when pooling: the run's cross-mission report imports this module for every run.
+    from scipy import stats
+
     crit = float(stats.t.ppf(0.5 + level / 2, df))
     p_value = float(2 * stats.t.sf(abs(mean) / used, df))
     if k >= 3:

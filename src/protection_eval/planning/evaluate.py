@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from protection_eval.effects.count_models import CAVEATS, EffectEstimate, fit_count_model
-from protection_eval.effects.dose_response import PATROL_PRESENCE
+from protection_eval.effects.count_models import EffectEstimate, fit_count_model
+from protection_eval.effects.vocabulary import CAVEATS, PATROL_PRESENCE
 from protection_eval.planning.allocation import ARMS
 
 __all__ = [

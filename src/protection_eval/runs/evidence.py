@@ -21,10 +21,21 @@ from protection_eval.inventory.evidence_report import to_evidence_html
 from protection_eval.inventory.strategies import StrategyCatalogue
 from protection_eval.io.readers import InputFileError, read_raw_table
 from protection_eval.io.writers import write_table, write_text
+from protection_eval.model import RawTable
 from protection_eval.runs.layout import REPORT_FILES, SHARED_FILES, reports_root
-from protection_eval.runs.outputs import read_shared_tables
 
 __all__ = ["compute_run_evidence", "load_effects", "load_run_effects", "write_evidence"]
+
+
+def _read_shared_tables(reports_dir: str | Path, name: str) -> dict[str, RawTable]:
+    """Return :func:`protection_eval.runs.outputs.read_shared_tables`.
+
+    Imported when called: the outputs module brings the shared forms and their map library,
+    which the run's cross-mission report does not use.
+    """
+    from protection_eval.runs.outputs import read_shared_tables
+
+    return read_shared_tables(reports_dir, name)
 
 
 def load_effects(reports_dir: str | Path) -> tuple[pd.DataFrame, list[EvidenceProblem]]:
@@ -40,7 +51,7 @@ def load_effects(reports_dir: str | Path) -> tuple[pd.DataFrame, list[EvidencePr
     effects, problems
         As :func:`protection_eval.inventory.evidence.combine_effects_tables`.
     """
-    raws = read_shared_tables(reports_dir, SHARED_FILES["effects"])
+    raws = _read_shared_tables(reports_dir, SHARED_FILES["effects"])
     return combine_effects_tables(list(raws.items()))
 
 
@@ -78,7 +89,7 @@ def load_run_effects(
         )
     raws = [
         (name, raw)
-        for name, raw in read_shared_tables(reports_dir, SHARED_FILES["effects"]).items()
+        for name, raw in _read_shared_tables(reports_dir, SHARED_FILES["effects"]).items()
         if name != mission
     ]
     problems: list[EvidenceProblem] = []

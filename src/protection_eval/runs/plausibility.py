@@ -30,12 +30,12 @@ import pandas as pd
 from protection_eval.coverage.mission import prepare_coverage, to_coverage_params
 from protection_eval.coverage.points import IncidentQueries
 from protection_eval.coverage.presence_months import PresenceMonths, compute_presence_months
-from protection_eval.effects.design import MIN_TREATED_AREAS
-from protection_eval.effects.within_reach_cells import (
+from protection_eval.effects.cell_design import (
     MIN_CELL_CLUSTERS,
     MIN_PRESENCE_AREAS,
     candidate_resolutions,
 )
+from protection_eval.effects.design import MIN_TREATED_AREAS
 from protection_eval.hexgrid import hexagon_area_km2, to_h3_cells, to_parent_cells
 from protection_eval.labels import NOT_COMPUTED, NOT_ESTIMABLE, OK
 from protection_eval.model import to_local_day, to_local_month

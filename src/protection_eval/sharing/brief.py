@@ -21,15 +21,16 @@ from typing import Any
 import pandas as pd
 
 from protection_eval.coverage.gaps import GAP_MIN_UNCOVERED_SHARE
-from protection_eval.effects.count_models import CAVEATS
-from protection_eval.effects.dose_response import PATROL_PRESENCE
-from protection_eval.effects.event_study import describe_breakdown
-from protection_eval.effects.within_reach import PRESENCE_ESTIMAND
-from protection_eval.effects.within_reach_cells import CELL_CAVEAT, CELL_DESIGN, CELL_REASONS
+from protection_eval.effects.cell_design import CELL_CAVEAT, CELL_DESIGN, CELL_REASONS
+from protection_eval.effects.vocabulary import (
+    CAVEATS,
+    PATROL_PRESENCE,
+    PRESENCE_ESTIMAND,
+    describe_breakdown,
+)
 from protection_eval.hexgrid import hexagon_area_km2
 from protection_eval.labels import NOT_COMPUTED, NOT_ESTIMABLE, NOT_SHOWN, OK, RESULT_STATUSES
 from protection_eval.sharing.i18n import Language, get_language
-from protection_eval.sharing.maps import AREA_COLOUR, FOOTPRINT_COLOUR, GAP_COLOUR, count_classes
 
 __all__ = [
     "BriefInputs",
@@ -782,6 +783,15 @@ def _hexagon_size(resolution: int, lang: Language) -> str:
 
 
 def _legend(inputs: BriefInputs, lang: Language, radius_km: str | None) -> str:
+    # The map's colours, imported here: the run's report index reads headlines from this
+    # module without drawing a map (sharing.maps imports folium).
+    from protection_eval.sharing.maps import (
+        AREA_COLOUR,
+        FOOTPRINT_COLOUR,
+        GAP_COLOUR,
+        count_classes,
+    )
+
     def row(style: str, text: str) -> str:
         return f"<div class='row'><span class='sw' style='{style}'></span><span>{text}</span></div>"
 

@@ -18,8 +18,7 @@ import pandas as pd
 
 from protection_eval.config import MIN_K
 from protection_eval.coverage.gaps import is_gap, place_names, rank_gaps
-from protection_eval.effects.count_models import CAVEATS
-from protection_eval.effects.mission import EFFECTS_CSV_COLUMNS, MissionEffects
+from protection_eval.effects.vocabulary import CAVEATS
 from protection_eval.hexgrid import (
     cell_resolution,
     hexagon_area_km2,
@@ -48,6 +47,7 @@ from protection_eval.sharing.svgmap import to_svg_map
 if TYPE_CHECKING:
     from protection_eval.config import MissionConfig
     from protection_eval.coverage.mission import CoverageResult
+    from protection_eval.effects.mission import MissionEffects
     from protection_eval.planning import MonthPlan
 
 __all__ = [
@@ -503,6 +503,9 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = MIN_K) -> pd.D
     pandas.DataFrame
         :data:`EFFECTS_CSV_COLUMNS`, one row per strategy and estimand.
     """
+    # Imported here: the estimators it comes with (statsmodels) are not needed to show a map.
+    from protection_eval.effects.mission import EFFECTS_CSV_COLUMNS
+
     k = check_k(min_count)
     table = effects.to_frame()
     small = table["n_incidents"] < k
