@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from protection_eval import presets
 from protection_eval.config import ConfigError, load_mission_config
 from protection_eval.inventory.strategies import validate_catalogue
 from protection_eval.runs.indicators import TargetsError, load_targets
+from protection_eval.yaml_loader import DuplicateKeyError, load_yaml
 
 
 def run_cli(*args, cwd=None, env=None):
@@ -124,3 +126,22 @@ def test_validate_of_a_file_named_dots_yaml_writes_inside_the_reports_root(tmp_p
     assert "Traceback" not in result.stderr
     written = sorted(p.relative_to(work) for p in work.rglob("validation.json"))
     assert written == [Path("reports/__/validation/validation.json")]
+
+
+def test_documents_are_parsed_by_libyaml_and_refusals_worded_by_the_python_parser(monkeypatch):
+    # libyaml parses (the catalogue is read by every notebook's mission loading); a document it
+    # refuses is read again by the pure-Python loader, whose message shows the line's text.
+    from protection_eval import yaml_loader
+
+    assert issubclass(yaml_loader._FastLoader, yaml.CSafeLoader)
+    parsed = []
+    real = yaml.load
+    monkeypatch.setattr(yaml_loader.yaml, "load",
+                        lambda text, Loader: parsed.append(Loader.__name__) or real(text, Loader))
+    assert load_yaml("a: 1\nb: [x, 2.5]\n") == {"a": 1, "b": ["x", 2.5]}
+    assert parsed == ["_FastLoader"]
+    with pytest.raises(DuplicateKeyError) as refused:
+        load_yaml("a: 1\nsharing: x\nsharing: y\n")
+    assert parsed[1:] == ["_FastLoader", "_StrictLoader"]
+    assert "the key 'sharing' on line 3 was already given on line 2" in str(refused.value)
+    assert "sharing: y" in str(refused.value)  # the line's text: the Python parser's marks
