@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from protection_eval.runs.pdf import chromium_path
+from protection_eval.sharing.audit import browser
 from protection_eval.sharing.audit.folder import BROWSER_NOT_RUN, audit_shared_folder
 
 pytestmark = pytest.mark.browser
@@ -70,7 +71,10 @@ def test_a_file_outside_the_shared_folder_is_a_request_that_leaves(tmp_path, chr
         ("third_party_request", "opened in Chromium")]
 
 
-def test_a_page_that_never_finishes_is_not_passed(tmp_path, chromium):
+def test_a_page_that_never_finishes_is_not_passed(tmp_path, chromium, monkeypatch):
+    # A few real seconds are enough to tell a page that never yields; the default's 20 would
+    # keep one core busy for nothing.
+    monkeypatch.setattr(browser, "PAGE_TIMEOUT_S", 4.0)
     (tmp_path / "loop.html").write_text("<script>for (;;) {}</script>", encoding="utf-8")
     result = audit_shared_folder(tmp_path, k=5, chromium=chromium)
     assert [(f.kind, f.where) for f in result.findings] == [

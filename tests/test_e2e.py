@@ -1,27 +1,85 @@
-"""The whole product on the synthetic demo: every notebook, every mission, plus a broken one."""
+"""The whole product on the synthetic demo, installed as a user installs it.
+
+The package is built as a wheel and installed into a fresh environment (the locked versions
+only), and the demo missions, plus a broken one, are run by that environment's
+``protection-eval`` from a folder outside the repository: every notebook, every mission, the
+gate, the index and the evidence, with nothing taken from the source tree.
+"""
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from protection_eval.demo import make_demo_missions
-
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED = {"brief.html", "coverage_map.html", "coverage_summary.json", "effects.csv",
           "indicators.csv", "indicators.xlsx"}
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+def installed(tmp_path_factory):
+    """The wheel built from this tree, installed into a new environment; its bin folder."""
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is needed to build the wheel (make setup installs it into .venv)")
+    root = tmp_path_factory.mktemp("wheel")
+    dist = root / "dist"
+    subprocess.run([uv, "build", "--wheel", "-q", "-o", str(dist), str(ROOT)], check=True,
+                   timeout=600, capture_output=True)
+    wheel = next(dist.glob("protection_eval-*.whl"))
+    venv = root / "venv"
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True,
+                   timeout=300, capture_output=True)
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-c",
+         str(ROOT / "requirements.lock"), str(wheel)],
+        check=True, timeout=900, capture_output=True,
+    )
+    return venv / "bin"
+
+
+def new_user_environment(home: Path) -> dict[str, str]:
+    """This process's environment as a new user's shell has it: nothing of the project's.
+
+    The throwaway environment keeps the bytecode it compiles: under a PYTHONDONTWRITEBYTECODE
+    set for the whole machine, each notebook kernel would compile pandas, geopandas and the rest
+    again (``uv pip install`` writes no bytecode, unlike pip). The gate's key goes to the user's
+    config folder, here a temporary one.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PROTECTION_EVAL_", "PYTHONPATH", "VIRTUAL_ENV",
+                                "PYTHONDONTWRITEBYTECODE"))}
+    env["XDG_CONFIG_HOME"] = str(home / ".config")
+    if os.environ.get("PROTECTION_EVAL_CHROMIUM"):  # where the machine keeps its browser
+        env["PROTECTION_EVAL_CHROMIUM"] = os.environ["PROTECTION_EVAL_CHROMIUM"]
+    return env
+
+
+@pytest.fixture(scope="module")
+def demo_run(installed, tmp_path_factory):
+    """``protection-eval demo --no-run``, a broken mission added, then ``run --all --jobs 2``.
+
+    Both from a folder of their own (``elsewhere``), with the missions and the reports in the
+    default places under it.
+    """
     root = tmp_path_factory.mktemp("e2e")
-    missions = root / "missions"
-    make_demo_missions(missions, seed=7, scale=0.4)
+    work = root / "elsewhere"
+    work.mkdir()
+    env = new_user_environment(root)
+    made = subprocess.run(
+        [str(installed / "protection-eval"), "demo", "--no-run", "--seed", "7", "--scale", "0.4"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    missions = work / "data" / "missions"
     broken = missions / "BROKEN-X.yaml"
     shutil.copytree(missions / "demo-c", missions / "broken-x")
     # Incidents are required: a header with no rows stops the mission (an optional table with
@@ -33,11 +91,26 @@ def demo_run(tmp_path_factory):
                       .replace("demo-c/", "broken-x/")
                       .replace("broken-x/incidents.parquet", "broken-x/incidents.csv"))
     result = subprocess.run(
-        [sys.executable, "-c", "from protection_eval.cli import main; main()", "run", "--all",
-         "--missions", str(missions), "--reports", str(root / "reports"), "--jobs", "2"],
-        capture_output=True, text=True, timeout=1500,
+        [str(installed / "protection-eval"), "run", "--all", "--jobs", "2"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=1500,
     )
-    return root, result
+    return work, result
+
+
+def test_a_wheel_in_a_fresh_environment_runs_the_demo_from_another_folder(installed, demo_run):
+    work, result = demo_run
+    assert "3 ok, 1 failed" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (work / "data" / "missions" / "DEMO-A.yaml").exists()
+    for mission in ("DEMO-A", "DEMO-B", "DEMO-C"):
+        assert (work / "reports" / mission / "latest" / "shared" / "brief.html").exists()
+    assert (work / "reports" / "index.html").exists()
+    installed_at = subprocess.run(
+        [str(installed / "python"), "-c",
+         "import protection_eval; print(protection_eval.__file__)"],
+        capture_output=True, text=True, check=True, cwd=work,
+        env=new_user_environment(work.parent),
+    ).stdout
+    assert str(installed.parent) in installed_at and str(ROOT) not in installed_at
 
 
 def test_run_all_exits_1_and_names_the_broken_mission(demo_run):
@@ -86,7 +159,7 @@ def test_index_lists_every_mission_offline(demo_run):
 def test_demo_effects_contain_the_planted_ratios(demo_run):
     root, _ = demo_run
     for mission in ("DEMO-A", "DEMO-B", "DEMO-C"):
-        truth = json.loads((root / "missions" / f"demo-{mission[-1].lower()}" /
+        truth = json.loads((root / "data" / "missions" / f"demo-{mission[-1].lower()}" /
                             "ground_truth.json").read_text())
         effects = pd.read_csv(root / "reports" / mission / "latest" / "shared" / "effects.csv")
         headline = effects[effects.estimand == "deployment"]
@@ -201,11 +274,13 @@ def test_notebook_03_shows_readers_tables_with_each_caveat_once(demo_run):
 
 
 @pytest.fixture(scope="module")
-def reference_run(demo_run):
+def reference_run(installed, demo_run):
     root, _ = demo_run
     again = subprocess.run(
-        [sys.executable, "-c", RERUN, str(root / "missions" / "DEMO-B.yaml"), str(root / "again")],
-        capture_output=True, text=True, timeout=900,
+        [str(installed / "python"), "-c", RERUN, str(root / "data" / "missions" / "DEMO-B.yaml"),
+         str(root / "again")],
+        cwd=root, env=new_user_environment(root.parent), capture_output=True, text=True,
+        timeout=900,
     )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     return root / "reports" / "DEMO-B" / "latest", root / "again" / "DEMO-B" / "latest"
@@ -268,7 +343,23 @@ def comparable_pdf(path):
 #: run's own folder (its run id) in the injected parameters and in printed paths, and the memory
 #: address in an object's default repr.
 RUN_FOLDER = re.compile(r"/[^\s\"']*?/(?:\.staging-)?\d{8}T\d{6}Z-[0-9a-f]{4}")
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
 ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+
+
+def _without_run_folders(value):
+    """``value`` with each run folder in its texts as ``<run>``.
+
+    Only texts that hold a run id are searched for the folder around it: the lazy pattern,
+    tried from every ``/`` of a long base64 image, took seconds a notebook.
+    """
+    if isinstance(value, str):
+        return RUN_FOLDER.sub("<run>", value) if RUN_ID.search(value) else value
+    if isinstance(value, list):
+        return [_without_run_folders(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_run_folders(v) for k, v in value.items()}
+    return value
 
 
 def comparable_notebook(path):
@@ -278,5 +369,5 @@ def comparable_notebook(path):
         cell.pop("id", None)
         cell["metadata"].pop("papermill", None)
         cell["metadata"].pop("execution", None)
-    text = json.dumps(notebook, indent=1, sort_keys=True)
-    return ADDRESS.sub(" at 0x...>", RUN_FOLDER.sub("<run>", text))
+    text = json.dumps(_without_run_folders(notebook), indent=1, sort_keys=True)
+    return ADDRESS.sub(" at 0x...>", text)

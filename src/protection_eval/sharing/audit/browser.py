@@ -58,6 +58,9 @@ JUDGE_FLAGS: tuple[str, ...] = (
 _STAYS = ("data:", "blob:", "about:", "chrome-error:", "javascript:", "devtools:", "chrome:",
           "chrome-untrusted:")
 _VIRTUAL_MS = 30_000
+#: Real seconds a page has by default to load and run its virtual 30 seconds; a page still
+#: busy then (a script that never yields) is a file the audit cannot read.
+PAGE_TIMEOUT_S = 20.0
 
 
 class BrowserUnavailable(RuntimeError):
@@ -204,14 +207,15 @@ class PageJudge:
         The browser's executable.
     folder : Path
         The audited folder: ``file:`` URLs inside it stay, others leave.
-    timeout_s : float
-        Real seconds a page has to load and run its virtual 30 seconds.
+    timeout_s : float or None
+        Real seconds a page has to load and run its virtual 30 seconds; None for
+        :data:`PAGE_TIMEOUT_S`.
     """
 
-    def __init__(self, chromium: Path, folder: Path, *, timeout_s: float = 20.0) -> None:
+    def __init__(self, chromium: Path, folder: Path, *, timeout_s: float | None = None) -> None:
         self.chromium = chromium
         self.folder = folder.resolve()
-        self.timeout_s = timeout_s
+        self.timeout_s = PAGE_TIMEOUT_S if timeout_s is None else timeout_s
         self.pipe: _Pipe | None = None
         self._verdict = PageVerdict("")
         self._session: str | None = None
@@ -326,7 +330,7 @@ class PageJudge:
 
 
 def judge_pages(chromium: Path, folder: Path, pages: Iterable[tuple[str, Path]], *,
-                timeout_s: float = 20.0) -> list[PageVerdict]:
+                timeout_s: float | None = None) -> list[PageVerdict]:
     """Open each page in one headless Chromium with the network cut; say what each asked for.
 
     Parameters
@@ -337,8 +341,8 @@ def judge_pages(chromium: Path, folder: Path, pages: Iterable[tuple[str, Path]],
         The audited folder (a ``file:`` URL inside it stays).
     pages : iterable of (str, Path)
         Each page's name (relative to ``folder``) and path.
-    timeout_s : float
-        Real seconds each page has.
+    timeout_s : float or None
+        Real seconds each page has; None for :data:`PAGE_TIMEOUT_S`.
 
     Returns
     -------
