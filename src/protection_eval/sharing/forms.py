@@ -486,10 +486,10 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = MIN_K) -> pd.D
     A headline estimate that could not be made (a strategy never active, too few areas for
     the within-reach ratio...) is a row without numbers whose ``status`` is ``not_computed``
     or ``not_estimable`` and whose ``reason`` says what is missing
-    (:attr:`MissionEffects.not_estimated`). Ratios and intervals are
-    rounded to 4 decimals, ``se_log_irr`` to 6, ``breakdown_m`` to 2, p-values and dispersion to
-    3 significant digits: the precision the estimates have, and the same digits on any machine
-    or thread count.
+    (:attr:`~protection_eval.effects.mission.MissionEffects.not_estimated`). Ratios and
+    intervals are rounded to 4 decimals, ``se_log_irr`` to 6, ``breakdown_m`` to 2, p-values
+    and dispersion to 3 significant digits: the precision the estimates have, and the same
+    digits on any machine or thread count.
 
     Parameters
     ----------
@@ -501,7 +501,8 @@ def to_effects_table(effects: MissionEffects, *, min_count: int = MIN_K) -> pd.D
     Returns
     -------
     pandas.DataFrame
-        :data:`EFFECTS_CSV_COLUMNS`, one row per strategy and estimand.
+        :data:`~protection_eval.effects.mission.EFFECTS_CSV_COLUMNS`, one row per strategy and
+        estimand.
     """
     # Imported here: the estimators it comes with (statsmodels) are not needed to show a map.
     from protection_eval.effects.mission import EFFECTS_CSV_COLUMNS
