@@ -142,7 +142,7 @@ def _cells(labels: list[int]) -> pd.DataFrame:
 @pytest.mark.parametrize("pieces", [1, 2, 3])
 def test_blocks_out_of_order_give_the_file_of_the_table_written_whole(
         tmp_path, monkeypatch, pieces):
-    monkeypatch.setattr("protection_eval.io.row_stream.CSV_BLOCK_ROWS", pieces)
+    monkeypatch.setattr("protection_eval.io.row_stream.PIECE_ROWS", pieces)
     blocks = [[0, 2, 3], [], [5, 6, 9], [1, 4], [10, 12], [7, 8, 11, 13]]
     stream = CsvRowStream(tmp_path / "stream.csv")
     for labels in blocks:
@@ -171,7 +171,7 @@ def test_validate_writes_the_files_of_the_mission_held_whole(tmp_path, monkeypat
     monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", 0)
     monkeypatch.setattr(readers, "_CSV_CHUNK_ROWS", 3)
     monkeypatch.setattr(tables, "TRACK_BLOCK_ROWS", 2)
-    monkeypatch.setattr("protection_eval.io.row_stream.CSV_BLOCK_ROWS", 2)
+    monkeypatch.setattr("protection_eval.io.row_stream.PIECE_ROWS", 2)
     result = CliRunner().invoke(app, ["validate", str(FIXTURE / "mission.yaml"),
                                       "--out", str(tmp_path / "cli")])
     assert "quarantined" in result.output, result.output

@@ -180,7 +180,7 @@ def _incidents_in_blocks(raw: RawTable,
 def _handed(give: Callable[[pd.DataFrame], None], rows: pd.DataFrame) -> pd.DataFrame:
     """Hand quarantined rows to ``give``; return what is kept of them (their columns)."""
     give(rows)
-    return rows.iloc[:0]
+    return rows.iloc[:0].copy()  # a copy: an empty view would keep the block's cells
 
 
 def _coded_text(accepted: pd.DataFrame, id_column: str | None) -> pd.DataFrame:

@@ -392,5 +392,5 @@ def _split(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine, model: Table
     )
     if give is not None:
         give(rejected.set_axis(frame.index.get_indexer(rejected.index) + start))
-        rejected = rejected.iloc[:0]
+        rejected = rejected.iloc[:0].copy()  # not a view keeping the rows given
     return accepted, rejected.reset_index(drop=True), q.reason.dropna()

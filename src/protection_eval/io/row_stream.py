@@ -20,13 +20,17 @@ import numpy as np
 import pandas as pd
 
 from protection_eval.io.writers import (
-    CSV_BLOCK_ROWS,
     _csv_blocks_agree,
     _write_csv,
     to_spreadsheet_safe,
 )
 
 __all__ = ["CsvRowStream"]
+
+#: Rows made text at a time. Smaller than ``write_table``'s blocks: the pieces are written
+#: while ingestion holds the accepted rows of a large file, so their spreadsheet-safe copy
+#: and text (about 0.7 kB a row) add to its peak; any size gives the same bytes.
+PIECE_ROWS = 10_000
 
 #: Bytes copied at a time when slotting kept rows in among the rows written.
 _COPY_BYTES = 1 << 22
@@ -36,7 +40,7 @@ class CsvRowStream:
     """One CSV file written block by block, its rows in the order of their labels.
 
     Each block's rows are made spreadsheet-safe and written as they come, in pieces of
-    :data:`~protection_eval.io.writers.CSV_BLOCK_ROWS` rows, so that only a piece is ever
+    :data:`PIECE_ROWS` rows, so that only a piece is ever
     held as text; what is kept per row written is its label and where its text starts.
     A block that does not follow the rows written (a label at or before the last one) is
     held and slotted into place by :meth:`close`. A first block with a column whose text
@@ -83,8 +87,8 @@ class CsvRowStream:
         if (last is not None and labels[0] <= last) or not rows.index.is_monotonic_increasing:
             self._late.append(rows)
             return
-        for start in range(0, len(rows), CSV_BLOCK_ROWS):
-            self._append(rows.iloc[start:start + CSV_BLOCK_ROWS])
+        for start in range(0, len(rows), PIECE_ROWS):
+            self._append(rows.iloc[start:start + PIECE_ROWS])
 
     def close(self) -> Path | None:
         """Finish the file and move it into place; return its path (None if nothing came)."""
@@ -129,7 +133,7 @@ class CsvRowStream:
     def _append(self, rows: pd.DataFrame) -> None:
         assert self._handle is not None
         data, starts = _rows_text(rows)
-        self._labels.append(rows.index.to_numpy())
+        self._labels.append(rows.index.to_numpy(dtype=np.int64, copy=True))
         self._starts.append(starts + self._size)
         self._size += self._handle.write(data)
 
@@ -145,10 +149,10 @@ class CsvRowStream:
         try:
             with open(self._tmp, "rb") as source, os.fdopen(fd, "wb") as out:
                 copied = 0
-                for first in range(0, len(late), CSV_BLOCK_ROWS):
-                    data, row_starts = _rows_text(late.iloc[first:first + CSV_BLOCK_ROWS])
+                for first in range(0, len(late), PIECE_ROWS):
+                    data, row_starts = _rows_text(late.iloc[first:first + PIECE_ROWS])
                     bounds = np.append(row_starts, len(data))
-                    for i, offset in enumerate(at[first:first + CSV_BLOCK_ROWS]):
+                    for i, offset in enumerate(at[first:first + PIECE_ROWS]):
                         copied = _copy(source, out, int(offset) - copied) + copied
                         out.write(data[bounds[i]:bounds[i + 1]])
                 _copy(source, out, self._size - copied)
