@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -64,11 +64,11 @@ UNUSED_MODULES = (
 )
 
 
-def load_mission(config: Path):  # imports lazily: `run` starts its kernel before the stack
+def load_mission(config: Path, **options: Any):  # imports lazily: `run` starts its kernel first
     """Return :func:`protection_eval.runs.missions.load_mission` of ``config``."""
     from protection_eval.runs.missions import load_mission as load
 
-    return load(config)
+    return load(config, **options)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -135,24 +135,20 @@ def validate(
     = None,
 ) -> None:
     """Check a mission's inputs: counts, quarantine reasons, plausibility, validation.json."""
-    from protection_eval.io.writers import write_json
     from protection_eval.runs.plausibility import check_plausibility
-    from protection_eval.runs.runner import write_validation, write_validation_report
+    from protection_eval.runs.rejected import RejectedFiles
+    from protection_eval.runs.runner import write_validation
 
     out = out or _mission_reports(config, None) / "validation"
-    try:
-        mission = load_mission(config)
-    except USER_ERRORS as exc:
-        report = getattr(exc, "report", None)
-        if report is None:
-            write_json({"mission": _mission_code(config), "config": str(config),
-                        "usable": False, "errors": [str(exc)]},
-                       out / RESTRICTED_FILES["validation"])
-        else:
-            write_validation_report(report, out)
-            for line in report.summary_lines():
-                typer.echo(line)
-        fail(f"NOT usable: {exc}")
+    # The quarantined rows go to rejected/ as they are found, never all held at once.
+    with RejectedFiles(out) as sink:
+        try:
+            mission = load_mission(config, rejected_sink=sink)
+        except USER_ERRORS as exc:
+            report = getattr(exc, "report", None)
+            sink.close(report.tables if report is not None else ())
+            _fail_validation(config, out, exc, report)
+        sink.close(mission.validation.tables)
     check = check_plausibility(mission) if mission.validation.usable else None
     write_validation(mission, out, check)
     for line in mission.validation.summary_lines():
@@ -163,6 +159,22 @@ def validate(
                f"{out / RESTRICTED_FILES['rejected']}/")
     if not mission.validation.usable:
         raise typer.Exit(1)
+
+
+def _fail_validation(config: Path, out: Path, exc: Exception, report: Any) -> None:
+    """Write what is known of a mission that cannot be validated, print it and exit 1."""
+    from protection_eval.io.writers import write_json
+    from protection_eval.runs.runner import write_validation_report
+
+    if report is None:
+        write_json({"mission": _mission_code(config), "config": str(config),
+                    "usable": False, "errors": [str(exc)]},
+                   out / RESTRICTED_FILES["validation"])
+    else:
+        write_validation_report(report, out)
+        for line in report.summary_lines():
+            typer.echo(line)
+    fail(f"NOT usable: {exc}")
 
 
 @app.command()

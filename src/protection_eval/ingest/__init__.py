@@ -14,6 +14,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     submod_attrs={
         "errors": ["MissionInputError"],
         "quality": ["compute_monthly_counts", "plot_quarantine_map", "quarantined_points"],
+        "quarantine": ["RejectedSink"],
         "schemas": ["validate_table"],
         "table_models": ["INCIDENTS_CRS", "MissionData", "to_incident_points"],
         "tables": ["ingest_mission", "ingest_table"],

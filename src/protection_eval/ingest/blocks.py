@@ -59,6 +59,22 @@ class _Tally:
     dropped: list[str] = field(default_factory=list)
 
 
+class _Given:
+    """The sink of one table, counting the quarantined rows handed to it.
+
+    A :class:`~protection_eval.ingest.quarantine.RejectedSink` with the table's name given.
+    """
+
+    def __init__(self, give: Callable[[pd.DataFrame], None]) -> None:
+        self.give = give
+        self.rows = 0
+
+    def __call__(self, rows: pd.DataFrame) -> None:
+        """Hand ``rows`` over and count them."""
+        self.rows += len(rows)
+        self.give(rows)
+
+
 def _selected_blocks(raw: RawTable, spec: SourceSpec, model: TableModel,
                      tally: _Tally | None = None) -> Iterator[tuple[RawTable, pd.DataFrame]]:
     """Yield each block of a reader's blocks as it was read and as selected and renamed.
@@ -96,7 +112,8 @@ def _concat(frames: list) -> pd.DataFrame | pd.Series:
 
 def _incidents_in_blocks(raw: RawTable,
                          blocks: Callable[[], Iterator[tuple[RawTable, pd.DataFrame]]],
-                         model: TableModel, spec: SourceSpec, ctx: IngestContext
+                         model: TableModel, spec: SourceSpec, ctx: IngestContext,
+                         give: Callable[[pd.DataFrame], None] | None = None,
                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Check incidents block by block, with the answers of one pass.
 
@@ -106,6 +123,10 @@ def _incidents_in_blocks(raw: RawTable,
     keep of the rows they accept, after the last block: the repeats then leave the accepted
     rows for the quarantined ones (in row order, as one pass orders them; their cells taken
     in a second pass over the blocks) and their first rows get ``matched_sources``.
+
+    With ``give``, each block's quarantined rows (labelled by their positions) are handed to
+    it once the block is checked, and the repeats after the last block, instead of being
+    held: the quarantined rows returned are then none (the columns only).
     """
     seen = _SeenIds()
     state = _IncidentBlocks((pd.Series(dtype=bool), pd.Series(dtype=object)))
@@ -124,6 +145,8 @@ def _incidents_in_blocks(raw: RawTable,
         alive.append(_coded_text(table.loc[q.alive], model.id_column))
         refused.append(block.loc[~q.alive, _shown(block, model)].assign(
             reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]))
+        if give is not None:
+            refused[-1] = _handed(give, refused[-1])
         reasons.append(q.reason.dropna())
         del source, block, table, q
         return_freed_memory()
@@ -144,12 +167,20 @@ def _incidents_in_blocks(raw: RawTable,
             refused.append(_rows_shown(blocks, repeats, model).assign(
                 reason=likely, column=pd.Series("incident_id", index=repeats, dtype=object),
                 detail=detail.reindex(repeats).astype(object)))
+            if give is not None:
+                refused[-1] = _handed(give, refused[-1])
             reasons.append(likely)
     accepted = _join_blocks(alive)
     return_freed_memory()
     rejected = pd.concat([r for r in refused if len(r)] or refused[:1]).sort_index()
     return (accepted, rejected.reset_index(drop=True),
             pd.concat([r for r in reasons if len(r)] or reasons[:1]).sort_index())
+
+
+def _handed(give: Callable[[pd.DataFrame], None], rows: pd.DataFrame) -> pd.DataFrame:
+    """Hand quarantined rows to ``give``; return what is kept of them (their columns)."""
+    give(rows)
+    return rows.iloc[:0].copy()  # a copy: an empty view would keep the block's cells
 
 
 def _coded_text(accepted: pd.DataFrame, id_column: str | None) -> pd.DataFrame:

@@ -10,7 +10,7 @@ ones, shown as the text a reader gave.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -378,11 +378,19 @@ def _text_columns(accepted: pd.DataFrame) -> pd.DataFrame:
     return accepted
 
 
-def _split(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine,
-           model: TableModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """Return the accepted rows, the quarantined rows and their reasons."""
+def _split(frame: pd.DataFrame, table: pd.DataFrame, q: Quarantine, model: TableModel, *,
+           give: Callable[[pd.DataFrame], None] | None = None,
+           start: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Return the accepted rows, the quarantined rows and their reasons.
+
+    With ``give``, the quarantined rows are handed to it, labelled by their positions (the
+    frame's first row at ``start``), and none are returned (the columns only).
+    """
     accepted = _text_columns(table.loc[q.alive].reset_index(drop=True))
     rejected = _shown_cells(frame.loc[~q.alive, _shown(frame, model)]).assign(
         reason=q.reason[~q.alive], column=q.column[~q.alive], detail=q.detail[~q.alive]
-    ).reset_index(drop=True)
-    return accepted, rejected, q.reason.dropna()
+    )
+    if give is not None:
+        give(rejected.set_axis(frame.index.get_indexer(rejected.index) + start))
+        rejected = rejected.iloc[:0].copy()  # not a view keeping the rows given
+    return accepted, rejected.reset_index(drop=True), q.reason.dropna()

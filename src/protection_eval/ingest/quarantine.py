@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -65,6 +65,23 @@ class Quarantine:
             self.detail[mask] = detail(rows).reindex(rows).to_numpy(dtype=object)
         else:
             self.detail[mask] = detail[mask] if isinstance(detail, pd.Series) else detail
+
+
+class RejectedSink(Protocol):
+    """Where a table's quarantined rows go as they are found, instead of being held.
+
+    Ingestion may not reach the disk; a caller that may (the ``validate`` command) hands one
+    to :func:`~protection_eval.ingest.tables.ingest_mission`, which calls it with each
+    block's quarantined rows as the block is checked. The rows are indexed by their
+    positions among the table's rows read (increasing within a call); the calls of a table
+    need not come in that order (likely duplicates are found after the last block), and
+    whoever keeps the rows lists them by position, as the quarantined rows of one pass are.
+    Each call has the same columns; a table with no quarantined row still gets one call,
+    with no rows.
+    """
+
+    def __call__(self, table: str, rows: pd.DataFrame) -> None:
+        """Take ``rows``, quarantined rows of ``table`` indexed by their positions."""
 
 
 @dataclass

@@ -32,6 +32,7 @@ from protection_eval.ingest.blocks import (
     INCIDENT_BLOCK_ROWS,
     TRACK_BLOCK_ROWS,
     _concat,
+    _Given,
     _incidents_in_blocks,
     _selected_blocks,
     _slices,
@@ -42,7 +43,7 @@ from protection_eval.ingest.columns import _apply_where, _rename
 from protection_eval.ingest.duplicates import MATCH_SEPARATOR
 from protection_eval.ingest.errors import MissionInputError
 from protection_eval.ingest.locations import near_miss_note
-from protection_eval.ingest.quarantine import IngestContext
+from protection_eval.ingest.quarantine import IngestContext, RejectedSink
 from protection_eval.ingest.schemas import validate_table
 from protection_eval.ingest.table_models import (
     INCIDENTS_CRS,
@@ -79,7 +80,8 @@ __all__ = [
 
 
 def ingest_table(
-    raw: RawTable, spec: SourceSpec, ctx: IngestContext, *, block_rows: int | None = None
+    raw: RawTable, spec: SourceSpec, ctx: IngestContext, *, block_rows: int | None = None,
+    rejected_sink: RejectedSink | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
     """Check one table; return accepted rows, quarantined rows and the table's report.
 
@@ -90,15 +92,21 @@ def ingest_table(
     every row as one pass over the whole table. Incidents a reader hands over in blocks (a
     ``blocks()`` method, as :class:`protection_eval.io.readers.RawTableBlocks` has) are
     checked in those blocks, the whole table never held.
+
+    With ``rejected_sink`` (a :class:`~protection_eval.ingest.quarantine.RejectedSink`),
+    the quarantined rows go to it block by block as they are found, labelled by their
+    positions, and the quarantined rows returned are none (the columns only); the report
+    counts them all the same.
     """
     model = MODELS[raw.table]
     notes = raw.notes if not spec.where else ()  # a selection is a new table, as one pass has it
     ctx.outside_m = []
     ctx.area_name_resolutions = {}
+    give = None if rejected_sink is None else _Given(partial(rejected_sink, raw.table))
     if raw.table == "incidents" and callable(getattr(raw, "blocks", None)):
         tally = _Tally()
         accepted, rejected, reasons = _incidents_in_blocks(
-            raw, partial(_selected_blocks, raw, spec, model, tally), model, spec, ctx)
+            raw, partial(_selected_blocks, raw, spec, model, tally), model, spec, ctx, give)
         in_file, selected, dropped = tally.in_file, tally.selected, tally.dropped
     else:
         in_file = raw.rows
@@ -108,22 +116,24 @@ def ingest_table(
         rows = block_rows or (TRACK_BLOCK_ROWS if raw.table == "patrol_tracks"
                               else INCIDENT_BLOCK_ROWS)
         if raw.table == "patrol_tracks" and len(frame) > rows:
-            parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx), model)
+            parts = [_split(*_checked(raw, frame.iloc[i:i + rows], model, spec, ctx), model,
+                            give=give, start=i)
                      for i in range(0, len(frame), rows)]
             accepted, rejected, reasons = (_concat([p[k] for p in parts]) for k in range(3))
             del parts
         elif raw.table == "incidents" and len(frame) > rows:
             accepted, rejected, reasons = _incidents_in_blocks(
-                raw, partial(_slices, raw, frame, rows), model, spec, ctx)
+                raw, partial(_slices, raw, frame, rows), model, spec, ctx, give)
         else:
-            accepted, rejected, reasons = _split(*_checked(raw, frame, model, spec, ctx), model)
+            accepted, rejected, reasons = _split(*_checked(raw, frame, model, spec, ctx), model,
+                                                 give=give)
     counts = reasons.value_counts()
     report = TableReport(
         table=raw.table,
         path=str(raw.path),
         rows_read=selected,
         rows_accepted=len(accepted),
-        rows_rejected=len(rejected),
+        rows_rejected=len(rejected) if give is None else give.rows,
         reasons={str(k): int(v) for k, v in counts.items()},
         dropped_columns=dropped,
         rows_excluded=in_file - selected,
@@ -145,6 +155,7 @@ def ingest_mission(
     *,
     strategy_ids: Iterable[str] = (),
     today: dt.date | None = None,
+    rejected_sink: RejectedSink | None = None,
 ) -> MissionData:
     """Check every table of a mission, quarantining rows that fail with their reasons.
 
@@ -158,6 +169,11 @@ def ingest_mission(
         Ids of the strategy inventory; deployments of other ids are quarantined.
     today : datetime.date, optional
         The date after which a date is "in the future" (default: today in UTC).
+    rejected_sink : RejectedSink, optional
+        Takes each table's quarantined rows block by block as they are found
+        (:class:`~protection_eval.ingest.quarantine.RejectedSink`), so that they are never
+        held: the report's ``rejected`` then has no entry for a table whose rows went to
+        it. Without one, every table's quarantined rows are in ``rejected``.
 
     Returns
     -------
@@ -176,13 +192,17 @@ def ingest_mission(
     tables: dict[str, pd.DataFrame | None] = dict.fromkeys(ORDER)
     # HOOK (protection_eval.engine): each table checked here, or in parts on the run's cluster.
     engine = current_engine()
-    check = ingest_table if engine is None else partial(engine.ingest_table, local=ingest_table)
+    check = (partial(ingest_table, rejected_sink=rejected_sink) if engine is None
+             else partial(engine.ingest_table, local=ingest_table))
     for name in ORDER:
         if name not in raw:
             continue
         accepted, rejected, table_report = check(raw[name], getattr(config.sources, name), ctx)
         report.tables[name] = table_report
-        report.rejected[name] = rejected
+        if rejected_sink is None:
+            report.rejected[name] = rejected
+        elif engine is not None:  # checked on the cluster: its rows come back whole
+            rejected_sink(name, rejected)
         tables[name] = validate_table(name, accepted)
         if name == "areas":
             if accepted.empty:

@@ -19,13 +19,15 @@ from protection_eval.io.readers import read_mission_sources, read_raw_table
 from protection_eval.runs.mission_cache import read_mission_cache
 
 if TYPE_CHECKING:
+    from protection_eval.ingest.quarantine import RejectedSink
     from protection_eval.sharing.audit.folder import RawNeedles
     from protection_eval.sharing.context import MapContext
 
 __all__ = ["load_map_context", "load_mission", "load_mission_for_audit"]
 
 
-def load_mission(config_path: str | Path | MissionConfig) -> MissionData:
+def load_mission(config_path: str | Path | MissionConfig, *,
+                 rejected_sink: RejectedSink | None = None) -> MissionData:
     """Read, check and quarantine a mission's inputs.
 
     Inside a run, the notebooks reuse the mission the runner validated (see
@@ -37,6 +39,11 @@ def load_mission(config_path: str | Path | MissionConfig) -> MissionData:
     ----------
     config_path : str, Path or MissionConfig
         The mission YAML file, or a configuration already loaded.
+    rejected_sink : RejectedSink, optional
+        Takes the quarantined rows as ingestion finds them
+        (:func:`~protection_eval.ingest.tables.ingest_mission`; e.g.
+        :class:`protection_eval.runs.rejected.RejectedFiles`). A mission taken from a run's
+        cache was not ingested here: its quarantined rows are in its report, as without one.
 
     Returns
     -------
@@ -50,12 +57,13 @@ def load_mission(config_path: str | Path | MissionConfig) -> MissionData:
         cached = read_mission_cache(config, Path(config_path), ingest=_ingest)
         if cached is not None:
             return cached
-    return _ingest(config)
+    return _ingest(config, rejected_sink=rejected_sink)
 
 
-def _ingest(config: MissionConfig) -> MissionData:
+def _ingest(config: MissionConfig, *, rejected_sink: RejectedSink | None = None) -> MissionData:
     raw = read_mission_sources(config)
-    return ingest_mission(config, raw, strategy_ids=load_catalogue().ids)
+    return ingest_mission(config, raw, strategy_ids=load_catalogue().ids,
+                          rejected_sink=rejected_sink)
 
 
 def load_mission_for_audit(config: MissionConfig) -> tuple[MissionData, RawNeedles]:
