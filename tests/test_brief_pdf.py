@@ -100,16 +100,39 @@ BACKGROUND = """<!doctype html><html><head><meta charset="utf-8"><style>
 <body><h1>Brief</h1><div class="box"></div><a href="coverage_map.html">map</a></body></html>"""
 
 
+#: A link to a file beside the page, as the brief and BACKGROUND write it.
+LOCAL_LINK = re.compile(r"""<a href=(['"])(?![a-z]+://)[^'"]*\1>""")
+
+
 def test_the_warm_printer_prints_what_the_command_line_printer_printed(run_dir):
+    """The same bytes as ``chromium --print-to-pdf`` gives of the page without its local links."""
     shared = run_dir / "shared"
     (shared / "backgrounds.html").write_text(BACKGROUND, encoding="utf-8")
     with PdfPrinter() as printer:
         for page in ("brief.html", "backgrounds.html"):
             html = shared / page
-            print_pdf(html, run_dir / f"{html.stem}-cli.pdf", chromium=chromium_path())
+            text = html.read_text(encoding="utf-8")
+            assert LOCAL_LINK.search(text), page  # each page links to the map beside it
+            # The same name in a folder of its own: a page without a title is named by its file.
+            unlinked = run_dir / "unlinked" / page
+            unlinked.parent.mkdir(exist_ok=True)
+            unlinked.write_text(LOCAL_LINK.sub("<a>", text), encoding="utf-8")
+            print_pdf(unlinked, run_dir / f"{html.stem}-cli.pdf", chromium=chromium_path())
             printer.print_pdf(html, run_dir / f"{html.stem}-warm.pdf")
             assert without_print_times(run_dir / f"{html.stem}-warm.pdf") == without_print_times(
                 run_dir / f"{html.stem}-cli.pdf"), page
+
+
+def test_the_pdf_holds_no_address_of_the_folder_it_was_printed_in(run_dir):
+    """The brief's link to the map beside it is not printed as the printing folder's path."""
+    shared = run_dir / "shared"
+    assert "<a href='coverage_map.html'>" in (shared / "brief.html").read_text(encoding="utf-8")
+    print_shared_pdfs(shared)
+    data = (shared / "brief.pdf").read_bytes()
+    assert b"file:" not in data and str(run_dir).encode() not in data
+    # The command-line printer, given the same page, writes the folder's address.
+    print_pdf(shared / "brief.html", run_dir / "cli.pdf", chromium=chromium_path())
+    assert f"file://{shared}/coverage_map.html".encode() in (run_dir / "cli.pdf").read_bytes()
 
 
 def browsers(root: psutil.Process) -> list[psutil.Process]:

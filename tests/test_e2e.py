@@ -322,11 +322,11 @@ def workbook_parts(path):
 def comparable_pdf(path):
     """The PDF without what records when and where it was printed.
 
-    Chromium writes the print time (``/CreationDate``, ``/ModDate``), numbers the tagged
-    structure's nodes from the browser's start (a batch's browser printed other briefs first),
-    and resolves the brief's
-    relative link to the map against the folder it printed in (the run's own), which moves the
-    byte offsets of the objects after it (the ``xref`` table and ``startxref``).
+    Chromium writes the print time (``/CreationDate``, ``/ModDate``) and numbers the tagged
+    structure's nodes from the browser's start (a batch's browser printed other briefs first);
+    a number of another length moves the byte offsets of the objects after it (the ``xref``
+    table and ``startxref``). The brief's link to the map beside it is not printed as a link
+    (``runs.pdf.UNLINK_LOCAL_FILES``), so no folder's address is in it.
     """
     text = path.read_bytes().decode("latin-1")
     assert text.startswith("%PDF")

@@ -18,10 +18,12 @@ background, and driven through playwright over a pipe (``--remote-debugging-pipe
 debugging port is opened), each page in a context of its own whose requests to anything but a
 file or a ``data:`` URL are aborted. It prints with the settings of ``chromium --headless
 --print-to-pdf`` (the page's ``@page`` size, backgrounds, a tagged PDF, no header or footer),
-so the PDF is the one the command-line printer made, byte for byte but for its time stamps
-and the node numbers of its tagged structure, which a browser kept warm counts on from the pages
-it printed before (``tests/test_brief_pdf.py`` compares them). A run outside a batch starts its
-own printer when its notebooks start and closes it at its end.
+after turning the page's links to files beside it into plain text (:data:`UNLINK_LOCAL_FILES`:
+the command-line printer would write the folder's absolute ``file://`` address into the PDF).
+The PDF is the one the command-line printer makes of the page without those links, byte for
+byte but for its time stamps and the node numbers of its tagged structure, which a browser kept
+warm counts on from the pages it printed before (``tests/test_brief_pdf.py`` compares them). A
+run outside a batch starts its own printer when its notebooks start and closes it at its end.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from typing import Any
 from protection_eval.runs.layout import SHARED_FILES, gate_key_path
 from protection_eval.sharing.audit.seal import load_gate_key, seal_record
 
-__all__ = ["CHROMIUM_FLAGS", "PdfPrinter", "chromium_path", "print_pdf", "print_shared_pdfs"]
+__all__ = ["CHROMIUM_FLAGS", "UNLINK_LOCAL_FILES", "PdfPrinter", "chromium_path", "print_pdf",
+           "print_shared_pdfs"]
 
 #: Flags that keep a headless Chromium from contacting any server while it prints.
 CHROMIUM_FLAGS: tuple[str, ...] = (
@@ -53,6 +56,19 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
 )
 ENV_CHROMIUM = "PROTECTION_EVAL_CHROMIUM"
 
+#: Run in the page before it is printed: a link to a file beside the page (the brief's
+#: ``coverage_map.html``) stops being a link, its text stays. Chromium would write it into the
+#: PDF as the absolute ``file://`` address of the folder it printed in: a run's staging folder,
+#: gone once the run is published, and a path of the evaluator's machine in a file meant for
+#: commanders. Links to web addresses are left as they are.
+UNLINK_LOCAL_FILES = """() => {
+  for (const a of document.querySelectorAll("a[href]")) {
+    if (new URL(a.getAttribute("href"), document.baseURI).protocol === "file:") {
+      a.removeAttribute("href");
+    }
+  }
+}"""
+
 
 def chromium_path() -> Path | None:
     """Return the Chromium to print with: ``$PROTECTION_EVAL_CHROMIUM``, else one on PATH."""
@@ -66,7 +82,9 @@ def chromium_path() -> Path | None:
 def print_pdf(html: Path, pdf: Path, *, chromium: Path, timeout_s: float = 120.0) -> None:
     """Print one HTML file to PDF with ``chromium --headless --print-to-pdf`` (one process).
 
-    The reference for :class:`PdfPrinter`, which prints the same PDF from a browser kept warm.
+    The reference for :class:`PdfPrinter`, which prints from a browser kept warm the PDF this
+    gives of the page with its links to local files made plain text. Not used by runs: a link
+    to a file beside ``html`` is written into this PDF as the folder's absolute address.
 
     Raises
     ------
@@ -186,6 +204,7 @@ class PdfPrinter:
                           else route.abort())
             page = context.new_page()
             page.goto(html.resolve().as_uri(), wait_until="load", timeout=timeout_s * 1000)
+            page.evaluate(UNLINK_LOCAL_FILES)
             # What `chromium --headless --print-to-pdf --no-pdf-header-footer` asks for.
             page.pdf(path=str(partial), prefer_css_page_size=True, print_background=True,
                      tagged=True, display_header_footer=False)
